@@ -1,0 +1,213 @@
+/// The master agent's settings, from `master:` in mirrors.d.
+public struct MasterSpec: Sendable, Hashable, Codable {
+    /// The master agent's API, such as `http://mirror-master.example.org:7070`.
+    public var api: String
+    /// The file that holds the bearer token the agents share.
+    public var tokenFile: String
+    /// The master's tree: each project lives at `root/path`.
+    public var root: String
+    /// Where the master's rsync daemon listens for its slaves.
+    public var rsyncd: RsyncdSpec
+    /// Upstream syncs that may run at once.
+    public var maxConcurrentSyncs: Int
+    /// Whether `GET /v1/status` answers without a token.
+    public var publicStatus: Bool
+
+    public init(api: String, tokenFile: String, root: String, rsyncd: RsyncdSpec = RsyncdSpec(),
+                maxConcurrentSyncs: Int = 4, publicStatus: Bool = false) {
+        self.api = api
+        self.tokenFile = tokenFile
+        self.root = root
+        self.rsyncd = rsyncd
+        self.maxConcurrentSyncs = maxConcurrentSyncs
+        self.publicStatus = publicStatus
+    }
+}
+
+/// The address and port of the master's rsync daemon.
+public struct RsyncdSpec: Sendable, Hashable, Codable {
+    public var address: String
+    public var port: Int
+
+    public init(address: String = "0.0.0.0", port: Int = 873) {
+        self.address = address
+        self.port = port
+    }
+}
+
+/// A named schedule: either `every` (with optional `jitter`) or `cron` (with a `timezone`).
+public struct IntervalSpec: Sendable, Hashable, Codable {
+    public var every: TimeSpan?
+    public var jitter: TimeSpan?
+    public var cron: CronExpression?
+    public var timezone: String?
+
+    public static func every(_ every: TimeSpan, jitter: TimeSpan? = nil) -> IntervalSpec {
+        IntervalSpec(every: every, jitter: jitter, cron: nil, timezone: nil)
+    }
+
+    public static func cron(_ cron: CronExpression, timezone: String = "UTC") -> IntervalSpec {
+        IntervalSpec(every: nil, jitter: nil, cron: cron, timezone: timezone)
+    }
+}
+
+/// Where projects come from, and how to reach it.
+public struct UpstreamSpec: Sendable, Hashable, Codable {
+    public var url: UpstreamLocation
+    /// The file holding the rsync password for the user in `url`; never the password itself.
+    public var passwordFile: String?
+    /// The longest one sync from this upstream may run before it is stopped.
+    public var timeout: TimeSpan
+    /// rsync's `--timeout`: how long the transfer may sit without I/O.
+    public var ioTimeout: TimeSpan
+    public var bandwidthLimit: ByteSize?
+
+    public static let defaultTimeout = TimeSpan(seconds: 6 * 3_600)
+    public static let defaultIOTimeout = TimeSpan(seconds: 600)
+
+    public init(url: UpstreamLocation, passwordFile: String? = nil, timeout: TimeSpan = defaultTimeout,
+                ioTimeout: TimeSpan = defaultIOTimeout, bandwidthLimit: ByteSize? = nil) {
+        self.url = url
+        self.passwordFile = passwordFile
+        self.timeout = timeout
+        self.ioTimeout = ioTimeout
+        self.bandwidthLimit = bandwidthLimit
+    }
+}
+
+/// A public host that pulls projects from the master.
+public struct SlaveSpec: Sendable, Hashable, Codable {
+    public var api: String
+    /// The slave's public tree: each project it serves lives at `publicDir/path`.
+    public var publicDir: String
+
+    public init(api: String, publicDir: String) {
+        self.api = api
+        self.publicDir = publicDir
+    }
+}
+
+/// Which slaves serve a project: every slave, or the ones named.
+public enum SlaveSelection: Sendable, Hashable, Codable {
+    case all
+    case named([String])
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let word = try? container.decode(String.self) {
+            guard word == "all" else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "slaves is 'all' or a list of slave names"))
+            }
+            self = .all
+        } else {
+            self = .named(try container.decode([String].self))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .all: try container.encode("all")
+        case .named(let names): try container.encode(names)
+        }
+    }
+}
+
+/// One mirrored tree.
+public struct ProjectSpec: Sendable, Hashable, Codable {
+    /// The name of the upstream it comes from.
+    public var upstream: String
+    /// The path inside the upstream; empty for the upstream's whole tree.
+    public var source: String
+    /// The path under the master's root and each slave's publicDir.
+    public var path: String
+    /// The name of the interval it syncs on.
+    public var interval: String
+    public var slaves: SlaveSelection
+    public var exclude: [String]
+    /// Patterns synced, with deletions, in a second pass (index files such as `Packages*`, `Release*`).
+    public var twoStage: [String]
+    public var rsyncOptions: [String]
+    /// A suspended project keeps its files and runs no sync.
+    public var suspended: Bool
+    /// Overrides the upstream's timeout for this project.
+    public var timeout: TimeSpan?
+    /// How much one sync may delete before it is stopped with nothing deleted.
+    public var maxDelete: DeletionLimit
+
+    public init(upstream: String, source: String = "", path: String, interval: String, slaves: SlaveSelection = .all,
+                exclude: [String] = [], twoStage: [String] = [], rsyncOptions: [String] = [], suspended: Bool = false,
+                timeout: TimeSpan? = nil, maxDelete: DeletionLimit = .default) {
+        self.upstream = upstream
+        self.source = source
+        self.path = path
+        self.interval = interval
+        self.slaves = slaves
+        self.exclude = exclude
+        self.twoStage = twoStage
+        self.rsyncOptions = rsyncOptions
+        self.suspended = suspended
+        self.timeout = timeout
+        self.maxDelete = maxDelete
+    }
+}
+
+/// The kinds of object in mirrors.d, named as the top-level keys name them.
+public enum ObjectKind: String, Sendable, Hashable, Codable, CaseIterable, Comparable {
+    case master, interval, upstream, slave, project
+
+    /// The top-level key that holds objects of this kind.
+    public var section: String { self == .master ? "master" : rawValue + "s" }
+
+    public static func < (a: ObjectKind, b: ObjectKind) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+}
+
+/// One object of the desired state, by kind and name.
+public struct ObjectRef: Sendable, Hashable, Codable, Comparable, CustomStringConvertible {
+    public var kind: ObjectKind
+    public var name: String
+
+    public init(_ kind: ObjectKind, _ name: String) {
+        self.kind = kind
+        self.name = name
+    }
+
+    public var description: String { kind == .master ? "master" : "\(kind.rawValue) '\(name)'" }
+
+    public static func < (a: ObjectRef, b: ObjectRef) -> Bool { (a.kind, a.name) < (b.kind, b.name) }
+}
+
+/// What `mirrors.d/*.yaml` says, after loading, merging and validation.
+public struct DesiredState: Sendable, Equatable {
+    public var master: MasterSpec
+    public var intervals: [String: IntervalSpec]
+    public var upstreams: [String: UpstreamSpec]
+    public var slaves: [String: SlaveSpec]
+    public var projects: [String: ProjectSpec]
+    /// Where each object was defined, for messages.
+    public var sources: [ObjectRef: SourceMark]
+    /// The files read, in the order they were read.
+    public var files: [String]
+
+    public init(master: MasterSpec, intervals: [String: IntervalSpec] = [:], upstreams: [String: UpstreamSpec] = [:],
+                slaves: [String: SlaveSpec] = [:], projects: [String: ProjectSpec] = [:],
+                sources: [ObjectRef: SourceMark] = [:], files: [String] = []) {
+        self.master = master
+        self.intervals = intervals
+        self.upstreams = upstreams
+        self.slaves = slaves
+        self.projects = projects
+        self.sources = sources
+        self.files = files
+    }
+
+    /// The slaves that serve a project, sorted by name.
+    public func slaves(serving project: ProjectSpec) -> [String] {
+        switch project.slaves {
+        case .all: return slaves.keys.sorted()
+        case .named(let names): return names.sorted()
+        }
+    }
+}

@@ -1,0 +1,109 @@
+/// What a spec may hand to rsync: exclude patterns that stay patterns, and options from an allowlist.
+///
+/// rsync reads `--exclude='+ x'` as an *include* rule and `--exclude='!'` as "clear the list", so patterns
+/// that start like a rule are refused; options that run commands, read or write arbitrary files or
+/// override mirrorsync's own safety choices are refused with the reason.
+public enum RsyncPolicy {
+    /// Options that take no value and are safe on a public mirror.
+    public static let allowedFlags: [String] = [
+        "--acls", "--checksum", "--compress", "--copy-links", "--copy-unsafe-links", "--delete-excluded",
+        "--executability", "--fuzzy", "--ignore-times", "--ipv4", "--ipv6", "--no-group", "--no-motd",
+        "--no-owner", "--no-perms", "--no-times", "--numeric-ids", "--omit-dir-times", "--omit-link-times",
+        "--perms", "--prune-empty-dirs", "--size-only", "--sparse", "--xattrs",
+    ]
+
+    /// Options of the form `--name=value`, each with the check its value must pass.
+    public static let allowedValueOptions: [(name: String, pattern: String, check: @Sendable (String) -> Bool)] = [
+        ("--chmod", "[DFugoa+=rwxXst0-7,-]+", { v in !v.isEmpty && v.utf8.allSatisfy { "DFugoa+=rwxXst01234567,-".utf8.contains($0) } }),
+        ("--compress-level", "[0-9]", { v in v.count == 1 && v.first!.isNumber }),
+        ("--contimeout", "[1-9][0-9]{0,3}", { v in Int(v).map { (1...9999).contains($0) } ?? false && v.first != "0" && v.first != "+" }),
+        ("--modify-window", "[0-9]{1,4}", { v in Int(v).map { (0...9999).contains($0) } ?? false && v.first != "+" && v.first != "-" }),
+        ("--max-size", "[0-9]+(\\.[0-9]+)?[KMGkmg]?", { v in isRsyncSize(v) }),
+        ("--min-size", "[0-9]+(\\.[0-9]+)?[KMGkmg]?", { v in isRsyncSize(v) }),
+    ]
+
+    /// Why well-known options are refused, to say more than "not allowed".
+    static let refusals: [String: String] = [
+        "-e": "it runs a remote shell command", "--rsh": "it runs a remote shell command",
+        "--rsync-path": "it runs a program on the remote host", "--daemon": "it starts a daemon",
+        "--config": "it reads a daemon configuration", "--dparam": "it changes daemon settings",
+        "--server": "it is rsync's internal mode", "--sender": "it is rsync's internal mode",
+        "--files-from": "it reads a list of files from a path", "--exclude-from": "it reads rules from a file",
+        "--include-from": "it reads rules from a file", "--filter": "it accepts merge rules that read files; use 'exclude'",
+        "--write-batch": "it writes files outside the tree", "--only-write-batch": "it writes files outside the tree",
+        "--read-batch": "it reads files outside the tree", "--log-file": "it writes files outside the tree",
+        "--backup-dir": "it writes files outside the tree", "--temp-dir": "it writes files outside the tree",
+        "--partial-dir": "it writes files outside the tree", "--compare-dest": "it reads trees outside the mirror",
+        "--copy-dest": "it reads trees outside the mirror", "--link-dest": "it reads trees outside the mirror",
+        "--password-file": "use the upstream's passwordFile", "--remove-source-files": "it deletes files on the upstream",
+        "--keep-dirlinks": "it lets a symlink on the receiver lead writes outside the tree",
+        "--exclude": "use the project's 'exclude' list", "--include": "use the project's 'exclude' and 'twoStage' lists",
+        "--bwlimit": "use the upstream's bandwidthLimit", "--timeout": "use the upstream's ioTimeout",
+        "--max-delete": "use the project's maxDelete", "--delete": "mirrorsync deletes in its own safe order",
+        "--delete-before": "mirrorsync deletes in its own safe order", "--delete-during": "mirrorsync deletes in its own safe order",
+        "--delete-after": "mirrorsync deletes in its own safe order", "--delete-delay": "mirrorsync deletes in its own safe order",
+        "--del": "mirrorsync deletes in its own safe order", "--delay-updates": "it is already on",
+        "--safe-links": "it is already on", "--hard-links": "it is already on", "--port": "put the port in the upstream's url",
+        "--address": "it binds to a chosen address", "--sockopts": "it changes socket options", "--out-format": "mirrorsync parses rsync's output",
+        "--info": "mirrorsync parses rsync's output", "--debug": "mirrorsync parses rsync's output",
+        "--dry-run": "mirrorsync decides when to copy", "--list-only": "mirrorsync decides when to copy",
+        "--usermap": "it changes ownership", "--groupmap": "it changes ownership", "--chown": "it changes ownership",
+        "--iconv": "it renames files",
+    ]
+
+    static func isRsyncSize(_ v: String) -> Bool {
+        var body = Substring(v)
+        if let last = body.last, "KMGkmg".contains(last) { body = body.dropLast() }
+        let parts = body.split(separator: ".", omittingEmptySubsequences: false)
+        return !body.isEmpty && parts.count <= 2 && parts.allSatisfy { !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }
+    }
+
+    /// Checks one entry of `rsyncOptions`.
+    public static func checkOption(_ option: String) throws(ValueError) {
+        if let bad = option.utf8.first(where: { $0 < 0x20 || $0 == 0x7F }) {
+            throw ValueError("rsync option '\(option.debugDescription.dropFirst().dropLast())' holds \(MirrorPath.describe(byte: bad))")
+        }
+        guard option.hasPrefix("-") else {
+            throw ValueError("'\(option)' is not an rsync option; options start with '--'")
+        }
+        let name = option.split(separator: "=", maxSplits: 1).first.map(String.init) ?? option
+        if let reason = refusals[name] ?? refusals[option] {
+            throw ValueError("rsync option '\(name)' is not allowed: \(reason)")
+        }
+        guard option.hasPrefix("--") else {
+            throw ValueError("rsync option '\(option)' is a short option; write the long form (such as --compress), from the allowlist")
+        }
+        let hasValue = option.contains("=")
+        if !hasValue, allowedFlags.contains(option) { return }
+        if let allowed = allowedValueOptions.first(where: { $0.name == name }) {
+            guard hasValue else { throw ValueError("rsync option '\(name)' needs a value: \(name)=VALUE") }
+            let value = String(option.dropFirst(name.count + 1))
+            guard allowed.check(value) else { throw ValueError("rsync option '\(option)' has an invalid value '\(value)'") }
+            return
+        }
+        if allowedFlags.contains(name) { throw ValueError("rsync option '\(name)' takes no value") }
+        let known = allowedFlags + allowedValueOptions.map(\.name)
+        throw ValueError("rsync option '\(name)' is not in the allowlist\(Suggestion.hint(for: name, among: known))")
+    }
+
+    /// The JSON Schema pattern for an exclude or twoStage pattern; `checkPattern` is the same rule.
+    public static let filterPatternSchema = "^(?![-+!]|[.:,] |[.:,]$)[^\\x00-\\x1f\\x7f]{1,1024}$"
+
+    /// Checks one entry of `exclude` or `twoStage`.
+    public static func checkPattern(_ pattern: String) throws(ValueError) {
+        guard !pattern.isEmpty else { throw ValueError("a pattern may not be empty") }
+        if let bad = pattern.utf8.first(where: { $0 < 0x20 || $0 == 0x7F }) {
+            throw ValueError("pattern \(pattern.debugDescription) holds \(MirrorPath.describe(byte: bad)), which would split it into rsync rules")
+        }
+        guard pattern.unicodeScalars.count <= 1024 else { throw ValueError("a pattern may be at most 1024 characters long") }
+        if let first = pattern.first, "-+!".contains(first) {
+            throw ValueError("pattern '\(pattern)' starts with '\(first)', which rsync reads as a filter rule, not a pattern")
+        }
+        for prefix in [". ", ": ", ", "] where pattern.hasPrefix(prefix) {
+            throw ValueError("pattern '\(pattern)' starts like an rsync merge rule ('\(prefix)')")
+        }
+        if pattern == "." || pattern == ":" || pattern == "," {
+            throw ValueError("pattern '\(pattern)' is an rsync rule, not a pattern")
+        }
+    }
+}

@@ -1,0 +1,286 @@
+import Foundation
+
+/// Reads specs out of YAML nodes, recording every problem it finds instead of stopping at the first.
+///
+/// The same code reads `mirrors.d` and, later, specs that agents receive, so both are held to one standard.
+public struct SpecDecoder: Sendable {
+    public var diagnostics = Diagnostics()
+
+    public init() {}
+
+    /// Where a project's references were written, so that unresolved ones can be pointed at.
+    public struct ProjectReferences: Sendable {
+        public var upstream: SourceMark
+        public var interval: SourceMark
+        public var slaves: [(name: String, mark: SourceMark)]
+        public var path: SourceMark
+    }
+
+    // MARK: - Objects
+
+    public static let masterKeys = ["api", "tokenFile", "root", "rsyncd", "maxConcurrentSyncs", "publicStatus"]
+    public static let rsyncdKeys = ["address", "port"]
+    public static let intervalKeys = ["every", "jitter", "cron", "timezone"]
+    public static let upstreamKeys = ["url", "passwordFile", "timeout", "ioTimeout", "bandwidthLimit"]
+    public static let slaveKeys = ["api", "publicDir"]
+    public static let projectKeys = [
+        "upstream", "source", "path", "interval", "slaves", "exclude", "twoStage", "rsyncOptions", "suspended",
+        "timeout", "maxDelete",
+    ]
+
+    public mutating func master(_ node: YAMLNode) -> MasterSpec? {
+        guard let f = fields(node, what: "master", known: Self.masterKeys) else { return nil }
+        let api = required(f, "api") { text, _ throws(ValueError) in try AgentURL.normalize(text) }
+        let tokenFile = required(f, "tokenFile") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
+        let root = required(f, "root") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
+        var rsyncd = RsyncdSpec()
+        if let entry = f["rsyncd"], let r = fields(entry.value, what: "master's rsyncd", known: Self.rsyncdKeys) {
+            rsyncd.address = optional(r, "address") { text, _ throws(ValueError) in
+                guard AgentURL.isHost(text) else { throw ValueError("'\(text)' is not an IP address or host name") }
+                return text
+            } ?? rsyncd.address
+            rsyncd.port = integer(r, "port", in: 1...65535) ?? rsyncd.port
+        }
+        let maxSyncs = integer(f, "maxConcurrentSyncs", in: 1...256) ?? 4
+        let publicStatus = boolean(f, "publicStatus") ?? false
+        guard let api, let tokenFile, let root else { return nil }
+        return MasterSpec(api: api, tokenFile: tokenFile, root: root, rsyncd: rsyncd,
+                          maxConcurrentSyncs: maxSyncs, publicStatus: publicStatus)
+    }
+
+    public mutating func interval(_ node: YAMLNode, name: String) -> IntervalSpec? {
+        let what = "interval '\(name)'"
+        guard let f = fields(node, what: what, known: Self.intervalKeys) else { return nil }
+        let every = optional(f, "every") { text, _ throws(ValueError) in try TimeSpan.parse(text) }
+        let jitter = optional(f, "jitter") { text, _ throws(ValueError) in try TimeSpan.parse(text) }
+        let cron = optional(f, "cron") { text, _ throws(ValueError) in try CronExpression.parse(text) }
+        let timezone = optional(f, "timezone") { text, _ throws(ValueError) in
+            guard TimeZone(identifier: text) != nil else {
+                throw ValueError("'\(text)' is not a time zone; write an IANA name such as UTC or Europe/Berlin")
+            }
+            return text
+        }
+        var valid = true
+        switch (f["every"], f["cron"]) {
+        case (nil, nil):
+            diagnostics.error(f.mark, "missing-key", "\(what) needs 'every' (such as 1h) or 'cron' (such as \"30 2 * * *\")")
+            valid = false
+        case (.some, .some(let c)):
+            diagnostics.error(c.keyMark, "conflicting-keys", "\(what) has both 'every' and 'cron'; give one of them")
+            valid = false
+        default: break
+        }
+        if let j = f["jitter"], f["every"] == nil {
+            diagnostics.error(j.keyMark, "conflicting-keys", "\(what): 'jitter' goes with 'every', not with 'cron'")
+            valid = false
+        }
+        if let t = f["timezone"], f["cron"] == nil {
+            diagnostics.error(t.keyMark, "conflicting-keys", "\(what): 'timezone' goes with 'cron', not with 'every'")
+            valid = false
+        }
+        if let every, let jitter, jitter >= every, let j = f["jitter"] {
+            diagnostics.error(j.value.mark, "invalid-value", "\(what): jitter \(jitter) must be shorter than every \(every)")
+            valid = false
+        }
+        guard valid else { return nil }
+        if let every { return .every(every, jitter: jitter) }
+        guard let cron else { return nil }
+        return .cron(cron, timezone: timezone ?? "UTC")
+    }
+
+    public mutating func upstream(_ node: YAMLNode, name: String) -> UpstreamSpec? {
+        let what = "upstream '\(name)'"
+        guard let f = fields(node, what: what, known: Self.upstreamKeys) else { return nil }
+        let url = required(f, "url") { text, _ throws(ValueError) in try UpstreamLocation.parse(text) }
+        let passwordFile = optional(f, "passwordFile") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
+        let timeout = optional(f, "timeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) }
+        let ioTimeout = optional(f, "ioTimeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) }
+        let bandwidth = optional(f, "bandwidthLimit") { text, _ throws(ValueError) in try ByteSize.parse(text) }
+        guard let url else { return nil }
+        if let p = f["passwordFile"], passwordFile != nil {
+            if case .local = url {
+                diagnostics.error(p.keyMark, "conflicting-keys", "\(what): passwordFile needs an rsync:// url; a local path takes no password")
+                return nil
+            }
+            if url.user == nil {
+                diagnostics.error(p.keyMark, "conflicting-keys",
+                                  "\(what): passwordFile needs a user in the url (rsync://USER@HOST/MODULE/)")
+                return nil
+            }
+        }
+        if f["passwordFile"] != nil && passwordFile == nil { return nil }
+        return UpstreamSpec(url: url, passwordFile: passwordFile, timeout: timeout ?? UpstreamSpec.defaultTimeout,
+                            ioTimeout: ioTimeout ?? UpstreamSpec.defaultIOTimeout, bandwidthLimit: bandwidth)
+    }
+
+    public mutating func slave(_ node: YAMLNode, name: String) -> SlaveSpec? {
+        guard let f = fields(node, what: "slave '\(name)'", known: Self.slaveKeys) else { return nil }
+        let api = required(f, "api") { text, _ throws(ValueError) in try AgentURL.normalize(text) }
+        let publicDir = required(f, "publicDir") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
+        guard let api, let publicDir else { return nil }
+        return SlaveSpec(api: api, publicDir: publicDir)
+    }
+
+    public mutating func project(_ node: YAMLNode, name: String) -> (ProjectSpec, ProjectReferences)? {
+        let what = "project '\(name)'"
+        guard let f = fields(node, what: what, known: Self.projectKeys) else { return nil }
+        let errorsBefore = diagnostics.all.count
+        let upstream = required(f, "upstream") { text, _ throws(ValueError) in try ObjectName.validate(text); return text }
+        let interval = required(f, "interval") { text, _ throws(ValueError) in try ObjectName.validate(text); return text }
+        let source = optional(f, "source") { text, _ throws(ValueError) in try MirrorPath.normalize(text) } ?? ""
+        let path = optional(f, "path") { text, _ throws(ValueError) in try MirrorPath.normalize(text) } ?? name
+        var slaves = SlaveSelection.all
+        var slaveMarks: [(name: String, mark: SourceMark)] = []
+        if let entry = f["slaves"] {
+            if case .scalar(let s) = entry.value.content, s.isPlain, s.text == "all" {
+                slaves = .all
+            } else if case .sequence(let items) = entry.value.content {
+                var names: [String] = []
+                for item in items {
+                    guard let text = scalarText(item, what: what, key: "slaves") else { continue }
+                    do throws(ValueError) {
+                        try ObjectName.validate(text)
+                        if let earlier = slaveMarks.first(where: { $0.name == text }) {
+                            diagnostics.error(item.mark, "duplicate-name", "\(what): slave '\(text)' is listed twice (first at line \(earlier.mark.line))")
+                            continue
+                        }
+                        names.append(text)
+                        slaveMarks.append((text, item.mark))
+                    } catch {
+                        diagnostics.error(item.mark, "invalid-value", "\(what): slaves: \(error.message)")
+                    }
+                }
+                slaves = .named(names)
+            } else {
+                diagnostics.error(entry.value.mark, "invalid-type", "\(what): slaves: expected 'all' or a list of slave names, got \(entry.value.kindName)")
+            }
+        }
+        let exclude: [String] = list(f, "exclude") { (text: String) throws(ValueError) -> String in try RsyncPolicy.checkPattern(text); return text } ?? []
+        let twoStage: [String] = list(f, "twoStage") { (text: String) throws(ValueError) -> String in try RsyncPolicy.checkPattern(text); return text } ?? []
+        let options: [String] = list(f, "rsyncOptions") { (text: String) throws(ValueError) -> String in try RsyncPolicy.checkOption(text); return text } ?? []
+        let suspended = boolean(f, "suspended") ?? false
+        let timeout = optional(f, "timeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) }
+        let maxDelete = optional(f, "maxDelete") { text, scalar throws(ValueError) in
+            try DeletionLimit.parse(text, plain: scalar.isPlain)
+        } ?? .default
+        guard diagnostics.all.count == errorsBefore, let upstream, let interval else { return nil }
+        let spec = ProjectSpec(upstream: upstream, source: source, path: path, interval: interval, slaves: slaves,
+                               exclude: exclude, twoStage: twoStage, rsyncOptions: options, suspended: suspended,
+                               timeout: timeout, maxDelete: maxDelete)
+        let refs = ProjectReferences(upstream: f["upstream"]!.value.mark, interval: f["interval"]!.value.mark,
+                                     slaves: slaveMarks, path: f["path"]?.value.mark ?? f.mark)
+        return (spec, refs)
+    }
+
+    // MARK: - Fields
+
+    /// A mapping's entries, checked against the keys its object knows.
+    public struct Fields {
+        public var entries: [YAMLEntry]
+        public var what: String
+        /// Where the object is written, for "missing key" errors.
+        public var mark: SourceMark
+
+        public subscript(key: String) -> YAMLEntry? { entries.first { $0.key == key } }
+    }
+
+    /// Words that mean a secret; as keys they get a pointed message rather than a bare "unknown key".
+    static let secretWords = ["password", "passwd", "secret", "token", "credential"]
+
+    public mutating func fields(_ node: YAMLNode, what: String, known: [String], at objectMark: SourceMark? = nil) -> Fields? {
+        guard case .mapping(let entries) = node.content else {
+            diagnostics.error(node.mark, "invalid-type", "\(what) must be a mapping of keys, but it is \(node.kindName)")
+            return nil
+        }
+        for entry in entries where !known.contains(entry.key) {
+            let lower = entry.key.lowercased()
+            if Self.secretWords.contains(where: { lower.contains($0) }) && !lower.hasSuffix("file") {
+                let fileKey = known.first { $0.lowercased().hasSuffix("file") && Self.secretWords.contains(where: $0.lowercased().contains) }
+                diagnostics.error(entry.keyMark, "inline-secret",
+                    "'\(entry.key)' in \(what) is not allowed: secrets never go inline; put the secret in a file of mode 0600"
+                    + (fileKey.map { " and name it with '\($0)'" } ?? ""))
+            } else {
+                diagnostics.error(entry.keyMark, "unknown-key",
+                    "unknown key '\(entry.key)' in \(what)\(Suggestion.hint(for: entry.key, among: known))")
+            }
+        }
+        return Fields(entries: entries, what: what, mark: objectMark ?? node.mark)
+    }
+
+    /// The text of a scalar that is meant as a string; any string, quoted or not, is taken as written.
+    mutating func scalarText(_ node: YAMLNode, what: String, key: String) -> String? {
+        guard case .scalar(let s) = node.content, !s.isNull else {
+            diagnostics.error(node.mark, "invalid-type", "\(what): \(key): expected a string, got \(node.kindName == "null" ? "nothing (null)" : node.kindName)")
+            return nil
+        }
+        return s.text
+    }
+
+    mutating func optional<T>(_ f: Fields, _ key: String, _ parse: (String, YAMLScalar) throws(ValueError) -> T) -> T? {
+        guard let entry = f[key], let text = scalarText(entry.value, what: f.what, key: key) else { return nil }
+        do throws(ValueError) {
+            return try parse(text, entry.value.scalar!)
+        } catch {
+            diagnostics.error(entry.value.mark, "invalid-value", "\(f.what): \(key): \(error.message)")
+            return nil
+        }
+    }
+
+    mutating func required<T>(_ f: Fields, _ key: String, _ parse: (String, YAMLScalar) throws(ValueError) -> T) -> T? {
+        guard f[key] != nil else {
+            diagnostics.error(f.mark, "missing-key", "\(f.what) has no '\(key)', which it needs")
+            return nil
+        }
+        return optional(f, key, parse)
+    }
+
+    /// Only `true` or `false`: YAML 1.1's `yes`, `on` and friends are refused, not guessed at.
+    mutating func boolean(_ f: Fields, _ key: String) -> Bool? {
+        guard let entry = f[key] else { return nil }
+        if case .scalar(let s) = entry.value.content, s.isPlain, s.text == "true" || s.text == "false" {
+            return s.text == "true"
+        }
+        var got = entry.value.kindName
+        if let s = entry.value.scalar, s.isPlain,
+           ["yes", "no", "on", "off", "y", "n", "True", "False", "TRUE", "FALSE", "Yes", "No", "On", "Off"].contains(s.text) {
+            got += ", which YAML 1.1 would read as a boolean"
+        }
+        diagnostics.error(entry.value.mark, "invalid-type", "\(f.what): \(key): expected true or false, got \(got)")
+        return nil
+    }
+
+    /// A plain decimal integer in `range`: no quotes, signs, leading zeros or fractions.
+    mutating func integer(_ f: Fields, _ key: String, in range: ClosedRange<Int>) -> Int? {
+        guard let entry = f[key] else { return nil }
+        guard case .scalar(let s) = entry.value.content, s.isPlain, !s.text.isEmpty,
+              s.text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), s.text == "0" || !s.text.hasPrefix("0"),
+              let n = Int(s.text) else {
+            diagnostics.error(entry.value.mark, "invalid-type", "\(f.what): \(key): expected a whole number from \(range.lowerBound) to \(range.upperBound), got \(entry.value.kindName)")
+            return nil
+        }
+        guard range.contains(n) else {
+            diagnostics.error(entry.value.mark, "invalid-value", "\(f.what): \(key): \(n) is outside \(range.lowerBound)...\(range.upperBound)")
+            return nil
+        }
+        return n
+    }
+
+    /// A list of strings, each checked; every bad item is reported.
+    mutating func list<T>(_ f: Fields, _ key: String, _ check: (String) throws(ValueError) -> T) -> [T]? {
+        guard let entry = f[key] else { return nil }
+        guard case .sequence(let items) = entry.value.content else {
+            diagnostics.error(entry.value.mark, "invalid-type", "\(f.what): \(key): expected a list, got \(entry.value.kindName)")
+            return nil
+        }
+        var out: [T] = []
+        for item in items {
+            guard let text = scalarText(item, what: f.what, key: key) else { continue }
+            do throws(ValueError) {
+                out.append(try check(text))
+            } catch {
+                diagnostics.error(item.mark, "invalid-value", "\(f.what): \(key): \(error.message)")
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,423 @@
+import Foundation
+
+/// Why a value was refused; the caller adds where.
+public struct ValueError: Error, Sendable, Equatable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+}
+
+/// Names of projects, upstreams, slaves and intervals: `^[a-z0-9][a-z0-9._-]{0,62}$`.
+public enum ObjectName {
+    public static let pattern = "^[a-z0-9][a-z0-9._-]{0,62}$"
+
+    public static func validate(_ name: String) throws(ValueError) {
+        let bytes = Array(name.utf8)
+        guard let first = bytes.first else { throw ValueError("a name may not be empty") }
+        guard bytes.count <= 63 else { throw ValueError("'\(name)' is longer than 63 characters") }
+        func isLowerAlnum(_ b: UInt8) -> Bool { (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) }
+        guard isLowerAlnum(first) else {
+            throw ValueError("'\(name)' must start with a lowercase letter or a digit")
+        }
+        for b in bytes.dropFirst() where !(isLowerAlnum(b) || b == 0x2E || b == 0x5F || b == 0x2D) {
+            throw ValueError("'\(name)' may hold only lowercase letters, digits, '.', '_' and '-'")
+        }
+    }
+}
+
+/// A length of time written as `90s`, `15m`, `1h30m` or `1d`; stored in whole seconds.
+public struct TimeSpan: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+    public static let pattern = "^(?=.*[1-9])([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
+    public var seconds: Int
+
+    public init(seconds: Int) { self.seconds = seconds }
+
+    public static func parse(_ text: String) throws(ValueError) -> TimeSpan {
+        let hint = "write a duration such as 90s, 15m, 1h30m or 1d"
+        var total = 0, digits = "", lastUnit = -1, sawUnit = false
+        let units: [Character: (rank: Int, seconds: Int)] = ["d": (0, 86_400), "h": (1, 3_600), "m": (2, 60), "s": (3, 1)]
+        for ch in text {
+            if ch.isASCII && ch.isNumber {
+                digits.append(ch)
+            } else if let unit = units[ch] {
+                guard !digits.isEmpty, unit.rank > lastUnit, let n = Int(digits), n <= 100_000_000 else {
+                    throw ValueError("'\(text)' is not a duration; \(hint)")
+                }
+                total += n * unit.seconds
+                lastUnit = unit.rank
+                digits = ""
+                sawUnit = true
+            } else {
+                throw ValueError("'\(text)' is not a duration; \(hint)")
+            }
+        }
+        guard digits.isEmpty, sawUnit else {
+            if !digits.isEmpty && !sawUnit { throw ValueError("'\(text)' has no unit; \(hint)") }
+            throw ValueError("'\(text)' is not a duration; \(hint)")
+        }
+        guard total > 0 else { throw ValueError("a duration must be longer than zero") }
+        return TimeSpan(seconds: total)
+    }
+
+    /// The shortest spelling: `5400` seconds is `1h30m`.
+    public var description: String {
+        var rest = seconds, out = ""
+        for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] where rest >= size {
+            out += "\(rest / size)\(unit)"
+            rest %= size
+        }
+        return out.isEmpty ? "0s" : out
+    }
+
+    public static func < (a: TimeSpan, b: TimeSpan) -> Bool { a.seconds < b.seconds }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        do { self = try TimeSpan.parse(text) } catch {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.message))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
+
+/// A rate or size such as `500K`, `20MiB` or `1.5GB`; K, M and G (and KiB, MiB, GiB) are powers of 1024, KB, MB and GB of 1000.
+public struct ByteSize: Sendable, Hashable, Codable, CustomStringConvertible {
+    public static let pattern = "^(?=.*[1-9])[0-9]+(\\.[0-9]+)?(B|K|KB|KiB|M|MB|MiB|G|GB|GiB)$"
+    public var bytes: Int64
+
+    public init(bytes: Int64) { self.bytes = bytes }
+
+    public static func parse(_ text: String) throws(ValueError) -> ByteSize {
+        let hint = "write a size such as 500K, 20MiB or 1GB"
+        let number = text.prefix { $0.isASCII && ($0.isNumber || $0 == ".") }
+        let unit = text.dropFirst(number.count)
+        let factors: [Substring: Double] = [
+            "B": 1, "K": 1024, "KiB": 1024, "KB": 1000, "M": 1_048_576, "MiB": 1_048_576, "MB": 1e6,
+            "G": 1_073_741_824, "GiB": 1_073_741_824, "GB": 1e9,
+        ]
+        guard !number.isEmpty, number.first != ".", number.last != ".",
+              number.filter({ $0 == "." }).count <= 1, let value = Double(number) else {
+            throw ValueError("'\(text)' is not a size; \(hint)")
+        }
+        guard !unit.isEmpty else { throw ValueError("'\(text)' has no unit; \(hint)") }
+        guard let factor = factors[unit] else {
+            throw ValueError("'\(text)' has an unknown unit '\(unit)'; \(hint)")
+        }
+        let bytes = value * factor
+        guard bytes >= 1, bytes < 1e15 else { throw ValueError("'\(text)' is out of range; \(hint)") }
+        return ByteSize(bytes: Int64(bytes.rounded()))
+    }
+
+    /// Canonical spelling in whole bytes, so that `1K` and `1024B` are the same spec.
+    public var description: String { "\(bytes)B" }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        do { self = try ByteSize.parse(text) } catch {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.message))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
+
+/// Paths inside the mirror: `path` under the master's root and each slave's publicDir, `source` inside an upstream.
+///
+/// Relative, normalized, without `..` or `.` or empty segments, and made only of characters that no shell,
+/// rsync wildcard or `host:path` reading can misread.
+public enum MirrorPath {
+    public static let segmentCharacters = "A-Za-z0-9._+~@,=%-"
+    public static let pattern = "^(?!-)(?!.*(^|/)\\.\\.?(/|$))[A-Za-z0-9._+~@,=%-]+(/[A-Za-z0-9._+~@,=%-]+)*/?$"
+
+    static func isSegmentByte(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        default:
+            return "._+~@,=%-".utf8.contains(b)
+        }
+    }
+
+    /// Returns the path without a trailing slash.
+    public static func normalize(_ path: String) throws(ValueError) -> String {
+        guard !path.isEmpty else { throw ValueError("a path may not be empty") }
+        if path.hasPrefix("/") { throw ValueError("'\(path)' is absolute; write it relative, without the leading '/'") }
+        if path.hasPrefix("-") { throw ValueError("'\(path)' starts with '-', which rsync would read as an option") }
+        var trimmed = Substring(path)
+        if trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        for segment in trimmed.split(separator: "/", omittingEmptySubsequences: false) {
+            if segment.isEmpty { throw ValueError("'\(path)' has an empty segment ('//')") }
+            if segment == ".." { throw ValueError("'\(path)' has a '..' segment, which would leave the mirror's tree") }
+            if segment == "." { throw ValueError("'\(path)' has a '.' segment; write the path without it") }
+            if let bad = segment.utf8.first(where: { !isSegmentByte($0) }) {
+                throw ValueError("'\(path)' holds \(describe(byte: bad)); paths may use only letters, digits and \(segmentCharacters.dropFirst(9))")
+            }
+        }
+        return String(trimmed)
+    }
+
+    /// The segments of a normalized path, for nesting checks.
+    public static func segments(_ normalized: String) -> [Substring] {
+        normalized.split(separator: "/")
+    }
+
+    static func describe(byte: UInt8) -> String {
+        switch byte {
+        case 0: return "a NUL byte"
+        case 0x0A: return "a newline"
+        case 0x09: return "a tab"
+        case 0x20: return "a space"
+        case 0..<0x20, 0x7F: return "a control character"
+        case 0x80...: return "a non-ASCII character"
+        default: return "'\(Character(Unicode.Scalar(byte)))'"
+        }
+    }
+}
+
+/// An absolute local path, such as a root directory or a secret's file.
+public enum AbsolutePath {
+    public static let pattern = "^/(?!.*(^|/)\\.\\.?(/|$))(?!.*//)[^\\x00-\\x1f\\x7f]*$"
+
+    /// Returns the path without a trailing slash (`/` stays `/`).
+    public static func normalize(_ path: String) throws(ValueError) -> String {
+        guard path.hasPrefix("/") else { throw ValueError("'\(path)' is not an absolute path; it must start with '/'") }
+        if let bad = path.utf8.first(where: { $0 < 0x20 || $0 == 0x7F }) {
+            throw ValueError("'\(path)' holds \(MirrorPath.describe(byte: bad))")
+        }
+        var trimmed = Substring(path)
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        for segment in trimmed.split(separator: "/", omittingEmptySubsequences: false).dropFirst() where trimmed != "/" {
+            if segment.isEmpty { throw ValueError("'\(path)' has an empty segment ('//')") }
+            if segment == ".." || segment == "." { throw ValueError("'\(path)' has a '\(segment)' segment; write the path plainly") }
+        }
+        return String(trimmed)
+    }
+}
+
+/// An agent's API address: `http(s)://host[:port][/base]`, without credentials, query or fragment.
+public enum AgentURL {
+    public static let pattern = "^https?://(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:[0-9]{1,5})?(/[A-Za-z0-9._~%/-]*)?$"
+
+    /// Returns the URL with scheme and host in lowercase and without a trailing slash.
+    public static func normalize(_ text: String) throws(ValueError) -> String {
+        let hint = "write it as http://HOST:PORT"
+        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased() else {
+            throw ValueError("'\(text)' is not a URL; \(hint)")
+        }
+        guard scheme == "http" || scheme == "https" else {
+            throw ValueError("'\(text)' must be an http:// or https:// URL")
+        }
+        guard components.user == nil, components.password == nil else {
+            throw ValueError("'\(text)' holds credentials; secrets never go inline (agents take a bearer token from tokenFile)")
+        }
+        guard let host = components.host, !host.isEmpty, isHost(host) else {
+            throw ValueError("'\(text)' has no valid host; \(hint)")
+        }
+        guard components.query == nil, components.fragment == nil else {
+            throw ValueError("'\(text)' may not have a query or fragment")
+        }
+        if let port = components.port, !(1...65535).contains(port) {
+            throw ValueError("'\(text)' has port \(port); ports run from 1 to 65535")
+        }
+        if text.contains(":") && components.port == nil && text.dropFirst(scheme.count + 3).contains(":") && !host.contains(":") {
+            throw ValueError("'\(text)' has a port that is not a number")
+        }
+        var path = components.percentEncodedPath
+        if let bad = path.utf8.first(where: { !(MirrorPath.isSegmentByte($0) || $0 == UInt8(ascii: "/")) || $0 == UInt8(ascii: "+") }) {
+            throw ValueError("'\(text)' has \(MirrorPath.describe(byte: bad)) in its path")
+        }
+        while path.hasSuffix("/") { path.removeLast() }
+        let shownHost = host.contains(":") ? "[\(host)]" : host.lowercased()
+        return "\(scheme)://\(shownHost)\(components.port.map { ":\($0)" } ?? "")\(path)"
+    }
+
+    /// A DNS name, an IPv4 address or an IPv6 address (brackets stripped).
+    public static func isHost(_ host: String) -> Bool {
+        if host.contains(":") { return host.utf8.allSatisfy { $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") || ($0 < 0x80 && Character(Unicode.Scalar($0)).isHexDigit) } }
+        let labels = host.split(separator: ".", omittingEmptySubsequences: false)
+        return host.utf8.count <= 253 && labels.allSatisfy { label in
+            !label.isEmpty && label.utf8.count <= 63 && label.first != "-" && label.last != "-"
+                && label.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || $0 == 0x2D }
+        }
+    }
+}
+
+/// Where an upstream's trees come from.
+public enum UpstreamLocation: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// An rsync daemon: `rsync://[user@]host[:port]/module/[path/]`.
+    case rsync(user: String?, host: String, port: Int?, path: String)
+    /// A directory on the master itself.
+    case local(path: String)
+
+    public static let pattern = "^(rsync://([A-Za-z0-9._-]+@)?(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:[0-9]{1,5})?/(?!-)(?!.*(^|/)\\.\\.?(/|$))[A-Za-z0-9._+~@,=%-]+(/[A-Za-z0-9._+~@,=%-]+)*/?|/(?!.*(^|/)\\.\\.?(/|$))(?!.*//)[^\\x00-\\x1f\\x7f]*)$"
+
+    public static func parse(_ text: String) throws(ValueError) -> UpstreamLocation {
+        if text.hasPrefix("/") { return .local(path: try AbsolutePath.normalize(text)) }
+        guard text.hasPrefix("rsync://") else {
+            if text.contains("::") {
+                throw ValueError("'\(text)' uses the HOST::MODULE form; write it as rsync://HOST/MODULE/")
+            }
+            if text.contains("://") {
+                throw ValueError("'\(text)' is not an rsync URL; upstreams are rsync://HOST/MODULE/ URLs or absolute local paths")
+            }
+            throw ValueError("'\(text)' is neither an rsync:// URL nor an absolute path (remote shells such as ssh are never used)")
+        }
+        let rest = text.dropFirst("rsync://".count)
+        guard let slash = rest.firstIndex(of: "/") else {
+            throw ValueError("'\(text)' names no module; write rsync://HOST/MODULE/")
+        }
+        var authority = rest[..<slash]
+        let path = rest[rest.index(after: slash)...]
+        var user: String?
+        if let at = authority.lastIndex(of: "@") {
+            let userPart = authority[..<at]
+            if userPart.contains(":") {
+                throw ValueError("'\(text)' holds a password; secrets never go inline: put it in a file and name it with passwordFile")
+            }
+            guard !userPart.isEmpty, userPart.utf8.allSatisfy({ MirrorPath.isSegmentByte($0) && $0 != UInt8(ascii: "@") }) else {
+                throw ValueError("'\(text)' has an invalid user name")
+            }
+            user = String(userPart)
+            authority = authority[authority.index(after: at)...]
+        }
+        var host = Substring(authority)
+        var port: Int?
+        if host.hasPrefix("[") {
+            guard let close = host.firstIndex(of: "]") else { throw ValueError("'\(text)' has an unclosed '[' in its host") }
+            let after = host[host.index(after: close)...]
+            if after.hasPrefix(":") { port = Int(after.dropFirst()) ?? -1 } else if !after.isEmpty { port = -1 }
+            host = host[host.index(after: host.startIndex)..<close]
+        } else if let colon = host.lastIndex(of: ":") {
+            port = Int(host[host.index(after: colon)...]) ?? -1
+            host = host[..<colon]
+        }
+        guard !host.isEmpty, AgentURL.isHost(String(host)) else { throw ValueError("'\(text)' has no valid host") }
+        if let port, !(1...65535).contains(port) { throw ValueError("'\(text)' has an invalid port; ports run from 1 to 65535") }
+        guard !path.isEmpty else { throw ValueError("'\(text)' names no module; write rsync://HOST/MODULE/") }
+        let normalized: String
+        do { normalized = try MirrorPath.normalize(String(path)) } catch { throw ValueError("in '\(text)': \(error.message)") }
+        return .rsync(user: user, host: String(host).lowercased(), port: port, path: normalized)
+    }
+
+    /// The canonical URL, ending in `/` for rsync so that a tree's contents are copied, not the tree itself.
+    public var description: String {
+        switch self {
+        case .local(let path): return path
+        case .rsync(let user, let host, let port, let path):
+            let shownHost = host.contains(":") ? "[\(host)]" : host
+            return "rsync://\(user.map { "\($0)@" } ?? "")\(shownHost)\(port.map { ":\($0)" } ?? "")/\(path)/"
+        }
+    }
+
+    public var user: String? {
+        if case .rsync(let user, _, _, _) = self { return user }
+        return nil
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        do { self = try UpstreamLocation.parse(text) } catch {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.message))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
+
+/// How much one sync may delete before it is stopped with nothing deleted.
+public enum DeletionLimit: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// A share of the files the tree held after its last sync, in percent.
+    case percent(Double)
+    /// An absolute number of files.
+    case files(Int)
+
+    public static let `default` = DeletionLimit.percent(10)
+    public static let percentPattern = "^(100|[0-9]{1,2})(\\.[0-9]+)?%$"
+
+    public static func parse(_ text: String, plain: Bool) throws(ValueError) -> DeletionLimit {
+        let hint = "write a share such as 10% or a number of files such as 5000"
+        if text.hasSuffix("%") {
+            guard let value = Double(text.dropLast()), text.first?.isNumber == true, value >= 0, value <= 100 else {
+                throw ValueError("'\(text)' is not a share between 0% and 100%; \(hint)")
+            }
+            return .percent(value)
+        }
+        guard plain, let value = Int(text), value >= 0, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+            throw ValueError("'\(text)' is not a deletion limit; \(hint)")
+        }
+        return .files(value)
+    }
+
+    public var description: String {
+        switch self {
+        case .percent(let p): return p == p.rounded() ? "\(Int(p))%" : "\(p)%"
+        case .files(let n): return "\(n)"
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let n = try? container.decode(Int.self) {
+            guard n >= 0 else { throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "a deletion limit may not be negative")) }
+            self = .files(n)
+            return
+        }
+        let text = try container.decode(String.self)
+        do { self = try DeletionLimit.parse(text, plain: false) } catch {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.message))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .percent: try container.encode(description)
+        case .files(let n): try container.encode(n)
+        }
+    }
+}
+
+/// Did-you-mean: the candidate closest to a misspelling, if it is close enough to be what was meant.
+public enum Suggestion {
+    public static func closest<S: Sequence<String>>(to word: String, among candidates: S) -> String? {
+        let limit = max(1, min(3, word.count / 3))
+        var best: (String, Int)?
+        for candidate in candidates {
+            let d = distance(word.lowercased(), candidate.lowercased())
+            if d <= limit && (best == nil || d < best!.1 || (d == best!.1 && candidate < best!.0)) { best = (candidate, d) }
+        }
+        return best?.0
+    }
+
+    /// Optimal string alignment distance: edits, with a swap of neighbours counting once.
+    static func distance(_ a: String, _ b: String) -> Int {
+        let a = Array(a.utf8), b = Array(b.utf8)
+        if a.isEmpty { return b.count }
+        if b.isEmpty { return a.count }
+        var d = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
+        for i in 0...a.count { d[i][0] = i }
+        for j in 0...b.count { d[0][j] = j }
+        for i in 1...a.count {
+            for j in 1...b.count {
+                let cost = a[i - 1] == b[j - 1] ? 0 : 1
+                d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1) }
+            }
+        }
+        return d[a.count][b.count]
+    }
+
+    /// `; did you mean 'x'?`, or nothing.
+    public static func hint<S: Sequence<String>>(for word: String, among candidates: S) -> String {
+        closest(to: word, among: candidates).map { "; did you mean '\($0)'?" } ?? ""
+    }
+}

@@ -1,0 +1,2 @@
+import MirrorCLI
+MirrorsyncCommand.main()
