@@ -47,7 +47,7 @@ let package = Package(
         .testTarget(
             name: "MirrorCoreTests",
             dependencies: ["MirrorCore"],
-            resources: [.copy("Fixtures")]
+            exclude: ["Fixtures", "schema_check.py"]
         ),
         .testTarget(
             name: "MirrorCLITests",

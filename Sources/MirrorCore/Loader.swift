@@ -150,18 +150,18 @@ private struct Assembly {
             case "master":
                 let ref = ObjectRef(.master, "master")
                 guard claim(ref, at: section.keyMark) else { continue }
-                if let spec = decoder.master(section.value) { master = (spec, section.keyMark) }
+                if let spec = decoder.master(section.value, at: section.keyMark) { master = (spec, section.keyMark) }
             case "intervals":
-                forEachObject(in: section, kind: .interval) { d, node, name in d.interval(node, name: name) }
+                forEachObject(in: section, kind: .interval) { d, node, name, mark in d.interval(node, name: name, at: mark) }
                     .forEach { intervals[$0] = $1 }
             case "upstreams":
-                forEachObject(in: section, kind: .upstream) { d, node, name in d.upstream(node, name: name) }
+                forEachObject(in: section, kind: .upstream) { d, node, name, mark in d.upstream(node, name: name, at: mark) }
                     .forEach { upstreams[$0] = $1 }
             case "slaves":
-                forEachObject(in: section, kind: .slave) { d, node, name in d.slave(node, name: name) }
+                forEachObject(in: section, kind: .slave) { d, node, name, mark in d.slave(node, name: name, at: mark) }
                     .forEach { slaves[$0] = $1 }
             case "projects":
-                for (name, (spec, refs)) in forEachObject(in: section, kind: .project, { d, node, name in d.project(node, name: name) }) {
+                for (name, (spec, refs)) in forEachObject(in: section, kind: .project, { d, node, name, mark in d.project(node, name: name, at: mark) }) {
                     projects[name] = spec
                     projectRefs[name] = refs
                 }
@@ -186,7 +186,7 @@ private struct Assembly {
     }
 
     mutating func forEachObject<T>(in section: YAMLEntry, kind: ObjectKind,
-                                   _ decode: (inout SpecDecoder, YAMLNode, String) -> T?) -> [(String, T)] {
+                                   _ decode: (inout SpecDecoder, YAMLNode, String, SourceMark) -> T?) -> [(String, T)] {
         if let s = section.value.scalar, s.isNull { return [] }
         guard case .mapping(let entries) = section.value.content else {
             decoder.diagnostics.error(section.value.mark, "invalid-type",
@@ -202,7 +202,7 @@ private struct Assembly {
                 continue
             }
             guard claim(ObjectRef(kind, entry.key), at: entry.keyMark) else { continue }
-            if let spec = decode(&decoder, entry.value, entry.key) { out.append((entry.key, spec)) }
+            if let spec = decode(&decoder, entry.value, entry.key, entry.keyMark) { out.append((entry.key, spec)) }
         }
         return out
     }
@@ -215,9 +215,9 @@ private struct Assembly {
         checkReferences()
         checkPaths()
         checkAgents()
-        let warnings = unusedObjects()
-        decoder.diagnostics.append(contentsOf: warnings)
+        // Warnings about unused objects only make sense once every project could be read.
         guard !decoder.diagnostics.hasErrors, let master else { throw ConfigError(decoder.diagnostics.all) }
+        let warnings = unusedObjects()
         let state = DesiredState(master: master.spec, intervals: intervals, upstreams: upstreams, slaves: slaves,
                                  projects: projects, sources: sources, files: files)
         return LoadedConfig(state: state, warnings: warnings.sorted(by: Diagnostic.inSourceOrder))

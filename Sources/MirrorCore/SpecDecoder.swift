@@ -28,8 +28,8 @@ public struct SpecDecoder: Sendable {
         "timeout", "maxDelete",
     ]
 
-    public mutating func master(_ node: YAMLNode) -> MasterSpec? {
-        guard let f = fields(node, what: "master", known: Self.masterKeys) else { return nil }
+    public mutating func master(_ node: YAMLNode, at mark: SourceMark? = nil) -> MasterSpec? {
+        guard let f = fields(node, what: "master", known: Self.masterKeys, at: mark) else { return nil }
         let api = required(f, "api") { text, _ throws(ValueError) in try AgentURL.normalize(text) }
         let tokenFile = required(f, "tokenFile") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
         let root = required(f, "root") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
@@ -48,9 +48,9 @@ public struct SpecDecoder: Sendable {
                           maxConcurrentSyncs: maxSyncs, publicStatus: publicStatus)
     }
 
-    public mutating func interval(_ node: YAMLNode, name: String) -> IntervalSpec? {
+    public mutating func interval(_ node: YAMLNode, name: String, at mark: SourceMark? = nil) -> IntervalSpec? {
         let what = "interval '\(name)'"
-        guard let f = fields(node, what: what, known: Self.intervalKeys) else { return nil }
+        guard let f = fields(node, what: what, known: Self.intervalKeys, at: mark) else { return nil }
         let every = optional(f, "every") { text, _ throws(ValueError) in try TimeSpan.parse(text) }
         let jitter = optional(f, "jitter") { text, _ throws(ValueError) in try TimeSpan.parse(text) }
         let cron = optional(f, "cron") { text, _ throws(ValueError) in try CronExpression.parse(text) }
@@ -88,9 +88,9 @@ public struct SpecDecoder: Sendable {
         return .cron(cron, timezone: timezone ?? "UTC")
     }
 
-    public mutating func upstream(_ node: YAMLNode, name: String) -> UpstreamSpec? {
+    public mutating func upstream(_ node: YAMLNode, name: String, at mark: SourceMark? = nil) -> UpstreamSpec? {
         let what = "upstream '\(name)'"
-        guard let f = fields(node, what: what, known: Self.upstreamKeys) else { return nil }
+        guard let f = fields(node, what: what, known: Self.upstreamKeys, at: mark) else { return nil }
         let url = required(f, "url") { text, _ throws(ValueError) in try UpstreamLocation.parse(text) }
         let passwordFile = optional(f, "passwordFile") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
         let timeout = optional(f, "timeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) }
@@ -113,17 +113,17 @@ public struct SpecDecoder: Sendable {
                             ioTimeout: ioTimeout ?? UpstreamSpec.defaultIOTimeout, bandwidthLimit: bandwidth)
     }
 
-    public mutating func slave(_ node: YAMLNode, name: String) -> SlaveSpec? {
-        guard let f = fields(node, what: "slave '\(name)'", known: Self.slaveKeys) else { return nil }
+    public mutating func slave(_ node: YAMLNode, name: String, at mark: SourceMark? = nil) -> SlaveSpec? {
+        guard let f = fields(node, what: "slave '\(name)'", known: Self.slaveKeys, at: mark) else { return nil }
         let api = required(f, "api") { text, _ throws(ValueError) in try AgentURL.normalize(text) }
         let publicDir = required(f, "publicDir") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
         guard let api, let publicDir else { return nil }
         return SlaveSpec(api: api, publicDir: publicDir)
     }
 
-    public mutating func project(_ node: YAMLNode, name: String) -> (ProjectSpec, ProjectReferences)? {
+    public mutating func project(_ node: YAMLNode, name: String, at mark: SourceMark? = nil) -> (ProjectSpec, ProjectReferences)? {
         let what = "project '\(name)'"
-        guard let f = fields(node, what: what, known: Self.projectKeys) else { return nil }
+        guard let f = fields(node, what: what, known: Self.projectKeys, at: mark) else { return nil }
         let errorsBefore = diagnostics.all.count
         let upstream = required(f, "upstream") { text, _ throws(ValueError) in try ObjectName.validate(text); return text }
         let interval = required(f, "interval") { text, _ throws(ValueError) in try ObjectName.validate(text); return text }
@@ -141,7 +141,8 @@ public struct SpecDecoder: Sendable {
                     do throws(ValueError) {
                         try ObjectName.validate(text)
                         if let earlier = slaveMarks.first(where: { $0.name == text }) {
-                            diagnostics.error(item.mark, "duplicate-name", "\(what): slave '\(text)' is listed twice (first at line \(earlier.mark.line))")
+                            diagnostics.error(item.mark, "duplicate-name",
+                                          "\(what): slave '\(text)' is listed twice (first at line \(earlier.mark.line), column \(earlier.mark.column))")
                             continue
                         }
                         names.append(text)

@@ -216,7 +216,10 @@ public enum AgentURL {
         guard components.user == nil, components.password == nil else {
             throw ValueError("'\(text)' holds credentials; secrets never go inline (agents take a bearer token from tokenFile)")
         }
-        guard let host = components.host, !host.isEmpty, isHost(host) else {
+        // Foundation keeps an IPv6 host's brackets on Linux and drops them on Darwin.
+        guard var host = components.host else { throw ValueError("'\(text)' has no valid host; \(hint)") }
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty, isHost(host) else {
             throw ValueError("'\(text)' has no valid host; \(hint)")
         }
         guard components.query == nil, components.fragment == nil else {

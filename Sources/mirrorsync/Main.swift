@@ -1,0 +1,4 @@
+import MirrorCLI
+
+@main
+extension MirrorsyncCommand {}

@@ -1,2 +1,0 @@
-import MirrorCLI
-MirrorsyncCommand.main()
