@@ -4,7 +4,7 @@
 /// English three-letter names; `@hourly`, `@daily`, `@weekly`, `@monthly` and `@yearly` stand for their usual
 /// expressions. As in Vixie cron, when both day fields are restricted a day matching either one fires.
 public struct CronExpression: Sendable, Hashable, Codable, CustomStringConvertible {
-    public static let pattern = "^(@(hourly|daily|midnight|weekly|monthly|yearly|annually)|[^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+)$"
+    public static let pattern = "^ *(@[A-Za-z]+|[^ ]+ +[^ ]+ +[^ ]+ +[^ ]+ +[^ ]+) *$"
 
     /// The expression in canonical spelling: single spaces, macros expanded.
     public let text: String

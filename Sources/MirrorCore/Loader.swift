@@ -1,3 +1,5 @@
+import Dispatch
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -25,9 +27,12 @@ public struct LoadedConfig: Sendable {
 /// All or nothing: one error anywhere means no desired state at all, so that nothing is applied half-way.
 public struct DesiredStateLoader: Sendable {
     public var reader: YAMLReader
+    /// Whether files are read and decoded on every core; the checks that span files run after, in file order.
+    public var parallel: Bool
 
-    public init(reader: YAMLReader = YAMLReader()) {
+    public init(reader: YAMLReader = YAMLReader(), parallel: Bool = true) {
         self.reader = reader
+        self.parallel = parallel
     }
 
     public static let topLevelKeys = ["master", "intervals", "upstreams", "slaves", "projects"]
@@ -100,28 +105,120 @@ public struct DesiredStateLoader: Sendable {
             throw ConfigError([Diagnostic(file: directory, code: "no-files",
                 message: "holds no *.yaml or *.yml files; the desired state needs at least a 'master'")])
         }
-        var files: [(path: String, bytes: [UInt8])] = []
-        var unreadable: [Diagnostic] = []
-        for path in paths {
+        let decoded = forEachFile(paths.count) { i in
             do throws(ValueError) {
-                files.append((path, try Self.readFile(path)))
+                return decode(try Self.readFile(paths[i]), file: paths[i])
             } catch {
-                unreadable.append(Diagnostic(file: path, code: "unreadable", message: error.message))
+                return FileObjects(path: paths[i], diagnostics: [Diagnostic(file: paths[i], code: "unreadable", message: error.message)])
             }
         }
-        return try load(files: files, directory: directory, extra: unreadable)
+        return try assemble(decoded, directory: directory)
     }
 
     /// Loads and validates files already in memory; `directory` names the whole for directory-level findings.
-    public func load(files: [(path: String, bytes: [UInt8])], directory: String, extra: [Diagnostic] = []) throws(ConfigError) -> LoadedConfig {
-        var assembly = Assembly(directory: directory)
-        assembly.decoder.diagnostics.append(contentsOf: extra)
-        for file in files {
-            let result = reader.read(file.bytes, file: file.path)
-            assembly.decoder.diagnostics.append(contentsOf: result.diagnostics)
-            if let root = result.root { assembly.add(root, file: file.path) }
+    public func load(files: [(path: String, bytes: [UInt8])], directory: String) throws(ConfigError) -> LoadedConfig {
+        try assemble(forEachFile(files.count) { i in decode(files[i].bytes, file: files[i].path) }, directory: directory)
+    }
+
+    /// Runs `body` for every file, on every core when there are enough files to pay for it; results keep file order.
+    func forEachFile(_ count: Int, _ body: @Sendable (Int) -> FileObjects) -> [FileObjects] {
+        guard parallel && count >= 4 else { return (0..<count).map(body) }
+        let results = Mutex([FileObjects?](repeating: nil, count: count))
+        DispatchQueue.concurrentPerform(iterations: count) { i in
+            let objects = body(i)
+            results.withLock { $0[i] = objects }
         }
+        return results.withLock { $0.map { $0! } }
+    }
+
+    /// Reads one file and decodes each object in it on its own; what spans files waits for `assemble`.
+    func decode(_ bytes: [UInt8], file: String) -> FileObjects {
+        let result = reader.read(bytes, file: file)
+        var objects = FileObjects(path: file, diagnostics: result.diagnostics)
+        if let root = result.root { objects.decode(root) }
+        return objects
+    }
+
+    func assemble(_ files: [FileObjects], directory: String) throws(ConfigError) -> LoadedConfig {
+        var assembly = Assembly(directory: directory)
+        for file in files { assembly.add(file) }
         return try assembly.finish(files: files.map(\.path))
+    }
+}
+
+/// The objects of one file, decoded but not yet checked against other files, in the order they are written.
+struct FileObjects: Sendable {
+    enum Object: Sendable {
+        case master(MasterSpec?)
+        case interval(IntervalSpec?)
+        case upstream(UpstreamSpec?)
+        case slave(SlaveSpec?)
+        case project(ProjectSpec?, SpecDecoder.ProjectReferences?)
+    }
+
+    var path: String
+    var objects: [(ref: ObjectRef, mark: SourceMark, object: Object)] = []
+    var diagnostics: [Diagnostic]
+
+    init(path: String, diagnostics: [Diagnostic]) {
+        self.path = path
+        self.diagnostics = diagnostics
+    }
+
+    mutating func decode(_ root: YAMLNode) {
+        var decoder = SpecDecoder()
+        defer { diagnostics.append(contentsOf: decoder.diagnostics.all) }
+        guard case .mapping(let sections) = root.content else {
+            decoder.diagnostics.error(root.mark, "invalid-type",
+                "a file in mirrors.d must be a mapping with keys such as 'projects:', but this one is \(root.kindName)")
+            return
+        }
+        for section in sections {
+            let kind: ObjectKind
+            switch section.key {
+            case "master":
+                objects.append((ObjectRef(.master, "master"), section.keyMark, .master(decoder.master(section.value, at: section.keyMark))))
+                continue
+            case "intervals": kind = .interval
+            case "upstreams": kind = .upstream
+            case "slaves": kind = .slave
+            case "projects": kind = .project
+            default:
+                // `x-` keys hold anchors for `<<` merges and are otherwise ignored, as in docker-compose.
+                if section.key.hasPrefix("x-") { continue }
+                decoder.diagnostics.error(section.keyMark, "unknown-key",
+                    "unknown top-level key '\(section.key)'\(Suggestion.hint(for: section.key, among: DesiredStateLoader.topLevelKeys))"
+                    + " (top-level keys are \(DesiredStateLoader.topLevelKeys.joined(separator: ", ")), and x-* for anchors)")
+                continue
+            }
+            if let s = section.value.scalar, s.isNull { continue }
+            guard case .mapping(let entries) = section.value.content else {
+                decoder.diagnostics.error(section.value.mark, "invalid-type",
+                    "'\(section.key)' must be a mapping from \(kind.rawValue) names to their specs, but it is \(section.value.kindName)")
+                continue
+            }
+            objects.reserveCapacity(objects.count + entries.count)
+            for entry in entries {
+                do throws(ValueError) {
+                    try ObjectName.validate(entry.key)
+                } catch {
+                    decoder.diagnostics.error(entry.keyMark, "invalid-name", "invalid \(kind.rawValue) name: \(error.message)")
+                    continue
+                }
+                let name = entry.key, node = entry.value, mark = entry.keyMark
+                let object: Object
+                switch kind {
+                case .interval: object = .interval(decoder.interval(node, name: name, at: mark))
+                case .upstream: object = .upstream(decoder.upstream(node, name: name, at: mark))
+                case .slave: object = .slave(decoder.slave(node, name: name, at: mark))
+                case .project:
+                    let decoded = decoder.project(node, name: name, at: mark)
+                    object = .project(decoded?.0, decoded?.1)
+                case .master: continue
+                }
+                objects.append((ObjectRef(kind, name), mark, object))
+            }
+        }
     }
 }
 
@@ -139,38 +236,21 @@ private struct Assembly {
 
     init(directory: String) { self.directory = directory }
 
-    mutating func add(_ root: YAMLNode, file: String) {
-        guard case .mapping(let sections) = root.content else {
-            decoder.diagnostics.error(root.mark, "invalid-type",
-                "a file in mirrors.d must be a mapping with keys such as 'projects:', but this one is \(root.kindName)")
-            return
-        }
-        for section in sections {
-            switch section.key {
-            case "master":
-                let ref = ObjectRef(.master, "master")
-                guard claim(ref, at: section.keyMark) else { continue }
-                if let spec = decoder.master(section.value, at: section.keyMark) { master = (spec, section.keyMark) }
-            case "intervals":
-                forEachObject(in: section, kind: .interval) { d, node, name, mark in d.interval(node, name: name, at: mark) }
-                    .forEach { intervals[$0] = $1 }
-            case "upstreams":
-                forEachObject(in: section, kind: .upstream) { d, node, name, mark in d.upstream(node, name: name, at: mark) }
-                    .forEach { upstreams[$0] = $1 }
-            case "slaves":
-                forEachObject(in: section, kind: .slave) { d, node, name, mark in d.slave(node, name: name, at: mark) }
-                    .forEach { slaves[$0] = $1 }
-            case "projects":
-                for (name, (spec, refs)) in forEachObject(in: section, kind: .project, { d, node, name, mark in d.project(node, name: name, at: mark) }) {
-                    projects[name] = spec
-                    projectRefs[name] = refs
+    /// Takes one file's objects, in file order: the first definition of a name wins, a second is an error.
+    mutating func add(_ file: FileObjects) {
+        decoder.diagnostics.append(contentsOf: file.diagnostics)
+        for (ref, mark, object) in file.objects {
+            guard claim(ref, at: mark) else { continue }
+            switch object {
+            case .master(let spec): if let spec { master = (spec, mark) }
+            case .interval(let spec): if let spec { intervals[ref.name] = spec }
+            case .upstream(let spec): if let spec { upstreams[ref.name] = spec }
+            case .slave(let spec): if let spec { slaves[ref.name] = spec }
+            case .project(let spec, let refs):
+                if let spec, let refs {
+                    projects[ref.name] = spec
+                    projectRefs[ref.name] = refs
                 }
-            default:
-                // `x-` keys hold anchors for `<<` merges and are otherwise ignored, as in docker-compose.
-                if section.key.hasPrefix("x-") { continue }
-                decoder.diagnostics.error(section.keyMark, "unknown-key",
-                    "unknown top-level key '\(section.key)'\(Suggestion.hint(for: section.key, among: DesiredStateLoader.topLevelKeys))"
-                    + " (top-level keys are \(DesiredStateLoader.topLevelKeys.joined(separator: ", ")), and x-* for anchors)")
             }
         }
     }
@@ -183,28 +263,6 @@ private struct Assembly {
         }
         sources[ref] = mark
         return true
-    }
-
-    mutating func forEachObject<T>(in section: YAMLEntry, kind: ObjectKind,
-                                   _ decode: (inout SpecDecoder, YAMLNode, String, SourceMark) -> T?) -> [(String, T)] {
-        if let s = section.value.scalar, s.isNull { return [] }
-        guard case .mapping(let entries) = section.value.content else {
-            decoder.diagnostics.error(section.value.mark, "invalid-type",
-                "'\(section.key)' must be a mapping from \(kind.rawValue) names to their specs, but it is \(section.value.kindName)")
-            return []
-        }
-        var out: [(String, T)] = []
-        for entry in entries {
-            do throws(ValueError) {
-                try ObjectName.validate(entry.key)
-            } catch {
-                decoder.diagnostics.error(entry.keyMark, "invalid-name", "invalid \(kind.rawValue) name: \(error.message)")
-                continue
-            }
-            guard claim(ObjectRef(kind, entry.key), at: entry.keyMark) else { continue }
-            if let spec = decode(&decoder, entry.value, entry.key, entry.keyMark) { out.append((entry.key, spec)) }
-        }
-        return out
     }
 
     mutating func finish(files: [String]) throws(ConfigError) -> LoadedConfig {
@@ -225,8 +283,8 @@ private struct Assembly {
 
     /// Every project's upstream, interval and slaves must exist; near misses get a did-you-mean.
     mutating func checkReferences() {
-        for name in projectRefs.keys.sorted() {
-            let spec = projects[name]!, refs = projectRefs[name]!
+        for (name, refs) in projectRefs {
+            let spec = projects[name]!
             func check(_ kind: ObjectKind, _ target: String, _ mark: SourceMark) {
                 guard sources[ObjectRef(kind, target)] == nil else { return }
                 let known = sources.keys.filter { $0.kind == kind }.map(\.name)
@@ -241,25 +299,40 @@ private struct Assembly {
 
     /// No two projects may share a path, or nest one inside another: one sync would delete the other's files.
     mutating func checkPaths() {
-        let entries = projects.map { (name: $0.key, segments: MirrorPath.segments($0.value.path)) }
-            .sorted { $0.segments.lexicographicallyPrecedes($1.segments) || ($0.segments == $1.segments && $0.name < $1.name) }
-        var ancestors: [(name: String, segments: [Substring])] = []
-        for entry in entries {
-            while let top = ancestors.last, !entry.segments.starts(with: top.segments) { ancestors.removeLast() }
-            if let top = ancestors.last {
-                let mark = projectRefs[entry.name]?.path ?? sources[ObjectRef(.project, entry.name)]!
-                let path = entry.segments.joined(separator: "/")
-                if top.segments == entry.segments {
-                    decoder.diagnostics.error(mark, "path-conflict",
-                        "project '\(entry.name)' has path '\(path)', the same as project '\(top.name)'; each project needs a tree of its own")
-                } else {
-                    decoder.diagnostics.error(mark, "path-conflict",
-                        "project '\(entry.name)' has path '\(path)', inside project '\(top.name)' (path '\(top.segments.joined(separator: "/"))'); a sync of one would delete the other's files")
-                }
-                continue
+        // The project that owns each path; of two with one path, the first by name keeps it and the other is the error.
+        var owners: [String: String] = [:]
+        owners.reserveCapacity(projects.count)
+        var clashes: [(name: String, owner: String)] = []
+        for (name, spec) in projects {
+            if let other = owners[spec.path] {
+                let (first, second) = other < name ? (other, name) : (name, other)
+                owners[spec.path] = first
+                clashes.append((second, first))
+            } else {
+                owners[spec.path] = name
             }
-            ancestors.append(entry)
         }
+        for (name, owner) in clashes {
+            decoder.diagnostics.error(pathMark(name), "path-conflict",
+                "project '\(name)' has path '\(projects[name]!.path)', the same as project '\(owner)'; each project needs a tree of its own")
+        }
+        // A path nests inside another when one of its leading parts, up to a '/', is that other path.
+        for (path, name) in owners {
+            var prefix = Substring(path)
+            var outer: (name: String, path: Substring)?
+            while let slash = prefix.lastIndex(of: "/") {
+                prefix = prefix[..<slash]
+                if let owner = owners[String(prefix)] { outer = (owner, prefix) }
+            }
+            if let outer {
+                decoder.diagnostics.error(pathMark(name), "path-conflict",
+                    "project '\(name)' has path '\(path)', inside project '\(outer.name)' (path '\(outer.path)'); a sync of one would delete the other's files")
+            }
+        }
+    }
+
+    func pathMark(_ project: String) -> SourceMark {
+        projectRefs[project]?.path ?? sources[ObjectRef(.project, project)]!
     }
 
     /// Two agents at one address would receive each other's specs.
@@ -279,16 +352,25 @@ private struct Assembly {
 
     /// Intervals, upstreams and slaves that no project uses: allowed, but likely a mistake.
     func unusedObjects() -> [Diagnostic] {
-        var used = Set<ObjectRef>()
+        var upstreamsUsed = Set<String>(), intervalsUsed = Set<String>(), slavesUsed = Set<String>()
+        var everySlaveUsed = false
         for spec in projects.values {
-            used.insert(ObjectRef(.upstream, spec.upstream))
-            used.insert(ObjectRef(.interval, spec.interval))
+            upstreamsUsed.insert(spec.upstream)
+            intervalsUsed.insert(spec.interval)
             switch spec.slaves {
-            case .all: slaves.keys.forEach { used.insert(ObjectRef(.slave, $0)) }
-            case .named(let names): names.forEach { used.insert(ObjectRef(.slave, $0)) }
+            case .all: everySlaveUsed = true
+            case .named(let names): slavesUsed.formUnion(names)
             }
         }
-        return sources.filter { $0.key.kind != .master && $0.key.kind != .project && !used.contains($0.key) }
-            .map { Diagnostic(.warning, at: $0.value, code: "unused", message: "\($0.key) is not used by any project") }
+        return sources.compactMap { ref, mark in
+            let used: Bool
+            switch ref.kind {
+            case .master, .project: return nil
+            case .upstream: used = upstreamsUsed.contains(ref.name)
+            case .interval: used = intervalsUsed.contains(ref.name)
+            case .slave: used = everySlaveUsed || slavesUsed.contains(ref.name)
+            }
+            return used ? nil : Diagnostic(.warning, at: mark, code: "unused", message: "\(ref) is not used by any project")
+        }
     }
 }

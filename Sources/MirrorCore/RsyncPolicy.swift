@@ -15,9 +15,9 @@ public enum RsyncPolicy {
     /// Options of the form `--name=value`, each with the check its value must pass.
     public static let allowedValueOptions: [(name: String, pattern: String, check: @Sendable (String) -> Bool)] = [
         ("--chmod", "[DFugoa+=rwxXst0-7,-]+", { v in !v.isEmpty && v.utf8.allSatisfy { "DFugoa+=rwxXst01234567,-".utf8.contains($0) } }),
-        ("--compress-level", "[0-9]", { v in v.count == 1 && v.first!.isNumber }),
-        ("--contimeout", "[1-9][0-9]{0,3}", { v in Int(v).map { (1...9999).contains($0) } ?? false && v.first != "0" && v.first != "+" }),
-        ("--modify-window", "[0-9]{1,4}", { v in Int(v).map { (0...9999).contains($0) } ?? false && v.first != "+" && v.first != "-" }),
+        ("--compress-level", "[0-9]", { v in v.utf8.count == 1 && isDigits(v) }),
+        ("--contimeout", "[1-9][0-9]{0,3}", { v in v.utf8.count <= 4 && isDigits(v) && !v.hasPrefix("0") }),
+        ("--modify-window", "[0-9]{1,4}", { v in v.utf8.count <= 4 && isDigits(v) }),
         ("--max-size", "[0-9]+(\\.[0-9]+)?[KMGkmg]?", { v in isRsyncSize(v) }),
         ("--min-size", "[0-9]+(\\.[0-9]+)?[KMGkmg]?", { v in isRsyncSize(v) }),
     ]
@@ -51,6 +51,10 @@ public enum RsyncPolicy {
         "--iconv": "it renames files",
     ]
 
+    static func isDigits<S: StringProtocol>(_ v: S) -> Bool {
+        !v.isEmpty && v.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+    }
+
     static func isRsyncSize(_ v: String) -> Bool {
         var body = Substring(v)
         if let last = body.last, "KMGkmg".contains(last) { body = body.dropLast() }
@@ -58,8 +62,11 @@ public enum RsyncPolicy {
         return !body.isEmpty && parts.count <= 2 && parts.allSatisfy { !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }
     }
 
+    static let allowedFlagSet = Set(allowedFlags)
+
     /// Checks one entry of `rsyncOptions`.
     public static func checkOption(_ option: String) throws(ValueError) {
+        if allowedFlagSet.contains(option) { return }
         if let bad = option.utf8.first(where: { $0 < 0x20 || $0 == 0x7F }) {
             throw ValueError("rsync option '\(option.debugDescription.dropFirst().dropLast())' holds \(MirrorPath.describe(byte: bad))")
         }
@@ -73,7 +80,7 @@ public enum RsyncPolicy {
         guard option.hasPrefix("--") else {
             throw ValueError("rsync option '\(option)' is a short option; write the long form (such as --compress), from the allowlist")
         }
-        let hasValue = option.contains("=")
+        let hasValue = option.utf8.contains(UInt8(ascii: "="))
         if !hasValue, allowedFlags.contains(option) { return }
         if let allowed = allowedValueOptions.first(where: { $0.name == name }) {
             guard hasValue else { throw ValueError("rsync option '\(name)' needs a value: \(name)=VALUE") }
@@ -91,19 +98,24 @@ public enum RsyncPolicy {
 
     /// Checks one entry of `exclude` or `twoStage`.
     public static func checkPattern(_ pattern: String) throws(ValueError) {
-        guard !pattern.isEmpty else { throw ValueError("a pattern may not be empty") }
-        if let bad = pattern.utf8.first(where: { $0 < 0x20 || $0 == 0x7F }) {
+        let bytes = pattern.utf8
+        guard let first = bytes.first else { throw ValueError("a pattern may not be empty") }
+        if let bad = bytes.first(where: { $0 < 0x20 || $0 == 0x7F }) {
             throw ValueError("pattern \(pattern.debugDescription) holds \(MirrorPath.describe(byte: bad)), which would split it into rsync rules")
         }
-        guard pattern.unicodeScalars.count <= 1024 else { throw ValueError("a pattern may be at most 1024 characters long") }
-        if let first = pattern.first, "-+!".contains(first) {
-            throw ValueError("pattern '\(pattern)' starts with '\(first)', which rsync reads as a filter rule, not a pattern")
+        if bytes.count > 1024 && pattern.unicodeScalars.count > 1024 {
+            throw ValueError("a pattern may be at most 1024 characters long")
         }
-        for prefix in [". ", ": ", ", "] where pattern.hasPrefix(prefix) {
-            throw ValueError("pattern '\(pattern)' starts like an rsync merge rule ('\(prefix)')")
+        if first == UInt8(ascii: "-") || first == UInt8(ascii: "+") || first == UInt8(ascii: "!") {
+            throw ValueError("pattern '\(pattern)' starts with '\(Character(Unicode.Scalar(first)))', which rsync reads as a filter rule, not a pattern")
         }
-        if pattern == "." || pattern == ":" || pattern == "," {
-            throw ValueError("pattern '\(pattern)' is an rsync rule, not a pattern")
+        // `. FILE` and `: FILE` are merge rules, `, ` a modifier; alone, each is a rule too.
+        if first == UInt8(ascii: ".") || first == UInt8(ascii: ":") || first == UInt8(ascii: ",") {
+            let second = bytes.dropFirst().first
+            if second == UInt8(ascii: " ") {
+                throw ValueError("pattern '\(pattern)' starts like an rsync merge rule ('\(Character(Unicode.Scalar(first))) ')")
+            }
+            if second == nil { throw ValueError("pattern '\(pattern)' is an rsync rule, not a pattern") }
         }
     }
 }

@@ -29,12 +29,12 @@ public struct SpecDecoder: Sendable {
     ]
 
     public mutating func master(_ node: YAMLNode, at mark: SourceMark? = nil) -> MasterSpec? {
-        guard let f = fields(node, what: "master", known: Self.masterKeys, at: mark) else { return nil }
+        guard let f = fields(node, what: Subject("master"), known: Self.masterKeys, at: mark) else { return nil }
         let api = required(f, "api") { text, _ throws(ValueError) in try AgentURL.normalize(text) }
         let tokenFile = required(f, "tokenFile") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
         let root = required(f, "root") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
         var rsyncd = RsyncdSpec()
-        if let entry = f["rsyncd"], let r = fields(entry.value, what: "master's rsyncd", known: Self.rsyncdKeys) {
+        if let entry = f["rsyncd"], let r = fields(entry.value, what: Subject("master's rsyncd"), known: Self.rsyncdKeys) {
             rsyncd.address = optional(r, "address") { text, _ throws(ValueError) in
                 guard AgentURL.isHost(text) else { throw ValueError("'\(text)' is not an IP address or host name") }
                 return text
@@ -49,7 +49,7 @@ public struct SpecDecoder: Sendable {
     }
 
     public mutating func interval(_ node: YAMLNode, name: String, at mark: SourceMark? = nil) -> IntervalSpec? {
-        let what = "interval '\(name)'"
+        let what = Subject("interval", name)
         guard let f = fields(node, what: what, known: Self.intervalKeys, at: mark) else { return nil }
         let every = optional(f, "every") { text, _ throws(ValueError) in try TimeSpan.parse(text) }
         let jitter = optional(f, "jitter") { text, _ throws(ValueError) in try TimeSpan.parse(text) }
@@ -89,7 +89,7 @@ public struct SpecDecoder: Sendable {
     }
 
     public mutating func upstream(_ node: YAMLNode, name: String, at mark: SourceMark? = nil) -> UpstreamSpec? {
-        let what = "upstream '\(name)'"
+        let what = Subject("upstream", name)
         guard let f = fields(node, what: what, known: Self.upstreamKeys, at: mark) else { return nil }
         let url = required(f, "url") { text, _ throws(ValueError) in try UpstreamLocation.parse(text) }
         let passwordFile = optional(f, "passwordFile") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
@@ -114,7 +114,7 @@ public struct SpecDecoder: Sendable {
     }
 
     public mutating func slave(_ node: YAMLNode, name: String, at mark: SourceMark? = nil) -> SlaveSpec? {
-        guard let f = fields(node, what: "slave '\(name)'", known: Self.slaveKeys, at: mark) else { return nil }
+        guard let f = fields(node, what: Subject("slave", name), known: Self.slaveKeys, at: mark) else { return nil }
         let api = required(f, "api") { text, _ throws(ValueError) in try AgentURL.normalize(text) }
         let publicDir = required(f, "publicDir") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
         guard let api, let publicDir else { return nil }
@@ -122,7 +122,7 @@ public struct SpecDecoder: Sendable {
     }
 
     public mutating func project(_ node: YAMLNode, name: String, at mark: SourceMark? = nil) -> (ProjectSpec, ProjectReferences)? {
-        let what = "project '\(name)'"
+        let what = Subject("project", name)
         guard let f = fields(node, what: what, known: Self.projectKeys, at: mark) else { return nil }
         let errorsBefore = diagnostics.all.count
         let upstream = required(f, "upstream") { text, _ throws(ValueError) in try ObjectName.validate(text); return text }
@@ -132,7 +132,7 @@ public struct SpecDecoder: Sendable {
         var slaves = SlaveSelection.all
         var slaveMarks: [(name: String, mark: SourceMark)] = []
         if let entry = f["slaves"] {
-            if case .scalar(let s) = entry.value.content, s.isPlain, s.text == "all" {
+            if case .scalar(let s) = entry.value.content, s.text == "all" {
                 slaves = .all
             } else if case .sequence(let items) = entry.value.content {
                 var names: [String] = []
@@ -175,25 +175,38 @@ public struct SpecDecoder: Sendable {
 
     // MARK: - Fields
 
-    /// A mapping's entries, checked against the keys its object knows.
+    /// What a message is about, such as `project 'debian'`; spelled out only when a message needs it.
+    public struct Subject: CustomStringConvertible, Sendable {
+        public var kind: String
+        public var name: String?
+
+        public init(_ kind: String, _ name: String? = nil) {
+            self.kind = kind
+            self.name = name
+        }
+
+        public var description: String { name.map { "\(kind) '\($0)'" } ?? kind }
+    }
+
+    /// A mapping, checked against the keys its object knows.
     public struct Fields {
-        public var entries: [YAMLEntry]
-        public var what: String
+        public var node: YAMLNode
+        public var what: Subject
         /// Where the object is written, for "missing key" errors.
         public var mark: SourceMark
 
-        public subscript(key: String) -> YAMLEntry? { entries.first { $0.key == key } }
+        public subscript(key: String) -> YAMLEntry? { node.entry(key) }
     }
 
     /// Words that mean a secret; as keys they get a pointed message rather than a bare "unknown key".
     static let secretWords = ["password", "passwd", "secret", "token", "credential"]
 
-    public mutating func fields(_ node: YAMLNode, what: String, known: [String], at objectMark: SourceMark? = nil) -> Fields? {
-        guard case .mapping(let entries) = node.content else {
+    public mutating func fields(_ node: YAMLNode, what: Subject, known: [String], at objectMark: SourceMark? = nil) -> Fields? {
+        guard node.isMapping else {
             diagnostics.error(node.mark, "invalid-type", "\(what) must be a mapping of keys, but it is \(node.kindName)")
             return nil
         }
-        for entry in entries where !known.contains(entry.key) {
+        for entry in node.entries(notIn: known) {
             let lower = entry.key.lowercased()
             if Self.secretWords.contains(where: { lower.contains($0) }) && !lower.hasSuffix("file") {
                 let fileKey = known.first { $0.lowercased().hasSuffix("file") && Self.secretWords.contains(where: $0.lowercased().contains) }
@@ -205,22 +218,26 @@ public struct SpecDecoder: Sendable {
                     "unknown key '\(entry.key)' in \(what)\(Suggestion.hint(for: entry.key, among: known))")
             }
         }
-        return Fields(entries: entries, what: what, mark: objectMark ?? node.mark)
+        return Fields(node: node, what: what, mark: objectMark ?? node.mark)
     }
 
     /// The text of a scalar that is meant as a string; any string, quoted or not, is taken as written.
-    mutating func scalarText(_ node: YAMLNode, what: String, key: String) -> String? {
-        guard case .scalar(let s) = node.content, !s.isNull else {
+    mutating func scalarText(_ node: YAMLNode, what: Subject, key: String) -> String? {
+        scalarValue(node, what: what, key: key)?.text
+    }
+
+    mutating func scalarValue(_ node: YAMLNode, what: Subject, key: String) -> YAMLScalar? {
+        guard let s = node.scalar, !s.isNull else {
             diagnostics.error(node.mark, "invalid-type", "\(what): \(key): expected a string, got \(node.kindName == "null" ? "nothing (null)" : node.kindName)")
             return nil
         }
-        return s.text
+        return s
     }
 
     mutating func optional<T>(_ f: Fields, _ key: String, _ parse: (String, YAMLScalar) throws(ValueError) -> T) -> T? {
-        guard let entry = f[key], let text = scalarText(entry.value, what: f.what, key: key) else { return nil }
+        guard let entry = f[key], let scalar = scalarValue(entry.value, what: f.what, key: key) else { return nil }
         do throws(ValueError) {
-            return try parse(text, entry.value.scalar!)
+            return try parse(scalar.text, scalar)
         } catch {
             diagnostics.error(entry.value.mark, "invalid-value", "\(f.what): \(key): \(error.message)")
             return nil

@@ -11,7 +11,7 @@ public enum ObjectName {
     public static let pattern = "^[a-z0-9][a-z0-9._-]{0,62}$"
 
     public static func validate(_ name: String) throws(ValueError) {
-        let bytes = Array(name.utf8)
+        let bytes = name.utf8
         guard let first = bytes.first else { throw ValueError("a name may not be empty") }
         guard bytes.count <= 63 else { throw ValueError("'\(name)' is longer than 63 characters") }
         func isLowerAlnum(_ b: UInt8) -> Bool { (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) }
@@ -26,7 +26,7 @@ public enum ObjectName {
 
 /// A length of time written as `90s`, `15m`, `1h30m` or `1d`; stored in whole seconds.
 public struct TimeSpan: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
-    public static let pattern = "^(?=.*[1-9])([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
+    public static let pattern = "^(?=.*[1-9])([0-9]{1,8}d)?([0-9]{1,8}h)?([0-9]{1,8}m)?([0-9]{1,8}s)?$"
     public var seconds: Int
 
     public init(seconds: Int) { self.seconds = seconds }
@@ -39,7 +39,7 @@ public struct TimeSpan: Sendable, Hashable, Comparable, Codable, CustomStringCon
             if ch.isASCII && ch.isNumber {
                 digits.append(ch)
             } else if let unit = units[ch] {
-                guard !digits.isEmpty, unit.rank > lastUnit, let n = Int(digits), n <= 100_000_000 else {
+                guard !digits.isEmpty, digits.count <= 8, unit.rank > lastUnit, let n = Int(digits) else {
                     throw ValueError("'\(text)' is not a duration; \(hint)")
                 }
                 total += n * unit.seconds
@@ -146,25 +146,32 @@ public enum MirrorPath {
 
     /// Returns the path without a trailing slash.
     public static func normalize(_ path: String) throws(ValueError) -> String {
-        guard !path.isEmpty else { throw ValueError("a path may not be empty") }
-        if path.hasPrefix("/") { throw ValueError("'\(path)' is absolute; write it relative, without the leading '/'") }
-        if path.hasPrefix("-") { throw ValueError("'\(path)' starts with '-', which rsync would read as an option") }
-        var trimmed = Substring(path)
-        if trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
-        for segment in trimmed.split(separator: "/", omittingEmptySubsequences: false) {
-            if segment.isEmpty { throw ValueError("'\(path)' has an empty segment ('//')") }
-            if segment == ".." { throw ValueError("'\(path)' has a '..' segment, which would leave the mirror's tree") }
-            if segment == "." { throw ValueError("'\(path)' has a '.' segment; write the path without it") }
-            if let bad = segment.utf8.first(where: { !isSegmentByte($0) }) {
-                throw ValueError("'\(path)' holds \(describe(byte: bad)); paths may use only letters, digits and \(segmentCharacters.dropFirst(9))")
-            }
+        let bytes = path.utf8
+        guard let first = bytes.first else { throw ValueError("a path may not be empty") }
+        if first == UInt8(ascii: "/") { throw ValueError("'\(path)' is absolute; write it relative, without the leading '/'") }
+        if first == UInt8(ascii: "-") { throw ValueError("'\(path)' starts with '-', which rsync would read as an option") }
+        let trailingSlash = bytes.last == UInt8(ascii: "/")
+        var segmentLength = 0, dots = 0
+        func endSegment() throws(ValueError) {
+            if segmentLength == 0 { throw ValueError("'\(path)' has an empty segment ('//')") }
+            if dots == segmentLength && dots == 2 { throw ValueError("'\(path)' has a '..' segment, which would leave the mirror's tree") }
+            if dots == segmentLength && dots == 1 { throw ValueError("'\(path)' has a '.' segment; write the path without it") }
+            segmentLength = 0
+            dots = 0
         }
-        return String(trimmed)
-    }
-
-    /// The segments of a normalized path, for nesting checks.
-    public static func segments(_ normalized: String) -> [Substring] {
-        normalized.split(separator: "/")
+        for b in bytes.prefix(bytes.count - (trailingSlash ? 1 : 0)) {
+            if b == UInt8(ascii: "/") {
+                try endSegment()
+                continue
+            }
+            guard isSegmentByte(b) else {
+                throw ValueError("'\(path)' holds \(describe(byte: b)); paths may use only letters, digits and \(segmentCharacters.dropFirst(9))")
+            }
+            segmentLength += 1
+            if b == UInt8(ascii: ".") { dots += 1 }
+        }
+        try endSegment()
+        return trailingSlash ? String(path.utf8.dropLast())! : path
     }
 
     static func describe(byte: UInt8) -> String {
@@ -182,17 +189,17 @@ public enum MirrorPath {
 
 /// An absolute local path, such as a root directory or a secret's file.
 public enum AbsolutePath {
-    public static let pattern = "^/(?!.*(^|/)\\.\\.?(/|$))(?!.*//)[^\\x00-\\x1f\\x7f]*$"
+    public static let pattern = "^(?!.*//)/(?!(.*/)?\\.\\.?(/|$))[^\\x00-\\x1f\\x7f]*$"
 
-    /// Returns the path without a trailing slash (`/` stays `/`).
+    /// Returns the path without its trailing slash (`/` stays `/`).
     public static func normalize(_ path: String) throws(ValueError) -> String {
         guard path.hasPrefix("/") else { throw ValueError("'\(path)' is not an absolute path; it must start with '/'") }
         if let bad = path.utf8.first(where: { $0 < 0x20 || $0 == 0x7F }) {
             throw ValueError("'\(path)' holds \(MirrorPath.describe(byte: bad))")
         }
-        var trimmed = Substring(path)
-        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
-        for segment in trimmed.split(separator: "/", omittingEmptySubsequences: false).dropFirst() where trimmed != "/" {
+        guard path != "/" else { return path }
+        let trimmed = path.hasSuffix("/") ? Substring(path.utf8.dropLast()) : Substring(path)
+        for segment in trimmed.split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
             if segment.isEmpty { throw ValueError("'\(path)' has an empty segment ('//')") }
             if segment == ".." || segment == "." { throw ValueError("'\(path)' has a '\(segment)' segment; write the path plainly") }
         }
@@ -202,11 +209,15 @@ public enum AbsolutePath {
 
 /// An agent's API address: `http(s)://host[:port][/base]`, without credentials, query or fragment.
 public enum AgentURL {
-    public static let pattern = "^https?://(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:[0-9]{1,5})?(/[A-Za-z0-9._~%/-]*)?$"
+    public static let pattern = "^[Hh][Tt][Tt][Pp][Ss]?://(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[A-Za-z0-9._~%/-]*)?$"
 
     /// Returns the URL with scheme and host in lowercase and without a trailing slash.
     public static func normalize(_ text: String) throws(ValueError) -> String {
         let hint = "write it as http://HOST:PORT"
+        // Foundation would quietly percent-encode stray characters; a URL in mirrors.d is written plainly.
+        if let bad = text.utf8.first(where: { !(MirrorPath.isSegmentByte($0) || ":/[]@?#&".utf8.contains($0)) || $0 == UInt8(ascii: "+") }) {
+            throw ValueError("'\(text)' holds \(MirrorPath.describe(byte: bad)), which a URL here may not hold")
+        }
         guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased() else {
             throw ValueError("'\(text)' is not a URL; \(hint)")
         }
@@ -258,7 +269,7 @@ public enum UpstreamLocation: Sendable, Hashable, Codable, CustomStringConvertib
     /// A directory on the master itself.
     case local(path: String)
 
-    public static let pattern = "^(rsync://([A-Za-z0-9._-]+@)?(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:[0-9]{1,5})?/(?!-)(?!.*(^|/)\\.\\.?(/|$))[A-Za-z0-9._+~@,=%-]+(/[A-Za-z0-9._+~@,=%-]+)*/?|/(?!.*(^|/)\\.\\.?(/|$))(?!.*//)[^\\x00-\\x1f\\x7f]*)$"
+    public static let pattern = "^(rsync://([A-Za-z0-9._-]+@)?(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?/(?!-)(?!(.*/)?\\.\\.?(/|$))[A-Za-z0-9._+~@,=%-]+(/[A-Za-z0-9._+~@,=%-]+)*/?|(?!.*//)/(?!(.*/)?\\.\\.?(/|$))[^\\x00-\\x1f\\x7f]*)$"
 
     public static func parse(_ text: String) throws(ValueError) -> UpstreamLocation {
         if text.hasPrefix("/") { return .local(path: try AbsolutePath.normalize(text)) }
@@ -283,8 +294,8 @@ public enum UpstreamLocation: Sendable, Hashable, Codable, CustomStringConvertib
             if userPart.contains(":") {
                 throw ValueError("'\(text)' holds a password; secrets never go inline: put it in a file and name it with passwordFile")
             }
-            guard !userPart.isEmpty, userPart.utf8.allSatisfy({ MirrorPath.isSegmentByte($0) && $0 != UInt8(ascii: "@") }) else {
-                throw ValueError("'\(text)' has an invalid user name")
+            guard !userPart.isEmpty, userPart.utf8.allSatisfy({ MirrorPath.isSegmentByte($0) && !"@+~,=%".utf8.contains($0) }) else {
+                throw ValueError("'\(text)' has an invalid user name; use letters, digits, '.', '_' and '-'")
             }
             user = String(userPart)
             authority = authority[authority.index(after: at)...]
@@ -344,17 +355,21 @@ public enum DeletionLimit: Sendable, Hashable, Codable, CustomStringConvertible 
     case files(Int)
 
     public static let `default` = DeletionLimit.percent(10)
-    public static let percentPattern = "^(100|[0-9]{1,2})(\\.[0-9]+)?%$"
+    public static let percentPattern = "^(100(\\.0+)?|[0-9]{1,2}(\\.[0-9]+)?)%$"
 
     public static func parse(_ text: String, plain: Bool) throws(ValueError) -> DeletionLimit {
         let hint = "write a share such as 10% or a number of files such as 5000"
+        let digits = { (t: Substring) in !t.isEmpty && t.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }
         if text.hasSuffix("%") {
-            guard let value = Double(text.dropLast()), text.first?.isNumber == true, value >= 0, value <= 100 else {
+            let number = text.dropLast()
+            let parts = number.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+            guard digits(parts[0]), parts[0].count <= 3, parts.count == 1 || digits(parts[1]),
+                  let value = Double(number), value <= 100 else {
                 throw ValueError("'\(text)' is not a share between 0% and 100%; \(hint)")
             }
             return .percent(value)
         }
-        guard plain, let value = Int(text), value >= 0, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+        guard plain, digits(Substring(text)), text == "0" || !text.hasPrefix("0"), let value = Int(text) else {
             throw ValueError("'\(text)' is not a deletion limit; \(hint)")
         }
         return .files(value)

@@ -1,4 +1,9 @@
 import CLibYAML
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Reads one YAML document over libyaml's event API into `YAMLNode`s that carry their source marks.
 ///
@@ -39,7 +44,7 @@ public struct YAMLReader: Sendable {
             return Result(root: nil, diagnostics: [Diagnostic(file: file, code: "yaml-too-large",
                 message: "file is \(bytes.count) bytes; the limit is \(limits.maxBytes)")])
         }
-        var builder = TreeBuilder(file: file, limits: limits)
+        var builder = TreeBuilder(file: file, limits: limits, expectedBytes: bytes.count)
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) == 1 else {
             return Result(root: nil, diagnostics: [Diagnostic(file: file, code: "yaml-error", message: "libyaml could not start")])
@@ -87,36 +92,53 @@ public struct YAMLReader: Sendable {
     }
 }
 
-/// Turns libyaml events into a tree, one open collection per frame.
+/// Turns libyaml events into a flat `YAMLDocument`, one open collection per frame.
 private struct TreeBuilder {
+    typealias Record = YAMLDocument.Record
+
+    /// A collection whose end event has not come yet; its children wait in `scratch` from `scratchStart` on.
     struct Frame {
+        var index: UInt32
         var isMapping: Bool
-        var mark: SourceMark
         var anchor: String?
-        var items: [YAMLNode] = []
-        var entries: [YAMLEntry] = []
-        var index: [String: Int] = [:]
-        var pendingKey: (key: String, mark: SourceMark, isMerge: Bool, isValid: Bool)?
-        var merges: [YAMLNode] = []
+        var scratchStart: Int
+        var pendingKey: UInt32?
+        var pendingKeyIsMerge = false
+        var pendingKeyIsValid = true
+        var merges: [UInt32] = []
+        /// Built once a mapping has many keys (a `projects:` of thousands), for duplicate checks.
+        var keyIndex: [String: UInt32]?
     }
 
     let file: String
     let limits: YAMLReader.Limits
+    var records: [Record] = []
+    var text: [UInt8] = []
+    var children: [UInt32] = []
+    var scratch: [UInt32] = []
     var stack: [Frame] = []
-    var anchors: [String: YAMLNode] = [:]
-    var root: YAMLNode?
+    var anchors: [String: UInt32] = [:]
+    var root: UInt32?
     var documents = 0
     var expanded = 0
     var diagnostics: [Diagnostic] = []
     var failed = false
 
-    init(file: String, limits: YAMLReader.Limits) {
+    init(file: String, limits: YAMLReader.Limits, expectedBytes: Int) {
         self.file = file
         self.limits = limits
+        text.reserveCapacity(expectedBytes)
+        records.reserveCapacity(expectedBytes / 8)
+        children.reserveCapacity(expectedBytes / 8)
     }
 
     func mark(_ m: yaml_mark_t) -> SourceMark {
         SourceMark(file: file, line: Int(m.line) + 1, column: Int(m.column) + 1)
+    }
+
+    func mark(of index: UInt32) -> SourceMark {
+        let r = records[Int(index)]
+        return SourceMark(file: file, line: Int(r.line), column: Int(r.column))
     }
 
     mutating func fail(_ diagnostic: Diagnostic) {
@@ -132,31 +154,51 @@ private struct TreeBuilder {
         pointer.map { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
     }
 
-    mutating func rejectTag(_ tag: UnsafeMutablePointer<yaml_char_t>?, at: SourceMark) {
+    mutating func rejectTag(_ tag: UnsafeMutablePointer<yaml_char_t>?, at: yaml_mark_t) {
         guard let tag = Self.string(tag) else { return }
         let shown = tag.hasPrefix("tag:yaml.org,2002:") ? "!!" + tag.dropFirst("tag:yaml.org,2002:".count) : tag
-        diagnostics.append(Diagnostic(at: at, code: "yaml-tag",
+        diagnostics.append(Diagnostic(at: mark(at), code: "yaml-tag",
             message: "YAML tags are not supported (found '\(shown)'); write the value without a tag"))
     }
 
+    mutating func newRecord(_ kind: Record.Kind, style: YAMLScalar.Style = .plain, at m: yaml_mark_t, start: Int = 0, count: Int = 0) -> UInt32 {
+        records.append(Record(kind: kind, style: style, line: UInt32(m.line + 1), column: UInt32(m.column + 1),
+                              start: UInt32(start), count: UInt32(count), weight: 1))
+        return UInt32(records.count - 1)
+    }
+
+    func keyBytesEqual(_ a: UInt32, _ b: UInt32) -> Bool {
+        let ra = records[Int(a)], rb = records[Int(b)]
+        guard ra.count == rb.count else { return false }
+        return text.withUnsafeBufferPointer { t in
+            memcmp(t.baseAddress! + Int(ra.start), t.baseAddress! + Int(rb.start), Int(ra.count)) == 0
+        }
+    }
+
+    func keyString(_ index: UInt32) -> String {
+        let r = records[Int(index)]
+        return text.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[Int(r.start)..<Int(r.start + r.count)]), as: UTF8.self) }
+    }
+
     mutating func handle(_ event: inout yaml_event_t) {
-        let start = mark(event.start_mark)
+        let start = event.start_mark
         switch event.type {
         case YAML_DOCUMENT_START_EVENT:
             documents += 1
             if documents > 1 {
-                fail(start, "yaml-multiple-documents",
+                fail(mark(start), "yaml-multiple-documents",
                      "a second YAML document starts here; a file in mirrors.d holds one document (split it into two files)")
             }
             if event.data.document_start.tag_directives.start != event.data.document_start.tag_directives.end {
-                diagnostics.append(Diagnostic(at: start, code: "yaml-tag", message: "%TAG directives are not supported"))
+                diagnostics.append(Diagnostic(at: mark(start), code: "yaml-tag", message: "%TAG directives are not supported"))
             }
         case YAML_SCALAR_EVENT:
             let scalar = event.data.scalar
-            rejectTag(scalar.tag, at: start)
-            let text = scalar.value.map {
-                String(decoding: UnsafeBufferPointer(start: $0, count: scalar.length), as: UTF8.self)
-            } ?? ""
+            if scalar.tag != nil { rejectTag(scalar.tag, at: start) }
+            let offset = text.count
+            if let value = scalar.value, scalar.length > 0 {
+                text.append(contentsOf: UnsafeBufferPointer(start: value, count: scalar.length))
+            }
             let style: YAMLScalar.Style
             switch scalar.style {
             case YAML_SINGLE_QUOTED_SCALAR_STYLE: style = .singleQuoted
@@ -165,117 +207,144 @@ private struct TreeBuilder {
             case YAML_FOLDED_SCALAR_STYLE: style = .folded
             default: style = .plain
             }
-            complete(YAMLNode(.scalar(YAMLScalar(text, style: style)), mark: start), anchor: Self.string(scalar.anchor))
+            let index = newRecord(.scalar, style: style, at: start, start: offset, count: scalar.length)
+            complete(index, anchor: scalar.anchor == nil ? nil : Self.string(scalar.anchor))
         case YAML_ALIAS_EVENT:
             let name = Self.string(event.data.alias.anchor) ?? ""
-            guard let node = anchors[name] else {
-                fail(start, "yaml-alias", "alias '*\(name)' refers to no anchor defined before it")
+            guard let index = anchors[name] else {
+                fail(mark(start), "yaml-alias", "alias '*\(name)' refers to no anchor defined before it")
                 return
             }
-            expanded += node.weight
+            expanded += records[Int(index)].weight
             if expanded > limits.maxAliasExpansion {
-                fail(start, "yaml-alias-expansion",
+                fail(mark(start), "yaml-alias-expansion",
                      "aliases expand to more than \(limits.maxAliasExpansion) nodes here; refusing to expand further (a \"billion laughs\" file?)")
                 return
             }
-            // An alias stands for its anchor's node, marks and all: errors inside it point at the anchor.
-            complete(node, anchor: nil)
+            // An alias stands for its anchor's node itself, marks and all: errors inside it point at the anchor.
+            complete(index, anchor: nil)
         case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
             let isMapping = event.type == YAML_MAPPING_START_EVENT
             let tag = isMapping ? event.data.mapping_start.tag : event.data.sequence_start.tag
             let anchor = isMapping ? event.data.mapping_start.anchor : event.data.sequence_start.anchor
-            rejectTag(tag, at: start)
+            if tag != nil { rejectTag(tag, at: start) }
             if stack.count >= limits.maxDepth {
-                fail(start, "yaml-depth", "collections nest deeper than \(limits.maxDepth) levels")
+                fail(mark(start), "yaml-depth", "collections nest deeper than \(limits.maxDepth) levels")
                 return
             }
-            stack.append(Frame(isMapping: isMapping, mark: start, anchor: Self.string(anchor)))
+            let index = newRecord(isMapping ? .mapping : .sequence, at: start)
+            stack.append(Frame(index: index, isMapping: isMapping, anchor: anchor == nil ? nil : Self.string(anchor), scratchStart: scratch.count))
         case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
             var frame = stack.removeLast()
-            if frame.isMapping {
-                applyMerges(&frame)
-                complete(YAMLNode(.mapping(frame.entries), mark: frame.mark), anchor: frame.anchor)
-            } else {
-                complete(YAMLNode(.sequence(frame.items), mark: frame.mark), anchor: frame.anchor)
-            }
+            if frame.isMapping && !frame.merges.isEmpty { applyMerges(&frame) }
+            var weight = 1
+            for child in scratch[frame.scratchStart...] { weight += records[Int(child)].weight }
+            records[Int(frame.index)].start = UInt32(children.count)
+            records[Int(frame.index)].count = UInt32(scratch.count - frame.scratchStart)
+            records[Int(frame.index)].weight = weight
+            children.append(contentsOf: scratch[frame.scratchStart...])
+            scratch.removeSubrange(frame.scratchStart...)
+            complete(frame.index, anchor: frame.anchor)
         default:
             break
         }
     }
 
     /// A node is finished: remember its anchor and hand it to the collection that holds it.
-    mutating func complete(_ node: YAMLNode, anchor: String?) {
-        if let anchor { anchors[anchor] = node }
+    mutating func complete(_ index: UInt32, anchor: String?) {
+        if let anchor { anchors[anchor] = index }
         guard !stack.isEmpty else {
-            root = node
+            root = index
             return
         }
         let top = stack.count - 1
         guard stack[top].isMapping else {
-            stack[top].items.append(node)
+            scratch.append(index)
             return
         }
-        guard let pending = stack[top].pendingKey else {
+        guard let key = stack[top].pendingKey else {
             // This node is a key.
-            guard case .scalar(let key) = node.content else {
-                diagnostics.append(Diagnostic(at: node.mark, code: "yaml-complex-key",
-                    message: "a key must be a plain word, not \(node.kindName)"))
-                stack[top].pendingKey = ("", node.mark, false, false)
+            let r = records[Int(index)]
+            stack[top].pendingKey = index
+            guard r.kind == .scalar else {
+                diagnostics.append(Diagnostic(at: mark(of: index), code: "yaml-complex-key",
+                    message: "a key must be a plain word, not \(YAMLNode(document: partialDocument(), index: index).kindName)"))
+                stack[top].pendingKeyIsValid = false
                 return
             }
-            stack[top].pendingKey = (key.text, node.mark, key.isPlain && key.text == "<<", true)
+            stack[top].pendingKeyIsMerge = r.style == .plain && r.count == 2 && text[Int(r.start)] == 0x3C && text[Int(r.start) + 1] == 0x3C
             return
         }
+        let isMerge = stack[top].pendingKeyIsMerge, isValid = stack[top].pendingKeyIsValid
         stack[top].pendingKey = nil
-        guard pending.isValid else { return }
-        if pending.isMerge {
-            stack[top].merges.append(node)
+        stack[top].pendingKeyIsMerge = false
+        stack[top].pendingKeyIsValid = true
+        guard isValid else { return }
+        if isMerge {
+            stack[top].merges.append(index)
             return
         }
-        if let first = firstIndex(of: pending.key, in: stack[top]) {
-            let earlier = stack[top].entries[first].keyMark
-            diagnostics.append(Diagnostic(at: pending.mark, code: "yaml-duplicate-key",
-                message: "duplicate key '\(pending.key)' in this mapping; it is first given at line \(earlier.line), column \(earlier.column)"))
+        if let first = findKey(key, in: top) {
+            let earlier = mark(of: first)
+            diagnostics.append(Diagnostic(at: mark(of: key), code: "yaml-duplicate-key",
+                message: "duplicate key '\(keyString(key))' in this mapping; it is first given at line \(earlier.line), column \(earlier.column)"))
             return
         }
-        append(YAMLEntry(key: pending.key, keyMark: pending.mark, value: node), to: &stack[top])
+        addEntry(key: key, value: index, to: top)
     }
 
-    /// Small mappings are searched in place; large ones (a `projects:` of thousands) get an index.
-    func firstIndex(of key: String, in frame: Frame) -> Int? {
-        if frame.entries.count < 16 { return frame.entries.firstIndex { $0.key == key } }
-        return frame.index[key]
+    /// The earlier key node of the open mapping `frame` whose text equals `key`'s.
+    func findKey(_ key: UInt32, in frame: Int) -> UInt32? {
+        if let index = stack[frame].keyIndex { return index[keyString(key)] }
+        var i = stack[frame].scratchStart
+        while i < scratch.count {
+            if keyBytesEqual(scratch[i], key) { return scratch[i] }
+            i += 2
+        }
+        return nil
     }
 
-    func append(_ entry: YAMLEntry, to frame: inout Frame) {
-        frame.entries.append(entry)
-        if frame.entries.count == 16 {
-            for (i, e) in frame.entries.enumerated() { frame.index[e.key] = i }
-        } else if frame.entries.count > 16 {
-            frame.index[entry.key] = frame.entries.count - 1
+    mutating func addEntry(key: UInt32, value: UInt32, to frame: Int) {
+        scratch.append(key)
+        scratch.append(value)
+        let pairs = (scratch.count - stack[frame].scratchStart) / 2
+        if stack[frame].keyIndex != nil {
+            stack[frame].keyIndex![keyString(key)] = key
+        } else if pairs >= 16 {
+            var index: [String: UInt32] = [:]
+            var i = stack[frame].scratchStart
+            while i < scratch.count { index[keyString(scratch[i])] = scratch[i]; i += 2 }
+            stack[frame].keyIndex = index
         }
     }
 
     /// `<<: *base` or `<<: [*a, *b]`: keys not given explicitly come from the merged mappings, earlier ones first.
     mutating func applyMerges(_ frame: inout Frame) {
+        stack.append(frame)
+        let top = stack.count - 1
         for merge in frame.merges {
-            let sources: [YAMLNode]
-            switch merge.content {
-            case .mapping: sources = [merge]
-            case .sequence(let items): sources = items
-            case .scalar: sources = [merge]
-            }
+            let r = records[Int(merge)]
+            let sources: [UInt32] = r.kind == .sequence ? Array(children[Int(r.start)..<Int(r.start + r.count)]) : [merge]
             for source in sources {
-                guard case .mapping(let entries) = source.content else {
-                    diagnostics.append(Diagnostic(at: source.mark, code: "yaml-merge",
-                        message: "'<<' merges mappings, but this is \(source.kindName)"))
+                let s = records[Int(source)]
+                guard s.kind == .mapping else {
+                    diagnostics.append(Diagnostic(at: mark(of: source), code: "yaml-merge",
+                        message: "'<<' merges mappings, but this is \(YAMLNode(document: partialDocument(), index: source).kindName)"))
                     continue
                 }
-                for entry in entries where firstIndex(of: entry.key, in: frame) == nil {
-                    append(entry, to: &frame)
+                var i = Int(s.start)
+                while i < Int(s.start + s.count) {
+                    if findKey(children[i], in: top) == nil { addEntry(key: children[i], value: children[i + 1], to: top) }
+                    i += 2
                 }
             }
         }
+        frame = stack.removeLast()
+    }
+
+    /// The document as built so far, for describing nodes in messages.
+    func partialDocument() -> YAMLDocument {
+        YAMLDocument(file: file, records: records, text: text, children: children, rootIndex: 0)
     }
 
     mutating func result() -> YAMLReader.Result {
@@ -283,6 +352,8 @@ private struct TreeBuilder {
             diagnostics.append(Diagnostic(file: file, code: "yaml-empty",
                 message: "file is empty; a file in mirrors.d holds a mapping (add keys, or remove the file)"))
         }
-        return YAMLReader.Result(root: failed ? nil : root, diagnostics: diagnostics)
+        guard !failed, let root else { return YAMLReader.Result(root: nil, diagnostics: diagnostics) }
+        let document = YAMLDocument(file: file, records: records, text: text, children: children, rootIndex: root)
+        return YAMLReader.Result(root: document.root, diagnostics: diagnostics)
     }
 }

@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""Writes schemas/mirrors.schema.json from the Swift constants: python3 scripts/gen-schema.py schemas/mirrors.schema.json"""
+import json, os, sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from swiftconsts import C
+
+V = "checked by mirrorsync validate"
+DNS_LABEL = "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+
+def ref(name, description, **extra):
+    d = {"$ref": f"#/$defs/{name}", "description": description}
+    d.update(extra)
+    return d
+
+defs = {}
+defs["name"] = {
+    "title": "Name",
+    "description": "A name of a project, upstream, slave or interval: 1 to 63 characters, lowercase letters, digits, '.', '_' and '-', starting with a letter or a digit.",
+    "type": "string",
+    "pattern": C["ObjectName"],
+    "examples": ["debian", "kernel-org", "ftp1"],
+}
+defs["duration"] = {
+    "title": "Duration",
+    "description": "A length of time: numbers with units d, h, m, s in that order, such as 90s, 15m, 1h30m or 1d; longer than zero, at most 8 digits for each unit.",
+    "type": "string",
+    "pattern": C["TimeSpan"],
+    "examples": ["15m", "1h", "1h30m", "6h", "1d"],
+}
+defs["size"] = {
+    "title": "Size",
+    "description": "A rate or size: a number and a unit B, K, M, G (KiB, MiB, GiB: powers of 1024) or KB, MB, GB (powers of 1000), such as 500K, 20MiB or 1.5GB. It must come to at least 1 byte and less than 10^15 bytes (" + V + ").",
+    "type": "string",
+    "pattern": C["ByteSize"],
+    "examples": ["500K", "20MiB", "1.5GB"],
+}
+defs["mirrorPath"] = {
+    "title": "Path in the mirror",
+    "description": "A relative path: segments of letters, digits and . _ + ~ @ , = % - joined by '/', an optional trailing '/'; no leading '/' or '-', no '.', '..' or empty segments.",
+    "type": "string",
+    "pattern": C["MirrorPath"],
+    "examples": ["debian", "linux/kernel/", "fedora/linux"],
+}
+defs["absolutePath"] = {
+    "title": "Absolute path",
+    "description": "An absolute local path: starts with '/', no '.', '..' or empty ('//') segments, no control characters; one trailing '/' is dropped.",
+    "type": "string",
+    "pattern": C["AbsolutePath"],
+    "examples": ["/srv/mirror", "/etc/mirrorsync/token"],
+}
+defs["agentURL"] = {
+    "title": "Agent API URL",
+    "description": "An agent's API address: http(s)://HOST[:PORT][/BASE], where HOST is a DNS name, an IPv4 address or an [IPv6] address; no credentials, query or fragment; port 1-65535.",
+    "type": "string",
+    "allOf": [
+        {"pattern": C["AgentURL"]},
+        {"$comment": "AgentURL.normalize also refuses host names over 253 characters.",
+         "not": {"pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.-]{254}"}},
+    ],
+    "examples": ["http://mirror-master.example.org:7070", "https://ftp1.example.org:7071", "http://[2001:db8::10]:7071"],
+}
+defs["upstreamURL"] = {
+    "title": "Upstream location",
+    "description": "rsync://[USER@]HOST[:PORT]/MODULE/[PATH/] (an rsync daemon; no password in the URL, use passwordFile) or an absolute path on the master. Remote shells (ssh) and the HOST::MODULE form are not accepted.",
+    "type": "string",
+    "allOf": [
+        {"pattern": C["UpstreamLocation"]},
+        {"$comment": "UpstreamLocation.parse also refuses host names over 253 characters.",
+         "not": {"pattern": "^rsync://([^/]*@)?(?![^/]*@)[A-Za-z0-9.-]{254}"}},
+    ],
+    "examples": ["rsync://rsync.kernel.org/pub/", "rsync://mirror@rsync.partner.example/pub/", "/srv/upstream"],
+}
+defs["cron"] = {
+    "title": "Cron expression",
+    "description": "Five fields 'minute hour day-of-month month day-of-week' separated by spaces, with *, numbers, ranges a-b, steps */n and a-b/n, lists, and jan-dec / sun-sat; or @hourly, @daily, @midnight, @weekly, @monthly, @yearly, @annually. The values' ranges (minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-7) are " + V + ".",
+    "type": "string",
+    "allOf": [
+        {"pattern": C["CronExpression"]},
+        {"$comment": "CronExpression.parse takes only digits, names, '*', '-', '/' and ',' in a field.",
+         "pattern": "^ *(@[A-Za-z]+|[0-9A-Za-z*/,-]+( +[0-9A-Za-z*/,-]+){4}) *$"},
+    ],
+    "examples": ["30 2 * * *", "15 */6 * * mon-fri", "@daily"],
+}
+defs["filterPattern"] = {
+    "title": "rsync pattern",
+    "description": "An rsync pattern (wildcards *, **, ?, [...]; a leading '/' anchors it, a trailing '/' matches directories only). It stays a pattern: it may not start with '-', '+' or '!', nor like a merge rule ('. ', ': ', ', '), nor hold control characters; 1 to 1024 characters.",
+    "type": "string",
+    "pattern": C["filterPatternSchema"],
+    "examples": ["*.tmp", ".~tmp~/", "Packages*", "dists/"],
+}
+option_alternatives = [{"enum": C["allowedFlags"], "description": "An allowed rsync option without a value."}]
+for name, value in C["allowedValueOptions"]:
+    option_alternatives.append({"pattern": f"^{name}=({value})$", "description": f"{name}=VALUE"})
+rsync_option = {
+    "title": "rsync option",
+    "description": "One rsync option in its long form, from mirrorsync's allowlist: one of the flags listed, or --chmod=, --compress-level=, --contimeout=, --modify-window=, --max-size= or --min-size= with a value. Options that run commands, read or write files outside the tree, or override mirrorsync's own choices (-e, --rsh, --rsync-path, --delete*, --exclude, --bwlimit, --timeout, ...) are refused.",
+    "type": "string",
+    "anyOf": option_alternatives,
+    "examples": ["--no-owner", "--chmod=D755,F644", "--contimeout=30"],
+}
+defs["hostAddress"] = {
+    "title": "Listen address",
+    "description": "An IPv4 address, an IPv6 address (without brackets) or a host name.",
+    "type": "string",
+    "anyOf": [
+        {"pattern": "^[0-9A-Fa-f.:]*:[0-9A-Fa-f.:]*$"},
+        {"pattern": "^(?=.{1,253}$)" + DNS_LABEL + "(\\." + DNS_LABEL + ")*$"},
+    ],
+    "examples": ["0.0.0.0", "::", "192.0.2.10"],
+}
+defs["deletionLimit"] = {
+    "title": "Deletion limit",
+    "description": "How much one sync may delete before it is stopped with nothing deleted: a number of files (a plain, unquoted integer such as 5000) or a share of the files the tree held after its last sync (0% to 100%, such as 10% or 2.5%).",
+    "oneOf": [
+        {"type": "integer", "minimum": 0, "maximum": 9223372036854775807, "description": "A number of files."},
+        {"type": "string", "pattern": C["DeletionLimit.percent"], "description": "A share in percent, from 0% to 100%."},
+    ],
+    "examples": ["10%", "2.5%", 5000],
+}
+
+defs["master"] = {
+    "title": "Master",
+    "description": "The master node: it pulls every project from its upstream and serves the slaves from its rsync daemon.",
+    "type": "object",
+    "properties": {
+        "api": ref("agentURL", "The master agent's API address.", examples=["http://mirror-master.example.org:7070"]),
+        "tokenFile": ref("absolutePath", "The file that holds the bearer token the agents share (mode 0600); the token itself never goes in mirrors.d.", examples=["/etc/mirrorsync/token"]),
+        "root": ref("absolutePath", "The master's tree: each project lives at ROOT/PATH.", examples=["/srv/mirror"]),
+        "rsyncd": {
+            "description": "Where the master's rsync daemon listens for its slaves.",
+            "type": "object",
+            "properties": {
+                "address": ref("hostAddress", "The address the rsync daemon listens on: an IP address or a host name.", default="0.0.0.0"),
+                "port": {"description": "The TCP port the rsync daemon listens on (1-65535; a plain integer).", "type": "integer", "minimum": 1, "maximum": 65535, "default": 873},
+            },
+            "additionalProperties": False,
+            "default": {"address": "0.0.0.0", "port": 873},
+        },
+        "maxConcurrentSyncs": {"description": "How many upstream syncs may run at once (1-256; a plain integer).", "type": "integer", "minimum": 1, "maximum": 256, "default": 4},
+        "publicStatus": {"description": "Whether GET /v1/status answers without a token (true or false).", "type": "boolean", "default": False},
+    },
+    "required": ["api", "tokenFile", "root"],
+    "additionalProperties": False,
+}
+defs["interval"] = {
+    "title": "Interval",
+    "description": "A named schedule: either 'every' (with an optional 'jitter') or 'cron' (with an optional 'timezone').",
+    "type": "object",
+    "properties": {
+        "every": ref("duration", "Run this often, such as 15m, 1h or 1d.", examples=["15m", "1h", "6h"]),
+        "jitter": ref("duration", "A random delay of up to this long before each run, so that mirrors do not all call at once. Goes with 'every', and must be shorter than it (" + V + ").", examples=["1m", "10m"]),
+        "cron": ref("cron", "Run at the times this cron expression names.", examples=["30 2 * * *"]),
+        "timezone": {"description": "The IANA time zone the cron expression is read in, such as UTC or Europe/Berlin. Goes with 'cron'. Whether the zone exists is " + V + ".", "type": "string", "minLength": 1, "default": "UTC", "examples": ["UTC", "Europe/Berlin", "America/New_York"]},
+    },
+    "oneOf": [
+        {"required": ["every"], "description": "a schedule by period"},
+        {"required": ["cron"], "description": "a schedule by cron expression"},
+    ],
+    "dependentRequired": {"jitter": ["every"], "timezone": ["cron"]},
+    "additionalProperties": False,
+}
+defs["upstream"] = {
+    "title": "Upstream",
+    "description": "A place projects come from: an rsync daemon or a directory on the master.",
+    "type": "object",
+    "properties": {
+        "url": ref("upstreamURL", "Where the trees come from: rsync://[USER@]HOST[:PORT]/MODULE/ or an absolute path on the master.", examples=["rsync://rsync.kernel.org/pub/"]),
+        "passwordFile": ref("absolutePath", "The file that holds the rsync password of the USER in url (mode 0600); never the password itself. It needs an rsync:// url with a user (" + V + ").", examples=["/etc/mirrorsync/partner.secret"]),
+        "timeout": ref("duration", "The longest one sync from this upstream may run before it is stopped.", default="6h"),
+        "ioTimeout": ref("duration", "How long a transfer may sit without I/O before rsync gives up (rsync's --timeout).", default="10m"),
+        "bandwidthLimit": ref("size", "The most bandwidth one sync from this upstream may use, per second; no limit when absent.", examples=["20MiB", "500K"]),
+    },
+    "required": ["url"],
+    "additionalProperties": False,
+}
+defs["slave"] = {
+    "title": "Slave",
+    "description": "A public host that pulls the projects it serves from the master.",
+    "type": "object",
+    "properties": {
+        "api": ref("agentURL", "The slave agent's API address; no two agents may share one (" + V + ").", examples=["http://ftp1.example.org:7071"]),
+        "publicDir": ref("absolutePath", "The slave's public tree: each project it serves lives at PUBLICDIR/PATH.", examples=["/srv/ftp/pub"]),
+    },
+    "required": ["api", "publicDir"],
+    "additionalProperties": False,
+}
+defs["project"] = {
+    "title": "Project",
+    "description": "One mirrored tree.",
+    "type": "object",
+    "properties": {
+        "upstream": ref("name", "The name of the upstream it comes from, defined in some file of mirrors.d (" + V + ")."),
+        "source": ref("mirrorPath", "The path inside the upstream. When absent, the upstream's whole tree; an explicit empty string is refused."),
+        "path": ref("mirrorPath", "The path under the master's root and each slave's publicDir; the project's name when absent. No two projects may share a path or nest one inside the other (" + V + ")."),
+        "interval": ref("name", "The name of the interval it syncs on, defined in some file of mirrors.d (" + V + ")."),
+        "slaves": {
+            "description": "Which slaves serve it: all or a list of slave names, each defined in some file of mirrors.d (" + V + "). An empty list means the master alone holds it.",
+            "oneOf": [
+                {"const": "all", "description": "every slave"},
+                {"type": "array", "items": {"$ref": "#/$defs/name"}, "uniqueItems": True, "description": "the slaves named"},
+            ],
+            "default": "all",
+            "examples": ["all", ["ftp1", "ftp2"]],
+        },
+        "exclude": {"description": "rsync patterns of files the project leaves out.", "type": "array", "items": {"$ref": "#/$defs/filterPattern"}, "default": [], "examples": [["*.tmp", ".~tmp~/"]]},
+        "twoStage": {"description": "rsync patterns of files synced, with deletions, in a second pass after everything else, such as index files (Packages*, Release*, dists/), so that clients never see an index before the files it names.", "type": "array", "items": {"$ref": "#/$defs/filterPattern"}, "default": [], "examples": [["Packages*", "Sources*", "Release*", "InRelease"]]},
+        "rsyncOptions": {"description": "Extra rsync options, from mirrorsync's allowlist only.", "type": "array", "items": rsync_option, "default": [], "examples": [["--no-owner", "--no-group", "--chmod=D755,F644"]]},
+        "suspended": {"description": "Paused: the project keeps its files and runs no sync (true or false).", "type": "boolean", "default": False},
+        "timeout": ref("duration", "The longest one sync of this project may run; the upstream's timeout when absent.", examples=["12h"]),
+        "maxDelete": ref("deletionLimit", "How much one sync may delete before it is stopped with nothing deleted: a number of files (5000) or a share of the tree (10%, 2.5%).", default="10%"),
+    },
+    "required": ["upstream", "interval"],
+    "additionalProperties": False,
+}
+
+def section(kind, plural, item, blurb):
+    return {
+        "description": blurb + f" A mapping from {kind} names to their specs; empty (null) is allowed. A name is defined once across all files (" + V + ").",
+        "type": ["object", "null"],
+        "propertyNames": {"pattern": C["ObjectName"]},
+        "additionalProperties": {"$ref": f"#/$defs/{item}"},
+    }
+
+schema = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://mirrorsync.example/schemas/mirrors.schema.json",
+    "$comment": "Kept in step with Sources/MirrorCore: each 'pattern' that stands alone or first in an allOf is copied verbatim from a Swift constant (ObjectName.pattern, TimeSpan.pattern, ByteSize.pattern, MirrorPath.pattern, AbsolutePath.pattern, AgentURL.pattern, UpstreamLocation.pattern, CronExpression.pattern, DeletionLimit.percentPattern, RsyncPolicy.filterPatternSchema, RsyncPolicy.allowedFlags and allowedValueOptions); the clauses beside them add what the Swift parsers refuse and those patterns let through. Generated by scripts/gen-schema.py; the tests check the copies.",
+    "title": "mirrorsync: one file of mirrors.d",
+    "description": "One file of mirrorsync's desired state. Every *.yaml and *.yml file of mirrors.d is read in lexical order and merged. This schema checks one file; what spans objects or files (references, duplicate names, path nesting, agent addresses) is " + V + ".",
+    "type": "object",
+    "properties": {
+        "master": ref("master", "The master node. Exactly one file of mirrors.d defines it (" + V + ")."),
+        "intervals": section("interval", "intervals", "interval", "Named schedules that projects refer to."),
+        "upstreams": section("upstream", "upstreams", "upstream", "Where projects come from."),
+        "slaves": section("slave", "slaves", "slave", "The public hosts that pull from the master."),
+        "projects": section("project", "projects", "project", "The mirrored trees."),
+    },
+    "patternProperties": {
+        "^x-": {"description": "Free for YAML anchors that '<<' merges reuse; mirrorsync ignores the key itself."},
+    },
+    "additionalProperties": False,
+    "$defs": defs,
+}
+def fmt(v, ind=0):
+    pad = "  " * ind
+    if isinstance(v, dict):
+        if not v: return "{}"
+        items = [f'{pad}  {json.dumps(k, ensure_ascii=False)}: {fmt(x, ind + 1)}' for k, x in v.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(v, list):
+        one = json.dumps(v, ensure_ascii=False)
+        if all(not isinstance(x, (dict, list)) for x in v) and len(one) + len(pad) <= 110:
+            return one
+        return "[\n" + ",\n".join(pad + "  " + fmt(x, ind + 1) for x in v) + "\n" + pad + "]"
+    return json.dumps(v, ensure_ascii=False)
+open(sys.argv[1], "w").write(fmt(schema) + "\n")
+assert json.load(open(sys.argv[1])) == schema

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what mirrorsync needs to build and test on a Debian machine, and nothing that is already there.
+# As root it runs apt-get and pip itself; otherwise it prints the exact commands and fails.
+set -euo pipefail
+
+debs=(libyaml-dev libsqlite3-dev rsync pkg-config)
+missing=()
+for deb in "${debs[@]}"; do
+    dpkg-query -W -f='${Status}' "$deb" 2>/dev/null | grep -q "install ok installed" || missing+=("$deb")
+done
+if ((${#missing[@]})); then
+    if [[ $(id -u) -eq 0 ]]; then
+        echo "install-deps: installing ${missing[*]}" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "install-deps: missing Debian packages; run:" >&2
+        echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+
+if ! command -v swift >/dev/null; then
+    echo "install-deps: no 'swift' on PATH; mirrorsync needs Swift 6.x (https://swift.org/install)" >&2
+    exit 1
+fi
+
+# The schema agreement test checks schemas/ with Python's jsonschema over PyYAML.
+if ! python3 -c 'import jsonschema, yaml' 2>/dev/null; then
+    if [[ $(id -u) -eq 0 ]] || [[ -n "${VIRTUAL_ENV:-}" ]]; then
+        echo "install-deps: installing jsonschema and PyYAML for python3" >&2
+        python3 -m pip install --quiet jsonschema pyyaml 2>/dev/null \
+            || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-jsonschema python3-yaml >/dev/null
+    else
+        echo "install-deps: python3 lacks jsonschema or PyYAML; run:" >&2
+        echo "  python3 -m pip install --user jsonschema pyyaml" >&2
+        exit 1
+    fi
+fi
