@@ -63,7 +63,9 @@ public struct SpecDecoder: Sendable {
         var valid = true
         switch (f["every"], f["cron"]) {
         case (nil, nil):
-            diagnostics.error(f.mark, "missing-key", "\(what) needs 'every' (such as 1h) or 'cron' (such as \"30 2 * * *\")")
+            if f.suggested.isDisjoint(with: ["every", "cron"]) {
+                diagnostics.error(f.mark, "missing-key", "\(what) needs 'every' (such as 1h) or 'cron' (such as \"30 2 * * *\")")
+            }
             valid = false
         case (.some, .some(let c)):
             diagnostics.error(c.keyMark, "conflicting-keys", "\(what) has both 'every' and 'cron'; give one of them")
@@ -194,6 +196,8 @@ public struct SpecDecoder: Sendable {
         public var what: Subject
         /// Where the object is written, for "missing key" errors.
         public var mark: SourceMark
+        /// Known keys that an unknown key was reported as a misspelling of; they are not reported missing too.
+        public var suggested: Set<String> = []
 
         public subscript(key: String) -> YAMLEntry? { node.entry(key) }
     }
@@ -206,6 +210,7 @@ public struct SpecDecoder: Sendable {
             diagnostics.error(node.mark, "invalid-type", "\(what) must be a mapping of keys, but it is \(node.kindName)")
             return nil
         }
+        var suggested = Set<String>()
         for entry in node.entries(notIn: known) {
             let lower = entry.key.lowercased()
             if Self.secretWords.contains(where: { lower.contains($0) }) && !lower.hasSuffix("file") {
@@ -214,11 +219,13 @@ public struct SpecDecoder: Sendable {
                     "'\(entry.key)' in \(what) is not allowed: secrets never go inline; put the secret in a file of mode 0600"
                     + (fileKey.map { " and name it with '\($0)'" } ?? ""))
             } else {
+                let suggestion = Suggestion.closest(to: entry.key, among: known)
+                if let suggestion { suggested.insert(suggestion) }
                 diagnostics.error(entry.keyMark, "unknown-key",
-                    "unknown key '\(entry.key)' in \(what)\(Suggestion.hint(for: entry.key, among: known))")
+                    "unknown key '\(entry.key)' in \(what)\(suggestion.map { "; did you mean '\($0)'?" } ?? "")")
             }
         }
-        return Fields(node: node, what: what, mark: objectMark ?? node.mark)
+        return Fields(node: node, what: what, mark: objectMark ?? node.mark, suggested: suggested)
     }
 
     /// The text of a scalar that is meant as a string; any string, quoted or not, is taken as written.
@@ -246,7 +253,9 @@ public struct SpecDecoder: Sendable {
 
     mutating func required<T>(_ f: Fields, _ key: String, _ parse: (String, YAMLScalar) throws(ValueError) -> T) -> T? {
         guard f[key] != nil else {
-            diagnostics.error(f.mark, "missing-key", "\(f.what) has no '\(key)', which it needs")
+            if !f.suggested.contains(key) {
+                diagnostics.error(f.mark, "missing-key", "\(f.what) has no '\(key)', which it needs")
+            }
             return nil
         }
         return optional(f, key, parse)
