@@ -31,18 +31,22 @@ public struct Diagnostic: Sendable, Hashable, Codable, Error, CustomStringConver
     /// A stable identifier of the rule, e.g. `unknown-key`; for scripts and tests.
     public var code: String
     public var message: String
+    /// The key the finding is about, where there is one; the API's error bodies name it.
+    public var field: String?
 
-    public init(_ severity: Severity = .error, file: String, line: Int? = nil, column: Int? = nil, code: String, message: String) {
+    public init(_ severity: Severity = .error, file: String, line: Int? = nil, column: Int? = nil, code: String, message: String,
+                field: String? = nil) {
         self.severity = severity
         self.file = file
         self.line = line
         self.column = column
         self.code = code
         self.message = message
+        self.field = field
     }
 
-    public init(_ severity: Severity = .error, at mark: SourceMark, code: String, message: String) {
-        self.init(severity, file: mark.file, line: mark.line, column: mark.column, code: code, message: message)
+    public init(_ severity: Severity = .error, at mark: SourceMark, code: String, message: String, field: String? = nil) {
+        self.init(severity, file: mark.file, line: mark.line, column: mark.column, code: code, message: message, field: field)
     }
 
     /// `file:line:column: error: message`, as compilers print it.
@@ -71,8 +75,12 @@ public struct Diagnostics: Sendable {
 
     public var hasErrors: Bool { all.contains { $0.severity == .error } }
 
-    public mutating func error(_ mark: SourceMark, _ code: String, _ message: String) {
-        all.append(Diagnostic(at: mark, code: code, message: message))
+    public mutating func error(_ mark: SourceMark, _ code: String, _ message: String, field: String? = nil) {
+        all.append(Diagnostic(at: mark, code: code, message: message, field: field))
+    }
+
+    public mutating func error(_ mark: SourceMark, _ code: String, field: String?, _ message: String) {
+        all.append(Diagnostic(at: mark, code: code, message: message, field: field))
     }
 
     public mutating func append(_ diagnostic: Diagnostic) { all.append(diagnostic) }

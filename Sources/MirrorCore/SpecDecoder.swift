@@ -129,50 +129,131 @@ public struct SpecDecoder: Sendable {
         let errorsBefore = diagnostics.all.count
         let upstream = required(f, "upstream") { text, _ throws(ValueError) in try ObjectName.validate(text); return text }
         let interval = required(f, "interval") { text, _ throws(ValueError) in try ObjectName.validate(text); return text }
-        let source = optional(f, "source") { text, _ throws(ValueError) in try MirrorPath.normalize(text) } ?? ""
-        let path = optional(f, "path") { text, _ throws(ValueError) in try MirrorPath.normalize(text) } ?? name
+        let common = treeFields(f, name: name)
         var slaves = SlaveSelection.all
         var slaveMarks: [(name: String, mark: SourceMark)] = []
         if let entry = f["slaves"] {
             if case .scalar(let s) = entry.value.content, s.text == "all" {
                 slaves = .all
-            } else if case .sequence(let items) = entry.value.content {
-                var names: [String] = []
-                for item in items {
-                    guard let text = scalarText(item, what: what, key: "slaves") else { continue }
-                    do throws(ValueError) {
-                        try ObjectName.validate(text)
-                        if let earlier = slaveMarks.first(where: { $0.name == text }) {
-                            diagnostics.error(item.mark, "duplicate-name",
-                                          "\(what): slave '\(text)' is listed twice (first at line \(earlier.mark.line), column \(earlier.mark.column))")
-                            continue
-                        }
-                        names.append(text)
-                        slaveMarks.append((text, item.mark))
-                    } catch {
-                        diagnostics.error(item.mark, "invalid-value", "\(what): slaves: \(error.message)")
-                    }
-                }
-                slaves = .named(names)
+            } else if entry.value.isSequence {
+                slaveMarks = slaveList(entry, what: what)
+                slaves = .named(slaveMarks.map(\.name))
             } else {
-                diagnostics.error(entry.value.mark, "invalid-type", "\(what): slaves: expected 'all' or a list of slave names, got \(entry.value.kindName)")
+                diagnostics.error(entry.value.mark, "invalid-type", "\(what): slaves: expected 'all' or a list of slave names, got \(entry.value.kindName)", field: "slaves")
             }
         }
-        let exclude: [String] = list(f, "exclude") { (text: String) throws(ValueError) -> String in try RsyncPolicy.checkPattern(text); return text } ?? []
-        let twoStage: [String] = list(f, "twoStage") { (text: String) throws(ValueError) -> String in try RsyncPolicy.checkPattern(text); return text } ?? []
-        let options: [String] = list(f, "rsyncOptions") { (text: String) throws(ValueError) -> String in try RsyncPolicy.checkOption(text); return text } ?? []
-        let suspended = boolean(f, "suspended") ?? false
-        let timeout = optional(f, "timeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) }
-        let maxDelete = optional(f, "maxDelete") { text, scalar throws(ValueError) in
-            try DeletionLimit.parse(text, plain: scalar.isPlain)
-        } ?? .default
         guard diagnostics.all.count == errorsBefore, let upstream, let interval else { return nil }
-        let spec = ProjectSpec(upstream: upstream, source: source, path: path, interval: interval, slaves: slaves,
-                               exclude: exclude, twoStage: twoStage, rsyncOptions: options, suspended: suspended,
-                               timeout: timeout, maxDelete: maxDelete)
+        let spec = ProjectSpec(upstream: upstream, source: common.source, path: common.path, interval: interval, slaves: slaves,
+                               exclude: common.exclude, twoStage: common.twoStage, rsyncOptions: common.rsyncOptions,
+                               suspended: common.suspended, timeout: common.timeout, maxDelete: common.maxDelete)
         let refs = ProjectReferences(upstream: f["upstream"]!.value.mark, interval: f["interval"]!.value.mark,
                                      slaves: slaveMarks, path: f["path"]?.value.mark ?? f.mark)
         return (spec, refs)
+    }
+
+    /// The fields a project in mirrors.d and a project held by an agent share: what to copy, where, and how.
+    struct TreeFields {
+        var source: String
+        var path: String
+        var exclude: [String]
+        var twoStage: [String]
+        var rsyncOptions: [String]
+        var suspended: Bool
+        var timeout: TimeSpan?
+        var maxDelete: DeletionLimit
+    }
+
+    mutating func treeFields(_ f: Fields, name: String) -> TreeFields {
+        let check = { (text: String) throws(ValueError) -> String in try RsyncPolicy.checkPattern(text); return text }
+        return TreeFields(
+            source: optional(f, "source") { text, _ throws(ValueError) in try MirrorPath.normalize(text) } ?? "",
+            path: optional(f, "path") { text, _ throws(ValueError) in try MirrorPath.normalize(text) } ?? name,
+            exclude: list(f, "exclude", check) ?? [],
+            twoStage: list(f, "twoStage", check) ?? [],
+            rsyncOptions: list(f, "rsyncOptions") { (text: String) throws(ValueError) -> String in try RsyncPolicy.checkOption(text); return text } ?? [],
+            suspended: boolean(f, "suspended") ?? false,
+            timeout: optional(f, "timeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) },
+            maxDelete: optional(f, "maxDelete") { text, scalar throws(ValueError) in try DeletionLimit.parse(text, plain: scalar.isPlain) } ?? .default)
+    }
+
+    /// A list of slave names, each valid and listed once.
+    mutating func slaveList(_ entry: YAMLEntry, what: Subject) -> [(name: String, mark: SourceMark)] {
+        guard case .sequence(let items) = entry.value.content else {
+            diagnostics.error(entry.value.mark, "invalid-type", "\(what): slaves: expected a list of slave names, got \(entry.value.kindName)", field: "slaves")
+            return []
+        }
+        var out: [(name: String, mark: SourceMark)] = []
+        for item in items {
+            guard let text = scalarText(item, what: what, key: "slaves") else { continue }
+            do throws(ValueError) {
+                try ObjectName.validate(text)
+                if let earlier = out.first(where: { $0.name == text }) {
+                    diagnostics.error(item.mark, "duplicate-name",
+                                      "\(what): slave '\(text)' is listed twice (first at line \(earlier.mark.line), column \(earlier.mark.column))", field: "slaves")
+                    continue
+                }
+                out.append((text, item.mark))
+            } catch {
+                diagnostics.error(item.mark, "invalid-value", "\(what): slaves: \(error.message)", field: "slaves")
+            }
+        }
+        return out
+    }
+
+    // MARK: - What agents receive
+
+    public static let agentSettingsKeys = ["root", "maxConcurrentSyncs", "publicStatus", "rsyncd"]
+    public static let agentProjectKeys = [
+        "upstream", "source", "path", "interval", "exclude", "twoStage", "rsyncOptions", "suspended", "timeout",
+        "maxDelete", "slaves",
+    ]
+
+    /// An agent's settings, as `PUT /v1/settings` carries them.
+    public mutating func agentSettings(_ node: YAMLNode) -> AgentSettings? {
+        guard let f = fields(node, what: Subject("settings"), known: Self.agentSettingsKeys) else { return nil }
+        let errorsBefore = diagnostics.all.count
+        let root = required(f, "root") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
+        let maxSyncs = integer(f, "maxConcurrentSyncs", in: 1...256) ?? 4
+        let publicStatus = boolean(f, "publicStatus") ?? false
+        var rsyncd: RsyncdSpec?
+        if let entry = f["rsyncd"], let r = fields(entry.value, what: Subject("settings' rsyncd"), known: Self.rsyncdKeys) {
+            rsyncd = RsyncdSpec(
+                address: optional(r, "address") { text, _ throws(ValueError) in
+                    guard AgentURL.isHost(text) else { throw ValueError("'\(text)' is not an IP address or host name") }
+                    return text
+                } ?? "0.0.0.0",
+                port: integer(r, "port", in: 1...65535) ?? 873)
+        }
+        guard diagnostics.all.count == errorsBefore, let root else { return nil }
+        return AgentSettings(root: root, maxConcurrentSyncs: maxSyncs, publicStatus: publicStatus, rsyncd: rsyncd)
+    }
+
+    /// A project as an agent holds it, with its upstream and interval spelled out: `PUT /v1/projects/{name}`.
+    /// Every field goes through the same checks as in mirrors.d.
+    public mutating func agentProject(_ node: YAMLNode, name: String) -> AgentProjectSpec? {
+        let what = Subject("project", name)
+        do throws(ValueError) {
+            try ObjectName.validate(name)
+        } catch {
+            diagnostics.error(node.mark, "invalid-name", "invalid project name: \(error.message)", field: "name")
+            return nil
+        }
+        guard let f = fields(node, what: what, known: Self.agentProjectKeys) else { return nil }
+        let errorsBefore = diagnostics.all.count
+        var upstream: UpstreamSpec?, interval: IntervalSpec?
+        if let entry = f["upstream"] { upstream = self.upstream(entry.value, name: name) } else {
+            diagnostics.error(f.mark, "missing-key", "\(what) has no 'upstream', which it needs", field: "upstream")
+        }
+        if let entry = f["interval"] { interval = self.interval(entry.value, name: name) } else {
+            diagnostics.error(f.mark, "missing-key", "\(what) has no 'interval', which it needs", field: "interval")
+        }
+        let common = treeFields(f, name: name)
+        let slaves = f["slaves"].map { slaveList($0, what: what).map(\.name) } ?? []
+        guard diagnostics.all.count == errorsBefore, let upstream, let interval else { return nil }
+        return AgentProjectSpec(upstream: upstream, source: common.source, path: common.path, interval: interval,
+                                exclude: common.exclude, twoStage: common.twoStage, rsyncOptions: common.rsyncOptions,
+                                suspended: common.suspended, timeout: common.timeout, maxDelete: common.maxDelete,
+                                slaves: slaves)
     }
 
     // MARK: - Fields
@@ -215,14 +296,14 @@ public struct SpecDecoder: Sendable {
             let lower = entry.key.lowercased()
             if Self.secretWords.contains(where: { lower.contains($0) }) && !lower.hasSuffix("file") {
                 let fileKey = known.first { $0.lowercased().hasSuffix("file") && Self.secretWords.contains(where: $0.lowercased().contains) }
-                diagnostics.error(entry.keyMark, "inline-secret",
+                diagnostics.error(entry.keyMark, "inline-secret", field: entry.key,
                     "'\(entry.key)' in \(what) is not allowed: secrets never go inline; put the secret in a file of mode 0600"
                     + (fileKey.map { " and name it with '\($0)'" } ?? ""))
             } else {
                 let suggestion = Suggestion.closest(to: entry.key, among: known)
                 if let suggestion { suggested.insert(suggestion) }
                 diagnostics.error(entry.keyMark, "unknown-key",
-                    "unknown key '\(entry.key)' in \(what)\(suggestion.map { "; did you mean '\($0)'?" } ?? "")")
+                    "unknown key '\(entry.key)' in \(what)\(suggestion.map { "; did you mean '\($0)'?" } ?? "")", field: entry.key)
             }
         }
         return Fields(node: node, what: what, mark: objectMark ?? node.mark, suggested: suggested)
@@ -235,7 +316,7 @@ public struct SpecDecoder: Sendable {
 
     mutating func scalarValue(_ node: YAMLNode, what: Subject, key: String) -> YAMLScalar? {
         guard let s = node.scalar, !s.isNull else {
-            diagnostics.error(node.mark, "invalid-type", "\(what): \(key): expected a string, got \(node.kindName == "null" ? "nothing (null)" : node.kindName)")
+            diagnostics.error(node.mark, "invalid-type", "\(what): \(key): expected a string, got \(node.kindName == "null" ? "nothing (null)" : node.kindName)", field: key)
             return nil
         }
         return s
@@ -246,7 +327,7 @@ public struct SpecDecoder: Sendable {
         do throws(ValueError) {
             return try parse(scalar.text, scalar)
         } catch {
-            diagnostics.error(entry.value.mark, "invalid-value", "\(f.what): \(key): \(error.message)")
+            diagnostics.error(entry.value.mark, "invalid-value", "\(f.what): \(key): \(error.message)", field: key)
             return nil
         }
     }
@@ -254,7 +335,7 @@ public struct SpecDecoder: Sendable {
     mutating func required<T>(_ f: Fields, _ key: String, _ parse: (String, YAMLScalar) throws(ValueError) -> T) -> T? {
         guard f[key] != nil else {
             if !f.suggested.contains(key) {
-                diagnostics.error(f.mark, "missing-key", "\(f.what) has no '\(key)', which it needs")
+                diagnostics.error(f.mark, "missing-key", "\(f.what) has no '\(key)', which it needs", field: key)
             }
             return nil
         }
@@ -272,7 +353,7 @@ public struct SpecDecoder: Sendable {
            ["yes", "no", "on", "off", "y", "n", "True", "False", "TRUE", "FALSE", "Yes", "No", "On", "Off"].contains(s.text) {
             got += ", which YAML 1.1 would read as a boolean"
         }
-        diagnostics.error(entry.value.mark, "invalid-type", "\(f.what): \(key): expected true or false, got \(got)")
+        diagnostics.error(entry.value.mark, "invalid-type", "\(f.what): \(key): expected true or false, got \(got)", field: key)
         return nil
     }
 
@@ -282,11 +363,11 @@ public struct SpecDecoder: Sendable {
         guard case .scalar(let s) = entry.value.content, s.isPlain, !s.text.isEmpty,
               s.text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), s.text == "0" || !s.text.hasPrefix("0"),
               let n = Int(s.text) else {
-            diagnostics.error(entry.value.mark, "invalid-type", "\(f.what): \(key): expected a whole number from \(range.lowerBound) to \(range.upperBound), got \(entry.value.kindName)")
+            diagnostics.error(entry.value.mark, "invalid-type", "\(f.what): \(key): expected a whole number from \(range.lowerBound) to \(range.upperBound), got \(entry.value.kindName)", field: key)
             return nil
         }
         guard range.contains(n) else {
-            diagnostics.error(entry.value.mark, "invalid-value", "\(f.what): \(key): \(n) is outside \(range.lowerBound)...\(range.upperBound)")
+            diagnostics.error(entry.value.mark, "invalid-value", "\(f.what): \(key): \(n) is outside \(range.lowerBound)...\(range.upperBound)", field: key)
             return nil
         }
         return n
@@ -296,7 +377,7 @@ public struct SpecDecoder: Sendable {
     mutating func list<T>(_ f: Fields, _ key: String, _ check: (String) throws(ValueError) -> T) -> [T]? {
         guard let entry = f[key] else { return nil }
         guard case .sequence(let items) = entry.value.content else {
-            diagnostics.error(entry.value.mark, "invalid-type", "\(f.what): \(key): expected a list, got \(entry.value.kindName)")
+            diagnostics.error(entry.value.mark, "invalid-type", "\(f.what): \(key): expected a list, got \(entry.value.kindName)", field: key)
             return nil
         }
         var out: [T] = []
@@ -305,7 +386,7 @@ public struct SpecDecoder: Sendable {
             do throws(ValueError) {
                 out.append(try check(text))
             } catch {
-                diagnostics.error(item.mark, "invalid-value", "\(f.what): \(key): \(error.message)")
+                diagnostics.error(item.mark, "invalid-value", "\(f.what): \(key): \(error.message)", field: key)
             }
         }
         return out

@@ -86,6 +86,7 @@ public struct YAMLNode: Sendable {
     public var weight: Int { record.weight }
 
     public var isMapping: Bool { record.kind == .mapping }
+    public var isSequence: Bool { record.kind == .sequence }
 
     public var content: Content {
         let r = record

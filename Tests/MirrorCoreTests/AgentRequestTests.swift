@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+@testable import MirrorCore
+
+@Suite("Agent request bodies")
+struct AgentRequestTests {
+    static let spec = AgentProjectSpec(
+        upstream: UpstreamSpec(url: try! UpstreamLocation.parse("rsync://mirror@127.0.0.1:8873/pub/"),
+                               passwordFile: "/etc/mirrorsync/up.secret", bandwidthLimit: ByteSize(bytes: 1 << 20)),
+        source: "debian", path: "debian", interval: .every(TimeSpan(seconds: 3600), jitter: TimeSpan(seconds: 60)),
+        exclude: ["*.tmp"], twoStage: ["Packages*"], rsyncOptions: ["--no-owner"], timeout: TimeSpan(seconds: 7200),
+        maxDelete: .percent(2.5), slaves: ["ftp1"])
+
+    func body(_ value: some Encodable) throws -> [UInt8] {
+        Array(try APICoding.encoder().encode(value))
+    }
+
+    @Test("a spec encoded as JSON reads back equal, through the loader's own reader and checks")
+    func roundTrip() throws {
+        let read = try AgentRequest.project(try body(Self.spec), name: "debian")
+        #expect(read == Self.spec)
+        #expect(Generation.of(read) == Generation.of(Self.spec))
+        let cron = AgentProjectSpec(upstream: UpstreamSpec(url: .local(path: "/srv/up")), path: "x",
+                                    interval: .cron(try CronExpression.parse("@daily"), timezone: "Europe/Berlin"))
+        #expect(try AgentRequest.project(try body(cron), name: "x") == cron)
+        let settings = AgentSettings(root: "/srv/mirror", maxConcurrentSyncs: 2, publicStatus: true, rsyncd: RsyncdSpec(address: "127.0.0.1", port: 8730))
+        #expect(try AgentRequest.settings(try body(settings)) == settings)
+    }
+
+    @Test("generations ignore key order and formatting, and change with the spec")
+    func generations() throws {
+        var other = Self.spec
+        #expect(Generation.of(other) == Generation.of(Self.spec))
+        other.exclude.append("*.part")
+        #expect(Generation.of(other) != Generation.of(Self.spec))
+        let reordered = #"{"path":"debian","interval":{"jitter":"1m","every":"60m"},"source":"debian/","upstream":{"url":"rsync://mirror@127.0.0.1:8873/pub","passwordFile":"/etc/mirrorsync/up.secret","bandwidthLimit":"1MiB","timeout":"2h","ioTimeout":"10m"},"exclude":["*.tmp"],"twoStage":["Packages*"],"rsyncOptions":["--no-owner"],"timeout":"2h","maxDelete":"2.5%","slaves":["ftp1"]}"#
+        var expected = Self.spec
+        expected.upstream.timeout = TimeSpan(seconds: 7200)
+        #expect(try AgentRequest.project(Array(reordered.utf8), name: "debian") == expected)
+    }
+
+    @Test("hostile or broken bodies are refused with the field and place", arguments: [
+        (#"{"upstream":{"url":"/srv/up"},"path":"../etc","interval":{"every":"1h"}}"#, "path", "'..' segment"),
+        (#"{"upstream":{"url":"/srv/up"},"path":"x","interval":{"every":"1h"},"exclude":["+ /etc"]}"#, "exclude", "filter rule"),
+        (#"{"upstream":{"url":"/srv/up"},"path":"x","interval":{"every":"1h"},"rsyncOptions":["--rsh=sh"]}"#, "rsyncOptions", "not allowed"),
+        (#"{"upstream":{"url":"/srv/up"},"path":"x","interval":{"every":"1h"},"owner":"root"}"#, "owner", "unknown key"),
+        (#"{"upstream":{"url":"rsync://u:pw@h/m/"},"path":"x","interval":{"every":"1h"}}"#, "url", "holds a password"),
+        (#"{"upstream":{"url":"/srv/up","password":"x"},"path":"x","interval":{"every":"1h"}}"#, "password", "secrets never go inline"),
+        (#"{"path":"x","interval":{"every":"1h"}}"#, "upstream", "has no 'upstream'"),
+        (#"{"upstream":{"url":"/srv/up"},"path":"x","interval":{"every":"1h"},"suspended":"yes"}"#, "suspended", "true or false"),
+    ])
+    func refused(_ text: String, _ field: String, _ words: String) {
+        #expect {
+            try AgentRequest.project(Array(text.utf8), name: "x")
+        } throws: { error in
+            let d = (error as! ConfigError).errors
+            return d.contains { $0.field == field && $0.message.contains(words) && $0.line == 1 && $0.file == "request body" }
+        }
+    }
+
+    @Test("malformed JSON, a list, an empty body and a bad name are refused")
+    func malformed() {
+        for text in [#"{"path": "#, "[1, 2]", "", #"{"a":1}{"b":2}"#] {
+            #expect(throws: ConfigError.self, "\(text)") { try AgentRequest.project(Array(text.utf8), name: "x") }
+        }
+        #expect(throws: ConfigError.self) { try AgentRequest.project(try body(Self.spec), name: "../x") }
+        #expect(throws: ConfigError.self) { try AgentRequest.settings(Array(#"{"root":"srv"}"#.utf8)) }
+    }
+}
