@@ -71,6 +71,10 @@ let package = Package(
             exclude: ["Fixtures", "schema_check.py"]
         ),
         .testTarget(
+            name: "MirrorAgentTests",
+            dependencies: ["MirrorAgent"]
+        ),
+        .testTarget(
             name: "MirrorCLITests",
             dependencies: ["MirrorCLI", "mirrorsync"]
         ),

@@ -1,0 +1,286 @@
+import Foundation
+import GRDB
+import MirrorCore
+
+/// The store could not be opened or written; `message` says which file and why.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// A project as the store keeps it: its spec, and what the agent has done with it.
+public struct StoredProject: Sendable, Hashable {
+    public var name: String
+    public var spec: AgentProjectSpec
+    public var generation: String
+    public var revision: Int
+    public var lastSuccessAt: Date?
+    /// When the last run started; the next scheduled run counts from here, so a restart runs nothing twice.
+    public var lastStartAt: Date?
+    /// Files in the tree after the last successful sync: what the deletion cap is a share of.
+    public var syncedFiles: Int?
+}
+
+/// What an agent was given and what it did, in SQLite (GRDB, WAL), so that a restart loses nothing.
+///
+/// Every write is one transaction with `synchronous = FULL`: once a request has been answered with a 2xx,
+/// neither `kill -9` nor a power cut undoes it.
+public final class AgentStore: Sendable {
+    let pool: DatabasePool
+    /// Runs kept per project; older ones are removed as new ones finish.
+    public let runRetention: Int
+    public let path: String
+
+    public init(directory: String, runRetention: Int = 200) throws(StoreError) {
+        path = directory + "/agent.sqlite"
+        self.runRetention = runRetention
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw StoreError("cannot open the store \(path): \(error)")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE settings (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    spec TEXT NOT NULL,
+                    generation TEXT NOT NULL,
+                    updatedAt REAL NOT NULL
+                );
+                CREATE TABLE project (
+                    name TEXT PRIMARY KEY,
+                    spec TEXT NOT NULL,
+                    generation TEXT NOT NULL,
+                    revision INTEGER NOT NULL DEFAULT 0,
+                    lastSuccessAt REAL,
+                    lastStartAt REAL,
+                    syncedFiles INTEGER,
+                    createdAt REAL NOT NULL,
+                    updatedAt REAL NOT NULL
+                );
+                CREATE TABLE run (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    project TEXT NOT NULL,
+                    trigger TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    result TEXT,
+                    queuedAt REAL NOT NULL,
+                    startedAt REAL,
+                    endedAt REAL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    exitCode INTEGER,
+                    reason TEXT,
+                    message TEXT,
+                    filesTransferred INTEGER,
+                    bytesTransferred INTEGER,
+                    filesDeleted INTEGER,
+                    filesTotal INTEGER,
+                    stderrTail TEXT NOT NULL DEFAULT '[]',
+                    revision INTEGER
+                );
+                CREATE INDEX run_by_project ON run(project, id);
+                """)
+        }
+        return migrator
+    }
+
+    func write<T>(_ what: String, _ body: (Database) throws -> T) throws(StoreError) -> T {
+        do { return try pool.write(body) } catch { throw StoreError("cannot \(what) in \(path): \(error)") }
+    }
+
+    func read<T>(_ what: String, _ body: (Database) throws -> T) throws(StoreError) -> T {
+        do { return try pool.read(body) } catch { throw StoreError("cannot \(what) from \(path): \(error)") }
+    }
+
+    static func json(_ value: some Encodable) throws -> String {
+        String(decoding: try APICoding.encoder().encode(value), as: UTF8.self)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+        try APICoding.decoder().decode(type, from: Data(text.utf8))
+    }
+
+    static func date(_ value: DatabaseValue) -> Date? {
+        Double.fromDatabaseValue(value).map { Date(timeIntervalSince1970: $0) }
+    }
+
+    // MARK: - Settings
+
+    public func settings() throws(StoreError) -> (settings: AgentSettings, generation: String)? {
+        try read("read the settings") { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT spec, generation FROM settings WHERE id = 1") else { return nil }
+            return (try Self.decode(AgentSettings.self, row["spec"]), row["generation"])
+        }
+    }
+
+    /// Stores the settings; the same settings twice is one change.
+    public func putSettings(_ settings: AgentSettings, at now: Date) throws(StoreError) -> PutResponse.Change {
+        let generation = Generation.of(settings)
+        return try write("store the settings") { db in
+            let old: String? = try String.fetchOne(db, sql: "SELECT generation FROM settings WHERE id = 1")
+            if old == generation { return .unchanged }
+            try db.execute(sql: """
+                INSERT INTO settings (id, spec, generation, updatedAt) VALUES (1, ?, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET spec = excluded.spec, generation = excluded.generation, updatedAt = excluded.updatedAt
+                """, arguments: [try Self.json(settings), generation, now.timeIntervalSince1970])
+            return old == nil ? .created : .updated
+        }
+    }
+
+    // MARK: - Projects
+
+    static func project(_ row: Row) throws -> StoredProject {
+        StoredProject(name: row["name"], spec: try decode(AgentProjectSpec.self, row["spec"]), generation: row["generation"],
+                      revision: row["revision"], lastSuccessAt: date(row["lastSuccessAt"]), lastStartAt: date(row["lastStartAt"]),
+                      syncedFiles: row["syncedFiles"])
+    }
+
+    public func projects() throws(StoreError) -> [StoredProject] {
+        try read("read the projects") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM project ORDER BY name").map(Self.project)
+        }
+    }
+
+    public func project(_ name: String) throws(StoreError) -> StoredProject? {
+        try read("read project '\(name)'") { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM project WHERE name = ?", arguments: [name]).map(Self.project)
+        }
+    }
+
+    /// Stores a project's spec; the same spec twice is one change, and a new spec keeps the project's history.
+    public func putProject(_ name: String, spec: AgentProjectSpec, at now: Date) throws(StoreError) -> PutResponse {
+        let generation = Generation.of(spec)
+        let change = try write("store project '\(name)'") { db -> PutResponse.Change in
+            let old: String? = try String.fetchOne(db, sql: "SELECT generation FROM project WHERE name = ?", arguments: [name])
+            if old == generation { return .unchanged }
+            try db.execute(sql: """
+                INSERT INTO project (name, spec, generation, createdAt, updatedAt) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, generation = excluded.generation, updatedAt = excluded.updatedAt
+                """, arguments: [name, try Self.json(spec), generation, now.timeIntervalSince1970, now.timeIntervalSince1970])
+            return old == nil ? .created : .updated
+        }
+        return PutResponse(name: name, generation: generation, change: change)
+    }
+
+    /// Forgets a project and its runs; returns whether it was there.
+    public func deleteProject(_ name: String) throws(StoreError) -> Bool {
+        try write("delete project '\(name)'") { db in
+            try db.execute(sql: "DELETE FROM run WHERE project = ?", arguments: [name])
+            try db.execute(sql: "DELETE FROM project WHERE name = ?", arguments: [name])
+            return db.changesCount > 0
+        }
+    }
+
+    // MARK: - Runs
+
+    static let runColumns = """
+        id, project, trigger, state, result, queuedAt, startedAt, endedAt, attempts, exitCode, reason, message,
+        filesTransferred, bytesTransferred, filesDeleted, filesTotal, stderrTail, revision
+        """
+
+    static func run(_ row: Row) throws -> RunRecord {
+        RunRecord(
+            id: row["id"], project: row["project"], trigger: RunTrigger(rawValue: row["trigger"]) ?? .schedule,
+            state: RunState(rawValue: row["state"]) ?? .finished, result: (row["result"] as String?).flatMap(RunResult.init(rawValue:)),
+            queuedAt: date(row["queuedAt"]) ?? Date(timeIntervalSince1970: 0), startedAt: date(row["startedAt"]),
+            endedAt: date(row["endedAt"]), attempts: row["attempts"], exitCode: row["exitCode"], reason: row["reason"],
+            message: row["message"], filesTransferred: row["filesTransferred"], bytesTransferred: row["bytesTransferred"],
+            filesDeleted: row["filesDeleted"], filesTotal: row["filesTotal"],
+            stderrTail: (try? decode([String].self, row["stderrTail"])) ?? [], revision: row["revision"])
+    }
+
+    /// Records a run as queued and gives it its id.
+    public func queueRun(project: String, trigger: RunTrigger, at now: Date) throws(StoreError) -> RunRecord {
+        try write("queue a run of '\(project)'") { db in
+            try db.execute(sql: "INSERT INTO run (project, trigger, state, queuedAt) VALUES (?, ?, ?, ?)",
+                           arguments: [project, trigger.rawValue, RunState.queued.rawValue, now.timeIntervalSince1970])
+            return RunRecord(id: db.lastInsertedRowID, project: project, trigger: trigger, queuedAt: now)
+        }
+    }
+
+    /// Marks a run as started, and its project as last started now, in one transaction.
+    public func startRun(_ id: Int64, project: String, at now: Date) throws(StoreError) {
+        try write("start run \(id)") { db in
+            try db.execute(sql: "UPDATE run SET state = ?, startedAt = ? WHERE id = ?",
+                           arguments: [RunState.running.rawValue, now.timeIntervalSince1970, id])
+            try db.execute(sql: "UPDATE project SET lastStartAt = ? WHERE name = ?", arguments: [now.timeIntervalSince1970, project])
+        }
+    }
+
+    /// Records how a run ended; a success bumps the project's revision, in the same transaction.
+    /// Returns the record as stored, with the new revision.
+    public func finishRun(_ run: RunRecord) throws(StoreError) -> RunRecord {
+        try write("finish run \(run.id)") { db in
+            var run = run
+            run.state = .finished
+            if run.result?.isSuccess == true, let end = run.endedAt {
+                try db.execute(sql: """
+                    UPDATE project SET revision = revision + 1, lastSuccessAt = ?, syncedFiles = COALESCE(?, syncedFiles) WHERE name = ?
+                    """, arguments: [end.timeIntervalSince1970, run.filesTotal, run.project])
+                run.revision = try Int.fetchOne(db, sql: "SELECT revision FROM project WHERE name = ?", arguments: [run.project])
+            }
+            try db.execute(sql: """
+                UPDATE run SET state = ?, result = ?, startedAt = ?, endedAt = ?, attempts = ?, exitCode = ?, reason = ?, message = ?,
+                    filesTransferred = ?, bytesTransferred = ?, filesDeleted = ?, filesTotal = ?, stderrTail = ?, revision = ?
+                WHERE id = ?
+                """, arguments: [
+                    run.state.rawValue, run.result?.rawValue, run.startedAt?.timeIntervalSince1970, run.endedAt?.timeIntervalSince1970,
+                    run.attempts, run.exitCode, run.reason, run.message, run.filesTransferred, run.bytesTransferred,
+                    run.filesDeleted, run.filesTotal, try Self.json(run.stderrTail), run.revision, run.id,
+                ])
+            // Keep the newest runs of the project; the ones still queued or running are never pruned.
+            try db.execute(sql: """
+                DELETE FROM run WHERE project = ? AND state = 'finished' AND id NOT IN
+                    (SELECT id FROM run WHERE project = ? ORDER BY id DESC LIMIT ?)
+                """, arguments: [run.project, run.project, runRetention])
+            return run
+        }
+    }
+
+    public func run(_ id: Int64) throws(StoreError) -> RunRecord? {
+        try read("read run \(id)") { db in
+            try Row.fetchOne(db, sql: "SELECT \(Self.runColumns) FROM run WHERE id = ?", arguments: [id]).map(Self.run)
+        }
+    }
+
+    /// The newest runs of a project, newest first.
+    public func runs(project: String, limit: Int = 20) throws(StoreError) -> [RunRecord] {
+        try read("read the runs of '\(project)'") { db in
+            try Row.fetchAll(db, sql: "SELECT \(Self.runColumns) FROM run WHERE project = ? ORDER BY id DESC LIMIT ?",
+                             arguments: [project, limit]).map(Self.run)
+        }
+    }
+
+    /// The newest finished run of every project.
+    public func lastFinishedRuns() throws(StoreError) -> [String: RunRecord] {
+        try read("read the last runs") { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT \(Self.runColumns) FROM run WHERE id IN (SELECT MAX(id) FROM run WHERE state = 'finished' GROUP BY project)
+                """)
+            return Dictionary(try rows.map { let r = try Self.run($0); return (r.project, r) }, uniquingKeysWith: { a, _ in a })
+        }
+    }
+
+    /// At start-up: every run that was queued or running when the agent stopped is recorded as interrupted.
+    public func interruptOpenRuns(at now: Date) throws(StoreError) -> [RunRecord] {
+        try write("close interrupted runs") { db in
+            let open = try Row.fetchAll(db, sql: "SELECT \(Self.runColumns) FROM run WHERE state != 'finished'").map(Self.run)
+            try db.execute(sql: """
+                UPDATE run SET state = 'finished', result = 'interrupted', endedAt = ?,
+                    message = COALESCE(message, 'the agent stopped before the run ended') WHERE state != 'finished'
+                """, arguments: [now.timeIntervalSince1970])
+            return open
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import MirrorCore
+
+/// rsync's command line for a job, as an argv array: nothing here passes through a shell.
+///
+/// A sync is one or two passes. The first pass copies and deletes nothing: `--max-delete=0` makes rsync count
+/// the files it would delete (and exit 25 if there are any) instead of deleting them. When the project has
+/// second-stage patterns, the first pass also leaves those files alone. The second pass, needed only when
+/// there is something to delete or a second stage, brings in everything and deletes, at most as many files as
+/// the first pass counted and the cap allows: so a cap is all or nothing, and a re-sync with nothing to
+/// change is a single file-list walk.
+public enum RsyncArguments {
+    public enum Pass: Sendable, Hashable {
+        /// Copies, counts deletions, deletes nothing.
+        case first
+        /// Copies everything and deletes, up to `maxDelete` files.
+        case second(maxDelete: Int)
+    }
+
+    /// What every pass uses: archive mode with hard links, never following links out of the tree, whole
+    /// files renamed into place, and the statistics mirrorsync reads.
+    static let defaults = [
+        "--recursive", "--links", "--perms", "--times", "--group", "--owner", "--devices", "--specials",
+        "--hard-links", "--safe-links", "--stats", "--itemize-changes", "--no-motd",
+    ]
+
+    public static func arguments(for job: SyncJob, pass: Pass) -> [String] {
+        var args = defaults
+        args.append("--timeout=\(job.ioTimeout.seconds)")
+        switch pass {
+        case .first:
+            args += ["--delete-delay", "--max-delete=0"]
+            // With a second stage, nothing points at a new file until that stage, so the first pass may rename
+            // files into place as it goes (as Debian's ftpsync does); without one, all land together at the end.
+            if job.twoStage.isEmpty { args.append("--delay-updates") }
+        case .second(let maxDelete):
+            args += ["--delete-delay", "--delay-updates", "--max-delete=\(max(0, maxDelete))"]
+        }
+        if job.isDaemonSource && !job.rsyncOptions.contains(where: { $0.hasPrefix("--contimeout=") }) {
+            args.append("--contimeout=60")
+        }
+        if let limit = job.bandwidthLimit {
+            // rsync's --bwlimit counts in KiB per second.
+            args.append("--bwlimit=\(max(1, (limit.bytes + 1023) / 1024))")
+        }
+        args += job.exclude.map { "--exclude=\($0)" }
+        if case .first = pass { args += job.twoStage.map { "--exclude=\($0)" } }
+        args += job.rsyncOptions
+        args += ["--", job.source, job.destination]
+        return args
+    }
+}
+
+/// What rsync's `--stats` and messages say about a pass.
+public struct RsyncReport: Sendable, Hashable {
+    public var filesTotal: Int?
+    public var regularFiles: Int?
+    public var filesTransferred: Int?
+    public var filesDeleted: Int?
+    public var bytesTransferred: Int64?
+    /// Deletions that `--max-delete` held back.
+    public var deletionsSkipped: Int?
+
+    public init() {}
+
+    /// Reads one line of rsync's output; lines that are not statistics change nothing.
+    public mutating func read(_ line: Substring) {
+        func number(_ text: Substring) -> Int64? {
+            let digits = text.drop { $0 == " " }.prefix { $0.isNumber || $0 == "," }.filter { $0 != "," }
+            return Int64(digits)
+        }
+        if line.hasPrefix("Number of files: ") {
+            let rest = line.dropFirst("Number of files: ".count)
+            filesTotal = number(rest).map(Int.init)
+            if let reg = rest.range(of: "reg: ") {
+                regularFiles = number(rest[reg.upperBound...]).map(Int.init)
+            } else {
+                regularFiles = 0
+            }
+        } else if line.hasPrefix("Number of regular files transferred: ") {
+            filesTransferred = number(line.dropFirst("Number of regular files transferred: ".count)).map(Int.init)
+        } else if line.hasPrefix("Number of deleted files: ") {
+            filesDeleted = number(line.dropFirst("Number of deleted files: ".count)).map(Int.init)
+        } else if line.hasPrefix("Total transferred file size: ") {
+            bytesTransferred = number(line.dropFirst("Total transferred file size: ".count))
+        } else if line.hasPrefix("Deletions stopped due to --max-delete limit ("), let open = line.firstIndex(of: "(") {
+            deletionsSkipped = number(line[line.index(after: open)...]).map(Int.init)
+        }
+    }
+}
+
+/// What rsync's exit codes mean (rsync(1), EXIT VALUES).
+public enum RsyncExit {
+    public static func meaning(_ code: Int) -> String {
+        switch code {
+        case 0: return "success"
+        case 1: return "syntax or usage error"
+        case 2: return "protocol incompatibility"
+        case 3: return "errors selecting input/output files or directories"
+        case 4: return "requested action not supported"
+        case 5: return "error starting the client-server protocol"
+        case 6: return "daemon unable to append to its log file"
+        case 10: return "error in socket I/O"
+        case 11: return "error in file I/O"
+        case 12: return "error in the rsync protocol data stream"
+        case 13: return "errors with program diagnostics"
+        case 14: return "error in IPC code"
+        case 20: return "received SIGUSR1 or SIGINT"
+        case 21: return "some error returned by waitpid()"
+        case 22: return "error allocating core memory buffers"
+        case 23: return "partial transfer due to error"
+        case 24: return "partial transfer due to vanished source files"
+        case 25: return "the --max-delete limit stopped deletions"
+        case 30: return "timeout in data send/receive"
+        case 35: return "timeout waiting for daemon connection"
+        default: return "unknown exit code"
+        }
+    }
+
+    /// Codes after which a later attempt may succeed: the network, the daemon or the upstream's own churn.
+    public static func isRetryable(_ code: Int) -> Bool {
+        [5, 10, 11, 12, 23, 30, 35].contains(code)
+    }
+}

@@ -1,0 +1,258 @@
+import Foundation
+import Logging
+import MirrorCore
+import Subprocess
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs jobs with the real rsync, through swift-subprocess: an argv array, never a shell; output streamed and
+/// drained as it comes, keeping only the statistics and the last lines of standard error; the whole process
+/// group ended (SIGTERM, then SIGKILL) when a run is cancelled or times out.
+public struct RsyncRunner: SyncRunner {
+    public var executable: String
+    public var clock: any AgentClock
+    public var stderrTailLines: Int
+    /// How long rsync gets to end after SIGTERM before SIGKILL.
+    public var terminationGrace: Duration
+
+    public init(executable: String = "rsync", clock: any AgentClock = SystemClock(), stderrTailLines: Int = 20,
+                terminationGrace: Duration = .seconds(5)) {
+        self.executable = executable
+        self.clock = clock
+        self.stderrTailLines = stderrTailLines
+        self.terminationGrace = terminationGrace
+    }
+
+    /// One rsync process, as it ended.
+    struct Invocation {
+        var exitCode: Int?
+        var signal: Int32?
+        var report = RsyncReport()
+        var stderrTail: [String] = []
+        var spawnError: String?
+    }
+
+    enum Stop: Error { case timedOut }
+
+    public func run(_ job: SyncJob, logger: Logger) async -> SyncOutcome {
+        var projectLogger = logger
+        projectLogger[metadataKey: "project"] = "\(job.project)"
+        let logger = projectLogger
+        do {
+            try FileManager.default.createDirectory(atPath: job.destination, withIntermediateDirectories: true)
+        } catch {
+            return SyncOutcome(result: .failed, reason: "destination", message: "cannot create \(job.destination): \(error.localizedDescription)")
+        }
+        var password: String?
+        if let file = job.passwordFile {
+            do throws(ValueError) {
+                let bytes = try DesiredStateLoader.readFile(file)
+                password = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .newlines)
+            } catch {
+                return SyncOutcome(result: .failed, reason: "password-file", message: "cannot read the passwordFile \(file): \(error.message)")
+            }
+        }
+        let deadline = clock.now().addingTimeInterval(TimeInterval(job.timeout.seconds))
+        let secret = password
+        do {
+            return try await withThrowingTaskGroup(of: SyncOutcome.self) { group in
+                group.addTask { await self.passes(job, password: secret, logger: logger) }
+                group.addTask {
+                    try await self.clock.sleep(until: deadline)
+                    throw Stop.timedOut
+                }
+                defer { group.cancelAll() }
+                return try await group.next()!
+            }
+        } catch Stop.timedOut {
+            return SyncOutcome(result: .failed, reason: "timeout",
+                               message: "the run took longer than its timeout of \(job.timeout); rsync was stopped")
+        } catch {
+            return SyncOutcome(result: .cancelled, reason: "cancelled", message: "the run was stopped")
+        }
+    }
+
+    /// The first pass, the checks between the passes, and the second pass when there is one.
+    func passes(_ job: SyncJob, password: String?, logger: Logger) async -> SyncOutcome {
+        let first = await invoke(RsyncArguments.arguments(for: job, pass: .first), password: password, logger: logger)
+        if let failure = failure(of: first, pass: "first", allowing: [0, 24, 25]) { return failure }
+        let report = first.report
+        var warnings = first.exitCode == 24 ? ["files vanished on the upstream while they were copied"] : []
+        let pending = first.exitCode == 25 ? (report.deletionsSkipped ?? 0) : 0
+
+        // An upstream that suddenly lists no files is broken, not emptied on purpose: keep every file.
+        if let regular = report.regularFiles, regular == 0, let previous = job.previousFiles, previous > 1 {
+            return SyncOutcome(result: .failed, exitCode: first.exitCode, reason: "empty-upstream",
+                               message: "the upstream lists no files where the tree held \(previous); nothing was deleted",
+                               filesTransferred: report.filesTransferred, bytesTransferred: report.bytesTransferred, filesDeleted: 0,
+                               filesTotal: report.filesTotal, stderrTail: first.stderrTail)
+        }
+        let current = (report.filesTotal ?? 0) + pending
+        let limit = job.deletionLimit(currentFiles: current)
+        if pending > limit {
+            let base = job.previousFiles.map { "of the \($0) files it held after its last sync" } ?? "of about \(current) files"
+            return SyncOutcome(result: .failed, exitCode: first.exitCode, reason: "deletion-cap",
+                               message: "the upstream would delete \(pending) files \(base), more than maxDelete \(job.maxDelete) allows (\(limit)); nothing was deleted",
+                               filesTransferred: report.filesTransferred, bytesTransferred: report.bytesTransferred, filesDeleted: 0,
+                               filesTotal: report.filesTotal, stderrTail: first.stderrTail)
+        }
+        guard pending > 0 || !job.twoStage.isEmpty else {
+            return outcome(job, first: first, second: nil, warnings: warnings)
+        }
+        if Task.isCancelled { return SyncOutcome(result: .cancelled, reason: "cancelled", message: "the run was stopped") }
+        // Held to the limit again, in case the upstream changed between the passes.
+        let second = await invoke(RsyncArguments.arguments(for: job, pass: .second(maxDelete: limit)), password: password, logger: logger)
+        if second.exitCode == 25 {
+            return SyncOutcome(result: .failed, exitCode: 25, reason: "deletion-cap",
+                               message: "the upstream changed between the passes and would delete more than maxDelete \(job.maxDelete) allows (\(limit)); \(second.report.filesDeleted ?? 0) files were deleted, \(second.report.deletionsSkipped ?? 0) kept",
+                               filesDeleted: second.report.filesDeleted, filesTotal: second.report.filesTotal, stderrTail: second.stderrTail)
+        }
+        if let failure = failure(of: second, pass: "second", allowing: [0, 24]) { return failure }
+        if second.exitCode == 24 { warnings.append("files vanished on the upstream while they were copied") }
+        return outcome(job, first: first, second: second, warnings: warnings)
+    }
+
+    func outcome(_ job: SyncJob, first: Invocation, second: Invocation?, warnings: [String]) -> SyncOutcome {
+        let last = second ?? first
+        let transferred = (first.report.filesTransferred ?? 0) + (second?.report.filesTransferred ?? 0)
+        let bytes = (first.report.bytesTransferred ?? 0) + (second?.report.bytesTransferred ?? 0)
+        let deleted = second?.report.filesDeleted ?? 0
+        var message = "\(transferred) files (\(bytes) bytes) copied, \(deleted) deleted, \(last.report.filesTotal ?? 0) in the tree"
+        if !warnings.isEmpty { message += "; " + Set(warnings).sorted().joined(separator: "; ") }
+        return SyncOutcome(result: warnings.isEmpty ? .success : .warning, exitCode: last.exitCode,
+                           reason: warnings.isEmpty ? nil : "vanished-files", message: message, filesTransferred: transferred,
+                           bytesTransferred: bytes, filesDeleted: deleted, filesTotal: last.report.filesTotal,
+                           stderrTail: last.stderrTail)
+    }
+
+    /// A pass that did not end with one of `allowing` is a failure that says what rsync meant, and why.
+    func failure(of invocation: Invocation, pass: String, allowing: Set<Int>) -> SyncOutcome? {
+        if let spawnError = invocation.spawnError {
+            return SyncOutcome(result: .failed, reason: "spawn", message: spawnError)
+        }
+        if Task.isCancelled {
+            return SyncOutcome(result: .cancelled, reason: "cancelled", message: "the run was stopped", stderrTail: invocation.stderrTail)
+        }
+        guard let code = invocation.exitCode else {
+            return SyncOutcome(result: .failed, reason: "signal", message: "rsync was killed by signal \(invocation.signal ?? 0) in the \(pass) pass",
+                               stderrTail: invocation.stderrTail, retryable: true)
+        }
+        if allowing.contains(code) { return nil }
+        // rsync's own last words name the cause: "failed to connect to ...: Connection refused", "@ERROR: auth failed".
+        let cause = invocation.stderrTail.last { $0.hasPrefix("@ERROR") }
+            ?? invocation.stderrTail.last { $0.hasPrefix("rsync:") }
+            ?? invocation.stderrTail.last
+        var message = "rsync exited with \(code) (\(RsyncExit.meaning(code))) in the \(pass) pass"
+        if let cause { message += ": \(cause)" }
+        return SyncOutcome(result: .failed, exitCode: code, reason: "rsync-exit-\(code)", message: message,
+                           filesTransferred: invocation.report.filesTransferred, bytesTransferred: invocation.report.bytesTransferred,
+                           filesTotal: invocation.report.filesTotal, stderrTail: invocation.stderrTail,
+                           retryable: RsyncExit.isRetryable(code))
+    }
+
+    /// Runs rsync once, draining both of its outputs as they come.
+    func invoke(_ arguments: [String], password: String?, logger: Logger) async -> Invocation {
+        var options = PlatformOptions()
+        // rsync and anything it starts get a process group of their own, so that a teardown reaches them all.
+        options.processGroupID = 0
+        options.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: terminationGrace)]
+        // The password goes to this process alone, never through state that concurrent runs share.
+        let environment = Environment.inherit.updating(["RSYNC_PASSWORD": password, "LC_ALL": "C"])
+        logger.debug("rsync starts", metadata: ["arguments": "\(arguments.joined(separator: " "))"])
+        let tailLimit = stderrTailLines
+        // swift-subprocess tears the group down on cancellation, but a task cancelled while rsync was being
+        // spawned can slip past it; this ends the group in every case (SIGTERM, then SIGKILL after the grace).
+        let group = ProcessGroupStopper(grace: terminationGrace)
+        guard !Task.isCancelled else { return Invocation() }
+        do {
+            let result = try await withTaskCancellationHandler {
+                try await Subprocess.run(
+                    .name(executable), arguments: Arguments(arguments), environment: environment, platformOptions: options,
+                    input: .none, output: .sequence, error: .sequence
+                ) { execution in
+                    group.started(execution.processIdentifier.value)
+                    defer { group.finished() }
+                    async let stdout: RsyncReport = {
+                        var report = RsyncReport()
+                        for try await line in execution.standardOutput.strings() { report.read(Substring(line)) }
+                        return report
+                    }()
+                    async let stderr: (RsyncReport, [String]) = {
+                        var report = RsyncReport()
+                        var tail: [String] = []
+                        for try await line in execution.standardError.strings() {
+                            report.read(Substring(line))
+                            tail.append(line)
+                            if tail.count > tailLimit { tail.removeFirst(tail.count - tailLimit) }
+                        }
+                        return (report, tail)
+                    }()
+                    return try await (stdout, stderr)
+                }
+            } onCancel: {
+                group.stop()
+            }
+            var invocation = Invocation()
+            let (out, (err, tail)) = result.closureResult
+            invocation.report = out
+            if let skipped = err.deletionsSkipped { invocation.report.deletionsSkipped = skipped }
+            invocation.stderrTail = tail
+            switch result.terminationStatus {
+            case .exited(let code): invocation.exitCode = Int(code)
+            case .signaled(let signal): invocation.signal = Int32(signal)
+            }
+            logger.debug("rsync ended", metadata: ["status": "\(result.terminationStatus)"])
+            return invocation
+        } catch {
+            var invocation = Invocation()
+            if Task.isCancelled { return invocation }
+            invocation.spawnError = "cannot run \(executable): \(error)"
+            return invocation
+        }
+    }
+}
+
+/// Ends a process group once it is known and asked to stop, whichever comes first.
+final class ProcessGroupStopper: Sendable {
+    private struct State {
+        var pid: pid_t?
+        var stopping = false
+    }
+
+    private let state = Mutex(State())
+    private let grace: Duration
+
+    init(grace: Duration) { self.grace = grace }
+
+    func started(_ pid: pid_t) {
+        let stop = state.withLock { s -> Bool in
+            s.pid = pid
+            return s.stopping
+        }
+        if stop { signal(pid) }
+    }
+
+    /// The process has been waited for: its id may be reused, so it is never signalled again.
+    func finished() {
+        state.withLock { $0.pid = nil }
+    }
+
+    func stop() {
+        let pid = state.withLock { s -> pid_t? in
+            s.stopping = true
+            return s.pid
+        }
+        if let pid { signal(pid) }
+    }
+
+    private func signal(_ pid: pid_t) {
+        kill(-pid, SIGTERM)
+        let grace = self.grace
+        Task.detached { [self] in
+            try? await Task.sleep(for: grace)
+            if let pid = self.state.withLock({ $0.pid }) { kill(-pid, SIGKILL) }
+        }
+    }
+}

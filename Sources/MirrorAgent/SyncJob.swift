@@ -1,0 +1,100 @@
+import Foundation
+import Logging
+import MirrorCore
+
+/// One sync to run: where from, where to and how; built from a project's spec and the agent's settings.
+public struct SyncJob: Sendable, Hashable {
+    public var project: String
+    /// An rsync URL or a local directory, ending in '/' so that the tree's contents are copied.
+    public var source: String
+    /// The directory the tree lands in, ending in '/'.
+    public var destination: String
+    public var exclude: [String]
+    public var twoStage: [String]
+    public var rsyncOptions: [String]
+    public var ioTimeout: TimeSpan
+    /// The longest the whole run may take.
+    public var timeout: TimeSpan
+    public var bandwidthLimit: ByteSize?
+    public var passwordFile: String?
+    public var maxDelete: DeletionLimit
+    /// Files in the tree after its last successful sync, if it had one.
+    public var previousFiles: Int?
+
+    public init(project: String, source: String, destination: String, exclude: [String] = [], twoStage: [String] = [],
+                rsyncOptions: [String] = [], ioTimeout: TimeSpan = UpstreamSpec.defaultIOTimeout,
+                timeout: TimeSpan = UpstreamSpec.defaultTimeout, bandwidthLimit: ByteSize? = nil, passwordFile: String? = nil,
+                maxDelete: DeletionLimit = .default, previousFiles: Int? = nil) {
+        self.project = project
+        self.source = source
+        self.destination = destination
+        self.exclude = exclude
+        self.twoStage = twoStage
+        self.rsyncOptions = rsyncOptions
+        self.ioTimeout = ioTimeout
+        self.timeout = timeout
+        self.bandwidthLimit = bandwidthLimit
+        self.passwordFile = passwordFile
+        self.maxDelete = maxDelete
+        self.previousFiles = previousFiles
+    }
+
+    /// The job a project's spec asks for, with its tree under `root`.
+    public init(project: String, spec: AgentProjectSpec, root: String, previousFiles: Int?) {
+        let base = spec.upstream.url.description
+        var source = base.hasSuffix("/") ? base : base + "/"
+        if !spec.source.isEmpty { source += spec.source + "/" }
+        self.init(project: project, source: source, destination: root + "/" + spec.path + "/", exclude: spec.exclude,
+                  twoStage: spec.twoStage, rsyncOptions: spec.rsyncOptions, ioTimeout: spec.upstream.ioTimeout,
+                  timeout: spec.runTimeout, bandwidthLimit: spec.upstream.bandwidthLimit,
+                  passwordFile: spec.upstream.passwordFile, maxDelete: spec.maxDelete, previousFiles: previousFiles)
+    }
+
+    public var isDaemonSource: Bool { source.hasPrefix("rsync://") }
+
+    /// How many files this run may delete, given how many it would delete and how many the tree holds now.
+    public func deletionLimit(currentFiles: Int) -> Int {
+        switch maxDelete {
+        case .files(let n): return n
+        case .percent(let p):
+            let base = previousFiles ?? currentFiles
+            return Int((Double(base) * p / 100).rounded(.down))
+        }
+    }
+}
+
+/// How one sync ended, in terms the run record keeps.
+public struct SyncOutcome: Sendable, Hashable {
+    public var result: RunResult
+    public var exitCode: Int?
+    public var reason: String?
+    public var message: String
+    public var filesTransferred: Int?
+    public var bytesTransferred: Int64?
+    public var filesDeleted: Int?
+    public var filesTotal: Int?
+    public var stderrTail: [String]
+    /// Whether trying again later may help (a dropped connection may; a deletion cap will not).
+    public var retryable: Bool
+
+    public init(result: RunResult, exitCode: Int? = nil, reason: String? = nil, message: String, filesTransferred: Int? = nil,
+                bytesTransferred: Int64? = nil, filesDeleted: Int? = nil, filesTotal: Int? = nil, stderrTail: [String] = [],
+                retryable: Bool = false) {
+        self.result = result
+        self.exitCode = exitCode
+        self.reason = reason
+        self.message = message
+        self.filesTransferred = filesTransferred
+        self.bytesTransferred = bytesTransferred
+        self.filesDeleted = filesDeleted
+        self.filesTotal = filesTotal
+        self.stderrTail = stderrTail
+        self.retryable = retryable
+    }
+}
+
+/// Runs syncs. The agent's scheduler talks to this seam; `RsyncRunner` is the real one.
+public protocol SyncRunner: Sendable {
+    /// Runs `job` to its end. A cancelled task stops the sync and yields `.cancelled`.
+    func run(_ job: SyncJob, logger: Logger) async -> SyncOutcome
+}

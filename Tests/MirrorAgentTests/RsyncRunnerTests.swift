@@ -1,0 +1,223 @@
+import Foundation
+import Testing
+@testable import MirrorAgent
+import MirrorCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Whether any process still has `destination` on its command line.
+func rsyncRunning(into destination: String) -> Bool {
+    let pgrep = Process()
+    pgrep.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
+    pgrep.arguments = ["-f", destination]
+    pgrep.standardOutput = FileHandle.nullDevice
+    try? pgrep.run()
+    pgrep.waitUntilExit()
+    return pgrep.terminationStatus == 0
+}
+
+@Suite("rsync runner (real rsync, real daemon)")
+struct RsyncRunnerTests {
+    let runner = RsyncRunner()
+
+    func job(_ source: String, _ destination: String, _ tweak: (inout SyncJob) -> Void = { _ in }) -> SyncJob {
+        var job = SyncJob(project: "test", source: source, destination: destination + "/", timeout: TimeSpan(seconds: 120))
+        tweak(&job)
+        return job
+    }
+
+    @Test("a full sync from an rsync daemon gives a byte-identical tree, links and hard links kept; a re-sync copies nothing")
+    func fullSync() async throws {
+        let scratch = Scratch()
+        let upstream = scratch.path + "/upstream"
+        try Tree.generate(at: upstream, files: 200)
+        let daemon = try RsyncDaemon(tree: upstream, scratch: scratch)
+        let mirror = scratch.path + "/mirror"
+        let outcome = await runner.run(job(daemon.url, mirror), logger: testLogger)
+        #expect(outcome.result == .success, "\(outcome)")
+        #expect(outcome.filesTransferred == 200)  // the hard link is made, not transferred
+        #expect(try Tree.snapshot(mirror) == Tree.snapshot(upstream))
+        #expect(try Tree.snapshot(mirror)["hardlink.deb"]?.contains("linked to") == true || Tree.snapshot(mirror)["pool/0/file-0.deb"]?.contains("linked to") == true)
+
+        let again = await runner.run(job(daemon.url, mirror), logger: testLogger)
+        #expect(again.result == .success)
+        #expect(again.filesTransferred == 0)
+        #expect(again.filesDeleted == 0)
+
+        try Data("changed".utf8).write(to: URL(fileURLWithPath: upstream + "/pool/3/file-3.deb"))
+        let changed = await runner.run(job(daemon.url, mirror), logger: testLogger)
+        #expect(changed.filesTransferred == 1)
+        #expect(try String(contentsOfFile: mirror + "/pool/3/file-3.deb", encoding: .utf8) == "changed")
+    }
+
+    @Test("with a second stage, the index files land after everything else")
+    func twoStageOrder() async throws {
+        let scratch = Scratch()
+        let upstream = scratch.path + "/upstream"
+        try Tree.generate(at: upstream, files: 300)
+        for name in ["Packages", "Packages.gz", "Release"] {
+            try Data(name.utf8).write(to: URL(fileURLWithPath: upstream + "/\(name)"))
+        }
+        let daemon = try RsyncDaemon(tree: upstream, scratch: scratch)
+        let mirror = scratch.path + "/mirror"
+        let outcome = await runner.run(job(daemon.url, mirror) { $0.twoStage = ["Packages*", "Release"] }, logger: testLogger)
+        #expect(outcome.result == .success, "\(outcome)")
+        #expect(try Tree.snapshot(mirror) == Tree.snapshot(upstream))
+        func changeTime(_ path: String) -> Double {
+            var info = stat()
+            lstat(path, &info)
+            return Double(info.st_ctim.tv_sec) + Double(info.st_ctim.tv_nsec) / 1e9
+        }
+        let indexTimes = ["Packages", "Packages.gz", "Release"].map { changeTime(mirror + "/" + $0) }
+        let poolTimes = (0..<300).map { changeTime(mirror + "/pool/\($0 % 10)/file-\($0).deb") }
+        #expect(indexTimes.min()! > poolTimes.max()!)
+    }
+
+    @Test("deletions within the cap happen; an upstream mostly deleted is stopped with every file kept")
+    func deletionCap() async throws {
+        let scratch = Scratch()
+        let upstream = scratch.path + "/upstream"
+        try Tree.generate(at: upstream, files: 100)
+        let daemon = try RsyncDaemon(tree: upstream, scratch: scratch)
+        let mirror = scratch.path + "/mirror"
+        let first = await runner.run(job(daemon.url, mirror), logger: testLogger)
+        #expect(first.result == .success)
+        let synced = try #require(first.filesTotal)
+
+        // Five of 100 files go: within a 10% cap.
+        for i in 0..<5 { try FileManager.default.removeItem(atPath: upstream + "/pool/\(i % 10)/file-\(i).deb") }
+        let small = await runner.run(job(daemon.url, mirror) { $0.previousFiles = synced }, logger: testLogger)
+        #expect(small.result == .success, "\(small)")
+        #expect(small.filesDeleted == 5)
+        #expect(try Tree.snapshot(mirror) == Tree.snapshot(upstream))
+
+        // Then half of the rest goes: the cap stops the run and nothing is deleted.
+        let before = try Tree.snapshot(mirror)
+        for i in 5..<60 { try FileManager.default.removeItem(atPath: upstream + "/pool/\(i % 10)/file-\(i).deb") }
+        let big = await runner.run(job(daemon.url, mirror) { $0.previousFiles = small.filesTotal }, logger: testLogger)
+        #expect(big.result == .failed)
+        #expect(big.reason == "deletion-cap")
+        #expect(big.message.contains("would delete 55 files"))
+        #expect(try Tree.snapshot(mirror) == before)
+        #expect(!big.retryable)
+
+        // An absolute limit lets the same deletions through.
+        let allowed = await runner.run(job(daemon.url, mirror) { $0.previousFiles = small.filesTotal; $0.maxDelete = .files(100) }, logger: testLogger)
+        #expect(allowed.result == .success)
+        #expect(allowed.filesDeleted == 55)
+    }
+
+    @Test("an upstream that suddenly lists nothing never empties the mirror")
+    func emptiedUpstream() async throws {
+        let scratch = Scratch()
+        let upstream = scratch.path + "/upstream"
+        try Tree.generate(at: upstream, files: 50)
+        let daemon = try RsyncDaemon(tree: upstream, scratch: scratch)
+        let mirror = scratch.path + "/mirror"
+        let first = await runner.run(job(daemon.url, mirror), logger: testLogger)
+        let before = try Tree.snapshot(mirror)
+        try FileManager.default.removeItem(atPath: upstream)
+        try FileManager.default.createDirectory(atPath: upstream, withIntermediateDirectories: true)
+        // Even a cap of 100% does not let an empty upstream through.
+        let outcome = await runner.run(job(daemon.url, mirror) { $0.previousFiles = first.filesTotal; $0.maxDelete = .percent(100) }, logger: testLogger)
+        #expect(outcome.result == .failed)
+        #expect(outcome.reason == "empty-upstream")
+        #expect(try Tree.snapshot(mirror) == before)
+    }
+
+    @Test("an upstream that is down fails with rsync's reason and may be retried")
+    func upstreamDown() async throws {
+        let scratch = Scratch()
+        let port = freePort()
+        let outcome = await runner.run(job("rsync://127.0.0.1:\(port)/pub/", scratch.path + "/mirror"), logger: testLogger)
+        #expect(outcome.result == .failed)
+        #expect(outcome.exitCode == 10)
+        #expect(outcome.message.contains("Connection refused"), "\(outcome.message)")
+        #expect(outcome.retryable)
+    }
+
+    @Test("the password reaches rsync through the run's own environment; a wrong one fails saying so")
+    func password() async throws {
+        let scratch = Scratch()
+        let upstream = scratch.path + "/upstream"
+        try Tree.generate(at: upstream, files: 10)
+        let daemon = try RsyncDaemon(tree: upstream, scratch: scratch, user: "mirror", password: "s3cret")
+        let good = scratch.path + "/good.secret", bad = scratch.path + "/bad.secret"
+        try "s3cret\n".write(toFile: good, atomically: true, encoding: .utf8)
+        try "wrong\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        let ok = await runner.run(job(daemon.url(user: "mirror"), scratch.path + "/a") { $0.passwordFile = good }, logger: testLogger)
+        #expect(ok.result == .success, "\(ok)")
+        let denied = await runner.run(job(daemon.url(user: "mirror"), scratch.path + "/b") { $0.passwordFile = bad }, logger: testLogger)
+        #expect(denied.result == .failed)
+        #expect(denied.message.contains("auth failed"), "\(denied.message)")
+        let missing = await runner.run(job(daemon.url(user: "mirror"), scratch.path + "/c") { $0.passwordFile = scratch.path + "/none" }, logger: testLogger)
+        #expect(missing.reason == "password-file")
+    }
+
+    @Test("a run past its timeout is stopped, rsync's whole process group with it")
+    func timeout() async throws {
+        let scratch = Scratch()
+        let upstream = scratch.path + "/upstream"
+        try Tree.generate(at: upstream, files: 4, bytes: 4 << 20)
+        let daemon = try RsyncDaemon(tree: upstream, scratch: scratch)
+        let start = Date()
+        let outcome = await runner.run(job(daemon.url, scratch.path + "/mirror") {
+            $0.bandwidthLimit = ByteSize(bytes: 64 << 10)
+            $0.timeout = TimeSpan(seconds: 1)
+        }, logger: testLogger)
+        #expect(outcome.result == .failed)
+        #expect(outcome.reason == "timeout")
+        #expect(Date().timeIntervalSince(start) < 15)
+        // No rsync of ours is left pulling into the mirror.
+        #expect(!rsyncRunning(into: scratch.path + "/mirror"))
+    }
+
+    @Test("a cancelled run stops rsync and says so")
+    func cancelled() async throws {
+        let scratch = Scratch()
+        let upstream = scratch.path + "/upstream"
+        try Tree.generate(at: upstream, files: 4, bytes: 4 << 20)
+        let daemon = try RsyncDaemon(tree: upstream, scratch: scratch)
+        let job = job(daemon.url, scratch.path + "/mirror") { $0.bandwidthLimit = ByteSize(bytes: 64 << 10) }
+        let task = Task { await runner.run(job, logger: testLogger) }
+        try await Task.sleep(for: .milliseconds(500))
+        task.cancel()
+        let outcome = await task.value
+        #expect(outcome.result == .cancelled)
+        // Stopped, not waited for: at 64 KiB/s the 16 MiB would take minutes to arrive.
+        #expect(try Tree.snapshot(scratch.path + "/mirror") != Tree.snapshot(upstream))
+        #expect(!rsyncRunning(into: scratch.path + "/mirror"))
+    }
+
+    @Test("the arguments are an argv array with safe defaults, in the order the passes need")
+    func arguments() {
+        var job = SyncJob(project: "p", source: "rsync://h/m/", destination: "/srv/m/p/", exclude: ["*.tmp"], twoStage: ["Packages*"],
+                          rsyncOptions: ["--no-owner"], bandwidthLimit: ByteSize(bytes: 1500))
+        let first = RsyncArguments.arguments(for: job, pass: .first)
+        #expect(first.contains("--max-delete=0") && first.contains("--delete-delay") && !first.contains("--delay-updates"))
+        #expect(first.contains("--exclude=Packages*") && first.contains("--exclude=*.tmp"))
+        #expect(first.contains("--bwlimit=2") && first.contains("--safe-links") && first.contains("--hard-links"))
+        #expect(Array(first.suffix(3)) == ["--", "rsync://h/m/", "/srv/m/p/"])
+        #expect(first.firstIndex(of: "--no-owner")! > first.firstIndex(of: "--owner")!)
+        let second = RsyncArguments.arguments(for: job, pass: .second(maxDelete: 7))
+        #expect(second.contains("--max-delete=7") && second.contains("--delay-updates") && !second.contains("--exclude=Packages*"))
+        job.twoStage = []
+        #expect(RsyncArguments.arguments(for: job, pass: .first).contains("--delay-updates"))
+    }
+
+    @Test("rsync's statistics are read, with thousands separators")
+    func report() {
+        var report = RsyncReport()
+        for line in [
+            "Number of files: 20,001 (reg: 20,000, dir: 1)", "Number of regular files transferred: 1,234",
+            "Number of deleted files: 5", "Total transferred file size: 1,073,741,824 bytes",
+            "Deletions stopped due to --max-delete limit (55 skipped)", ">f+++++++++ Number of files: 9",
+        ] { report.read(Substring(line)) }
+        #expect(report.filesTotal == 20_001 && report.regularFiles == 20_000 && report.filesTransferred == 1_234)
+        #expect(report.filesDeleted == 5 && report.bytesTransferred == 1_073_741_824 && report.deletionsSkipped == 55)
+        var empty = RsyncReport()
+        empty.read("Number of files: 1 (dir: 1)")
+        #expect(empty.regularFiles == 0)
+    }
+}

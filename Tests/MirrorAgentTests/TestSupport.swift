@@ -1,0 +1,174 @@
+import Foundation
+import Logging
+@testable import MirrorAgent
+import MirrorCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A scratch directory, removed when the test ends.
+final class Scratch: Sendable {
+    let path: String
+
+    init(_ label: String = "mirrorsync") {
+        path = NSTemporaryDirectory() + "\(label)-\(UUID().uuidString.prefix(8))"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    func sub(_ name: String) -> String {
+        let p = path + "/" + name
+        try? FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
+        return p
+    }
+}
+
+enum Tree {
+    /// Writes a tree with regular files, a symlink, a hard link and nested directories; `files` regular files in all.
+    static func generate(at root: String, files: Int, bytes: Int = 64, seed: Int = 0) throws {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: root, withIntermediateDirectories: true)
+        for i in 0..<files {
+            let dir = root + "/pool/\(i % 10)"
+            try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let content = (0..<bytes).map { j in UInt8(truncatingIfNeeded: i &* 31 &+ j &* 7 &+ seed) }
+            try Data(content).write(to: URL(fileURLWithPath: "\(dir)/file-\(i).deb"))
+        }
+        try fm.createSymbolicLink(atPath: root + "/current", withDestinationPath: "pool/0")
+        if files > 0 { try fm.linkItem(atPath: root + "/pool/0/file-0.deb", toPath: root + "/hardlink.deb") }
+    }
+
+    /// Everything under `root` as relative path → description: file contents, link targets, and which files share an inode.
+    static func snapshot(_ root: String) throws -> [String: String] {
+        var out: [String: String] = [:]
+        var inodes: [UInt64: String] = [:]
+        let fm = FileManager.default
+        guard let walker = fm.enumerator(atPath: root) else { return out }
+        while let relative = walker.nextObject() as? String {
+            let path = root + "/" + relative
+            var info = stat()
+            guard lstat(path, &info) == 0 else { continue }
+            switch info.st_mode & S_IFMT {
+            case S_IFLNK:
+                out[relative] = "link -> " + ((try? fm.destinationOfSymbolicLink(atPath: path)) ?? "?")
+            case S_IFDIR:
+                out[relative] = "dir"
+            default:
+                let data = (try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data()
+                var description = "file \(data.count) \(data.hashValue)"
+                if info.st_nlink > 1 {
+                    if let first = inodes[UInt64(info.st_ino)] { description += " linked to \(first)" } else { inodes[UInt64(info.st_ino)] = relative }
+                }
+                out[relative] = description
+            }
+        }
+        return out
+    }
+
+    static func count(_ root: String) -> Int {
+        (FileManager.default.enumerator(atPath: root)?.allObjects.count) ?? 0
+    }
+}
+
+/// A free TCP port on loopback: bound, read, released.
+func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// A real rsync daemon on a loopback port, serving one module: the upstream of the tests.
+final class RsyncDaemon: @unchecked Sendable {
+    // `process` is set once in init and only read after; the class exists to stop the daemon in deinit.
+    let port: Int
+    let module: String
+    let tree: String
+    private let process: Process
+
+    /// `user`/`password` turn on `auth users` with a secrets file of mode 0600.
+    init(tree: String, scratch: Scratch, module: String = "pub", user: String? = nil, password: String? = nil) throws {
+        self.tree = tree
+        self.module = module
+        let dir = scratch.sub("rsyncd-\(module)")
+        var conf = """
+            use chroot = no
+            pid file = \(dir)/rsyncd.pid
+            log file = \(dir)/rsyncd.log
+            [\(module)]
+                path = \(tree)
+                read only = yes
+                munge symlinks = no
+
+            """
+        if let user, let password {
+            let secrets = dir + "/rsyncd.secrets"
+            try "\(user):\(password)\n".write(toFile: secrets, atomically: true, encoding: .utf8)
+            chmod(secrets, 0o600)
+            conf += "    auth users = \(user)\n    secrets file = \(secrets)\n"
+        }
+        try conf.write(toFile: dir + "/rsyncd.conf", atomically: true, encoding: .utf8)
+        var lastError: String = ""
+        for _ in 0..<5 {
+            let port = freePort()
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/rsync")
+            process.arguments = ["--daemon", "--no-detach", "--config=\(dir)/rsyncd.conf", "--address=127.0.0.1", "--port=\(port)"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            if Self.waitForListener(port: port) {
+                self.port = port
+                self.process = process
+                return
+            }
+            process.terminate()
+            process.waitUntilExit()
+            lastError = "rsync --daemon did not listen on \(port)"
+        }
+        throw ValueError(lastError)
+    }
+
+    var url: String { "rsync://127.0.0.1:\(port)/\(module)/" }
+
+    func url(user: String) -> String { "rsync://\(user)@127.0.0.1:\(port)/\(module)/" }
+
+    static func waitForListener(port: Int) -> Bool {
+        for _ in 0..<100 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = UInt16(port).bigEndian
+            let ok = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            } == 0
+            close(fd)
+            if ok { return true }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    deinit { stop() }
+}
+
+let testLogger: Logger = {
+    var logger = Logger(label: "test")
+    logger.logLevel = .critical
+    return logger
+}()
