@@ -3,7 +3,7 @@
 # As root it runs apt-get and pip itself; otherwise it prints the exact commands and fails.
 set -euo pipefail
 
-debs=(libyaml-dev libsqlite3-dev rsync pkg-config)
+debs=(libyaml-dev libsqlite3-dev rsync pkg-config procps)
 missing=()
 for deb in "${debs[@]}"; do
     dpkg-query -W -f='${Status}' "$deb" 2>/dev/null | grep -q "install ok installed" || missing+=("$deb")

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A five-field cron expression (`minute hour day-of-month month day-of-week`), as the seed's scheduler took.
 ///
 /// Fields take `*`, numbers, ranges `a-b`, steps `*/n` and `a-b/n`, and lists; months and weekdays also take
@@ -106,5 +108,73 @@ public struct CronExpression: Sendable, Hashable, Codable, CustomStringConvertib
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(text)
+    }
+}
+
+extension CronExpression {
+    /// Whether the expression fires on this calendar day (Vixie cron: with both day fields restricted, either matches).
+    func matches(day: Int, month: Int, weekday: Int) -> Bool {
+        guard months & (1 << UInt16(month)) != 0 else { return false }
+        let domMatch = daysOfMonth & (1 << UInt32(day)) != 0
+        let dowMatch = daysOfWeek & (1 << UInt8(weekday)) != 0
+        if dayOfMonthRestricted && dayOfWeekRestricted { return domMatch || dowMatch }
+        if dayOfMonthRestricted { return domMatch }
+        if dayOfWeekRestricted { return dowMatch }
+        return true
+    }
+
+    /// The first time after `date` at which the expression fires, read in `timeZone`; nil if none within eight years
+    /// (`0 0 30 2 *` never fires).
+    public func next(after date: Date, in timeZone: TimeZone) -> Date? {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        // Whole minutes: the first candidate is the minute after `date`.
+        guard var day = calendar.date(from: calendar.dateComponents([.year, .month, .day], from: date)) else { return nil }
+        for _ in 0..<(366 * 8) {
+            let parts = calendar.dateComponents([.year, .month, .day, .weekday], from: day)
+            if let d = parts.day, let m = parts.month, let w = parts.weekday, matches(day: d, month: m, weekday: w - 1) {
+                for hour in 0..<24 where hours & (1 << UInt32(hour)) != 0 {
+                    for minute in 0..<60 where minutes & (1 << UInt64(minute)) != 0 {
+                        var c = DateComponents()
+                        c.year = parts.year
+                        c.month = parts.month
+                        c.day = parts.day
+                        c.hour = hour
+                        c.minute = minute
+                        // A time that the clocks skip (a DST gap) is not a firing time.
+                        guard let candidate = calendar.date(from: c),
+                              calendar.component(.hour, from: candidate) == hour, candidate > date else { continue }
+                        return candidate
+                    }
+                }
+            }
+            guard let following = calendar.date(byAdding: .day, value: 1, to: day) else { return nil }
+            day = following
+        }
+        return nil
+    }
+}
+
+extension IntervalSpec {
+    /// When a project on this interval runs next, given when its last run started.
+    ///
+    /// `every` adds the period and a share of the jitter that depends only on `seed` and the last start, so that
+    /// the same history always gives the same answer: a restart neither moves a run nor repeats one.
+    public func nextRun(after lastStart: Date, seed: String) -> Date? {
+        if let every {
+            var offset = 0.0
+            if let jitter, jitter.seconds > 0 {
+                var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+                for byte in "\(seed)@\(Int(lastStart.timeIntervalSince1970))".utf8 {
+                    hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
+                }
+                offset = Double(hash % UInt64(jitter.seconds * 1000)) / 1000
+            }
+            return lastStart.addingTimeInterval(TimeInterval(every.seconds) + offset)
+        }
+        if let cron {
+            return cron.next(after: lastStart, in: TimeZone(identifier: timezone ?? "UTC") ?? TimeZone(identifier: "UTC")!)
+        }
+        return nil
     }
 }

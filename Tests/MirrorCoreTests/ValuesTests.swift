@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import MirrorCore
 
@@ -130,5 +131,42 @@ struct ValuesTests {
         #expect(try DeletionLimit.parse("5000", plain: true) == .files(5000))
         #expect(throws: ValueError.self) { try DeletionLimit.parse("5000", plain: false) }
         #expect(throws: ValueError.self) { try DeletionLimit.parse("101%", plain: true) }
+    }
+}
+
+@Suite("Schedules")
+struct ScheduleTests {
+    func date(_ text: String) -> Date { APICoding.parseDate(text)! }
+
+    @Test("cron fires at the next matching minute, in its time zone")
+    func cronNext() throws {
+        let nightly = try CronExpression.parse("30 2 * * *")
+        #expect(nightly.next(after: date("2026-11-26T07:02:00Z"), in: TimeZone(identifier: "UTC")!) == date("2026-11-27T02:30:00Z"))
+        #expect(nightly.next(after: date("2026-11-26T01:00:00Z"), in: TimeZone(identifier: "UTC")!) == date("2026-11-26T02:30:00Z"))
+        #expect(nightly.next(after: date("2026-11-26T02:30:00Z"), in: TimeZone(identifier: "UTC")!) == date("2026-11-27T02:30:00Z"))
+        // 02:30 in Berlin is 01:30 UTC in winter.
+        #expect(nightly.next(after: date("2026-11-26T00:00:00Z"), in: TimeZone(identifier: "Europe/Berlin")!) == date("2026-11-26T01:30:00Z"))
+        // On the spring-forward night 02:30 does not exist in Berlin; the next firing is the night after.
+        #expect(nightly.next(after: date("2027-03-27T12:00:00Z"), in: TimeZone(identifier: "Europe/Berlin")!) == date("2027-03-29T00:30:00Z"))
+        let weekdays = try CronExpression.parse("*/15 8-9 * * mon-fri")
+        // 2026-11-28 is a Saturday: the next is Monday 08:00.
+        #expect(weekdays.next(after: date("2026-11-27T09:50:00Z"), in: TimeZone(identifier: "UTC")!) == date("2026-11-30T08:00:00Z"))
+        #expect(weekdays.next(after: date("2026-11-27T08:01:00Z"), in: TimeZone(identifier: "UTC")!) == date("2026-11-27T08:15:00Z"))
+        #expect(try CronExpression.parse("0 0 30 2 *").next(after: date("2026-01-01T00:00:00Z"), in: TimeZone(identifier: "UTC")!) == nil)
+        // Both day fields restricted: either one matches (the 1st, or any Sunday).
+        let either = try CronExpression.parse("0 12 1 * sun")
+        #expect(either.next(after: date("2026-11-26T00:00:00Z"), in: TimeZone(identifier: "UTC")!) == date("2026-11-29T12:00:00Z"))
+    }
+
+    @Test("every adds the period and a jitter that is the same for the same history")
+    func everyNext() {
+        let hourly = IntervalSpec.every(TimeSpan(seconds: 3600), jitter: TimeSpan(seconds: 600))
+        let start = date("2026-11-26T07:00:00Z")
+        let a = hourly.nextRun(after: start, seed: "debian")!
+        #expect(a == hourly.nextRun(after: start, seed: "debian"))
+        #expect(a >= start.addingTimeInterval(3600) && a < start.addingTimeInterval(4200))
+        let spread = Set((0..<20).map { hourly.nextRun(after: start, seed: "p\($0)")! })
+        #expect(spread.count > 10)
+        #expect(IntervalSpec.every(TimeSpan(seconds: 60)).nextRun(after: start, seed: "x") == start.addingTimeInterval(60))
     }
 }

@@ -1,0 +1,422 @@
+import Foundation
+import Logging
+import MirrorCore
+import Synchronization
+
+/// What the scheduler refuses, with the HTTP status that says so.
+public struct SchedulerError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable { case notFound, conflict, store }
+    public var kind: Kind
+    public var message: String
+
+    public var description: String { message }
+
+    static func notFound(_ project: String) -> SchedulerError {
+        SchedulerError(kind: .notFound, message: "no project '\(project)' on this agent")
+    }
+}
+
+/// The agent's engine: it holds every project, decides when each one runs, runs it and records what happened.
+///
+/// Rules: a project that has never run runs at once; afterwards its next run counts from the persisted start of
+/// its last one, so a restart neither starts a storm of syncs nor runs a project twice; one run of a project at a
+/// time, and at most `maxConcurrentSyncs` in all, the rest queued first come, first served; suspended projects never
+/// run; a spec changed during a run takes effect on the next run; a project removed during a run has it stopped.
+/// Failed runs are retried with exponential backoff and jitter before they are recorded as failed.
+public actor SyncScheduler {
+    public struct Policy: Sendable {
+        /// Attempts per run, the first included.
+        public var maxAttempts: Int
+        /// The wait before the second attempt; it doubles with each further attempt, up to `retryMax`.
+        public var retryBase: TimeInterval
+        public var retryMax: TimeInterval
+
+        public init(maxAttempts: Int = 3, retryBase: TimeInterval = 30, retryMax: TimeInterval = 600) {
+            self.maxAttempts = maxAttempts
+            self.retryBase = retryBase
+            self.retryMax = retryMax
+        }
+
+        /// The wait after `attempt` failed attempts: exponential, capped, and spread by ±50%.
+        func backoff(after attempt: Int) -> TimeInterval {
+            let base = min(retryMax, retryBase * pow(2, Double(attempt - 1)))
+            return base * Double.random(in: 0.5...1.5)
+        }
+    }
+
+    struct Running {
+        var record: RunRecord
+        var task: Task<Void, Never>
+    }
+
+    struct Entry {
+        var spec: AgentProjectSpec
+        var generation: String
+        var revision: Int
+        var lastStartAt: Date?
+        var lastSuccessAt: Date?
+        var syncedFiles: Int?
+        /// The last run was cut short by a stop of the agent: run again at once.
+        var resume = false
+        var running: Running?
+        var queued: RunRecord?
+        var lastRun: RunRecord?
+    }
+
+    let store: AgentStore
+    let runner: any SyncRunner
+    let clock: any AgentClock
+    let metrics: AgentMetrics
+    let logger: Logger
+    let policy: Policy
+    private(set) var settings: AgentSettings?
+    private(set) var settingsGeneration: String?
+    var entries: [String: Entry] = [:]
+    /// Projects with a queued run, first come first served.
+    var ready: [String] = []
+    var stopping = false
+    var waiting = false
+    let wake = WakeSignal()
+
+    /// Loads what the store holds; runs left open by a crash are recorded as interrupted and will run again.
+    public init(store: AgentStore, runner: any SyncRunner, clock: any AgentClock = SystemClock(), metrics: AgentMetrics = AgentMetrics(),
+                policy: Policy = Policy(), logger: Logger) throws(StoreError) {
+        self.store = store
+        self.runner = runner
+        self.clock = clock
+        self.metrics = metrics
+        self.policy = policy
+        self.logger = logger
+        if let (settings, generation) = try store.settings() {
+            self.settings = settings
+            self.settingsGeneration = generation
+        }
+        let interrupted = try store.interruptOpenRuns(at: clock.now())
+        let lastRuns = try store.lastFinishedRuns()
+        for project in try store.projects() {
+            entries[project.name] = Entry(
+                spec: project.spec, generation: project.generation, revision: project.revision, lastStartAt: project.lastStartAt,
+                lastSuccessAt: project.lastSuccessAt, syncedFiles: project.syncedFiles,
+                resume: interrupted.contains { $0.project == project.name && $0.state == .running },
+                lastRun: lastRuns[project.name])
+        }
+        for run in interrupted {
+            logger.warning("run interrupted by a stop of the agent", metadata: ["project": "\(run.project)", "run": "\(run.id)"])
+        }
+    }
+
+    // MARK: - The loop
+
+    /// Runs until `stop()`; then ends every run in progress, recording it as interrupted.
+    public func run() async {
+        while !stopping && !Task.isCancelled {
+            let now = clock.now()
+            queueDue(now)
+            startReady(now)
+            metrics.set(running: entries.values.filter { $0.running != nil }.count, projects: entries.count)
+            await wait(until: earliestDue())
+        }
+        await endRuns()
+    }
+
+    /// Asks the loop to end; `run()` returns once every run in progress has stopped and been recorded.
+    public func stop() {
+        stopping = true
+        wake.signal()
+    }
+
+    /// Whether the loop is asleep with nothing to start: for tests that drive the clock.
+    public func isIdle() -> Bool { waiting && !wake.isPending }
+
+    func wait(until deadline: Date?) async {
+        waiting = true
+        defer { waiting = false }
+        let clock = self.clock, wake = self.wake
+        await withTaskGroup(of: Void.self) { group in
+            if let deadline { group.addTask { try? await clock.sleep(until: deadline) } }
+            group.addTask { await wake.wait() }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    func due(_ name: String, _ entry: Entry) -> Date? {
+        guard !entry.spec.suspended, entry.running == nil, entry.queued == nil else { return nil }
+        guard !entry.resume, let last = entry.lastStartAt else { return .distantPast }
+        return entry.spec.interval.nextRun(after: last, seed: name)
+    }
+
+    func earliestDue() -> Date? {
+        entries.compactMap { due($0.key, $0.value) }.min()
+    }
+
+    func queueDue(_ now: Date) {
+        // Oldest due first, then by name: the queue is first come, first served.
+        let due = entries.compactMap { name, entry in self.due(name, entry).map { (name, $0) } }
+            .filter { $0.1 <= now }
+            .sorted { ($0.1, $0.0) < ($1.1, $1.0) }
+        for (name, _) in due { _ = try? queue(name, trigger: .schedule) }
+    }
+
+    @discardableResult
+    func queue(_ name: String, trigger: RunTrigger) throws(SchedulerError) -> RunRecord {
+        guard var entry = entries[name] else { throw .notFound(name) }
+        if let queued = entry.queued { return queued }
+        let record: RunRecord
+        do { record = try store.queueRun(project: name, trigger: trigger, at: clock.now()) } catch {
+            logger.error("cannot queue a run", metadata: ["project": "\(name)", "error": "\(error)"])
+            throw SchedulerError(kind: .store, message: error.message)
+        }
+        entry.queued = record
+        entries[name] = entry
+        ready.append(name)
+        logger.info("run queued", metadata: ["project": "\(name)", "run": "\(record.id)", "trigger": "\(trigger.rawValue)"])
+        wake.signal()
+        return record
+    }
+
+    func startReady(_ now: Date) {
+        guard let settings else { return }
+        var running = entries.values.filter { $0.running != nil }.count
+        var waiting: [String] = []
+        while running < settings.maxConcurrentSyncs, !ready.isEmpty {
+            let name = ready.removeFirst()
+            guard var entry = entries[name], let queued = entry.queued else { continue }
+            // One run of a project at a time: a run queued while one is in progress waits its turn.
+            guard entry.running == nil else { waiting.append(name); continue }
+            do { try store.startRun(queued.id, project: name, at: now) } catch {
+                logger.error("cannot record the start of a run", metadata: ["project": "\(name)", "error": "\(error)"])
+                waiting.append(name)
+                continue
+            }
+            var record = queued
+            record.state = .running
+            record.startedAt = now
+            let job = SyncJob(project: name, spec: entry.spec, root: settings.root, previousFiles: entry.syncedFiles)
+            let task = Task { await self.execute(record, job: job) }
+            entry.running = Running(record: record, task: task)
+            entry.queued = nil
+            entry.lastStartAt = now
+            entry.resume = false
+            entries[name] = entry
+            running += 1
+            logger.info("run started", metadata: ["project": "\(name)", "run": "\(record.id)"])
+        }
+        ready.insert(contentsOf: waiting, at: 0)
+    }
+
+    /// One run, over every attempt it is allowed; off the actor, so that runs proceed side by side.
+    nonisolated func execute(_ record: RunRecord, job: SyncJob) async {
+        var runLogger = logger
+        runLogger[metadataKey: "project"] = "\(record.project)"
+        runLogger[metadataKey: "run"] = "\(record.id)"
+        var attempts = 0
+        var outcome: SyncOutcome
+        while true {
+            attempts += 1
+            outcome = await runner.run(job, logger: runLogger)
+            if outcome.result.isSuccess || outcome.result == .cancelled || !outcome.retryable || attempts >= policy.maxAttempts { break }
+            let delay = policy.backoff(after: attempts)
+            runLogger.warning("attempt failed; retrying", metadata: [
+                "attempt": "\(attempts)", "retryIn": "\(Int(delay))s", "reason": "\(outcome.message)",
+            ])
+            do { try await clock.sleep(for: delay) } catch {
+                outcome = SyncOutcome(result: .cancelled, reason: "cancelled", message: "stopped while waiting to retry: \(outcome.message)")
+                break
+            }
+        }
+        await finished(record, outcome: outcome, attempts: attempts)
+    }
+
+    func finished(_ record: RunRecord, outcome: SyncOutcome, attempts: Int) {
+        var run = record
+        run.result = outcome.result
+        run.endedAt = clock.now()
+        run.attempts = attempts
+        run.exitCode = outcome.exitCode
+        run.reason = outcome.reason
+        run.message = outcome.message
+        run.filesTransferred = outcome.filesTransferred
+        run.bytesTransferred = outcome.bytesTransferred
+        run.filesDeleted = outcome.filesDeleted
+        run.filesTotal = outcome.filesTotal
+        run.stderrTail = outcome.stderrTail
+        if outcome.result == .cancelled && stopping {
+            run.result = .interrupted
+            run.reason = "agent-stopped"
+            run.message = "the agent stopped while the run was in progress"
+        }
+        do { run = try store.finishRun(run) } catch {
+            logger.error("cannot record the end of a run", metadata: ["project": "\(run.project)", "run": "\(run.id)", "error": "\(error)"])
+        }
+        metrics.record(run)
+        let level: Logger.Level = run.result?.isSuccess == true ? .info : (run.result == .failed ? .error : .notice)
+        logger.log(level: level, "run finished", metadata: [
+            "project": "\(run.project)", "run": "\(run.id)", "result": "\(run.result?.rawValue ?? "?")",
+            "attempts": "\(attempts)", "message": "\(run.message ?? "")",
+        ])
+        if var entry = entries[run.project], entry.running?.record.id == run.id {
+            entry.running = nil
+            entry.lastRun = run
+            if run.result?.isSuccess == true {
+                entry.revision = run.revision ?? entry.revision + 1
+                entry.lastSuccessAt = run.endedAt
+                entry.syncedFiles = run.filesTotal ?? entry.syncedFiles
+            }
+            if run.result == .interrupted { entry.resume = true }
+            entries[run.project] = entry
+        }
+        wake.signal()
+    }
+
+    func endRuns() async {
+        stopping = true
+        let tasks = entries.values.compactMap { $0.running?.task }
+        for task in tasks { task.cancel() }
+        for task in tasks { await task.value }
+    }
+
+    // MARK: - What the API asks
+
+    /// Stores and applies new settings; the same settings twice is one change.
+    public func putSettings(_ new: AgentSettings) throws(SchedulerError) -> PutResponse {
+        let change: PutResponse.Change
+        do { change = try store.putSettings(new, at: clock.now()) } catch { throw SchedulerError(kind: .store, message: error.message) }
+        settings = new
+        settingsGeneration = Generation.of(new)
+        wake.signal()
+        return PutResponse(name: "settings", generation: settingsGeneration!, change: change)
+    }
+
+    /// Stores a project's spec and schedules it; the same spec twice is one change.
+    public func putProject(_ name: String, spec: AgentProjectSpec) throws(SchedulerError) -> PutResponse {
+        let response: PutResponse
+        do { response = try store.putProject(name, spec: spec, at: clock.now()) } catch { throw SchedulerError(kind: .store, message: error.message) }
+        guard response.change != .unchanged else { return response }
+        if var entry = entries[name] {
+            entry.spec = spec
+            entry.generation = response.generation
+            entries[name] = entry
+            if spec.suspended, let queued = entry.queued { dropQueued(name, queued, because: "the project was suspended") }
+        } else {
+            entries[name] = Entry(spec: spec, generation: response.generation, revision: 0)
+        }
+        logger.info("project \(response.change.rawValue)", metadata: ["project": "\(name)", "generation": "\(response.generation)"])
+        wake.signal()
+        return response
+    }
+
+    /// Forgets a project: a run in progress is stopped; its files are kept unless `purge`.
+    public func removeProject(_ name: String, purge: Bool) async throws(SchedulerError) {
+        guard let entry = entries.removeValue(forKey: name) else { throw .notFound(name) }
+        ready.removeAll { $0 == name }
+        do { _ = try store.deleteProject(name) } catch {
+            entries[name] = entry
+            throw SchedulerError(kind: .store, message: error.message)
+        }
+        if let running = entry.running {
+            running.task.cancel()
+            await running.task.value
+        }
+        if purge, let root = settings?.root {
+            let tree = root + "/" + entry.spec.path
+            do {
+                if FileManager.default.fileExists(atPath: tree) { try FileManager.default.removeItem(atPath: tree) }
+            } catch {
+                logger.error("cannot delete the project's files", metadata: ["project": "\(name)", "error": "\(error)"])
+            }
+        }
+        logger.info("project removed", metadata: ["project": "\(name)", "purge": "\(purge)"])
+        wake.signal()
+    }
+
+    func dropQueued(_ name: String, _ queued: RunRecord, because reason: String) {
+        var run = queued
+        run.result = .cancelled
+        run.endedAt = clock.now()
+        run.message = reason
+        _ = try? store.finishRun(run)
+        entries[name]?.queued = nil
+        ready.removeAll { $0 == name }
+    }
+
+    /// Queues a run now (or returns the one already queued).
+    public func requestRun(_ name: String, trigger: RunTrigger = .request) throws(SchedulerError) -> RunRecord {
+        guard let entry = entries[name] else { throw .notFound(name) }
+        if entry.spec.suspended {
+            throw SchedulerError(kind: .conflict, message: "project '\(name)' is suspended; set suspended: false to sync it")
+        }
+        return try queue(name, trigger: trigger)
+    }
+
+    public func run(_ id: Int64) throws(SchedulerError) -> RunRecord? {
+        for entry in entries.values {
+            if let running = entry.running, running.record.id == id { return running.record }
+            if let queued = entry.queued, queued.id == id { return queued }
+        }
+        do { return try store.run(id) } catch { throw SchedulerError(kind: .store, message: error.message) }
+    }
+
+    public func projectStates() -> [String: ProjectState] {
+        entries.reduce(into: [:]) { out, item in
+            let (name, entry) = item
+            let activity: ProjectStatus.Activity = entry.running != nil ? .running
+                : entry.queued != nil ? .queued : entry.spec.suspended ? .suspended : .idle
+            let status = ProjectStatus(activity: activity, revision: entry.revision, lastRun: entry.lastRun,
+                                       lastSuccessAt: entry.lastSuccessAt, nextRunAt: due(name, entry).map { $0 == .distantPast ? clock.now() : $0 },
+                                       currentRunID: entry.running?.record.id ?? entry.queued?.id)
+            out[name] = ProjectState(spec: entry.spec, generation: entry.generation, status: status)
+        }
+    }
+
+    public func currentSettings() -> (settings: AgentSettings?, generation: String?) {
+        (settings, settingsGeneration)
+    }
+}
+
+/// Wakes the scheduler's loop; a signal sent while nobody waits is kept for the next wait.
+final class WakeSignal: Sendable {
+    private struct State {
+        var pending = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    var isPending: Bool { state.withLock { $0.pending } }
+
+    func signal() {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            if let waiter = s.waiter {
+                s.waiter = nil
+                return waiter
+            }
+            s.pending = true
+            return nil
+        }
+        waiter?.resume()
+    }
+
+    func wait() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { s -> Bool in
+                    if Task.isCancelled { return true }
+                    if s.pending {
+                        s.pending = false
+                        return true
+                    }
+                    s.waiter = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+                defer { s.waiter = nil }
+                return s.waiter
+            }
+            waiter?.resume()
+        }
+    }
+}
