@@ -1,0 +1,191 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import MirrorCore
+import NIOCore
+
+/// An error the API answers with: a status and `{"error": {"code", "message", "field", "line", "column"}}`.
+public struct APIError: HTTPResponseError, Sendable {
+    public var status: HTTPResponse.Status
+    public var body: APIErrorBody
+
+    public init(_ status: HTTPResponse.Status, code: String, message: String, field: String? = nil, line: Int? = nil, column: Int? = nil) {
+        self.status = status
+        self.body = APIErrorBody(.init(code: code, message: message, field: field, line: line, column: column))
+    }
+
+    /// The first error of a rejected body, with its place in the body.
+    init(_ error: ConfigError) {
+        let first = error.errors.first ?? Diagnostic(file: "request body", code: "invalid", message: "invalid request body")
+        self.init(.badRequest, code: first.code, message: error.errors.map(\.message).joined(separator: "; "),
+                  field: first.field, line: first.line, column: first.column)
+    }
+
+    init(_ error: SchedulerError) {
+        switch error.kind {
+        case .notFound: self.init(.notFound, code: "not-found", message: error.message)
+        case .conflict: self.init(.conflict, code: "conflict", message: error.message)
+        case .store: self.init(.internalServerError, code: "store", message: error.message)
+        }
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        try APIResponse.json(body, status: status)
+    }
+}
+
+enum APIResponse {
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let data = try APICoding.encoder().encode(value)
+        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
+                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// The bearer token the agents share, read once from its file.
+public struct BearerToken: Sendable {
+    let bytes: [UInt8]
+
+    public init(_ token: String) { bytes = Array(token.utf8) }
+
+    /// Compares in time that depends only on the lengths, never on where the first difference is.
+    func matches(_ candidate: Substring) -> Bool {
+        let given = Array(candidate.utf8)
+        var difference = UInt8(truncatingIfNeeded: given.count ^ bytes.count)
+        for i in 0..<max(given.count, bytes.count) {
+            let a = i < given.count ? given[i] : 0
+            let b = i < bytes.count ? bytes[i] : 0xFF
+            difference |= a ^ b
+        }
+        return difference == 0 && given.count == bytes.count
+    }
+}
+
+/// Every call but health (and, where the settings allow it, the status) needs `Authorization: Bearer <token>`.
+struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
+    let token: BearerToken
+    let isPublic: @Sendable (Request) async -> Bool
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if await isPublic(request) { return try await next(request, context) }
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+              token.matches(header.dropFirst("Bearer ".count)) else {
+            var response = try APIError(.unauthorized, code: "unauthorized",
+                                        message: "this call needs the agents' bearer token: Authorization: Bearer <token>")
+                .response(from: request, context: context)
+            response.headers[.wwwAuthenticate] = "Bearer"
+            return response
+        }
+        return try await next(request, context)
+    }
+}
+
+/// The agent's HTTP API under `/v1`, and `/metrics`.
+public struct AgentAPI: Sendable {
+    public let role: AgentRole
+    public let name: String
+    public let bootID: String
+    public let version: String
+    let scheduler: SyncScheduler
+    let metrics: AgentMetrics
+    let token: BearerToken
+    /// Bodies larger than this are refused with 413: a spec is a few hundred bytes.
+    public var maxBodySize = 1 << 20
+
+    public init(role: AgentRole, name: String, bootID: String, version: String, scheduler: SyncScheduler, metrics: AgentMetrics, token: BearerToken) {
+        self.role = role
+        self.name = name
+        self.bootID = bootID
+        self.version = version
+        self.scheduler = scheduler
+        self.metrics = metrics
+        self.token = token
+    }
+
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        let scheduler = self.scheduler
+        router.add(middleware: BearerAuthMiddleware(token: token) { request in
+            let path = request.uri.path
+            if path == "/v1/health" { return true }
+            if path == "/v1/status" { return await scheduler.currentSettings().settings?.publicStatus ?? false }
+            return false
+        })
+        let api = self
+        router.get("/v1/health") { _, _ in
+            try APIResponse.json(AgentHealth(role: api.role, name: api.name, bootID: api.bootID, version: api.version))
+        }
+        router.get("/v1/state") { _, _ in try APIResponse.json(await api.state()) }
+        router.get("/v1/status") { _, _ in try APIResponse.json(await api.state()) }
+        router.put("/v1/settings") { request, _ in
+            let body = try await api.body(request)
+            let settings: AgentSettings
+            do throws(ConfigError) { settings = try AgentRequest.settings(body) } catch { throw APIError(error) }
+            let response: PutResponse
+            do throws(SchedulerError) { response = try await scheduler.putSettings(settings) } catch { throw APIError(error) }
+            return try APIResponse.json(response)
+        }
+        router.put("/v1/projects/:name") { request, context in
+            let name = try api.projectName(context)
+            let body = try await api.body(request)
+            let spec: AgentProjectSpec
+            do throws(ConfigError) { spec = try AgentRequest.project(body, name: name) } catch { throw APIError(error) }
+            let response: PutResponse
+            do throws(SchedulerError) { response = try await scheduler.putProject(name, spec: spec) } catch { throw APIError(error) }
+            return try APIResponse.json(response, status: response.change == .created ? .created : .ok)
+        }
+        router.delete("/v1/projects/:name") { request, context in
+            let name = try api.projectName(context)
+            let purge = request.uri.queryParameters["purge"].map { $0 == "true" || $0 == "1" } ?? false
+            do throws(SchedulerError) { try await scheduler.removeProject(name, purge: purge) } catch { throw APIError(error) }
+            return try APIResponse.json(["name": name, "removed": "true", "purged": purge ? "true" : "false"])
+        }
+        router.post("/v1/projects/:name/sync") { _, context in
+            let name = try api.projectName(context)
+            let run: RunRecord
+            do throws(SchedulerError) { run = try await scheduler.requestRun(name) } catch { throw APIError(error) }
+            return try APIResponse.json(SyncResponse(project: name, runID: run.id, state: run.state), status: .accepted)
+        }
+        router.get("/v1/projects/:name/runs/:id") { _, context in
+            let name = try api.projectName(context)
+            guard let id = context.parameters.get("id").flatMap(Int64.init) else {
+                throw APIError(.badRequest, code: "invalid-run-id", message: "a run id is a number", field: "id")
+            }
+            let run: RunRecord?
+            do throws(SchedulerError) { run = try await scheduler.run(id) } catch { throw APIError(error) }
+            guard let run, run.project == name else {
+                throw APIError(.notFound, code: "not-found", message: "no run \(id) of project '\(name)'")
+            }
+            return try APIResponse.json(run)
+        }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: ResponseBody(byteBuffer: ByteBuffer(string: api.metrics.render())))
+        }
+        return router
+    }
+
+    func state() async -> AgentState {
+        let (settings, generation) = await scheduler.currentSettings()
+        return AgentState(role: role, name: name, bootID: bootID, version: version, settings: settings,
+                          settingsGeneration: generation, projects: await scheduler.projectStates())
+    }
+
+    func projectName(_ context: some RequestContext) throws -> String {
+        let name = context.parameters.get("name") ?? ""
+        do throws(ValueError) { try ObjectName.validate(name) } catch {
+            throw APIError(.badRequest, code: "invalid-name", message: "invalid project name: \(error.message)", field: "name")
+        }
+        return name
+    }
+
+    func body(_ request: Request) async throws -> [UInt8] {
+        do {
+            let buffer = try await request.body.collect(upTo: maxBodySize)
+            return Array(buffer.readableBytesView)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, code: "too-large", message: "the body is larger than \(maxBodySize) bytes")
+        }
+    }
+}
