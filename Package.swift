@@ -70,9 +70,20 @@ let package = Package(
             dependencies: ["MirrorCore"],
             exclude: ["Fixtures", "schema_check.py"]
         ),
+        // Helpers the test targets share: scratch directories, generated trees, a real rsync daemon.
+        .target(
+            name: "MirrorTestSupport",
+            dependencies: ["MirrorCore", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/MirrorTestSupport"
+        ),
         .testTarget(
             name: "MirrorAgentTests",
-            dependencies: ["MirrorAgent"]
+            dependencies: ["MirrorAgent", "MirrorTestSupport"]
+        ),
+        // The heavy suite: the built binary as separate processes, signals, large trees.
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["MirrorCore", "MirrorTestSupport", "mirrorsync"]
         ),
         .testTarget(
             name: "MirrorCLITests",

@@ -48,7 +48,7 @@ struct SchedulerService: Service {
     let scheduler: SyncScheduler
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             await scheduler.run()
         }
     }
@@ -100,10 +100,13 @@ public final class AgentDaemon: Sendable {
     }
 
     static func prepareStateDirectory(_ path: String) throws(AgentStartError) {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw AgentStartError("cannot create the state directory \(path): \((error as NSError).localizedDescription)")
+        // mkdir -p, one level at a time, so that a failure names the system's reason.
+        var partial = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            partial += "/" + component
+            if mkdir(partial, 0o700) != 0 && errno != EEXIST {
+                throw AgentStartError("cannot create the state directory \(path): \(String(cString: strerror(errno))) (at \(partial))")
+            }
         }
         guard access(path, W_OK | X_OK) == 0 else {
             throw AgentStartError("cannot write in the state directory \(path): \(String(cString: strerror(errno)))")

@@ -154,58 +154,65 @@ public struct RsyncRunner: SyncRunner {
 
     /// Runs rsync once, draining both of its outputs as they come.
     func invoke(_ arguments: [String], password: String?, logger: Logger) async -> Invocation {
-        var options = PlatformOptions()
+        var platform = PlatformOptions()
         // rsync and anything it starts get a process group of their own, so that a teardown reaches them all.
-        options.processGroupID = 0
-        options.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: terminationGrace)]
+        platform.processGroupID = 0
+        platform.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: terminationGrace)]
+        let options = platform
         // The password goes to this process alone, never through state that concurrent runs share.
         let environment = Environment.inherit.updating(["RSYNC_PASSWORD": password, "LC_ALL": "C"])
         logger.debug("rsync starts", metadata: ["arguments": "\(arguments.joined(separator: " "))"])
         let tailLimit = stderrTailLines
-        // swift-subprocess tears the group down on cancellation, but a task cancelled while rsync was being
-        // spawned can slip past it; this ends the group in every case (SIGTERM, then SIGKILL after the grace).
+        // Cancellation reaches rsync as signals to its process group (SIGTERM, then SIGKILL after the grace),
+        // sent by this runner, which always knows the pid: the subprocess's own task is never cancelled, because
+        // swift-subprocess can lose a cancellation that arrives while rsync is being spawned.
         let group = ProcessGroupStopper(grace: terminationGrace)
         guard !Task.isCancelled else { return Invocation() }
+        let executable = self.executable
         do {
-            let result = try await withTaskCancellationHandler {
-                try await Subprocess.run(
-                    .name(executable), arguments: Arguments(arguments), environment: environment, platformOptions: options,
-                    input: .none, output: .sequence, error: .sequence
-                ) { execution in
-                    group.started(execution.processIdentifier.value)
-                    defer { group.finished() }
-                    async let stdout: RsyncReport = {
-                        var report = RsyncReport()
-                        for try await line in execution.standardOutput.strings() { report.read(Substring(line)) }
-                        return report
-                    }()
-                    async let stderr: (RsyncReport, [String]) = {
-                        var report = RsyncReport()
-                        var tail: [String] = []
-                        for try await line in execution.standardError.strings() {
-                            report.read(Substring(line))
-                            tail.append(line)
-                            if tail.count > tailLimit { tail.removeFirst(tail.count - tailLimit) }
-                        }
-                        return (report, tail)
-                    }()
-                    return try await (stdout, stderr)
-                }
+            let invocation = try await withTaskCancellationHandler {
+                try await Task {
+                    let result = try await Subprocess.run(
+                        .name(executable), arguments: Arguments(arguments), environment: environment, platformOptions: options,
+                        input: .none, output: .sequence, error: .sequence
+                    ) { execution in
+                        group.started(execution.processIdentifier.value)
+                        async let stdout: RsyncReport = {
+                            var report = RsyncReport()
+                            for try await line in execution.standardOutput.strings() { report.read(Substring(line)) }
+                            return report
+                        }()
+                        async let stderr: (RsyncReport, [String]) = {
+                            var report = RsyncReport()
+                            var tail: [String] = []
+                            for try await line in execution.standardError.strings() {
+                                report.read(Substring(line))
+                                tail.append(line)
+                                if tail.count > tailLimit { tail.removeFirst(tail.count - tailLimit) }
+                            }
+                            return (report, tail)
+                        }()
+                        return try await (stdout, stderr)
+                    }
+                    var invocation = Invocation()
+                    let (out, (err, tail)) = result.closureResult
+                    invocation.report = out
+                    if let skipped = err.deletionsSkipped { invocation.report.deletionsSkipped = skipped }
+                    invocation.stderrTail = tail
+                    switch result.terminationStatus {
+                    case .exited(let code): invocation.exitCode = Int(code)
+                    case .signaled(let signal): invocation.signal = Int32(signal)
+                    }
+                    return invocation
+                }.value
             } onCancel: {
                 group.stop()
             }
-            var invocation = Invocation()
-            let (out, (err, tail)) = result.closureResult
-            invocation.report = out
-            if let skipped = err.deletionsSkipped { invocation.report.deletionsSkipped = skipped }
-            invocation.stderrTail = tail
-            switch result.terminationStatus {
-            case .exited(let code): invocation.exitCode = Int(code)
-            case .signaled(let signal): invocation.signal = Int32(signal)
-            }
-            logger.debug("rsync ended", metadata: ["status": "\(result.terminationStatus)"])
+            await group.waitForGroup()
+            logger.debug("rsync ended", metadata: ["exit": "\(invocation.exitCode.map(String.init) ?? "signal \(invocation.signal ?? 0)")"])
             return invocation
         } catch {
+            await group.waitForGroup()
             var invocation = Invocation()
             if Task.isCancelled { return invocation }
             invocation.spawnError = "cannot run \(executable): \(error)"
@@ -214,7 +221,9 @@ public struct RsyncRunner: SyncRunner {
     }
 }
 
-/// Ends a process group once it is known and asked to stop, whichever comes first.
+/// Ends rsync's process group once it is known and asked to stop, whichever comes first: SIGTERM to the group,
+/// then SIGKILL to whatever of it is left after the grace. rsync's receiver, a child of the process we started,
+/// can outlive a SIGTERM, so the group is waited for as a whole, not only its leader.
 final class ProcessGroupStopper: Sendable {
     private struct State {
         var pid: pid_t?
@@ -231,12 +240,7 @@ final class ProcessGroupStopper: Sendable {
             s.pid = pid
             return s.stopping
         }
-        if stop { signal(pid) }
-    }
-
-    /// The process has been waited for: its id may be reused, so it is never signalled again.
-    func finished() {
-        state.withLock { $0.pid = nil }
+        if stop { kill(-pid, SIGTERM) }
     }
 
     func stop() {
@@ -244,15 +248,29 @@ final class ProcessGroupStopper: Sendable {
             s.stopping = true
             return s.pid
         }
-        if let pid { signal(pid) }
+        if let pid { kill(-pid, SIGTERM) }
     }
 
-    private func signal(_ pid: pid_t) {
-        kill(-pid, SIGTERM)
-        let grace = self.grace
-        Task.detached { [self] in
-            try? await Task.sleep(for: grace)
-            if let pid = self.state.withLock({ $0.pid }) { kill(-pid, SIGKILL) }
+    /// After the leader has been waited for: if the group was asked to stop, waits for all of it to end.
+    func waitForGroup() async {
+        guard let group = state.withLock({ $0.stopping ? $0.pid : nil }) else { return }
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: grace)
+        while !Self.members(of: group).isEmpty && clock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+        for pid in Self.members(of: group) { kill(pid, SIGKILL) }
+        for _ in 0..<100 where !Self.members(of: group).isEmpty { try? await Task.sleep(for: .milliseconds(50)) }
+    }
+
+    /// The live processes of a process group, from /proc.
+    static func members(of group: pid_t) -> [pid_t] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        return entries.compactMap { entry -> pid_t? in
+            guard let pid = pid_t(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/stat") else { return nil }
+            // Fields after the command name, which is in parentheses and may hold spaces: state ppid pgrp ...
+            guard let close = data.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+            let fields = data[data.index(after: close)...].split(separator: UInt8(ascii: " "))
+            guard fields.count > 2, fields[0] != Data("Z".utf8)[...], let pgrp = pid_t(String(decoding: fields[2], as: UTF8.self)) else { return nil }
+            return pgrp == group ? pid : nil
         }
     }
 }

@@ -93,15 +93,24 @@ public actor SyncScheduler {
         }
         let interrupted = try store.interruptOpenRuns(at: clock.now())
         let lastRuns = try store.lastFinishedRuns()
+        var loaded: [String: Entry] = [:]
         for project in try store.projects() {
-            entries[project.name] = Entry(
+            loaded[project.name] = Entry(
                 spec: project.spec, generation: project.generation, revision: project.revision, lastStartAt: project.lastStartAt,
                 lastSuccessAt: project.lastSuccessAt, syncedFiles: project.syncedFiles,
                 resume: interrupted.contains { $0.project == project.name && $0.state == .running },
                 lastRun: lastRuns[project.name])
         }
+        entries = loaded
         for run in interrupted {
             logger.warning("run interrupted by a stop of the agent", metadata: ["project": "\(run.project)", "run": "\(run.id)"])
+        }
+        // An agent killed outright leaves its rsyncs running; they must end before a new run writes the same tree.
+        if let root = self.settings?.root {
+            let trees = Set(interrupted.compactMap { run in loaded[run.project].map { root + "/" + $0.spec.path + "/" } })
+            for pid in OrphanedRsync.stop(writingTo: trees) {
+                logger.warning("stopped an rsync left by the previous agent", metadata: ["pid": "\(pid)"])
+            }
         }
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import MirrorAgent
 import MirrorCore
+import MirrorTestSupport
 
 @Suite("Agent API (live HTTP on loopback, real rsync)")
 struct AgentAPITests {

@@ -6,6 +6,7 @@ import Logging
 import Testing
 @testable import MirrorAgent
 import MirrorCore
+import MirrorTestSupport
 
 /// An agent running in this process on a loopback port, and a client for its API.
 final class AgentHarness: Sendable {

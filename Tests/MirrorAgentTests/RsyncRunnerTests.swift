@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import MirrorAgent
 import MirrorCore
+import MirrorTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif

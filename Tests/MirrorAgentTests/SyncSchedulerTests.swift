@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 @testable import MirrorAgent
 import MirrorCore
+import MirrorTestSupport
 
 /// A runner that starts when the scheduler says and ends when the test says: the scheduler's rules are about
 /// when runs happen, so its tests drive time and outcomes by hand (rsync itself is tested in RsyncRunnerTests).

@@ -1,32 +1,31 @@
 import Foundation
 import Logging
-@testable import MirrorAgent
 import MirrorCore
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// A scratch directory, removed when the test ends.
-final class Scratch: Sendable {
-    let path: String
+public final class Scratch: Sendable {
+    public let path: String
 
-    init(_ label: String = "mirrorsync") {
+    public init(_ label: String = "mirrorsync") {
         path = NSTemporaryDirectory() + "\(label)-\(UUID().uuidString.prefix(8))"
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
 
     deinit { try? FileManager.default.removeItem(atPath: path) }
 
-    func sub(_ name: String) -> String {
+    public func sub(_ name: String) -> String {
         let p = path + "/" + name
         try? FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
         return p
     }
 }
 
-enum Tree {
+public enum Tree {
     /// Writes a tree with regular files, a symlink, a hard link and nested directories; `files` regular files in all.
-    static func generate(at root: String, files: Int, bytes: Int = 64, seed: Int = 0) throws {
+    public static func generate(at root: String, files: Int, bytes: Int = 64, seed: Int = 0) throws {
         let fm = FileManager.default
         try fm.createDirectory(atPath: root, withIntermediateDirectories: true)
         for i in 0..<files {
@@ -40,7 +39,7 @@ enum Tree {
     }
 
     /// Everything under `root` as relative path → description: file contents, link targets, and which files share an inode.
-    static func snapshot(_ root: String) throws -> [String: String] {
+    public static func snapshot(_ root: String) throws -> [String: String] {
         var out: [String: String] = [:]
         var inodes: [UInt64: String] = [:]
         let fm = FileManager.default
@@ -66,13 +65,13 @@ enum Tree {
         return out
     }
 
-    static func count(_ root: String) -> Int {
+    public static func count(_ root: String) -> Int {
         (FileManager.default.enumerator(atPath: root)?.allObjects.count) ?? 0
     }
 }
 
 /// A free TCP port on loopback: bound, read, released.
-func freePort() -> Int {
+public func freePort() -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
@@ -86,15 +85,15 @@ func freePort() -> Int {
 }
 
 /// A real rsync daemon on a loopback port, serving one module: the upstream of the tests.
-final class RsyncDaemon: @unchecked Sendable {
+public final class RsyncDaemon: @unchecked Sendable {
     // `process` is set once in init and only read after; the class exists to stop the daemon in deinit.
-    let port: Int
-    let module: String
-    let tree: String
+    public let port: Int
+    public let module: String
+    public let tree: String
     private let process: Process
 
     /// `user`/`password` turn on `auth users` with a secrets file of mode 0600.
-    init(tree: String, scratch: Scratch, module: String = "pub", user: String? = nil, password: String? = nil) throws {
+    public init(tree: String, scratch: Scratch, module: String = "pub", user: String? = nil, password: String? = nil) throws {
         self.tree = tree
         self.module = module
         let dir = scratch.sub("rsyncd-\(module)")
@@ -136,12 +135,12 @@ final class RsyncDaemon: @unchecked Sendable {
         throw ValueError(lastError)
     }
 
-    var url: String { "rsync://127.0.0.1:\(port)/\(module)/" }
+    public var url: String { "rsync://127.0.0.1:\(port)/\(module)/" }
 
-    func url(user: String) -> String { "rsync://\(user)@127.0.0.1:\(port)/\(module)/" }
+    public func url(user: String) -> String { "rsync://\(user)@127.0.0.1:\(port)/\(module)/" }
 
-    static func waitForListener(port: Int) -> Bool {
-        for _ in 0..<100 {
+    public static func waitForListener(port: Int, seconds: Double = 2) -> Bool {
+        for _ in 0..<Int(seconds * 50) {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
@@ -157,7 +156,7 @@ final class RsyncDaemon: @unchecked Sendable {
         return false
     }
 
-    func stop() {
+    public func stop() {
         if process.isRunning {
             process.terminate()
             process.waitUntilExit()
@@ -167,7 +166,7 @@ final class RsyncDaemon: @unchecked Sendable {
     deinit { stop() }
 }
 
-let testLogger: Logger = {
+public let testLogger: Logger = {
     var logger = Logger(label: "test")
     logger.logLevel = .critical
     return logger

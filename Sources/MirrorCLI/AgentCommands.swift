@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MirrorAgent
+import MirrorCore
+
+/// The flags both agents take.
+struct AgentFlags: ParsableArguments {
+    @Option(help: ArgumentHelp("The address and port the agent's API listens on.", valueName: "host:port"))
+    var listen: String?
+
+    @Option(help: ArgumentHelp("The file holding the bearer token the agents share; it must not be readable by every user.", valueName: "file"))
+    var tokenFile: String
+
+    @Option(help: ArgumentHelp("Where the agent keeps its store (created if missing).", valueName: "dir"))
+    var stateDir: String
+
+    @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "level"))
+    var logLevel: String = "info"
+
+    /// `host:port`, `[v6]:port` or `:port` (all addresses).
+    static func parseListen(_ text: String) throws -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ValidationError("--listen takes HOST:PORT, such as 127.0.0.1:7070; got '\(text)'")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "0.0.0.0" : host, port)
+    }
+
+    func validate() throws {
+        if let listen { _ = try Self.parseListen(listen) }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level takes trace, debug, info, notice, warning, error or critical; got '\(logLevel)'")
+        }
+    }
+
+    /// Runs an agent until SIGTERM; a start that fails is one line on stderr and exit 1.
+    func run(role: AgentRole, name: String, defaultListen: String) async throws {
+        let (host, port) = try Self.parseListen(listen ?? defaultListen)
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "mirrorsync.\(role.rawValue)")
+        logger.logLevel = level
+        let options = AgentOptions(role: role, name: name, host: host, port: port, tokenFile: tokenFile, stateDirectory: stateDir)
+        do {
+            let daemon = try AgentDaemon(options: options, logger: logger)
+            try await daemon.run()
+        } catch {
+            Terminal.write("mirrorsync \(role.rawValue): error: \(error.message)\n", to: .standardError)
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// `mirrorsync master`: the master agent.
+struct MasterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "master",
+        abstract: "Run the master agent: it pulls every project from its upstream on its interval.",
+        discussion: """
+            The agent starts empty and is configured through its API (by 'mirrorsync reconcile'): settings, \
+            then projects. It keeps what it was given, and every run, in --state-dir, so a restart loses nothing. \
+            SIGTERM stops it gracefully: the API stops taking work, running syncs end and are recorded as interrupted.
+            """
+    )
+
+    @OptionGroup var flags: AgentFlags
+
+    @Option(help: "The agent's name in its state and logs.")
+    var name: String = "master"
+
+    func run() async throws {
+        try await flags.run(role: .master, name: name, defaultListen: "127.0.0.1:7070")
+    }
+}
+
+/// `mirrorsync slave`: a slave agent.
+struct SlaveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "slave",
+        abstract: "Run a slave agent: it pulls the projects assigned to it into its public directory.",
+        discussion: """
+            Like the master, it starts empty, is configured through its API, and keeps its state in --state-dir.
+            """
+    )
+
+    @OptionGroup var flags: AgentFlags
+
+    @Option(help: "The slave's name, as mirrors.d names it under 'slaves:'.")
+    var name: String
+
+    func validate() throws {
+        do throws(ValueError) { try ObjectName.validate(name) } catch { throw ValidationError("--name: \(error.message)") }
+    }
+
+    func run() async throws {
+        try await flags.run(role: .slave, name: name, defaultListen: "127.0.0.1:7071")
+    }
+}

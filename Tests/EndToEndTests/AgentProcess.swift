@@ -1,0 +1,123 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import MirrorCore
+import MirrorTestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The built `mirrorsync` binary, found beside the test bundle.
+enum Binary {
+    static let path: String = {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        while dir.path != "/" {
+            let candidate = dir.appendingPathComponent("mirrorsync").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return ".build/debug/mirrorsync"
+    }()
+}
+
+/// An agent as a separate process of the built binary, on a loopback port, logging to a file.
+final class AgentProcess: @unchecked Sendable {
+    // `process` is replaced only by `start()`, which the test calls from one task; nothing else mutates it.
+    let role: AgentRole
+    let name: String
+    let port: Int
+    let stateDirectory: String
+    let tokenFile: String
+    let token: String
+    let log: String
+    private(set) var process: Process?
+
+    init(role: AgentRole, name: String, scratch: Scratch) throws {
+        self.role = role
+        self.name = name
+        port = freePort()
+        stateDirectory = scratch.path + "/\(name)-state"
+        tokenFile = scratch.path + "/\(name).token"
+        token = "token-\(UUID().uuidString)"
+        log = scratch.path + "/\(name).log"
+        try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        chmod(tokenFile, 0o600)
+    }
+
+    var base: String { "http://127.0.0.1:\(port)" }
+
+    func start() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binary.path)
+        var arguments = [role.rawValue, "--listen", "127.0.0.1:\(port)", "--token-file", tokenFile, "--state-dir", stateDirectory,
+                         "--log-level", "debug"]
+        if role == .slave || name != "master" { arguments += ["--name", name] }
+        process.arguments = arguments
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = FileHandle(forWritingAtPath: log)!
+        handle.seekToEndOfFile()
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        self.process = process
+        guard RsyncDaemon.waitForListener(port: port, seconds: 20) else { throw ValueError("\(name) did not listen on \(port); see \(log)") }
+    }
+
+    /// Sends `signal` and waits for the process to end; returns its exit status.
+    @discardableResult
+    func stop(_ signal: Int32 = SIGTERM) -> Int32 {
+        guard let process, process.isRunning else { return process?.terminationStatus ?? 0 }
+        kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    var terminationReason: Process.TerminationReason? { process.map { $0.isRunning ? .exit : $0.terminationReason } }
+
+    deinit { stop(SIGKILL) }
+
+    struct Reply {
+        var status: Int
+        var body: Data
+        func decode<T: Decodable>(_ type: T.Type) throws -> T { try APICoding.decoder().decode(type, from: body) }
+    }
+
+    func request(_ method: String, _ path: String, json: (some Encodable)? = Optional<String>.none) async throws -> Reply {
+        var request = URLRequest(url: URL(string: base + path)!)
+        request.httpMethod = method
+        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        if let json { request.httpBody = try APICoding.encoder().encode(json) }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return Reply(status: (response as! HTTPURLResponse).statusCode, body: data)
+    }
+
+    func state() async throws -> AgentState { try await request("GET", "/v1/state").decode(AgentState.self) }
+
+    /// Waits until `condition` holds for the agent's state.
+    func wait(_ what: String, seconds: Double = 60, _ condition: (AgentState) -> Bool) async throws -> AgentState {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let state = try? await state(), condition(state) { return state }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw ValueError("\(name): never \(what) within \(Int(seconds))s; log: \((try? String(contentsOfFile: log, encoding: .utf8))?.suffix(2000) ?? "")")
+    }
+}
+
+/// Whether an rsync is still writing into `destination`.
+func rsyncRunning(into destination: String) -> Bool {
+    let pgrep = Process()
+    pgrep.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
+    pgrep.arguments = ["-f", "rsync .*" + destination]
+    pgrep.standardOutput = FileHandle.nullDevice
+    try? pgrep.run()
+    pgrep.waitUntilExit()
+    return pgrep.terminationStatus == 0
+}
+
+func projectSpec(_ url: String, path: String, every: Int = 3600, tweak: (inout AgentProjectSpec) -> Void = { _ in }) throws -> AgentProjectSpec {
+    var spec = AgentProjectSpec(upstream: UpstreamSpec(url: try UpstreamLocation.parse(url)), path: path, interval: .every(TimeSpan(seconds: every)))
+    tweak(&spec)
+    return spec
+}
