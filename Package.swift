@@ -62,7 +62,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "MirrorBench",
-            dependencies: ["MirrorCore", "YAMLScanFloor"],
+            dependencies: ["MirrorCore", "MirrorAgent", "YAMLScanFloor", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/MirrorBench"
         ),
         .testTarget(

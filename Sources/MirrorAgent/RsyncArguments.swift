@@ -17,10 +17,11 @@ public enum RsyncArguments {
     }
 
     /// What every pass uses: archive mode with hard links, never following links out of the tree, whole
-    /// files renamed into place, and the statistics mirrorsync reads.
+    /// files renamed into place, and the statistics mirrorsync reads. No list of files: a project that wants one
+    /// in its logs asks for `--itemize-changes` or `--verbose`, and the runner drains it whatever its size.
     static let defaults = [
         "--recursive", "--links", "--perms", "--times", "--group", "--owner", "--devices", "--specials",
-        "--hard-links", "--safe-links", "--stats", "--itemize-changes", "--no-motd",
+        "--hard-links", "--safe-links", "--stats", "--no-motd",
     ]
 
     public static func arguments(for job: SyncJob, pass: Pass) -> [String] {

@@ -177,9 +177,16 @@ public struct RsyncRunner: SyncRunner {
                         input: .none, output: .sequence, error: .sequence
                     ) { execution in
                         group.started(execution.processIdentifier.value)
+                        // Standard output (a line per file with --itemize-changes) is drained in whole buffers and only
+                        // its end is kept: the statistics come last, and nothing else in it is needed.
                         async let stdout: RsyncReport = {
+                            var tail: [UInt8] = []
+                            for try await buffer in execution.standardOutput {
+                                buffer.withUnsafeBytes { tail.append(contentsOf: $0) }
+                                if tail.count > 64 << 10 { tail.removeFirst(tail.count - (16 << 10)) }
+                            }
                             var report = RsyncReport()
-                            for try await line in execution.standardOutput.strings() { report.read(Substring(line)) }
+                            for line in tail.split(separator: UInt8(ascii: "\n")) { report.read(Substring(decoding: line, as: UTF8.self)) }
                             return report
                         }()
                         async let stderr: (RsyncReport, [String]) = {

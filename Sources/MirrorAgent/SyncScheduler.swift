@@ -69,9 +69,11 @@ public actor SyncScheduler {
     let metrics: AgentMetrics
     let logger: Logger
     let policy: Policy
-    private(set) var settings: AgentSettings?
+    private(set) var settings: AgentSettings? { didSet { stateVersion &+= 1 } }
     private(set) var settingsGeneration: String?
-    var entries: [String: Entry] = [:]
+    var entries: [String: Entry] = [:] { didSet { stateVersion &+= 1 } }
+    /// Changes whenever anything `GET /v1/state` shows changes, so that an unchanged state is served as it was.
+    private(set) var stateVersion: UInt64 = 0
     /// Projects with a queued run, first come first served.
     var ready: [String] = []
     var stopping = false
@@ -372,10 +374,15 @@ public actor SyncScheduler {
             let activity: ProjectStatus.Activity = entry.running != nil ? .running
                 : entry.queued != nil ? .queued : entry.spec.suspended ? .suspended : .idle
             let status = ProjectStatus(activity: activity, revision: entry.revision, lastRun: entry.lastRun,
-                                       lastSuccessAt: entry.lastSuccessAt, nextRunAt: due(name, entry).map { $0 == .distantPast ? clock.now() : $0 },
+                                       lastSuccessAt: entry.lastSuccessAt, nextRunAt: due(name, entry).flatMap { $0 == .distantPast ? nil : $0 },
                                        currentRunID: entry.running?.record.id ?? entry.queued?.id)
             out[name] = ProjectState(spec: entry.spec, generation: entry.generation, status: status)
         }
+    }
+
+    /// The state's version, with the projects' states if they changed since `version`.
+    public func projectStates(ifChangedSince version: UInt64?) -> (version: UInt64, projects: [String: ProjectState]?) {
+        version == stateVersion ? (stateVersion, nil) : (stateVersion, projectStates())
     }
 
     public func currentSettings() -> (settings: AgentSettings?, generation: String?) {

@@ -7,9 +7,9 @@ public enum RsyncPolicy {
     /// Options that take no value and are safe on a public mirror.
     public static let allowedFlags: [String] = [
         "--acls", "--checksum", "--compress", "--copy-links", "--copy-unsafe-links", "--delete-excluded",
-        "--executability", "--fuzzy", "--ignore-times", "--ipv4", "--ipv6", "--no-group", "--no-motd",
+        "--executability", "--fuzzy", "--ignore-times", "--ipv4", "--ipv6", "--itemize-changes", "--no-group", "--no-motd",
         "--no-owner", "--no-perms", "--no-times", "--numeric-ids", "--omit-dir-times", "--omit-link-times",
-        "--perms", "--prune-empty-dirs", "--size-only", "--sparse", "--xattrs",
+        "--perms", "--prune-empty-dirs", "--size-only", "--sparse", "--verbose", "--xattrs",
     ]
 
     /// Options of the form `--name=value`, each with the check its value must pass.
@@ -45,7 +45,7 @@ public enum RsyncPolicy {
         "--del": "mirrorsync deletes in its own safe order", "--delay-updates": "it is already on",
         "--safe-links": "it is already on", "--hard-links": "it is already on", "--port": "put the port in the upstream's url",
         "--address": "it binds to a chosen address", "--sockopts": "it changes socket options", "--out-format": "mirrorsync parses rsync's output",
-        "--info": "mirrorsync parses rsync's output", "--debug": "mirrorsync parses rsync's output",
+        "--info": "mirrorsync parses rsync's output", "--debug": "mirrorsync parses rsync's output", "--quiet": "mirrorsync parses rsync's statistics",
         "--dry-run": "mirrorsync decides when to copy", "--list-only": "mirrorsync decides when to copy",
         "--usermap": "it changes ownership", "--groupmap": "it changes ownership", "--chown": "it changes ownership",
         "--iconv": "it renames files",

@@ -99,7 +99,10 @@ struct AgentLifeTests {
         let agent = try AgentProcess(role: .master, name: "master", scratch: scratch)
         try agent.start()
         _ = try await agent.request("PUT", "/v1/settings", json: AgentSettings(root: scratch.path + "/root"))
-        _ = try await agent.request("PUT", "/v1/projects/big", json: try projectSpec(daemon.url, path: "big"))
+        // A line per file on standard output: the runner must drain it all without stalling rsync.
+        _ = try await agent.request("PUT", "/v1/projects/big", json: try projectSpec(daemon.url, path: "big") {
+            $0.rsyncOptions = ["--verbose", "--itemize-changes"]
+        })
         let state = try await agent.wait("syncs big", seconds: 300) { $0.projects["big"]?.status.lastRun != nil }
         let run = try #require(state.projects["big"]?.status.lastRun)
         #expect(run.result == .success, "\(run)")

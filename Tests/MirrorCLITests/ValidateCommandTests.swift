@@ -2,6 +2,9 @@ import Foundation
 import Testing
 @testable import MirrorCLI
 import MirrorCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The built `mirrorsync` binary sits beside the test bundle in the build folder.
 enum Binary {
@@ -112,5 +115,50 @@ struct ValidateCommandTests {
         let d = Diagnostic(file: "a.yaml", line: 1, column: 2, code: "x", message: "boom")
         #expect(Terminal.colored(d, color: false) == "a.yaml:1:2: error: boom")
         #expect(Terminal.colored(d, color: true).contains("\u{1B}[1;31merror:\u{1B}[0m"))
+    }
+}
+
+@Suite("mirrorsync master and slave: start-up errors")
+struct AgentStartupTests {
+    let scratch = NSTemporaryDirectory() + "mirrorsync-startup-\(UUID().uuidString.prefix(8))"
+
+    func tokenFile(mode: mode_t) throws -> String {
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        let path = scratch + "/token-\(mode)"
+        try "secret-token".write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, mode)
+        return path
+    }
+
+    @Test("a world-readable or missing token file, or a state directory that cannot be made: one line and exit 1")
+    func badFiles() throws {
+        let open = try Binary.run(["master", "--token-file", try tokenFile(mode: 0o644), "--state-dir", scratch + "/state"])
+        #expect(open.status == 1)
+        #expect(open.stderr == "mirrorsync master: error: the token file \(scratch)/token-420 is readable by every user (mode 644); run: chmod 600 \(scratch)/token-420\n")
+        #expect(!open.stderr.contains("secret-token"))
+        let missing = try Binary.run(["slave", "--name", "ftp1", "--token-file", scratch + "/nope", "--state-dir", scratch + "/state"])
+        #expect(missing.status == 1 && missing.stderr.hasPrefix("mirrorsync slave: error: cannot read the token file \(scratch)/nope: No such file or directory"))
+        let noDir = try Binary.run(["master", "--token-file", try tokenFile(mode: 0o600), "--state-dir", "/proc/mirrorsync/state"])
+        #expect(noDir.status == 1 && noDir.stderr.contains("cannot create the state directory /proc/mirrorsync/state"))
+        #expect(try Binary.run(["slave", "--name", "Bad Name", "--token-file", "x", "--state-dir", "y"]).status == 64)
+        #expect(try Binary.run(["master", "--listen", "nowhere", "--token-file", "x", "--state-dir", "y"]).status == 64)
+    }
+
+    @Test("a port already in use: one line and exit 1")
+    func portInUse() throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } }
+        listen(listener, 1)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let result = try Binary.run(["master", "--listen", "127.0.0.1:\(port)", "--token-file", try tokenFile(mode: 0o600),
+                                     "--state-dir", scratch + "/state", "--log-level", "error"])
+        #expect(result.status == 1)
+        #expect(result.stderr.hasSuffix("mirrorsync master: error: cannot listen on 127.0.0.1:\(port): the address is already in use\n"))
     }
 }

@@ -1,0 +1,96 @@
+// `runner`: mirrorsync's rsync runner against the same rsync command run by hand, on one generated tree pulled
+// from a local rsync daemon: a full sync into an empty directory, then a re-sync with nothing to change.
+import Foundation
+import Logging
+import MirrorAgent
+import MirrorCore
+
+func runnerBenchmark(_ options: [String: String]) async throws -> Int32 {
+    let files = Int(options["files"] ?? "") ?? 20_000
+    let mib = Int(options["mib"] ?? "") ?? 1024
+    let runs = max(1, Int(options["runs"] ?? "") ?? 10)
+    // In memory (tmpfs) where there is room: the comparison is of the runner, not of the disk's writeback,
+    // which on this kind of machine makes whichever full sync comes second several seconds slower.
+    var shm = statvfs()
+    let inMemory = statvfs("/dev/shm", &shm) == 0 && Double(shm.f_bavail) * Double(shm.f_frsize) > Double(mib << 20) * 3.5
+    let work = options["dir"] ?? (inMemory ? "/dev/shm" : NSTemporaryDirectory().replacingOccurrences(of: "/$", with: "", options: .regularExpression))
+        + "/mirrorsync-runner-bench-\(getpid())"
+    let fm = FileManager.default
+    defer { if options["dir"] == nil { try? fm.removeItem(atPath: work) } }
+    let upstream = work + "/upstream", byHand = work + "/by-hand", bySync = work + "/mirrorsync"
+    try fm.createDirectory(atPath: upstream, withIntermediateDirectories: true)
+
+    // The tree: `files` files of equal size in 100 directories, with bytes that do not compress.
+    let size = (mib << 20) / files
+    var generator = SystemRandomNumberGenerator()
+    var block = [UInt8](repeating: 0, count: size)
+    print("writing \(files) files of \(size) bytes (\(mib) MiB) ...")
+    for i in 0..<files {
+        let dir = upstream + "/d\(i % 100)"
+        if i < 100 { try fm.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        for j in stride(from: 0, to: size, by: 8) {
+            let value = generator.next()
+            withUnsafeBytes(of: value) { raw in for k in 0..<min(8, size - j) { block[j + k] = raw[k] } }
+        }
+        guard fm.createFile(atPath: "\(dir)/f\(i)", contents: Data(block)) else { throw BenchError("cannot write \(dir)/f\(i)") }
+    }
+    let daemon = try BenchDaemon(tree: upstream, workDirectory: work)
+    defer { daemon.stop() }
+
+    var logger = Logger(label: "bench")
+    logger.logLevel = .critical
+    let runner = RsyncRunner()
+    func job(_ destination: String) -> SyncJob {
+        SyncJob(project: "bench", source: daemon.url, destination: destination + "/", timeout: TimeSpan(seconds: 3600))
+    }
+    // By hand: the very argv the runner's first pass uses, output sent to /dev/null.
+    let handArguments = RsyncArguments.arguments(for: job(byHand), pass: .first)
+    print("rsync \(handArguments.joined(separator: " "))")
+    var hand = (full: [Double](), again: [Double]()), sync = (full: [Double](), again: [Double]())
+    func byHandRun() throws {
+        try? fm.removeItem(atPath: byHand)
+        try fm.createDirectory(atPath: byHand, withIntermediateDirectories: true)
+        Bench.flushDisks()
+        let (full, status) = try Bench.timed("/usr/bin/rsync", handArguments, environment: ["LC_ALL": "C", "PATH": "/usr/bin:/bin"])
+        guard status == 0 else { throw BenchError("rsync by hand exited \(status)") }
+        hand.full.append(full)
+        hand.again.append(try Bench.timed("/usr/bin/rsync", handArguments, environment: ["LC_ALL": "C", "PATH": "/usr/bin:/bin"]).0)
+    }
+    func mirrorsyncRun() async throws {
+        try? fm.removeItem(atPath: bySync)
+        try fm.createDirectory(atPath: bySync, withIntermediateDirectories: true)
+        Bench.flushDisks()
+        var start = ContinuousClock.now
+        let full = await runner.run(job(bySync), logger: logger)
+        sync.full.append(seconds(ContinuousClock.now - start))
+        guard full.result == .success, full.filesTransferred == files else { throw BenchError("mirrorsync's full sync: \(full.message)") }
+        start = ContinuousClock.now
+        let again = await runner.run(job(bySync), logger: logger)
+        sync.again.append(seconds(ContinuousClock.now - start))
+        guard again.result == .success, again.filesTransferred == 0 else { throw BenchError("mirrorsync's re-sync: \(again.message)") }
+    }
+    for run in 1...runs {
+        // Alternate who goes first, so that neither always inherits the other's disk writeback.
+        if run % 2 == 1 {
+            try byHandRun()
+            try await mirrorsyncRun()
+        } else {
+            try await mirrorsyncRun()
+            try byHandRun()
+        }
+        print(String(format: "run %d: full %.2f s by hand, %.2f s mirrorsync; no-change %.3f s by hand, %.3f s mirrorsync",
+                     run, hand.full.last!, sync.full.last!, hand.again.last!, sync.again.last!))
+    }
+    try? fm.removeItem(atPath: byHand)
+    try? fm.removeItem(atPath: bySync)
+    let fullRatio = Bench.median(sync.full) / Bench.median(hand.full)
+    let againRatio = Bench.median(sync.again) / Bench.median(hand.again)
+    print("")
+    print("\(files) files, \(mib) MiB, from an rsync daemon on loopback, in \(work); median of \(runs) runs")
+    print("                      by hand s   mirrorsync s   ratio   target")
+    print(String(format: "full sync            %9.3f   %12.3f   %5.3f   <= 1.05", Bench.median(hand.full), Bench.median(sync.full), fullRatio))
+    print(String(format: "no-change re-sync    %9.3f   %12.3f   %5.3f   <= 1.10", Bench.median(hand.again), Bench.median(sync.again), againRatio))
+    let met = fullRatio <= 1.05 && againRatio <= 1.10
+    print(met ? "targets met" : "target MISSED")
+    return met ? 0 : 1
+}
