@@ -43,10 +43,15 @@ let package = Package(
             ]
         ),
         .target(
+            name: "MirrorReconciler",
+            dependencies: ["MirrorCore", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
             name: "MirrorCLI",
             dependencies: [
                 "MirrorCore",
                 "MirrorAgent",
+                "MirrorReconciler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -84,6 +89,10 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["MirrorCore", "MirrorTestSupport", "mirrorsync"]
+        ),
+        .testTarget(
+            name: "MirrorReconcilerTests",
+            dependencies: ["MirrorReconciler", "MirrorAgent", "MirrorTestSupport"]
         ),
         .testTarget(
             name: "MirrorCLITests",

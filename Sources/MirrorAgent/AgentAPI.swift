@@ -130,11 +130,12 @@ public struct AgentAPI: Sendable {
         }
         router.put("/v1/projects/:name") { request, context in
             let name = try api.projectName(context)
+            let managed = request.uri.queryParameters["managed"].map { $0 == "true" || $0 == "1" } ?? false
             let body = try await api.body(request)
             let spec: AgentProjectSpec
             do throws(ConfigError) { spec = try AgentRequest.project(body, name: name) } catch { throw APIError(error) }
             let response: PutResponse
-            do throws(SchedulerError) { response = try await scheduler.putProject(name, spec: spec) } catch { throw APIError(error) }
+            do throws(SchedulerError) { response = try await scheduler.putProject(name, spec: spec, managed: managed) } catch { throw APIError(error) }
             return try APIResponse.json(response, status: response.change == .created ? .created : .ok)
         }
         router.delete("/v1/projects/:name") { request, context in

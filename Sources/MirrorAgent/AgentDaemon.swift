@@ -83,20 +83,7 @@ public final class AgentDaemon: Sendable {
 
     /// Reads the bearer token; a missing, empty or world-readable file is refused.
     public static func readToken(_ path: String) throws(AgentStartError) -> BearerToken {
-        var info = stat()
-        guard stat(path, &info) == 0 else {
-            throw AgentStartError("cannot read the token file \(path): \(String(cString: strerror(errno)))")
-        }
-        if info.st_mode & 0o004 != 0 {
-            throw AgentStartError("the token file \(path) is readable by every user (mode \(String(info.st_mode & 0o777, radix: 8))); run: chmod 600 \(path)")
-        }
-        let bytes: [UInt8]
-        do throws(ValueError) { bytes = try DesiredStateLoader.readFile(path) } catch {
-            throw AgentStartError("cannot read the token file \(path): \(error.message)")
-        }
-        let token = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !token.isEmpty else { throw AgentStartError("the token file \(path) is empty") }
-        return BearerToken(token)
+        do throws(ValueError) { return BearerToken(try TokenFile.read(path)) } catch { throw AgentStartError(error.message) }
     }
 
     static func prepareStateDirectory(_ path: String) throws(AgentStartError) {

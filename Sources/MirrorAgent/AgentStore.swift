@@ -20,6 +20,8 @@ public struct StoredProject: Sendable, Hashable {
     public var lastStartAt: Date?
     /// Files in the tree after the last successful sync: what the deletion cap is a share of.
     public var syncedFiles: Int?
+    /// Put there by the reconciler.
+    public var managed: Bool
 }
 
 /// What an agent was given and what it did, in SQLite (GRDB, WAL), so that a restart loses nothing.
@@ -92,6 +94,10 @@ public final class AgentStore: Sendable {
                 CREATE INDEX run_by_project ON run(project, id);
                 """)
         }
+        migrator.registerMigration("v2: managed projects") { db in
+            // Whether the reconciler put the project there (as opposed to someone, by hand, through the API).
+            try db.execute(sql: "ALTER TABLE project ADD COLUMN managed INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 
@@ -143,7 +149,7 @@ public final class AgentStore: Sendable {
     static func project(_ row: Row) throws -> StoredProject {
         StoredProject(name: row["name"], spec: try decode(AgentProjectSpec.self, row["spec"]), generation: row["generation"],
                       revision: row["revision"], lastSuccessAt: date(row["lastSuccessAt"]), lastStartAt: date(row["lastStartAt"]),
-                      syncedFiles: row["syncedFiles"])
+                      syncedFiles: row["syncedFiles"], managed: row["managed"])
     }
 
     public func projects() throws(StoreError) -> [StoredProject] {
@@ -159,15 +165,21 @@ public final class AgentStore: Sendable {
     }
 
     /// Stores a project's spec; the same spec twice is one change, and a new spec keeps the project's history.
-    public func putProject(_ name: String, spec: AgentProjectSpec, at now: Date) throws(StoreError) -> PutResponse {
+    public func putProject(_ name: String, spec: AgentProjectSpec, managed: Bool = false, at now: Date) throws(StoreError) -> PutResponse {
         let generation = Generation.of(spec)
         let change = try write("store project '\(name)'") { db -> PutResponse.Change in
-            let old: String? = try String.fetchOne(db, sql: "SELECT generation FROM project WHERE name = ?", arguments: [name])
-            if old == generation { return .unchanged }
+            let old = try Row.fetchOne(db, sql: "SELECT generation, managed FROM project WHERE name = ?", arguments: [name])
+            if let old, old["generation"] as String == generation {
+                if old["managed"] as Bool != managed {
+                    try db.execute(sql: "UPDATE project SET managed = ? WHERE name = ?", arguments: [managed, name])
+                }
+                return .unchanged
+            }
             try db.execute(sql: """
-                INSERT INTO project (name, spec, generation, createdAt, updatedAt) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, generation = excluded.generation, updatedAt = excluded.updatedAt
-                """, arguments: [name, try Self.json(spec), generation, now.timeIntervalSince1970, now.timeIntervalSince1970])
+                INSERT INTO project (name, spec, generation, managed, createdAt, updatedAt) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, generation = excluded.generation, managed = excluded.managed,
+                    updatedAt = excluded.updatedAt
+                """, arguments: [name, try Self.json(spec), generation, managed, now.timeIntervalSince1970, now.timeIntervalSince1970])
             return old == nil ? .created : .updated
         }
         return PutResponse(name: name, generation: generation, change: change)

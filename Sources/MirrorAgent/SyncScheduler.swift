@@ -56,6 +56,7 @@ public actor SyncScheduler {
         var lastStartAt: Date?
         var lastSuccessAt: Date?
         var syncedFiles: Int?
+        var managed = false
         /// The last run was cut short by a stop of the agent: run again at once.
         var resume = false
         var running: Running?
@@ -99,7 +100,7 @@ public actor SyncScheduler {
         for project in try store.projects() {
             loaded[project.name] = Entry(
                 spec: project.spec, generation: project.generation, revision: project.revision, lastStartAt: project.lastStartAt,
-                lastSuccessAt: project.lastSuccessAt, syncedFiles: project.syncedFiles,
+                lastSuccessAt: project.lastSuccessAt, syncedFiles: project.syncedFiles, managed: project.managed,
                 resume: interrupted.contains { $0.project == project.name && $0.state == .running },
                 lastRun: lastRuns[project.name])
         }
@@ -300,9 +301,12 @@ public actor SyncScheduler {
     }
 
     /// Stores a project's spec and schedules it; the same spec twice is one change.
-    public func putProject(_ name: String, spec: AgentProjectSpec) throws(SchedulerError) -> PutResponse {
+    public func putProject(_ name: String, spec: AgentProjectSpec, managed: Bool = false) throws(SchedulerError) -> PutResponse {
         let response: PutResponse
-        do { response = try store.putProject(name, spec: spec, at: clock.now()) } catch { throw SchedulerError(kind: .store, message: error.message) }
+        do { response = try store.putProject(name, spec: spec, managed: managed, at: clock.now()) } catch {
+            throw SchedulerError(kind: .store, message: error.message)
+        }
+        if entries[name]?.managed != managed { entries[name]?.managed = managed }
         guard response.change != .unchanged else { return response }
         if var entry = entries[name] {
             entry.spec = spec
@@ -310,7 +314,7 @@ public actor SyncScheduler {
             entries[name] = entry
             if spec.suspended, let queued = entry.queued { dropQueued(name, queued, because: "the project was suspended") }
         } else {
-            entries[name] = Entry(spec: spec, generation: response.generation, revision: 0)
+            entries[name] = Entry(spec: spec, generation: response.generation, revision: 0, managed: managed)
         }
         logger.info("project \(response.change.rawValue)", metadata: ["project": "\(name)", "generation": "\(response.generation)"])
         wake.signal()
@@ -376,7 +380,7 @@ public actor SyncScheduler {
             let status = ProjectStatus(activity: activity, revision: entry.revision, lastRun: entry.lastRun,
                                        lastSuccessAt: entry.lastSuccessAt, nextRunAt: due(name, entry).flatMap { $0 == .distantPast ? nil : $0 },
                                        currentRunID: entry.running?.record.id ?? entry.queued?.id)
-            out[name] = ProjectState(spec: entry.spec, generation: entry.generation, status: status)
+            out[name] = ProjectState(spec: entry.spec, generation: entry.generation, status: status, managed: entry.managed)
         }
     }
 

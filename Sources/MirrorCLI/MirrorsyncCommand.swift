@@ -11,7 +11,7 @@ public struct MirrorsyncCommand: AsyncParsableCommand {
             Start with 'mirrorsync validate mirrors.d'.
             """,
         version: "0.1.0",
-        subcommands: [ValidateCommand.self, MasterCommand.self, SlaveCommand.self]
+        subcommands: [ValidateCommand.self, ReconcileCommand.self, StatusCommand.self, SyncCommand.self, MasterCommand.self, SlaveCommand.self]
     )
 
     public init() {}

@@ -221,11 +221,24 @@ public struct ProjectState: Codable, Sendable, Hashable {
     public var spec: AgentProjectSpec
     public var generation: String
     public var status: ProjectStatus
+    /// Put there by the reconciler (`PUT ...?managed=true`); a project put by hand is left alone unless pruned.
+    public var managed: Bool
 
-    public init(spec: AgentProjectSpec, generation: String, status: ProjectStatus) {
+    public init(spec: AgentProjectSpec, generation: String, status: ProjectStatus, managed: Bool = false) {
         self.spec = spec
         self.generation = generation
         self.status = status
+        self.managed = managed
+    }
+
+    enum CodingKeys: String, CodingKey { case spec, generation, status, managed }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        spec = try c.decode(AgentProjectSpec.self, forKey: .spec)
+        generation = try c.decode(String.self, forKey: .generation)
+        status = try c.decode(ProjectStatus.self, forKey: .status)
+        managed = try c.decodeIfPresent(Bool.self, forKey: .managed) ?? false
     }
 }
 

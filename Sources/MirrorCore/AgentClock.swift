@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 
-/// Wall-clock time, injected so that schedules, backoff and timeouts are tested without sleeping.
+/// Wall-clock time, injected so that schedules, backoff, debounce and timeouts are tested without sleeping.
 public protocol AgentClock: Sendable {
     func now() -> Date
     /// Returns at `deadline` or later; throws `CancellationError` if the task is cancelled first.

@@ -1,0 +1,157 @@
+import ArgumentParser
+import Foundation
+import MirrorCore
+import MirrorReconciler
+
+/// One row of `mirrorsync status`.
+struct StatusRow: Codable, Sendable {
+    var agent: String
+    var role: AgentRole
+    var project: String
+    var revision: Int
+    var activity: ProjectStatus.Activity
+    var lastResult: RunResult?
+    var lastRunEndedAt: Date?
+    var lastSuccessAt: Date?
+    /// Seconds since the last success.
+    var age: Int?
+    var nextRunAt: Date?
+    /// No success for more than twice the project's interval (a day for cron schedules), or never.
+    var stale: Bool
+    var failed: Bool
+}
+
+struct StatusReport: Codable, Sendable {
+    var formatVersion = 1
+    var rows: [StatusRow]
+    var unreachable: [String: String]
+}
+
+/// `mirrorsync status [DIR]`: every project on every host.
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show every project on every host: revision, last sync, result, age, next run.",
+        discussion: "Rows marked ! failed their last run; rows marked ~ are stale. Exit status: 0, or 1 when an agent does not answer."
+    )
+
+    @OptionGroup var agents: AgentsOptions
+
+    func run() async throws {
+        let state = try agents.load()
+        let desired = DesiredAgents.from(state)
+        let reconciler = Reconciler(clients: try agents.clients(state, desired), logger: commandLogger("mirrorsync.status", level: .critical))
+        let observed = await reconciler.observe(desired)
+        let report = Self.report(desired: desired, observed: observed, now: Date())
+        if agents.output == .json { agents.printJSON(report) } else { Terminal.write(Self.table(report, now: Date()), to: .standardOutput) }
+        if !report.unreachable.isEmpty { throw ExitCode(1) }
+    }
+
+    static func report(desired: [AgentDesired], observed: [String: Planner.Observation], now: Date) -> StatusReport {
+        var rows: [StatusRow] = []
+        var unreachable: [String: String] = [:]
+        for agent in desired {
+            guard case .state(let state)? = observed[agent.name] else {
+                if case .unreachable(let why)? = observed[agent.name] { unreachable[agent.label] = why }
+                continue
+            }
+            for name in state.projects.keys.sorted() {
+                let project = state.projects[name]!
+                let status = project.status
+                let age = status.lastSuccessAt.map { Int(now.timeIntervalSince($0)) }
+                let period = project.spec.interval.every.map { Double($0.seconds) } ?? 86_400
+                let stale = !project.spec.suspended && (age.map { Double($0) > 2 * period } ?? (status.lastRun != nil))
+                rows.append(StatusRow(agent: agent.label, role: agent.role, project: name, revision: status.revision, activity: status.activity,
+                                      lastResult: status.lastRun?.result, lastRunEndedAt: status.lastRun?.endedAt,
+                                      lastSuccessAt: status.lastSuccessAt, age: age, nextRunAt: status.nextRunAt, stale: stale,
+                                      failed: status.lastRun?.result == .failed))
+            }
+        }
+        return StatusReport(rows: rows, unreachable: unreachable)
+    }
+
+    static func table(_ report: StatusReport, now: Date) -> String {
+        func span(_ seconds: Int?) -> String {
+            guard let seconds else { return "-" }
+            if seconds < 60 { return "\(max(0, seconds))s" }
+            return TimeSpan(seconds: seconds / 60 * 60).description
+        }
+        func time(_ date: Date?) -> String {
+            guard let date else { return "-" }
+            return String(APICoding.formatDate(date).prefix(16)).replacingOccurrences(of: "T", with: " ") + "Z"
+        }
+        let header = ["", "HOST", "PROJECT", "REV", "STATE", "LAST SYNC", "RESULT", "AGE", "NEXT RUN"]
+        var rows = [header]
+        for row in report.rows {
+            let next = row.nextRunAt.map { "in " + span(Int($0.timeIntervalSince(now))) } ?? (row.activity == .idle ? "now" : "-")
+            rows.append([row.failed ? "!" : row.stale ? "~" : "", row.agent, row.project, "\(row.revision)", row.activity.rawValue,
+                         time(row.lastRunEndedAt), row.lastResult?.rawValue ?? "-", span(row.age), next])
+        }
+        let widths = header.indices.map { i in rows.map { $0[i].count }.max() ?? 0 }
+        var out = rows.map { row in
+            row.indices.map { $0 == row.count - 1 ? row[$0] : row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ").trimmingTrailingSpaces()
+        }.joined(separator: "\n") + "\n"
+        for (agent, why) in report.unreachable.sorted(by: { $0.key < $1.key }) { out += "\(agent): unreachable: \(why)\n" }
+        return out
+    }
+}
+
+/// `mirrorsync sync PROJECT [DIR]`: run a project's sync on the master now.
+struct SyncCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync",
+        abstract: "Run a project's sync on the master now.",
+        discussion: "Exit status: 0 when the run was queued (with --wait: when it succeeded), 1 otherwise."
+    )
+
+    @Argument(help: "The project, as mirrors.d names it.")
+    var project: String
+
+    @OptionGroup var agents: AgentsOptions
+
+    @Flag(help: "Follow the run to its end and exit with its result.")
+    var wait = false
+
+    @Option(help: ArgumentHelp("With --wait, how long to follow the run, in seconds.", valueName: "seconds"))
+    var waitTimeout: Double = 6 * 3600
+
+    func run() async throws {
+        let state = try agents.load()
+        guard state.projects[project] != nil else {
+            Terminal.write("mirrorsync sync: error: mirrors.d has no project '\(project)'\(Suggestion.hint(for: project, among: state.projects.keys))\n",
+                           to: .standardError)
+            throw ExitCode(1)
+        }
+        let desired = DesiredAgents.from(state)
+        guard let master = try agents.clients(state, desired)["master"] else { throw ExitCode(1) }
+        let accepted: SyncResponse
+        do throws(ClientError) { accepted = try await master.requestSync(project) } catch {
+            Terminal.write("mirrorsync sync: error: \(error.message)\n", to: .standardError)
+            throw ExitCode(1)
+        }
+        guard wait else {
+            if agents.output == .json { agents.printJSON(accepted) } else {
+                Terminal.write("run \(accepted.runID) of \(project) queued on the master\n", to: .standardOutput)
+            }
+            return
+        }
+        let deadline = Date().addingTimeInterval(waitTimeout)
+        var run: RunRecord?
+        while Date() < deadline {
+            do throws(ClientError) { run = try await master.run(project: project, id: accepted.runID) } catch {
+                if error.kind != .unreachable { Terminal.write("mirrorsync sync: error: \(error.message)\n", to: .standardError); throw ExitCode(1) }
+            }
+            if run?.state == .finished { break }
+            try await Task.sleep(for: .seconds(1))
+        }
+        guard let run, run.state == .finished else {
+            Terminal.write("mirrorsync sync: run \(accepted.runID) did not finish within \(Int(waitTimeout)) s\n", to: .standardError)
+            throw ExitCode(1)
+        }
+        if agents.output == .json { agents.printJSON(run) } else {
+            Terminal.write("run \(run.id) of \(project): \(run.result?.rawValue ?? "?")\(run.message.map { ": \($0)" } ?? "")\n", to: .standardOutput)
+        }
+        if run.result?.isSuccess != true { throw ExitCode(1) }
+    }
+}

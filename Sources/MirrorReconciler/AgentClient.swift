@@ -1,0 +1,123 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import MirrorCore
+
+/// A call to an agent that did not succeed, and why.
+public struct ClientError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Hashable {
+        /// No answer: connection refused, timeout, DNS.
+        case unreachable
+        /// The agent refused the token.
+        case unauthorized
+        /// The agent answered with an error (4xx or 5xx) for another reason.
+        case rejected(status: Int)
+        /// The answer was not what the API promises.
+        case invalidResponse
+    }
+
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// The one way the reconciler reaches an agent; HTTP in production, and the tests use the same HTTP against agents in-process.
+public protocol AgentClient: Sendable {
+    func state() async throws(ClientError) -> AgentState
+    func putSettings(_ settings: AgentSettings) async throws(ClientError) -> PutResponse
+    /// Puts a project as managed by the reconciler.
+    func putProject(_ name: String, _ spec: AgentProjectSpec) async throws(ClientError) -> PutResponse
+    func deleteProject(_ name: String, purge: Bool) async throws(ClientError)
+    func requestSync(_ name: String) async throws(ClientError) -> SyncResponse
+    func run(project: String, id: Int64) async throws(ClientError) -> RunRecord
+}
+
+/// An agent's API over HTTP, with a bearer token and a timeout per call.
+public struct HTTPAgentClient: AgentClient {
+    public let base: String
+    let token: String
+    let session: URLSession
+
+    public init(base: String, token: String, timeout: TimeInterval = 5) {
+        self.base = base
+        self.token = token
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = timeout
+        configuration.timeoutIntervalForResource = timeout * 2
+        session = URLSession(configuration: configuration)
+    }
+
+    func call(_ method: String, _ path: String, body: Data? = nil) async throws(ClientError) -> Data {
+        guard let url = URL(string: base + path) else { throw ClientError(.invalidResponse, "bad URL \(base + path)") }
+        var request = URLRequest(url: url)
+        request.httpMethod = method
+        request.httpBody = body
+        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        if body != nil { request.setValue("application/json", forHTTPHeaderField: "Content-Type") }
+        let data: Data, response: URLResponse
+        do { (data, response) = try await session.data(for: request) } catch {
+            throw ClientError(.unreachable, "\(method) \(base)\(path): \(Self.describe(error))")
+        }
+        guard let http = response as? HTTPURLResponse else { throw ClientError(.invalidResponse, "\(base) did not answer HTTP") }
+        guard (200..<300).contains(http.statusCode) else {
+            let detail = (try? APICoding.decoder().decode(APIErrorBody.self, from: data))?.error
+            let message = "\(method) \(path) answered \(http.statusCode): \(detail?.message ?? String(decoding: data.prefix(200), as: UTF8.self))"
+            throw ClientError(http.statusCode == 401 ? .unauthorized : .rejected(status: http.statusCode), message)
+        }
+        return data
+    }
+
+    static func describe(_ error: any Error) -> String {
+        let ns = error as NSError
+        if ns.domain == NSURLErrorDomain {
+            switch ns.code {
+            case NSURLErrorCannotConnectToHost: return "connection refused"
+            case NSURLErrorTimedOut: return "timed out"
+            case NSURLErrorCannotFindHost: return "unknown host"
+            default: break
+            }
+        }
+        return ns.localizedDescription
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws(ClientError) -> T {
+        do { return try APICoding.decoder().decode(type, from: data) } catch {
+            throw ClientError(.invalidResponse, "\(base) answered with JSON that is not a \(type): \(error)")
+        }
+    }
+
+    func encode(_ value: some Encodable) throws(ClientError) -> Data {
+        do { return try APICoding.encoder().encode(value) } catch { throw ClientError(.invalidResponse, "cannot encode: \(error)") }
+    }
+
+    public func state() async throws(ClientError) -> AgentState {
+        try decode(AgentState.self, try await call("GET", "/v1/state"))
+    }
+
+    public func putSettings(_ settings: AgentSettings) async throws(ClientError) -> PutResponse {
+        try decode(PutResponse.self, try await call("PUT", "/v1/settings", body: try encode(settings)))
+    }
+
+    public func putProject(_ name: String, _ spec: AgentProjectSpec) async throws(ClientError) -> PutResponse {
+        try decode(PutResponse.self, try await call("PUT", "/v1/projects/\(name)?managed=true", body: try encode(spec)))
+    }
+
+    public func deleteProject(_ name: String, purge: Bool) async throws(ClientError) {
+        _ = try await call("DELETE", "/v1/projects/\(name)" + (purge ? "?purge=true" : ""))
+    }
+
+    public func requestSync(_ name: String) async throws(ClientError) -> SyncResponse {
+        try decode(SyncResponse.self, try await call("POST", "/v1/projects/\(name)/sync"))
+    }
+
+    public func run(project: String, id: Int64) async throws(ClientError) -> RunRecord {
+        try decode(RunRecord.self, try await call("GET", "/v1/projects/\(project)/runs/\(id)"))
+    }
+}

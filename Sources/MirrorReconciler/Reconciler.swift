@@ -1,0 +1,232 @@
+import Foundation
+import Logging
+import MirrorCore
+
+/// Ready, Reconciling or Stalled, with a reason, as Kubernetes-style controllers report it.
+public struct Condition: Codable, Sendable, Hashable {
+    public enum Status: String, Codable, Sendable { case ready = "Ready", reconciling = "Reconciling", stalled = "Stalled" }
+
+    public var status: Status
+    /// `Converged`, `AgentUnreachable`, `ApplyFailed`, `InvalidConfig`, `SyncFailed`, `AwaitingFirstSync`, ...
+    public var reason: String
+    public var message: String?
+
+    public init(_ status: Status, _ reason: String, _ message: String? = nil) {
+        self.status = status
+        self.reason = reason
+        self.message = message
+    }
+}
+
+/// An agent's condition and its projects'.
+public struct AgentConditions: Codable, Sendable, Hashable {
+    public var agent: String
+    public var role: AgentRole
+    public var condition: Condition
+    public var projects: [String: Condition]
+}
+
+/// One action carried out, or not.
+public struct AppliedAction: Codable, Sendable, Hashable {
+    public var agent: String
+    public var action: PlanAction
+    public var error: String?
+}
+
+/// What a reconcile did: the plan it started from, what it applied, and where every agent ended up.
+public struct ReconcileReport: Codable, Sendable {
+    public var formatVersion = 1
+    public var startedAt: Date
+    public var endedAt: Date
+    public var configDigest: String
+    public var plan: Plan
+    public var applied: [AppliedAction]
+    public var conditions: [AgentConditions]
+    /// Every agent read back with nothing left to change.
+    public var converged: Bool
+    public var refused: String?
+}
+
+/// Observe, plan, apply, verify; agents that do not answer are retried with backoff while the others converge.
+public struct Reconciler: Sendable {
+    public var clients: [String: any AgentClient]
+    public var options: Planner.Options
+    public var clock: any AgentClock
+    public var logger: Logger
+    /// Calls in flight at once, across agents.
+    public var concurrency: Int
+    public var retryBase: TimeInterval
+    public var retryMax: TimeInterval
+
+    public init(clients: [String: any AgentClient], options: Planner.Options = .init(), clock: any AgentClock = SystemClock(),
+                logger: Logger, concurrency: Int = 16, retryBase: TimeInterval = 0.5, retryMax: TimeInterval = 10) {
+        self.clients = clients
+        self.options = options
+        self.clock = clock
+        self.logger = logger
+        self.concurrency = concurrency
+        self.retryBase = retryBase
+        self.retryMax = retryMax
+    }
+
+    /// Reads every agent's state at once.
+    public func observe(_ agents: [AgentDesired]) async -> [String: Planner.Observation] {
+        await withTaskGroup(of: (String, Planner.Observation).self) { group in
+            for agent in agents {
+                guard let client = clients[agent.name] else { continue }
+                group.addTask {
+                    do throws(ClientError) { return (agent.name, .state(try await client.state())) } catch {
+                        return (agent.name, .unreachable(error.message))
+                    }
+                }
+            }
+            var out: [String: Planner.Observation] = [:]
+            for await (name, observation) in group { out[name] = observation }
+            return out
+        }
+    }
+
+    public func plan(_ agents: [AgentDesired]) async -> (Plan, [String: Planner.Observation]) {
+        let observed = await observe(agents)
+        return (Planner.plan(desired: agents, observed: observed, options: options), observed)
+    }
+
+    /// Carries out a plan's changes: on each agent the settings first (projects need the root), then its projects.
+    public func apply(_ plan: Plan, desired agents: [AgentDesired]) async -> [AppliedAction] {
+        let byName = Dictionary(uniqueKeysWithValues: agents.map { ($0.name, $0) })
+        var settingsFirst: [(AgentPlan, PlanAction)] = [], projects: [(AgentPlan, PlanAction)] = []
+        for agent in plan.agents where agent.reachable {
+            for action in agent.actions where action.changesSomething {
+                if action.object == .settings { settingsFirst.append((agent, action)) } else { projects.append((agent, action)) }
+            }
+        }
+        var results = await run(settingsFirst, byName)
+        let failedSettings = Set(results.filter { $0.error != nil }.map(\.agent))
+        results += await run(projects.filter { !failedSettings.contains($0.0.agent) }, byName)
+        return results
+    }
+
+    func run(_ work: [(AgentPlan, PlanAction)], _ agents: [String: AgentDesired]) async -> [AppliedAction] {
+        await withTaskGroup(of: AppliedAction.self) { group in
+            var results: [AppliedAction] = []
+            var next = work.makeIterator()
+            func start(_ item: (AgentPlan, PlanAction)) {
+                let (agent, action) = item
+                guard let client = clients[agent.agent], let desired = agents[agent.agent] else { return }
+                group.addTask { await self.carryOut(action, on: agent.agent, client: client, desired: desired) }
+            }
+            for _ in 0..<concurrency { if let item = next.next() { start(item) } }
+            while let result = await group.next() {
+                results.append(result)
+                if let item = next.next() { start(item) }
+            }
+            return results
+        }
+    }
+
+    func carryOut(_ action: PlanAction, on agent: String, client: any AgentClient, desired: AgentDesired) async -> AppliedAction {
+        var error: String?
+        do throws(ClientError) {
+            switch (action.object, action.change) {
+            case (.settings, _): _ = try await client.putSettings(desired.settings)
+            case (.project, .remove): try await client.deleteProject(action.name, purge: action.purge)
+            case (.project, _):
+                guard let spec = desired.projects[action.name] else { return AppliedAction(agent: agent, action: action, error: "no spec") }
+                _ = try await client.putProject(action.name, spec)
+            }
+        } catch let failure {
+            error = failure.message
+        }
+        let verb = action.change == .remove ? (action.purge ? "removed, files deleted" : "removed, files kept") : action.change.rawValue + "d"
+        if let error {
+            logger.error("apply failed", metadata: ["agent": "\(agent)", "object": "\(action.name)", "error": "\(error)"])
+        } else {
+            logger.info("\(action.object == .settings ? "settings" : "project") \(verb)", metadata: ["agent": "\(agent)", "object": "\(action.name)"])
+        }
+        return AppliedAction(agent: agent, action: action, error: error)
+    }
+
+    /// Applies until every agent has converged or `timeout` has passed; a plan that removes most of what is
+    /// managed is refused before anything is applied.
+    public func reconcile(_ agents: [AgentDesired], timeout: TimeInterval) async -> ReconcileReport {
+        let started = clock.now()
+        let deadline = started.addingTimeInterval(timeout)
+        let (first, _) = await plan(agents)
+        var report = ReconcileReport(startedAt: started, endedAt: started, configDigest: first.configDigest, plan: first, applied: [],
+                                     conditions: [], converged: false, refused: first.refusal)
+        if let refusal = first.refusal {
+            logger.error("plan refused", metadata: ["reason": "\(refusal)"])
+            report.conditions = Self.conditions(plan: first, observed: [:], desired: agents, applied: [])
+            report.endedAt = clock.now()
+            return report
+        }
+        var current = first
+        var attempt = 0
+        var observed: [String: Planner.Observation] = [:]
+        while true {
+            report.applied += await apply(current, desired: agents)
+            (current, observed) = await plan(agents)
+            let failedApplies = report.applied.filter { $0.error != nil }.map(\.agent)
+            // Converged: every agent answered and there is nothing left to change.
+            if current.isEmpty && current.unreachable.isEmpty {
+                report.converged = true
+                break
+            }
+            if current.refusal != nil || clock.now() >= deadline { break }
+            attempt += 1
+            let wait = min(retryMax, retryBase * pow(2, Double(attempt - 1))) * Double.random(in: 0.5...1.5)
+            logger.notice("not converged; retrying", metadata: [
+                "unreachable": "\(current.unreachable.map(\.agent).joined(separator: ","))",
+                "changes": "\(current.counts.changes)", "failedApplies": "\(Set(failedApplies).sorted().joined(separator: ","))",
+                "retryIn": "\(String(format: "%.1f", wait))s",
+            ])
+            do { try await clock.sleep(until: min(deadline, clock.now().addingTimeInterval(wait))) } catch { break }
+            // Failed applies are tried again in the next round; keep only the latest word on each.
+            report.applied.removeAll { $0.error != nil }
+        }
+        report.conditions = Self.conditions(plan: current, observed: observed, desired: agents, applied: report.applied)
+        report.endedAt = clock.now()
+        return report
+    }
+
+    /// Conditions from the last plan and what the agents reported.
+    public static func conditions(plan: Plan, observed: [String: Planner.Observation], desired: [AgentDesired], applied: [AppliedAction]) -> [AgentConditions] {
+        desired.map { agent in
+            let agentPlan = plan.agents.first { $0.agent == agent.name }
+            let failures = applied.filter { $0.agent == agent.name && $0.error != nil }
+            var projects: [String: Condition] = [:]
+            let state: AgentState? = if case .state(let s)? = observed[agent.name] { s } else { nil }
+            for (name, spec) in agent.projects {
+                let pending = agentPlan?.actions.first { $0.name == name && $0.changesSomething }
+                if let failure = failures.first(where: { $0.action.name == name }) {
+                    projects[name] = Condition(.stalled, "ApplyFailed", failure.error)
+                } else if pending != nil || state == nil {
+                    projects[name] = Condition(.reconciling, state == nil ? "AgentUnreachable" : "ApplyPending")
+                } else if let status = state?.projects[name]?.status {
+                    if spec.suspended {
+                        projects[name] = Condition(.ready, "Suspended")
+                    } else if let run = status.lastRun, run.result == .failed {
+                        projects[name] = Condition(.stalled, "SyncFailed", run.message)
+                    } else if status.revision == 0 {
+                        projects[name] = Condition(.reconciling, "AwaitingFirstSync")
+                    } else {
+                        projects[name] = Condition(.ready, "Synced")
+                    }
+                }
+            }
+            let condition: Condition
+            if let agentPlan, !agentPlan.reachable {
+                condition = Condition(.stalled, "AgentUnreachable", agentPlan.error)
+            } else if !failures.isEmpty {
+                condition = Condition(.stalled, "ApplyFailed", failures.compactMap(\.error).first)
+            } else if plan.refusal != nil {
+                condition = Condition(.stalled, "MassRemovalRefused", plan.refusal)
+            } else if let agentPlan, agentPlan.actions.contains(where: \.changesSomething) {
+                condition = Condition(.reconciling, "ChangesPending")
+            } else {
+                condition = Condition(.ready, "Converged")
+            }
+            return AgentConditions(agent: agent.name, role: agent.role, condition: condition, projects: projects)
+        }
+    }
+}
