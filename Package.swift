@@ -96,7 +96,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MirrorCLITests",
-            dependencies: ["MirrorCLI", "mirrorsync"]
+            dependencies: ["MirrorCLI", "MirrorAgent", "MirrorTestSupport", "mirrorsync"]
         ),
     ]
 )
