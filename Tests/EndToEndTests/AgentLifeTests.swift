@@ -24,7 +24,7 @@ struct AgentLifeTests {
         let running = try await agent.wait("runs debian") { $0.projects["debian"]?.status.activity == .running }
         let runID = try #require(running.projects["debian"]?.status.currentRunID)
         try await Task.sleep(for: .milliseconds(800))
-        agent.stop(SIGKILL)
+        await agent.stop(SIGKILL)
         #expect(agent.terminationReason == .uncaughtSignal)
         // rsync has a process group of its own, so it outlives the agent...
         #expect(rsyncRunning(into: root + "/debian/"))
@@ -38,7 +38,7 @@ struct AgentLifeTests {
         // ...until the restarted agent stops it before it runs the project again.
         #expect(!rsyncRunning(into: root + "/debian/"))
         #expect(try String(contentsOfFile: agent.log, encoding: .utf8).contains("stopped an rsync left by the previous agent"))
-        agent.stop()
+        await agent.stop()
     }
 
     @Test("SIGTERM during a sync ends rsync's process group, records the run as interrupted and exits 0")
@@ -57,14 +57,14 @@ struct AgentLifeTests {
         let running = try await agent.wait("runs p") { $0.projects["p"]?.status.activity == .running }
         let runID = try #require(running.projects["p"]?.status.currentRunID)
         try await Task.sleep(for: .milliseconds(500))
-        #expect(agent.stop(SIGTERM) == 0)
+        #expect(await agent.stop(SIGTERM) == 0)
         #expect(!rsyncRunning(into: root + "/p/"))
         // Read the record back through a restarted agent (which then syncs the project again).
         try agent.start()
         let record = try await agent.request("GET", "/v1/projects/p/runs/\(runID)").decode(RunRecord.self)
         #expect(record.result == .interrupted)
         #expect(record.message == "the agent stopped while the run was in progress")
-        agent.stop(SIGKILL)
+        await agent.stop(SIGKILL)
     }
 
     @Test("an agent restarted twice within a minute runs no project twice")
@@ -79,7 +79,7 @@ struct AgentLifeTests {
         let synced = try await agent.wait("syncs p") { $0.projects["p"]?.status.revision == 1 }
         let firstRun = synced.projects["p"]?.status.lastRun?.id
         for _ in 0..<2 {
-            #expect(agent.stop(SIGTERM) == 0)
+            #expect(await agent.stop(SIGTERM) == 0)
             try agent.start()
             try await Task.sleep(for: .seconds(1))
             let state = try await agent.state()
@@ -87,7 +87,7 @@ struct AgentLifeTests {
             #expect(state.projects["p"]?.status.lastRun?.id == firstRun)
             #expect(state.projects["p"]?.status.activity == .idle)
         }
-        agent.stop()
+        await agent.stop()
     }
 
     @Test("a tree of 50,000 files syncs to the end with rsync listing every file")
@@ -108,6 +108,6 @@ struct AgentLifeTests {
         #expect(run.result == .success, "\(run)")
         #expect(run.filesTransferred == 50_000)
         #expect(Tree.count(scratch.path + "/root/big") == Tree.count(upstream))
-        agent.stop()
+        await agent.stop()
     }
 }

@@ -64,9 +64,16 @@ final class AgentProcess: @unchecked Sendable {
         guard RsyncDaemon.waitForListener(port: port, seconds: 20) else { throw ValueError("\(name) did not listen on \(port); see \(log)") }
     }
 
-    /// Sends `signal` and waits for the process to end; returns its exit status.
+    /// Sends `signal` and waits, on a thread of its own, for the process to end; returns its exit status.
     @discardableResult
-    func stop(_ signal: Int32 = SIGTERM) -> Int32 {
+    func stop(_ signal: Int32 = SIGTERM) async -> Int32 {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: self.stopBlocking(signal)) }
+        }
+    }
+
+    @discardableResult
+    func stopBlocking(_ signal: Int32) -> Int32 {
         guard let process, process.isRunning else { return process?.terminationStatus ?? 0 }
         kill(process.processIdentifier, signal)
         process.waitUntilExit()
@@ -75,7 +82,7 @@ final class AgentProcess: @unchecked Sendable {
 
     var terminationReason: Process.TerminationReason? { process.map { $0.isRunning ? .exit : $0.terminationReason } }
 
-    deinit { stop(SIGKILL) }
+    deinit { stopBlocking(SIGKILL) }
 
     struct Reply {
         var status: Int

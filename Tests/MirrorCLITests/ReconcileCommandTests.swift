@@ -35,38 +35,38 @@ struct ReconcileCommandTests {
             projects: { linux: { upstream: local, source: linux, interval: hourly } }
             """.write(toFile: dir + "/site.yaml", atomically: true, encoding: .utf8)
 
-        let pending = try Binary.run(["reconcile", dir, "--dry-run"])
+        let pending = try await Binary.run(["reconcile", dir, "--dry-run"])
         #expect(pending.status == 2, "\(pending.stderr)")
         #expect(pending.stdout.contains("+ project linux") && pending.stdout.hasSuffix("Plan: 4 to create, 0 to update, 0 to remove.\n"))
-        let applied = try Binary.run(["reconcile", dir])
+        let applied = try await Binary.run(["reconcile", dir])
         #expect(applied.status == 0, "\(applied.stdout)\(applied.stderr)")
         #expect(applied.stdout.hasSuffix("Applied 4 changes; every agent has converged.\n"))
-        let clean = try Binary.run(["reconcile", dir, "--dry-run", "--output", "json"])
+        let clean = try await Binary.run(["reconcile", dir, "--dry-run", "--output", "json"])
         #expect(clean.status == 0)
         let plan = try APICoding.decoder().decode(Plan.self, from: Data(clean.stdout.utf8))
         #expect(plan.formatVersion == 1 && plan.isEmpty && plan.counts.unchanged == 4)
 
-        let sync = try Binary.run(["sync", "linux", dir, "--wait"])
+        let sync = try await Binary.run(["sync", "linux", dir, "--wait"])
         #expect(sync.status == 0, "\(sync.stderr)")
         #expect(sync.stdout.contains(": success"))
-        let status = try Binary.run(["status", dir])
+        let status = try await Binary.run(["status", dir])
         #expect(status.status == 0)
         #expect(status.stdout.contains("master") && status.stdout.contains("linux"))
-        #expect(try Binary.run(["sync", "linx", dir]).stderr.contains("did you mean 'linux'"))
+        #expect(try await Binary.run(["sync", "linx", dir]).stderr.contains("did you mean 'linux'"))
 
         await daemons[1].shutdown()
         await tasks[1].value
-        let down = try Binary.run(["reconcile", dir, "--dry-run"])
+        let down = try await Binary.run(["reconcile", dir, "--dry-run"])
         #expect(down.status == 1)
         #expect(down.stdout.contains("slave ftp1  http://127.0.0.1:\(ports[1])  unreachable:"))
-        #expect(try Binary.run(["status", dir]).status == 1)
+        #expect(try await Binary.run(["status", dir]).status == 1)
 
         try "projects: { linux: { upstream: nowhere, interval: hourly } }\n".write(toFile: dir + "/zz-broken.yaml", atomically: true, encoding: .utf8)
-        let invalid = try Binary.run(["reconcile", dir])
+        let invalid = try await Binary.run(["reconcile", dir])
         #expect(invalid.status == 1 && invalid.stderr.contains("project 'linux' is defined twice"))
         try FileManager.default.removeItem(atPath: dir + "/zz-broken.yaml")
 
-        let badToken = try Binary.run(["reconcile", dir, "--dry-run", "--token-file", scratch.path + "/missing"])
+        let badToken = try await Binary.run(["reconcile", dir, "--dry-run", "--token-file", scratch.path + "/missing"])
         #expect(badToken.status == 1 && badToken.stderr.contains("cannot read the token file"))
         await daemons[0].shutdown()
         await tasks[0].value

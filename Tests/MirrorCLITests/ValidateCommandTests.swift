@@ -21,8 +21,17 @@ enum Binary {
     static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().path
 
-    /// Runs the binary; the outputs here are small, so reading them after exit cannot stall it.
-    static func run(_ arguments: [String], environment: [String: String] = ["NO_COLOR": "1"]) throws -> (status: Int32, stdout: String, stderr: String) {
+    /// Runs the binary on a thread of its own, so that waiting for it never holds up the tasks of agents
+    /// running in this process; the outputs here are small, so reading them after exit cannot stall it.
+    static func run(_ arguments: [String], environment: [String: String] = ["NO_COLOR": "1"]) async throws -> (status: Int32, stdout: String, stderr: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try runBlocking(arguments, environment: environment) })
+            }
+        }
+    }
+
+    static func runBlocking(_ arguments: [String], environment: [String: String]) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
@@ -49,21 +58,21 @@ struct ValidateCommandTests {
     }()
 
     @Test("the shipped mirrors.d validates: exit 0 and a one-line summary")
-    func validExample() throws {
-        let result = try Binary.run(["validate", "mirrors.d"])
+    func validExample() async throws {
+        let result = try await Binary.run(["validate", "mirrors.d"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.hasPrefix("mirrors.d: valid: "))
         #expect(result.stderr.isEmpty)
     }
 
     @Test("DIR defaults to mirrors.d")
-    func defaultDirectory() throws {
-        #expect(try Binary.run(["validate"]).stdout.hasPrefix("mirrors.d: valid: "))
+    func defaultDirectory() async throws {
+        #expect(try await Binary.run(["validate"]).stdout.hasPrefix("mirrors.d: valid: "))
     }
 
     @Test("an invalid directory: exit 1, compiler-style errors on stderr, nothing on stdout")
-    func invalid() throws {
-        let result = try Binary.run(["validate", Self.brokenDirectory])
+    func invalid() async throws {
+        let result = try await Binary.run(["validate", Self.brokenDirectory])
         #expect(result.status == 1)
         #expect(result.stdout.isEmpty)
         let lines = result.stderr.split(separator: "\n").map(String.init)
@@ -75,8 +84,8 @@ struct ValidateCommandTests {
     }
 
     @Test("--output json reports the same findings with stable fields")
-    func json() throws {
-        let result = try Binary.run(["validate", Self.brokenDirectory, "--output", "json"])
+    func json() async throws {
+        let result = try await Binary.run(["validate", Self.brokenDirectory, "--output", "json"])
         #expect(result.status == 1)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         #expect(object["formatVersion"] as? Int == 1)
@@ -86,28 +95,28 @@ struct ValidateCommandTests {
         let unknown = try #require(diagnostics.first { $0["code"] as? String == "unknown-key" })
         #expect(unknown["line"] as? Int == 4 && unknown["column"] as? Int == 5 && unknown["severity"] as? String == "error")
 
-        let valid = try Binary.run(["validate", "mirrors.d", "-o", "json"])
+        let valid = try await Binary.run(["validate", "mirrors.d", "-o", "json"])
         let ok = try #require(try JSONSerialization.jsonObject(with: Data(valid.stdout.utf8)) as? [String: Any])
         #expect(ok["valid"] as? Bool == true)
         #expect((ok["counts"] as? [String: Int])?["projects"] ?? 0 >= 12)
     }
 
     @Test("a missing directory is one clear line and exit 1")
-    func missingDirectory() throws {
-        let result = try Binary.run(["validate", "/nonexistent/mirrors.d"])
+    func missingDirectory() async throws {
+        let result = try await Binary.run(["validate", "/nonexistent/mirrors.d"])
         #expect(result.status == 1)
         #expect(result.stderr.hasPrefix("/nonexistent/mirrors.d: error: cannot read the desired state: no such directory\n"))
     }
 
     @Test("a bad flag is a usage error, and --help explains the command")
-    func usage() throws {
-        let bad = try Binary.run(["validate", "--output", "yaml"])
+    func usage() async throws {
+        let bad = try await Binary.run(["validate", "--output", "yaml"])
         #expect(bad.status == 64)
         #expect(bad.stderr.contains("yaml"))
-        let help = try Binary.run(["validate", "--help"])
+        let help = try await Binary.run(["validate", "--help"])
         #expect(help.status == 0)
         #expect(help.stdout.contains("Exit status: 0 when the desired state is valid, 1 when it is not."))
-        #expect(try Binary.run(["--help"]).stdout.contains("validate"))
+        #expect(try await Binary.run(["--help"]).stdout.contains("validate"))
     }
 
     @Test("colour appears only when asked for by a terminal, and names the severity")
@@ -131,21 +140,21 @@ struct AgentStartupTests {
     }
 
     @Test("a world-readable or missing token file, or a state directory that cannot be made: one line and exit 1")
-    func badFiles() throws {
-        let open = try Binary.run(["master", "--token-file", try tokenFile(mode: 0o644), "--state-dir", scratch + "/state"])
+    func badFiles() async throws {
+        let open = try await Binary.run(["master", "--token-file", try tokenFile(mode: 0o644), "--state-dir", scratch + "/state"])
         #expect(open.status == 1)
         #expect(open.stderr == "mirrorsync master: error: the token file \(scratch)/token-420 is readable by every user (mode 644); run: chmod 600 \(scratch)/token-420\n")
         #expect(!open.stderr.contains("secret-token"))
-        let missing = try Binary.run(["slave", "--name", "ftp1", "--token-file", scratch + "/nope", "--state-dir", scratch + "/state"])
+        let missing = try await Binary.run(["slave", "--name", "ftp1", "--token-file", scratch + "/nope", "--state-dir", scratch + "/state"])
         #expect(missing.status == 1 && missing.stderr.hasPrefix("mirrorsync slave: error: cannot read the token file \(scratch)/nope: No such file or directory"))
-        let noDir = try Binary.run(["master", "--token-file", try tokenFile(mode: 0o600), "--state-dir", "/proc/mirrorsync/state"])
+        let noDir = try await Binary.run(["master", "--token-file", try tokenFile(mode: 0o600), "--state-dir", "/proc/mirrorsync/state"])
         #expect(noDir.status == 1 && noDir.stderr.contains("cannot create the state directory /proc/mirrorsync/state"))
-        #expect(try Binary.run(["slave", "--name", "Bad Name", "--token-file", "x", "--state-dir", "y"]).status == 64)
-        #expect(try Binary.run(["master", "--listen", "nowhere", "--token-file", "x", "--state-dir", "y"]).status == 64)
+        #expect(try await Binary.run(["slave", "--name", "Bad Name", "--token-file", "x", "--state-dir", "y"]).status == 64)
+        #expect(try await Binary.run(["master", "--listen", "nowhere", "--token-file", "x", "--state-dir", "y"]).status == 64)
     }
 
     @Test("a port already in use: one line and exit 1")
-    func portInUse() throws {
+    func portInUse() async throws {
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(listener) }
         var address = sockaddr_in()
@@ -156,7 +165,7 @@ struct AgentStartupTests {
         listen(listener, 1)
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
         let port = Int(UInt16(bigEndian: address.sin_port))
-        let result = try Binary.run(["master", "--listen", "127.0.0.1:\(port)", "--token-file", try tokenFile(mode: 0o600),
+        let result = try await Binary.run(["master", "--listen", "127.0.0.1:\(port)", "--token-file", try tokenFile(mode: 0o600),
                                      "--state-dir", scratch + "/state", "--log-level", "error"])
         #expect(result.status == 1)
         #expect(result.stderr.hasSuffix("mirrorsync master: error: cannot listen on 127.0.0.1:\(port): the address is already in use\n"))
