@@ -67,7 +67,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "MirrorBench",
-            dependencies: ["MirrorCore", "MirrorAgent", "YAMLScanFloor", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["MirrorCore", "MirrorAgent", "MirrorTestSupport", "YAMLScanFloor", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/MirrorBench"
         ),
         .testTarget(
@@ -75,7 +75,7 @@ let package = Package(
             dependencies: ["MirrorCore"],
             exclude: ["Fixtures", "schema_check.py"]
         ),
-        // Helpers the test targets share: scratch directories, generated trees, a real rsync daemon.
+        // Helpers the tests and benchmarks share: scratch directories, generated trees, a real rsync daemon, free ports.
         .target(
             name: "MirrorTestSupport",
             dependencies: ["MirrorCore", .product(name: "Logging", package: "swift-log")],

@@ -7,6 +7,7 @@ import FoundationNetworking
 import Logging
 import MirrorAgent
 import MirrorCore
+import MirrorTestSupport
 
 /// Child: the agent itself, as `mirrorsync master` runs it.
 func runAgent(_ options: [String: String]) async throws -> Int32 {
@@ -28,7 +29,7 @@ func agentBenchmark(_ options: [String: String]) async throws -> Int32 {
     let token = "bench-\(UUID().uuidString)"
     try token.write(toFile: work + "/token", atomically: true, encoding: .utf8)
     chmod(work + "/token", 0o600)
-    let port = Bench.free()
+    let port = freePort()
     // The real binary when it was built beside this one (swift build -c release --product mirrorsync); else the same
     // agent code in this binary, which also links what the benchmark's HTTP client needs.
     let sibling = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("mirrorsync").path
@@ -37,7 +38,7 @@ func agentBenchmark(_ options: [String: String]) async throws -> Int32 {
         ? try Bench.spawn(sibling, ["master", "--listen", "127.0.0.1:\(port)", "--token-file", work + "/token", "--state-dir", work + "/state", "--log-level", "critical"])
         : try Bench.spawn("/proc/self/exe", ["_agent", "--port", "\(port)", "--token-file", work + "/token", "--state-dir", work + "/state"])
     defer { agent.terminate(); agent.waitUntilExit() }
-    guard Bench.listening(port) else { throw BenchError("the agent did not start") }
+    guard RsyncDaemon.waitForListener(port: port, seconds: 10) else { throw BenchError("the agent did not start") }
     let base = "http://127.0.0.1:\(port)"
     let session = URLSession(configuration: .ephemeral)
 

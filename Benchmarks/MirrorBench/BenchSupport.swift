@@ -5,35 +5,6 @@ import Glibc
 
 /// Small helpers the benchmarks share: processes, ports, a local rsync daemon, medians.
 enum Bench {
-    static func free() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    static func listening(_ port: Int, seconds: Double = 10) -> Bool {
-        for _ in 0..<Int(seconds * 50) {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = UInt16(port).bigEndian
-            let ok = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            } == 0
-            close(fd)
-            if ok { return true }
-            usleep(20_000)
-        }
-        return false
-    }
-
     /// Starts a process with its output discarded, as a shell redirect to /dev/null would.
     static func spawn(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Process {
         let process = Process()
@@ -79,33 +50,6 @@ enum Bench {
     }
 
     static func flushDisks() { _ = try? timed("/bin/sync", []) }
-}
-
-/// A read-only rsync daemon module over a directory, on a loopback port.
-final class BenchDaemon {
-    let port: Int
-    let process: Process
-
-    init(tree: String, workDirectory: String) throws {
-        port = Bench.free()
-        let conf = workDirectory + "/rsyncd.conf"
-        try """
-            use chroot = no
-            [pub]
-                path = \(tree)
-                read only = yes
-
-            """.write(toFile: conf, atomically: true, encoding: .utf8)
-        process = try Bench.spawn("/usr/bin/rsync", ["--daemon", "--no-detach", "--config=\(conf)", "--address=127.0.0.1", "--port=\(port)"])
-        guard Bench.listening(port) else { throw BenchError("rsync --daemon did not start") }
-    }
-
-    var url: String { "rsync://127.0.0.1:\(port)/pub/" }
-
-    func stop() {
-        process.terminate()
-        process.waitUntilExit()
-    }
 }
 
 struct BenchError: Error, CustomStringConvertible {

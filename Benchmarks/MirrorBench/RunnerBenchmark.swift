@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import MirrorAgent
 import MirrorCore
+import MirrorTestSupport
 
 func runnerBenchmark(_ options: [String: String]) async throws -> Int32 {
     let files = Int(options["files"] ?? "") ?? 20_000
@@ -34,8 +35,10 @@ func runnerBenchmark(_ options: [String: String]) async throws -> Int32 {
         }
         guard fm.createFile(atPath: "\(dir)/f\(i)", contents: Data(block)) else { throw BenchError("cannot write \(dir)/f\(i)") }
     }
-    let daemon = try BenchDaemon(tree: upstream, workDirectory: work)
-    defer { daemon.stop() }
+    // The daemon reads its configuration again for each connection: its scratch directory lives as long as it does.
+    let daemonScratch = Scratch("mirrorsync-bench-rsyncd")
+    let daemon = try RsyncDaemon(tree: upstream, scratch: daemonScratch)
+    defer { daemon.stop(); withExtendedLifetime(daemonScratch) {} }
 
     var logger = Logger(label: "bench")
     logger.logLevel = .critical

@@ -3,6 +3,7 @@
 //   swift run -c release mirrorsync-bench load    [--projects N] [--slaves N] [--upstreams N] [--files N] [--runs N] [--keep DIR]
 //   swift run -c release mirrorsync-bench runner  [--files N] [--mib N] [--runs N] [--dir DIR]
 //   swift run -c release mirrorsync-bench agent   [--projects N] [--requests N]
+//   swift run -c release mirrorsync-bench plan    [--projects N] [--slaves N] [--changed SHARE]
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -23,6 +24,7 @@ let usage = """
     usage: mirrorsync-bench load   [--projects N] [--slaves N] [--upstreams N] [--files N] [--runs N] [--keep DIR]
            mirrorsync-bench runner [--files N] [--mib N] [--runs N] [--dir DIR]
            mirrorsync-bench agent  [--projects N] [--requests N]
+           mirrorsync-bench plan   [--projects N] [--slaves N] [--changed SHARE]
     """
 
 func report(_ body: () async throws -> Int32) async -> Never {
@@ -41,6 +43,7 @@ case "_agent": await report { try await runAgent(parseOptions(arguments.dropFirs
 case "load": await report { try loadBenchmark(parseOptions(arguments.dropFirst(2))) }
 case "runner": await report { try await runnerBenchmark(parseOptions(arguments.dropFirst(2))) }
 case "agent": await report { try await agentBenchmark(parseOptions(arguments.dropFirst(2))) }
+case "plan": await report { try planBenchmark(parseOptions(arguments.dropFirst(2))) }
 default:
     print(usage)
     exit(2)

@@ -1,18 +1,38 @@
 import Foundation
 
+/// The project specs of a desired state, shared by the agents that hold them: a site with 100 slaves holds one
+/// copy of each spec, not one per slave.
+public final class SpecTable: Sendable {
+    let specs: [String: AgentProjectSpec]
+    init(_ specs: [String: AgentProjectSpec]) { self.specs = specs }
+}
+
 /// What one agent should hold, computed from the desired state.
-public struct AgentDesired: Sendable, Hashable {
+public struct AgentDesired: Sendable {
     public var role: AgentRole
     /// `master`, or the slave's name.
     public var name: String
     public var api: String
     public var settings: AgentSettings
-    public var projects: [String: AgentProjectSpec]
-    /// A short line per project for plans: the names of its upstream and interval, as mirrors.d writes them.
-    public var summaries: [String: String]
+    /// The agent's projects' names, sorted, and their generations, index by index.
+    public var order: [String]
+    public var generations: [String]
+    let table: SpecTable
+    let summaries: [String: String]
 
     /// `master` or `slave ftp1`, as plans and logs name agents.
     public var label: String { role == .master ? "master" : "slave \(name)" }
+
+    /// The spec of one of this agent's projects.
+    public func spec(_ project: String) -> AgentProjectSpec? { table.specs[project] }
+
+    /// Every project this agent should hold, by name.
+    public var projects: [String: AgentProjectSpec] {
+        Dictionary(uniqueKeysWithValues: order.compactMap { name in table.specs[name].map { (name, $0) } })
+    }
+
+    /// A short line for plans: the names of the project's upstream and interval, as mirrors.d writes them.
+    public func summary(_ project: String) -> String { summaries[project] ?? "from master" }
 }
 
 /// The desired state, split by agent: the master holds every project with the slaves that serve it; each slave holds
@@ -25,47 +45,68 @@ public enum DesiredAgents {
 
     public static func from(_ state: DesiredState) -> [AgentDesired] {
         let masterHost = URLComponents(string: state.master.api)?.host.map { $0.hasPrefix("[") ? String($0.dropFirst().dropLast()) : $0 } ?? "localhost"
-        var master = AgentDesired(
-            role: .master, name: "master", api: state.master.api,
-            settings: AgentSettings(root: state.master.root, maxConcurrentSyncs: state.master.maxConcurrentSyncs,
-                                    publicStatus: state.master.publicStatus, rsyncd: state.master.rsyncd),
-            projects: [:], summaries: [:])
-        var slaves: [String: AgentDesired] = [:]
-        for (name, slave) in state.slaves {
-            slaves[name] = AgentDesired(role: .slave, name: name, api: slave.api, settings: AgentSettings(root: slave.publicDir),
-                                        projects: [:], summaries: [:])
-        }
-        for (name, project) in state.projects {
+        let modulePort = state.master.rsyncd.port == 873 ? nil : state.master.rsyncd.port
+        var masterSpecs: [String: AgentProjectSpec] = [:], pullSpecs: [String: AgentProjectSpec] = [:]
+        masterSpecs.reserveCapacity(state.projects.count)
+        pullSpecs.reserveCapacity(state.projects.count)
+        var masterOrder: [String] = [], masterGenerations: [String] = [], summaries: [String: String] = [:]
+        let slaveNames = state.slaves.keys.sorted()
+        let slaveIndex = Dictionary(uniqueKeysWithValues: slaveNames.enumerated().map { ($1, $0) })
+        var slaveOrder = [[String]](repeating: [], count: slaveNames.count)
+        var slaveGenerations = [[String]](repeating: [], count: slaveNames.count)
+        for name in state.projects.keys.sorted() {
+            let project = state.projects[name]!
             guard let upstream = state.upstreams[project.upstream], let interval = state.intervals[project.interval] else { continue }
-            let servers = state.slaves(serving: project)
-            master.projects[name] = AgentProjectSpec(
+            let servers: [String]
+            switch project.slaves {
+            case .all: servers = slaveNames
+            case .named(let names): servers = names.sorted()
+            }
+            let spec = AgentProjectSpec(
                 upstream: upstream, source: project.source, path: project.path, interval: interval, exclude: project.exclude,
                 twoStage: project.twoStage, rsyncOptions: project.rsyncOptions, suspended: project.suspended,
                 timeout: project.timeout, maxDelete: project.maxDelete, slaves: servers)
-            master.summaries[name] = "upstream=\(project.upstream) interval=\(project.interval)"
-                + (project.suspended ? " suspended" : "")
+            masterSpecs[name] = spec
+            masterOrder.append(name)
+            masterGenerations.append(Generation.of(spec))
+            summaries[name] = "upstream=\(project.upstream) interval=\(project.interval)" + (project.suspended ? " suspended" : "")
+            guard !servers.isEmpty else { continue }
             // A slave pulls the master's copy: one module per project on the master's rsync daemon.
-            let module = UpstreamSpec(
-                url: .rsync(user: slaveRsyncUser, host: masterHost, port: state.master.rsyncd.port == 873 ? nil : state.master.rsyncd.port, path: name),
-                timeout: project.timeout ?? upstream.timeout, ioTimeout: upstream.ioTimeout)
+            let module = UpstreamSpec(url: .rsync(user: slaveRsyncUser, host: masterHost, port: modulePort, path: name),
+                                      timeout: project.timeout ?? upstream.timeout, ioTimeout: upstream.ioTimeout)
+            let pull = AgentProjectSpec(upstream: module, path: project.path, interval: .every(slaveFallbackInterval),
+                                        twoStage: project.twoStage, suspended: project.suspended, maxDelete: project.maxDelete)
+            pullSpecs[name] = pull
+            let generation = Generation.of(pull)
             for server in servers {
-                slaves[server]?.projects[name] = AgentProjectSpec(
-                    upstream: module, path: project.path, interval: .every(slaveFallbackInterval), twoStage: project.twoStage,
-                    suspended: project.suspended, maxDelete: project.maxDelete)
-                slaves[server]?.summaries[name] = "from master"
+                guard let i = slaveIndex[server] else { continue }
+                slaveOrder[i].append(name)
+                slaveGenerations[i].append(generation)
             }
         }
-        return [master] + slaves.keys.sorted().map { slaves[$0]! }
+        let masterTable = SpecTable(masterSpecs), pullTable = SpecTable(pullSpecs)
+        let master = AgentDesired(
+            role: .master, name: "master", api: state.master.api,
+            settings: AgentSettings(root: state.master.root, maxConcurrentSyncs: state.master.maxConcurrentSyncs,
+                                    publicStatus: state.master.publicStatus, rsyncd: state.master.rsyncd),
+            order: masterOrder, generations: masterGenerations, table: masterTable, summaries: summaries)
+        return [master] + slaveNames.enumerated().map { i, name in
+            AgentDesired(role: .slave, name: name, api: state.slaves[name]!.api, settings: AgentSettings(root: state.slaves[name]!.publicDir),
+                         order: slaveOrder[i], generations: slaveGenerations[i], table: pullTable, summaries: [:])
+        }
     }
 
     /// A digest of what every agent should hold: equal digests, equal desired states.
     public static func digest(_ agents: [AgentDesired]) -> String {
-        Generation.of(agents.map { DigestEntry(name: $0.name, settings: $0.settings, projects: $0.projects) })
-    }
-
-    private struct DigestEntry: Encodable {
-        var name: String
-        var settings: AgentSettings
-        var projects: [String: AgentProjectSpec]
+        var h = CanonicalHash()
+        for agent in agents {
+            h.add(agent.name)
+            h.add(Generation.of(agent.settings))
+            for (name, generation) in zip(agent.order, agent.generations) {
+                h.add(name)
+                h.add(generation)
+            }
+        }
+        return h.hex
     }
 }

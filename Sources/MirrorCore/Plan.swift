@@ -1,4 +1,6 @@
+import Dispatch
 import Foundation
+import Synchronization
 
 /// One field that an update changes, with both values as text.
 public struct FieldChange: Codable, Sendable, Hashable {
@@ -63,7 +65,7 @@ public struct AgentPlan: Codable, Sendable, Hashable {
 }
 
 /// The ordered list of actions that turns observed into desired: per agent (master first, then slaves by name),
-/// settings first, then projects by name.
+/// settings first, then projects by name. Objects already as desired are counted, not listed.
 public struct Plan: Codable, Sendable, Hashable {
     public struct Counts: Codable, Sendable, Hashable {
         public var create = 0, update = 0, remove = 0, unchanged = 0, unmanaged = 0
@@ -103,18 +105,29 @@ public enum Planner {
     }
 
     public static func plan(desired: [AgentDesired], observed: [String: Observation], options: Options = Options()) -> Plan {
+        // Agents are planned side by side on every core; each plan depends on its own agent alone.
+        let planned = Mutex([(AgentPlan, Int)?](repeating: nil, count: desired.count))
+        DispatchQueue.concurrentPerform(iterations: desired.count) { i in
+            let agent = desired[i]
+            var plan = AgentPlan(agent: agent.name, role: agent.role, api: agent.api, reachable: false, error: nil, actions: [])
+            var unchanged = 0
+            if case .state(let state)? = observed[agent.name] {
+                plan.reachable = true
+                (plan.actions, unchanged) = actions(for: agent, state: state, options: options)
+            } else if case .unreachable(let why)? = observed[agent.name] {
+                plan.error = why
+            } else {
+                plan.error = "not observed"
+            }
+            planned.withLock { $0[i] = (plan, unchanged) }
+        }
         var agents: [AgentPlan] = []
         var counts = Plan.Counts()
         var managed = 0, removed = 0
-        for agent in desired {
-            var plan = AgentPlan(agent: agent.name, role: agent.role, api: agent.api, reachable: false, error: nil, actions: [])
-            guard case .state(let state)? = observed[agent.name] else {
-                if case .unreachable(let why)? = observed[agent.name] { plan.error = why } else { plan.error = "not observed" }
-                agents.append(plan)
-                continue
-            }
-            plan.reachable = true
-            plan.actions = actions(for: agent, state: state, options: options)
+        for (agent, (plan, unchanged)) in zip(desired, planned.withLock { $0.map { $0! } }) {
+            agents.append(plan)
+            guard plan.reachable, case .state(let state)? = observed[agent.name] else { continue }
+            counts.unchanged += unchanged
             for action in plan.actions {
                 switch action.change {
                 case .create: counts.create += 1
@@ -128,7 +141,6 @@ public enum Planner {
                 managed = state.projects.values.filter(\.managed).count
                 removed = plan.actions.filter { $0.object == .project && $0.change == .remove }.count
             }
-            agents.append(plan)
         }
         var result = Plan(configDigest: DesiredAgents.digest(desired), agents: agents, counts: counts)
         if !options.allowMassRemoval && removed > 0 && removed * 2 > managed {
@@ -138,47 +150,55 @@ public enum Planner {
         return result
     }
 
-    static func actions(for agent: AgentDesired, state: AgentState, options: Options) -> [PlanAction] {
+    /// The actions for one agent, by name; what is unchanged is only counted.
+    static func actions(for agent: AgentDesired, state: AgentState, options: Options) -> (actions: [PlanAction], unchanged: Int) {
         var actions: [PlanAction] = []
+        var unchanged = 0
         let settingsGeneration = Generation.of(agent.settings)
         if let observed = state.settings {
-            let same = state.settingsGeneration == settingsGeneration
-            actions.append(PlanAction(object: .settings, name: "settings", change: same ? .unchanged : .update,
-                                      fields: same ? [] : diff(observed, agent.settings), generation: settingsGeneration,
-                                      observedGeneration: state.settingsGeneration))
+            if state.settingsGeneration == settingsGeneration {
+                unchanged += 1
+            } else {
+                actions.append(PlanAction(object: .settings, name: "settings", change: .update, fields: diff(observed, agent.settings),
+                                          generation: settingsGeneration, observedGeneration: state.settingsGeneration))
+            }
         } else {
             actions.append(PlanAction(object: .settings, name: "settings", change: .create, summary: "root=\(agent.settings.root)",
                                       generation: settingsGeneration))
         }
-        for name in Set(agent.projects.keys).union(state.projects.keys).sorted() {
-            let want = agent.projects[name], have = state.projects[name]
-            switch (want, have) {
-            case (let want?, nil):
-                actions.append(PlanAction(object: .project, name: name, change: .create, summary: agent.summaries[name],
-                                          generation: Generation.of(want)))
-            case (let want?, let have?):
-                let generation = Generation.of(want)
-                if generation == have.generation {
+        var matched = 0
+        for (name, generation) in zip(agent.order, agent.generations) {
+            guard let have = state.projects[name] else {
+                actions.append(PlanAction(object: .project, name: name, change: .create, summary: agent.summary(name), generation: generation))
+                continue
+            }
+            matched += 1
+            if generation == have.generation {
+                if have.managed {
+                    unchanged += 1
+                } else {
                     // A project put by hand and now in mirrors.d is taken over: the same spec, put again as managed.
-                    actions.append(PlanAction(object: .project, name: name, change: have.managed ? .unchanged : .update,
-                                              fields: have.managed ? [] : [FieldChange(path: "managed", old: "false", new: "true")],
-                                              generation: generation, observedGeneration: have.generation))
-                } else {
-                    actions.append(PlanAction(object: .project, name: name, change: .update, fields: diff(have.spec, want),
+                    actions.append(PlanAction(object: .project, name: name, change: .update,
+                                              fields: [FieldChange(path: "managed", old: "false", new: "true")],
                                               generation: generation, observedGeneration: have.generation))
                 }
-            case (nil, let have?):
-                if have.managed || options.prune {
-                    actions.append(PlanAction(object: .project, name: name, change: .remove, purge: options.prune,
-                                              observedGeneration: have.generation))
-                } else {
-                    actions.append(PlanAction(object: .project, name: name, change: .unmanaged, observedGeneration: have.generation))
-                }
-            case (nil, nil):
-                break
+            } else if let want = agent.spec(name) {
+                actions.append(PlanAction(object: .project, name: name, change: .update, fields: diff(have.spec, want),
+                                          generation: generation, observedGeneration: have.generation))
             }
         }
-        return actions
+        // Projects the agent holds and mirrors.d does not give it: few, and merged in by name.
+        if matched < state.projects.count {
+            let wanted = Set(agent.order)
+            for name in state.projects.keys where !wanted.contains(name) {
+                let have = state.projects[name]!
+                actions.append(PlanAction(object: .project, name: name, change: have.managed || options.prune ? .remove : .unmanaged,
+                                          purge: (have.managed || options.prune) && options.prune, observedGeneration: have.generation))
+            }
+            let settings = actions.filter { $0.object == .settings }
+            actions = settings + actions.filter { $0.object == .project }.sorted { $0.name < $1.name }
+        }
+        return (actions, unchanged)
     }
 
     /// The fields that differ between two encodable values, as dotted paths in a stable order.

@@ -324,8 +324,11 @@ public enum UpstreamLocation: Sendable, Hashable, Codable, CustomStringConvertib
         switch self {
         case .local(let path): return path
         case .rsync(let user, let host, let port, let path):
-            let shownHost = host.contains(":") ? "[\(host)]" : host
-            return "rsync://\(user.map { "\($0)@" } ?? "")\(shownHost)\(port.map { ":\($0)" } ?? "")/\(path)/"
+            var out = "rsync://"
+            if let user { out += user + "@" }
+            out += host.utf8.contains(UInt8(ascii: ":")) ? "[" + host + "]" : host
+            if let port { out += ":" + String(port) }
+            return out + "/" + path + "/"
         }
     }
 
@@ -355,6 +358,11 @@ public enum DeletionLimit: Sendable, Hashable, Codable, CustomStringConvertible 
     case files(Int)
 
     public static let `default` = DeletionLimit.percent(10)
+
+    public var isShare: Bool {
+        if case .percent = self { return true }
+        return false
+    }
     public static let percentPattern = "^(100(\\.0+)?|[0-9]{1,2}(\\.[0-9]+)?)%$"
 
     public static func parse(_ text: String, plain: Bool) throws(ValueError) -> DeletionLimit {

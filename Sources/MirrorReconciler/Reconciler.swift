@@ -131,7 +131,7 @@ public struct Reconciler: Sendable {
             case (.settings, _): _ = try await client.putSettings(desired.settings)
             case (.project, .remove): try await client.deleteProject(action.name, purge: action.purge)
             case (.project, _):
-                guard let spec = desired.projects[action.name] else { return AppliedAction(agent: agent, action: action, error: "no spec") }
+                guard let spec = desired.spec(action.name) else { return AppliedAction(agent: agent, action: action, error: "no spec") }
                 _ = try await client.putProject(action.name, spec)
             }
         } catch let failure {
@@ -196,7 +196,8 @@ public struct Reconciler: Sendable {
             let failures = applied.filter { $0.agent == agent.name && $0.error != nil }
             var projects: [String: Condition] = [:]
             let state: AgentState? = if case .state(let s)? = observed[agent.name] { s } else { nil }
-            for (name, spec) in agent.projects {
+            for name in agent.order {
+                guard let spec = agent.spec(name) else { continue }
                 let pending = agentPlan?.actions.first { $0.name == name && $0.changesSomething }
                 if let failure = failures.first(where: { $0.action.name == name }) {
                     projects[name] = Condition(.stalled, "ApplyFailed", failure.error)

@@ -8,17 +8,9 @@ import MirrorTestSupport
 import Glibc
 #endif
 
-/// The built `mirrorsync` binary, found beside the test bundle.
+/// The built `mirrorsync` binary.
 enum Binary {
-    static let path: String = {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        while dir.path != "/" {
-            let candidate = dir.appendingPathComponent("mirrorsync").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return ".build/debug/mirrorsync"
-    }()
+    static let path = builtProduct("mirrorsync")
 }
 
 /// An agent as a separate process of the built binary, on a loopback port, logging to a file.

@@ -2,21 +2,14 @@ import Foundation
 import Testing
 @testable import MirrorCLI
 import MirrorCore
+import MirrorTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The built `mirrorsync` binary sits beside the test bundle in the build folder.
 enum Binary {
-    static let path: String = {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        while dir.path != "/" {
-            let candidate = dir.appendingPathComponent("mirrorsync").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return ".build/debug/mirrorsync"
-    }()
+    static let path = builtProduct("mirrorsync")
 
     static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().path

@@ -70,6 +70,17 @@ public enum Tree {
     }
 }
 
+/// A product of this package, found beside the running test bundle or benchmark in the build folder.
+public func builtProduct(_ name: String) -> String {
+    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    while dir.path != "/" {
+        let candidate = dir.appendingPathComponent(name).path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        dir = dir.deletingLastPathComponent()
+    }
+    return ".build/debug/\(name)"
+}
+
 /// A free TCP port on loopback: bound, read, released.
 public func freePort() -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
