@@ -142,7 +142,7 @@ public struct AgentAPI: Sendable {
             let name = try api.projectName(context)
             let purge = request.uri.queryParameters["purge"].map { $0 == "true" || $0 == "1" } ?? false
             do throws(SchedulerError) { try await scheduler.removeProject(name, purge: purge) } catch { throw APIError(error) }
-            return try APIResponse.json(["name": name, "removed": "true", "purged": purge ? "true" : "false"])
+            return try APIResponse.json(DeleteResponse(name: name, removed: true, purged: purge))
         }
         router.post("/v1/projects/:name/sync") { _, context in
             let name = try api.projectName(context)
@@ -186,14 +186,17 @@ public struct AgentAPI: Sendable {
         out.writeString("{")
         key("bootID"); out.writeBytes(try encoder.encode(bootID)); out.writeString(",")
         key("name"); out.writeBytes(try encoder.encode(name)); out.writeString(",")
+        let encoded = try stateCache.encoded(projects, encoder: encoder)
         key("projects"); out.writeString("{")
-        for (index, (project, json)) in try stateCache.encoded(projects, encoder: encoder).enumerated() {
+        for (index, (project, json)) in encoded.enumerated() {
             if index > 0 { out.writeString(",") }
             // Project names are [a-z0-9._-]: nothing in them needs escaping.
             key(project)
             out.writeBytes(json)
         }
         out.writeString("},")
+        let digest = ProjectsDigest.of(encoded.lazy.map { (name: $0.0, generation: projects[$0.0]!.generation, managed: projects[$0.0]!.managed) })
+        key("projectsDigest"); out.writeBytes(try encoder.encode(digest)); out.writeString(",")
         key("role"); out.writeBytes(try encoder.encode(role)); out.writeString(",")
         if let settings { key("settings"); out.writeBytes(try encoder.encode(settings)); out.writeString(",") }
         if let generation { key("settingsGeneration"); out.writeBytes(try encoder.encode(generation)); out.writeString(",") }
@@ -209,8 +212,9 @@ public struct AgentAPI: Sendable {
 
     func state() async -> AgentState {
         let (settings, generation) = await scheduler.currentSettings()
+        let projects = await scheduler.projectStates()
         return AgentState(role: role, name: name, bootID: bootID, version: version, settings: settings,
-                          settingsGeneration: generation, projects: await scheduler.projectStates())
+                          settingsGeneration: generation, projects: projects, projectsDigest: AgentState.digest(of: projects))
     }
 
     func projectName(_ context: some RequestContext) throws -> String {

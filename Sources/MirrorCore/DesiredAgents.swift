@@ -1,4 +1,6 @@
+import Dispatch
 import Foundation
+import Synchronization
 
 /// The project specs of a desired state, shared by the agents that hold them: a site with 100 slaves holds one
 /// copy of each spec, not one per slave.
@@ -15,10 +17,25 @@ public struct AgentDesired: Sendable {
     public var api: String
     public var settings: AgentSettings
     /// The agent's projects' names, sorted, and their generations, index by index.
-    public var order: [String]
-    public var generations: [String]
+    public let order: [String]
+    public let generations: [String]
     let table: SpecTable
     let summaries: [String: String]
+    /// `ProjectsDigest` of what the agent should hold, every project managed.
+    public let projectsDigest: String
+
+    init(role: AgentRole, name: String, api: String, settings: AgentSettings, order: [String], generations: [String],
+         table: SpecTable, summaries: [String: String], projectsDigest: String? = nil) {
+        self.role = role
+        self.name = name
+        self.api = api
+        self.settings = settings
+        self.order = order
+        self.generations = generations
+        self.table = table
+        self.summaries = summaries
+        self.projectsDigest = projectsDigest ?? ProjectsDigest.of(zip(order, generations).lazy.map { (name: $0, generation: $1, managed: true) })
+    }
 
     /// `master` or `slave ftp1`, as plans and logs name agents.
     public var label: String { role == .master ? "master" : "slave \(name)" }
@@ -90,9 +107,18 @@ public enum DesiredAgents {
             settings: AgentSettings(root: state.master.root, maxConcurrentSyncs: state.master.maxConcurrentSyncs,
                                     publicStatus: state.master.publicStatus, rsyncd: state.master.rsyncd),
             order: masterOrder, generations: masterGenerations, table: masterTable, summaries: summaries)
+        // Each slave's digest hashes its whole list: side by side on every core.
+        let digests = Mutex([String](repeating: "", count: slaveNames.count))
+        let orders = slaveOrder, generations = slaveGenerations
+        DispatchQueue.concurrentPerform(iterations: slaveNames.count) { i in
+            let digest = ProjectsDigest.of(zip(orders[i], generations[i]).lazy.map { (name: $0, generation: $1, managed: true) })
+            digests.withLock { $0[i] = digest }
+        }
+        let slaveDigests = digests.withLock { $0 }
         return [master] + slaveNames.enumerated().map { i, name in
             AgentDesired(role: .slave, name: name, api: state.slaves[name]!.api, settings: AgentSettings(root: state.slaves[name]!.publicDir),
-                         order: slaveOrder[i], generations: slaveGenerations[i], table: pullTable, summaries: [:])
+                         order: slaveOrder[i], generations: slaveGenerations[i], table: pullTable, summaries: [:],
+                         projectsDigest: slaveDigests[i])
         }
     }
 

@@ -166,6 +166,10 @@ public enum Planner {
             actions.append(PlanAction(object: .settings, name: "settings", change: .create, summary: "root=\(agent.settings.root)",
                                       generation: settingsGeneration))
         }
+        // The agent says it holds exactly what it should: nothing to compare one by one.
+        if let digest = state.projectsDigest, digest == agent.projectsDigest {
+            return (actions, unchanged + agent.order.count)
+        }
         var matched = 0
         for (name, generation) in zip(agent.order, agent.generations) {
             guard let have = state.projects[name] else {
@@ -183,7 +187,7 @@ public enum Planner {
                                               generation: generation, observedGeneration: have.generation))
                 }
             } else if let want = agent.spec(name) {
-                actions.append(PlanAction(object: .project, name: name, change: .update, fields: diff(have.spec, want),
+                actions.append(PlanAction(object: .project, name: name, change: .update, fields: have.spec.changes(to: want),
                                           generation: generation, observedGeneration: have.generation))
             }
         }
@@ -250,5 +254,35 @@ enum JSONValue: Decodable, Hashable {
         case .array(let items): return "[" + items.map { $0.render(quoted: true) }.joined(separator: ", ") + "]"
         case .object(let dict): return "{" + dict.keys.sorted().map { "\($0): \(dict[$0]!.render(quoted: true))" }.joined(separator: ", ") + "}"
         }
+    }
+}
+
+extension AgentProjectSpec {
+    /// The fields that differ from `new`, field by field: the paths and texts that `Planner.diff` gives, without JSON.
+    public func changes(to new: AgentProjectSpec) -> [FieldChange] {
+        var out: [FieldChange] = []
+        func check<T: Equatable>(_ path: String, _ a: T, _ b: T, _ text: (T) -> String?) {
+            if a != b { out.append(FieldChange(path: path, old: text(a), new: text(b))) }
+        }
+        func list(_ items: [String]) -> String { "[" + items.map { "\"\($0)\"" }.joined(separator: ", ") + "]" }
+        check("exclude", exclude, new.exclude, list)
+        check("interval.cron", interval.cron?.text, new.interval.cron?.text) { $0 }
+        check("interval.every", interval.every, new.interval.every) { $0?.description }
+        check("interval.jitter", interval.jitter, new.interval.jitter) { $0?.description }
+        check("interval.timezone", interval.timezone, new.interval.timezone) { $0 }
+        check("maxDelete", maxDelete, new.maxDelete) { $0.description }
+        check("path", path, new.path) { $0 }
+        check("rsyncOptions", rsyncOptions, new.rsyncOptions, list)
+        check("slaves", slaves, new.slaves, list)
+        check("source", source, new.source) { $0.isEmpty ? nil : $0 }
+        check("suspended", suspended, new.suspended) { $0 ? "true" : "false" }
+        check("timeout", timeout, new.timeout) { $0?.description }
+        check("twoStage", twoStage, new.twoStage, list)
+        check("upstream.bandwidthLimit", upstream.bandwidthLimit, new.upstream.bandwidthLimit) { $0?.description }
+        check("upstream.ioTimeout", upstream.ioTimeout, new.upstream.ioTimeout) { $0.description }
+        check("upstream.passwordFile", upstream.passwordFile, new.upstream.passwordFile) { $0 }
+        check("upstream.timeout", upstream.timeout, new.upstream.timeout) { $0.description }
+        check("upstream.url", upstream.url, new.upstream.url) { $0.description }
+        return out
     }
 }

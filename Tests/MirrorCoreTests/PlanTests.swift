@@ -185,3 +185,29 @@ struct PlanTests {
         #expect(json == #"{"agents":[{"actions":[{"change":"create","fields":[],"generation":"\#(Generation.of(agents[0].projects["linux"]!))","name":"linux","object":"project","purge":false,"summary":"upstream=kernel-org interval=hourly"}],"agent":"master","api":"http://127.0.0.1:7070","reachable":true,"role":"master"}],"configDigest":"\#(DesiredAgents.digest(agents))","counts":{"create":1,"remove":0,"unchanged":1,"unmanaged":0,"update":0},"formatVersion":1}"#)
     }
 }
+
+@Suite("Field-level changes")
+struct FieldChangeTests {
+    @Test("the spec's own comparison names the same fields, with the same texts, as the JSON diff")
+    func sameAsJSON() throws {
+        let a = AgentProjectSpec(upstream: UpstreamSpec(url: try UpstreamLocation.parse("rsync://h/pub/")), source: "x", path: "p",
+                                 interval: .every(TimeSpan(seconds: 3600)), exclude: ["*.tmp"], maxDelete: .percent(10), slaves: ["ftp1"])
+        var b = a
+        b.upstream = UpstreamSpec(url: try UpstreamLocation.parse("rsync://u@h2:8873/pub/"), passwordFile: "/etc/s", timeout: TimeSpan(seconds: 60),
+                                  bandwidthLimit: ByteSize(bytes: 1024))
+        b.source = ""
+        b.path = "q"
+        b.interval = .cron(try CronExpression.parse("@daily"), timezone: "Europe/Berlin")
+        b.exclude = []
+        b.twoStage = ["Packages*"]
+        b.rsyncOptions = ["--no-owner"]
+        b.suspended = true
+        b.timeout = TimeSpan(seconds: 90)
+        b.maxDelete = .files(5)
+        b.slaves = []
+        let fast = a.changes(to: b)
+        #expect(fast == Planner.diff(a, b))
+        #expect(fast.count == 16)  // all but interval.jitter and upstream.ioTimeout, equal on both sides
+        #expect(a.changes(to: a).isEmpty)
+    }
+}
