@@ -158,6 +158,7 @@ public struct Reconciler: Sendable {
             logger.error("plan refused", metadata: ["reason": "\(refusal)"])
             report.conditions = Self.conditions(plan: first, observed: [:], desired: agents, applied: [])
             report.endedAt = clock.now()
+            log(report)
             return report
         }
         var current = first
@@ -186,7 +187,24 @@ public struct Reconciler: Sendable {
         }
         report.conditions = Self.conditions(plan: current, observed: observed, desired: agents, applied: report.applied)
         report.endedAt = clock.now()
+        log(report)
         return report
+    }
+
+    /// One line per agent that is not Ready, and one for the whole reconcile: digest, counts, outcome.
+    func log(_ report: ReconcileReport) {
+        for agent in report.conditions where agent.condition.status != .ready {
+            logger.warning("agent \(agent.condition.status.rawValue)", metadata: [
+                "agent": "\(agent.agent)", "reason": "\(agent.condition.reason)", "message": "\(agent.condition.message ?? "")",
+            ])
+        }
+        let failed = report.applied.filter { $0.error != nil }.count
+        logger.notice("reconcile finished", metadata: [
+            "configDigest": "\(report.configDigest)", "created": "\(report.plan.counts.create)", "updated": "\(report.plan.counts.update)",
+            "removed": "\(report.plan.counts.remove)", "applied": "\(report.applied.count - failed)", "failed": "\(failed)",
+            "outcome": "\(report.converged ? "converged" : report.refused != nil ? "refused" : "not converged")",
+            "seconds": "\(String(format: "%.2f", report.endedAt.timeIntervalSince(report.startedAt)))",
+        ])
     }
 
     /// Conditions from the last plan and what the agents reported.
