@@ -30,7 +30,7 @@ func cpuSeconds() -> Double {
 }
 
 func emit(_ m: Measurement) {
-    let data = try! JSONEncoder().encode(m)
+    let data = (try? JSONEncoder().encode(m)) ?? Data("{}".utf8)
     print(String(decoding: data, as: UTF8.self))
 }
 
