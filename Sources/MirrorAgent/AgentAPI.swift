@@ -118,7 +118,12 @@ public struct AgentAPI: Sendable {
         router.get("/v1/health") { _, _ in
             try APIResponse.json(AgentHealth(role: api.role, name: api.name, bootID: api.bootID, version: api.version))
         }
-        router.get("/v1/state") { _, _ in try await api.stateResponse() }
+        router.get("/v1/state") { request, _ in
+            if let wanted = request.uri.queryParameters["ifDigest"], let omitted = try await api.stateWithoutProjects(ifDigest: String(wanted)) {
+                return omitted
+            }
+            return try await api.stateResponse()
+        }
         router.get("/v1/status") { _, _ in try await api.stateResponse() }
         router.put("/v1/settings") { request, _ in
             let body = try await api.body(request)
@@ -204,6 +209,17 @@ public struct AgentAPI: Sendable {
         out.writeString("}")
         stateCache.store(response: out, version: version)
         return Self.jsonResponse(out)
+    }
+
+    /// `GET /v1/state?ifDigest=D`: when the agent's projects have the digest D, the state without them; else nil.
+    /// A reconciler that knows what every agent should hold reads a hundred agents in sync without their projects.
+    func stateWithoutProjects(ifDigest wanted: String) async throws -> Response? {
+        let projects = await scheduler.projectStates()
+        let digest = AgentState.digest(of: projects)
+        guard digest == wanted else { return nil }
+        let (settings, generation) = await scheduler.currentSettings()
+        return try APIResponse.json(AgentState(role: role, name: name, bootID: bootID, version: version, settings: settings,
+                                               settingsGeneration: generation, projects: [:], projectsDigest: digest, projectsOmitted: true))
     }
 
     static func jsonResponse(_ body: ByteBuffer) -> Response {

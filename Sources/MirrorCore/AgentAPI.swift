@@ -392,9 +392,12 @@ public struct AgentState: Codable, Sendable, Hashable {
     public var projects: [String: ProjectState]
     /// `ProjectsDigest` of `projects`; absent from agents that do not compute it.
     public var projectsDigest: String?
+    /// The request gave the digest the agent has (`?ifDigest=`), so `projects` was left out: the caller knows them.
+    public var projectsOmitted: Bool
 
     public init(role: AgentRole, name: String, bootID: String, version: String, settings: AgentSettings?,
-                settingsGeneration: String?, projects: [String: ProjectState], projectsDigest: String? = nil) {
+                settingsGeneration: String?, projects: [String: ProjectState], projectsDigest: String? = nil,
+                projectsOmitted: Bool = false) {
         self.role = role
         self.name = name
         self.bootID = bootID
@@ -403,6 +406,24 @@ public struct AgentState: Codable, Sendable, Hashable {
         self.settingsGeneration = settingsGeneration
         self.projects = projects
         self.projectsDigest = projectsDigest
+        self.projectsOmitted = projectsOmitted
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case role, name, bootID, version, settings, settingsGeneration, projects, projectsDigest, projectsOmitted
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        role = try c.decode(AgentRole.self, forKey: .role)
+        name = try c.decode(String.self, forKey: .name)
+        bootID = try c.decode(String.self, forKey: .bootID)
+        version = try c.decode(String.self, forKey: .version)
+        settings = try c.decodeIfPresent(AgentSettings.self, forKey: .settings)
+        settingsGeneration = try c.decodeIfPresent(String.self, forKey: .settingsGeneration)
+        projects = try c.decodeIfPresent([String: ProjectState].self, forKey: .projects) ?? [:]
+        projectsDigest = try c.decodeIfPresent(String.self, forKey: .projectsDigest)
+        projectsOmitted = try c.decodeIfPresent(Bool.self, forKey: .projectsOmitted) ?? false
     }
 
     /// The digest these projects have, for agents (and tests) that build a state.

@@ -30,13 +30,19 @@ public struct ClientError: Error, Sendable, CustomStringConvertible {
 
 /// The one way the reconciler reaches an agent; HTTP in production, and the tests use the same HTTP against agents in-process.
 public protocol AgentClient: Sendable {
-    func state() async throws(ClientError) -> AgentState
+    /// The agent's state; given the digest of the projects it should hold, an agent that holds exactly those
+    /// leaves them out (`projectsOmitted`).
+    func state(ifDigest: String?) async throws(ClientError) -> AgentState
     func putSettings(_ settings: AgentSettings) async throws(ClientError) -> PutResponse
     /// Puts a project as managed by the reconciler.
     func putProject(_ name: String, _ spec: AgentProjectSpec) async throws(ClientError) -> PutResponse
     func deleteProject(_ name: String, purge: Bool) async throws(ClientError)
     func requestSync(_ name: String) async throws(ClientError) -> SyncResponse
     func run(project: String, id: Int64) async throws(ClientError) -> RunRecord
+}
+
+extension AgentClient {
+    public func state() async throws(ClientError) -> AgentState { try await state(ifDigest: nil) }
 }
 
 /// An agent's API over HTTP, with a bearer token and a timeout per call.
@@ -97,8 +103,8 @@ public struct HTTPAgentClient: AgentClient {
         do { return try APICoding.encoder().encode(value) } catch { throw ClientError(.invalidResponse, "cannot encode: \(error)") }
     }
 
-    public func state() async throws(ClientError) -> AgentState {
-        try decode(AgentState.self, try await call("GET", "/v1/state"))
+    public func state(ifDigest: String?) async throws(ClientError) -> AgentState {
+        try decode(AgentState.self, try await call("GET", "/v1/state" + (ifDigest.map { "?ifDigest=\($0)" } ?? "")))
     }
 
     public func putSettings(_ settings: AgentSettings) async throws(ClientError) -> PutResponse {

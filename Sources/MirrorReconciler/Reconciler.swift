@@ -69,13 +69,15 @@ public struct Reconciler: Sendable {
         self.retryMax = retryMax
     }
 
-    /// Reads every agent's state at once.
-    public func observe(_ agents: [AgentDesired]) async -> [String: Planner.Observation] {
+    /// Reads every agent's state at once; `conditional` leaves out the projects of agents that hold exactly what they
+    /// should (they answer with the digest alone), which is all a plan needs of them.
+    public func observe(_ agents: [AgentDesired], conditional: Bool = false) async -> [String: Planner.Observation] {
         await withTaskGroup(of: (String, Planner.Observation).self) { group in
             for agent in agents {
                 guard let client = clients[agent.name] else { continue }
+                let digest = conditional ? agent.projectsDigest : nil
                 group.addTask {
-                    do throws(ClientError) { return (agent.name, .state(try await client.state())) } catch {
+                    do throws(ClientError) { return (agent.name, .state(try await client.state(ifDigest: digest))) } catch {
                         return (agent.name, .unreachable(error.message))
                     }
                 }
@@ -87,7 +89,7 @@ public struct Reconciler: Sendable {
     }
 
     public func plan(_ agents: [AgentDesired]) async -> (Plan, [String: Planner.Observation]) {
-        let observed = await observe(agents)
+        let observed = await observe(agents, conditional: true)
         return (Planner.plan(desired: agents, observed: observed, options: options), observed)
     }
 
@@ -185,6 +187,8 @@ public struct Reconciler: Sendable {
             // Failed applies are tried again in the next round; keep only the latest word on each.
             report.applied.removeAll { $0.error != nil }
         }
+        // The projects' conditions need their statuses: read every agent in full, once, at the end.
+        observed = await observe(agents)
         report.conditions = Self.conditions(plan: current, observed: observed, desired: agents, applied: report.applied)
         report.endedAt = clock.now()
         log(report)

@@ -37,6 +37,13 @@ struct AgentAPITests {
         #expect(state.projects["p"]?.generation == Generation.of(spec))
         #expect(state.projects["p"]?.status.activity == .suspended)
         #expect(state.settings == settings && state.role == .master)
+        // Asked with the digest it has, the agent leaves its projects out; with another one, it sends them.
+        let digest = try #require(state.projectsDigest)
+        #expect(digest == AgentState.digest(of: state.projects))
+        let same = try await agent.request("GET", "/v1/state?ifDigest=\(digest)").decode(AgentState.self)
+        #expect(same.projectsOmitted && same.projects.isEmpty && same.projectsDigest == digest && same.settings == settings)
+        let other = try await agent.request("GET", "/v1/state?ifDigest=0000000000000000").decode(AgentState.self)
+        #expect(!other.projectsOmitted && other.projects == state.projects)
         await agent.stop()
     }
 
