@@ -226,13 +226,6 @@ public struct AgentAPI: Sendable {
         Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: ResponseBody(byteBuffer: body))
     }
 
-    func state() async -> AgentState {
-        let (settings, generation) = await scheduler.currentSettings()
-        let projects = await scheduler.projectStates()
-        return AgentState(role: role, name: name, bootID: bootID, version: version, settings: settings,
-                          settingsGeneration: generation, projects: projects, projectsDigest: AgentState.digest(of: projects))
-    }
-
     func projectName(_ context: some RequestContext) throws -> String {
         let name = context.parameters.get("name") ?? ""
         do throws(ValueError) { try ObjectName.validate(name) } catch {

@@ -74,11 +74,7 @@ public enum DesiredAgents {
         for name in state.projects.keys.sorted() {
             let project = state.projects[name]!
             guard let upstream = state.upstreams[project.upstream], let interval = state.intervals[project.interval] else { continue }
-            let servers: [String]
-            switch project.slaves {
-            case .all: servers = slaveNames
-            case .named(let names): servers = names.sorted()
-            }
+            let servers = state.slaves(serving: project, allSlaves: slaveNames)
             let spec = AgentProjectSpec(
                 upstream: upstream, source: project.source, path: project.path, interval: interval, exclude: project.exclude,
                 twoStage: project.twoStage, rsyncOptions: project.rsyncOptions, suspended: project.suspended,

@@ -79,9 +79,6 @@ public struct Diagnostics: Sendable {
         all.append(Diagnostic(at: mark, code: code, message: message, field: field))
     }
 
-    public mutating func error(_ mark: SourceMark, _ code: String, field: String?, _ message: String) {
-        all.append(Diagnostic(at: mark, code: code, message: message, field: field))
-    }
 
     public mutating func append(_ diagnostic: Diagnostic) { all.append(diagnostic) }
     public mutating func append(contentsOf other: [Diagnostic]) { all.append(contentsOf: other) }

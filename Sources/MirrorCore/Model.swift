@@ -203,10 +203,11 @@ public struct DesiredState: Sendable, Equatable {
         self.files = files
     }
 
-    /// The slaves that serve a project, sorted by name.
-    public func slaves(serving project: ProjectSpec) -> [String] {
+    /// The slaves that serve a project, sorted by name; `allSlaves`, when given, is every slave's name, sorted once
+    /// by a caller that asks for many projects.
+    public func slaves(serving project: ProjectSpec, allSlaves: [String]? = nil) -> [String] {
         switch project.slaves {
-        case .all: return slaves.keys.sorted()
+        case .all: return allSlaves ?? slaves.keys.sorted()
         case .named(let names): return names.sorted()
         }
     }

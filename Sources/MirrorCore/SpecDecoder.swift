@@ -296,9 +296,9 @@ public struct SpecDecoder: Sendable {
             let lower = entry.key.lowercased()
             if Self.secretWords.contains(where: { lower.contains($0) }) && !lower.hasSuffix("file") {
                 let fileKey = known.first { $0.lowercased().hasSuffix("file") && Self.secretWords.contains(where: $0.lowercased().contains) }
-                diagnostics.error(entry.keyMark, "inline-secret", field: entry.key,
+                diagnostics.error(entry.keyMark, "inline-secret",
                     "'\(entry.key)' in \(what) is not allowed: secrets never go inline; put the secret in a file of mode 0600"
-                    + (fileKey.map { " and name it with '\($0)'" } ?? ""))
+                    + (fileKey.map { " and name it with '\($0)'" } ?? ""), field: entry.key)
             } else {
                 let suggestion = Suggestion.closest(to: entry.key, among: known)
                 if let suggestion { suggested.insert(suggestion) }

@@ -104,17 +104,6 @@ final class AgentProcess: @unchecked Sendable {
     }
 }
 
-/// Whether an rsync is still writing into `destination`.
-func rsyncRunning(into destination: String) -> Bool {
-    let pgrep = Process()
-    pgrep.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
-    pgrep.arguments = ["-f", "rsync .*" + destination]
-    pgrep.standardOutput = FileHandle.nullDevice
-    try? pgrep.run()
-    pgrep.waitUntilExit()
-    return pgrep.terminationStatus == 0
-}
-
 func projectSpec(_ url: String, path: String, every: Int = 3600, tweak: (inout AgentProjectSpec) -> Void = { _ in }) throws -> AgentProjectSpec {
     var spec = AgentProjectSpec(upstream: UpstreamSpec(url: try UpstreamLocation.parse(url)), path: path, interval: .every(TimeSpan(seconds: every)))
     tweak(&spec)

@@ -7,17 +7,6 @@ import MirrorTestSupport
 import Glibc
 #endif
 
-/// Whether any process still has `destination` on its command line.
-func rsyncRunning(into destination: String) -> Bool {
-    let pgrep = Process()
-    pgrep.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
-    pgrep.arguments = ["-f", destination]
-    pgrep.standardOutput = FileHandle.nullDevice
-    try? pgrep.run()
-    pgrep.waitUntilExit()
-    return pgrep.terminationStatus == 0
-}
-
 @Suite("rsync runner (real rsync, real daemon)")
 struct RsyncRunnerTests {
     let runner = RsyncRunner()

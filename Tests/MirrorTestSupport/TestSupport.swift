@@ -81,6 +81,17 @@ public func builtProduct(_ name: String) -> String {
     return ".build/debug/\(name)"
 }
 
+/// Whether an rsync is still writing into `destination`.
+public func rsyncRunning(into destination: String) -> Bool {
+    let pgrep = Process()
+    pgrep.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
+    pgrep.arguments = ["-f", "rsync .*" + destination]
+    pgrep.standardOutput = FileHandle.nullDevice
+    try? pgrep.run()
+    pgrep.waitUntilExit()
+    return pgrep.terminationStatus == 0
+}
+
 /// A free TCP port on loopback: bound, read, released.
 public func freePort() -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
