@@ -132,9 +132,10 @@ defs["master"] = {
             "properties": {
                 "address": ref("hostAddress", "The address the rsync daemon listens on: an IP address or a host name.", default="0.0.0.0"),
                 "port": {"description": "The TCP port the rsync daemon listens on (1-65535; a plain integer).", "type": "integer", "minimum": 1, "maximum": 65535, "default": 873},
+                "slavesOnly": {"description": "Whether the daemon takes connections only from the slaves' hosts (rsyncd's 'hosts allow', built from the hosts of the slaves' API addresses; true or false).", "type": "boolean", "default": False},
             },
             "additionalProperties": False,
-            "default": {"address": "0.0.0.0", "port": 873},
+            "default": {"address": "0.0.0.0", "port": 873, "slavesOnly": False},
         },
         "maxConcurrentSyncs": {"description": "How many upstream syncs may run at once (1-256; a plain integer).", "type": "integer", "minimum": 1, "maximum": 256, "default": 4},
         "publicStatus": {"description": "Whether GET /v1/status answers without a token (true or false).", "type": "boolean", "default": False},

@@ -23,6 +23,10 @@ public struct APIError: HTTPResponseError, Sendable {
                   field: first.field, line: first.line, column: first.column)
     }
 
+    static func masterOnly(_ path: String) -> APIError {
+        APIError(.notFound, code: "not-found", message: "\(path) is served by the master agent only")
+    }
+
     init(_ error: SchedulerError) {
         switch error.kind {
         case .notFound: self.init(.notFound, code: "not-found", message: error.message)
@@ -92,10 +96,14 @@ public struct AgentAPI: Sendable {
     let metrics: AgentMetrics
     let token: BearerToken
     let stateCache = ProjectJSONCache()
+    /// The master's part: the site's status, the revisions, the rsync credential and the slaves' reports.
+    let site: SiteStatusSource?
     /// Bodies larger than this are refused with 413: a spec is a few hundred bytes.
     public var maxBodySize = 1 << 20
 
-    public init(role: AgentRole, name: String, bootID: String, version: String, scheduler: SyncScheduler, metrics: AgentMetrics, token: BearerToken) {
+    init(role: AgentRole, name: String, bootID: String, version: String, scheduler: SyncScheduler, metrics: AgentMetrics, token: BearerToken,
+         site: SiteStatusSource? = nil) {
+        self.site = site
         self.role = role
         self.name = name
         self.bootID = bootID
@@ -124,7 +132,24 @@ public struct AgentAPI: Sendable {
             }
             return try await api.stateResponse()
         }
-        router.get("/v1/status") { _, _ in try await api.stateResponse() }
+        router.get("/v1/status") { _, _ in
+            guard let site = api.site else { return try await api.stateResponse() }
+            return try APIResponse.json(await site.status())
+        }
+        router.get("/v1/revisions") { _, _ in
+            guard api.site != nil else { throw APIError.masterOnly("/v1/revisions") }
+            return try APIResponse.json(RevisionsResponse(projects: await scheduler.revisions()))
+        }
+        router.get("/v1/rsyncd/credential") { _, _ in
+            guard let site = api.site else { throw APIError.masterOnly("/v1/rsyncd/credential") }
+            return try APIResponse.json(site.supervisor.siteCredential)
+        }
+        router.post("/v1/reports") { request, _ in
+            guard api.site != nil else { throw APIError.masterOnly("/v1/reports") }
+            let report = try api.decodeJSON(SlaveReport.self, try await api.body(request))
+            try await api.accept(report)
+            return try APIResponse.json(report, status: .accepted)
+        }
         router.put("/v1/settings") { request, _ in
             let body = try await api.body(request)
             let settings: AgentSettings
@@ -149,10 +174,16 @@ public struct AgentAPI: Sendable {
             do throws(SchedulerError) { try await scheduler.removeProject(name, purge: purge) } catch { throw APIError(error) }
             return try APIResponse.json(DeleteResponse(name: name, removed: true, purged: purge))
         }
-        router.post("/v1/projects/:name/sync") { _, context in
+        router.post("/v1/projects/:name/sync") { request, context in
             let name = try api.projectName(context)
+            // The master's trigger names the revision to pull; a sync asked for by hand has no body.
+            let body = try await api.body(request)
+            let revision = body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) ? nil
+                : try api.decodeJSON(TriggerRequest.self, body).revision
             let run: RunRecord
-            do throws(SchedulerError) { run = try await scheduler.requestRun(name) } catch { throw APIError(error) }
+            do throws(SchedulerError) {
+                run = try await scheduler.requestRun(name, trigger: revision == nil ? .request : .trigger, revision: revision)
+            } catch { throw APIError(error) }
             return try APIResponse.json(SyncResponse(project: name, runID: run.id, state: run.state), status: .accepted)
         }
         router.get("/v1/projects/:name/runs/:id") { _, context in
@@ -224,6 +255,45 @@ public struct AgentAPI: Sendable {
 
     static func jsonResponse(_ body: ByteBuffer) -> Response {
         Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: ResponseBody(byteBuffer: body))
+    }
+
+    /// A JSON body as `T`, or a 400 that names the field and what is wrong with it.
+    func decodeJSON<T: Decodable>(_ type: T.Type, _ body: [UInt8]) throws -> T {
+        do { return try APICoding.decoder().decode(type, from: Data(body)) } catch let error as DecodingError {
+            func path(_ codingPath: [any CodingKey]) -> String { codingPath.map(\.stringValue).joined(separator: ".") }
+            switch error {
+            case .keyNotFound(let key, let context):
+                let field = path(context.codingPath + [key])
+                throw APIError(.badRequest, code: "missing-key", message: "the body has no '\(field)', which it needs", field: field)
+            case .typeMismatch(let expected, let context), .valueNotFound(let expected, let context):
+                let field = path(context.codingPath)
+                throw APIError(.badRequest, code: "invalid-type", message: "\(field): expected \(expected)", field: field)
+            case .dataCorrupted(let context):
+                let field = path(context.codingPath)
+                throw APIError(.badRequest, code: "invalid-body",
+                               message: field.isEmpty ? "the body is not JSON: \(context.debugDescription)" : "\(field): \(context.debugDescription)",
+                               field: field.isEmpty ? nil : field)
+            @unknown default:
+                throw APIError(.badRequest, code: "invalid-body", message: "\(error)")
+            }
+        }
+    }
+
+    /// A slave's report: kept if the slave is one of the master's and serves the project.
+    func accept(_ report: SlaveReport) async throws {
+        let (settings, _) = await scheduler.currentSettings()
+        guard settings?.slaves[report.slave] != nil else {
+            throw APIError(.notFound, code: "not-found", message: "no slave '\(report.slave)' in the master's settings", field: "slave")
+        }
+        guard let spec = await scheduler.projectSpec(report.project) else {
+            throw APIError(.notFound, code: "not-found", message: "no project '\(report.project)' on the master", field: "project")
+        }
+        guard spec.slaves.contains(report.slave) else {
+            throw APIError(.conflict, code: "not-assigned", message: "slave '\(report.slave)' does not serve project '\(report.project)'", field: "slave")
+        }
+        do { try scheduler.store.putReport(report, at: scheduler.clock.now()) } catch {
+            throw APIError(.internalServerError, code: "store", message: error.message)
+        }
     }
 
     func projectName(_ context: some RequestContext) throws -> String {

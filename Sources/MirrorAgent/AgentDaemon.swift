@@ -28,9 +28,19 @@ public struct AgentOptions: Sendable {
     public var policy: SyncScheduler.Policy
     /// Whether SIGTERM and SIGINT stop the agent; an agent inside tests is stopped with `shutdown()`.
     public var handleSignals: Bool
+    /// How often a slave asks the master for its revisions, besides at start and when its projects change.
+    public var catchUpInterval: TimeInterval
+    /// The first wait before a trigger, report or catch-up that failed is tried again; it doubles up to a cap.
+    public var peerRetryBase: TimeInterval
+    /// The master's rsync daemon: the program to run (tests may point elsewhere).
+    public var rsyncExecutable: String
 
     public init(role: AgentRole, name: String, host: String, port: Int, tokenFile: String, stateDirectory: String,
-                version: String = "0.1.0", policy: SyncScheduler.Policy = .init(), handleSignals: Bool = true) {
+                version: String = "0.1.0", policy: SyncScheduler.Policy = .init(), handleSignals: Bool = true,
+                catchUpInterval: TimeInterval = 300, peerRetryBase: TimeInterval = 1, rsyncExecutable: String = "rsync") {
+        self.catchUpInterval = catchUpInterval
+        self.peerRetryBase = peerRetryBase
+        self.rsyncExecutable = rsyncExecutable
         self.role = role
         self.name = name
         self.host = host
@@ -43,14 +53,17 @@ public struct AgentOptions: Sendable {
     }
 }
 
-/// Runs the scheduler's loop as a service; a graceful shutdown ends it, recording runs in progress as interrupted.
+/// Runs the scheduler's loop as a service; a graceful shutdown ends it, recording runs in progress as interrupted,
+/// and then drops the triggers or reports still waiting for a peer.
 struct SchedulerService: Service {
     let scheduler: SyncScheduler
+    let afterwards: @Sendable () async -> Void
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
             await scheduler.run()
         }
+        await afterwards()
     }
 }
 
@@ -62,23 +75,66 @@ public final class AgentDaemon: Sendable {
     public let metrics: AgentMetrics
     let api: AgentAPI
     let logger: Logger
+    /// The master's rsync daemon; nil on a slave.
+    public let rsyncd: RsyncDaemonSupervisor?
+    let extraServices: [any Service]
+    let stopPeers: @Sendable () async -> Void
     private let group = Mutex<ServiceGroup?>(nil)
     private let listening = Mutex<(port: Int?, waiters: [CheckedContinuation<Int?, Never>])>((nil, []))
 
     public init(options: AgentOptions, runner: (any SyncRunner)? = nil, clock: any AgentClock = SystemClock(), logger: Logger) throws(AgentStartError) {
         self.options = options
         self.logger = logger
-        let token = try Self.readToken(options.tokenFile)
+        let tokenText: String
+        do throws(ValueError) { tokenText = try TokenFile.read(options.tokenFile) } catch { throw AgentStartError(error.message) }
         try Self.prepareStateDirectory(options.stateDirectory)
         let store: AgentStore
         do { store = try AgentStore(directory: options.stateDirectory) } catch { throw AgentStartError(error.message) }
         metrics = AgentMetrics()
+        let peers = PeerClient(token: tokenText)
+        let runner = runner ?? RsyncRunner(clock: clock)
+        let bootID = UUID().uuidString.lowercased()
         do {
-            scheduler = try SyncScheduler(store: store, runner: runner ?? RsyncRunner(clock: clock), clock: clock, metrics: metrics,
-                                          policy: options.policy, logger: logger)
-        } catch { throw AgentStartError(error.message) }
-        api = AgentAPI(role: options.role, name: options.name, bootID: UUID().uuidString.lowercased(), version: options.version,
-                       scheduler: scheduler, metrics: metrics, token: token)
+            switch options.role {
+            case .master:
+                let triggers = Courier<SlaveTrigger>(clock: clock, retryBase: options.peerRetryBase, logger: logger, outcome: { slave, error in
+                    if error == nil { try? store.markSeen(slave, at: clock.now()) }
+                }, send: { _, trigger throws(PeerError) in
+                    try await peers.trigger(trigger.api, project: trigger.project, revision: trigger.revision)
+                })
+                scheduler = try SyncScheduler(store: store, role: .master, runner: runner, observer: TriggerSlaves(courier: triggers, logger: logger),
+                                              clock: clock, metrics: metrics, policy: options.policy, logger: logger)
+                let supervisor = try RsyncDaemonSupervisor(stateDirectory: options.stateDirectory, scheduler: scheduler,
+                                                           executable: options.rsyncExecutable, clock: clock, logger: logger)
+                rsyncd = supervisor
+                extraServices = [RsyncDaemonService(supervisor: supervisor)]
+                stopPeers = { await triggers.stop() }
+                let site = SiteStatusSource(name: options.name, scheduler: scheduler, supervisor: supervisor,
+                                            probe: PeerClient(token: tokenText, timeout: 2), clock: clock)
+                api = AgentAPI(role: .master, name: options.name, bootID: bootID, version: options.version, scheduler: scheduler,
+                               metrics: metrics, token: BearerToken(tokenText), site: site)
+            case .slave:
+                let reports = Courier<ReportDelivery>(clock: clock, retryBase: options.peerRetryBase, logger: logger) { _, delivery throws(PeerError) in
+                    try await peers.report(delivery.api, delivery.report)
+                }
+                let credential = MasterCredential(file: options.stateDirectory + "/master-rsync.secret", peers: peers)
+                scheduler = try SyncScheduler(store: store, role: .slave, runner: SlavePullRunner(inner: runner, credential: credential),
+                                              observer: ReportToMaster(slave: options.name, courier: reports),
+                                              clock: clock, metrics: metrics, policy: options.policy, logger: logger)
+                rsyncd = nil
+                extraServices = [CatchUpService(scheduler: scheduler, peers: peers, clock: clock, interval: options.catchUpInterval,
+                                                retryBase: options.peerRetryBase, retryMax: 60, logger: logger)]
+                stopPeers = { await reports.stop() }
+                api = AgentAPI(role: .slave, name: options.name, bootID: bootID, version: options.version, scheduler: scheduler,
+                               metrics: metrics, token: BearerToken(tokenText))
+            }
+        } catch let error as AgentStartError {
+            throw error
+        } catch let error as StoreError {
+            throw AgentStartError(error.message)
+        } catch {
+            throw AgentStartError("\(error)")
+        }
     }
 
     /// Reads the bearer token; a missing, empty or world-readable file is refused.
@@ -108,10 +164,9 @@ public final class AgentDaemon: Sendable {
             onServerRunning: { [self] channel in self.listened(on: channel.localAddress?.port) },
             logger: logger)
         let group = ServiceGroup(configuration: .init(
-            services: [
-                .init(service: SchedulerService(scheduler: scheduler)),
-                .init(service: app),
-            ],
+            // Stopped in reverse: the API first, then the rsync daemon or the catch-up, then the runs.
+            services: [.init(service: SchedulerService(scheduler: scheduler, afterwards: stopPeers))]
+                + extraServices.map { .init(service: $0) } + [.init(service: app)],
             gracefulShutdownSignals: options.handleSignals ? [.sigterm, .sigint] : [],
             logger: logger))
         self.group.withLock { $0 = group }

@@ -98,6 +98,22 @@ public final class AgentStore: Sendable {
             // Whether the reconciler put the project there (as opposed to someone, by hand, through the API).
             try db.execute(sql: "ALTER TABLE project ADD COLUMN managed INTEGER NOT NULL DEFAULT 0")
         }
+        migrator.registerMigration("v3: slaves' reports") { db in
+            // On the master: each slave's last word on each project, and when each slave last answered.
+            try db.execute(sql: """
+                CREATE TABLE slave_report (
+                    slave TEXT NOT NULL,
+                    project TEXT NOT NULL,
+                    report TEXT NOT NULL,
+                    reportedAt REAL NOT NULL,
+                    PRIMARY KEY (slave, project)
+                );
+                CREATE TABLE slave_seen (
+                    slave TEXT PRIMARY KEY,
+                    lastSeenAt REAL NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 
@@ -230,16 +246,17 @@ public final class AgentStore: Sendable {
         }
     }
 
-    /// Records how a run ended; a success bumps the project's revision, in the same transaction.
-    /// Returns the record as stored, with the new revision.
-    public func finishRun(_ run: RunRecord) throws(StoreError) -> RunRecord {
+    /// Records how a run ended; a success bumps the project's revision (the master), or sets it to the revision
+    /// pulled (`pulled`, a slave), in the same transaction. Returns the record as stored, with the new revision.
+    public func finishRun(_ run: RunRecord, pulled: Int? = nil) throws(StoreError) -> RunRecord {
         try write("finish run \(run.id)") { db in
             var run = run
             run.state = .finished
             if run.result?.isSuccess == true, let end = run.endedAt {
                 try db.execute(sql: """
-                    UPDATE project SET revision = revision + 1, lastSuccessAt = ?, syncedFiles = COALESCE(?, syncedFiles) WHERE name = ?
-                    """, arguments: [end.timeIntervalSince1970, run.filesTotal, run.project])
+                    UPDATE project SET revision = COALESCE(?, revision + 1), lastSuccessAt = ?, syncedFiles = COALESCE(?, syncedFiles)
+                    WHERE name = ?
+                    """, arguments: [pulled, end.timeIntervalSince1970, run.filesTotal, run.project])
                 run.revision = try Int.fetchOne(db, sql: "SELECT revision FROM project WHERE name = ?", arguments: [run.project])
             }
             try db.execute(sql: """
@@ -281,6 +298,62 @@ public final class AgentStore: Sendable {
                 SELECT \(Self.runColumns) FROM run WHERE id IN (SELECT MAX(id) FROM run WHERE state = 'finished' GROUP BY project)
                 """)
             return Dictionary(try rows.map { let r = try Self.run($0); return (r.project, r) }, uniquingKeysWith: { a, _ in a })
+        }
+    }
+
+    /// When the master made the first revision of `project` after `revision`: how long a slave at `revision` has
+    /// been behind. Nil when no run kept in the store made one.
+    public func firstRevisionTime(_ project: String, after revision: Int) throws(StoreError) -> Date? {
+        try read("read the revisions of '\(project)'") { db in
+            Self.date(try DatabaseValue.fetchOne(db, sql: "SELECT MIN(endedAt) FROM run WHERE project = ? AND revision > ?",
+                                                 arguments: [project, revision]) ?? .null)
+        }
+    }
+
+    // MARK: - Slaves (the master)
+
+    /// Keeps a slave's report on a project, replacing the one before, and marks the slave as seen.
+    public func putReport(_ report: SlaveReport, at now: Date) throws(StoreError) {
+        try write("store the report of slave '\(report.slave)' on '\(report.project)'") { db in
+            try db.execute(sql: """
+                INSERT INTO slave_report (slave, project, report, reportedAt) VALUES (?, ?, ?, ?)
+                ON CONFLICT(slave, project) DO UPDATE SET report = excluded.report, reportedAt = excluded.reportedAt
+                """, arguments: [report.slave, report.project, try Self.json(report), now.timeIntervalSince1970])
+            try Self.markSeen(db, report.slave, at: now)
+        }
+    }
+
+    /// Every slave's last report on every project, with when it came: `[slave: [project: report]]`.
+    public func reports() throws(StoreError) -> [String: [String: (report: SlaveReport, at: Date)]] {
+        try read("read the slaves' reports") { db in
+            var out: [String: [String: (report: SlaveReport, at: Date)]] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT report, reportedAt FROM slave_report") {
+                let report = try Self.decode(SlaveReport.self, row["report"])
+                out[report.slave, default: [:]][report.project] = (report, Self.date(row["reportedAt"]) ?? Date(timeIntervalSince1970: 0))
+            }
+            return out
+        }
+    }
+
+    public func markSeen(_ slave: String, at now: Date) throws(StoreError) {
+        try write("mark slave '\(slave)' seen") { db in try Self.markSeen(db, slave, at: now) }
+    }
+
+    static func markSeen(_ db: Database, _ slave: String, at now: Date) throws {
+        try db.execute(sql: """
+            INSERT INTO slave_seen (slave, lastSeenAt) VALUES (?, ?)
+            ON CONFLICT(slave) DO UPDATE SET lastSeenAt = MAX(lastSeenAt, excluded.lastSeenAt)
+            """, arguments: [slave, now.timeIntervalSince1970])
+    }
+
+    /// When each slave last answered the master or reported to it.
+    public func lastSeen() throws(StoreError) -> [String: Date] {
+        try read("read when the slaves were seen") { db in
+            var out: [String: Date] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT slave, lastSeenAt FROM slave_seen") {
+                out[row["slave"]] = Self.date(row["lastSeenAt"])
+            }
+            return out
         }
     }
 

@@ -20,6 +20,8 @@ public struct SyncJob: Sendable, Hashable {
     public var maxDelete: DeletionLimit
     /// Files in the tree after its last successful sync, if it had one.
     public var previousFiles: Int?
+    /// On a slave pulling from the master's rsync daemon: the master's API, which hands out the credential.
+    public var masterAPI: String?
 
     public init(project: String, source: String, destination: String, exclude: [String] = [], twoStage: [String] = [],
                 rsyncOptions: [String] = [], ioTimeout: TimeSpan = UpstreamSpec.defaultIOTimeout,

@@ -3,6 +3,13 @@ import Logging
 import MirrorCore
 import Synchronization
 
+/// What an agent does when a run has ended and been recorded: the master triggers its slaves, a slave reports
+/// to the master.
+public protocol RunObserver: Sendable {
+    /// `revision`: the project's revision after the run (the master's count, or the one a slave serves).
+    func runFinished(_ run: RunRecord, revision: Int, spec: AgentProjectSpec, settings: AgentSettings) async
+}
+
 /// What the scheduler refuses, with the HTTP status that says so.
 public struct SchedulerError: Error, Sendable, CustomStringConvertible {
     public enum Kind: Sendable { case notFound, conflict, store }
@@ -47,12 +54,17 @@ public actor SyncScheduler {
     struct Running {
         var record: RunRecord
         var task: Task<Void, Never>
+        /// On a slave, the master's revision this pull brings.
+        var pulling: Int?
     }
 
     struct Entry {
         var spec: AgentProjectSpec
         var generation: String
         var revision: Int
+        /// On a slave, the master's latest revision as far as the slave knows; nil until it has heard of one,
+        /// and until then it does not pull (there is nothing on the master to pull).
+        var wantedRevision: Int?
         var lastStartAt: Date?
         var lastSuccessAt: Date?
         var syncedFiles: Int?
@@ -65,7 +77,10 @@ public actor SyncScheduler {
     }
 
     let store: AgentStore
+    /// The master counts revisions; a slave takes them from the master.
+    public nonisolated let role: AgentRole
     let runner: any SyncRunner
+    let observer: (any RunObserver)?
     let clock: any AgentClock
     let metrics: AgentMetrics
     let logger: Logger
@@ -80,12 +95,18 @@ public actor SyncScheduler {
     var stopping = false
     var waiting = false
     let wake = WakeSignal()
+    /// Signalled when the settings or the set of projects change: the master's rsync daemon rewrites its modules,
+    /// a slave asks the master where its new projects are.
+    nonisolated let projectsChanged = WakeSignal()
 
     /// Loads what the store holds; runs left open by a crash are recorded as interrupted and will run again.
-    public init(store: AgentStore, runner: any SyncRunner, clock: any AgentClock = SystemClock(), metrics: AgentMetrics = AgentMetrics(),
-                policy: Policy = Policy(), logger: Logger) throws(StoreError) {
+    public init(store: AgentStore, role: AgentRole = .master, runner: any SyncRunner, observer: (any RunObserver)? = nil,
+                clock: any AgentClock = SystemClock(), metrics: AgentMetrics = AgentMetrics(), policy: Policy = Policy(),
+                logger: Logger) throws(StoreError) {
         self.store = store
+        self.role = role
         self.runner = runner
+        self.observer = observer
         self.clock = clock
         self.metrics = metrics
         self.policy = policy
@@ -154,6 +175,9 @@ public actor SyncScheduler {
 
     func due(_ name: String, _ entry: Entry) -> Date? {
         guard !entry.spec.suspended, entry.running == nil, entry.queued == nil else { return nil }
+        // A slave of a master pulls once it knows the master has a revision (0: nothing synced yet); a slave
+        // without a master, on its interval.
+        guard role == .master || settings?.master == nil || (entry.wantedRevision ?? 0) > 0 else { return nil }
         guard !entry.resume, let last = entry.lastStartAt else { return .distantPast }
         return entry.spec.interval.nextRun(after: last, seed: name)
     }
@@ -204,9 +228,10 @@ public actor SyncScheduler {
             var record = queued
             record.state = .running
             record.startedAt = now
-            let job = SyncJob(project: name, spec: entry.spec, root: settings.root, previousFiles: entry.syncedFiles)
+            var job = SyncJob(project: name, spec: entry.spec, root: settings.root, previousFiles: entry.syncedFiles)
+            if role == .slave && job.isDaemonSource && job.passwordFile == nil { job.masterAPI = settings.master }
             let task = Task { await self.execute(record, job: job) }
-            entry.running = Running(record: record, task: task)
+            entry.running = Running(record: record, task: task, pulling: role == .slave ? entry.wantedRevision ?? entry.revision : nil)
             entry.queued = nil
             entry.lastStartAt = now
             entry.resume = false
@@ -237,10 +262,14 @@ public actor SyncScheduler {
                 break
             }
         }
-        await finished(record, outcome: outcome, attempts: attempts)
+        let (run, project, settings) = await finished(record, outcome: outcome, attempts: attempts)
+        if let observer, let project, let settings {
+            await observer.runFinished(run, revision: project.revision, spec: project.spec, settings: settings)
+        }
     }
 
-    func finished(_ record: RunRecord, outcome: SyncOutcome, attempts: Int) {
+    /// Records the end of a run; returns it as stored, with the spec and settings it ran under.
+    func finished(_ record: RunRecord, outcome: SyncOutcome, attempts: Int) -> (RunRecord, (spec: AgentProjectSpec, revision: Int)?, AgentSettings?) {
         var run = record
         run.result = outcome.result
         run.endedAt = clock.now()
@@ -258,7 +287,8 @@ public actor SyncScheduler {
             run.reason = "agent-stopped"
             run.message = "the agent stopped while the run was in progress"
         }
-        do { run = try store.finishRun(run) } catch {
+        let pulled = entries[run.project]?.running.flatMap { $0.record.id == run.id ? $0.pulling : nil }
+        do { run = try store.finishRun(run, pulled: pulled) } catch {
             logger.error("cannot record the end of a run", metadata: ["project": "\(run.project)", "run": "\(run.id)", "error": "\(error)"])
         }
         metrics.record(run)
@@ -271,7 +301,7 @@ public actor SyncScheduler {
             entry.running = nil
             entry.lastRun = run
             if run.result?.isSuccess == true {
-                entry.revision = run.revision ?? entry.revision + 1
+                entry.revision = run.revision ?? pulled ?? entry.revision + 1
                 entry.lastSuccessAt = run.endedAt
                 entry.syncedFiles = run.filesTotal ?? entry.syncedFiles
             }
@@ -279,6 +309,7 @@ public actor SyncScheduler {
             entries[run.project] = entry
         }
         wake.signal()
+        return (run, entries[run.project].map { ($0.spec, $0.revision) }, settings)
     }
 
     func endRuns() async {
@@ -297,6 +328,7 @@ public actor SyncScheduler {
         settings = new
         settingsGeneration = Generation.of(new)
         wake.signal()
+        if change != .unchanged { projectsChanged.signal() }
         return PutResponse(name: "settings", generation: settingsGeneration!, change: change)
     }
 
@@ -318,6 +350,7 @@ public actor SyncScheduler {
         }
         logger.info("project \(response.change.rawValue)", metadata: ["project": "\(name)", "generation": "\(response.generation)"])
         wake.signal()
+        projectsChanged.signal()
         return response
     }
 
@@ -343,6 +376,7 @@ public actor SyncScheduler {
         }
         logger.info("project removed", metadata: ["project": "\(name)", "purge": "\(purge)"])
         wake.signal()
+        projectsChanged.signal()
     }
 
     func dropQueued(_ name: String, _ queued: RunRecord, because reason: String) {
@@ -355,14 +389,44 @@ public actor SyncScheduler {
         ready.removeAll { $0 == name }
     }
 
-    /// Queues a run now (or returns the one already queued).
-    public func requestRun(_ name: String, trigger: RunTrigger = .request) throws(SchedulerError) -> RunRecord {
+    /// Queues a run now (or returns the one already queued). On a slave, `revision` is the master's revision that
+    /// the run is to bring; a run already in progress brings an older one, so one more is queued behind it.
+    public func requestRun(_ name: String, trigger: RunTrigger = .request, revision: Int? = nil) throws(SchedulerError) -> RunRecord {
         guard let entry = entries[name] else { throw .notFound(name) }
         if entry.spec.suspended {
             throw SchedulerError(kind: .conflict, message: "project '\(name)' is suspended; set suspended: false to sync it")
         }
+        if let revision { entries[name]?.wantedRevision = revision }
         return try queue(name, trigger: trigger)
     }
+
+    /// On a slave: the master's revisions, as it answered a catch-up. Every project whose revision differs from the
+    /// one this slave serves, and that is not already running or queued, is queued; returns their names.
+    @discardableResult
+    public func follow(revisions: [String: Int]) -> [String] {
+        var queued: [String] = []
+        for name in entries.keys.sorted() {
+            guard let revision = revisions[name], var entry = entries[name] else { continue }
+            if entry.wantedRevision != revision {
+                entry.wantedRevision = revision
+                entries[name] = entry
+            }
+            guard revision != entry.revision, !entry.spec.suspended, entry.running == nil, entry.queued == nil else { continue }
+            if (try? queue(name, trigger: .catchUp)) != nil { queued.append(name) }
+        }
+        return queued
+    }
+
+    /// What the master's rsync daemon serves: the settings, and a module per project at its tree.
+    public func rsyncdModules() -> (settings: AgentSettings?, modules: [RsyncdConfig.Module]) {
+        guard let settings else { return (nil, []) }
+        return (settings, entries.map { RsyncdConfig.Module(name: $0.key, path: settings.root + "/" + $0.value.spec.path) })
+    }
+
+    public func projectSpec(_ name: String) -> AgentProjectSpec? { entries[name]?.spec }
+
+    /// The master's revision of every project it holds.
+    public func revisions() -> [String: Int] { entries.mapValues(\.revision) }
 
     public func run(_ id: Int64) throws(SchedulerError) -> RunRecord? {
         for entry in entries.values {

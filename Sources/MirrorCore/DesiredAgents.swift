@@ -87,8 +87,11 @@ public enum DesiredAgents {
             // A slave pulls the master's copy: one module per project on the master's rsync daemon.
             let module = UpstreamSpec(url: .rsync(user: slaveRsyncUser, host: masterHost, port: modulePort, path: name),
                                       timeout: project.timeout ?? upstream.timeout, ioTimeout: upstream.ioTimeout)
+            // The master's tree already went through the project's excludes; they also keep the slave from deleting
+            // what it holds under those names. Its rsync options (permissions, owners) apply on every host.
             let pull = AgentProjectSpec(upstream: module, path: project.path, interval: .every(slaveFallbackInterval),
-                                        twoStage: project.twoStage, suspended: project.suspended, maxDelete: project.maxDelete)
+                                        exclude: project.exclude, twoStage: project.twoStage, rsyncOptions: project.rsyncOptions,
+                                        suspended: project.suspended, maxDelete: project.maxDelete)
             pullSpecs[name] = pull
             let generation = Generation.of(pull)
             for server in servers {
@@ -101,7 +104,8 @@ public enum DesiredAgents {
         let master = AgentDesired(
             role: .master, name: "master", api: state.master.api,
             settings: AgentSettings(root: state.master.root, maxConcurrentSyncs: state.master.maxConcurrentSyncs,
-                                    publicStatus: state.master.publicStatus, rsyncd: state.master.rsyncd),
+                                    publicStatus: state.master.publicStatus, rsyncd: state.master.rsyncd,
+                                    slaves: state.slaves.mapValues(\.api)),
             order: masterOrder, generations: masterGenerations, table: masterTable, summaries: summaries)
         // Each slave's digest hashes its whole list: side by side on every core.
         let digests = Mutex([String](repeating: "", count: slaveNames.count))
@@ -112,7 +116,7 @@ public enum DesiredAgents {
         }
         let slaveDigests = digests.withLock { $0 }
         return [master] + slaveNames.enumerated().map { i, name in
-            AgentDesired(role: .slave, name: name, api: state.slaves[name]!.api, settings: AgentSettings(root: state.slaves[name]!.publicDir),
+            AgentDesired(role: .slave, name: name, api: state.slaves[name]!.api, settings: AgentSettings(root: state.slaves[name]!.publicDir, master: state.master.api),
                          order: slaveOrder[i], generations: slaveGenerations[i], table: pullTable, summaries: [:],
                          projectsDigest: slaveDigests[i])
         }

@@ -28,10 +28,23 @@ public struct MasterSpec: Sendable, Hashable, Codable {
 public struct RsyncdSpec: Sendable, Hashable, Codable {
     public var address: String
     public var port: Int
+    /// Whether the daemon takes connections only from the slaves' hosts (`hosts allow`, from their API addresses).
+    public var slavesOnly: Bool
 
-    public init(address: String = "0.0.0.0", port: Int = 873) {
+    public init(address: String = "0.0.0.0", port: Int = 873, slavesOnly: Bool = false) {
         self.address = address
         self.port = port
+        self.slavesOnly = slavesOnly
+    }
+
+    enum CodingKeys: String, CodingKey { case address, port, slavesOnly }
+
+    // Settings stored before `slavesOnly` existed lack it.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        address = try c.decode(String.self, forKey: .address)
+        port = try c.decode(Int.self, forKey: .port)
+        slavesOnly = try c.decodeIfPresent(Bool.self, forKey: .slavesOnly) ?? false
     }
 }
 

@@ -19,7 +19,7 @@ public struct SpecDecoder: Sendable {
     // MARK: - Objects
 
     public static let masterKeys = ["api", "tokenFile", "root", "rsyncd", "maxConcurrentSyncs", "publicStatus"]
-    public static let rsyncdKeys = ["address", "port"]
+    public static let rsyncdKeys = ["address", "port", "slavesOnly"]
     public static let intervalKeys = ["every", "jitter", "cron", "timezone"]
     public static let upstreamKeys = ["url", "passwordFile", "timeout", "ioTimeout", "bandwidthLimit"]
     public static let slaveKeys = ["api", "publicDir"]
@@ -40,6 +40,7 @@ public struct SpecDecoder: Sendable {
                 return text
             } ?? rsyncd.address
             rsyncd.port = integer(r, "port", in: 1...65535) ?? rsyncd.port
+            rsyncd.slavesOnly = boolean(r, "slavesOnly") ?? false
         }
         let maxSyncs = integer(f, "maxConcurrentSyncs", in: 1...256) ?? 4
         let publicStatus = boolean(f, "publicStatus") ?? false
@@ -202,7 +203,7 @@ public struct SpecDecoder: Sendable {
 
     // MARK: - What agents receive
 
-    public static let agentSettingsKeys = ["root", "maxConcurrentSyncs", "publicStatus", "rsyncd"]
+    public static let agentSettingsKeys = ["root", "maxConcurrentSyncs", "publicStatus", "rsyncd", "master", "slaves"]
     public static let agentProjectKeys = [
         "upstream", "source", "path", "interval", "exclude", "twoStage", "rsyncOptions", "suspended", "timeout",
         "maxDelete", "slaves",
@@ -222,10 +223,28 @@ public struct SpecDecoder: Sendable {
                     guard AgentURL.isHost(text) else { throw ValueError("'\(text)' is not an IP address or host name") }
                     return text
                 } ?? "0.0.0.0",
-                port: integer(r, "port", in: 1...65535) ?? 873)
+                port: integer(r, "port", in: 1...65535) ?? 873,
+                slavesOnly: boolean(r, "slavesOnly") ?? false)
+        }
+        let master = optional(f, "master") { text, _ throws(ValueError) in try AgentURL.normalize(text) }
+        var slaves: [String: String] = [:]
+        if let entry = f["slaves"] {
+            if entry.value.isMapping {
+                for slave in entry.value.entries(notIn: []) {
+                    do throws(ValueError) {
+                        try ObjectName.validate(slave.key)
+                        guard let text = scalarText(slave.value, what: Subject("settings' slaves"), key: slave.key) else { continue }
+                        slaves[slave.key] = try AgentURL.normalize(text)
+                    } catch {
+                        diagnostics.error(slave.keyMark, "invalid-value", "settings: slaves: \(slave.key): \(error.message)", field: "slaves")
+                    }
+                }
+            } else {
+                diagnostics.error(entry.value.mark, "invalid-type", "settings: slaves: expected a mapping of slave names to API addresses, got \(entry.value.kindName)", field: "slaves")
+            }
         }
         guard diagnostics.all.count == errorsBefore, let root else { return nil }
-        return AgentSettings(root: root, maxConcurrentSyncs: maxSyncs, publicStatus: publicStatus, rsyncd: rsyncd)
+        return AgentSettings(root: root, maxConcurrentSyncs: maxSyncs, publicStatus: publicStatus, rsyncd: rsyncd, master: master, slaves: slaves)
     }
 
     /// A project as an agent holds it, with its upstream and interval spelled out: `PUT /v1/projects/{name}`.

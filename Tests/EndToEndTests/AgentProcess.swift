@@ -25,17 +25,26 @@ final class AgentProcess: @unchecked Sendable {
     let log: String
     private(set) var process: Process?
 
-    init(role: AgentRole, name: String, scratch: Scratch) throws {
+    /// An agent with a token of its own, or the site's shared one (`sharing`'s).
+    init(role: AgentRole, name: String, scratch: Scratch, sharing other: AgentProcess? = nil, extraArguments: [String] = []) throws {
         self.role = role
         self.name = name
+        self.extraArguments = extraArguments
         port = freePort()
         stateDirectory = scratch.path + "/\(name)-state"
-        tokenFile = scratch.path + "/\(name).token"
-        token = "token-\(UUID().uuidString)"
         log = scratch.path + "/\(name).log"
-        try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
-        chmod(tokenFile, 0o600)
+        if let other {
+            tokenFile = other.tokenFile
+            token = other.token
+        } else {
+            tokenFile = scratch.path + "/\(name).token"
+            token = "token-\(UUID().uuidString)"
+            try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
+            chmod(tokenFile, 0o600)
+        }
     }
+
+    let extraArguments: [String]
 
     var base: String { "http://127.0.0.1:\(port)" }
 
@@ -45,6 +54,7 @@ final class AgentProcess: @unchecked Sendable {
         var arguments = [role.rawValue, "--listen", "127.0.0.1:\(port)", "--token-file", tokenFile, "--state-dir", stateDirectory,
                          "--log-level", "debug"]
         if role == .slave || name != "master" { arguments += ["--name", name] }
+        arguments += extraArguments
         process.arguments = arguments
         FileManager.default.createFile(atPath: log, contents: nil)
         let handle = FileHandle(forWritingAtPath: log)!

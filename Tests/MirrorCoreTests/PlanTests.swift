@@ -40,7 +40,10 @@ struct PlanTests {
             """)
         #expect(agents.map(\.name) == ["master", "ftp1", "ftp2"])
         let master = agents[0]
-        #expect(master.settings == AgentSettings(root: "/srv/mirror", rsyncd: RsyncdSpec(port: 8873)))
+        #expect(master.settings == AgentSettings(root: "/srv/mirror", rsyncd: RsyncdSpec(port: 8873),
+                                                 slaves: ["ftp1": "http://127.0.0.1:7071", "ftp2": "http://127.0.0.1:7072"]))
+        // Each slave knows the master's API: where it reports, catches up and gets the rsync credential.
+        #expect(agents[1].settings.master == "http://127.0.0.1:7070" && agents[2].settings.master == "http://127.0.0.1:7070")
         #expect(master.projects.keys.sorted() == ["gnu", "linux", "quiet"])
         #expect(master.projects["linux"]?.slaves == ["ftp1", "ftp2"])
         #expect(master.projects["linux"]?.upstream.url.description == "rsync://rsync.kernel.org/pub/")
@@ -115,7 +118,8 @@ struct PlanTests {
         let debian = try #require(plan.agents[0].actions.first { $0.name == "debian" })
         #expect(debian.fields == [FieldChange(path: "exclude", old: "[]", new: #"["*.tmp"]"#),
                                   FieldChange(path: "interval.every", old: "1h", new: "15m")])
-        #expect(plan.counts == Plan.Counts(create: 3, update: 1, remove: 3, unchanged: 3 + 2, unmanaged: 1))
+        // The slaves' copies of debian take its excludes too (they keep the slaves from deleting those files).
+        #expect(plan.counts == Plan.Counts(create: 3, update: 3, remove: 3, unchanged: 3, unmanaged: 1))
         #expect(plan.refusal == nil)
         let centos = try #require(plan.agents[0].actions.first { $0.name == "centos" })
         #expect(!centos.purge)

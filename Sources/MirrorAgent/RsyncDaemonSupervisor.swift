@@ -1,0 +1,247 @@
+import Foundation
+import Logging
+import MirrorCore
+import ServiceLifecycle
+import Subprocess
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs the master's rsync daemon for its slaves: writes `rsyncd.conf` from the settings and projects (atomically;
+/// the daemon reads it anew at every connection, so a new module needs no restart), runs
+/// `rsync --daemon --no-detach` as a child in a process group of its own, restarts it with backoff when it dies,
+/// restarts it when its address or port change, and stops it on shutdown. Why it is not running is in `status`.
+public actor RsyncDaemonSupervisor {
+    struct Child {
+        var id: Int
+        var task: Task<Void, Never>
+        var stopper: ProcessGroupStopper
+        var address: String
+        var port: Int
+        var startedAt: Date
+        var stopping = false
+    }
+
+    public nonisolated let directory: String
+    public nonisolated let configFile: String
+    public nonisolated let secretsFile: String
+    public nonisolated let logFile: String
+    let credential: RsyncCredential
+    let scheduler: SyncScheduler
+    let executable: String
+    let clock: any AgentClock
+    let logger: Logger
+    let retryBase: TimeInterval
+    let retryMax: TimeInterval
+    public private(set) var status = RsyncdStatus(state: .disabled)
+    var child: Child?
+    var nextChildID = 0
+    var writtenConfig: String?
+    var failures = 0
+    var retryAt: Date?
+    let exited = WakeSignal()
+
+    /// Makes the directory and the site's credential if they are missing; stops a daemon that an agent killed
+    /// outright left behind, which would hold the port.
+    public init(stateDirectory: String, scheduler: SyncScheduler, executable: String = "rsync", clock: any AgentClock = SystemClock(),
+                retryBase: TimeInterval = 1, retryMax: TimeInterval = 60, logger: Logger) throws(AgentStartError) {
+        directory = stateDirectory + "/rsyncd"
+        configFile = directory + "/rsyncd.conf"
+        secretsFile = directory + "/rsyncd.secrets"
+        logFile = directory + "/rsyncd.log"
+        self.scheduler = scheduler
+        self.executable = executable
+        self.clock = clock
+        self.retryBase = retryBase
+        self.retryMax = retryMax
+        self.logger = logger
+        if mkdir(directory, 0o700) != 0 && errno != EEXIST {
+            throw AgentStartError("cannot create \(directory): \(String(cString: strerror(errno)))")
+        }
+        do throws(AtomicFile.Failure) { credential = try SiteCredential.loadOrCreate(secretsFile: secretsFile) } catch {
+            throw AgentStartError(error.message)
+        }
+        let config = configFile
+        for pid in OrphanedRsync.stop(matching: { $0.contains("--config=\(config)") }) {
+            logger.warning("stopped an rsync daemon left by the previous agent", metadata: ["pid": "\(pid)"])
+        }
+    }
+
+    /// What slaves log in with; for `GET /v1/rsyncd/credential` only.
+    public nonisolated var siteCredential: RsyncCredential { credential }
+
+    /// Until cancelled; then stops the daemon.
+    public func run() async {
+        while !Task.isCancelled {
+            await reconcile()
+            await waitForChange()
+        }
+        await stopChild()
+        status.state = status.state == .disabled ? .disabled : .stopped
+        status.pid = nil
+    }
+
+    /// Brings the daemon in line with the settings and projects.
+    func reconcile() async {
+        let (settings, modules) = await scheduler.rsyncdModules()
+        guard let settings, let rsyncd = settings.rsyncd else {
+            await stopChild()
+            status = RsyncdStatus(state: .disabled)
+            return
+        }
+        let config = RsyncdConfig.render(modules: modules, user: credential.user, secretsFile: secretsFile, logFile: logFile,
+                                         hostsAllow: rsyncd.slavesOnly ? RsyncdConfig.hosts(ofSlaves: settings.slaves) : nil)
+        if config != writtenConfig {
+            do throws(AtomicFile.Failure) {
+                try AtomicFile.write(Array(config.utf8), to: configFile, mode: 0o600)
+                writtenConfig = config
+                logger.info("rsyncd.conf written", metadata: ["modules": "\(modules.count)", "file": "\(configFile)"])
+            } catch {
+                status.state = .failed
+                status.message = error.message
+                return
+            }
+        }
+        status.modules = modules.count
+        if let child, child.address != rsyncd.address || child.port != rsyncd.port {
+            logger.notice("the rsync daemon's address changed; restarting it", metadata: ["listen": "\(rsyncd.address):\(rsyncd.port)"])
+            await stopChild()
+            failures = 0
+            retryAt = nil
+        }
+        if child == nil, retryAt.map({ clock.now() >= $0 }) ?? true {
+            start(address: rsyncd.address, port: rsyncd.port)
+        }
+    }
+
+    func waitForChange() async {
+        let changed = scheduler.projectsChanged, exited = self.exited, clock = self.clock, retryAt = child == nil ? self.retryAt : nil
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await changed.wait() }
+            group.addTask { await exited.wait() }
+            if let retryAt { group.addTask { try? await clock.sleep(until: retryAt) } }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    func start(address: String, port: Int) {
+        rotateLog()
+        nextChildID += 1
+        let id = nextChildID
+        let stopper = ProcessGroupStopper(grace: .seconds(5))
+        let arguments = ["--daemon", "--no-detach", "--config=\(configFile)", "--port=\(port)", "--address=\(address)"]
+        let executable = self.executable
+        let task = Task {
+            let (code, error) = await Self.runDaemon(executable, arguments, stopper: stopper) { pid in await self.started(id, pid: pid) }
+            self.ended(id, code: code, spawnError: error)
+        }
+        child = Child(id: id, task: task, stopper: stopper, address: address, port: port, startedAt: clock.now())
+        status = RsyncdStatus(state: .starting, address: address, port: port, since: clock.now(), modules: status.modules,
+                              restarts: status.restarts + (nextChildID > 1 ? 1 : 0))
+        logger.info("rsync daemon starting", metadata: ["listen": "\(address):\(port)", "config": "\(configFile)"])
+    }
+
+    func started(_ id: Int, pid: Int32) {
+        guard child?.id == id else { return }
+        status.state = .running
+        status.pid = pid
+        status.message = nil
+        status.retryAt = nil
+    }
+
+    func ended(_ id: Int, code: Int?, spawnError: String?) {
+        guard let ended = child, ended.id == id else { return }
+        child = nil
+        status.pid = nil
+        defer { exited.signal() }
+        if ended.stopping {
+            status.state = .stopped
+            return
+        }
+        // A daemon that served for a while before it died starts again at once; one that cannot start backs off.
+        if clock.now().timeIntervalSince(ended.startedAt) > retryMax { failures = 0 }
+        failures += 1
+        let delay = failures == 1 ? 0 : min(retryMax, retryBase * pow(2, Double(failures - 2))) * Double.random(in: 0.5...1.5)
+        retryAt = clock.now().addingTimeInterval(delay)
+        var message = spawnError ?? "the rsync daemon exited with \(code.map { "\($0) (\(RsyncExit.meaning($0)))" } ?? "a signal")"
+        if let cause = lastLogError() { message += ": \(cause)" }
+        if message.contains("Address already in use") {
+            message = "the rsync daemon cannot listen on \(ended.address):\(ended.port): the address is already in use (\(message))"
+        }
+        status.state = .failed
+        status.message = message
+        status.retryAt = retryAt
+        logger.error("rsync daemon stopped", metadata: ["message": "\(message)", "restartIn": "\(String(format: "%.1f", delay))s"])
+    }
+
+    /// Stops the daemon, if one runs, and waits for its whole process group.
+    func stopChild() async {
+        guard var current = child else { return }
+        current.stopping = true
+        child = current
+        current.stopper.stop()
+        await current.task.value
+    }
+
+    /// The daemon's last error from its log: `bind() failed: Address already in use`, without date and pid.
+    func lastLogError() -> String? {
+        guard let handle = FileHandle(forReadingAtPath: logFile) else { return nil }
+        defer { try? handle.close() }
+        let size = (try? handle.seekToEnd()) ?? 0
+        try? handle.seek(toOffset: size > 4096 ? size - 4096 : 0)
+        let text = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+        let lines = text.split(separator: "\n").map { line -> Substring in
+            // "2026/11/26 08:55:17 [1833] bind() failed: ..."
+            guard let close = line.firstIndex(of: "]"), line.first?.isNumber == true else { return line }
+            return line[line.index(after: close)...].drop { $0 == " " }
+        }
+        return (lines.last { $0.contains("failed") || $0.contains("unable") } ?? lines.last { $0.hasPrefix("rsync error") }).map(String.init)
+    }
+
+    /// Keeps the daemon's log to two files of at most 10 MiB.
+    func rotateLog() {
+        if let size = (try? FileManager.default.attributesOfItem(atPath: logFile))?[.size] as? Int, size > 10 << 20 {
+            rename(logFile, logFile + ".1")
+        }
+    }
+
+    /// Runs the daemon until it exits or `stopper` ends its process group.
+    static func runDaemon(_ executable: String, _ arguments: [String], stopper: ProcessGroupStopper,
+                          started: @escaping @Sendable (Int32) async -> Void) async -> (code: Int?, error: String?) {
+        var platform = PlatformOptions()
+        platform.processGroupID = 0
+        let options = platform
+        // The subprocess's own task is never cancelled (see RsyncRunner): the stopper's signals end the daemon.
+        let result: (Int?, String?) = await Task {
+            do {
+                let result = try await Subprocess.run(
+                    .name(executable), arguments: Arguments(arguments), environment: .inherit.updating(["LC_ALL": "C"]),
+                    platformOptions: options, input: .none, output: .discarded, error: .discarded
+                ) { execution in
+                    stopper.started(execution.processIdentifier.value)
+                    await started(execution.processIdentifier.value)
+                }
+                switch result.terminationStatus {
+                case .exited(let code): return (Int(code), nil)
+                case .signaled: return (nil, nil)
+                }
+            } catch {
+                return (nil, "cannot run \(executable): \(error)")
+            }
+        }.value
+        await stopper.waitForGroup()
+        return result
+    }
+}
+
+/// The master's rsync daemon as a service: stopped on graceful shutdown.
+struct RsyncDaemonService: Service {
+    let supervisor: RsyncDaemonSupervisor
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await supervisor.run()
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import MirrorCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The master's `rsyncd.conf`: one read-only module per project, each open only to the site's rsync user.
+///
+/// The daemon runs as the agent's user, so `use chroot = no` (chroot needs root); `munge symlinks = no`, so that
+/// symlinks in mirrored trees reach the slaves as they are (rsync's default munges them without a chroot). The
+/// sender never follows a link since the options that would make it (`--copy-links` and friends) are refused.
+public enum RsyncdConfig {
+    /// A module: a project's name and its tree.
+    public struct Module: Sendable, Hashable {
+        public var name: String
+        public var path: String
+
+        public init(name: String, path: String) {
+            self.name = name
+            self.path = path
+        }
+    }
+
+    public static func render(modules: [Module], user: String, secretsFile: String, logFile: String, hostsAllow: [String]?) -> String {
+        var lines = [
+            "# Written by the mirrorsync master agent; it is rewritten whenever the projects change.",
+            "use chroot = no",
+            "munge symlinks = no",
+            "read only = yes",
+            "write only = no",
+            "list = no",
+            "numeric ids = yes",
+            "strict modes = yes",
+            "timeout = 600",
+            "refuse options = copy-links copy-unsafe-links copy-dirlinks keep-dirlinks remove-source-files",
+            "log file = \(logFile)",
+            "auth users = \(user):ro",
+            "secrets file = \(secretsFile)",
+        ]
+        if let hostsAllow {
+            // No slave address known: nobody at all, rather than everybody.
+            lines.append("hosts allow = \(hostsAllow.isEmpty ? "0.0.0.0/32" : hostsAllow.joined(separator: " "))")
+        }
+        for module in modules.sorted(by: { $0.name < $1.name }) {
+            lines += ["", "[\(module.name)]", "    path = \(module.path)", "    comment = mirrorsync project \(module.name)"]
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The hosts of the slaves' API addresses: where their pulls come from.
+    public static func hosts(ofSlaves slaves: [String: String]) -> [String] {
+        Set(slaves.values.compactMap { api -> String? in
+            guard var host = URLComponents(string: api)?.host else { return nil }
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            return host
+        }).sorted()
+    }
+}
+
+/// The site's credential for the master's rsync daemon: made by the master on its first start, kept in its state
+/// directory, and handed to the slaves through `GET /v1/rsyncd/credential`.
+public enum SiteCredential {
+    /// The rsync user the slaves log in as; `DesiredAgents` puts it in their pull URLs.
+    public static let user = DesiredAgents.slaveRsyncUser
+
+    /// Reads the secrets file (`user:password`, mode 0600), or makes one with a fresh random password.
+    public static func loadOrCreate(secretsFile: String) throws(AtomicFile.Failure) -> RsyncCredential {
+        if let data = FileManager.default.contents(atPath: secretsFile),
+           let line = String(data: data, encoding: .utf8)?.split(separator: "\n").first,
+           let colon = line.firstIndex(of: ":"), line[..<colon] == user, line.index(after: colon) < line.endIndex {
+            chmod(secretsFile, 0o600)
+            return RsyncCredential(user: user, password: String(line[line.index(after: colon)...]))
+        }
+        var generator = SystemRandomNumberGenerator()
+        let password = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        try AtomicFile.write(Array("\(user):\(password)\n".utf8), to: secretsFile, mode: 0o600)
+        return RsyncCredential(user: user, password: password)
+    }
+}
