@@ -14,7 +14,7 @@ func runAgent(_ options: [String: String]) async throws -> Int32 {
     var logger = Logger(label: "bench-agent")
     logger.logLevel = .critical
     let agent = try AgentDaemon(options: AgentOptions(
-        role: .master, name: "master", host: "127.0.0.1", port: Int(options["port"] ?? "") ?? 0,
+        role: options["role"] == "slave" ? .slave : .master, name: options["name"] ?? "master", host: "127.0.0.1", port: Int(options["port"] ?? "") ?? 0,
         tokenFile: options["token-file"] ?? "", stateDirectory: options["state-dir"] ?? ""), logger: logger)
     try await agent.run()
     return 0

@@ -50,6 +50,34 @@ enum Bench {
     }
 
     static func flushDisks() { _ = try? timed("/bin/sync", []) }
+
+    /// Where a benchmark's trees go: memory (tmpfs) when it has room for `copies` of `mib`, since the comparisons are
+    /// of mirrorsync against rsync, not of the disk's writeback, which on this kind of machine makes whichever full
+    /// sync comes second several seconds slower.
+    static func workDirectory(_ name: String, mib: Int, copies: Double) -> String {
+        var shm = statvfs()
+        let inMemory = statvfs("/dev/shm", &shm) == 0 && Double(shm.f_bavail) * Double(shm.f_frsize) > Double(mib << 20) * copies
+        return (inMemory ? "/dev/shm" : NSTemporaryDirectory().replacingOccurrences(of: "/$", with: "", options: .regularExpression))
+            + "/mirrorsync-\(name)-bench-\(getpid())"
+    }
+
+    /// A tree of `files` files of equal size in 100 directories, `mib` MiB in all, with bytes that do not compress.
+    static func writeTree(at root: String, files: Int, mib: Int) throws {
+        let fm = FileManager.default
+        let size = (mib << 20) / files
+        var generator = SystemRandomNumberGenerator()
+        var block = [UInt8](repeating: 0, count: size)
+        print("writing \(files) files of \(size) bytes (\(mib) MiB) ...")
+        for i in 0..<files {
+            let dir = root + "/d\(i % 100)"
+            if i < 100 { try fm.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+            for j in stride(from: 0, to: size, by: 8) {
+                let value = generator.next()
+                withUnsafeBytes(of: value) { raw in for k in 0..<min(8, size - j) { block[j + k] = raw[k] } }
+            }
+            guard fm.createFile(atPath: "\(dir)/f\(i)", contents: Data(block)) else { throw BenchError("cannot write \(dir)/f\(i)") }
+        }
+    }
 }
 
 struct BenchError: Error, CustomStringConvertible {

@@ -10,31 +10,13 @@ func runnerBenchmark(_ options: [String: String]) async throws -> Int32 {
     let files = Int(options["files"] ?? "") ?? 20_000
     let mib = Int(options["mib"] ?? "") ?? 1024
     let runs = max(1, Int(options["runs"] ?? "") ?? 10)
-    // In memory (tmpfs) where there is room: the comparison is of the runner, not of the disk's writeback,
-    // which on this kind of machine makes whichever full sync comes second several seconds slower.
-    var shm = statvfs()
-    let inMemory = statvfs("/dev/shm", &shm) == 0 && Double(shm.f_bavail) * Double(shm.f_frsize) > Double(mib << 20) * 3.5
-    let work = options["dir"] ?? (inMemory ? "/dev/shm" : NSTemporaryDirectory().replacingOccurrences(of: "/$", with: "", options: .regularExpression))
-        + "/mirrorsync-runner-bench-\(getpid())"
+    let work = options["dir"] ?? Bench.workDirectory("runner", mib: mib, copies: 3.5)
     let fm = FileManager.default
     defer { if options["dir"] == nil { try? fm.removeItem(atPath: work) } }
     let upstream = work + "/upstream", byHand = work + "/by-hand", bySync = work + "/mirrorsync"
     try fm.createDirectory(atPath: upstream, withIntermediateDirectories: true)
 
-    // The tree: `files` files of equal size in 100 directories, with bytes that do not compress.
-    let size = (mib << 20) / files
-    var generator = SystemRandomNumberGenerator()
-    var block = [UInt8](repeating: 0, count: size)
-    print("writing \(files) files of \(size) bytes (\(mib) MiB) ...")
-    for i in 0..<files {
-        let dir = upstream + "/d\(i % 100)"
-        if i < 100 { try fm.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-        for j in stride(from: 0, to: size, by: 8) {
-            let value = generator.next()
-            withUnsafeBytes(of: value) { raw in for k in 0..<min(8, size - j) { block[j + k] = raw[k] } }
-        }
-        guard fm.createFile(atPath: "\(dir)/f\(i)", contents: Data(block)) else { throw BenchError("cannot write \(dir)/f\(i)") }
-    }
+    try Bench.writeTree(at: upstream, files: files, mib: mib)
     // The daemon reads its configuration again for each connection: its scratch directory lives as long as it does.
     let daemonScratch = Scratch("mirrorsync-bench-rsyncd")
     let daemon = try RsyncDaemon(tree: upstream, scratch: daemonScratch)

@@ -110,7 +110,7 @@ public final class AgentDaemon: Sendable {
                 extraServices = [RsyncDaemonService(supervisor: supervisor)]
                 stopPeers = { await triggers.stop() }
                 let site = SiteStatusSource(name: options.name, scheduler: scheduler, supervisor: supervisor,
-                                            probe: PeerClient(token: tokenText, timeout: 2), clock: clock)
+                                            prober: PeerClient(token: tokenText, timeout: 2), clock: clock)
                 api = AgentAPI(role: .master, name: options.name, bootID: bootID, version: options.version, scheduler: scheduler,
                                metrics: metrics, token: BearerToken(tokenText), site: site)
             case .slave:

@@ -19,6 +19,8 @@ public actor RsyncDaemonSupervisor {
         var address: String
         var port: Int
         var startedAt: Date
+        /// Where the log ended when this daemon started: its own lines come after.
+        var logOffset: UInt64
         var stopping = false
     }
 
@@ -136,7 +138,8 @@ public actor RsyncDaemonSupervisor {
             let (code, error) = await Self.runDaemon(executable, arguments, stopper: stopper) { pid in await self.started(id, pid: pid) }
             self.ended(id, code: code, spawnError: error)
         }
-        child = Child(id: id, task: task, stopper: stopper, address: address, port: port, startedAt: clock.now())
+        let logOffset = ((try? FileManager.default.attributesOfItem(atPath: logFile))?[.size] as? NSNumber)?.uint64Value ?? 0
+        child = Child(id: id, task: task, stopper: stopper, address: address, port: port, startedAt: clock.now(), logOffset: logOffset)
         status = RsyncdStatus(state: .starting, address: address, port: port, since: clock.now(), modules: status.modules,
                               restarts: status.restarts + (nextChildID > 1 ? 1 : 0))
         logger.info("rsync daemon starting", metadata: ["listen": "\(address):\(port)", "config": "\(configFile)"])
@@ -165,7 +168,7 @@ public actor RsyncDaemonSupervisor {
         let delay = failures == 1 ? 0 : min(retryMax, retryBase * pow(2, Double(failures - 2))) * Double.random(in: 0.5...1.5)
         retryAt = clock.now().addingTimeInterval(delay)
         var message = spawnError ?? "the rsync daemon exited with \(code.map { "\($0) (\(RsyncExit.meaning($0)))" } ?? "a signal")"
-        if let cause = lastLogError() { message += ": \(cause)" }
+        if let cause = lastLogError(after: ended.logOffset) { message += ": \(cause)" }
         if message.contains("Address already in use") {
             message = "the rsync daemon cannot listen on \(ended.address):\(ended.port): the address is already in use (\(message))"
         }
@@ -185,18 +188,20 @@ public actor RsyncDaemonSupervisor {
     }
 
     /// The daemon's last error from its log: `bind() failed: Address already in use`, without date and pid.
-    func lastLogError() -> String? {
+    func lastLogError(after offset: UInt64) -> String? {
         guard let handle = FileHandle(forReadingAtPath: logFile) else { return nil }
         defer { try? handle.close() }
         let size = (try? handle.seekToEnd()) ?? 0
-        try? handle.seek(toOffset: size > 4096 ? size - 4096 : 0)
+        try? handle.seek(toOffset: max(offset <= size ? offset : 0, size > 4096 ? size - 4096 : 0))
         let text = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
         let lines = text.split(separator: "\n").map { line -> Substring in
             // "2026/11/26 08:55:17 [1833] bind() failed: ..."
             guard let close = line.firstIndex(of: "]"), line.first?.isNumber == true else { return line }
             return line[line.index(after: close)...].drop { $0 == " " }
         }
-        return (lines.last { $0.contains("failed") || $0.contains("unable") } ?? lines.last { $0.hasPrefix("rsync error") }).map(String.init)
+        // The system's reason first ("bind() failed: Address already in use"), then rsync's summary of it.
+        return (lines.last { $0.contains("() failed") } ?? lines.last { $0.contains("failed") || $0.contains("unable") }
+            ?? lines.last { $0.hasPrefix("rsync error") }).map(String.init)
     }
 
     /// Keeps the daemon's log to two files of at most 10 MiB.

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MirrorCore
 import ServiceLifecycle
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -150,29 +151,46 @@ struct CatchUpService: Service {
 }
 
 /// The master's view of the whole site, for `GET /v1/status`.
-struct SiteStatusSource: Sendable {
+final class SiteStatusSource: Sendable {
     let name: String
     let scheduler: SyncScheduler
     let supervisor: RsyncDaemonSupervisor
     /// With a short timeout: a slave that does not answer at once is marked unreachable.
-    let probe: PeerClient
+    let prober: PeerClient
     let clock: any AgentClock
+    /// The last answers, reused for a second: a status page polled often does not poll every slave as often.
+    let lastProbe = Mutex<(at: Date, slaves: [String: String], answers: [String: String?])?>(nil)
 
-    func status() async -> SiteStatus {
-        let (settings, _) = await scheduler.currentSettings()
-        let slaves = settings?.slaves ?? [:]
-        let probe = self.probe
-        // Each slave's answer: nil when it answered, else why not.
+    init(name: String, scheduler: SyncScheduler, supervisor: RsyncDaemonSupervisor, prober: PeerClient, clock: any AgentClock) {
+        self.name = name
+        self.scheduler = scheduler
+        self.supervisor = supervisor
+        self.prober = prober
+        self.clock = clock
+    }
+
+    /// Each slave's answer to `GET /v1/health`: nil when it answered, else why not.
+    func probe(_ slaves: [String: String]) async -> [String: String?] {
+        if let last = lastProbe.withLock({ $0 }), last.slaves == slaves, clock.now().timeIntervalSince(last.at) < 1 { return last.answers }
+        let prober = self.prober
         let answers = await withTaskGroup(of: (String, String?).self) { group in
             for (slave, api) in slaves {
                 group.addTask {
-                    do throws(PeerError) { _ = try await probe.health(api); return (slave, nil) } catch { return (slave, error.message) }
+                    do throws(PeerError) { _ = try await prober.health(api); return (slave, nil) } catch { return (slave, error.message) }
                 }
             }
             var out: [String: String?] = [:]
             for await (slave, error) in group { out[slave] = error }
             return out
         }
+        lastProbe.withLock { $0 = (clock.now(), slaves, answers) }
+        return answers
+    }
+
+    func status() async -> SiteStatus {
+        let (settings, _) = await scheduler.currentSettings()
+        let slaves = settings?.slaves ?? [:]
+        let answers = await probe(slaves)
         let now = clock.now()
         let store = scheduler.store
         for (slave, error) in answers where error == nil { try? store.markSeen(slave, at: now) }

@@ -63,10 +63,11 @@ final class SchedulerHarness: Sendable {
     let store: AgentStore
     let loop: Task<Void, Never>
 
-    init(clock: ManualClock = ManualClock(), directory: String? = nil, policy: SyncScheduler.Policy = .init(retryBase: 30)) throws {
+    init(clock: ManualClock = ManualClock(), directory: String? = nil, policy: SyncScheduler.Policy = .init(retryBase: 30),
+         role: AgentRole = .master, observer: (any RunObserver)? = nil) throws {
         self.clock = clock
         store = try AgentStore(directory: directory ?? scratch.path)
-        scheduler = try SyncScheduler(store: store, runner: runner, clock: clock, policy: policy, logger: testLogger)
+        scheduler = try SyncScheduler(store: store, role: role, runner: runner, observer: observer, clock: clock, policy: policy, logger: testLogger)
         let scheduler = self.scheduler
         loop = Task { await scheduler.run() }
     }

@@ -1,0 +1,198 @@
+// `chain`: the whole chain, upstream → master → two slaves, through mirrorsync (three agents, each a process of
+// its own, set up from mirrors.d as the reconciler would), against a plain script of the same three rsync commands:
+// the upstream pull, then both slave pulls at once from a plain rsync daemon over the master's tree.
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Logging
+import MirrorAgent
+import MirrorCore
+import MirrorTestSupport
+
+func chainBenchmark(_ options: [String: String]) async throws -> Int32 {
+    let files = Int(options["files"] ?? "") ?? 20_000
+    let mib = Int(options["mib"] ?? "") ?? 1024
+    let runs = max(1, Int(options["runs"] ?? "") ?? 3)
+    let work = options["dir"] ?? Bench.workDirectory("chain", mib: mib, copies: 7.5)
+    let fm = FileManager.default
+    defer { if options["dir"] == nil { try? fm.removeItem(atPath: work) } }
+    let upstream = work + "/upstream"
+    try Bench.writeTree(at: upstream, files: files, mib: mib)
+    let scratch = Scratch("mirrorsync-chain-bench")
+    let daemon = try RsyncDaemon(tree: upstream, scratch: scratch)
+    defer { daemon.stop() }
+
+    // The script's master serves its tree from a plain rsync daemon with the same kind of credential.
+    let scriptMaster = work + "/script/master"
+    try fm.createDirectory(atPath: scriptMaster, withIntermediateDirectories: true)
+    let scriptPassword = UUID().uuidString
+    let scriptDaemon = try RsyncDaemon(tree: scriptMaster, scratch: scratch, module: "bench", user: "mirrorsync", password: scriptPassword)
+    defer { scriptDaemon.stop() }
+    func arguments(_ source: String, _ destination: String) -> [String] {
+        RsyncArguments.arguments(for: SyncJob(project: "bench", source: source, destination: destination + "/", timeout: TimeSpan(seconds: 3600)),
+                                 pass: .first)
+    }
+    let environment = ["LC_ALL": "C", "PATH": "/usr/bin:/bin", "RSYNC_PASSWORD": scriptPassword]
+    print("script: rsync \(arguments(daemon.url, scriptMaster).joined(separator: " "))")
+    print("        then both slaves at once: rsync ... \(scriptDaemon.url(user: "mirrorsync")) SLAVE/bench/")
+    func script() throws -> Double {
+        let start = ContinuousClock.now
+        let (_, status) = try Bench.timed("/usr/bin/rsync", arguments(daemon.url, scriptMaster), environment: environment)
+        guard status == 0 else { throw BenchError("the script's upstream pull exited \(status)") }
+        let pulls = try ["a", "b"].map { slave in
+            try Bench.spawn("/usr/bin/rsync", arguments(scriptDaemon.url(user: "mirrorsync"), work + "/script/\(slave)/bench"), environment: environment)
+        }
+        for pull in pulls {
+            pull.waitUntilExit()
+            guard pull.terminationStatus == 0 else { throw BenchError("a script's slave pull exited \(pull.terminationStatus)") }
+        }
+        return seconds(ContinuousClock.now - start)
+    }
+
+    var scriptTimes = (full: [Double](), again: [Double]()), chainTimes = (full: [Double](), again: [Double]())
+    for run in 1...runs {
+        for dir in ["script/master", "script/a", "script/b"] {
+            try? fm.removeItem(atPath: work + "/" + dir)
+            try fm.createDirectory(atPath: work + "/" + dir, withIntermediateDirectories: true)
+        }
+        let chain = try await Chain(work: work + "/mirrorsync", upstream: daemon.url)
+        defer { chain.stop() }
+        // Alternate who goes first, so that neither always inherits the other's page cache.
+        if run % 2 == 1 {
+            scriptTimes.full.append(try script())
+            scriptTimes.again.append(try script())
+        }
+        chainTimes.full.append(try await chain.sync(revision: 1, files: files))
+        chainTimes.again.append(try await chain.sync(revision: 2, files: 0))
+        if run % 2 == 0 {
+            scriptTimes.full.append(try script())
+            scriptTimes.again.append(try script())
+        }
+        try Chain.verify(upstream, against: work + "/script/b/bench")
+        try Chain.verify(upstream, against: chain.tree("b"))
+        print(String(format: "run %d: full %.2f s script, %.2f s mirrorsync; no-change %.3f s script, %.3f s mirrorsync",
+                     run, scriptTimes.full.last!, chainTimes.full.last!, scriptTimes.again.last!, chainTimes.again.last!))
+        chain.stop()
+        try? fm.removeItem(atPath: work + "/mirrorsync")
+    }
+    let fullRatio = Bench.median(chainTimes.full) / Bench.median(scriptTimes.full)
+    let againRatio = Bench.median(chainTimes.again) / Bench.median(scriptTimes.again)
+    print("")
+    print("upstream → master → 2 slaves: \(files) files, \(mib) MiB, in \(work); median of \(runs) runs")
+    print("                      script s   mirrorsync s   ratio   target")
+    print(String(format: "full sync           %9.3f   %12.3f   %5.3f   <= 1.05", Bench.median(scriptTimes.full), Bench.median(chainTimes.full), fullRatio))
+    print(String(format: "no-change re-sync   %9.3f   %12.3f   %5.3f   <= 1.10", Bench.median(scriptTimes.again), Bench.median(chainTimes.again), againRatio))
+    let met = fullRatio <= 1.05 && againRatio <= 1.10
+    print(met ? "targets met" : "target MISSED")
+    return met ? 0 : 1
+}
+
+/// A master and two slaves, each a process (this binary's `_agent`, which runs `AgentDaemon` as `mirrorsync
+/// master` and `mirrorsync slave` do), given their specs from a generated mirrors.d as the reconciler gives them.
+final class Chain: @unchecked Sendable {
+    // Set once in init; `stop()` is called from the one benchmark task.
+    let work: String
+    let agents: [String: (process: Process, api: String)]
+    let token: String
+
+    init(work: String, upstream: String) async throws {
+        self.work = work
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        token = "bench-\(UUID().uuidString)"
+        try token.write(toFile: work + "/token", atomically: true, encoding: .utf8)
+        chmod(work + "/token", 0o600)
+        let ports = ["master": freePort(), "a": freePort(), "b": freePort()], rsyncd = freePort()
+        var agents: [String: (process: Process, api: String)] = [:]
+        for (name, port) in ports {
+            let process = try Bench.spawn("/proc/self/exe", ["_agent", "--role", name == "master" ? "master" : "slave", "--name", name,
+                                                             "--port", "\(port)", "--token-file", work + "/token", "--state-dir", work + "/\(name)-state"])
+            agents[name] = (process, "http://127.0.0.1:\(port)")
+        }
+        self.agents = agents
+        for (name, port) in ports where !RsyncDaemon.waitForListener(port: port, seconds: 20) { throw BenchError("agent \(name) did not listen") }
+        let yaml = """
+            master: { api: "\(agents["master"]!.api)", tokenFile: \(work)/token, root: \(work)/master, rsyncd: { address: 127.0.0.1, port: \(rsyncd) } }
+            intervals: { daily: { every: 24h } }
+            upstreams: { up: { url: "\(upstream)", timeout: 1h } }
+            slaves:
+              a: { api: "\(agents["a"]!.api)", publicDir: \(work)/a }
+              b: { api: "\(agents["b"]!.api)", publicDir: \(work)/b }
+            projects: { bench: { upstream: up, interval: daily, slaves: all } }
+            """
+        try FileManager.default.createDirectory(atPath: work + "/mirrors.d", withIntermediateDirectories: true)
+        try yaml.write(toFile: work + "/mirrors.d/site.yaml", atomically: true, encoding: .utf8)
+        let state: DesiredState
+        do throws(ConfigError) { state = try DesiredStateLoader().load(directory: work + "/mirrors.d").state } catch {
+            throw BenchError("the generated mirrors.d is invalid: \(error.errors.map(\.message))")
+        }
+        // The slaves first, then the master's settings; the master's first sync starts when its project arrives.
+        let desired = DesiredAgents.from(state)
+        masterDesired = desired[0]
+        for slave in desired where slave.role == .slave {
+            try await put(slave.api + "/v1/settings", slave.settings)
+            for (name, spec) in slave.projects { try await put(slave.api + "/v1/projects/\(name)?managed=true", spec) }
+        }
+        try await put(masterDesired.api + "/v1/settings", masterDesired.settings)
+    }
+
+    let masterDesired: AgentDesired
+
+    func tree(_ slave: String) -> String { work + "/\(slave)/bench" }
+
+    func put(_ url: String, _ body: some Encodable) async throws {
+        var request = URLRequest(url: URL(string: url)!)
+        request.httpMethod = "PUT"
+        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        request.httpBody = try APICoding.encoder().encode(body)
+        let (data, response) = try await URLSession.shared.data(for: request)
+        guard let status = (response as? HTTPURLResponse)?.statusCode, status < 300 else {
+            throw BenchError("PUT \(url): \(String(decoding: data, as: UTF8.self))")
+        }
+    }
+
+    func status() async throws -> SiteStatus {
+        var request = URLRequest(url: URL(string: agents["master"]!.api + "/v1/status")!)
+        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        return try APICoding.decoder().decode(SiteStatus.self, from: try await URLSession.shared.data(for: request).0)
+    }
+
+    /// Starts the master's sync (its first one comes with the project; later ones on request) and returns the
+    /// seconds until both slaves have reported `revision`.
+    func sync(revision: Int, files: Int) async throws -> Double {
+        let start = ContinuousClock.now
+        if revision == 1 {
+            try await put(masterDesired.api + "/v1/projects/bench?managed=true", masterDesired.spec("bench")!)
+        } else {
+            var request = URLRequest(url: URL(string: masterDesired.api + "/v1/projects/bench/sync")!)
+            request.httpMethod = "POST"
+            request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+            _ = try await URLSession.shared.data(for: request)
+        }
+        while true {
+            let status = try await status()
+            if let copies = status.projects["bench"]?.slaves, copies.count == 2,
+               copies.values.allSatisfy({ $0.revision == revision && $0.result?.isSuccess == true }) {
+                return seconds(ContinuousClock.now - start)
+            }
+            if let failed = status.projects["bench"]?.slaves.values.first(where: { $0.result == .failed }) {
+                throw BenchError("a slave's pull failed: \(failed.message ?? "")")
+            }
+            if let run = status.projects["bench"]?.lastRun, run.result == .failed { throw BenchError("the master's sync failed: \(run.message ?? "")") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    static func verify(_ upstream: String, against copy: String) throws {
+        guard Tree.count(upstream) == Tree.count(copy) else {
+            throw BenchError("\(copy) holds \(Tree.count(copy)) entries, the upstream \(Tree.count(upstream))")
+        }
+    }
+
+    func stop() {
+        for (_, agent) in agents where agent.process.isRunning {
+            agent.process.terminate()
+            agent.process.waitUntilExit()
+        }
+    }
+}
