@@ -36,7 +36,7 @@ struct AgentFlags: ParsableArguments {
     }
 
     /// Runs an agent until SIGTERM; a start that fails is one line on stderr and exit 1.
-    func run(role: AgentRole, name: String, defaultListen: String) async throws {
+    func run(role: AgentRole, name: String, defaultListen: String, configure: (inout AgentOptions) -> Void = { _ in }) async throws {
         let (host, port) = try Self.parseListen(listen ?? defaultListen)
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
@@ -46,7 +46,8 @@ struct AgentFlags: ParsableArguments {
         }
         var logger = Logger(label: "mirrorsync.\(role.rawValue)")
         logger.logLevel = level
-        let options = AgentOptions(role: role, name: name, host: host, port: port, tokenFile: tokenFile, stateDirectory: stateDir)
+        var options = AgentOptions(role: role, name: name, host: host, port: port, tokenFile: tokenFile, stateDirectory: stateDir)
+        configure(&options)
         do {
             let daemon = try AgentDaemon(options: options, logger: logger)
             try await daemon.run()
@@ -61,10 +62,11 @@ struct AgentFlags: ParsableArguments {
 struct MasterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "master",
-        abstract: "Run the master agent: it pulls every project from its upstream on its interval.",
+        abstract: "Run the master agent: it pulls every project from its upstream and serves it to the slaves.",
         discussion: """
             The agent starts empty and is configured through its API (by 'mirrorsync reconcile'): settings, \
             then projects. It keeps what it was given, and every run, in --state-dir, so a restart loses nothing. \
+            It runs an rsync daemon for its slaves (master.rsyncd) and triggers them after each successful sync. \
             SIGTERM stops it gracefully: the API stops taking work, running syncs end and are recorded as interrupted.
             """
     )
@@ -85,7 +87,9 @@ struct SlaveCommand: AsyncParsableCommand {
         commandName: "slave",
         abstract: "Run a slave agent: it pulls the projects assigned to it into its public directory.",
         discussion: """
-            Like the master, it starts empty, is configured through its API, and keeps its state in --state-dir.
+            Like the master, it starts empty, is configured through its API, and keeps its state in --state-dir. \
+            It pulls each project from the master's rsync daemon when the master triggers it, when it finds \
+            itself behind the master's revision, and every 6 hours; it reports each finished pull to the master.
             """
     )
 
@@ -94,11 +98,15 @@ struct SlaveCommand: AsyncParsableCommand {
     @Option(help: "The slave's name, as mirrors.d names it under 'slaves:'.")
     var name: String
 
+    @Option(help: ArgumentHelp("How often the slave asks the master for its revisions, besides at start, in seconds.", valueName: "seconds"))
+    var catchUpInterval: Double = 300
+
     func validate() throws {
         do throws(ValueError) { try ObjectName.validate(name) } catch { throw ValidationError("--name: \(error.message)") }
+        guard catchUpInterval >= 1 else { throw ValidationError("--catch-up-interval takes at least 1 second; got \(catchUpInterval)") }
     }
 
     func run() async throws {
-        try await flags.run(role: .slave, name: name, defaultListen: "127.0.0.1:7071")
+        try await flags.run(role: .slave, name: name, defaultListen: "127.0.0.1:7071") { $0.catchUpInterval = catchUpInterval }
     }
 }

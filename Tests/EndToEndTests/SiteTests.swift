@@ -153,7 +153,8 @@ struct SiteTests {
         // Restarted, b asks the master where it stands and catches up by itself.
         try site.b.start()
         status = try await site.wait("caught up on b", site.atRevision(3))
-        #expect(status.projects["linux"]?.slaves["b"]?.reachable == true)
+        // The master asks the slaves how they are at most once a second: b shows as reachable soon after.
+        try await site.wait("saw b again", seconds: 5) { $0.projects["linux"]?.slaves["b"]?.reachable == true }
         #expect(try Tree.snapshot(site.tree(site.b, "linux")) == Tree.snapshot(site.upstream + "/linux"))
         // Whichever comes first: b's own catch-up at start, or the master's trigger, retried with backoff.
         let catchUp = try #require(try await site.b.state().projects["linux"]?.status.lastRun)
@@ -166,6 +167,16 @@ struct SiteTests {
         #expect(status.rsyncd.restarts >= 1)
         try await site.changeUpstream("fourth")
         try await site.wait("served revision 4 everywhere", site.atRevision(4))
+
+        // tools moves from a to b: a stops pulling it and keeps its files; b, new to it, pulls the master's revision.
+        let yaml = try String(contentsOfFile: site.directory + "/site.yaml", encoding: .utf8)
+        try yaml.replacingOccurrences(of: "slaves: [a] }", with: "slaves: [b] }").write(toFile: site.directory + "/site.yaml", atomically: true, encoding: .utf8)
+        try await site.reconcile()
+        let tools = try #require(status.projects["tools"]?.revision)
+        try await site.wait("served tools on b") { $0.projects["tools"]?.slaves["b"]?.revision == tools }
+        #expect(try Tree.snapshot(site.tree(site.b, "tools")) == Tree.snapshot(site.upstream + "/tools"))
+        #expect(try await site.a.state().projects["tools"] == nil)
+        #expect(try Tree.snapshot(site.tree(site.a, "tools")) == Tree.snapshot(site.upstream + "/tools"), "files kept without --prune")
         for agent in [site.master, site.a, site.b] { await agent.stop() }
     }
 
