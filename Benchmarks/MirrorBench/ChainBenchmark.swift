@@ -13,7 +13,7 @@ import MirrorTestSupport
 func chainBenchmark(_ options: [String: String]) async throws -> Int32 {
     let files = Int(options["files"] ?? "") ?? 20_000
     let mib = Int(options["mib"] ?? "") ?? 1024
-    let runs = max(1, Int(options["runs"] ?? "") ?? 3)
+    let runs = max(1, Int(options["runs"] ?? "") ?? 4)
     let work = options["dir"] ?? Bench.workDirectory("chain", mib: mib, copies: 7.5)
     let fm = FileManager.default
     defer { if options["dir"] == nil { try? fm.removeItem(atPath: work) } }
@@ -51,30 +51,43 @@ func chainBenchmark(_ options: [String: String]) async throws -> Int32 {
     }
 
     var scriptTimes = (full: [Double](), again: [Double]()), chainTimes = (full: [Double](), again: [Double]())
-    for run in 1...runs {
+    // Each side deletes its own trees from the round before just ahead of its own full sync, so that both write into
+    // memory freed a moment ago: in this kind of VM, memory freed earlier is handed back to the host and faulted in
+    // again, which made whichever side came second seconds slower. A first round warms up and is not counted.
+    func freshScriptTrees() throws {
         for dir in ["script/master", "script/a", "script/b"] {
             try? fm.removeItem(atPath: work + "/" + dir)
             try fm.createDirectory(atPath: work + "/" + dir, withIntermediateDirectories: true)
         }
-        let chain = try await Chain(work: work + "/mirrorsync", upstream: daemon.url)
-        defer { chain.stop() }
-        // Alternate who goes first, so that neither always inherits the other's page cache.
+    }
+    for run in 0...runs {
+        func scriptSide() throws {
+            try freshScriptTrees()
+            let full = try script(), again = try script()
+            if run > 0 { scriptTimes.full.append(full); scriptTimes.again.append(again) }
+        }
+        func chainSide() async throws -> Chain {
+            try? fm.removeItem(atPath: work + "/mirrorsync")
+            let chain = try await Chain(work: work + "/mirrorsync", upstream: daemon.url)
+            let full = try await chain.sync(revision: 1, files: files), again = try await chain.sync(revision: 2, files: 0)
+            if run > 0 { chainTimes.full.append(full); chainTimes.again.append(again) }
+            return chain
+        }
+        // Alternate who goes first.
+        let chain: Chain
         if run % 2 == 1 {
-            scriptTimes.full.append(try script())
-            scriptTimes.again.append(try script())
+            try scriptSide()
+            chain = try await chainSide()
+        } else {
+            chain = try await chainSide()
+            try scriptSide()
         }
-        chainTimes.full.append(try await chain.sync(revision: 1, files: files))
-        chainTimes.again.append(try await chain.sync(revision: 2, files: 0))
-        if run % 2 == 0 {
-            scriptTimes.full.append(try script())
-            scriptTimes.again.append(try script())
-        }
+        chain.stop()
         try Chain.verify(upstream, against: work + "/script/b/bench")
         try Chain.verify(upstream, against: chain.tree("b"))
+        if run == 0 { print("warm-up round done"); continue }
         print(String(format: "run %d: full %.2f s script, %.2f s mirrorsync; no-change %.3f s script, %.3f s mirrorsync",
                      run, scriptTimes.full.last!, chainTimes.full.last!, scriptTimes.again.last!, chainTimes.again.last!))
-        chain.stop()
-        try? fm.removeItem(atPath: work + "/mirrorsync")
     }
     let fullRatio = Bench.median(chainTimes.full) / Bench.median(scriptTimes.full)
     let againRatio = Bench.median(chainTimes.again) / Bench.median(scriptTimes.again)
@@ -184,9 +197,14 @@ final class Chain: @unchecked Sendable {
             if let copies = status.projects["bench"]?.slaves, copies.count == 2,
                copies.values.allSatisfy({ $0.revision == revision && $0.result?.isSuccess == true }) {
                 let pulls = try await ["a", "b"].asyncMap { try await self.lastRun(of: $0) }
-                guard let end = pulls.compactMap(\.endedAt).max(), pulls.allSatisfy({ $0.revision == revision }) else {
+                guard let end = pulls.compactMap(\.endedAt).max(), pulls.allSatisfy({ $0.revision == revision }),
+                      let upstream = status.projects["bench"]?.lastRun, let synced = upstream.endedAt, let began = upstream.startedAt else {
                     throw BenchError("the slaves' runs do not match their reports")
                 }
+                // Where the time went: the master's own sync, the trigger's way to each slave, and the pulls.
+                func ms(_ from: Date, _ to: Date?) -> String { String(format: "%.0f", (to ?? from).timeIntervalSince(from) * 1000) }
+                print("  mirrorsync: request→master rsync \(ms(start, began)) ms, master sync \(ms(began, synced)) ms, "
+                      + pulls.map { "slave: trigger \(ms(synced, $0.startedAt)) ms, pull \(ms($0.startedAt ?? synced, $0.endedAt)) ms" }.joined(separator: "; "))
                 return end.timeIntervalSince(start)
             }
             if let failed = status.projects["bench"]?.slaves.values.first(where: { $0.result == .failed }) {

@@ -176,7 +176,11 @@ final class SiteStatusSource: Sendable {
         let answers = await withTaskGroup(of: (String, String?).self) { group in
             for (slave, api) in slaves {
                 group.addTask {
-                    do throws(PeerError) { _ = try await prober.health(api); return (slave, nil) } catch { return (slave, error.message) }
+                    // One return after the do/catch: a return from inside a typed-throws do/catch in a child task
+                    // crashed release builds (Swift 6.3; see Reconciler.observe).
+                    var failure: String?
+                    do throws(PeerError) { _ = try await prober.health(api) } catch { failure = error.message }
+                    return (slave, failure)
                 }
             }
             var out: [String: String?] = [:]
