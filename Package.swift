@@ -44,7 +44,12 @@ let package = Package(
         ),
         .target(
             name: "MirrorReconciler",
-            dependencies: ["MirrorCore", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "MirrorCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
         ),
         .target(
             name: "MirrorCLI",
@@ -53,6 +58,7 @@ let package = Package(
                 "MirrorAgent",
                 "MirrorReconciler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
