@@ -45,6 +45,9 @@ public struct ReconcileReport: Codable, Sendable {
     /// Every agent read back with nothing left to change.
     public var converged: Bool
     public var refused: String?
+    /// Seconds spent observing the agents and planning (the first round), applying and verifying (every round), and
+    /// reading the agents' statuses at the end.
+    public var steps: [String: Double] = [:]
 }
 
 /// Observe, plan, apply, verify; agents that do not answer are retried with backoff while the others converge.
@@ -153,7 +156,14 @@ public struct Reconciler: Sendable {
     public func reconcile(_ agents: [AgentDesired], timeout: TimeInterval) async -> ReconcileReport {
         let started = clock.now()
         let deadline = started.addingTimeInterval(timeout)
-        let (first, _) = await plan(agents)
+        var steps: [String: Double] = [:]
+        func timed<T>(_ step: String, _ body: () async -> T) async -> T {
+            let start = ContinuousClock.now
+            defer { steps[step, default: 0] += (ContinuousClock.now - start) / .seconds(1) }
+            return await body()
+        }
+        let firstObserved = await timed("observe") { await observe(agents, conditional: true) }
+        let first = await timed("plan") { Planner.plan(desired: agents, observed: firstObserved, options: options) }
         var report = ReconcileReport(startedAt: started, endedAt: started, configDigest: first.configDigest, plan: first, applied: [],
                                      conditions: [], converged: false, refused: first.refusal)
         if let refusal = first.refusal {
@@ -167,8 +177,8 @@ public struct Reconciler: Sendable {
         var attempt = 0
         var observed: [String: Planner.Observation] = [:]
         while true {
-            report.applied += await apply(current, desired: agents)
-            (current, observed) = await plan(agents)
+            report.applied += await timed("apply") { await apply(current, desired: agents) }
+            (current, observed) = await timed("verify") { await plan(agents) }
             let failedApplies = report.applied.filter { $0.error != nil }.map(\.agent)
             // Converged: every agent answered and there is nothing left to change.
             if current.isEmpty && current.unreachable.isEmpty {
@@ -188,7 +198,8 @@ public struct Reconciler: Sendable {
             report.applied.removeAll { $0.error != nil }
         }
         // The projects' conditions need their statuses: read every agent in full, once, at the end.
-        observed = await observe(agents)
+        observed = await timed("status") { await observe(agents) }
+        report.steps = steps
         report.conditions = Self.conditions(plan: current, observed: observed, desired: agents, applied: report.applied)
         report.endedAt = clock.now()
         log(report)
