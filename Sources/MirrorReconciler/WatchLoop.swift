@@ -159,7 +159,7 @@ public final class WatchLoop: Service {
             let run = await reconcile(taken.0.sorted(), since: first, lastGood: &lastGood, lastConditions: &lastConditions)
             onRun?(run)
         }
-        logger.info("watch stopped", metadata: ["directory": "\(directory)"])
+        logger.notice("watch stopped", metadata: ["directory": "\(directory)"])
     }
 
     private func reconcile(_ triggers: [WatchTrigger], since first: Date, lastGood: inout [AgentDesired]?,
@@ -176,7 +176,7 @@ public final class WatchLoop: Service {
         } catch {
             run.loadSeconds = (ContinuousClock.now - timer) / .seconds(1)
             run.diagnostics = error.diagnostics
-            return stalled(run, log, reason: "InvalidConfig", "mirrors.d is invalid (\(error.errors.count) errors): nothing applied, the last good state kept",
+            return stalled(run, log, reason: "InvalidConfig", "mirrors.d is invalid (\(error.errors.count) error\(error.errors.count == 1 ? "" : "s")): nothing applied, the last good state kept",
                            lastGood: lastGood, lastConditions: &lastConditions)
         }
         run.loadSeconds = (ContinuousClock.now - timer) / .seconds(1)
