@@ -73,7 +73,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "MirrorBench",
-            dependencies: ["MirrorCore", "MirrorAgent", "MirrorTestSupport", "YAMLScanFloor", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["MirrorCore", "MirrorAgent", "MirrorReconciler", "MirrorTestSupport", "YAMLScanFloor", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/MirrorBench"
         ),
         .testTarget(
