@@ -56,11 +56,11 @@ func watchBenchmark(_ options: [String: String]) async throws -> Int32 {
         try projectFile(file, changed: nil, everyAgent: false).write(toFile: dir + "/10-projects-\(file).yaml", atomically: true, encoding: .utf8)
     }
 
-    let runs = Mutex<[WatchRun]>([])
+    let runs = RunLog()
     let clients = Dictionary(uniqueKeysWithValues: agents.map { ($0.name, HTTPAgentClient(base: "http://127.0.0.1:\($0.port)", token: token) as any AgentClient) })
     let watcher = try InotifyWatcher(directory: dir, logger: quiet)
     let loop = WatchLoop(directory: dir, watcher: watcher, options: WatchOptions(debounce: debounce / 1000), logger: quiet,
-                         onRun: { run in runs.withLock { $0.append(run) } }) { _, _ in
+                         onRun: { run in runs.runs.withLock { $0.append(run) } }) { _, _ in
         Reconciler(clients: clients, logger: quiet)
     }
     let watching = Task {
@@ -71,7 +71,7 @@ func watchBenchmark(_ options: [String: String]) async throws -> Int32 {
     }
     func waitForRun(_ count: Int) async throws -> WatchRun {
         for _ in 0..<60_000 {
-            if let run = runs.withLock({ $0.count > count ? $0[count] : nil }) { return run }
+            if let run = runs.runs.withLock({ $0.count > count ? $0[count] : nil }) { return run }
             try await Task.sleep(for: .milliseconds(1))
         }
         throw BenchError("no reconcile came")
@@ -141,4 +141,9 @@ func watchBenchmark(_ options: [String: String]) async throws -> Int32 {
     let met = Bench.median(interval.latencies) < 0.150 && Bench.median(everyAgent.latencies) < 0.150
     print(met ? "target met" : "target MISSED")
     return met ? 0 : 1
+}
+
+/// The watch loop's reconciles as they end.
+final class RunLog: Sendable {
+    let runs = Mutex<[WatchRun]>([])
 }
