@@ -135,26 +135,30 @@ final class Gate: Sendable {
 final class WatchedSite: Sendable {
     let site: LiveSite
     let directory: String
-    let runs = Collected<WatchRun>()
+    let runs: Collected<WatchRun>
     let loop: WatchLoop
-    let gate = Gate()
+    let gate: Gate
     private let group: ServiceGroup
     private let task: Task<Void, Never>
 
-    /// `watcher`: nil for real inotify on `directory`.
-    init(_ site: LiveSite, directory: String, watcher: (any DirectoryWatcher)? = nil, options: WatchOptions = .init(debounce: 0.03)) throws {
-        self.site = site
-        self.directory = directory
+    private init(site: LiveSite, directory: String, runs: Collected<WatchRun>, loop: WatchLoop, gate: Gate, group: ServiceGroup,
+                 task: Task<Void, Never>) {
+        (self.site, self.directory, self.runs, self.loop, self.gate, self.group, self.task) = (site, directory, runs, loop, gate, group, task)
+    }
+
+    /// Starts the loop; `watcher`: nil for real inotify on `directory`.
+    static func start(_ site: LiveSite, directory: String, watcher: (any DirectoryWatcher)? = nil,
+                      options: WatchOptions = .init(debounce: 0.03)) throws -> WatchedSite {
         let watcher = try watcher ?? InotifyWatcher(directory: directory, logger: testLogger)
-        let runs = self.runs, gate = self.gate
-        loop = WatchLoop(directory: directory, watcher: watcher, options: options, logger: testLogger, onRun: { runs.append($0) }) { state, agents in
+        let runs = Collected<WatchRun>(), gate = Gate()
+        let loop = WatchLoop(directory: directory, watcher: watcher, options: options, logger: testLogger, onRun: { runs.append($0) }) { _, _ in
             var reconciler = site.reconciler()
             reconciler.clients = reconciler.clients.mapValues { GatedClient($0, gate: gate) as any AgentClient }
             return reconciler
         }
-        group = ServiceGroup(configuration: .init(services: [.init(service: watcher), .init(service: loop)], logger: testLogger))
-        let group = self.group
-        task = Task { try? await group.run() }
+        let group = ServiceGroup(configuration: .init(services: [.init(service: watcher), .init(service: loop)], logger: testLogger))
+        let task = Task<Void, Never> { try? await group.run() }
+        return WatchedSite(site: site, directory: directory, runs: runs, loop: loop, gate: gate, group: group, task: task)
     }
 
     /// Stops as SIGTERM would, and waits until the loop has ended.

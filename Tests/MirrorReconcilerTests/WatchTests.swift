@@ -12,19 +12,23 @@ struct WatcherTests {
     /// Runs a watcher on `directory` and collects its batches.
     final class Running: Sendable {
         let watcher: InotifyWatcher
-        let batches = Collected<DirectoryChange>()
+        let batches: Collected<DirectoryChange>
         let task: Task<Void, Never>
         let reader: Task<Void, Never>
 
-        convenience init(_ directory: String) throws {
-            self.init(watcher: try InotifyWatcher(directory: directory, logger: testLogger))
+        private init(watcher: InotifyWatcher, task: Task<Void, Never>, reader: Task<Void, Never>, batches: Collected<DirectoryChange>) {
+            (self.watcher, self.task, self.reader, self.batches) = (watcher, task, reader, batches)
         }
 
-        init(watcher: InotifyWatcher) {
-            self.watcher = watcher
-            task = Task { try? await watcher.run() }
-            let batches = self.batches
-            reader = Task { for await change in watcher.changes { batches.append(change) } }
+        static func start(_ directory: String) throws -> Running {
+            start(watcher: try InotifyWatcher(directory: directory, logger: testLogger))
+        }
+
+        static func start(watcher: InotifyWatcher) -> Running {
+            let batches = Collected<DirectoryChange>()
+            let task = Task<Void, Never> { try? await watcher.run() }
+            let reader = Task { for await change in watcher.changes { batches.append(change) } }
+            return Running(watcher: watcher, task: task, reader: reader, batches: batches)
         }
 
         var files: Set<String> { batches.all.reduce(into: []) { $0.formUnion($1.files) } }
@@ -49,7 +53,7 @@ struct WatcherTests {
         let scratch = Scratch("watch")
         let dir = scratch.sub("mirrors.d")
         try Edit.inPlace(dir + "/a.yaml", "master: {}\n")
-        let running = try Running(dir)
+        let running = try Running.start(dir)
         try Edit.inPlace(dir + "/a.yaml", "intervals: {}\n")
         #expect(await eventually(5) { running.files == ["a.yaml"] })
         try await running.settle(dir)
@@ -69,7 +73,7 @@ struct WatcherTests {
     func ignored() async throws {
         let scratch = Scratch("watch")
         let dir = scratch.sub("mirrors.d")
-        let running = try Running(dir)
+        let running = try Running.start(dir)
         mkdir(dir + "/archive.yaml", 0o755)
         mkdir(dir + "/old", 0o755)
         try Edit.inPlace(dir + "/old/x.yaml", "")
@@ -87,7 +91,7 @@ struct WatcherTests {
         let scratch = Scratch("watch")
         let one = scratch.sub("releases/1"), two = scratch.sub("releases/2")
         symlink("releases/1", scratch.path + "/mirrors.d")
-        let running = try Running(scratch.path + "/mirrors.d")
+        let running = try Running.start(scratch.path + "/mirrors.d")
         let ln = Process()
         ln.executableURL = URL(fileURLWithPath: "/bin/ln")
         ln.arguments = ["-sfn", "releases/2", scratch.path + "/mirrors.d"]
@@ -116,7 +120,7 @@ struct WatcherTests {
         try saved.write(toFile: knob, atomically: false, encoding: .utf8)
         // 100 changes while nobody reads: the kernel keeps 16 and then says it dropped the rest.
         for i in 0..<100 { try Edit.inPlace(dir + "/f\(i).yaml", "") }
-        let running = Running(watcher: try watcher.get())
+        let running = Running.start(watcher: try watcher.get())
         #expect(await eventually(5) { running.batches.all.contains { $0.overflow } })
         await running.stop()
     }
@@ -131,7 +135,7 @@ struct WatchLoopTests {
         for name in ["master", "ftp1"] { try await site.start(name) }
         let dir = directory ?? site.scratch.sub("mirrors.d")
         try Edit.atomic(dir + "/site.yaml", site.yaml(projects(names.isEmpty ? ["a"] : names)))
-        let watched = try WatchedSite(site, directory: dir, watcher: watcher, options: options)
+        let watched = try WatchedSite.start(site, directory: dir, watcher: watcher, options: options)
         let first = try #require(await watched.run(after: 0))
         #expect(first.triggers == [.start] && first.report?.converged == true)
         return (watched, dir)
