@@ -44,7 +44,12 @@ let package = Package(
         ),
         .target(
             name: "MirrorReconciler",
-            dependencies: ["MirrorCore", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "MirrorCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
         ),
         .target(
             name: "MirrorCLI",
@@ -53,6 +58,7 @@ let package = Package(
                 "MirrorAgent",
                 "MirrorReconciler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
@@ -67,7 +73,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "MirrorBench",
-            dependencies: ["MirrorCore", "MirrorAgent", "MirrorTestSupport", "YAMLScanFloor", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["MirrorCore", "MirrorAgent", "MirrorReconciler", "MirrorTestSupport", "YAMLScanFloor", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/MirrorBench"
         ),
         .testTarget(

@@ -5,6 +5,7 @@
 //   swift run -c release mirrorsync-bench agent   [--projects N] [--requests N]
 //   swift run -c release mirrorsync-bench plan    [--projects N] [--slaves N] [--changed SHARE]
 //   swift run -c release mirrorsync-bench chain   [--files N] [--mib N] [--runs N] [--dir DIR]
+//   swift run -c release mirrorsync-bench watch   [--projects N] [--slaves N] [--edits N] [--debounce-ms N]
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -27,6 +28,7 @@ let usage = """
            mirrorsync-bench agent  [--projects N] [--requests N]
            mirrorsync-bench plan   [--projects N] [--slaves N] [--changed SHARE]
            mirrorsync-bench chain  [--files N] [--mib N] [--runs N] [--dir DIR]
+           mirrorsync-bench watch  [--projects N] [--slaves N] [--edits N] [--debounce-ms N]
     """
 
 func report(_ body: () async throws -> Int32) async -> Never {
@@ -47,6 +49,7 @@ case "runner": await report { try await runnerBenchmark(parseOptions(arguments.d
 case "agent": await report { try await agentBenchmark(parseOptions(arguments.dropFirst(2))) }
 case "plan": await report { try planBenchmark(parseOptions(arguments.dropFirst(2))) }
 case "chain": await report { try await chainBenchmark(parseOptions(arguments.dropFirst(2))) }
+case "watch": await report { try await watchBenchmark(parseOptions(arguments.dropFirst(2))) }
 default:
     print(usage)
     exit(2)

@@ -3,6 +3,8 @@ import Foundation
 import Logging
 import MirrorCore
 import MirrorReconciler
+import ServiceLifecycle
+import Synchronization
 
 /// What the commands that talk to agents share: the directory, the token, timeouts and the output format.
 struct AgentsOptions: ParsableArguments {
@@ -74,6 +76,11 @@ struct ReconcileCommand: AsyncParsableCommand {
             Exit status: with --dry-run, 0 when everything is in sync, 2 when changes are pending, 1 on an \
             error (an invalid config, an unreachable agent, a refused plan); without it, 0 when every agent \
             has converged, 1 otherwise.
+
+            With --watch it keeps running: it reconciles at start, on every change of mirrors.d (inotify; a burst \
+            of changes waits for --debounce of quiet and becomes one reconcile), on SIGHUP, and every --resync to \
+            repair drift. An invalid edit is logged as validate prints it and applies nothing; the fix applies \
+            at once. SIGTERM or SIGINT stop it after the reconcile in progress. It logs one line per reconcile.
             """
     )
 
@@ -91,7 +98,27 @@ struct ReconcileCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("How long to keep retrying agents that do not answer, in seconds.", valueName: "seconds"))
     var timeout: Double = 60
 
+    @Flag(help: "Keep running: reconcile on every change of mirrors.d, on SIGHUP, and every --resync.")
+    var watch = false
+
+    @Option(help: ArgumentHelp("With --watch, a full reconcile this often, repairing drift (such as 90s, 5m, 1h).", valueName: "duration"))
+    var resync: String = "5m"
+
+    @Option(help: ArgumentHelp("With --watch, the quiet time after a change before reconciling, in milliseconds.", valueName: "ms"))
+    var debounce: Int = 50
+
+    func validate() throws {
+        guard watch else { return }
+        if dryRun { throw ValidationError("--watch applies what it finds; --dry-run cannot go with it") }
+        if agents.output == .json { throw ValidationError("--watch logs to stderr; --output json cannot go with it") }
+        if debounce < 0 || debounce > 60_000 { throw ValidationError("--debounce takes 0 to 60000 milliseconds; got \(debounce)") }
+        do throws(ValueError) {
+            guard try TimeSpan.parse(resync).seconds > 0 else { throw ValueError("it must be longer than 0s") }
+        } catch { throw ValidationError("--resync: \(error.message)") }
+    }
+
     func run() async throws {
+        if watch { return try await runWatch() }
         let state = try agents.load()
         let desired = DesiredAgents.from(state)
         let logger = commandLogger("mirrorsync.reconcile", level: agents.output == .json ? .critical : .notice)
@@ -128,5 +155,63 @@ struct ReconcileCommand: AsyncParsableCommand {
             Terminal.write(text, to: .standardOutput)
         }
         if !report.converged { throw ExitCode(1) }
+    }
+}
+
+extension ReconcileCommand {
+    /// `--watch`: the inotify watcher and the watch loop on a ServiceGroup that SIGTERM and SIGINT stop gracefully.
+    func runWatch() async throws {
+        let logger = commandLogger("mirrorsync.reconcile")
+        let watcher: InotifyWatcher
+        do throws(WatchError) { watcher = try InotifyWatcher(directory: agents.directory, logger: logger) } catch {
+            Terminal.write("mirrorsync: error: \(error.message)\n", to: .standardError)
+            throw ExitCode(1)
+        }
+        let options = WatchOptions(debounce: Double(debounce) / 1000, resync: Double((try? TimeSpan.parse(resync).seconds) ?? 300),
+                                   timeout: timeout, reloadOnSIGHUP: true)
+        let cache = ClientCache(tokenFile: agents.tokenFile, callTimeout: agents.agentTimeout)
+        let planner = Planner.Options(prune: prune, allowMassRemoval: allowMassRemoval)
+        let loop = WatchLoop(directory: agents.directory, watcher: watcher, options: options, logger: logger) { state, desired throws(WatchError) in
+            Reconciler(clients: try cache.clients(state, desired), options: planner, logger: logger)
+        }
+        var configuration = ServiceGroupConfiguration(services: [.init(service: watcher), .init(service: loop)],
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // The reconcile in progress may run to its own timeout; past that, the group cancels it.
+        configuration.maximumGracefulShutdownDuration = .seconds(timeout + 5)
+        logger.notice("watching", metadata: ["directory": "\(agents.directory)", "debounceMs": "\(debounce)", "resync": "\(resync)"])
+        try await ServiceGroup(configuration: configuration).run()
+    }
+}
+
+/// The agents' clients, kept from one reconcile to the next while an agent's address and the token stay the same, so
+/// that their connections are reused; the token file is read again each time, so that a new token is picked up.
+final class ClientCache: Sendable {
+    let tokenFile: String?
+    let callTimeout: Double
+    private let known = Mutex<[String: (key: String, client: any AgentClient)]>([:])
+
+    init(tokenFile: String?, callTimeout: Double) {
+        self.tokenFile = tokenFile
+        self.callTimeout = callTimeout
+    }
+
+    func clients(_ state: DesiredState, _ agents: [AgentDesired]) throws(WatchError) -> [String: any AgentClient] {
+        let token: String
+        do throws(ValueError) { token = try TokenFile.read(tokenFile ?? state.master.tokenFile) } catch { throw WatchError(error.message) }
+        return known.withLock { known in
+            var clients: [String: any AgentClient] = [:]
+            for agent in agents {
+                let key = agent.api + " " + token
+                if let kept = known[agent.name], kept.key == key {
+                    clients[agent.name] = kept.client
+                } else {
+                    let client = HTTPAgentClient(base: agent.api, token: token, timeout: callTimeout)
+                    known[agent.name] = (key, client)
+                    clients[agent.name] = client
+                }
+            }
+            known = known.filter { clients[$0.key] != nil }
+            return clients
+        }
     }
 }

@@ -45,6 +45,9 @@ public struct ReconcileReport: Codable, Sendable {
     /// Every agent read back with nothing left to change.
     public var converged: Bool
     public var refused: String?
+    /// Seconds spent observing the agents and planning (the first round), applying and verifying (every round), and
+    /// reading the agents' statuses at the end.
+    public var steps: [String: Double] = [:]
 }
 
 /// Observe, plan, apply, verify; agents that do not answer are retried with backoff while the others converge.
@@ -77,9 +80,13 @@ public struct Reconciler: Sendable {
                 guard let client = clients[agent.name] else { continue }
                 let digest = conditional ? agent.projectsDigest : nil
                 group.addTask {
-                    do throws(ClientError) { return (agent.name, .state(try await client.state(ifDigest: digest))) } catch {
-                        return (agent.name, .unreachable(error.message))
+                    // One return, after the do/catch: returning the tuple from inside a typed-throws do/catch in
+                    // this child task crashed release builds (swift 6.3) when the group took the result.
+                    let observation: Planner.Observation
+                    do throws(ClientError) { observation = .state(try await client.state(ifDigest: digest)) } catch {
+                        observation = .unreachable(error.message)
                     }
+                    return (agent.name, observation)
                 }
             }
             var out: [String: Planner.Observation] = [:]
@@ -153,7 +160,12 @@ public struct Reconciler: Sendable {
     public func reconcile(_ agents: [AgentDesired], timeout: TimeInterval) async -> ReconcileReport {
         let started = clock.now()
         let deadline = started.addingTimeInterval(timeout)
-        let (first, _) = await plan(agents)
+        var steps: [String: Double] = [:]
+        var mark = ContinuousClock.now
+        let firstObserved = await observe(agents, conditional: true)
+        Self.lap("observe", &steps, &mark)
+        let first = Planner.plan(desired: agents, observed: firstObserved, options: options)
+        Self.lap("plan", &steps, &mark)
         var report = ReconcileReport(startedAt: started, endedAt: started, configDigest: first.configDigest, plan: first, applied: [],
                                      conditions: [], converged: false, refused: first.refusal)
         if let refusal = first.refusal {
@@ -167,8 +179,11 @@ public struct Reconciler: Sendable {
         var attempt = 0
         var observed: [String: Planner.Observation] = [:]
         while true {
+            mark = ContinuousClock.now
             report.applied += await apply(current, desired: agents)
+            Self.lap("apply", &steps, &mark)
             (current, observed) = await plan(agents)
+            Self.lap("verify", &steps, &mark)
             let failedApplies = report.applied.filter { $0.error != nil }.map(\.agent)
             // Converged: every agent answered and there is nothing left to change.
             if current.isEmpty && current.unreachable.isEmpty {
@@ -188,11 +203,21 @@ public struct Reconciler: Sendable {
             report.applied.removeAll { $0.error != nil }
         }
         // The projects' conditions need their statuses: read every agent in full, once, at the end.
+        mark = ContinuousClock.now
         observed = await observe(agents)
+        Self.lap("status", &steps, &mark)
+        report.steps = steps
         report.conditions = Self.conditions(plan: current, observed: observed, desired: agents, applied: report.applied)
         report.endedAt = clock.now()
         log(report)
         return report
+    }
+
+    /// Adds the time since `mark` to `step`, and moves the mark to now.
+    static func lap(_ step: String, _ steps: inout [String: Double], _ mark: inout ContinuousClock.Instant) {
+        let now = ContinuousClock.now
+        steps[step, default: 0] += (now - mark) / .seconds(1)
+        mark = now
     }
 
     /// One line per agent that is not Ready, and one for the whole reconcile: digest, counts, outcome.

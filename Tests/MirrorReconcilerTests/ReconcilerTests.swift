@@ -45,6 +45,12 @@ final class LiveSite: @unchecked Sendable {
 
     /// mirrors.d for these agents, with `projects` (YAML under `projects:`).
     func desired(_ projects: String) throws -> [AgentDesired] {
+        let state = try DesiredStateLoader().load(files: [("site.yaml", Array(yaml(projects).utf8))], directory: "mirrors.d").state
+        return DesiredAgents.from(state)
+    }
+
+    /// The text of a mirrors.d file for these agents, with `projects` (YAML under `projects:`).
+    func yaml(_ projects: String) -> String {
         let slaves = ports.keys.filter { $0 != "master" }.sorted()
             .map { "  \($0): { api: \"http://127.0.0.1:\(ports[$0]!)\", publicDir: \(scratch.path)/\($0) }" }.joined(separator: "\n")
         let yaml = """
@@ -56,8 +62,7 @@ final class LiveSite: @unchecked Sendable {
             projects:
             \(projects)
             """
-        let state = try DesiredStateLoader().load(files: [("site.yaml", Array(yaml.utf8))], directory: "mirrors.d").state
-        return DesiredAgents.from(state)
+        return yaml
     }
 
     func reconciler(_ options: Planner.Options = .init()) -> Reconciler {

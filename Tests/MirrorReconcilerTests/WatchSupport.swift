@@ -1,0 +1,185 @@
+import Foundation
+import Logging
+import MirrorCore
+@testable import MirrorReconciler
+import MirrorTestSupport
+import ServiceLifecycle
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Whatever a stream delivers, kept for the test to look at while it keeps coming.
+final class Collected<Element: Sendable>: Sendable {
+    private let items = Mutex<[Element]>([])
+
+    func append(_ item: Element) { items.withLock { $0.append(item) } }
+    var all: [Element] { items.withLock { $0 } }
+    var count: Int { items.withLock { $0.count } }
+    func removeAll() { items.withLock { $0.removeAll() } }
+
+    /// Waits until `count` items have come, or `seconds` passed; true if they came.
+    func wait(for count: Int, seconds: Double = 10) async -> Bool {
+        await eventually(seconds) { self.count >= count }
+    }
+}
+
+/// Polls `condition` every few milliseconds until it holds or `seconds` pass.
+func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + .seconds(seconds)
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(5))
+    }
+    return try await condition()
+}
+
+/// How editors and tools change files.
+enum Edit {
+    /// Truncates and rewrites the file where it is, as `echo > file` or an editor with backupcopy=yes does.
+    static func inPlace(_ path: String, _ text: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+        defer { close(fd) }
+        _ = text.utf8CString.withUnsafeBytes { write(fd, $0.baseAddress, $0.count - 1) }
+    }
+
+    /// Writes a hidden temporary file beside it and renames it over, as most editors and config tools save.
+    static func atomic(_ path: String, _ text: String) throws {
+        let url = URL(fileURLWithPath: path)
+        let temp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path
+        try inPlace(temp, text)
+        guard rename(temp, path) == 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+    }
+
+    /// Vim's save with its defaults on Linux: swap file, the check file 4913, the original renamed to a backup,
+    /// the new text written under the name, the backup deleted.
+    static func vim(_ path: String, _ text: String) throws {
+        let url = URL(fileURLWithPath: path)
+        let dir = url.deletingLastPathComponent().path, name = url.lastPathComponent
+        try inPlace("\(dir)/.\(name).swp", "swap")
+        try inPlace("\(dir)/4913", "")
+        unlink("\(dir)/4913")
+        guard rename(path, path + "~") == 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+        try inPlace(path, text)
+        unlink(path + "~")
+        unlink("\(dir)/.\(name).swp")
+    }
+}
+
+/// A watcher whose changes the test hands over itself: for what the kernel cannot be made to do on demand.
+final class ScriptedWatcher: DirectoryWatcher {
+    let changes: AsyncStream<DirectoryChange>
+    let continuation: AsyncStream<DirectoryChange>.Continuation
+
+    init() { (changes, continuation) = AsyncStream.makeStream() }
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        continuation.finish()
+    }
+}
+
+/// An agent client that holds every `state` call at a gate the test opens: a reconcile that takes as long as the test wants.
+final class GatedClient: AgentClient {
+    let inner: any AgentClient
+    let gate: Gate
+
+    init(_ inner: any AgentClient, gate: Gate) {
+        self.inner = inner
+        self.gate = gate
+    }
+
+    func state(ifDigest: String?) async throws(ClientError) -> AgentState {
+        await gate.pass()
+        return try await inner.state(ifDigest: ifDigest)
+    }
+
+    func putSettings(_ settings: AgentSettings) async throws(ClientError) -> PutResponse { try await inner.putSettings(settings) }
+    func putProject(_ name: String, _ spec: AgentProjectSpec) async throws(ClientError) -> PutResponse { try await inner.putProject(name, spec) }
+    func deleteProject(_ name: String, purge: Bool) async throws(ClientError) { try await inner.deleteProject(name, purge: purge) }
+    func requestSync(_ name: String) async throws(ClientError) -> SyncResponse { try await inner.requestSync(name) }
+    func run(project: String, id: Int64) async throws(ClientError) -> RunRecord { try await inner.run(project: project, id: id) }
+}
+
+/// Open lets everyone through; closed holds callers until it opens again.
+final class Gate: Sendable {
+    private let state = Mutex<(open: Bool, waiting: [CheckedContinuation<Void, Never>])>((true, []))
+
+    var waiting: Int { state.withLock { $0.waiting.count } }
+
+    func close() { state.withLock { $0.open = false } }
+
+    func open() {
+        let waiters = state.withLock { s in
+            s.open = true
+            defer { s.waiting = [] }
+            return s.waiting
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func pass() async {
+        await withCheckedContinuation { continuation in
+            let through = state.withLock { s in
+                if s.open { return true }
+                s.waiting.append(continuation)
+                return false
+            }
+            if through { continuation.resume() }
+        }
+    }
+}
+
+/// A watch loop over a mirrors.d in the site's scratch directory, run by a ServiceGroup as the command runs it.
+final class WatchedSite: Sendable {
+    let site: LiveSite
+    let directory: String
+    let runs: Collected<WatchRun>
+    let loop: WatchLoop
+    let gate: Gate
+    private let group: ServiceGroup
+    private let task: Task<Void, Never>
+
+    private init(site: LiveSite, directory: String, runs: Collected<WatchRun>, loop: WatchLoop, gate: Gate, group: ServiceGroup,
+                 task: Task<Void, Never>) {
+        (self.site, self.directory, self.runs, self.loop, self.gate, self.group, self.task) = (site, directory, runs, loop, gate, group, task)
+    }
+
+    /// Starts the loop; `watcher`: nil for real inotify on `directory`.
+    static func start(_ site: LiveSite, directory: String, watcher: (any DirectoryWatcher)? = nil,
+                      options: WatchOptions = .init(debounce: 0.03)) throws -> WatchedSite {
+        let watcher = try watcher ?? InotifyWatcher(directory: directory, logger: testLogger)
+        let runs = Collected<WatchRun>(), gate = Gate()
+        let loop = WatchLoop(directory: directory, watcher: watcher, options: options, logger: testLogger, onRun: { runs.append($0) }) { _, _ in
+            var reconciler = site.reconciler()
+            reconciler.clients = reconciler.clients.mapValues { GatedClient($0, gate: gate) as any AgentClient }
+            return reconciler
+        }
+        let group = ServiceGroup(configuration: .init(services: [.init(service: watcher), .init(service: loop)], logger: testLogger))
+        let task = Task<Void, Never> { try? await group.run() }
+        return WatchedSite(site: site, directory: directory, runs: runs, loop: loop, gate: gate, group: group, task: task)
+    }
+
+    /// Stops as SIGTERM would, and waits until the loop has ended.
+    func stop() async {
+        await group.triggerGracefulShutdown()
+        await task.value
+    }
+
+    /// Stops the loop, then the agents.
+    func stopAll() async {
+        await stop()
+        await site.stopAll()
+    }
+
+    /// Waits for the next reconcile after the `count` there were, and gives it.
+    func run(after count: Int, seconds: Double = 10) async -> WatchRun? {
+        await runs.wait(for: count + 1, seconds: seconds) ? runs.all[count] : nil
+    }
+
+    /// The projects an agent holds now.
+    func projects(_ agent: String) async throws -> [String] {
+        try await site.state(agent).projects.keys.sorted()
+    }
+}

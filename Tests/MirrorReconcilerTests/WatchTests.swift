@@ -1,0 +1,298 @@
+import Foundation
+import Testing
+import MirrorCore
+@testable import MirrorReconciler
+import MirrorTestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("The inotify watcher (real inotify on temporary directories)", .serialized)
+struct WatcherTests {
+    /// Runs a watcher on `directory` and collects its batches.
+    final class Running: Sendable {
+        let watcher: InotifyWatcher
+        let batches: Collected<DirectoryChange>
+        let task: Task<Void, Never>
+        let reader: Task<Void, Never>
+
+        private init(watcher: InotifyWatcher, task: Task<Void, Never>, reader: Task<Void, Never>, batches: Collected<DirectoryChange>) {
+            (self.watcher, self.task, self.reader, self.batches) = (watcher, task, reader, batches)
+        }
+
+        static func start(_ directory: String) throws -> Running {
+            start(watcher: try InotifyWatcher(directory: directory, logger: testLogger))
+        }
+
+        static func start(watcher: InotifyWatcher) -> Running {
+            let batches = Collected<DirectoryChange>()
+            let task = Task<Void, Never> { try? await watcher.run() }
+            let reader = Task { for await change in watcher.changes { batches.append(change) } }
+            return Running(watcher: watcher, task: task, reader: reader, batches: batches)
+        }
+
+        var files: Set<String> { batches.all.reduce(into: []) { $0.formUnion($1.files) } }
+
+        /// Writes a file nobody else touches and waits for its event: every event before it has been read by then.
+        func settle(_ directory: String) async throws {
+            let marker = "zz-marker-\(UUID().uuidString.prefix(6)).yaml"
+            try Edit.inPlace(directory + "/" + marker, "")
+            #expect(await eventually(5) { self.files.contains(marker) })
+            batches.removeAll()
+        }
+
+        func stop() async {
+            task.cancel()
+            await task.value
+            await reader.value
+        }
+    }
+
+    @Test("an in-place write, an atomic rename, a delete and vim's save are each seen as a change of that file alone")
+    func fileChanges() async throws {
+        let scratch = Scratch("watch")
+        let dir = scratch.sub("mirrors.d")
+        try Edit.inPlace(dir + "/a.yaml", "master: {}\n")
+        let running = try Running.start(dir)
+        try Edit.inPlace(dir + "/a.yaml", "intervals: {}\n")
+        #expect(await eventually(5) { running.files == ["a.yaml"] })
+        try await running.settle(dir)
+        try Edit.atomic(dir + "/b.yaml", "projects: {}\n")
+        #expect(await eventually(5) { running.files == ["b.yaml"] })
+        try await running.settle(dir)
+        unlink(dir + "/b.yaml")
+        #expect(await eventually(5) { running.files == ["b.yaml"] })
+        try await running.settle(dir)
+        try Edit.vim(dir + "/a.yaml", "slaves: {}\n")
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(running.files == ["a.yaml"], "the swap file, 4913 and the backup a.yaml~ are not config files")
+        await running.stop()
+    }
+
+    @Test("a new subdirectory, hidden files and editor leftovers raise nothing; a link to a file does")
+    func ignored() async throws {
+        let scratch = Scratch("watch")
+        let dir = scratch.sub("mirrors.d")
+        let running = try Running.start(dir)
+        mkdir(dir + "/archive.yaml", 0o755)
+        mkdir(dir + "/old", 0o755)
+        try Edit.inPlace(dir + "/old/x.yaml", "")
+        for name in [".hidden.yaml", ".#a.yaml", "a.yaml~", "#a.yaml#", "notes.txt", ".a.yaml.swp"] { try Edit.inPlace(dir + "/" + name, "") }
+        try Edit.inPlace(scratch.path + "/elsewhere.yaml", "")
+        symlink(scratch.path + "/elsewhere.yaml", dir + "/linked.yaml")
+        #expect(await eventually(5) { running.files.contains("linked.yaml") })
+        #expect(running.batches.all.allSatisfy { !$0.overflow && !$0.directoryReplaced })
+        #expect(running.files == ["linked.yaml"])
+        await running.stop()
+    }
+
+    @Test("a symlink flip of the directory (ln -sfn) moves the watch to the new target; the old one is no longer watched")
+    func symlinkFlip() async throws {
+        let scratch = Scratch("watch")
+        let one = scratch.sub("releases/1"), two = scratch.sub("releases/2")
+        symlink("releases/1", scratch.path + "/mirrors.d")
+        let running = try Running.start(scratch.path + "/mirrors.d")
+        let ln = Process()
+        ln.executableURL = URL(fileURLWithPath: "/bin/ln")
+        ln.arguments = ["-sfn", "releases/2", scratch.path + "/mirrors.d"]
+        try ln.run()
+        ln.waitUntilExit()
+        #expect(await eventually(5) { running.batches.all.contains { $0.directoryReplaced } })
+        running.batches.removeAll()
+        try Edit.inPlace(one + "/old.yaml", "")
+        try Edit.inPlace(two + "/new.yaml", "")
+        #expect(await eventually(5) { running.files.contains("new.yaml") })
+        try await Task.sleep(for: .milliseconds(30))
+        #expect(running.files == ["new.yaml"])
+        await running.stop()
+    }
+
+    @Test("the kernel's queue overflow is reported (with max_queued_events at 16 for this watcher, where the test may set it)")
+    func overflow() async throws {
+        let knob = "/proc/sys/fs/inotify/max_queued_events"
+        guard let saved = try? String(contentsOfFile: knob, encoding: .utf8), (try? "16\n".write(toFile: knob, atomically: false, encoding: .utf8)) != nil else {
+            return  // not allowed here: WatchLoopTests simulate the overflow at the protocol
+        }
+        let scratch = Scratch("watch")
+        let dir = scratch.sub("mirrors.d")
+        // The limit is read when an inotify instance starts: set for this one only, then put back.
+        let watcher = Result { try InotifyWatcher(directory: dir, logger: testLogger) }
+        try saved.write(toFile: knob, atomically: false, encoding: .utf8)
+        // 100 changes while nobody reads: the kernel keeps 16 and then says it dropped the rest.
+        for i in 0..<100 { try Edit.inPlace(dir + "/f\(i).yaml", "") }
+        let running = Running.start(watcher: try watcher.get())
+        #expect(await eventually(5) { running.batches.all.contains { $0.overflow } })
+        await running.stop()
+    }
+}
+
+@Suite("reconcile --watch: the watch loop against live agents", .serialized)
+struct WatchLoopTests {
+    /// A site with a master and a slave, its mirrors.d in `site.yaml`, and the watch loop running on it.
+    static func start(_ names: String..., options: WatchOptions = .init(debounce: 0.03), watcher: (any DirectoryWatcher)? = nil,
+                      directory: String? = nil) async throws -> (WatchedSite, String) {
+        let site = try LiveSite(slaves: ["ftp1"])
+        for name in ["master", "ftp1"] { try await site.start(name) }
+        let dir = directory ?? site.scratch.sub("mirrors.d")
+        try Edit.atomic(dir + "/site.yaml", site.yaml(projects(names.isEmpty ? ["a"] : names)))
+        let watched = try WatchedSite.start(site, directory: dir, watcher: watcher, options: options)
+        let first = try #require(await watched.run(after: 0))
+        #expect(first.triggers == [.start] && first.report?.converged == true)
+        return (watched, dir)
+    }
+
+    /// Suspended projects: the agents hold them and run nothing.
+    private static func projects(_ names: [String]) -> String {
+        names.map { "  \($0): { upstream: local, interval: hourly, suspended: true }" }.joined(separator: "\n")
+    }
+
+    @Test("an in-place write, an atomic rename, a new file, a delete and vim's save each reconcile once, and converge")
+    func edits() async throws {
+        // A debounce that a loaded machine cannot outrun between the steps of one save.
+        let (watched, dir) = try await Self.start("a", options: .init(debounce: 0.1))
+        let site = watched.site
+        let steps: [(String, () throws -> Void, [String])] = [
+            ("in place", { try Edit.inPlace(dir + "/site.yaml", site.yaml(Self.projects(["a", "b"]))) }, ["a", "b"]),
+            ("atomic", { try Edit.atomic(dir + "/site.yaml", site.yaml(Self.projects(["a", "b", "c"]))) }, ["a", "b", "c"]),
+            ("new file", { try Edit.atomic(dir + "/extra.yaml", "projects:\n" + Self.projects(["d"])) }, ["a", "b", "c", "d"]),
+            ("delete", { unlink(dir + "/extra.yaml") }, ["a", "b", "c"]),
+            ("vim", { try Edit.vim(dir + "/site.yaml", site.yaml(Self.projects(["a", "c"]))) }, ["a", "c"]),
+        ]
+        for (index, (label, edit, expected)) in steps.enumerated() {
+            try edit()
+            let run = try #require(await watched.run(after: index + 1), "\(label)")
+            #expect(run.triggers == [.fileEvent], "\(label)")
+            #expect(run.report?.converged == true, "\(label)")
+            #expect(try await watched.projects("master") == expected, "\(label)")
+            #expect(try await watched.projects("ftp1") == expected, "\(label)")
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(watched.runs.count == index + 2, "\(label): one reconcile for one save")
+        }
+        await watched.stopAll()
+    }
+
+    @Test("100 rapid writes (a git checkout) make at most two reconciles, the last with the final text")
+    func burst() async throws {
+        let (watched, dir) = try await Self.start("a")
+        for i in 0..<100 {
+            try Edit.inPlace(dir + "/site.yaml", watched.site.yaml(Self.projects(["a", "p\(i)"])))
+        }
+        _ = try #require(await watched.run(after: 1))
+        try await Task.sleep(for: .milliseconds(300))
+        let runs = watched.runs.count - 1
+        #expect(runs >= 1 && runs <= 2, "\(runs) reconciles")
+        #expect(try await watched.projects("master") == ["a", "p99"])
+        await watched.stopAll()
+    }
+
+    @Test("an invalid edit applies nothing, logs file:line:column, marks the agents Stalled/InvalidConfig; the fix applies at once")
+    func invalidThenFixed() async throws {
+        let (watched, dir) = try await Self.start("a")
+        try Edit.atomic(dir + "/extra.yaml", "projects:\n  b: { upstream: local, intervall: hourly }\n")
+        let invalid = try #require(await watched.run(after: 1))
+        #expect(invalid.report == nil)
+        #expect(invalid.diagnostics.contains { $0.description.hasPrefix(dir + "/extra.yaml:2:25: error: unknown key 'intervall'") },
+                "\(invalid.diagnostics.map(\.description))")
+        #expect(invalid.conditions.map(\.agent).sorted() == ["ftp1", "master"])
+        #expect(invalid.conditions.allSatisfy { $0.condition.status == .stalled && $0.condition.reason == "InvalidConfig" })
+        #expect(invalid.conditions.first { $0.agent == "master" }?.projects["a"] != nil, "the last good state's projects")
+        #expect(try await watched.projects("master") == ["a"])
+        try Edit.atomic(dir + "/extra.yaml", "projects:\n" + Self.projects(["b"]))
+        let fixed = try #require(await watched.run(after: 2))
+        #expect(fixed.report?.converged == true && fixed.conditions.allSatisfy { $0.condition.reason == "Converged" })
+        #expect(try await watched.projects("master") == ["a", "b"])
+        await watched.stopAll()
+    }
+
+    @Test("changes during a reconcile make exactly one more, never two at once; graceful shutdown lets the one in progress end")
+    func coalescing() async throws {
+        let (watched, dir) = try await Self.start("a")
+        watched.gate.close()
+        try Edit.inPlace(dir + "/site.yaml", watched.site.yaml(Self.projects(["a", "b"])))
+        #expect(await eventually { watched.gate.waiting > 0 }, "the reconcile is held at its first call")
+        for i in 0..<5 {
+            try Edit.inPlace(dir + "/site.yaml", watched.site.yaml(Self.projects(["a", "b", "c\(i)"])))
+            try await Task.sleep(for: .milliseconds(40))
+        }
+        watched.loop.reload()
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(watched.runs.count == 1)
+        watched.gate.open()
+        let held = try #require(await watched.run(after: 1))
+        let next = try #require(await watched.run(after: 2))
+        #expect(held.report?.converged == true)
+        #expect(next.triggers == [.fileEvent, .sighup] && next.startedAt >= held.endedAt)
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(watched.runs.count == 3, "exactly one more")
+        #expect(try await watched.projects("master") == ["a", "b", "c4"])
+
+        // Shutdown while a reconcile is held: it ends, converged, and no other starts.
+        watched.gate.close()
+        try Edit.inPlace(dir + "/site.yaml", watched.site.yaml(Self.projects(["a", "b", "e"])))
+        #expect(await eventually { watched.gate.waiting > 0 })
+        let stopping = Task { await watched.stop() }
+        try await Task.sleep(for: .milliseconds(100))
+        try Edit.inPlace(dir + "/site.yaml", watched.site.yaml(Self.projects(["a", "b", "f"])))
+        watched.gate.open()
+        await stopping.value
+        #expect(watched.runs.count == 4 && watched.runs.all[3].report?.converged == true)
+        #expect(try await watched.projects("master") == ["a", "b", "e"])
+        await watched.site.stopAll()
+    }
+
+    @Test("a reload (what SIGHUP does) is one reconcile; a queue overflow reloads everything, changed files included")
+    func reloadAndOverflow() async throws {
+        let scripted = ScriptedWatcher()
+        let (watched, dir) = try await Self.start("a", watcher: scripted)
+        watched.loop.reload()
+        let reload = try #require(await watched.run(after: 1))
+        #expect(reload.triggers == [.sighup] && reload.report?.converged == true && reload.report?.plan.isEmpty == true)
+        // Changed behind the watcher's back, as when the kernel dropped the events.
+        try Edit.atomic(dir + "/site.yaml", watched.site.yaml(Self.projects(["a", "z"])))
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(watched.runs.count == 2)
+        scripted.continuation.yield(DirectoryChange(overflow: true))
+        let overflow = try #require(await watched.run(after: 2))
+        #expect(overflow.triggers == [.overflow] && overflow.report?.plan.counts.create == 2)
+        #expect(try await watched.projects("master") == ["a", "z"])
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(watched.runs.count == 3)
+        await watched.stopAll()
+    }
+
+    @Test("a symlink flip of mirrors.d to another release reconciles the new one")
+    func symlinkFlip() async throws {
+        let scratch = Scratch("flip")
+        let one = scratch.sub("releases/1"), two = scratch.sub("releases/2")
+        let link = scratch.path + "/mirrors.d"
+        symlink(one, link)
+        let (watched, _) = try await Self.start("a", directory: link)
+        try Edit.atomic(two + "/site.yaml", watched.site.yaml(Self.projects(["a", "b"])))
+        symlink(two, link + ".new")
+        rename(link + ".new", link)
+        let flipped = try #require(await watched.run(after: 1))
+        #expect(flipped.triggers == [.directoryReplaced] && flipped.report?.converged == true)
+        #expect(try await watched.projects("master") == ["a", "b"])
+        try Edit.atomic(two + "/site.yaml", watched.site.yaml(Self.projects(["b", "c"])))
+        let edited = try #require(await watched.run(after: 2))
+        #expect(edited.triggers == [.fileEvent])
+        #expect(try await watched.projects("master") == ["b", "c"])
+        await watched.stopAll()
+    }
+
+    @Test("the periodic resync gives an agent whose store was wiped all its specs back")
+    func resyncRepairsDrift() async throws {
+        let (watched, _) = try await Self.start("a", "b", options: .init(debounce: 0.03, resync: 0.5))
+        let site = watched.site
+        await site.agents["ftp1"]!.shutdown()
+        await site.tasks["ftp1"]!.value
+        try FileManager.default.removeItem(atPath: site.scratch.path + "/state-ftp1")
+        try await site.start("ftp1")
+        #expect(try await watched.projects("ftp1") == [])
+        #expect(await eventually(5) { watched.runs.all.contains { $0.triggers == [.resync] && $0.report?.applied.isEmpty == false } })
+        #expect(try await watched.projects("ftp1") == ["a", "b"])
+        let repair = try #require(watched.runs.all.last { $0.report?.applied.isEmpty == false })
+        #expect(repair.triggers == [.resync] && repair.report?.converged == true, "\(watched.runs.all.map(\.triggers))")
+        await watched.stopAll()
+    }
+}
