@@ -23,31 +23,47 @@ func chainBenchmark(_ options: [String: String]) async throws -> Int32 {
     let daemon = try RsyncDaemon(tree: upstream, scratch: scratch)
     defer { daemon.stop() }
 
-    // The script's master serves its tree from a plain rsync daemon with the same kind of credential.
+    // The script's master serves its tree from an rsync daemon configured as mirrorsync's (the same rsyncd.conf
+    // settings and credential scheme), started by hand: so the comparison is of what mirrorsync adds around rsync.
     let scriptMaster = work + "/script/master"
     try fm.createDirectory(atPath: scriptMaster, withIntermediateDirectories: true)
     let scriptPassword = UUID().uuidString
-    let scriptDaemon = try RsyncDaemon(tree: scriptMaster, scratch: scratch, module: "bench", user: "mirrorsync", password: scriptPassword)
-    defer { scriptDaemon.stop() }
+    let daemonDirectory = scratch.sub("script-rsyncd")
+    try "mirrorsync:\(scriptPassword)\n".write(toFile: daemonDirectory + "/secrets", atomically: true, encoding: .utf8)
+    chmod(daemonDirectory + "/secrets", 0o600)
+    try RsyncdConfig.render(modules: [.init(name: "bench", path: scriptMaster)], user: "mirrorsync", secretsFile: daemonDirectory + "/secrets",
+                            logFile: daemonDirectory + "/log", hostsAllow: nil)
+        .write(toFile: daemonDirectory + "/rsyncd.conf", atomically: true, encoding: .utf8)
+    let scriptPort = freePort()
+    let scriptDaemon = try Bench.spawn("/usr/bin/rsync", ["--daemon", "--no-detach", "--config=\(daemonDirectory)/rsyncd.conf",
+                                                          "--port=\(scriptPort)", "--address=127.0.0.1"])
+    defer { scriptDaemon.terminate(); scriptDaemon.waitUntilExit() }
+    guard RsyncDaemon.waitForListener(port: scriptPort, seconds: 10) else { throw BenchError("the script's rsync daemon did not listen") }
+    let scriptModule = "rsync://mirrorsync@127.0.0.1:\(scriptPort)/bench/"
     func arguments(_ source: String, _ destination: String) -> [String] {
         RsyncArguments.arguments(for: SyncJob(project: "bench", source: source, destination: destination + "/", timeout: TimeSpan(seconds: 3600)),
                                  pass: .first)
     }
-    let environment = ["LC_ALL": "C", "PATH": "/usr/bin:/bin", "RSYNC_PASSWORD": scriptPassword]
-    print("script: rsync \(arguments(daemon.url, scriptMaster).joined(separator: " "))")
-    print("        then both slaves at once: rsync ... \(scriptDaemon.url(user: "mirrorsync")) SLAVE/bench/")
+    // The plain script, as an operator would write it: the upstream pull, then both slave pulls at once.
+    func quoted(_ argv: [String]) -> String { argv.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ") }
+    let scriptFile = work + "/chain.sh"
+    try """
+        set -e
+        rsync \(quoted(arguments(daemon.url, scriptMaster))) >/dev/null
+        rsync \(quoted(arguments(scriptModule, work + "/script/a/bench"))) >/dev/null &
+        a=$!
+        rsync \(quoted(arguments(scriptModule, work + "/script/b/bench"))) >/dev/null &
+        b=$!
+        wait $a
+        wait $b
+
+        """.write(toFile: scriptFile, atomically: true, encoding: .utf8)
+    print("script (\(scriptFile)):")
+    print(try String(contentsOfFile: scriptFile, encoding: .utf8))
     func script() throws -> Double {
-        let start = ContinuousClock.now
-        let (_, status) = try Bench.timed("/usr/bin/rsync", arguments(daemon.url, scriptMaster), environment: environment)
-        guard status == 0 else { throw BenchError("the script's upstream pull exited \(status)") }
-        let pulls = try ["a", "b"].map { slave in
-            try Bench.spawn("/usr/bin/rsync", arguments(scriptDaemon.url(user: "mirrorsync"), work + "/script/\(slave)/bench"), environment: environment)
-        }
-        for pull in pulls {
-            pull.waitUntilExit()
-            guard pull.terminationStatus == 0 else { throw BenchError("a script's slave pull exited \(pull.terminationStatus)") }
-        }
-        return seconds(ContinuousClock.now - start)
+        let (time, status) = try Bench.timed("/bin/sh", [scriptFile], environment: ["LC_ALL": "C", "PATH": "/usr/bin:/bin", "RSYNC_PASSWORD": scriptPassword])
+        guard status == 0 else { throw BenchError("the script exited \(status)") }
+        return time
     }
 
     var scriptTimes = (full: [Double](), again: [Double]()), chainTimes = (full: [Double](), again: [Double]())
