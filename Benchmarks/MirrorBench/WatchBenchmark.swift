@@ -5,6 +5,7 @@ import Logging
 import MirrorAgent
 import MirrorCore
 import MirrorReconciler
+import MirrorTestSupport
 import Synchronization
 
 func watchBenchmark(_ options: [String: String]) async throws -> Int32 {
@@ -38,7 +39,7 @@ func watchBenchmark(_ options: [String: String]) async throws -> Int32 {
     }
     let dir = work + "/mirrors.d"
     try """
-        master: { api: "http://127.0.0.1:\(agents[0].port)", tokenFile: \(work)/token, root: \(work)/root }
+        master: { api: "http://127.0.0.1:\(agents[0].port)", tokenFile: \(work)/token, root: \(work)/root, rsyncd: { address: 127.0.0.1, port: \(freePort()) } }
         intervals: { hourly: { every: 1h }, nightly: { every: 1d } }
         upstreams: { local: { url: \(work)/upstream } }
         slaves:

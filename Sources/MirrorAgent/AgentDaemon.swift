@@ -137,11 +137,6 @@ public final class AgentDaemon: Sendable {
         }
     }
 
-    /// Reads the bearer token; a missing, empty or world-readable file is refused.
-    public static func readToken(_ path: String) throws(AgentStartError) -> BearerToken {
-        do throws(ValueError) { return BearerToken(try TokenFile.read(path)) } catch { throw AgentStartError(error.message) }
-    }
-
     static func prepareStateDirectory(_ path: String) throws(AgentStartError) {
         // mkdir -p, one level at a time, so that a failure names the system's reason.
         var partial = path.hasPrefix("/") ? "" : "."

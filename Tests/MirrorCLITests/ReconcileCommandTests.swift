@@ -28,7 +28,7 @@ struct ReconcileCommandTests {
         }
         let dir = scratch.sub("mirrors.d")
         try """
-            master: { api: "http://127.0.0.1:\(ports[0])", tokenFile: \(token), root: \(scratch.path)/root }
+            master: { api: "http://127.0.0.1:\(ports[0])", tokenFile: \(token), root: \(scratch.path)/root, rsyncd: { address: 127.0.0.1, port: \(freePort()) } }
             intervals: { hourly: { every: 1h } }
             upstreams: { local: { url: \(scratch.path)/upstream } }
             slaves: { ftp1: { api: "http://127.0.0.1:\(ports[1])", publicDir: \(scratch.path)/pub } }

@@ -74,9 +74,10 @@ struct WatchCommandTests {
         let task = Task { try? await master.run() }
         let port = await master.listeningPort() ?? 0
         let dir = scratch.sub("mirrors.d")
+        let rsyncdPort = freePort()
         func site(_ projects: String) throws {
             try """
-                master: { api: "http://127.0.0.1:\(port)", tokenFile: \(token), root: \(scratch.path)/root }
+                master: { api: "http://127.0.0.1:\(port)", tokenFile: \(token), root: \(scratch.path)/root, rsyncd: { address: 127.0.0.1, port: \(rsyncdPort) } }
                 intervals: { hourly: { every: 1h } }
                 upstreams: { local: { url: \(scratch.path)/upstream } }
                 projects: { \(projects) }

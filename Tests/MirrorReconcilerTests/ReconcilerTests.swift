@@ -13,6 +13,8 @@ import Glibc
 final class LiveSite: @unchecked Sendable {
     // `agents` and `tasks` change only in `start`, called from the test's own task.
     let scratch = Scratch("site")
+    /// The master's rsync daemon listens on loopback, on a port of its own per site.
+    let rsyncdPort = freePort()
     let token = "site-token-\(UUID().uuidString)"
     let tokenFile: String
     var agents: [String: AgentDaemon] = [:]
@@ -54,7 +56,7 @@ final class LiveSite: @unchecked Sendable {
         let slaves = ports.keys.filter { $0 != "master" }.sorted()
             .map { "  \($0): { api: \"http://127.0.0.1:\(ports[$0]!)\", publicDir: \(scratch.path)/\($0) }" }.joined(separator: "\n")
         let yaml = """
-            master: { api: "http://127.0.0.1:\(ports["master"]!)", tokenFile: \(tokenFile), root: \(scratch.path)/master }
+            master: { api: "http://127.0.0.1:\(ports["master"]!)", tokenFile: \(tokenFile), root: \(scratch.path)/master, rsyncd: { address: 127.0.0.1, port: \(rsyncdPort) } }
             intervals: { hourly: { every: 1h } }
             upstreams: { local: { url: \(scratch.path)/upstream } }
             slaves:
