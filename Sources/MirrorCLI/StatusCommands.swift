@@ -9,6 +9,8 @@ struct StatusRow: Codable, Sendable {
     var role: AgentRole
     var project: String
     var revision: Int
+    /// On a slave: revisions behind the master's (nil when the master did not answer).
+    var behind: Int?
     var activity: ProjectStatus.Activity
     var lastResult: RunResult?
     var lastRunEndedAt: Date?
@@ -32,7 +34,10 @@ struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show every project on every host: revision, last sync, result, age, next run.",
-        discussion: "Rows marked ! failed their last run; rows marked ~ are stale. Exit status: 0, or 1 when an agent does not answer."
+        discussion: """
+            Rows marked ! failed their last run; rows marked ~ are stale; a slave's REV says how many revisions \
+            it is behind the master's. Exit status: 0, or 1 when an agent does not answer.
+            """
     )
 
     @OptionGroup var agents: AgentsOptions
@@ -50,6 +55,9 @@ struct StatusCommand: AsyncParsableCommand {
     static func report(desired: [AgentDesired], observed: [String: Planner.Observation], now: Date) -> StatusReport {
         var rows: [StatusRow] = []
         var unreachable: [String: String] = [:]
+        let masterState: AgentState? = desired.first { $0.role == .master }.flatMap { master in
+            if case .state(let state)? = observed[master.name] { state } else { nil }
+        }
         for agent in desired {
             guard case .state(let state)? = observed[agent.name] else {
                 if case .unreachable(let why)? = observed[agent.name] { unreachable[agent.label] = why }
@@ -61,7 +69,9 @@ struct StatusCommand: AsyncParsableCommand {
                 let age = status.lastSuccessAt.map { Int(now.timeIntervalSince($0)) }
                 let period = project.spec.interval.every.map { Double($0.seconds) } ?? 86_400
                 let stale = !project.spec.suspended && (age.map { Double($0) > 2 * period } ?? (status.lastRun != nil))
-                rows.append(StatusRow(agent: agent.label, role: agent.role, project: name, revision: status.revision, activity: status.activity,
+                let behind = agent.role == .slave ? masterState?.projects[name].map { max(0, $0.status.revision - status.revision) } : nil
+                rows.append(StatusRow(agent: agent.label, role: agent.role, project: name, revision: status.revision, behind: behind,
+                                      activity: status.activity,
                                       lastResult: status.lastRun?.result, lastRunEndedAt: status.lastRun?.endedAt,
                                       lastSuccessAt: status.lastSuccessAt, age: age, nextRunAt: status.nextRunAt, stale: stale,
                                       failed: status.lastRun?.result == .failed))
@@ -84,7 +94,8 @@ struct StatusCommand: AsyncParsableCommand {
         var rows = [header]
         for row in report.rows {
             let next = row.nextRunAt.map { "in " + span(Int($0.timeIntervalSince(now))) } ?? (row.activity == .idle ? "now" : "-")
-            rows.append([row.failed ? "!" : row.stale ? "~" : "", row.agent, row.project, "\(row.revision)", row.activity.rawValue,
+            rows.append([row.failed ? "!" : row.stale ? "~" : "", row.agent, row.project,
+                         "\(row.revision)" + (row.behind.map { $0 > 0 ? " (\($0) behind)" : "" } ?? ""), row.activity.rawValue,
                          time(row.lastRunEndedAt), row.lastResult?.rawValue ?? "-", span(row.age), next])
         }
         let widths = header.indices.map { i in rows.map { $0[i].count }.max() ?? 0 }

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 import MirrorAgent
+@testable import MirrorCLI
+import MirrorReconciler
 import MirrorCore
 import MirrorTestSupport
 #if canImport(Glibc)
@@ -70,5 +72,34 @@ struct ReconcileCommandTests {
         #expect(badToken.status == 1 && badToken.stderr.contains("cannot read the token file"))
         await daemons[0].shutdown()
         await tasks[0].value
+    }
+}
+
+@Suite("mirrorsync status: the table")
+struct StatusTableTests {
+    @Test("a slave's row says how many revisions it is behind the master")
+    func behind() throws {
+        let yaml = """
+            master: { api: "http://127.0.0.1:7070", tokenFile: /etc/token, root: /srv/mirror }
+            intervals: { hourly: { every: 1h } }
+            upstreams: { up: { url: "rsync://example.org/pub/" } }
+            slaves: { ftp1: { api: "http://127.0.0.1:7071", publicDir: /srv/ftp }, ftp2: { api: "http://127.0.0.1:7072", publicDir: /srv/www } }
+            projects: { linux: { upstream: up, interval: hourly } }
+            """
+        let desired = DesiredAgents.from(try DesiredStateLoader().load(files: [("a.yaml", Array(yaml.utf8))], directory: "mirrors.d").state)
+        func state(_ agent: AgentDesired, revision: Int) -> Planner.Observation {
+            let projects = agent.projects.mapValues { spec in
+                ProjectState(spec: spec, generation: Generation.of(spec), status: ProjectStatus(activity: .idle, revision: revision), managed: true)
+            }
+            return .state(AgentState(role: agent.role, name: agent.name, bootID: "b", version: "v", settings: agent.settings,
+                                     settingsGeneration: nil, projects: projects))
+        }
+        let observed: [String: Planner.Observation] = ["master": state(desired[0], revision: 5), "ftp1": state(desired[1], revision: 3),
+                                                       "ftp2": state(desired[2], revision: 5)]
+        let report = StatusCommand.report(desired: desired, observed: observed, now: Date())
+        #expect(report.rows.map(\.behind) == [nil, 2, 0])
+        let table = StatusCommand.table(report, now: Date())
+        #expect(table.contains("slave ftp1  linux    3 (2 behind)"), "\(table)")
+        #expect(!table.contains("slave ftp2  linux    5 ("))
     }
 }
