@@ -51,6 +51,23 @@ enum Bench {
 
     static func flushDisks() { _ = try? timed("/bin/sync", []) }
 
+    /// Prints mirrorsync's medians beside a baseline's (rsync by hand, a script) with the targets of a full sync
+    /// (1.05x) and of a no-change re-sync (1.10x); returns the exit status: 0 when both are met.
+    static func compare(_ title: String, baseline: String, _ base: (full: [Double], again: [Double]),
+                        mirrorsync: (full: [Double], again: [Double])) -> Int32 {
+        let fullRatio = median(mirrorsync.full) / median(base.full)
+        let againRatio = median(mirrorsync.again) / median(base.again)
+        let label = String(repeating: " ", count: max(0, 11 - baseline.count - 2)) + baseline + " s"
+        print("")
+        print("\(title); median of \(base.full.count) runs")
+        print("                     \(label)   mirrorsync s   ratio   target")
+        print(String(format: "full sync            %11.3f   %12.3f   %5.3f   <= 1.05", median(base.full), median(mirrorsync.full), fullRatio))
+        print(String(format: "no-change re-sync    %11.3f   %12.3f   %5.3f   <= 1.10", median(base.again), median(mirrorsync.again), againRatio))
+        let met = fullRatio <= 1.05 && againRatio <= 1.10
+        print(met ? "targets met" : "target MISSED")
+        return met ? 0 : 1
+    }
+
     /// Where a benchmark's trees go: memory (tmpfs) when it has room for `copies` of `mib`, since the comparisons are
     /// of mirrorsync against rsync, not of the disk's writeback, which on this kind of machine makes whichever full
     /// sync comes second several seconds slower.

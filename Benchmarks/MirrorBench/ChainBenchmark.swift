@@ -105,16 +105,8 @@ func chainBenchmark(_ options: [String: String]) async throws -> Int32 {
         print(String(format: "run %d: full %.2f s script, %.2f s mirrorsync; no-change %.3f s script, %.3f s mirrorsync",
                      run, scriptTimes.full.last!, chainTimes.full.last!, scriptTimes.again.last!, chainTimes.again.last!))
     }
-    let fullRatio = Bench.median(chainTimes.full) / Bench.median(scriptTimes.full)
-    let againRatio = Bench.median(chainTimes.again) / Bench.median(scriptTimes.again)
-    print("")
-    print("upstream → master → 2 slaves: \(files) files, \(mib) MiB, in \(work); median of \(runs) runs")
-    print("                      script s   mirrorsync s   ratio   target")
-    print(String(format: "full sync           %9.3f   %12.3f   %5.3f   <= 1.05", Bench.median(scriptTimes.full), Bench.median(chainTimes.full), fullRatio))
-    print(String(format: "no-change re-sync   %9.3f   %12.3f   %5.3f   <= 1.10", Bench.median(scriptTimes.again), Bench.median(chainTimes.again), againRatio))
-    let met = fullRatio <= 1.05 && againRatio <= 1.10
-    print(met ? "targets met" : "target MISSED")
-    return met ? 0 : 1
+    return Bench.compare("upstream → master → 2 slaves: \(files) files, \(mib) MiB, in \(work)", baseline: "script", scriptTimes,
+                         mirrorsync: chainTimes)
 }
 
 /// A master and two slaves, each a process (this binary's `_agent`, which runs `AgentDaemon` as `mirrorsync

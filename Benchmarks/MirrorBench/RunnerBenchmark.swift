@@ -68,14 +68,6 @@ func runnerBenchmark(_ options: [String: String]) async throws -> Int32 {
     }
     try? fm.removeItem(atPath: byHand)
     try? fm.removeItem(atPath: bySync)
-    let fullRatio = Bench.median(sync.full) / Bench.median(hand.full)
-    let againRatio = Bench.median(sync.again) / Bench.median(hand.again)
-    print("")
-    print("\(files) files, \(mib) MiB, from an rsync daemon on loopback, in \(work); median of \(runs) runs")
-    print("                      by hand s   mirrorsync s   ratio   target")
-    print(String(format: "full sync            %9.3f   %12.3f   %5.3f   <= 1.05", Bench.median(hand.full), Bench.median(sync.full), fullRatio))
-    print(String(format: "no-change re-sync    %9.3f   %12.3f   %5.3f   <= 1.10", Bench.median(hand.again), Bench.median(sync.again), againRatio))
-    let met = fullRatio <= 1.05 && againRatio <= 1.10
-    print(met ? "targets met" : "target MISSED")
-    return met ? 0 : 1
+    return Bench.compare("\(files) files, \(mib) MiB, from an rsync daemon on loopback, in \(work)", baseline: "by hand", hand,
+                         mirrorsync: sync)
 }
