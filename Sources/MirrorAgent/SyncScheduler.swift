@@ -268,7 +268,7 @@ public actor SyncScheduler {
         }
     }
 
-    /// Records the end of a run; returns it as stored, with the spec and settings it ran under.
+    /// Records the end of a run; returns it as stored, with the project's spec and revision now, and the settings.
     func finished(_ record: RunRecord, outcome: SyncOutcome, attempts: Int) -> (RunRecord, (spec: AgentProjectSpec, revision: Int)?, AgentSettings?) {
         var run = record
         run.result = outcome.result
