@@ -87,8 +87,7 @@ public actor Courier<Message: Sendable> {
         }
         queue.failures += 1
         queues[peer] = queue
-        let base = min(retryMax, retryBase * pow(2, Double(queue.failures - 1)))
-        return base * Double.random(in: 0.5...1.5)
+        return Backoff.delay(after: queue.failures, base: retryBase, max: retryMax)
     }
 
     func succeeded(for peer: String) {

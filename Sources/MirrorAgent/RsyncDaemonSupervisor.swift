@@ -117,14 +117,7 @@ public actor RsyncDaemonSupervisor {
     }
 
     func waitForChange() async {
-        let changed = scheduler.projectsChanged, exited = self.exited, clock = self.clock, retryAt = child == nil ? self.retryAt : nil
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await changed.wait() }
-            group.addTask { await exited.wait() }
-            if let retryAt { group.addTask { try? await clock.sleep(until: retryAt) } }
-            await group.next()
-            group.cancelAll()
-        }
+        await WakeSignal.first(of: [scheduler.projectsChanged, exited], orUntil: child == nil ? retryAt : nil, on: clock)
     }
 
     func start(address: String, port: Int) {
@@ -165,7 +158,7 @@ public actor RsyncDaemonSupervisor {
         // A daemon that served for a while before it died starts again at once; one that cannot start backs off.
         if clock.now().timeIntervalSince(ended.startedAt) > retryMax { failures = 0 }
         failures += 1
-        let delay = failures == 1 ? 0 : min(retryMax, retryBase * pow(2, Double(failures - 2))) * Double.random(in: 0.5...1.5)
+        let delay = failures == 1 ? 0 : Backoff.delay(after: failures - 1, base: retryBase, max: retryMax)
         retryAt = clock.now().addingTimeInterval(delay)
         var message = spawnError ?? "the rsync daemon exited with \(code.map { "\($0) (\(RsyncExit.meaning($0)))" } ?? "a signal")"
         if let cause = lastLogError(after: ended.logOffset) { message += ": \(cause)" }

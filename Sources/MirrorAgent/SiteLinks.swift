@@ -133,19 +133,13 @@ struct CatchUpService: Service {
                     }
                 } catch {
                     failures += 1
-                    wait = min(retryMax, retryBase * pow(2, Double(failures - 1))) * Double.random(in: 0.5...1.5)
+                    wait = Backoff.delay(after: failures, base: retryBase, max: retryMax)
                     logger.warning("cannot ask the master for its revisions; asking again", metadata: [
                         "error": "\(error.message)", "retryIn": "\(String(format: "%.1f", wait))s",
                     ])
                 }
             }
-            let changed = scheduler.projectsChanged, clock = self.clock, deadline = clock.now().addingTimeInterval(wait)
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await changed.wait() }
-                group.addTask { try? await clock.sleep(until: deadline) }
-                await group.next()
-                group.cancelAll()
-            }
+            await WakeSignal.first(of: [scheduler.projectsChanged], orUntil: clock.now().addingTimeInterval(wait), on: clock)
         }
     }
 }

@@ -46,8 +46,7 @@ public actor SyncScheduler {
 
         /// The wait after `attempt` failed attempts: exponential, capped, and spread by ±50%.
         func backoff(after attempt: Int) -> TimeInterval {
-            let base = min(retryMax, retryBase * pow(2, Double(attempt - 1)))
-            return base * Double.random(in: 0.5...1.5)
+            Backoff.delay(after: attempt, base: retryBase, max: retryMax)
         }
     }
 
@@ -164,13 +163,7 @@ public actor SyncScheduler {
     func wait(until deadline: Date?) async {
         waiting = true
         defer { waiting = false }
-        let clock = self.clock, wake = self.wake
-        await withTaskGroup(of: Void.self) { group in
-            if let deadline { group.addTask { try? await clock.sleep(until: deadline) } }
-            group.addTask { await wake.wait() }
-            await group.next()
-            group.cancelAll()
-        }
+        await WakeSignal.first(of: [wake], orUntil: deadline, on: clock)
     }
 
     func due(_ name: String, _ entry: Entry) -> Date? {
@@ -468,6 +461,16 @@ final class WakeSignal: Sendable {
     private let state = Mutex(State())
 
     var isPending: Bool { state.withLock { $0.pending } }
+
+    /// Returns once any of `signals` is signalled, or at `deadline` on `clock` if there is one, or on cancellation.
+    static func first(of signals: [WakeSignal], orUntil deadline: Date?, on clock: any AgentClock) async {
+        await withTaskGroup(of: Void.self) { group in
+            for signal in signals { group.addTask { await signal.wait() } }
+            if let deadline { group.addTask { try? await clock.sleep(until: deadline) } }
+            await group.next()
+            group.cancelAll()
+        }
+    }
 
     func signal() {
         let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in

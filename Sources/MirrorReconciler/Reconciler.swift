@@ -192,7 +192,7 @@ public struct Reconciler: Sendable {
             }
             if current.refusal != nil || clock.now() >= deadline { break }
             attempt += 1
-            let wait = min(retryMax, retryBase * pow(2, Double(attempt - 1))) * Double.random(in: 0.5...1.5)
+            let wait = Backoff.delay(after: attempt, base: retryBase, max: retryMax)
             logger.notice("not converged; retrying", metadata: [
                 "unreachable": "\(current.unreachable.map(\.agent).joined(separator: ","))",
                 "changes": "\(current.counts.changes)", "failedApplies": "\(Set(failedApplies).sorted().joined(separator: ","))",
