@@ -1,14 +1,19 @@
-# One command each: `make test` runs every test, `make validate` checks mirrors.d; both install what is missing.
+# One command each: `make demo` shows a whole site on this machine, `make test` runs every test, `make validate` checks
+# mirrors.d; each installs what is missing.
 SWIFT ?= swift
 DIR ?= mirrors.d
 
-.PHONY: deps build test validate bench clean
+.PHONY: deps build demo test validate bench clean
 
 deps:
 	@scripts/install-deps.sh
 
 build: deps
 	$(SWIFT) build --product mirrorsync
+
+# A master, two slaves and the watching reconciler on loopback ports, with a generated upstream; KEEP=1 leaves it running.
+demo: deps
+	SWIFT=$(SWIFT) KEEP=$(KEEP) scripts/demo.sh
 
 test: deps
 	$(SWIFT) build --build-tests

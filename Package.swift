@@ -51,12 +51,23 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        // `mirrorsync init` and `up`: a starter mirrors.d, and a whole site on one machine as child processes.
+        .target(
+            name: "MirrorSite",
+            dependencies: [
+                "MirrorCore",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(
             name: "MirrorCLI",
             dependencies: [
                 "MirrorCore",
                 "MirrorAgent",
                 "MirrorReconciler",
+                "MirrorSite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -99,6 +110,10 @@ let package = Package(
         .testTarget(
             name: "MirrorReconcilerTests",
             dependencies: ["MirrorReconciler", "MirrorAgent", "MirrorTestSupport"]
+        ),
+        .testTarget(
+            name: "MirrorSiteTests",
+            dependencies: ["MirrorSite", "MirrorTestSupport", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
         ),
         .testTarget(
             name: "MirrorCLITests",

@@ -8,10 +8,11 @@ public struct MirrorsyncCommand: AsyncParsableCommand {
         discussion: """
             Edit mirrors.d/*.yaml (projects, upstreams, intervals, slaves and the master), commit, \
             and mirrorsync drives the master and slave agents until they match. \
-            Start with 'mirrorsync validate mirrors.d'.
+            Start with 'mirrorsync init' and 'mirrorsync up', or 'mirrorsync validate mirrors.d'.
             """,
         version: "0.1.0",
-        subcommands: [ValidateCommand.self, ReconcileCommand.self, StatusCommand.self, SyncCommand.self, MasterCommand.self, SlaveCommand.self]
+        subcommands: [InitCommand.self, UpCommand.self, ValidateCommand.self, ReconcileCommand.self, StatusCommand.self, SyncCommand.self,
+                      MasterCommand.self, SlaveCommand.self]
     )
 
     public init() {}

@@ -1,0 +1,99 @@
+import Foundation
+import MirrorCore
+
+/// One process of a site that `mirrorsync up` runs: an agent or the watching reconciler.
+public struct SiteComponent: Sendable, Equatable {
+    public enum Kind: String, Sendable, Equatable {
+        case master, slave, reconciler
+    }
+
+    /// How it is named in the prefix of its log lines: `master`, the slave's name, `reconcile`.
+    public var name: String
+    public var kind: Kind
+    /// The arguments after the `mirrorsync` executable.
+    public var arguments: [String]
+    /// An agent's API address, which `up` waits for before it starts the reconciler.
+    public var listen: (host: String, port: Int)?
+    /// Where an agent keeps its store; `up` finds a process left behind by a killed `up` by it.
+    public var stateDirectory: String?
+
+    public init(name: String, kind: Kind, arguments: [String], listen: (host: String, port: Int)?, stateDirectory: String?) {
+        self.name = name
+        self.kind = kind
+        self.arguments = arguments
+        self.listen = listen
+        self.stateDirectory = stateDirectory
+    }
+
+    public static func == (a: SiteComponent, b: SiteComponent) -> Bool {
+        a.name == b.name && a.kind == b.kind && a.arguments == b.arguments && a.listen?.host == b.listen?.host
+            && a.listen?.port == b.listen?.port && a.stateDirectory == b.stateDirectory
+    }
+}
+
+/// What `mirrorsync up` runs on this host for a desired state: the master when its API is here, every slave whose
+/// API is here, and always `reconcile --watch`; and the agents it expects to find on other hosts.
+public struct LocalSite: Sendable, Equatable {
+    /// In the order they start: agents first, the reconciler last (and it stops first).
+    public var components: [SiteComponent]
+    /// Agents whose API is on another host: `(name, api)`.
+    public var elsewhere: [AgentElsewhere]
+    /// The token file every component is given.
+    public var tokenFile: String
+    /// Whether `up` makes the token, because the desired state's `master.tokenFile` does not exist.
+    public var tokenIsGenerated: Bool
+
+    public struct AgentElsewhere: Sendable, Equatable {
+        public var name: String
+        public var api: String
+
+        public init(name: String, api: String) {
+            self.name = name
+            self.api = api
+        }
+    }
+
+    /// Where `up` keeps everything by default: `./.mirrorsync`.
+    public static let defaultStateDirectory = ".mirrorsync"
+
+    /// - Parameters:
+    ///   - isLocal: whether a host name or address of an agent's API is this host's.
+    ///   - tokenFileExists: whether `master.tokenFile` exists; if not, the token is `STATE/token`.
+    public static func plan(_ state: DesiredState, directory: String, stateDirectory: String, logLevel: String = "info",
+                            tokenFileExists: Bool, isLocal: (String) -> Bool) -> LocalSite {
+        let tokenFile = tokenFileExists ? state.master.tokenFile : stateDirectory + "/token"
+        var components: [SiteComponent] = []
+        var elsewhere: [AgentElsewhere] = []
+        let common = ["--token-file", tokenFile, "--log-level", logLevel]
+        if let listen = listenAddress(state.master.api), isLocal(listen.host) {
+            let dir = stateDirectory + "/master"
+            components.append(SiteComponent(name: "master", kind: .master,
+                                            arguments: ["master", "--listen", listen.text, "--state-dir", dir] + common,
+                                            listen: (listen.host, listen.port), stateDirectory: dir))
+        } else {
+            elsewhere.append(AgentElsewhere(name: "master", api: state.master.api))
+        }
+        for (name, slave) in state.slaves.sorted(by: { $0.key < $1.key }) {
+            if let listen = listenAddress(slave.api), isLocal(listen.host) {
+                let dir = stateDirectory + "/slave-" + name
+                components.append(SiteComponent(name: name, kind: .slave,
+                                                arguments: ["slave", "--name", name, "--listen", listen.text, "--state-dir", dir] + common,
+                                                listen: (listen.host, listen.port), stateDirectory: dir))
+            } else {
+                elsewhere.append(AgentElsewhere(name: name, api: slave.api))
+            }
+        }
+        components.append(SiteComponent(name: "reconcile", kind: .reconciler,
+                                        arguments: ["reconcile", directory, "--watch", "--token-file", tokenFile],
+                                        listen: nil, stateDirectory: nil))
+        return LocalSite(components: components, elsewhere: elsewhere, tokenFile: tokenFile, tokenIsGenerated: !tokenFileExists)
+    }
+
+    /// The host and port an agent listens on for its API URL: the URL's port, or 80 and 443 by its scheme.
+    public static func listenAddress(_ api: String) -> (host: String, port: Int, text: String)? {
+        guard let components = URLComponents(string: api), var host = components.host else { return nil }
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        let port = components.port ?? (components.scheme?.lowercased() == "https" ? 443 : 80)
+        return (host, port, host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")
+    }
+}

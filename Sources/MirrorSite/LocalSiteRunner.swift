@@ -1,0 +1,118 @@
+import Foundation
+import Logging
+import MirrorCore
+import ServiceLifecycle
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs a `LocalSite`: every component as a child process of its own, on a ServiceGroup that SIGTERM and SIGINT stop
+/// gracefully, the reconciler first, then the agents, each with its whole process group.
+public struct LocalSiteRunner: Sendable {
+    public let site: LocalSite
+    public let executable: String
+    public let output: SiteOutput
+    public let logger: Logger
+    public var grace: Duration = .seconds(15)
+
+    public init(site: LocalSite, executable: String, output: SiteOutput, logger: Logger) {
+        self.site = site
+        self.executable = executable
+        self.output = output
+        self.logger = logger
+    }
+
+    /// Until SIGTERM or SIGINT; then every process of the site has ended.
+    public func run() async throws {
+        for stopped in Self.stopLeftovers(of: site, executable: executable) {
+            output.write("up", "stopped \(stopped), left running by an earlier 'mirrorsync up'")
+        }
+        let listeners = site.components.compactMap(\.listen)
+        // ServiceGroup stops its services in the reverse of their order: the reconciler, then the slaves, then the master.
+        let services = site.components.map { component in
+            SiteProcess(component, executable: executable, output: output,
+                        waitFor: component.kind == .reconciler ? listeners : [], grace: grace)
+        }
+        var configuration = ServiceGroupConfiguration(
+            services: services.map {
+                .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
+            },
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        configuration.maximumGracefulShutdownDuration = grace * (services.count + 1)
+        try await ServiceGroup(configuration: configuration).run()
+    }
+
+    /// Processes of this site's components that a killed `up` left behind (same executable name, same arguments):
+    /// they would hold the agents' ports and stores. Ends them (SIGTERM to their group, SIGKILL after 10 s).
+    static func stopLeftovers(of site: LocalSite, executable: String) -> [String] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        let name = (executable as NSString).lastPathComponent
+        var found: [(pid: pid_t, name: String)] = []
+        for entry in entries {
+            guard let pid = pid_t(entry), pid != getpid(),
+                  let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"), !data.isEmpty else { continue }
+            var argv = data.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+            if argv.last == "" { argv.removeLast() }
+            guard let first = argv.first, (first as NSString).lastPathComponent == name else { continue }
+            if let component = site.components.first(where: { Array(argv.dropFirst()) == $0.arguments }) {
+                found.append((pid, "\(component.name) (pid \(pid))"))
+            }
+        }
+        for (pid, _) in found {
+            let group = getpgid(pid)
+            if group > 1 && group != getpgrp() { kill(-group, SIGTERM) } else { kill(pid, SIGTERM) }
+        }
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, found.contains(where: { kill($0.pid, 0) == 0 }) { usleep(50_000) }
+        for (pid, _) in found where kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+        return found.map(\.name)
+    }
+}
+
+/// The token a site's agents share, made by `up` when the desired state's token file does not exist.
+public enum SiteToken {
+    /// Makes `path` (mode 0600, in a directory made 0700 if missing) with 32 random bytes in hex, unless it exists.
+    /// Returns whether it made it.
+    @discardableResult
+    public static func ensure(_ path: String) throws(ValueError) -> Bool {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty { try SiteDirectory.make(directory) }
+        var generator = SystemRandomNumberGenerator()
+        let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined() + "\n"
+        let temporary = path + ".tmp-\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw ValueError("cannot create the token file \(path): \(String(cString: strerror(errno)))") }
+        let bytes = Array(token.utf8)
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd) == 0
+        close(fd)
+        guard written == bytes.count, synced else {
+            unlink(temporary)
+            throw ValueError("cannot write the token file \(path): \(String(cString: strerror(errno)))")
+        }
+        // link() rather than rename(): a token made meanwhile by another `up` is kept, never replaced.
+        defer { unlink(temporary) }
+        if link(temporary, path) != 0 {
+            if errno == EEXIST { return false }
+            throw ValueError("cannot create the token file \(path): \(String(cString: strerror(errno)))")
+        }
+        return true
+    }
+}
+
+/// The directories `up` keeps its state in.
+public enum SiteDirectory {
+    /// Makes `path` and its parents with `mode` (0700: private), unless it exists as a directory.
+    public static func make(_ path: String, mode: Int = 0o700) throws(ValueError) {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw ValueError("\(path) exists and is not a directory") }
+            return
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: mode])
+        } catch {
+            throw ValueError("cannot create \(path): \(error.localizedDescription)")
+        }
+    }
+}

@@ -1,0 +1,208 @@
+import Foundation
+import MirrorCore
+import MirrorSite
+import MirrorTestSupport
+import ServiceLifecycle
+import Logging
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+private let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+
+@Suite("init: the starter mirrors.d")
+struct StarterSiteTests {
+    @Test("writes five commented files that load without an error, with the schema beside them")
+    func writesAValidSite() throws {
+        let scratch = Scratch("init")
+        let directory = scratch.path + "/conf d"
+        let starter = StarterSite(stateDirectory: scratch.path + "/state", root: scratch.path + "/my \"root\"", publicDir: scratch.path + "/public")
+        let written = try starter.write(into: directory)
+        #expect(written.map { ($0 as NSString).lastPathComponent }
+            == ["00-master.yaml", "10-intervals.yaml", "20-upstreams.yaml", "30-slaves.yaml", "40-projects.yaml", "mirrors.schema.json"])
+        let loaded = try DesiredStateLoader().load(directory: directory)
+        #expect(loaded.state.master.root == scratch.path + "/my \"root\"")
+        #expect(loaded.state.master.tokenFile == scratch.path + "/state/token")
+        #expect(loaded.state.slaves["www"]?.publicDir == scratch.path + "/public")
+        #expect(loaded.state.projects.keys.sorted() == ["gnu-hello"])
+        for path in written where path.hasSuffix(".yaml") {
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            #expect(text.hasPrefix("# yaml-language-server: $schema=mirrors.schema.json\n"), "\(path)")
+            #expect(text.split(separator: "\n").count(where: { $0.contains("#") }) >= 3, "\(path) should explain itself")
+        }
+        #expect(try String(contentsOfFile: directory + "/mirrors.schema.json", encoding: .utf8)
+            == String(contentsOfFile: repositoryRoot + "/schemas/mirrors.schema.json", encoding: .utf8))
+    }
+
+    @Test("refuses when any of its files exists, and writes none of them")
+    func refusesToOverwrite() throws {
+        let scratch = Scratch("init")
+        let directory = scratch.sub("mirrors.d")
+        try "mine\n".write(toFile: directory + "/30-slaves.yaml", atomically: true, encoding: .utf8)
+        let starter = StarterSite(stateDirectory: "/s", root: "/r", publicDir: "/p")
+        #expect(throws: ValueError.self) { try starter.write(into: directory) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["30-slaves.yaml"])
+        #expect(try String(contentsOfFile: directory + "/30-slaves.yaml", encoding: .utf8) == "mine\n")
+    }
+
+    @Test("the schema it writes is the repository's schema (run scripts/embed-schema.py after gen-schema.py)")
+    func bundledSchemaAgrees() throws {
+        let file = try String(contentsOfFile: repositoryRoot + "/schemas/mirrors.schema.json", encoding: .utf8)
+        #expect(BundledSchema.json + "\n" == file)
+    }
+}
+
+@Suite("up: which processes run here")
+struct LocalSitePlanTests {
+    let state: DesiredState = {
+        var state = DesiredState(master: MasterSpec(api: "http://127.0.0.1:7070", tokenFile: "/etc/site/token", root: "/srv/mirror"))
+        state.slaves = ["b": SlaveSpec(api: "http://ftp-b.example.org:7071", publicDir: "/srv/b"),
+                        "a": SlaveSpec(api: "http://[::1]:7072", publicDir: "/srv/a")]
+        return state
+    }()
+
+    @Test("the master and the slaves whose API is here, then the reconciler; the others are expected elsewhere")
+    func plansLocalComponents() {
+        let site = LocalSite.plan(state, directory: "/conf", stateDirectory: "/st", tokenFileExists: true) { host in
+            host == "127.0.0.1" || host == "::1"
+        }
+        #expect(site.components.map(\.name) == ["master", "a", "reconcile"])
+        #expect(site.components[0].arguments
+            == ["master", "--listen", "127.0.0.1:7070", "--state-dir", "/st/master", "--token-file", "/etc/site/token", "--log-level", "info"])
+        #expect(site.components[1].arguments
+            == ["slave", "--name", "a", "--listen", "[::1]:7072", "--state-dir", "/st/slave-a", "--token-file", "/etc/site/token", "--log-level", "info"])
+        #expect(site.components[2].arguments == ["reconcile", "/conf", "--watch", "--token-file", "/etc/site/token"])
+        #expect(site.components[1].listen?.host == "::1" && site.components[1].listen?.port == 7072)
+        #expect(site.elsewhere == [LocalSite.AgentElsewhere(name: "b", api: "http://ftp-b.example.org:7071")])
+        #expect(!site.tokenIsGenerated)
+    }
+
+    @Test("a token file that does not exist yet becomes STATE/token for every process")
+    func generatedToken() {
+        let site = LocalSite.plan(state, directory: "/conf", stateDirectory: "/st", tokenFileExists: false) { _ in true }
+        #expect(site.tokenIsGenerated)
+        #expect(site.tokenFile == "/st/token")
+        #expect(site.components.count == 4)
+        #expect(site.components.allSatisfy { $0.arguments.contains("/st/token") && !$0.arguments.contains("/etc/site/token") })
+    }
+
+    @Test("an API without a port listens on its scheme's")
+    func defaultPorts() {
+        #expect(LocalSite.listenAddress("http://mirror.example.org")?.text == "mirror.example.org:80")
+        #expect(LocalSite.listenAddress("https://10.1.2.3/api")?.text == "10.1.2.3:443")
+    }
+
+    @Test("this host: loopback, its own interfaces and name; never a documentation address")
+    func localAddresses() {
+        let here = LocalAddresses.current()
+        #expect(here.contains("127.0.0.1"))
+        #expect(here.contains("127.0.1.1"))
+        #expect(here.contains("::1"))
+        #expect(here.contains("localhost"))
+        #expect(here.contains(here.hostName))
+        #expect(!here.contains("192.0.2.1"))
+        #expect(!here.contains("2001:db8::1"))
+        #expect(LocalAddresses(addresses: ["10.9.8.7"], hostName: "box").contains("10.9.8.7"))
+        #expect(!LocalAddresses(addresses: ["10.9.8.7"], hostName: "box").contains("10.9.8.6"))
+    }
+
+    @Test("the token is made once, mode 0600 in a 0700 directory, and kept after")
+    func tokenMadeOnce() throws {
+        let scratch = Scratch("token")
+        let path = scratch.path + "/state/token"
+        #expect(try SiteToken.ensure(path))
+        let first = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(first.count == 65)
+        var info = stat()
+        stat(path, &info)
+        #expect(info.st_mode & 0o777 == 0o600)
+        stat(scratch.path + "/state", &info)
+        #expect(info.st_mode & 0o777 == 0o700)
+        #expect(try !SiteToken.ensure(path))
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == first)
+        #expect(try TokenFile.read(path) == String(first.dropLast()))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path + "/state") == ["token"])
+    }
+}
+
+/// Whether a process runs: it exists and is not a zombie waiting to be reaped.
+func alive(_ pid: pid_t) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
+    let state = stat[stat.index(close, offsetBy: 2)]
+    return state != "Z" && state != "X"
+}
+
+@Suite("up: a child process of the site")
+struct SiteProcessTests {
+    /// Output written by SiteOutput into a file, read back.
+    final class Capture: Sendable {
+        let path: String
+        let fd: Int32
+        init(_ scratch: Scratch) {
+            path = scratch.path + "/out.log"
+            fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        }
+        deinit { close(fd) }
+        var text: String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+
+        func wait(for needle: String, count: Int = 1, seconds: Double = 20) async throws {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if text.components(separatedBy: needle).count - 1 >= count { return }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            Issue.record("never saw \(count) × '\(needle)' in:\n\(text)")
+        }
+    }
+
+    func component(_ script: String) -> SiteComponent {
+        SiteComponent(name: "child", kind: .slave, arguments: ["-c", script], listen: nil, stateDirectory: nil)
+    }
+
+    @Test("a child that dies is started again, and the terminal says so with its prefix")
+    func restarts() async throws {
+        let scratch = Scratch("child")
+        let capture = Capture(scratch)
+        let output = SiteOutput(names: ["child", "up"], color: false, fileDescriptor: capture.fd)
+        let service = SiteProcess(component("echo started; exit 3"), executable: "/bin/sh", output: output,
+                                  restartBase: 0.01, restartMax: 0.05)
+        let group = ServiceGroup(services: [service], logger: Logger(label: "test"))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            try await capture.wait(for: "child | started", count: 3)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        #expect(capture.text.contains("up    | child exited with status 3; restarting it\n"))
+        #expect(capture.text.contains("child | started\n"))
+    }
+
+    @Test("stopping ends the child and everything in its process group, even what ignores SIGTERM")
+    func stopsTheWholeGroup() async throws {
+        let scratch = Scratch("child")
+        let capture = Capture(scratch)
+        let output = SiteOutput(names: ["child", "up"], color: false, fileDescriptor: capture.fd)
+        // The child's own child ignores SIGTERM: only the SIGKILL after the grace ends it.
+        let script = "sh -c 'trap \"\" TERM; echo grandchild $$; while :; do sleep 0.1; done' & echo child $$; wait"
+        let service = SiteProcess(component(script), executable: "/bin/sh", output: output, grace: .milliseconds(500))
+        let group = ServiceGroup(services: [service], logger: Logger(label: "test"))
+        var pids: [pid_t] = []
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            try await capture.wait(for: "child | grandchild ")
+            try await capture.wait(for: "child | child ")
+            pids = capture.text.split(separator: "\n").compactMap { line in
+                line.split(separator: " ").last.flatMap { pid_t($0) }
+            }
+            #expect(pids.count == 2)
+            #expect(pids.allSatisfy(alive))
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        #expect(pids.allSatisfy { !alive($0) }, "left running: \(pids.filter(alive))")
+        #expect(capture.text.contains("up    | child stopped\n"))
+        #expect(!capture.text.contains("restarting"))
+    }
+}
