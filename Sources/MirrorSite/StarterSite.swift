@@ -35,11 +35,13 @@ public struct StarterSite: Sendable {
                 # rsync daemon. `mirrorsync up` runs it here because its API is on this host.
                 master:
                   api: http://127.0.0.1:\(masterPort)
-                  tokenFile: \(quoted(stateDirectory + "/token"))   # the agents' shared token; `mirrorsync up` makes it (mode 0600)
-                  root: \(quoted(root))                  # each project lives at ROOT/PATH
+                  # The agents' shared token: `mirrorsync up` makes it (mode 0600) if it does not exist.
+                  tokenFile: \(quoted(stateDirectory + "/token"))
+                  # The master's tree: each project lives at ROOT/PATH.
+                  root: \(quoted(root))
                   rsyncd:
                     address: 127.0.0.1                 # 0.0.0.0 once the slaves are other hosts
-                    port: \(rsyncdPort)                # 873 is rsync's usual port, for a daemon run as root
+                    port: \(rsyncdPort)                       # 873 is rsync's usual port, for a daemon run as root
                   maxConcurrentSyncs: 2
                   publicStatus: false                  # true: GET /v1/status answers without the token
 
@@ -48,9 +50,9 @@ public struct StarterSite: Sendable {
                 # Named schedules the projects refer to. Upstreams ask their mirrors not to sync all at the same
                 # minute: give the periodic ones a jitter.
                 intervals:
-                  hourly: { every: 1h }
                   every-6h: { every: 6h, jitter: 20m }
-                  nightly: { cron: "30 2 * * *", timezone: UTC }
+                  # hourly: { every: 1h }
+                  # nightly: { cron: "30 2 * * *", timezone: UTC }   # cron-style, in a time zone
 
                 """),
             ("20-upstreams.yaml", schemaLine + """
@@ -71,6 +73,7 @@ public struct StarterSite: Sendable {
                 slaves:
                   www:
                     api: http://127.0.0.1:\(slavePort)
+                    # The tree your web or FTP server publishes.
                     publicDir: \(quoted(publicDir))
                   # ftp2:                              # another host: run `mirrorsync slave` there
                   #   api: http://ftp2.example.org:7071
