@@ -111,6 +111,11 @@ let package = Package(
             name: "MirrorReconcilerTests",
             dependencies: ["MirrorReconciler", "MirrorAgent", "MirrorTestSupport"]
         ),
+        // The fault suite: the site on hosts of its own (network namespaces), partitions, full disks, kill -9 rounds.
+        .testTarget(
+            name: "FaultTests",
+            dependencies: ["MirrorCore", "MirrorTestSupport", "mirrorsync"]
+        ),
         .testTarget(
             name: "MirrorSiteTests",
             dependencies: ["MirrorSite", "MirrorTestSupport", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]

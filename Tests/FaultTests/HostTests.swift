@@ -1,0 +1,75 @@
+import Foundation
+import MirrorCore
+import MirrorTestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Faults across hosts: each agent in a network namespace of its own", .serialized,
+       .enabled(if: NetworkLab.unavailable == nil, Comment(rawValue: NetworkLab.unavailable ?? "")))
+struct HostTests {
+    @Test("per-host addresses: the slaves pull from the master's rsync daemon, which refuses any other host")
+    func hostsAllow() async throws {
+        let site = try LabSite("lab-hosts")
+        try await site.start()
+        let status = try await site.wait("served revision 1 on both slaves") { site.atRevision(1, slaves: ["a", "b"])($0) }
+        #expect(try Tree.snapshot(site.publicTree("a")) == Tree.snapshot(site.upstream + "/linux"))
+        #expect(try Tree.snapshot(site.publicTree("b")) == Tree.snapshot(site.upstream + "/linux"))
+        #expect(status.slaves.map(\.reachable) == [true, true])
+        let config = try String(contentsOfFile: site.scratch.path + "/master-state/rsyncd/rsyncd.conf", encoding: .utf8)
+        #expect(config.contains("hosts allow = \(site.lab.address("a")) \(site.lab.address("b"))"), "\(config)")
+        // ops is not a slave: the master's daemon turns it away before any credential is asked for, and, as the
+        // modules are unlisted, without saying that the module exists.
+        let (code, output) = await site.lab.run(on: "ops", ["rsync", "rsync://\(site.lab.address("master"))/linux/"])
+        #expect(code == 5, "\(output)")
+        #expect(output.contains("@ERROR: Unknown module 'linux'"), "\(output)")
+        let log = try String(contentsOfFile: site.scratch.path + "/master-state/rsyncd/rsyncd.log", encoding: .utf8)
+        #expect(log.split(separator: "\n").contains { $0.contains("rsync denied on module linux from") && $0.hasSuffix("(\(site.lab.address("ops")))") },
+                "\(log)")
+    }
+
+    @Test("a slave cut off mid-pull: the master marks it unreachable and serves the other on time; back, it catches up by itself, never having published a partial pull")
+    func partitionDuringPull() async throws {
+        let site = try LabSite("lab-partition", files: 40, bytes: 2048)
+        try await site.start()
+        try await site.wait("served revision 1 on both slaves") { site.atRevision(1, slaves: ["a", "b"])($0) }
+        let before = try Tree.snapshot(site.publicTree("b"))
+
+        // Revision 2 is 6 MB more; b's link carries 4 Mbit/s, so its pull takes about 12 s and is cut in the middle.
+        try Tree.generate(at: site.upstream + "/linux/big", files: 60, bytes: 100_000, seed: 9)
+        try site.lab.throttle("b", rate: "4mbit")
+        _ = try await site.api("master", "POST", "/v1/projects/linux/sync")
+        // Mid-pull: the new directories stand and the files are still coming.
+        try await eventually("b pulling", seconds: 30) { FileManager.default.fileExists(atPath: site.publicTree("b") + "/big/pool") }
+        try site.lab.link("b", up: false)
+        let cutAt = Date()
+        #expect(rsyncRunning(into: site.publicTree("b")), "the pull ended before the cut")
+
+        // a is served on time; the master sees b gone, with when it last saw it.
+        let during = try await site.wait("served revision 2 on a while b is cut off", seconds: 30) { status in
+            site.atRevision(2, slaves: ["a"])(status) && status.slaves.first { $0.name == "b" }?.reachable == false
+        }
+        let b = try #require(during.slaves.first { $0.name == "b" })
+        #expect(b.lastSeenAt.map { $0 <= cutAt.addingTimeInterval(1) } == true, "last seen \(String(describing: b.lastSeenAt)), cut at \(cutAt)")
+        #expect(b.error != nil)
+        #expect(during.projects["linux"]?.slaves["b"]?.revision == 1)
+        #expect(try Tree.snapshot(site.publicTree("a")) == Tree.snapshot(site.upstream + "/linux"))
+        // Nothing of the unfinished pull is published: every file of revision 1 is there as it was, and no file of
+        // revision 2 is. Publication in place (rsync's --delay-updates) still lets three kinds of entry appear early:
+        // new directories, new symlinks, and rsync's hidden temporary file of the one file it is receiving
+        // (`.NAME.XXXXXX`); atomic publication is what removes them.
+        let cut = try Tree.snapshot(site.publicTree("b")).filter { !$0.key.contains(".~tmp~") }
+        #expect(before.allSatisfy { cut[$0.key] == $0.value }, "changed: \(before.keys.filter { cut[$0] != before[$0] }.sorted().prefix(10))")
+        let early = cut.filter { entry in
+            before[entry.key] == nil && entry.value != "dir" && !entry.value.hasPrefix("link -> ")
+                && !(entry.key as NSString).lastPathComponent.hasPrefix(".")
+        }
+        #expect(early.isEmpty, "published before the pull finished: \(early.keys.sorted().prefix(10))")
+
+        try site.lab.link("b", up: true)
+        try await site.wait("caught up on b", seconds: 90) { site.atRevision(2, slaves: ["a", "b"])($0) }
+        #expect(try Tree.snapshot(site.publicTree("b")) == Tree.snapshot(site.upstream + "/linux"))
+        #expect(before.count < Tree.count(site.publicTree("b")))
+    }
+}

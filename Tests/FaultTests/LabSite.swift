@@ -1,0 +1,150 @@
+import Foundation
+import MirrorCore
+import MirrorTestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The built `mirrorsync` binary.
+let binary = builtProduct("mirrorsync")
+
+/// A whole site on hosts of its own: the upstream's rsync daemon, the master, slaves `a` and `b`, and `ops`, where
+/// the reconciler runs and from which the test asks the agents. Trees live in one scratch directory (the namespaces
+/// share the file system); the agents reach each other only through the lab's bridge.
+final class LabSite: @unchecked Sendable {
+    // Every property is set once in init; the processes are started and stopped by the one test task.
+    let lab: NetworkLab
+    let scratch: Scratch
+    let upstream: String
+    let directory: String
+    let tokenFile: String
+    let headerFile: String
+    var master: LabProcess!
+    var slaves: [String: LabProcess] = [:]
+    let slaveNames = ["a", "b"]
+
+    init(_ label: String, files: Int = 40, bytes: Int = 2048) throws {
+        lab = try NetworkLab(hosts: ["upstream", "master", "a", "b", "ops"])
+        scratch = Scratch(label)
+        upstream = scratch.path + "/upstream"
+        try Tree.generate(at: upstream + "/linux", files: files, bytes: bytes)
+        tokenFile = scratch.path + "/token"
+        let token = "token-\(UUID().uuidString)"
+        try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        chmod(tokenFile, 0o600)
+        headerFile = scratch.path + "/auth-header"
+        try "Authorization: Bearer \(token)\n".write(toFile: headerFile, atomically: true, encoding: .utf8)
+        chmod(headerFile, 0o600)
+        directory = scratch.sub("mirrors.d")
+        try """
+            use chroot = no
+            log file = \(scratch.path)/upstream-rsyncd.log
+            [pub]
+                path = \(upstream)
+                read only = yes
+
+            """.write(toFile: scratch.path + "/upstream-rsyncd.conf", atomically: true, encoding: .utf8)
+        try """
+            master:
+              api: http://\(lab.address("master")):7070
+              tokenFile: \(tokenFile)
+              root: \(scratch.path)/master-root
+              rsyncd: { address: \(lab.address("master")), port: 873, slavesOnly: true }
+            intervals:
+              hourly: { every: 1h }
+            upstreams:
+              up: { url: "rsync://\(lab.address("upstream"))/pub/" }
+            slaves:
+              a: { api: "http://\(lab.address("a")):7071", publicDir: \(scratch.path)/a-public }
+              b: { api: "http://\(lab.address("b")):7071", publicDir: \(scratch.path)/b-public }
+            projects:
+              linux: { upstream: up, source: linux, interval: hourly, slaves: all }
+
+            """.write(toFile: directory + "/site.yaml", atomically: true, encoding: .utf8)
+    }
+
+    func publicTree(_ slave: String) -> String { scratch.path + "/\(slave)-public/linux" }
+
+    /// The upstream's daemon, the master and both slaves, each on its own host; then `reconcile` from ops.
+    func start() async throws {
+        _ = try lab.start(on: "upstream", ["rsync", "--daemon", "--no-detach", "--config=\(scratch.path)/upstream-rsyncd.conf",
+                                           "--address=\(lab.address("upstream"))", "--port=873"], log: scratch.path + "/upstream.log")
+        master = try lab.start(on: "master", [binary, "master", "--listen", "\(lab.address("master")):7070", "--token-file", tokenFile,
+                                              "--state-dir", scratch.path + "/master-state", "--log-level", "debug"],
+                               log: scratch.path + "/master.log")
+        for name in slaveNames {
+            slaves[name] = try lab.start(on: name, [binary, "slave", "--name", name, "--listen", "\(lab.address(name)):7071",
+                                                    "--token-file", tokenFile, "--state-dir", scratch.path + "/\(name)-state",
+                                                    "--catch-up-interval", "2", "--log-level", "debug"],
+                                         log: scratch.path + "/\(name).log")
+        }
+        try await waitForHealth()
+        let (status, output) = await lab.run(on: "ops", [binary, "reconcile", directory, "--timeout", "60"])
+        try #require(status == 0, "reconcile: \(output)\n\(logs())")
+    }
+
+    func waitForHealth() async throws {
+        for host in ["master"] + slaveNames {
+            let port = host == "master" ? 7070 : 7071
+            try await eventually("\(host) answers", seconds: 30) {
+                await lab.run(on: "ops", ["curl", "-sf", "--max-time", "2", "http://\(lab.address(host)):\(port)/v1/health"]).status == 0
+            }
+        }
+    }
+
+    /// A call to an agent's API from ops, with the token.
+    func api(_ host: String, _ method: String = "GET", _ path: String, timeout: Int = 10) async throws -> Data {
+        let port = host == "master" ? 7070 : 7071
+        let (status, output) = await lab.run(on: "ops", ["curl", "-sS", "--fail-with-body", "--max-time", "\(timeout)", "-X", method,
+                                                         "-H", "@\(headerFile)", "http://\(lab.address(host)):\(port)\(path)"])
+        guard status == 0 else { throw ValueError("\(method) \(path) on \(host): curl exited \(status): \(output)") }
+        return Data(output.utf8)
+    }
+
+    func status() async throws -> SiteStatus {
+        let body = try await api("master", "GET", "/v1/status")
+        return try APICoding.decoder().decode(SiteStatus.self, from: body)
+    }
+
+    /// Waits until the master's status satisfies `condition`; the last status is in the error.
+    @discardableResult
+    func wait(_ what: String, seconds: Double = 60, _ condition: (SiteStatus) -> Bool) async throws -> SiteStatus {
+        let deadline = Date().addingTimeInterval(seconds)
+        var last: String = "none"
+        while Date() < deadline {
+            if let status = try? await status() {
+                if condition(status) { return status }
+                last = "\(status)"
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw ValueError("the site never \(what) within \(Int(seconds)) s; last status: \(last)\n\(logs())")
+    }
+
+    /// The master and `slaves` at `revision` of linux, reported back as successes.
+    func atRevision(_ revision: Int, slaves: [String]) -> (SiteStatus) -> Bool {
+        { status in
+            guard let linux = status.projects["linux"], linux.revision == revision else { return false }
+            return slaves.allSatisfy { linux.slaves[$0]?.revision == revision && linux.slaves[$0]?.result == .success }
+        }
+    }
+
+    /// The last lines of every agent's log, for a failure's message.
+    func logs(lines: Int = 15) -> String {
+        (["master"] + slaveNames).map { name in
+            let text = (try? String(contentsOfFile: scratch.path + "/\(name).log", encoding: .utf8)) ?? ""
+            return "--- \(name):\n" + text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+        }.joined(separator: "\n")
+    }
+}
+
+/// Waits until `condition` holds, polling.
+func eventually(_ what: String, seconds: Double = 60, _ condition: () async throws -> Bool) async throws {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if (try? await condition()) == true { return }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    throw ValueError("never \(what) within \(Int(seconds)) s")
+}
