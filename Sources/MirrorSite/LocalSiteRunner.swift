@@ -6,8 +6,8 @@ import ServiceLifecycle
 import Glibc
 #endif
 
-/// Runs a `LocalSite`: every component as a child process of its own, on a ServiceGroup that SIGTERM and SIGINT stop
-/// gracefully, the reconciler first, then the agents, each with its whole process group.
+/// Runs a `LocalSite`: every component as a child process of its own, on a ServiceGroup that SIGTERM, SIGINT and
+/// SIGHUP stop gracefully, the reconciler first, then the agents, each with its whole process group.
 public struct LocalSiteRunner: Sendable {
     public let site: LocalSite
     public let executable: String
@@ -22,8 +22,11 @@ public struct LocalSiteRunner: Sendable {
         self.logger = logger
     }
 
-    /// Until SIGTERM or SIGINT; then every process of the site has ended.
+    /// Until SIGTERM, SIGINT or SIGHUP (the terminal closed); then every process of the site has ended.
     public func run() async throws {
+        // A terminal or pipe that goes away must not kill `up` before it has stopped the site: writes to it then fail
+        // instead, and are dropped.
+        signal(SIGPIPE, SIG_IGN)
         for stopped in Self.stopLeftovers(of: site, executable: executable) {
             output.write("up", "stopped \(stopped), left running by an earlier 'mirrorsync up'")
         }
@@ -37,7 +40,7 @@ public struct LocalSiteRunner: Sendable {
             services: services.map {
                 .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
             },
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            gracefulShutdownSignals: [.sigterm, .sigint, .sighup], logger: logger)
         configuration.maximumGracefulShutdownDuration = grace * (services.count + 1)
         try await ServiceGroup(configuration: configuration).run()
     }

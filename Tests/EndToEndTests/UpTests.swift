@@ -55,8 +55,12 @@ final class UpProcess: @unchecked Sendable {
         }
     }
 
+    // A test that fails half-way still stops the site: SIGTERM, and SIGKILL only if up has not ended in 30 s.
     deinit {
-        if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, SIGTERM)
+        for _ in 0..<300 where process.isRunning { usleep(100_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 }
 
@@ -149,14 +153,14 @@ struct UpTests {
         #expect(processes(mentioning: directory).isEmpty)
         #expect(up.output.contains("up        | every process of the site has stopped"))
 
-        // A second up on the same state resumes: the same token, the trees still served; SIGTERM stops it too.
+        // A second up on the same state resumes: the same token, the trees still served; SIGHUP stops it too.
         let again = UpProcess([directory, "--state-dir", state], log: scratch.path + "/up-again.log")
         try again.start()
         try await again.wait(for: "outcome=converged", seconds: 60)
         #expect(!again.output.contains("made the agents' token"))
         #expect(try String(contentsOfFile: state + "/token", encoding: .utf8) == token)
         #expect(try Tree.snapshot(scratch.path + "/b-public/linux") == expected)
-        #expect(await again.stop(SIGTERM) == 0)
+        #expect(await again.stop(SIGHUP) == 0, "a closed terminal (SIGHUP) stops the site as Ctrl-C does")
         #expect(processes(mentioning: state).isEmpty)
     }
 
