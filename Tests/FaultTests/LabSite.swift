@@ -24,11 +24,13 @@ final class LabSite: @unchecked Sendable {
     var slaves: [String: LabProcess] = [:]
     let slaveNames = ["a", "b"]
 
-    init(_ label: String, files: Int = 40, bytes: Int = 2048) throws {
+    /// - Parameter project: the project `linux`'s spec in mirrors.d; its tree is `upstream/linux`.
+    init(_ label: String, files: Int = 40, bytes: Int = 2048,
+         project: String = "{ upstream: up, source: linux, interval: hourly, slaves: all }") throws {
         lab = try NetworkLab(hosts: ["upstream", "master", "a", "b", "ops"])
         scratch = Scratch(label)
         upstream = scratch.path + "/upstream"
-        try Tree.generate(at: upstream + "/linux", files: files, bytes: bytes)
+        if files > 0 { try Tree.generate(at: upstream + "/linux", files: files, bytes: bytes) }
         tokenFile = scratch.path + "/token"
         let token = "token-\(UUID().uuidString)"
         try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
@@ -59,7 +61,7 @@ final class LabSite: @unchecked Sendable {
               a: { api: "http://\(lab.address("a")):7071", publicDir: \(scratch.path)/a-public }
               b: { api: "http://\(lab.address("b")):7071", publicDir: \(scratch.path)/b-public }
             projects:
-              linux: { upstream: up, source: linux, interval: hourly, slaves: all }
+              linux: \(project)
 
             """.write(toFile: directory + "/site.yaml", atomically: true, encoding: .utf8)
     }

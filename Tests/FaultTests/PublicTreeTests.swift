@@ -1,0 +1,89 @@
+import Foundation
+import MirrorCore
+import MirrorTestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An apt-like archive: package files under pool/ and an index, dists/Packages, that names them.
+struct Archive {
+    /// Package number → the version of its content.
+    var packages: [Int: Int]
+
+    func path(_ number: Int) -> String { "pool/\(number % 10)/pkg\(number).deb" }
+
+    /// Writes the packages and the index into `root`, removing the packages no longer in it.
+    func write(to root: String, removing gone: [Int] = []) throws {
+        for number in gone { try FileManager.default.removeItem(atPath: root + "/" + path(number)) }
+        for (number, version) in packages {
+            let file = root + "/" + path(number)
+            try FileManager.default.createDirectory(atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Data((0..<20_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ number &+ version &* 13) }).write(to: URL(fileURLWithPath: file))
+        }
+        try FileManager.default.createDirectory(atPath: root + "/dists", withIntermediateDirectories: true)
+        let index = packages.keys.sorted().map { "Filename: \(path($0))\n" }.joined()
+        try Data(index.utf8).write(to: URL(fileURLWithPath: root + "/dists/Packages"))
+    }
+}
+
+@Suite("Faults across hosts: what a reader of a public tree sees during a pull", .serialized,
+       .enabled(if: NetworkLab.unavailable == nil, Comment(rawValue: NetworkLab.unavailable ?? "")))
+struct PublicTreeTests {
+    @Test("all through a pull that rewrites a third, deletes a tenth and adds new files: no file of both revisions is ever missing, and the index never names a file that is not there")
+    func readerDuringPull() async throws {
+        let site = try LabSite("lab-public", files: 0, project: """
+            { upstream: up, source: linux, interval: hourly, slaves: all, twoStage: ["Packages*"] }
+            """)
+        var archive = Archive(packages: Dictionary(uniqueKeysWithValues: (0..<300).map { ($0, 1) }))
+        try archive.write(to: site.upstream + "/linux")
+        try await site.start()
+        try await site.wait("served revision 1 on both slaves") { site.atRevision(1, slaves: ["a", "b"])($0) }
+
+        // Revision 2: a third rewritten, a tenth deleted, 50 new.
+        let kept = Set(0..<270)
+        for number in 0..<100 { archive.packages[number] = 2 }
+        for number in 270..<300 { archive.packages[number] = nil }
+        for number in 300..<350 { archive.packages[number] = 2 }
+        try archive.write(to: site.upstream + "/linux", removing: Array(270..<300))
+        let both = kept.map { archive.path($0) } + ["dists/Packages"]
+        try site.lab.throttle("b", rate: "8mbit")
+        _ = try await site.api("master", "POST", "/v1/projects/linux/sync")
+
+        let tree = site.publicTree("b")
+        let added = (300..<350).map { archive.path($0) }
+        var samples = 0
+        var midPull = 0
+        var consistent = 0
+        var lastStatusAt = Date.distantPast
+        var missing: [String] = []
+        var unnamed: [String] = []
+        let deadline = Date().addingTimeInterval(90)
+        while Date() < deadline {
+            samples += 1
+            let arrived = added.count { FileManager.default.fileExists(atPath: tree + "/" + $0) }
+            if arrived < added.count && (arrived > 0 || FileManager.default.fileExists(atPath: tree + "/pool/0/.~tmp~")) { midPull += 1 }
+            missing += both.filter { !FileManager.default.fileExists(atPath: tree + "/" + $0) }
+            // The index as a reader of it would use it: read, then its files checked, kept only if the index did not
+            // change meanwhile (a reader that read the old index reads the old files).
+            if let before = FileManager.default.contents(atPath: tree + "/dists/Packages") {
+                let named = String(decoding: before, as: UTF8.self).split(separator: "\n").map { String($0.dropFirst("Filename: ".count)) }
+                let absent = named.filter { !FileManager.default.fileExists(atPath: tree + "/" + $0) }
+                if FileManager.default.contents(atPath: tree + "/dists/Packages") == before {
+                    consistent += 1
+                    unnamed += absent
+                }
+            }
+            if Date().timeIntervalSince(lastStatusAt) > 0.5 {
+                lastStatusAt = Date()
+                if let status = try? await site.status(), site.atRevision(2, slaves: ["a", "b"])(status) { break }
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(try Tree.snapshot(tree) == Tree.snapshot(site.upstream + "/linux"), "b did not end at revision 2\n\(site.logs())")
+        #expect(midPull >= 20, "too few samples in the middle of the pull (\(midPull) of \(samples))")
+        #expect(missing.isEmpty, "files of both revisions missing during the pull: \(Set(missing).sorted().prefix(10))")
+        #expect(unnamed.isEmpty, "the index named files that were not there: \(Set(unnamed).sorted().prefix(10))")
+        #expect(consistent > samples / 2)
+    }
+}
