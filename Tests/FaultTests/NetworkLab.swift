@@ -90,7 +90,7 @@ final class NetworkLab: @unchecked Sendable {
 
     /// Starts a long-running process in a host's namespace, its output in `log`; it is killed at the lab's end.
     func start(on host: String, _ arguments: [String], log: String) throws -> LabProcess {
-        let process = LabProcess(arguments: ["netns", "exec", namespace(host)] + arguments, log: log)
+        let process = LabProcess(["/usr/bin/env", "ip", "netns", "exec", namespace(host)] + arguments, log: log)
         try process.start()
         lock.withLock { processes.append(process) }
         return process
@@ -128,23 +128,24 @@ final class NetworkLab: @unchecked Sendable {
     }
 }
 
-/// A long-running process in a host's namespace (`ip netns exec` execs it, so the pid is the program's own).
+/// A long-running process, its output appended to a log file; in a host's namespace when started by the lab (`ip netns
+/// exec` execs it, so the pid is the program's own).
 final class LabProcess: @unchecked Sendable {
-    // `process` is set once by start(), before the lab shares it.
-    let arguments: [String]
+    // `process` is replaced only by start(), which the one test task calls.
+    let command: [String]
     let log: String
     private var process: Process?
 
-    init(arguments: [String], log: String) {
-        self.arguments = arguments
+    init(_ command: [String], log: String) {
+        self.command = command
         self.log = log
     }
 
     func start() throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["ip"] + arguments
-        FileManager.default.createFile(atPath: log, contents: nil)
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
+        if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
         let handle = FileHandle(forWritingAtPath: log)
         handle?.seekToEndOfFile()
         process.standardOutput = handle
