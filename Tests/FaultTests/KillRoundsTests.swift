@@ -27,20 +27,25 @@ final class KillSite: @unchecked Sendable {
     let scratch = Scratch("kill-rounds")
     let upstream: String
     let directory: String
-    let token = "token-\(UUID().uuidString)"
     let tokenFile: String
     let daemon: RsyncDaemon
     let ports: [String: Int]
     var processes: [String: LabProcess] = [:]
     let agents = ["master", "a", "b"]
+    /// The watch's --resync: short for the kill rounds, which must repair what a killed agent missed.
+    let resync: String
+    /// The watch's --timeout: how long one reconcile keeps retrying agents that do not answer.
+    let timeout: Int
 
-    init() throws {
+    init(resync: String = "2s", timeout: Int = 60) throws {
+        self.resync = resync
+        self.timeout = timeout
         upstream = scratch.path + "/upstream"
         try Tree.generate(at: upstream + "/linux", files: 300, bytes: 4096)
         try Tree.generate(at: upstream + "/tools", files: 20, bytes: 512, seed: 5)
         daemon = try RsyncDaemon(tree: upstream, scratch: scratch)
         tokenFile = scratch.path + "/token"
-        try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        try "token-\(UUID().uuidString)".write(toFile: tokenFile, atomically: true, encoding: .utf8)
         chmod(tokenFile, 0o600)
         directory = scratch.sub("mirrors.d")
         ports = ["master": freePort(), "a": freePort(), "b": freePort(), "rsyncd": freePort()]
@@ -72,7 +77,7 @@ final class KillSite: @unchecked Sendable {
 
     func command(_ name: String) -> [String] {
         switch name {
-        case "reconcile": [binary, "reconcile", directory, "--watch", "--resync", "2s", "--debounce", "20"]
+        case "reconcile": [binary, "reconcile", directory, "--watch", "--resync", resync, "--debounce", "20", "--timeout", "\(timeout)"]
         case "master": [binary, "master", "--listen", "127.0.0.1:\(ports["master"]!)", "--token-file", tokenFile,
                         "--state-dir", scratch.path + "/master-state"]
         default: [binary, "slave", "--name", name, "--listen", "127.0.0.1:\(ports[name]!)", "--token-file", tokenFile,
@@ -93,7 +98,8 @@ final class KillSite: @unchecked Sendable {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(ports[agent]!)\(path)")!)
         request.httpMethod = method
         request.timeoutInterval = 5
-        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        // Read each time: a test may rotate it.
+        request.setValue("Bearer \(try TokenFile.read(tokenFile))", forHTTPHeaderField: "Authorization")
         return try await URLSession.shared.data(for: request).0
     }
 
