@@ -62,7 +62,8 @@ struct PublicTreeTests {
         while Date() < deadline {
             samples += 1
             let arrived = added.count { FileManager.default.fileExists(atPath: tree + "/" + $0) }
-            if arrived < added.count && (arrived > 0 || FileManager.default.fileExists(atPath: tree + "/pool/0/.~tmp~")) { midPull += 1 }
+            let holding = (0..<10).contains { FileManager.default.fileExists(atPath: tree + "/pool/\($0)/.~tmp~") }
+            if arrived < added.count && (arrived > 0 || holding) { midPull += 1 }
             missing += both.filter { !FileManager.default.fileExists(atPath: tree + "/" + $0) }
             // The index as a reader of it would use it: read, then its files checked, kept only if the index did not
             // change meanwhile (a reader that read the old index reads the old files).
@@ -81,7 +82,7 @@ struct PublicTreeTests {
             try await Task.sleep(for: .milliseconds(5))
         }
         #expect(try Tree.snapshot(tree) == Tree.snapshot(site.upstream + "/linux"), "b did not end at revision 2\n\(site.logs())")
-        #expect(midPull >= 20, "too few samples in the middle of the pull (\(midPull) of \(samples))")
+        #expect(midPull >= 5, "too few samples in the middle of the pull (\(midPull) of \(samples))")
         #expect(missing.isEmpty, "files of both revisions missing during the pull: \(Set(missing).sorted().prefix(10))")
         #expect(unnamed.isEmpty, "the index named files that were not there: \(Set(unnamed).sorted().prefix(10))")
         #expect(consistent > samples / 2)
