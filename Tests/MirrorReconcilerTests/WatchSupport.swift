@@ -178,6 +178,14 @@ final class WatchedSite: Sendable {
         await runs.wait(for: count + 1, seconds: seconds) ? runs.all[count] : nil
     }
 
+    /// Writes a file of mirrors.d that changes nothing (`x-` keys are ignored) and gives the reconcile it causes, the
+    /// next after `count`. The kernel queues the watch's events in order, so any event of an edit before it has been
+    /// read by then: had one made a reconcile of its own, it would be the one given, not the marker's.
+    func marker(after count: Int) async throws -> WatchRun? {
+        try Edit.inPlace(directory + "/zz-marker-\(UUID().uuidString.prefix(6)).yaml", "x-marker: true\n")
+        return await run(after: count, seconds: 20)
+    }
+
     /// The projects an agent holds now.
     func projects(_ agent: String) async throws -> [String] {
         try await site.state(agent).projects.keys.sorted()
