@@ -256,33 +256,3 @@ enum JSONValue: Decodable, Hashable {
         }
     }
 }
-
-extension AgentProjectSpec {
-    /// The fields that differ from `new`, field by field: the paths and texts that `Planner.diff` gives, without JSON.
-    public func changes(to new: AgentProjectSpec) -> [FieldChange] {
-        var out: [FieldChange] = []
-        func check<T: Equatable>(_ path: String, _ a: T, _ b: T, _ text: (T) -> String?) {
-            if a != b { out.append(FieldChange(path: path, old: text(a), new: text(b))) }
-        }
-        func list(_ items: [String]) -> String { "[" + items.map { "\"\($0)\"" }.joined(separator: ", ") + "]" }
-        check("exclude", exclude, new.exclude, list)
-        check("interval.cron", interval.cron?.text, new.interval.cron?.text) { $0 }
-        check("interval.every", interval.every, new.interval.every) { $0?.description }
-        check("interval.jitter", interval.jitter, new.interval.jitter) { $0?.description }
-        check("interval.timezone", interval.timezone, new.interval.timezone) { $0 }
-        check("maxDelete", maxDelete, new.maxDelete) { $0.description }
-        check("path", path, new.path) { $0 }
-        check("rsyncOptions", rsyncOptions, new.rsyncOptions, list)
-        check("slaves", slaves, new.slaves, list)
-        check("source", source, new.source) { $0.isEmpty ? nil : $0 }
-        check("suspended", suspended, new.suspended) { $0 ? "true" : "false" }
-        check("timeout", timeout, new.timeout) { $0?.description }
-        check("twoStage", twoStage, new.twoStage, list)
-        check("upstream.bandwidthLimit", upstream.bandwidthLimit, new.upstream.bandwidthLimit) { $0?.description }
-        check("upstream.ioTimeout", upstream.ioTimeout, new.upstream.ioTimeout) { $0.description }
-        check("upstream.passwordFile", upstream.passwordFile, new.upstream.passwordFile) { $0 }
-        check("upstream.timeout", upstream.timeout, new.upstream.timeout) { $0.description }
-        check("upstream.url", upstream.url, new.upstream.url) { $0.description }
-        return out
-    }
-}

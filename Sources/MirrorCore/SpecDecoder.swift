@@ -20,13 +20,12 @@ public struct SpecDecoder: Sendable {
 
     public static let masterKeys = ["api", "tokenFile", "root", "rsyncd", "maxConcurrentSyncs", "publicStatus"]
     public static let rsyncdKeys = ["address", "port", "slavesOnly"]
-    public static let intervalKeys = ["every", "jitter", "cron", "timezone"]
-    public static let upstreamKeys = ["url", "passwordFile", "timeout", "ioTimeout", "bandwidthLimit"]
+    /// An interval's and an upstream's keys, and a project's: from the one list of a project's fields.
+    public static let intervalKeys = AgentProjectSpec.keys(of: "interval")
+    public static let upstreamKeys = AgentProjectSpec.keys(of: "upstream")
     public static let slaveKeys = ["api", "publicDir"]
-    public static let projectKeys = [
-        "upstream", "source", "path", "interval", "slaves", "exclude", "twoStage", "rsyncOptions", "suspended",
-        "timeout", "maxDelete",
-    ]
+    /// In mirrors.d, `upstream` and `interval` name objects and `slaves` may be `all`; the keys are the agent's.
+    public static let projectKeys = AgentProjectSpec.keys
 
     public mutating func master(_ node: YAMLNode, at mark: SourceMark? = nil) -> MasterSpec? {
         guard let f = fields(node, what: Subject("master"), known: Self.masterKeys, at: mark) else { return nil }
@@ -204,10 +203,7 @@ public struct SpecDecoder: Sendable {
     // MARK: - What agents receive
 
     public static let agentSettingsKeys = ["root", "maxConcurrentSyncs", "publicStatus", "rsyncd", "master", "slaves"]
-    public static let agentProjectKeys = [
-        "upstream", "source", "path", "interval", "exclude", "twoStage", "rsyncOptions", "suspended", "timeout",
-        "maxDelete", "slaves",
-    ]
+    public static let agentProjectKeys = AgentProjectSpec.keys
 
     /// An agent's settings, as `PUT /v1/settings` carries them.
     public mutating func agentSettings(_ node: YAMLNode) -> AgentSettings? {
