@@ -104,7 +104,7 @@ public enum Planner {
         case unreachable(String)
     }
 
-    public static func plan(desired: [AgentDesired], observed: [String: Observation], options: Options = Options()) -> Plan {
+    public static func plan(desired: [DesiredAgent], observed: [String: Observation], options: Options = Options()) -> Plan {
         // Agents are planned side by side on every core; each plan depends on its own agent alone.
         let planned = Mutex([(AgentPlan, Int)?](repeating: nil, count: desired.count))
         DispatchQueue.concurrentPerform(iterations: desired.count) { i in
@@ -142,7 +142,7 @@ public enum Planner {
                 removed = plan.actions.filter { $0.object == .project && $0.change == .remove }.count
             }
         }
-        var result = Plan(configDigest: DesiredAgents.digest(desired), agents: agents, counts: counts)
+        var result = Plan(configDigest: DesiredAgent.digest(desired), agents: agents, counts: counts)
         if !options.allowMassRemoval && removed > 0 && removed * 2 > managed {
             result.refusal = "the plan would remove \(removed) of the \(managed) projects the master holds for mirrors.d; "
                 + "is mirrors.d empty or half checked out? Use --allow-mass-removal if this is meant"
@@ -151,7 +151,7 @@ public enum Planner {
     }
 
     /// The actions for one agent, by name; what is unchanged is only counted.
-    static func actions(for agent: AgentDesired, state: AgentState, options: Options) -> (actions: [PlanAction], unchanged: Int) {
+    static func actions(for agent: DesiredAgent, state: AgentState, options: Options) -> (actions: [PlanAction], unchanged: Int) {
         var actions: [PlanAction] = []
         var unchanged = 0
         let settingsGeneration = Generation.of(agent.settings)

@@ -26,7 +26,7 @@ struct SlaveSchedulingTests {
 
     static func pull() -> AgentProjectSpec {
         AgentProjectSpec(upstream: UpstreamSpec(url: .rsync(user: "mirrorsync", host: "127.0.0.1", port: 8873, path: "p")), path: "p",
-                         interval: .every(DesiredAgents.slaveFallbackInterval))
+                         interval: .every(DesiredAgent.slaveFallbackInterval))
     }
 
     @Test("a slave pulls only once the master has a revision; a trigger during a pull queues exactly one more, which brings the newer revision")

@@ -105,7 +105,7 @@ struct ProjectFieldTableTests {
     ]
 
     /// An agent's state as if it held exactly what `agent` should, all managed.
-    static func observed(_ agents: [AgentDesired]) -> [String: Planner.Observation] {
+    static func observed(_ agents: [DesiredAgent]) -> [String: Planner.Observation] {
         Dictionary(uniqueKeysWithValues: agents.map { agent in
             (agent.name, .state(AgentState(
                 role: agent.role, name: agent.name, bootID: "b", version: "0", settings: agent.settings,
@@ -117,18 +117,18 @@ struct ProjectFieldTableTests {
 
     @Test("a change to one field changes a generation, and the plan names the field", arguments: rows)
     func oneField(_ row: Row) throws {
-        let before = DesiredAgents.from(try Self.base())
+        let before = DesiredAgent.all(from: try Self.base())
         var state = try Self.base()
         try row.change(&state)
         #expect(state != (try Self.base()), "the row changes nothing")
-        let after = DesiredAgents.from(state)
+        let after = DesiredAgent.all(from: state)
         let plan = Planner.plan(desired: after, observed: Self.observed(before))
         guard !row.expect.isEmpty else {
             #expect(plan.isEmpty && row.why != nil)
-            #expect(DesiredAgents.digest(after) == DesiredAgents.digest(before))
+            #expect(DesiredAgent.digest(after) == DesiredAgent.digest(before))
             return
         }
-        #expect(DesiredAgents.digest(after) != DesiredAgents.digest(before))
+        #expect(DesiredAgent.digest(after) != DesiredAgent.digest(before))
         for expected in row.expect {
             let agent = try #require(plan.agents.first { $0.agent == expected.agent }, "\(expected)")
             let action = try #require(agent.actions.first { $0.name == expected.object && $0.change == .update }, "no update of \(expected)")
