@@ -92,7 +92,9 @@ public final class AgentDaemon: Sendable {
         do { store = try AgentStore(directory: options.stateDirectory) } catch { throw AgentStartError(error.message) }
         metrics = AgentMetrics()
         let peers = PeerClient(token: tokenText)
-        let runner = runner ?? RsyncRunner(clock: clock)
+        // A slave's pulls name the site's credential, which it gets from the master.
+        let siteCredentials = options.role == .slave ? MasterCredential(file: options.stateDirectory + "/master-rsync.secret", peers: peers) : nil
+        let runner = runner ?? RsyncRunner(clock: clock, siteCredentials: siteCredentials)
         let bootID = UUID().uuidString.lowercased()
         do {
             switch options.role {
@@ -117,8 +119,7 @@ public final class AgentDaemon: Sendable {
                 let reports = Courier<ReportDelivery>(clock: clock, retryBase: options.peerRetryBase, logger: logger) { _, delivery throws(PeerError) in
                     try await peers.report(delivery.api, delivery.report)
                 }
-                let credential = MasterCredential(file: options.stateDirectory + "/master-rsync.secret", peers: peers)
-                scheduler = try SyncScheduler(store: store, role: .slave, runner: SlavePullRunner(inner: runner, credential: credential),
+                scheduler = try SyncScheduler(store: store, role: .slave, runner: runner,
                                               observer: ReportToMaster(slave: options.name, courier: reports),
                                               clock: clock, metrics: metrics, policy: options.policy, logger: logger)
                 rsyncd = nil

@@ -221,8 +221,7 @@ public actor SyncScheduler {
             var record = queued
             record.state = .running
             record.startedAt = now
-            var job = SyncJob(project: name, spec: entry.spec, root: settings.root, previousFiles: entry.syncedFiles)
-            if role == .slave && job.isDaemonSource && job.passwordFile == nil { job.masterAPI = settings.master }
+            let job = SyncJob(project: name, spec: entry.spec, root: settings.root, previousFiles: entry.syncedFiles, masterAPI: settings.master)
             let task = Task { await self.execute(record, job: job) }
             entry.running = Running(record: record, task: task, pulling: role == .slave ? entry.wantedRevision ?? entry.revision : nil)
             entry.queued = nil

@@ -55,8 +55,6 @@ public struct DesiredAgent: Sendable {
 extension DesiredAgent {
     /// How often a slave pulls even without a trigger from the master, in case a trigger was lost.
     public static let slaveFallbackInterval = TimeSpan(seconds: 6 * 3_600)
-    /// The rsync user the slaves log in to the master's daemon as.
-    public static let slaveRsyncUser = "mirrorsync"
 
     /// The desired state, split by agent: the master holds every project with the slaves that serve it; each slave
     /// holds the projects assigned to it, pulled from the master's rsync daemon into its public directory.
@@ -84,9 +82,10 @@ extension DesiredAgent {
             masterGenerations.append(Generation.of(spec))
             summaries[name] = "upstream=\(project.upstream) interval=\(project.interval)" + (project.suspended ? " suspended" : "")
             guard !servers.isEmpty else { continue }
-            // A slave pulls the master's copy: one module per project on the master's rsync daemon.
-            let module = UpstreamSpec(url: .rsync(user: slaveRsyncUser, host: masterHost, port: modulePort, path: name),
-                                      timeout: project.timeout ?? upstream.timeout, ioTimeout: upstream.ioTimeout)
+            // A slave pulls the master's copy: one module per project on the master's rsync daemon, with the site's
+            // credential (user and password), which the slave gets from the master.
+            let module = UpstreamSpec(url: .rsync(user: nil, host: masterHost, port: modulePort, path: name),
+                                      timeout: project.timeout ?? upstream.timeout, ioTimeout: upstream.ioTimeout, credential: .site)
             // The master's tree already went through the project's excludes; they also keep the slave from deleting
             // what it holds under those names. Its rsync options (permissions, owners) apply on every host.
             let pull = AgentProjectSpec(upstream: module, path: project.path, interval: .every(slaveFallbackInterval),

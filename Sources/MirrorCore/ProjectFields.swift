@@ -22,12 +22,15 @@ public struct ProjectField: Sendable {
     public let value: @Sendable (AgentProjectSpec) -> FieldValue
     /// Its value as the plan prints it; nil for a field left out.
     public let text: @Sendable (AgentProjectSpec) -> String?
+    /// Set by the reconciler for an agent, never written in mirrors.d.
+    public let agentOnly: Bool
 
     init(_ path: String, _ value: @escaping @Sendable (AgentProjectSpec) -> FieldValue,
-         text: @escaping @Sendable (AgentProjectSpec) -> String?) {
+         text: @escaping @Sendable (AgentProjectSpec) -> String?, agentOnly: Bool = false) {
         self.path = path
         self.value = value
         self.text = text
+        self.agentOnly = agentOnly
     }
 
     /// The key in the project's mapping: `upstream` for `upstream.url`.
@@ -60,6 +63,8 @@ extension AgentProjectSpec {
     public static let fields: [ProjectField] = [
         .text("upstream.url") { $0.upstream.url.description },
         .optionalText("upstream.passwordFile") { $0.upstream.passwordFile },
+        ProjectField("upstream.credential", { $0.upstream.credential.map { .text($0.rawValue) } ?? .absent },
+                     text: { $0.upstream.credential?.rawValue }, agentOnly: true),
         .span("upstream.timeout") { $0.upstream.timeout },
         .span("upstream.ioTimeout") { $0.upstream.ioTimeout },
         ProjectField("upstream.bandwidthLimit", { $0.upstream.bandwidthLimit.map { .number($0.bytes) } ?? .absent },
@@ -83,9 +88,9 @@ extension AgentProjectSpec {
     /// The keys of a project's mapping, in the fields' order.
     public static let keys: [String] = fields.map(\.key).reduce(into: []) { keys, key in if !keys.contains(key) { keys.append(key) } }
 
-    /// The keys of one of its objects (`upstream`, `interval`).
-    public static func keys(of object: String) -> [String] {
-        fields.filter { $0.key == object }.compactMap(\.subkey)
+    /// The keys of one of its objects (`upstream`, `interval`): as an agent reads them, or as mirrors.d writes them.
+    public static func keys(of object: String, inMirrorsD: Bool = false) -> [String] {
+        fields.filter { $0.key == object && !(inMirrorsD && $0.agentOnly) }.compactMap(\.subkey)
     }
 
     /// The fields that differ from `new`, sorted by path: what the plan shows for an update.

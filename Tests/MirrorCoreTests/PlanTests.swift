@@ -51,7 +51,9 @@ struct PlanTests {
         #expect(agents[1].projects.keys.sorted() == ["linux"])
         #expect(agents[2].projects.keys.sorted() == ["gnu", "linux"])
         let pull = try #require(agents[2].projects["gnu"])
-        #expect(pull.upstream.url.description == "rsync://mirrorsync@127.0.0.1:8873/gnu/")
+        // The pull's source is the master's module, with the site's credential (user and password from the master).
+        #expect(pull.upstream.url.description == "rsync://127.0.0.1:8873/gnu/" && pull.upstream.credential == .site)
+        #expect(master.projects["gnu"]?.upstream.credential == nil)
         #expect(pull.path == "pub/gnu" && pull.interval.every == DesiredAgent.slaveFallbackInterval)
         #expect(agents[1].projects["linux"]?.twoStage == ["Packages*"])
         #expect(agents[2].settings.root == "/srv/www")

@@ -18,7 +18,9 @@ struct ProjectFieldTableTests {
     struct Row: Sendable, CustomStringConvertible {
         /// `project.exclude`, `upstream.url`, `interval.cron`, `slave.api`, `master.rsyncd.port`, ...
         var field: String
-        var change: @Sendable (inout DesiredState) throws -> Void
+        /// Nil for a field only the reconciler sets (mirrors.d cannot write it): the row's one `expect` names a spec
+        /// that holds it, and the test changes it there.
+        var change: (@Sendable (inout DesiredState) throws -> Void)?
         /// Empty for a field no agent holds; `why` says so.
         var expect: [Expect]
         var why: String? = nil
@@ -79,6 +81,8 @@ struct ProjectFieldTableTests {
             expect: [e("master", "linux", "upstream.timeout"), e("ftp1", "linux", "upstream.timeout")]),
         Row(field: "upstream.ioTimeout", change: { $0.upstreams["kernel-org"]!.ioTimeout = TimeSpan(seconds: 60) },
             expect: [e("master", "linux", "upstream.ioTimeout"), e("ftp1", "linux", "upstream.ioTimeout")]),
+        Row(field: "upstream.credential", change: nil, expect: [e("ftp1", "linux", "upstream.credential")],
+            why: "the reconciler names the site's credential in every slave's pull"),
         Row(field: "upstream.bandwidthLimit", change: { $0.upstreams["kernel-org"]!.bandwidthLimit = ByteSize(bytes: 1 << 20) },
             expect: [e("master", "linux", "upstream.bandwidthLimit")]),
 
@@ -118,8 +122,20 @@ struct ProjectFieldTableTests {
     @Test("a change to one field changes a generation, and the plan names the field", arguments: rows)
     func oneField(_ row: Row) throws {
         let before = DesiredAgent.all(from: try Self.base())
+        guard let change = row.change else {
+            let expected = try #require(row.expect.first)
+            let spec = try #require(before.first { $0.name == expected.agent }?.spec(expected.object))
+            let field = try #require(AgentProjectSpec.fields.first { $0.path == expected.path })
+            #expect(field.agentOnly && field.value(spec) != .absent, "the reconciler sets \(expected)")
+            var other = spec
+            other.upstream.credential = nil
+            #expect(field.value(other) != field.value(spec), "the row's change must change \(expected.path)")
+            #expect(Generation.of(other) != Generation.of(spec))
+            #expect(other.changes(to: spec).map(\.path) == [expected.path])
+            return
+        }
         var state = try Self.base()
-        try row.change(&state)
+        try change(&state)
         #expect(state != (try Self.base()), "the row changes nothing")
         let after = DesiredAgent.all(from: state)
         let plan = Planner.plan(desired: after, observed: Self.observed(before))
@@ -167,6 +183,7 @@ struct ProjectFieldTableTests {
             upstream: UpstreamSpec(url: try UpstreamLocation.parse("rsync://u@h/pub/"), passwordFile: "/etc/s", bandwidthLimit: ByteSize(bytes: 1)),
             source: "s", path: "p", interval: .every(TimeSpan(seconds: 60), jitter: TimeSpan(seconds: 1)), exclude: ["a"], twoStage: ["b"],
             rsyncOptions: ["--no-owner"], suspended: true, timeout: TimeSpan(seconds: 5), maxDelete: .files(1), slaves: ["ftp1"])
+        spec.upstream.credential = .site
         spec.interval.cron = try CronExpression.parse("@daily")
         spec.interval.timezone = "UTC"
         #expect(Set(Planner.flatten(spec).keys) == Set(AgentProjectSpec.fields.map(\.path)))
