@@ -211,9 +211,7 @@ public struct AgentAPI: Sendable {
         guard spec.slaves.contains(report.slave) else {
             throw APIError(.conflict, code: "not-assigned", message: "slave '\(report.slave)' does not serve project '\(report.project)'", field: "slave")
         }
-        do { try scheduler.store.putReport(report, at: scheduler.clock.now()) } catch {
-            throw APIError(.internalServerError, code: "store", message: error.message)
-        }
+        do throws(SchedulerError) { try await scheduler.putReport(report) } catch { throw APIError(error) }
     }
 
     func projectName(_ context: some RequestContext) throws -> String {

@@ -48,24 +48,32 @@ final class SiteStatusSource: Sendable {
         let slaves = settings?.slaves ?? [:]
         let answers = await probe(slaves)
         let now = clock.now()
-        let store = scheduler.store
-        for (slave, error) in answers where error == nil { try? store.markSeen(slave, at: now) }
-        let seen = (try? store.lastSeen()) ?? [:]
-        let reports = (try? store.reports()) ?? [:]
+        await scheduler.markSeen(answers.filter { $0.value == nil }.map(\.key))
+        let (seen, reports) = await scheduler.slaveRecords()
+        let states = await scheduler.projectStates()
+        // Where each slave stands on each project, and how long since the master made the first revision it lacks.
+        var behindSince: [String: Set<Int>] = [:]
+        for (name, state) in states {
+            for slave in state.spec.slaves {
+                let revision = reports[slave]?[name]?.report.revision ?? 0
+                if state.status.revision > revision { behindSince[name, default: []].insert(revision) }
+            }
+        }
+        let firstAfter = await scheduler.firstRevisionTimes(after: behindSince)
         let health = slaves.keys.sorted().map { slave in
             SlaveHealth(name: slave, api: slaves[slave]!, reachable: answers[slave] == .some(nil), lastSeenAt: seen[slave],
                         error: answers[slave] ?? nil)
         }
         let reachable = Dictionary(uniqueKeysWithValues: health.map { ($0.name, $0.reachable) })
         var projects: [String: SiteProject] = [:]
-        for (name, state) in await scheduler.projectStates() {
+        for (name, state) in states {
             var copies: [String: SlaveCopy] = [:]
             for slave in state.spec.slaves {
                 let report = reports[slave]?[name]
                 let revision = report?.report.revision ?? 0
                 let behind = max(0, state.status.revision - revision)
                 var lag = 0.0
-                if behind > 0, let since = try? store.firstRevisionTime(name, after: revision) { lag = max(0, now.timeIntervalSince(since)) }
+                if behind > 0, let since = firstAfter[name]?[revision] { lag = max(0, now.timeIntervalSince(since)) }
                 copies[slave] = SlaveCopy(revision: revision, result: report?.report.result, reportedAt: report?.at,
                                           message: report?.report.message, behind: behind, lagSeconds: lag,
                                           reachable: reachable[slave] ?? false, lastSeenAt: seen[slave])

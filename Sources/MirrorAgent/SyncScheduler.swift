@@ -75,7 +75,8 @@ public actor SyncScheduler {
         var lastRun: RunRecord?
     }
 
-    let store: AgentStore
+    /// The agent's store: the scheduler is its one owner; the API and the site's status go through its methods.
+    private let store: AgentStore
     /// The master counts revisions; a slave takes them from the master.
     public nonisolated let role: AgentRole
     let runner: any SyncRunner
@@ -359,11 +360,21 @@ public actor SyncScheduler {
             await running.task.value
         }
         if purge, let root = settings?.root {
+            // Out of the way at once (a rename, so that a project put again under the name starts afresh), then
+            // deleted off the actor: a mirror's tree can take minutes to delete.
             let tree = root + "/" + entry.spec.path
-            do {
-                if FileManager.default.fileExists(atPath: tree) { try FileManager.default.removeItem(atPath: tree) }
-            } catch {
-                logger.error("cannot delete the project's files", metadata: ["project": "\(name)", "error": "\(error)"])
+            let doomed = root + "/.mirrorsync-purge-" + UUID().uuidString.lowercased()
+            let target = rename(tree, doomed) == 0 ? doomed : tree
+            let failure = await Task.detached { () -> String? in
+                do {
+                    if FileManager.default.fileExists(atPath: target) { try FileManager.default.removeItem(atPath: target) }
+                    return nil
+                } catch {
+                    return "\(error)"
+                }
+            }.value
+            if let failure {
+                logger.error("cannot delete the project's files", metadata: ["project": "\(name)", "error": "\(failure)"])
             }
         }
         logger.info("project removed", metadata: ["project": "\(name)", "purge": "\(purge)"])
@@ -447,5 +458,39 @@ public actor SyncScheduler {
 
     public func currentSettings() -> (settings: AgentSettings?, generation: String?) {
         (settings, settingsGeneration)
+    }
+
+    // MARK: - The slaves, on the master
+
+    /// Keeps a slave's report on a project (and marks the slave seen).
+    public func putReport(_ report: SlaveReport) throws(SchedulerError) {
+        do { try store.putReport(report, at: clock.now()) } catch { throw SchedulerError(kind: .store, message: error.message) }
+    }
+
+    /// Marks slaves as seen now: they answered the master.
+    public func markSeen(_ slaves: [String]) {
+        let now = clock.now()
+        for slave in slaves {
+            do { try store.markSeen(slave, at: now) } catch {
+                logger.error("cannot record that a slave was seen", metadata: ["slave": "\(slave)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// What the master knows of its slaves: when each last answered, and each one's last report on each project.
+    public func slaveRecords() -> (seen: [String: Date], reports: [String: [String: (report: SlaveReport, at: Date)]]) {
+        ((try? store.lastSeen()) ?? [:], (try? store.reports()) ?? [:])
+    }
+
+    /// For each project and revision, when the master made the first revision after it: how long a slave at that
+    /// revision has been behind.
+    public func firstRevisionTimes(after wanted: [String: Set<Int>]) -> [String: [Int: Date]] {
+        var out: [String: [Int: Date]] = [:]
+        for (project, revisions) in wanted {
+            for revision in revisions {
+                if let since = try? store.firstRevisionTime(project, after: revision) { out[project, default: [:]][revision] = since }
+            }
+        }
+        return out
     }
 }
