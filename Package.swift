@@ -29,10 +29,16 @@ let package = Package(
             name: "MirrorCore",
             dependencies: ["CLibYAML"]
         ),
+        // The one HTTP client of the agents' API: the reconciler's and the agents' calls to each other.
+        .target(
+            name: "MirrorHTTP",
+            dependencies: ["MirrorCore"]
+        ),
         .target(
             name: "MirrorAgent",
             dependencies: [
                 "MirrorCore",
+                "MirrorHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
@@ -46,6 +52,7 @@ let package = Package(
             name: "MirrorReconciler",
             dependencies: [
                 "MirrorCore",
+                "MirrorHTTP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

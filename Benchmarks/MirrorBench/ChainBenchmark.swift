@@ -156,7 +156,7 @@ final class Chain: @unchecked Sendable {
             throw BenchError("the generated mirrors.d is invalid: \(error.errors.map(\.message))")
         }
         // The slaves first, then the master's settings; the master's first sync starts when its project arrives.
-        let desired = DesiredAgents.from(state)
+        let desired = DesiredAgent.all(from: state)
         masterDesired = desired[0]
         for slave in desired where slave.role == .slave {
             try await put(slave.api + "/v1/settings", slave.settings)
@@ -165,7 +165,7 @@ final class Chain: @unchecked Sendable {
         try await put(masterDesired.api + "/v1/settings", masterDesired.settings)
     }
 
-    let masterDesired: AgentDesired
+    let masterDesired: DesiredAgent
 
     func tree(_ slave: String) -> String { work + "/\(slave)/bench" }
 

@@ -27,8 +27,8 @@ func planBenchmark(_ options: [String: String]) throws -> Int32 {
     }
     // As each agent answers `GET /v1/state?ifDigest=` with the digest of what mirrors.d gives it: an agent that holds
     // exactly that leaves its projects out; the others send every project with its status.
-    let wanted = Dictionary(uniqueKeysWithValues: DesiredAgents.from(state).map { ($0.name, $0.projectsDigest) })
-    let observed: [String: Planner.Observation] = Dictionary(uniqueKeysWithValues: DesiredAgents.from(before).map { agent in
+    let wanted = Dictionary(uniqueKeysWithValues: DesiredAgent.all(from: state).map { ($0.name, $0.projectsDigest) })
+    let observed: [String: Planner.Observation] = Dictionary(uniqueKeysWithValues: DesiredAgent.all(from: before).map { agent in
         let projects = agent.projects.mapValues {
             ProjectState(spec: $0, generation: Generation.of($0), status: ProjectStatus(activity: .idle, revision: 1), managed: true)
         }
@@ -43,7 +43,7 @@ func planBenchmark(_ options: [String: String]) throws -> Int32 {
     getrusage(RUSAGE_SELF.rawValue, &usage)
     let beforePlanKiB = usage.ru_maxrss
     let start = clock.now
-    var agents: [AgentDesired]? = step("desired per agent, with generations") { DesiredAgents.from(state) }
+    var agents: [DesiredAgent]? = step("desired per agent, with generations") { DesiredAgent.all(from: state) }
     var plan: Plan? = step("observed vs desired: the plan") { Planner.plan(desired: agents!, observed: observed) }
     let total = seconds(clock.now - start)
     let counts = plan!.counts
@@ -55,7 +55,7 @@ func planBenchmark(_ options: [String: String]) throws -> Int32 {
     var warm: [Double] = []
     for _ in 0..<5 {
         let again = clock.now
-        let warmPlan = Planner.plan(desired: DesiredAgents.from(state), observed: observed)
+        let warmPlan = Planner.plan(desired: DesiredAgent.all(from: state), observed: observed)
         warm.append(seconds(clock.now - again))
         guard warmPlan.counts == counts else { throw BenchError("the plans differ") }
     }

@@ -108,7 +108,7 @@ func watchBenchmark(_ options: [String: String]) async throws -> Int32 {
             ]
             for (name, value) in measured { steps[name, default: []].append(value) }
             // Out of the timing: every agent really holds what mirrors.d now says.
-            for agent in DesiredAgents.from(try DesiredStateLoader().load(directory: dir).state) {
+            for agent in DesiredAgent.all(from: try DesiredStateLoader().load(directory: dir).state) {
                 guard let wanted = agent.projects["project-\(project)"] else { continue }
                 guard try await clients[agent.name]!.state().projects["project-\(project)"]?.generation == Generation.of(wanted) else {
                     throw BenchError("\(agent.name) is not at the new generation")

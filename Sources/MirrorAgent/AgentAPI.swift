@@ -6,86 +6,6 @@ import Logging
 import MirrorCore
 import NIOCore
 
-/// An error the API answers with: a status and `{"error": {"code", "message", "field", "line", "column"}}`.
-public struct APIError: HTTPResponseError, Sendable {
-    public var status: HTTPResponse.Status
-    public var body: APIErrorBody
-
-    public init(_ status: HTTPResponse.Status, code: String, message: String, field: String? = nil, line: Int? = nil, column: Int? = nil) {
-        self.status = status
-        self.body = APIErrorBody(.init(code: code, message: message, field: field, line: line, column: column))
-    }
-
-    /// The first error of a rejected body, with its place in the body.
-    init(_ error: ConfigError) {
-        let first = error.errors.first ?? Diagnostic(file: "request body", code: "invalid", message: "invalid request body")
-        self.init(.badRequest, code: first.code, message: error.errors.map(\.message).joined(separator: "; "),
-                  field: first.field, line: first.line, column: first.column)
-    }
-
-    static func masterOnly(_ path: String) -> APIError {
-        APIError(.notFound, code: "not-found", message: "\(path) is served by the master agent only")
-    }
-
-    init(_ error: SchedulerError) {
-        switch error.kind {
-        case .notFound: self.init(.notFound, code: "not-found", message: error.message)
-        case .conflict: self.init(.conflict, code: "conflict", message: error.message)
-        case .store: self.init(.internalServerError, code: "store", message: error.message)
-        }
-    }
-
-    public func response(from request: Request, context: some RequestContext) throws -> Response {
-        try APIResponse.json(body, status: status)
-    }
-}
-
-enum APIResponse {
-    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
-        let data = try APICoding.encoder().encode(value)
-        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
-                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
-    }
-}
-
-/// The bearer token the agents share, read once from its file.
-public struct BearerToken: Sendable {
-    let bytes: [UInt8]
-
-    public init(_ token: String) { bytes = Array(token.utf8) }
-
-    /// Compares in time that depends only on the lengths, never on where the first difference is.
-    func matches(_ candidate: Substring) -> Bool {
-        let given = Array(candidate.utf8)
-        var difference = UInt8(truncatingIfNeeded: given.count ^ bytes.count)
-        for i in 0..<max(given.count, bytes.count) {
-            let a = i < given.count ? given[i] : 0
-            let b = i < bytes.count ? bytes[i] : 0xFF
-            difference |= a ^ b
-        }
-        return difference == 0 && given.count == bytes.count
-    }
-}
-
-/// Every call but health (and, where the settings allow it, the status) needs `Authorization: Bearer <token>`.
-struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
-    let token: BearerToken
-    let isPublic: @Sendable (Request) async -> Bool
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if await isPublic(request) { return try await next(request, context) }
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-              token.matches(header.dropFirst("Bearer ".count)) else {
-            var response = try APIError(.unauthorized, code: "unauthorized",
-                                        message: "this call needs the agents' bearer token: Authorization: Bearer <token>")
-                .response(from: request, context: context)
-            response.headers[.wwwAuthenticate] = "Bearer"
-            return response
-        }
-        return try await next(request, context)
-    }
-}
-
 /// The agent's HTTP API under `/v1`, and `/metrics`.
 public struct AgentAPI: Sendable {
     public let role: AgentRole
@@ -291,9 +211,7 @@ public struct AgentAPI: Sendable {
         guard spec.slaves.contains(report.slave) else {
             throw APIError(.conflict, code: "not-assigned", message: "slave '\(report.slave)' does not serve project '\(report.project)'", field: "slave")
         }
-        do { try scheduler.store.putReport(report, at: scheduler.clock.now()) } catch {
-            throw APIError(.internalServerError, code: "store", message: error.message)
-        }
+        do throws(SchedulerError) { try await scheduler.putReport(report) } catch { throw APIError(error) }
     }
 
     func projectName(_ context: some RequestContext) throws -> String {
@@ -311,32 +229,5 @@ public struct AgentAPI: Sendable {
         } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, code: "too-large", message: "the body is larger than \(maxBodySize) bytes")
         }
-    }
-}
-
-/// Each project's state as JSON, kept with the state it was encoded from and reused while that state is equal;
-/// and the last whole response, with the scheduler's state version it shows.
-final class ProjectJSONCache: Sendable {
-    private let projects = Mutex<[String: (state: ProjectState, json: [UInt8])]>([:])
-    private let last = Mutex<(version: UInt64, body: ByteBuffer)?>(nil)
-
-    func response() -> (version: UInt64, body: ByteBuffer)? { last.withLock { $0 } }
-
-    func store(response: ByteBuffer, version: UInt64) { last.withLock { $0 = (version, response) } }
-
-    /// The projects' JSON, sorted by name.
-    func encoded(_ states: [String: ProjectState], encoder: JSONEncoder) throws -> [(String, [UInt8])] {
-        let known = projects.withLock { $0 }
-        var fresh: [String: (state: ProjectState, json: [UInt8])] = [:]
-        fresh.reserveCapacity(states.count)
-        for (name, state) in states {
-            if let hit = known[name], hit.state == state {
-                fresh[name] = hit
-            } else {
-                fresh[name] = (state, Array(try encoder.encode(state)))
-            }
-        }
-        projects.withLock { $0 = fresh }
-        return fresh.sorted { $0.key < $1.key }.map { ($0.key, $0.value.json) }
     }
 }

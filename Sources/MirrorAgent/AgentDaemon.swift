@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import MirrorCore
+import NIOCore
 import ServiceLifecycle
 import Synchronization
 #if canImport(Glibc)
@@ -13,6 +14,27 @@ public struct AgentStartError: Error, Sendable, CustomStringConvertible {
     public var message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+
+    /// The agent's services stopped with `error`: the API's socket could not be bound to `address` (by the
+    /// system's error number, not the error's text), or something else stopped it.
+    static func stopped(by error: any Error, listening address: String) -> AgentStartError {
+        if let io = error as? IOError {
+            switch io.errnoCode {
+            case EADDRINUSE: return AgentStartError("cannot listen on \(address): the address is already in use")
+            case EADDRNOTAVAIL, EACCES:
+                return AgentStartError("cannot listen on \(address): \(String(cString: strerror(io.errnoCode)))")
+            default: break
+            }
+        }
+        return AgentStartError("the agent stopped: \(error)")
+    }
+}
+
+/// The scheduler, once it is made, for what is made before it.
+final class SchedulerSlot: Sendable {
+    private let slot = Mutex<SyncScheduler?>(nil)
+    var scheduler: SyncScheduler? { slot.withLock { $0 } }
+    func set(_ scheduler: SyncScheduler) { slot.withLock { $0 = scheduler } }
 }
 
 /// What an agent needs to start; everything else arrives through its API.
@@ -92,18 +114,24 @@ public final class AgentDaemon: Sendable {
         do { store = try AgentStore(directory: options.stateDirectory) } catch { throw AgentStartError(error.message) }
         metrics = AgentMetrics()
         let peers = PeerClient(token: tokenText)
-        let runner = runner ?? RsyncRunner(clock: clock)
+        // A slave's pulls name the site's credential, which it gets from the master.
+        let siteCredentials = options.role == .slave ? MasterCredential(file: options.stateDirectory + "/master-rsync.secret", peers: peers) : nil
+        let runner = runner ?? RsyncRunner(clock: clock, siteCredentials: siteCredentials)
         let bootID = UUID().uuidString.lowercased()
         do {
             switch options.role {
             case .master:
+                // The triggers' courier is made before the scheduler, which owns the store: a delivered trigger marks
+                // its slave seen through the scheduler, once there is one.
+                let made = SchedulerSlot()
                 let triggers = Courier<SlaveTrigger>(clock: clock, retryBase: options.peerRetryBase, logger: logger, outcome: { slave, error in
-                    if error == nil { try? store.markSeen(slave, at: clock.now()) }
+                    if error == nil, let scheduler = made.scheduler { await scheduler.markSeen([slave]) }
                 }, send: { _, trigger throws(PeerError) in
                     try await peers.trigger(trigger.api, project: trigger.project, revision: trigger.revision)
                 })
                 scheduler = try SyncScheduler(store: store, role: .master, runner: runner, observer: TriggerSlaves(courier: triggers, logger: logger),
                                               clock: clock, metrics: metrics, policy: options.policy, logger: logger)
+                made.set(scheduler)
                 let supervisor = try RsyncDaemonSupervisor(stateDirectory: options.stateDirectory, scheduler: scheduler,
                                                            executable: options.rsyncExecutable, clock: clock, logger: logger)
                 rsyncd = supervisor
@@ -117,8 +145,7 @@ public final class AgentDaemon: Sendable {
                 let reports = Courier<ReportDelivery>(clock: clock, retryBase: options.peerRetryBase, logger: logger) { _, delivery throws(PeerError) in
                     try await peers.report(delivery.api, delivery.report)
                 }
-                let credential = MasterCredential(file: options.stateDirectory + "/master-rsync.secret", peers: peers)
-                scheduler = try SyncScheduler(store: store, role: .slave, runner: SlavePullRunner(inner: runner, credential: credential),
+                scheduler = try SyncScheduler(store: store, role: .slave, runner: runner,
                                               observer: ReportToMaster(slave: options.name, courier: reports),
                                               clock: clock, metrics: metrics, policy: options.policy, logger: logger)
                 rsyncd = nil
@@ -171,14 +198,7 @@ public final class AgentDaemon: Sendable {
         do {
             try await group.run()
         } catch {
-            let text = "\(error)"
-            if text.contains("Address already in use") || text.contains("errno: 98") {
-                throw AgentStartError("cannot listen on \(options.host):\(options.port): the address is already in use")
-            }
-            if text.contains("bind") || text.contains("Cannot assign requested address") {
-                throw AgentStartError("cannot listen on \(options.host):\(options.port): \(text)")
-            }
-            throw AgentStartError("the agent stopped: \(text)")
+            throw AgentStartError.stopped(by: error, listening: "\(options.host):\(options.port)")
         }
         logger.info("agent stopped", metadata: ["name": "\(options.name)"])
     }

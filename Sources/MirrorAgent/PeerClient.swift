@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import MirrorCore
+import MirrorHTTP
 
 /// A call to another agent that did not succeed: which agent, which call, and why.
 public struct PeerError: Error, Sendable, CustomStringConvertible {
@@ -19,20 +20,12 @@ public struct PeerError: Error, Sendable, CustomStringConvertible {
 }
 
 /// Calls from one agent to another, with the bearer token the agents share: the master's triggers to its slaves,
-/// a slave's reports, catch-up and credential from the master.
+/// a slave's reports, catch-up and credential from the master. A thin layer over `APIClient`.
 public struct PeerClient: Sendable {
-    let token: String
-    let timeout: TimeInterval
-    let session: URLSession
+    let client: APIClient
 
     public init(token: String, timeout: TimeInterval = 10) {
-        self.token = token
-        self.timeout = timeout
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = timeout
-        configuration.timeoutIntervalForResource = timeout
-        configuration.httpMaximumConnectionsPerHost = 8
-        session = URLSession(configuration: configuration)
+        client = APIClient(token: token, timeout: timeout, maxConnectionsPerHost: 8)
     }
 
     /// Tells a slave that the master has `revision` of `project`.
@@ -58,29 +51,23 @@ public struct PeerClient: Sendable {
     }
 
     func call(_ method: String, _ base: String, _ path: String, body: (some Encodable)? = Optional<TriggerRequest>.none) async throws(PeerError) -> Data {
-        guard let url = URL(string: base + path) else { throw PeerError("\(base + path) is not a URL") }
-        var request = URLRequest(url: url, timeoutInterval: timeout)
-        request.httpMethod = method
-        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        var data: Data?
         if let body {
-            do { request.httpBody = try APICoding.encoder().encode(body) } catch { throw PeerError("cannot encode the body of \(method) \(path): \(error)") }
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            do { data = try APIClient.encode(body) } catch { throw PeerError("cannot encode the body of \(method) \(path): \(error)") }
         }
-        let data: Data, response: URLResponse
-        do { (data, response) = try await session.data(for: request) } catch {
-            throw PeerError("\(method) \(base)\(path): \(error.localizedDescription)")
+        do { return try await client.call(method, base + path, body: data) } catch {
+            switch error {
+            case .badURL(let url): throw PeerError("\(url) is not a URL")
+            case .unreachable(let cause): throw PeerError("\(method) \(base)\(path): \(cause.localizedDescription)")
+            case .notHTTP: throw PeerError("\(method) \(base)\(path): HTTP 0: the answer is not HTTP", status: 0)
+            case .status(let status, let body):
+                throw PeerError("\(method) \(base)\(path): HTTP \(status): \(APICallFailure.detail(body))", status: status)
+            }
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        guard (200..<300).contains(status) else {
-            let detail = (try? APICoding.decoder().decode(APIErrorBody.self, from: data)).map(\.error.message)
-                ?? String(decoding: data.prefix(200), as: UTF8.self)
-            throw PeerError("\(method) \(base)\(path): HTTP \(status): \(detail)", status: status)
-        }
-        return data
     }
 
     func decode<T: Decodable>(_ type: T.Type, _ data: Data, from base: String) throws(PeerError) -> T {
-        do { return try APICoding.decoder().decode(type, from: data) } catch {
+        do { return try APIClient.decode(type, data) } catch {
             throw PeerError("\(base) answered with a body that is not a \(T.self): \(error)")
         }
     }

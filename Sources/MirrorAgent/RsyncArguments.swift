@@ -24,6 +24,12 @@ public enum RsyncArguments {
         "--hard-links", "--safe-links", "--stats", "--no-motd",
     ]
 
+    /// A daemon URL with the user to log in as: `rsync://HOST:PORT/MODULE/` becomes `rsync://USER@HOST:PORT/MODULE/`.
+    public static func source(_ url: String, user: String) -> String {
+        guard url.hasPrefix("rsync://") else { return url }
+        return "rsync://" + user + "@" + url.dropFirst("rsync://".count)
+    }
+
     public static func arguments(for job: SyncJob, pass: Pass) -> [String] {
         var args = defaults
         args.append("--timeout=\(job.ioTimeout.seconds)")

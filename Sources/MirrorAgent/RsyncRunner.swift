@@ -16,13 +16,16 @@ public struct RsyncRunner: SyncRunner {
     public var stderrTailLines: Int
     /// How long rsync gets to end after SIGTERM before SIGKILL.
     public var terminationGrace: Duration
+    /// Where the site's credential comes from, for jobs whose source is the master's module (a slave's).
+    public var siteCredentials: (any SiteCredentials)?
 
     public init(executable: String = "rsync", clock: any AgentClock = SystemClock(), stderrTailLines: Int = 20,
-                terminationGrace: Duration = .seconds(5)) {
+                terminationGrace: Duration = .seconds(5), siteCredentials: (any SiteCredentials)? = nil) {
         self.executable = executable
         self.clock = clock
         self.stderrTailLines = stderrTailLines
         self.terminationGrace = terminationGrace
+        self.siteCredentials = siteCredentials
     }
 
     /// One rsync process, as it ended.
@@ -45,15 +48,46 @@ public struct RsyncRunner: SyncRunner {
         } catch {
             return SyncOutcome(result: .failed, reason: "destination", message: "cannot create \(job.destination): \(error.localizedDescription)")
         }
+        var job = job
         var password: String?
-        if let file = job.passwordFile {
+        switch job.credential {
+        case .none: break
+        case .passwordFile(let file):
             do throws(ValueError) {
                 let bytes = try DesiredStateLoader.readFile(file)
                 password = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .newlines)
             } catch {
                 return SyncOutcome(result: .failed, reason: "password-file", message: "cannot read the passwordFile \(file): \(error.message)")
             }
+        case .site(let masterAPI):
+            guard let masterAPI, let siteCredentials else {
+                return SyncOutcome(result: .failed, reason: "credential",
+                                   message: "the project is pulled with the site's credential, but this agent has no master to get it from")
+            }
+            do throws(PeerError) {
+                let credential = try await siteCredentials.credential(from: masterAPI)
+                password = credential.password
+                job.source = RsyncArguments.source(job.source, user: credential.user)
+            } catch {
+                return SyncOutcome(result: .failed, reason: "credential",
+                                   message: "cannot get the rsync credential from the master: \(error.message)", retryable: true)
+            }
         }
+        var outcome = await timed(job, password: password, logger: logger)
+        // The master's daemon refused the site's credential: say so, and ask the master again before the next pull.
+        if case .site = job.credential, outcome.result == .failed,
+           let refusal = outcome.stderrTail.last(where: { $0.contains("auth failed") }) {
+            await siteCredentials?.forget()
+            outcome.reason = "credential-refused"
+            outcome.message = "the master's rsync daemon refused this slave's credential (\(refusal)); the slave fetches it "
+                + "again from the master before its next pull"
+            outcome.retryable = false
+        }
+        return outcome
+    }
+
+    /// Both passes, within the job's timeout.
+    func timed(_ job: SyncJob, password: String?, logger: Logger) async -> SyncOutcome {
         let deadline = clock.now().addingTimeInterval(TimeInterval(job.timeout.seconds))
         let secret = password
         do {

@@ -60,8 +60,8 @@ public enum RsyncdConfig {
 /// The site's credential for the master's rsync daemon: made by the master on its first start, kept in its state
 /// directory, and handed to the slaves through `GET /v1/rsyncd/credential`.
 public enum SiteCredential {
-    /// The rsync user the slaves log in as; `DesiredAgents` puts it in their pull URLs.
-    public static let user = DesiredAgents.slaveRsyncUser
+    /// The rsync user the slaves log in as; they learn it with the password (`GET /v1/rsyncd/credential`).
+    public static let user = "mirrorsync"
 
     /// Reads the secrets file (`user:password`, mode 0600), or makes one with a fresh random password.
     public static func loadOrCreate(secretsFile: String) throws(AtomicFile.Failure) -> RsyncCredential {

@@ -2,6 +2,17 @@ import Foundation
 import Logging
 import MirrorCore
 
+/// Where a sync's rsync password comes from.
+public enum SyncCredential: Sendable, Hashable {
+    /// None: a local path, or a daemon that takes anonymous pulls.
+    case none
+    /// The upstream's `passwordFile`.
+    case passwordFile(String)
+    /// The site's credential (user and password) from the master whose API this is: a slave's pull from the master's
+    /// module (`credential: site` in its spec). Nil when the slave's settings name no master.
+    case site(masterAPI: String?)
+}
+
 /// One sync to run: where from, where to and how; built from a project's spec and the agent's settings.
 public struct SyncJob: Sendable, Hashable {
     public var project: String
@@ -16,16 +27,14 @@ public struct SyncJob: Sendable, Hashable {
     /// The longest the whole run may take.
     public var timeout: TimeSpan
     public var bandwidthLimit: ByteSize?
-    public var passwordFile: String?
+    public var credential: SyncCredential
     public var maxDelete: DeletionLimit
     /// Files in the tree after its last successful sync, if it had one.
     public var previousFiles: Int?
-    /// On a slave pulling from the master's rsync daemon: the master's API, which hands out the credential.
-    public var masterAPI: String?
 
     public init(project: String, source: String, destination: String, exclude: [String] = [], twoStage: [String] = [],
                 rsyncOptions: [String] = [], ioTimeout: TimeSpan = UpstreamSpec.defaultIOTimeout,
-                timeout: TimeSpan = UpstreamSpec.defaultTimeout, bandwidthLimit: ByteSize? = nil, passwordFile: String? = nil,
+                timeout: TimeSpan = UpstreamSpec.defaultTimeout, bandwidthLimit: ByteSize? = nil, credential: SyncCredential = .none,
                 maxDelete: DeletionLimit = .default, previousFiles: Int? = nil) {
         self.project = project
         self.source = source
@@ -36,20 +45,25 @@ public struct SyncJob: Sendable, Hashable {
         self.ioTimeout = ioTimeout
         self.timeout = timeout
         self.bandwidthLimit = bandwidthLimit
-        self.passwordFile = passwordFile
+        self.credential = credential
         self.maxDelete = maxDelete
         self.previousFiles = previousFiles
     }
 
-    /// The job a project's spec asks for, with its tree under `root`.
-    public init(project: String, spec: AgentProjectSpec, root: String, previousFiles: Int?) {
+    /// The job a project's spec asks for, with its tree under `root`; `masterAPI` (a slave's settings) hands out the
+    /// site's credential when the spec's source names it.
+    public init(project: String, spec: AgentProjectSpec, root: String, previousFiles: Int?, masterAPI: String? = nil) {
+        let credential: SyncCredential = switch spec.upstream.credential {
+        case .site: .site(masterAPI: masterAPI)
+        case nil: spec.upstream.passwordFile.map(SyncCredential.passwordFile) ?? .none
+        }
         let base = spec.upstream.url.description
         var source = base.hasSuffix("/") ? base : base + "/"
         if !spec.source.isEmpty { source += spec.source + "/" }
         self.init(project: project, source: source, destination: root + "/" + spec.path + "/", exclude: spec.exclude,
                   twoStage: spec.twoStage, rsyncOptions: spec.rsyncOptions, ioTimeout: spec.upstream.ioTimeout,
                   timeout: spec.runTimeout, bandwidthLimit: spec.upstream.bandwidthLimit,
-                  passwordFile: spec.upstream.passwordFile, maxDelete: spec.maxDelete, previousFiles: previousFiles)
+                  credential: credential, maxDelete: spec.maxDelete, previousFiles: previousFiles)
     }
 
     public var isDaemonSource: Bool { source.hasPrefix("rsync://") }

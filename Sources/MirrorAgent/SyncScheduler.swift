@@ -75,7 +75,8 @@ public actor SyncScheduler {
         var lastRun: RunRecord?
     }
 
-    let store: AgentStore
+    /// The agent's store: the scheduler is its one owner; the API and the site's status go through its methods.
+    private let store: AgentStore
     /// The master counts revisions; a slave takes them from the master.
     public nonisolated let role: AgentRole
     let runner: any SyncRunner
@@ -221,8 +222,7 @@ public actor SyncScheduler {
             var record = queued
             record.state = .running
             record.startedAt = now
-            var job = SyncJob(project: name, spec: entry.spec, root: settings.root, previousFiles: entry.syncedFiles)
-            if role == .slave && job.isDaemonSource && job.passwordFile == nil { job.masterAPI = settings.master }
+            let job = SyncJob(project: name, spec: entry.spec, root: settings.root, previousFiles: entry.syncedFiles, masterAPI: settings.master)
             let task = Task { await self.execute(record, job: job) }
             entry.running = Running(record: record, task: task, pulling: role == .slave ? entry.wantedRevision ?? entry.revision : nil)
             entry.queued = nil
@@ -360,11 +360,21 @@ public actor SyncScheduler {
             await running.task.value
         }
         if purge, let root = settings?.root {
+            // Out of the way at once (a rename, so that a project put again under the name starts afresh), then
+            // deleted off the actor: a mirror's tree can take minutes to delete.
             let tree = root + "/" + entry.spec.path
-            do {
-                if FileManager.default.fileExists(atPath: tree) { try FileManager.default.removeItem(atPath: tree) }
-            } catch {
-                logger.error("cannot delete the project's files", metadata: ["project": "\(name)", "error": "\(error)"])
+            let doomed = root + "/.mirrorsync-purge-" + UUID().uuidString.lowercased()
+            let target = rename(tree, doomed) == 0 ? doomed : tree
+            let failure = await Task.detached { () -> String? in
+                do {
+                    if FileManager.default.fileExists(atPath: target) { try FileManager.default.removeItem(atPath: target) }
+                    return nil
+                } catch {
+                    return "\(error)"
+                }
+            }.value
+            if let failure {
+                logger.error("cannot delete the project's files", metadata: ["project": "\(name)", "error": "\(failure)"])
             }
         }
         logger.info("project removed", metadata: ["project": "\(name)", "purge": "\(purge)"])
@@ -449,61 +459,38 @@ public actor SyncScheduler {
     public func currentSettings() -> (settings: AgentSettings?, generation: String?) {
         (settings, settingsGeneration)
     }
-}
 
-/// Wakes the scheduler's loop; a signal sent while nobody waits is kept for the next wait.
-final class WakeSignal: Sendable {
-    private struct State {
-        var pending = false
-        var waiter: CheckedContinuation<Void, Never>?
+    // MARK: - The slaves, on the master
+
+    /// Keeps a slave's report on a project (and marks the slave seen).
+    public func putReport(_ report: SlaveReport) throws(SchedulerError) {
+        do { try store.putReport(report, at: clock.now()) } catch { throw SchedulerError(kind: .store, message: error.message) }
     }
 
-    private let state = Mutex(State())
-
-    var isPending: Bool { state.withLock { $0.pending } }
-
-    /// Returns once any of `signals` is signalled, or at `deadline` on `clock` if there is one, or on cancellation.
-    static func first(of signals: [WakeSignal], orUntil deadline: Date?, on clock: any AgentClock) async {
-        await withTaskGroup(of: Void.self) { group in
-            for signal in signals { group.addTask { await signal.wait() } }
-            if let deadline { group.addTask { try? await clock.sleep(until: deadline) } }
-            await group.next()
-            group.cancelAll()
+    /// Marks slaves as seen now: they answered the master.
+    public func markSeen(_ slaves: [String]) {
+        let now = clock.now()
+        for slave in slaves {
+            do { try store.markSeen(slave, at: now) } catch {
+                logger.error("cannot record that a slave was seen", metadata: ["slave": "\(slave)", "error": "\(error)"])
+            }
         }
     }
 
-    func signal() {
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            if let waiter = s.waiter {
-                s.waiter = nil
-                return waiter
-            }
-            s.pending = true
-            return nil
-        }
-        waiter?.resume()
+    /// What the master knows of its slaves: when each last answered, and each one's last report on each project.
+    public func slaveRecords() -> (seen: [String: Date], reports: [String: [String: (report: SlaveReport, at: Date)]]) {
+        ((try? store.lastSeen()) ?? [:], (try? store.reports()) ?? [:])
     }
 
-    func wait() async {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let resumeNow = state.withLock { s -> Bool in
-                    if Task.isCancelled { return true }
-                    if s.pending {
-                        s.pending = false
-                        return true
-                    }
-                    s.waiter = continuation
-                    return false
-                }
-                if resumeNow { continuation.resume() }
+    /// For each project and revision, when the master made the first revision after it: how long a slave at that
+    /// revision has been behind.
+    public func firstRevisionTimes(after wanted: [String: Set<Int>]) -> [String: [Int: Date]] {
+        var out: [String: [Int: Date]] = [:]
+        for (project, revisions) in wanted {
+            for revision in revisions {
+                if let since = try? store.firstRevisionTime(project, after: revision) { out[project, default: [:]][revision] = since }
             }
-        } onCancel: {
-            let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-                defer { s.waiter = nil }
-                return s.waiter
-            }
-            waiter?.resume()
         }
+        return out
     }
 }

@@ -32,7 +32,7 @@ struct AgentsOptions: ParsableArguments {
     }
 
     /// A client per agent: the master at master.api, each slave at its api, all with the shared token.
-    func clients(_ state: DesiredState, _ agents: [AgentDesired]) throws -> [String: any AgentClient] {
+    func clients(_ state: DesiredState, _ agents: [DesiredAgent]) throws -> [String: any AgentClient] {
         let file = tokenFile ?? state.master.tokenFile
         let token: String
         do throws(ValueError) { token = try TokenFile.read(file) } catch {
@@ -120,7 +120,7 @@ struct ReconcileCommand: AsyncParsableCommand {
     func run() async throws {
         if watch { return try await runWatch() }
         let state = try agents.load()
-        let desired = DesiredAgents.from(state)
+        let desired = DesiredAgent.all(from: state)
         let logger = commandLogger("mirrorsync.reconcile", level: agents.output == .json ? .critical : .notice)
         let reconciler = Reconciler(clients: try agents.clients(state, desired),
                                     options: .init(prune: prune, allowMassRemoval: allowMassRemoval), logger: logger)
@@ -195,7 +195,7 @@ final class ClientCache: Sendable {
         self.callTimeout = callTimeout
     }
 
-    func clients(_ state: DesiredState, _ agents: [AgentDesired]) throws(WatchError) -> [String: any AgentClient] {
+    func clients(_ state: DesiredState, _ agents: [DesiredAgent]) throws(WatchError) -> [String: any AgentClient] {
         let token: String
         do throws(ValueError) { token = try TokenFile.read(tokenFile ?? state.master.tokenFile) } catch { throw WatchError(error.message) }
         return known.withLock { known in

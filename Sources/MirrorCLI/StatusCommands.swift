@@ -44,7 +44,7 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         let state = try agents.load()
-        let desired = DesiredAgents.from(state)
+        let desired = DesiredAgent.all(from: state)
         let reconciler = Reconciler(clients: try agents.clients(state, desired), logger: commandLogger("mirrorsync.status", level: .critical))
         let observed = await reconciler.observe(desired)
         let report = Self.report(desired: desired, observed: observed, now: Date())
@@ -52,7 +52,7 @@ struct StatusCommand: AsyncParsableCommand {
         if !report.unreachable.isEmpty { throw ExitCode(1) }
     }
 
-    static func report(desired: [AgentDesired], observed: [String: Planner.Observation], now: Date) -> StatusReport {
+    static func report(desired: [DesiredAgent], observed: [String: Planner.Observation], now: Date) -> StatusReport {
         var rows: [StatusRow] = []
         var unreachable: [String: String] = [:]
         let masterState: AgentState? = desired.first { $0.role == .master }.flatMap { master in
@@ -134,7 +134,7 @@ struct SyncCommand: AsyncParsableCommand {
                            to: .standardError)
             throw ExitCode(1)
         }
-        let desired = DesiredAgents.from(state)
+        let desired = DesiredAgent.all(from: state)
         guard let master = try agents.clients(state, desired)["master"] else { throw ExitCode(1) }
         let accepted: SyncResponse
         do throws(ClientError) { accepted = try await master.requestSync(project) } catch {

@@ -74,18 +74,29 @@ public struct UpstreamSpec: Sendable, Hashable, Codable {
     /// rsync's `--timeout`: how long the transfer may sit without I/O.
     public var ioTimeout: TimeSpan
     public var bandwidthLimit: ByteSize?
+    /// Where the rsync password comes from when it is not in `passwordFile`: only a slave's pull from the master's
+    /// module has one (`site`); mirrors.d cannot write it.
+    public var credential: UpstreamCredential?
 
     public static let defaultTimeout = TimeSpan(seconds: 6 * 3_600)
     public static let defaultIOTimeout = TimeSpan(seconds: 600)
 
     public init(url: UpstreamLocation, passwordFile: String? = nil, timeout: TimeSpan = defaultTimeout,
-                ioTimeout: TimeSpan = defaultIOTimeout, bandwidthLimit: ByteSize? = nil) {
+                ioTimeout: TimeSpan = defaultIOTimeout, bandwidthLimit: ByteSize? = nil, credential: UpstreamCredential? = nil) {
         self.url = url
         self.passwordFile = passwordFile
         self.timeout = timeout
         self.ioTimeout = ioTimeout
         self.bandwidthLimit = bandwidthLimit
+        self.credential = credential
     }
+}
+
+/// A credential an upstream's spec names rather than holds.
+public enum UpstreamCredential: String, Sendable, Hashable, Codable {
+    /// The site's credential for the master's rsync daemon, user name and password, which the master hands its
+    /// slaves (`GET /v1/rsyncd/credential`): the source of a slave's pull is the master's module with it.
+    case site
 }
 
 /// A public host that pulls projects from the master.

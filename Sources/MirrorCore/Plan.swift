@@ -104,7 +104,7 @@ public enum Planner {
         case unreachable(String)
     }
 
-    public static func plan(desired: [AgentDesired], observed: [String: Observation], options: Options = Options()) -> Plan {
+    public static func plan(desired: [DesiredAgent], observed: [String: Observation], options: Options = Options()) -> Plan {
         // Agents are planned side by side on every core; each plan depends on its own agent alone.
         let planned = Mutex([(AgentPlan, Int)?](repeating: nil, count: desired.count))
         DispatchQueue.concurrentPerform(iterations: desired.count) { i in
@@ -142,7 +142,7 @@ public enum Planner {
                 removed = plan.actions.filter { $0.object == .project && $0.change == .remove }.count
             }
         }
-        var result = Plan(configDigest: DesiredAgents.digest(desired), agents: agents, counts: counts)
+        var result = Plan(configDigest: DesiredAgent.digest(desired), agents: agents, counts: counts)
         if !options.allowMassRemoval && removed > 0 && removed * 2 > managed {
             result.refusal = "the plan would remove \(removed) of the \(managed) projects the master holds for mirrors.d; "
                 + "is mirrors.d empty or half checked out? Use --allow-mass-removal if this is meant"
@@ -151,7 +151,7 @@ public enum Planner {
     }
 
     /// The actions for one agent, by name; what is unchanged is only counted.
-    static func actions(for agent: AgentDesired, state: AgentState, options: Options) -> (actions: [PlanAction], unchanged: Int) {
+    static func actions(for agent: DesiredAgent, state: AgentState, options: Options) -> (actions: [PlanAction], unchanged: Int) {
         var actions: [PlanAction] = []
         var unchanged = 0
         let settingsGeneration = Generation.of(agent.settings)
@@ -254,35 +254,5 @@ enum JSONValue: Decodable, Hashable {
         case .array(let items): return "[" + items.map { $0.render(quoted: true) }.joined(separator: ", ") + "]"
         case .object(let dict): return "{" + dict.keys.sorted().map { "\($0): \(dict[$0]!.render(quoted: true))" }.joined(separator: ", ") + "}"
         }
-    }
-}
-
-extension AgentProjectSpec {
-    /// The fields that differ from `new`, field by field: the paths and texts that `Planner.diff` gives, without JSON.
-    public func changes(to new: AgentProjectSpec) -> [FieldChange] {
-        var out: [FieldChange] = []
-        func check<T: Equatable>(_ path: String, _ a: T, _ b: T, _ text: (T) -> String?) {
-            if a != b { out.append(FieldChange(path: path, old: text(a), new: text(b))) }
-        }
-        func list(_ items: [String]) -> String { "[" + items.map { "\"\($0)\"" }.joined(separator: ", ") + "]" }
-        check("exclude", exclude, new.exclude, list)
-        check("interval.cron", interval.cron?.text, new.interval.cron?.text) { $0 }
-        check("interval.every", interval.every, new.interval.every) { $0?.description }
-        check("interval.jitter", interval.jitter, new.interval.jitter) { $0?.description }
-        check("interval.timezone", interval.timezone, new.interval.timezone) { $0 }
-        check("maxDelete", maxDelete, new.maxDelete) { $0.description }
-        check("path", path, new.path) { $0 }
-        check("rsyncOptions", rsyncOptions, new.rsyncOptions, list)
-        check("slaves", slaves, new.slaves, list)
-        check("source", source, new.source) { $0.isEmpty ? nil : $0 }
-        check("suspended", suspended, new.suspended) { $0 ? "true" : "false" }
-        check("timeout", timeout, new.timeout) { $0?.description }
-        check("twoStage", twoStage, new.twoStage, list)
-        check("upstream.bandwidthLimit", upstream.bandwidthLimit, new.upstream.bandwidthLimit) { $0?.description }
-        check("upstream.ioTimeout", upstream.ioTimeout, new.upstream.ioTimeout) { $0.description }
-        check("upstream.passwordFile", upstream.passwordFile, new.upstream.passwordFile) { $0 }
-        check("upstream.timeout", upstream.timeout, new.upstream.timeout) { $0.description }
-        check("upstream.url", upstream.url, new.upstream.url) { $0.description }
-        return out
     }
 }

@@ -20,13 +20,12 @@ public struct SpecDecoder: Sendable {
 
     public static let masterKeys = ["api", "tokenFile", "root", "rsyncd", "maxConcurrentSyncs", "publicStatus"]
     public static let rsyncdKeys = ["address", "port", "slavesOnly"]
-    public static let intervalKeys = ["every", "jitter", "cron", "timezone"]
-    public static let upstreamKeys = ["url", "passwordFile", "timeout", "ioTimeout", "bandwidthLimit"]
+    /// An interval's and an upstream's keys, and a project's: from the one list of a project's fields.
+    public static let intervalKeys = AgentProjectSpec.keys(of: "interval", inMirrorsD: true)
+    public static let upstreamKeys = AgentProjectSpec.keys(of: "upstream", inMirrorsD: true)
     public static let slaveKeys = ["api", "publicDir"]
-    public static let projectKeys = [
-        "upstream", "source", "path", "interval", "slaves", "exclude", "twoStage", "rsyncOptions", "suspended",
-        "timeout", "maxDelete",
-    ]
+    /// In mirrors.d, `upstream` and `interval` name objects and `slaves` may be `all`; the keys are the agent's.
+    public static let projectKeys = AgentProjectSpec.keys
 
     public mutating func master(_ node: YAMLNode, at mark: SourceMark? = nil) -> MasterSpec? {
         guard let f = fields(node, what: Subject("master"), known: Self.masterKeys, at: mark) else { return nil }
@@ -91,15 +90,35 @@ public struct SpecDecoder: Sendable {
         return .cron(cron, timezone: timezone ?? "UTC")
     }
 
-    public mutating func upstream(_ node: YAMLNode, name: String, at mark: SourceMark? = nil) -> UpstreamSpec? {
+    /// An upstream; `agent`: as a `PUT` body carries it, where a slave's pull names the site's `credential`.
+    public mutating func upstream(_ node: YAMLNode, name: String, at mark: SourceMark? = nil, agent: Bool = false) -> UpstreamSpec? {
         let what = Subject("upstream", name)
-        guard let f = fields(node, what: what, known: Self.upstreamKeys, at: mark) else { return nil }
+        guard let f = fields(node, what: what, known: agent ? Self.agentUpstreamKeys : Self.upstreamKeys, at: mark) else { return nil }
         let url = required(f, "url") { text, _ throws(ValueError) in try UpstreamLocation.parse(text) }
         let passwordFile = optional(f, "passwordFile") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
         let timeout = optional(f, "timeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) }
         let ioTimeout = optional(f, "ioTimeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) }
         let bandwidth = optional(f, "bandwidthLimit") { text, _ throws(ValueError) in try ByteSize.parse(text) }
+        let credential = optional(f, "credential") { text, _ throws(ValueError) in
+            guard let credential = UpstreamCredential(rawValue: text) else { throw ValueError("'\(text)' is not a credential; the one there is is 'site'") }
+            return credential
+        }
         guard let url else { return nil }
+        if let c = f["credential"] {
+            guard credential != nil else { return nil }
+            if f["passwordFile"] != nil {
+                diagnostics.error(c.keyMark, "conflicting-keys", "\(what): credential and passwordFile exclude each other")
+                return nil
+            }
+            if case .local = url {
+                diagnostics.error(c.keyMark, "conflicting-keys", "\(what): credential needs an rsync:// url; a local path takes no password")
+                return nil
+            }
+            if url.user != nil {
+                diagnostics.error(c.keyMark, "conflicting-keys", "\(what): with credential: site, the user comes with the credential; leave it out of the url")
+                return nil
+            }
+        }
         if let p = f["passwordFile"], passwordFile != nil {
             if case .local = url {
                 diagnostics.error(p.keyMark, "conflicting-keys", "\(what): passwordFile needs an rsync:// url; a local path takes no password")
@@ -113,7 +132,7 @@ public struct SpecDecoder: Sendable {
         }
         if f["passwordFile"] != nil && passwordFile == nil { return nil }
         return UpstreamSpec(url: url, passwordFile: passwordFile, timeout: timeout ?? UpstreamSpec.defaultTimeout,
-                            ioTimeout: ioTimeout ?? UpstreamSpec.defaultIOTimeout, bandwidthLimit: bandwidth)
+                            ioTimeout: ioTimeout ?? UpstreamSpec.defaultIOTimeout, bandwidthLimit: bandwidth, credential: credential)
     }
 
     public mutating func slave(_ node: YAMLNode, name: String, at mark: SourceMark? = nil) -> SlaveSpec? {
@@ -204,10 +223,8 @@ public struct SpecDecoder: Sendable {
     // MARK: - What agents receive
 
     public static let agentSettingsKeys = ["root", "maxConcurrentSyncs", "publicStatus", "rsyncd", "master", "slaves"]
-    public static let agentProjectKeys = [
-        "upstream", "source", "path", "interval", "exclude", "twoStage", "rsyncOptions", "suspended", "timeout",
-        "maxDelete", "slaves",
-    ]
+    public static let agentProjectKeys = AgentProjectSpec.keys
+    public static let agentUpstreamKeys = AgentProjectSpec.keys(of: "upstream")
 
     /// An agent's settings, as `PUT /v1/settings` carries them.
     public mutating func agentSettings(_ node: YAMLNode) -> AgentSettings? {
@@ -260,7 +277,7 @@ public struct SpecDecoder: Sendable {
         guard let f = fields(node, what: what, known: Self.agentProjectKeys) else { return nil }
         let errorsBefore = diagnostics.all.count
         var upstream: UpstreamSpec?, interval: IntervalSpec?
-        if let entry = f["upstream"] { upstream = self.upstream(entry.value, name: name) } else {
+        if let entry = f["upstream"] { upstream = self.upstream(entry.value, name: name, agent: true) } else {
             diagnostics.error(f.mark, "missing-key", "\(what) has no 'upstream', which it needs", field: "upstream")
         }
         if let entry = f["interval"] { interval = self.interval(entry.value, name: name) } else {

@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import MirrorCore
+import MirrorHTTP
 
 /// A call to an agent that did not succeed, and why.
 public struct ClientError: Error, Sendable, CustomStringConvertible {
@@ -45,39 +46,27 @@ extension AgentClient {
     public func state() async throws(ClientError) -> AgentState { try await state(ifDigest: nil) }
 }
 
-/// An agent's API over HTTP, with a bearer token and a timeout per call.
+/// An agent's API over HTTP, with a bearer token and a timeout per call: a thin layer over `APIClient`.
 public struct HTTPAgentClient: AgentClient {
     public let base: String
-    let token: String
-    let session: URLSession
+    let client: APIClient
 
     public init(base: String, token: String, timeout: TimeInterval = 5) {
         self.base = base
-        self.token = token
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = timeout
-        configuration.timeoutIntervalForResource = timeout * 2
-        session = URLSession(configuration: configuration)
+        client = APIClient(token: token, timeout: timeout, resourceTimeout: timeout * 2)
     }
 
     func call(_ method: String, _ path: String, body: Data? = nil) async throws(ClientError) -> Data {
-        guard let url = URL(string: base + path) else { throw ClientError(.invalidResponse, "bad URL \(base + path)") }
-        var request = URLRequest(url: url)
-        request.httpMethod = method
-        request.httpBody = body
-        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
-        if body != nil { request.setValue("application/json", forHTTPHeaderField: "Content-Type") }
-        let data: Data, response: URLResponse
-        do { (data, response) = try await session.data(for: request) } catch {
-            throw ClientError(.unreachable, "\(method) \(base)\(path): \(Self.describe(error))")
+        do { return try await client.call(method, base + path, body: body) } catch {
+            switch error {
+            case .badURL(let url): throw ClientError(.invalidResponse, "bad URL \(url)")
+            case .unreachable(let cause): throw ClientError(.unreachable, "\(method) \(base)\(path): \(Self.describe(cause))")
+            case .notHTTP: throw ClientError(.invalidResponse, "\(base) did not answer HTTP")
+            case .status(let status, let body):
+                let message = "\(method) \(path) answered \(status): \(APICallFailure.detail(body))"
+                throw ClientError(status == 401 ? .unauthorized : .rejected(status: status), message)
+            }
         }
-        guard let http = response as? HTTPURLResponse else { throw ClientError(.invalidResponse, "\(base) did not answer HTTP") }
-        guard (200..<300).contains(http.statusCode) else {
-            let detail = (try? APICoding.decoder().decode(APIErrorBody.self, from: data))?.error
-            let message = "\(method) \(path) answered \(http.statusCode): \(detail?.message ?? String(decoding: data.prefix(200), as: UTF8.self))"
-            throw ClientError(http.statusCode == 401 ? .unauthorized : .rejected(status: http.statusCode), message)
-        }
-        return data
     }
 
     static func describe(_ error: any Error) -> String {
@@ -94,15 +83,14 @@ public struct HTTPAgentClient: AgentClient {
     }
 
     func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws(ClientError) -> T {
-        do { return try APICoding.decoder().decode(type, from: data) } catch {
+        do { return try APIClient.decode(type, data) } catch {
             throw ClientError(.invalidResponse, "\(base) answered with JSON that is not a \(type): \(error)")
         }
     }
 
     func encode(_ value: some Encodable) throws(ClientError) -> Data {
-        do { return try APICoding.encoder().encode(value) } catch { throw ClientError(.invalidResponse, "cannot encode: \(error)") }
+        do { return try APIClient.encode(value) } catch { throw ClientError(.invalidResponse, "cannot encode: \(error)") }
     }
-
     public func state(ifDigest: String?) async throws(ClientError) -> AgentState {
         try decode(AgentState.self, try await call("GET", "/v1/state" + (ifDigest.map { "?ifDigest=\($0)" } ?? "")))
     }

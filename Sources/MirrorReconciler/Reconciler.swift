@@ -74,7 +74,7 @@ public struct Reconciler: Sendable {
 
     /// Reads every agent's state at once; `conditional` leaves out the projects of agents that hold exactly what they
     /// should (they answer with the digest alone), which is all a plan needs of them.
-    public func observe(_ agents: [AgentDesired], conditional: Bool = false) async -> [String: Planner.Observation] {
+    public func observe(_ agents: [DesiredAgent], conditional: Bool = false) async -> [String: Planner.Observation] {
         await withTaskGroup(of: (String, Planner.Observation).self) { group in
             for agent in agents {
                 guard let client = clients[agent.name] else { continue }
@@ -95,13 +95,13 @@ public struct Reconciler: Sendable {
         }
     }
 
-    public func plan(_ agents: [AgentDesired]) async -> (Plan, [String: Planner.Observation]) {
+    public func plan(_ agents: [DesiredAgent]) async -> (Plan, [String: Planner.Observation]) {
         let observed = await observe(agents, conditional: true)
         return (Planner.plan(desired: agents, observed: observed, options: options), observed)
     }
 
     /// Carries out a plan's changes: on each agent the settings first (projects need the root), then its projects.
-    public func apply(_ plan: Plan, desired agents: [AgentDesired]) async -> [AppliedAction] {
+    public func apply(_ plan: Plan, desired agents: [DesiredAgent]) async -> [AppliedAction] {
         let byName = Dictionary(uniqueKeysWithValues: agents.map { ($0.name, $0) })
         var settingsFirst: [(AgentPlan, PlanAction)] = [], projects: [(AgentPlan, PlanAction)] = []
         for agent in plan.agents where agent.reachable {
@@ -115,7 +115,7 @@ public struct Reconciler: Sendable {
         return results
     }
 
-    func run(_ work: [(AgentPlan, PlanAction)], _ agents: [String: AgentDesired]) async -> [AppliedAction] {
+    func run(_ work: [(AgentPlan, PlanAction)], _ agents: [String: DesiredAgent]) async -> [AppliedAction] {
         await withTaskGroup(of: AppliedAction.self) { group in
             var results: [AppliedAction] = []
             var next = work.makeIterator()
@@ -133,7 +133,7 @@ public struct Reconciler: Sendable {
         }
     }
 
-    func carryOut(_ action: PlanAction, on agent: String, client: any AgentClient, desired: AgentDesired) async -> AppliedAction {
+    func carryOut(_ action: PlanAction, on agent: String, client: any AgentClient, desired: DesiredAgent) async -> AppliedAction {
         var error: String?
         do throws(ClientError) {
             switch (action.object, action.change) {
@@ -157,7 +157,7 @@ public struct Reconciler: Sendable {
 
     /// Applies until every agent has converged or `timeout` has passed; a plan that removes most of what is
     /// managed is refused before anything is applied.
-    public func reconcile(_ agents: [AgentDesired], timeout: TimeInterval) async -> ReconcileReport {
+    public func reconcile(_ agents: [DesiredAgent], timeout: TimeInterval) async -> ReconcileReport {
         let started = clock.now()
         let deadline = started.addingTimeInterval(timeout)
         var steps: [String: Double] = [:]
@@ -237,7 +237,7 @@ public struct Reconciler: Sendable {
     }
 
     /// Conditions from the last plan and what the agents reported.
-    public static func conditions(plan: Plan, observed: [String: Planner.Observation], desired: [AgentDesired], applied: [AppliedAction]) -> [AgentConditions] {
+    public static func conditions(plan: Plan, observed: [String: Planner.Observation], desired: [DesiredAgent], applied: [AppliedAction]) -> [AgentConditions] {
         desired.map { agent in
             let agentPlan = plan.agents.first { $0.agent == agent.name }
             let failures = applied.filter { $0.agent == agent.name && $0.error != nil }

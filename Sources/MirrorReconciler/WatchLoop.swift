@@ -57,7 +57,7 @@ public struct WatchRun: Sendable {
 }
 
 /// Makes the reconciler for a desired state: its clients reach the agents that state names.
-public typealias ReconcilerFactory = @Sendable (DesiredState, [AgentDesired]) throws(WatchError) -> Reconciler
+public typealias ReconcilerFactory = @Sendable (DesiredState, [DesiredAgent]) throws(WatchError) -> Reconciler
 
 /// `reconcile --watch`: reconciles at start, on every change of mirrors.d (debounced), on `reload()` or SIGHUP, and
 /// every `resync`; never two reconciles at once, and changes during one lead to exactly one more. An invalid
@@ -140,7 +140,7 @@ public final class WatchLoop: Service {
     }
 
     private func loop() async {
-        var lastGood: [AgentDesired]?
+        var lastGood: [DesiredAgent]?
         var lastConditions: [AgentConditions] = []
         for await _ in wake {
             // Debounce: wait until the changes pause, or the burst has gone on for maxDelay.
@@ -162,7 +162,7 @@ public final class WatchLoop: Service {
         logger.notice("watch stopped", metadata: ["directory": "\(directory)"])
     }
 
-    private func reconcile(_ triggers: [WatchTrigger], since first: Date, lastGood: inout [AgentDesired]?,
+    private func reconcile(_ triggers: [WatchTrigger], since first: Date, lastGood: inout [DesiredAgent]?,
                            lastConditions: inout [AgentConditions]) async -> WatchRun {
         let started = clock.now()
         let timer = ContinuousClock.now
@@ -182,7 +182,7 @@ public final class WatchLoop: Service {
         run.loadSeconds = (ContinuousClock.now - timer) / .seconds(1)
         // Warnings say the same on every resync; they are worth a line when something asked for a reload.
         if triggers != [.resync] { for warning in loaded.warnings { log.warning("\(warning.description)") } }
-        let agents = DesiredAgents.from(loaded.state)
+        let agents = DesiredAgent.all(from: loaded.state)
         var reconciler: Reconciler
         do throws(WatchError) { reconciler = try makeReconciler(loaded.state, agents) } catch {
             return stalled(run, log, reason: "SetupFailed", error.message, lastGood: lastGood, lastConditions: &lastConditions)
@@ -198,7 +198,7 @@ public final class WatchLoop: Service {
     }
 
     /// Nothing applied: every agent of the last good state is Stalled for `reason`, its projects as they were.
-    private func stalled(_ run: WatchRun, _ log: Logger, reason: String, _ message: String, lastGood: [AgentDesired]?,
+    private func stalled(_ run: WatchRun, _ log: Logger, reason: String, _ message: String, lastGood: [DesiredAgent]?,
                          lastConditions: inout [AgentConditions]) -> WatchRun {
         var run = run
         for diagnostic in run.diagnostics { log.error("\(diagnostic.description)") }
@@ -211,7 +211,7 @@ public final class WatchLoop: Service {
         run.conditions = lastConditions
         run.endedAt = clock.now()
         log.error("reconcile finished", metadata: [
-            "configDigest": "\(lastGood.map { DesiredAgents.digest($0) } ?? "none")", "outcome": "\(reason == "InvalidConfig" ? "invalid config" : "setup failed")",
+            "configDigest": "\(lastGood.map { DesiredAgent.digest($0) } ?? "none")", "outcome": "\(reason == "InvalidConfig" ? "invalid config" : "setup failed")",
             "errors": "\(run.diagnostics.filter { $0.severity == .error }.count)", "message": "\(message)",
         ])
         return run

@@ -146,7 +146,9 @@ struct SiteTests {
         // b is stopped while the master triggers: a is served on time, b is marked unreachable and behind.
         await site.b.stop()
         try await site.changeUpstream("third")
-        status = try await site.wait("served revision 3 on a", site.atRevision(3, slaves: ["a"]))
+        try await site.wait("served revision 3 on a", site.atRevision(3, slaves: ["a"]))
+        // The master asks the slaves how they are at most once a second: b shows as unreachable soon after.
+        status = try await site.wait("saw b gone", seconds: 5) { $0.slaves.first { $0.name == "b" }?.reachable == false }
         let away = try #require(status.projects["linux"]?.slaves["b"])
         #expect(!away.reachable && away.behind == 1 && away.revision == 2 && away.lastSeenAt != nil)
         #expect(status.slaves.first { $0.name == "b" }?.reachable == false)

@@ -136,13 +136,41 @@ struct RsyncRunnerTests {
         let good = scratch.path + "/good.secret", bad = scratch.path + "/bad.secret"
         try "s3cret\n".write(toFile: good, atomically: true, encoding: .utf8)
         try "wrong\n".write(toFile: bad, atomically: true, encoding: .utf8)
-        let ok = await runner.run(job(daemon.url(user: "mirror"), scratch.path + "/a") { $0.passwordFile = good }, logger: testLogger)
+        let ok = await runner.run(job(daemon.url(user: "mirror"), scratch.path + "/a") { $0.credential = .passwordFile(good) }, logger: testLogger)
         #expect(ok.result == .success, "\(ok)")
-        let denied = await runner.run(job(daemon.url(user: "mirror"), scratch.path + "/b") { $0.passwordFile = bad }, logger: testLogger)
+        let denied = await runner.run(job(daemon.url(user: "mirror"), scratch.path + "/b") { $0.credential = .passwordFile(bad) }, logger: testLogger)
         #expect(denied.result == .failed)
         #expect(denied.message.contains("auth failed"), "\(denied.message)")
-        let missing = await runner.run(job(daemon.url(user: "mirror"), scratch.path + "/c") { $0.passwordFile = scratch.path + "/none" }, logger: testLogger)
+        let missing = await runner.run(job(daemon.url(user: "mirror"), scratch.path + "/c") { $0.credential = .passwordFile(scratch.path + "/none") }, logger: testLogger)
         #expect(missing.reason == "password-file")
+    }
+
+    /// The site's credential as a slave's runner gets it, without a master.
+    actor FixedCredentials: SiteCredentials {
+        var password: String
+        var forgotten = 0
+        init(password: String) { self.password = password }
+        func credential(from masterAPI: String) async throws(PeerError) -> RsyncCredential { RsyncCredential(user: "mirror", password: password) }
+        func forget() { forgotten += 1 }
+    }
+
+    @Test("a source that names the site's credential logs in as its user; a refusal says so and forgets it")
+    func siteCredential() async throws {
+        let scratch = Scratch()
+        let upstream = scratch.path + "/upstream"
+        try Tree.generate(at: upstream, files: 10)
+        let daemon = try RsyncDaemon(tree: upstream, scratch: scratch, user: "mirror", password: "s3cret")
+        let good = FixedCredentials(password: "s3cret")
+        let ok = await RsyncRunner(siteCredentials: good).run(job(daemon.url, scratch.path + "/a") { $0.credential = .site(masterAPI: "http://m") },
+                                                              logger: testLogger)
+        #expect(ok.result == .success, "\(ok)")
+        let bad = FixedCredentials(password: "wrong")
+        let denied = await RsyncRunner(siteCredentials: bad).run(job(daemon.url, scratch.path + "/b") { $0.credential = .site(masterAPI: "http://m") },
+                                                                 logger: testLogger)
+        #expect(denied.reason == "credential-refused" && denied.message.contains("refused this slave's credential"), "\(denied.message)")
+        #expect(await bad.forgotten == 1)
+        let orphan = await runner.run(job(daemon.url, scratch.path + "/c") { $0.credential = .site(masterAPI: nil) }, logger: testLogger)
+        #expect(orphan.reason == "credential")
     }
 
     @Test("a run past its timeout is stopped, rsync's whole process group with it")

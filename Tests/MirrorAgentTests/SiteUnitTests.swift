@@ -25,8 +25,8 @@ struct SlaveSchedulingTests {
     static let settings = AgentSettings(root: "/srv/ftp", master: "http://127.0.0.1:1")
 
     static func pull() -> AgentProjectSpec {
-        AgentProjectSpec(upstream: UpstreamSpec(url: .rsync(user: "mirrorsync", host: "127.0.0.1", port: 8873, path: "p")), path: "p",
-                         interval: .every(DesiredAgents.slaveFallbackInterval))
+        AgentProjectSpec(upstream: UpstreamSpec(url: .rsync(user: nil, host: "127.0.0.1", port: 8873, path: "p"), credential: .site), path: "p",
+                         interval: .every(DesiredAgent.slaveFallbackInterval))
     }
 
     @Test("a slave pulls only once the master has a revision; a trigger during a pull queues exactly one more, which brings the newer revision")
@@ -44,8 +44,8 @@ struct SlaveSchedulingTests {
 
         _ = try await h.scheduler.requestRun("p", trigger: .trigger, revision: 1)
         try await eventually("the pull starts") { h.runner.startCount("p") == 1 }
-        // The pull is told where the credential comes from.
-        #expect(h.runner.starts[0].job.masterAPI == "http://127.0.0.1:1")
+        // The pull's source names the site's credential; the job says which master hands it out.
+        #expect(h.runner.starts[0].job.credential == .site(masterAPI: "http://127.0.0.1:1"))
         _ = try await h.scheduler.requestRun("p", trigger: .trigger, revision: 2)
         _ = try await h.scheduler.requestRun("p", trigger: .trigger, revision: 3)
         #expect(h.runner.startCount("p") == 1, "never two pulls of one project at once")

@@ -86,8 +86,8 @@ struct StatusTableTests {
             slaves: { ftp1: { api: "http://127.0.0.1:7071", publicDir: /srv/ftp }, ftp2: { api: "http://127.0.0.1:7072", publicDir: /srv/www } }
             projects: { linux: { upstream: up, interval: hourly } }
             """
-        let desired = DesiredAgents.from(try DesiredStateLoader().load(files: [("a.yaml", Array(yaml.utf8))], directory: "mirrors.d").state)
-        func state(_ agent: AgentDesired, revision: Int) -> Planner.Observation {
+        let desired = DesiredAgent.all(from: try DesiredStateLoader().load(files: [("a.yaml", Array(yaml.utf8))], directory: "mirrors.d").state)
+        func state(_ agent: DesiredAgent, revision: Int) -> Planner.Observation {
             let projects = agent.projects.mapValues { spec in
                 ProjectState(spec: spec, generation: Generation.of(spec), status: ProjectStatus(activity: .idle, revision: revision), managed: true)
             }

@@ -66,4 +66,18 @@ struct AgentRequestTests {
         #expect(throws: ConfigError.self) { try AgentRequest.project(try body(Self.spec), name: "../x") }
         #expect(throws: ConfigError.self) { try AgentRequest.settings(Array(#"{"root":"srv"}"#.utf8)) }
     }
+
+    @Test("a slave's pull names the site's credential; mirrors.d cannot, and a body may not mix it with a user or a passwordFile")
+    func siteCredential() throws {
+        let pull = AgentProjectSpec(upstream: UpstreamSpec(url: .rsync(user: nil, host: "m", port: 8873, path: "p"), credential: .site), path: "p",
+                                    interval: .every(TimeSpan(seconds: 3600)))
+        #expect(try AgentRequest.project(try body(pull), name: "p") == pull)
+        let withUser = #"{"path":"p","interval":{"every":"1h"},"upstream":{"url":"rsync://u@m/p/","credential":"site"}}"#
+        #expect(throws: ConfigError.self) { try AgentRequest.project(Array(withUser.utf8), name: "p") }
+        let withFile = #"{"path":"p","interval":{"every":"1h"},"upstream":{"url":"rsync://m/p/","credential":"site","passwordFile":"/etc/s"}}"#
+        #expect(throws: ConfigError.self) { try AgentRequest.project(Array(withFile.utf8), name: "p") }
+        let other = #"{"path":"p","interval":{"every":"1h"},"upstream":{"url":"rsync://m/p/","credential":"mine"}}"#
+        #expect(throws: ConfigError.self) { try AgentRequest.project(Array(other.utf8), name: "p") }
+        #expect(!SpecDecoder.upstreamKeys.contains("credential") && SpecDecoder.agentUpstreamKeys.contains("credential"))
+    }
 }

@@ -14,19 +14,19 @@ struct PlanTests {
 
         """
 
-    func desired(_ projects: String, site: String = PlanTests.site) throws -> [AgentDesired] {
+    func desired(_ projects: String, site: String = PlanTests.site) throws -> [DesiredAgent] {
         let state = try DesiredStateLoader().load(files: [("a.yaml", Array((site + projects).utf8))], directory: "mirrors.d").state
-        return DesiredAgents.from(state)
+        return DesiredAgent.all(from: state)
     }
 
     /// An agent's state as if it held exactly what `agent` should, all managed.
-    func observed(_ agent: AgentDesired) -> AgentState {
+    func observed(_ agent: DesiredAgent) -> AgentState {
         AgentState(role: agent.role, name: agent.name, bootID: "b", version: "0", settings: agent.settings,
                    settingsGeneration: Generation.of(agent.settings),
                    projects: agent.projects.mapValues { ProjectState(spec: $0, generation: Generation.of($0), status: ProjectStatus(activity: .idle, revision: 1), managed: true) })
     }
 
-    func inSync(_ agents: [AgentDesired]) -> [String: Planner.Observation] {
+    func inSync(_ agents: [DesiredAgent]) -> [String: Planner.Observation] {
         Dictionary(uniqueKeysWithValues: agents.map { ($0.name, .state(observed($0))) })
     }
 
@@ -51,8 +51,10 @@ struct PlanTests {
         #expect(agents[1].projects.keys.sorted() == ["linux"])
         #expect(agents[2].projects.keys.sorted() == ["gnu", "linux"])
         let pull = try #require(agents[2].projects["gnu"])
-        #expect(pull.upstream.url.description == "rsync://mirrorsync@127.0.0.1:8873/gnu/")
-        #expect(pull.path == "pub/gnu" && pull.interval.every == DesiredAgents.slaveFallbackInterval)
+        // The pull's source is the master's module, with the site's credential (user and password from the master).
+        #expect(pull.upstream.url.description == "rsync://127.0.0.1:8873/gnu/" && pull.upstream.credential == .site)
+        #expect(master.projects["gnu"]?.upstream.credential == nil)
+        #expect(pull.path == "pub/gnu" && pull.interval.every == DesiredAgent.slaveFallbackInterval)
         #expect(agents[1].projects["linux"]?.twoStage == ["Packages*"])
         #expect(agents[2].settings.root == "/srv/www")
     }
@@ -91,7 +93,7 @@ struct PlanTests {
         let plan = Planner.plan(desired: verbose, observed: inSync(terse))
         #expect(plan.isEmpty, "\(plan)")
         #expect(plan.counts.unchanged == 2 + 2 + 2)  // settings and linux on each agent
-        #expect(DesiredAgents.digest(terse) == DesiredAgents.digest(verbose))
+        #expect(DesiredAgent.digest(terse) == DesiredAgent.digest(verbose))
     }
 
     @Test("create, update with field-level changes, remove, and objects put by hand, in a stable order")
@@ -186,7 +188,7 @@ struct PlanTests {
         let plan = Planner.plan(desired: agents, observed: ["master": .state(master)])
         let encoder = APICoding.encoder()
         let json = String(decoding: try encoder.encode(plan), as: UTF8.self)
-        #expect(json == #"{"agents":[{"actions":[{"change":"create","fields":[],"generation":"\#(Generation.of(agents[0].projects["linux"]!))","name":"linux","object":"project","purge":false,"summary":"upstream=kernel-org interval=hourly"}],"agent":"master","api":"http://127.0.0.1:7070","reachable":true,"role":"master"}],"configDigest":"\#(DesiredAgents.digest(agents))","counts":{"create":1,"remove":0,"unchanged":1,"unmanaged":0,"update":0},"formatVersion":1}"#)
+        #expect(json == #"{"agents":[{"actions":[{"change":"create","fields":[],"generation":"\#(Generation.of(agents[0].projects["linux"]!))","name":"linux","object":"project","purge":false,"summary":"upstream=kernel-org interval=hourly"}],"agent":"master","api":"http://127.0.0.1:7070","reachable":true,"role":"master"}],"configDigest":"\#(DesiredAgent.digest(agents))","counts":{"create":1,"remove":0,"unchanged":1,"unmanaged":0,"update":0},"formatVersion":1}"#)
     }
 }
 

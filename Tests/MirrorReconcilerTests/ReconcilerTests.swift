@@ -46,9 +46,9 @@ final class LiveSite: @unchecked Sendable {
     }
 
     /// mirrors.d for these agents, with `projects` (YAML under `projects:`).
-    func desired(_ projects: String) throws -> [AgentDesired] {
+    func desired(_ projects: String) throws -> [DesiredAgent] {
         let state = try DesiredStateLoader().load(files: [("site.yaml", Array(yaml(projects).utf8))], directory: "mirrors.d").state
-        return DesiredAgents.from(state)
+        return DesiredAgent.all(from: state)
     }
 
     /// The text of a mirrors.d file for these agents, with `projects` (YAML under `projects:`).

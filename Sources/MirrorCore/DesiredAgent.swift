@@ -10,7 +10,7 @@ public final class SpecTable: Sendable {
 }
 
 /// What one agent should hold, computed from the desired state.
-public struct AgentDesired: Sendable {
+public struct DesiredAgent: Sendable {
     public var role: AgentRole
     /// `master`, or the slave's name.
     public var name: String
@@ -52,15 +52,13 @@ public struct AgentDesired: Sendable {
     public func summary(_ project: String) -> String { summaries[project] ?? "from master" }
 }
 
-/// The desired state, split by agent: the master holds every project with the slaves that serve it; each slave holds
-/// the projects assigned to it, pulled from the master's rsync daemon into its public directory.
-public enum DesiredAgents {
+extension DesiredAgent {
     /// How often a slave pulls even without a trigger from the master, in case a trigger was lost.
     public static let slaveFallbackInterval = TimeSpan(seconds: 6 * 3_600)
-    /// The rsync user the slaves log in to the master's daemon as.
-    public static let slaveRsyncUser = "mirrorsync"
 
-    public static func from(_ state: DesiredState) -> [AgentDesired] {
+    /// The desired state, split by agent: the master holds every project with the slaves that serve it; each slave
+    /// holds the projects assigned to it, pulled from the master's rsync daemon into its public directory.
+    public static func all(from state: DesiredState) -> [DesiredAgent] {
         let masterHost = URLComponents(string: state.master.api)?.host.map { $0.hasPrefix("[") ? String($0.dropFirst().dropLast()) : $0 } ?? "localhost"
         let modulePort = state.master.rsyncd.port == 873 ? nil : state.master.rsyncd.port
         var masterSpecs: [String: AgentProjectSpec] = [:], pullSpecs: [String: AgentProjectSpec] = [:]
@@ -84,9 +82,10 @@ public enum DesiredAgents {
             masterGenerations.append(Generation.of(spec))
             summaries[name] = "upstream=\(project.upstream) interval=\(project.interval)" + (project.suspended ? " suspended" : "")
             guard !servers.isEmpty else { continue }
-            // A slave pulls the master's copy: one module per project on the master's rsync daemon.
-            let module = UpstreamSpec(url: .rsync(user: slaveRsyncUser, host: masterHost, port: modulePort, path: name),
-                                      timeout: project.timeout ?? upstream.timeout, ioTimeout: upstream.ioTimeout)
+            // A slave pulls the master's copy: one module per project on the master's rsync daemon, with the site's
+            // credential (user and password), which the slave gets from the master.
+            let module = UpstreamSpec(url: .rsync(user: nil, host: masterHost, port: modulePort, path: name),
+                                      timeout: project.timeout ?? upstream.timeout, ioTimeout: upstream.ioTimeout, credential: .site)
             // The master's tree already went through the project's excludes; they also keep the slave from deleting
             // what it holds under those names. Its rsync options (permissions, owners) apply on every host.
             let pull = AgentProjectSpec(upstream: module, path: project.path, interval: .every(slaveFallbackInterval),
@@ -101,7 +100,7 @@ public enum DesiredAgents {
             }
         }
         let masterTable = SpecTable(masterSpecs), pullTable = SpecTable(pullSpecs)
-        let master = AgentDesired(
+        let master = DesiredAgent(
             role: .master, name: "master", api: state.master.api,
             settings: AgentSettings(root: state.master.root, maxConcurrentSyncs: state.master.maxConcurrentSyncs,
                                     publicStatus: state.master.publicStatus, rsyncd: state.master.rsyncd,
@@ -116,14 +115,14 @@ public enum DesiredAgents {
         }
         let slaveDigests = digests.withLock { $0 }
         return [master] + slaveNames.enumerated().map { i, name in
-            AgentDesired(role: .slave, name: name, api: state.slaves[name]!.api, settings: AgentSettings(root: state.slaves[name]!.publicDir, master: state.master.api),
+            DesiredAgent(role: .slave, name: name, api: state.slaves[name]!.api, settings: AgentSettings(root: state.slaves[name]!.publicDir, master: state.master.api),
                          order: slaveOrder[i], generations: slaveGenerations[i], table: pullTable, summaries: [:],
                          projectsDigest: slaveDigests[i])
         }
     }
 
     /// A digest of what every agent should hold: equal digests, equal desired states.
-    public static func digest(_ agents: [AgentDesired]) -> String {
+    public static func digest(_ agents: [DesiredAgent]) -> String {
         var h = CanonicalHash()
         for agent in agents {
             h.add(agent.name)

@@ -1,0 +1,47 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import MirrorCore
+import NIOCore
+
+/// An error the API answers with: a status and `{"error": {"code", "message", "field", "line", "column"}}`.
+public struct APIError: HTTPResponseError, Sendable {
+    public var status: HTTPResponse.Status
+    public var body: APIErrorBody
+
+    public init(_ status: HTTPResponse.Status, code: String, message: String, field: String? = nil, line: Int? = nil, column: Int? = nil) {
+        self.status = status
+        self.body = APIErrorBody(.init(code: code, message: message, field: field, line: line, column: column))
+    }
+
+    /// The first error of a rejected body, with its place in the body.
+    init(_ error: ConfigError) {
+        let first = error.errors.first ?? Diagnostic(file: "request body", code: "invalid", message: "invalid request body")
+        self.init(.badRequest, code: first.code, message: error.errors.map(\.message).joined(separator: "; "),
+                  field: first.field, line: first.line, column: first.column)
+    }
+
+    static func masterOnly(_ path: String) -> APIError {
+        APIError(.notFound, code: "not-found", message: "\(path) is served by the master agent only")
+    }
+
+    init(_ error: SchedulerError) {
+        switch error.kind {
+        case .notFound: self.init(.notFound, code: "not-found", message: error.message)
+        case .conflict: self.init(.conflict, code: "conflict", message: error.message)
+        case .store: self.init(.internalServerError, code: "store", message: error.message)
+        }
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        try APIResponse.json(body, status: status)
+    }
+}
+
+enum APIResponse {
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let data = try APICoding.encoder().encode(value)
+        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
+                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

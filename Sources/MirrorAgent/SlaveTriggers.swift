@@ -1,0 +1,32 @@
+import Logging
+import MirrorCore
+
+// How the master and its slaves work together: the master triggers the slaves that serve a project after each
+// successful upstream sync (here); a slave pulls that revision from the master's rsync daemon, with the site's
+// credential (MasterCredential.swift), and reports once the pull has finished (SlaveReports.swift); a slave that was
+// away asks the master where it stands (CatchUpService.swift).
+
+/// A trigger on its way to a slave.
+public struct SlaveTrigger: Sendable, Hashable {
+    public var api: String
+    public var project: String
+    public var revision: Int
+}
+
+/// The master's side: after each successful upstream sync, every slave that serves the project is told of the
+/// new revision, all at once and each on its own (see `Courier`).
+struct TriggerSlaves: RunObserver {
+    let courier: Courier<SlaveTrigger>
+    let logger: Logger
+
+    func runFinished(_ run: RunRecord, revision: Int, spec: AgentProjectSpec, settings: AgentSettings) async {
+        guard run.result?.isSuccess == true else { return }
+        for slave in spec.slaves {
+            guard let api = settings.slaves[slave] else {
+                logger.warning("no API address for a slave that serves the project", metadata: ["project": "\(run.project)", "slave": "\(slave)"])
+                continue
+            }
+            await courier.post(SlaveTrigger(api: api, project: run.project, revision: revision), to: slave, key: run.project)
+        }
+    }
+}

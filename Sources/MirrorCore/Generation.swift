@@ -1,0 +1,120 @@
+import Foundation
+
+/// A hash of an object's canonical form: equal generations mean nothing to do.
+///
+/// A project's generation is `ProjectFields` walked in order, each field's canonical value fed to `CanonicalHash`;
+/// any other object's (the settings) is its JSON with sorted keys, after every default is filled in. The reconciler
+/// and the agents call the same functions, so the two always agree.
+public enum Generation {
+    /// A project's generation: the reconciler computes hundreds of thousands of these for a large site.
+    public static func of(_ spec: AgentProjectSpec) -> String {
+        var h = CanonicalHash()
+        h.add("project/v2")
+        for field in AgentProjectSpec.fields { h.add(field.value(spec)) }
+        return h.hex
+    }
+
+    /// The generation of any other value: its JSON, sorted keys and no escaped slashes.
+    public static func of<T: Encodable>(_ value: T) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(value)) ?? Data()
+        var h = CanonicalHash()
+        h.add("json/v2")
+        data.withUnsafeBytes { h.add(bytes: $0) }
+        return h.hex
+    }
+}
+
+/// A digest of the projects an agent holds: their names, generations and whether they are managed, in name order.
+/// An agent reports it with its state and the reconciler computes it from mirrors.d; when the two are equal, the
+/// whole agent is in sync and its projects need not be compared one by one.
+public enum ProjectsDigest {
+    public static func of<S: Sequence>(_ projects: S) -> String where S.Element == (name: String, generation: String, managed: Bool) {
+        var h = CanonicalHash()
+        h.add("projects/v2")
+        for project in projects {
+            h.add(project.name)
+            h.add(project.generation)
+            h.add(.flag(project.managed))
+        }
+        return h.hex
+    }
+}
+
+/// The 64-bit hash behind generations and digests: a stream of tagged, length-delimited values, so that no two
+/// different value lists give the same stream, absorbed in 64-bit words.
+///
+/// The function: each word `w` is absorbed with murmur3's x64 block step on one lane,
+/// `k = rotl(w * C1, 31) * C2; h = rotl(h ^ k, 27) * 5 + 0x52dce729` (C1 = 0x87c37b91114253d5,
+/// C2 = 0x4cf5ad432745937f); text is taken 8 bytes at a time, little-endian, its last word padded with zeros (its
+/// length came first). The result is murmur3's `fmix64` finalizer of the state xor the number of words.
+/// Every step is a bijection of the state for a given word and of the word for a given state, so two streams of the
+/// same shape that differ in one field always end in different states; `fmix64` then spreads a change in any bit
+/// over all 64 bits of the result (FNV's multiply alone only carries a difference upward). Not a cryptographic
+/// hash: generations detect change, they do not defend against forgery.
+struct CanonicalHash {
+    private var state: UInt64 = 0xcbf2_9ce4_8422_2325
+    private var words: UInt64 = 0
+
+    mutating func word(_ w: UInt64) {
+        var k = w &* 0x87c3_7b91_1142_53d5
+        k = (k << 31) | (k >> 33)
+        k = k &* 0x4cf5_ad43_2745_937f
+        state ^= k
+        state = ((state << 27) | (state >> 37)) &* 5 &+ 0x52dc_e729
+        words &+= 1
+    }
+
+    /// A tag in the top byte, a count or a small value below it.
+    private mutating func tag(_ tag: UInt64, _ value: Int) {
+        word(tag << 56 | UInt64(truncatingIfNeeded: value) & 0x00ff_ffff_ffff_ffff)
+    }
+
+    mutating func add(_ text: String?) {
+        guard var text else { tag(0, 0); return }
+        tag(1, text.utf8.count)
+        text.withUTF8 { add(bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Eight bytes at a time, the last word padded with zeros.
+    mutating func add(bytes: UnsafeRawBufferPointer) {
+        var i = 0
+        while i + 8 <= bytes.count {
+            word(UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
+            i += 8
+        }
+        if i < bytes.count {
+            var last: UInt64 = 0
+            for (shift, b) in bytes[i...].enumerated() { last |= UInt64(b) << (8 * UInt64(shift)) }
+            word(last)
+        }
+    }
+
+    mutating func add(_ value: FieldValue) {
+        switch value {
+        case .absent: tag(0, 0)
+        case .text(let text): add(text)
+        case .number(let n): tag(2, 0); word(UInt64(bitPattern: n))
+        case .list(let items):
+            tag(3, items.count)
+            for item in items { add(item) }
+        case .flag(let b): tag(4, b ? 1 : 0)
+        }
+    }
+
+    var value: UInt64 {
+        var h = state ^ words
+        h ^= h >> 33
+        h = h &* 0xff51_afd7_ed55_8ccd
+        h ^= h >> 33
+        h = h &* 0xc4ce_b9fe_1a85_ec53
+        h ^= h >> 33
+        return h
+    }
+
+    var hex: String {
+        let text = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - text.count) + text
+    }
+}

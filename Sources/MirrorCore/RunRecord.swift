@@ -1,0 +1,84 @@
+import Foundation
+
+/// How one run ended.
+public enum RunResult: String, Codable, Sendable, Hashable {
+    /// Everything copied.
+    case success
+    /// Copied, with something worth knowing (rsync's 24: files vanished on the upstream while it ran).
+    case warning
+    case failed
+    /// Stopped on purpose: the project was removed or the agent was told to stop it.
+    case cancelled
+    /// The agent stopped (or died) while it ran.
+    case interrupted
+
+    public var isSuccess: Bool { self == .success || self == .warning }
+}
+
+/// Where a run is in its life.
+public enum RunState: String, Codable, Sendable, Hashable {
+    case queued, running, finished
+}
+
+/// Why a run was started.
+public enum RunTrigger: String, Codable, Sendable, Hashable {
+    /// The project's interval came due.
+    case schedule
+    /// `POST /v1/projects/{name}/sync`.
+    case request
+    /// The master has a new revision (slaves).
+    case trigger
+    /// A slave found itself behind the master's revision when it asked (at start, or on its poll).
+    case catchUp
+}
+
+/// One run of a project: from its queueing to its end, over every attempt.
+public struct RunRecord: Codable, Sendable, Hashable {
+    public var id: Int64
+    public var project: String
+    public var trigger: RunTrigger
+    public var state: RunState
+    public var result: RunResult?
+    public var queuedAt: Date
+    public var startedAt: Date?
+    public var endedAt: Date?
+    public var attempts: Int
+    /// rsync's exit code of the last attempt.
+    public var exitCode: Int?
+    /// A stable name for why it failed or warned: `deletion-cap`, `empty-upstream`, `timeout`, `rsync-exit-10`, ...
+    public var reason: String?
+    public var message: String?
+    public var filesTransferred: Int?
+    public var bytesTransferred: Int64?
+    public var filesDeleted: Int?
+    /// Files in the tree as rsync listed it.
+    public var filesTotal: Int?
+    /// The last lines rsync wrote to its standard error.
+    public var stderrTail: [String]
+    /// The project's revision after this run, when it succeeded.
+    public var revision: Int?
+
+    public init(id: Int64, project: String, trigger: RunTrigger, state: RunState = .queued, result: RunResult? = nil,
+                queuedAt: Date, startedAt: Date? = nil, endedAt: Date? = nil, attempts: Int = 0, exitCode: Int? = nil,
+                reason: String? = nil, message: String? = nil, filesTransferred: Int? = nil, bytesTransferred: Int64? = nil,
+                filesDeleted: Int? = nil, filesTotal: Int? = nil, stderrTail: [String] = [], revision: Int? = nil) {
+        self.id = id
+        self.project = project
+        self.trigger = trigger
+        self.state = state
+        self.result = result
+        self.queuedAt = queuedAt
+        self.startedAt = startedAt
+        self.endedAt = endedAt
+        self.attempts = attempts
+        self.exitCode = exitCode
+        self.reason = reason
+        self.message = message
+        self.filesTransferred = filesTransferred
+        self.bytesTransferred = bytesTransferred
+        self.filesDeleted = filesDeleted
+        self.filesTotal = filesTotal
+        self.stderrTail = stderrTail
+        self.revision = revision
+    }
+}
