@@ -35,7 +35,8 @@ step "built in $(($(date +%s) - started)) s: $BIN"
 
 # The man pages: swift-argument-parser's generate-manual reads the binary's own --experimental-dump-help.
 step "swift build -c release --product generate-manual"
-"$SWIFT" build -c release --product generate-manual --scratch-path "$SCRATCH"
+# The same flags as the binary's build, so that neither build undoes the other's.
+"$SWIFT" build -c release --product generate-manual --static-swift-stdlib --scratch-path "$SCRATCH"
 GENERATE_MANUAL=$(dirname "$BIN")/generate-manual
 
 if ldd "$BIN" | grep -Eq 'lib(swift|Foundation|dispatch|BlocksRuntime)'; then
