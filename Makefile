@@ -3,7 +3,7 @@
 SWIFT ?= swift
 DIR ?= mirrors.d
 
-.PHONY: deps build demo test validate bench clean
+.PHONY: deps build demo test validate bench release release-test clean
 
 deps:
 	@scripts/install-deps.sh
@@ -27,5 +27,13 @@ validate: build
 bench: deps
 	$(SWIFT) run -c release mirrorsync-bench load
 
+# dist/mirrorsync-VERSION-linux-MACHINE.tar.gz and dist/mirrorsync_VERSION_ARCH.deb, from a static release build.
+release: deps
+	scripts/release.sh
+
+# Builds the release, installs the .deb into a scratch root and checks what it put there.
+release-test: release
+	scripts/test-release.sh
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-release dist

@@ -3,7 +3,9 @@
 # As root it runs apt-get and pip itself; otherwise it prints the exact commands and fails.
 set -euo pipefail
 
-debs=(libyaml-dev libsqlite3-dev rsync pkg-config procps)
+# libcurl4-openssl-dev: the static release build links FoundationNetworking, which links libcurl;
+# binutils (strip, objdump) for make release; git for the pre-commit test.
+debs=(libyaml-dev libsqlite3-dev rsync pkg-config procps libcurl4-openssl-dev binutils git)
 missing=()
 for deb in "${debs[@]}"; do
     dpkg-query -W -f='${Status}' "$deb" 2>/dev/null | grep -q "install ok installed" || missing+=("$deb")
@@ -34,6 +36,21 @@ if ! python3 -c 'import jsonschema, yaml' 2>/dev/null; then
     else
         echo "install-deps: python3 lacks jsonschema or PyYAML; run:" >&2
         echo "  python3 -m pip install --user jsonschema pyyaml" >&2
+        exit 1
+    fi
+fi
+
+# The pre-commit hook's test runs pre-commit itself, from PyPI (4.4 or later: `language: unsupported`).
+if ! python3 -c 'import sys, pre_commit.constants as c; sys.exit(tuple(map(int, c.VERSION.split(".")[:2])) < (4, 4))' 2>/dev/null \
+    || ! command -v pre-commit >/dev/null; then
+    if [[ $(id -u) -eq 0 ]] || [[ -n "${VIRTUAL_ENV:-}" ]]; then
+        echo "install-deps: installing pre-commit for python3" >&2
+        # Debian's python3 refuses pip outside a venv (PEP 668), and its own pre-commit is older than 4.4.
+        python3 -m pip install --quiet --upgrade 'pre-commit>=4.4' 2>/dev/null \
+            || python3 -m pip install --quiet --upgrade --break-system-packages 'pre-commit>=4.4'
+    else
+        echo "install-deps: pre-commit 4.4 or later is missing; run:" >&2
+        echo "  python3 -m pip install --user 'pre-commit>=4.4'" >&2
         exit 1
     fi
 fi

@@ -20,5 +20,5 @@ public struct MirrorsyncCommand: AsyncParsableCommand {
 
 /// How a command prints what a person would read as a table or a list.
 public enum OutputFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
-    case text, json
+    case text, json, markdown
 }

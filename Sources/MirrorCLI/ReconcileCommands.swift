@@ -17,8 +17,13 @@ struct AgentsOptions: ParsableArguments {
     @Option(help: ArgumentHelp("How long one call to an agent may take, in seconds.", valueName: "seconds"))
     var agentTimeout: Double = 5
 
-    @Option(name: [.short, .long], help: "Print 'text' for people or 'json' for scripts.")
+    @Option(name: [.short, .long], help: "Print 'text' for people or 'json' for scripts; 'markdown' (reconcile --dry-run only) for a merge request.")
     var output: OutputFormat = .text
+
+    /// `--output markdown` is a plan for a merge request: only `reconcile --dry-run` prints one.
+    func refuseMarkdown(_ command: String) throws {
+        if output == .markdown { throw ValidationError("--output markdown is only for 'reconcile --dry-run'; \(command) prints 'text' or 'json'") }
+    }
 
     /// The desired state, or the validation report and exit 1.
     func load() throws -> DesiredState {
@@ -108,6 +113,9 @@ struct ReconcileCommand: AsyncParsableCommand {
     var debounce: Int = 50
 
     func validate() throws {
+        if agents.output == .markdown && (watch || !dryRun) {
+            throw ValidationError("--output markdown prints a plan for a merge request; it goes with --dry-run only\(watch ? ", not with --watch" : "")")
+        }
         guard watch else { return }
         if dryRun { throw ValidationError("--watch applies what it finds; --dry-run cannot go with it") }
         if agents.output == .json { throw ValidationError("--watch logs to stderr; --output json cannot go with it") }
@@ -127,7 +135,11 @@ struct ReconcileCommand: AsyncParsableCommand {
         let color = Terminal.wantsColor(fileDescriptor: 1)
         if dryRun {
             let (plan, _) = await reconciler.plan(desired)
-            if agents.output == .json { agents.printJSON(plan) } else { Terminal.write(PlanText.render(plan, color: color), to: .standardOutput) }
+            switch agents.output {
+            case .json: agents.printJSON(plan)
+            case .markdown: Terminal.write(PlanMarkdown.render(plan), to: .standardOutput)
+            case .text: Terminal.write(PlanText.render(plan, color: color), to: .standardOutput)
+            }
             if plan.refusal != nil || !plan.unreachable.isEmpty { throw ExitCode(1) }
             if !plan.isEmpty { throw ExitCode(2) }
             return

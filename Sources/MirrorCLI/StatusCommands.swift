@@ -42,6 +42,8 @@ struct StatusCommand: AsyncParsableCommand {
 
     @OptionGroup var agents: AgentsOptions
 
+    func validate() throws { try agents.refuseMarkdown("status") }
+
     func run() async throws {
         let state = try agents.load()
         let desired = DesiredAgent.all(from: state)
@@ -126,6 +128,8 @@ struct SyncCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("With --wait, how long to follow the run, in seconds.", valueName: "seconds"))
     var waitTimeout: Double = 6 * 3600
+
+    func validate() throws { try agents.refuseMarkdown("sync") }
 
     func run() async throws {
         let state = try agents.load()

@@ -23,6 +23,10 @@ struct ValidateCommand: ParsableCommand {
     @Option(name: [.short, .long], help: "Print 'text' for people or 'json' for scripts.")
     var output: OutputFormat = .text
 
+    func validate() throws {
+        if output == .markdown { throw ValidationError("--output markdown is only for 'reconcile --dry-run'; validate prints 'text' or 'json'") }
+    }
+
     func run() throws {
         let report = ValidationReport(directory: directory)
         let rendered = report.render(output, color: Terminal.wantsColor(fileDescriptor: 2))
@@ -80,7 +84,7 @@ public struct ValidationReport: Sendable {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             let data = (try? encoder.encode(report)) ?? Data("{}".utf8)
             return (String(decoding: data, as: UTF8.self) + "\n", "")
-        case .text:
+        case .text, .markdown:
             var err = diagnostics.map { Terminal.colored($0, color: color) + "\n" }.joined()
             if let state {
                 let summary = "\(directory): valid: \(plural(state.projects.count, "project")), "
