@@ -34,10 +34,15 @@ let package = Package(
             name: "MirrorHTTP",
             dependencies: ["MirrorCore"]
         ),
+        // Child processes' groups: stopped as a whole, and what a killed parent left behind.
+        .target(
+            name: "MirrorProcess"
+        ),
         .target(
             name: "MirrorAgent",
             dependencies: [
                 "MirrorCore",
+                "MirrorProcess",
                 "MirrorHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -63,6 +68,7 @@ let package = Package(
             name: "MirrorSite",
             dependencies: [
                 "MirrorCore",
+                "MirrorProcess",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MirrorCore
+import MirrorProcess
 import ServiceLifecycle
 import Subprocess
 #if canImport(Glibc)

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MirrorCore
+import MirrorProcess
 import Subprocess
 import Synchronization
 #if canImport(Glibc)
@@ -258,60 +259,6 @@ public struct RsyncRunner: SyncRunner {
             if Task.isCancelled { return invocation }
             invocation.spawnError = "cannot run \(executable): \(error)"
             return invocation
-        }
-    }
-}
-
-/// Ends rsync's process group once it is known and asked to stop, whichever comes first: SIGTERM to the group,
-/// then SIGKILL to whatever of it is left after the grace. rsync's receiver, a child of the process we started,
-/// can outlive a SIGTERM, so the group is waited for as a whole, not only its leader.
-final class ProcessGroupStopper: Sendable {
-    private struct State {
-        var pid: pid_t?
-        var stopping = false
-    }
-
-    private let state = Mutex(State())
-    private let grace: Duration
-
-    init(grace: Duration) { self.grace = grace }
-
-    func started(_ pid: pid_t) {
-        let stop = state.withLock { s -> Bool in
-            s.pid = pid
-            return s.stopping
-        }
-        if stop { kill(-pid, SIGTERM) }
-    }
-
-    func stop() {
-        let pid = state.withLock { s -> pid_t? in
-            s.stopping = true
-            return s.pid
-        }
-        if let pid { kill(-pid, SIGTERM) }
-    }
-
-    /// After the leader has been waited for: if the group was asked to stop, waits for all of it to end.
-    func waitForGroup() async {
-        guard let group = state.withLock({ $0.stopping ? $0.pid : nil }) else { return }
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: grace)
-        while !Self.members(of: group).isEmpty && clock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
-        for pid in Self.members(of: group) { kill(pid, SIGKILL) }
-        for _ in 0..<100 where !Self.members(of: group).isEmpty { try? await Task.sleep(for: .milliseconds(50)) }
-    }
-
-    /// The live processes of a process group, from /proc.
-    static func members(of group: pid_t) -> [pid_t] {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
-        return entries.compactMap { entry -> pid_t? in
-            guard let pid = pid_t(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/stat") else { return nil }
-            // Fields after the command name, which is in parentheses and may hold spaces: state ppid pgrp ...
-            guard let close = data.lastIndex(of: UInt8(ascii: ")")) else { return nil }
-            let fields = data[data.index(after: close)...].split(separator: UInt8(ascii: " "))
-            guard fields.count > 2, fields[0] != Data("Z".utf8)[...], let pgrp = pid_t(String(decoding: fields[2], as: UTF8.self)) else { return nil }
-            return pgrp == group ? pid : nil
         }
     }
 }

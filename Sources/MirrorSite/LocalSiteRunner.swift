@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MirrorCore
+import MirrorProcess
 import ServiceLifecycle
 #if canImport(Glibc)
 import Glibc
@@ -48,27 +49,12 @@ public struct LocalSiteRunner: Sendable {
     /// Processes of this site's components that a killed `up` left behind (same executable name, same arguments):
     /// they would hold the agents' ports and stores. Ends them (SIGTERM to their group, SIGKILL after 10 s).
     static func stopLeftovers(of site: LocalSite, executable: String) -> [String] {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
         let name = (executable as NSString).lastPathComponent
-        var found: [(pid: pid_t, name: String)] = []
-        for entry in entries {
-            guard let pid = pid_t(entry), pid != getpid(),
-                  let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"), !data.isEmpty else { continue }
-            var argv = data.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
-            if argv.last == "" { argv.removeLast() }
-            guard let first = argv.first, (first as NSString).lastPathComponent == name else { continue }
-            if let component = site.components.first(where: { Array(argv.dropFirst()) == $0.arguments }) {
-                found.append((pid, "\(component.name) (pid \(pid))"))
-            }
+        return LeftoverProcesses.stop(grace: 10) { argv in
+            LeftoverProcesses.program(argv) == name && site.components.contains { Array(argv.dropFirst()) == $0.arguments }
+        }.map { found in
+            "\(site.components.first { Array(found.argv.dropFirst()) == $0.arguments }?.name ?? "a process") (pid \(found.pid))"
         }
-        for (pid, _) in found {
-            let group = getpgid(pid)
-            if group > 1 && group != getpgrp() { kill(-group, SIGTERM) } else { kill(pid, SIGTERM) }
-        }
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline, found.contains(where: { kill($0.pid, 0) == 0 }) { usleep(50_000) }
-        for (pid, _) in found where kill(pid, 0) == 0 { kill(pid, SIGKILL) }
-        return found.map(\.name)
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import MirrorCore
+import MirrorProcess
 import ServiceLifecycle
 import Subprocess
 #if canImport(System)
@@ -39,7 +40,7 @@ public struct SiteProcess: Service {
     }
 
     public func run() async throws {
-        let group = ChildGroup(grace: grace)
+        let group = ProcessGroupStopper(grace: grace)
         await withGracefulShutdownHandler {
             await withTaskCancellationHandler {
                 await supervise(group)
@@ -51,7 +52,7 @@ public struct SiteProcess: Service {
         }
     }
 
-    func supervise(_ group: ChildGroup) async {
+    func supervise(_ group: ProcessGroupStopper) async {
         for (host, port) in waitFor {
             let deadline = clock.now().addingTimeInterval(20)
             while !group.isStopping && clock.now() < deadline && !Self.accepts(host: host, port: port) {
@@ -79,7 +80,7 @@ public struct SiteProcess: Service {
     }
 
     /// Runs the process until it ends; says how it ended.
-    func runOnce(_ group: ChildGroup) async -> String {
+    func runOnce(_ group: ProcessGroupStopper) async -> String {
         var platform = PlatformOptions()
         platform.processGroupID = 0
         let options = platform
@@ -106,7 +107,7 @@ public struct SiteProcess: Service {
                 return "could not start (\(error))"
             }
         }.value
-        await group.ended()
+        await group.waitForGroup(endingStragglers: true)
         return ended
     }
 
@@ -121,69 +122,5 @@ public struct SiteProcess: Service {
         guard fd >= 0 else { return false }
         defer { close(fd) }
         return connect(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0
-    }
-}
-
-/// The process group of one run of a site's process: stopped with SIGTERM, then SIGKILL after the grace, whether the
-/// stop comes before the process has started or after; and emptied when its leader ends, so nothing is left behind.
-final class ChildGroup: Sendable {
-    private struct State {
-        var pid: pid_t?
-        var stopping = false
-    }
-
-    private let state = Mutex(State())
-    private let grace: Duration
-
-    init(grace: Duration) { self.grace = grace }
-
-    var isStopping: Bool { state.withLock { $0.stopping } }
-
-    func started(_ pid: pid_t) {
-        let stop = state.withLock { s -> Bool in
-            s.pid = pid
-            return s.stopping
-        }
-        if stop { kill(-pid, SIGTERM) }
-    }
-
-    func stop() {
-        let pid = state.withLock { s -> pid_t? in
-            s.stopping = true
-            return s.pid
-        }
-        if let pid { kill(-pid, SIGTERM) }
-        // A process that does not end within the grace is killed, with whatever it started in its group.
-        Task { [grace] in
-            try? await Task.sleep(for: grace)
-            if let pid = self.state.withLock({ $0.pid }) { kill(-pid, SIGKILL) }
-        }
-    }
-
-    /// After the leader has ended: ends the rest of its group (SIGTERM, then SIGKILL after the grace), so that nothing
-    /// it started outlives it.
-    func ended() async {
-        guard let group = state.withLock({ s -> pid_t? in defer { s.pid = nil }; return s.pid }) else { return }
-        guard !Self.liveMembers(of: group).isEmpty else { return }
-        kill(-group, SIGTERM)
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: grace)
-        while !Self.liveMembers(of: group).isEmpty && clock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
-        if !Self.liveMembers(of: group).isEmpty { kill(-group, SIGKILL) }
-    }
-
-    /// The processes of a process group that have not ended, from /proc: a zombie still answers kill(pid, 0), and
-    /// one whose parent has died waits for init to reap it.
-    static func liveMembers(of group: pid_t) -> [pid_t] {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
-        return entries.compactMap { entry -> pid_t? in
-            guard let pid = pid_t(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/stat") else { return nil }
-            // After the command name, which is in parentheses and may hold spaces: state ppid pgrp ...
-            guard let close = data.lastIndex(of: UInt8(ascii: ")")) else { return nil }
-            let fields = data[data.index(after: close)...].split(separator: UInt8(ascii: " "))
-            guard fields.count > 2, fields[0].first != UInt8(ascii: "Z"), fields[0].first != UInt8(ascii: "X"),
-                  pid_t(String(decoding: fields[2], as: UTF8.self)) == group else { return nil }
-            return pid
-        }
     }
 }

@@ -1,0 +1,115 @@
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Ends a child's process group, whether asked before the child has started or after: SIGTERM to the group, then
+/// SIGKILL to whatever of it is left after the grace, also while the leader itself still runs. A child's own children
+/// (rsync's receiver, an agent's rsyncs) can outlive a SIGTERM, so the group is waited for as a whole.
+public final class ProcessGroupStopper: Sendable {
+    private struct State {
+        var pid: pid_t?
+        var stopping = false
+        var leaderEnded = false
+    }
+
+    private let state = Mutex(State())
+    private let grace: Duration
+
+    public init(grace: Duration) { self.grace = grace }
+
+    public var isStopping: Bool { state.withLock { $0.stopping } }
+
+    /// The child has started, as the leader of a process group of its own.
+    public func started(_ pid: pid_t) {
+        let stop = state.withLock { s -> Bool in
+            s.pid = pid
+            return s.stopping
+        }
+        if stop { kill(-pid, SIGTERM) }
+    }
+
+    public func stop() {
+        let pid = state.withLock { s -> pid_t? in
+            s.stopping = true
+            return s.pid
+        }
+        if let pid { kill(-pid, SIGTERM) }
+        // A leader that does not end within the grace is killed, with its group.
+        Task { [grace] in
+            try? await Task.sleep(for: grace)
+            if let pid = self.state.withLock({ $0.leaderEnded ? nil : $0.pid }) { kill(-pid, SIGKILL) }
+        }
+    }
+
+    /// After the leader has been waited for: once asked to stop (or, with `endingStragglers`, in any case), ends what is
+    /// left of the group, SIGTERM then SIGKILL after the grace, and waits until none of it is left.
+    public func waitForGroup(endingStragglers: Bool = false) async {
+        let (group, stopping) = state.withLock { s -> (pid_t?, Bool) in
+            s.leaderEnded = true
+            return (s.pid, s.stopping)
+        }
+        guard let group, stopping || endingStragglers, !Self.members(of: group).isEmpty else { return }
+        if !stopping { kill(-group, SIGTERM) }
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: grace)
+        while !Self.members(of: group).isEmpty && clock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+        for pid in Self.members(of: group) { kill(pid, SIGKILL) }
+        for _ in 0..<100 where !Self.members(of: group).isEmpty { try? await Task.sleep(for: .milliseconds(50)) }
+    }
+
+    /// The processes of a process group that have not ended, from /proc. A zombie still answers `kill(pid, 0)`, and one
+    /// whose parent has died waits for init to reap it, so they are left out.
+    public static func members(of group: pid_t) -> [pid_t] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        return entries.compactMap { entry -> pid_t? in
+            guard let pid = pid_t(entry), let status = status(of: pid), status.running, status.group == group else { return nil }
+            return pid
+        }
+    }
+
+    /// Whether a process exists and has not ended (a zombie has).
+    public static func isRunning(_ pid: pid_t) -> Bool { status(of: pid)?.running ?? false }
+
+    /// A process's state and process group, from /proc/PID/stat.
+    static func status(of pid: pid_t) -> (running: Bool, group: pid_t)? {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/stat"),
+              // Fields after the command name, which is in parentheses and may hold spaces: state ppid pgrp ...
+              let close = data.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        let fields = data[data.index(after: close)...].split(separator: UInt8(ascii: " "))
+        guard fields.count > 2, let state = fields[0].first, let group = pid_t(String(decoding: fields[2], as: UTF8.self)) else { return nil }
+        return (state != UInt8(ascii: "Z") && state != UInt8(ascii: "X"), group)
+    }
+}
+
+/// Processes an earlier run left behind (its parent killed outright), found through /proc by their command line.
+public enum LeftoverProcesses {
+    /// Ends every process whose argv `matches` accepts (SIGTERM to its process group, or to it alone when it shares
+    /// ours; SIGKILL after `grace`), and returns them as `(pid, argv)`.
+    @discardableResult
+    public static func stop(grace: TimeInterval = 5, matching matches: ([String]) -> Bool) -> [(pid: pid_t, argv: [String])] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        var found: [(pid: pid_t, argv: [String])] = []
+        for entry in entries {
+            guard let pid = pid_t(entry), pid != getpid(),
+                  let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"), !data.isEmpty else { continue }
+            var argv = data.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+            if argv.last == "" { argv.removeLast() }
+            if matches(argv) { found.append((pid, argv)) }
+        }
+        for (pid, _) in found {
+            let group = getpgid(pid)
+            if group > 1 && group != getpgrp() { kill(-group, SIGTERM) } else { kill(pid, SIGTERM) }
+        }
+        let deadline = Date().addingTimeInterval(grace)
+        while Date() < deadline, found.contains(where: { ProcessGroupStopper.isRunning($0.pid) }) { usleep(50_000) }
+        for (pid, _) in found where ProcessGroupStopper.isRunning(pid) { kill(pid, SIGKILL) }
+        return found
+    }
+
+    /// The program's name in an argv: `rsync` for `/usr/bin/rsync`.
+    public static func program(_ argv: [String]) -> String? {
+        argv.first.map { ($0 as NSString).lastPathComponent }
+    }
+}
