@@ -116,7 +116,8 @@ public final class AgentDaemon: Sendable {
         let peers = PeerClient(token: tokenText)
         // A slave's pulls name the site's credential, which it gets from the master.
         let siteCredentials = options.role == .slave ? MasterCredential(file: options.stateDirectory + "/master-rsync.secret", peers: peers) : nil
-        let runner = runner ?? RsyncRunner(clock: clock, siteCredentials: siteCredentials)
+        let runner = runner ?? RsyncRunner(clock: clock, siteCredentials: siteCredentials,
+                                           host: options.role == .master ? "master" : "slave \(options.name)")
         let bootID = UUID().uuidString.lowercased()
         do {
             switch options.role {

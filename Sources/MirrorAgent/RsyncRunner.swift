@@ -19,14 +19,17 @@ public struct RsyncRunner: SyncRunner {
     public var terminationGrace: Duration
     /// Where the site's credential comes from, for jobs whose source is the master's module (a slave's).
     public var siteCredentials: (any SiteCredentials)?
+    /// This host as its messages name it: `master`, `slave ftp1`.
+    public var host: String
 
     public init(executable: String = "rsync", clock: any AgentClock = SystemClock(), stderrTailLines: Int = 20,
-                terminationGrace: Duration = .seconds(5), siteCredentials: (any SiteCredentials)? = nil) {
+                terminationGrace: Duration = .seconds(5), siteCredentials: (any SiteCredentials)? = nil, host: String = "this host") {
         self.executable = executable
         self.clock = clock
         self.stderrTailLines = stderrTailLines
         self.terminationGrace = terminationGrace
         self.siteCredentials = siteCredentials
+        self.host = host
     }
 
     /// One rsync process, as it ended.
@@ -84,7 +87,31 @@ public struct RsyncRunner: SyncRunner {
                 + "again from the master before its next pull"
             outcome.retryable = false
         }
+        // A full disk does not empty itself in the minutes a retry waits: fail now, and take back the space rsync's
+        // unfinished files hold, or they would fill the disk for the next try.
+        if outcome.result == .failed, let full = outcome.stderrTail.last(where: { $0.contains("No space left on device") }) {
+            let freed = await Self.removeHoldingDirectories(under: job.destination)
+            outcome.reason = "no-space"
+            outcome.message = "no space left on device in \(host)'s tree \(job.destination) (\(full)); every file it served is kept"
+                + (freed > 0 ? ", and rsync's \(freed) unfinished holding director\(freed == 1 ? "y was" : "ies were") removed" : "")
+            outcome.retryable = false
+        }
         return outcome
+    }
+
+    /// Removes the `.~tmp~` directories in which `--delay-updates` holds files until the end of a run; returns how many.
+    /// Off the caller's executor: a large tree takes a while to walk.
+    static func removeHoldingDirectories(under root: String) async -> Int {
+        await Task.detached {
+            guard let walker = FileManager.default.enumerator(atPath: root) else { return 0 }
+            var found: [String] = []
+            while let relative = walker.nextObject() as? String {
+                guard (relative as NSString).lastPathComponent == ".~tmp~" else { continue }
+                found.append(root + "/" + relative)
+                walker.skipDescendants()
+            }
+            return found.filter { (try? FileManager.default.removeItem(atPath: $0)) != nil }.count
+        }.value
     }
 
     /// Both passes, within the job's timeout.

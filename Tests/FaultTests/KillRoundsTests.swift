@@ -107,6 +107,9 @@ final class KillSite: @unchecked Sendable {
         try APICoding.decoder().decode(AgentState.self, from: try await request(agent, "GET", "/v1/state"))
     }
 
+    // A test that fails half-way leaves nothing running.
+    deinit { for process in processes.values { process.kill(SIGKILL) } }
+
     /// The reconciler first, as `up` does: with an agent gone, its reconcile in progress would retry it until --timeout.
     func stopAll() async {
         for name in ["reconcile"] + agents { _ = await processes[name]?.stop(SIGTERM) }

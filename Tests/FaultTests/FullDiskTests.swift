@@ -1,0 +1,111 @@
+import Foundation
+import MirrorCore
+import MirrorTestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A small tmpfs the test mounts, and unmounts at its end.
+final class SmallDisk: Sendable {
+    let path: String
+
+    static let unavailable: String? = getuid() == 0 ? nil : "mounting a tmpfs needs root"
+
+    init(at path: String, size: String) throws {
+        self.path = path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try NetworkLab.run("/usr/bin/env", ["mount", "-t", "tmpfs", "-o", "size=\(size)", "tmpfs", path])
+    }
+
+    func resize(_ size: String) throws {
+        try NetworkLab.run("/usr/bin/env", ["mount", "-o", "remount,size=\(size)", path])
+    }
+
+    /// Bytes in use.
+    var used: Int {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return -1 }
+        return Int(info.f_blocks - info.f_bfree) * Int(info.f_frsize)
+    }
+
+    deinit { _ = try? NetworkLab.run("/usr/bin/env", ["umount", "-l", path]) }
+}
+
+@Suite("Faults: full disks", .serialized, .enabled(if: SmallDisk.unavailable == nil, Comment(rawValue: SmallDisk.unavailable ?? "")))
+struct FullDiskTests {
+    @Test("a slave's public directory too small for the new revision: the pull fails saying so, deletes nothing served, leaves no debris, and succeeds once there is room")
+    func slavePublicDirFull() async throws {
+        let site = try KillSite()
+        let disk = try SmallDisk(at: site.scratch.path + "/b-public", size: "3m")
+        for name in site.agents + ["reconcile"] { try site.start(name) }
+        try await eventually("b serving revision 1", seconds: 60) {
+            try await site.state("b").projects["linux"]?.status.revision == 1
+        }
+        let served = try Tree.snapshot(site.scratch.path + "/b-public/linux")
+        let usedBefore = disk.used
+
+        // Revision 2 holds 4 MB more than b's disk has room for.
+        try Tree.generate(at: site.upstream + "/linux/big", files: 40, bytes: 100_000, seed: 4)
+        _ = try await site.request("master", "POST", "/v1/projects/linux/sync")
+        var failure: RunRecord?
+        try await eventually("b's pull failing at once (a full disk is not retried)", seconds: 30) {
+            let run = try await site.state("b").projects["linux"]?.status.lastRun
+            if run?.result == .failed { failure = run }
+            return failure != nil
+        }
+        let message = failure?.message ?? ""
+        #expect(message.contains("No space left on device"), "\(message)")
+        #expect(message.contains(site.scratch.path + "/b-public/linux"), "the message names the tree: \(message)")
+        #expect(message.contains("slave b"), "the message names the host: \(message)")
+        #expect(failure?.attempts == 1)
+        #expect(try await site.state("b").projects["linux"]?.status.revision == 1)
+        let after = try Tree.snapshot(site.scratch.path + "/b-public/linux")
+        #expect(served.allSatisfy { after[$0.key] == $0.value }, "served files changed or went: \(served.keys.filter { after[$0] != served[$0] }.sorted().prefix(5))")
+        #expect(after.keys.filter { $0.contains(".~tmp~") }.isEmpty, "debris left: \(after.keys.filter { $0.contains(".~tmp~") }.sorted().prefix(5))")
+        #expect(disk.used <= usedBefore + 64 << 10, "the failed pull left \(disk.used - usedBefore) bytes behind")
+
+        try disk.resize("16m")
+        try await eventually("b serving revision 2 once there is room", seconds: 90) {
+            try await site.state("b").projects["linux"]?.status.revision == 2
+        }
+        #expect(try Tree.snapshot(site.scratch.path + "/b-public/linux") == Tree.snapshot(site.upstream + "/linux"))
+        await site.stopAll()
+    }
+
+    @Test("the master's root too small for the upstream's new files: the sync fails saying so and is not retried, the served tree and its revision stay, no debris; once there is room it succeeds and the slaves follow")
+    func masterRootFull() async throws {
+        let site = try KillSite()
+        let disk = try SmallDisk(at: site.scratch.path + "/master-root", size: "4m")
+        for name in site.agents + ["reconcile"] { try site.start(name) }
+        try await eventually("the master at revision 1", seconds: 60) {
+            try await site.state("master").projects["linux"]?.status.revision == 1
+        }
+        let served = try Tree.snapshot(site.scratch.path + "/master-root/linux")
+        let usedBefore = disk.used
+        try Tree.generate(at: site.upstream + "/linux/big", files: 40, bytes: 100_000, seed: 4)
+        _ = try await site.request("master", "POST", "/v1/projects/linux/sync")
+        var failure: RunRecord?
+        try await eventually("the master's sync failing at once", seconds: 30) {
+            let run = try await site.state("master").projects["linux"]?.status.lastRun
+            if run?.result == .failed { failure = run }
+            return failure != nil
+        }
+        let message = failure?.message ?? ""
+        #expect(message.contains("No space left on device") && message.contains(site.scratch.path + "/master-root/linux")
+                && message.contains("master"), "\(message)")
+        #expect(try await site.state("master").projects["linux"]?.status.revision == 1)
+        let after = try Tree.snapshot(site.scratch.path + "/master-root/linux")
+        #expect(served.allSatisfy { after[$0.key] == $0.value })
+        #expect(after.keys.filter { $0.contains(".~tmp~") }.isEmpty)
+        #expect(disk.used <= usedBefore + 64 << 10, "the failed sync left \(disk.used - usedBefore) bytes behind")
+        try disk.resize("32m")
+        _ = try await site.request("master", "POST", "/v1/projects/linux/sync")
+        try await eventually("revision 2 on the master and both slaves", seconds: 90) {
+            let (m, a, b) = try await (site.state("master"), site.state("a"), site.state("b"))
+            return [m, a, b].allSatisfy { $0.projects["linux"]?.status.revision == 2 }
+        }
+        #expect(try Tree.snapshot(site.scratch.path + "/a-public/linux") == Tree.snapshot(site.upstream + "/linux"))
+        await site.stopAll()
+    }
+}
