@@ -30,6 +30,8 @@ public enum RsyncdConfig {
             "write only = no",
             "list = no",
             "numeric ids = yes",
+            // Slaves are allowed by address; a reverse lookup per connection only adds a DNS timeout when DNS is down.
+            "reverse lookup = no",
             "strict modes = yes",
             "timeout = 600",
             "refuse options = copy-links copy-unsafe-links copy-dirlinks keep-dirlinks remove-source-files",
