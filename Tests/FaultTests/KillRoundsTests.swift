@@ -54,7 +54,7 @@ final class KillSite: @unchecked Sendable {
 
     /// Two shapes of the config the rounds switch between: `tools` on a alone and linux hourly, or `tools` on both
     /// and linux every two hours.
-    func writeConfig(variant: Int, atomically: Bool = true) throws {
+    func writeConfig(variant: Int, atomically: Bool = true, bandwidthLimit: String? = nil) throws {
         try """
             master:
               api: http://127.0.0.1:\(ports["master"]!)
@@ -64,7 +64,7 @@ final class KillSite: @unchecked Sendable {
             intervals:
               hourly: { every: \(variant == 0 ? "1h" : "2h") }
             upstreams:
-              up: { url: "\(daemon.url)" }
+              up: { url: "\(daemon.url)"\(bandwidthLimit.map { ", bandwidthLimit: \($0)" } ?? "") }
             slaves:
               a: { api: "http://127.0.0.1:\(ports["a"]!)", publicDir: \(scratch.path)/a-public }
               b: { api: "http://127.0.0.1:\(ports["b"]!)", publicDir: \(scratch.path)/b-public }

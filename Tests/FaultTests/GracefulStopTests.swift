@@ -1,0 +1,75 @@
+import Foundation
+import MirrorCore
+import MirrorTestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Faults: SIGTERM to an agent in any state", .serialized)
+struct GracefulStopTests {
+    /// The bound the README documents for an agent's graceful stop.
+    static let bound = 10.0
+
+    /// Sends SIGTERM and times the exit.
+    func timedStop(_ site: KillSite, _ name: String) async -> (status: Int32, seconds: Double) {
+        let start = Date()
+        let status = await site.processes[name]?.stop(SIGTERM) ?? -1
+        return (status, Date().timeIntervalSince(start))
+    }
+
+    @Test("idle, mid-sync, and with triggers pending to slaves that are gone: each agent exits 0 within the bound, having recorded the interrupted run")
+    func stopsWithinBound() async throws {
+        let site = try KillSite()
+        for name in site.agents + ["reconcile"] { try site.start(name) }
+        try await eventually("both slaves at revision 1", seconds: 60) {
+            let (a, b) = try await (site.state("a"), site.state("b"))
+            return a.projects["linux"]?.status.revision == 1 && b.projects["linux"]?.status.revision == 1
+        }
+        var figures: [String] = []
+
+        // Idle: a slave with nothing to do.
+        let idle = await timedStop(site, "a")
+        figures.append(String(format: "idle slave %.2f s", idle.seconds))
+        #expect(idle.status == 0 && idle.seconds < Self.bound)
+
+        // The master with triggers pending to slaves that are gone: both slaves killed, then a new revision.
+        site.processes["b"]?.kill(SIGKILL)
+        _ = await site.processes["b"]?.stop(SIGKILL)
+        try Data("more\n".utf8).write(to: URL(fileURLWithPath: site.upstream + "/linux/more.txt"))
+        _ = try await site.request("master", "POST", "/v1/projects/linux/sync")
+        try await eventually("the master at revision 2", seconds: 30) {
+            try await site.state("master").projects["linux"]?.status.revision == 2
+        }
+        try await eventually("the master's triggers to the gone slaves failing", seconds: 30) {
+            (try? String(contentsOfFile: site.scratch.path + "/master.log", encoding: .utf8))?.contains("; retrying") == true
+        }
+        let pending = await timedStop(site, "master")
+        figures.append(String(format: "master with triggers pending to gone slaves %.2f s", pending.seconds))
+        #expect(pending.status == 0 && pending.seconds < Self.bound)
+
+        // Mid-sync: the master restarted, a large file coming at 256 KiB/s.
+        try site.start("master")
+        try site.writeConfig(variant: 0, bandwidthLimit: "256KiB")
+        try await eventually("the master given the bandwidth limit", seconds: 30) {
+            try await site.state("master").projects["linux"]?.spec.upstream.bandwidthLimit != nil
+        }
+        try await eventually("the master idle", seconds: 30) { try await site.state("master").projects["linux"]?.status.activity == .idle }
+        try Tree.generate(at: site.upstream + "/linux/large", files: 1, bytes: 8 << 20, seed: 2)
+        _ = try await site.request("master", "POST", "/v1/projects/linux/sync")
+        try await eventually("the master syncing the large file", seconds: 30) {
+            try await site.state("master").projects["linux"]?.status.activity == .running
+                && rsyncRunning(into: site.scratch.path + "/master-root/linux")
+        }
+        let running = try #require(try await site.state("master").projects["linux"]?.status.currentRunID)
+        let midSync = await timedStop(site, "master")
+        figures.append(String(format: "master mid-sync %.2f s", midSync.seconds))
+        #expect(midSync.status == 0 && midSync.seconds < Self.bound)
+        #expect(!rsyncRunning(into: site.scratch.path + "/master-root/linux"), "the master left its rsync running")
+        try site.start("master")
+        let cut = try APICoding.decoder().decode(RunRecord.self, from: try await site.request("master", "GET", "/v1/projects/linux/runs/\(running)"))
+        #expect(cut.result == .interrupted, "\(cut)")
+        print("graceful stop: " + figures.joined(separator: "; "))
+        await site.stopAll()
+    }
+}
