@@ -21,10 +21,12 @@ public final class ProcessGroupStopper: Sendable {
 
     public var isStopping: Bool { state.withLock { $0.stopping } }
 
-    /// The child has started, as the leader of a process group of its own.
+    /// The child has started, as the leader of a process group of its own (a supervisor that starts it again reuses
+    /// the stopper: each start is a new leader).
     public func started(_ pid: pid_t) {
         let stop = state.withLock { s -> Bool in
             s.pid = pid
+            s.leaderEnded = false
             return s.stopping
         }
         if stop { kill(-pid, SIGTERM) }

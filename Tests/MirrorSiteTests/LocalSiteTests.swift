@@ -224,4 +224,27 @@ struct SiteProcessTests {
         #expect(capture.text.contains("up    | child stopped\n"))
         #expect(!capture.text.contains("restarting"))
     }
+
+    @Test("a child started again is stopped as surely: the one that ignores SIGTERM is killed after the grace", .timeLimit(.minutes(1)))
+    func stopsARestartedChild() async throws {
+        let scratch = Scratch("child")
+        let capture = Capture(scratch)
+        let output = SiteOutput(names: ["child", "up"], color: false, fileDescriptor: capture.fd)
+        // The first run ends by itself; the second ignores SIGTERM.
+        let script = "if [ ! -e \(scratch.path)/ran ]; then touch \(scratch.path)/ran; exit 3; fi; trap '' TERM; echo second $$; while :; do sleep 0.1; done"
+        let service = SiteProcess(component(script), executable: "/bin/sh", output: output, grace: .milliseconds(500))
+        let group = ServiceGroup(services: [service], logger: Logger(label: "test"))
+        var pid: pid_t = 0
+        let started = Date()
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            try await capture.wait(for: "child | second ")
+            pid = capture.text.split(separator: "\n").first { $0.hasPrefix("child | second ") }.flatMap { $0.split(separator: " ").last }.flatMap { pid_t($0) } ?? 0
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        #expect(capture.text.contains("child exited with status 3; restarting it"))
+        #expect(pid > 0 && !alive(pid), "the second run was left running")
+        #expect(Date().timeIntervalSince(started) < 10)
+    }
 }
