@@ -84,7 +84,13 @@ final class AgentProcess: @unchecked Sendable {
 
     var terminationReason: Process.TerminationReason? { process.map { $0.isRunning ? .exit : $0.terminationReason } }
 
-    deinit { stopBlocking(SIGKILL) }
+    // SIGTERM first: the master stops the rsync daemon it runs in a process group of its own, which SIGKILL would leave.
+    deinit {
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, SIGTERM)
+        for _ in 0..<500 where process.isRunning { usleep(20_000) }
+        stopBlocking(SIGKILL)
+    }
 
     struct Reply {
         var status: Int

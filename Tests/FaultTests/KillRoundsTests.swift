@@ -108,7 +108,7 @@ final class KillSite: @unchecked Sendable {
     }
 
     // A test that fails half-way leaves nothing running.
-    deinit { for process in processes.values { process.kill(SIGKILL) } }
+    deinit { for process in processes.values { process.terminate() } }
 
     /// The reconciler first, as `up` does: with an agent gone, its reconcile in progress would retry it until --timeout.
     func stopAll() async {

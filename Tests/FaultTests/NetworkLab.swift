@@ -97,7 +97,8 @@ final class NetworkLab: @unchecked Sendable {
     }
 
     func tearDown() {
-        for process in lock.withLock({ processes }) { process.kill(SIGKILL) }
+        // SIGTERM first: an agent stops the rsync daemon it runs in a process group of its own, which SIGKILL would leave.
+        for process in lock.withLock({ processes }) { process.terminate() }
         for host in hosts { _ = try? Self.ip(["netns", "del", namespace(host)]) }
         _ = try? Self.ip(["netns", "del", switchNamespace])
     }
@@ -161,6 +162,15 @@ final class LabProcess: @unchecked Sendable {
     func kill(_ signal: Int32) {
         guard let process, process.isRunning else { return }
         Glibc.kill(process.processIdentifier, signal)
+    }
+
+    /// SIGTERM, and SIGKILL if it has not ended after `grace` seconds: what a test's cleanup does.
+    func terminate(grace: Double = 10) {
+        guard let process, process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(grace)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
     }
 
     /// Sends `signal` and waits, off the cooperative pool, for the process to end: its exit status.
