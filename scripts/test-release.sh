@@ -115,7 +115,9 @@ mkdir -p "$SCRATCH/bad"
 printf 'master:\n  api: http://127.0.0.1:7070\n  tokenFile: /etc/mirrorsync/token\n  root: /srv/mirror\n  intervall: 1h\n' >"$SCRATCH/bad/00-master.yaml"
 check "env -i mirrorsync validate refuses an invalid directory with FILE:LINE:COLUMN" \
     sh -c "env -i '$BIN' validate '$SCRATCH/bad' 2>&1 >/dev/null | grep -q '^$SCRATCH/bad/00-master.yaml:5:3: error: unknown key'"
-for command in master slave reconcile status sync validate; do
+check "env -i mirrorsync init writes a starter that validate passes" \
+    sh -c "cd '$SCRATCH' && env -i '$BIN' init '$SCRATCH/starter' >/dev/null && env -i '$BIN' validate '$SCRATCH/starter' >/dev/null"
+for command in init up master slave reconcile status sync validate; do
     check "env -i mirrorsync $command --help" sh -c "env -i '$BIN' $command --help >/dev/null"
 done
 
