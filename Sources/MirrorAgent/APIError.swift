@@ -30,6 +30,9 @@ public struct APIError: HTTPResponseError, Sendable {
         case .notFound: self.init(.notFound, code: "not-found", message: error.message)
         case .conflict: self.init(.conflict, code: "conflict", message: error.message)
         case .store: self.init(.internalServerError, code: "store", message: error.message)
+        case .storeFull:
+            self.init(.serviceUnavailable, code: "storage-full",
+                      message: "the agent's state directory is full, so nothing was changed; it takes changes again once there is room (\(error.message))")
         }
     }
 

@@ -5,7 +5,12 @@ import MirrorCore
 /// The store could not be opened or written; `message` says which file and why.
 public struct StoreError: Error, Sendable, CustomStringConvertible {
     public var message: String
-    public init(_ message: String) { self.message = message }
+    /// The disk under the store is full: nothing was written, and a later try may succeed once there is room.
+    public var isFull: Bool
+    public init(_ message: String, isFull: Bool = false) {
+        self.message = message
+        self.isFull = isFull
+    }
     public var description: String { message }
 }
 
@@ -118,7 +123,10 @@ public final class AgentStore: Sendable {
     }
 
     func write<T>(_ what: String, _ body: (Database) throws -> T) throws(StoreError) -> T {
-        do { return try pool.write(body) } catch { throw StoreError("cannot \(what) in \(path): \(error)") }
+        do { return try pool.write(body) } catch {
+            let full = (error as? DatabaseError)?.resultCode == .SQLITE_FULL
+            throw StoreError("cannot \(what) in \(path): " + (full ? "the disk is full (No space left on device)" : "\(error)"), isFull: full)
+        }
     }
 
     func read<T>(_ what: String, _ body: (Database) throws -> T) throws(StoreError) -> T {

@@ -12,7 +12,7 @@ public protocol RunObserver: Sendable {
 
 /// What the scheduler refuses, with the HTTP status that says so.
 public struct SchedulerError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable { case notFound, conflict, store }
+    public enum Kind: Sendable { case notFound, conflict, store, storeFull }
     public var kind: Kind
     public var message: String
 
@@ -20,6 +20,13 @@ public struct SchedulerError: Error, Sendable, CustomStringConvertible {
 
     static func notFound(_ project: String) -> SchedulerError {
         SchedulerError(kind: .notFound, message: "no project '\(project)' on this agent")
+    }
+}
+
+extension SchedulerError {
+    /// A store that could not write: full, or failing for another reason.
+    init(_ error: StoreError) {
+        self.init(kind: error.isFull ? .storeFull : .store, message: error.message)
     }
 }
 
@@ -195,7 +202,7 @@ public actor SyncScheduler {
         let record: RunRecord
         do { record = try store.queueRun(project: name, trigger: trigger, at: clock.now()) } catch {
             logger.error("cannot queue a run", metadata: ["project": "\(name)", "error": "\(error)"])
-            throw SchedulerError(kind: .store, message: error.message)
+            throw SchedulerError(error)
         }
         entry.queued = record
         entries[name] = entry
@@ -317,7 +324,7 @@ public actor SyncScheduler {
     /// Stores and applies new settings; the same settings twice is one change.
     public func putSettings(_ new: AgentSettings) throws(SchedulerError) -> PutResponse {
         let change: PutResponse.Change
-        do { change = try store.putSettings(new, at: clock.now()) } catch { throw SchedulerError(kind: .store, message: error.message) }
+        do { change = try store.putSettings(new, at: clock.now()) } catch { throw SchedulerError(error) }
         settings = new
         settingsGeneration = Generation.of(new)
         wake.signal()
@@ -329,7 +336,7 @@ public actor SyncScheduler {
     public func putProject(_ name: String, spec: AgentProjectSpec, managed: Bool = false) throws(SchedulerError) -> PutResponse {
         let response: PutResponse
         do { response = try store.putProject(name, spec: spec, managed: managed, at: clock.now()) } catch {
-            throw SchedulerError(kind: .store, message: error.message)
+            throw SchedulerError(error)
         }
         if entries[name]?.managed != managed { entries[name]?.managed = managed }
         guard response.change != .unchanged else { return response }
@@ -353,7 +360,7 @@ public actor SyncScheduler {
         ready.removeAll { $0 == name }
         do { _ = try store.deleteProject(name) } catch {
             entries[name] = entry
-            throw SchedulerError(kind: .store, message: error.message)
+            throw SchedulerError(error)
         }
         if let running = entry.running {
             running.task.cancel()
@@ -436,7 +443,7 @@ public actor SyncScheduler {
             if let running = entry.running, running.record.id == id { return running.record }
             if let queued = entry.queued, queued.id == id { return queued }
         }
-        do { return try store.run(id) } catch { throw SchedulerError(kind: .store, message: error.message) }
+        do { return try store.run(id) } catch { throw SchedulerError(error) }
     }
 
     public func projectStates() -> [String: ProjectState] {
@@ -464,7 +471,7 @@ public actor SyncScheduler {
 
     /// Keeps a slave's report on a project (and marks the slave seen).
     public func putReport(_ report: SlaveReport) throws(SchedulerError) {
-        do { try store.putReport(report, at: clock.now()) } catch { throw SchedulerError(kind: .store, message: error.message) }
+        do { try store.putReport(report, at: clock.now()) } catch { throw SchedulerError(error) }
     }
 
     /// Marks slaves as seen now: they answered the master.

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import MirrorCore
 import MirrorTestSupport
 import Testing
@@ -106,6 +109,36 @@ struct FullDiskTests {
             return [m, a, b].allSatisfy { $0.projects["linux"]?.status.revision == 2 }
         }
         #expect(try Tree.snapshot(site.scratch.path + "/a-public/linux") == Tree.snapshot(site.upstream + "/linux"))
+        await site.stopAll()
+    }
+
+    @Test("the agent's own state directory full: a change is answered 503 with the reason and changes nothing; the agent keeps serving, and takes changes again once there is room")
+    func stateDirectoryFull() async throws {
+        let site = try KillSite()
+        let disk = try SmallDisk(at: site.scratch.path + "/master-state", size: "2m")
+        try site.start("master")
+        _ = try await site.state("master")
+        // Everything the disk has left, taken by a file that is not the agent's.
+        let filler = disk.path + "/filler"
+        _ = try? NetworkLab.run("/usr/bin/env", ["dd", "if=/dev/zero", "of=\(filler)", "bs=64k"], check: false)
+        let body = #"{"upstream": {"url": "\#(site.daemon.url)"}, "source": "tools", "interval": {"every": "1h"}}"#
+        func put() async throws -> (status: Int, body: String) {
+            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(site.ports["master"]!)/v1/projects/tools")!)
+            request.httpMethod = "PUT"
+            request.httpBody = Data(body.utf8)
+            request.setValue("Bearer \(try TokenFile.read(site.tokenFile))", forHTTPHeaderField: "Authorization")
+            let (data, response) = try await URLSession.shared.data(for: request)
+            return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+        }
+        let refused = try await put()
+        #expect(refused.status == 503, "\(refused)")
+        #expect(refused.body.contains("storage-full") && refused.body.contains("No space left on device"), "\(refused.body)")
+        #expect(try await site.state("master").projects["tools"] == nil, "nothing changed")
+        #expect(site.processes["master"]?.isRunning == true)
+        try FileManager.default.removeItem(atPath: filler)
+        let accepted = try await put()
+        #expect(accepted.status == 201, "\(accepted)")
+        #expect(try await site.state("master").projects["tools"] != nil)
         await site.stopAll()
     }
 }
