@@ -92,7 +92,8 @@ public struct RsyncRunner: SyncRunner {
         if outcome.result == .failed, let full = outcome.stderrTail.last(where: { $0.contains("No space left on device") }) {
             let freed = await Self.removeHoldingDirectories(under: job.destination)
             outcome.reason = "no-space"
-            outcome.message = "no space left on device in \(host)'s tree \(job.destination) (\(full)); every file it served is kept"
+            let tree = job.destination.hasSuffix("/") && job.destination.count > 1 ? String(job.destination.dropLast()) : job.destination
+            outcome.message = "no space left on device in \(host)'s tree \(tree) (\(full)); every file it served is kept"
                 + (freed > 0 ? ", and rsync's \(freed) unfinished holding director\(freed == 1 ? "y was" : "ies were") removed" : "")
             outcome.retryable = false
         }

@@ -37,37 +37,40 @@ final class SmallDisk: Sendable {
 
 @Suite("Faults: full disks", .serialized, .enabled(if: SmallDisk.unavailable == nil, Comment(rawValue: SmallDisk.unavailable ?? "")))
 struct FullDiskTests {
-    @Test("a slave's public directory too small for the new revision: the pull fails saying so, deletes nothing served, leaves no debris, and succeeds once there is room")
-    func slavePublicDirFull() async throws {
-        let site = try KillSite()
-        let disk = try SmallDisk(at: site.scratch.path + "/b-public", size: "3m")
-        for name in site.agents + ["reconcile"] { try site.start(name) }
-        try await eventually("b serving revision 1", seconds: 60) {
-            try await site.state("b").projects["linux"]?.status.revision == 1
+    /// The story both trees share: `agent` serves revision 1 from `tree` on `disk`; revision 2 holds 4 MB more than the
+    /// disk has room for. The run fails at once (a full disk is not retried), naming the host and the tree; the served
+    /// files and the revision stay; no holding directory is left to fill the disk for the next try.
+    func fillsUp(_ site: KillSite, agent: String, host: String, tree: String, disk: SmallDisk) async throws {
+        try await eventually("\(agent) at revision 1", seconds: 60) {
+            try await site.state(agent).projects["linux"]?.status.revision == 1
         }
-        let served = try Tree.snapshot(site.scratch.path + "/b-public/linux")
+        let served = try Tree.snapshot(tree)
         let usedBefore = disk.used
-
-        // Revision 2 holds 4 MB more than b's disk has room for.
         try Tree.generate(at: site.upstream + "/linux/big", files: 40, bytes: 100_000, seed: 4)
         _ = try await site.request("master", "POST", "/v1/projects/linux/sync")
         var failure: RunRecord?
-        try await eventually("b's pull failing at once (a full disk is not retried)", seconds: 30) {
-            let run = try await site.state("b").projects["linux"]?.status.lastRun
+        try await eventually("\(agent)'s run failing at once", seconds: 30) {
+            let run = try await site.state(agent).projects["linux"]?.status.lastRun
             if run?.result == .failed { failure = run }
             return failure != nil
         }
         let message = failure?.message ?? ""
         #expect(message.contains("No space left on device"), "\(message)")
-        #expect(message.contains(site.scratch.path + "/b-public/linux"), "the message names the tree: \(message)")
-        #expect(message.contains("slave b"), "the message names the host: \(message)")
-        #expect(failure?.attempts == 1)
-        #expect(try await site.state("b").projects["linux"]?.status.revision == 1)
-        let after = try Tree.snapshot(site.scratch.path + "/b-public/linux")
+        #expect(message.contains("in \(host)'s tree \(tree) "), "the message names the host and the tree: \(message)")
+        #expect(failure?.reason == "no-space" && failure?.attempts == 1)
+        #expect(try await site.state(agent).projects["linux"]?.status.revision == 1)
+        let after = try Tree.snapshot(tree)
         #expect(served.allSatisfy { after[$0.key] == $0.value }, "served files changed or went: \(served.keys.filter { after[$0] != served[$0] }.sorted().prefix(5))")
         #expect(after.keys.filter { $0.contains(".~tmp~") }.isEmpty, "debris left: \(after.keys.filter { $0.contains(".~tmp~") }.sorted().prefix(5))")
-        #expect(disk.used <= usedBefore + 64 << 10, "the failed pull left \(disk.used - usedBefore) bytes behind")
+        #expect(disk.used <= usedBefore + 64 << 10, "the failed run left \(disk.used - usedBefore) bytes behind")
+    }
 
+    @Test("a slave's public directory too small for the new revision: the pull fails saying so, deletes nothing served, leaves no debris, and succeeds once there is room")
+    func slavePublicDirFull() async throws {
+        let site = try KillSite()
+        let disk = try SmallDisk(at: site.scratch.path + "/b-public", size: "3m")
+        for name in site.agents + ["reconcile"] { try site.start(name) }
+        try await fillsUp(site, agent: "b", host: "slave b", tree: site.scratch.path + "/b-public/linux", disk: disk)
         try disk.resize("16m")
         try await eventually("b serving revision 2 once there is room", seconds: 90) {
             try await site.state("b").projects["linux"]?.status.revision == 2
@@ -81,27 +84,7 @@ struct FullDiskTests {
         let site = try KillSite()
         let disk = try SmallDisk(at: site.scratch.path + "/master-root", size: "4m")
         for name in site.agents + ["reconcile"] { try site.start(name) }
-        try await eventually("the master at revision 1", seconds: 60) {
-            try await site.state("master").projects["linux"]?.status.revision == 1
-        }
-        let served = try Tree.snapshot(site.scratch.path + "/master-root/linux")
-        let usedBefore = disk.used
-        try Tree.generate(at: site.upstream + "/linux/big", files: 40, bytes: 100_000, seed: 4)
-        _ = try await site.request("master", "POST", "/v1/projects/linux/sync")
-        var failure: RunRecord?
-        try await eventually("the master's sync failing at once", seconds: 30) {
-            let run = try await site.state("master").projects["linux"]?.status.lastRun
-            if run?.result == .failed { failure = run }
-            return failure != nil
-        }
-        let message = failure?.message ?? ""
-        #expect(message.contains("No space left on device") && message.contains(site.scratch.path + "/master-root/linux")
-                && message.contains("master"), "\(message)")
-        #expect(try await site.state("master").projects["linux"]?.status.revision == 1)
-        let after = try Tree.snapshot(site.scratch.path + "/master-root/linux")
-        #expect(served.allSatisfy { after[$0.key] == $0.value })
-        #expect(after.keys.filter { $0.contains(".~tmp~") }.isEmpty)
-        #expect(disk.used <= usedBefore + 64 << 10, "the failed sync left \(disk.used - usedBefore) bytes behind")
+        try await fillsUp(site, agent: "master", host: "master", tree: site.scratch.path + "/master-root/linux", disk: disk)
         try disk.resize("32m")
         _ = try await site.request("master", "POST", "/v1/projects/linux/sync")
         try await eventually("revision 2 on the master and both slaves", seconds: 90) {
