@@ -74,15 +74,6 @@ func processes(mentioning text: String) -> [(pid: pid_t, argv: [String])] {
     }
 }
 
-/// Waits until `condition` holds, polling.
-func eventually(_ what: String, seconds: Double = 60, _ condition: () throws -> Bool) async throws {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if (try? condition()) == true { return }
-        try await Task.sleep(for: .milliseconds(100))
-    }
-    throw ValueError("never \(what) within \(Int(seconds)) s")
-}
 
 @Suite("mirrorsync up: a whole site from one command (separate processes, real rsync)", .serialized)
 struct UpTests {

@@ -141,12 +141,3 @@ final class LabSite: @unchecked Sendable {
     }
 }
 
-/// Waits until `condition` holds, polling.
-func eventually(_ what: String, seconds: Double = 60, _ condition: () async throws -> Bool) async throws {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if (try? await condition()) == true { return }
-        try await Task.sleep(for: .milliseconds(100))
-    }
-    throw ValueError("never \(what) within \(Int(seconds)) s")
-}

@@ -92,6 +92,16 @@ public func rsyncRunning(into destination: String) -> Bool {
     return pgrep.terminationStatus == 0
 }
 
+/// Waits until `condition` holds, polling every 100 ms; fails saying what never happened.
+public func eventually(_ what: String, seconds: Double = 60, _ condition: () async throws -> Bool) async throws {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if (try? await condition()) == true { return }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    throw ValueError("never \(what) within \(Int(seconds)) s")
+}
+
 /// A free TCP port on loopback: bound, read, released.
 public func freePort() -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
