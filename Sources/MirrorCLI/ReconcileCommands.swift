@@ -138,7 +138,7 @@ struct ReconcileCommand: AsyncParsableCommand {
             switch agents.output {
             case .json: agents.printJSON(plan)
             case .markdown: Terminal.write(PlanMarkdown.render(plan), to: .standardOutput)
-            case .text: Terminal.write(PlanText.render(plan, color: color), to: .standardOutput)
+            case .text: Terminal.write(Terminal.plan(plan, color: color), to: .standardOutput)
             }
             if plan.refusal != nil || !plan.unreachable.isEmpty { throw ExitCode(1) }
             if !plan.isEmpty { throw ExitCode(2) }
@@ -148,7 +148,7 @@ struct ReconcileCommand: AsyncParsableCommand {
         if agents.output == .json {
             agents.printJSON(report)
         } else {
-            var text = PlanText.render(report.plan, color: color)
+            var text = Terminal.plan(report.plan, color: color)
             for failure in report.applied where failure.error != nil {
                 text += "error: \(failure.agent): \(failure.action.name): \(failure.error!)\n"
             }

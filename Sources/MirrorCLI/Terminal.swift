@@ -35,4 +35,20 @@ enum Terminal {
         guard let range = text.range(of: label) else { return text }
         return "\u{1B}[1m" + text[..<range.lowerBound] + "\u{1B}[0m" + code + label + "\u{1B}[0m" + text[range.upperBound...]
     }
+
+    /// A plan as text, in colour when `color`: headings bold, creations green, updates yellow, removals and
+    /// refusals red, unmanaged projects magenta.
+    static func plan(_ plan: Plan, color: Bool) -> String {
+        guard color else { return PlanText.render(plan) }
+        return PlanText.render(plan) { text, tone in
+            let code = switch tone {
+            case .heading: "1"
+            case .create: "32"
+            case .update: "33"
+            case .remove, .refusal: "31"
+            case .unmanaged: "35"
+            }
+            return "\u{1B}[\(code)m\(text)\u{1B}[0m"
+        }
+    }
 }

@@ -73,10 +73,7 @@ extension DesiredAgent {
             let project = state.projects[name]!
             guard let upstream = state.upstreams[project.upstream], let interval = state.intervals[project.interval] else { continue }
             let servers = state.slaves(serving: project, allSlaves: slaveNames)
-            let spec = AgentProjectSpec(
-                upstream: upstream, source: project.source, path: project.path, interval: interval, exclude: project.exclude,
-                twoStage: project.twoStage, rsyncOptions: project.rsyncOptions, suspended: project.suspended,
-                timeout: project.timeout, maxDelete: project.maxDelete, slaves: servers)
+            let spec = AgentProjectSpec(upstream: upstream, interval: interval, tree: project.tree, slaves: servers)
             masterSpecs[name] = spec
             masterOrder.append(name)
             masterGenerations.append(Generation.of(spec))
@@ -86,11 +83,14 @@ extension DesiredAgent {
             // credential (user and password), which the slave gets from the master.
             let module = UpstreamSpec(url: .rsync(user: nil, host: masterHost, port: modulePort, path: name),
                                       timeout: project.timeout ?? upstream.timeout, ioTimeout: upstream.ioTimeout, credential: .site)
-            // The master's tree already went through the project's excludes; they also keep the slave from deleting
-            // what it holds under those names. Its rsync options (permissions, owners) apply on every host.
-            let pull = AgentProjectSpec(upstream: module, path: project.path, interval: .every(slaveFallbackInterval),
-                                        exclude: project.exclude, twoStage: project.twoStage, rsyncOptions: project.rsyncOptions,
-                                        suspended: project.suspended, maxDelete: project.maxDelete)
+            // The slave holds the project's tree as the master does: the excludes the master's copy already went
+            // through also keep the slave from deleting what it holds under those names, and the rsync options
+            // (permissions, owners) apply on every host. Only where it comes from differs: the whole module, within
+            // the module's timeout.
+            var pullTree = project.tree
+            pullTree.source = ""
+            pullTree.timeout = nil
+            let pull = AgentProjectSpec(upstream: module, interval: .every(slaveFallbackInterval), tree: pullTree)
             pullSpecs[name] = pull
             let generation = Generation.of(pull)
             for server in servers {

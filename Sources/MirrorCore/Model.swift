@@ -137,42 +137,36 @@ public enum SlaveSelection: Sendable, Hashable, Codable {
     }
 }
 
-/// One mirrored tree.
-public struct ProjectSpec: Sendable, Hashable, Codable {
+/// One mirrored tree, as mirrors.d writes it: the names of its upstream and interval, the slaves that serve it, and
+/// its tree's fields, which read as its own (`project.path`).
+@dynamicMemberLookup
+public struct ProjectSpec: Sendable, Hashable {
     /// The name of the upstream it comes from.
     public var upstream: String
-    /// The path inside the upstream; empty for the upstream's whole tree.
-    public var source: String
-    /// The path under the master's root and each slave's publicDir.
-    public var path: String
     /// The name of the interval it syncs on.
     public var interval: String
     public var slaves: SlaveSelection
-    public var exclude: [String]
-    /// Patterns synced, with deletions, in a second pass (index files such as `Packages*`, `Release*`).
-    public var twoStage: [String]
-    public var rsyncOptions: [String]
-    /// A suspended project keeps its files and runs no sync.
-    public var suspended: Bool
-    /// Overrides the upstream's timeout for this project.
-    public var timeout: TimeSpan?
-    /// How much one sync may delete before it is stopped with nothing deleted.
-    public var maxDelete: DeletionLimit
+    /// What it copies, where to, and how: the fields the master and every slave hold.
+    public var tree: TreeSpec
+
+    public init(upstream: String, interval: String, slaves: SlaveSelection = .all, tree: TreeSpec) {
+        self.upstream = upstream
+        self.interval = interval
+        self.slaves = slaves
+        self.tree = tree
+    }
 
     public init(upstream: String, source: String = "", path: String, interval: String, slaves: SlaveSelection = .all,
                 exclude: [String] = [], twoStage: [String] = [], rsyncOptions: [String] = [], suspended: Bool = false,
                 timeout: TimeSpan? = nil, maxDelete: DeletionLimit = .default) {
-        self.upstream = upstream
-        self.source = source
-        self.path = path
-        self.interval = interval
-        self.slaves = slaves
-        self.exclude = exclude
-        self.twoStage = twoStage
-        self.rsyncOptions = rsyncOptions
-        self.suspended = suspended
-        self.timeout = timeout
-        self.maxDelete = maxDelete
+        self.init(upstream: upstream, interval: interval, slaves: slaves,
+                  tree: TreeSpec(source: source, path: path, exclude: exclude, twoStage: twoStage, rsyncOptions: rsyncOptions,
+                                 suspended: suspended, timeout: timeout, maxDelete: maxDelete))
+    }
+
+    public subscript<T>(dynamicMember keyPath: WritableKeyPath<TreeSpec, T>) -> T {
+        get { tree[keyPath: keyPath] }
+        set { tree[keyPath: keyPath] = newValue }
     }
 }
 

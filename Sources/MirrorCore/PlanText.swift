@@ -8,28 +8,34 @@
 ///       + project fedora
 ///     Plan: 2 to create, 1 to update, 1 to remove.
 public enum PlanText {
-    public static func render(_ plan: Plan, color: Bool = false) -> String {
-        func paint(_ text: String, _ code: String) -> String { color ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
+    /// What a piece of the text says, for a caller that shows it in colour: the core names it, the terminal paints it.
+    public enum Tone: Sendable {
+        case heading, create, update, remove, unmanaged, refusal
+    }
+
+    /// The plan as text; `paint` marks up each piece by its tone (nothing by default).
+    public static func render(_ plan: Plan, paint: (String, Tone) -> String = { text, _ in text }) -> String {
         var lines: [String] = []
         let width = max(20, (plan.agents.flatMap(\.actions).map { label($0).count }.max() ?? 0) + 2)
         for agent in plan.agents {
             let title = (agent.role == .master ? "master" : "slave \(agent.agent)") + "  " + agent.api
             guard agent.reachable else {
-                lines.append(paint(title, "1") + "  " + paint("unreachable: \(agent.error ?? "unknown")", "31"))
+                lines.append(paint(title, .heading) + "  " + paint("unreachable: \(agent.error ?? "unknown")", .refusal))
                 continue
             }
             let shown = agent.actions.filter { $0.change != .unchanged }
             guard !shown.isEmpty else { continue }
-            lines.append(paint(title, "1"))
+            lines.append(paint(title, .heading))
             for action in shown {
-                let (mark, code): (String, String) = switch action.change {
-                case .create: ("+", "32")
-                case .update: ("~", "33")
-                case .remove: ("-", "31")
-                case .unmanaged: ("?", "35")
-                case .unchanged: (" ", "0")
+                let (mark, tone): (String, Tone?) = switch action.change {
+                case .create: ("+", .create)
+                case .update: ("~", .update)
+                case .remove: ("-", .remove)
+                case .unmanaged: ("?", .unmanaged)
+                case .unchanged: (" ", nil)
                 }
-                let head = "  " + paint(mark + " " + label(action).padding(toLength: width, withPad: " ", startingAt: 0), code)
+                let text = mark + " " + label(action).padding(toLength: width, withPad: " ", startingAt: 0)
+                let head = "  " + (tone.map { paint(text, $0) } ?? text)
                 switch action.change {
                 case .create:
                     lines.append((head + (action.summary ?? "")).trimmingTrailingSpaces())
@@ -47,7 +53,7 @@ public enum PlanText {
             }
         }
         let c = plan.counts
-        if let refusal = plan.refusal { lines.append(paint("Refused: \(refusal)", "31")) }
+        if let refusal = plan.refusal { lines.append(paint("Refused: \(refusal)", .refusal)) }
         if c.changes == 0 {
             lines.append(plan.unreachable.isEmpty ? "No changes: every agent matches mirrors.d."
                                                   : "No changes on the agents that answered; \(plan.unreachable.count) could not be read.")

@@ -8,13 +8,60 @@ public enum FieldValue: Sendable, Hashable {
     case list([String])
 }
 
+/// What a project copies, where it puts it and how: the fields that a project in mirrors.d, the master's copy of it
+/// and each slave's pull share. A field added here reaches the master and every slave with no other change (a
+/// slave's pull differs only in `source` and `timeout`, which go into its pull from the master's module).
+public struct TreeSpec: Sendable, Hashable {
+    /// The path inside the upstream; empty for the upstream's whole tree.
+    public var source = ""
+    /// The path under the master's root and each slave's publicDir.
+    public var path: String
+    public var exclude: [String] = []
+    /// Patterns synced, with deletions, in a second pass (index files such as `Packages*`, `Release*`).
+    public var twoStage: [String] = []
+    public var rsyncOptions: [String] = []
+    /// A suspended project keeps its files and runs no sync.
+    public var suspended = false
+    /// Overrides the upstream's timeout for this project.
+    public var timeout: TimeSpan?
+    /// How much one sync may delete before it is stopped with nothing deleted.
+    public var maxDelete = DeletionLimit.default
+
+    /// The fields of a tree as they were first written; a field added later keeps its default here and is set by
+    /// name.
+    public init(source: String = "", path: String, exclude: [String] = [], twoStage: [String] = [], rsyncOptions: [String] = [],
+                suspended: Bool = false, timeout: TimeSpan? = nil, maxDelete: DeletionLimit = .default) {
+        self.source = source
+        self.path = path
+        self.exclude = exclude
+        self.twoStage = twoStage
+        self.rsyncOptions = rsyncOptions
+        self.suspended = suspended
+        self.timeout = timeout
+        self.maxDelete = maxDelete
+    }
+
+    /// Reads the tree's fields out of the project's JSON object, each as its row in `AgentProjectSpec.fields` says.
+    init(from container: KeyedDecodingContainer<FieldKey>) throws {
+        self.init(path: "")
+        for coding in AgentProjectSpec.treeCodings { try coding.decode(container, &self) }
+    }
+
+    func encode(into container: inout KeyedEncodingContainer<FieldKey>) throws {
+        for coding in AgentProjectSpec.treeCodings { try coding.encode(self, &container) }
+    }
+}
+
 /// One field of a project as an agent holds it (`AgentProjectSpec`), and as mirrors.d and `PUT /v1/projects/{name}`
 /// name it.
 ///
 /// `AgentProjectSpec.fields` lists every field once, in a fixed order. From that list follow: the keys the decoder
 /// knows (and suggests with "did you mean") for a project, its upstream and its interval; the generation
-/// (`Generation.of`); the plan's field changes (`changes(to:)`); and, by the tests, the JSON the API and the store
-/// carry. A new field is a row here, its validation rule in `SpecDecoder`, and its use.
+/// (`Generation.of`); the plan's field changes (`changes(to:)`); and the JSON the API and the store carry (the
+/// tree's fields through their key paths; `UpstreamSpec` and `IntervalSpec` code themselves).
+///
+/// A new field of a project is a property of `TreeSpec` (mirrors.d, the master and every slave hold it with no
+/// other change), a row here, its validation rule in `SpecDecoder.tree`, and its use.
 public struct ProjectField: Sendable {
     /// Its place in the spec, as the plan names it: `exclude`, `interval.every`, `upstream.url`.
     public let path: String
@@ -24,13 +71,16 @@ public struct ProjectField: Sendable {
     public let text: @Sendable (AgentProjectSpec) -> String?
     /// Set by the reconciler for an agent, never written in mirrors.d.
     public let agentOnly: Bool
+    /// For a field of the tree: its JSON. The upstream, the interval and the slaves code themselves.
+    let coding: TreeCoding?
 
     init(_ path: String, _ value: @escaping @Sendable (AgentProjectSpec) -> FieldValue,
-         text: @escaping @Sendable (AgentProjectSpec) -> String?, agentOnly: Bool = false) {
+         text: @escaping @Sendable (AgentProjectSpec) -> String?, agentOnly: Bool = false, coding: TreeCoding? = nil) {
         self.path = path
         self.value = value
         self.text = text
         self.agentOnly = agentOnly
+        self.coding = coding
     }
 
     /// The key in the project's mapping: `upstream` for `upstream.url`.
@@ -38,6 +88,21 @@ public struct ProjectField: Sendable {
 
     /// The key inside its object (`url` for `upstream.url`), or nil for a key of the project itself.
     public var subkey: String? { path.firstIndex(of: ".").map { String(path[path.index(after: $0)...]) } }
+}
+
+/// A key of a project's JSON object.
+struct FieldKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(_ key: String) { stringValue = key }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+/// How a field of a project's tree reads itself from, and writes itself into, the project's JSON object.
+struct TreeCoding: Sendable {
+    let decode: @Sendable (KeyedDecodingContainer<FieldKey>, inout TreeSpec) throws -> Void
+    let encode: @Sendable (TreeSpec, inout KeyedEncodingContainer<FieldKey>) throws -> Void
 }
 
 extension ProjectField {
@@ -51,6 +116,37 @@ extension ProjectField {
 
     static func span(_ path: String, _ get: @escaping @Sendable (AgentProjectSpec) -> TimeSpan?) -> ProjectField {
         ProjectField(path, { get($0).map { .number(Int64($0.seconds)) } ?? .absent }, text: { get($0)?.description })
+    }
+
+    /// A field of the project's tree (`TreeSpec`): its canonical value, its text, and its JSON follow from the key
+    /// path. `required` fields must be in the JSON; a field equal to what `omit` says is left out of it.
+    static func tree<T: Codable & Sendable>(
+        _ path: String, _ keyPath: WritableKeyPath<TreeSpec, T> & Sendable, required: Bool = false,
+        omit: @escaping @Sendable (T) -> Bool = { _ in false },
+        value: @escaping @Sendable (T) -> FieldValue, text: @escaping @Sendable (T) -> String?
+    ) -> ProjectField {
+        let key = FieldKey(path)
+        let coding = TreeCoding(
+            decode: { container, tree in
+                if let decoded = try container.decodeIfPresent(T.self, forKey: key) {
+                    tree[keyPath: keyPath] = decoded
+                } else if required {
+                    throw DecodingError.keyNotFound(key, .init(codingPath: container.codingPath, debugDescription: "a project needs '\(path)'"))
+                }
+            },
+            encode: { tree, container in
+                let value = tree[keyPath: keyPath]
+                if !omit(value) { try container.encode(value, forKey: key) }
+            })
+        return ProjectField(path, { value($0.tree[keyPath: keyPath]) }, text: { text($0.tree[keyPath: keyPath]) }, coding: coding)
+    }
+
+    static func treeSpan(_ path: String, _ keyPath: WritableKeyPath<TreeSpec, TimeSpan?> & Sendable) -> ProjectField {
+        tree(path, keyPath, omit: { $0 == nil }, value: { $0.map { .number(Int64($0.seconds)) } ?? .absent }, text: { $0?.description })
+    }
+
+    static func treeList(_ path: String, _ keyPath: WritableKeyPath<TreeSpec, [String]> & Sendable) -> ProjectField {
+        tree(path, keyPath, value: { .list($0) }, text: { "[" + $0.map { "\"\($0)\"" }.joined(separator: ", ") + "]" })
     }
 
     static func list(_ path: String, _ get: @escaping @Sendable (AgentProjectSpec) -> [String]) -> ProjectField {
@@ -69,21 +165,24 @@ extension AgentProjectSpec {
         .span("upstream.ioTimeout") { $0.upstream.ioTimeout },
         ProjectField("upstream.bandwidthLimit", { $0.upstream.bandwidthLimit.map { .number($0.bytes) } ?? .absent },
                      text: { $0.upstream.bandwidthLimit?.description }),
-        ProjectField("source", { .text($0.source) }, text: { $0.source.isEmpty ? nil : $0.source }),
-        .text("path") { $0.path },
+        .tree("source", \.source, omit: { $0.isEmpty }, value: { .text($0) }, text: { $0.isEmpty ? nil : $0 }),
+        .tree("path", \.path, required: true, value: { .text($0) }, text: { $0 }),
         .span("interval.every") { $0.interval.every },
         .span("interval.jitter") { $0.interval.jitter },
         .optionalText("interval.cron") { $0.interval.cron?.text },
         .optionalText("interval.timezone") { $0.interval.timezone },
-        .list("exclude") { $0.exclude },
-        .list("twoStage") { $0.twoStage },
-        .list("rsyncOptions") { $0.rsyncOptions },
-        ProjectField("suspended", { .flag($0.suspended) }, text: { $0.suspended ? "true" : "false" }),
-        .span("timeout") { $0.timeout },
+        .treeList("exclude", \.exclude),
+        .treeList("twoStage", \.twoStage),
+        .treeList("rsyncOptions", \.rsyncOptions),
+        .tree("suspended", \.suspended, value: { .flag($0) }, text: { $0 ? "true" : "false" }),
+        .treeSpan("timeout", \.timeout),
         // "10%" and "10" differ: the text is canonical.
-        ProjectField("maxDelete", { .text($0.maxDelete.description) }, text: { $0.maxDelete.description }),
+        .tree("maxDelete", \.maxDelete, value: { .text($0.description) }, text: { $0.description }),
         .list("slaves") { $0.slaves },
     ]
+
+    /// The fields of the project's tree, which code themselves into its JSON object.
+    static let treeCodings: [TreeCoding] = fields.compactMap(\.coding)
 
     /// The keys of a project's mapping, in the fields' order.
     public static let keys: [String] = fields.map(\.key).reduce(into: []) { keys, key in if !keys.contains(key) { keys.append(key) } }

@@ -149,7 +149,7 @@ public struct SpecDecoder: Sendable {
         let errorsBefore = diagnostics.all.count
         let upstream = required(f, "upstream") { text, _ throws(ValueError) in try ObjectName.validate(text); return text }
         let interval = required(f, "interval") { text, _ throws(ValueError) in try ObjectName.validate(text); return text }
-        let common = treeFields(f, name: name)
+        let tree = self.tree(f, name: name)
         var slaves = SlaveSelection.all
         var slaveMarks: [(name: String, mark: SourceMark)] = []
         if let entry = f["slaves"] {
@@ -163,37 +163,24 @@ public struct SpecDecoder: Sendable {
             }
         }
         guard diagnostics.all.count == errorsBefore, let upstream, let interval else { return nil }
-        let spec = ProjectSpec(upstream: upstream, source: common.source, path: common.path, interval: interval, slaves: slaves,
-                               exclude: common.exclude, twoStage: common.twoStage, rsyncOptions: common.rsyncOptions,
-                               suspended: common.suspended, timeout: common.timeout, maxDelete: common.maxDelete)
+        let spec = ProjectSpec(upstream: upstream, interval: interval, slaves: slaves, tree: tree)
         let refs = ProjectReferences(upstream: f["upstream"]!.value.mark, interval: f["interval"]!.value.mark,
                                      slaves: slaveMarks, path: f["path"]?.value.mark ?? f.mark)
         return (spec, refs)
     }
 
-    /// The fields a project in mirrors.d and a project held by an agent share: what to copy, where, and how.
-    struct TreeFields {
-        var source: String
-        var path: String
-        var exclude: [String]
-        var twoStage: [String]
-        var rsyncOptions: [String]
-        var suspended: Bool
-        var timeout: TimeSpan?
-        var maxDelete: DeletionLimit
-    }
-
-    mutating func treeFields(_ f: Fields, name: String) -> TreeFields {
+    /// The fields of a project's tree, as mirrors.d and `PUT /v1/projects/{name}` both write them: one rule each.
+    mutating func tree(_ f: Fields, name: String) -> TreeSpec {
         let check = { (text: String) throws(ValueError) -> String in try RsyncPolicy.checkPattern(text); return text }
-        return TreeFields(
-            source: optional(f, "source") { text, _ throws(ValueError) in try MirrorPath.normalize(text) } ?? "",
-            path: optional(f, "path") { text, _ throws(ValueError) in try MirrorPath.normalize(text) } ?? name,
-            exclude: list(f, "exclude", check) ?? [],
-            twoStage: list(f, "twoStage", check) ?? [],
-            rsyncOptions: list(f, "rsyncOptions") { (text: String) throws(ValueError) -> String in try RsyncPolicy.checkOption(text); return text } ?? [],
-            suspended: boolean(f, "suspended") ?? false,
-            timeout: optional(f, "timeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) },
-            maxDelete: optional(f, "maxDelete") { text, scalar throws(ValueError) in try DeletionLimit.parse(text, plain: scalar.isPlain) } ?? .default)
+        let source = optional(f, "source") { text, _ throws(ValueError) in try MirrorPath.normalize(text) } ?? ""
+        var tree = TreeSpec(source: source, path: optional(f, "path") { text, _ throws(ValueError) in try MirrorPath.normalize(text) } ?? name)
+        tree.exclude = list(f, "exclude", check) ?? []
+        tree.twoStage = list(f, "twoStage", check) ?? []
+        tree.rsyncOptions = list(f, "rsyncOptions") { (text: String) throws(ValueError) -> String in try RsyncPolicy.checkOption(text); return text } ?? []
+        tree.suspended = boolean(f, "suspended") ?? false
+        tree.timeout = optional(f, "timeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) }
+        tree.maxDelete = optional(f, "maxDelete") { text, scalar throws(ValueError) in try DeletionLimit.parse(text, plain: scalar.isPlain) } ?? .default
+        return tree
     }
 
     /// A list of slave names, each valid and listed once.
@@ -283,13 +270,10 @@ public struct SpecDecoder: Sendable {
         if let entry = f["interval"] { interval = self.interval(entry.value, name: name) } else {
             diagnostics.error(f.mark, "missing-key", "\(what) has no 'interval', which it needs", field: "interval")
         }
-        let common = treeFields(f, name: name)
+        let tree = self.tree(f, name: name)
         let slaves = f["slaves"].map { slaveList($0, what: what).map(\.name) } ?? []
         guard diagnostics.all.count == errorsBefore, let upstream, let interval else { return nil }
-        return AgentProjectSpec(upstream: upstream, source: common.source, path: common.path, interval: interval,
-                                exclude: common.exclude, twoStage: common.twoStage, rsyncOptions: common.rsyncOptions,
-                                suspended: common.suspended, timeout: common.timeout, maxDelete: common.maxDelete,
-                                slaves: slaves)
+        return AgentProjectSpec(upstream: upstream, interval: interval, tree: tree, slaves: slaves)
     }
 
     // MARK: - Fields

@@ -173,6 +173,14 @@ struct PlanTests {
 
             """)
         #expect(PlanText.render(Planner.plan(desired: before, observed: inSync(before))) == "No changes: every agent matches mirrors.d.\n")
+        // Each piece is marked with what it says, for the terminal to colour; the words stay the same.
+        let marked = PlanText.render(Planner.plan(desired: after, observed: observed)) { text, tone in "<\(tone)>\(text)</>" }
+        #expect(marked.contains("<heading>master  http://127.0.0.1:7070</>\n"))
+        #expect(marked.contains("  <remove>- project centos      </>files kept"))
+        #expect(marked.contains("  <update>~ project debian      </>interval.every"))
+        #expect(marked.contains("  <create>+ project fedora      </>upstream=local"))
+        #expect(marked.contains("<heading>slave ftp2  http://127.0.0.1:7072</>  <refusal>unreachable: GET"))
+        #expect(marked.replacingOccurrences(of: "</>", with: "").replacing(/<[a-z]+>/, with: "") == text)
     }
 
     @Test("the JSON plan has a format version and stable field names (golden)")
