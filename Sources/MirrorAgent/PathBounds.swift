@@ -30,6 +30,11 @@ public struct PathBounds: Sendable {
     /// anyway (the benchmarks' trees live there).
     public static let sharedDirectories = ["/dev/shm"]
 
+    /// System directories that an operator may open part of by naming it with `--allow-root`: root's home, where a
+    /// site tried out by root (`make demo`, `mirrorsync up` in a clone) keeps its trees. Without the flag it stays
+    /// refused, so a token alone cannot write into `/root/.ssh`.
+    public static let homeDirectories = ["/root"]
+
     /// The `--allow-root` directories, resolved; empty: any directory the refusals leave.
     public let allowedRoots: [String]
     /// The `--allow-local-upstream` directories, resolved; empty: no local upstream at all.
@@ -38,7 +43,7 @@ public struct PathBounds: Sendable {
     public let stateDirectory: String
     /// What no root may overlap, resolved (on a merged /usr, `/lib` is `/usr/lib`), each with what a message calls it.
     let refused: [(directory: String, what: String)]
-    /// `sharedDirectories`, resolved.
+    /// `sharedDirectories`, and each `--allow-root` inside a home directory, resolved.
     let shared: [String]
 
     /// The bounds of an agent with these flags; an allowance that could never allow anything (an `--allow-root`
@@ -48,8 +53,10 @@ public struct PathBounds: Sendable {
         self.stateDirectory = Self.resolve(stateDirectory)
         refused = Self.systemDirectories.map { (Self.resolve($0), "the system directory") }
             + [(self.stateDirectory, "the agent's state directory")]
-        shared = Self.sharedDirectories.map(Self.resolve)
         allowedRoots = allowRoots.map(Self.resolve)
+        let homes = Self.homeDirectories.map(Self.resolve)
+        shared = Self.sharedDirectories.map(Self.resolve)
+            + allowedRoots.filter { root in homes.contains { Self.isInside(root, $0) && root != $0 } }
         allowedLocalUpstreams = allowLocalUpstreams.map(Self.resolve)
         // An allowance that holds a refused directory still allows the rest of itself (`--allow-root /var` allows
         // /var/www); one inside a refused directory allows nothing.

@@ -30,6 +30,12 @@ struct PathBoundsTests {
         // /dev/shm is memory every user may write to, but the rest of /dev is not.
         #expect(bounds.checkRoot("/dev/sda")?.reason.hasPrefix("it is inside the system directory /dev") == true)
         #expect(try self.bounds(roots: ["/dev/shm"]).checkRoot("/dev/shm/m") == nil)
+        // Root's home opens only where the operator names a directory in it (a site tried out in a clone there); its
+        // other parts, and the home itself, stay refused.
+        let home = try self.bounds(roots: ["/root/site"])
+        #expect(home.checkRoot("/root/site/master") == nil)
+        #expect(home.checkRoot("/root/.ssh")?.reason.hasPrefix("it is inside the system directory /root") == true)
+        #expect(throws: PathBoundsError.self) { try self.bounds(roots: ["/root"]) }
     }
 
     @Test("the state directory, anything inside it and anything holding it are refused; a sibling sharing its prefix is not")
