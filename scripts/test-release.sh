@@ -94,6 +94,16 @@ for path in /usr/bin/mirrorsync /usr/lib/systemd/system/mirrorsync-master.servic
     /usr/share/man/man1/mirrorsync-master.1.gz /usr/share/doc/mirrorsync/examples/trees.conf; do
     check "installed: $path" test -s "$ROOT$path"
 done
+# The tree an agent unit makes writable (ReadWritePaths=) is the one it lets its API put a root in (--allow-root).
+allows_its_tree() {
+    local tree
+    tree=$(sed -n 's/^Environment=MIRRORSYNC_ALLOW_ROOT=//p' "$1")
+    # shellcheck disable=SC2016 # the unit's own ${...}, for systemd to expand
+    [[ -n $tree ]] && grep -q '^ExecStart=.* --allow-root ${MIRRORSYNC_ALLOW_ROOT} ' "$1" && grep -qxF "ReadWritePaths=-$tree" "$1"
+}
+for unit in mirrorsync-master.service mirrorsync-slave@.service; do
+    check "$unit passes --allow-root with the tree of its ReadWritePaths=" allows_its_tree "$ROOT/usr/lib/systemd/system/$unit"
+done
 check "the schema is the repository's" cmp -s "$ROOT/usr/share/mirrorsync/mirrors.schema.json" schemas/mirrors.schema.json
 for page in "$ROOT"/usr/share/man/man1/*.gz; do
     check "man page $(basename "$page") is mdoc" sh -c "gzip -dc '$page' | grep -q '^\\.Dt MIRRORSYNC'"
@@ -136,7 +146,7 @@ master:
   rsyncd: { address: 127.0.0.1, port: $rsyncd_port }
 EOF
 env -i PATH=/usr/bin:/bin "$BIN" master --listen "127.0.0.1:$api_port" --token-file "$site/token" --state-dir "$site/state" \
-    --log-level warning 2>"$site/master.log" &
+    --allow-root "$site/mirror" --log-level warning 2>"$site/master.log" &
 master=$!
 for _ in $(seq 1 100); do
     env -i "$BIN" status "$site/mirrors.d" >/dev/null 2>&1 && break
@@ -149,6 +159,10 @@ env -i "$BIN" reconcile "$site/mirrors.d" >"$site/apply.txt" 2>&1
 applied=$?
 env -i "$BIN" reconcile "$site/mirrors.d" --dry-run >/dev/null 2>&1
 again=$?
+mkdir -p "$site/elsewhere.d"
+sed "s|root: $site/mirror|root: $site/elsewhere|" "$site/mirrors.d/00-master.yaml" >"$site/elsewhere.d/00-master.yaml"
+env -i "$BIN" reconcile "$site/elsewhere.d" --timeout 1 >"$site/elsewhere.txt" 2>&1
+elsewhere=$?
 kill -TERM "$master"
 wait "$master"
 stopped=$?
@@ -158,6 +172,8 @@ check "reconcile --dry-run --output markdown against the installed master: chang
     test "$planned" = 2 -a "$(head -1 "$site/plan.md")" = "<!-- mirrorsync-plan -->"
 check "reconcile applies them (exit 0)" test "$applied" = 0
 check "then the dry-run finds nothing to do (exit 0)" test "$again" = 0
+check "a root outside the master's --allow-root is refused: 403, shown by reconcile (exit 1)" \
+    sh -c "test '$elsewhere' = 1 && grep -q \"answered 403: root '$site/elsewhere' is refused\" '$site/elsewhere.txt'"
 check "the master stops on SIGTERM with exit 0" test "$stopped" = 0
 if ((planned != 2 || applied != 0 || stopped != 0)); then sed 's/^/  /' "$site/plan.md" "$site/apply.txt" "$site/master.log"; fi
 

@@ -31,7 +31,8 @@ func watchBenchmark(_ options: [String: String]) async throws -> Int32 {
     var tasks: [Task<Void, Never>] = []
     for name in ["master"] + (1...slaves).map({ "ftp\($0)" }) {
         let daemon = try AgentDaemon(options: AgentOptions(role: name == "master" ? .master : .slave, name: name, host: "127.0.0.1", port: 0,
-                                                           tokenFile: work + "/token", stateDirectory: work + "/state-\(name)", handleSignals: false),
+                                                           tokenFile: work + "/token", stateDirectory: work + "/state-\(name)", handleSignals: false,
+                                                           allowLocalUpstreams: [work + "/upstream"]),
                                      logger: quiet)
         tasks.append(Task { try? await daemon.run() })
         guard let port = await daemon.listeningPort() else { throw BenchError("agent \(name) did not start") }

@@ -21,6 +21,11 @@ public struct APIError: HTTPResponseError, Sendable {
                   field: first.field, line: first.line, column: first.column)
     }
 
+    /// A root or local upstream out of the agent's bounds: 403, naming the field, the path and the flag.
+    init(_ refusal: PathRefusal) {
+        self.init(.forbidden, code: "forbidden-path", message: refusal.message, field: refusal.field)
+    }
+
     static func masterOnly(_ path: String) -> APIError {
         APIError(.notFound, code: "not-found", message: "\(path) is served by the master agent only")
     }

@@ -15,6 +15,8 @@ public struct AgentAPI: Sendable {
     let scheduler: SyncScheduler
     let metrics: AgentMetrics
     let token: BearerToken
+    /// What a root or a local upstream may be, as the agent's flags allow: anything else is refused with 403.
+    let bounds: PathBounds
     let stateCache = ProjectJSONCache()
     /// The master's part: the site's status, the revisions, the rsync credential and the slaves' reports.
     let site: SiteStatusSource?
@@ -22,7 +24,8 @@ public struct AgentAPI: Sendable {
     public var maxBodySize = 1 << 20
 
     init(role: AgentRole, name: String, bootID: String, version: String, scheduler: SyncScheduler, metrics: AgentMetrics, token: BearerToken,
-         site: SiteStatusSource? = nil) {
+         bounds: PathBounds, site: SiteStatusSource? = nil) {
+        self.bounds = bounds
         self.site = site
         self.role = role
         self.name = name
@@ -74,6 +77,7 @@ public struct AgentAPI: Sendable {
             let body = try await api.body(request)
             let settings: AgentSettings
             do throws(ConfigError) { settings = try AgentRequest.settings(body) } catch { throw APIError(error) }
+            if let refusal = api.bounds.checkRoot(settings.root) { throw APIError(refusal) }
             let response: PutResponse
             do throws(SchedulerError) { response = try await scheduler.putSettings(settings) } catch { throw APIError(error) }
             return try APIResponse.json(response)
@@ -84,6 +88,7 @@ public struct AgentAPI: Sendable {
             let body = try await api.body(request)
             let spec: AgentProjectSpec
             do throws(ConfigError) { spec = try AgentRequest.project(body, name: name) } catch { throw APIError(error) }
+            if let refusal = api.bounds.check(spec, root: await scheduler.currentSettings().settings?.root) { throw APIError(refusal) }
             let response: PutResponse
             do throws(SchedulerError) { response = try await scheduler.putProject(name, spec: spec, managed: managed) } catch { throw APIError(error) }
             return try APIResponse.json(response, status: response.change == .created ? .created : .ok)

@@ -56,10 +56,18 @@ public struct AgentOptions: Sendable {
     public var peerRetryBase: TimeInterval
     /// The master's rsync daemon: the program to run (tests may point elsewhere).
     public var rsyncExecutable: String
+    /// `--allow-root`: the directories a root (the master's root, a slave's public directory) may be in; empty: any
+    /// directory but the file system's root, the system's directories and the state directory (`PathBounds`).
+    public var allowRoots: [String]
+    /// `--allow-local-upstream`: the directories a local upstream may be read from; empty: none.
+    public var allowLocalUpstreams: [String]
 
     public init(role: AgentRole, name: String, host: String, port: Int, tokenFile: String, stateDirectory: String,
                 version: String = "0.1.0", policy: SyncScheduler.Policy = .init(), handleSignals: Bool = true,
-                catchUpInterval: TimeInterval = 300, peerRetryBase: TimeInterval = 1, rsyncExecutable: String = "rsync") {
+                catchUpInterval: TimeInterval = 300, peerRetryBase: TimeInterval = 1, rsyncExecutable: String = "rsync",
+                allowRoots: [String] = [], allowLocalUpstreams: [String] = []) {
+        self.allowRoots = allowRoots
+        self.allowLocalUpstreams = allowLocalUpstreams
         self.catchUpInterval = catchUpInterval
         self.peerRetryBase = peerRetryBase
         self.rsyncExecutable = rsyncExecutable
@@ -110,6 +118,11 @@ public final class AgentDaemon: Sendable {
         let tokenText: String
         do throws(ValueError) { tokenText = try TokenFile.read(options.tokenFile) } catch { throw AgentStartError(error.message) }
         try Self.prepareStateDirectory(options.stateDirectory)
+        let bounds: PathBounds
+        do throws(PathBoundsError) {
+            bounds = try PathBounds(allowRoots: options.allowRoots, allowLocalUpstreams: options.allowLocalUpstreams,
+                                    stateDirectory: options.stateDirectory)
+        } catch { throw AgentStartError(error.message) }
         let store: AgentStore
         do { store = try AgentStore(directory: options.stateDirectory) } catch { throw AgentStartError(error.message) }
         metrics = AgentMetrics()
@@ -117,7 +130,7 @@ public final class AgentDaemon: Sendable {
         // A slave's pulls name the site's credential, which it gets from the master.
         let siteCredentials = options.role == .slave ? MasterCredential(file: options.stateDirectory + "/master-rsync.secret", peers: peers) : nil
         let runner = runner ?? RsyncRunner(clock: clock, siteCredentials: siteCredentials,
-                                           host: options.role == .master ? "master" : "slave \(options.name)")
+                                           host: options.role == .master ? "master" : "slave \(options.name)", bounds: bounds)
         let bootID = UUID().uuidString.lowercased()
         do {
             switch options.role {
@@ -141,7 +154,7 @@ public final class AgentDaemon: Sendable {
                 let site = SiteStatusSource(name: options.name, scheduler: scheduler, supervisor: supervisor,
                                             prober: PeerClient(token: tokenText, timeout: 2), clock: clock)
                 api = AgentAPI(role: .master, name: options.name, bootID: bootID, version: options.version, scheduler: scheduler,
-                               metrics: metrics, token: BearerToken(tokenText), site: site)
+                               metrics: metrics, token: BearerToken(tokenText), bounds: bounds, site: site)
             case .slave:
                 let reports = Courier<ReportDelivery>(clock: clock, retryBase: options.peerRetryBase, logger: logger) { _, delivery throws(PeerError) in
                     try await peers.report(delivery.api, delivery.report)
@@ -154,7 +167,7 @@ public final class AgentDaemon: Sendable {
                                                 retryBase: options.peerRetryBase, retryMax: 60, logger: logger)]
                 stopPeers = { await reports.stop() }
                 api = AgentAPI(role: .slave, name: options.name, bootID: bootID, version: options.version, scheduler: scheduler,
-                               metrics: metrics, token: BearerToken(tokenText))
+                               metrics: metrics, token: BearerToken(tokenText), bounds: bounds)
             }
         } catch let error as AgentStartError {
             throw error

@@ -21,9 +21,14 @@ public struct RsyncRunner: SyncRunner {
     public var siteCredentials: (any SiteCredentials)?
     /// This host as its messages name it: `master`, `slave ftp1`.
     public var host: String
+    /// What a run may read and write, checked again as it starts (the API checked the settings and the spec when
+    /// they came, but settings stored before the agent's flags narrowed, or a link made since, are caught here).
+    public var bounds: PathBounds?
 
     public init(executable: String = "rsync", clock: any AgentClock = SystemClock(), stderrTailLines: Int = 20,
-                terminationGrace: Duration = .seconds(5), siteCredentials: (any SiteCredentials)? = nil, host: String = "this host") {
+                terminationGrace: Duration = .seconds(5), siteCredentials: (any SiteCredentials)? = nil, host: String = "this host",
+                bounds: PathBounds? = nil) {
+        self.bounds = bounds
         self.executable = executable
         self.clock = clock
         self.stderrTailLines = stderrTailLines
@@ -47,6 +52,9 @@ public struct RsyncRunner: SyncRunner {
         var projectLogger = logger
         projectLogger[metadataKey: "project"] = "\(job.project)"
         let logger = projectLogger
+        if let refusal = bounds?.check(job) {
+            return SyncOutcome(result: .failed, reason: "forbidden-path", message: "nothing was synced: \(refusal.message)")
+        }
         do {
             try FileManager.default.createDirectory(atPath: job.destination, withIntermediateDirectories: true)
         } catch {

@@ -18,6 +18,17 @@ struct AgentFlags: ParsableArguments {
     @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "level"))
     var logLevel: String = "info"
 
+    @Option(name: .customLong("allow-root"), help: ArgumentHelp(
+        "A directory the root (the master's root, a slave's public directory) may be in; repeatable. Without it any directory "
+            + "may, except /, the system's directories (/etc, /usr, /var/lib, ...) and the state directory, which are refused in any case.",
+        valueName: "dir"))
+    var allowRoots: [String] = []
+
+    @Option(name: .customLong("allow-local-upstream"), help: ArgumentHelp(
+        "A directory a local upstream (an upstream URL that is a path) may be read from; repeatable. Without it none may.",
+        valueName: "dir"))
+    var allowLocalUpstreams: [String] = []
+
     /// `host:port`, `[v6]:port` or `:port` (all addresses).
     static func parseListen(_ text: String) throws -> (host: String, port: Int) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
@@ -46,7 +57,8 @@ struct AgentFlags: ParsableArguments {
         }
         var logger = Logger(label: "mirrorsync.\(role.rawValue)")
         logger.logLevel = level
-        var options = AgentOptions(role: role, name: name, host: host, port: port, tokenFile: tokenFile, stateDirectory: stateDir)
+        var options = AgentOptions(role: role, name: name, host: host, port: port, tokenFile: tokenFile, stateDirectory: stateDir,
+                                   allowRoots: allowRoots, allowLocalUpstreams: allowLocalUpstreams)
         configure(&options)
         do {
             let daemon = try AgentDaemon(options: options, logger: logger)

@@ -56,6 +56,10 @@ public struct LocalSite: Sendable, Equatable {
     /// Where `up` keeps everything by default: `./.mirrorsync`.
     public static let defaultStateDirectory = ".mirrorsync"
 
+    /// Each agent is bounded by what mirrors.d names for it, as it is when `up` starts: the master may write only in
+    /// `master.root` (`--allow-root`) and read only the local upstreams (`--allow-local-upstream`, one per upstream
+    /// whose URL is a path), a slave may write only in its `publicDir`.
+    ///
     /// - Parameters:
     ///   - isLocal: whether a host name or address of an agent's API is this host's.
     ///   - tokenFileExists: whether `master.tokenFile` exists; if not, the token is `STATE/token`.
@@ -68,7 +72,8 @@ public struct LocalSite: Sendable, Equatable {
         if let listen = listenAddress(state.master.api), isLocal(listen.host) {
             let dir = stateDirectory + "/master"
             components.append(SiteComponent(name: "master", kind: .master,
-                                            arguments: ["master", "--listen", listen.text, "--state-dir", dir] + common,
+                                            arguments: ["master", "--listen", listen.text, "--state-dir", dir] + common
+                                                + ["--allow-root", state.master.root] + localUpstreams(state).flatMap { ["--allow-local-upstream", $0] },
                                             listen: (listen.host, listen.port), stateDirectory: dir))
         } else {
             elsewhere.append(AgentElsewhere(name: "master", api: state.master.api))
@@ -77,7 +82,8 @@ public struct LocalSite: Sendable, Equatable {
             if let listen = listenAddress(slave.api), isLocal(listen.host) {
                 let dir = stateDirectory + "/slave-" + name
                 components.append(SiteComponent(name: name, kind: .slave,
-                                                arguments: ["slave", "--name", name, "--listen", listen.text, "--state-dir", dir] + common,
+                                                arguments: ["slave", "--name", name, "--listen", listen.text, "--state-dir", dir] + common
+                                                    + ["--allow-root", slave.publicDir],
                                                 listen: (listen.host, listen.port), stateDirectory: dir))
             } else {
                 elsewhere.append(AgentElsewhere(name: name, api: slave.api))
@@ -87,6 +93,20 @@ public struct LocalSite: Sendable, Equatable {
                                         arguments: ["reconcile", directory, "--watch", "--token-file", tokenFile],
                                         listen: nil, stateDirectory: nil))
         return LocalSite(components: components, elsewhere: elsewhere, tokenFile: tokenFile, tokenIsGenerated: !tokenFileExists)
+    }
+
+    /// The directories of the upstreams whose URL is a path, sorted.
+    static func localUpstreams(_ state: DesiredState) -> [String] {
+        Set(state.upstreams.values.compactMap { upstream -> String? in
+            if case .local(let path) = upstream.url { return path }
+            return nil
+        }).sorted()
+    }
+
+    /// An agent's arguments without its bounds (`--allow-...`, last): what stays the same while mirrors.d's roots and
+    /// upstreams change, by which `up` knows a process a killed `up` left behind.
+    public static func identity(_ arguments: some Collection<String>) -> [String] {
+        Array(arguments.prefix { !$0.hasPrefix("--allow-") })
     }
 
     /// The host and port an agent listens on for its API URL: the URL's port, or 80 and 443 by its scheme.

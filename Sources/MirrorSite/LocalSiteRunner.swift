@@ -46,15 +46,17 @@ public struct LocalSiteRunner: Sendable {
         try await ServiceGroup(configuration: configuration).run()
     }
 
-    /// Processes of this site's components that a killed `up` left behind (same executable name, same arguments):
-    /// they would hold the agents' ports and stores. Ends them (SIGTERM to their group, SIGKILL after 10 s).
+    /// Processes of this site's components that a killed `up` left behind (same executable name, same arguments but
+    /// for the agents' bounds, which follow mirrors.d): they would hold the agents' ports and stores. Ends them
+    /// (SIGTERM to their group, SIGKILL after 10 s).
     static func stopLeftovers(of site: LocalSite, executable: String) -> [String] {
         let name = (executable as NSString).lastPathComponent
-        return LeftoverProcesses.stop(grace: 10) { argv in
-            LeftoverProcesses.program(argv) == name && site.components.contains { Array(argv.dropFirst()) == $0.arguments }
-        }.map { found in
-            "\(site.components.first { Array(found.argv.dropFirst()) == $0.arguments }?.name ?? "a process") (pid \(found.pid))"
+        func component(_ argv: [String]) -> SiteComponent? {
+            site.components.first { LocalSite.identity(argv.dropFirst()) == LocalSite.identity($0.arguments) }
         }
+        return LeftoverProcesses.stop(grace: 10) { argv in
+            LeftoverProcesses.program(argv) == name && component(argv) != nil
+        }.map { found in "\(component(found.argv)?.name ?? "a process") (pid \(found.pid))" }
     }
 }
 

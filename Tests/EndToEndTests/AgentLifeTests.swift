@@ -110,4 +110,30 @@ struct AgentLifeTests {
         #expect(Tree.count(scratch.path + "/root/big") == Tree.count(upstream))
         await agent.stop()
     }
+
+    @Test("the binary's --allow-root and --allow-local-upstream: a valid token gets 403 beyond them, and what is inside syncs")
+    func bounds() async throws {
+        let scratch = Scratch("bounds")
+        let upstreams = scratch.path + "/upstreams"
+        try Tree.generate(at: upstreams + "/debian", files: 4)
+        let allowed = scratch.sub("allowed")
+        let agent = try AgentProcess(role: .master, name: "master", scratch: scratch,
+                                     extraArguments: ["--allow-root", allowed, "--allow-local-upstream", upstreams])
+        try agent.start()
+        for root in ["/etc", scratch.path + "/other"] {
+            let reply = try await agent.request("PUT", "/v1/settings", json: AgentSettings(root: root))
+            #expect(reply.status == 403, "\(root)")
+            #expect(try reply.decode(APIErrorBody.self).error.code == "forbidden-path")
+        }
+        #expect(try await agent.state().settings == nil)
+        #expect(try await agent.request("PUT", "/v1/settings", json: AgentSettings(root: allowed + "/root")).status == 200)
+        let etc = try await agent.request("PUT", "/v1/projects/etc", json: try projectSpec("/etc/", path: "etc"))
+        #expect(try etc.status == 403 && etc.decode(APIErrorBody.self).error.field == "upstream.url")
+        #expect(try await agent.request("PUT", "/v1/projects/debian", json: try projectSpec(upstreams + "/debian", path: "debian")).status == 201)
+        let state = try await agent.wait("syncs debian") { ($0.projects["debian"]?.status.revision ?? 0) >= 1 }
+        #expect(state.projects.keys.sorted() == ["debian"])
+        #expect(try Tree.snapshot(allowed + "/root/debian") == Tree.snapshot(upstreams + "/debian"))
+        #expect(!FileManager.default.fileExists(atPath: allowed + "/root/etc"))
+        await agent.stop()
+    }
 }

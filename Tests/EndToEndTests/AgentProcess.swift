@@ -25,11 +25,12 @@ final class AgentProcess: @unchecked Sendable {
     let log: String
     private(set) var process: Process?
 
-    /// An agent with a token of its own, or the site's shared one (`sharing`'s).
+    /// An agent with a token of its own, or the site's shared one (`sharing`'s); it may read local upstreams in `scratch`.
     init(role: AgentRole, name: String, scratch: Scratch, sharing other: AgentProcess? = nil, extraArguments: [String] = []) throws {
         self.role = role
         self.name = name
-        self.extraArguments = extraArguments
+        // The tests make their local upstreams in the scratch directory.
+        self.extraArguments = ["--allow-local-upstream", scratch.path] + extraArguments
         port = freePort()
         stateDirectory = scratch.path + "/\(name)-state"
         log = scratch.path + "/\(name).log"

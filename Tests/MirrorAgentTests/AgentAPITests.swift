@@ -27,7 +27,7 @@ struct AgentAPITests {
         let settings = AgentSettings(root: agent.scratch.path + "/root", maxConcurrentSyncs: 2)
         #expect(try await agent.put("/v1/settings", settings).decode(PutResponse.self).change == .created)
         #expect(try await agent.put("/v1/settings", settings).decode(PutResponse.self).change == .unchanged)
-        let spec = try AgentHarness.project("/nonexistent/upstream", path: "p") { $0.suspended = true }
+        let spec = try AgentHarness.project(agent.scratch.path + "/nonexistent/upstream", path: "p") { $0.suspended = true }
         let created = try await agent.put("/v1/projects/p", spec)
         #expect(created.status == 201)
         let again = try await agent.put("/v1/projects/p", spec)
@@ -154,8 +154,8 @@ struct AgentAPITests {
         let state = scratch.path + "/state"
         let first = try await AgentHarness(stateDirectory: state)
         _ = try await first.put("/v1/settings", AgentSettings(root: scratch.path + "/root"))
-        let spec = try AgentHarness.project("/srv/none", path: "p") { $0.suspended = true }
-        _ = try await first.put("/v1/projects/p", spec)
+        let spec = try AgentHarness.project(first.scratch.path + "/none", path: "p") { $0.suspended = true }
+        #expect(try await first.put("/v1/projects/p", spec).status == 201)
         let before = try await first.state()
         await first.stop()
         let second = try await AgentHarness(stateDirectory: state)

@@ -14,16 +14,15 @@ struct ReconcileCommandTests {
     @Test("dry-run exits 2 with changes pending, apply converges with 0, then dry-run exits 0; an agent down or an invalid config: 1")
     func exitCodes() async throws {
         let scratch = Scratch("cli-site")
-        let token = scratch.path + "/token"
-        try "cli-token".write(toFile: token, atomically: true, encoding: .utf8)
-        chmod(token, 0o600)
+        let token = try cliToken(in: scratch)
         try Tree.generate(at: scratch.path + "/upstream/linux", files: 5)
         var daemons: [AgentDaemon] = [], tasks: [Task<Void, Never>] = []
         var ports: [Int] = []
         for (role, name) in [(AgentRole.master, "master"), (.slave, "ftp1")] {
             let daemon = try AgentDaemon(options: AgentOptions(role: role, name: name, host: "127.0.0.1", port: 0, tokenFile: token,
                                                                stateDirectory: scratch.path + "/\(name)", policy: .init(maxAttempts: 1),
-                                                               handleSignals: false), logger: testLogger)
+                                                               handleSignals: false, allowLocalUpstreams: [scratch.path + "/upstream"]),
+                                         logger: testLogger)
             daemons.append(daemon)
             tasks.append(Task { try? await daemon.run() })
             ports.append(await daemon.listeningPort() ?? 0)
@@ -80,6 +79,33 @@ struct ReconcileCommandTests {
         await daemons[0].shutdown()
         await tasks[0].value
     }
+
+    @Test("an agent's 403 for a path out of its bounds is shown as the agent said it, naming the agent and the project; exit 1")
+    func forbiddenPath() async throws {
+        let scratch = Scratch("cli-bounds")
+        let token = try cliToken(in: scratch)
+        try Tree.generate(at: scratch.path + "/upstream/linux", files: 2)
+        // The master may read no local upstream at all.
+        let master = try AgentDaemon(options: AgentOptions(role: .master, name: "master", host: "127.0.0.1", port: 0, tokenFile: token,
+                                                           stateDirectory: scratch.path + "/master", handleSignals: false), logger: testLogger)
+        let task = Task { try? await master.run() }
+        let port = await master.listeningPort() ?? 0
+        let dir = scratch.sub("mirrors.d")
+        try """
+            master: { api: "http://127.0.0.1:\(port)", tokenFile: \(token), root: \(scratch.path)/root, rsyncd: { address: 127.0.0.1, port: \(freePort()) } }
+            intervals: { hourly: { every: 1h } }
+            upstreams: { local: { url: \(scratch.path)/upstream } }
+            projects: { linux: { upstream: local, source: linux, interval: hourly } }
+            """.write(toFile: dir + "/site.yaml", atomically: true, encoding: .utf8)
+        let applied = try await Binary.run(["reconcile", dir, "--timeout", "1"])
+        #expect(applied.status == 1)
+        #expect(applied.stdout.contains("error: master: linux: PUT /v1/projects/linux?managed=true answered 403: upstream.url '\(scratch.path)/upstream' "
+            + "is refused: this agent reads no local directory (no --allow-local-upstream); start the agent with --allow-local-upstream"),
+            "\(applied.stdout)")
+        #expect(try await HTTPAgentClient(base: "http://127.0.0.1:\(port)", token: "cli-token").state().projects.isEmpty)
+        await master.shutdown()
+        await task.value
+    }
 }
 
 @Suite("mirrorsync status: the table")
@@ -109,4 +135,12 @@ struct StatusTableTests {
         #expect(table.contains("slave ftp1  linux    3 (2 behind)"), "\(table)")
         #expect(!table.contains("slave ftp2  linux    5 ("))
     }
+}
+
+/// `scratch/token`, holding `cli-token` with mode 0600: the token of the agents these tests run.
+func cliToken(in scratch: Scratch) throws -> String {
+    let token = scratch.path + "/token"
+    try "cli-token".write(toFile: token, atomically: true, encoding: .utf8)
+    chmod(token, 0o600)
+    return token
 }

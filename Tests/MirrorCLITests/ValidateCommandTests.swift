@@ -132,7 +132,7 @@ struct AgentStartupTests {
         return path
     }
 
-    @Test("a world-readable or missing token file, or a state directory that cannot be made: one line and exit 1")
+    @Test("a world-readable or missing token file, a state directory that cannot be made, an allowance that allows nothing: one line and exit 1")
     func badFiles() async throws {
         let open = try await Binary.run(["master", "--token-file", try tokenFile(mode: 0o644), "--state-dir", scratch + "/state"])
         #expect(open.status == 1)
@@ -142,6 +142,14 @@ struct AgentStartupTests {
         #expect(missing.status == 1 && missing.stderr.hasPrefix("mirrorsync slave: error: cannot read the token file \(scratch)/nope: No such file or directory"))
         let noDir = try await Binary.run(["master", "--token-file", try tokenFile(mode: 0o600), "--state-dir", "/proc/mirrorsync/state"])
         #expect(noDir.status == 1 && noDir.stderr.contains("cannot create the state directory /proc/mirrorsync/state"))
+        let uselessRoot = try await Binary.run(["master", "--token-file", try tokenFile(mode: 0o600), "--state-dir", scratch + "/state",
+                                                "--allow-root", "/srv/mirror", "--allow-root", "/etc/mirror"])
+        #expect(uselessRoot.status == 1)
+        #expect(uselessRoot.stderr == "mirrorsync master: error: --allow-root /etc/mirror would allow nothing: it is inside the system directory /etc\n")
+        let uselessUpstream = try await Binary.run(["slave", "--name", "ftp1", "--token-file", try tokenFile(mode: 0o600), "--state-dir", scratch + "/state",
+                                                    "--allow-local-upstream", scratch + "/state/x"])
+        #expect(uselessUpstream.status == 1)
+        #expect(uselessUpstream.stderr.hasPrefix("mirrorsync slave: error: --allow-local-upstream \(scratch)/state/x would allow nothing: it is inside the agent's state directory"))
         #expect(try await Binary.run(["slave", "--name", "Bad Name", "--token-file", "x", "--state-dir", "y"]).status == 64)
         #expect(try await Binary.run(["master", "--listen", "nowhere", "--token-file", "x", "--state-dir", "y"]).status == 64)
     }

@@ -66,11 +66,10 @@ struct WatchCommandTests {
     @Test("reconciles at start and on an edit; an invalid edit is logged as validate prints it; SIGHUP reloads; SIGTERM exits 0")
     func watchWithSignals() async throws {
         let scratch = Scratch("cli-watch")
-        let token = scratch.path + "/token"
-        try "cli-token".write(toFile: token, atomically: true, encoding: .utf8)
-        chmod(token, 0o600)
+        let token = try cliToken(in: scratch)
         let master = try AgentDaemon(options: AgentOptions(role: .master, name: "master", host: "127.0.0.1", port: 0, tokenFile: token,
-                                                           stateDirectory: scratch.path + "/master", handleSignals: false), logger: testLogger)
+                                                           stateDirectory: scratch.path + "/master", handleSignals: false,
+                                                           allowLocalUpstreams: [scratch.path + "/upstream"]), logger: testLogger)
         let task = Task { try? await master.run() }
         let port = await master.listeningPort() ?? 0
         let dir = scratch.sub("mirrors.d")

@@ -31,7 +31,7 @@ final class LiveSite: @unchecked Sendable {
     func start(_ name: String) async throws {
         let options = AgentOptions(role: name == "master" ? .master : .slave, name: name, host: "127.0.0.1", port: ports[name]!,
                                    tokenFile: tokenFile, stateDirectory: scratch.path + "/state-\(name)",
-                                   policy: .init(maxAttempts: 1), handleSignals: false)
+                                   policy: .init(maxAttempts: 1), handleSignals: false, allowLocalUpstreams: [scratch.path + "/upstream"])
         let daemon = try AgentDaemon(options: options, logger: testLogger)
         agents[name] = daemon
         tasks[name] = Task { try? await daemon.run() }

@@ -89,13 +89,38 @@ struct LocalSitePlanTests {
         }
         #expect(site.components.map(\.name) == ["master", "a", "reconcile"])
         #expect(site.components[0].arguments
-            == ["master", "--listen", "127.0.0.1:7070", "--state-dir", "/st/master", "--token-file", "/etc/site/token", "--log-level", "info"])
+            == ["master", "--listen", "127.0.0.1:7070", "--state-dir", "/st/master", "--token-file", "/etc/site/token", "--log-level", "info",
+                "--allow-root", "/srv/mirror"])
         #expect(site.components[1].arguments
-            == ["slave", "--name", "a", "--listen", "[::1]:7072", "--state-dir", "/st/slave-a", "--token-file", "/etc/site/token", "--log-level", "info"])
+            == ["slave", "--name", "a", "--listen", "[::1]:7072", "--state-dir", "/st/slave-a", "--token-file", "/etc/site/token", "--log-level", "info",
+                "--allow-root", "/srv/a"])
         #expect(site.components[2].arguments == ["reconcile", "/conf", "--watch", "--token-file", "/etc/site/token"])
         #expect(site.components[1].listen?.host == "::1" && site.components[1].listen?.port == 7072)
         #expect(site.elsewhere == [LocalSite.AgentElsewhere(name: "b", api: "http://ftp-b.example.org:7071")])
         #expect(!site.tokenIsGenerated)
+    }
+
+    @Test("each agent may write in its root or publicDir only, and the master read the local upstreams; a leftover is known without them")
+    func bounds() throws {
+        var state = self.state
+        state.upstreams = ["up": UpstreamSpec(url: try UpstreamLocation.parse("/data/upstream/")),
+                           "same": UpstreamSpec(url: try UpstreamLocation.parse("/data/upstream")),
+                           "other": UpstreamSpec(url: try UpstreamLocation.parse("/data/other")),
+                           "remote": UpstreamSpec(url: try UpstreamLocation.parse("rsync://mirror.example.org/pub/"))]
+        let site = LocalSite.plan(state, directory: "/conf", stateDirectory: "/st", tokenFileExists: true) { _ in true }
+        let master = site.components[0].arguments
+        #expect(Array(master.suffix(6))
+            == ["--allow-root", "/srv/mirror", "--allow-local-upstream", "/data/other", "--allow-local-upstream", "/data/upstream"])
+        #expect(site.components.filter { $0.kind == .slave }.map { Array($0.arguments.suffix(2)) }
+            == [["--allow-root", "/srv/a"], ["--allow-root", "/srv/b"]])
+        #expect(!site.components.contains { $0.kind != .master && $0.arguments.contains("--allow-local-upstream") })
+        // A process of an `up` started before mirrors.d moved the root is the same component.
+        var moved = state
+        moved.master.root = "/srv/elsewhere"
+        let before = LocalSite.plan(moved, directory: "/conf", stateDirectory: "/st", tokenFileExists: true) { _ in true }
+        #expect(before.components[0].arguments != master)
+        #expect(LocalSite.identity(before.components[0].arguments) == LocalSite.identity(master))
+        #expect(LocalSite.identity(master) == Array(master.prefix(9)))
     }
 
     @Test("a token file that does not exist yet becomes STATE/token for every process")
