@@ -88,7 +88,8 @@ struct HostTests {
         (status, output) = try await dryRun("expired.d", site.siteYAML())
         let b = output.split(separator: "\n").first { $0.hasPrefix("slave b ") } ?? ""
         #expect(status == 1 && b.contains("TLS refused: the agent's certificate expired on "), "\(output)")
-        #expect(output.split(separator: "\n").first { $0.hasPrefix("slave a ") }?.contains("unreachable") == false, "\(output)")
+        // a, with its own certificate, is read as ever (in sync, the plan does not list it).
+        #expect(!output.split(separator: "\n").contains { $0.hasPrefix("slave a ") && $0.contains("unreachable") }, "\(output)")
     }
 
     @Test("a slave cut off mid-pull: the master marks it unreachable and serves the other on time; back, it catches up by itself, never having published a partial pull")
