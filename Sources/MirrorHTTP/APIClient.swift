@@ -132,9 +132,7 @@ public struct APIClient: Sendable {
         }
         let status: Int, answer: ByteBuffer
         do {
-            let response = try await Self.http.execute(request, timeout: .milliseconds(Int64(deadline * 1000)))
-            status = Int(response.status.code)
-            answer = try await response.body.collect(upTo: Self.maxAnswer)
+            (status, answer) = try await Self.execute(request, within: deadline)
         } catch {
             let port = target.port ?? (secure ? 443 : 80)
             if secure, let why = await TLSDiagnosis.explainHTTPS(error, host: host, port: port, caFile: transport.caFile) { throw .tls(why) }
@@ -144,6 +142,25 @@ public struct APIClient: Sendable {
         let data = Data(answer.readableBytesView)
         guard (200..<300).contains(status) else { throw .status(status, body: data) }
         return data
+    }
+
+    /// The status and the whole body, within `seconds`: AsyncHTTPClient's deadline ends the wait for the answer's head,
+    /// not for its body, so an agent that sends half an answer and hangs is cut off here.
+    static func execute(_ request: HTTPClientRequest, within seconds: TimeInterval) async throws -> (Int, ByteBuffer) {
+        let deadline = NIODeadline.now() + .milliseconds(Int64(seconds * 1000))
+        return try await withThrowingTaskGroup(of: (Int, ByteBuffer)?.self) { group in
+            group.addTask {
+                let response = try await http.execute(request, deadline: deadline)
+                return (Int(response.status.code), try await response.body.collect(upTo: maxAnswer))
+            }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let answer = first else { throw HTTPClientError.deadlineExceeded }
+            return answer
+        }
     }
 
     /// Whether a plain-HTTP call's failure could be a TLS port's refusal: the connection was made, and then closed or
