@@ -17,6 +17,10 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.0"),
+        // TLS for the agents' API: the server's (HummingbirdTLS) and the clients' (AsyncHTTPClient), both over NIOSSL.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
     ],
     targets: [
         // libyaml from Debian's libyaml-dev; named CLibYAML because Yams owns CYaml.
@@ -29,10 +33,20 @@ let package = Package(
             name: "MirrorCore",
             dependencies: ["CLibYAML"]
         ),
-        // The one HTTP client of the agents' API: the reconciler's and the agents' calls to each other.
+        // The one HTTP client of the agents' API: the reconciler's and the agents' calls to each other, and the TLS
+        // both sides use.
         .target(
             name: "MirrorHTTP",
-            dependencies: ["MirrorCore"]
+            dependencies: [
+                "MirrorCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
         ),
         // Child processes' groups: stopped as a whole, and what a killed parent left behind.
         .target(
@@ -45,6 +59,8 @@ let package = Package(
                 "MirrorProcess",
                 "MirrorHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "Logging", package: "swift-log"),
@@ -122,7 +138,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MirrorReconcilerTests",
-            dependencies: ["MirrorReconciler", "MirrorAgent", "MirrorTestSupport"]
+            dependencies: ["MirrorReconciler", "MirrorAgent", "MirrorHTTP", "MirrorTestSupport"]
         ),
         // The fault suite: the site on hosts of its own (network namespaces), partitions, full disks, kill -9 rounds.
         .testTarget(

@@ -118,12 +118,25 @@ defs["deletionLimit"] = {
     "examples": ["10%", "2.5%", 5000],
 }
 
+defs["tls"] = {
+    "title": "TLS",
+    "description": "How the agents' https:// APIs are verified, for the whole site (top-level tls:) or for one agent (its own tls:, which wins). Without it an https:// api is verified against the system's trust store.",
+    "type": "object",
+    "properties": {
+        "caFile": ref("absolutePath", "A PEM file of one or more CA certificates that sign the agents' certificates, at this path on every host that calls an agent: the reconciler's, the master's (its triggers to the slaves) and the slaves' (their reports to the master).", examples=["/etc/mirrorsync/ca.pem"]),
+    },
+    "required": ["caFile"],
+    "additionalProperties": False,
+}
+TLS_REF = lambda who: ref("tls", f"The CA that verifies {who}'s https:// api, instead of the site's tls. Refused with an http:// api (" + V + ").")
+INSECURE = lambda who: {"description": f"Allows an http:// api to a host that is not loopback: the bearer token then crosses the network in clear, where it can be read and replayed. Without it such an api is refused; refused with an https:// api, which is always verified (" + V + ").", "type": "boolean", "default": False}
+
 defs["master"] = {
     "title": "Master",
     "description": "The master node: it pulls every project from its upstream and serves the slaves from its rsync daemon.",
     "type": "object",
     "properties": {
-        "api": ref("agentURL", "The master agent's API address.", examples=["http://mirror-master.example.org:7070"]),
+        "api": ref("agentURL", "The master agent's API address: https:// (the agent started with --tls-cert and --tls-key), or http:// on loopback or with insecure: true (" + V + ").", examples=["https://mirror-master.example.org:7070"]),
         "tokenFile": ref("absolutePath", "The file that holds the bearer token the agents share (mode 0600); the token itself never goes in mirrors.d.", examples=["/etc/mirrorsync/token"]),
         "root": ref("absolutePath", "The master's tree: each project lives at ROOT/PATH.", examples=["/srv/mirror"]),
         "rsyncd": {
@@ -139,6 +152,8 @@ defs["master"] = {
         },
         "maxConcurrentSyncs": {"description": "How many upstream syncs may run at once (1-256; a plain integer).", "type": "integer", "minimum": 1, "maximum": 256, "default": 4},
         "publicStatus": {"description": "Whether GET /v1/status answers without a token (true or false).", "type": "boolean", "default": False},
+        "tls": TLS_REF("the master"),
+        "insecure": INSECURE("the master"),
     },
     "required": ["api", "tokenFile", "root"],
     "additionalProperties": False,
@@ -179,8 +194,10 @@ defs["slave"] = {
     "description": "A public host that pulls the projects it serves from the master.",
     "type": "object",
     "properties": {
-        "api": ref("agentURL", "The slave agent's API address; no two agents may share one (" + V + ").", examples=["http://ftp1.example.org:7071"]),
+        "api": ref("agentURL", "The slave agent's API address; no two agents may share one. https://, or http:// on loopback or with insecure: true (" + V + ").", examples=["https://ftp1.example.org:7071"]),
         "publicDir": ref("absolutePath", "The slave's public tree: each project it serves lives at PUBLICDIR/PATH.", examples=["/srv/ftp/pub"]),
+        "tls": TLS_REF("the slave"),
+        "insecure": INSECURE("the slave"),
     },
     "required": ["api", "publicDir"],
     "additionalProperties": False,
@@ -231,6 +248,7 @@ schema = {
     "type": "object",
     "properties": {
         "master": ref("master", "The master node. Exactly one file of mirrors.d defines it (" + V + ")."),
+        "tls": ref("tls", "The CA that verifies every agent's https:// api, unless the agent names its own. At most one file of mirrors.d defines it (" + V + ")."),
         "intervals": section("interval", "intervals", "interval", "Named schedules that projects refer to."),
         "upstreams": section("upstream", "upstreams", "upstream", "Where projects come from."),
         "slaves": section("slave", "slaves", "slave", "The public hosts that pull from the master."),

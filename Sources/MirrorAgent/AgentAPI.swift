@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import MirrorCore
+import MirrorHTTP
 import NIOCore
 
 /// The agent's HTTP API under `/v1`, and `/metrics`.
@@ -78,6 +79,13 @@ public struct AgentAPI: Sendable {
             let settings: AgentSettings
             do throws(ConfigError) { settings = try AgentRequest.settings(body) } catch { throw APIError(error) }
             if let refusal = api.bounds.checkRoot(settings.root) { throw APIError(refusal) }
+            // A CA file the agent cannot use would fail every call to that peer later: refused now, nothing changed.
+            for (peer, transport) in settings.peers.sorted(by: { $0.key < $1.key }) {
+                guard let caFile = transport.caFile else { continue }
+                do throws(TLSFileError) { try AgentTLS.checkCAFile(caFile) } catch {
+                    throw APIError(.unprocessableContent, code: "invalid-ca-file", message: "settings: peers: \(peer): \(error.message) on this host", field: "peers")
+                }
+            }
             let response: PutResponse
             do throws(SchedulerError) { response = try await scheduler.putSettings(settings) } catch { throw APIError(error) }
             return try APIResponse.json(response)

@@ -1,7 +1,10 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import MirrorCore
+import MirrorHTTP
 import NIOCore
 import ServiceLifecycle
 import Synchronization
@@ -61,6 +64,10 @@ public struct AgentOptions: Sendable {
     public var allowRoots: [String]
     /// `--allow-local-upstream`: the directories a local upstream may be read from; empty: none.
     public var allowLocalUpstreams: [String]
+    /// The API's TLS certificate (PEM, its chain after it) and private key (PEM): given both, the API is served over
+    /// https:// only; neither, plain HTTP.
+    public var tlsCertificateFile: String?
+    public var tlsKeyFile: String?
 
     public init(role: AgentRole, name: String, host: String, port: Int, tokenFile: String, stateDirectory: String,
                 version: String = "0.1.0", policy: SyncScheduler.Policy = .init(), handleSignals: Bool = true,
@@ -109,6 +116,8 @@ public final class AgentDaemon: Sendable {
     public let rsyncd: RsyncDaemonSupervisor?
     let extraServices: [any Service]
     let stopPeers: @Sendable () async -> Void
+    /// The API's TLS, when it serves https://.
+    let tls: TLSConfiguration?
     private let group = Mutex<ServiceGroup?>(nil)
     private let listening = Mutex<(port: Int?, waiters: [CheckedContinuation<Int?, Never>])>((nil, []))
 
@@ -117,6 +126,7 @@ public final class AgentDaemon: Sendable {
         self.logger = logger
         let tokenText: String
         do throws(ValueError) { tokenText = try TokenFile.read(options.tokenFile) } catch { throw AgentStartError(error.message) }
+        tls = try Self.serverTLS(options, logger: logger)
         try Self.prepareStateDirectory(options.stateDirectory)
         let bounds: PathBounds
         do throws(PathBoundsError) {
@@ -126,7 +136,12 @@ public final class AgentDaemon: Sendable {
         let store: AgentStore
         do { store = try AgentStore(directory: options.stateDirectory) } catch { throw AgentStartError(error.message) }
         metrics = AgentMetrics()
-        let peers = PeerClient(token: tokenText)
+        // The scheduler, once it is made, holds the settings that say how each peer is reached (its CA, or insecure).
+        let made = SchedulerSlot()
+        let transport: @Sendable (String) async -> AgentTransport = { api in
+            await made.scheduler?.currentSettings().settings?.transport(to: api) ?? AgentTransport()
+        }
+        let peers = PeerClient(token: tokenText, transport: transport)
         // A slave's pulls name the site's credential, which it gets from the master.
         let siteCredentials = options.role == .slave ? MasterCredential(file: options.stateDirectory + "/master-rsync.secret", peers: peers) : nil
         let runner = runner ?? RsyncRunner(clock: clock, siteCredentials: siteCredentials,
@@ -137,7 +152,6 @@ public final class AgentDaemon: Sendable {
             case .master:
                 // The triggers' courier is made before the scheduler, which owns the store: a delivered trigger marks
                 // its slave seen through the scheduler, once there is one.
-                let made = SchedulerSlot()
                 let triggers = Courier<SlaveTrigger>(clock: clock, retryBase: options.peerRetryBase, logger: logger, outcome: { slave, error in
                     if error == nil, let scheduler = made.scheduler { await scheduler.markSeen([slave]) }
                 }, send: { _, trigger throws(PeerError) in
@@ -152,7 +166,7 @@ public final class AgentDaemon: Sendable {
                 extraServices = [RsyncDaemonService(supervisor: supervisor)]
                 stopPeers = { await triggers.stop() }
                 let site = SiteStatusSource(name: options.name, scheduler: scheduler, supervisor: supervisor,
-                                            prober: PeerClient(token: tokenText, timeout: 2), clock: clock)
+                                            prober: PeerClient(token: tokenText, timeout: 2, transport: transport), clock: clock)
                 api = AgentAPI(role: .master, name: options.name, bootID: bootID, version: options.version, scheduler: scheduler,
                                metrics: metrics, token: BearerToken(tokenText), bounds: bounds, site: site)
             case .slave:
@@ -162,6 +176,7 @@ public final class AgentDaemon: Sendable {
                 scheduler = try SyncScheduler(store: store, role: .slave, runner: runner,
                                               observer: ReportToMaster(slave: options.name, courier: reports),
                                               clock: clock, metrics: metrics, policy: options.policy, logger: logger)
+                made.set(scheduler)
                 rsyncd = nil
                 extraServices = [CatchUpService(scheduler: scheduler, peers: peers, clock: clock, interval: options.catchUpInterval,
                                                 retryBase: options.peerRetryBase, retryMax: 60, logger: logger)]
@@ -175,6 +190,25 @@ public final class AgentDaemon: Sendable {
             throw AgentStartError(error.message)
         } catch {
             throw AgentStartError("\(error)")
+        }
+    }
+
+    /// The API's TLS from `--tls-cert` and `--tls-key`: both or neither, each readable, the key the certificate's.
+    static func serverTLS(_ options: AgentOptions, logger: Logger) throws(AgentStartError) -> TLSConfiguration? {
+        switch (options.tlsCertificateFile, options.tlsKeyFile) {
+        case (nil, nil): return nil
+        case (.some, nil): throw AgentStartError("--tls-cert needs --tls-key: the certificate's private key")
+        case (nil, .some): throw AgentStartError("--tls-key needs --tls-cert: the certificate the key belongs to")
+        case (.some(let certificate), .some(let key)):
+            let configuration: TLSConfiguration
+            do throws(TLSFileError) { configuration = try AgentTLS.serverConfiguration(certificateFile: certificate, keyFile: key) } catch {
+                throw AgentStartError(error.message)
+            }
+            // An expired certificate is served (the clients refuse it, saying so), and said here first.
+            if let expiry = AgentTLS.expiry(of: certificate), expiry < Date() {
+                logger.warning("the TLS certificate has expired: clients will refuse it", metadata: ["certificate": "\(certificate)", "expired": "\(expiry)"])
+            }
+            return configuration
         }
     }
 
@@ -194,8 +228,13 @@ public final class AgentDaemon: Sendable {
 
     /// Serves until SIGTERM or `shutdown()`.
     public func run() async throws(AgentStartError) {
+        let server: HTTPServerBuilder
+        do { server = try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1() } catch {
+            throw AgentStartError("cannot serve TLS: \(error)")
+        }
         let app = Application(
             router: api.router(),
+            server: server,
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: nil),
             onServerRunning: { [self] channel in self.listened(on: channel.localAddress?.port) },
             logger: logger)
@@ -207,7 +246,8 @@ public final class AgentDaemon: Sendable {
             logger: logger))
         self.group.withLock { $0 = group }
         logger.info("agent starting", metadata: ["role": "\(options.role.rawValue)", "name": "\(options.name)",
-                                                 "listen": "\(options.host):\(options.port)", "state": "\(options.stateDirectory)"])
+                                                 "listen": "\(options.host):\(options.port)", "state": "\(options.stateDirectory)",
+                                                 "api": "\(tls == nil ? "http" : "https")"])
         defer { listened(on: nil) }
         do {
             try await group.run()

@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import MirrorCore
 import MirrorHTTP
 
@@ -23,9 +20,12 @@ public struct PeerError: Error, Sendable, CustomStringConvertible {
 /// a slave's reports, catch-up and credential from the master. A thin layer over `APIClient`.
 public struct PeerClient: Sendable {
     let client: APIClient
+    /// How to reach the peer at an API URL: the agent's settings say it (`peers`), as the reconciler put them.
+    let transport: @Sendable (String) async -> AgentTransport
 
-    public init(token: String, timeout: TimeInterval = 10) {
-        client = APIClient(token: token, timeout: timeout, maxConnectionsPerHost: 8)
+    public init(token: String, timeout: TimeInterval = 10, transport: @escaping @Sendable (String) async -> AgentTransport = { _ in AgentTransport() }) {
+        client = APIClient(token: token, timeout: timeout)
+        self.transport = transport
     }
 
     /// Tells a slave that the master has `revision` of `project`.
@@ -55,13 +55,12 @@ public struct PeerClient: Sendable {
         if let body {
             do { data = try APIClient.encode(body) } catch { throw PeerError("cannot encode the body of \(method) \(path): \(error)") }
         }
-        do { return try await client.call(method, base + path, body: data) } catch {
+        do { return try await client.call(method, base + path, body: data, transport: await transport(base)) } catch {
             switch error {
             case .badURL(let url): throw PeerError("\(url) is not a URL")
-            case .unreachable(let cause): throw PeerError("\(method) \(base)\(path): \(cause.localizedDescription)")
             case .notHTTP: throw PeerError("\(method) \(base)\(path): HTTP 0: the answer is not HTTP", status: 0)
-            case .status(let status, let body):
-                throw PeerError("\(method) \(base)\(path): HTTP \(status): \(APICallFailure.detail(body))", status: status)
+            case .status(let status, _): throw PeerError("\(method) \(base)\(path): \(error.reason)", status: status)
+            default: throw PeerError("\(method) \(base)\(path): \(error.reason)")
             }
         }
     }

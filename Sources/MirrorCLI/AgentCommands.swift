@@ -29,6 +29,12 @@ struct AgentFlags: ParsableArguments {
         valueName: "dir"))
     var allowLocalUpstreams: [String] = []
 
+    @Option(name: .customLong("tls-cert"), help: ArgumentHelp("Serve the API over TLS with this certificate (PEM; its chain after it); with --tls-key.", valueName: "file"))
+    var tlsCert: String?
+
+    @Option(name: .customLong("tls-key"), help: ArgumentHelp("The TLS certificate's private key (PEM); with --tls-cert.", valueName: "file"))
+    var tlsKey: String?
+
     /// `host:port`, `[v6]:port` or `:port` (all addresses).
     static func parseListen(_ text: String) throws -> (host: String, port: Int) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
@@ -41,6 +47,7 @@ struct AgentFlags: ParsableArguments {
 
     func validate() throws {
         if let listen { _ = try Self.parseListen(listen) }
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together: the certificate and its private key") }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level takes trace, debug, info, notice, warning, error or critical; got '\(logLevel)'")
         }
@@ -59,6 +66,8 @@ struct AgentFlags: ParsableArguments {
         logger.logLevel = level
         var options = AgentOptions(role: role, name: name, host: host, port: port, tokenFile: tokenFile, stateDirectory: stateDir,
                                    allowRoots: allowRoots, allowLocalUpstreams: allowLocalUpstreams)
+        options.tlsCertificateFile = tlsCert
+        options.tlsKeyFile = tlsKey
         configure(&options)
         do {
             let daemon = try AgentDaemon(options: options, logger: logger)

@@ -44,7 +44,9 @@ struct AgentsOptions: ParsableArguments {
             Terminal.write("mirrorsync: error: \(error.message)\n", to: .standardError)
             throw ExitCode(1)
         }
-        return Dictionary(uniqueKeysWithValues: agents.map { ($0.name, HTTPAgentClient(base: $0.api, token: token, timeout: agentTimeout) as any AgentClient) })
+        return Dictionary(uniqueKeysWithValues: agents.map {
+            ($0.name, HTTPAgentClient(base: $0.api, token: token, timeout: agentTimeout, transport: $0.transport) as any AgentClient)
+        })
     }
 
     func printJSON(_ value: some Encodable) {
@@ -195,12 +197,16 @@ extension ReconcileCommand {
     }
 }
 
-/// The agents' clients, kept from one reconcile to the next while an agent's address and the token stay the same, so
-/// that their connections are reused; the token file is read again each time, so that a new token is picked up.
+/// The agents' clients, kept from one reconcile to the next while an agent's address, transport and the token stay the
+/// same; the token file is read again each time, so that a new token is picked up.
 final class ClientCache: Sendable {
     let tokenFile: String?
     let callTimeout: Double
-    private let known = Mutex<[String: (key: String, client: any AgentClient)]>([:])
+    private let known = Mutex<[String: (key: Key, client: any AgentClient)]>([:])
+
+    struct Key: Equatable {
+        var api: String, token: String, transport: AgentTransport
+    }
 
     init(tokenFile: String?, callTimeout: Double) {
         self.tokenFile = tokenFile
@@ -213,11 +219,11 @@ final class ClientCache: Sendable {
         return known.withLock { known in
             var clients: [String: any AgentClient] = [:]
             for agent in agents {
-                let key = agent.api + " " + token
+                let key = Key(api: agent.api, token: token, transport: agent.transport)
                 if let kept = known[agent.name], kept.key == key {
                     clients[agent.name] = kept.client
                 } else {
-                    let client = HTTPAgentClient(base: agent.api, token: token, timeout: callTimeout)
+                    let client = HTTPAgentClient(base: agent.api, token: token, timeout: callTimeout, transport: agent.transport)
                     known[agent.name] = (key, client)
                     clients[agent.name] = client
                 }

@@ -83,7 +83,14 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The agents' log level: trace, debug, info, notice, warning, error or critical.", valueName: "level"))
     var logLevel: String = "info"
 
+    @Option(name: .customLong("tls-cert"), help: ArgumentHelp("For the agents here whose api is https://: the certificate they serve (PEM); with --tls-key.", valueName: "file"))
+    var tlsCert: String?
+
+    @Option(name: .customLong("tls-key"), help: ArgumentHelp("The certificate's private key (PEM); with --tls-cert.", valueName: "file"))
+    var tlsKey: String?
+
     func validate() throws {
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together: the certificate and its private key") }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level takes trace, debug, info, notice, warning, error or critical; got '\(logLevel)'")
         }
@@ -98,8 +105,15 @@ struct UpCommand: AsyncParsableCommand {
         let stateDirectory = absolute(stateDir)
         let tokenFileExists = FileManager.default.fileExists(atPath: state.master.tokenFile)
         let here = LocalAddresses.current()
+        let tls = tlsCert.map { ["--tls-cert", absolute($0), "--tls-key", absolute(tlsKey ?? "")] } ?? []
         let site = LocalSite.plan(state, directory: absolute(directory), stateDirectory: stateDirectory, logLevel: logLevel,
-                                  tokenFileExists: tokenFileExists, isLocal: here.contains)
+                                  tokenFileExists: tokenFileExists, tls: tls, isLocal: here.contains)
+        // An agent here whose api is https:// cannot be served without a certificate: said before anything starts.
+        if tls.isEmpty, let https = site.components.first(where: { Self.httpsAPI($0, state) }) {
+            Terminal.write("mirrorsync up: error: \(https.name)'s api is https://: give up --tls-cert and --tls-key, the certificate it serves and its key\n",
+                           to: .standardError)
+            throw ExitCode(1)
+        }
         let output = SiteOutput(names: site.components.map(\.name) + ["up"], color: Terminal.wantsColor(fileDescriptor: 1))
         do throws(ValueError) {
             try SiteDirectory.make(stateDirectory)
@@ -133,7 +147,16 @@ struct UpCommand: AsyncParsableCommand {
         output.write("up", "every process of the site has stopped")
     }
 
-    /// This program's own file, to start the children with.
+    /// Whether a component is an agent with an https:// api.
+    static func httpsAPI(_ component: SiteComponent, _ state: DesiredState) -> Bool {
+        switch component.kind {
+        case .master: return state.master.api.hasPrefix("https://")
+        case .slave: return state.slaves[component.name]?.api.hasPrefix("https://") ?? false
+        case .reconciler: return false
+        }
+    }
+
+        /// This program's own file, to start the children with.
     static func executable() -> String? {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)

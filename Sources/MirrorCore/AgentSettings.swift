@@ -15,9 +15,13 @@ public struct AgentSettings: Codable, Sendable, Hashable {
     public var master: String?
     /// On the master, every slave's API by name: where its triggers go.
     public var slaves: [String: String]
+    /// How this agent reaches its peers' APIs (`master`, `slaves`), by API URL, for the peers whose transport is not
+    /// the standard one (https:// verified against the system's trust store, or http:// on loopback).
+    public var peers: [String: AgentTransport]
 
     public init(root: String, maxConcurrentSyncs: Int = 4, publicStatus: Bool = false, rsyncd: RsyncdSpec? = nil,
-                master: String? = nil, slaves: [String: String] = [:]) {
+                master: String? = nil, slaves: [String: String] = [:], peers: [String: AgentTransport] = [:]) {
+        self.peers = peers
         self.root = root
         self.maxConcurrentSyncs = maxConcurrentSyncs
         self.publicStatus = publicStatus
@@ -26,7 +30,10 @@ public struct AgentSettings: Codable, Sendable, Hashable {
         self.slaves = slaves
     }
 
-    enum CodingKeys: String, CodingKey { case root, maxConcurrentSyncs, publicStatus, rsyncd, master, slaves }
+    enum CodingKeys: String, CodingKey { case root, maxConcurrentSyncs, publicStatus, rsyncd, master, slaves, peers }
+
+    /// How this agent reaches the peer at `api`.
+    public func transport(to api: String) -> AgentTransport { peers[api] ?? AgentTransport() }
 
     // Settings stored before the peers were part of them lack `master` and `slaves`.
     public init(from decoder: any Decoder) throws {
@@ -37,5 +44,49 @@ public struct AgentSettings: Codable, Sendable, Hashable {
         rsyncd = try c.decodeIfPresent(RsyncdSpec.self, forKey: .rsyncd)
         master = try c.decodeIfPresent(String.self, forKey: .master)
         slaves = try c.decodeIfPresent([String: String].self, forKey: .slaves) ?? [:]
+        peers = try c.decodeIfPresent([String: AgentTransport].self, forKey: .peers) ?? [:]
+    }
+
+    // `peers` is left out when empty: settings without it keep the generation and the JSON they always had.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(root, forKey: .root)
+        try c.encode(maxConcurrentSyncs, forKey: .maxConcurrentSyncs)
+        try c.encode(publicStatus, forKey: .publicStatus)
+        try c.encodeIfPresent(rsyncd, forKey: .rsyncd)
+        try c.encodeIfPresent(master, forKey: .master)
+        try c.encode(slaves, forKey: .slaves)
+        if !peers.isEmpty { try c.encode(peers, forKey: .peers) }
+    }
+}
+
+/// How a client reaches an agent's API: over https://, the CA file that verifies the agent's certificate (else the
+/// system's trust store); over http:// to a host that is not loopback, whether the operator allowed the bearer token
+/// to travel in clear (`insecure: true` in mirrors.d). Without that leave the client refuses to send it.
+public struct AgentTransport: Sendable, Hashable, Codable {
+    /// A PEM file of one or more CA certificates; nil: the system's trust store.
+    public var caFile: String?
+    public var insecure: Bool
+
+    public init(caFile: String? = nil, insecure: Bool = false) {
+        self.caFile = caFile
+        self.insecure = insecure
+    }
+
+    /// The default: the system's trust store, and no plain HTTP off this machine.
+    public var isStandard: Bool { caFile == nil && !insecure }
+
+    enum CodingKeys: String, CodingKey { case caFile, insecure }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        caFile = try c.decodeIfPresent(String.self, forKey: .caFile)
+        insecure = try c.decodeIfPresent(Bool.self, forKey: .insecure) ?? false
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(caFile, forKey: .caFile)
+        if insecure { try c.encode(insecure, forKey: .insecure) }
     }
 }

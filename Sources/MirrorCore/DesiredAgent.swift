@@ -15,6 +15,8 @@ public struct DesiredAgent: Sendable {
     /// `master`, or the slave's name.
     public var name: String
     public var api: String
+    /// How the reconciler reaches `api`.
+    public var transport: AgentTransport
     public var settings: AgentSettings
     /// The agent's projects' names, sorted, and their generations, index by index.
     public let order: [String]
@@ -24,8 +26,9 @@ public struct DesiredAgent: Sendable {
     /// `ProjectsDigest` of what the agent should hold, every project managed.
     public let projectsDigest: String
 
-    init(role: AgentRole, name: String, api: String, settings: AgentSettings, order: [String], generations: [String],
-         table: SpecTable, summaries: [String: String], projectsDigest: String? = nil) {
+    init(role: AgentRole, name: String, api: String, transport: AgentTransport, settings: AgentSettings, order: [String],
+         generations: [String], table: SpecTable, summaries: [String: String], projectsDigest: String? = nil) {
+        self.transport = transport
         self.role = role
         self.name = name
         self.api = api
@@ -100,11 +103,19 @@ extension DesiredAgent {
             }
         }
         let masterTable = SpecTable(masterSpecs), pullTable = SpecTable(pullSpecs)
+        // The master reaches its slaves, and each slave its master, as the reconciler does: the same CA, the same leave.
+        let masterTransport = state.masterTransport
+        var slavePeers: [String: AgentTransport] = [:]
+        for slave in state.slaves.values {
+            let transport = state.transport(slave: slave)
+            if !transport.isStandard { slavePeers[slave.api] = transport }
+        }
+        let masterPeer = masterTransport.isStandard ? [:] : [state.master.api: masterTransport]
         let master = DesiredAgent(
-            role: .master, name: "master", api: state.master.api,
+            role: .master, name: "master", api: state.master.api, transport: masterTransport,
             settings: AgentSettings(root: state.master.root, maxConcurrentSyncs: state.master.maxConcurrentSyncs,
                                     publicStatus: state.master.publicStatus, rsyncd: state.master.rsyncd,
-                                    slaves: state.slaves.mapValues(\.api)),
+                                    slaves: state.slaves.mapValues(\.api), peers: slavePeers),
             order: masterOrder, generations: masterGenerations, table: masterTable, summaries: summaries)
         // Each slave's digest hashes its whole list: side by side on every core.
         let digests = Mutex([String](repeating: "", count: slaveNames.count))
@@ -115,7 +126,8 @@ extension DesiredAgent {
         }
         let slaveDigests = digests.withLock { $0 }
         return [master] + slaveNames.enumerated().map { i, name in
-            DesiredAgent(role: .slave, name: name, api: state.slaves[name]!.api, settings: AgentSettings(root: state.slaves[name]!.publicDir, master: state.master.api),
+            DesiredAgent(role: .slave, name: name, api: state.slaves[name]!.api, transport: state.transport(slave: state.slaves[name]!),
+                         settings: AgentSettings(root: state.slaves[name]!.publicDir, master: state.master.api, peers: masterPeer),
                          order: slaveOrder[i], generations: slaveGenerations[i], table: pullTable, summaries: [:],
                          projectsDigest: slaveDigests[i])
         }

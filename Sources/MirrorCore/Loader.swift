@@ -35,7 +35,7 @@ public struct DesiredStateLoader: Sendable {
         self.parallel = parallel
     }
 
-    public static let topLevelKeys = ["master", "intervals", "upstreams", "slaves", "projects"]
+    public static let topLevelKeys = ["master", "tls", "intervals", "upstreams", "slaves", "projects"]
 
     /// Whether a directory entry is a config file: `*.yaml` or `*.yml`, not hidden, not an editor's leftover.
     public static func isConfigFileName(_ name: String) -> Bool {
@@ -158,6 +158,8 @@ struct FileObjects: Sendable {
 
     var path: String
     var objects: [(ref: ObjectRef, mark: SourceMark, object: Object)] = []
+    /// The site's `tls:` section, if this file has one, and where.
+    var tls: (spec: TLSSpec?, mark: SourceMark)?
     var diagnostics: [Diagnostic]
 
     init(path: String, diagnostics: [Diagnostic]) {
@@ -178,6 +180,9 @@ struct FileObjects: Sendable {
             switch section.key {
             case "master":
                 objects.append((ObjectRef(.master, "master"), section.keyMark, .master(decoder.master(section.value, at: section.keyMark))))
+                continue
+            case "tls":
+                tls = (decoder.tls(section.value, what: SpecDecoder.Subject("the site's tls"), at: section.keyMark), section.keyMark)
                 continue
             case "intervals": kind = .interval
             case "upstreams": kind = .upstream
@@ -227,6 +232,7 @@ private struct Assembly {
     let directory: String
     var decoder = SpecDecoder()
     var master: (spec: MasterSpec, mark: SourceMark)?
+    var tls: (spec: TLSSpec?, mark: SourceMark)?
     var intervals: [String: IntervalSpec] = [:]
     var upstreams: [String: UpstreamSpec] = [:]
     var slaves: [String: SlaveSpec] = [:]
@@ -239,6 +245,13 @@ private struct Assembly {
     /// Takes one file's objects, in file order: the first definition of a name wins, a second is an error.
     mutating func add(_ file: FileObjects) {
         decoder.diagnostics.append(contentsOf: file.diagnostics)
+        if let section = file.tls {
+            if let first = tls {
+                decoder.diagnostics.error(section.mark, "duplicate-name", "the site's tls is defined twice: here and at \(first.mark)")
+            } else {
+                tls = section
+            }
+        }
         for (ref, mark, object) in file.objects {
             guard claim(ref, at: mark) else { continue }
             switch object {
@@ -277,7 +290,7 @@ private struct Assembly {
         guard !decoder.diagnostics.hasErrors, let master else { throw ConfigError(decoder.diagnostics.all) }
         let warnings = unusedObjects()
         let state = DesiredState(master: master.spec, intervals: intervals, upstreams: upstreams, slaves: slaves,
-                                 projects: projects, sources: sources, files: files)
+                                 projects: projects, sources: sources, files: files, tls: tls?.spec)
         return LoadedConfig(state: state, warnings: warnings.sorted(by: Diagnostic.inSourceOrder))
     }
 

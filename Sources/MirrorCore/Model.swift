@@ -12,9 +12,15 @@ public struct MasterSpec: Sendable, Hashable, Codable {
     public var maxConcurrentSyncs: Int
     /// Whether `GET /v1/status` answers without a token.
     public var publicStatus: Bool
+    /// The CA that verifies the master's certificate when `api` is https://; nil: the site's `tls`, if any.
+    public var tls: TLSSpec?
+    /// Whether the token may go to an http:// `api` that is not loopback, in clear.
+    public var insecure: Bool
 
     public init(api: String, tokenFile: String, root: String, rsyncd: RsyncdSpec = RsyncdSpec(),
-                maxConcurrentSyncs: Int = 4, publicStatus: Bool = false) {
+                maxConcurrentSyncs: Int = 4, publicStatus: Bool = false, tls: TLSSpec? = nil, insecure: Bool = false) {
+        self.tls = tls
+        self.insecure = insecure
         self.api = api
         self.tokenFile = tokenFile
         self.root = root
@@ -104,11 +110,26 @@ public struct SlaveSpec: Sendable, Hashable, Codable {
     public var api: String
     /// The slave's public tree: each project it serves lives at `publicDir/path`.
     public var publicDir: String
+    /// The CA that verifies the slave's certificate when `api` is https://; nil: the site's `tls`, if any.
+    public var tls: TLSSpec?
+    /// Whether the token may go to an http:// `api` that is not loopback, in clear.
+    public var insecure: Bool
 
-    public init(api: String, publicDir: String) {
+    public init(api: String, publicDir: String, tls: TLSSpec? = nil, insecure: Bool = false) {
         self.api = api
         self.publicDir = publicDir
+        self.tls = tls
+        self.insecure = insecure
     }
+}
+
+/// How the agents' https:// APIs are verified: `tls:` in mirrors.d, for the whole site or for one agent.
+public struct TLSSpec: Sendable, Hashable, Codable {
+    /// A PEM file of one or more CA certificates that sign the agents' certificates, at this path on every host that
+    /// calls an agent (the reconciler's, the master's, the slaves').
+    public var caFile: String
+
+    public init(caFile: String) { self.caFile = caFile }
 }
 
 /// Which slaves serve a project: every slave, or the ones named.
@@ -200,6 +221,8 @@ public struct ObjectRef: Sendable, Hashable, Codable, Comparable, CustomStringCo
 /// What `mirrors.d/*.yaml` says, after loading, merging and validation.
 public struct DesiredState: Sendable, Equatable {
     public var master: MasterSpec
+    /// The site's `tls:`: the CA for every agent whose own `tls` does not name one.
+    public var tls: TLSSpec?
     public var intervals: [String: IntervalSpec]
     public var upstreams: [String: UpstreamSpec]
     public var slaves: [String: SlaveSpec]
@@ -211,14 +234,25 @@ public struct DesiredState: Sendable, Equatable {
 
     public init(master: MasterSpec, intervals: [String: IntervalSpec] = [:], upstreams: [String: UpstreamSpec] = [:],
                 slaves: [String: SlaveSpec] = [:], projects: [String: ProjectSpec] = [:],
-                sources: [ObjectRef: SourceMark] = [:], files: [String] = []) {
+                sources: [ObjectRef: SourceMark] = [:], files: [String] = [], tls: TLSSpec? = nil) {
         self.master = master
+        self.tls = tls
         self.intervals = intervals
         self.upstreams = upstreams
         self.slaves = slaves
         self.projects = projects
         self.sources = sources
         self.files = files
+    }
+
+    /// How a client reaches the master's API: its CA (its own `tls`, else the site's) and whether plain HTTP is allowed.
+    public var masterTransport: AgentTransport { transport(master.tls, insecure: master.insecure) }
+
+    /// How a client reaches a slave's API.
+    public func transport(slave: SlaveSpec) -> AgentTransport { transport(slave.tls, insecure: slave.insecure) }
+
+    func transport(_ own: TLSSpec?, insecure: Bool) -> AgentTransport {
+        AgentTransport(caFile: (own ?? tls)?.caFile, insecure: insecure)
     }
 
     /// The slaves that serve a project, sorted by name; `allSlaves`, when given, is every slave's name, sorted once

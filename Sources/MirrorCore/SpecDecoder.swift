@@ -18,12 +18,13 @@ public struct SpecDecoder: Sendable {
 
     // MARK: - Objects
 
-    public static let masterKeys = ["api", "tokenFile", "root", "rsyncd", "maxConcurrentSyncs", "publicStatus"]
+    public static let masterKeys = ["api", "tokenFile", "root", "rsyncd", "maxConcurrentSyncs", "publicStatus", "tls", "insecure"]
+    public static let tlsKeys = ["caFile"]
     public static let rsyncdKeys = ["address", "port", "slavesOnly"]
     /// An interval's and an upstream's keys, and a project's: from the one list of a project's fields.
     public static let intervalKeys = AgentProjectSpec.keys(of: "interval", inMirrorsD: true)
     public static let upstreamKeys = AgentProjectSpec.keys(of: "upstream", inMirrorsD: true)
-    public static let slaveKeys = ["api", "publicDir"]
+    public static let slaveKeys = ["api", "publicDir", "tls", "insecure"]
     /// In mirrors.d, `upstream` and `interval` name objects and `slaves` may be `all`; the keys are the agent's.
     public static let projectKeys = AgentProjectSpec.keys
 
@@ -43,9 +44,43 @@ public struct SpecDecoder: Sendable {
         }
         let maxSyncs = integer(f, "maxConcurrentSyncs", in: 1...256) ?? 4
         let publicStatus = boolean(f, "publicStatus") ?? false
-        guard let api, let tokenFile, let root else { return nil }
+        let (tls, insecure, transportValid) = transport(f, api: api)
+        guard let api, let tokenFile, let root, transportValid else { return nil }
         return MasterSpec(api: api, tokenFile: tokenFile, root: root, rsyncd: rsyncd,
-                          maxConcurrentSyncs: maxSyncs, publicStatus: publicStatus)
+                          maxConcurrentSyncs: maxSyncs, publicStatus: publicStatus, tls: tls, insecure: insecure)
+    }
+
+    /// `tls:` for the whole site, or for one agent.
+    public mutating func tls(_ node: YAMLNode, what: Subject, at mark: SourceMark? = nil) -> TLSSpec? {
+        guard let f = fields(node, what: what, known: Self.tlsKeys, at: mark) else { return nil }
+        let caFile = required(f, "caFile") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
+        return caFile.map(TLSSpec.init)
+    }
+
+    /// An agent's `tls` and `insecure`, checked against its `api`: the bearer token crosses a network only inside
+    /// TLS, unless the operator says `insecure: true` for an http:// api; https:// is always verified.
+    mutating func transport(_ f: Fields, api: String?) -> (tls: TLSSpec?, insecure: Bool, valid: Bool) {
+        let errorsBefore = diagnostics.all.count
+        let tls = f["tls"].flatMap { self.tls($0.value, what: Subject("\(f.what)'s tls")) }
+        let insecure = boolean(f, "insecure") ?? false
+        if let api, let entry = f["api"] {
+            let plain = api.hasPrefix("http://")
+            if plain && AgentURL.isPlainHTTPOffHost(api) && !insecure {
+                diagnostics.error(entry.value.mark, "plain-http",
+                    "\(f.what): api \(api) is plain HTTP to a host that is not loopback: the bearer token would cross the network in clear, "
+                    + "where it can be read and replayed; write https:// and start the agent with --tls-cert and --tls-key, "
+                    + "or, on a network you trust, set insecure: true", field: "api")
+            }
+            if !plain, insecure, let i = f["insecure"] {
+                diagnostics.error(i.keyMark, "conflicting-keys",
+                    "\(f.what): insecure: true allows plain http://; an https:// api is always verified, so leave insecure out", field: "insecure")
+            }
+            if plain, let t = f["tls"] {
+                diagnostics.error(t.keyMark, "conflicting-keys",
+                    "\(f.what): tls verifies an https:// api, but api \(api) is plain http://; write https:// or leave tls out", field: "tls")
+            }
+        }
+        return (tls, insecure, diagnostics.all.count == errorsBefore)
     }
 
     public mutating func interval(_ node: YAMLNode, name: String, at mark: SourceMark? = nil) -> IntervalSpec? {
@@ -139,8 +174,9 @@ public struct SpecDecoder: Sendable {
         guard let f = fields(node, what: Subject("slave", name), known: Self.slaveKeys, at: mark) else { return nil }
         let api = required(f, "api") { text, _ throws(ValueError) in try AgentURL.normalize(text) }
         let publicDir = required(f, "publicDir") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
-        guard let api, let publicDir else { return nil }
-        return SlaveSpec(api: api, publicDir: publicDir)
+        let (tls, insecure, transportValid) = transport(f, api: api)
+        guard let api, let publicDir, transportValid else { return nil }
+        return SlaveSpec(api: api, publicDir: publicDir, tls: tls, insecure: insecure)
     }
 
     public mutating func project(_ node: YAMLNode, name: String, at mark: SourceMark? = nil) -> (ProjectSpec, ProjectReferences)? {
@@ -209,7 +245,8 @@ public struct SpecDecoder: Sendable {
 
     // MARK: - What agents receive
 
-    public static let agentSettingsKeys = ["root", "maxConcurrentSyncs", "publicStatus", "rsyncd", "master", "slaves"]
+    public static let agentSettingsKeys = ["root", "maxConcurrentSyncs", "publicStatus", "rsyncd", "master", "slaves", "peers"]
+    public static let agentTransportKeys = ["caFile", "insecure"]
     public static let agentProjectKeys = AgentProjectSpec.keys
     public static let agentUpstreamKeys = AgentProjectSpec.keys(of: "upstream")
 
@@ -247,8 +284,27 @@ public struct SpecDecoder: Sendable {
                 diagnostics.error(entry.value.mark, "invalid-type", "settings: slaves: expected a mapping of slave names to API addresses, got \(entry.value.kindName)", field: "slaves")
             }
         }
+        var peers: [String: AgentTransport] = [:]
+        if let entry = f["peers"] {
+            if entry.value.isMapping {
+                for peer in entry.value.entries(notIn: []) {
+                    let what = Subject("settings' peer", peer.key)
+                    do throws(ValueError) {
+                        let url = try AgentURL.normalize(peer.key)
+                        guard let p = fields(peer.value, what: what, known: Self.agentTransportKeys) else { continue }
+                        let caFile = optional(p, "caFile") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
+                        peers[url] = AgentTransport(caFile: caFile, insecure: boolean(p, "insecure") ?? false)
+                    } catch {
+                        diagnostics.error(peer.keyMark, "invalid-value", "settings: peers: \(error.message)", field: "peers")
+                    }
+                }
+            } else {
+                diagnostics.error(entry.value.mark, "invalid-type", "settings: peers: expected a mapping of API addresses to {caFile, insecure}, got \(entry.value.kindName)", field: "peers")
+            }
+        }
         guard diagnostics.all.count == errorsBefore, let root else { return nil }
-        return AgentSettings(root: root, maxConcurrentSyncs: maxSyncs, publicStatus: publicStatus, rsyncd: rsyncd, master: master, slaves: slaves)
+        return AgentSettings(root: root, maxConcurrentSyncs: maxSyncs, publicStatus: publicStatus, rsyncd: rsyncd, master: master,
+                             slaves: slaves, peers: peers)
     }
 
     /// A project as an agent holds it, with its upstream and interval spelled out: `PUT /v1/projects/{name}`.

@@ -251,6 +251,35 @@ public enum AgentURL {
         return "\(scheme)://\(shownHost)\(components.port.map { ":\($0)" } ?? "")\(path)"
     }
 
+    /// The host of a URL as `normalize` writes it, IPv6 brackets stripped; nil if it has none.
+    public static func host(of url: String) -> String? {
+        guard var host = URLComponents(string: url)?.host, !host.isEmpty else { return nil }
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return host.lowercased()
+    }
+
+    /// Whether a host is this machine's loopback by its spelling alone (no lookup): `localhost`, 127.0.0.0/8 or
+    /// `::1`. Plain HTTP with the bearer token stays on the machine only there.
+    public static func isLoopback(_ host: String) -> Bool {
+        let host = host.lowercased()
+        if host == "localhost" || host.hasSuffix(".localhost") { return true }
+        if host.contains(":") {
+            // ::1 however it is written: every group zero but the last, which is 1.
+            let groups = host.split(separator: ":", omittingEmptySubsequences: false)
+            guard host.hasSuffix(":1"), host.utf8.allSatisfy({ $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "0") || $0 == UInt8(ascii: "1") }) else { return false }
+            return groups.dropLast().allSatisfy { $0.allSatisfy { $0 == "0" } } && Int(groups.last!) == 1
+        }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets.first == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
+
+    /// Whether a call to `url` would carry the bearer token in clear across a network: http:// to a host that is not
+    /// loopback.
+    public static func isPlainHTTPOffHost(_ url: String) -> Bool {
+        guard url.lowercased().hasPrefix("http://") else { return false }
+        return !isLoopback(host(of: url) ?? "")
+    }
+
     /// A DNS name, an IPv4 address or an IPv6 address (brackets stripped).
     public static func isHost(_ host: String) -> Bool {
         if host.contains(":") { return host.utf8.allSatisfy { $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") || ($0 < 0x80 && Character(Unicode.Scalar($0)).isHexDigit) } }

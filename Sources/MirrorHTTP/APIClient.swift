@@ -1,8 +1,13 @@
+import AsyncHTTPClient
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import MirrorCore
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A call to an agent's API that did not succeed; the callers say it in their own words.
 public enum APICallFailure: Error, Sendable {
@@ -14,44 +19,158 @@ public enum APICallFailure: Error, Sendable {
     case notHTTP
     /// An HTTP status outside 2xx, with the body.
     case status(Int, body: Data)
+    /// Refused before anything was sent: the bearer token would cross the network in clear (http:// to a host that is
+    /// not loopback, without the operator's `insecure: true`).
+    case plainHTTP(host: String)
+    /// The connection was refused at the TLS layer, or a plain-HTTP call reached a TLS port; why, in words.
+    case tls(String)
+    /// The CA file named for the agent cannot be used.
+    case trust(TLSFileError)
 
     /// The API's own error message in the body (`{"error": {"message"}}`), else its first 200 bytes.
     public static func detail(_ body: Data) -> String {
         (try? APICoding.decoder().decode(APIErrorBody.self, from: body))?.error.message ?? String(decoding: body.prefix(200), as: UTF8.self)
     }
+
+    /// Why the call failed, for every case but `status`: `connection refused`, `timed out`, `TLS refused: ...`.
+    public var reason: String {
+        switch self {
+        case .unreachable(let error): return Self.describe(error)
+        case .badURL(let url): return "\(url) is not a URL"
+        case .notHTTP: return "the answer is not HTTP"
+        case .status(let status, let body): return "HTTP \(status): \(Self.detail(body))"
+        case .plainHTTP(let host):
+            return "refused to send the token over plain HTTP to \(host), which is not a loopback address: it could be read and replayed "
+                + "on the way; write the agent's api as https:// (the agent started with --tls-cert and --tls-key), or set insecure: true for it in mirrors.d"
+        case .tls(let message): return message
+        case .trust(let error): return error.message
+        }
+    }
+
+    /// An error from the HTTP client or the network, in a few words.
+    static func describe(_ error: any Error) -> String {
+        if let client = error as? HTTPClientError {
+            switch client {
+            case .deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout, .tlsHandshakeTimeout, .getConnectionFromPoolTimeout:
+                return "timed out"
+            case .remoteConnectionClosed: return "the connection was closed before the answer"
+            default: return "\(client)"
+            }
+        }
+        if let connect = error as? NIOConnectionError {
+            if connect.connectionErrors.isEmpty && (connect.dnsAError != nil || connect.dnsAAAAError != nil) { return "unknown host" }
+            if connect.connectionErrors.contains(where: { ($0.error as? IOError)?.errnoCode == ECONNREFUSED }) { return "connection refused" }
+            if let first = connect.connectionErrors.first { return describe(first.error) }
+        }
+        if let io = error as? IOError {
+            if io.errnoCode == ECONNREFUSED { return "connection refused" }
+            return String(cString: strerror(io.errnoCode))
+        }
+        if let channel = error as? ChannelError, case .connectTimeout = channel { return "timed out" }
+        if error is NIOTooManyBytesError { return "the answer is too large" }
+        return "\(error)"
+    }
 }
 
-/// The agents' API over HTTP, with the bearer token they share, a timeout per call, and JSON as the API writes it:
-/// one small client for the reconciler (`HTTPAgentClient`) and for the agents' calls to each other (`PeerClient`).
+/// The agents' API over HTTP or HTTPS, with the bearer token they share, a deadline per call, and JSON as the API
+/// writes it: one small client for the reconciler (`HTTPAgentClient`) and for the agents' calls to each other
+/// (`PeerClient`).
+///
+/// It never sends the token over plain HTTP to a host that is not loopback unless the agent's transport says
+/// `insecure`; over https:// it verifies the agent's certificate against the transport's CA file (or the system's
+/// trust store) and its name against the URL's host. Every client of the process shares one connection pool
+/// (AsyncHTTPClient's, over SwiftNIO and NIOSSL): Foundation's URLSession on Linux is libcurl, which takes its CA
+/// bundle only from fixed system paths and cannot verify one agent against one CA file.
 public struct APIClient: Sendable {
     let token: String
     public let timeout: TimeInterval
-    let session: URLSession
+    /// The longest a whole call may take, answer included.
+    let deadline: TimeInterval
+    let transport: AgentTransport
 
-    /// `resourceTimeout`: the longest a whole call may take, answer included (default: `timeout`).
-    public init(token: String, timeout: TimeInterval, resourceTimeout: TimeInterval? = nil, maxConnectionsPerHost: Int? = nil) {
+    /// `resourceTimeout`: the longest a whole call may take, answer included (default: `timeout`); `transport`: how
+    /// to reach the agents this client calls, unless a call names its own.
+    public init(token: String, timeout: TimeInterval, resourceTimeout: TimeInterval? = nil, transport: AgentTransport = AgentTransport()) {
         self.token = token
         self.timeout = timeout
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = timeout
-        configuration.timeoutIntervalForResource = resourceTimeout ?? timeout
-        if let maxConnectionsPerHost { configuration.httpMaximumConnectionsPerHost = maxConnectionsPerHost }
-        session = URLSession(configuration: configuration)
+        self.deadline = resourceTimeout ?? timeout
+        self.transport = transport
     }
 
-    /// `method base+path` with `body` as JSON; the answer's body, for a 2xx.
-    public func call(_ method: String, _ url: String, body: Data? = nil) async throws(APICallFailure) -> Data {
-        guard let target = URL(string: url) else { throw .badURL(url) }
-        var request = URLRequest(url: target, timeoutInterval: timeout)
-        request.httpMethod = method
-        request.httpBody = body
-        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
-        if body != nil { request.setValue("application/json", forHTTPHeaderField: "Content-Type") }
-        let data: Data, response: URLResponse
-        do { (data, response) = try await session.data(for: request) } catch { throw .unreachable(error) }
-        guard let http = response as? HTTPURLResponse else { throw .notHTTP }
-        guard (200..<300).contains(http.statusCode) else { throw .status(http.statusCode, body: data) }
+    /// The answers the API sends are small; a whole site's state with 100,000 projects is some tens of MB.
+    static let maxAnswer = 256 << 20
+
+    /// One pool for the process: connections are kept and reused per agent (and per CA), never shut down.
+    static let http: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        // A connection that cannot be made fails its call at once, as the callers retry on their own schedule.
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.redirectConfiguration = .disallow
+        configuration.decompression = .disabled
+        configuration.httpVersion = .http1Only
+        return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+    }()
+
+    /// `method url` with `body` as JSON; the answer's body, for a 2xx. `transport`: for this call, instead of the client's.
+    public func call(_ method: String, _ url: String, body: Data? = nil, transport: AgentTransport? = nil) async throws(APICallFailure) -> Data {
+        let transport = transport ?? self.transport
+        guard let target = URLComponents(string: url), let scheme = target.scheme?.lowercased(), scheme == "http" || scheme == "https",
+              let host = AgentURL.host(of: url) else { throw .badURL(url) }
+        let secure = scheme == "https"
+        if !secure && !AgentURL.isLoopback(host) && !transport.insecure { throw .plainHTTP(host: host) }
+        var request = HTTPClientRequest(url: url)
+        request.method = HTTPMethod(rawValue: method)
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        if secure {
+            do throws(TLSFileError) { request.tlsConfiguration = try AgentTLS.clientConfiguration(caFile: transport.caFile) } catch {
+                throw .trust(error)
+            }
+        }
+        let status: Int, answer: ByteBuffer
+        do {
+            (status, answer) = try await Self.execute(request, within: deadline)
+        } catch {
+            let port = target.port ?? (secure ? 443 : 80)
+            if secure, let why = await TLSDiagnosis.explainHTTPS(error, host: host, port: port, caFile: transport.caFile) { throw .tls(why) }
+            if !secure, Self.mayBeTLS(error), let why = await TLSDiagnosis.explainHTTP(error, host: host, port: port) { throw .tls(why) }
+            throw .unreachable(error)
+        }
+        let data = Data(answer.readableBytesView)
+        guard (200..<300).contains(status) else { throw .status(status, body: data) }
         return data
+    }
+
+    /// The status and the whole body, within `seconds`: AsyncHTTPClient's deadline ends the wait for the answer's head,
+    /// not for its body, so an agent that sends half an answer and hangs is cut off here.
+    static func execute(_ request: HTTPClientRequest, within seconds: TimeInterval) async throws -> (Int, ByteBuffer) {
+        let deadline = NIODeadline.now() + .milliseconds(Int64(seconds * 1000))
+        return try await withThrowingTaskGroup(of: (Int, ByteBuffer)?.self) { group in
+            group.addTask {
+                let response = try await http.execute(request, deadline: deadline)
+                return (Int(response.status.code), try await response.body.collect(upTo: maxAnswer))
+            }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let answer = first else { throw HTTPClientError.deadlineExceeded }
+            return answer
+        }
+    }
+
+    /// Whether a plain-HTTP call's failure could be a TLS port's refusal: the connection was made, and then closed or
+    /// answered with bytes that are not HTTP. A refused connection or a timeout is no sign of it.
+    static func mayBeTLS(_ error: any Error) -> Bool {
+        if error is NIOConnectionError || error is IOError || error is ChannelError { return false }
+        if let client = error as? HTTPClientError {
+            return client == .remoteConnectionClosed || client == .bodyLengthMismatch
+        }
+        return true
     }
 
     /// A value as the API's JSON.

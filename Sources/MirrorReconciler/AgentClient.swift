@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import MirrorCore
 import MirrorHTTP
 
@@ -51,35 +48,24 @@ public struct HTTPAgentClient: AgentClient {
     public let base: String
     let client: APIClient
 
-    public init(base: String, token: String, timeout: TimeInterval = 5) {
+    /// `transport`: the CA that verifies an https:// `base`, or leave for plain HTTP to a host that is not loopback.
+    public init(base: String, token: String, timeout: TimeInterval = 5, transport: AgentTransport = AgentTransport()) {
         self.base = base
-        client = APIClient(token: token, timeout: timeout, resourceTimeout: timeout * 2)
+        client = APIClient(token: token, timeout: timeout, resourceTimeout: timeout * 2, transport: transport)
     }
 
     func call(_ method: String, _ path: String, body: Data? = nil) async throws(ClientError) -> Data {
         do { return try await client.call(method, base + path, body: body) } catch {
             switch error {
             case .badURL(let url): throw ClientError(.invalidResponse, "bad URL \(url)")
-            case .unreachable(let cause): throw ClientError(.unreachable, "\(method) \(base)\(path): \(Self.describe(cause))")
             case .notHTTP: throw ClientError(.invalidResponse, "\(base) did not answer HTTP")
             case .status(let status, let body):
                 let message = "\(method) \(path) answered \(status): \(APICallFailure.detail(body))"
                 throw ClientError(status == 401 ? .unauthorized : .rejected(status: status), message)
+            // Refused at the TLS layer, or before sending: the agent is not reached, and the message says why.
+            case .unreachable, .plainHTTP, .tls, .trust: throw ClientError(.unreachable, "\(method) \(base)\(path): \(error.reason)")
             }
         }
-    }
-
-    static func describe(_ error: any Error) -> String {
-        let ns = error as NSError
-        if ns.domain == NSURLErrorDomain {
-            switch ns.code {
-            case NSURLErrorCannotConnectToHost: return "connection refused"
-            case NSURLErrorTimedOut: return "timed out"
-            case NSURLErrorCannotFindHost: return "unknown host"
-            default: break
-            }
-        }
-        return ns.localizedDescription
     }
 
     func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws(ClientError) -> T {

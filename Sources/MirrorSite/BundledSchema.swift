@@ -15,6 +15,10 @@ public enum BundledSchema {
       "$ref": "#/$defs/master",
       "description": "The master node. Exactly one file of mirrors.d defines it (checked by mirrorsync validate)."
     },
+    "tls": {
+      "$ref": "#/$defs/tls",
+      "description": "The CA that verifies every agent's https:// api, unless the agent names its own. At most one file of mirrors.d defines it (checked by mirrorsync validate)."
+    },
     "intervals": {
       "description": "Named schedules that projects refer to. A mapping from interval names to their specs; empty (null) is allowed. A name is defined once across all files (checked by mirrorsync validate).",
       "type": ["object", "null"],
@@ -186,6 +190,20 @@ public enum BundledSchema {
       ],
       "examples": ["10%", "2.5%", 5000]
     },
+    "tls": {
+      "title": "TLS",
+      "description": "How the agents' https:// APIs are verified, for the whole site (top-level tls:) or for one agent (its own tls:, which wins). Without it an https:// api is verified against the system's trust store.",
+      "type": "object",
+      "properties": {
+        "caFile": {
+          "$ref": "#/$defs/absolutePath",
+          "description": "A PEM file of one or more CA certificates that sign the agents' certificates, at this path on every host that calls an agent: the reconciler's, the master's (its triggers to the slaves) and the slaves' (their reports to the master).",
+          "examples": ["/etc/mirrorsync/ca.pem"]
+        }
+      },
+      "required": ["caFile"],
+      "additionalProperties": false
+    },
     "master": {
       "title": "Master",
       "description": "The master node: it pulls every project from its upstream and serves the slaves from its rsync daemon.",
@@ -193,8 +211,8 @@ public enum BundledSchema {
       "properties": {
         "api": {
           "$ref": "#/$defs/agentURL",
-          "description": "The master agent's API address.",
-          "examples": ["http://mirror-master.example.org:7070"]
+          "description": "The master agent's API address: https:// (the agent started with --tls-cert and --tls-key), or http:// on loopback or with insecure: true (checked by mirrorsync validate).",
+          "examples": ["https://mirror-master.example.org:7070"]
         },
         "tokenFile": {
           "$ref": "#/$defs/absolutePath",
@@ -244,6 +262,15 @@ public enum BundledSchema {
         },
         "publicStatus": {
           "description": "Whether GET /v1/status answers without a token (true or false).",
+          "type": "boolean",
+          "default": false
+        },
+        "tls": {
+          "$ref": "#/$defs/tls",
+          "description": "The CA that verifies the master's https:// api, instead of the site's tls. Refused with an http:// api (checked by mirrorsync validate)."
+        },
+        "insecure": {
+          "description": "Allows an http:// api to a host that is not loopback: the bearer token then crosses the network in clear, where it can be read and replayed. Without it such an api is refused; refused with an https:// api, which is always verified (checked by mirrorsync validate).",
           "type": "boolean",
           "default": false
         }
@@ -336,13 +363,22 @@ public enum BundledSchema {
       "properties": {
         "api": {
           "$ref": "#/$defs/agentURL",
-          "description": "The slave agent's API address; no two agents may share one (checked by mirrorsync validate).",
-          "examples": ["http://ftp1.example.org:7071"]
+          "description": "The slave agent's API address; no two agents may share one. https://, or http:// on loopback or with insecure: true (checked by mirrorsync validate).",
+          "examples": ["https://ftp1.example.org:7071"]
         },
         "publicDir": {
           "$ref": "#/$defs/absolutePath",
           "description": "The slave's public tree: each project it serves lives at PUBLICDIR/PATH.",
           "examples": ["/srv/ftp/pub"]
+        },
+        "tls": {
+          "$ref": "#/$defs/tls",
+          "description": "The CA that verifies the slave's https:// api, instead of the site's tls. Refused with an http:// api (checked by mirrorsync validate)."
+        },
+        "insecure": {
+          "description": "Allows an http:// api to a host that is not loopback: the bearer token then crosses the network in clear, where it can be read and replayed. Without it such an api is refused; refused with an https:// api, which is always verified (checked by mirrorsync validate).",
+          "type": "boolean",
+          "default": false
         }
       },
       "required": ["api", "publicDir"],

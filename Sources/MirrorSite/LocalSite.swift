@@ -63,16 +63,18 @@ public struct LocalSite: Sendable, Equatable {
     /// - Parameters:
     ///   - isLocal: whether a host name or address of an agent's API is this host's.
     ///   - tokenFileExists: whether `master.tokenFile` exists; if not, the token is `STATE/token`.
+    ///   - tls: `--tls-cert` and `--tls-key` for the agents whose API is https://.
     public static func plan(_ state: DesiredState, directory: String, stateDirectory: String, logLevel: String = "info",
-                            tokenFileExists: Bool, isLocal: (String) -> Bool) -> LocalSite {
+                            tokenFileExists: Bool, tls: [String] = [], isLocal: (String) -> Bool) -> LocalSite {
         let tokenFile = tokenFileExists ? state.master.tokenFile : stateDirectory + "/token"
         var components: [SiteComponent] = []
         var elsewhere: [AgentElsewhere] = []
         let common = ["--token-file", tokenFile, "--log-level", logLevel]
+        func served(_ api: String) -> [String] { api.hasPrefix("https://") ? tls : [] }
         if let listen = listenAddress(state.master.api), isLocal(listen.host) {
             let dir = stateDirectory + "/master"
             components.append(SiteComponent(name: "master", kind: .master,
-                                            arguments: ["master", "--listen", listen.text, "--state-dir", dir] + common
+                                            arguments: ["master", "--listen", listen.text, "--state-dir", dir] + common + served(state.master.api)
                                                 + ["--allow-root", state.master.root] + localUpstreams(state).flatMap { ["--allow-local-upstream", $0] },
                                             listen: (listen.host, listen.port), stateDirectory: dir))
         } else {
@@ -83,7 +85,7 @@ public struct LocalSite: Sendable, Equatable {
                 let dir = stateDirectory + "/slave-" + name
                 components.append(SiteComponent(name: name, kind: .slave,
                                                 arguments: ["slave", "--name", name, "--listen", listen.text, "--state-dir", dir] + common
-                                                    + ["--allow-root", slave.publicDir],
+                                                    + served(slave.api) + ["--allow-root", slave.publicDir],
                                                 listen: (listen.host, listen.port), stateDirectory: dir))
             } else {
                 elsewhere.append(AgentElsewhere(name: name, api: slave.api))

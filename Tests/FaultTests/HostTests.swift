@@ -9,9 +9,9 @@ import Glibc
 @Suite("Faults across hosts: each agent in a network namespace of its own", .serialized,
        .enabled(if: NetworkLab.unavailable == nil, Comment(rawValue: NetworkLab.unavailable ?? "")))
 struct HostTests {
-    @Test("per-host addresses: the slaves pull from the master's rsync daemon, which refuses any other host")
+    @Test("per-host addresses over TLS: the reconciler, the master and the slaves verify each other; the slaves pull from the master's rsync daemon, which refuses any other host")
     func hostsAllow() async throws {
-        let site = try LabSite("lab-hosts")
+        let site = try LabSite("lab-hosts", tls: true)
         try await site.start()
         let status = try await site.wait("served revision 1 on both slaves") { site.atRevision(1, slaves: ["a", "b"])($0) }
         #expect(try Tree.snapshot(site.publicTree("a")) == Tree.snapshot(site.upstream + "/linux"))
@@ -29,6 +29,67 @@ struct HostTests {
                 "\(log)")
         // Allowed by address, never looked up: no connection waits on DNS.
         #expect(!log.contains("name lookup failed"), "\(log)")
+        // The agents served https:// only, and every peer call went through it: nothing was refused.
+        for host in ["master", "a", "b"] {
+            let text = try String(contentsOfFile: site.scratch.path + "/\(host).log", encoding: .utf8)
+            #expect(text.contains("api=https"), "\(host)")
+            #expect(!text.contains("TLS refused") && !text.contains("plain HTTP"), "\(host): \(text.suffix(2000))")
+        }
+    }
+
+    @Test("across hosts, refused and said so: a wrong CA, an expired certificate, a plain-HTTP downgrade, and the token over plain HTTP without insecure")
+    func refusals() async throws {
+        let site = try LabSite("lab-tls-refusals", tls: true)
+        try await site.start()
+        try await site.wait("served revision 1 on both slaves") { site.atRevision(1, slaves: ["a", "b"])($0) }
+        let other = try TestPKI(in: site.scratch.path + "/other-pki", name: "other-ca")
+        /// `reconcile --dry-run` from ops with `yaml` as mirrors.d: its exit status and output.
+        func dryRun(_ name: String, _ yaml: String) async throws -> (Int32, String) {
+            let directory = site.scratch.sub(name)
+            try yaml.write(toFile: directory + "/site.yaml", atomically: true, encoding: .utf8)
+            return await site.lab.run(on: "ops", [binary, "reconcile", directory, "--dry-run", "--timeout", "2", "--agent-timeout", "3"])
+        }
+
+        // A wrong CA: every agent refused, by name, nothing applied.
+        var (status, output) = try await dryRun("wrong-ca.d", site.siteYAML(caFile: other.caFile))
+        #expect(status == 1, "\(output)")
+        for agent in ["master", "slave a", "slave b"] {
+            let line = output.split(separator: "\n").first { $0.hasPrefix(agent + " ") } ?? ""
+            #expect(line.contains("TLS refused: the agent's certificate is not signed by the CA in \(other.caFile)"), "\(agent): \(output)")
+        }
+
+        // A plain-HTTP downgrade of a, allowed by insecure: true in mirrors.d, refused by the agent's TLS port.
+        (status, output) = try await dryRun("downgrade.d", site.siteYAML(a: ("http", true)))
+        let downgrade = output.split(separator: "\n").first { $0.hasPrefix("slave a ") } ?? ""
+        #expect(status == 1 && downgrade.contains("serves TLS, and takes no plain HTTP; write the agent's api as https://"), "\(output)")
+
+        // Plain HTTP without insecure: validation refuses it, pointing at the api, before anything is sent.
+        (status, output) = try await dryRun("plain.d", site.siteYAML(a: ("http", false)))
+        #expect(status == 1 && output.contains("site.yaml:13:13:") && output.contains("plain HTTP to a host that is not loopback"), "\(output)")
+        // And the client itself refuses: the master, told by hand that a is at http:// with no leave, never sends it the token.
+        let settings = #"{"root": "\#(site.scratch.path)/master-root", "rsyncd": {"address": "\#(site.lab.address("master"))", "port": 873, "slavesOnly": true}, "slaves": {"a": "http://\#(site.lab.address("a")):7071", "b": "\#(site.apiURL("b"))"}, "peers": {"\#(site.apiURL("b"))": {"caFile": "\#(site.pki!.caFile)"}}}"#
+        _ = try await site.api("master", "PUT", "/v1/settings", body: settings)
+        try Tree.generate(at: site.upstream + "/linux/more", files: 3, seed: 3)
+        _ = try await site.api("master", "POST", "/v1/projects/linux/sync")
+        try await eventually("the master refuses to trigger a over plain HTTP", seconds: 30) {
+            site.master.output.contains("refused to send the token over plain HTTP to \(site.lab.address("a"))")
+        }
+
+        // An expired certificate on b: the reconciler refuses it, and so does the master, each saying so.
+        _ = await site.slaves["b"]!.stop()
+        let day: TimeInterval = 86_400
+        let expired = try site.pki!.issue("b-expired", addresses: [site.lab.address("b")], notBefore: Date().addingTimeInterval(-60 * day),
+                                          notAfter: Date().addingTimeInterval(-30 * day))
+        try site.startSlave("b", certificate: expired)
+        try await eventually("b listens again", seconds: 30) {
+            await site.lab.run(on: "ops", ["curl", "-sk", "--max-time", "2", site.apiURL("b") + "/v1/health"]).status == 0
+        }
+        #expect(site.slaves["b"]!.output.contains("the TLS certificate has expired"))
+        (status, output) = try await dryRun("expired.d", site.siteYAML())
+        let b = output.split(separator: "\n").first { $0.hasPrefix("slave b ") } ?? ""
+        #expect(status == 1 && b.contains("TLS refused: the agent's certificate expired on "), "\(output)")
+        // a, with its own certificate, is read as ever (in sync, the plan does not list it).
+        #expect(!output.split(separator: "\n").contains { $0.hasPrefix("slave a ") && $0.contains("unreachable") }, "\(output)")
     }
 
     @Test("a slave cut off mid-pull: the master marks it unreachable and serves the other on time; back, it catches up by itself, never having published a partial pull")

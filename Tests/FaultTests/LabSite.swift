@@ -11,7 +11,8 @@ let binary = builtProduct("mirrorsync")
 
 /// A whole site on hosts of its own: the upstream's rsync daemon, the master, slaves `a` and `b`, and `ops`, where
 /// the reconciler runs and from which the test asks the agents. Trees live in one scratch directory (the namespaces
-/// share the file system); the agents reach each other only through the lab's bridge.
+/// share the file system); the agents reach each other only through the lab's bridge. The agents' APIs are https://
+/// with certificates from a CA the site makes (`tls`), or plain http:// with the operator's `insecure: true`.
 final class LabSite: @unchecked Sendable {
     // Every property is set once in init; the processes are started and stopped by the one test task.
     let lab: NetworkLab
@@ -23,10 +24,15 @@ final class LabSite: @unchecked Sendable {
     var master: LabProcess!
     var slaves: [String: LabProcess] = [:]
     let slaveNames = ["a", "b"]
+    /// The site's CA, when the APIs are https://.
+    let pki: TestPKI?
+    /// Each agent's certificate, for its host's address.
+    var certificates: [String: TestPKI.Issued] = [:]
 
     /// - Parameter project: the project `linux`'s spec in mirrors.d; its tree is `upstream/linux`.
+    /// - Parameter tls: the agents serve https://, and everyone verifies them against the site's CA.
     init(_ label: String, files: Int = 40, bytes: Int = 2048,
-         project: String = "{ upstream: up, source: linux, interval: hourly, slaves: all }") throws {
+         project: String = "{ upstream: up, source: linux, interval: hourly, slaves: all }", tls: Bool = false) throws {
         lab = try NetworkLab(hosts: ["upstream", "master", "a", "b", "ops"])
         scratch = Scratch(label)
         upstream = scratch.path + "/upstream"
@@ -39,6 +45,10 @@ final class LabSite: @unchecked Sendable {
         try "Authorization: Bearer \(token)\n".write(toFile: headerFile, atomically: true, encoding: .utf8)
         chmod(headerFile, 0o600)
         directory = scratch.sub("mirrors.d")
+        pki = tls ? try TestPKI(in: scratch.path + "/pki") : nil
+        for host in ["master"] + slaveNames {
+            if let pki { certificates[host] = try pki.issue(host, addresses: [lab.address(host)]) }
+        }
         try """
             use chroot = no
             log file = \(scratch.path)/upstream-rsyncd.log
@@ -47,24 +57,47 @@ final class LabSite: @unchecked Sendable {
                 read only = yes
 
             """.write(toFile: scratch.path + "/upstream-rsyncd.conf", atomically: true, encoding: .utf8)
-        try """
+        try siteYAML(project: project).write(toFile: directory + "/site.yaml", atomically: true, encoding: .utf8)
+    }
+
+    /// mirrors.d's one file: the agents at their hosts' addresses over https:// verified against `caFile` (the site's
+    /// CA unless given), or over http:// with `insecure: true`; `scheme` and `insecure` override that for slave `a`.
+    func siteYAML(project: String = "{ upstream: up, source: linux, interval: hourly, slaves: all }", caFile: String? = nil,
+                  a: (scheme: String, insecure: Bool)? = nil) -> String {
+        let insecure = pki == nil ? ", insecure: true" : ""
+        let aAPI = a.map { "\($0.scheme)://\(lab.address("a")):7071\"" + ($0.insecure ? ", insecure: true" : "") } ?? apiURL("a") + "\"" + insecure
+        return """
+            \(pki.map { "tls: { caFile: \(caFile ?? $0.caFile) }" } ?? "")
             master:
-              api: http://\(lab.address("master")):7070
+              api: \(apiURL("master"))
               tokenFile: \(tokenFile)
               root: \(scratch.path)/master-root
               rsyncd: { address: \(lab.address("master")), port: 873, slavesOnly: true }
+              \(insecure.isEmpty ? "" : "insecure: true")
             intervals:
               hourly: { every: 1h }
             upstreams:
               up: { url: "rsync://\(lab.address("upstream"))/pub/" }
             slaves:
-              a: { api: "http://\(lab.address("a")):7071", publicDir: \(scratch.path)/a-public }
-              b: { api: "http://\(lab.address("b")):7071", publicDir: \(scratch.path)/b-public }
+              a: { api: "\(aAPI), publicDir: \(scratch.path)/a-public }
+              b: { api: "\(apiURL("b"))"\(insecure), publicDir: \(scratch.path)/b-public }
             projects:
               linux: \(project)
 
-            """.write(toFile: directory + "/site.yaml", atomically: true, encoding: .utf8)
+            """
     }
+
+    /// An agent's API, as mirrors.d names it.
+    func apiURL(_ host: String) -> String { "\(pki == nil ? "http" : "https")://\(lab.address(host)):\(host == "master" ? 7070 : 7071)" }
+
+    /// The flags that serve an agent's API over TLS, with `certificate` (its own by default).
+    func tlsFlags(_ host: String, certificate: TestPKI.Issued? = nil) -> [String] {
+        guard let issued = certificate ?? certificates[host] else { return [] }
+        return ["--tls-cert", issued.certificate, "--tls-key", issued.key]
+    }
+
+    /// curl's flags to trust the site's CA.
+    var curlTrust: [String] { pki.map { ["--cacert", $0.caFile] } ?? [] }
 
     func publicTree(_ slave: String) -> String { scratch.path + "/\(slave)-public/linux" }
 
@@ -73,33 +106,35 @@ final class LabSite: @unchecked Sendable {
         _ = try lab.start(on: "upstream", ["rsync", "--daemon", "--no-detach", "--config=\(scratch.path)/upstream-rsyncd.conf",
                                            "--address=\(lab.address("upstream"))", "--port=873"], log: scratch.path + "/upstream.log")
         master = try lab.start(on: "master", [binary, "master", "--listen", "\(lab.address("master")):7070", "--token-file", tokenFile,
-                                              "--state-dir", scratch.path + "/master-state", "--log-level", "debug"],
+                                              "--state-dir", scratch.path + "/master-state", "--log-level", "debug"] + tlsFlags("master"),
                                log: scratch.path + "/master.log")
-        for name in slaveNames {
-            slaves[name] = try lab.start(on: name, [binary, "slave", "--name", name, "--listen", "\(lab.address(name)):7071",
-                                                    "--token-file", tokenFile, "--state-dir", scratch.path + "/\(name)-state",
-                                                    "--catch-up-interval", "2", "--log-level", "debug"],
-                                         log: scratch.path + "/\(name).log")
-        }
+        for name in slaveNames { try startSlave(name) }
         try await waitForHealth()
         let (status, output) = await lab.run(on: "ops", [binary, "reconcile", directory, "--timeout", "60"])
         try #require(status == 0, "reconcile: \(output)\n\(logs())")
     }
 
-    func waitForHealth() async throws {
-        for host in ["master"] + slaveNames {
-            let port = host == "master" ? 7070 : 7071
+    /// A slave on its host; `certificate` instead of its own (an expired one, say).
+    func startSlave(_ name: String, certificate: TestPKI.Issued? = nil) throws {
+        slaves[name] = try lab.start(on: name, [binary, "slave", "--name", name, "--listen", "\(lab.address(name)):7071",
+                                                "--token-file", tokenFile, "--state-dir", scratch.path + "/\(name)-state",
+                                                "--catch-up-interval", "2", "--log-level", "debug"] + tlsFlags(name, certificate: certificate),
+                                     log: scratch.path + "/\(name).log")
+    }
+
+    func waitForHealth(_ hosts: [String]? = nil) async throws {
+        for host in hosts ?? ["master"] + slaveNames {
             try await eventually("\(host) answers", seconds: 30) {
-                await lab.run(on: "ops", ["curl", "-sf", "--max-time", "2", "http://\(lab.address(host)):\(port)/v1/health"]).status == 0
+                await lab.run(on: "ops", ["curl", "-sf", "--max-time", "2"] + curlTrust + ["\(apiURL(host))/v1/health"]).status == 0
             }
         }
     }
 
     /// A call to an agent's API from ops, with the token.
-    func api(_ host: String, _ method: String = "GET", _ path: String, timeout: Int = 10) async throws -> Data {
-        let port = host == "master" ? 7070 : 7071
+    func api(_ host: String, _ method: String = "GET", _ path: String, timeout: Int = 10, body: String? = nil) async throws -> Data {
+        let data = body.map { ["-H", "Content-Type: application/json", "--data", $0] } ?? []
         let (status, output) = await lab.run(on: "ops", ["curl", "-sS", "--fail-with-body", "--max-time", "\(timeout)", "-X", method,
-                                                         "-H", "@\(headerFile)", "http://\(lab.address(host)):\(port)\(path)"])
+                                                         "-H", "@\(headerFile)"] + curlTrust + data + ["\(apiURL(host))\(path)"])
         guard status == 0 else { throw ValueError("\(method) \(path) on \(host): curl exited \(status): \(output)") }
         return Data(output.utf8)
     }

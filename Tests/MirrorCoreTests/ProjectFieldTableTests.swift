@@ -94,9 +94,17 @@ struct ProjectFieldTableTests {
 
         Row(field: "slave.api", change: { $0.slaves["ftp1"]!.api = "http://127.0.0.1:7079" }, expect: [e("master", "settings", "slaves.ftp1")]),
         Row(field: "slave.publicDir", change: { $0.slaves["ftp1"]!.publicDir = "/srv/pub" }, expect: [e("ftp1", "settings", "root")]),
+        Row(field: "slave.tls", change: { $0.slaves["ftp1"]!.tls = TLSSpec(caFile: "/etc/mirrorsync/ca.pem") },
+            expect: [e("master", "settings", "peers.http://127.0.0.1:7071.caFile")]),
+        Row(field: "slave.insecure", change: { $0.slaves["ftp1"]!.insecure = true },
+            expect: [e("master", "settings", "peers.http://127.0.0.1:7071.insecure")]),
 
         Row(field: "master.api", change: { $0.master.api = "http://localhost:7070" },
             expect: [e("ftp1", "settings", "master"), e("ftp1", "linux", "upstream.url"), e("ftp2", "settings", "master")]),
+        Row(field: "master.tls", change: { $0.master.tls = TLSSpec(caFile: "/etc/mirrorsync/ca.pem") },
+            expect: [e("ftp1", "settings", "peers.http://127.0.0.1:7070.caFile"), e("ftp2", "settings", "peers.http://127.0.0.1:7070.caFile")]),
+        Row(field: "master.insecure", change: { $0.master.insecure = true },
+            expect: [e("ftp1", "settings", "peers.http://127.0.0.1:7070.insecure")]),
         Row(field: "master.tokenFile", change: { $0.master.tokenFile = "/etc/mirrorsync/other-token" }, expect: [],
             why: "the reconciler reads the token file itself; no agent holds its name"),
         Row(field: "master.root", change: { $0.master.root = "/srv/other" }, expect: [e("master", "settings", "root")]),

@@ -28,10 +28,12 @@ final class LiveSite: @unchecked Sendable {
         for name in ["master"] + slaves { ports[name] = freePort() }
     }
 
-    func start(_ name: String) async throws {
-        let options = AgentOptions(role: name == "master" ? .master : .slave, name: name, host: "127.0.0.1", port: ports[name]!,
+    /// `configure`: anything more, such as the API's TLS.
+    func start(_ name: String, configure: (inout AgentOptions) -> Void = { _ in }) async throws {
+        var options = AgentOptions(role: name == "master" ? .master : .slave, name: name, host: "127.0.0.1", port: ports[name]!,
                                    tokenFile: tokenFile, stateDirectory: scratch.path + "/state-\(name)",
                                    policy: .init(maxAttempts: 1), handleSignals: false, allowLocalUpstreams: [scratch.path + "/upstream"])
+        configure(&options)
         let daemon = try AgentDaemon(options: options, logger: testLogger)
         agents[name] = daemon
         tasks[name] = Task { try? await daemon.run() }

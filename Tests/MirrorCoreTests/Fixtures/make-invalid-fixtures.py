@@ -122,7 +122,18 @@ fx("password-file-relative", "reject", [(4, 19, "not an absolute path")],
    "upstreams:\n  box:\n    url: rsync://mirror@box.example.org/pub/\n    passwordFile: box.secret\n")
 fx("slave-api-ftp", "reject", [(2, 16, "http:// or https://")], "slaves:\n  ftp3: { api: \"ftp://ftp3.example.org\", publicDir: /srv/ftp }\n")
 fx("slave-api-credentials", "reject", [(2, 16, "holds credentials")], "slaves:\n  ftp3: { api: \"http://admin:pw@ftp3.example.org:7071\", publicDir: /srv/ftp }\n")
-fx("slave-public-dir-relative", "reject", [(2, 59, "not an absolute path")], "slaves:\n  ftp3: { api: \"http://ftp3.example.org:7071\", publicDir: srv/ftp }\n")
+fx("slave-public-dir-relative", "reject", [(2, 60, "not an absolute path")], "slaves:\n  ftp3: { api: \"https://ftp3.example.org:7071\", publicDir: srv/ftp }\n")
+fx("slave-api-plain-http", "exempt whether a host is loopback is not a pattern the schema can say plainly; insecure is a separate key",
+   [(2, 16, "plain HTTP to a host that is not loopback | in clear | https:// | insecure: true")],
+   "slaves:\n  ftp3: { api: \"http://ftp3.example.org:7071\", publicDir: /srv/ftp }\n")
+fx("slave-insecure-https", "exempt insecure depends on the api's scheme, which the schema does not relate",
+   [(2, 70, "insecure: true allows plain http:// | always verified")],
+   "slaves:\n  ftp3: { api: \"https://ftp3.example.org:7071\", publicDir: /srv/ftp, insecure: true }\n")
+fx("slave-tls-plain-http", "exempt tls depends on the api's scheme, which the schema does not relate",
+   [(2, 62, "tls verifies an https:// api | plain http://")],
+   "slaves:\n  ftp3: { api: \"http://127.0.0.1:7079\", publicDir: /srv/ftp, tls: { caFile: /etc/mirrorsync/ca.pem } }\n")
+fx("tls-without-ca-file", "reject", [(1, 1, "the site's tls has no 'caFile'")], "tls: {}\n")
+fx("tls-ca-file-relative", "reject", [(1, 16, "caFile | not an absolute path")], "tls: { caFile: ca.pem }\n")
 fx("slave-same-api-as-master", "exempt agent addresses span objects", [(2, 3, "has api http://127.0.0.1:7070, the same as master")],
    "slaves:\n  ftp3: { api: \"http://127.0.0.1:7070/\", publicDir: /srv/ftp }\n")
 fx("many-errors-one-run", "reject",
