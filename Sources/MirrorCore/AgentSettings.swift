@@ -15,18 +15,21 @@ public struct AgentSettings: Codable, Sendable, Hashable {
     public var master: String?
     /// On the master, every slave's API by name: where its triggers go.
     public var slaves: [String: String]
+    /// On the master, the site as mirror lists show it (`site:` in mirrors.d), for `GET /mirrorz.json`.
+    public var site: SiteSpec?
 
     public init(root: String, maxConcurrentSyncs: Int = 4, publicStatus: Bool = false, rsyncd: RsyncdSpec? = nil,
-                master: String? = nil, slaves: [String: String] = [:]) {
+                master: String? = nil, slaves: [String: String] = [:], site: SiteSpec? = nil) {
         self.root = root
         self.maxConcurrentSyncs = maxConcurrentSyncs
         self.publicStatus = publicStatus
         self.rsyncd = rsyncd
         self.master = master
         self.slaves = slaves
+        self.site = site
     }
 
-    enum CodingKeys: String, CodingKey { case root, maxConcurrentSyncs, publicStatus, rsyncd, master, slaves }
+    enum CodingKeys: String, CodingKey { case root, maxConcurrentSyncs, publicStatus, rsyncd, master, slaves, site }
 
     // Settings stored before the peers were part of them lack `master` and `slaves`.
     public init(from decoder: any Decoder) throws {
@@ -37,5 +40,6 @@ public struct AgentSettings: Codable, Sendable, Hashable {
         rsyncd = try c.decodeIfPresent(RsyncdSpec.self, forKey: .rsyncd)
         master = try c.decodeIfPresent(String.self, forKey: .master)
         slaves = try c.decodeIfPresent([String: String].self, forKey: .slaves) ?? [:]
+        site = try c.decodeIfPresent(SiteSpec.self, forKey: .site)
     }
 }

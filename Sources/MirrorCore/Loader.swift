@@ -35,7 +35,7 @@ public struct DesiredStateLoader: Sendable {
         self.parallel = parallel
     }
 
-    public static let topLevelKeys = ["master", "intervals", "upstreams", "slaves", "projects"]
+    public static let topLevelKeys = ["master", "intervals", "upstreams", "slaves", "projects", "site"]
 
     /// Whether a directory entry is a config file: `*.yaml` or `*.yml`, not hidden, not an editor's leftover.
     public static func isConfigFileName(_ name: String) -> Bool {
@@ -154,6 +154,7 @@ struct FileObjects: Sendable {
         case upstream(UpstreamSpec?)
         case slave(SlaveSpec?)
         case project(ProjectSpec?, SpecDecoder.ProjectReferences?)
+        case site(SiteSpec?)
     }
 
     var path: String
@@ -178,6 +179,9 @@ struct FileObjects: Sendable {
             switch section.key {
             case "master":
                 objects.append((ObjectRef(.master, "master"), section.keyMark, .master(decoder.master(section.value, at: section.keyMark))))
+                continue
+            case "site":
+                objects.append((ObjectRef(.site, "site"), section.keyMark, .site(decoder.site(section.value, at: section.keyMark))))
                 continue
             case "intervals": kind = .interval
             case "upstreams": kind = .upstream
@@ -214,7 +218,7 @@ struct FileObjects: Sendable {
                 case .project:
                     let decoded = decoder.project(node, name: name, at: mark)
                     object = .project(decoded?.0, decoded?.1)
-                case .master: continue
+                case .master, .site: continue
                 }
                 objects.append((ObjectRef(kind, name), mark, object))
             }
@@ -232,6 +236,7 @@ private struct Assembly {
     var slaves: [String: SlaveSpec] = [:]
     var projects: [String: ProjectSpec] = [:]
     var projectRefs: [String: SpecDecoder.ProjectReferences] = [:]
+    var site: SiteSpec?
     var sources: [ObjectRef: SourceMark] = [:]
 
     init(directory: String) { self.directory = directory }
@@ -243,6 +248,7 @@ private struct Assembly {
             guard claim(ref, at: mark) else { continue }
             switch object {
             case .master(let spec): if let spec { master = (spec, mark) }
+            case .site(let spec): site = spec
             case .interval(let spec): if let spec { intervals[ref.name] = spec }
             case .upstream(let spec): if let spec { upstreams[ref.name] = spec }
             case .slave(let spec): if let spec { slaves[ref.name] = spec }
@@ -277,7 +283,7 @@ private struct Assembly {
         guard !decoder.diagnostics.hasErrors, let master else { throw ConfigError(decoder.diagnostics.all) }
         let warnings = unusedObjects()
         let state = DesiredState(master: master.spec, intervals: intervals, upstreams: upstreams, slaves: slaves,
-                                 projects: projects, sources: sources, files: files)
+                                 projects: projects, site: site, sources: sources, files: files)
         return LoadedConfig(state: state, warnings: warnings.sorted(by: Diagnostic.inSourceOrder))
     }
 
@@ -365,7 +371,7 @@ private struct Assembly {
         return sources.compactMap { ref, mark in
             let used: Bool
             switch ref.kind {
-            case .master, .project: return nil
+            case .master, .project, .site: return nil
             case .upstream: used = upstreamsUsed.contains(ref.name)
             case .interval: used = intervalsUsed.contains(ref.name)
             case .slave: used = everySlaveUsed || slavesUsed.contains(ref.name)
