@@ -34,10 +34,20 @@ public enum FormatTime {
 
     /// `2006-01-02 15:04:05 -0700`, Go's layout that tunasync's manager writes, in `timeZone`; Go's zero time for nil.
     public static func tunasync(_ date: Date?, timeZone: TimeZone) -> String {
-        guard let date else { return goZeroText }
-        let whole = Date(timeIntervalSince1970: TimeInterval(unix(date)))
+        tunasync(date, calendar: calendar(in: timeZone))
+    }
+
+    /// A Gregorian calendar in `timeZone`: made once for a whole list of jobs, which write four times each.
+    static func calendar(in timeZone: TimeZone) -> Calendar {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = timeZone
+        return calendar
+    }
+
+    static func tunasync(_ date: Date?, calendar: Calendar) -> String {
+        guard let date else { return goZeroText }
+        let whole = Date(timeIntervalSince1970: TimeInterval(unix(date)))
+        let timeZone = calendar.timeZone
         let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: whole)
         let offset = timeZone.secondsFromGMT(for: whole)
         func two(_ n: Int?) -> String { let n = n ?? 0; return n < 10 ? "0\(n)" : "\(n)" }
@@ -208,15 +218,17 @@ public struct TunasyncJob: Codable, Sendable, Hashable {
 
     /// Every project the master holds, sorted by name; times in `timeZone`.
     public static func jobs(_ projects: [String: ProjectState], timeZone: TimeZone) -> [TunasyncJob] {
-        projects.keys.sorted().map { name in
+        let calendar = FormatTime.calendar(in: timeZone)
+        func text(_ date: Date?) -> String { FormatTime.tunasync(date, calendar: calendar) }
+        return projects.keys.sorted().map { name in
             let project = projects[name]!, status = project.status
             let ended = RunStanding(status: status).lastEnded
             return TunasyncJob(
                 name: name, isMaster: true, status: Self.status(status),
-                lastUpdate: FormatTime.tunasync(status.lastSuccessAt, timeZone: timeZone), lastUpdateTs: FormatTime.tunasyncStamp(status.lastSuccessAt),
-                lastStarted: FormatTime.tunasync(status.lastStartedAt, timeZone: timeZone), lastStartedTs: FormatTime.tunasyncStamp(status.lastStartedAt),
-                lastEnded: FormatTime.tunasync(ended, timeZone: timeZone), lastEndedTs: FormatTime.tunasyncStamp(ended),
-                nextSchedule: FormatTime.tunasync(status.nextRunAt, timeZone: timeZone), nextScheduleTs: FormatTime.tunasyncStamp(status.nextRunAt),
+                lastUpdate: text(status.lastSuccessAt), lastUpdateTs: FormatTime.tunasyncStamp(status.lastSuccessAt),
+                lastStarted: text(status.lastStartedAt), lastStartedTs: FormatTime.tunasyncStamp(status.lastStartedAt),
+                lastEnded: text(ended), lastEndedTs: FormatTime.tunasyncStamp(ended),
+                nextSchedule: text(status.nextRunAt), nextScheduleTs: FormatTime.tunasyncStamp(status.nextRunAt),
                 upstream: ShownUpstream.of(project.spec), size: status.sizeBytes.map(SizeText.human) ?? "unknown")
         }
     }
