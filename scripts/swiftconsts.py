@@ -32,6 +32,8 @@ C = {
  "DeletionLimit.percent": const("Values.swift", "percentPattern"),
  "filterPatternSchema": const("RsyncPolicy.swift", "filterPatternSchema"),
  "CronExpression": section("Cron.swift", "struct CronExpression"),
+ "DisplayText": section("Values.swift", "enum DisplayText"),
+ "WebLink": section("Values.swift", "enum WebLink"),
 }
 rp = open(SRC + "RsyncPolicy.swift").read()
 flags_block = rp[rp.index("allowedFlags: [String] = [") + len("allowedFlags: [String] = ["):]

@@ -23,6 +23,11 @@ public struct AgentAPI: Sendable {
     let site: SiteStatusSource?
     /// Bodies larger than this are refused with 413: a spec is a few hundred bytes.
     public var maxBodySize = 1 << 20
+    /// The zone of tunasync's time strings (`GET /jobs`): the host's, as tunasync's manager writes them.
+    public var timeZone = TimeZone.current
+
+    /// Paths that answer without a token when the settings' `publicStatus` is true.
+    static let publicWhenStatusIs: Set<String> = ["/v1/status", "/mirrorz.json", "/jobs"]
 
     init(role: AgentRole, name: String, bootID: String, version: String, scheduler: SyncScheduler, metrics: AgentMetrics, token: BearerToken,
          bounds: PathBounds, site: SiteStatusSource? = nil) {
@@ -43,7 +48,8 @@ public struct AgentAPI: Sendable {
         router.add(middleware: BearerAuthMiddleware(token: token) { request in
             let path = request.uri.path
             if path == "/v1/health" { return true }
-            if path == "/v1/status" { return await scheduler.currentSettings().settings?.publicStatus ?? false }
+            // The status and the mirror world's formats of it are public where the settings say so.
+            if AgentAPI.publicWhenStatusIs.contains(path) { return await scheduler.currentSettings().settings?.publicStatus ?? false }
             return false
         })
         let api = self
@@ -59,6 +65,18 @@ public struct AgentAPI: Sendable {
         router.get("/v1/status") { _, _ in
             guard let site = api.site else { return try await api.stateResponse() }
             return try APIResponse.json(await site.status())
+        }
+        router.get("/mirrorz.json") { _, _ in
+            guard api.site != nil else { throw APIError.masterOnly("/mirrorz.json") }
+            guard let site = await scheduler.currentSettings().settings?.site else {
+                throw APIError(.notFound, code: "no-site",
+                               message: "mirrorz.json needs the site's url and abbr: add a site: section to mirrors.d and reconcile")
+            }
+            return try APIResponse.json(MirrorzDocument.build(site: site, projects: await scheduler.projectStates())).readableAnywhere()
+        }
+        router.get("/jobs") { _, _ in
+            guard api.site != nil else { throw APIError.masterOnly("/jobs") }
+            return try APIResponse.json(TunasyncJob.jobs(await scheduler.projectStates(), timeZone: api.timeZone)).readableAnywhere()
         }
         router.get("/v1/revisions") { _, _ in
             guard api.site != nil else { throw APIError.masterOnly("/v1/revisions") }
@@ -242,5 +260,15 @@ public struct AgentAPI: Sendable {
         } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, code: "too-large", message: "the body is larger than \(maxBodySize) bytes")
         }
+    }
+}
+
+extension Response {
+    /// The mirror world's documents are read by pages of other sites (mirrorz.org fetches each site's mirrorz.json
+    /// from the browser): any origin may read them.
+    func readableAnywhere() -> Response {
+        var response = self
+        response.headers[.accessControlAllowOrigin] = "*"
+        return response
     }
 }

@@ -32,7 +32,13 @@ public final class AgentMetrics: Sendable {
         if run.result?.isSuccess == true, let end = run.endedAt {
             Gauge(label: "mirrorsync_last_success_timestamp_seconds", dimensions: [("project", run.project)], factory: factory)
                 .record(end.timeIntervalSince1970)
+            if let bytes = run.bytesTotal { record(size: bytes, of: run.project) }
         }
+    }
+
+    /// A project's tree's size in bytes after its last success (rsync's "Total file size").
+    public func record(size bytes: Int64, of project: String) {
+        Gauge(label: "mirrorsync_project_size_bytes", dimensions: [("project", project)], factory: factory).record(Double(bytes))
     }
 
     /// Runs in progress, and projects held.

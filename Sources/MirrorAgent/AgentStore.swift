@@ -27,6 +27,12 @@ public struct StoredProject: Sendable, Hashable {
     public var syncedFiles: Int?
     /// Put there by the reconciler.
     public var managed: Bool
+    /// The tree's size in bytes after the last successful sync.
+    public var syncedBytes: Int64?
+    /// When the last run that succeeded or failed ended.
+    public var lastEndAt: Date?
+    /// When the project was first stored.
+    public var createdAt: Date?
 }
 
 /// What an agent was given and what it did, in SQLite (GRDB, WAL), so that a restart loses nothing.
@@ -119,6 +125,15 @@ public final class AgentStore: Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v4: sizes and ends") { db in
+            // The tree's size in bytes (rsync's "Total file size") of each run and of each project after its last
+            // success, and when the last run that succeeded or failed ended: what tunasync's last_ended says.
+            try db.execute(sql: """
+                ALTER TABLE run ADD COLUMN bytesTotal INTEGER;
+                ALTER TABLE project ADD COLUMN syncedBytes INTEGER;
+                ALTER TABLE project ADD COLUMN lastEndAt REAL;
+                """)
+        }
         return migrator
     }
 
@@ -173,7 +188,8 @@ public final class AgentStore: Sendable {
     static func project(_ row: Row) throws -> StoredProject {
         StoredProject(name: row["name"], spec: try decode(AgentProjectSpec.self, row["spec"]), generation: row["generation"],
                       revision: row["revision"], lastSuccessAt: date(row["lastSuccessAt"]), lastStartAt: date(row["lastStartAt"]),
-                      syncedFiles: row["syncedFiles"], managed: row["managed"])
+                      syncedFiles: row["syncedFiles"], managed: row["managed"], syncedBytes: row["syncedBytes"],
+                      lastEndAt: date(row["lastEndAt"]), createdAt: date(row["createdAt"]))
     }
 
     public func projects() throws(StoreError) -> [StoredProject] {
@@ -222,7 +238,7 @@ public final class AgentStore: Sendable {
 
     static let runColumns = """
         id, project, trigger, state, result, queuedAt, startedAt, endedAt, attempts, exitCode, reason, message,
-        filesTransferred, bytesTransferred, filesDeleted, filesTotal, stderrTail, revision
+        filesTransferred, bytesTransferred, filesDeleted, filesTotal, bytesTotal, stderrTail, revision
         """
 
     static func run(_ row: Row) throws -> RunRecord {
@@ -232,7 +248,7 @@ public final class AgentStore: Sendable {
             queuedAt: date(row["queuedAt"]) ?? Date(timeIntervalSince1970: 0), startedAt: date(row["startedAt"]),
             endedAt: date(row["endedAt"]), attempts: row["attempts"], exitCode: row["exitCode"], reason: row["reason"],
             message: row["message"], filesTransferred: row["filesTransferred"], bytesTransferred: row["bytesTransferred"],
-            filesDeleted: row["filesDeleted"], filesTotal: row["filesTotal"],
+            filesDeleted: row["filesDeleted"], filesTotal: row["filesTotal"], bytesTotal: row["bytesTotal"],
             stderrTail: (try? decode([String].self, row["stderrTail"])) ?? [], revision: row["revision"])
     }
 
@@ -262,19 +278,22 @@ public final class AgentStore: Sendable {
             run.state = .finished
             if run.result?.isSuccess == true, let end = run.endedAt {
                 try db.execute(sql: """
-                    UPDATE project SET revision = COALESCE(?, revision + 1), lastSuccessAt = ?, syncedFiles = COALESCE(?, syncedFiles)
+                    UPDATE project SET revision = COALESCE(?, revision + 1), lastSuccessAt = ?, syncedFiles = COALESCE(?, syncedFiles),
+                        syncedBytes = COALESCE(?, syncedBytes), lastEndAt = ?
                     WHERE name = ?
-                    """, arguments: [pulled, end.timeIntervalSince1970, run.filesTotal, run.project])
+                    """, arguments: [pulled, end.timeIntervalSince1970, run.filesTotal, run.bytesTotal, end.timeIntervalSince1970, run.project])
                 run.revision = try Int.fetchOne(db, sql: "SELECT revision FROM project WHERE name = ?", arguments: [run.project])
+            } else if run.result == .failed, let end = run.endedAt {
+                try db.execute(sql: "UPDATE project SET lastEndAt = ? WHERE name = ?", arguments: [end.timeIntervalSince1970, run.project])
             }
             try db.execute(sql: """
                 UPDATE run SET state = ?, result = ?, startedAt = ?, endedAt = ?, attempts = ?, exitCode = ?, reason = ?, message = ?,
-                    filesTransferred = ?, bytesTransferred = ?, filesDeleted = ?, filesTotal = ?, stderrTail = ?, revision = ?
+                    filesTransferred = ?, bytesTransferred = ?, filesDeleted = ?, filesTotal = ?, bytesTotal = ?, stderrTail = ?, revision = ?
                 WHERE id = ?
                 """, arguments: [
                     run.state.rawValue, run.result?.rawValue, run.startedAt?.timeIntervalSince1970, run.endedAt?.timeIntervalSince1970,
                     run.attempts, run.exitCode, run.reason, run.message, run.filesTransferred, run.bytesTransferred,
-                    run.filesDeleted, run.filesTotal, try Self.json(run.stderrTail), run.revision, run.id,
+                    run.filesDeleted, run.filesTotal, run.bytesTotal, try Self.json(run.stderrTail), run.revision, run.id,
                 ])
             // Keep the newest runs of the project; the ones still queued or running are never pruned.
             try db.execute(sql: """

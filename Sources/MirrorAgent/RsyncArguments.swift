@@ -64,6 +64,8 @@ public struct RsyncReport: Sendable, Hashable {
     public var filesTransferred: Int?
     public var filesDeleted: Int?
     public var bytesTransferred: Int64?
+    /// The size of every file listed, in bytes ("Total file size"): the tree's size once the pass has succeeded.
+    public var bytesTotal: Int64?
     /// Deletions that `--max-delete` held back.
     public var deletionsSkipped: Int?
 
@@ -87,6 +89,8 @@ public struct RsyncReport: Sendable, Hashable {
             filesTransferred = number(line.dropFirst("Number of regular files transferred: ".count)).map(Int.init)
         } else if line.hasPrefix("Number of deleted files: ") {
             filesDeleted = number(line.dropFirst("Number of deleted files: ".count)).map(Int.init)
+        } else if line.hasPrefix("Total file size: ") {
+            bytesTotal = number(line.dropFirst("Total file size: ".count))
         } else if line.hasPrefix("Total transferred file size: ") {
             bytesTransferred = number(line.dropFirst("Total transferred file size: ".count))
         } else if line.hasPrefix("Deletions stopped due to --max-delete limit ("), let open = line.firstIndex(of: "(") {

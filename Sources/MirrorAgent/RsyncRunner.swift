@@ -195,7 +195,7 @@ public struct RsyncRunner: SyncRunner {
         return SyncOutcome(result: warnings.isEmpty ? .success : .warning, exitCode: last.exitCode,
                            reason: warnings.isEmpty ? nil : "vanished-files", message: message, filesTransferred: transferred,
                            bytesTransferred: bytes, filesDeleted: deleted, filesTotal: last.report.filesTotal,
-                           stderrTail: last.stderrTail)
+                           bytesTotal: last.report.bytesTotal, stderrTail: last.stderrTail)
     }
 
     /// A pass that did not end with one of `allowing` is a failure that says what rsync meant, and why.

@@ -89,13 +89,15 @@ public struct SyncOutcome: Sendable, Hashable {
     public var bytesTransferred: Int64?
     public var filesDeleted: Int?
     public var filesTotal: Int?
+    /// The tree's size in bytes, as rsync listed it.
+    public var bytesTotal: Int64?
     public var stderrTail: [String]
     /// Whether trying again later may help (a dropped connection may; a deletion cap will not).
     public var retryable: Bool
 
     public init(result: RunResult, exitCode: Int? = nil, reason: String? = nil, message: String, filesTransferred: Int? = nil,
-                bytesTransferred: Int64? = nil, filesDeleted: Int? = nil, filesTotal: Int? = nil, stderrTail: [String] = [],
-                retryable: Bool = false) {
+                bytesTransferred: Int64? = nil, filesDeleted: Int? = nil, filesTotal: Int? = nil, bytesTotal: Int64? = nil,
+                stderrTail: [String] = [], retryable: Bool = false) {
         self.result = result
         self.exitCode = exitCode
         self.reason = reason
@@ -104,6 +106,7 @@ public struct SyncOutcome: Sendable, Hashable {
         self.bytesTransferred = bytesTransferred
         self.filesDeleted = filesDeleted
         self.filesTotal = filesTotal
+        self.bytesTotal = bytesTotal
         self.stderrTail = stderrTail
         self.retryable = retryable
     }

@@ -74,6 +74,11 @@ public actor SyncScheduler {
         var lastStartAt: Date?
         var lastSuccessAt: Date?
         var syncedFiles: Int?
+        /// The tree's size in bytes after the last success.
+        var syncedBytes: Int64?
+        /// When the last run that succeeded or failed ended.
+        var lastEndAt: Date?
+        var addedAt: Date?
         var managed = false
         /// The last run was cut short by a stop of the agent: run again at once.
         var resume = false
@@ -128,11 +133,13 @@ public actor SyncScheduler {
         for project in try store.projects() {
             loaded[project.name] = Entry(
                 spec: project.spec, generation: project.generation, revision: project.revision, lastStartAt: project.lastStartAt,
-                lastSuccessAt: project.lastSuccessAt, syncedFiles: project.syncedFiles, managed: project.managed,
+                lastSuccessAt: project.lastSuccessAt, syncedFiles: project.syncedFiles, syncedBytes: project.syncedBytes,
+                lastEndAt: project.lastEndAt, addedAt: project.createdAt, managed: project.managed,
                 resume: interrupted.contains { $0.project == project.name && $0.state == .running },
                 lastRun: lastRuns[project.name])
         }
         entries = loaded
+        for (name, entry) in loaded { if let bytes = entry.syncedBytes { metrics.record(size: bytes, of: name) } }
         for run in interrupted {
             logger.warning("run interrupted by a stop of the agent", metadata: ["project": "\(run.project)", "run": "\(run.id)"])
         }
@@ -281,6 +288,7 @@ public actor SyncScheduler {
         run.bytesTransferred = outcome.bytesTransferred
         run.filesDeleted = outcome.filesDeleted
         run.filesTotal = outcome.filesTotal
+        run.bytesTotal = outcome.bytesTotal
         run.stderrTail = outcome.stderrTail
         if outcome.result == .cancelled && stopping {
             run.result = .interrupted
@@ -304,7 +312,9 @@ public actor SyncScheduler {
                 entry.revision = run.revision ?? pulled ?? entry.revision + 1
                 entry.lastSuccessAt = run.endedAt
                 entry.syncedFiles = run.filesTotal ?? entry.syncedFiles
+                entry.syncedBytes = run.bytesTotal ?? entry.syncedBytes
             }
+            if run.result?.isSuccess == true || run.result == .failed { entry.lastEndAt = run.endedAt }
             if run.result == .interrupted { entry.resume = true }
             entries[run.project] = entry
         }
@@ -346,7 +356,7 @@ public actor SyncScheduler {
             entries[name] = entry
             if spec.suspended, let queued = entry.queued { dropQueued(name, queued, because: "the project was suspended") }
         } else {
-            entries[name] = Entry(spec: spec, generation: response.generation, revision: 0, managed: managed)
+            entries[name] = Entry(spec: spec, generation: response.generation, revision: 0, addedAt: clock.now(), managed: managed)
         }
         logger.info("project \(response.change.rawValue)", metadata: ["project": "\(name)", "generation": "\(response.generation)"])
         wake.signal()
@@ -453,7 +463,8 @@ public actor SyncScheduler {
                 : entry.queued != nil ? .queued : entry.spec.suspended ? .suspended : .idle
             let status = ProjectStatus(activity: activity, revision: entry.revision, lastRun: entry.lastRun,
                                        lastSuccessAt: entry.lastSuccessAt, nextRunAt: due(name, entry).flatMap { $0 == .distantPast ? nil : $0 },
-                                       currentRunID: entry.running?.record.id ?? entry.queued?.id)
+                                       currentRunID: entry.running?.record.id ?? entry.queued?.id, lastStartedAt: entry.lastStartAt,
+                                       lastEndedAt: entry.lastEndAt, sizeBytes: entry.syncedBytes, addedAt: entry.addedAt)
             out[name] = ProjectState(spec: entry.spec, generation: entry.generation, status: status, managed: entry.managed)
         }
     }

@@ -18,6 +18,8 @@ struct StatusRow: Codable, Sendable {
     /// Seconds since the last success.
     var age: Int?
     var nextRunAt: Date?
+    /// The tree's size in bytes after the last success.
+    var sizeBytes: Int64?
     /// No success for more than twice the project's interval (a day for cron schedules), or never.
     var stale: Bool
     var failed: Bool
@@ -33,7 +35,7 @@ struct StatusReport: Codable, Sendable {
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show every project on every host: revision, last sync, result, age, next run.",
+        abstract: "Show every project on every host: revision, last sync, result, age, size, next run.",
         discussion: """
             Rows marked ! failed their last run; rows marked ~ are stale; a slave's REV says how many revisions \
             it is behind the master's. Exit status: 0, or 1 when an agent does not answer.
@@ -75,7 +77,8 @@ struct StatusCommand: AsyncParsableCommand {
                 rows.append(StatusRow(agent: agent.label, role: agent.role, project: name, revision: status.revision, behind: behind,
                                       activity: status.activity,
                                       lastResult: status.lastRun?.result, lastRunEndedAt: status.lastRun?.endedAt,
-                                      lastSuccessAt: status.lastSuccessAt, age: age, nextRunAt: status.nextRunAt, stale: stale,
+                                      lastSuccessAt: status.lastSuccessAt, age: age, nextRunAt: status.nextRunAt,
+                                      sizeBytes: status.sizeBytes, stale: stale,
                                       failed: status.lastRun?.result == .failed))
             }
         }
@@ -92,13 +95,14 @@ struct StatusCommand: AsyncParsableCommand {
             guard let date else { return "-" }
             return String(APICoding.formatDate(date).prefix(16)).replacingOccurrences(of: "T", with: " ") + "Z"
         }
-        let header = ["", "HOST", "PROJECT", "REV", "STATE", "LAST SYNC", "RESULT", "AGE", "NEXT RUN"]
+        let header = ["", "HOST", "PROJECT", "REV", "STATE", "LAST SYNC", "RESULT", "AGE", "SIZE", "NEXT RUN"]
         var rows = [header]
         for row in report.rows {
             let next = row.nextRunAt.map { "in " + span(Int($0.timeIntervalSince(now))) } ?? (row.activity == .idle ? "now" : "-")
             rows.append([row.failed ? "!" : row.stale ? "~" : "", row.agent, row.project,
                          "\(row.revision)" + (row.behind.map { $0 > 0 ? " (\($0) behind)" : "" } ?? ""), row.activity.rawValue,
-                         time(row.lastRunEndedAt), row.lastResult?.rawValue ?? "-", span(row.age), next])
+                         time(row.lastRunEndedAt), row.lastResult?.rawValue ?? "-", span(row.age),
+                         row.sizeBytes.map(SizeText.human) ?? "-", next])
         }
         let widths = header.indices.map { i in rows.map { $0[i].count }.max() ?? 0 }
         var out = rows.map { row in

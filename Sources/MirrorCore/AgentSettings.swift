@@ -18,19 +18,23 @@ public struct AgentSettings: Codable, Sendable, Hashable {
     /// How this agent reaches its peers' APIs (`master`, `slaves`), by API URL, for the peers whose transport is not
     /// the standard one (https:// verified against the system's trust store, or http:// on loopback).
     public var peers: [String: AgentTransport]
+    /// On the master, the site as mirror lists show it (`site:` in mirrors.d), for `GET /mirrorz.json`.
+    public var site: SiteSpec?
 
     public init(root: String, maxConcurrentSyncs: Int = 4, publicStatus: Bool = false, rsyncd: RsyncdSpec? = nil,
-                master: String? = nil, slaves: [String: String] = [:], peers: [String: AgentTransport] = [:]) {
+                master: String? = nil, slaves: [String: String] = [:], peers: [String: AgentTransport] = [:], site: SiteSpec? = nil) {
         self.peers = peers
+        self.site = site
         self.root = root
         self.maxConcurrentSyncs = maxConcurrentSyncs
         self.publicStatus = publicStatus
         self.rsyncd = rsyncd
         self.master = master
         self.slaves = slaves
+        self.site = site
     }
 
-    enum CodingKeys: String, CodingKey { case root, maxConcurrentSyncs, publicStatus, rsyncd, master, slaves, peers }
+    enum CodingKeys: String, CodingKey { case root, maxConcurrentSyncs, publicStatus, rsyncd, master, slaves, peers, site }
 
     /// How this agent reaches the peer at `api`.
     public func transport(to api: String) -> AgentTransport { peers[api] ?? AgentTransport() }
@@ -45,9 +49,10 @@ public struct AgentSettings: Codable, Sendable, Hashable {
         master = try c.decodeIfPresent(String.self, forKey: .master)
         slaves = try c.decodeIfPresent([String: String].self, forKey: .slaves) ?? [:]
         peers = try c.decodeIfPresent([String: AgentTransport].self, forKey: .peers) ?? [:]
+        site = try c.decodeIfPresent(SiteSpec.self, forKey: .site)
     }
 
-    // `peers` is left out when empty: settings without it keep the generation and the JSON they always had.
+    // `peers` is left out when empty, and `site` when there is none: settings without it keep the generation and the JSON they always had.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(root, forKey: .root)
@@ -57,6 +62,7 @@ public struct AgentSettings: Codable, Sendable, Hashable {
         try c.encodeIfPresent(master, forKey: .master)
         try c.encode(slaves, forKey: .slaves)
         if !peers.isEmpty { try c.encode(peers, forKey: .peers) }
+        try c.encodeIfPresent(site, forKey: .site)
     }
 }
 

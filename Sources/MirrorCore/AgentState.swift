@@ -11,15 +11,29 @@ public struct ProjectStatus: Codable, Sendable, Hashable {
     public var lastSuccessAt: Date?
     public var nextRunAt: Date?
     public var currentRunID: Int64?
+    /// When the newest run started (the one in progress, if any).
+    public var lastStartedAt: Date?
+    /// When the newest run that succeeded or failed ended (a run stopped or interrupted does not count): equal to
+    /// `lastSuccessAt` when that run succeeded.
+    public var lastEndedAt: Date?
+    /// The tree's size in bytes after the last success, as rsync counted it.
+    public var sizeBytes: Int64?
+    /// When the agent was first given the project.
+    public var addedAt: Date?
 
     public init(activity: Activity, revision: Int, lastRun: RunRecord? = nil, lastSuccessAt: Date? = nil,
-                nextRunAt: Date? = nil, currentRunID: Int64? = nil) {
+                nextRunAt: Date? = nil, currentRunID: Int64? = nil, lastStartedAt: Date? = nil, lastEndedAt: Date? = nil,
+                sizeBytes: Int64? = nil, addedAt: Date? = nil) {
         self.activity = activity
         self.revision = revision
         self.lastRun = lastRun
         self.lastSuccessAt = lastSuccessAt
         self.nextRunAt = nextRunAt
         self.currentRunID = currentRunID
+        self.lastStartedAt = lastStartedAt
+        self.lastEndedAt = lastEndedAt
+        self.sizeBytes = sizeBytes
+        self.addedAt = addedAt
     }
 }
 

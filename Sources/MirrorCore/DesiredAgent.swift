@@ -93,6 +93,10 @@ extension DesiredAgent {
             var pullTree = project.tree
             pullTree.source = ""
             pullTree.timeout = nil
+            // What mirror lists show is the master's to say (GET /mirrorz.json): a new description moves no slave.
+            pullTree.cname = nil
+            pullTree.desc = nil
+            pullTree.help = nil
             let pull = AgentProjectSpec(upstream: module, interval: .every(slaveFallbackInterval), tree: pullTree)
             pullSpecs[name] = pull
             let generation = Generation.of(pull)
@@ -115,7 +119,7 @@ extension DesiredAgent {
             role: .master, name: "master", api: state.master.api, transport: masterTransport,
             settings: AgentSettings(root: state.master.root, maxConcurrentSyncs: state.master.maxConcurrentSyncs,
                                     publicStatus: state.master.publicStatus, rsyncd: state.master.rsyncd,
-                                    slaves: state.slaves.mapValues(\.api), peers: slavePeers),
+                                    slaves: state.slaves.mapValues(\.api), peers: slavePeers, site: state.site),
             order: masterOrder, generations: masterGenerations, table: masterTable, summaries: summaries)
         // Each slave's digest hashes its whole list: side by side on every core.
         let digests = Mutex([String](repeating: "", count: slaveNames.count))

@@ -35,7 +35,7 @@ public struct DesiredStateLoader: Sendable {
         self.parallel = parallel
     }
 
-    public static let topLevelKeys = ["master", "tls", "intervals", "upstreams", "slaves", "projects"]
+    public static let topLevelKeys = ["master", "tls", "intervals", "upstreams", "slaves", "projects", "site"]
 
     /// Whether a directory entry is a config file: `*.yaml` or `*.yml`, not hidden, not an editor's leftover.
     public static func isConfigFileName(_ name: String) -> Bool {
@@ -154,6 +154,7 @@ struct FileObjects: Sendable {
         case upstream(UpstreamSpec?)
         case slave(SlaveSpec?)
         case project(ProjectSpec?, SpecDecoder.ProjectReferences?)
+        case site(SiteSpec?)
     }
 
     var path: String
@@ -183,6 +184,8 @@ struct FileObjects: Sendable {
                 continue
             case "tls":
                 tls = (decoder.tls(section.value, what: SpecDecoder.Subject("the site's tls"), at: section.keyMark), section.keyMark)
+            case "site":
+                objects.append((ObjectRef(.site, "site"), section.keyMark, .site(decoder.site(section.value, at: section.keyMark))))
                 continue
             case "intervals": kind = .interval
             case "upstreams": kind = .upstream
@@ -219,7 +222,7 @@ struct FileObjects: Sendable {
                 case .project:
                     let decoded = decoder.project(node, name: name, at: mark)
                     object = .project(decoded?.0, decoded?.1)
-                case .master: continue
+                case .master, .site: continue
                 }
                 objects.append((ObjectRef(kind, name), mark, object))
             }
@@ -238,6 +241,7 @@ private struct Assembly {
     var slaves: [String: SlaveSpec] = [:]
     var projects: [String: ProjectSpec] = [:]
     var projectRefs: [String: SpecDecoder.ProjectReferences] = [:]
+    var site: SiteSpec?
     var sources: [ObjectRef: SourceMark] = [:]
 
     init(directory: String) { self.directory = directory }
@@ -256,6 +260,7 @@ private struct Assembly {
             guard claim(ref, at: mark) else { continue }
             switch object {
             case .master(let spec): if let spec { master = (spec, mark) }
+            case .site(let spec): site = spec
             case .interval(let spec): if let spec { intervals[ref.name] = spec }
             case .upstream(let spec): if let spec { upstreams[ref.name] = spec }
             case .slave(let spec): if let spec { slaves[ref.name] = spec }
@@ -290,7 +295,7 @@ private struct Assembly {
         guard !decoder.diagnostics.hasErrors, let master else { throw ConfigError(decoder.diagnostics.all) }
         let warnings = unusedObjects()
         let state = DesiredState(master: master.spec, intervals: intervals, upstreams: upstreams, slaves: slaves,
-                                 projects: projects, sources: sources, files: files, tls: tls?.spec)
+                                 projects: projects, site: site, sources: sources, files: files, tls: tls?.spec)
         return LoadedConfig(state: state, warnings: warnings.sorted(by: Diagnostic.inSourceOrder))
     }
 
@@ -378,7 +383,7 @@ private struct Assembly {
         return sources.compactMap { ref, mark in
             let used: Bool
             switch ref.kind {
-            case .master, .project: return nil
+            case .master, .project, .site: return nil
             case .upstream: used = upstreamsUsed.contains(ref.name)
             case .interval: used = intervalsUsed.contains(ref.name)
             case .slave: used = everySlaveUsed || slavesUsed.contains(ref.name)

@@ -193,10 +193,10 @@ public struct ProjectSpec: Sendable, Hashable {
 
 /// The kinds of object in mirrors.d, named as the top-level keys name them.
 public enum ObjectKind: String, Sendable, Hashable, Codable, CaseIterable, Comparable {
-    case master, interval, upstream, slave, project
+    case master, interval, upstream, slave, project, site
 
     /// The top-level key that holds objects of this kind.
-    public var section: String { self == .master ? "master" : rawValue + "s" }
+    public var section: String { self == .master || self == .site ? rawValue : rawValue + "s" }
 
     public static func < (a: ObjectKind, b: ObjectKind) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
@@ -213,7 +213,7 @@ public struct ObjectRef: Sendable, Hashable, Codable, Comparable, CustomStringCo
         self.name = name
     }
 
-    public var description: String { kind == .master ? "master" : "\(kind.rawValue) '\(name)'" }
+    public var description: String { kind == .master || kind == .site ? kind.rawValue : "\(kind.rawValue) '\(name)'" }
 
     public static func < (a: ObjectRef, b: ObjectRef) -> Bool { (a.kind, a.name) < (b.kind, b.name) }
 }
@@ -227,13 +227,15 @@ public struct DesiredState: Sendable, Equatable {
     public var upstreams: [String: UpstreamSpec]
     public var slaves: [String: SlaveSpec]
     public var projects: [String: ProjectSpec]
+    /// The site as mirror lists show it (`site:`), when a file describes it.
+    public var site: SiteSpec?
     /// Where each object was defined, for messages.
     public var sources: [ObjectRef: SourceMark]
     /// The files read, in the order they were read.
     public var files: [String]
 
     public init(master: MasterSpec, intervals: [String: IntervalSpec] = [:], upstreams: [String: UpstreamSpec] = [:],
-                slaves: [String: SlaveSpec] = [:], projects: [String: ProjectSpec] = [:],
+                slaves: [String: SlaveSpec] = [:], projects: [String: ProjectSpec] = [:], site: SiteSpec? = nil,
                 sources: [ObjectRef: SourceMark] = [:], files: [String] = [], tls: TLSSpec? = nil) {
         self.master = master
         self.tls = tls
@@ -241,6 +243,7 @@ public struct DesiredState: Sendable, Equatable {
         self.upstreams = upstreams
         self.slaves = slaves
         self.projects = projects
+        self.site = site
         self.sources = sources
         self.files = files
     }

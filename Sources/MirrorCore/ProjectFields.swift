@@ -10,7 +10,8 @@ public enum FieldValue: Sendable, Hashable {
 
 /// What a project copies, where it puts it and how: the fields that a project in mirrors.d, the master's copy of it
 /// and each slave's pull share. A field added here reaches the master and every slave with no other change (a
-/// slave's pull differs only in `source` and `timeout`, which go into its pull from the master's module).
+/// slave's pull differs only in `source` and `timeout`, which go into its pull from the master's module, and leaves out
+/// what mirror lists show: `cname`, `desc`, `help`).
 public struct TreeSpec: Sendable, Hashable {
     /// The path inside the upstream; empty for the upstream's whole tree.
     public var source = ""
@@ -26,6 +27,12 @@ public struct TreeSpec: Sendable, Hashable {
     public var timeout: TimeSpan?
     /// How much one sync may delete before it is stopped with nothing deleted.
     public var maxDelete = DeletionLimit.default
+    /// How mirror lists name the project (mirrorz's `cname`); its name when absent. The master alone holds it.
+    public var cname: String?
+    /// A line about the project for mirror lists (mirrorz's `desc`). The master alone holds it.
+    public var desc: String?
+    /// Where its help page is: a path on the site or a whole URL (mirrorz's `help`). The master alone holds it.
+    public var help: String?
 
     /// The fields of a tree as they were first written; a field added later keeps its default here and is set by
     /// name.
@@ -145,6 +152,10 @@ extension ProjectField {
         tree(path, keyPath, omit: { $0 == nil }, value: { $0.map { .number(Int64($0.seconds)) } ?? .absent }, text: { $0?.description })
     }
 
+    static func treeText(_ path: String, _ keyPath: WritableKeyPath<TreeSpec, String?> & Sendable) -> ProjectField {
+        tree(path, keyPath, omit: { $0 == nil }, value: { $0.map(FieldValue.text) ?? .absent }, text: { $0 })
+    }
+
     static func treeList(_ path: String, _ keyPath: WritableKeyPath<TreeSpec, [String]> & Sendable) -> ProjectField {
         tree(path, keyPath, value: { .list($0) }, text: { "[" + $0.map { "\"\($0)\"" }.joined(separator: ", ") + "]" })
     }
@@ -179,6 +190,10 @@ extension AgentProjectSpec {
         // "10%" and "10" differ: the text is canonical.
         .tree("maxDelete", \.maxDelete, value: { .text($0.description) }, text: { $0.description }),
         .list("slaves") { $0.slaves },
+        // What mirror lists show of the project (GET /mirrorz.json); a slave's pull leaves them out.
+        .treeText("cname", \.cname),
+        .treeText("desc", \.desc),
+        .treeText("help", \.help),
     ]
 
     /// The fields of the project's tree, which code themselves into its JSON object.

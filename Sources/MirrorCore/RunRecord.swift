@@ -53,6 +53,8 @@ public struct RunRecord: Codable, Sendable, Hashable {
     public var filesDeleted: Int?
     /// Files in the tree as rsync listed it.
     public var filesTotal: Int?
+    /// The tree's size in bytes as rsync listed it ("Total file size"): the project's size after a success.
+    public var bytesTotal: Int64?
     /// The last lines rsync wrote to its standard error.
     public var stderrTail: [String]
     /// The project's revision after this run, when it succeeded.
@@ -61,7 +63,7 @@ public struct RunRecord: Codable, Sendable, Hashable {
     public init(id: Int64, project: String, trigger: RunTrigger, state: RunState = .queued, result: RunResult? = nil,
                 queuedAt: Date, startedAt: Date? = nil, endedAt: Date? = nil, attempts: Int = 0, exitCode: Int? = nil,
                 reason: String? = nil, message: String? = nil, filesTransferred: Int? = nil, bytesTransferred: Int64? = nil,
-                filesDeleted: Int? = nil, filesTotal: Int? = nil, stderrTail: [String] = [], revision: Int? = nil) {
+                filesDeleted: Int? = nil, filesTotal: Int? = nil, bytesTotal: Int64? = nil, stderrTail: [String] = [], revision: Int? = nil) {
         self.id = id
         self.project = project
         self.trigger = trigger
@@ -78,6 +80,7 @@ public struct RunRecord: Codable, Sendable, Hashable {
         self.bytesTransferred = bytesTransferred
         self.filesDeleted = filesDeleted
         self.filesTotal = filesTotal
+        self.bytesTotal = bytesTotal
         self.stderrTail = stderrTail
         self.revision = revision
     }

@@ -23,11 +23,13 @@ public struct SlaveReport: Codable, Sendable, Hashable {
     public var bytesTransferred: Int64?
     public var filesTransferred: Int?
     public var filesTotal: Int?
+    /// The size of the slave's tree after the pull, in bytes, as rsync counted it.
+    public var bytesTotal: Int64?
     public var message: String?
 
     public init(slave: String, project: String, revision: Int, result: RunResult, runID: Int64, startedAt: Date?, endedAt: Date,
                 durationSeconds: Double, bytesTransferred: Int64? = nil, filesTransferred: Int? = nil, filesTotal: Int? = nil,
-                message: String? = nil) {
+                bytesTotal: Int64? = nil, message: String? = nil) {
         self.slave = slave
         self.project = project
         self.revision = revision
@@ -39,6 +41,7 @@ public struct SlaveReport: Codable, Sendable, Hashable {
         self.bytesTransferred = bytesTransferred
         self.filesTransferred = filesTransferred
         self.filesTotal = filesTotal
+        self.bytesTotal = bytesTotal
         self.message = message
     }
 
@@ -48,7 +51,7 @@ public struct SlaveReport: Codable, Sendable, Hashable {
         self.init(slave: slave, project: run.project, revision: revision, result: run.result ?? .failed, runID: run.id,
                   startedAt: run.startedAt, endedAt: end, durationSeconds: run.startedAt.map { end.timeIntervalSince($0) } ?? 0,
                   bytesTransferred: run.bytesTransferred, filesTransferred: run.filesTransferred, filesTotal: run.filesTotal,
-                  message: run.message)
+                  bytesTotal: run.bytesTotal, message: run.message)
     }
 }
 
@@ -136,9 +139,11 @@ public struct SlaveCopy: Codable, Sendable, Hashable {
     public var lagSeconds: Double
     public var reachable: Bool
     public var lastSeenAt: Date?
+    /// The size of the slave's copy in bytes, as its last report said.
+    public var sizeBytes: Int64?
 
     public init(revision: Int, result: RunResult?, reportedAt: Date?, message: String?, behind: Int, lagSeconds: Double,
-                reachable: Bool, lastSeenAt: Date?) {
+                reachable: Bool, lastSeenAt: Date?, sizeBytes: Int64? = nil) {
         self.revision = revision
         self.result = result
         self.reportedAt = reportedAt
@@ -147,6 +152,7 @@ public struct SlaveCopy: Codable, Sendable, Hashable {
         self.lagSeconds = lagSeconds
         self.reachable = reachable
         self.lastSeenAt = lastSeenAt
+        self.sizeBytes = sizeBytes
     }
 }
 
@@ -159,15 +165,18 @@ public struct SiteProject: Codable, Sendable, Hashable {
     public var nextRunAt: Date?
     /// Every slave that serves the project, by name.
     public var slaves: [String: SlaveCopy]
+    /// The master's tree's size in bytes after its last success.
+    public var sizeBytes: Int64?
 
     public init(revision: Int, activity: ProjectStatus.Activity, lastRun: RunRecord?, lastSuccessAt: Date?, nextRunAt: Date?,
-                slaves: [String: SlaveCopy]) {
+                slaves: [String: SlaveCopy], sizeBytes: Int64? = nil) {
         self.revision = revision
         self.activity = activity
         self.lastRun = lastRun
         self.lastSuccessAt = lastSuccessAt
         self.nextRunAt = nextRunAt
         self.slaves = slaves
+        self.sizeBytes = sizeBytes
     }
 }
 

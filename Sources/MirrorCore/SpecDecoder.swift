@@ -83,6 +83,23 @@ public struct SpecDecoder: Sendable {
         return (tls, insecure, diagnostics.all.count == errorsBefore)
     }
 
+    /// `site:`: the site as mirror lists show it (mirrorz's `site`); `url` and `abbr` are required.
+    public mutating func site(_ node: YAMLNode, at mark: SourceMark? = nil) -> SiteSpec? {
+        guard let f = fields(node, what: Subject("site"), known: SiteSpec.keys, at: mark) else { return nil }
+        let errorsBefore = diagnostics.all.count
+        let url = required(f, "url") { text, _ throws(ValueError) in try AgentURL.normalize(text) }
+        let abbr = required(f, "abbr") { text, _ throws(ValueError) in try DisplayText.check(text) }
+        var site = SiteSpec(url: url ?? "", abbr: abbr ?? "")
+        for field in SiteSpec.optionalFields {
+            site[keyPath: field.path] = optional(f, field.key) { text, _ throws(ValueError) in
+                field.link ? try WebLink.check(text) : try DisplayText.check(text)
+            }
+        }
+        site.disable = boolean(f, "disable")
+        guard diagnostics.all.count == errorsBefore, url != nil, abbr != nil else { return nil }
+        return site
+    }
+
     public mutating func interval(_ node: YAMLNode, name: String, at mark: SourceMark? = nil) -> IntervalSpec? {
         let what = Subject("interval", name)
         guard let f = fields(node, what: what, known: Self.intervalKeys, at: mark) else { return nil }
@@ -216,6 +233,9 @@ public struct SpecDecoder: Sendable {
         tree.suspended = boolean(f, "suspended") ?? false
         tree.timeout = optional(f, "timeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) }
         tree.maxDelete = optional(f, "maxDelete") { text, scalar throws(ValueError) in try DeletionLimit.parse(text, plain: scalar.isPlain) } ?? .default
+        tree.cname = optional(f, "cname") { text, _ throws(ValueError) in try DisplayText.check(text) }
+        tree.desc = optional(f, "desc") { text, _ throws(ValueError) in try DisplayText.check(text) }
+        tree.help = optional(f, "help") { text, _ throws(ValueError) in try WebLink.check(text) }
         return tree
     }
 
@@ -245,7 +265,7 @@ public struct SpecDecoder: Sendable {
 
     // MARK: - What agents receive
 
-    public static let agentSettingsKeys = ["root", "maxConcurrentSyncs", "publicStatus", "rsyncd", "master", "slaves", "peers"]
+    public static let agentSettingsKeys = ["root", "maxConcurrentSyncs", "publicStatus", "rsyncd", "master", "slaves", "peers", "site"]
     public static let agentTransportKeys = ["caFile", "insecure"]
     public static let agentProjectKeys = AgentProjectSpec.keys
     public static let agentUpstreamKeys = AgentProjectSpec.keys(of: "upstream")
@@ -302,9 +322,10 @@ public struct SpecDecoder: Sendable {
                 diagnostics.error(entry.value.mark, "invalid-type", "settings: peers: expected a mapping of API addresses to {caFile, insecure}, got \(entry.value.kindName)", field: "peers")
             }
         }
+        let site = f["site"].flatMap { self.site($0.value) }
         guard diagnostics.all.count == errorsBefore, let root else { return nil }
         return AgentSettings(root: root, maxConcurrentSyncs: maxSyncs, publicStatus: publicStatus, rsyncd: rsyncd, master: master,
-                             slaves: slaves, peers: peers)
+                             slaves: slaves, peers: peers, site: site)
     }
 
     /// A project as an agent holds it, with its upstream and interval spelled out: `PUT /v1/projects/{name}`.

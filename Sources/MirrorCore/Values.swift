@@ -476,3 +476,45 @@ public enum Suggestion {
         closest(to: word, among: candidates).map { "; did you mean '\($0)'?" } ?? ""
     }
 }
+
+/// Words shown to people as they are written: a site's name or note, a project's `desc` or `cname`. Any text of
+/// 1 to 1024 characters (Unicode scalars) on one line, without control characters.
+public enum DisplayText {
+    public static let pattern = "^[^\\x00-\\x1f\\x7f]{1,1024}$"
+    public static let maxLength = 1024
+
+    public static func check(_ text: String) throws(ValueError) -> String {
+        guard !text.isEmpty else { throw ValueError("the text may not be empty; leave the key out instead") }
+        guard text.unicodeScalars.count <= maxLength else { throw ValueError("the text is longer than \(maxLength) characters") }
+        if let bad = text.utf8.first(where: { $0 < 0x20 || $0 == 0x7F }) {
+            throw ValueError("the text holds \(MirrorPath.describe(byte: bad)); write it on one line")
+        }
+        return text
+    }
+}
+
+/// A link that a mirror list follows: a path on the site, starting with `/` (`/help/debian/`), or a whole
+/// `http(s)://` URL, as mirrorz reads its `help`, `big` and `logo` fields. No spaces or control characters.
+public enum WebLink {
+    public static let pattern = "^(/(?!/)[!-~]{0,2047}|[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.\\[\\]:-]+(/[!-~]*)?)$"
+
+    public static func check(_ text: String) throws(ValueError) -> String {
+        let hint = "write a path on the site such as /help/debian/, or a whole URL such as https://example.org/help/"
+        guard text.utf8.count <= 2048 else { throw ValueError("'\(text.prefix(40))...' is longer than 2048 bytes") }
+        if let bad = text.utf8.first(where: { $0 <= 0x20 || $0 >= 0x7F }) {
+            throw ValueError("'\(text)' holds \(MirrorPath.describe(byte: bad)); \(hint)")
+        }
+        if text.hasPrefix("/") {
+            guard !text.hasPrefix("//") else { throw ValueError("'\(text)' starts with '//'; \(hint)") }
+            return text
+        }
+        let lower = text.lowercased()
+        guard lower.hasPrefix("http://") || lower.hasPrefix("https://") else { throw ValueError("'\(text)' is neither a path nor a URL; \(hint)") }
+        let rest = text.drop { $0 != ":" }.dropFirst(3)
+        let host = rest.prefix { $0 != "/" }
+        guard !host.isEmpty, host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".[]:-".contains($0)) }) else {
+            throw ValueError("'\(text)' has no valid host; \(hint)")
+        }
+        return text
+    }
+}

@@ -50,7 +50,8 @@ struct ProjectFieldTableTests {
             projects: [
                 "linux": ProjectSpec(upstream: "kernel-org", source: "linux", path: "linux", interval: "hourly"),
                 "gnu": ProjectSpec(upstream: "local", path: "gnu", interval: "nightly", slaves: .named(["ftp1"])),
-            ])
+            ],
+            site: SiteSpec(url: "https://mirrors.example.org", abbr: "EXAMPLE"))
     }
 
     static let rows: [Row] = [
@@ -72,6 +73,13 @@ struct ProjectFieldTableTests {
             expect: [e("master", "linux", "timeout"), e("ftp1", "linux", "upstream.timeout")]),
         Row(field: "project.maxDelete", change: { $0.projects["linux"]!.maxDelete = .files(100) },
             expect: [e("master", "linux", "maxDelete"), e("ftp1", "linux", "maxDelete")]),
+        // What mirror lists show is the master's alone (GET /mirrorz.json): the slaves' pulls leave it out.
+        Row(field: "project.cname", change: { $0.projects["linux"]!.cname = "Linux" }, expect: [e("master", "linux", "cname")],
+            why: "not on the slaves"),
+        Row(field: "project.desc", change: { $0.projects["linux"]!.desc = "The kernel" }, expect: [e("master", "linux", "desc")],
+            why: "not on the slaves"),
+        Row(field: "project.help", change: { $0.projects["linux"]!.help = "/help/linux/" }, expect: [e("master", "linux", "help")],
+            why: "not on the slaves"),
 
         Row(field: "upstream.url", change: { $0.upstreams["kernel-org"]!.url = try UpstreamLocation.parse("rsync://mirror@mirrors.kernel.org/pub/") },
             expect: [e("master", "linux", "upstream.url")]),
@@ -114,7 +122,19 @@ struct ProjectFieldTableTests {
         Row(field: "master.rsyncd.port", change: { $0.master.rsyncd.port = 8874 },
             expect: [e("master", "settings", "rsyncd.port"), e("ftp1", "linux", "upstream.url"), e("ftp1", "gnu", "upstream.url")]),
         Row(field: "master.rsyncd.slavesOnly", change: { $0.master.rsyncd.slavesOnly = true }, expect: [e("master", "settings", "rsyncd.slavesOnly")]),
-    ]
+    ] + siteRows
+
+    /// Each key of `site:` reaches the master's settings alone.
+    static let siteRows: [Row] = SiteSpec.keys.map { key in
+        Row(field: "site." + key, change: { state in
+            switch key {
+            case "url": state.site!.url = "https://other.example.org"
+            case "abbr": state.site!.abbr = "OTHER"
+            case "disable": state.site!.disable = true
+            default: state.site![keyPath: SiteSpec.optionalFields.first { $0.key == key }!.path] = "/x"
+            }
+        }, expect: [e("master", "settings", "site." + key)])
+    }
 
     /// An agent's state as if it held exactly what `agent` should, all managed.
     static func observed(_ agents: [DesiredAgent]) -> [String: Planner.Observation] {
@@ -185,6 +205,7 @@ struct ProjectFieldTableTests {
         wanted += labels(base.projects["linux"]!).map { "project." + $0 } + labels(base.upstreams["local"]!).map { "upstream." + $0 }
             + labels(base.intervals["hourly"]!).map { "interval." + $0 } + labels(base.slaves["ftp1"]!).map { "slave." + $0 }
             + labels(base.master).filter { $0 != "rsyncd" }.map { "master." + $0 } + labels(base.master.rsyncd).map { "master.rsyncd." + $0 }
+            + SiteSpec.keys.map { "site." + $0 } + labels(base.site!).map { "site." + $0 }
         for field in wanted { #expect(covered.contains(field), "no row changes \(field)") }
         #expect(covered.subtracting(wanted).isEmpty, "rows for unknown fields: \(covered.subtracting(wanted))")
 
@@ -197,12 +218,30 @@ struct ProjectFieldTableTests {
         for label in labels(AgentSettings(root: "/")) { #expect(settingsNamed.contains(label), "no row changes the settings' \(label)") }
     }
 
+    @Test("cname, desc and help reach the master alone: every slave's pull stays as it was")
+    func listFieldsStayOnMaster() throws {
+        let before = DesiredAgent.all(from: try Self.base())
+        var state = try Self.base()
+        state.projects["linux"]!.cname = "Linux"
+        state.projects["linux"]!.desc = "The kernel"
+        state.projects["linux"]!.help = "https://wiki.example.org/linux"
+        let after = DesiredAgent.all(from: state)
+        for (old, new) in zip(before, after) where old.role == .slave {
+            #expect(old.generations == new.generations && old.projectsDigest == new.projectsDigest, "\(old.label)")
+            #expect(new.spec("linux")?.desc == nil && new.spec("linux")?.help == nil && new.spec("linux")?.cname == nil)
+        }
+        #expect(after.first { $0.role == .master }?.spec("linux")?.desc == "The kernel")
+    }
+
     @Test("the JSON the API and the store carry has exactly the fields of the description")
     func jsonMatchesFields() throws {
         var spec = AgentProjectSpec(
             upstream: UpstreamSpec(url: try UpstreamLocation.parse("rsync://u@h/pub/"), passwordFile: "/etc/s", bandwidthLimit: ByteSize(bytes: 1)),
             source: "s", path: "p", interval: .every(TimeSpan(seconds: 60), jitter: TimeSpan(seconds: 1)), exclude: ["a"], twoStage: ["b"],
             rsyncOptions: ["--no-owner"], suspended: true, timeout: TimeSpan(seconds: 5), maxDelete: .files(1), slaves: ["ftp1"])
+        spec.cname = "C"
+        spec.desc = "d"
+        spec.help = "/h/"
         spec.upstream.credential = .site
         spec.interval.cron = try CronExpression.parse("@daily")
         spec.interval.timezone = "UTC"

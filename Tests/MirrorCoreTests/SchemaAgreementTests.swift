@@ -76,6 +76,8 @@ struct SchemaAgreementTests {
         #expect(pattern("upstreamURL") == UpstreamLocation.pattern)
         #expect(pattern("cron") == CronExpression.pattern)
         #expect(pattern("filterPattern") == RsyncPolicy.filterPatternSchema)
+        #expect(pattern("displayText") == DisplayText.pattern)
+        #expect(pattern("webLink") == WebLink.pattern)
         let percent = (defs["deletionLimit"]?["oneOf"] as? [[String: Any]])?.compactMap { $0["pattern"] as? String }
         #expect(percent == [DeletionLimit.percentPattern])
 
@@ -85,6 +87,7 @@ struct SchemaAgreementTests {
         #expect(keys("upstream") == Set(SpecDecoder.upstreamKeys))
         #expect(keys("slave") == Set(SpecDecoder.slaveKeys))
         #expect(keys("project") == Set(SpecDecoder.projectKeys))
+        #expect(keys("site") == Set(SiteSpec.keys))
         #expect(Set((schema["properties"] as? [String: Any])?.keys ?? [:].keys) == Set(DesiredStateLoader.topLevelKeys))
 
         let options = (((defs["project"]?["properties"] as? [String: Any])?["rsyncOptions"] as? [String: Any])?["items"] as? [String: Any])?["anyOf"] as? [[String: Any]]

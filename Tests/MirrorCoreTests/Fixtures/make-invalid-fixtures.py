@@ -140,6 +140,14 @@ fx("many-errors-one-run", "reject",
    [(2, 3, "project 'linux' has no 'upstream'"), (3, 5, "unknown key 'upstrem-url' in project 'linux'"), (4, 5, "unknown key 'intervall' | did you mean 'interval'"), (5, 11, "'..' segment"), (6, 15, "starts with '+'"), (7, 16, "expected true or false")],
    "projects:\n  linux:\n    upstrem-url: kernel-org\n    intervall: hourly\n    path: ../etc\n    exclude: [\"+ x\"]\n    suspended: on\n")
 
+# --- site: and what mirror lists show of a project
+fx("site-missing-abbr", "reject", [(1, 1, "site has no 'abbr'")], "site:\n  url: https://mirrors.example.org\n")
+fx("site-url-ftp", "reject", [(2, 8, "http:// or https://")], "site:\n  url: ftp://mirrors.example.org\n  abbr: EXAMPLE\n")
+fx("site-unknown-key", "reject", [(3, 3, "unknown key 'logo_darkmode' in site | did you mean 'logoDarkmode'")],
+   "site:\n  url: https://mirrors.example.org\n  logo_darkmode: /img/logo-white.svg\n  abbr: EXAMPLE\n")
+fx("project-help-not-a-link", "reject", [(5, 11, "neither a path nor a URL")], proj("    help: help/linux\n"))
+fx("project-desc-tab", "reject", [(5, 11, "a tab | one line")], proj("    desc: \"Linux\\tkernel\"\n"))
+
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "invalid")
 os.makedirs(out, exist_ok=True)
 for name, schema, expects, content in F:
