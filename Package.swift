@@ -118,7 +118,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MirrorCoreTests",
-            dependencies: ["MirrorCore"],
+            dependencies: ["MirrorCore", "MirrorTestSupport"],
             exclude: ["Fixtures", "schema_check.py"]
         ),
         // Helpers the tests and benchmarks share: scratch directories, generated trees, a real rsync daemon, free ports.

@@ -71,7 +71,8 @@ final class AgentProcess: @unchecked Sendable {
     @discardableResult
     func stop(_ signal: Int32 = SIGTERM) async -> Int32 {
         await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: self.stopBlocking(signal)) }
+            // A thread of its own: a dispatch queue's thread is one Swift's tasks may need (see `runProgram`).
+            Thread { continuation.resume(returning: self.stopBlocking(signal)) }.start()
         }
     }
 

@@ -91,23 +91,13 @@ final class Site: @unchecked Sendable {
     }
 }
 
+/// A program run to its end, its standard output and error together; -1 and the error if it cannot start.
 func run(_ executable: String, _ arguments: [String]) async -> (Int32, String) {
-    await withCheckedContinuation { continuation in
-        DispatchQueue.global().async {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = arguments
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            do { try process.run() } catch {
-                continuation.resume(returning: (-1, "\(error)"))
-                return
-            }
-            let output = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            continuation.resume(returning: (process.terminationStatus, String(decoding: output, as: UTF8.self)))
-        }
+    do {
+        let result = try await runProgram(executable, arguments)
+        return (result.status, result.stdout + result.stderr)
+    } catch {
+        return (-1, "\(error)")
     }
 }
 

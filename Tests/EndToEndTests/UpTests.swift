@@ -46,12 +46,12 @@ final class UpProcess: @unchecked Sendable {
     /// Sends `signal` and waits, off the cooperative pool, for `up` to end; its exit status.
     func stop(_ signal: Int32) async -> Int32 {
         await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
+            Thread {
                 guard let process = self.process else { return continuation.resume(returning: -1) }
                 kill(process.processIdentifier, signal)
                 process.waitUntilExit()
                 continuation.resume(returning: process.terminationStatus)
-            }
+            }.start()
         }
     }
 

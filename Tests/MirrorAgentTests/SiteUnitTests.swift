@@ -189,18 +189,12 @@ struct RsyncdConfigTests {
 }
 
 /// Runs rsync by hand against the master's daemon.
-func rsyncList(_ url: String, password: String) -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/rsync")
-    process.arguments = ["--list-only", "--contimeout=5", url]
-    process.environment = ["RSYNC_PASSWORD": password, "LC_ALL": "C"]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    guard (try? process.run()) != nil else { return (-1, "cannot run rsync") }
-    let output = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+func rsyncList(_ url: String, password: String) async -> (status: Int32, output: String) {
+    guard let result = try? await runProgram("/usr/bin/rsync", ["--list-only", "--contimeout=5", url],
+                                             environment: ["RSYNC_PASSWORD": password, "LC_ALL": "C"]) else {
+        return (-1, "cannot run rsync")
+    }
+    return (result.status, result.stdout + result.stderr)
 }
 
 /// Holds a TCP port on 127.0.0.1 until closed.
@@ -245,21 +239,21 @@ struct MasterSiteTests {
         #expect(try await agent.request("GET", "/v1/rsyncd/credential", token: .some(nil)).status == 401)
         let credential = try await agent.request("GET", "/v1/rsyncd/credential").decode(RsyncCredential.self)
         #expect(credential.user == "mirrorsync")
-        let listed = rsyncList("rsync://mirrorsync@127.0.0.1:\(port)/one/", password: credential.password)
+        let listed = await rsyncList("rsync://mirrorsync@127.0.0.1:\(port)/one/", password: credential.password)
         #expect(listed.status == 0 && listed.output.contains("hardlink.deb"), "\(listed.output)")
-        let refused = rsyncList("rsync://mirrorsync@127.0.0.1:\(port)/one/", password: "wrong")
+        let refused = await rsyncList("rsync://mirrorsync@127.0.0.1:\(port)/one/", password: "wrong")
         #expect(refused.status != 0 && refused.output.contains("auth failed"))
 
         _ = try await agent.put("/v1/projects/two", try AgentHarness.project(upstream, path: "two"))
         _ = try await agent.waitForRun("two", revision: 1)
         let after = try await waitFor(agent, "serves two modules") { $0.rsyncd.modules == 2 }
         #expect(after.rsyncd.pid == running.rsyncd.pid && after.rsyncd.restarts == 0, "a new module needs no restart")
-        #expect(rsyncList("rsync://mirrorsync@127.0.0.1:\(port)/two/", password: credential.password).status == 0)
+        #expect(await rsyncList("rsync://mirrorsync@127.0.0.1:\(port)/two/", password: credential.password).status == 0)
         // The revisions a slave catches up with; the state never holds the credential.
         #expect(try await agent.request("GET", "/v1/revisions").decode(RevisionsResponse.self).projects == ["one": 1, "two": 1])
         #expect(try await !agent.request("GET", "/v1/state").text.contains(credential.password))
         await agent.stop()
-        #expect(rsyncList("rsync://mirrorsync@127.0.0.1:\(port)/one/", password: credential.password).status != 0, "stopped with the agent")
+        #expect(await rsyncList("rsync://mirrorsync@127.0.0.1:\(port)/one/", password: credential.password).status != 0, "stopped with the agent")
     }
 
     @Test("a port already taken is an error in the status, retried with backoff rather than in a loop; once free, the daemon runs")

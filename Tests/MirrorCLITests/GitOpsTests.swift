@@ -3,20 +3,11 @@ import Testing
 import MirrorCore
 import MirrorTestSupport
 
-/// A command run to its end, with its outputs (small here) read before waiting.
-func runTool(_ arguments: [String], in directory: String, environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    process.currentDirectoryURL = URL(fileURLWithPath: directory)
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+/// A command run to its end off the cooperative pool, its standard output and error together.
+func runTool(_ arguments: [String], in directory: String, environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
+    let result = try await runProgram("/usr/bin/env", arguments, in: directory,
+                                      environment: ProcessInfo.processInfo.environment.merging(environment) { $1 })
+    return (result.status, result.stdout + result.stderr)
 }
 
 @Suite("GitOps: the pre-commit hook, --output markdown, the CI examples", .serialized)
@@ -24,7 +15,7 @@ struct GitOpsTests {
     /// The repository's `.pre-commit-hooks.yaml` as pre-commit (from PyPI) meets it: committed in a hooks repository,
     /// installed in a site's repository with the built mirrorsync first on PATH, and run by `git commit`.
     @Test("pre-commit runs mirrorsync validate: a good commit goes in, a bad one is refused with FILE:LINE:COLUMN")
-    func preCommitHook() throws {
+    func preCommitHook() async throws {
         let scratch = Scratch("pre-commit")
         let binDirectory = URL(fileURLWithPath: Binary.path).deletingLastPathComponent().path
         let environment = [
@@ -34,19 +25,19 @@ struct GitOpsTests {
             "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.org",
             "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1",
         ]
-        func run(_ arguments: [String], in directory: String) throws -> (status: Int32, output: String) {
-            try runTool(arguments, in: directory, environment: environment)
+        func run(_ arguments: [String], in directory: String) async throws -> (status: Int32, output: String) {
+            try await runTool(arguments, in: directory, environment: environment)
         }
-        let version = try run(["pre-commit", "--version"], in: scratch.path)
+        let version = try await run(["pre-commit", "--version"], in: scratch.path)
         try #require(version.status == 0, "pre-commit is not installed (make deps installs it): \(version.output)")
 
         let hooks = scratch.sub("hooks")
         try FileManager.default.copyItem(atPath: Binary.repositoryRoot + "/.pre-commit-hooks.yaml", toPath: hooks + "/.pre-commit-hooks.yaml")
         for step in [["git", "init", "-q", "-b", "main"], ["git", "add", "."], ["git", "commit", "-q", "-m", "hooks"]] {
-            let result = try run(step, in: hooks)
+            let result = try await run(step, in: hooks)
             try #require(result.status == 0, "\(step): \(result.output)")
         }
-        let rev = try run(["git", "rev-parse", "HEAD"], in: hooks).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let rev = try await run(["git", "rev-parse", "HEAD"], in: hooks).output.trimmingCharacters(in: .whitespacesAndNewlines)
 
         let site = scratch.sub("site")
         try FileManager.default.copyItem(atPath: Binary.repositoryRoot + "/mirrors.d", toPath: site + "/mirrors.d")
@@ -60,10 +51,10 @@ struct GitOpsTests {
             """.write(toFile: site + "/.pre-commit-config.yaml", atomically: true, encoding: .utf8)
         try "a site\n".write(toFile: site + "/README", atomically: true, encoding: .utf8)
         for step in [["git", "init", "-q", "-b", "main"], ["pre-commit", "install"], ["git", "add", "."]] {
-            let result = try run(step, in: site)
+            let result = try await run(step, in: site)
             try #require(result.status == 0, "\(step): \(result.output)")
         }
-        let good = try run(["git", "commit", "-m", "the site"], in: site)
+        let good = try await run(["git", "commit", "-m", "the site"], in: site)
         #expect(good.status == 0, "\(good.output)")
         #expect(good.output.contains("mirrorsync validate") && good.output.contains("Passed"), "\(good.output)")
         // pre-commit warns about what it deprecates (language: system, ...); the manifest must not earn any.
@@ -74,20 +65,20 @@ struct GitOpsTests {
         let index = try #require(lines.firstIndex { $0.hasPrefix("    interval:") }, "no '    interval:' line in 40-projects-debian.yaml")
         lines[index] = lines[index].replacingOccurrences(of: "interval:", with: "intervall:")
         try lines.joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
-        _ = try run(["git", "add", "mirrors.d"], in: site)
-        let bad = try run(["git", "commit", "-m", "a typo"], in: site)
+        _ = try await run(["git", "add", "mirrors.d"], in: site)
+        let bad = try await run(["git", "commit", "-m", "a typo"], in: site)
         #expect(bad.status != 0, "\(bad.output)")
         #expect(bad.output.contains("mirrors.d/40-projects-debian.yaml:\(index + 1):5: error: unknown key 'intervall'"), "\(bad.output)")
         #expect(bad.output.contains("Failed"), "\(bad.output)")
-        let log = try run(["git", "log", "--format=%s"], in: site)
+        let log = try await run(["git", "log", "--format=%s"], in: site)
         #expect(log.output == "the site\n", "the bad commit went in: \(log.output)")
 
         // A commit that does not touch mirrors.d does not run the hook.
-        _ = try run(["git", "reset", "-q"], in: site)
-        _ = try run(["git", "checkout", "-q", "--", "mirrors.d"], in: site)
+        _ = try await run(["git", "reset", "-q"], in: site)
+        _ = try await run(["git", "checkout", "-q", "--", "mirrors.d"], in: site)
         try "a site, still\n".write(toFile: site + "/README", atomically: true, encoding: .utf8)
-        _ = try run(["git", "add", "README"], in: site)
-        let other = try run(["git", "commit", "-m", "readme"], in: site)
+        _ = try await run(["git", "add", "README"], in: site)
+        let other = try await run(["git", "commit", "-m", "readme"], in: site)
         #expect(other.status == 0 && other.output.contains("(no files to check)Skipped"), "\(other.output)")
     }
 
@@ -109,13 +100,13 @@ struct GitOpsTests {
 
     /// The CI examples as YAML (PyYAML reads them, as their CI systems' parsers would), and what each job does.
     @Test("the CI examples parse, validate on every merge request, post the markdown plan, and apply on the main branch")
-    func ciExamples() throws {
+    func ciExamples() async throws {
         let script = """
             import json, sys, yaml
             print(json.dumps({name: yaml.safe_load(open(name)) for name in sys.argv[1:]}, default=str))
             """
         let directory = Binary.repositoryRoot + "/examples/ci"
-        let result = try runTool(["python3", "-c", script, "gitlab-ci.yml", "github-actions.yml"], in: directory)
+        let result = try await runTool(["python3", "-c", script, "gitlab-ci.yml", "github-actions.yml"], in: directory)
         try #require(result.status == 0, "\(result.output)")
         let parsed = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
 

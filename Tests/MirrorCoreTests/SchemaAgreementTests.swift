@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import MirrorCore
+import MirrorTestSupport
 
 /// Holds `schemas/mirrors.schema.json` and the Swift validator to one verdict per file.
 ///
@@ -46,13 +47,13 @@ struct SchemaAgreementTests {
     }
 
     @Test("schema and validator agree on the whole corpus and on the shipped mirrors.d")
-    func agreement() throws {
+    func agreement() async throws {
         var cases = Self.cases().map { (Corpus.root + "/" + $0.path, $0.schemaValid, $0.why) }
         let shipped = try DesiredStateLoader.configFiles(in: Corpus.repositoryRoot + "/mirrors.d")
         #expect(!shipped.isEmpty)
         cases += shipped.map { ($0, true, "mirrors.d ships valid") }
         let checked = cases.filter { $0.1 != nil }
-        let verdicts = try Self.runSchemaCheck(checked.map(\.0))
+        let verdicts = try await Self.runSchemaCheck(checked.map(\.0))
         for (path, expected, why) in checked {
             let verdict = try #require(verdicts[path], "no verdict for \(path)")
             #expect(verdict.valid == expected, "\(path): schema says \(verdict.valid ? "valid" : "invalid \(verdict.errors)"), expected \(expected!) (\(why))")
@@ -108,19 +109,12 @@ struct SchemaAgreementTests {
     }
 
     /// Runs the Python checker once over all files; its output is one JSON line.
-    static func runSchemaCheck(_ files: [String]) throws -> [String: Verdict] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script, schemaPath] + files
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        // Reading to the end before waiting keeps a large report from filling the pipe and stalling the child.
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw ValueError("schema_check.py exited \(process.terminationStatus); is python3 with jsonschema and PyYAML installed (make deps)?")
+    static func runSchemaCheck(_ files: [String]) async throws -> [String: Verdict] {
+        let result = try await runProgram("/usr/bin/env", ["python3", script, schemaPath] + files)
+        guard result.status == 0 else {
+            throw ValueError("schema_check.py exited \(result.status); is python3 with jsonschema and PyYAML installed (make deps)? \(result.stderr)")
         }
+        let data = Data(result.stdout.utf8)
         return try JSONDecoder().decode([String: Verdict].self, from: data)
     }
 }

@@ -37,19 +37,13 @@ struct StarterSiteTests {
     }
 
     @Test("the JSON Schema finds nothing wrong with the files either")
-    func schemaAgrees() throws {
+    func schemaAgrees() async throws {
         let scratch = Scratch("init")
         let written = try StarterSite(stateDirectory: "/var/lib/ms", root: "/srv/mirror", publicDir: "/srv/pub").write(into: scratch.path)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", repositoryRoot + "/Tests/MirrorCoreTests/schema_check.py", repositoryRoot + "/schemas/mirrors.schema.json"]
-            + written.filter { $0.hasSuffix(".yaml") }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "schema_check.py failed; is python3 with jsonschema and PyYAML installed (make deps)?")
+        let result = try await runProgram("/usr/bin/env", ["python3", repositoryRoot + "/Tests/MirrorCoreTests/schema_check.py",
+                                                           repositoryRoot + "/schemas/mirrors.schema.json"] + written.filter { $0.hasSuffix(".yaml") })
+        #expect(result.status == 0, "schema_check.py failed; is python3 with jsonschema and PyYAML installed (make deps)? \(result.stderr)")
+        let data = Data(result.stdout.utf8)
         let verdicts = try JSONSerialization.jsonObject(with: data) as? [String: [String: Any]] ?? [:]
         #expect(verdicts.count == 5)
         for (file, verdict) in verdicts { #expect(verdict["valid"] as? Bool == true, "\(file): \(verdict["errors"] ?? "")") }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MirrorCore
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -203,3 +204,40 @@ public let testLogger: Logger = {
     logger.logLevel = .critical
     return logger
 }()
+
+/// A program run to its end on threads of its own, its outputs read as they come (so a large one never stalls it).
+///
+/// Swift's cooperative pool has one thread per core, two on the machines these tests run on: a test that waits for
+/// a slow tool (pre-commit, python, git) on one of them starves every other test's agents and processes of the
+/// thread they need, and they fail by timing. Waiting here takes no thread of the pool.
+public func runProgram(_ executable: String, _ arguments: [String], in directory: String? = nil,
+                       environment: [String: String]? = nil) async throws -> (status: Int32, stdout: String, stderr: String) {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread {
+            continuation.resume(with: Result {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: executable)
+                process.arguments = arguments
+                if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+                if let environment { process.environment = environment }
+                let out = Pipe(), err = Pipe()
+                process.standardOutput = out
+                process.standardError = err
+                try process.run()
+                // Standard error is read on a thread of its own, so that neither pipe fills while the other is read.
+                let stderr = Mutex(Data())
+                let stderrRead = DispatchSemaphore(value: 0)
+                Thread {
+                    let data = err.fileHandleForReading.readDataToEndOfFile()
+                    stderr.withLock { $0 = data }
+                    stderrRead.signal()
+                }.start()
+                let stdout = out.fileHandleForReading.readDataToEndOfFile()
+                stderrRead.wait()
+                process.waitUntilExit()
+                return (process.terminationStatus, String(decoding: stdout, as: UTF8.self),
+                        String(decoding: stderr.withLock { $0 }, as: UTF8.self))
+            })
+        }.start()
+    }
+}
