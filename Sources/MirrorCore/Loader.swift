@@ -184,6 +184,7 @@ struct FileObjects: Sendable {
                 continue
             case "tls":
                 tls = (decoder.tls(section.value, what: SpecDecoder.Subject("the site's tls"), at: section.keyMark), section.keyMark)
+                continue
             case "site":
                 objects.append((ObjectRef(.site, "site"), section.keyMark, .site(decoder.site(section.value, at: section.keyMark))))
                 continue
