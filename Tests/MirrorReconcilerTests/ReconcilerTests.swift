@@ -106,13 +106,8 @@ struct ReconcilerTests {
         let desired = try site.desired("  a: { upstream: local, interval: hourly, suspended: true }")
         let reconciler = site.reconciler()
         let run = Task { await reconciler.reconcile(desired, timeout: 30) }
-        // ftp1 converges while ftp2 is still down (polled: a loaded machine may take a while).
-        var applied = false
-        for _ in 0..<200 where !applied {
-            applied = try await site.state("ftp1").projects["a"] != nil
-            if !applied { try await Task.sleep(for: .milliseconds(50)) }
-        }
-        #expect(applied)
+        // ftp1 converges while ftp2 is still down.
+        try await eventually("ftp1 given project a while ftp2 is down", seconds: 10) { try await site.state("ftp1").projects["a"] != nil }
         try await site.start("ftp2")
         let report = await run.value
         #expect(report.converged)
@@ -145,9 +140,7 @@ struct ReconcilerTests {
         #expect(await site.reconciler().reconcile(all, timeout: 10).converged)
         let master = HTTPAgentClient(base: "http://127.0.0.1:\(site.ports["master"]!)", token: site.token)
         // Wait for the first syncs, then put one project by hand.
-        for _ in 0..<200 where try await master.state().projects.values.contains(where: { $0.status.revision == 0 }) {
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        try await eventually("the first syncs", seconds: 10) { try await master.state().projects.values.allSatisfy { $0.status.revision > 0 } }
         var handmade = all[0].projects["c"]!
         handmade.path = "handmade"
         handmade.suspended = true
