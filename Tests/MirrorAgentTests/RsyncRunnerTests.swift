@@ -127,6 +127,23 @@ struct RsyncRunnerTests {
         #expect(outcome.retryable)
     }
 
+    @Test("a failure quotes the first system error rsync names, not what its sibling process says after it", arguments: [
+        // An upstream's link cut mid-transfer, once TCP gives up (the fault suite's story).
+        (["rsync: [receiver] read error: Connection timed out (110)", "rsync error: error in socket IO (code 10) at io.c(907) [receiver=3.5.0]",
+          "rsync: connection unexpectedly closed (2606 bytes received so far) [generator]",
+          "rsync error: error in rsync protocol data stream (code 12) at io.c(285) [generator=3.5.0]"], 12,
+         "rsync: [receiver] read error: Connection timed out (110)"),
+        (["[generator] io timeout after 5 seconds -- exiting", "rsync error: timeout in data send/receive (code 30) at io.c(248) [generator=3.5.0]",
+          "rsync error: received SIGUSR1 (code 19) at main.c(1660) [receiver=3.5.0]"], 30, "[generator] io timeout after 5 seconds -- exiting"),
+    ])
+    func causeOfFailure(stderr: [String], code: Int, cause: String) {
+        var invocation = RsyncRunner.Invocation()
+        invocation.exitCode = code
+        invocation.stderrTail = stderr
+        let outcome = runner.failure(of: invocation, pass: "first", allowing: [0])
+        #expect(outcome?.message.hasSuffix("in the first pass: " + cause) == true, "\(outcome?.message ?? "none")")
+    }
+
     @Test("the password reaches rsync through the run's own environment; a wrong one fails saying so")
     func password() async throws {
         let scratch = Scratch()
