@@ -24,9 +24,11 @@ final class LabSite: @unchecked Sendable {
     var slaves: [String: LabProcess] = [:]
     let slaveNames = ["a", "b"]
 
-    /// - Parameter project: the project `linux`'s spec in mirrors.d; its tree is `upstream/linux`.
+    /// - Parameters:
+    ///   - project: the project `linux`'s spec in mirrors.d; its tree is `upstream/linux`.
+    ///   - upstreamOptions: more fields of the upstream `up`, such as `, ioTimeout: 5s`.
     init(_ label: String, files: Int = 40, bytes: Int = 2048,
-         project: String = "{ upstream: up, source: linux, interval: hourly, slaves: all }") throws {
+         project: String = "{ upstream: up, source: linux, interval: hourly, slaves: all }", upstreamOptions: String = "") throws {
         lab = try NetworkLab(hosts: ["upstream", "master", "a", "b", "ops"])
         scratch = Scratch(label)
         upstream = scratch.path + "/upstream"
@@ -56,7 +58,7 @@ final class LabSite: @unchecked Sendable {
             intervals:
               hourly: { every: 1h }
             upstreams:
-              up: { url: "rsync://\(lab.address("upstream"))/pub/" }
+              up: { url: "rsync://\(lab.address("upstream"))/pub/"\(upstreamOptions) }
             slaves:
               a: { api: "http://\(lab.address("a")):7071", publicDir: \(scratch.path)/a-public }
               b: { api: "http://\(lab.address("b")):7071", publicDir: \(scratch.path)/b-public }
@@ -67,6 +69,22 @@ final class LabSite: @unchecked Sendable {
     }
 
     func publicTree(_ slave: String) -> String { scratch.path + "/\(slave)-public/linux" }
+
+    var masterTree: String { scratch.path + "/master-root/linux" }
+
+    /// What a transfer cut in the middle did to a served tree that held `before`: the files of `before` it changed, and
+    /// the regular files it published early. Publication in place (rsync's --delay-updates) still lets three kinds of
+    /// entry appear early: new directories, new symlinks, and rsync's hidden temporary file of the one file it is
+    /// receiving (`.NAME.XXXXXX`), beside its `.~tmp~` holding directories; atomic publication is what removes them.
+    static func unfinished(_ tree: String, before: [String: String]) throws -> (changed: [String], early: [String]) {
+        let cut = try Tree.snapshot(tree).filter { !$0.key.contains(".~tmp~") }
+        let changed = before.keys.filter { cut[$0] != before[$0] }.sorted()
+        let early = cut.filter { entry in
+            before[entry.key] == nil && entry.value != "dir" && !entry.value.hasPrefix("link -> ")
+                && !(entry.key as NSString).lastPathComponent.hasPrefix(".")
+        }.keys.sorted()
+        return (changed, early)
+    }
 
     /// The upstream's daemon, the master and both slaves, each on its own host; then `reconcile` from ops.
     func start() async throws {
@@ -86,6 +104,14 @@ final class LabSite: @unchecked Sendable {
         try #require(status == 0, "reconcile: \(output)\n\(logs())")
     }
 
+    /// A site of 40 small files started, serving revision 1 of linux on both slaves: where the fault stories begin.
+    static func serving(_ label: String, upstreamOptions: String = "") async throws -> LabSite {
+        let site = try LabSite(label, upstreamOptions: upstreamOptions)
+        try await site.start()
+        try await site.wait("served revision 1 on both slaves") { site.atRevision(1, slaves: ["a", "b"])($0) }
+        return site
+    }
+
     func waitForHealth() async throws {
         for host in ["master"] + slaveNames {
             let port = host == "master" ? 7070 : 7071
@@ -93,6 +119,11 @@ final class LabSite: @unchecked Sendable {
                 await lab.run(on: "ops", ["curl", "-sf", "--max-time", "2", "http://\(lab.address(host)):\(port)/v1/health"]).status == 0
             }
         }
+    }
+
+    /// One run of linux on an agent, as `GET /v1/projects/linux/runs/{id}` gives it.
+    func run(_ host: String, _ id: Int64) async throws -> RunRecord {
+        try APICoding.decoder().decode(RunRecord.self, from: try await api(host, "GET", "/v1/projects/linux/runs/\(id)"))
     }
 
     /// A call to an agent's API from ops, with the token.
