@@ -69,13 +69,15 @@ final class LiveSite: @unchecked Sendable {
 
     func reconciler(_ options: Planner.Options = .init()) -> Reconciler {
         let clients = Dictionary(uniqueKeysWithValues: ports.keys.map { name in
-            (name, HTTPAgentClient(base: "http://127.0.0.1:\(ports[name]!)", token: token, timeout: 2) as any AgentClient)
+            // Generous: an agent that is down refuses at once, and one that is merely slow (the machine shared by
+            // every suite of the run and other builds) must not count as unreachable.
+            (name, HTTPAgentClient(base: "http://127.0.0.1:\(ports[name]!)", token: token, timeout: 20) as any AgentClient)
         })
         return Reconciler(clients: clients, options: options, logger: testLogger, retryBase: 0.05, retryMax: 0.3)
     }
 
     func state(_ name: String) async throws -> AgentState {
-        try await HTTPAgentClient(base: "http://127.0.0.1:\(ports[name]!)", token: token).state()
+        try await HTTPAgentClient(base: "http://127.0.0.1:\(ports[name]!)", token: token, timeout: 30).state()
     }
 }
 
