@@ -19,14 +19,15 @@ final class Collected<Element: Sendable>: Sendable {
     var count: Int { items.withLock { $0.count } }
     func removeAll() { items.withLock { $0.removeAll() } }
 
-    /// Waits until `count` items have come, or `seconds` passed; true if they came.
-    func wait(for count: Int, seconds: Double = 10) async -> Bool {
+    /// Waits until `count` items have come, or `seconds` passed; true if they came. The bound only ends a test that
+    /// hangs: it is generous, for a machine that runs every suite at once beside other builds.
+    func wait(for count: Int, seconds: Double = 60) async -> Bool {
         await eventually(seconds) { self.count >= count }
     }
 }
 
-/// Polls `condition` every few milliseconds until it holds or `seconds` pass.
-func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) async rethrows -> Bool {
+/// Polls `condition` every few milliseconds until it holds or `seconds` pass (generous, as `Collected.wait`'s).
+func eventually(_ seconds: Double = 60, _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + .seconds(seconds)
     while ContinuousClock.now < deadline {
         if try await condition() { return true }
@@ -205,7 +206,7 @@ final class WatchedSite: Sendable {
     /// clock to the end of the window, so that whatever the loop has taken in by then is one reconcile.
     func closeWindow() async throws {
         guard let clock else { return }
-        try #require(await eventually(20) { clock.sleepers >= 2 }, "the loop never waited in its debounce")
+        try #require(await eventually { clock.sleepers >= 2 }, "the loop never waited in its debounce")
         clock.advanceToNextDeadline()
     }
 
@@ -214,7 +215,7 @@ final class WatchedSite: Sendable {
     func mark() async throws {
         let marker = "zz-marker-\(UUID().uuidString.prefix(6)).yaml"
         try Edit.inPlace(directory + "/" + marker, "x-marker: true\n")
-        try #require(await eventually(20) { self.watcher.taken.all.contains(marker) }, "the loop never took in \(marker)")
+        try #require(await eventually { self.watcher.taken.all.contains(marker) }, "the loop never took in \(marker)")
     }
 
     /// `mark`, then `closeWindow`: everything changed so far becomes one reconcile.
@@ -236,7 +237,7 @@ final class WatchedSite: Sendable {
     }
 
     /// Waits for the next reconcile after the `count` there were, and gives it.
-    func run(after count: Int, seconds: Double = 10) async -> WatchRun? {
+    func run(after count: Int, seconds: Double = 60) async -> WatchRun? {
         await runs.wait(for: count + 1, seconds: seconds) ? runs.all[count] : nil
     }
 

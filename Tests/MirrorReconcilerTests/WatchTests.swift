@@ -39,7 +39,7 @@ struct WatcherTests {
         func mark(_ directory: String) async throws -> String {
             let marker = "zz-marker-\(UUID().uuidString.prefix(6)).yaml"
             try Edit.inPlace(directory + "/" + marker, "")
-            #expect(await eventually(20) { self.files.contains(marker) })
+            #expect(await eventually { self.files.contains(marker) })
             return marker
         }
 
@@ -63,13 +63,13 @@ struct WatcherTests {
         try Edit.inPlace(dir + "/a.yaml", "master: {}\n")
         let running = try Running.start(dir)
         try Edit.inPlace(dir + "/a.yaml", "intervals: {}\n")
-        #expect(await eventually(20) { running.files == ["a.yaml"] })
+        #expect(await eventually { running.files == ["a.yaml"] })
         try await running.settle(dir)
         try Edit.atomic(dir + "/b.yaml", "projects: {}\n")
-        #expect(await eventually(20) { running.files == ["b.yaml"] })
+        #expect(await eventually { running.files == ["b.yaml"] })
         try await running.settle(dir)
         unlink(dir + "/b.yaml")
-        #expect(await eventually(20) { running.files == ["b.yaml"] })
+        #expect(await eventually { running.files == ["b.yaml"] })
         try await running.settle(dir)
         try Edit.vim(dir + "/a.yaml", "slaves: {}\n")
         let marker = try await running.mark(dir)
@@ -88,7 +88,7 @@ struct WatcherTests {
         for name in [".hidden.yaml", ".#a.yaml", "a.yaml~", "#a.yaml#", "notes.txt", ".a.yaml.swp"] { try Edit.inPlace(dir + "/" + name, "") }
         try Edit.inPlace(scratch.path + "/elsewhere.yaml", "")
         symlink(scratch.path + "/elsewhere.yaml", dir + "/linked.yaml")
-        #expect(await eventually(5) { running.files.contains("linked.yaml") })
+        #expect(await eventually { running.files.contains("linked.yaml") })
         #expect(running.batches.all.allSatisfy { !$0.overflow && !$0.directoryReplaced })
         #expect(running.files == ["linked.yaml"])
         await running.stop()
@@ -105,7 +105,7 @@ struct WatcherTests {
         ln.arguments = ["-sfn", "releases/2", scratch.path + "/mirrors.d"]
         try ln.run()
         ln.waitUntilExit()
-        #expect(await eventually(5) { running.batches.all.contains { $0.directoryReplaced } })
+        #expect(await eventually { running.batches.all.contains { $0.directoryReplaced } })
         running.batches.removeAll()
         try Edit.inPlace(one + "/old.yaml", "")
         try Edit.inPlace(two + "/new.yaml", "")
@@ -135,7 +135,7 @@ struct WatcherTests {
         // 100 changes while nobody reads: the kernel keeps 16 and then says it dropped the rest.
         for i in 0..<100 { try Edit.inPlace(dir + "/f\(i).yaml", "") }
         let running = Running.start(watcher: try watcher.get())
-        #expect(await eventually(5) { running.batches.all.contains { $0.overflow } })
+        #expect(await eventually { running.batches.all.contains { $0.overflow } })
         await running.stop()
     }
 }
@@ -324,7 +324,7 @@ struct WatchLoopTests {
         try FileManager.default.removeItem(atPath: site.scratch.path + "/state-ftp1")
         try await site.start("ftp1")
         #expect(try await watched.projects("ftp1") == [])
-        #expect(await eventually(5) { watched.runs.all.contains { $0.triggers == [.resync] && $0.report?.applied.isEmpty == false } })
+        #expect(await eventually { watched.runs.all.contains { $0.triggers == [.resync] && $0.report?.applied.isEmpty == false } })
         #expect(try await watched.projects("ftp1") == ["a", "b"])
         let repair = try #require(watched.runs.all.last { $0.report?.applied.isEmpty == false })
         #expect(repair.triggers == [.resync] && repair.report?.converged == true, "\(watched.runs.all.map(\.triggers))")

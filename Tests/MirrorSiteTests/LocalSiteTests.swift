@@ -166,7 +166,8 @@ struct SiteProcessTests {
         deinit { close(fd) }
         var text: String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
 
-        func wait(for needle: String, count: Int = 1, seconds: Double = 20) async throws {
+        /// The bound only ends a test that hangs: generous, for a machine that runs every suite at once beside other builds.
+        func wait(for needle: String, count: Int = 1, seconds: Double = 90) async throws {
             let deadline = Date().addingTimeInterval(seconds)
             while Date() < deadline {
                 if text.components(separatedBy: needle).count - 1 >= count { return }

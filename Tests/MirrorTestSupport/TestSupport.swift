@@ -92,6 +92,15 @@ public func rsyncRunning(into destination: String) -> Bool {
     return pgrep.terminationStatus == 0
 }
 
+/// Runs blocking work (writing a large tree, waiting for a process to listen) on a Dispatch thread rather than on one
+/// of the cooperative pool's threads: the pool has one per core (two here), and every suite's in-process agents and
+/// timers share it, so a test blocking it for seconds stalled them all (HTTP calls to them timed out under make test).
+public func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+    }
+}
+
 /// Waits until `condition` holds, polling every 100 ms; fails saying what never happened.
 public func eventually(_ what: String, seconds: Double = 60, _ condition: () async throws -> Bool) async throws {
     let deadline = Date().addingTimeInterval(seconds)
