@@ -211,16 +211,26 @@ public struct RsyncRunner: SyncRunner {
                                stderrTail: invocation.stderrTail, retryable: true)
         }
         if allowing.contains(code) { return nil }
-        // rsync's own last words name the cause: "failed to connect to ...: Connection refused", "@ERROR: auth failed".
-        let cause = invocation.stderrTail.last { $0.hasPrefix("@ERROR") }
-            ?? invocation.stderrTail.last { $0.hasPrefix("rsync:") }
-            ?? invocation.stderrTail.last
+        // rsync's own words name the cause: "@ERROR: auth failed", "failed to connect to ...: Connection refused (111)",
+        // "[receiver] read error: Connection timed out (110)", "[generator] io timeout after 600 seconds -- exiting".
+        // The first system error is the cause: what its sibling processes say after it ("connection unexpectedly closed",
+        // "Broken pipe", "received SIGUSR1") is only them finding it gone.
+        let said = invocation.stderrTail.filter { !$0.contains("received SIGUSR1") }
+        let cause = said.last { $0.hasPrefix("@ERROR") } ?? said.first { $0.hasPrefix("rsync:") && Self.namesSystemError($0) }
+            ?? said.last { $0.hasPrefix("rsync:") } ?? said.last { $0.hasPrefix("[") } ?? said.last
         var message = "rsync exited with \(code) (\(RsyncExit.meaning(code))) in the \(pass) pass"
         if let cause { message += ": \(cause)" }
         return SyncOutcome(result: .failed, exitCode: code, reason: "rsync-exit-\(code)", message: message,
                            filesTransferred: invocation.report.filesTransferred, bytesTransferred: invocation.report.bytesTransferred,
                            filesTotal: invocation.report.filesTotal, stderrTail: invocation.stderrTail,
                            retryable: RsyncExit.isRetryable(code))
+    }
+
+    /// Whether one of rsync's lines ends with a system error's number, as in `...: Connection timed out (110)`.
+    static func namesSystemError(_ line: String) -> Bool {
+        guard line.hasSuffix(")"), let open = line.lastIndex(of: "(") else { return false }
+        let number = line[line.index(after: open)..<line.index(before: line.endIndex)]
+        return !number.isEmpty && number.allSatisfy(\.isNumber)
     }
 
     /// Runs rsync once, draining both of its outputs as they come.

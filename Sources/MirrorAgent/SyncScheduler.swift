@@ -264,6 +264,7 @@ public actor SyncScheduler {
             runLogger.warning("attempt failed; retrying", metadata: [
                 "attempt": "\(attempts)", "retryIn": "\(Int(delay))s", "reason": "\(outcome.message)",
             ])
+            await attemptFailed(record, outcome: outcome, attempts: attempts)
             do { try await clock.sleep(for: delay) } catch {
                 outcome = SyncOutcome(result: .cancelled, reason: "cancelled", message: "stopped while waiting to retry: \(outcome.message)")
                 break
@@ -273,6 +274,19 @@ public actor SyncScheduler {
         if let observer, let project, let settings {
             await observer.runFinished(run, revision: project.revision, spec: project.spec, settings: settings)
         }
+    }
+
+    /// A failed attempt that will be retried: while the run waits, its record (`GET .../runs/{id}`) shows the attempts so
+    /// far and the last one's exit code, reason, message and rsync's last lines, so that it says why it is not done yet.
+    func attemptFailed(_ record: RunRecord, outcome: SyncOutcome, attempts: Int) {
+        guard var entry = entries[record.project], var running = entry.running, running.record.id == record.id else { return }
+        running.record.attempts = attempts
+        running.record.exitCode = outcome.exitCode
+        running.record.reason = outcome.reason
+        running.record.message = outcome.message
+        running.record.stderrTail = outcome.stderrTail
+        entry.running = running
+        entries[record.project] = entry
     }
 
     /// Records the end of a run; returns it as stored, with the project's spec and revision now, and the settings.

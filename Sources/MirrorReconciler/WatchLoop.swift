@@ -111,6 +111,9 @@ public final class WatchLoop: Service {
         if accepted { wakeContinuation.yield() }
     }
 
+    /// Whether graceful shutdown has begun: from then on reloads are refused and no other reconcile starts.
+    var isStopping: Bool { pending.withLock { $0.stopping } }
+
     static func trigger(for change: DirectoryChange) -> WatchTrigger {
         change.overflow ? .overflow : change.directoryReplaced ? .directoryReplaced : .fileEvent
     }

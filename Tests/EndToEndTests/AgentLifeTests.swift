@@ -13,10 +13,10 @@ struct AgentLifeTests {
     func killNine() async throws {
         let scratch = Scratch("kill9")
         let upstream = scratch.path + "/upstream"
-        try Tree.generate(at: upstream, files: 6, bytes: 1 << 20)
+        try await offPool { try Tree.generate(at: upstream, files: 6, bytes: 1 << 20) }
         let daemon = try RsyncDaemon(tree: upstream, scratch: scratch)
         let agent = try AgentProcess(role: .master, name: "master", scratch: scratch)
-        try agent.start()
+        try await agent.start()
         let root = scratch.path + "/root"
         _ = try await agent.request("PUT", "/v1/settings", json: AgentSettings(root: root))
         let slow = try projectSpec(daemon.url, path: "debian") { $0.upstream.bandwidthLimit = ByteSize(bytes: 1 << 20) }
@@ -29,7 +29,7 @@ struct AgentLifeTests {
         // rsync has a process group of its own, so it outlives the agent...
         #expect(rsyncRunning(into: root + "/debian/"))
 
-        try agent.start()
+        try await agent.start()
         let resumed = try await agent.wait("syncs debian again", seconds: 90) { ($0.projects["debian"]?.status.revision ?? 0) >= 1 }
         #expect(resumed.projects["debian"]?.status.lastRun?.result == .success)
         let interrupted = try await agent.request("GET", "/v1/projects/debian/runs/\(runID)").decode(RunRecord.self)
@@ -45,10 +45,10 @@ struct AgentLifeTests {
     func sigterm() async throws {
         let scratch = Scratch("sigterm")
         let upstream = scratch.path + "/upstream"
-        try Tree.generate(at: upstream, files: 4, bytes: 4 << 20)
+        try await offPool { try Tree.generate(at: upstream, files: 4, bytes: 4 << 20) }
         let daemon = try RsyncDaemon(tree: upstream, scratch: scratch)
         let agent = try AgentProcess(role: .master, name: "master", scratch: scratch)
-        try agent.start()
+        try await agent.start()
         let root = scratch.path + "/root"
         _ = try await agent.request("PUT", "/v1/settings", json: AgentSettings(root: root))
         _ = try await agent.request("PUT", "/v1/projects/p", json: try projectSpec(daemon.url, path: "p") {
@@ -60,7 +60,7 @@ struct AgentLifeTests {
         #expect(await agent.stop(SIGTERM) == 0)
         #expect(!rsyncRunning(into: root + "/p/"))
         // Read the record back through a restarted agent (which then syncs the project again).
-        try agent.start()
+        try await agent.start()
         let record = try await agent.request("GET", "/v1/projects/p/runs/\(runID)").decode(RunRecord.self)
         #expect(record.result == .interrupted)
         #expect(record.message == "the agent stopped while the run was in progress")
@@ -73,14 +73,14 @@ struct AgentLifeTests {
         let upstream = scratch.path + "/upstream"
         try Tree.generate(at: upstream, files: 20)
         let agent = try AgentProcess(role: .master, name: "master", scratch: scratch)
-        try agent.start()
+        try await agent.start()
         _ = try await agent.request("PUT", "/v1/settings", json: AgentSettings(root: scratch.path + "/root"))
         _ = try await agent.request("PUT", "/v1/projects/p", json: try projectSpec(upstream, path: "p", every: 3600))
         let synced = try await agent.wait("syncs p") { $0.projects["p"]?.status.revision == 1 }
         let firstRun = synced.projects["p"]?.status.lastRun?.id
         for _ in 0..<2 {
             #expect(await agent.stop(SIGTERM) == 0)
-            try agent.start()
+            try await agent.start()
             try await Task.sleep(for: .seconds(1))
             let state = try await agent.state()
             #expect(state.projects["p"]?.status.revision == 1)
@@ -94,10 +94,10 @@ struct AgentLifeTests {
     func largeTree() async throws {
         let scratch = Scratch("large")
         let upstream = scratch.path + "/upstream"
-        try Tree.generate(at: upstream, files: 50_000, bytes: 8)
+        try await offPool { try Tree.generate(at: upstream, files: 50_000, bytes: 8) }
         let daemon = try RsyncDaemon(tree: upstream, scratch: scratch)
         let agent = try AgentProcess(role: .master, name: "master", scratch: scratch)
-        try agent.start()
+        try await agent.start()
         _ = try await agent.request("PUT", "/v1/settings", json: AgentSettings(root: scratch.path + "/root"))
         // A line per file on standard output: the runner must drain it all without stalling rsync.
         _ = try await agent.request("PUT", "/v1/projects/big", json: try projectSpec(daemon.url, path: "big") {

@@ -49,7 +49,7 @@ final class AgentProcess: @unchecked Sendable {
 
     var base: String { "http://127.0.0.1:\(port)" }
 
-    func start() throws {
+    func start() async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Binary.path)
         var arguments = [role.rawValue, "--listen", "127.0.0.1:\(port)", "--token-file", tokenFile, "--state-dir", stateDirectory,
@@ -64,7 +64,10 @@ final class AgentProcess: @unchecked Sendable {
         process.standardError = handle
         try process.run()
         self.process = process
-        guard RsyncDaemon.waitForListener(port: port, seconds: 20) else { throw ValueError("\(name) did not listen on \(port); see \(log)") }
+        let port = self.port
+        guard try await offPool({ RsyncDaemon.waitForListener(port: port, seconds: 20) }) else {
+            throw ValueError("\(name) did not listen on \(port); see \(log)")
+        }
     }
 
     /// Sends `signal` and waits, on a thread of its own, for the process to end; returns its exit status.

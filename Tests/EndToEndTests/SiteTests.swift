@@ -106,7 +106,7 @@ struct SiteTests {
     @Test("slaves end byte-identical to the upstream, each with only its projects; a new revision reaches both; a slave away catches up by itself")
     func chain() async throws {
         let site = try Site("site")
-        for agent in [site.master, site.a, site.b] { try agent.start() }
+        for agent in [site.master, site.a, site.b] { try await agent.start() }
         try await site.reconcile()
 
         // The master syncs from the upstream, bumps the revision and triggers both slaves; each pulls and reports.
@@ -143,7 +143,7 @@ struct SiteTests {
         #expect(!away.reachable && away.behind == 1 && away.revision == 2 && away.lastSeenAt != nil)
         #expect(status.slaves.first { $0.name == "b" }?.reachable == false)
         // Restarted, b asks the master where it stands and catches up by itself.
-        try site.b.start()
+        try await site.b.start()
         status = try await site.wait("caught up on b", site.atRevision(3))
         // The master asks the slaves how they are at most once a second: b shows as reachable soon after.
         try await site.wait("saw b again", seconds: 5) { $0.projects["linux"]?.slaves["b"]?.reachable == true }
@@ -175,7 +175,7 @@ struct SiteTests {
     @Test("a slave with the wrong credential fails saying so while the other is unaffected, then gets the right one; the credential is 0600 and never shown")
     func credential() async throws {
         let site = try Site("credential")
-        for agent in [site.master, site.a, site.b] { try agent.start() }
+        for agent in [site.master, site.a, site.b] { try await agent.start() }
         try await site.reconcile()
         try await site.wait("served revision 1 everywhere", site.atRevision(1))
 
@@ -193,7 +193,7 @@ struct SiteTests {
         await site.a.stop()
         try "not-the-site-credential".write(toFile: copy, atomically: true, encoding: .utf8)
         chmod(copy, 0o600)
-        try site.a.start()
+        try await site.a.start()
         try await site.changeUpstream("second")
         let status = try await site.wait("failed on a and served b") { status in
             status.projects["linux"]?.slaves["b"]?.revision == 2 && status.projects["linux"]?.slaves["a"]?.result == .failed

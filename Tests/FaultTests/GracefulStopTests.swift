@@ -18,7 +18,7 @@ struct GracefulStopTests {
         return (status, Date().timeIntervalSince(start))
     }
 
-    @Test("idle, mid-sync, and with triggers pending to slaves that are gone: each agent exits 0 within the bound, having recorded the interrupted run")
+    @Test("idle, with triggers pending to slaves that are gone, mid-sync, and mid-sync with an rsync that does not end on SIGTERM: each agent exits 0 within the bound, having recorded the interrupted run")
     func stopsWithinBound() async throws {
         // A short --timeout: the watch's reconciles with slaves gone end soon, and the next edit is applied soon after.
         let site = try KillSite(timeout: 5)
@@ -57,20 +57,51 @@ struct GracefulStopTests {
         }
         try await eventually("the master idle", seconds: 30) { try await site.state("master").projects["linux"]?.status.activity == .idle }
         try Tree.generate(at: site.upstream + "/linux/large", files: 1, bytes: 8 << 20, seed: 2)
+        let midSync = try await stopMidSync(site, freezing: false)
+        figures.append(String(format: "master mid-sync %.2f s", midSync))
+
+        // Mid-sync with an rsync that does not end on SIGTERM, as one stuck on a hung disk: rsync installs its own
+        // SIGTERM handler, so ignoring the signal cannot be inherited; stopped (SIGSTOP), it holds SIGTERM pending and
+        // only the SIGKILL to its process group after the grace ends it.
+        let frozen = try await stopMidSync(site, freezing: true)
+        figures.append(String(format: "master mid-sync with rsync not ending on SIGTERM %.2f s", frozen))
+        print("graceful stop: " + figures.joined(separator: "; "))
+        await site.stopAll()
+    }
+
+    /// Asks the master to sync, and once both of its rsync processes (generator and receiver) are copying the large
+    /// file, stops the master (after SIGSTOP to those rsyncs, when `freezing`): it exits 0 within the bound, no rsync of
+    /// the site is left in /proc, and, started again, the master has the run recorded interrupted. Gives the exit time.
+    func stopMidSync(_ site: KillSite, freezing: Bool) async throws -> Double {
         _ = try await site.request("master", "POST", "/v1/projects/linux/sync")
+        let tree = site.scratch.path + "/master-root/linux"
         try await eventually("the master syncing the large file", seconds: 30) {
-            try await site.state("master").projects["linux"]?.status.activity == .running
-                && rsyncRunning(into: site.scratch.path + "/master-root/linux")
+            try await site.state("master").projects["linux"]?.status.activity == .running && site.rsyncProcesses().count >= 2
         }
         let running = try #require(try await site.state("master").projects["linux"]?.status.currentRunID)
-        let midSync = await timedStop(site, "master")
-        figures.append(String(format: "master mid-sync %.2f s", midSync.seconds))
-        #expect(midSync.status == 0 && midSync.seconds < Self.bound)
-        #expect(!rsyncRunning(into: site.scratch.path + "/master-root/linux"), "the master left its rsync running")
+        let rsyncs = site.rsyncProcesses()
+        // Whatever happens below, nothing stays stopped behind the test (only what is still this site's rsync).
+        defer {
+            let left = Set(site.rsyncProcesses().map(\.pid))
+            if freezing { for rsync in rsyncs where left.contains(rsync.pid) { kill(rsync.pid, SIGKILL) } }
+        }
+        if freezing {
+            for rsync in rsyncs { kill(rsync.pid, SIGSTOP) }
+            try await eventually("the rsyncs stopped", seconds: 10) { rsyncs.allSatisfy { Self.state(of: $0.pid) == "T" } }
+        }
+        let stop = await timedStop(site, "master")
+        #expect(stop.status == 0 && stop.seconds < Self.bound, "exit \(stop.status) after \(stop.seconds) s")
+        #expect(site.rsyncs().isEmpty, "the master left its rsync: \(site.rsyncs())")
+        #expect(!rsyncRunning(into: tree), "the master left its rsync running")
         try site.start("master")
         let cut = try APICoding.decoder().decode(RunRecord.self, from: try await site.request("master", "GET", "/v1/projects/linux/runs/\(running)"))
         #expect(cut.result == .interrupted, "\(cut)")
-        print("graceful stop: " + figures.joined(separator: "; "))
-        await site.stopAll()
+        return stop.seconds
+    }
+
+    /// A process's state letter from /proc (`T`: stopped), or nil once it is gone.
+    static func state(of pid: pid_t) -> Character? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return nil }
+        return stat[stat.index(after: close)...].first { $0 != " " }
     }
 }

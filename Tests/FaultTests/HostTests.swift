@@ -94,9 +94,7 @@ struct HostTests {
 
     @Test("a slave cut off mid-pull: the master marks it unreachable and serves the other on time; back, it catches up by itself, never having published a partial pull")
     func partitionDuringPull() async throws {
-        let site = try LabSite("lab-partition", files: 40, bytes: 2048)
-        try await site.start()
-        try await site.wait("served revision 1 on both slaves") { site.atRevision(1, slaves: ["a", "b"])($0) }
+        let site = try await LabSite.serving("lab-partition")
         let before = try Tree.snapshot(site.publicTree("b"))
 
         // Revision 2 is 6 MB more; b's link carries 4 Mbit/s, so its pull takes about 12 s and is cut in the middle.
@@ -119,20 +117,107 @@ struct HostTests {
         #expect(during.projects["linux"]?.slaves["b"]?.revision == 1)
         #expect(try Tree.snapshot(site.publicTree("a")) == Tree.snapshot(site.upstream + "/linux"))
         // Nothing of the unfinished pull is published: every file of revision 1 is there as it was, and no file of
-        // revision 2 is. Publication in place (rsync's --delay-updates) still lets three kinds of entry appear early:
-        // new directories, new symlinks, and rsync's hidden temporary file of the one file it is receiving
-        // (`.NAME.XXXXXX`); atomic publication is what removes them.
-        let cut = try Tree.snapshot(site.publicTree("b")).filter { !$0.key.contains(".~tmp~") }
-        #expect(before.allSatisfy { cut[$0.key] == $0.value }, "changed: \(before.keys.filter { cut[$0] != before[$0] }.sorted().prefix(10))")
-        let early = cut.filter { entry in
-            before[entry.key] == nil && entry.value != "dir" && !entry.value.hasPrefix("link -> ")
-                && !(entry.key as NSString).lastPathComponent.hasPrefix(".")
-        }
-        #expect(early.isEmpty, "published before the pull finished: \(early.keys.sorted().prefix(10))")
+        // revision 2 is (but what publication in place lets appear early: `LabSite.unfinished`).
+        let (changed, early) = try LabSite.unfinished(site.publicTree("b"), before: before)
+        #expect(changed.isEmpty, "changed: \(changed.prefix(10))")
+        #expect(early.isEmpty, "published before the pull finished: \(early.prefix(10))")
 
         try site.lab.link("b", up: true)
         try await site.wait("caught up on b", seconds: 90) { site.atRevision(2, slaves: ["a", "b"])($0) }
         #expect(try Tree.snapshot(site.publicTree("b")) == Tree.snapshot(site.upstream + "/linux"))
         #expect(before.count < Tree.count(site.publicTree("b")))
+    }
+
+    @Test("the master cut off from its upstream mid-transfer: the attempt fails with rsync's reason and is retried with backoff, the served tree and revision untouched and no slave triggered; with the link back the retry succeeds and the slaves follow")
+    func upstreamCutMidTransfer() async throws {
+        // A link cut silently is not seen by rsync's --timeout: its generator's keepalives, sent every half timeout, go
+        // into the socket's buffer as if delivered. The connection fails when TCP gives up retransmitting them: after
+        // about 15 minutes with the kernel's default tcp_retries2 (15), after a few seconds with 3, set here in the
+        // master's namespace alone. Without an ioTimeout no keepalive is written, and nothing would fail but the run's timeout.
+        let site = try await LabSite.serving("lab-upstream-cut", upstreamOptions: ", ioTimeout: 5s")
+        try site.lab.sysctl("master", "net.ipv4.tcp_retries2=3")
+        let before = try Tree.snapshot(site.masterTree)
+        let slavesBefore = try ["a", "b"].map { try Tree.snapshot(site.publicTree($0)) }
+
+        // Revision 2 is 6 MB more, coming to the master at 4 Mbit/s: about 12 s, cut in the middle.
+        try Tree.generate(at: site.upstream + "/linux/big", files: 60, bytes: 100_000, seed: 9)
+        try site.lab.throttle("master", rate: "4mbit")
+        _ = try await site.api("master", "POST", "/v1/projects/linux/sync")
+        try await eventually("the master pulling", seconds: 30) { FileManager.default.fileExists(atPath: site.masterTree + "/big/pool") }
+        try site.lab.link("upstream", up: false)
+        let cutAt = Date()
+        #expect(rsyncRunning(into: site.masterTree), "the transfer ended before the cut")
+        let state = try APICoding.decoder().decode(AgentState.self, from: try await site.api("master", "GET", "/v1/state"))
+        let id = try #require(state.projects["linux"]?.status.currentRunID)
+
+        // The attempt fails with rsync's own reason, and the run waits to try again.
+        var failed = try await site.run("master", id)
+        do {
+            try await eventually("the first attempt failed", seconds: 60) {
+                failed = try await site.run("master", id)
+                return failed.attempts == 1
+            }
+        } catch {
+            throw ValueError("\(error): \(failed)\n\(site.logs())")
+        }
+        let failedAfter = Date().timeIntervalSince(cutAt)
+        #expect(failed.state == .running && failed.result == nil, "\(failed)")
+        #expect(failed.exitCode != nil && failed.reason == failed.exitCode.map { "rsync-exit-\($0)" }, "\(failed)")
+        #expect(failed.message?.contains("Connection timed out") == true, "rsync's reason: \(failed.message ?? "no message"); stderr: \(failed.stderrTail)")
+        let retrying = try #require(try String(contentsOfFile: site.scratch.path + "/master.log", encoding: .utf8)
+            .split(separator: "\n").last { $0.contains("attempt failed; retrying") })
+        let retryIn = try #require(retrying.components(separatedBy: "retryIn=").dropFirst().first.flatMap { Int($0.prefix { $0.isNumber }) },
+                                   "\(retrying)")
+        #expect((15...45).contains(retryIn), "the first retry waits 30 s ± 50%: \(retrying)")
+
+        // Meanwhile the master serves revision 1 as it was, and no slave was triggered.
+        let status = try await site.status()
+        #expect(status.projects["linux"]?.revision == 1 && status.projects["linux"]?.activity == .running)
+        let (changed, early) = try LabSite.unfinished(site.masterTree, before: before)
+        #expect(changed.isEmpty, "changed on the master: \(changed.prefix(10))")
+        #expect(early.isEmpty, "published on the master before the sync finished: \(early.prefix(10))")
+        #expect(try ["a", "b"].map { try Tree.snapshot(site.publicTree($0)) } == slavesBefore)
+        #expect(["a", "b"].allSatisfy { status.projects["linux"]?.slaves[$0]?.revision == 1 })
+
+        // The link back: the retry succeeds, and both slaves follow.
+        try site.lab.link("upstream", up: true)
+        try await site.wait("served revision 2 on both slaves after the retry", seconds: 150) { site.atRevision(2, slaves: ["a", "b"])($0) }
+        let done = try await site.run("master", id)
+        #expect(done.result == .success && done.attempts == 2 && done.revision == 2, "\(done)")
+        #expect(try Tree.snapshot(site.masterTree) == Tree.snapshot(site.upstream + "/linux"))
+        #expect(try Tree.snapshot(site.publicTree("b")) == Tree.snapshot(site.upstream + "/linux"))
+        print(String(format: "upstream cut: the attempt failed %.1f s after the cut, retried %d s later; run of %.1f s in all",
+                     failedAfter, retryIn, done.endedAt.flatMap { end in done.startedAt.map { end.timeIntervalSince($0) } } ?? -1))
+    }
+
+    @Test("a slave whose link is down when the master triggers it: marked unreachable with the time it was last seen, the other slave served on time; back, it catches up")
+    func slaveDownDuringTrigger() async throws {
+        let site = try await LabSite.serving("lab-trigger-down")
+        let before = try Tree.snapshot(site.publicTree("b"))
+
+        try site.lab.link("b", up: false)
+        let cutAt = Date()
+        try Data("revision 2\n".utf8).write(to: URL(fileURLWithPath: site.upstream + "/linux/new.txt"))
+        let asked = Date()
+        _ = try await site.api("master", "POST", "/v1/projects/linux/sync")
+        let during = try await site.wait("served revision 2 on a while b is down", seconds: 30) { status in
+            site.atRevision(2, slaves: ["a"])(status) && status.slaves.first { $0.name == "b" }?.reachable == false
+        }
+        let onTime = Date().timeIntervalSince(asked)
+        let b = try #require(during.slaves.first { $0.name == "b" })
+        #expect(b.lastSeenAt.map { $0 <= cutAt.addingTimeInterval(1) } == true, "last seen \(String(describing: b.lastSeenAt)), cut at \(cutAt)")
+        #expect(b.error != nil)
+        #expect(during.projects["linux"]?.slaves["b"]?.revision == 1)
+        try await eventually("the master retrying its trigger to b", seconds: 30) {
+            (try? String(contentsOfFile: site.scratch.path + "/master.log", encoding: .utf8))?.contains("cannot deliver to b; retrying") == true
+        }
+        #expect(try Tree.snapshot(site.publicTree("b")) == before, "b changed while its link was down")
+
+        try site.lab.link("b", up: true)
+        let back = Date()
+        try await site.wait("caught up on b", seconds: 90) { site.atRevision(2, slaves: ["a", "b"])($0) }
+        #expect(try Tree.snapshot(site.publicTree("b")) == Tree.snapshot(site.upstream + "/linux"))
+        print(String(format: "trigger to a slave that is down: a served %.1f s after the request; b caught up %.1f s after its link came back",
+                     onTime, Date().timeIntervalSince(back)))
     }
 }

@@ -115,17 +115,20 @@ final class KillSite: @unchecked Sendable {
         for name in ["reconcile"] + agents { _ = await processes[name]?.stop(SIGTERM) }
     }
 
-    /// rsync processes writing into this site's trees (not the upstream's daemon, not the master's daemon).
-    func rsyncs() -> [String] {
+    /// rsync processes writing into this site's trees (not the upstream's daemon, not the master's daemon), from /proc.
+    func rsyncProcesses() -> [(pid: pid_t, argv: [String])] {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
-        return entries.compactMap { entry -> String? in
-            guard pid_t(entry) != nil, let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return nil }
+        return entries.compactMap { entry -> (pid_t, [String])? in
+            guard let pid = pid_t(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return nil }
             let argv = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
             guard let first = argv.first, (first as NSString).lastPathComponent == "rsync", !argv.contains("--daemon"),
                   argv.contains(where: { $0.hasPrefix(scratch.path) }) else { return nil }
-            return "\(entry): \(argv.joined(separator: " "))"
+            return (pid, argv)
         }
     }
+
+    /// The same, as `PID: ARGV` lines for a failure's message.
+    func rsyncs() -> [String] { rsyncProcesses().map { "\($0.pid): \($0.argv.joined(separator: " "))" } }
 
     func logs(lines: Int = 12) -> String {
         (agents + ["reconcile"]).map { name in

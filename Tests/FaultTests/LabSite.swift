@@ -29,10 +29,13 @@ final class LabSite: @unchecked Sendable {
     /// Each agent's certificate, for its host's address.
     var certificates: [String: TestPKI.Issued] = [:]
 
-    /// - Parameter project: the project `linux`'s spec in mirrors.d; its tree is `upstream/linux`.
-    /// - Parameter tls: the agents serve https://, and everyone verifies them against the site's CA.
+    /// - Parameters:
+    ///   - project: the project `linux`'s spec in mirrors.d; its tree is `upstream/linux`.
+    ///   - upstreamOptions: more fields of the upstream `up`, such as `, ioTimeout: 5s`.
+    ///   - tls: the agents serve https://, and everyone verifies them against the site's CA.
     init(_ label: String, files: Int = 40, bytes: Int = 2048,
-         project: String = "{ upstream: up, source: linux, interval: hourly, slaves: all }", tls: Bool = false) throws {
+         project: String = "{ upstream: up, source: linux, interval: hourly, slaves: all }", upstreamOptions: String = "",
+         tls: Bool = false) throws {
         lab = try NetworkLab(hosts: ["upstream", "master", "a", "b", "ops"])
         scratch = Scratch(label)
         upstream = scratch.path + "/upstream"
@@ -77,7 +80,7 @@ final class LabSite: @unchecked Sendable {
             intervals:
               hourly: { every: 1h }
             upstreams:
-              up: { url: "rsync://\(lab.address("upstream"))/pub/" }
+              up: { url: "rsync://\(lab.address("upstream"))/pub/"\(upstreamOptions) }
             slaves:
               a: { api: "\(aAPI), publicDir: \(scratch.path)/a-public }
               b: { api: "\(apiURL("b"))"\(insecure), publicDir: \(scratch.path)/b-public }
@@ -101,6 +104,22 @@ final class LabSite: @unchecked Sendable {
 
     func publicTree(_ slave: String) -> String { scratch.path + "/\(slave)-public/linux" }
 
+    var masterTree: String { scratch.path + "/master-root/linux" }
+
+    /// What a transfer cut in the middle did to a served tree that held `before`: the files of `before` it changed, and
+    /// the regular files it published early. Publication in place (rsync's --delay-updates) still lets three kinds of
+    /// entry appear early: new directories, new symlinks, and rsync's hidden temporary file of the one file it is
+    /// receiving (`.NAME.XXXXXX`), beside its `.~tmp~` holding directories; atomic publication is what removes them.
+    static func unfinished(_ tree: String, before: [String: String]) throws -> (changed: [String], early: [String]) {
+        let cut = try Tree.snapshot(tree).filter { !$0.key.contains(".~tmp~") }
+        let changed = before.keys.filter { cut[$0] != before[$0] }.sorted()
+        let early = cut.filter { entry in
+            before[entry.key] == nil && entry.value != "dir" && !entry.value.hasPrefix("link -> ")
+                && !(entry.key as NSString).lastPathComponent.hasPrefix(".")
+        }.keys.sorted()
+        return (changed, early)
+    }
+
     /// The upstream's daemon, the master and both slaves, each on its own host; then `reconcile` from ops.
     func start() async throws {
         _ = try lab.start(on: "upstream", ["rsync", "--daemon", "--no-detach", "--config=\(scratch.path)/upstream-rsyncd.conf",
@@ -122,12 +141,25 @@ final class LabSite: @unchecked Sendable {
                                      log: scratch.path + "/\(name).log")
     }
 
+    /// A site of 40 small files started, serving revision 1 of linux on both slaves: where the fault stories begin.
+    static func serving(_ label: String, upstreamOptions: String = "") async throws -> LabSite {
+        let site = try LabSite(label, upstreamOptions: upstreamOptions)
+        try await site.start()
+        try await site.wait("served revision 1 on both slaves") { site.atRevision(1, slaves: ["a", "b"])($0) }
+        return site
+    }
+
     func waitForHealth(_ hosts: [String]? = nil) async throws {
         for host in hosts ?? ["master"] + slaveNames {
             try await eventually("\(host) answers", seconds: 30) {
                 await lab.run(on: "ops", ["curl", "-sf", "--max-time", "2"] + curlTrust + ["\(apiURL(host))/v1/health"]).status == 0
             }
         }
+    }
+
+    /// One run of linux on an agent, as `GET /v1/projects/linux/runs/{id}` gives it.
+    func run(_ host: String, _ id: Int64) async throws -> RunRecord {
+        try APICoding.decoder().decode(RunRecord.self, from: try await api(host, "GET", "/v1/projects/linux/runs/\(id)"))
     }
 
     /// A call to an agent's API from ops, with the token.

@@ -78,6 +78,11 @@ final class NetworkLab: @unchecked Sendable {
                                       "tbf", "rate", rate, "burst", "32kbit", "latency", "400ms"])
     }
 
+    /// Sets a network sysctl of a host's namespace alone (`net.ipv4.*` settings are each namespace's own).
+    func sysctl(_ host: String, _ setting: String) throws {
+        try Self.run("/usr/bin/env", ["ip", "netns", "exec", namespace(host), "sysctl", "-q", "-w", setting])
+    }
+
     /// Runs a command in a host's namespace to its end: its status and output (small outputs only).
     func run(on host: String, _ arguments: [String]) async -> (status: Int32, output: String) {
         await withCheckedContinuation { continuation in

@@ -207,6 +207,11 @@ struct SyncSchedulerTests {
         try await eventually("waits to retry") { h.clock.nextDeadline.map { $0.timeIntervalSince(start) < 50 } ?? false }
         let firstWait = h.clock.nextDeadline!.timeIntervalSince(start)
         #expect(firstWait >= 15 && firstWait <= 45)
+        // While it waits, the run says why: its attempts so far and the last one's reason.
+        let id = try #require(try h.store.runs(project: "a").first?.id)
+        let waiting = try #require(try await h.scheduler.run(id))
+        #expect(waiting.state == .running && waiting.result == nil && waiting.attempts == 1, "\(waiting)")
+        #expect(waiting.exitCode == 10 && waiting.reason == "rsync-exit-10" && waiting.message == "Connection refused", "\(waiting)")
         h.clock.advanceToNextDeadline()
         try await eventually { h.runner.startCount("a") == 2 }
         let secondStart = h.clock.now()

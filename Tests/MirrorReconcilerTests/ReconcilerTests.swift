@@ -71,13 +71,15 @@ final class LiveSite: @unchecked Sendable {
 
     func reconciler(_ options: Planner.Options = .init()) -> Reconciler {
         let clients = Dictionary(uniqueKeysWithValues: ports.keys.map { name in
-            (name, HTTPAgentClient(base: "http://127.0.0.1:\(ports[name]!)", token: token, timeout: 2) as any AgentClient)
+            // Generous: an agent that is down refuses at once, and one that is merely slow (the machine shared by
+            // every suite of the run and other builds) must not count as unreachable.
+            (name, HTTPAgentClient(base: "http://127.0.0.1:\(ports[name]!)", token: token, timeout: 20) as any AgentClient)
         })
         return Reconciler(clients: clients, options: options, logger: testLogger, retryBase: 0.05, retryMax: 0.3)
     }
 
     func state(_ name: String) async throws -> AgentState {
-        try await HTTPAgentClient(base: "http://127.0.0.1:\(ports[name]!)", token: token).state()
+        try await HTTPAgentClient(base: "http://127.0.0.1:\(ports[name]!)", token: token, timeout: 30).state()
     }
 }
 
@@ -108,13 +110,8 @@ struct ReconcilerTests {
         let desired = try site.desired("  a: { upstream: local, interval: hourly, suspended: true }")
         let reconciler = site.reconciler()
         let run = Task { await reconciler.reconcile(desired, timeout: 30) }
-        // ftp1 converges while ftp2 is still down (polled: a loaded machine may take a while).
-        var applied = false
-        for _ in 0..<200 where !applied {
-            applied = try await site.state("ftp1").projects["a"] != nil
-            if !applied { try await Task.sleep(for: .milliseconds(50)) }
-        }
-        #expect(applied)
+        // ftp1 converges while ftp2 is still down.
+        try await eventually("ftp1 given project a while ftp2 is down", seconds: 10) { try await site.state("ftp1").projects["a"] != nil }
         try await site.start("ftp2")
         let report = await run.value
         #expect(report.converged)
@@ -147,9 +144,7 @@ struct ReconcilerTests {
         #expect(await site.reconciler().reconcile(all, timeout: 10).converged)
         let master = HTTPAgentClient(base: "http://127.0.0.1:\(site.ports["master"]!)", token: site.token)
         // Wait for the first syncs, then put one project by hand.
-        for _ in 0..<200 where try await master.state().projects.values.contains(where: { $0.status.revision == 0 }) {
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        try await eventually("the first syncs", seconds: 10) { try await master.state().projects.values.allSatisfy { $0.status.revision > 0 } }
         var handmade = all[0].projects["c"]!
         handmade.path = "handmade"
         handmade.suspended = true

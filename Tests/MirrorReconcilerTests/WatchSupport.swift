@@ -5,6 +5,7 @@ import MirrorCore
 import MirrorTestSupport
 import ServiceLifecycle
 import Synchronization
+import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,14 +19,15 @@ final class Collected<Element: Sendable>: Sendable {
     var count: Int { items.withLock { $0.count } }
     func removeAll() { items.withLock { $0.removeAll() } }
 
-    /// Waits until `count` items have come, or `seconds` passed; true if they came.
-    func wait(for count: Int, seconds: Double = 10) async -> Bool {
+    /// Waits until `count` items have come, or `seconds` passed; true if they came. The bound only ends a test that
+    /// hangs: it is generous, for a machine that runs every suite at once beside other builds.
+    func wait(for count: Int, seconds: Double = 60) async -> Bool {
         await eventually(seconds) { self.count >= count }
     }
 }
 
-/// Polls `condition` every few milliseconds until it holds or `seconds` pass.
-func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) async rethrows -> Bool {
+/// Polls `condition` every few milliseconds until it holds or `seconds` pass (generous, as `Collected.wait`'s).
+func eventually(_ seconds: Double = 60, _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + .seconds(seconds)
     while ContinuousClock.now < deadline {
         if try await condition() { return true }
@@ -78,6 +80,39 @@ final class ScriptedWatcher: DirectoryWatcher {
         try? await gracefulShutdown()
         continuation.finish()
     }
+}
+
+/// A watcher in front of another that notes what the watch loop has taken in. The loop hands each change to its
+/// debounce before it asks for the next, so a change has been taken in once the loop asks again: a test that sees a
+/// marker file here knows that every change before it has reached the loop, and only then moves its clock on.
+final class TakenWatcher: DirectoryWatcher {
+    let inner: any DirectoryWatcher
+    let changes: AsyncStream<DirectoryChange>
+    /// The files of every change the loop has taken in.
+    let taken: Collected<String>
+
+    /// The inner stream's iterator and the change last handed out. `@unchecked Sendable`: `AsyncStream(unfolding:)`
+    /// calls its closure once per `next()` of its single consumer (the loop's watch task), one call after the other,
+    /// so neither is ever touched by two tasks at once.
+    private final class Source: @unchecked Sendable {
+        var iterator: AsyncStream<DirectoryChange>.Iterator
+        var handed: DirectoryChange?
+        init(_ stream: AsyncStream<DirectoryChange>) { iterator = stream.makeAsyncIterator() }
+    }
+
+    init(_ inner: any DirectoryWatcher) {
+        let source = Source(inner.changes), taken = Collected<String>()
+        self.inner = inner
+        self.taken = taken
+        changes = AsyncStream(unfolding: {
+            // Asked for the next change: the one before it has been handled.
+            for file in source.handed?.files ?? [] { taken.append(file) }
+            source.handed = await source.iterator.next()
+            return source.handed
+        })
+    }
+
+    func run() async throws { try await inner.run() }
 }
 
 /// An agent client that holds every `state` call at a gate the test opens: a reconcile that takes as long as the test wants.
@@ -138,27 +173,55 @@ final class WatchedSite: Sendable {
     let runs: Collected<WatchRun>
     let loop: WatchLoop
     let gate: Gate
+    let watcher: TakenWatcher
+    /// The loop's clock when the test moves it itself: the debounce window closes only when the test says so.
+    let clock: ManualClock?
     private let group: ServiceGroup
     private let task: Task<Void, Never>
 
-    private init(site: LiveSite, directory: String, runs: Collected<WatchRun>, loop: WatchLoop, gate: Gate, group: ServiceGroup,
-                 task: Task<Void, Never>) {
-        (self.site, self.directory, self.runs, self.loop, self.gate, self.group, self.task) = (site, directory, runs, loop, gate, group, task)
+    private init(site: LiveSite, directory: String, runs: Collected<WatchRun>, loop: WatchLoop, gate: Gate, watcher: TakenWatcher,
+                 clock: ManualClock?, group: ServiceGroup, task: Task<Void, Never>) {
+        (self.site, self.directory, self.runs, self.loop, self.gate, self.watcher) = (site, directory, runs, loop, gate, watcher)
+        (self.clock, self.group, self.task) = (clock, group, task)
     }
 
-    /// Starts the loop; `watcher`: nil for real inotify on `directory`.
+    /// Starts the loop; `watcher`: nil for real inotify on `directory`; `clock`: the loop's, the system's if nil.
     static func start(_ site: LiveSite, directory: String, watcher: (any DirectoryWatcher)? = nil,
-                      options: WatchOptions = .init(debounce: 0.03)) throws -> WatchedSite {
-        let watcher = try watcher ?? InotifyWatcher(directory: directory, logger: testLogger)
+                      options: WatchOptions = .init(debounce: 0.03), clock: ManualClock? = nil) throws -> WatchedSite {
+        let watcher = TakenWatcher(try watcher ?? InotifyWatcher(directory: directory, logger: testLogger))
         let runs = Collected<WatchRun>(), gate = Gate()
-        let loop = WatchLoop(directory: directory, watcher: watcher, options: options, logger: testLogger, onRun: { runs.append($0) }) { _, _ in
+        let loop = WatchLoop(directory: directory, watcher: watcher, options: options, clock: clock ?? SystemClock(), logger: testLogger,
+                             onRun: { runs.append($0) }) { _, _ in
             var reconciler = site.reconciler()
             reconciler.clients = reconciler.clients.mapValues { GatedClient($0, gate: gate) as any AgentClient }
             return reconciler
         }
         let group = ServiceGroup(configuration: .init(services: [.init(service: watcher), .init(service: loop)], logger: testLogger))
         let task = Task<Void, Never> { try? await group.run() }
-        return WatchedSite(site: site, directory: directory, runs: runs, loop: loop, gate: gate, group: group, task: task)
+        return WatchedSite(site: site, directory: directory, runs: runs, loop: loop, gate: gate, watcher: watcher, clock: clock, group: group,
+                           task: task)
+    }
+
+    /// With the manual clock: waits until the loop sleeps in its debounce (its resync sleeps beside it), then moves the
+    /// clock to the end of the window, so that whatever the loop has taken in by then is one reconcile.
+    func closeWindow() async throws {
+        guard let clock else { return }
+        try #require(await eventually { clock.sleepers >= 2 }, "the loop never waited in its debounce")
+        clock.advanceToNextDeadline()
+    }
+
+    /// Writes a file of mirrors.d that changes nothing (`x-` keys are ignored) and waits until the loop has taken in its
+    /// change. The kernel queues the watch's events in order, so every change made before it has reached the loop by then.
+    func mark() async throws {
+        let marker = "zz-marker-\(UUID().uuidString.prefix(6)).yaml"
+        try Edit.inPlace(directory + "/" + marker, "x-marker: true\n")
+        try #require(await eventually { self.watcher.taken.all.contains(marker) }, "the loop never took in \(marker)")
+    }
+
+    /// `mark`, then `closeWindow`: everything changed so far becomes one reconcile.
+    func flush() async throws {
+        try await mark()
+        try await closeWindow()
     }
 
     /// Stops as SIGTERM would, and waits until the loop has ended.
@@ -174,16 +237,8 @@ final class WatchedSite: Sendable {
     }
 
     /// Waits for the next reconcile after the `count` there were, and gives it.
-    func run(after count: Int, seconds: Double = 10) async -> WatchRun? {
+    func run(after count: Int, seconds: Double = 60) async -> WatchRun? {
         await runs.wait(for: count + 1, seconds: seconds) ? runs.all[count] : nil
-    }
-
-    /// Writes a file of mirrors.d that changes nothing (`x-` keys are ignored) and gives the reconcile it causes, the
-    /// next after `count`. The kernel queues the watch's events in order, so any event of an edit before it has been
-    /// read by then: had one made a reconcile of its own, it would be the one given, not the marker's.
-    func marker(after count: Int) async throws -> WatchRun? {
-        try Edit.inPlace(directory + "/zz-marker-\(UUID().uuidString.prefix(6)).yaml", "x-marker: true\n")
-        return await run(after: count, seconds: 20)
     }
 
     /// The projects an agent holds now.

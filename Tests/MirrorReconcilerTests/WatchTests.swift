@@ -39,7 +39,7 @@ struct WatcherTests {
         func mark(_ directory: String) async throws -> String {
             let marker = "zz-marker-\(UUID().uuidString.prefix(6)).yaml"
             try Edit.inPlace(directory + "/" + marker, "")
-            #expect(await eventually(20) { self.files.contains(marker) })
+            #expect(await eventually { self.files.contains(marker) })
             return marker
         }
 
@@ -63,13 +63,13 @@ struct WatcherTests {
         try Edit.inPlace(dir + "/a.yaml", "master: {}\n")
         let running = try Running.start(dir)
         try Edit.inPlace(dir + "/a.yaml", "intervals: {}\n")
-        #expect(await eventually(20) { running.files == ["a.yaml"] })
+        #expect(await eventually { running.files == ["a.yaml"] })
         try await running.settle(dir)
         try Edit.atomic(dir + "/b.yaml", "projects: {}\n")
-        #expect(await eventually(20) { running.files == ["b.yaml"] })
+        #expect(await eventually { running.files == ["b.yaml"] })
         try await running.settle(dir)
         unlink(dir + "/b.yaml")
-        #expect(await eventually(20) { running.files == ["b.yaml"] })
+        #expect(await eventually { running.files == ["b.yaml"] })
         try await running.settle(dir)
         try Edit.vim(dir + "/a.yaml", "slaves: {}\n")
         let marker = try await running.mark(dir)
@@ -88,7 +88,7 @@ struct WatcherTests {
         for name in [".hidden.yaml", ".#a.yaml", "a.yaml~", "#a.yaml#", "notes.txt", ".a.yaml.swp"] { try Edit.inPlace(dir + "/" + name, "") }
         try Edit.inPlace(scratch.path + "/elsewhere.yaml", "")
         symlink(scratch.path + "/elsewhere.yaml", dir + "/linked.yaml")
-        #expect(await eventually(5) { running.files.contains("linked.yaml") })
+        #expect(await eventually { running.files.contains("linked.yaml") })
         #expect(running.batches.all.allSatisfy { !$0.overflow && !$0.directoryReplaced })
         #expect(running.files == ["linked.yaml"])
         await running.stop()
@@ -105,7 +105,7 @@ struct WatcherTests {
         ln.arguments = ["-sfn", "releases/2", scratch.path + "/mirrors.d"]
         try ln.run()
         ln.waitUntilExit()
-        #expect(await eventually(5) { running.batches.all.contains { $0.directoryReplaced } })
+        #expect(await eventually { running.batches.all.contains { $0.directoryReplaced } })
         running.batches.removeAll()
         try Edit.inPlace(one + "/old.yaml", "")
         try Edit.inPlace(two + "/new.yaml", "")
@@ -135,7 +135,7 @@ struct WatcherTests {
         // 100 changes while nobody reads: the kernel keeps 16 and then says it dropped the rest.
         for i in 0..<100 { try Edit.inPlace(dir + "/f\(i).yaml", "") }
         let running = Running.start(watcher: try watcher.get())
-        #expect(await eventually(5) { running.batches.all.contains { $0.overflow } })
+        #expect(await eventually { running.batches.all.contains { $0.overflow } })
         await running.stop()
     }
 }
@@ -143,13 +143,15 @@ struct WatcherTests {
 @Suite("reconcile --watch: the watch loop against live agents", .serialized)
 struct WatchLoopTests {
     /// A site with a master and a slave, its mirrors.d in `site.yaml`, and the watch loop running on it.
+    /// With `clock`, the debounce window closes only when the test moves it (`WatchedSite.closeWindow`).
     static func start(_ names: String..., options: WatchOptions = .init(debounce: 0.03), watcher: (any DirectoryWatcher)? = nil,
-                      directory: String? = nil) async throws -> (WatchedSite, String) {
+                      directory: String? = nil, clock: ManualClock? = nil) async throws -> (WatchedSite, String) {
         let site = try LiveSite(slaves: ["ftp1"])
         for name in ["master", "ftp1"] { try await site.start(name) }
         let dir = directory ?? site.scratch.sub("mirrors.d")
         try Edit.atomic(dir + "/site.yaml", site.yaml(projects(names.isEmpty ? ["a"] : names)))
-        let watched = try WatchedSite.start(site, directory: dir, watcher: watcher, options: options)
+        let watched = try WatchedSite.start(site, directory: dir, watcher: watcher, options: options, clock: clock)
+        try await watched.closeWindow()
         let first = try #require(await watched.run(after: 0))
         #expect(first.triggers == [.start] && first.report?.converged == true)
         return (watched, dir)
@@ -162,8 +164,9 @@ struct WatchLoopTests {
 
     @Test("an in-place write, an atomic rename, a new file, a delete and vim's save each reconcile once, and converge")
     func edits() async throws {
-        // A debounce that a loaded machine cannot outrun between the steps of one save.
-        let (watched, dir) = try await Self.start("a", options: .init(debounce: 0.1))
+        // The debounce window closes when the test says, once every event of the save has reached the loop: however
+        // slowly a loaded machine goes through vim's four steps, they fall in one window.
+        let (watched, dir) = try await Self.start("a", clock: ManualClock())
         let site = watched.site
         let steps: [(String, () throws -> Void, [String])] = [
             ("in place", { try Edit.inPlace(dir + "/site.yaml", site.yaml(Self.projects(["a", "b"]))) }, ["a", "b"]),
@@ -172,33 +175,43 @@ struct WatchLoopTests {
             ("delete", { unlink(dir + "/extra.yaml") }, ["a", "b", "c"]),
             ("vim", { try Edit.vim(dir + "/site.yaml", site.yaml(Self.projects(["a", "c"]))) }, ["a", "c"]),
         ]
-        var count = 1
-        for (label, edit, expected) in steps {
+        for (count, (label, edit, expected)) in steps.enumerated() {
             try edit()
-            let run = try #require(await watched.run(after: count), "\(label)")
-            count += 1
+            try await watched.flush()
+            let run = try #require(await watched.run(after: count + 1), "\(label)")
             #expect(run.triggers == [.fileEvent], "\(label)")
             #expect(run.report?.converged == true, "\(label)")
             #expect(try await watched.projects("master") == expected, "\(label)")
             #expect(try await watched.projects("ftp1") == expected, "\(label)")
-            let marker = try #require(await watched.marker(after: count), "\(label)")
-            count += 1
-            #expect(marker.report?.plan.isEmpty == true && watched.runs.count == count, "\(label): one reconcile for one save")
+            #expect(watched.runs.count == count + 2, "\(label): one reconcile for one save")
         }
         await watched.stopAll()
     }
 
-    @Test("100 rapid writes (a git checkout) make at most two reconciles, the last with the final text")
+    @Test("100 rapid writes (a git checkout) within the debounce are one reconcile of the final text; a burst that never pauses is reconciled maxDelay after it began")
     func burst() async throws {
-        let (watched, dir) = try await Self.start("a")
+        let clock = ManualClock()
+        let (watched, dir) = try await Self.start("a", options: .init(debounce: 0.04, maxDelay: 0.5), clock: clock)
         for i in 0..<100 {
             try Edit.inPlace(dir + "/site.yaml", watched.site.yaml(Self.projects(["a", "p\(i)"])))
         }
-        _ = try #require(await watched.run(after: 1))
-        try await Task.sleep(for: .milliseconds(300))
-        let runs = watched.runs.count - 1
-        #expect(runs >= 1 && runs <= 2, "\(runs) reconciles")
+        try await watched.flush()
+        let burst = try #require(await watched.run(after: 1))
+        #expect(burst.triggers == [.fileEvent] && burst.report?.converged == true)
         #expect(try await watched.projects("master") == ["a", "p99"])
+
+        // A write every 1/32 s, each inside the window of the one before: the loop waits until 0.5 s after the first.
+        let step = 1.0 / 32
+        for i in 0..<16 {
+            try Edit.inPlace(dir + "/site.yaml", watched.site.yaml(Self.projects(["a", "q\(i)"])))
+            try await watched.mark()
+            #expect(watched.runs.count == 2, "write \(i): reconciled before the burst paused or reached maxDelay")
+            clock.advance(by: step)
+        }
+        let long = try #require(await watched.run(after: 2))
+        let waited = long.startedAt.timeIntervalSince(long.firstTriggerAt)
+        #expect(abs(waited - 0.5) < 0.001, "started \(waited) s after the first write")
+        #expect(try await watched.projects("master") == ["a", "q15"])
         await watched.stopAll()
     }
 
@@ -223,36 +236,41 @@ struct WatchLoopTests {
 
     @Test("changes during a reconcile make exactly one more, never two at once; graceful shutdown lets the one in progress end")
     func coalescing() async throws {
-        let (watched, dir) = try await Self.start("a")
+        let (watched, dir) = try await Self.start("a", clock: ManualClock())
         watched.gate.close()
         try Edit.inPlace(dir + "/site.yaml", watched.site.yaml(Self.projects(["a", "b"])))
+        try await watched.flush()
         #expect(await eventually { watched.gate.waiting > 0 }, "the reconcile is held at its first call")
         for i in 0..<5 {
             try Edit.inPlace(dir + "/site.yaml", watched.site.yaml(Self.projects(["a", "b", "c\(i)"])))
-            try await Task.sleep(for: .milliseconds(40))
         }
         watched.loop.reload()
-        try await Task.sleep(for: .milliseconds(100))
+        // Every change has reached the loop while its reconcile is held; none can start another meanwhile.
+        try await watched.mark()
         #expect(watched.runs.count == 1)
         watched.gate.open()
         let held = try #require(await watched.run(after: 1))
+        try await watched.closeWindow()
         let next = try #require(await watched.run(after: 2))
         #expect(held.report?.converged == true)
         #expect(next.triggers == [.fileEvent, .sighup] && next.startedAt >= held.endedAt)
-        try await Task.sleep(for: .milliseconds(200))
-        #expect(watched.runs.count == 3, "exactly one more")
         #expect(try await watched.projects("master") == ["a", "b", "c4"])
+        // Exactly one more: the next change is a reconcile of its own, with nothing of the held one's left over.
+        try await watched.flush()
+        let after = try #require(await watched.run(after: 3))
+        #expect(after.triggers == [.fileEvent] && after.report?.plan.isEmpty == true, "\(after.triggers)")
 
         // Shutdown while a reconcile is held: it ends, converged, and no other starts.
         watched.gate.close()
         try Edit.inPlace(dir + "/site.yaml", watched.site.yaml(Self.projects(["a", "b", "e"])))
+        try await watched.flush()
         #expect(await eventually { watched.gate.waiting > 0 })
         let stopping = Task { await watched.stop() }
-        try await Task.sleep(for: .milliseconds(100))
+        #expect(await eventually { watched.loop.isStopping })
         try Edit.inPlace(dir + "/site.yaml", watched.site.yaml(Self.projects(["a", "b", "f"])))
         watched.gate.open()
         await stopping.value
-        #expect(watched.runs.count == 4 && watched.runs.all[3].report?.converged == true)
+        #expect(watched.runs.count == 5 && watched.runs.all[4].report?.converged == true)
         #expect(try await watched.projects("master") == ["a", "b", "e"])
         await watched.site.stopAll()
     }
@@ -264,16 +282,16 @@ struct WatchLoopTests {
         watched.loop.reload()
         let reload = try #require(await watched.run(after: 1))
         #expect(reload.triggers == [.sighup] && reload.report?.converged == true && reload.report?.plan.isEmpty == true)
-        // Changed behind the watcher's back, as when the kernel dropped the events.
+        // Changed behind the watcher's back, as when the kernel dropped the events: nothing tells the loop.
         try Edit.atomic(dir + "/site.yaml", watched.site.yaml(Self.projects(["a", "z"])))
-        try await Task.sleep(for: .milliseconds(100))
-        #expect(watched.runs.count == 2)
         scripted.continuation.yield(DirectoryChange(overflow: true))
         let overflow = try #require(await watched.run(after: 2))
         #expect(overflow.triggers == [.overflow] && overflow.report?.plan.counts.create == 2)
         #expect(try await watched.projects("master") == ["a", "z"])
-        try await Task.sleep(for: .milliseconds(100))
-        #expect(watched.runs.count == 3)
+        // One reconcile: the next reload finds nothing left to do and no overflow still pending.
+        watched.loop.reload()
+        let after = try #require(await watched.run(after: 3))
+        #expect(after.triggers == [.sighup] && after.report?.plan.isEmpty == true)
         await watched.stopAll()
     }
 
@@ -306,7 +324,7 @@ struct WatchLoopTests {
         try FileManager.default.removeItem(atPath: site.scratch.path + "/state-ftp1")
         try await site.start("ftp1")
         #expect(try await watched.projects("ftp1") == [])
-        #expect(await eventually(5) { watched.runs.all.contains { $0.triggers == [.resync] && $0.report?.applied.isEmpty == false } })
+        #expect(await eventually { watched.runs.all.contains { $0.triggers == [.resync] && $0.report?.applied.isEmpty == false } })
         #expect(try await watched.projects("ftp1") == ["a", "b"])
         let repair = try #require(watched.runs.all.last { $0.report?.applied.isEmpty == false })
         #expect(repair.triggers == [.resync] && repair.report?.converged == true, "\(watched.runs.all.map(\.triggers))")

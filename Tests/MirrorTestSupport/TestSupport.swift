@@ -93,6 +93,16 @@ public func rsyncRunning(into destination: String) -> Bool {
     return pgrep.terminationStatus == 0
 }
 
+/// Runs blocking work (writing a large tree, waiting for a process to listen or a tool to end) on a thread of its
+/// own rather than on one of the cooperative pool's threads: the pool has one per core (two here), and every suite's
+/// in-process agents and timers share it, so a test blocking it for seconds stalled them all (HTTP calls to them timed
+/// out under make test). Not a Dispatch queue: on Linux Swift's tasks run on Dispatch's global threads too.
+public func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try work() }) }.start()
+    }
+}
+
 /// Waits until `condition` holds, polling every 100 ms; fails saying what never happened.
 public func eventually(_ what: String, seconds: Double = 60, _ condition: () async throws -> Bool) async throws {
     let deadline = Date().addingTimeInterval(seconds)
@@ -205,39 +215,35 @@ public let testLogger: Logger = {
     return logger
 }()
 
-/// A program run to its end on threads of its own, its outputs read as they come (so a large one never stalls it).
+/// A program run to its end off the pool (`offPool`), its outputs read as they come (so a large one never stalls it).
 ///
 /// Swift's cooperative pool has one thread per core, two on the machines these tests run on: a test that waits for
 /// a slow tool (pre-commit, python, git) on one of them starves every other test's agents and processes of the
 /// thread they need, and they fail by timing. Waiting here takes no thread of the pool.
 public func runProgram(_ executable: String, _ arguments: [String], in directory: String? = nil,
                        environment: [String: String]? = nil) async throws -> (status: Int32, stdout: String, stderr: String) {
-    try await withCheckedThrowingContinuation { continuation in
+    try await offPool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        if let environment { process.environment = environment }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Standard error is read on a thread of its own, so that neither pipe fills while the other is read.
+        let stderr = Mutex(Data())
+        let stderrRead = DispatchSemaphore(value: 0)
         Thread {
-            continuation.resume(with: Result {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: executable)
-                process.arguments = arguments
-                if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-                if let environment { process.environment = environment }
-                let out = Pipe(), err = Pipe()
-                process.standardOutput = out
-                process.standardError = err
-                try process.run()
-                // Standard error is read on a thread of its own, so that neither pipe fills while the other is read.
-                let stderr = Mutex(Data())
-                let stderrRead = DispatchSemaphore(value: 0)
-                Thread {
-                    let data = err.fileHandleForReading.readDataToEndOfFile()
-                    stderr.withLock { $0 = data }
-                    stderrRead.signal()
-                }.start()
-                let stdout = out.fileHandleForReading.readDataToEndOfFile()
-                stderrRead.wait()
-                process.waitUntilExit()
-                return (process.terminationStatus, String(decoding: stdout, as: UTF8.self),
-                        String(decoding: stderr.withLock { $0 }, as: UTF8.self))
-            })
+            let data = err.fileHandleForReading.readDataToEndOfFile()
+            stderr.withLock { $0 = data }
+            stderrRead.signal()
         }.start()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        stderrRead.wait()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self),
+                String(decoding: stderr.withLock { $0 }, as: UTF8.self))
     }
 }
