@@ -119,7 +119,7 @@ struct AgentLifeTests {
         let allowed = scratch.sub("allowed")
         let agent = try AgentProcess(role: .master, name: "master", scratch: scratch,
                                      extraArguments: ["--allow-root", allowed, "--allow-local-upstream", upstreams])
-        try agent.start()
+        try await agent.start()
         for root in ["/etc", scratch.path + "/other"] {
             let reply = try await agent.request("PUT", "/v1/settings", json: AgentSettings(root: root))
             #expect(reply.status == 403, "\(root)")

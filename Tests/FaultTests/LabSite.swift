@@ -21,6 +21,8 @@ final class LabSite: @unchecked Sendable {
     let directory: String
     let tokenFile: String
     let headerFile: String
+    /// More fields of the upstream `up` in every mirrors.d this site writes.
+    let upstreamOptions: String
     var master: LabProcess!
     var slaves: [String: LabProcess] = [:]
     let slaveNames = ["a", "b"]
@@ -37,6 +39,7 @@ final class LabSite: @unchecked Sendable {
          project: String = "{ upstream: up, source: linux, interval: hourly, slaves: all }", upstreamOptions: String = "",
          tls: Bool = false) throws {
         lab = try NetworkLab(hosts: ["upstream", "master", "a", "b", "ops"])
+        self.upstreamOptions = upstreamOptions
         scratch = Scratch(label)
         upstream = scratch.path + "/upstream"
         if files > 0 { try Tree.generate(at: upstream + "/linux", files: files, bytes: bytes) }
