@@ -359,7 +359,9 @@ public actor SyncScheduler {
     /// Stores a project's spec and schedules it; the same spec twice is one change.
     public func putProject(_ name: String, spec: AgentProjectSpec, managed: Bool = false) throws(SchedulerError) -> PutResponse {
         let response: PutResponse
-        do { response = try store.putProject(name, spec: spec, managed: managed, at: clock.now()) } catch {
+        // One moment for the store and the entry, so that the project's addedAt reads the same after a restart.
+        let now = clock.now()
+        do { response = try store.putProject(name, spec: spec, managed: managed, at: now) } catch {
             throw SchedulerError(error)
         }
         if entries[name]?.managed != managed { entries[name]?.managed = managed }
@@ -370,7 +372,7 @@ public actor SyncScheduler {
             entries[name] = entry
             if spec.suspended, let queued = entry.queued { dropQueued(name, queued, because: "the project was suspended") }
         } else {
-            entries[name] = Entry(spec: spec, generation: response.generation, revision: 0, addedAt: clock.now(), managed: managed)
+            entries[name] = Entry(spec: spec, generation: response.generation, revision: 0, addedAt: now, managed: managed)
         }
         logger.info("project \(response.change.rawValue)", metadata: ["project": "\(name)", "generation": "\(response.generation)"])
         wake.signal()
