@@ -185,6 +185,9 @@ defs["slave"] = {
     "required": ["api", "publicDir"],
     "additionalProperties": False,
 }
+def hook_argv(after):
+    return {"description": f"Run after {after}: the program's absolute path, then its arguments.", "type": "array", "items": {"type": "string"}, "minItems": 1, "prefixItems": [{"type": "string", "pattern": "^/"}], "examples": [["/usr/local/bin/update-index", "--quiet"]]}
+
 defs["project"] = {
     "title": "Project",
     "description": "One mirrored tree.",
@@ -209,6 +212,17 @@ defs["project"] = {
         "suspended": {"description": "Paused: the project keeps its files and runs no sync (true or false).", "type": "boolean", "default": False},
         "timeout": ref("duration", "The longest one sync of this project may run; the upstream's timeout when absent.", examples=["12h"]),
         "maxDelete": ref("deletionLimit", "How much one sync may delete before it is stopped with nothing deleted: a number of files (5000) or a share of the tree (10%, 2.5%).", default="10%"),
+        "trace": {"description": "Debian trace files: after each successful sync the master and each slave write project/trace/HOST (as Debian's ftpsync does) and project/trace/_traces, and hold Archive-Update-in-Progress-HOST at the top of the tree while a sync runs. true or false; when absent, on for a tree that has a project/trace/ directory (brought by its upstream).", "type": "boolean"},
+        "hooks": {
+            "description": "Programs run after each sync on the host that ran it, as argv arrays (never through a shell), with MIRRORSYNC_PROJECT, MIRRORSYNC_HOST, MIRRORSYNC_RESULT, MIRRORSYNC_EXIT_CODE, MIRRORSYNC_REVISION, MIRRORSYNC_DIR and MIRRORSYNC_LOG in their environment. A hook's outcome is recorded with the run; a failing or hanging hook never fails the sync.",
+            "type": "object",
+            "properties": {
+                "onSuccess": hook_argv("a successful sync (or one with a warning)"),
+                "onFailure": hook_argv("a failed sync"),
+                "timeout": ref("duration", "How long a hook may run before it is stopped (SIGTERM to its process group, then SIGKILL).", default="5m"),
+            },
+            "additionalProperties": False,
+        },
     },
     "required": ["upstream", "interval"],
     "additionalProperties": False,

@@ -64,6 +64,8 @@ public struct RsyncReport: Sendable, Hashable {
     public var filesTransferred: Int?
     public var filesDeleted: Int?
     public var bytesTransferred: Int64?
+    /// What this side received over the wire (the statistics' "Total bytes received").
+    public var bytesReceived: Int64?
     /// Deletions that `--max-delete` held back.
     public var deletionsSkipped: Int?
 
@@ -89,6 +91,8 @@ public struct RsyncReport: Sendable, Hashable {
             filesDeleted = number(line.dropFirst("Number of deleted files: ".count)).map(Int.init)
         } else if line.hasPrefix("Total transferred file size: ") {
             bytesTransferred = number(line.dropFirst("Total transferred file size: ".count))
+        } else if line.hasPrefix("Total bytes received: ") {
+            bytesReceived = number(line.dropFirst("Total bytes received: ".count))
         } else if line.hasPrefix("Deletions stopped due to --max-delete limit ("), let open = line.firstIndex(of: "(") {
             deletionsSkipped = number(line[line.index(after: open)...]).map(Int.init)
         }

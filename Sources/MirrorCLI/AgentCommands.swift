@@ -18,6 +18,9 @@ struct AgentFlags: ParsableArguments {
     @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "level"))
     var logLevel: String = "info"
 
+    @Option(help: ArgumentHelp("This host's name in Debian trace files (project/trace/NAME); the machine's fully qualified name by default.", valueName: "name"))
+    var traceHost: String?
+
     /// `host:port`, `[v6]:port` or `:port` (all addresses).
     static func parseListen(_ text: String) throws -> (host: String, port: Int) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
@@ -30,6 +33,9 @@ struct AgentFlags: ParsableArguments {
 
     func validate() throws {
         if let listen { _ = try Self.parseListen(listen) }
+        if let traceHost, traceHost.isEmpty || traceHost.contains("/") || traceHost.hasPrefix(".") {
+            throw ValidationError("--trace-host takes a host name (no '/', not starting with '.'); got '\(traceHost)'")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level takes trace, debug, info, notice, warning, error or critical; got '\(logLevel)'")
         }
@@ -47,6 +53,7 @@ struct AgentFlags: ParsableArguments {
         var logger = Logger(label: "mirrorsync.\(role.rawValue)")
         logger.logLevel = level
         var options = AgentOptions(role: role, name: name, host: host, port: port, tokenFile: tokenFile, stateDirectory: stateDir)
+        options.traceHost = traceHost
         configure(&options)
         do {
             let daemon = try AgentDaemon(options: options, logger: logger)

@@ -180,7 +180,27 @@ public struct SpecDecoder: Sendable {
         tree.suspended = boolean(f, "suspended") ?? false
         tree.timeout = optional(f, "timeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) }
         tree.maxDelete = optional(f, "maxDelete") { text, scalar throws(ValueError) in try DeletionLimit.parse(text, plain: scalar.isPlain) } ?? .default
+        tree.trace = boolean(f, "trace")
+        if let entry = f["hooks"] { tree.hooks = hooks(entry.value, project: name) }
         return tree
+    }
+
+    /// A project's `hooks`: each event an argv whose program is an absolute path, and a timeout.
+    mutating func hooks(_ node: YAMLNode, project: String) -> HookSpec? {
+        guard let h = fields(node, what: Subject("hooks of project", project), known: AgentProjectSpec.keys(of: "hooks")) else { return nil }
+        var spec = HookSpec()
+        for key in ["onSuccess", "onFailure"] {
+            guard let argv = list(h, key, { (text: String) throws(ValueError) -> String in text }) else { continue }
+            do throws(ValueError) {
+                try HookSpec.check(argv: argv)
+            } catch {
+                diagnostics.error(h[key]!.value.mark, "invalid-value", "\(h.what): \(key): \(error.message)", field: "hooks")
+                continue
+            }
+            if key == "onSuccess" { spec.onSuccess = argv } else { spec.onFailure = argv }
+        }
+        spec.timeout = optional(h, "timeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) }
+        return spec == HookSpec() ? nil : spec
     }
 
     /// A list of slave names, each valid and listed once.

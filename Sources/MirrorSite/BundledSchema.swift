@@ -498,6 +498,56 @@ public enum BundledSchema {
           "$ref": "#/$defs/deletionLimit",
           "description": "How much one sync may delete before it is stopped with nothing deleted: a number of files (5000) or a share of the tree (10%, 2.5%).",
           "default": "10%"
+        },
+        "trace": {
+          "description": "Debian trace files: after each successful sync the master and each slave write project/trace/HOST (as Debian's ftpsync does) and project/trace/_traces, and hold Archive-Update-in-Progress-HOST at the top of the tree while a sync runs. true or false; when absent, on for a tree that has a project/trace/ directory (brought by its upstream).",
+          "type": "boolean"
+        },
+        "hooks": {
+          "description": "Programs run after each sync on the host that ran it, as argv arrays (never through a shell), with MIRRORSYNC_PROJECT, MIRRORSYNC_HOST, MIRRORSYNC_RESULT, MIRRORSYNC_EXIT_CODE, MIRRORSYNC_REVISION, MIRRORSYNC_DIR and MIRRORSYNC_LOG in their environment. A hook's outcome is recorded with the run; a failing or hanging hook never fails the sync.",
+          "type": "object",
+          "properties": {
+            "onSuccess": {
+              "description": "Run after a successful sync (or one with a warning): the program's absolute path, then its arguments.",
+              "type": "array",
+              "items": {
+                "type": "string"
+              },
+              "minItems": 1,
+              "prefixItems": [
+                {
+                  "type": "string",
+                  "pattern": "^/"
+                }
+              ],
+              "examples": [
+                ["/usr/local/bin/update-index", "--quiet"]
+              ]
+            },
+            "onFailure": {
+              "description": "Run after a failed sync: the program's absolute path, then its arguments.",
+              "type": "array",
+              "items": {
+                "type": "string"
+              },
+              "minItems": 1,
+              "prefixItems": [
+                {
+                  "type": "string",
+                  "pattern": "^/"
+                }
+              ],
+              "examples": [
+                ["/usr/local/bin/update-index", "--quiet"]
+              ]
+            },
+            "timeout": {
+              "$ref": "#/$defs/duration",
+              "description": "How long a hook may run before it is stopped (SIGTERM to its process group, then SIGKILL).",
+              "default": "5m"
+            }
+          },
+          "additionalProperties": false
         }
       },
       "required": ["upstream", "interval"],

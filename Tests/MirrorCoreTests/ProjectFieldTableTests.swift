@@ -72,6 +72,13 @@ struct ProjectFieldTableTests {
             expect: [e("master", "linux", "timeout"), e("ftp1", "linux", "upstream.timeout")]),
         Row(field: "project.maxDelete", change: { $0.projects["linux"]!.maxDelete = .files(100) },
             expect: [e("master", "linux", "maxDelete"), e("ftp1", "linux", "maxDelete")]),
+        Row(field: "project.trace", change: { $0.projects["linux"]!.trace = false },
+            expect: [e("master", "linux", "trace"), e("ftp1", "linux", "trace")]),
+        Row(field: "project.hooks", change: {
+                $0.projects["linux"]!.hooks = HookSpec(onSuccess: ["/usr/local/bin/reindex", "linux"], onFailure: ["/bin/false"], timeout: TimeSpan(seconds: 60))
+            },
+            expect: [e("master", "linux", "hooks.onSuccess"), e("master", "linux", "hooks.onFailure"), e("master", "linux", "hooks.timeout"),
+                     e("ftp1", "linux", "hooks.onSuccess")]),
 
         Row(field: "upstream.url", change: { $0.upstreams["kernel-org"]!.url = try UpstreamLocation.parse("rsync://mirror@mirrors.kernel.org/pub/") },
             expect: [e("master", "linux", "upstream.url")]),
@@ -196,6 +203,8 @@ struct ProjectFieldTableTests {
             source: "s", path: "p", interval: .every(TimeSpan(seconds: 60), jitter: TimeSpan(seconds: 1)), exclude: ["a"], twoStage: ["b"],
             rsyncOptions: ["--no-owner"], suspended: true, timeout: TimeSpan(seconds: 5), maxDelete: .files(1), slaves: ["ftp1"])
         spec.upstream.credential = .site
+        spec.trace = true
+        spec.hooks = HookSpec(onSuccess: ["/bin/true"], onFailure: ["/bin/false"], timeout: TimeSpan(seconds: 9))
         spec.interval.cron = try CronExpression.parse("@daily")
         spec.interval.timezone = "UTC"
         #expect(Set(Planner.flatten(spec).keys) == Set(AgentProjectSpec.fields.map(\.path)))
