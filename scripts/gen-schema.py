@@ -185,8 +185,18 @@ defs["slave"] = {
     "required": ["api", "publicDir"],
     "additionalProperties": False,
 }
-def hook_argv(after):
-    return {"description": f"Run after {after}: the program's absolute path, then its arguments.", "type": "array", "items": {"type": "string"}, "minItems": 1, "prefixItems": [{"type": "string", "pattern": "^/"}], "examples": [["/usr/local/bin/update-index", "--quiet"]]}
+defs["hookArgv"] = {"description": "A program's absolute path, then its arguments, run directly (never through a shell).", "type": "array", "items": {"type": "string"}, "minItems": 1, "prefixItems": [{"type": "string", "pattern": "^/"}], "examples": [["/usr/local/bin/update-index", "--quiet"]]}
+
+defs["hooks"] = {
+    "description": "Programs run after each sync on the host that ran it, as argv arrays (never through a shell), with MIRRORSYNC_PROJECT, MIRRORSYNC_HOST, MIRRORSYNC_RESULT, MIRRORSYNC_EXIT_CODE, MIRRORSYNC_REVISION, MIRRORSYNC_DIR and MIRRORSYNC_LOG in their environment. A hook's outcome is recorded with the run; a failing or hanging hook never fails the sync.",
+    "type": "object",
+    "properties": {
+        "onSuccess": ref("hookArgv", "Run after a successful sync (or one with a warning)."),
+        "onFailure": ref("hookArgv", "Run after a failed sync."),
+        "timeout": ref("duration", "How long a hook may run before it is stopped (SIGTERM to its process group, then SIGKILL).", default="5m"),
+    },
+    "additionalProperties": False,
+}
 
 defs["project"] = {
     "title": "Project",
@@ -213,16 +223,7 @@ defs["project"] = {
         "timeout": ref("duration", "The longest one sync of this project may run; the upstream's timeout when absent.", examples=["12h"]),
         "maxDelete": ref("deletionLimit", "How much one sync may delete before it is stopped with nothing deleted: a number of files (5000) or a share of the tree (10%, 2.5%).", default="10%"),
         "trace": {"description": "Debian trace files: after each successful sync the master and each slave write project/trace/HOST (as Debian's ftpsync does) and project/trace/_traces, and hold Archive-Update-in-Progress-HOST at the top of the tree while a sync runs. true or false; when absent, on for a tree that has a project/trace/ directory (brought by its upstream).", "type": "boolean"},
-        "hooks": {
-            "description": "Programs run after each sync on the host that ran it, as argv arrays (never through a shell), with MIRRORSYNC_PROJECT, MIRRORSYNC_HOST, MIRRORSYNC_RESULT, MIRRORSYNC_EXIT_CODE, MIRRORSYNC_REVISION, MIRRORSYNC_DIR and MIRRORSYNC_LOG in their environment. A hook's outcome is recorded with the run; a failing or hanging hook never fails the sync.",
-            "type": "object",
-            "properties": {
-                "onSuccess": hook_argv("a successful sync (or one with a warning)"),
-                "onFailure": hook_argv("a failed sync"),
-                "timeout": ref("duration", "How long a hook may run before it is stopped (SIGTERM to its process group, then SIGKILL).", default="5m"),
-            },
-            "additionalProperties": False,
-        },
+        "hooks": ref("hooks", "Programs run after each sync on the host that ran it; see the definition."),
     },
     "required": ["upstream", "interval"],
     "additionalProperties": False,
@@ -249,6 +250,12 @@ schema = {
         "upstreams": section("upstream", "upstreams", "upstream", "Where projects come from."),
         "slaves": section("slave", "slaves", "slave", "The public hosts that pull from the master."),
         "projects": section("project", "projects", "project", "The mirrored trees."),
+        "defaults": {
+            "description": "The site's defaults for project fields: a project that leaves one of these out takes it from here. At most one file of mirrors.d defines it (" + V + ").",
+            "type": "object",
+            "properties": {key: defs["project"]["properties"][key] for key in ["hooks", "trace"]},
+            "additionalProperties": False,
+        },
     },
     "patternProperties": {
         "^x-": {"description": "Free for YAML anchors that '<<' merges reuse; mirrorsync ignores the key itself."},

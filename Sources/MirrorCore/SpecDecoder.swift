@@ -181,13 +181,23 @@ public struct SpecDecoder: Sendable {
         tree.timeout = optional(f, "timeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) }
         tree.maxDelete = optional(f, "maxDelete") { text, scalar throws(ValueError) in try DeletionLimit.parse(text, plain: scalar.isPlain) } ?? .default
         tree.trace = boolean(f, "trace")
-        if let entry = f["hooks"] { tree.hooks = hooks(entry.value, project: name) }
+        if let entry = f["hooks"] { tree.hooks = hooks(entry.value, what: Subject("hooks of project", name)) }
         return tree
     }
 
+    /// The site's `defaults:` for project fields, with each field's own rule.
+    mutating func projectDefaults(_ node: YAMLNode) -> ProjectDefaults? {
+        guard let f = fields(node, what: Subject("defaults"), known: ProjectDefaults.keys) else { return nil }
+        let errorsBefore = diagnostics.all.count
+        var defaults = ProjectDefaults()
+        defaults.trace = boolean(f, "trace")
+        if let entry = f["hooks"] { defaults.hooks = hooks(entry.value, what: Subject("defaults' hooks")) }
+        return diagnostics.all.count == errorsBefore ? defaults : nil
+    }
+
     /// A project's `hooks`: each event an argv whose program is an absolute path, and a timeout.
-    mutating func hooks(_ node: YAMLNode, project: String) -> HookSpec? {
-        guard let h = fields(node, what: Subject("hooks of project", project), known: AgentProjectSpec.keys(of: "hooks")) else { return nil }
+    mutating func hooks(_ node: YAMLNode, what: Subject) -> HookSpec? {
+        guard let h = fields(node, what: what, known: AgentProjectSpec.keys(of: "hooks")) else { return nil }
         var spec = HookSpec()
         for key in ["onSuccess", "onFailure"] {
             guard let argv = list(h, key, { (text: String) throws(ValueError) -> String in text }) else { continue }

@@ -57,4 +57,29 @@ struct TraceAndHookTests {
         #expect(messages.contains { $0.contains("onSucess") && $0.contains("onSuccess") }, "\(messages)")
         #expect(messages.contains { $0.contains("onFailure") && $0.contains("not an absolute path") }, "\(messages)")
     }
+
+    @Test("defaults: a project that leaves hooks or trace out takes the site's; one that writes them keeps its own; defined twice is an error")
+    func siteDefaults() throws {
+        let site = LoaderTests.site + """
+            defaults:
+              trace: false
+              hooks: { onFailure: [/usr/local/bin/page, admin], timeout: 1m }
+            projects:
+              linux: { upstream: kernel-org, interval: hourly }
+              debian: { upstream: kernel-org, interval: hourly, trace: true, hooks: { onSuccess: [/bin/true] } }
+            """
+        let scratch = try LoaderTests.Scratch(["site.yaml": site])
+        let state = try DesiredStateLoader().load(directory: scratch.path).state
+        #expect(state.projects["linux"]?.trace == false)
+        #expect(state.projects["linux"]?.hooks == HookSpec(onFailure: ["/usr/local/bin/page", "admin"], timeout: TimeSpan(seconds: 60)))
+        #expect(state.projects["debian"]?.trace == true)
+        #expect(state.projects["debian"]?.hooks == HookSpec(onSuccess: ["/bin/true"]))
+
+        let twice = try LoaderTests.Scratch(["a.yaml": site, "b.yaml": "defaults: { trace: true }\n"])
+        #expect {
+            try DesiredStateLoader().load(directory: twice.path)
+        } throws: { error in
+            "\(error)".contains("'defaults' is defined twice")
+        }
+    }
 }
