@@ -125,12 +125,12 @@ struct TraceFileTests {
         let upstream = scratch.path + "/upstream"
         try FileManager.default.createDirectory(atPath: upstream, withIntermediateDirectories: true)
         try Data((0..<(768 << 10)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }).write(to: URL(fileURLWithPath: upstream + "/big.iso"))
-        let daemon = try RsyncDaemon(tree: upstream, scratch: scratch)
         let tree = scratch.path + "/mirror"
         let marker = tree + "/Archive-Update-in-Progress-m.example"
         let runner = RsyncRunner(traceHost: "m.example")
-        // 256 KiB/s: three seconds for the file.
-        let slow = job(daemon.url, tree) { $0.trace = true; $0.bandwidthLimit = ByteSize(bytes: 256 << 10) }
+        // 256 KiB/s: three seconds for the file. A local upstream: --bwlimit paces rsync's own pipe as it would a
+        // socket, and no daemon's port can be taken by another test in between.
+        let slow = job(upstream + "/", tree) { $0.trace = true; $0.bandwidthLimit = ByteSize(bytes: 256 << 10) }
         let began = Date()
         let run = Task { await runner.run(slow, logger: testLogger) }
         try await eventually("the marker appears", seconds: 10) { FileManager.default.fileExists(atPath: marker) }
