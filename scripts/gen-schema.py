@@ -215,6 +215,19 @@ defs["slave"] = {
     "required": ["api", "publicDir"],
     "additionalProperties": False,
 }
+defs["hookArgv"] = {"description": "A program's absolute path, then its arguments, run directly (never through a shell).", "type": "array", "items": {"type": "string"}, "minItems": 1, "prefixItems": [{"type": "string", "pattern": "^/"}], "examples": [["/usr/local/bin/update-index", "--quiet"]]}
+
+defs["hooks"] = {
+    "description": "Programs run after each sync on the host that ran it, as argv arrays (never through a shell), with MIRRORSYNC_PROJECT, MIRRORSYNC_HOST, MIRRORSYNC_RESULT, MIRRORSYNC_EXIT_CODE, MIRRORSYNC_REVISION, MIRRORSYNC_DIR and MIRRORSYNC_LOG in their environment. A hook's outcome is recorded with the run; a failing or hanging hook never fails the sync.",
+    "type": "object",
+    "properties": {
+        "onSuccess": ref("hookArgv", "Run after a successful sync (or one with a warning)."),
+        "onFailure": ref("hookArgv", "Run after a failed sync."),
+        "timeout": ref("duration", "How long a hook may run before it is stopped (SIGTERM to its process group, then SIGKILL).", default="5m"),
+    },
+    "additionalProperties": False,
+}
+
 defs["project"] = {
     "title": "Project",
     "description": "One mirrored tree.",
@@ -242,6 +255,8 @@ defs["project"] = {
         "cname": ref("displayText", "How mirror lists name the project (mirrorz's cname); the project's name when absent. Only the master holds it.", examples=["Debian", "AOSP"]),
         "desc": ref("displayText", "A line about the project for mirror lists (mirrorz's desc). Only the master holds it.", examples=["The universal operating system"]),
         "help": ref("webLink", "Where the project's help page is, for mirror lists (mirrorz's help): a path on the site or a whole URL. Only the master holds it.", examples=["/help/debian/"]),
+        "trace": {"description": "Debian trace files: after each successful sync the master and each slave write project/trace/HOST (as Debian's ftpsync does) and project/trace/_traces, and hold Archive-Update-in-Progress-HOST at the top of the tree while a sync runs. true or false; when absent, on for a tree that has a project/trace/ directory (brought by its upstream).", "type": "boolean"},
+        "hooks": ref("hooks", "Programs run after each sync on the host that ran it; see the definition."),
     },
     "required": ["upstream", "interval"],
     "additionalProperties": False,
@@ -294,6 +309,12 @@ schema = {
         "slaves": section("slave", "slaves", "slave", "The public hosts that pull from the master."),
         "projects": section("project", "projects", "project", "The mirrored trees."),
         "site": ref("site", "The site as mirror lists (mirrorz, mirror-web) show it."),
+        "defaults": {
+            "description": "The site's defaults for project fields: a project that leaves one of these out takes it from here. At most one file of mirrors.d defines it (" + V + ").",
+            "type": "object",
+            "properties": {key: defs["project"]["properties"][key] for key in ["hooks", "trace"]},
+            "additionalProperties": False,
+        },
     },
     "patternProperties": {
         "^x-": {"description": "Free for YAML anchors that '<<' merges reuse; mirrorsync ignores the key itself."},

@@ -68,6 +68,8 @@ public struct AgentOptions: Sendable {
     /// https:// only; neither, plain HTTP.
     public var tlsCertificateFile: String?
     public var tlsKeyFile: String?
+    /// This host in Debian trace files (`project/trace/<traceHost>`); nil: the machine's fully qualified name.
+    public var traceHost: String?
 
     public init(role: AgentRole, name: String, host: String, port: Int, tokenFile: String, stateDirectory: String,
                 version: String = "0.1.0", policy: SyncScheduler.Policy = .init(), handleSignals: Bool = true,
@@ -145,7 +147,9 @@ public final class AgentDaemon: Sendable {
         // A slave's pulls name the site's credential, which it gets from the master.
         let siteCredentials = options.role == .slave ? MasterCredential(file: options.stateDirectory + "/master-rsync.secret", peers: peers) : nil
         let runner = runner ?? RsyncRunner(clock: clock, siteCredentials: siteCredentials,
-                                           host: options.role == .master ? "master" : "slave \(options.name)", bounds: bounds)
+                                           host: options.role == .master ? "master" : "slave \(options.name)", bounds: bounds,
+                                           traceHost: options.traceHost, creator: "mirrorsync \(options.version)")
+        let hooks = HookRunner(host: options.name, logDirectory: options.stateDirectory + "/hook-logs")
         let bootID = UUID().uuidString.lowercased()
         do {
             switch options.role {
@@ -158,7 +162,7 @@ public final class AgentDaemon: Sendable {
                     try await peers.trigger(trigger.api, project: trigger.project, revision: trigger.revision)
                 })
                 scheduler = try SyncScheduler(store: store, role: .master, runner: runner, observer: TriggerSlaves(courier: triggers, logger: logger),
-                                              clock: clock, metrics: metrics, policy: options.policy, logger: logger)
+                                              hooks: hooks, clock: clock, metrics: metrics, policy: options.policy, logger: logger)
                 made.set(scheduler)
                 let supervisor = try RsyncDaemonSupervisor(stateDirectory: options.stateDirectory, scheduler: scheduler,
                                                            executable: options.rsyncExecutable, clock: clock, logger: logger)
@@ -175,7 +179,7 @@ public final class AgentDaemon: Sendable {
                 }
                 scheduler = try SyncScheduler(store: store, role: .slave, runner: runner,
                                               observer: ReportToMaster(slave: options.name, courier: reports),
-                                              clock: clock, metrics: metrics, policy: options.policy, logger: logger)
+                                              hooks: hooks, clock: clock, metrics: metrics, policy: options.policy, logger: logger)
                 made.set(scheduler)
                 rsyncd = nil
                 extraServices = [CatchUpService(scheduler: scheduler, peers: peers, clock: clock, interval: options.catchUpInterval,

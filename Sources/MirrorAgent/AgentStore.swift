@@ -134,6 +134,10 @@ public final class AgentStore: Sendable {
                 ALTER TABLE project ADD COLUMN lastEndAt REAL;
                 """)
         }
+        migrator.registerMigration("v5: hook outcomes") { db in
+            // How a project's hook ended after the run, as JSON (`HookOutcome`); null when none ran.
+            try db.execute(sql: "ALTER TABLE run ADD COLUMN hook TEXT")
+        }
         return migrator
     }
 
@@ -238,7 +242,7 @@ public final class AgentStore: Sendable {
 
     static let runColumns = """
         id, project, trigger, state, result, queuedAt, startedAt, endedAt, attempts, exitCode, reason, message,
-        filesTransferred, bytesTransferred, filesDeleted, filesTotal, bytesTotal, stderrTail, revision
+        filesTransferred, bytesTransferred, filesDeleted, filesTotal, bytesTotal, stderrTail, revision, hook
         """
 
     static func run(_ row: Row) throws -> RunRecord {
@@ -249,7 +253,8 @@ public final class AgentStore: Sendable {
             endedAt: date(row["endedAt"]), attempts: row["attempts"], exitCode: row["exitCode"], reason: row["reason"],
             message: row["message"], filesTransferred: row["filesTransferred"], bytesTransferred: row["bytesTransferred"],
             filesDeleted: row["filesDeleted"], filesTotal: row["filesTotal"], bytesTotal: row["bytesTotal"],
-            stderrTail: (try? decode([String].self, row["stderrTail"])) ?? [], revision: row["revision"])
+            stderrTail: (try? decode([String].self, row["stderrTail"])) ?? [], revision: row["revision"],
+            hook: (row["hook"] as String?).flatMap { try? decode(HookOutcome.self, $0) })
     }
 
     /// Records a run as queued and gives it its id.
@@ -301,6 +306,13 @@ public final class AgentStore: Sendable {
                     (SELECT id FROM run WHERE project = ? ORDER BY id DESC LIMIT ?)
                 """, arguments: [run.project, run.project, runRetention])
             return run
+        }
+    }
+
+    /// Records how the hook after a run ended.
+    public func recordHook(_ outcome: HookOutcome, run id: Int64) throws(StoreError) {
+        try write("record the hook of run \(id)") { db in
+            try db.execute(sql: "UPDATE run SET hook = ? WHERE id = ?", arguments: [try Self.json(outcome), id])
         }
     }
 

@@ -66,6 +66,8 @@ public struct RsyncReport: Sendable, Hashable {
     public var bytesTransferred: Int64?
     /// The size of every file listed, in bytes ("Total file size"): the tree's size once the pass has succeeded.
     public var bytesTotal: Int64?
+    /// What this side received over the wire (the statistics' "Total bytes received").
+    public var bytesReceived: Int64?
     /// Deletions that `--max-delete` held back.
     public var deletionsSkipped: Int?
 
@@ -93,6 +95,8 @@ public struct RsyncReport: Sendable, Hashable {
             bytesTotal = number(line.dropFirst("Total file size: ".count))
         } else if line.hasPrefix("Total transferred file size: ") {
             bytesTransferred = number(line.dropFirst("Total transferred file size: ".count))
+        } else if line.hasPrefix("Total bytes received: ") {
+            bytesReceived = number(line.dropFirst("Total bytes received: ".count))
         } else if line.hasPrefix("Deletions stopped due to --max-delete limit ("), let open = line.firstIndex(of: "(") {
             deletionsSkipped = number(line[line.index(after: open)...]).map(Int.init)
         }

@@ -24,11 +24,18 @@ public struct RsyncRunner: SyncRunner {
     /// What a run may read and write, checked again as it starts (the API checked the settings and the spec when
     /// they came, but settings stored before the agent's flags narrowed, or a link made since, are caught here).
     public var bounds: PathBounds?
+    /// This host as its Debian trace files name it (`project/trace/<traceHost>`, `Running on host`): by default the
+    /// machine's fully qualified name, as Debian's ftpsync uses.
+    public var traceHost: String
+    /// The trace file's `Creator`.
+    public var creator: String
 
     public init(executable: String = "rsync", clock: any AgentClock = SystemClock(), stderrTailLines: Int = 20,
                 terminationGrace: Duration = .seconds(5), siteCredentials: (any SiteCredentials)? = nil, host: String = "this host",
-                bounds: PathBounds? = nil) {
+                bounds: PathBounds? = nil, traceHost: String? = nil, creator: String = "mirrorsync") {
         self.bounds = bounds
+        self.traceHost = traceHost ?? TraceFiles.machineName()
+        self.creator = creator
         self.executable = executable
         self.clock = clock
         self.stderrTailLines = stderrTailLines
@@ -44,6 +51,8 @@ public struct RsyncRunner: SyncRunner {
         var report = RsyncReport()
         var stderrTail: [String] = []
         var spawnError: String?
+        /// How long the process ran.
+        var seconds: Double = 0
     }
 
     enum Stop: Error { case timedOut }
@@ -85,7 +94,21 @@ public struct RsyncRunner: SyncRunner {
                                    message: "cannot get the rsync credential from the master: \(error.message)", retryable: true)
             }
         }
+        // A traced tree: rsync leaves this host's trace files and every in-progress marker alone, and the marker says a
+        // sync runs until the trace is written (or the run has ended some other way).
+        let trace = TraceFiles(tree: job.destination, host: traceHost, setting: job.trace)
+        if job.trace != false { job.exclude += DebianTrace.protectedPatterns(host: traceHost) }
+        trace.markStart(logger: logger)
+        defer { trace.markEnd(logger: logger) }
+        let started = clock.now()
         var outcome = await timed(job, password: password, logger: logger)
+        if outcome.result.isSuccess {
+            let upstream = DebianTrace.upstreamHost(of: job.source) ?? traceHost
+            if let failure = trace.write(started: started, ended: clock.now(), creator: creator, upstream: upstream, outcome: outcome) {
+                logger.warning("cannot write the trace file", metadata: ["error": "\(failure)"])
+                outcome.message += "; the trace file was not written: \(failure)"
+            }
+        }
         // The master's daemon refused the site's credential: say so, and ask the master again before the next pull.
         if case .site = job.credential, outcome.result == .failed,
            let refusal = outcome.stderrTail.last(where: { $0.contains("auth failed") }) {
@@ -192,10 +215,14 @@ public struct RsyncRunner: SyncRunner {
         let deleted = second?.report.filesDeleted ?? 0
         var message = "\(transferred) files (\(bytes) bytes) copied, \(deleted) deleted, \(last.report.filesTotal ?? 0) in the tree"
         if !warnings.isEmpty { message += "; " + Set(warnings).sorted().joined(separator: "; ") }
-        return SyncOutcome(result: warnings.isEmpty ? .success : .warning, exitCode: last.exitCode,
+        var outcome = SyncOutcome(result: warnings.isEmpty ? .success : .warning, exitCode: last.exitCode,
                            reason: warnings.isEmpty ? nil : "vanished-files", message: message, filesTransferred: transferred,
                            bytesTransferred: bytes, filesDeleted: deleted, filesTotal: last.report.filesTotal,
                            bytesTotal: last.report.bytesTotal, stderrTail: last.stderrTail)
+        let passes = [first] + (second.map { [$0] } ?? [])
+        outcome.passSeconds = passes.map(\.seconds)
+        outcome.bytesReceived = passes.compactMap(\.report.bytesReceived).reduce(0, +)
+        return outcome
     }
 
     /// A pass that did not end with one of `allowing` is a failure that says what rsync meant, and why.
@@ -249,9 +276,10 @@ public struct RsyncRunner: SyncRunner {
         // swift-subprocess can lose a cancellation that arrives while rsync is being spawned.
         let group = ProcessGroupStopper(grace: terminationGrace)
         guard !Task.isCancelled else { return Invocation() }
+        let began = ContinuousClock.now
         let executable = self.executable
         do {
-            let invocation = try await withTaskCancellationHandler {
+            var invocation = try await withTaskCancellationHandler {
                 try await Task {
                     let result = try await Subprocess.run(
                         .name(executable), arguments: Arguments(arguments), environment: environment, platformOptions: options,
@@ -297,6 +325,7 @@ public struct RsyncRunner: SyncRunner {
                 group.stop()
             }
             await group.waitForGroup()
+            invocation.seconds = (ContinuousClock.now - began).inSeconds
             logger.debug("rsync ended", metadata: ["exit": "\(invocation.exitCode.map(String.init) ?? "signal \(invocation.signal ?? 0)")"])
             return invocation
         } catch {

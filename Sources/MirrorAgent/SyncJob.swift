@@ -31,6 +31,8 @@ public struct SyncJob: Sendable, Hashable {
     public var maxDelete: DeletionLimit
     /// Files in the tree after its last successful sync, if it had one.
     public var previousFiles: Int?
+    /// Debian trace files: true writes them, false never, nil when the tree has a `project/trace/` directory.
+    public var trace: Bool?
 
     public init(project: String, source: String, destination: String, exclude: [String] = [], twoStage: [String] = [],
                 rsyncOptions: [String] = [], ioTimeout: TimeSpan = UpstreamSpec.defaultIOTimeout,
@@ -64,6 +66,7 @@ public struct SyncJob: Sendable, Hashable {
                   twoStage: spec.twoStage, rsyncOptions: spec.rsyncOptions, ioTimeout: spec.upstream.ioTimeout,
                   timeout: spec.runTimeout, bandwidthLimit: spec.upstream.bandwidthLimit,
                   credential: credential, maxDelete: spec.maxDelete, previousFiles: previousFiles)
+        trace = spec.trace
     }
 
     public var isDaemonSource: Bool { source.hasPrefix("rsync://") }
@@ -92,6 +95,10 @@ public struct SyncOutcome: Sendable, Hashable {
     /// The tree's size in bytes, as rsync listed it.
     public var bytesTotal: Int64?
     public var stderrTail: [String]
+    /// rsync's "Total bytes received", summed over the passes of the last attempt.
+    public var bytesReceived: Int64?
+    /// How long each rsync pass of the last attempt took, in seconds.
+    public var passSeconds: [Double] = []
     /// Whether trying again later may help (a dropped connection may; a deletion cap will not).
     public var retryable: Bool
 

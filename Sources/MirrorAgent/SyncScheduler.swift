@@ -93,6 +93,10 @@ public actor SyncScheduler {
     public nonisolated let role: AgentRole
     let runner: any SyncRunner
     let observer: (any RunObserver)?
+    /// Runs the projects' hooks after their runs; nil runs none.
+    let hooks: HookRunner?
+    /// Hooks running now, by run: stopped with the agent.
+    var hookTasks: [Int64: Task<HookOutcome?, Never>] = [:]
     let clock: any AgentClock
     let metrics: AgentMetrics
     let logger: Logger
@@ -113,12 +117,13 @@ public actor SyncScheduler {
 
     /// Loads what the store holds; runs left open by a crash are recorded as interrupted and will run again.
     public init(store: AgentStore, role: AgentRole = .master, runner: any SyncRunner, observer: (any RunObserver)? = nil,
-                clock: any AgentClock = SystemClock(), metrics: AgentMetrics = AgentMetrics(), policy: Policy = Policy(),
+                hooks: HookRunner? = nil, clock: any AgentClock = SystemClock(), metrics: AgentMetrics = AgentMetrics(), policy: Policy = Policy(),
                 logger: Logger) throws(StoreError) {
         self.store = store
         self.role = role
         self.runner = runner
         self.observer = observer
+        self.hooks = hooks
         self.clock = clock
         self.metrics = metrics
         self.policy = policy
@@ -148,6 +153,12 @@ public actor SyncScheduler {
             let trees = Set(interrupted.compactMap { run in loaded[run.project].map { root + "/" + $0.spec.path + "/" } })
             for pid in OrphanedRsync.stop(writingTo: trees) {
                 logger.warning("stopped an rsync left by the previous agent", metadata: ["pid": "\(pid)"])
+            }
+            // No sync runs yet: an in-progress marker at the top of a tree is a stopped or killed agent's.
+            for entry in loaded.values {
+                for marker in TraceFiles.removeStaleMarkers(in: root + "/" + entry.spec.path) {
+                    logger.notice("removed a stale in-progress marker", metadata: ["marker": "\(marker)"])
+                }
             }
         }
     }
@@ -274,6 +285,29 @@ public actor SyncScheduler {
         if let observer, let project, let settings {
             await observer.runFinished(run, revision: project.revision, spec: project.spec, settings: settings)
         }
+        // After the run is recorded and the observer told (the master's triggers are on their way): the next run of
+        // the project may start while the hook runs, and the hook's outcome is added to the run's record.
+        if let hooks, let project, let settings, let spec = project.spec.hooks {
+            let directory = settings.root + "/" + project.spec.path
+            let task = Task { await hooks.run(spec, after: run, revision: project.revision, directory: directory, logger: runLogger) }
+            await startHook(task, run: run.id)
+            await endHook(await task.value, run: run)
+        }
+    }
+
+    /// Keeps a hook's task so that a stop of the agent stops it.
+    func startHook(_ task: Task<HookOutcome?, Never>, run: Int64) {
+        if stopping { task.cancel() }
+        hookTasks[run] = task
+    }
+
+    func endHook(_ outcome: HookOutcome?, run: RunRecord) {
+        hookTasks[run.id] = nil
+        guard let outcome else { return }
+        do { try store.recordHook(outcome, run: run.id) } catch {
+            logger.error("cannot record the hook of a run", metadata: ["project": "\(run.project)", "run": "\(run.id)", "error": "\(error)"])
+        }
+        if entries[run.project]?.lastRun?.id == run.id { entries[run.project]?.lastRun?.hook = outcome }
     }
 
     /// A failed attempt that will be retried: while the run waits, its record (`GET .../runs/{id}`) shows the attempts so
@@ -340,7 +374,9 @@ public actor SyncScheduler {
         stopping = true
         let tasks = entries.values.compactMap { $0.running?.task }
         for task in tasks { task.cancel() }
+        for task in hookTasks.values { task.cancel() }
         for task in tasks { await task.value }
+        for task in hookTasks.values { _ = await task.value }
     }
 
     // MARK: - What the API asks

@@ -35,6 +35,9 @@ struct AgentFlags: ParsableArguments {
     @Option(name: .customLong("tls-key"), help: ArgumentHelp("The TLS certificate's private key (PEM); with --tls-cert.", valueName: "file"))
     var tlsKey: String?
 
+    @Option(help: ArgumentHelp("This host's name in Debian trace files (project/trace/NAME); the machine's fully qualified name by default.", valueName: "name"))
+    var traceHost: String?
+
     /// `host:port`, `[v6]:port` or `:port` (all addresses).
     static func parseListen(_ text: String) throws -> (host: String, port: Int) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
@@ -48,6 +51,9 @@ struct AgentFlags: ParsableArguments {
     func validate() throws {
         if let listen { _ = try Self.parseListen(listen) }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together: the certificate and its private key") }
+        if let traceHost, traceHost.isEmpty || traceHost.contains("/") || traceHost.hasPrefix(".") {
+            throw ValidationError("--trace-host takes a host name (no '/', not starting with '.'); got '\(traceHost)'")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level takes trace, debug, info, notice, warning, error or critical; got '\(logLevel)'")
         }
@@ -68,6 +74,7 @@ struct AgentFlags: ParsableArguments {
                                    allowRoots: allowRoots, allowLocalUpstreams: allowLocalUpstreams)
         options.tlsCertificateFile = tlsCert
         options.tlsKeyFile = tlsKey
+        options.traceHost = traceHost
         configure(&options)
         do {
             let daemon = try AgentDaemon(options: options, logger: logger)

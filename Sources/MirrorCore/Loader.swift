@@ -35,7 +35,7 @@ public struct DesiredStateLoader: Sendable {
         self.parallel = parallel
     }
 
-    public static let topLevelKeys = ["master", "tls", "intervals", "upstreams", "slaves", "projects", "site"]
+    public static let topLevelKeys = ["master", "tls", "intervals", "upstreams", "slaves", "projects", "site", "defaults"]
 
     /// Whether a directory entry is a config file: `*.yaml` or `*.yml`, not hidden, not an editor's leftover.
     public static func isConfigFileName(_ name: String) -> Bool {
@@ -161,6 +161,8 @@ struct FileObjects: Sendable {
     var objects: [(ref: ObjectRef, mark: SourceMark, object: Object)] = []
     /// The site's `tls:` section, if this file has one, and where.
     var tls: (spec: TLSSpec?, mark: SourceMark)?
+    /// The file's `defaults:` section, if it has one (twice in a mapping is the reader's duplicate-key error).
+    var defaults: [(spec: ProjectDefaults?, mark: SourceMark)] = []
     var diagnostics: [Diagnostic]
 
     init(path: String, diagnostics: [Diagnostic]) {
@@ -192,6 +194,9 @@ struct FileObjects: Sendable {
             case "upstreams": kind = .upstream
             case "slaves": kind = .slave
             case "projects": kind = .project
+            case "defaults":
+                defaults.append((decoder.projectDefaults(section.value), section.keyMark))
+                continue
             default:
                 // `x-` keys hold anchors for `<<` merges and are otherwise ignored, as in docker-compose.
                 if section.key.hasPrefix("x-") { continue }
@@ -244,6 +249,7 @@ private struct Assembly {
     var projectRefs: [String: SpecDecoder.ProjectReferences] = [:]
     var site: SiteSpec?
     var sources: [ObjectRef: SourceMark] = [:]
+    var defaults: (spec: ProjectDefaults, mark: SourceMark)?
 
     init(directory: String) { self.directory = directory }
 
@@ -255,6 +261,13 @@ private struct Assembly {
                 decoder.diagnostics.error(section.mark, "duplicate-name", "the site's tls is defined twice: here and at \(first.mark)")
             } else {
                 tls = section
+            }
+        }
+        for (spec, mark) in file.defaults {
+            if let first = defaults {
+                decoder.diagnostics.error(mark, "duplicate-name", "'defaults' is defined twice: here and at \(first.mark)")
+            } else if let spec {
+                defaults = (spec, mark)
             }
         }
         for (ref, mark, object) in file.objects {
@@ -288,6 +301,9 @@ private struct Assembly {
         if sources[ObjectRef(.master, "master")] == nil {
             decoder.diagnostics.append(Diagnostic(file: directory, code: "missing-master",
                 message: "no file defines 'master'; the desired state needs one master (api, tokenFile, root)"))
+        }
+        if let defaults {
+            for name in projects.keys { defaults.spec.apply(to: &projects[name]!.tree) }
         }
         checkReferences()
         checkPaths()
@@ -391,5 +407,19 @@ private struct Assembly {
             }
             return used ? nil : Diagnostic(.warning, at: mark, code: "unused", message: "\(ref) is not used by any project")
         }
+    }
+}
+
+/// The site's `defaults:`: project fields a project takes when it leaves them out. Applied when mirrors.d is loaded,
+/// so the agents receive each project's fields spelled out, and a change to a default is a change to every project
+/// that takes it (its generation, the plan).
+struct ProjectDefaults: Sendable, Hashable {
+    static let keys = ["hooks", "trace"]
+    var hooks: HookSpec?
+    var trace: Bool?
+
+    func apply(to tree: inout TreeSpec) {
+        if tree.hooks == nil { tree.hooks = hooks }
+        if tree.trace == nil { tree.trace = trace }
     }
 }

@@ -33,6 +33,11 @@ public struct TreeSpec: Sendable, Hashable {
     public var desc: String?
     /// Where its help page is: a path on the site or a whole URL (mirrorz's `help`). The master alone holds it.
     public var help: String?
+    /// Debian trace files (`project/trace/<host>`, `_traces`, the in-progress marker): true writes them, false never;
+    /// nil (left out) writes them when the tree has a `project/trace/` directory, which its upstream brought.
+    public var trace: Bool?
+    /// Programs run after each sync on the host that ran it.
+    public var hooks: HookSpec?
 
     /// The fields of a tree as they were first written; a field added later keeps its default here and is set by
     /// name.
@@ -132,8 +137,15 @@ extension ProjectField {
         omit: @escaping @Sendable (T) -> Bool = { _ in false },
         value: @escaping @Sendable (T) -> FieldValue, text: @escaping @Sendable (T) -> String?
     ) -> ProjectField {
+        ProjectField(path, { value($0.tree[keyPath: keyPath]) }, text: { text($0.tree[keyPath: keyPath]) },
+                     coding: coding(path, keyPath, required: required, omit: omit))
+    }
+
+    /// The JSON of a field of the tree under `path`, through its key path.
+    static func coding<T: Codable & Sendable>(_ path: String, _ keyPath: WritableKeyPath<TreeSpec, T> & Sendable, required: Bool = false,
+                                              omit: @escaping @Sendable (T) -> Bool) -> TreeCoding {
         let key = FieldKey(path)
-        let coding = TreeCoding(
+        return TreeCoding(
             decode: { container, tree in
                 if let decoded = try container.decodeIfPresent(T.self, forKey: key) {
                     tree[keyPath: keyPath] = decoded
@@ -145,7 +157,6 @@ extension ProjectField {
                 let value = tree[keyPath: keyPath]
                 if !omit(value) { try container.encode(value, forKey: key) }
             })
-        return ProjectField(path, { value($0.tree[keyPath: keyPath]) }, text: { text($0.tree[keyPath: keyPath]) }, coding: coding)
     }
 
     static func treeSpan(_ path: String, _ keyPath: WritableKeyPath<TreeSpec, TimeSpan?> & Sendable) -> ProjectField {
@@ -162,6 +173,13 @@ extension ProjectField {
 
     static func list(_ path: String, _ get: @escaping @Sendable (AgentProjectSpec) -> [String]) -> ProjectField {
         ProjectField(path, { .list(get($0)) }, text: { "[" + get($0).map { "\"\($0)\"" }.joined(separator: ", ") + "]" })
+    }
+
+    /// A hook's argv: absent when the project has none for its event. `coding`: the row that carries the JSON of
+    /// the whole `hooks` object, which codes itself.
+    static func hook(_ path: String, _ get: @escaping @Sendable (HookSpec) -> [String]?, coding: TreeCoding? = nil) -> ProjectField {
+        ProjectField(path, { $0.hooks.flatMap(get).map(FieldValue.list) ?? .absent },
+                     text: { $0.hooks.flatMap(get).map { "[" + $0.map { "\"\($0)\"" }.joined(separator: ", ") + "]" } }, coding: coding)
     }
 }
 
@@ -189,6 +207,10 @@ extension AgentProjectSpec {
         .treeSpan("timeout", \.timeout),
         // "10%" and "10" differ: the text is canonical.
         .tree("maxDelete", \.maxDelete, value: { .text($0.description) }, text: { $0.description }),
+        .tree("trace", \.trace, omit: { $0 == nil }, value: { $0.map(FieldValue.flag) ?? .absent }, text: { $0.map { $0 ? "true" : "false" } }),
+        .hook("hooks.onSuccess", \.onSuccess, coding: ProjectField.coding("hooks", \.hooks, omit: { $0 == nil })),
+        .hook("hooks.onFailure", \.onFailure),
+        .span("hooks.timeout") { $0.hooks?.timeout },
         .list("slaves") { $0.slaves },
         // What mirror lists show of the project (GET /mirrorz.json); a slave's pull leaves them out.
         .treeText("cname", \.cname),

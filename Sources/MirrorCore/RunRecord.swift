@@ -59,11 +59,14 @@ public struct RunRecord: Codable, Sendable, Hashable {
     public var stderrTail: [String]
     /// The project's revision after this run, when it succeeded.
     public var revision: Int?
+    /// How the project's hook ended, once it has (`hooks`); it never changes the run's result.
+    public var hook: HookOutcome?
 
     public init(id: Int64, project: String, trigger: RunTrigger, state: RunState = .queued, result: RunResult? = nil,
                 queuedAt: Date, startedAt: Date? = nil, endedAt: Date? = nil, attempts: Int = 0, exitCode: Int? = nil,
                 reason: String? = nil, message: String? = nil, filesTransferred: Int? = nil, bytesTransferred: Int64? = nil,
-                filesDeleted: Int? = nil, filesTotal: Int? = nil, bytesTotal: Int64? = nil, stderrTail: [String] = [], revision: Int? = nil) {
+                filesDeleted: Int? = nil, filesTotal: Int? = nil, bytesTotal: Int64? = nil, stderrTail: [String] = [], revision: Int? = nil,
+                hook: HookOutcome? = nil) {
         self.id = id
         self.project = project
         self.trigger = trigger
@@ -83,5 +86,6 @@ public struct RunRecord: Codable, Sendable, Hashable {
         self.bytesTotal = bytesTotal
         self.stderrTail = stderrTail
         self.revision = revision
+        self.hook = hook
     }
 }

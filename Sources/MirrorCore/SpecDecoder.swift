@@ -236,7 +236,37 @@ public struct SpecDecoder: Sendable {
         tree.cname = optional(f, "cname") { text, _ throws(ValueError) in try DisplayText.check(text) }
         tree.desc = optional(f, "desc") { text, _ throws(ValueError) in try DisplayText.check(text) }
         tree.help = optional(f, "help") { text, _ throws(ValueError) in try WebLink.check(text) }
+        tree.trace = boolean(f, "trace")
+        if let entry = f["hooks"] { tree.hooks = hooks(entry.value, what: Subject("hooks of project", name)) }
         return tree
+    }
+
+    /// The site's `defaults:` for project fields, with each field's own rule.
+    mutating func projectDefaults(_ node: YAMLNode) -> ProjectDefaults? {
+        guard let f = fields(node, what: Subject("defaults"), known: ProjectDefaults.keys) else { return nil }
+        let errorsBefore = diagnostics.all.count
+        var defaults = ProjectDefaults()
+        defaults.trace = boolean(f, "trace")
+        if let entry = f["hooks"] { defaults.hooks = hooks(entry.value, what: Subject("defaults' hooks")) }
+        return diagnostics.all.count == errorsBefore ? defaults : nil
+    }
+
+    /// A project's `hooks`: each event an argv whose program is an absolute path, and a timeout.
+    mutating func hooks(_ node: YAMLNode, what: Subject) -> HookSpec? {
+        guard let h = fields(node, what: what, known: AgentProjectSpec.keys(of: "hooks")) else { return nil }
+        var spec = HookSpec()
+        for key in ["onSuccess", "onFailure"] {
+            guard let argv = list(h, key, { (text: String) throws(ValueError) -> String in text }) else { continue }
+            do throws(ValueError) {
+                try HookSpec.check(argv: argv)
+            } catch {
+                diagnostics.error(h[key]!.value.mark, "invalid-value", "\(h.what): \(key): \(error.message)", field: "hooks")
+                continue
+            }
+            if key == "onSuccess" { spec.onSuccess = argv } else { spec.onFailure = argv }
+        }
+        spec.timeout = optional(h, "timeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) }
+        return spec == HookSpec() ? nil : spec
     }
 
     /// A list of slave names, each valid and listed once.

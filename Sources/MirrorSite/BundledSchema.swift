@@ -62,6 +62,21 @@ public enum BundledSchema {
     "site": {
       "$ref": "#/$defs/site",
       "description": "The site as mirror lists (mirrorz, mirror-web) show it."
+    },
+    "defaults": {
+      "description": "The site's defaults for project fields: a project that leaves one of these out takes it from here. At most one file of mirrors.d defines it (checked by mirrorsync validate).",
+      "type": "object",
+      "properties": {
+        "hooks": {
+          "$ref": "#/$defs/hooks",
+          "description": "Programs run after each sync on the host that ran it; see the definition."
+        },
+        "trace": {
+          "description": "Debian trace files: after each successful sync the master and each slave write project/trace/HOST (as Debian's ftpsync does) and project/trace/_traces, and hold Archive-Update-in-Progress-HOST at the top of the tree while a sync runs. true or false; when absent, on for a tree that has a project/trace/ directory (brought by its upstream).",
+          "type": "boolean"
+        }
+      },
+      "additionalProperties": false
     }
   },
   "patternProperties": {
@@ -401,6 +416,43 @@ public enum BundledSchema {
       "required": ["api", "publicDir"],
       "additionalProperties": false
     },
+    "hookArgv": {
+      "description": "A program's absolute path, then its arguments, run directly (never through a shell).",
+      "type": "array",
+      "items": {
+        "type": "string"
+      },
+      "minItems": 1,
+      "prefixItems": [
+        {
+          "type": "string",
+          "pattern": "^/"
+        }
+      ],
+      "examples": [
+        ["/usr/local/bin/update-index", "--quiet"]
+      ]
+    },
+    "hooks": {
+      "description": "Programs run after each sync on the host that ran it, as argv arrays (never through a shell), with MIRRORSYNC_PROJECT, MIRRORSYNC_HOST, MIRRORSYNC_RESULT, MIRRORSYNC_EXIT_CODE, MIRRORSYNC_REVISION, MIRRORSYNC_DIR and MIRRORSYNC_LOG in their environment. A hook's outcome is recorded with the run; a failing or hanging hook never fails the sync.",
+      "type": "object",
+      "properties": {
+        "onSuccess": {
+          "$ref": "#/$defs/hookArgv",
+          "description": "Run after a successful sync (or one with a warning)."
+        },
+        "onFailure": {
+          "$ref": "#/$defs/hookArgv",
+          "description": "Run after a failed sync."
+        },
+        "timeout": {
+          "$ref": "#/$defs/duration",
+          "description": "How long a hook may run before it is stopped (SIGTERM to its process group, then SIGKILL).",
+          "default": "5m"
+        }
+      },
+      "additionalProperties": false
+    },
     "project": {
       "title": "Project",
       "description": "One mirrored tree.",
@@ -566,6 +618,14 @@ public enum BundledSchema {
           "$ref": "#/$defs/webLink",
           "description": "Where the project's help page is, for mirror lists (mirrorz's help): a path on the site or a whole URL. Only the master holds it.",
           "examples": ["/help/debian/"]
+        },
+        "trace": {
+          "description": "Debian trace files: after each successful sync the master and each slave write project/trace/HOST (as Debian's ftpsync does) and project/trace/_traces, and hold Archive-Update-in-Progress-HOST at the top of the tree while a sync runs. true or false; when absent, on for a tree that has a project/trace/ directory (brought by its upstream).",
+          "type": "boolean"
+        },
+        "hooks": {
+          "$ref": "#/$defs/hooks",
+          "description": "Programs run after each sync on the host that ran it; see the definition."
         }
       },
       "required": ["upstream", "interval"],

@@ -19,15 +19,16 @@ final class Site: @unchecked Sendable {
     let rsyncdPort: Int
     let directory: String
 
-    init(_ label: String) throws {
+    /// `agentArguments`: extra flags for each agent, by its name.
+    init(_ label: String, agentArguments: (String) -> [String] = { _ in [] }) throws {
         scratch = Scratch(label)
         upstream = scratch.path + "/upstream"
         try Tree.generate(at: upstream + "/linux", files: 40, bytes: 2048)
         try Tree.generate(at: upstream + "/tools", files: 5, bytes: 100, seed: 3)
         daemon = try RsyncDaemon(tree: upstream, scratch: scratch)
-        master = try AgentProcess(role: .master, name: "master", scratch: scratch)
-        a = try AgentProcess(role: .slave, name: "a", scratch: scratch, sharing: master)
-        b = try AgentProcess(role: .slave, name: "b", scratch: scratch, sharing: master)
+        master = try AgentProcess(role: .master, name: "master", scratch: scratch, extraArguments: agentArguments("master"))
+        a = try AgentProcess(role: .slave, name: "a", scratch: scratch, sharing: master, extraArguments: agentArguments("a"))
+        b = try AgentProcess(role: .slave, name: "b", scratch: scratch, sharing: master, extraArguments: agentArguments("b"))
         rsyncdPort = freePort()
         directory = scratch.sub("mirrors.d")
         try """

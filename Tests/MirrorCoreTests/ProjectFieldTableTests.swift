@@ -80,6 +80,13 @@ struct ProjectFieldTableTests {
             why: "not on the slaves"),
         Row(field: "project.help", change: { $0.projects["linux"]!.help = "/help/linux/" }, expect: [e("master", "linux", "help")],
             why: "not on the slaves"),
+        Row(field: "project.trace", change: { $0.projects["linux"]!.trace = false },
+            expect: [e("master", "linux", "trace"), e("ftp1", "linux", "trace")]),
+        Row(field: "project.hooks", change: {
+                $0.projects["linux"]!.hooks = HookSpec(onSuccess: ["/usr/local/bin/reindex", "linux"], onFailure: ["/bin/false"], timeout: TimeSpan(seconds: 60))
+            },
+            expect: [e("master", "linux", "hooks.onSuccess"), e("master", "linux", "hooks.onFailure"), e("master", "linux", "hooks.timeout"),
+                     e("ftp1", "linux", "hooks.onSuccess")]),
 
         Row(field: "upstream.url", change: { $0.upstreams["kernel-org"]!.url = try UpstreamLocation.parse("rsync://mirror@mirrors.kernel.org/pub/") },
             expect: [e("master", "linux", "upstream.url")]),
@@ -243,6 +250,8 @@ struct ProjectFieldTableTests {
         spec.desc = "d"
         spec.help = "/h/"
         spec.upstream.credential = .site
+        spec.trace = true
+        spec.hooks = HookSpec(onSuccess: ["/bin/true"], onFailure: ["/bin/false"], timeout: TimeSpan(seconds: 9))
         spec.interval.cron = try CronExpression.parse("@daily")
         spec.interval.timezone = "UTC"
         #expect(Set(Planner.flatten(spec).keys) == Set(AgentProjectSpec.fields.map(\.path)))

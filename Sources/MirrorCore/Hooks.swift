@@ -1,0 +1,80 @@
+import Foundation
+
+/// Programs a project runs after each sync on the host that ran it: `onSuccess` after a success (or a warning),
+/// `onFailure` after a failure. Each is an argv array, run directly (never through a shell), its first element an
+/// absolute path; it is stopped at `timeout`. Its outcome is recorded with the run and never changes the run's result.
+public struct HookSpec: Codable, Sendable, Hashable {
+    /// How long a hook may run when its spec names no timeout.
+    public static let defaultTimeout = TimeSpan(seconds: 300)
+
+    public var onSuccess: [String]?
+    public var onFailure: [String]?
+    public var timeout: TimeSpan?
+
+    public init(onSuccess: [String]? = nil, onFailure: [String]? = nil, timeout: TimeSpan? = nil) {
+        self.onSuccess = onSuccess
+        self.onFailure = onFailure
+        self.timeout = timeout
+    }
+
+    /// The argv to run after a run that ended with `result`; nil when there is none (a cancelled or interrupted run
+    /// runs no hook).
+    public func argv(after result: RunResult) -> (event: String, argv: [String])? {
+        switch result {
+        case .success, .warning: onSuccess.map { ("onSuccess", $0) }
+        case .failed: onFailure.map { ("onFailure", $0) }
+        case .cancelled, .interrupted: nil
+        }
+    }
+
+    /// An argv's rule: a program (an absolute path, so that no search path decides what runs) and its arguments.
+    public static func check(argv: [String]) throws(ValueError) {
+        guard let program = argv.first else { throw ValueError("a hook needs at least the program to run") }
+        guard program.hasPrefix("/") else {
+            throw ValueError("'\(program)' is not an absolute path; a hook's program is named by its full path (it is run directly, never through a shell)")
+        }
+        if argv.contains(where: { $0.contains("\0") }) { throw ValueError("a hook's argument holds a NUL character") }
+    }
+
+    /// The environment a hook gets besides the agent's own: what ran, where, and how it ended.
+    public static func environment(project: String, host: String, result: RunResult, exitCode: Int?, revision: Int?,
+                                   directory: String, log: String) -> [String: String] {
+        [
+            "MIRRORSYNC_PROJECT": project,
+            "MIRRORSYNC_HOST": host,
+            "MIRRORSYNC_RESULT": result.rawValue,
+            "MIRRORSYNC_EXIT_CODE": exitCode.map(String.init) ?? "",
+            "MIRRORSYNC_REVISION": revision.map(String.init) ?? "",
+            "MIRRORSYNC_DIR": directory,
+            "MIRRORSYNC_LOG": log,
+        ]
+    }
+}
+
+/// How a hook ended, as the run's record keeps it.
+public struct HookOutcome: Codable, Sendable, Hashable {
+    /// `onSuccess` or `onFailure`.
+    public var event: String
+    public var argv: [String]
+    /// Its exit code; nil when it was killed by a signal, timed out or could not start.
+    public var exitCode: Int?
+    public var timedOut: Bool
+    public var seconds: Double
+    /// The last lines of its standard output and error, merged.
+    public var outputTail: [String]
+    /// Why it could not start.
+    public var error: String?
+
+    public init(event: String, argv: [String], exitCode: Int? = nil, timedOut: Bool = false, seconds: Double = 0,
+                outputTail: [String] = [], error: String? = nil) {
+        self.event = event
+        self.argv = argv
+        self.exitCode = exitCode
+        self.timedOut = timedOut
+        self.seconds = seconds
+        self.outputTail = outputTail
+        self.error = error
+    }
+
+    public var succeeded: Bool { exitCode == 0 && !timedOut && error == nil }
+}
