@@ -130,45 +130,51 @@ extension ProjectField {
         ProjectField(path, { get($0).map { .number(Int64($0.seconds)) } ?? .absent }, text: { get($0)?.description })
     }
 
-    /// A field of the project's tree (`TreeSpec`): its canonical value, its text, and its JSON follow from the key
-    /// path. `required` fields must be in the JSON; a field equal to what `omit` says is left out of it.
+    /// A field of the project's tree (`TreeSpec`): `get` gives its canonical value and its text (a key path such as
+    /// `\.exclude` serves, compiled to direct access: the generation walks these for every project of a large site),
+    /// `set` its JSON's decoding, and `get` its encoding. `required` fields must be in the JSON; a value `omit` picks
+    /// is left out of it.
     static func tree<T: Codable & Sendable>(
-        _ path: String, _ keyPath: WritableKeyPath<TreeSpec, T> & Sendable, required: Bool = false,
-        omit: @escaping @Sendable (T) -> Bool = { _ in false },
+        _ path: String, _ get: @escaping @Sendable (TreeSpec) -> T, _ set: @escaping @Sendable (inout TreeSpec, T) -> Void,
+        required: Bool = false, omit: @escaping @Sendable (T) -> Bool = { _ in false },
         value: @escaping @Sendable (T) -> FieldValue, text: @escaping @Sendable (T) -> String?
     ) -> ProjectField {
-        ProjectField(path, { value($0.tree[keyPath: keyPath]) }, text: { text($0.tree[keyPath: keyPath]) },
-                     coding: coding(path, keyPath, required: required, omit: omit))
+        ProjectField(path, { value(get($0.tree)) }, text: { text(get($0.tree)) },
+                     coding: coding(path, get, set, required: required, omit: omit))
     }
 
-    /// The JSON of a field of the tree under `path`, through its key path.
-    static func coding<T: Codable & Sendable>(_ path: String, _ keyPath: WritableKeyPath<TreeSpec, T> & Sendable, required: Bool = false,
+    /// The JSON of a field of the tree under `path`.
+    static func coding<T: Codable & Sendable>(_ path: String, _ get: @escaping @Sendable (TreeSpec) -> T,
+                                              _ set: @escaping @Sendable (inout TreeSpec, T) -> Void, required: Bool = false,
                                               omit: @escaping @Sendable (T) -> Bool) -> TreeCoding {
         let key = FieldKey(path)
         return TreeCoding(
             decode: { container, tree in
                 if let decoded = try container.decodeIfPresent(T.self, forKey: key) {
-                    tree[keyPath: keyPath] = decoded
+                    set(&tree, decoded)
                 } else if required {
                     throw DecodingError.keyNotFound(key, .init(codingPath: container.codingPath, debugDescription: "a project needs '\(path)'"))
                 }
             },
             encode: { tree, container in
-                let value = tree[keyPath: keyPath]
+                let value = get(tree)
                 if !omit(value) { try container.encode(value, forKey: key) }
             })
     }
 
-    static func treeSpan(_ path: String, _ keyPath: WritableKeyPath<TreeSpec, TimeSpan?> & Sendable) -> ProjectField {
-        tree(path, keyPath, omit: { $0 == nil }, value: { $0.map { .number(Int64($0.seconds)) } ?? .absent }, text: { $0?.description })
+    static func treeSpan(_ path: String, _ get: @escaping @Sendable (TreeSpec) -> TimeSpan?,
+                         _ set: @escaping @Sendable (inout TreeSpec, TimeSpan?) -> Void) -> ProjectField {
+        tree(path, get, set, omit: { $0 == nil }, value: { $0.map { .number(Int64($0.seconds)) } ?? .absent }, text: { $0?.description })
     }
 
-    static func treeText(_ path: String, _ keyPath: WritableKeyPath<TreeSpec, String?> & Sendable) -> ProjectField {
-        tree(path, keyPath, omit: { $0 == nil }, value: { $0.map(FieldValue.text) ?? .absent }, text: { $0 })
+    static func treeText(_ path: String, _ get: @escaping @Sendable (TreeSpec) -> String?,
+                         _ set: @escaping @Sendable (inout TreeSpec, String?) -> Void) -> ProjectField {
+        tree(path, get, set, omit: { $0 == nil }, value: { $0.map(FieldValue.text) ?? .absent }, text: { $0 })
     }
 
-    static func treeList(_ path: String, _ keyPath: WritableKeyPath<TreeSpec, [String]> & Sendable) -> ProjectField {
-        tree(path, keyPath, value: { .list($0) }, text: { "[" + $0.map { "\"\($0)\"" }.joined(separator: ", ") + "]" })
+    static func treeList(_ path: String, _ get: @escaping @Sendable (TreeSpec) -> [String],
+                         _ set: @escaping @Sendable (inout TreeSpec, [String]) -> Void) -> ProjectField {
+        tree(path, get, set, value: { .list($0) }, text: { "[" + $0.map { "\"\($0)\"" }.joined(separator: ", ") + "]" })
     }
 
     static func list(_ path: String, _ get: @escaping @Sendable (AgentProjectSpec) -> [String]) -> ProjectField {
@@ -194,28 +200,28 @@ extension AgentProjectSpec {
         .span("upstream.ioTimeout") { $0.upstream.ioTimeout },
         ProjectField("upstream.bandwidthLimit", { $0.upstream.bandwidthLimit.map { .number($0.bytes) } ?? .absent },
                      text: { $0.upstream.bandwidthLimit?.description }),
-        .tree("source", \.source, omit: { $0.isEmpty }, value: { .text($0) }, text: { $0.isEmpty ? nil : $0 }),
-        .tree("path", \.path, required: true, value: { .text($0) }, text: { $0 }),
+        .tree("source", \.source, { $0.source = $1 }, omit: { $0.isEmpty }, value: { .text($0) }, text: { $0.isEmpty ? nil : $0 }),
+        .tree("path", \.path, { $0.path = $1 }, required: true, value: { .text($0) }, text: { $0 }),
         .span("interval.every") { $0.interval.every },
         .span("interval.jitter") { $0.interval.jitter },
         .optionalText("interval.cron") { $0.interval.cron?.text },
         .optionalText("interval.timezone") { $0.interval.timezone },
-        .treeList("exclude", \.exclude),
-        .treeList("twoStage", \.twoStage),
-        .treeList("rsyncOptions", \.rsyncOptions),
-        .tree("suspended", \.suspended, value: { .flag($0) }, text: { $0 ? "true" : "false" }),
-        .treeSpan("timeout", \.timeout),
+        .treeList("exclude", \.exclude) { $0.exclude = $1 },
+        .treeList("twoStage", \.twoStage) { $0.twoStage = $1 },
+        .treeList("rsyncOptions", \.rsyncOptions) { $0.rsyncOptions = $1 },
+        .tree("suspended", \.suspended, { $0.suspended = $1 }, value: { .flag($0) }, text: { $0 ? "true" : "false" }),
+        .treeSpan("timeout", \.timeout) { $0.timeout = $1 },
         // "10%" and "10" differ: the text is canonical.
-        .tree("maxDelete", \.maxDelete, value: { .text($0.description) }, text: { $0.description }),
-        .tree("trace", \.trace, omit: { $0 == nil }, value: { $0.map(FieldValue.flag) ?? .absent }, text: { $0.map { $0 ? "true" : "false" } }),
-        .hook("hooks.onSuccess", \.onSuccess, coding: ProjectField.coding("hooks", \.hooks, omit: { $0 == nil })),
+        .tree("maxDelete", \.maxDelete, { $0.maxDelete = $1 }, value: { .text($0.description) }, text: { $0.description }),
+        .tree("trace", \.trace, { $0.trace = $1 }, omit: { $0 == nil }, value: { $0.map(FieldValue.flag) ?? .absent }, text: { $0.map { $0 ? "true" : "false" } }),
+        .hook("hooks.onSuccess", \.onSuccess, coding: ProjectField.coding("hooks", \.hooks, { $0.hooks = $1 }, omit: { $0 == nil })),
         .hook("hooks.onFailure", \.onFailure),
         .span("hooks.timeout") { $0.hooks?.timeout },
         .list("slaves") { $0.slaves },
         // What mirror lists show of the project (GET /mirrorz.json); a slave's pull leaves them out.
-        .treeText("cname", \.cname),
-        .treeText("desc", \.desc),
-        .treeText("help", \.help),
+        .treeText("cname", \.cname) { $0.cname = $1 },
+        .treeText("desc", \.desc) { $0.desc = $1 },
+        .treeText("help", \.help) { $0.help = $1 },
     ]
 
     /// The fields of the project's tree, which code themselves into its JSON object.

@@ -20,7 +20,7 @@ struct TraceSiteTests {
 
             """
         try yaml.write(toFile: site.directory + "/site.yaml", atomically: true, encoding: .utf8)
-        for agent in [site.master, site.a, site.b] { try agent.start() }
+        for agent in [site.master, site.a, site.b] { try await agent.start() }
         try await site.reconcile()
         try await site.wait("served revision 1 everywhere", site.atRevision(1))
 
