@@ -163,12 +163,15 @@ struct TraceFileTests {
 struct HookTests {
     /// An agent with one project synced from a local tree, its hooks as given; returns the agent, the tree and the run
     /// once its hook has been recorded.
-    func syncWithHook(_ hooks: HookSpec, upstream: String? = nil, label: String) async throws -> (AgentHarness, RunRecord) {
+    /// `upstreamMissing`: the upstream is a directory that does not exist (inside what the agent may read), so the
+    /// sync fails.
+    func syncWithHook(_ hooks: HookSpec, upstreamMissing: Bool = false, label: String) async throws -> (AgentHarness, RunRecord) {
         let agent = try await AgentHarness()
-        let source = upstream ?? agent.scratch.sub("upstream-\(label)")
-        if upstream == nil { try Tree.generate(at: source, files: 5) }
+        let source = upstreamMissing ? agent.scratch.path + "/missing-upstream-\(label)" : agent.scratch.sub("upstream-\(label)")
+        if !upstreamMissing { try Tree.generate(at: source, files: 5) }
         _ = try await agent.put("/v1/settings", AgentSettings(root: agent.scratch.path + "/root"))
-        _ = try await agent.put("/v1/projects/\(label)", try AgentHarness.project(source, path: label) { $0.hooks = hooks })
+        let put = try await agent.put("/v1/projects/\(label)", try AgentHarness.project(source, path: label) { $0.hooks = hooks })
+        try #require(put.status == 201, "PUT answered \(put.status)")
         var run: RunRecord?
         try await eventually("the hook of \(label) is recorded", seconds: 30) {
             run = try await agent.state().projects[label]?.status.lastRun
@@ -215,7 +218,7 @@ struct HookTests {
         #expect(run.hook?.exitCode == 1 && run.hook?.outputTail == ["broken"] && run.hook?.succeeded == false)
         await agent.stop()
 
-        let (other, failed) = try await syncWithHook(hooks, upstream: "/nonexistent-upstream-\(UUID().uuidString)", label: "down")
+        let (other, failed) = try await syncWithHook(hooks, upstreamMissing: true, label: "down")
         #expect(failed.result == .failed)
         #expect(failed.hook?.event == "onFailure" && failed.hook?.outputTail == ["failed"])
         await other.stop()
