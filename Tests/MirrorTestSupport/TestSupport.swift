@@ -113,8 +113,34 @@ public func eventually(_ what: String, seconds: Double = 60, _ condition: () asy
     throw ValueError("never \(what) within \(Int(seconds)) s")
 }
 
-/// A free TCP port on loopback: bound, read, released.
+/// The ports `freePort` handed out in this process, so that it never hands out one twice.
+private let portsHandedOut = Mutex(Set<Int>())
+
+/// A loopback port nothing listens on, for a process the test starts later, below the kernel's ephemeral range
+/// (32768 and up): a port the kernel picked would be picked again for another test's port-0 listener or outgoing
+/// connection before the process bound it, which then failed to start while the test talked to that stranger.
 public func freePort() -> Int {
+    for _ in 0..<200 {
+        let port = Int.random(in: 20_000..<32_768)
+        guard portsHandedOut.withLock({ $0.insert(port).inserted }) else { continue }
+        if canBind(port) { return port }
+    }
+    return kernelPickedPort()
+}
+
+func canBind(_ port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    } == 0
+}
+
+func kernelPickedPort() -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
