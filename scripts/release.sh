@@ -92,7 +92,7 @@ install -D -m 0755 packaging/debian/postinst "$ROOT/usr/share/mirrorsync/postins
 cat >"$STAGE/INSTALL" <<EOF
 mirrorsync $VERSION for linux-$MACHINE: the binary, its systemd units, settings and man pages.
 
-Needs: rsync and the libraries 'ldd usr/bin/mirrorsync' names (libcurl, libyaml, libsqlite3); no Swift.
+Needs: rsync and the libraries 'ldd usr/bin/mirrorsync' names (libyaml, libsqlite3, zlib); no Swift.
 On Debian or Ubuntu, prefer the .deb (mirrorsync_${VERSION}_$ARCH.deb). Otherwise, as root, from this folder:
 
     cp -R usr/. /usr/
