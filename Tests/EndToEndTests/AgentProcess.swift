@@ -73,10 +73,7 @@ final class AgentProcess: @unchecked Sendable {
     /// Sends `signal` and waits, on a thread of its own, for the process to end; returns its exit status.
     @discardableResult
     func stop(_ signal: Int32 = SIGTERM) async -> Int32 {
-        await withCheckedContinuation { continuation in
-            // A thread of its own: a dispatch queue's thread is one Swift's tasks may need (see `runProgram`).
-            Thread { continuation.resume(returning: self.stopBlocking(signal)) }.start()
-        }
+        (try? await offPool { self.stopBlocking(signal) }) ?? -1
     }
 
     @discardableResult

@@ -45,14 +45,12 @@ final class UpProcess: @unchecked Sendable {
 
     /// Sends `signal` and waits, off the cooperative pool, for `up` to end; its exit status.
     func stop(_ signal: Int32) async -> Int32 {
-        await withCheckedContinuation { continuation in
-            Thread {
-                guard let process = self.process else { return continuation.resume(returning: -1) }
-                kill(process.processIdentifier, signal)
-                process.waitUntilExit()
-                continuation.resume(returning: process.terminationStatus)
-            }.start()
-        }
+        (try? await offPool {
+            guard let process = self.process else { return -1 }
+            kill(process.processIdentifier, signal)
+            process.waitUntilExit()
+            return process.terminationStatus
+        }) ?? -1
     }
 
     // A test that fails half-way still stops the site: SIGTERM, and SIGKILL only if up has not ended in 30 s.

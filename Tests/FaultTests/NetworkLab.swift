@@ -85,12 +85,8 @@ final class NetworkLab: @unchecked Sendable {
 
     /// Runs a command in a host's namespace to its end: its status and output (small outputs only).
     func run(on host: String, _ arguments: [String]) async -> (status: Int32, output: String) {
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(returning: (try? Self.run("/usr/bin/env", ["ip", "netns", "exec", self.namespace(host)] + arguments, check: false))
-                    ?? (-1, "could not start \(arguments.first ?? "")"))
-            }
-        }
+        (try? await offPool { try Self.run("/usr/bin/env", ["ip", "netns", "exec", self.namespace(host)] + arguments, check: false) })
+            ?? (-1, "could not start \(arguments.first ?? "")")
     }
 
     /// Starts a long-running process in a host's namespace, its output in `log`; it is killed at the lab's end.
@@ -180,13 +176,11 @@ final class LabProcess: @unchecked Sendable {
 
     /// Sends `signal` and waits, off the cooperative pool, for the process to end: its exit status.
     func stop(_ signal: Int32 = SIGTERM) async -> Int32 {
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                guard let process = self.process else { return continuation.resume(returning: -1) }
-                if process.isRunning { Glibc.kill(process.processIdentifier, signal) }
-                process.waitUntilExit()
-                continuation.resume(returning: process.terminationStatus)
-            }
-        }
+        (try? await offPool {
+            guard let process = self.process else { return -1 }
+            if process.isRunning { Glibc.kill(process.processIdentifier, signal) }
+            process.waitUntilExit()
+            return process.terminationStatus
+        }) ?? -1
     }
 }

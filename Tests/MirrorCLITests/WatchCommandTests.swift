@@ -52,12 +52,10 @@ final class Running: Sendable {
 
     /// Waits for the exit off the cooperative pool, so the agents in this process keep answering meanwhile.
     func exitStatus() async -> Int32 {
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                self.process.waitUntilExit()
-                continuation.resume(returning: self.process.terminationStatus)
-            }
-        }
+        (try? await offPool {
+            self.process.waitUntilExit()
+            return self.process.terminationStatus
+        }) ?? -1
     }
 }
 
