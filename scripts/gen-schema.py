@@ -195,6 +195,7 @@ defs["upstream"] = {
     "properties": {
         "url": ref("upstreamURL", "Where the trees come from: rsync://[USER@]HOST[:PORT]/MODULE/ or an absolute path on the master.", examples=["rsync://rsync.kernel.org/pub/"]),
         "passwordFile": ref("absolutePath", "The file that holds the rsync password of the USER in url (mode 0600); never the password itself. It needs an rsync:// url with a user (" + V + ").", examples=["/etc/mirrorsync/partner.secret"]),
+        "pushTokenFile": ref("absolutePath", "A file on the master (mode 0600) holding the token with which this upstream announces a new tree: POST /v1/projects/NAME/trigger with Authorization: Bearer TOKEN starts the sync at once. For every project from this upstream that names no pushTokenFile of its own.", examples=["/etc/mirrorsync/debian.push"]),
         "timeout": ref("duration", "The longest one sync from this upstream may run before it is stopped.", default="6h"),
         "ioTimeout": ref("duration", "How long a transfer may sit without I/O before rsync gives up (rsync's --timeout).", default="10m"),
         "bandwidthLimit": ref("size", "The most bandwidth one sync from this upstream may use, per second; no limit when absent.", examples=["20MiB", "500K"]),
@@ -257,6 +258,7 @@ defs["project"] = {
         "help": ref("webLink", "Where the project's help page is, for mirror lists (mirrorz's help): a path on the site or a whole URL. Only the master holds it.", examples=["/help/debian/"]),
         "trace": {"description": "Debian trace files: after each successful sync the master and each slave write project/trace/HOST (as Debian's ftpsync does) and project/trace/_traces, and hold Archive-Update-in-Progress-HOST at the top of the tree while a sync runs. true or false; when absent, on for a tree that has a project/trace/ directory (brought by its upstream).", "type": "boolean"},
         "hooks": ref("hooks", "Programs run after each sync on the host that ran it; see the definition."),
+        "pushTokenFile": ref("absolutePath", "A file on the master (mode 0600) holding the token with which the upstream announces a new tree (POST /v1/projects/NAME/trigger); overrides the upstream's pushTokenFile. Only the master holds it.", examples=["/etc/mirrorsync/debian.push"]),
     },
     "required": ["upstream", "interval"],
     "additionalProperties": False,

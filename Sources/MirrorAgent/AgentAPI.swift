@@ -48,6 +48,8 @@ public struct AgentAPI: Sendable {
         router.add(middleware: BearerAuthMiddleware(token: token) { request in
             let path = request.uri.path
             if path == "/v1/health" { return true }
+            // An upstream's push carries the project's push token, which its route checks.
+            if request.method == .post, AgentAPI.isPush(path) { return true }
             // The status and the mirror world's formats of it are public where the settings say so.
             if AgentAPI.publicWhenStatusIs.contains(path) { return await scheduler.currentSettings().settings?.publicStatus ?? false }
             return false
@@ -115,6 +117,8 @@ public struct AgentAPI: Sendable {
             let spec: AgentProjectSpec
             do throws(ConfigError) { spec = try AgentRequest.project(body, name: name) } catch { throw APIError(error) }
             if let refusal = api.bounds.check(spec, root: await scheduler.currentSettings().settings?.root) { throw APIError(refusal) }
+            // A push token the master cannot use would refuse every push later: refused now, nothing changed.
+            if api.site != nil, let file = spec.effectivePushTokenFile { _ = try api.pushToken(file) }
             let response: PutResponse
             do throws(SchedulerError) { response = try await scheduler.putProject(name, spec: spec, managed: managed) } catch { throw APIError(error) }
             return try APIResponse.json(response, status: response.change == .created ? .created : .ok)
@@ -148,6 +152,18 @@ public struct AgentAPI: Sendable {
                 throw APIError(.notFound, code: "not-found", message: "no run \(id) of project '\(name)'")
             }
             return try APIResponse.json(run)
+        }
+        router.post("/v1/projects/:name/trigger") { request, context in
+            guard api.site != nil else { throw APIError.masterOnly("/v1/projects/{name}/trigger") }
+            let name = try api.projectName(context)
+            do throws(APIError) { try await api.authorisePush(request, project: name) } catch {
+                var response = try error.response(from: request, context: context)
+                if error.status == .unauthorized { response.headers[.wwwAuthenticate] = "Bearer" }
+                return response
+            }
+            let response: PushResponse
+            do throws(SchedulerError) { response = try await scheduler.push(name) } catch { throw APIError(error) }
+            return try APIResponse.json(response, status: .accepted)
         }
         router.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -44,11 +44,15 @@ public actor SyncScheduler {
         /// The wait before the second attempt; it doubles with each further attempt, up to `retryMax`.
         public var retryBase: TimeInterval
         public var retryMax: TimeInterval
+        /// The least time between the starts of two runs an upstream's pushes start: pushes closer together wait,
+        /// and coalesce into one run.
+        public var pushGap: TimeInterval
 
-        public init(maxAttempts: Int = 3, retryBase: TimeInterval = 30, retryMax: TimeInterval = 600) {
+        public init(maxAttempts: Int = 3, retryBase: TimeInterval = 30, retryMax: TimeInterval = 600, pushGap: TimeInterval = 30) {
             self.maxAttempts = maxAttempts
             self.retryBase = retryBase
             self.retryMax = retryMax
+            self.pushGap = pushGap
         }
 
         /// The wait after `attempt` failed attempts: exponential, capped, and spread by ±50%.
@@ -85,6 +89,11 @@ public actor SyncScheduler {
         var running: Running?
         var queued: RunRecord?
         var lastRun: RunRecord?
+        /// The upstream pushed and no run has started since: one starts once the run in progress (if any) ends and
+        /// `pushGap` has passed since the last push started one.
+        var pushPending = false
+        /// When the last run a push asked for started.
+        var lastPushStartAt: Date?
     }
 
     /// The agent's store: the scheduler is its one owner; the API and the site's status go through its methods.
@@ -197,8 +206,11 @@ public actor SyncScheduler {
         // A slave of a master pulls once it knows the master has a revision (0: nothing synced yet); a slave
         // without a master, on its interval.
         guard role == .master || settings?.master == nil || (entry.wantedRevision ?? 0) > 0 else { return nil }
-        guard !entry.resume, let last = entry.lastStartAt else { return .distantPast }
-        return entry.spec.interval.nextRun(after: last, seed: name)
+        var scheduled: Date? = .distantPast
+        if !entry.resume, let last = entry.lastStartAt { scheduled = entry.spec.interval.nextRun(after: last, seed: name) }
+        guard entry.pushPending else { return scheduled }
+        let push = pushAllowed(entry)
+        return scheduled.map { min($0, push) } ?? push
     }
 
     func earliestDue() -> Date? {
@@ -210,7 +222,7 @@ public actor SyncScheduler {
         let due = entries.compactMap { name, entry in self.due(name, entry).map { (name, $0) } }
             .filter { $0.1 <= now }
             .sorted { ($0.1, $0.0) < ($1.1, $1.0) }
-        for (name, _) in due { _ = try? queue(name, trigger: .schedule) }
+        for (name, _) in due { _ = try? queue(name, trigger: entries[name]?.pushPending == true ? .push : .schedule) }
     }
 
     @discardableResult
@@ -253,6 +265,9 @@ public actor SyncScheduler {
             entry.queued = nil
             entry.lastStartAt = now
             entry.resume = false
+            // Whatever started it, this run lists the upstream after its push.
+            if entry.pushPending || record.trigger == .push { entry.lastPushStartAt = now }
+            entry.pushPending = false
             entries[name] = entry
             running += 1
             logger.info("run started", metadata: ["project": "\(name)", "run": "\(record.id)"])

@@ -1,3 +1,5 @@
+import Foundation
+
 /// What a PUT changed.
 public struct PutResponse: Codable, Sendable, Hashable {
     public enum Change: String, Codable, Sendable { case created, updated, unchanged }
@@ -37,6 +39,33 @@ public struct SyncResponse: Codable, Sendable, Hashable {
         self.project = project
         self.runID = runID
         self.state = state
+    }
+}
+
+/// `POST /v1/projects/{name}/trigger`: what became of an upstream's push.
+public struct PushResponse: Codable, Sendable, Hashable {
+    public enum Outcome: String, Codable, Sendable, Hashable {
+        /// A run was queued for the push and starts as soon as a sync slot is free.
+        case queued
+        /// A run was already queued and has not started: it brings what the upstream announced.
+        case coalesced
+        /// A run is in progress (it may have listed the upstream before it changed) or the project's last push
+        /// started a run too recently: one more run starts after it, no earlier than `notBefore`.
+        case deferred
+    }
+
+    public var project: String
+    public var outcome: Outcome
+    /// The run that carries the push, once there is one.
+    public var runID: Int64?
+    /// With `deferred`: the earliest the run may start (the run in progress may end later).
+    public var notBefore: Date?
+
+    public init(project: String, outcome: Outcome, runID: Int64? = nil, notBefore: Date? = nil) {
+        self.project = project
+        self.outcome = outcome
+        self.runID = runID
+        self.notBefore = notBefore
     }
 }
 

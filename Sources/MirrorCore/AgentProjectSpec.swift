@@ -32,6 +32,10 @@ public struct AgentProjectSpec: Codable, Sendable, Hashable {
         set { tree[keyPath: keyPath] = newValue }
     }
 
+    /// The file whose token authorises `POST /v1/projects/{name}/trigger`: the project's own, else its upstream's;
+    /// nil: the project takes no pushes.
+    public var effectivePushTokenFile: String? { tree.pushTokenFile ?? upstream.pushTokenFile }
+
     /// The longest one run may take: the project's own timeout, else its upstream's.
     public var runTimeout: TimeSpan { tree.timeout ?? upstream.timeout }
 

@@ -97,6 +97,8 @@ extension DesiredAgent {
             pullTree.cname = nil
             pullTree.desc = nil
             pullTree.help = nil
+            // Pushes are announced to the master alone.
+            pullTree.pushTokenFile = nil
             let pull = AgentProjectSpec(upstream: module, interval: .every(slaveFallbackInterval), tree: pullTree)
             pullSpecs[name] = pull
             let generation = Generation.of(pull)

@@ -83,6 +83,9 @@ public struct UpstreamSpec: Sendable, Hashable, Codable {
     /// Where the rsync password comes from when it is not in `passwordFile`: only a slave's pull from the master's
     /// module has one (`site`); mirrors.d cannot write it.
     public var credential: UpstreamCredential?
+    /// The file on the master holding the token with which this upstream announces a new tree
+    /// (`POST /v1/projects/{name}/trigger`), for every project that comes from it and names none of its own.
+    public var pushTokenFile: String?
 
     public static let defaultTimeout = TimeSpan(seconds: 6 * 3_600)
     public static let defaultIOTimeout = TimeSpan(seconds: 600)

@@ -38,6 +38,10 @@ public struct TreeSpec: Sendable, Hashable {
     public var trace: Bool?
     /// Programs run after each sync on the host that ran it.
     public var hooks: HookSpec?
+    /// The file on the master holding the token with which the upstream announces a new tree; overrides the
+    /// upstream's `pushTokenFile`. The master alone holds it.
+    public var pushTokenFile: String?
+
 
     /// The fields of a tree as they were first written; a field added later keeps its default here and is set by
     /// name.
@@ -198,6 +202,7 @@ extension AgentProjectSpec {
                      text: { $0.upstream.credential?.rawValue }, agentOnly: true),
         .span("upstream.timeout") { $0.upstream.timeout },
         .span("upstream.ioTimeout") { $0.upstream.ioTimeout },
+        .optionalText("upstream.pushTokenFile") { $0.upstream.pushTokenFile },
         ProjectField("upstream.bandwidthLimit", { $0.upstream.bandwidthLimit.map { .number($0.bytes) } ?? .absent },
                      text: { $0.upstream.bandwidthLimit?.description }),
         .tree("source", \.source, { $0.source = $1 }, omit: { $0.isEmpty }, value: { .text($0) }, text: { $0.isEmpty ? nil : $0 }),
@@ -222,6 +227,8 @@ extension AgentProjectSpec {
         .treeText("cname", \.cname) { $0.cname = $1 },
         .treeText("desc", \.desc) { $0.desc = $1 },
         .treeText("help", \.help) { $0.help = $1 },
+        // Who may announce a new tree is the master's to check: a slave's pull leaves it out.
+        .treeText("pushTokenFile", \.pushTokenFile) { $0.pushTokenFile = $1 },
     ]
 
     /// The fields of the project's tree, which code themselves into its JSON object.

@@ -30,6 +30,8 @@ public enum RunTrigger: String, Codable, Sendable, Hashable {
     case trigger
     /// A slave found itself behind the master's revision when it asked (at start, or on its poll).
     case catchUp
+    /// The upstream announced a new tree (`POST /v1/projects/{name}/trigger`, on the master).
+    case push
 }
 
 /// One run of a project: from its queueing to its end, over every attempt.

@@ -151,6 +151,7 @@ public struct SpecDecoder: Sendable {
         let timeout = optional(f, "timeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) }
         let ioTimeout = optional(f, "ioTimeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) }
         let bandwidth = optional(f, "bandwidthLimit") { text, _ throws(ValueError) in try ByteSize.parse(text) }
+        let pushTokenFile = optional(f, "pushTokenFile") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
         let credential = optional(f, "credential") { text, _ throws(ValueError) in
             guard let credential = UpstreamCredential(rawValue: text) else { throw ValueError("'\(text)' is not a credential; the one there is is 'site'") }
             return credential
@@ -183,8 +184,11 @@ public struct SpecDecoder: Sendable {
             }
         }
         if f["passwordFile"] != nil && passwordFile == nil { return nil }
-        return UpstreamSpec(url: url, passwordFile: passwordFile, timeout: timeout ?? UpstreamSpec.defaultTimeout,
-                            ioTimeout: ioTimeout ?? UpstreamSpec.defaultIOTimeout, bandwidthLimit: bandwidth, credential: credential)
+        if f["pushTokenFile"] != nil && pushTokenFile == nil { return nil }
+        var spec = UpstreamSpec(url: url, passwordFile: passwordFile, timeout: timeout ?? UpstreamSpec.defaultTimeout,
+                                ioTimeout: ioTimeout ?? UpstreamSpec.defaultIOTimeout, bandwidthLimit: bandwidth, credential: credential)
+        spec.pushTokenFile = pushTokenFile
+        return spec
     }
 
     public mutating func slave(_ node: YAMLNode, name: String, at mark: SourceMark? = nil) -> SlaveSpec? {
@@ -237,6 +241,7 @@ public struct SpecDecoder: Sendable {
         tree.desc = optional(f, "desc") { text, _ throws(ValueError) in try DisplayText.check(text) }
         tree.help = optional(f, "help") { text, _ throws(ValueError) in try WebLink.check(text) }
         tree.trace = boolean(f, "trace")
+        tree.pushTokenFile = optional(f, "pushTokenFile") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
         if let entry = f["hooks"] { tree.hooks = hooks(entry.value, what: Subject("hooks of project", name)) }
         return tree
     }

@@ -369,6 +369,11 @@ public enum BundledSchema {
           "description": "The file that holds the rsync password of the USER in url (mode 0600); never the password itself. It needs an rsync:// url with a user (checked by mirrorsync validate).",
           "examples": ["/etc/mirrorsync/partner.secret"]
         },
+        "pushTokenFile": {
+          "$ref": "#/$defs/absolutePath",
+          "description": "A file on the master (mode 0600) holding the token with which this upstream announces a new tree: POST /v1/projects/NAME/trigger with Authorization: Bearer TOKEN starts the sync at once. For every project from this upstream that names no pushTokenFile of its own.",
+          "examples": ["/etc/mirrorsync/debian.push"]
+        },
         "timeout": {
           "$ref": "#/$defs/duration",
           "description": "The longest one sync from this upstream may run before it is stopped.",
@@ -626,6 +631,11 @@ public enum BundledSchema {
         "hooks": {
           "$ref": "#/$defs/hooks",
           "description": "Programs run after each sync on the host that ran it; see the definition."
+        },
+        "pushTokenFile": {
+          "$ref": "#/$defs/absolutePath",
+          "description": "A file on the master (mode 0600) holding the token with which the upstream announces a new tree (POST /v1/projects/NAME/trigger); overrides the upstream's pushTokenFile. Only the master holds it.",
+          "examples": ["/etc/mirrorsync/debian.push"]
         }
       },
       "required": ["upstream", "interval"],

@@ -80,6 +80,8 @@ struct ProjectFieldTableTests {
             why: "not on the slaves"),
         Row(field: "project.help", change: { $0.projects["linux"]!.help = "/help/linux/" }, expect: [e("master", "linux", "help")],
             why: "not on the slaves"),
+        Row(field: "project.pushTokenFile", change: { $0.projects["linux"]!.pushTokenFile = "/etc/mirrorsync/linux.push" },
+            expect: [e("master", "linux", "pushTokenFile")], why: "pushes are announced to the master alone"),
         Row(field: "project.trace", change: { $0.projects["linux"]!.trace = false },
             expect: [e("master", "linux", "trace"), e("ftp1", "linux", "trace")]),
         Row(field: "project.hooks", change: {
@@ -92,6 +94,8 @@ struct ProjectFieldTableTests {
             expect: [e("master", "linux", "upstream.url")]),
         Row(field: "upstream.passwordFile", change: { $0.upstreams["kernel-org"]!.passwordFile = "/etc/mirrorsync/other.secret" },
             expect: [e("master", "linux", "upstream.passwordFile")]),
+        Row(field: "upstream.pushTokenFile", change: { $0.upstreams["kernel-org"]!.pushTokenFile = "/etc/mirrorsync/kernel.push" },
+            expect: [e("master", "linux", "upstream.pushTokenFile")]),
         Row(field: "upstream.timeout", change: { $0.upstreams["kernel-org"]!.timeout = TimeSpan(seconds: 3600) },
             expect: [e("master", "linux", "upstream.timeout"), e("ftp1", "linux", "upstream.timeout")]),
         Row(field: "upstream.ioTimeout", change: { $0.upstreams["kernel-org"]!.ioTimeout = TimeSpan(seconds: 60) },
@@ -250,6 +254,8 @@ struct ProjectFieldTableTests {
         spec.desc = "d"
         spec.help = "/h/"
         spec.upstream.credential = .site
+        spec.upstream.pushTokenFile = "/etc/u.push"
+        spec.pushTokenFile = "/etc/p.push"
         spec.trace = true
         spec.hooks = HookSpec(onSuccess: ["/bin/true"], onFailure: ["/bin/false"], timeout: TimeSpan(seconds: 9))
         spec.interval.cron = try CronExpression.parse("@daily")
