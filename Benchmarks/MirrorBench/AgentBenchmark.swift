@@ -13,9 +13,11 @@ import MirrorTestSupport
 func runAgent(_ options: [String: String]) async throws -> Int32 {
     var logger = Logger(label: "bench-agent")
     logger.logLevel = .critical
-    let agent = try AgentDaemon(options: AgentOptions(
+    var agentOptions = AgentOptions(
         role: options["role"] == "slave" ? .slave : .master, name: options["name"] ?? "master", host: "127.0.0.1", port: Int(options["port"] ?? "") ?? 0,
-        tokenFile: options["token-file"] ?? "", stateDirectory: options["state-dir"] ?? ""), logger: logger)
+        tokenFile: options["token-file"] ?? "", stateDirectory: options["state-dir"] ?? "")
+    if let gap = options["push-gap"].flatMap(Double.init) { agentOptions.policy.pushGap = gap }
+    let agent = try AgentDaemon(options: agentOptions, logger: logger)
     try await agent.run()
     return 0
 }

@@ -125,17 +125,26 @@ final class Chain: @unchecked Sendable {
     let agents: [String: (process: Process, api: String)]
     let token: String
 
-    init(work: String, upstream: String) async throws {
+    /// `pushToken`: the token an upstream pushes with, in a file named by the upstream's `pushTokenFile`.
+    init(work: String, upstream: String, pushToken: String? = nil) async throws {
         self.work = work
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         token = "bench-\(UUID().uuidString)"
         try token.write(toFile: work + "/token", atomically: true, encoding: .utf8)
         chmod(work + "/token", 0o600)
+        var pushField = ""
+        if let pushToken {
+            try pushToken.write(toFile: work + "/push-token", atomically: true, encoding: .utf8)
+            chmod(work + "/push-token", 0o600)
+            pushField = ", pushTokenFile: \(work)/push-token"
+        }
         let ports = ["master": freePort(), "a": freePort(), "b": freePort()], rsyncd = freePort()
         var agents: [String: (process: Process, api: String)] = [:]
         for (name, port) in ports {
+            // Pushes as fast as the benchmark sends them: the gap between runs that pushes start is not what it measures.
             let process = try Bench.spawn("/proc/self/exe", ["_agent", "--role", name == "master" ? "master" : "slave", "--name", name,
-                                                             "--port", "\(port)", "--token-file", work + "/token", "--state-dir", work + "/\(name)-state"])
+                                                             "--port", "\(port)", "--token-file", work + "/token", "--state-dir", work + "/\(name)-state",
+                                                             "--push-gap", "0"])
             agents[name] = (process, "http://127.0.0.1:\(port)")
         }
         self.agents = agents
@@ -143,7 +152,7 @@ final class Chain: @unchecked Sendable {
         let yaml = """
             master: { api: "\(agents["master"]!.api)", tokenFile: \(work)/token, root: \(work)/master, rsyncd: { address: 127.0.0.1, port: \(rsyncd) } }
             intervals: { daily: { every: 24h } }
-            upstreams: { up: { url: "\(upstream)", timeout: 1h } }
+            upstreams: { up: { url: "\(upstream)", timeout: 1h\(pushField) } }
             slaves:
               a: { api: "\(agents["a"]!.api)", publicDir: \(work)/a }
               b: { api: "\(agents["b"]!.api)", publicDir: \(work)/b }
@@ -189,15 +198,18 @@ final class Chain: @unchecked Sendable {
     /// Starts the master's sync (its first one comes with the project; later ones on request) and returns the
     /// seconds until both slaves' pulls of `revision` had finished, by the end times in their reports. The status
     /// is polled only every 50 ms, so that watching costs the agents next to nothing.
-    func sync(revision: Int, files: Int) async throws -> Double {
+    /// `pushedWith`: start it as the upstream's push with this token (`POST .../trigger`) rather than by hand
+    /// (`POST .../sync` with the agents' token).
+    func sync(revision: Int, files: Int, pushedWith pushToken: String? = nil) async throws -> Double {
         let start = Date()
         if revision == 1 {
             try await put(masterDesired.api + "/v1/projects/bench?managed=true", masterDesired.spec("bench")!)
         } else {
-            var request = URLRequest(url: URL(string: masterDesired.api + "/v1/projects/bench/sync")!)
+            var request = URLRequest(url: URL(string: masterDesired.api + "/v1/projects/bench/" + (pushToken == nil ? "sync" : "trigger"))!)
             request.httpMethod = "POST"
-            request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
-            _ = try await URLSession.shared.data(for: request)
+            request.setValue("Bearer \(pushToken ?? token)", forHTTPHeaderField: "Authorization")
+            let (data, response) = try await URLSession.shared.data(for: request)
+            guard (response as? HTTPURLResponse)?.statusCode == 202 else { throw BenchError("\(request.url!): \(String(decoding: data, as: UTF8.self))") }
         }
         while true {
             try await Task.sleep(for: .milliseconds(50))

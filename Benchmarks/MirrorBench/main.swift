@@ -6,6 +6,7 @@
 //   swift run -c release mirrorsync-bench plan    [--projects N] [--slaves N] [--changed SHARE]
 //   swift run -c release mirrorsync-bench chain   [--files N] [--mib N] [--runs N] [--dir DIR]
 //   swift run -c release mirrorsync-bench watch   [--projects N] [--slaves N] [--edits N] [--debounce-ms N]
+//   swift run -c release mirrorsync-bench push    [--files N] [--mib N] [--changed SHARE] [--runs N] [--dir DIR]
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -29,6 +30,7 @@ let usage = """
            mirrorsync-bench plan   [--projects N] [--slaves N] [--changed SHARE]
            mirrorsync-bench chain  [--files N] [--mib N] [--runs N] [--dir DIR]
            mirrorsync-bench watch  [--projects N] [--slaves N] [--edits N] [--debounce-ms N]
+           mirrorsync-bench push   [--files N] [--mib N] [--changed SHARE] [--runs N] [--dir DIR]
     """
 
 func report(_ body: () async throws -> Int32) async -> Never {
@@ -50,6 +52,7 @@ case "agent": await report { try await agentBenchmark(parseOptions(arguments.dro
 case "plan": await report { try planBenchmark(parseOptions(arguments.dropFirst(2))) }
 case "chain": await report { try await chainBenchmark(parseOptions(arguments.dropFirst(2))) }
 case "watch": await report { try await watchBenchmark(parseOptions(arguments.dropFirst(2))) }
+case "push": await report { try await pushBenchmark(parseOptions(arguments.dropFirst(2))) }
 default:
     print(usage)
     exit(2)

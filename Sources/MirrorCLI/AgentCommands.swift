@@ -104,8 +104,16 @@ struct MasterCommand: AsyncParsableCommand {
     @Option(help: "The agent's name in its state and logs.")
     var name: String = "master"
 
+    @Option(help: ArgumentHelp("The least time between two runs of a project that an upstream's pushes start; pushes sooner "
+                               + "than that wait for it, never refused.", valueName: "seconds"))
+    var pushGap: Double = 30
+
+    func validate() throws {
+        guard pushGap >= 0, pushGap.isFinite else { throw ValidationError("--push-gap takes seconds, 0 or more; got \(pushGap)") }
+    }
+
     func run() async throws {
-        try await flags.run(role: .master, name: name, defaultListen: "127.0.0.1:7070")
+        try await flags.run(role: .master, name: name, defaultListen: "127.0.0.1:7070") { $0.policy.pushGap = pushGap }
     }
 }
 
