@@ -14,6 +14,9 @@ public enum RsyncArguments {
         case first
         /// Copies everything and deletes, up to `maxDelete` files.
         case second(maxDelete: Int)
+        /// Builds a new revision in an empty directory (`publish: atomic`): everything in one pass, the files
+        /// unchanged since `linkDest` (the served revision) hard-linked from it rather than copied.
+        case build(linkDest: String?)
     }
 
     /// What every pass uses: archive mode with hard links, never following links out of the tree, whole
@@ -41,6 +44,9 @@ public enum RsyncArguments {
             if job.twoStage.isEmpty { args.append("--delay-updates") }
         case .second(let maxDelete):
             args += ["--delete-delay", "--delay-updates", "--max-delete=\(max(0, maxDelete))"]
+        case .build(let linkDest):
+            // Nothing reads the directory until it is published: no deletions (it starts empty), no delayed updates.
+            if let linkDest { args.append("--link-dest=\(linkDest)") }
         }
         if job.isDaemonSource && !job.rsyncOptions.contains(where: { $0.hasPrefix("--contimeout=") }) {
             args.append("--contimeout=60")

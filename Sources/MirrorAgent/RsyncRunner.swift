@@ -29,6 +29,10 @@ public struct RsyncRunner: SyncRunner {
     public var traceHost: String
     /// The trace file's `Creator`.
     public var creator: String
+    /// With `publish: atomic`: how many revisions are kept, the served one included, and how long one is kept at
+    /// least after it stopped being served, so that readers inside it can finish.
+    public var keepRevisions = 2
+    public var revisionGrace: TimeInterval = 300
 
     public init(executable: String = "rsync", clock: any AgentClock = SystemClock(), stderrTailLines: Int = 20,
                 terminationGrace: Duration = .seconds(5), siteCredentials: (any SiteCredentials)? = nil, host: String = "this host",
@@ -64,10 +68,20 @@ public struct RsyncRunner: SyncRunner {
         if let refusal = bounds?.check(job) {
             return SyncOutcome(result: .failed, reason: "forbidden-path", message: "nothing was synced: \(refusal.message)")
         }
+        let revisions = RevisionTree(destination: job.destination)
+        // Back to in place: the served revision takes the link's place, with nothing copied.
+        if job.publish == .inPlace, case .revision = revisions.served() {
+            do throws(PublicationError) { try revisions.unpublish() } catch {
+                return SyncOutcome(result: .failed, reason: "publish", message: error.message)
+            }
+            logger.notice("the tree is synced in place again; its other revisions were removed")
+        }
+        // Published by revisions, the path itself is a link that publishing makes: only its directory must exist.
+        let directory = job.publish == .atomic ? (revisions.link as NSString).deletingLastPathComponent : job.destination
         do {
-            try FileManager.default.createDirectory(atPath: job.destination, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            return SyncOutcome(result: .failed, reason: "destination", message: "cannot create \(job.destination): \(error.localizedDescription)")
+            return SyncOutcome(result: .failed, reason: "destination", message: "cannot create \(directory): \(error.localizedDescription)")
         }
         var job = job
         var password: String?
@@ -94,21 +108,8 @@ public struct RsyncRunner: SyncRunner {
                                    message: "cannot get the rsync credential from the master: \(error.message)", retryable: true)
             }
         }
-        // A traced tree: rsync leaves this host's trace files and every in-progress marker alone, and the marker says a
-        // sync runs until the trace is written (or the run has ended some other way).
-        let trace = TraceFiles(tree: job.destination, host: traceHost, setting: job.trace)
-        if job.trace != false { job.exclude += DebianTrace.protectedPatterns(host: traceHost) }
-        trace.markStart(logger: logger)
-        defer { trace.markEnd(logger: logger) }
-        let started = clock.now()
-        var outcome = await timed(job, password: password, logger: logger)
-        if outcome.result.isSuccess {
-            let upstream = DebianTrace.upstreamHost(of: job.source) ?? traceHost
-            if let failure = trace.write(started: started, ended: clock.now(), creator: creator, upstream: upstream, outcome: outcome) {
-                logger.warning("cannot write the trace file", metadata: ["error": "\(failure)"])
-                outcome.message += "; the trace file was not written: \(failure)"
-            }
-        }
+        var outcome = job.publish == .atomic ? await atomic(job, password: password, logger: logger)
+            : await inPlace(job, password: password, logger: logger)
         // The master's daemon refused the site's credential: say so, and ask the master again before the next pull.
         if case .site = job.credential, outcome.result == .failed,
            let refusal = outcome.stderrTail.last(where: { $0.contains("auth failed") }) {
@@ -131,6 +132,118 @@ public struct RsyncRunner: SyncRunner {
         return outcome
     }
 
+    /// A sync into the served tree, where it stands.
+    func inPlace(_ job: SyncJob, password: String?, logger: Logger) async -> SyncOutcome {
+        var job = job
+        // A traced tree: rsync leaves this host's trace files and every in-progress marker alone, and the marker says a
+        // sync runs until the trace is written (or the run has ended some other way).
+        let trace = TraceFiles(tree: job.destination, host: traceHost, setting: job.trace)
+        if job.trace != false { job.exclude += DebianTrace.protectedPatterns(host: traceHost) }
+        trace.markStart(logger: logger)
+        defer { trace.markEnd(logger: logger) }
+        let started = clock.now()
+        let synced = job
+        var outcome = await timed(job) { await self.passes(synced, password: password, logger: logger) }
+        if outcome.result.isSuccess { writeTrace(trace, job: job, started: started, into: &outcome, logger: logger) }
+        return outcome
+    }
+
+    func writeTrace(_ trace: TraceFiles, job: SyncJob, started: Date, into outcome: inout SyncOutcome, logger: Logger) {
+        let upstream = DebianTrace.upstreamHost(of: job.source) ?? traceHost
+        if let failure = trace.write(started: started, ended: clock.now(), creator: creator, upstream: upstream, outcome: outcome) {
+            logger.warning("cannot write the trace file", metadata: ["error": "\(failure)"])
+            outcome.message += "; the trace file was not written: \(failure)"
+        }
+    }
+
+    /// A sync that builds a new revision beside the served one and publishes it whole (`publish: atomic`). A build
+    /// that fails, is stopped, or would delete more than the cap allows is removed and nothing is published; no
+    /// in-progress marker is needed, since the served tree never changes under a reader.
+    func atomic(_ job: SyncJob, password: String?, logger: Logger) async -> SyncOutcome {
+        let tree = RevisionTree(destination: job.destination)
+        for leftover in tree.removeLeftovers() { logger.notice("removed an unfinished revision", metadata: ["path": "\(leftover)"]) }
+        let base = tree.linkBase()
+        let build: (serial: Int, directory: String)
+        do throws(PublicationError) { build = try tree.startBuild() } catch {
+            return SyncOutcome(result: .failed, reason: "publish", message: error.message)
+        }
+        var buildJob = job
+        buildJob.destination = build.directory + "/"
+        let trace = TraceFiles(tree: buildJob.destination, host: traceHost, setting: job.trace)
+        if job.trace != false { buildJob.exclude += DebianTrace.protectedPatterns(host: traceHost) }
+        let started = clock.now()
+        let building = buildJob
+        var outcome = await timed(job) { await self.build(building, linkDest: base, password: password, logger: logger) }
+        if outcome.result.isSuccess {
+            writeTrace(trace, job: buildJob, started: started, into: &outcome, logger: logger)
+            if let base { outcome = await held(outcome, job: job, base: base, build: build.directory) }
+        }
+        guard outcome.result.isSuccess else {
+            await Self.remove(build.directory)
+            outcome.message += base == nil ? "; nothing was published" : "; nothing was published: the served revision is as it was"
+            return outcome
+        }
+        let revision: RevisionTree.Revision
+        do throws(PublicationError) { revision = try tree.publish(build.directory, serial: build.serial, at: clock.now()) } catch {
+            await Self.remove(build.directory)
+            return SyncOutcome(result: .failed, reason: "publish", message: error.message + "; the served revision is as it was")
+        }
+        outcome.message += "; published as revision \(revision.serial)"
+        let pruned = tree.prune(keep: keepRevisions, grace: revisionGrace, now: clock.now())
+        if !pruned.isEmpty { logger.info("removed old revisions", metadata: ["revisions": "\(pruned.joined(separator: ","))"]) }
+        return outcome
+    }
+
+    /// One pass into the new revision's empty directory, the unchanged files hard-linked from `linkDest`.
+    func build(_ job: SyncJob, linkDest: String?, password: String?, logger: Logger) async -> SyncOutcome {
+        let pass = await invoke(RsyncArguments.arguments(for: job, pass: .build(linkDest: linkDest)), password: password, logger: logger)
+        if let failure = failure(of: pass, pass: "build", allowing: [0, 24]) { return failure }
+        let warnings = pass.exitCode == 24 ? ["files vanished on the upstream while they were copied"] : []
+        return outcome(job, first: pass, second: nil, warnings: warnings)
+    }
+
+    /// The checks a sync in place makes between its passes, made on the built revision against the served one: an
+    /// upstream that suddenly lists nothing, and the deletion cap. The files deleted are those of the served revision
+    /// that the new one lacks.
+    func held(_ built: SyncOutcome, job: SyncJob, base: String, build: String) async -> SyncOutcome {
+        var outcome = built
+        let (current, missing) = await Task.detached { Self.compare(base, build) }.value
+        outcome.filesDeleted = missing
+        outcome.message = outcome.message.replacingOccurrences(of: ", 0 deleted,", with: ", \(missing) deleted,")
+        if (outcome.filesTotal ?? 0) <= 1, current > 1, let previous = job.previousFiles, previous > 1 {
+            return SyncOutcome(result: .failed, reason: "empty-upstream", message: "the upstream lists no files where the tree held \(previous)",
+                               filesTransferred: built.filesTransferred, bytesTransferred: built.bytesTransferred, filesDeleted: 0,
+                               filesTotal: built.filesTotal, stderrTail: built.stderrTail)
+        }
+        let limit = job.deletionLimit(currentFiles: current)
+        if missing > limit {
+            let basis = job.previousFiles.map { "of the \($0) files it held after its last sync" } ?? "of the \(current) files it holds"
+            return SyncOutcome(result: .failed, reason: "deletion-cap",
+                               message: "the upstream would delete \(missing) files \(basis), more than maxDelete \(job.maxDelete) allows (\(limit))",
+                               filesTransferred: built.filesTransferred, bytesTransferred: built.bytesTransferred, filesDeleted: 0,
+                               filesTotal: built.filesTotal, stderrTail: built.stderrTail)
+        }
+        return outcome
+    }
+
+    /// How many entries other than directories `old` holds, and how many of them `new` lacks.
+    static func compare(_ old: String, _ new: String) -> (files: Int, missing: Int) {
+        guard let walker = FileManager.default.enumerator(atPath: old) else { return (0, 0) }
+        var files = 0, missing = 0
+        var info = stat()
+        while let relative = walker.nextObject() as? String {
+            guard lstat(old + "/" + relative, &info) == 0, info.st_mode & S_IFMT != S_IFDIR else { continue }
+            files += 1
+            if lstat(new + "/" + relative, &info) != 0 { missing += 1 }
+        }
+        return (files, missing)
+    }
+
+    /// Deletes a directory tree off the caller's executor.
+    static func remove(_ directory: String) async {
+        await Task.detached { _ = try? FileManager.default.removeItem(atPath: directory) }.value
+    }
+
     /// Removes the `.~tmp~` directories in which `--delay-updates` holds files until the end of a run; returns how many.
     /// Off the caller's executor: a large tree takes a while to walk.
     static func removeHoldingDirectories(under root: String) async -> Int {
@@ -146,13 +259,12 @@ public struct RsyncRunner: SyncRunner {
         }.value
     }
 
-    /// Both passes, within the job's timeout.
-    func timed(_ job: SyncJob, password: String?, logger: Logger) async -> SyncOutcome {
+    /// `work` (the passes, or a revision's build), within the job's timeout.
+    func timed(_ job: SyncJob, _ work: @escaping @Sendable () async -> SyncOutcome) async -> SyncOutcome {
         let deadline = clock.now().addingTimeInterval(TimeInterval(job.timeout.seconds))
-        let secret = password
         do {
             return try await withThrowingTaskGroup(of: SyncOutcome.self) { group in
-                group.addTask { await self.passes(job, password: secret, logger: logger) }
+                group.addTask { await work() }
                 group.addTask {
                     try await self.clock.sleep(until: deadline)
                     throw Stop.timedOut

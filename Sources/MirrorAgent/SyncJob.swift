@@ -33,6 +33,8 @@ public struct SyncJob: Sendable, Hashable {
     public var previousFiles: Int?
     /// Debian trace files: true writes them, false never, nil when the tree has a `project/trace/` directory.
     public var trace: Bool?
+    /// In place, or by whole revisions behind a link at `destination`.
+    public var publish = PublishMode.inPlace
 
     public init(project: String, source: String, destination: String, exclude: [String] = [], twoStage: [String] = [],
                 rsyncOptions: [String] = [], ioTimeout: TimeSpan = UpstreamSpec.defaultIOTimeout,
@@ -67,6 +69,7 @@ public struct SyncJob: Sendable, Hashable {
                   timeout: spec.runTimeout, bandwidthLimit: spec.upstream.bandwidthLimit,
                   credential: credential, maxDelete: spec.maxDelete, previousFiles: previousFiles)
         trace = spec.trace
+        publish = spec.publish
     }
 
     public var isDaemonSource: Bool { source.hasPrefix("rsync://") }

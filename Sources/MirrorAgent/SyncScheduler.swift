@@ -160,7 +160,12 @@ public actor SyncScheduler {
         // An agent killed outright leaves its rsyncs running; they must end before a new run writes the same tree.
         if let root = self.settings?.root {
             let trees = Set(interrupted.compactMap { run in loaded[run.project].map { root + "/" + $0.spec.path + "/" } })
-            for pid in OrphanedRsync.stop(writingTo: trees) {
+            // A revision being built (publish: atomic) is written beside the tree, in its revisions' store.
+            let stores = trees.map { RevisionTree(destination: $0).store + "/" }
+            for pid in OrphanedRsync.stop(matching: { argv in
+                guard let destination = argv.last(where: { !$0.isEmpty }) else { return false }
+                return trees.contains(destination) || stores.contains { destination.hasPrefix($0) }
+            }) {
                 logger.warning("stopped an rsync left by the previous agent", metadata: ["pid": "\(pid)"])
             }
             // No sync runs yet: an in-progress marker at the top of a tree is a stopped or killed agent's.
@@ -447,11 +452,14 @@ public actor SyncScheduler {
             // Out of the way at once (a rename, so that a project put again under the name starts afresh), then
             // deleted off the actor: a mirror's tree can take minutes to delete.
             let tree = root + "/" + entry.spec.path
-            let doomed = root + "/.mirrorsync-purge-" + UUID().uuidString.lowercased()
-            let target = rename(tree, doomed) == 0 ? doomed : tree
+            // A tree published by revisions is a link; its revisions go with it.
+            let targets = [tree, RevisionTree(destination: tree).store].map { path in
+                let doomed = root + "/.mirrorsync-purge-" + UUID().uuidString.lowercased()
+                return rename(path, doomed) == 0 ? doomed : path
+            }
             let failure = await Task.detached { () -> String? in
                 do {
-                    if FileManager.default.fileExists(atPath: target) { try FileManager.default.removeItem(atPath: target) }
+                    for target in targets where FileManager.default.fileExists(atPath: target) { try FileManager.default.removeItem(atPath: target) }
                     return nil
                 } catch {
                     return "\(error)"

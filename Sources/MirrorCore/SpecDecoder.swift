@@ -241,6 +241,7 @@ public struct SpecDecoder: Sendable {
         tree.desc = optional(f, "desc") { text, _ throws(ValueError) in try DisplayText.check(text) }
         tree.help = optional(f, "help") { text, _ throws(ValueError) in try WebLink.check(text) }
         tree.trace = boolean(f, "trace")
+        tree.publish = optional(f, "publish") { text, _ throws(ValueError) in try PublishMode.parse(text) } ?? .inPlace
         tree.pushTokenFile = optional(f, "pushTokenFile") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
         if let entry = f["hooks"] { tree.hooks = hooks(entry.value, what: Subject("hooks of project", name)) }
         return tree

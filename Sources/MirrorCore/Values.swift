@@ -379,6 +379,22 @@ public enum UpstreamLocation: Sendable, Hashable, Codable, CustomStringConvertib
     }
 }
 
+/// How a sync makes its tree public.
+public enum PublishMode: String, Sendable, Hashable, Codable, CaseIterable {
+    /// rsync updates the served tree where it stands (index files last, with `twoStage`).
+    case inPlace
+    /// Each sync builds a new revision beside the served one (unchanged files hard-linked) and publishes it with one
+    /// rename of a symbolic link: a reader sees one whole revision at every moment.
+    case atomic
+
+    public static func parse(_ text: String) throws(ValueError) -> PublishMode {
+        guard let mode = PublishMode(rawValue: text) else {
+            throw ValueError("'\(text)' is not a way to publish; it is inPlace or atomic")
+        }
+        return mode
+    }
+}
+
 /// How much one sync may delete before it is stopped with nothing deleted.
 public enum DeletionLimit: Sendable, Hashable, Codable, CustomStringConvertible {
     /// A share of the files the tree held after its last sync, in percent.

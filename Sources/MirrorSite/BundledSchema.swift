@@ -624,6 +624,11 @@ public enum BundledSchema {
           "description": "Where the project's help page is, for mirror lists (mirrorz's help): a path on the site or a whole URL. Only the master holds it.",
           "examples": ["/help/debian/"]
         },
+        "publish": {
+          "description": "How a sync makes the tree public: inPlace (rsync updates the served tree where it stands, index files last with twoStage) or atomic (each sync builds a new revision beside the served one, unchanged files hard-linked, and publishes it with one rename of a symbolic link at the project's path, so a reader sees one whole revision at every moment; on the master and every slave).",
+          "enum": ["inPlace", "atomic"],
+          "default": "inPlace"
+        },
         "trace": {
           "description": "Debian trace files: after each successful sync the master and each slave write project/trace/HOST (as Debian's ftpsync does) and project/trace/_traces, and hold Archive-Update-in-Progress-HOST at the top of the tree while a sync runs. true or false; when absent, on for a tree that has a project/trace/ directory (brought by its upstream).",
           "type": "boolean"

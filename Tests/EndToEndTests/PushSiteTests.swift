@@ -12,14 +12,7 @@ struct PushSiteTests {
         let tokenFile = site.scratch.path + "/linux.push"
         try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
         chmod(tokenFile, 0o600)
-        let yaml = try String(contentsOfFile: site.directory + "/site.yaml", encoding: .utf8)
-        let pushing = yaml.replacingOccurrences(of: "up: { url: \"\(site.daemon.url)\" }",
-                                                with: "up: { url: \"\(site.daemon.url)\", pushTokenFile: \(tokenFile) }")
-        #expect(pushing != yaml)
-        try pushing.write(toFile: site.directory + "/site.yaml", atomically: true, encoding: .utf8)
-        for agent in [site.master, site.a, site.b] { try await agent.start() }
-        try await site.reconcile()
-        try await site.wait("served revision 1 everywhere", site.atRevision(1))
+        try await site.start(replacing: "up: { url: \"\(site.daemon.url)\" }", with: "up: { url: \"\(site.daemon.url)\", pushTokenFile: \(tokenFile) }")
 
         func curl(_ bearer: String) async -> (Int32, String) {
             await run("/usr/bin/curl", ["-sS", "-w", "\n%{http_code}", "-X", "POST", "-H", "Authorization: Bearer \(bearer)",

@@ -51,6 +51,18 @@ final class Site: @unchecked Sendable {
             """.write(toFile: directory + "/site.yaml", atomically: true, encoding: .utf8)
     }
 
+    /// Edits the site's mirrors.d (the replaced text must be there), starts every agent and reconciles, until
+    /// revision 1 is served everywhere.
+    func start(replacing text: String, with replacement: String) async throws {
+        let yaml = try String(contentsOfFile: directory + "/site.yaml", encoding: .utf8)
+        let edited = yaml.replacingOccurrences(of: text, with: replacement)
+        guard edited != yaml else { throw ValueError("site.yaml has no '\(text)'") }
+        try edited.write(toFile: directory + "/site.yaml", atomically: true, encoding: .utf8)
+        for agent in [master, a, b] { try await agent.start() }
+        try await reconcile()
+        try await wait("served revision 1 everywhere", atRevision(1))
+    }
+
     func tree(_ slave: AgentProcess, _ project: String) -> String { scratch.path + "/\(slave.name)-public/\(project)" }
 
     /// `mirrorsync reconcile` until every agent has converged.

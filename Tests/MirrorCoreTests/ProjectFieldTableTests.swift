@@ -82,6 +82,8 @@ struct ProjectFieldTableTests {
             why: "not on the slaves"),
         Row(field: "project.pushTokenFile", change: { $0.projects["linux"]!.pushTokenFile = "/etc/mirrorsync/linux.push" },
             expect: [e("master", "linux", "pushTokenFile")], why: "pushes are announced to the master alone"),
+        Row(field: "project.publish", change: { $0.projects["linux"]!.publish = .atomic },
+            expect: [e("master", "linux", "publish"), e("ftp1", "linux", "publish")]),
         Row(field: "project.trace", change: { $0.projects["linux"]!.trace = false },
             expect: [e("master", "linux", "trace"), e("ftp1", "linux", "trace")]),
         Row(field: "project.hooks", change: {
@@ -257,6 +259,7 @@ struct ProjectFieldTableTests {
         spec.upstream.pushTokenFile = "/etc/u.push"
         spec.pushTokenFile = "/etc/p.push"
         spec.trace = true
+        spec.publish = .atomic
         spec.hooks = HookSpec(onSuccess: ["/bin/true"], onFailure: ["/bin/false"], timeout: TimeSpan(seconds: 9))
         spec.interval.cron = try CronExpression.parse("@daily")
         spec.interval.timezone = "UTC"
