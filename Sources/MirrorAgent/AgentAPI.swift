@@ -49,7 +49,9 @@ public struct AgentAPI: Sendable {
             let path = request.uri.path
             if path == "/v1/health" { return true }
             // The status and the mirror world's formats of it are public where the settings say so.
-            if AgentAPI.publicWhenStatusIs.contains(path) { return await scheduler.currentSettings().settings?.publicStatus ?? false }
+            if AgentAPI.publicWhenStatusIs.contains(path) || AgentAPI.isStatusPage(path) {
+                return await scheduler.currentSettings().settings?.publicStatus ?? false
+            }
             return false
         })
         let api = self
@@ -153,6 +155,8 @@ public struct AgentAPI: Sendable {
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: ResponseBody(byteBuffer: ByteBuffer(string: api.metrics.render())))
         }
+        // The status page for people: `GET /` and `GET /projects/{name}` (StatusPageRoutes.swift).
+        addStatusPage(to: router)
         return router
     }
 
