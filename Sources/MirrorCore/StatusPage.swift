@@ -49,6 +49,9 @@ public enum Staleness {
     public static func isStale(_ spec: AgentProjectSpec, _ status: ProjectStatus, now: Date) -> Bool {
         guard !spec.suspended else { return false }
         guard let since = status.lastSuccessAt ?? status.addedAt else { return status.lastRun != nil }
+        // A cron schedule's firings cost calendar work: the second is sought only once the first has passed, which
+        // for a healthy project it has not.
+        if spec.interval.every == nil, let first = spec.interval.nextRun(after: since, seed: ""), first >= now { return false }
         return staleAt(spec.interval, since: since).map { now > $0 } ?? false
     }
 }
