@@ -8,6 +8,7 @@ import Foundation
 
 /// Text made safe for HTML: in element content and in quoted attribute values alike.
 public enum HTMLEscape {
+    /// `text` with `&`, `<`, `>`, `"` and `'` written as character references.
     public static func escape(_ text: String) -> String {
         var out = ""
         append(text, to: &out)

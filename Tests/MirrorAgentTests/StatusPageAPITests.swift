@@ -97,6 +97,7 @@ struct StatusPageAPITests {
             let elapsed = ContinuousClock.now - start
             times.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
             #expect(page.status == 200)
+            #expect(page.body.components(separatedBy: "<tr id=\"p").count - 1 == 1_000, "a row per project")
             size = page.body.utf8.count
         }
         times.sort()
