@@ -51,7 +51,9 @@ public struct AgentAPI: Sendable {
             // An upstream's push carries the project's push token, which its route checks.
             if request.method == .post, AgentAPI.isPush(path) { return true }
             // The status and the mirror world's formats of it are public where the settings say so.
-            if AgentAPI.publicWhenStatusIs.contains(path) { return await scheduler.currentSettings().settings?.publicStatus ?? false }
+            if AgentAPI.publicWhenStatusIs.contains(path) || AgentAPI.isStatusPage(path) {
+                return await scheduler.currentSettings().settings?.publicStatus ?? false
+            }
             return false
         })
         let api = self
@@ -169,6 +171,8 @@ public struct AgentAPI: Sendable {
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: ResponseBody(byteBuffer: ByteBuffer(string: api.metrics.render())))
         }
+        // The status page for people: `GET /` and `GET /projects/{name}` (StatusPageRoutes.swift).
+        addStatusPage(to: router)
         return router
     }
 

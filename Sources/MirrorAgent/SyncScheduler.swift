@@ -531,6 +531,14 @@ public actor SyncScheduler {
         do { return try store.run(id) } catch { throw SchedulerError(error) }
     }
 
+    /// A project's newest runs, newest first, the one in progress as it stands now (for the status page).
+    public func runs(_ name: String, limit: Int) throws(SchedulerError) -> [RunRecord] {
+        var runs: [RunRecord]
+        do { runs = try store.runs(project: name, limit: limit) } catch { throw SchedulerError(error) }
+        if let live = entries[name]?.running?.record, let index = runs.firstIndex(where: { $0.id == live.id }) { runs[index] = live }
+        return runs
+    }
+
     public func projectStates() -> [String: ProjectState] {
         entries.reduce(into: [:]) { out, item in
             let (name, entry) = item

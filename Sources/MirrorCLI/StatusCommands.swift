@@ -20,7 +20,7 @@ struct StatusRow: Codable, Sendable {
     var nextRunAt: Date?
     /// The tree's size in bytes after the last success.
     var sizeBytes: Int64?
-    /// No success for more than twice the project's interval (a day for cron schedules), or never.
+    /// No success for more than twice the project's interval (`Staleness`, the status page's rule too).
     var stale: Bool
     var failed: Bool
 }
@@ -71,8 +71,7 @@ struct StatusCommand: AsyncParsableCommand {
                 let project = state.projects[name]!
                 let status = project.status
                 let age = status.lastSuccessAt.map { Int(now.timeIntervalSince($0)) }
-                let period = project.spec.interval.every.map { Double($0.seconds) } ?? 86_400
-                let stale = !project.spec.suspended && (age.map { Double($0) > 2 * period } ?? (status.lastRun != nil))
+                let stale = Staleness.isStale(project.spec, status, now: now)
                 let behind = agent.role == .slave ? masterState?.projects[name].map { max(0, $0.status.revision - status.revision) } : nil
                 rows.append(StatusRow(agent: agent.label, role: agent.role, project: name, revision: status.revision, behind: behind,
                                       activity: status.activity,
