@@ -237,6 +237,7 @@ public struct SpecDecoder: Sendable {
         tree.desc = optional(f, "desc") { text, _ throws(ValueError) in try DisplayText.check(text) }
         tree.help = optional(f, "help") { text, _ throws(ValueError) in try WebLink.check(text) }
         tree.trace = boolean(f, "trace")
+        tree.logRetention = integer(f, "logRetention", in: TreeSpec.logRetentionRange)
         if let entry = f["hooks"] { tree.hooks = hooks(entry.value, what: Subject("hooks of project", name)) }
         return tree
     }

@@ -626,6 +626,13 @@ public enum BundledSchema {
         "hooks": {
           "$ref": "#/$defs/hooks",
           "description": "Programs run after each sync on the host that ran it; see the definition."
+        },
+        "logRetention": {
+          "description": "How many run logs (rsync's statistics, its standard error and, with --itemize-changes or --verbose, the file list of each run) the master and each slave keep for the project under their state directory; older ones are deleted as each run ends.",
+          "type": "integer",
+          "minimum": 1,
+          "maximum": 10000,
+          "default": 20
         }
       },
       "required": ["upstream", "interval"],
