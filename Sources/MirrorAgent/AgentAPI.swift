@@ -137,11 +137,13 @@ public struct AgentAPI: Sendable {
             } catch { throw APIError(error) }
             return try APIResponse.json(SyncResponse(project: name, runID: run.id, state: run.state), status: .accepted)
         }
-        router.get("/v1/projects/:name/runs/:id") { _, context in
+        router.get("/v1/projects/:name/runs/:id") { request, context in
             let name = try api.projectName(context)
             guard let id = context.parameters.get("id").flatMap(Int64.init) else {
                 throw APIError(.badRequest, code: "invalid-run-id", message: "a run id is a number", field: "id")
             }
+            // ?wait=SECONDS: a long poll that answers at the run's next change (AgentAPI+Runs.swift).
+            if let wait = request.uri.queryParameters["wait"] { try await api.waitForChange(of: id, seconds: String(wait)) }
             let run: RunRecord?
             do throws(SchedulerError) { run = try await scheduler.run(id) } catch { throw APIError(error) }
             guard let run, run.project == name else {
@@ -153,6 +155,8 @@ public struct AgentAPI: Sendable {
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: ResponseBody(byteBuffer: ByteBuffer(string: api.metrics.render())))
         }
+        // Run logs (AgentAPI+Runs.swift).
+        api.addRunLogRoutes(to: router)
         return router
     }
 
