@@ -25,11 +25,12 @@ extension AgentAPI {
     /// `?wait=SECONDS` on a run: returns at the run's next change (its start, an attempt, its progress, at most four
     /// times a second) or its end, or after SECONDS (at most `longestWait`); at once for a run that is not queued or
     /// running.
-    func waitForChange(of run: Int64, seconds text: String) async throws {
+    func waitForChange(of run: Int64, project: String, seconds text: String) async throws {
         guard let seconds = Double(text), seconds >= 0, seconds.isFinite else {
             throw APIError(.badRequest, code: "invalid-wait", message: "wait is a number of seconds, such as 30", field: "wait")
         }
-        guard let activity = await scheduler.activity(of: run) else { return }
+        // Another project's run is answered at once (with a 404, by the route).
+        guard let activity = await scheduler.activity(of: run), activity.project == project else { return }
         let start = ContinuousClock.now
         let deadline = start + .milliseconds(Int64(min(seconds, Self.longestWait) * 1000))
         await activity.waitForChange(after: activity.version, until: deadline)

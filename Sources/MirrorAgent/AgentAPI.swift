@@ -143,7 +143,7 @@ public struct AgentAPI: Sendable {
                 throw APIError(.badRequest, code: "invalid-run-id", message: "a run id is a number", field: "id")
             }
             // ?wait=SECONDS: a long poll that answers at the run's next change (AgentAPI+Runs.swift).
-            if let wait = request.uri.queryParameters["wait"] { try await api.waitForChange(of: id, seconds: String(wait)) }
+            if let wait = request.uri.queryParameters["wait"] { try await api.waitForChange(of: id, project: name, seconds: String(wait)) }
             let run: RunRecord?
             do throws(SchedulerError) { run = try await scheduler.run(id) } catch { throw APIError(error) }
             guard let run, run.project == name else {

@@ -23,7 +23,7 @@ struct LogsCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The agent whose log to show: master, or a slave's name.", valueName: "host"))
     var host = "master"
 
-    @Option(help: ArgumentHelp("The run's id (as 'status' and 'sync' show it); the latest by default.", valueName: "id"))
+    @Option(help: ArgumentHelp("The run's id (as 'sync' prints it); by default the run in progress, else the last that ended.", valueName: "id"))
     var run: Int64?
 
     @Flag(help: "Follow a run in progress until it ends.")
