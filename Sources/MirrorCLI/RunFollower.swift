@@ -43,6 +43,8 @@ struct ProgressDisplay {
     enum Style { case bar, lines, none }
     var style: Style
     private var lastLine: String?
+    /// The state, pass and attempt of the last line: a change of any is shown at once.
+    private var lastStage: String?
     private var lastLineAt: ContinuousClock.Instant?
     private var drawn = false
 
@@ -62,11 +64,12 @@ struct ProgressDisplay {
         case .lines:
             let line = Self.describe(run)
             let now = ContinuousClock.now
-            // A new state at once; the progress of the same state once a second.
-            let sameState = lastLine.map { Self.state(of: $0) == Self.state(of: line) } ?? false
-            guard line != lastLine, !sameState || lastLineAt.map({ now - $0 >= .seconds(1) }) ?? true else { return }
+            // A new state, pass or attempt at once; the progress within one once a second.
+            let stage = "\(run.state.rawValue) \(run.progress?.pass ?? 0) \(run.attempts)"
+            guard line != lastLine, stage != lastStage || lastLineAt.map({ now - $0 >= .seconds(1) }) ?? true else { return }
             Terminal.write(line + "\n", to: .standardError)
             lastLine = line
+            lastStage = stage
             lastLineAt = now
         }
     }
@@ -76,8 +79,6 @@ struct ProgressDisplay {
         if drawn { Terminal.write("\r\u{1B}[K", to: .standardError) }
         drawn = false
     }
-
-    private static func state(of line: String) -> Substring { line.prefix { $0 != ":" } + (line.contains("pass 2") ? "2" : "") }
 
     /// `run 7 of debian: running, pass 1: 12 files, 3.4M of 10.2M bytes (34%)`.
     static func describe(_ run: RunRecord) -> String {
