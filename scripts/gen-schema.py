@@ -260,6 +260,7 @@ defs["project"] = {
         "trace": {"description": "Debian trace files: after each successful sync the master and each slave write project/trace/HOST (as Debian's ftpsync does) and project/trace/_traces, and hold Archive-Update-in-Progress-HOST at the top of the tree while a sync runs. true or false; when absent, on for a tree that has a project/trace/ directory (brought by its upstream).", "type": "boolean"},
         "hooks": ref("hooks", "Programs run after each sync on the host that ran it; see the definition."),
         "pushTokenFile": ref("absolutePath", "A file on the master (mode 0600) holding the token with which the upstream announces a new tree (POST /v1/projects/NAME/trigger); overrides the upstream's pushTokenFile. Only the master holds it.", examples=["/etc/mirrorsync/debian.push"]),
+        "logRetention": {"description": "How many run logs (rsync's statistics, its standard error and, with --itemize-changes or --verbose, the file list of each run) the master and each slave keep for the project under their state directory; older ones are deleted as each run ends.", "type": "integer", "minimum": 1, "maximum": 10000, "default": 20},
     },
     "required": ["upstream", "interval"],
     "additionalProperties": False,

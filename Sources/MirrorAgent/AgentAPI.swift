@@ -143,11 +143,13 @@ public struct AgentAPI: Sendable {
             } catch { throw APIError(error) }
             return try APIResponse.json(SyncResponse(project: name, runID: run.id, state: run.state), status: .accepted)
         }
-        router.get("/v1/projects/:name/runs/:id") { _, context in
+        router.get("/v1/projects/:name/runs/:id") { request, context in
             let name = try api.projectName(context)
             guard let id = context.parameters.get("id").flatMap(Int64.init) else {
                 throw APIError(.badRequest, code: "invalid-run-id", message: "a run id is a number", field: "id")
             }
+            // ?wait=SECONDS: a long poll that answers at the run's next change (AgentAPI+Runs.swift).
+            if let wait = request.uri.queryParameters["wait"] { try await api.waitForChange(of: id, project: name, seconds: String(wait)) }
             let run: RunRecord?
             do throws(SchedulerError) { run = try await scheduler.run(id) } catch { throw APIError(error) }
             guard let run, run.project == name else {
@@ -173,6 +175,8 @@ public struct AgentAPI: Sendable {
         }
         // The status page for people: `GET /` and `GET /projects/{name}` (StatusPageRoutes.swift).
         addStatusPage(to: router)
+        // Run logs (AgentAPI+Runs.swift).
+        api.addRunLogRoutes(to: router)
         return router
     }
 

@@ -150,6 +150,7 @@ public final class AgentDaemon: Sendable {
                                            host: options.role == .master ? "master" : "slave \(options.name)", bounds: bounds,
                                            traceHost: options.traceHost, creator: "mirrorsync \(options.version)")
         let hooks = HookRunner(host: options.name, logDirectory: options.stateDirectory + "/hook-logs")
+        let logs = RunLogs(directory: options.stateDirectory + "/logs")
         let bootID = UUID().uuidString.lowercased()
         do {
             switch options.role {
@@ -162,7 +163,7 @@ public final class AgentDaemon: Sendable {
                     try await peers.trigger(trigger.api, project: trigger.project, revision: trigger.revision)
                 })
                 scheduler = try SyncScheduler(store: store, role: .master, runner: runner, observer: TriggerSlaves(courier: triggers, logger: logger),
-                                              hooks: hooks, clock: clock, metrics: metrics, policy: options.policy, logger: logger)
+                                              hooks: hooks, clock: clock, metrics: metrics, policy: options.policy, logs: logs, logger: logger)
                 made.set(scheduler)
                 let supervisor = try RsyncDaemonSupervisor(stateDirectory: options.stateDirectory, scheduler: scheduler,
                                                            executable: options.rsyncExecutable, clock: clock, logger: logger)
@@ -179,7 +180,7 @@ public final class AgentDaemon: Sendable {
                 }
                 scheduler = try SyncScheduler(store: store, role: .slave, runner: runner,
                                               observer: ReportToMaster(slave: options.name, courier: reports),
-                                              hooks: hooks, clock: clock, metrics: metrics, policy: options.policy, logger: logger)
+                                              hooks: hooks, clock: clock, metrics: metrics, policy: options.policy, logs: logs, logger: logger)
                 made.set(scheduler)
                 rsyncd = nil
                 extraServices = [CatchUpService(scheduler: scheduler, peers: peers, clock: clock, interval: options.catchUpInterval,

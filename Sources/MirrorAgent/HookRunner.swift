@@ -19,8 +19,8 @@ import Glibc
 public struct HookRunner: Sendable {
     /// This agent's name: `MIRRORSYNC_HOST`.
     public var host: String
-    /// Where each project's `MIRRORSYNC_LOG` file is written (the run's message and rsync's last lines); nil: the
-    /// variable is empty.
+    /// Where a project's `MIRRORSYNC_LOG` file is written (the run's message and rsync's last lines) when the run has
+    /// no log of its own (the agent keeps none, or could not write it); nil: the variable is then empty.
     public var logDirectory: String?
     public var terminationGrace: Duration
     public var outputTailLines: Int
@@ -32,10 +32,11 @@ public struct HookRunner: Sendable {
         self.outputTailLines = outputTailLines
     }
 
-    /// Runs the hook `spec` names for how `run` ended, if any; returns its outcome.
-    public func run(_ spec: HookSpec, after run: RunRecord, revision: Int, directory: String, logger: Logger) async -> HookOutcome? {
+    /// Runs the hook `spec` names for how `run` ended, if any; returns its outcome. `log`: the run's own log, which
+    /// `MIRRORSYNC_LOG` names when there is one.
+    public func run(_ spec: HookSpec, after run: RunRecord, revision: Int, directory: String, log runLog: String? = nil, logger: Logger) async -> HookOutcome? {
         guard let result = run.result, let (event, argv) = spec.argv(after: result) else { return nil }
-        let log = writeLog(run)
+        let log = runLog ?? writeLog(run)
         let environment = HookSpec.environment(project: run.project, host: host, result: result, exitCode: run.exitCode,
                                                revision: revision, directory: directory, log: log ?? "")
         let timeout = spec.timeout ?? HookSpec.defaultTimeout

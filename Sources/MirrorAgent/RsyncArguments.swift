@@ -20,11 +20,13 @@ public enum RsyncArguments {
     }
 
     /// What every pass uses: archive mode with hard links, never following links out of the tree, whole
-    /// files renamed into place, and the statistics mirrorsync reads. No list of files: a project that wants one
-    /// in its logs asks for `--itemize-changes` or `--verbose`, and the runner drains it whatever its size.
+    /// files renamed into place, the statistics mirrorsync reads, and the progress of the whole transfer
+    /// (`--info=progress2`: a line per change, ended by a carriage return, that the runner reads and leaves out of the
+    /// run's log). No list of files: a project that wants one in its logs asks for `--itemize-changes` or `--verbose`,
+    /// and the runner drains it whatever its size.
     static let defaults = [
         "--recursive", "--links", "--perms", "--times", "--group", "--owner", "--devices", "--specials",
-        "--hard-links", "--safe-links", "--stats", "--no-motd",
+        "--hard-links", "--safe-links", "--stats", "--no-motd", "--info=progress2",
     ]
 
     /// A daemon URL with the user to log in as: `rsync://HOST:PORT/MODULE/` becomes `rsync://USER@HOST:PORT/MODULE/`.

@@ -9,9 +9,10 @@ import Glibc
 #endif
 
 /// Runs jobs with the real rsync, through swift-subprocess: an argv array, never a shell; output streamed and
-/// drained as it comes, keeping only the statistics and the last lines of standard error; the whole process
-/// group ended (SIGTERM, then SIGKILL) when a run is cancelled or times out.
-public struct RsyncRunner: SyncRunner {
+/// drained as it comes, written through to the run's log (`RunActivity`) and read for its progress, keeping in memory
+/// only the statistics and the last lines of standard error; the whole process group ended (SIGTERM, then SIGKILL)
+/// when a run is cancelled or times out.
+public struct RsyncRunner: ReportingSyncRunner {
     public var executable: String
     public var clock: any AgentClock
     public var stderrTailLines: Int
@@ -62,6 +63,11 @@ public struct RsyncRunner: SyncRunner {
     enum Stop: Error { case timedOut }
 
     public func run(_ job: SyncJob, logger: Logger) async -> SyncOutcome {
+        await run(job, activity: nil, logger: logger)
+    }
+
+    /// Runs `job`, writing rsync's output to `activity`'s log and its progress to `activity`.
+    public func run(_ job: SyncJob, activity: RunActivity?, logger: Logger) async -> SyncOutcome {
         var projectLogger = logger
         projectLogger[metadataKey: "project"] = "\(job.project)"
         let logger = projectLogger
@@ -108,8 +114,8 @@ public struct RsyncRunner: SyncRunner {
                                    message: "cannot get the rsync credential from the master: \(error.message)", retryable: true)
             }
         }
-        var outcome = job.publish == .atomic ? await atomic(job, password: password, logger: logger)
-            : await inPlace(job, password: password, logger: logger)
+        var outcome = job.publish == .atomic ? await atomic(job, password: password, activity: activity, logger: logger)
+            : await inPlace(job, password: password, activity: activity, logger: logger)
         // The master's daemon refused the site's credential: say so, and ask the master again before the next pull.
         if case .site = job.credential, outcome.result == .failed,
            let refusal = outcome.stderrTail.last(where: { $0.contains("auth failed") }) {
@@ -133,7 +139,7 @@ public struct RsyncRunner: SyncRunner {
     }
 
     /// A sync into the served tree, where it stands.
-    func inPlace(_ job: SyncJob, password: String?, logger: Logger) async -> SyncOutcome {
+    func inPlace(_ job: SyncJob, password: String?, activity: RunActivity?, logger: Logger) async -> SyncOutcome {
         var job = job
         // A traced tree: rsync leaves this host's trace files and every in-progress marker alone, and the marker says a
         // sync runs until the trace is written (or the run has ended some other way).
@@ -143,7 +149,7 @@ public struct RsyncRunner: SyncRunner {
         defer { trace.markEnd(logger: logger) }
         let started = clock.now()
         let synced = job
-        var outcome = await timed(job) { await self.passes(synced, password: password, logger: logger) }
+        var outcome = await timed(job) { await self.passes(synced, password: password, activity: activity, logger: logger) }
         if outcome.result.isSuccess { writeTrace(trace, job: job, started: started, into: &outcome, logger: logger) }
         return outcome
     }
@@ -159,7 +165,7 @@ public struct RsyncRunner: SyncRunner {
     /// A sync that builds a new revision beside the served one and publishes it whole (`publish: atomic`). A build
     /// that fails, is stopped, or would delete more than the cap allows is removed and nothing is published; no
     /// in-progress marker is needed, since the served tree never changes under a reader.
-    func atomic(_ job: SyncJob, password: String?, logger: Logger) async -> SyncOutcome {
+    func atomic(_ job: SyncJob, password: String?, activity: RunActivity?, logger: Logger) async -> SyncOutcome {
         let tree = RevisionTree(destination: job.destination)
         for leftover in tree.removeLeftovers() { logger.notice("removed an unfinished revision", metadata: ["path": "\(leftover)"]) }
         let base = tree.linkBase()
@@ -173,7 +179,7 @@ public struct RsyncRunner: SyncRunner {
         if job.trace != false { buildJob.exclude += DebianTrace.protectedPatterns(host: traceHost) }
         let started = clock.now()
         let building = buildJob
-        var outcome = await timed(job) { await self.build(building, linkDest: base, password: password, logger: logger) }
+        var outcome = await timed(job) { await self.build(building, linkDest: base, password: password, activity: activity, logger: logger) }
         if outcome.result.isSuccess {
             writeTrace(trace, job: buildJob, started: started, into: &outcome, logger: logger)
             if let base { outcome = await held(outcome, job: job, base: base, build: build.directory) }
@@ -195,8 +201,8 @@ public struct RsyncRunner: SyncRunner {
     }
 
     /// One pass into the new revision's empty directory, the unchanged files hard-linked from `linkDest`.
-    func build(_ job: SyncJob, linkDest: String?, password: String?, logger: Logger) async -> SyncOutcome {
-        let pass = await invoke(RsyncArguments.arguments(for: job, pass: .build(linkDest: linkDest)), password: password, logger: logger)
+    func build(_ job: SyncJob, linkDest: String?, password: String?, activity: RunActivity?, logger: Logger) async -> SyncOutcome {
+        let pass = await invoke(RsyncArguments.arguments(for: job, pass: .build(linkDest: linkDest)), password: password, activity: activity, pass: 1, logger: logger)
         if let failure = failure(of: pass, pass: "build", allowing: [0, 24]) { return failure }
         let warnings = pass.exitCode == 24 ? ["files vanished on the upstream while they were copied"] : []
         return outcome(job, first: pass, second: nil, warnings: warnings)
@@ -281,8 +287,8 @@ public struct RsyncRunner: SyncRunner {
     }
 
     /// The first pass, the checks between the passes, and the second pass when there is one.
-    func passes(_ job: SyncJob, password: String?, logger: Logger) async -> SyncOutcome {
-        let first = await invoke(RsyncArguments.arguments(for: job, pass: .first), password: password, logger: logger)
+    func passes(_ job: SyncJob, password: String?, activity: RunActivity? = nil, logger: Logger) async -> SyncOutcome {
+        let first = await invoke(RsyncArguments.arguments(for: job, pass: .first), password: password, activity: activity, pass: 1, logger: logger)
         if let failure = failure(of: first, pass: "first", allowing: [0, 24, 25]) { return failure }
         let report = first.report
         var warnings = first.exitCode == 24 ? ["files vanished on the upstream while they were copied"] : []
@@ -309,7 +315,8 @@ public struct RsyncRunner: SyncRunner {
         }
         if Task.isCancelled { return SyncOutcome(result: .cancelled, reason: "cancelled", message: "the run was stopped") }
         // Held to the limit again, in case the upstream changed between the passes.
-        let second = await invoke(RsyncArguments.arguments(for: job, pass: .second(maxDelete: limit)), password: password, logger: logger)
+        let second = await invoke(RsyncArguments.arguments(for: job, pass: .second(maxDelete: limit)), password: password,
+                                  activity: activity, pass: 2, logger: logger)
         if second.exitCode == 25 {
             return SyncOutcome(result: .failed, exitCode: 25, reason: "deletion-cap",
                                message: "the upstream changed between the passes and would delete more than maxDelete \(job.maxDelete) allows (\(limit)); \(second.report.filesDeleted ?? 0) files were deleted, \(second.report.deletionsSkipped ?? 0) kept",
@@ -372,8 +379,8 @@ public struct RsyncRunner: SyncRunner {
         return !number.isEmpty && number.allSatisfy(\.isNumber)
     }
 
-    /// Runs rsync once, draining both of its outputs as they come.
-    func invoke(_ arguments: [String], password: String?, logger: Logger) async -> Invocation {
+    /// Runs rsync once, draining both of its outputs as they come, through to `activity`'s log.
+    func invoke(_ arguments: [String], password: String?, activity: RunActivity? = nil, pass: Int = 1, logger: Logger) async -> Invocation {
         var platform = PlatformOptions()
         // rsync and anything it starts get a process group of their own, so that a teardown reaches them all.
         platform.processGroupID = 0
@@ -382,6 +389,7 @@ public struct RsyncRunner: SyncRunner {
         // The password goes to this process alone, never through state that concurrent runs share.
         let environment = Environment.inherit.updating(["RSYNC_PASSWORD": password, "LC_ALL": "C"])
         logger.debug("rsync starts", metadata: ["arguments": "\(arguments.joined(separator: " "))"])
+        activity?.note("pass \(pass): \(self.executable) \(arguments.joined(separator: " "))")
         let tailLimit = stderrTailLines
         // Cancellation reaches rsync as signals to its process group (SIGTERM, then SIGKILL after the grace),
         // sent by this runner, which always knows the pid: the subprocess's own task is never cancelled, because
@@ -398,22 +406,26 @@ public struct RsyncRunner: SyncRunner {
                         input: .none, output: .sequence, error: .sequence
                     ) { execution in
                         group.started(execution.processIdentifier.value)
-                        // Standard output (a line per file with --itemize-changes) is drained in whole buffers and only
-                        // its end is kept: the statistics come last, and nothing else in it is needed.
+                        // Standard output (a line per file with --itemize-changes, the progress, the statistics) is drained
+                        // in whole buffers, written through to the log a buffer at a time, and read for its progress and
+                        // statistics; nothing of it is kept.
                         async let stdout: RsyncReport = {
-                            var tail: [UInt8] = []
-                            for try await buffer in execution.standardOutput {
-                                buffer.withUnsafeBytes { tail.append(contentsOf: $0) }
-                                if tail.count > 64 << 10 { tail.removeFirst(tail.count - (16 << 10)) }
+                            var output = RsyncOutput(pass: pass)
+                            func hand(_ taken: (log: [UInt8], progressed: Bool)) {
+                                activity?.write(taken.log)
+                                if taken.progressed, let progress = output.progress { activity?.update(progress) }
                             }
-                            var report = RsyncReport()
-                            for line in tail.split(separator: UInt8(ascii: "\n")) { report.read(Substring(decoding: line, as: UTF8.self)) }
-                            return report
+                            for try await buffer in execution.standardOutput {
+                                hand(buffer.withUnsafeBytes { output.take($0) })
+                            }
+                            hand(output.finish())
+                            return output.report
                         }()
                         async let stderr: (RsyncReport, [String]) = {
                             var report = RsyncReport()
                             var tail: [String] = []
                             for try await line in execution.standardError.strings() {
+                                activity?.write(Array((line + "\n").utf8))
                                 report.read(Substring(line))
                                 tail.append(line)
                                 if tail.count > tailLimit { tail.removeFirst(tail.count - tailLimit) }

@@ -106,6 +106,10 @@ public actor SyncScheduler {
     let hooks: HookRunner?
     /// Hooks running now, by run: stopped with the agent.
     var hookTasks: [Int64: Task<HookOutcome?, Never>] = [:]
+    /// Where each run's log is written; nil keeps none.
+    let logs: RunLogs?
+    /// Runs queued or running, by id: their logs, progress and readers (`SyncScheduler+Activity.swift`).
+    var activities: [Int64: RunActivity] = [:]
     let clock: any AgentClock
     let metrics: AgentMetrics
     let logger: Logger
@@ -127,8 +131,9 @@ public actor SyncScheduler {
     /// Loads what the store holds; runs left open by a crash are recorded as interrupted and will run again.
     public init(store: AgentStore, role: AgentRole = .master, runner: any SyncRunner, observer: (any RunObserver)? = nil,
                 hooks: HookRunner? = nil, clock: any AgentClock = SystemClock(), metrics: AgentMetrics = AgentMetrics(), policy: Policy = Policy(),
-                logger: Logger) throws(StoreError) {
+                logs: RunLogs? = nil, logger: Logger) throws(StoreError) {
         self.store = store
+        self.logs = logs
         self.role = role
         self.runner = runner
         self.observer = observer
@@ -242,6 +247,7 @@ public actor SyncScheduler {
         entry.queued = record
         entries[name] = entry
         ready.append(name)
+        activities[record.id] = RunActivity(project: name, run: record.id, logPath: logs?.path(project: name, run: record.id), logger: logger)
         logger.info("run queued", metadata: ["project": "\(name)", "run": "\(record.id)", "trigger": "\(trigger.rawValue)"])
         wake.signal()
         return record
@@ -265,7 +271,9 @@ public actor SyncScheduler {
             record.state = .running
             record.startedAt = now
             let job = SyncJob(project: name, spec: entry.spec, root: settings.root, previousFiles: entry.syncedFiles, masterAPI: settings.master)
-            let task = Task { await self.execute(record, job: job) }
+            let activity = activities[record.id]
+            activity?.touch()
+            let task = Task { await self.execute(record, job: job, activity: activity) }
             entry.running = Running(record: record, task: task, pulling: role == .slave ? entry.wantedRevision ?? entry.revision : nil)
             entry.queued = nil
             entry.lastStartAt = now
@@ -281,7 +289,7 @@ public actor SyncScheduler {
     }
 
     /// One run, over every attempt it is allowed; off the actor, so that runs proceed side by side.
-    nonisolated func execute(_ record: RunRecord, job: SyncJob) async {
+    nonisolated func execute(_ record: RunRecord, job: SyncJob, activity: RunActivity? = nil) async {
         var runLogger = logger
         runLogger[metadataKey: "project"] = "\(record.project)"
         runLogger[metadataKey: "run"] = "\(record.id)"
@@ -289,7 +297,11 @@ public actor SyncScheduler {
         var outcome: SyncOutcome
         while true {
             attempts += 1
-            outcome = await runner.run(job, logger: runLogger)
+            if let reporting = runner as? any ReportingSyncRunner {
+                outcome = await reporting.run(job, activity: activity, logger: runLogger)
+            } else {
+                outcome = await runner.run(job, logger: runLogger)
+            }
             if outcome.result.isSuccess || outcome.result == .cancelled || !outcome.retryable || attempts >= policy.maxAttempts { break }
             let delay = policy.backoff(after: attempts)
             runLogger.warning("attempt failed; retrying", metadata: [
@@ -309,7 +321,8 @@ public actor SyncScheduler {
         // the project may start while the hook runs, and the hook's outcome is added to the run's record.
         if let hooks, let project, let settings, let spec = project.spec.hooks {
             let directory = settings.root + "/" + project.spec.path
-            let task = Task { await hooks.run(spec, after: run, revision: project.revision, directory: directory, logger: runLogger) }
+            let log = activity?.logPath.flatMap { activity?.logFailure == nil && FileManager.default.fileExists(atPath: $0) ? $0 : nil }
+            let task = Task { await hooks.run(spec, after: run, revision: project.revision, directory: directory, log: log, logger: runLogger) }
             await startHook(task, run: run.id)
             await endHook(await task.value, run: run)
         }
@@ -341,6 +354,7 @@ public actor SyncScheduler {
         running.record.stderrTail = outcome.stderrTail
         entry.running = running
         entries[record.project] = entry
+        activities[record.id]?.note("attempt \(attempts) failed: \(outcome.message); it is tried again")
     }
 
     /// Records the end of a run; returns it as stored, with the project's spec and revision now, and the settings.
@@ -386,6 +400,7 @@ public actor SyncScheduler {
             if run.result == .interrupted { entry.resume = true }
             entries[run.project] = entry
         }
+        endActivity(of: run)
         wake.signal()
         return (run, entries[run.project].map { ($0.spec, $0.revision) }, settings)
     }
@@ -397,6 +412,9 @@ public actor SyncScheduler {
         for task in hookTasks.values { task.cancel() }
         for task in tasks { await task.value }
         for task in hookTasks.values { _ = await task.value }
+        // Runs still queued end with the agent, for whoever follows them.
+        for activity in activities.values { activity.end() }
+        activities = [:]
     }
 
     // MARK: - What the API asks
@@ -448,6 +466,7 @@ public actor SyncScheduler {
             running.task.cancel()
             await running.task.value
         }
+        if let queued = entry.queued { activities.removeValue(forKey: queued.id)?.end() }
         if purge, let root = settings?.root {
             // Out of the way at once (a rename, so that a project put again under the name starts afresh), then
             // deleted off the actor: a mirror's tree can take minutes to delete.
@@ -482,6 +501,7 @@ public actor SyncScheduler {
         _ = try? store.finishRun(run)
         entries[name]?.queued = nil
         ready.removeAll { $0 == name }
+        activities.removeValue(forKey: queued.id)?.end()
     }
 
     /// Queues a run now (or returns the one already queued). On a slave, `revision` is the master's revision that
@@ -525,7 +545,11 @@ public actor SyncScheduler {
 
     public func run(_ id: Int64) throws(SchedulerError) -> RunRecord? {
         for entry in entries.values {
-            if let running = entry.running, running.record.id == id { return running.record }
+            if let running = entry.running, running.record.id == id {
+                var record = running.record
+                record.progress = activities[id]?.progress
+                return record
+            }
             if let queued = entry.queued, queued.id == id { return queued }
         }
         do { return try store.run(id) } catch { throw SchedulerError(error) }

@@ -126,7 +126,7 @@ struct SyncCommand: AsyncParsableCommand {
 
     @OptionGroup var agents: AgentsOptions
 
-    @Flag(help: "Follow the run to its end and exit with its result.")
+    @Flag(help: "Follow the run to its end, showing its progress, and exit with its result.")
     var wait = false
 
     @Option(help: ArgumentHelp("With --wait, how long to follow the run, in seconds.", valueName: "seconds"))
@@ -154,14 +154,12 @@ struct SyncCommand: AsyncParsableCommand {
             }
             return
         }
-        let deadline = Date().addingTimeInterval(waitTimeout)
-        var run: RunRecord?
-        while Date() < deadline {
-            do throws(ClientError) { run = try await master.run(project: project, id: accepted.runID) } catch {
-                if error.kind != .unreachable { Terminal.write("mirrorsync sync: error: \(error.message)\n", to: .standardError); throw ExitCode(1) }
-            }
-            if run?.state == .finished { break }
-            try await Task.sleep(for: .seconds(1))
+        // Followed through the agent's long poll, with its progress shown (RunFollower.swift).
+        var follower = RunFollower(project: project, runID: accepted.runID, display: ProgressDisplay(style: ProgressDisplay.style(json: agents.output == .json)))
+        let run: RunRecord?
+        do throws(ClientError) { run = try await follower.follow(master, timeout: waitTimeout) } catch {
+            Terminal.write("mirrorsync sync: error: \(error.message)\n", to: .standardError)
+            throw ExitCode(1)
         }
         guard let run, run.state == .finished else {
             Terminal.write("mirrorsync sync: run \(accepted.runID) did not finish within \(Int(waitTimeout)) s\n", to: .standardError)

@@ -43,7 +43,14 @@ public struct TreeSpec: Sendable, Hashable {
     /// The file on the master holding the token with which the upstream announces a new tree; overrides the
     /// upstream's `pushTokenFile`. The master alone holds it.
     public var pushTokenFile: String?
+    /// How many run logs (rsync's output of each run) the agent keeps for the project; nil keeps
+    /// `defaultLogRetention`. Left out of the JSON when nil, so projects written before it keep their generation.
+    public var logRetention: Int?
 
+    /// The run logs kept when a project names no `logRetention`.
+    public static let defaultLogRetention = 20
+    /// The most run logs a project may keep.
+    public static let logRetentionRange = 1...10_000
 
     /// The fields of a tree as they were first written; a field added later keeps its default here and is set by
     /// name.
@@ -225,6 +232,8 @@ extension AgentProjectSpec {
         .hook("hooks.onSuccess", \.onSuccess, coding: ProjectField.coding("hooks", \.hooks, { $0.hooks = $1 }, omit: { $0 == nil })),
         .hook("hooks.onFailure", \.onFailure),
         .span("hooks.timeout") { $0.hooks?.timeout },
+        .tree("logRetention", \.logRetention, { $0.logRetention = $1 }, omit: { $0 == nil },
+              value: { $0.map { FieldValue.number(Int64($0)) } ?? .absent }, text: { $0.map(String.init) }),
         .list("slaves") { $0.slaves },
         // What mirror lists show of the project (GET /mirrorz.json); a slave's pull leaves them out.
         .treeText("cname", \.cname) { $0.cname = $1 },

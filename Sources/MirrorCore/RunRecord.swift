@@ -63,6 +63,8 @@ public struct RunRecord: Codable, Sendable, Hashable {
     public var revision: Int?
     /// How the project's hook ended, once it has (`hooks`); it never changes the run's result.
     public var hook: HookOutcome?
+    /// While the run goes on, how far it has come; nil when it is queued or finished, and before rsync says.
+    public var progress: RunProgress?
 
     public init(id: Int64, project: String, trigger: RunTrigger, state: RunState = .queued, result: RunResult? = nil,
                 queuedAt: Date, startedAt: Date? = nil, endedAt: Date? = nil, attempts: Int = 0, exitCode: Int? = nil,

@@ -243,6 +243,7 @@ public struct SpecDecoder: Sendable {
         tree.trace = boolean(f, "trace")
         tree.publish = optional(f, "publish") { text, _ throws(ValueError) in try PublishMode.parse(text) } ?? .inPlace
         tree.pushTokenFile = optional(f, "pushTokenFile") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
+        tree.logRetention = integer(f, "logRetention", in: TreeSpec.logRetentionRange)
         if let entry = f["hooks"] { tree.hooks = hooks(entry.value, what: Subject("hooks of project", name)) }
         return tree
     }

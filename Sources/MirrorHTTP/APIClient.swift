@@ -113,6 +113,37 @@ public struct APIClient: Sendable {
 
     /// `method url` with `body` as JSON; the answer's body, for a 2xx. `transport`: for this call, instead of the client's.
     public func call(_ method: String, _ url: String, body: Data? = nil, transport: AgentTransport? = nil) async throws(APICallFailure) -> Data {
+        let prepared = try prepare(method, url, body: body, transport: transport)
+        let status: Int, answer: ByteBuffer
+        do {
+            (status, answer) = try await Self.execute(prepared.request, within: deadline)
+        } catch {
+            throw await prepared.failure(error)
+        }
+        let data = Data(answer.readableBytesView)
+        guard (200..<300).contains(status) else { throw .status(status, body: data) }
+        return data
+    }
+
+    /// A request ready to send, and how to explain its failure.
+    struct Prepared {
+        var request: HTTPClientRequest
+        var host: String
+        var port: Int
+        var secure: Bool
+        var transport: AgentTransport
+
+        /// Why the request got no answer, in words: a TLS refusal explained, else unreachable.
+        func failure(_ error: any Error) async -> APICallFailure {
+            if secure, let why = await TLSDiagnosis.explainHTTPS(error, host: host, port: port, caFile: transport.caFile) { return .tls(why) }
+            if !secure, APIClient.mayBeTLS(error), let why = await TLSDiagnosis.explainHTTP(error, host: host, port: port) { return .tls(why) }
+            return .unreachable(error)
+        }
+    }
+
+    /// The request for `method url`, after the checks that keep the token safe (no plain HTTP off loopback unless
+    /// `insecure`; https:// verified against the CA).
+    func prepare(_ method: String, _ url: String, body: Data?, transport: AgentTransport?) throws(APICallFailure) -> Prepared {
         let transport = transport ?? self.transport
         guard let target = URLComponents(string: url), let scheme = target.scheme?.lowercased(), scheme == "http" || scheme == "https",
               let host = AgentURL.host(of: url) else { throw .badURL(url) }
@@ -130,18 +161,7 @@ public struct APIClient: Sendable {
                 throw .trust(error)
             }
         }
-        let status: Int, answer: ByteBuffer
-        do {
-            (status, answer) = try await Self.execute(request, within: deadline)
-        } catch {
-            let port = target.port ?? (secure ? 443 : 80)
-            if secure, let why = await TLSDiagnosis.explainHTTPS(error, host: host, port: port, caFile: transport.caFile) { throw .tls(why) }
-            if !secure, Self.mayBeTLS(error), let why = await TLSDiagnosis.explainHTTP(error, host: host, port: port) { throw .tls(why) }
-            throw .unreachable(error)
-        }
-        let data = Data(answer.readableBytesView)
-        guard (200..<300).contains(status) else { throw .status(status, body: data) }
-        return data
+        return Prepared(request: request, host: host, port: target.port ?? (secure ? 443 : 80), secure: secure, transport: transport)
     }
 
     /// The status and the whole body, within `seconds`: AsyncHTTPClient's deadline ends the wait for the answer's head,

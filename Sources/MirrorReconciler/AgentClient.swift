@@ -37,6 +37,10 @@ public protocol AgentClient: Sendable {
     func deleteProject(_ name: String, purge: Bool) async throws(ClientError)
     func requestSync(_ name: String) async throws(ClientError) -> SyncResponse
     func run(project: String, id: Int64) async throws(ClientError) -> RunRecord
+    /// The run once it has changed (started, progressed, ended), or after `seconds`: a long poll.
+    func run(project: String, id: Int64, waitingUpTo seconds: Double) async throws(ClientError) -> RunRecord
+    /// A run's log (`run`: its id, or `latest`), handed to `receive` as it arrives; with `follow`, until the run ends.
+    func runLog(project: String, run: String, follow: Bool, receive: (Data) -> Void) async throws(ClientError)
 }
 
 extension AgentClient {
@@ -56,16 +60,21 @@ public struct HTTPAgentClient: AgentClient {
 
     func call(_ method: String, _ path: String, body: Data? = nil) async throws(ClientError) -> Data {
         do { return try await client.call(method, base + path, body: body) } catch {
+            throw failure(error, method, path)
+        }
+    }
+
+    /// A failed call in the reconciler's terms.
+    func failure(_ error: APICallFailure, _ method: String, _ path: String) -> ClientError {
             switch error {
-            case .badURL(let url): throw ClientError(.invalidResponse, "bad URL \(url)")
-            case .notHTTP: throw ClientError(.invalidResponse, "\(base) did not answer HTTP")
+            case .badURL(let url): return ClientError(.invalidResponse, "bad URL \(url)")
+            case .notHTTP: return ClientError(.invalidResponse, "\(base) did not answer HTTP")
             case .status(let status, let body):
                 let message = "\(method) \(path) answered \(status): \(APICallFailure.detail(body))"
-                throw ClientError(status == 401 ? .unauthorized : .rejected(status: status), message)
+                return ClientError(status == 401 ? .unauthorized : .rejected(status: status), message)
             // Refused at the TLS layer, or before sending: the agent is not reached, and the message says why.
-            case .unreachable, .plainHTTP, .tls, .trust: throw ClientError(.unreachable, "\(method) \(base)\(path): \(error.reason)")
+            case .unreachable, .plainHTTP, .tls, .trust: return ClientError(.unreachable, "\(method) \(base)\(path): \(error.reason)")
             }
-        }
     }
 
     func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws(ClientError) -> T {
@@ -99,5 +108,20 @@ public struct HTTPAgentClient: AgentClient {
 
     public func run(project: String, id: Int64) async throws(ClientError) -> RunRecord {
         try decode(RunRecord.self, try await call("GET", "/v1/projects/\(project)/runs/\(id)"))
+    }
+}
+
+extension HTTPAgentClient {
+    public func run(project: String, id: Int64, waitingUpTo seconds: Double) async throws(ClientError) -> RunRecord {
+        let path = "/v1/projects/\(project)/runs/\(id)?wait=\(seconds)"
+        // The agent holds the call up to `seconds`: the deadline is that, and the client's own time for the answer.
+        let data: Data
+        do { data = try await client.allowing(seconds + client.timeout).call("GET", base + path) } catch { throw failure(error, "GET", path) }
+        return try decode(RunRecord.self, data)
+    }
+
+    public func runLog(project: String, run: String, follow: Bool, receive: (Data) -> Void) async throws(ClientError) {
+        let path = "/v1/projects/\(project)/runs/\(run)/log" + (follow ? "?follow=true" : "")
+        do { try await client.stream(base + path) { receive(Data($0.readableBytesView)) } } catch { throw failure(error, "GET", path) }
     }
 }

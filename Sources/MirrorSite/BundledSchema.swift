@@ -641,6 +641,13 @@ public enum BundledSchema {
           "$ref": "#/$defs/absolutePath",
           "description": "A file on the master (mode 0600) holding the token with which the upstream announces a new tree (POST /v1/projects/NAME/trigger); overrides the upstream's pushTokenFile. Only the master holds it.",
           "examples": ["/etc/mirrorsync/debian.push"]
+        },
+        "logRetention": {
+          "description": "How many run logs (rsync's statistics, its standard error and, with --itemize-changes or --verbose, the file list of each run) the master and each slave keep for the project under their state directory; older ones are deleted as each run ends.",
+          "type": "integer",
+          "minimum": 1,
+          "maximum": 10000,
+          "default": 20
         }
       },
       "required": ["upstream", "interval"],

@@ -91,6 +91,8 @@ struct ProjectFieldTableTests {
             },
             expect: [e("master", "linux", "hooks.onSuccess"), e("master", "linux", "hooks.onFailure"), e("master", "linux", "hooks.timeout"),
                      e("ftp1", "linux", "hooks.onSuccess")]),
+        Row(field: "project.logRetention", change: { $0.projects["linux"]!.logRetention = 5 },
+            expect: [e("master", "linux", "logRetention"), e("ftp1", "linux", "logRetention")]),
 
         Row(field: "upstream.url", change: { $0.upstreams["kernel-org"]!.url = try UpstreamLocation.parse("rsync://mirror@mirrors.kernel.org/pub/") },
             expect: [e("master", "linux", "upstream.url")]),
@@ -260,6 +262,7 @@ struct ProjectFieldTableTests {
         spec.pushTokenFile = "/etc/p.push"
         spec.trace = true
         spec.publish = .atomic
+        spec.logRetention = 3
         spec.hooks = HookSpec(onSuccess: ["/bin/true"], onFailure: ["/bin/false"], timeout: TimeSpan(seconds: 9))
         spec.interval.cron = try CronExpression.parse("@daily")
         spec.interval.timezone = "UTC"

@@ -135,6 +135,12 @@ final class GatedClient: AgentClient {
     func deleteProject(_ name: String, purge: Bool) async throws(ClientError) { try await inner.deleteProject(name, purge: purge) }
     func requestSync(_ name: String) async throws(ClientError) -> SyncResponse { try await inner.requestSync(name) }
     func run(project: String, id: Int64) async throws(ClientError) -> RunRecord { try await inner.run(project: project, id: id) }
+    func run(project: String, id: Int64, waitingUpTo seconds: Double) async throws(ClientError) -> RunRecord {
+        try await inner.run(project: project, id: id, waitingUpTo: seconds)
+    }
+    func runLog(project: String, run: String, follow: Bool, receive: (Data) -> Void) async throws(ClientError) {
+        try await inner.runLog(project: project, run: run, follow: follow, receive: receive)
+    }
 }
 
 /// Open lets everyone through; closed holds callers until it opens again.
