@@ -29,8 +29,34 @@ extension AgentAPI {
             let status = await site.status()
             let runs: [RunRecord]
             do throws(SchedulerError) { runs = try await api.scheduler.runs(name, limit: StatusPage.runsShown) } catch { throw APIError(error) }
+            // The tail of each shown run's log, read from the end of its file: a few KiB whatever the log's size.
+            let scheduler = api.scheduler
+            let tails = await Task.detached {
+                var tails: [Int64: [String]] = [:]
+                for run in runs.prefix(StatusPage.logTailsShown) {
+                    if let path = scheduler.logPath(project: name, run: run.id), let tail = LogTail.lastLines(of: path, count: StatusPage.logTailLines) {
+                        tails[run.id] = tail
+                    }
+                }
+                return tails
+            }.value
             return Self.htmlResponse(StatusPage.project(name, siteName: status.name, state: state, site: status.projects[name],
-                                                        slaves: status.slaves, runs: runs, now: site.clock.now()))
+                                                        slaves: status.slaves, runs: runs, logTails: tails, now: site.clock.now()))
+        }
+    }
+
+    /// The last `count` lines of a file, read from its end (at most 16 KiB); nil when it cannot be read.
+    enum LogTail {
+        static func lastLines(of path: String, count: Int, window: Int = 16 << 10) -> [String]? {
+            guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+            defer { try? handle.close() }
+            guard let size = try? handle.seekToEnd() else { return nil }
+            let start = size > UInt64(window) ? size - UInt64(window) : 0
+            guard (try? handle.seek(toOffset: start)) != nil, let data = try? handle.readToEnd() else { return nil }
+            var lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            if start > 0, !lines.isEmpty { lines.removeFirst() }  // cut mid-line
+            if lines.last == "" { lines.removeLast() }
+            return Array(lines.suffix(count))
         }
     }
 

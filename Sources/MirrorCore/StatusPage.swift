@@ -63,6 +63,9 @@ public enum StatusPage {
     public static let refreshSeconds = 30
     /// How many runs the project page shows.
     public static let runsShown = 20
+    /// The newest runs whose log's last lines the project page shows, and how many lines.
+    public static let logTailsShown = 5
+    public static let logTailLines = 15
     /// How many failed or stale projects the site page names at its top; the table marks every one.
     static let problemsNamed = 50
 
@@ -147,7 +150,7 @@ public enum StatusPage {
     /// `GET /projects/{name}`: the project's spec in brief, its copy on every host, and its last runs, newest first,
     /// each with its message and the tail of its output.
     public static func project(_ name: String, siteName: String, state: ProjectState, site project: SiteProject?,
-                               slaves: [SlaveHealth], runs: [RunRecord], now: Date) -> String {
+                               slaves: [SlaveHealth], runs: [RunRecord], logTails: [Int64: [String]] = [:], now: Date) -> String {
         let spec = state.spec, status = state.status
         let mark = ProjectMark(project, state: state, now: now)
         var page = HTMLWriter(capacity: 8192 + runs.count * 1024)
@@ -198,7 +201,7 @@ public enum StatusPage {
 
         page.raw("<h2>Last runs</h2>\n")
         if runs.isEmpty { page.raw("<p class=\"muted\">No run yet.</p>\n") }
-        for run in runs { page.run(run, project: name, now: now) }
+        for run in runs { page.run(run, project: name, logTail: logTails[run.id], now: now) }
         page.footer()
         return page.out
     }
@@ -413,7 +416,7 @@ struct HTMLWriter {
     }
 
     /// One run on the project's page.
-    mutating func run(_ run: RunRecord, project: String, now: Date) {
+    mutating func run(_ run: RunRecord, project: String, logTail tail: [String]?, now: Date) {
         let bad = run.result == .failed
         raw(bad ? "<article class=\"run bad\" id=\"run-" : "<article class=\"run\" id=\"run-"); text(String(run.id)); raw("\"><h3>#")
         text(String(run.id)); text(" · "); text(run.result?.rawValue ?? run.state.rawValue); text(" · " + run.trigger.rawValue)
@@ -436,7 +439,7 @@ struct HTMLWriter {
         if let total = run.bytesTotal { counts.append("tree " + SizeText.human(total)) }
         if !counts.isEmpty { raw("<p>"); text(counts.joined(separator: " · ")); raw("</p>\n") }
         if let message = run.message, !message.isEmpty { raw("<p class=\"msg\">"); text(message); raw("</p>\n") }
-        logTail(run, project: project)
+        logTail(run, project: project, lines: tail)
         if let hook = run.hook {
             raw("<p class=\"muted\">"); text("hook \(hook.event): ")
             text(hook.timedOut ? "timed out" : hook.error ?? hook.exitCode.map { "exit \($0)" } ?? "killed")
@@ -445,13 +448,13 @@ struct HTMLWriter {
         raw("</article>\n")
     }
 
-    // LOG TAIL: the place for the tail of the run's log. The run logs (`GET /v1/projects/{name}/runs/{id}/log`)
-    // come with another change; until they are wired here, the link leads to that route and the tail shown is the
-    // last lines of rsync's standard error that the run record keeps.
-    mutating func logTail(_ run: RunRecord, project: String) {
+    /// The last lines of the run's log (`logTails`, read by the agent from its log file), else the last lines of
+    /// rsync's standard error that the run record keeps; and a link to the whole log.
+    mutating func logTail(_ run: RunRecord, project: String, lines: [String]?) {
         raw("<div class=\"log\"><a href=\"../v1/projects/"); text(project); raw("/runs/"); text(String(run.id)); raw("/log\">log</a>")
-        if !run.stderrTail.isEmpty {
-            raw("<pre>"); text(run.stderrTail.joined(separator: "\n")); raw("</pre>")
+        let shown = lines ?? run.stderrTail
+        if !shown.isEmpty {
+            raw("<pre>"); text(shown.joined(separator: "\n")); raw("</pre>")
         }
         raw("</div>\n")
     }

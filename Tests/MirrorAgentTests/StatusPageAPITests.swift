@@ -62,7 +62,7 @@ struct StatusPageAPITests {
         await slave.stop()
     }
 
-    @Test("a run on the project page as it ends: result, message and stderr tail from the store")
+    @Test("a run on the project page as it ends: result, message, and the tail of its log")
     func runs() async throws {
         let agent = try await AgentHarness()
         #expect(try await agent.put("/v1/settings", AgentSettings(root: agent.scratch.path + "/root")).status == 200)
@@ -71,10 +71,17 @@ struct StatusPageAPITests {
         #expect(try await agent.put("/v1/projects/gone", spec).status == 201)
         let run = try await agent.waitForRun("gone")
         #expect(run.result == .failed)
+        // The log's last line is the run's end, which no stderr line says.
+        @Sendable func lastLine() async throws -> String {
+            try await agent.request("GET", "/v1/projects/gone/runs/\(run.id)/log").text.split(separator: "\n").last.map(String.init) ?? ""
+        }
+        try await eventually("the run's end in its log") { try await lastLine().hasPrefix("mirrorsync: run \(run.id) ") }
+        let last = try await lastLine()
         let page = try await Self.get(agent, "/projects/gone")
         #expect(page.body.contains("<article class=\"run bad\" id=\"run-\(run.id)\">"), "\(page.body)")
         #expect(page.body.contains("<a href=\"../v1/projects/gone/runs/\(run.id)/log\">log</a><pre>"))
         if let line = run.stderrTail.last { #expect(page.body.contains(HTMLEscape.escape(line))) }
+        #expect(page.body.contains(HTMLEscape.escape(last)), "the page shows the log's tail")
         await agent.stop()
     }
 
