@@ -28,23 +28,25 @@ struct PushTriggerTests {
         try await agent.request("POST", "/v1/projects/\(project)/trigger", token: .some(token))
     }
 
-    @Test("a push with the project's token starts a run at once; a burst becomes at most two runs, the second after the gap")
+    @Test("a push with the project's token starts a run at once; ten pushes make one or two runs, the second after the gap")
     func burst() async throws {
-        let (agent, upstream) = try await Self.master(policy: .init(maxAttempts: 1, pushGap: 2), files: 20, bytes: 4096)
+        // A gap well beyond the burst, however slow a loaded machine makes its ten requests.
+        let (agent, upstream) = try await Self.master(policy: .init(maxAttempts: 1, pushGap: 5), files: 20, bytes: 4096)
         let pushToken = "push-\(UUID().uuidString)"
         let file = try Self.tokenFile(agent, "debian.push", pushToken)
         #expect(try await agent.put("/v1/projects/debian", try AgentHarness.project(upstream, path: "debian") { $0.pushTokenFile = file }).status == 201)
         let first = try await agent.waitForRun("debian", revision: 1)
         #expect(first.trigger == .schedule)
 
-        // Ten pushes in a second: the first queues a run, the rest join it or wait for the gap.
+        // Ten pushes as fast as they go: the first queues a run, the rest join it or wait for the gap.
         var answers: [PushResponse] = []
+        let burst = Date()
         for _ in 0..<10 {
             let reply = try await Self.push(agent, "debian", token: pushToken)
             #expect(reply.status == 202, "\(reply.text)")
             answers.append(try reply.decode(PushResponse.self))
-            try await Task.sleep(for: .milliseconds(100))
         }
+        try #require(Date().timeIntervalSince(burst) < 5, "the burst outlasted the gap: this machine is too slow for the test's premise")
         #expect(answers.first?.outcome == .queued)
         let pushed = try #require(answers.first?.runID)
         #expect(answers.allSatisfy { $0.runID == nil || $0.runID == pushed })
@@ -64,7 +66,7 @@ struct PushTriggerTests {
             let runB = try await agent.request("GET", "/v1/projects/debian/runs/\(pushed + 1)").decode(RunRecord.self)
             let startA = try #require(runA.startedAt), startB = try #require(runB.startedAt)
             #expect(runB.trigger == .push && runB.result == .success)
-            #expect(startB.timeIntervalSince(startA) >= 2 - 0.001, "the second run waited for the gap")
+            #expect(startB.timeIntervalSince(startA) >= 5 - 0.001, "the second run waited for the gap")
             #expect(startB >= (deferred.notBefore ?? .distantFuture).addingTimeInterval(-0.001))
         }
         let later = try await agent.state().projects["debian"]?.status
