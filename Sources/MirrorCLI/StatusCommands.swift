@@ -114,11 +114,11 @@ struct StatusCommand: AsyncParsableCommand {
     }
 }
 
-/// `mirrorsync sync PROJECT [DIR]`: run a project's sync on the master now.
+/// `mirrorsync sync PROJECT [DIR] [--host HOST]`: run a project's sync on the master, or a slave's pull, now.
 struct SyncCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sync",
-        abstract: "Run a project's sync on the master now.",
+        abstract: "Run a project's sync on the master (or, with --host, a slave's pull from the master) now.",
         discussion: "Exit status: 0 when the run was queued (with --wait: when it succeeded), 1 otherwise."
     )
 
@@ -126,6 +126,10 @@ struct SyncCommand: AsyncParsableCommand {
     var project: String
 
     @OptionGroup var agents: AgentsOptions
+
+    @Option(help: ArgumentHelp("The host to sync on: 'master' (from the upstream) or a slave's name from mirrors.d (from the master).",
+                               valueName: "host"))
+    var host = "master"
 
     @Flag(help: "Follow the run to its end and exit with its result.")
     var wait = false
@@ -136,29 +140,22 @@ struct SyncCommand: AsyncParsableCommand {
     func validate() throws { try agents.refuseMarkdown("sync") }
 
     func run() async throws {
-        let state = try agents.load()
-        guard state.projects[project] != nil else {
-            Terminal.write("mirrorsync sync: error: mirrors.d has no project '\(project)'\(Suggestion.hint(for: project, among: state.projects.keys))\n",
-                           to: .standardError)
-            throw ExitCode(1)
-        }
-        let desired = DesiredAgent.all(from: state)
-        guard let master = try agents.clients(state, desired)["master"] else { throw ExitCode(1) }
+        let (target, agent) = try agents.agent(host, serving: project, command: "sync")
         let accepted: SyncResponse
-        do throws(ClientError) { accepted = try await master.requestSync(project) } catch {
+        do throws(ClientError) { accepted = try await agent.requestSync(project) } catch {
             Terminal.write("mirrorsync sync: error: \(error.message)\n", to: .standardError)
             throw ExitCode(1)
         }
         guard wait else {
             if agents.output == .json { agents.printJSON(accepted) } else {
-                Terminal.write("run \(accepted.runID) of \(project) queued on the master\n", to: .standardOutput)
+                Terminal.write("run \(accepted.runID) of \(project) queued on \(target.role == .master ? "the master" : target.label)\n", to: .standardOutput)
             }
             return
         }
         let deadline = Date().addingTimeInterval(waitTimeout)
         var run: RunRecord?
         while Date() < deadline {
-            do throws(ClientError) { run = try await master.run(project: project, id: accepted.runID) } catch {
+            do throws(ClientError) { run = try await agent.run(project: project, id: accepted.runID) } catch {
                 if error.kind != .unreachable { Terminal.write("mirrorsync sync: error: \(error.message)\n", to: .standardError); throw ExitCode(1) }
             }
             if run?.state == .finished { break }

@@ -37,6 +37,8 @@ public protocol AgentClient: Sendable {
     func deleteProject(_ name: String, purge: Bool) async throws(ClientError)
     func requestSync(_ name: String) async throws(ClientError) -> SyncResponse
     func run(project: String, id: Int64) async throws(ClientError) -> RunRecord
+    /// Stops the project's run in progress and drops one queued behind it (`mirrorsync cancel`).
+    func cancel(_ name: String) async throws(ClientError) -> CancelResponse
 }
 
 extension AgentClient {
@@ -99,5 +101,9 @@ public struct HTTPAgentClient: AgentClient {
 
     public func run(project: String, id: Int64) async throws(ClientError) -> RunRecord {
         try decode(RunRecord.self, try await call("GET", "/v1/projects/\(project)/runs/\(id)"))
+    }
+
+    public func cancel(_ name: String) async throws(ClientError) -> CancelResponse {
+        try decode(CancelResponse.self, try await call("POST", "/v1/projects/\(name)/cancel"))
     }
 }

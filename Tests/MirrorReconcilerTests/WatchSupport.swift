@@ -135,6 +135,7 @@ final class GatedClient: AgentClient {
     func deleteProject(_ name: String, purge: Bool) async throws(ClientError) { try await inner.deleteProject(name, purge: purge) }
     func requestSync(_ name: String) async throws(ClientError) -> SyncResponse { try await inner.requestSync(name) }
     func run(project: String, id: Int64) async throws(ClientError) -> RunRecord { try await inner.run(project: project, id: id) }
+    func cancel(_ name: String) async throws(ClientError) -> CancelResponse { try await inner.cancel(name) }
 }
 
 /// Open lets everyone through; closed holds callers until it opens again.
