@@ -27,7 +27,11 @@ struct CancelCommand: AsyncParsableCommand {
     func validate() throws { try agents.refuseMarkdown("cancel") }
 
     func run() async throws {
-        let (agent, client) = try agents.agent(host, serving: project, command: "cancel")
+        // The agent answers once the run has ended: rsync gets a grace of 5 s after SIGTERM, and its stragglers as
+        // much again, so the call may take longer than a usual one.
+        var options = agents
+        options.agentTimeout = max(agents.agentTimeout, 15)
+        let (agent, client) = try options.agent(host, serving: project, command: "cancel")
         let answer: CancelResponse
         do throws(ClientError) { answer = try await client.cancel(project) } catch {
             Terminal.write("mirrorsync cancel: error: \(error.message)\n", to: .standardError)
