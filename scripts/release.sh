@@ -62,6 +62,7 @@ for env in master slave reconcile; do
 done
 install -D -m 0644 packaging/etc/00-master.yaml "$ROOT/etc/mirrorsync/mirrors.d/00-master.yaml"
 install -D -m 0644 schemas/mirrors.schema.json "$ROOT/usr/share/mirrorsync/mirrors.schema.json"
+install -D -m 0644 deploy/prometheus/mirrorsync-rules.yml "$ROOT/usr/share/mirrorsync/prometheus/mirrorsync-rules.yml"
 DOC=$ROOT/usr/share/doc/mirrorsync
 install -D -m 0644 README.md "$DOC/README.md"
 install -D -m 0644 packaging/doc/trees.conf "$DOC/examples/trees.conf"

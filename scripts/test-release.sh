@@ -6,7 +6,8 @@
 #    and the token; remove keeps the settings, purge deletes them;
 #  - the installed binary runs under `env -i` (no Swift libraries on any library path): --version and validate;
 #    its ldd names no libswift* or libFoundation*;
-#  - systemd-analyze verify accepts the units (skipped, and said so, where systemd-analyze is missing).
+#  - systemd-analyze verify accepts the units (skipped, and said so, where systemd-analyze is missing);
+#  - promtool check rules accepts the installed Prometheus rules (skipped, and said so, where promtool is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,7 +33,8 @@ tar -tzf "$TARBALL" >"$SCRATCH/tar.list"
 for path in INSTALL usr/bin/mirrorsync usr/lib/systemd/system/mirrorsync-master.service \
     usr/lib/systemd/system/mirrorsync-slave@.service usr/lib/systemd/system/mirrorsync-reconcile.service \
     etc/mirrorsync/master.env etc/mirrorsync/slave.env etc/mirrorsync/reconcile.env etc/mirrorsync/mirrors.d/00-master.yaml \
-    usr/share/mirrorsync/mirrors.schema.json usr/share/mirrorsync/postinst usr/share/man/man1/mirrorsync.1.gz \
+    usr/share/mirrorsync/mirrors.schema.json usr/share/mirrorsync/prometheus/mirrorsync-rules.yml \
+    usr/share/mirrorsync/postinst usr/share/man/man1/mirrorsync.1.gz \
     usr/share/man/man1/mirrorsync-reconcile.1.gz usr/share/doc/mirrorsync/README.md \
     usr/share/doc/mirrorsync/examples/mirrors.d/00-master.yaml usr/share/doc/mirrorsync/examples/ci/README.md; do
     check "tarball holds $NAME/$path" grep -qx "$NAME/$path" "$SCRATCH/tar.list"
@@ -105,6 +107,8 @@ for unit in mirrorsync-master.service mirrorsync-slave@.service; do
     check "$unit passes --allow-root with the tree of its ReadWritePaths=" allows_its_tree "$ROOT/usr/lib/systemd/system/$unit"
 done
 check "the schema is the repository's" cmp -s "$ROOT/usr/share/mirrorsync/mirrors.schema.json" schemas/mirrors.schema.json
+check "the Prometheus rules are the repository's" \
+    cmp -s "$ROOT/usr/share/mirrorsync/prometheus/mirrorsync-rules.yml" deploy/prometheus/mirrorsync-rules.yml
 for page in "$ROOT"/usr/share/man/man1/*.gz; do
     check "man page $(basename "$page") is mdoc" sh -c "gzip -dc '$page' | grep -q '^\\.Dt MIRRORSYNC'"
 done
@@ -200,6 +204,13 @@ if command -v systemd-analyze >/dev/null; then
     done
 else
     skip "systemd-analyze verify: systemd-analyze is not installed here (Debian: apt-get install systemd)"
+fi
+
+echo "== promtool check rules"
+if command -v promtool >/dev/null; then
+    check "promtool check rules: the installed Prometheus rules" promtool check rules "$ROOT/usr/share/mirrorsync/prometheus/mirrorsync-rules.yml"
+else
+    skip "promtool check rules: promtool is not installed here (Debian: apt-get install --no-install-recommends prometheus)"
 fi
 
 if [[ $(id -u) -eq 0 ]]; then

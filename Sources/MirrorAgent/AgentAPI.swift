@@ -171,7 +171,11 @@ public struct AgentAPI: Sendable {
         }
         router.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                     body: ResponseBody(byteBuffer: ByteBuffer(string: api.metrics.render())))
+                     body: ResponseBody(byteBuffer: ByteBuffer(string: await api.metricsText())))
+        }
+        // Operator calls: `mirrorsync cancel` (AgentAPI+Operator.swift).
+        router.post("/v1/projects/:name/cancel") { _, context in
+            try APIResponse.json(try await api.cancel(try api.projectName(context)))
         }
         // The status page for people: `GET /` and `GET /projects/{name}` (StatusPageRoutes.swift).
         addStatusPage(to: router)

@@ -29,11 +29,8 @@ public final class AgentMetrics: Sendable {
         if let files = run.filesTransferred, files > 0 {
             Counter(label: "mirrorsync_transferred_files_total", dimensions: [("project", run.project)], factory: factory).increment(by: files)
         }
-        if run.result?.isSuccess == true, let end = run.endedAt {
-            Gauge(label: "mirrorsync_last_success_timestamp_seconds", dimensions: [("project", run.project)], factory: factory)
-                .record(end.timeIntervalSince1970)
-            if let bytes = run.bytesTotal { record(size: bytes, of: run.project) }
-        }
+        // The last success's time is read off the state when scraped (AlertMetrics), so that it survives a restart.
+        if run.result?.isSuccess == true, let bytes = run.bytesTotal { record(size: bytes, of: run.project) }
     }
 
     /// A project's tree's size in bytes after its last success (rsync's "Total file size").

@@ -110,6 +110,8 @@ public actor SyncScheduler {
     let logs: RunLogs?
     /// Runs queued or running, by id: their logs, progress and readers (`SyncScheduler+Activity.swift`).
     var activities: [Int64: RunActivity] = [:]
+    /// Runs an operator asked to cancel (`POST /v1/projects/{name}/cancel`): recorded as cancelled by request when they end.
+    var cancelRequests: Set<Int64> = []
     let clock: any AgentClock
     let metrics: AgentMetrics
     let logger: Logger
@@ -372,6 +374,7 @@ public actor SyncScheduler {
         run.filesTotal = outcome.filesTotal
         run.bytesTotal = outcome.bytesTotal
         run.stderrTail = outcome.stderrTail
+        if outcome.result == .cancelled, cancelRequests.remove(run.id) != nil { Self.markCancelledByRequest(&run) }
         if outcome.result == .cancelled && stopping {
             run.result = .interrupted
             run.reason = "agent-stopped"
@@ -493,15 +496,18 @@ public actor SyncScheduler {
         projectsChanged.signal()
     }
 
-    func dropQueued(_ name: String, _ queued: RunRecord, because reason: String) {
+    /// Ends a queued run before it started; returns it as recorded.
+    @discardableResult
+    func dropQueued(_ name: String, _ queued: RunRecord, because reason: String) -> RunRecord {
         var run = queued
         run.result = .cancelled
         run.endedAt = clock.now()
         run.message = reason
-        _ = try? store.finishRun(run)
+        run = (try? store.finishRun(run)) ?? run
         entries[name]?.queued = nil
         ready.removeAll { $0 == name }
         activities.removeValue(forKey: queued.id)?.end()
+        return run
     }
 
     /// Queues a run now (or returns the one already queued). On a slave, `revision` is the master's revision that

@@ -34,19 +34,8 @@ struct LogsCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let state = try agents.load()
-        guard state.projects[project] != nil else {
-            Terminal.write("mirrorsync logs: error: mirrors.d has no project '\(project)'\(Suggestion.hint(for: project, among: state.projects.keys))\n",
-                           to: .standardError)
-            throw ExitCode(1)
-        }
-        let desired = DesiredAgent.all(from: state)
-        let clients = try agents.clients(state, desired)
-        guard let client = clients[host] else {
-            Terminal.write("mirrorsync logs: error: mirrors.d has no host '\(host)'\(Suggestion.hint(for: host, among: clients.keys))\n",
-                           to: .standardError)
-            throw ExitCode(1)
-        }
+        // The same checks of the host and the project as sync and cancel, with "did you mean".
+        let (_, client) = try agents.agent(host, serving: project, command: "logs")
         do throws(ClientError) {
             try await client.runLog(project: project, run: run.map(String.init) ?? "latest", follow: follow) { piece in
                 Terminal.write(String(decoding: piece, as: UTF8.self), to: .standardOutput)

@@ -113,11 +113,11 @@ struct StatusCommand: AsyncParsableCommand {
     }
 }
 
-/// `mirrorsync sync PROJECT [DIR]`: run a project's sync on the master now.
+/// `mirrorsync sync PROJECT [DIR] [--host HOST]`: run a project's sync on the master, or a slave's pull, now.
 struct SyncCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sync",
-        abstract: "Run a project's sync on the master now.",
+        abstract: "Run a project's sync on the master (or, with --host, a slave's pull from the master) now.",
         discussion: "Exit status: 0 when the run was queued (with --wait: when it succeeded), 1 otherwise."
     )
 
@@ -125,6 +125,10 @@ struct SyncCommand: AsyncParsableCommand {
     var project: String
 
     @OptionGroup var agents: AgentsOptions
+
+    @Option(help: ArgumentHelp("The host to sync on: 'master' (from the upstream) or a slave's name from mirrors.d (from the master).",
+                               valueName: "host"))
+    var host = "master"
 
     @Flag(help: "Follow the run to its end, showing its progress, and exit with its result.")
     var wait = false
@@ -135,29 +139,22 @@ struct SyncCommand: AsyncParsableCommand {
     func validate() throws { try agents.refuseMarkdown("sync") }
 
     func run() async throws {
-        let state = try agents.load()
-        guard state.projects[project] != nil else {
-            Terminal.write("mirrorsync sync: error: mirrors.d has no project '\(project)'\(Suggestion.hint(for: project, among: state.projects.keys))\n",
-                           to: .standardError)
-            throw ExitCode(1)
-        }
-        let desired = DesiredAgent.all(from: state)
-        guard let master = try agents.clients(state, desired)["master"] else { throw ExitCode(1) }
+        let (target, agent) = try agents.agent(host, serving: project, command: "sync")
         let accepted: SyncResponse
-        do throws(ClientError) { accepted = try await master.requestSync(project) } catch {
+        do throws(ClientError) { accepted = try await agent.requestSync(project) } catch {
             Terminal.write("mirrorsync sync: error: \(error.message)\n", to: .standardError)
             throw ExitCode(1)
         }
         guard wait else {
             if agents.output == .json { agents.printJSON(accepted) } else {
-                Terminal.write("run \(accepted.runID) of \(project) queued on the master\n", to: .standardOutput)
+                Terminal.write("run \(accepted.runID) of \(project) queued on \(target.role == .master ? "the master" : target.label)\n", to: .standardOutput)
             }
             return
         }
         // Followed through the agent's long poll, with its progress shown (RunFollower.swift).
         var follower = RunFollower(project: project, runID: accepted.runID, display: ProgressDisplay(style: ProgressDisplay.style(json: agents.output == .json)))
         let run: RunRecord?
-        do throws(ClientError) { run = try await follower.follow(master, timeout: waitTimeout) } catch {
+        do throws(ClientError) { run = try await follower.follow(agent, timeout: waitTimeout) } catch {
             Terminal.write("mirrorsync sync: error: \(error.message)\n", to: .standardError)
             throw ExitCode(1)
         }

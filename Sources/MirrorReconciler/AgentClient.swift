@@ -41,6 +41,8 @@ public protocol AgentClient: Sendable {
     func run(project: String, id: Int64, waitingUpTo seconds: Double) async throws(ClientError) -> RunRecord
     /// A run's log (`run`: its id, or `latest`), handed to `receive` as it arrives; with `follow`, until the run ends.
     func runLog(project: String, run: String, follow: Bool, receive: (Data) -> Void) async throws(ClientError)
+    /// Stops the project's run in progress and drops one queued behind it (`mirrorsync cancel`).
+    func cancel(_ name: String) async throws(ClientError) -> CancelResponse
 }
 
 extension AgentClient {
@@ -108,6 +110,10 @@ public struct HTTPAgentClient: AgentClient {
 
     public func run(project: String, id: Int64) async throws(ClientError) -> RunRecord {
         try decode(RunRecord.self, try await call("GET", "/v1/projects/\(project)/runs/\(id)"))
+    }
+
+    public func cancel(_ name: String) async throws(ClientError) -> CancelResponse {
+        try decode(CancelResponse.self, try await call("POST", "/v1/projects/\(name)/cancel"))
     }
 }
 

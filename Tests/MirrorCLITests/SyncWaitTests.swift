@@ -30,6 +30,7 @@ final class ScriptedRuns: AgentClient {
     func requestSync(_ name: String) async throws(ClientError) -> SyncResponse { throw ClientError(.invalidResponse, "not scripted") }
     func run(project: String, id: Int64) async throws(ClientError) -> RunRecord { throw ClientError(.invalidResponse, "a plain poll") }
     func runLog(project: String, run: String, follow: Bool, receive: (Data) -> Void) async throws(ClientError) {}
+    func cancel(_ name: String) async throws(ClientError) -> CancelResponse { throw ClientError(.invalidResponse, "not scripted") }
 }
 
 @Suite("mirrorsync sync --wait and logs", .serialized)

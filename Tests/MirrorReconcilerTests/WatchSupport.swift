@@ -141,6 +141,7 @@ final class GatedClient: AgentClient {
     func runLog(project: String, run: String, follow: Bool, receive: (Data) -> Void) async throws(ClientError) {
         try await inner.runLog(project: project, run: run, follow: follow, receive: receive)
     }
+    func cancel(_ name: String) async throws(ClientError) -> CancelResponse { try await inner.cancel(name) }
 }
 
 /// Open lets everyone through; closed holds callers until it opens again.
