@@ -7,14 +7,7 @@ import Glibc
 /// rsync processes that outlived an agent killed with SIGKILL: they keep their own process group, so nothing
 /// stops them, and a new run into the same tree must not race them. Found through /proc by what they write to.
 enum OrphanedRsync {
-    /// Ends (SIGTERM, then SIGKILL after `grace`) every rsync whose destination is one of `destinations`.
-    @discardableResult
-    static func stop(writingTo destinations: Set<String>, grace: TimeInterval = 5) -> [pid_t] {
-        guard !destinations.isEmpty else { return [] }
-        return stop(grace: grace) { argv in argv.last(where: { !$0.isEmpty }).map(destinations.contains) ?? false }
-    }
-
-    /// Ends every rsync whose arguments `matches` accepts: a daemon is found by its `--config=` file.
+    /// Ends every rsync whose arguments `matches` accepts: a run's by its destination, a daemon by its `--config=` file.
     @discardableResult
     static func stop(grace: TimeInterval = 5, matching matches: ([String]) -> Bool) -> [pid_t] {
         LeftoverProcesses.stop(grace: grace) { argv in LeftoverProcesses.program(argv) == "rsync" && matches(argv) }.map(\.pid)

@@ -114,7 +114,7 @@ public struct RsyncRunner: ReportingSyncRunner {
                                    message: "cannot get the rsync credential from the master: \(error.message)", retryable: true)
             }
         }
-        var outcome = job.publish == .atomic ? await atomic(job, password: password, activity: activity, logger: logger)
+        var outcome = job.publish == .atomic ? await atomic(job, in: revisions, password: password, activity: activity, logger: logger)
             : await inPlace(job, password: password, activity: activity, logger: logger)
         // The master's daemon refused the site's credential: say so, and ask the master again before the next pull.
         if case .site = job.credential, outcome.result == .failed,
@@ -165,8 +165,7 @@ public struct RsyncRunner: ReportingSyncRunner {
     /// A sync that builds a new revision beside the served one and publishes it whole (`publish: atomic`). A build
     /// that fails, is stopped, or would delete more than the cap allows is removed and nothing is published; no
     /// in-progress marker is needed, since the served tree never changes under a reader.
-    func atomic(_ job: SyncJob, password: String?, activity: RunActivity?, logger: Logger) async -> SyncOutcome {
-        let tree = RevisionTree(destination: job.destination)
+    func atomic(_ job: SyncJob, in tree: RevisionTree, password: String?, activity: RunActivity?, logger: Logger) async -> SyncOutcome {
         for leftover in tree.removeLeftovers() { logger.notice("removed an unfinished revision", metadata: ["path": "\(leftover)"]) }
         let base = tree.linkBase()
         let build: (serial: Int, directory: String)
