@@ -21,6 +21,8 @@ public struct AgentAPI: Sendable {
     let stateCache = ProjectJSONCache()
     /// The master's part: the site's status, the revisions, the rsync credential and the slaves' reports.
     let site: SiteStatusSource?
+    /// The master's staged pulls (`stage: site`), told of the slaves' first stages.
+    let stages: StagedRollouts?
     /// Bodies larger than this are refused with 413: a spec is a few hundred bytes.
     public var maxBodySize = 1 << 20
     /// The zone of tunasync's time strings (`GET /jobs`): the host's, as tunasync's manager writes them.
@@ -30,9 +32,10 @@ public struct AgentAPI: Sendable {
     static let publicWhenStatusIs: Set<String> = ["/v1/status", "/mirrorz.json", "/jobs"]
 
     init(role: AgentRole, name: String, bootID: String, version: String, scheduler: SyncScheduler, metrics: AgentMetrics, token: BearerToken,
-         bounds: PathBounds, site: SiteStatusSource? = nil) {
+         bounds: PathBounds, site: SiteStatusSource? = nil, stages: StagedRollouts? = nil) {
         self.bounds = bounds
         self.site = site
+        self.stages = stages
         self.role = role
         self.name = name
         self.bootID = bootID
@@ -135,11 +138,18 @@ public struct AgentAPI: Sendable {
             let name = try api.projectName(context)
             // The master's trigger names the revision to pull; a sync asked for by hand has no body.
             let body = try await api.body(request)
-            let revision = body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) ? nil
-                : try api.decodeJSON(TriggerRequest.self, body).revision
+            let trigger = body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) ? nil
+                : try api.decodeJSON(TriggerRequest.self, body)
+            let stage = try trigger?.stage.map { stage throws(APIError) in try api.checkStage(stage) }
             let run: RunRecord
             do throws(SchedulerError) {
-                run = try await scheduler.requestRun(name, trigger: revision == nil ? .request : .trigger, revision: revision)
+                if let trigger, let stage {
+                    // A stage of a `stage: site` pull (SyncScheduler+Stages.swift).
+                    run = try await scheduler.requestStage(name, revision: trigger.revision, stage: stage,
+                                                           timeout: trigger.stageTimeout ?? StagedRollouts.defaultTimeout)
+                } else {
+                    run = try await scheduler.requestRun(name, trigger: trigger == nil ? .request : .trigger, revision: trigger?.revision)
+                }
             } catch { throw APIError(error) }
             return try APIResponse.json(SyncResponse(project: name, runID: run.id, state: run.state), status: .accepted)
         }
@@ -270,7 +280,24 @@ public struct AgentAPI: Sendable {
         guard spec.slaves.contains(report.slave) else {
             throw APIError(.conflict, code: "not-assigned", message: "slave '\(report.slave)' does not serve project '\(report.project)'", field: "slave")
         }
+        // A first stage says nothing of what the slave serves: it moves the project's staged pull on.
+        if report.stage == 1 {
+            await scheduler.markSeen([report.slave])
+            await stages?.firstStageFinished(report)
+            return
+        }
         do throws(SchedulerError) { try await scheduler.putReport(report) } catch { throw APIError(error) }
+    }
+
+    /// A trigger's stage: 1 or 2, and only a slave runs stages.
+    func checkStage(_ stage: Int) throws(APIError) -> Int {
+        guard site == nil else {
+            throw APIError(.conflict, code: "slave-only", message: "only a slave runs the stages of a stage: site pull; a master syncs both at once", field: "stage")
+        }
+        guard stage == 1 || stage == 2 else {
+            throw APIError(.unprocessableContent, code: "invalid-value", message: "stage is 1 or 2, not \(stage)", field: "stage")
+        }
+        return stage
     }
 
     func projectName(_ context: some RequestContext) throws -> String {

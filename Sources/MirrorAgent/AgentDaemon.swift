@@ -40,6 +40,13 @@ final class SchedulerSlot: Sendable {
     func set(_ scheduler: SyncScheduler) { slot.withLock { $0 = scheduler } }
 }
 
+/// The master's staged pulls, made after the triggers' courier that tells them of a slave it cannot reach.
+final class RolloutSlot: Sendable {
+    private let slot = Mutex<StagedRollouts?>(nil)
+    var rollouts: StagedRollouts? { slot.withLock { $0 } }
+    func set(_ rollouts: StagedRollouts) { slot.withLock { $0 = rollouts } }
+}
+
 /// What an agent needs to start; everything else arrives through its API.
 public struct AgentOptions: Sendable {
     public var role: AgentRole
@@ -157,23 +164,34 @@ public final class AgentDaemon: Sendable {
             case .master:
                 // The triggers' courier is made before the scheduler, which owns the store: a delivered trigger marks
                 // its slave seen through the scheduler, once there is one.
+                let unreachable = RolloutSlot()
                 let triggers = Courier<SlaveTrigger>(clock: clock, retryBase: options.peerRetryBase, logger: logger, outcome: { slave, error in
                     if error == nil, let scheduler = made.scheduler { await scheduler.markSeen([slave]) }
+                    if error != nil { await unreachable.rollouts?.unreachable(slave) }
                 }, send: { _, trigger throws(PeerError) in
-                    try await peers.trigger(trigger.api, project: trigger.project, revision: trigger.revision)
+                    try await peers.trigger(trigger.api, project: trigger.project, revision: trigger.revision, stage: trigger.stage,
+                                            stageTimeout: trigger.stageTimeout)
                 })
-                scheduler = try SyncScheduler(store: store, role: .master, runner: runner, observer: TriggerSlaves(courier: triggers, logger: logger),
+                let stages = StagedRollouts(courier: triggers, clock: clock, timeout: options.policy.stageTimeout, logger: logger) { project, until in
+                    await made.scheduler?.holdRuns(of: project, until: until)
+                }
+                unreachable.set(stages)
+                scheduler = try SyncScheduler(store: store, role: .master, runner: runner,
+                                              observer: TriggerSlaves(courier: triggers, stages: stages, logger: logger),
                                               hooks: hooks, clock: clock, metrics: metrics, policy: options.policy, logs: logs, logger: logger)
                 made.set(scheduler)
                 let supervisor = try RsyncDaemonSupervisor(stateDirectory: options.stateDirectory, scheduler: scheduler,
                                                            executable: options.rsyncExecutable, clock: clock, logger: logger)
                 rsyncd = supervisor
                 extraServices = [RsyncDaemonService(supervisor: supervisor)]
-                stopPeers = { await triggers.stop() }
+                stopPeers = {
+                    await stages.stop()
+                    await triggers.stop()
+                }
                 let site = SiteStatusSource(name: options.name, scheduler: scheduler, supervisor: supervisor,
                                             prober: PeerClient(token: tokenText, timeout: 2, transport: transport), clock: clock)
                 api = AgentAPI(role: .master, name: options.name, bootID: bootID, version: options.version, scheduler: scheduler,
-                               metrics: metrics, token: BearerToken(tokenText), bounds: bounds, site: site)
+                               metrics: metrics, token: BearerToken(tokenText), bounds: bounds, site: site, stages: stages)
             case .slave:
                 let reports = Courier<ReportDelivery>(clock: clock, retryBase: options.peerRetryBase, logger: logger) { _, delivery throws(PeerError) in
                     try await peers.report(delivery.api, delivery.report)

@@ -276,12 +276,13 @@ public final class AgentStore: Sendable {
     }
 
     /// Records how a run ended; a success bumps the project's revision (the master), or sets it to the revision
-    /// pulled (`pulled`, a slave), in the same transaction. Returns the record as stored, with the new revision.
-    public func finishRun(_ run: RunRecord, pulled: Int? = nil) throws(StoreError) -> RunRecord {
+    /// pulled (`pulled`, a slave), in the same transaction, unless `advances` is false (a slave's first stage, which
+    /// leaves the tree at the revision before). Returns the record as stored, with the new revision.
+    public func finishRun(_ run: RunRecord, pulled: Int? = nil, advances: Bool = true) throws(StoreError) -> RunRecord {
         try write("finish run \(run.id)") { db in
             var run = run
             run.state = .finished
-            if run.result?.isSuccess == true, let end = run.endedAt {
+            if run.result?.isSuccess == true, advances, let end = run.endedAt {
                 try db.execute(sql: """
                     UPDATE project SET revision = COALESCE(?, revision + 1), lastSuccessAt = ?, syncedFiles = COALESCE(?, syncedFiles),
                         syncedBytes = COALESCE(?, syncedBytes), lastEndAt = ?

@@ -29,8 +29,9 @@ public struct PeerClient: Sendable {
     }
 
     /// Tells a slave that the master has `revision` of `project`.
-    public func trigger(_ slaveAPI: String, project: String, revision: Int) async throws(PeerError) {
-        _ = try await call("POST", slaveAPI, "/v1/projects/\(project)/sync", body: TriggerRequest(revision: revision))
+    public func trigger(_ slaveAPI: String, project: String, revision: Int, stage: Int? = nil, stageTimeout: TimeInterval? = nil) async throws(PeerError) {
+        _ = try await call("POST", slaveAPI, "/v1/projects/\(project)/sync",
+                           body: TriggerRequest(revision: revision, stage: stage, stageTimeout: stageTimeout))
     }
 
     /// Hands the master a slave's report on a finished pull.

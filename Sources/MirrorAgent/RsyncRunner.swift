@@ -150,7 +150,8 @@ public struct RsyncRunner: ReportingSyncRunner {
         let started = clock.now()
         let synced = job
         var outcome = await timed(job) { await self.passes(synced, password: password, activity: activity, logger: logger) }
-        if outcome.result.isSuccess { writeTrace(trace, job: job, started: started, into: &outcome, logger: logger) }
+        // A first stage leaves the tree at the revision before, index files and all: its trace is written by the second.
+        if outcome.result.isSuccess, job.stage != .first { writeTrace(trace, job: job, started: started, into: &outcome, logger: logger) }
         return outcome
     }
 
@@ -287,6 +288,9 @@ public struct RsyncRunner: ReportingSyncRunner {
 
     /// The first pass, the checks between the passes, and the second pass when there is one.
     func passes(_ job: SyncJob, password: String?, activity: RunActivity? = nil, logger: Logger) async -> SyncOutcome {
+        if case .second(let limit) = job.stage {
+            return await secondPass(job, limit: limit, after: nil, warnings: [], password: password, activity: activity, logger: logger)
+        }
         let first = await invoke(RsyncArguments.arguments(for: job, pass: .first), password: password, activity: activity, pass: 1, logger: logger)
         if let failure = failure(of: first, pass: "first", allowing: [0, 24, 25]) { return failure }
         let report = first.report
@@ -309,13 +313,27 @@ public struct RsyncRunner: ReportingSyncRunner {
                                filesTransferred: report.filesTransferred, bytesTransferred: report.bytesTransferred, filesDeleted: 0,
                                filesTotal: report.filesTotal, stderrTail: first.stderrTail)
         }
+        // A first stage ends here, whatever it found: the master says when the second runs.
+        if job.stage == .first {
+            var staged = outcome(job, first: first, second: nil, warnings: warnings)
+            staged.message = "stage 1 of 2: " + staged.message + "; \(pending) to delete and the index files wait for stage 2"
+            staged.deletionLimit = limit
+            return staged
+        }
         guard pending > 0 || !job.twoStage.isEmpty else {
             return outcome(job, first: first, second: nil, warnings: warnings)
         }
         if Task.isCancelled { return SyncOutcome(result: .cancelled, reason: "cancelled", message: "the run was stopped") }
+        return await secondPass(job, limit: limit, after: first, warnings: warnings, password: password, activity: activity, logger: logger)
+    }
+
+    /// The second pass, held to `limit` deletions: after `first` in the same run, or alone as a slave's second stage.
+    func secondPass(_ job: SyncJob, limit: Int, after first: Invocation?, warnings: [String], password: String?, activity: RunActivity?,
+                    logger: Logger) async -> SyncOutcome {
+        var warnings = warnings
         // Held to the limit again, in case the upstream changed between the passes.
         let second = await invoke(RsyncArguments.arguments(for: job, pass: .second(maxDelete: limit)), password: password,
-                                  activity: activity, pass: 2, logger: logger)
+                                  activity: activity, pass: first == nil ? 1 : 2, logger: logger)
         if second.exitCode == 25 {
             return SyncOutcome(result: .failed, exitCode: 25, reason: "deletion-cap",
                                message: "the upstream changed between the passes and would delete more than maxDelete \(job.maxDelete) allows (\(limit)); \(second.report.filesDeleted ?? 0) files were deleted, \(second.report.deletionsSkipped ?? 0) kept",
@@ -323,13 +341,17 @@ public struct RsyncRunner: ReportingSyncRunner {
         }
         if let failure = failure(of: second, pass: "second", allowing: [0, 24]) { return failure }
         if second.exitCode == 24 { warnings.append("files vanished on the upstream while they were copied") }
-        return outcome(job, first: first, second: second, warnings: warnings)
+        var outcome = outcome(job, first: first, second: second, warnings: warnings)
+        if first == nil { outcome.message = "stage 2 of 2: " + outcome.message }
+        return outcome
     }
 
-    func outcome(_ job: SyncJob, first: Invocation, second: Invocation?, warnings: [String]) -> SyncOutcome {
-        let last = second ?? first
-        let transferred = (first.report.filesTransferred ?? 0) + (second?.report.filesTransferred ?? 0)
-        let bytes = (first.report.bytesTransferred ?? 0) + (second?.report.bytesTransferred ?? 0)
+    /// A run's outcome from its passes: `first` is absent in a slave's second stage, `second` when one pass sufficed.
+    func outcome(_ job: SyncJob, first: Invocation?, second: Invocation?, warnings: [String]) -> SyncOutcome {
+        let passes = [first, second].compactMap { $0 }
+        let last = passes[passes.count - 1]
+        let transferred = passes.map { $0.report.filesTransferred ?? 0 }.reduce(0, +)
+        let bytes = passes.map { $0.report.bytesTransferred ?? 0 }.reduce(0, +)
         let deleted = second?.report.filesDeleted ?? 0
         var message = "\(transferred) files (\(bytes) bytes) copied, \(deleted) deleted, \(last.report.filesTotal ?? 0) in the tree"
         if !warnings.isEmpty { message += "; " + Set(warnings).sorted().joined(separator: "; ") }
@@ -337,7 +359,6 @@ public struct RsyncRunner: ReportingSyncRunner {
                            reason: warnings.isEmpty ? nil : "vanished-files", message: message, filesTransferred: transferred,
                            bytesTransferred: bytes, filesDeleted: deleted, filesTotal: last.report.filesTotal,
                            bytesTotal: last.report.bytesTotal, stderrTail: last.stderrTail)
-        let passes = [first] + (second.map { [$0] } ?? [])
         outcome.passSeconds = passes.map(\.seconds)
         outcome.bytesReceived = passes.compactMap(\.report.bytesReceived).reduce(0, +)
         return outcome

@@ -35,6 +35,8 @@ public struct SyncJob: Sendable, Hashable {
     public var trace: Bool?
     /// In place, or by whole revisions behind a link at `destination`.
     public var publish = PublishMode.inPlace
+    /// Which passes this run makes: a slave of a `stage: site` project runs its two stages as two runs.
+    public var stage = SyncStage.whole
 
     public init(project: String, source: String, destination: String, exclude: [String] = [], twoStage: [String] = [],
                 rsyncOptions: [String] = [], ioTimeout: TimeSpan = UpstreamSpec.defaultIOTimeout,
@@ -85,6 +87,17 @@ public struct SyncJob: Sendable, Hashable {
     }
 }
 
+/// The passes of a run.
+public enum SyncStage: Sendable, Hashable {
+    /// Both passes (the second only when needed), one after the other.
+    case whole
+    /// The first pass and its checks: everything but the second stage, nothing deleted; the deletions counted.
+    case first
+    /// The second pass alone, after a first stage that found `deletionLimit` deletions allowed: the index files, and
+    /// the deletions.
+    case second(deletionLimit: Int)
+}
+
 /// How one sync ended, in terms the run record keeps.
 public struct SyncOutcome: Sendable, Hashable {
     public var result: RunResult
@@ -104,6 +117,8 @@ public struct SyncOutcome: Sendable, Hashable {
     public var passSeconds: [Double] = []
     /// Whether trying again later may help (a dropped connection may; a deletion cap will not).
     public var retryable: Bool
+    /// After a first stage: the most files its second stage may delete, as the first pass counted and the cap allows.
+    public var deletionLimit: Int?
 
     public init(result: RunResult, exitCode: Int? = nil, reason: String? = nil, message: String, filesTransferred: Int? = nil,
                 bytesTransferred: Int64? = nil, filesDeleted: Int? = nil, filesTotal: Int? = nil, bytesTotal: Int64? = nil,

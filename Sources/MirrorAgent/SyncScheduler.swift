@@ -47,12 +47,17 @@ public actor SyncScheduler {
         /// The least time between the starts of two runs an upstream's pushes start: pushes closer together wait,
         /// and coalesce into one run.
         public var pushGap: TimeInterval
+        /// On the master, how long a `stage: site` project's slaves may take over their first stage before the ones
+        /// that finished go on to the second without the rest.
+        public var stageTimeout: TimeInterval
 
-        public init(maxAttempts: Int = 3, retryBase: TimeInterval = 30, retryMax: TimeInterval = 600, pushGap: TimeInterval = 30) {
+        public init(maxAttempts: Int = 3, retryBase: TimeInterval = 30, retryMax: TimeInterval = 600, pushGap: TimeInterval = 30,
+                    stageTimeout: TimeInterval = StagedRollouts.defaultTimeout) {
             self.maxAttempts = maxAttempts
             self.retryBase = retryBase
             self.retryMax = retryMax
             self.pushGap = pushGap
+            self.stageTimeout = stageTimeout
         }
 
         /// The wait after `attempt` failed attempts: exponential, capped, and spread by ±50%.
@@ -94,6 +99,11 @@ public actor SyncScheduler {
         var pushPending = false
         /// When the last run a push asked for started.
         var lastPushStartAt: Date?
+        /// A slave's `stage: site` pull between its stages (SyncScheduler+Stages.swift).
+        var staged: StagedPull?
+        /// On the master, a `stage: site` project's slaves are between their stages: its next upstream sync waits
+        /// until they are done or this time has passed, so that their second stage pulls the revision of their first.
+        var heldUntil: Date?
     }
 
     /// The agent's store: the scheduler is its one owner; the API and the site's status go through its methods.
@@ -220,9 +230,9 @@ public actor SyncScheduler {
         guard role == .master || settings?.master == nil || (entry.wantedRevision ?? 0) > 0 else { return nil }
         var scheduled: Date? = .distantPast
         if !entry.resume, let last = entry.lastStartAt { scheduled = entry.spec.interval.nextRun(after: last, seed: name) }
-        guard entry.pushPending else { return scheduled }
+        guard entry.pushPending else { return held(scheduled, entry) }
         let push = pushAllowed(entry)
-        return scheduled.map { min($0, push) } ?? push
+        return held(scheduled.map { min($0, push) } ?? push, entry)
     }
 
     func earliestDue() -> Date? {
@@ -272,7 +282,8 @@ public actor SyncScheduler {
             var record = queued
             record.state = .running
             record.startedAt = now
-            let job = SyncJob(project: name, spec: entry.spec, root: settings.root, previousFiles: entry.syncedFiles, masterAPI: settings.master)
+            var job = SyncJob(project: name, spec: entry.spec, root: settings.root, previousFiles: entry.syncedFiles, masterAPI: settings.master)
+            job.stage = stage(of: record, entry)
             let activity = activities[record.id]
             activity?.touch()
             let task = Task { await self.execute(record, job: job, activity: activity) }
@@ -321,7 +332,8 @@ public actor SyncScheduler {
         }
         // After the run is recorded and the observer told (the master's triggers are on their way): the next run of
         // the project may start while the hook runs, and the hook's outcome is added to the run's record.
-        if let hooks, let project, let settings, let spec = project.spec.hooks {
+        // A first stage is half a sync: the hooks run after the second.
+        if let hooks, let project, let settings, let spec = project.spec.hooks, run.trigger != .firstStage {
             let directory = settings.root + "/" + project.spec.path
             let log = activity?.logPath.flatMap { activity?.logFailure == nil && FileManager.default.fileExists(atPath: $0) ? $0 : nil }
             let task = Task { await hooks.run(spec, after: run, revision: project.revision, directory: directory, log: log, logger: runLogger) }
@@ -381,7 +393,9 @@ public actor SyncScheduler {
             run.message = "the agent stopped while the run was in progress"
         }
         let pulled = entries[run.project]?.running.flatMap { $0.record.id == run.id ? $0.pulling : nil }
-        do { run = try store.finishRun(run, pulled: pulled) } catch {
+        // A first stage leaves the tree at the revision before: the run is recorded, the project is not advanced.
+        let firstStage = run.trigger == .firstStage
+        do { run = try store.finishRun(run, pulled: pulled, advances: !firstStage) } catch {
             logger.error("cannot record the end of a run", metadata: ["project": "\(run.project)", "run": "\(run.id)", "error": "\(error)"])
         }
         metrics.record(run)
@@ -393,7 +407,8 @@ public actor SyncScheduler {
         if var entry = entries[run.project], entry.running?.record.id == run.id {
             entry.running = nil
             entry.lastRun = run
-            if run.result?.isSuccess == true {
+            entry.staged = staged(after: run, pulled: pulled, outcome: outcome, entry: entry)
+            if run.result?.isSuccess == true, !firstStage {
                 entry.revision = run.revision ?? pulled ?? entry.revision + 1
                 entry.lastSuccessAt = run.endedAt
                 entry.syncedFiles = run.filesTotal ?? entry.syncedFiles
@@ -405,7 +420,8 @@ public actor SyncScheduler {
         }
         endActivity(of: run)
         wake.signal()
-        return (run, entries[run.project].map { ($0.spec, $0.revision) }, settings)
+        // A first stage's report names the revision it pulled, which the slave does not serve yet.
+        return (run, entries[run.project].map { ($0.spec, firstStage ? pulled ?? $0.revision : $0.revision) }, settings)
     }
 
     func endRuns() async {
@@ -532,7 +548,8 @@ public actor SyncScheduler {
                 entry.wantedRevision = revision
                 entries[name] = entry
             }
-            guard revision != entry.revision, !entry.spec.suspended, entry.running == nil, entry.queued == nil else { continue }
+            guard revision != entry.revision, !entry.spec.suspended, entry.running == nil, entry.queued == nil,
+                  !isWaitingForSecondStage(entry, of: revision) else { continue }
             if (try? queue(name, trigger: .catchUp)) != nil { queued.append(name) }
         }
         return queued

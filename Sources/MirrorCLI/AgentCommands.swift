@@ -108,12 +108,20 @@ struct MasterCommand: AsyncParsableCommand {
                                + "than that wait for it, never refused.", valueName: "seconds"))
     var pushGap: Double = 30
 
+    @Option(help: ArgumentHelp("How long the slaves of a stage: site project may take over their first stage; then the ones "
+                               + "that finished run the second without the rest.", valueName: "seconds"))
+    var stageTimeout: Double = StagedRollouts.defaultTimeout
+
     func validate() throws {
         guard pushGap >= 0, pushGap.isFinite else { throw ValidationError("--push-gap takes seconds, 0 or more; got \(pushGap)") }
+        guard stageTimeout > 0, stageTimeout.isFinite else { throw ValidationError("--stage-timeout takes seconds, more than 0; got \(stageTimeout)") }
     }
 
     func run() async throws {
-        try await flags.run(role: .master, name: name, defaultListen: "127.0.0.1:7070") { $0.policy.pushGap = pushGap }
+        try await flags.run(role: .master, name: name, defaultListen: "127.0.0.1:7070") {
+            $0.policy.pushGap = pushGap
+            $0.policy.stageTimeout = stageTimeout
+        }
     }
 }
 

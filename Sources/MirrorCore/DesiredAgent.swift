@@ -99,6 +99,8 @@ extension DesiredAgent {
             pullTree.help = nil
             // Pushes are announced to the master alone.
             pullTree.pushTokenFile = nil
+            // The master tells a slave each stage in its trigger.
+            pullTree.stage = .host
             let pull = AgentProjectSpec(upstream: module, interval: .every(slaveFallbackInterval), tree: pullTree)
             pullSpecs[name] = pull
             let generation = Generation.of(pull)

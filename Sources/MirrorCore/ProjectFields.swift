@@ -40,6 +40,9 @@ public struct TreeSpec: Sendable, Hashable {
     public var hooks: HookSpec?
     /// How a sync makes the tree public: in place, or by switching whole revisions at once.
     public var publish = PublishMode.inPlace
+    /// With `twoStage`, `site` holds every slave's second stage until every reachable slave has finished its first
+    /// (ftpsync's staged mode). The master alone holds it: a slave learns the stage from each trigger.
+    public var stage = StageMode.host
     /// The file on the master holding the token with which the upstream announces a new tree; overrides the
     /// upstream's `pushTokenFile`. The master alone holds it.
     public var pushTokenFile: String?
@@ -228,6 +231,7 @@ extension AgentProjectSpec {
         // "10%" and "10" differ: the text is canonical.
         .tree("maxDelete", \.maxDelete, { $0.maxDelete = $1 }, value: { .text($0.description) }, text: { $0.description }),
         .tree("publish", \.publish, { $0.publish = $1 }, omit: { $0 == .inPlace }, value: { .text($0.rawValue) }, text: { $0.rawValue }),
+        .tree("stage", \.stage, { $0.stage = $1 }, omit: { $0 == .host }, value: { .text($0.rawValue) }, text: { $0.rawValue }),
         .tree("trace", \.trace, { $0.trace = $1 }, omit: { $0 == nil }, value: { $0.map(FieldValue.flag) ?? .absent }, text: { $0.map { $0 ? "true" : "false" } }),
         .hook("hooks.onSuccess", \.onSuccess, coding: ProjectField.coding("hooks", \.hooks, { $0.hooks = $1 }, omit: { $0 == nil })),
         .hook("hooks.onFailure", \.onFailure),

@@ -32,6 +32,11 @@ public enum RunTrigger: String, Codable, Sendable, Hashable {
     case catchUp
     /// The upstream announced a new tree (`POST /v1/projects/{name}/trigger`, on the master).
     case push
+    /// The master's trigger of a `stage: site` project's first stage (slaves): everything but the index files, which
+    /// wait for the second.
+    case firstStage
+    /// The master's trigger of the second stage, once every reachable slave has finished the first (slaves).
+    case secondStage
 }
 
 /// One run of a project: from its queueing to its end, over every attempt.

@@ -5,16 +5,28 @@ import Foundation
 /// `POST /v1/projects/{name}/sync` from the master to a slave: the master has this revision; pull it.
 public struct TriggerRequest: Codable, Sendable, Hashable {
     public var revision: Int
+    /// With `stage: site`: 1 pulls everything but the index files and waits; 2 brings the index files and deletes.
+    /// Absent, the slave pulls the whole revision at once.
+    public var stage: Int?
+    /// With stage 1: how long the slave waits for stage 2 before it pulls the whole revision on its own, in seconds.
+    public var stageTimeout: Double?
 
-    public init(revision: Int) { self.revision = revision }
+    public init(revision: Int, stage: Int? = nil, stageTimeout: Double? = nil) {
+        self.revision = revision
+        self.stage = stage
+        self.stageTimeout = stageTimeout
+    }
 }
 
 /// `POST /v1/reports`: a slave's word on a pull that has finished, sent only once it has.
 public struct SlaveReport: Codable, Sendable, Hashable {
     public var slave: String
     public var project: String
-    /// The revision the slave serves after this pull.
+    /// The revision the slave serves after this pull; with `stage` 1, the revision whose first stage it pulled.
     public var revision: Int
+    /// 1 for the first stage of a `stage: site` pull: the slave holds everything but the revision's index files and
+    /// still serves the revision before. Absent for a whole pull and for the second stage.
+    public var stage: Int?
     public var result: RunResult
     public var runID: Int64
     public var startedAt: Date?
@@ -52,6 +64,7 @@ public struct SlaveReport: Codable, Sendable, Hashable {
                   startedAt: run.startedAt, endedAt: end, durationSeconds: run.startedAt.map { end.timeIntervalSince($0) } ?? 0,
                   bytesTransferred: run.bytesTransferred, filesTransferred: run.filesTransferred, filesTotal: run.filesTotal,
                   bytesTotal: run.bytesTotal, message: run.message)
+        if run.trigger == .firstStage { stage = 1 }
     }
 }
 

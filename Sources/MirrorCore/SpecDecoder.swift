@@ -242,6 +242,15 @@ public struct SpecDecoder: Sendable {
         tree.help = optional(f, "help") { text, _ throws(ValueError) in try WebLink.check(text) }
         tree.trace = boolean(f, "trace")
         tree.publish = optional(f, "publish") { text, _ throws(ValueError) in try PublishMode.parse(text) } ?? .inPlace
+        tree.stage = optional(f, "stage") { text, _ throws(ValueError) in try StageMode.parse(text) } ?? .host
+        if tree.stage == .site, let entry = f["stage"] {
+            // A site-wide second stage needs a second stage, and whole revisions already switch each host at once.
+            if tree.twoStage.isEmpty {
+                diagnostics.error(entry.value.mark, "invalid-value", "\(f.what): stage: site needs twoStage: the index files the slaves hold back until every slave has the rest", field: "stage")
+            } else if tree.publish == .atomic {
+                diagnostics.error(entry.value.mark, "invalid-value", "\(f.what): stage: site works with publish: inPlace; with publish: atomic each host already switches to a whole revision at once", field: "stage")
+            }
+        }
         tree.pushTokenFile = optional(f, "pushTokenFile") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
         tree.logRetention = integer(f, "logRetention", in: TreeSpec.logRetentionRange)
         if let entry = f["hooks"] { tree.hooks = hooks(entry.value, what: Subject("hooks of project", name)) }

@@ -380,18 +380,39 @@ public enum UpstreamLocation: Sendable, Hashable, Codable, CustomStringConvertib
 }
 
 /// How a sync makes its tree public.
-public enum PublishMode: String, Sendable, Hashable, Codable, CaseIterable {
+public enum PublishMode: String, Sendable, Hashable, Codable, WordChoice {
     /// rsync updates the served tree where it stands (index files last, with `twoStage`).
     case inPlace
     /// Each sync builds a new revision beside the served one (unchanged files hard-linked) and publishes it with one
     /// rename of a symbolic link: a reader sees one whole revision at every moment.
     case atomic
 
-    public static func parse(_ text: String) throws(ValueError) -> PublishMode {
-        guard let mode = PublishMode(rawValue: text) else {
-            throw ValueError("'\(text)' is not a way to publish; it is inPlace or atomic")
+    public static let what = "a way to publish"
+}
+
+/// Where a two-stage project's second stage waits for its first.
+public enum StageMode: String, Sendable, Hashable, Codable, WordChoice {
+    /// Each host runs its second stage (the index files) right after its own first.
+    case host
+    /// The slaves run their first stage, and only once every reachable slave has finished it does the master tell
+    /// them all to run the second: the public hosts switch their indices within seconds of each other.
+    case site
+
+    public static let what = "a stage"
+}
+
+/// A field that is one of a few words.
+public protocol WordChoice: RawRepresentable<String>, CaseIterable {
+    /// What the field is, after "is not": "a stage".
+    static var what: String { get }
+}
+
+extension WordChoice {
+    public static func parse(_ text: String) throws(ValueError) -> Self {
+        guard let choice = Self(rawValue: text) else {
+            throw ValueError("'\(text)' is not \(what); it is " + allCases.map(\.rawValue).joined(separator: " or "))
         }
-        return mode
+        return choice
     }
 }
 

@@ -629,6 +629,11 @@ public enum BundledSchema {
           "enum": ["inPlace", "atomic"],
           "default": "inPlace"
         },
+        "stage": {
+          "description": "With twoStage: host (each host runs its second stage right after its first) or site (ftpsync's staged mode: every slave pulls the first stage, everything but the index files; once every reachable slave has finished it, or the master's --stage-timeout has passed, the master tells them all to run the second, so the public hosts switch their indices within seconds of each other). site needs twoStage and publish: inPlace.",
+          "enum": ["host", "site"],
+          "default": "host"
+        },
         "trace": {
           "description": "Debian trace files: after each successful sync the master and each slave write project/trace/HOST (as Debian's ftpsync does) and project/trace/_traces, and hold Archive-Update-in-Progress-HOST at the top of the tree while a sync runs. true or false; when absent, on for a tree that has a project/trace/ directory (brought by its upstream).",
           "type": "boolean"

@@ -26,9 +26,12 @@ final class AgentProcess: @unchecked Sendable {
     private(set) var process: Process?
 
     /// An agent with a token of its own, or the site's shared one (`sharing`'s); it may read local upstreams in `scratch`.
-    init(role: AgentRole, name: String, scratch: Scratch, sharing other: AgentProcess? = nil, extraArguments: [String] = []) throws {
+    /// `environment`: added to the test's own, for the agent's process (a `PATH` that finds a wrapped rsync first).
+    init(role: AgentRole, name: String, scratch: Scratch, sharing other: AgentProcess? = nil, extraArguments: [String] = [],
+         environment: [String: String] = [:]) throws {
         self.role = role
         self.name = name
+        self.environment = environment
         // The tests make their local upstreams in the scratch directory.
         self.extraArguments = ["--allow-local-upstream", scratch.path] + extraArguments
         port = freePort()
@@ -46,6 +49,7 @@ final class AgentProcess: @unchecked Sendable {
     }
 
     let extraArguments: [String]
+    let environment: [String: String]
 
     var base: String { "http://127.0.0.1:\(port)" }
 
@@ -57,6 +61,7 @@ final class AgentProcess: @unchecked Sendable {
         if role == .slave || name != "master" { arguments += ["--name", name] }
         arguments += extraArguments
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         FileManager.default.createFile(atPath: log, contents: nil)
         let handle = FileHandle(forWritingAtPath: log)!
         handle.seekToEndOfFile()

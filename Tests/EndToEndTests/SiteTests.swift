@@ -19,16 +19,20 @@ final class Site: @unchecked Sendable {
     let rsyncdPort: Int
     let directory: String
 
-    /// `agentArguments`: extra flags for each agent, by its name.
-    init(_ label: String, agentArguments: (String) -> [String] = { _ in [] }) throws {
+    /// `agentArguments`: extra flags for each agent, by its name; `agentEnvironment`: extra environment, by its name.
+    init(_ label: String, agentArguments: (String) -> [String] = { _ in [] },
+         agentEnvironment: (String, Scratch) throws -> [String: String] = { _, _ in [:] }) throws {
         scratch = Scratch(label)
         upstream = scratch.path + "/upstream"
         try Tree.generate(at: upstream + "/linux", files: 40, bytes: 2048)
         try Tree.generate(at: upstream + "/tools", files: 5, bytes: 100, seed: 3)
         daemon = try RsyncDaemon(tree: upstream, scratch: scratch)
-        master = try AgentProcess(role: .master, name: "master", scratch: scratch, extraArguments: agentArguments("master"))
-        a = try AgentProcess(role: .slave, name: "a", scratch: scratch, sharing: master, extraArguments: agentArguments("a"))
-        b = try AgentProcess(role: .slave, name: "b", scratch: scratch, sharing: master, extraArguments: agentArguments("b"))
+        master = try AgentProcess(role: .master, name: "master", scratch: scratch, extraArguments: agentArguments("master"),
+                                  environment: try agentEnvironment("master", scratch))
+        a = try AgentProcess(role: .slave, name: "a", scratch: scratch, sharing: master, extraArguments: agentArguments("a"),
+                             environment: try agentEnvironment("a", scratch))
+        b = try AgentProcess(role: .slave, name: "b", scratch: scratch, sharing: master, extraArguments: agentArguments("b"),
+                             environment: try agentEnvironment("b", scratch))
         rsyncdPort = freePort()
         directory = scratch.sub("mirrors.d")
         try """

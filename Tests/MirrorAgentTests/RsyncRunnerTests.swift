@@ -64,6 +64,43 @@ struct RsyncRunnerTests {
         #expect(indexTimes.min()! > poolTimes.max()!)
     }
 
+    @Test("a slave's two stages as two runs: the first brings the packages, deletes nothing and leaves the index; the second brings the index and deletes within the first's count")
+    func stagesAsRuns() async throws {
+        let scratch = Scratch()
+        let upstream = scratch.path + "/upstream"
+        try Tree.generate(at: upstream, files: 50)
+        try FileManager.default.createDirectory(atPath: upstream + "/dists", withIntermediateDirectories: true)
+        try Data("index 1\n".utf8).write(to: URL(fileURLWithPath: upstream + "/dists/Packages"))
+        let daemon = try RsyncDaemon(tree: upstream, scratch: scratch)
+        let mirror = scratch.path + "/mirror"
+        let staged = { (stage: SyncStage, previous: Int?) in self.job(daemon.url, mirror) { $0.twoStage = ["dists/"]; $0.stage = stage; $0.previousFiles = previous } }
+        let whole = await runner.run(staged(.whole, nil), logger: testLogger)
+        #expect(whole.result == .success, "\(whole)")
+
+        // The next revision: a new package named by a new index, and two packages gone.
+        try Data("new".utf8).write(to: URL(fileURLWithPath: upstream + "/pool/1/new.deb"))
+        try Data("index 2, names new.deb\n".utf8).write(to: URL(fileURLWithPath: upstream + "/dists/Packages"))
+        for i in [2, 3] { try FileManager.default.removeItem(atPath: upstream + "/pool/\(i)/file-\(i).deb") }
+        let first = await runner.run(staged(.first, whole.filesTotal), logger: testLogger)
+        #expect(first.result == .success, "\(first)")
+        #expect(first.message.hasPrefix("stage 1 of 2") && first.message.contains("2 to delete"), "\(first.message)")
+        #expect(first.deletionLimit == staged(.first, whole.filesTotal).deletionLimit(currentFiles: 0), "the cap on the tree it held")
+        #expect(FileManager.default.fileExists(atPath: mirror + "/pool/1/new.deb"))
+        #expect(FileManager.default.fileExists(atPath: mirror + "/pool/2/file-2.deb"), "the first stage deletes nothing")
+        #expect(try String(contentsOfFile: mirror + "/dists/Packages", encoding: .utf8) == "index 1\n", "the index waits for stage 2")
+
+        let second = await runner.run(staged(.second(deletionLimit: try #require(first.deletionLimit)), whole.filesTotal), logger: testLogger)
+        #expect(second.result == .success, "\(second)")
+        #expect(second.message.hasPrefix("stage 2 of 2"), "\(second.message)")
+        #expect(second.filesDeleted == 2)
+        #expect(try Tree.snapshot(mirror) == Tree.snapshot(upstream))
+
+        // A second stage held to the first's count: deletions past it stop the run, as the cap says.
+        for i in 4..<20 { try FileManager.default.removeItem(atPath: upstream + "/pool/\(i % 10)/file-\(i).deb") }
+        let capped = await runner.run(staged(.second(deletionLimit: 0), second.filesTotal), logger: testLogger)
+        #expect(capped.result == .failed && capped.reason == "deletion-cap", "\(capped)")
+    }
+
     @Test("deletions within the cap happen; an upstream mostly deleted is stopped with every file kept")
     func deletionCap() async throws {
         let scratch = Scratch()

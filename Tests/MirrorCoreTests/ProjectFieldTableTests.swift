@@ -84,6 +84,9 @@ struct ProjectFieldTableTests {
             expect: [e("master", "linux", "pushTokenFile")], why: "pushes are announced to the master alone"),
         Row(field: "project.publish", change: { $0.projects["linux"]!.publish = .atomic },
             expect: [e("master", "linux", "publish"), e("ftp1", "linux", "publish")]),
+        Row(field: "project.stage", change: { $0.projects["linux"]!.twoStage = ["dists/"]; $0.projects["linux"]!.stage = .site },
+            expect: [e("master", "linux", "twoStage"), e("master", "linux", "stage"), e("ftp1", "linux", "twoStage")],
+            why: "the master tells each slave its stage in the trigger"),
         Row(field: "project.trace", change: { $0.projects["linux"]!.trace = false },
             expect: [e("master", "linux", "trace"), e("ftp1", "linux", "trace")]),
         Row(field: "project.hooks", change: {
@@ -262,6 +265,7 @@ struct ProjectFieldTableTests {
         spec.pushTokenFile = "/etc/p.push"
         spec.trace = true
         spec.publish = .atomic
+        spec.stage = .site
         spec.logRetention = 3
         spec.hooks = HookSpec(onSuccess: ["/bin/true"], onFailure: ["/bin/false"], timeout: TimeSpan(seconds: 9))
         spec.interval.cron = try CronExpression.parse("@daily")

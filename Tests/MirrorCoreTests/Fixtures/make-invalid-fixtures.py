@@ -108,6 +108,10 @@ fx("int-out-of-range", "reject alone", [(5, 19, "70000 is outside 1...65535")], 
 fx("int-leading-zero", "exempt alone YAML 1.1 reads 010 as octal 8", [(5, 23, "expected a whole number | '010'")], "master:\n  api: http://127.0.0.1:7070\n  tokenFile: /etc/mirrorsync/token\n  root: /srv/mirror\n  maxConcurrentSyncs: 010\n")
 fx("max-delete-over-100", "reject", [(5, 16, "'150%' is not a share")], proj("    maxDelete: 150%\n"))
 fx("max-delete-negative", "reject", [(5, 16, "'-5' is not a deletion limit")], proj("    maxDelete: -5\n"))
+fx("stage-unknown", "reject", [(5, 12, "'staged' is not a stage | host or site")], proj("    twoStage: [dists/]\n    stage: staged\n".replace("    twoStage: [dists/]\n", "") + "    twoStage: [dists/]\n"))
+fx("stage-site-without-two-stage", "exempt one field's rule on another's", [(5, 12, "stage: site needs twoStage")], proj("    stage: site\n"))
+fx("stage-site-with-atomic", "exempt one field's rule on another's", [(6, 12, "stage: site works with publish: inPlace")],
+   proj("    twoStage: [dists/]\n    stage: site\n    publish: atomic\n"))
 # --- urls and secrets
 fx("upstream-password-in-url", "reject", [(3, 10, "holds a password | passwordFile")], "upstreams:\n  partner:\n    url: rsync://mirror:hunter2@rsync.partner.example/pub/\n")
 fx("upstream-inline-password", "reject", [(4, 5, "'password' in upstream 'partner' is not allowed | secrets never go inline | passwordFile")],
