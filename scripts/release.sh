@@ -30,8 +30,8 @@ step "mirrorsync $VERSION for linux-$MACHINE ($ARCH)"
 # Start-up (README, "Benchmark: start-up and validate"): linked as a fixed-address executable (-no-pie), since a
 # position-independent one has the dynamic loader apply about 130,000 relocations to Swift's metadata at every start
 # (9.8 million cycles, 97% of the loader's time; `--version` took 1.5 to 2 ms more CPU, and the relocated pages are
-# private copies in every agent); the shared libraries,
-# the heap and the stacks stay randomised, the binary's own code does not. And without the 43,000 symbols of the
+# private copies in every agent); the shared libraries, the heap and the stacks stay randomised, the binary's own
+# code does not. And without the 43,000 symbols of the
 # packages' code in the dynamic symbol table (Swift's static linking exports them): nothing looks them up by name, but
 # every dladdr() at start-up walked them all.
 LINK=(-Xlinker -no-pie -Xlinker --no-export-dynamic)
