@@ -7,6 +7,7 @@
 //   swift run -c release mirrorsync-bench chain   [--files N] [--mib N] [--runs N] [--dir DIR]
 //   swift run -c release mirrorsync-bench watch   [--projects N] [--slaves N] [--edits N] [--debounce-ms N]
 //   swift run -c release mirrorsync-bench push    [--files N] [--mib N] [--changed SHARE] [--runs N] [--dir DIR]
+//   swift run -c release mirrorsync-bench startup [--binary PATH] [--runs N] [--projects N] [--files N]
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -31,6 +32,7 @@ let usage = """
            mirrorsync-bench chain  [--files N] [--mib N] [--runs N] [--dir DIR]
            mirrorsync-bench watch  [--projects N] [--slaves N] [--edits N] [--debounce-ms N]
            mirrorsync-bench push   [--files N] [--mib N] [--changed SHARE] [--runs N] [--dir DIR]
+           mirrorsync-bench startup [--binary PATH] [--runs N] [--projects N] [--files N]
     """
 
 func report(_ body: () async throws -> Int32) async -> Never {
@@ -53,6 +55,7 @@ case "plan": await report { try planBenchmark(parseOptions(arguments.dropFirst(2
 case "chain": await report { try await chainBenchmark(parseOptions(arguments.dropFirst(2))) }
 case "watch": await report { try await watchBenchmark(parseOptions(arguments.dropFirst(2))) }
 case "push": await report { try await pushBenchmark(parseOptions(arguments.dropFirst(2))) }
+case "startup": await report { try await startupBenchmark(parseOptions(arguments.dropFirst(2))) }
 default:
     print(usage)
     exit(2)
