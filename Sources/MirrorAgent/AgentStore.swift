@@ -344,9 +344,22 @@ public final class AgentStore: Sendable {
     /// When the master made the first revision of `project` after `revision`: how long a slave at `revision` has
     /// been behind. Nil when no run kept in the store made one.
     public func firstRevisionTime(_ project: String, after revision: Int) throws(StoreError) -> Date? {
-        try read("read the revisions of '\(project)'") { db in
-            Self.date(try DatabaseValue.fetchOne(db, sql: "SELECT MIN(endedAt) FROM run WHERE project = ? AND revision > ?",
-                                                 arguments: [project, revision]) ?? .null)
+        try firstRevisionTimes(after: [project: [revision]])[project]?[revision]
+    }
+
+    /// `firstRevisionTime` for every project and revision in `wanted`, in one read: a site with a thousand projects
+    /// behind asks once, not a thousand times.
+    public func firstRevisionTimes(after wanted: [String: Set<Int>]) throws(StoreError) -> [String: [Int: Date]] {
+        try read("read the revisions of \(wanted.count) projects") { db in
+            let statement = try db.cachedStatement(sql: "SELECT MIN(endedAt) FROM run WHERE project = ? AND revision > ?")
+            var out: [String: [Int: Date]] = [:]
+            for (project, revisions) in wanted {
+                for revision in revisions {
+                    let value = try DatabaseValue.fetchOne(statement, arguments: [project, revision]) ?? .null
+                    if let since = Self.date(value) { out[project, default: [:]][revision] = since }
+                }
+            }
+            return out
         }
     }
 

@@ -490,14 +490,17 @@ public actor SyncScheduler {
             // Out of the way at once (a rename, so that a project put again under the name starts afresh), then
             // deleted off the actor: a mirror's tree can take minutes to delete.
             let tree = root + "/" + entry.spec.path
-            // A tree published by revisions is a link; its revisions go with it.
+            // A tree published by revisions is a link; its revisions go with it, and its run logs.
             let targets = [tree, RevisionTree(destination: tree).store].map { path in
                 let doomed = root + "/.mirrorsync-purge-" + UUID().uuidString.lowercased()
                 return rename(path, doomed) == 0 ? doomed : path
             }
+            let logFolder = logs.map { $0.directory + "/" + name }
             let failure = await Task.detached { () -> String? in
                 do {
-                    for target in targets where FileManager.default.fileExists(atPath: target) { try FileManager.default.removeItem(atPath: target) }
+                    for target in targets + [logFolder].compactMap({ $0 }) where FileManager.default.fileExists(atPath: target) {
+                        try FileManager.default.removeItem(atPath: target)
+                    }
                     return nil
                 } catch {
                     return "\(error)"
@@ -633,12 +636,7 @@ public actor SyncScheduler {
     /// For each project and revision, when the master made the first revision after it: how long a slave at that
     /// revision has been behind.
     public func firstRevisionTimes(after wanted: [String: Set<Int>]) -> [String: [Int: Date]] {
-        var out: [String: [Int: Date]] = [:]
-        for (project, revisions) in wanted {
-            for revision in revisions {
-                if let since = try? store.firstRevisionTime(project, after: revision) { out[project, default: [:]][revision] = since }
-            }
-        }
-        return out
+        guard !wanted.isEmpty else { return [:] }
+        return (try? store.firstRevisionTimes(after: wanted)) ?? [:]
     }
 }
