@@ -7,6 +7,8 @@
 //   swift run -c release mirrorsync-bench chain   [--files N] [--mib N] [--runs N] [--dir DIR]
 //   swift run -c release mirrorsync-bench watch   [--projects N] [--slaves N] [--edits N] [--debounce-ms N]
 //   swift run -c release mirrorsync-bench push    [--files N] [--mib N] [--changed SHARE] [--runs N] [--dir DIR]
+//   swift run -c release mirrorsync-bench twostage [--files N] [--mib N] [--runs N] [--dir DIR] [--arguments 1]
+//   swift run -c release mirrorsync-bench atomic  [--files N] [--mib N] [--changed SHARE] [--runs N] [--dir DIR]
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -31,6 +33,8 @@ let usage = """
            mirrorsync-bench chain  [--files N] [--mib N] [--runs N] [--dir DIR]
            mirrorsync-bench watch  [--projects N] [--slaves N] [--edits N] [--debounce-ms N]
            mirrorsync-bench push   [--files N] [--mib N] [--changed SHARE] [--runs N] [--dir DIR]
+           mirrorsync-bench twostage [--files N] [--mib N] [--runs N] [--dir DIR] [--arguments 1]
+           mirrorsync-bench atomic [--files N] [--mib N] [--changed SHARE] [--runs N] [--dir DIR]
     """
 
 func report(_ body: () async throws -> Int32) async -> Never {
@@ -53,6 +57,8 @@ case "plan": await report { try planBenchmark(parseOptions(arguments.dropFirst(2
 case "chain": await report { try await chainBenchmark(parseOptions(arguments.dropFirst(2))) }
 case "watch": await report { try await watchBenchmark(parseOptions(arguments.dropFirst(2))) }
 case "push": await report { try await pushBenchmark(parseOptions(arguments.dropFirst(2))) }
+case "twostage": await report { try await twoStageBenchmark(parseOptions(arguments.dropFirst(2))) }
+case "atomic": await report { try await atomicBenchmark(parseOptions(arguments.dropFirst(2))) }
 default:
     print(usage)
     exit(2)
