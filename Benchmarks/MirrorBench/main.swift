@@ -8,6 +8,8 @@
 //   swift run -c release mirrorsync-bench watch   [--projects N] [--slaves N] [--edits N] [--debounce-ms N]
 //   swift run -c release mirrorsync-bench push    [--files N] [--mib N] [--changed SHARE] [--runs N] [--dir DIR]
 //   swift run -c release mirrorsync-bench startup [--binary PATH] [--runs N] [--projects N] [--files N]
+//   swift run -c release mirrorsync-bench twostage [--files N] [--mib N] [--runs N] [--dir DIR] [--arguments 1]
+//   swift run -c release mirrorsync-bench atomic  [--files N] [--mib N] [--changed SHARE] [--runs N] [--dir DIR]
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -33,6 +35,8 @@ let usage = """
            mirrorsync-bench watch  [--projects N] [--slaves N] [--edits N] [--debounce-ms N]
            mirrorsync-bench push   [--files N] [--mib N] [--changed SHARE] [--runs N] [--dir DIR]
            mirrorsync-bench startup [--binary PATH] [--runs N] [--projects N] [--files N]
+           mirrorsync-bench twostage [--files N] [--mib N] [--runs N] [--dir DIR] [--arguments 1]
+           mirrorsync-bench atomic [--files N] [--mib N] [--changed SHARE] [--runs N] [--dir DIR]
     """
 
 func report(_ body: () async throws -> Int32) async -> Never {
@@ -56,6 +60,8 @@ case "chain": await report { try await chainBenchmark(parseOptions(arguments.dro
 case "watch": await report { try await watchBenchmark(parseOptions(arguments.dropFirst(2))) }
 case "push": await report { try await pushBenchmark(parseOptions(arguments.dropFirst(2))) }
 case "startup": await report { try await startupBenchmark(parseOptions(arguments.dropFirst(2))) }
+case "twostage": await report { try await twoStageBenchmark(parseOptions(arguments.dropFirst(2))) }
+case "atomic": await report { try await atomicBenchmark(parseOptions(arguments.dropFirst(2))) }
 default:
     print(usage)
     exit(2)

@@ -5,15 +5,20 @@ import MirrorCore
 /// A sync is one or two passes. The first pass copies and deletes nothing: `--max-delete=0` makes rsync count
 /// the files it would delete (and exit 25 if there are any) instead of deleting them. When the project has
 /// second-stage patterns, the first pass also leaves those files alone. The second pass, needed only when
-/// there is something to delete or a second stage, brings in everything and deletes, at most as many files as
-/// the first pass counted and the cap allows: so a cap is all or nothing, and a re-sync with nothing to
-/// change is a single file-list walk.
+/// there is something to delete or a second stage, deletes at most as many files as the first pass counted and
+/// the cap allows: so a cap is all or nothing, and a re-sync with nothing to change is a single file-list walk.
+/// When the first pass counted deletions, the second brings in everything and deletes; when it counted none,
+/// everything but the second stage is already in place, and the second pass lists only the second-stage files
+/// (`secondStage`), so that a two-stage re-sync does not pay for a second walk of the whole tree.
 public enum RsyncArguments {
     public enum Pass: Sendable, Hashable {
         /// Copies, counts deletions, deletes nothing.
         case first
         /// Copies everything and deletes, up to `maxDelete` files.
         case second(maxDelete: Int)
+        /// Brings the second-stage files alone, deleting those the upstream no longer has, up to `maxDelete`: the
+        /// second pass after a first pass that counted no deletions.
+        case secondStage(maxDelete: Int)
         /// Builds a new revision in an empty directory (`publish: atomic`): everything in one pass, the files
         /// unchanged since `linkDest` (the served revision) hard-linked from it rather than copied.
         case build(linkDest: String?)
@@ -28,6 +33,30 @@ public enum RsyncArguments {
         "--recursive", "--links", "--perms", "--times", "--group", "--owner", "--devices", "--specials",
         "--hard-links", "--safe-links", "--stats", "--no-motd", "--info=progress2",
     ]
+
+    /// The second pass after a first pass that counted no deletions (`pendingDeletions` 0): only the second stage is
+    /// left to bring. With deletions counted, the whole tree, which deletes them; without a second stage or anything to
+    /// delete, none.
+    public static func secondPass(for job: SyncJob, pendingDeletions: Int, limit: Int) -> Pass? {
+        if pendingDeletions > 0 { return .second(maxDelete: limit) }
+        return job.twoStage.isEmpty ? nil : .secondStage(maxDelete: limit)
+    }
+
+    /// rsync's rules that keep a pass to the second stage (they come after the project's excludes, which win, since
+    /// rsync takes the first rule that matches): every directory, so that the patterns match at any depth and each
+    /// directory's time and mode stay the upstream's; each pattern, and everything inside a directory it matches
+    /// (`DIR/***`), since the first pass left out such a directory whole; and nothing else. Files left out are not
+    /// deleted (rsync protects what its rules exclude); the second-stage files the upstream no longer has are.
+    /// rsync still reads every directory on both sides, but lists, compares and checks for a held update only the
+    /// second-stage files.
+    static func secondStageFilter(_ patterns: [String]) -> [String] {
+        var rules = ["--include=*/"]
+        for pattern in patterns {
+            let directory = pattern.hasSuffix("/") ? String(pattern.dropLast()) : pattern
+            rules += ["--include=\(pattern)", "--include=\(directory)/***"]
+        }
+        return rules + ["--exclude=*"]
+    }
 
     /// A daemon URL with the user to log in as: `rsync://HOST:PORT/MODULE/` becomes `rsync://USER@HOST:PORT/MODULE/`.
     public static func source(_ url: String, user: String) -> String {
@@ -44,7 +73,7 @@ public enum RsyncArguments {
             // With a second stage, nothing points at a new file until that stage, so the first pass may rename
             // files into place as it goes (as Debian's ftpsync does); without one, all land together at the end.
             if job.twoStage.isEmpty { args.append("--delay-updates") }
-        case .second(let maxDelete):
+        case .second(let maxDelete), .secondStage(let maxDelete):
             args += ["--delete-delay", "--delay-updates", "--max-delete=\(max(0, maxDelete))"]
         case .build(let linkDest):
             // Nothing reads the directory until it is published: no deletions (it starts empty), no delayed updates.
@@ -59,6 +88,7 @@ public enum RsyncArguments {
         }
         args += job.exclude.map { "--exclude=\($0)" }
         if case .first = pass { args += job.twoStage.map { "--exclude=\($0)" } }
+        if case .secondStage = pass { args += secondStageFilter(job.twoStage) }
         args += job.rsyncOptions
         args += ["--", job.source, job.destination]
         return args
@@ -69,6 +99,8 @@ public enum RsyncArguments {
 public struct RsyncReport: Sendable, Hashable {
     public var filesTotal: Int?
     public var regularFiles: Int?
+    /// The directories among `filesTotal`.
+    public var directories: Int?
     public var filesTransferred: Int?
     public var filesDeleted: Int?
     public var bytesTransferred: Int64?
@@ -95,6 +127,7 @@ public struct RsyncReport: Sendable, Hashable {
             } else {
                 regularFiles = 0
             }
+            directories = rest.range(of: "dir: ").map { number(rest[$0.upperBound...]).map(Int.init) ?? 0 } ?? 0
         } else if line.hasPrefix("Number of regular files transferred: ") {
             filesTransferred = number(line.dropFirst("Number of regular files transferred: ".count)).map(Int.init)
         } else if line.hasPrefix("Number of deleted files: ") {

@@ -190,13 +190,20 @@ public struct RsyncRunner: ReportingSyncRunner {
             return outcome
         }
         let revision: RevisionTree.Revision
+        let switching = ContinuousClock.now
         do throws(PublicationError) { revision = try tree.publish(build.directory, serial: build.serial, at: clock.now()) } catch {
             await Self.remove(build.directory)
             return SyncOutcome(result: .failed, reason: "publish", message: error.message + "; the served revision is as it was")
         }
+        // How long the switch took, for those who measure it (the atomic publication benchmark reads this line).
+        logger.debug("published a revision", metadata: ["revision": "\(revision.serial)", "seconds": "\((ContinuousClock.now - switching).inSeconds)"])
         outcome.message += "; published as revision \(revision.serial)"
+        let pruning = ContinuousClock.now
         let pruned = tree.prune(keep: keepRevisions, grace: revisionGrace, now: clock.now())
-        if !pruned.isEmpty { logger.info("removed old revisions", metadata: ["revisions": "\(pruned.joined(separator: ","))"]) }
+        if !pruned.isEmpty {
+            logger.info("removed old revisions", metadata: ["revisions": "\(pruned.joined(separator: ","))",
+                                                            "seconds": "\((ContinuousClock.now - pruning).inSeconds)"])
+        }
         return outcome
     }
 
@@ -289,7 +296,8 @@ public struct RsyncRunner: ReportingSyncRunner {
     /// The first pass, the checks between the passes, and the second pass when there is one.
     func passes(_ job: SyncJob, password: String?, activity: RunActivity? = nil, logger: Logger) async -> SyncOutcome {
         if case .second(let limit) = job.stage {
-            return await secondPass(job, limit: limit, after: nil, warnings: [], password: password, activity: activity, logger: logger)
+            return await secondPass(job, .second(maxDelete: limit), limit: limit, after: nil, warnings: [], password: password,
+                                    activity: activity, logger: logger)
         }
         let first = await invoke(RsyncArguments.arguments(for: job, pass: .first), password: password, activity: activity, pass: 1, logger: logger)
         if let failure = failure(of: first, pass: "first", allowing: [0, 24, 25]) { return failure }
@@ -320,19 +328,20 @@ public struct RsyncRunner: ReportingSyncRunner {
             staged.deletionLimit = limit
             return staged
         }
-        guard pending > 0 || !job.twoStage.isEmpty else {
+        guard let pass = RsyncArguments.secondPass(for: job, pendingDeletions: pending, limit: limit) else {
             return outcome(job, first: first, second: nil, warnings: warnings)
         }
         if Task.isCancelled { return SyncOutcome(result: .cancelled, reason: "cancelled", message: "the run was stopped") }
-        return await secondPass(job, limit: limit, after: first, warnings: warnings, password: password, activity: activity, logger: logger)
+        return await secondPass(job, pass, limit: limit, after: first, warnings: warnings, password: password, activity: activity, logger: logger)
     }
 
-    /// The second pass, held to `limit` deletions: after `first` in the same run, or alone as a slave's second stage.
-    func secondPass(_ job: SyncJob, limit: Int, after first: Invocation?, warnings: [String], password: String?, activity: RunActivity?,
-                    logger: Logger) async -> SyncOutcome {
+    /// The second pass, held to `limit` deletions: after `first` in the same run, or alone as a slave's second stage
+    /// (the whole tree then: the tree's totals need a pass that listed all of it).
+    func secondPass(_ job: SyncJob, _ pass: RsyncArguments.Pass, limit: Int, after first: Invocation?, warnings: [String], password: String?,
+                    activity: RunActivity?, logger: Logger) async -> SyncOutcome {
         var warnings = warnings
         // Held to the limit again, in case the upstream changed between the passes.
-        let second = await invoke(RsyncArguments.arguments(for: job, pass: .second(maxDelete: limit)), password: password,
+        let second = await invoke(RsyncArguments.arguments(for: job, pass: pass), password: password,
                                   activity: activity, pass: first == nil ? 1 : 2, logger: logger)
         if second.exitCode == 25 {
             return SyncOutcome(result: .failed, exitCode: 25, reason: "deletion-cap",
@@ -341,27 +350,38 @@ public struct RsyncRunner: ReportingSyncRunner {
         }
         if let failure = failure(of: second, pass: "second", allowing: [0, 24]) { return failure }
         if second.exitCode == 24 { warnings.append("files vanished on the upstream while they were copied") }
-        var outcome = outcome(job, first: first, second: second, warnings: warnings)
+        var outcome = outcome(job, first: first, second: second, stageOnly: pass == .secondStage(maxDelete: limit), warnings: warnings)
         if first == nil { outcome.message = "stage 2 of 2: " + outcome.message }
         return outcome
     }
 
     /// A run's outcome from its passes: `first` is absent in a slave's second stage, `second` when one pass sufficed.
-    func outcome(_ job: SyncJob, first: Invocation?, second: Invocation?, warnings: [String]) -> SyncOutcome {
+    /// `stageOnly`: the second pass listed the second stage alone (`secondStage`).
+    func outcome(_ job: SyncJob, first: Invocation?, second: Invocation?, stageOnly: Bool = false, warnings: [String]) -> SyncOutcome {
         let passes = [first, second].compactMap { $0 }
         let last = passes[passes.count - 1]
         let transferred = passes.map { $0.report.filesTransferred ?? 0 }.reduce(0, +)
         let bytes = passes.map { $0.report.bytesTransferred ?? 0 }.reduce(0, +)
         let deleted = second?.report.filesDeleted ?? 0
-        var message = "\(transferred) files (\(bytes) bytes) copied, \(deleted) deleted, \(last.report.filesTotal ?? 0) in the tree"
+        var filesTotal = last.report.filesTotal, bytesTotal = last.report.bytesTotal
+        if stageOnly, let first, let second { (filesTotal, bytesTotal) = Self.treeTotals(first.report, stageOnly: second.report) }
+        var message = "\(transferred) files (\(bytes) bytes) copied, \(deleted) deleted, \(filesTotal ?? 0) in the tree"
         if !warnings.isEmpty { message += "; " + Set(warnings).sorted().joined(separator: "; ") }
         var outcome = SyncOutcome(result: warnings.isEmpty ? .success : .warning, exitCode: last.exitCode,
                            reason: warnings.isEmpty ? nil : "vanished-files", message: message, filesTransferred: transferred,
-                           bytesTransferred: bytes, filesDeleted: deleted, filesTotal: last.report.filesTotal,
-                           bytesTotal: last.report.bytesTotal, stderrTail: last.stderrTail)
+                           bytesTransferred: bytes, filesDeleted: deleted, filesTotal: filesTotal,
+                           bytesTotal: bytesTotal, stderrTail: last.stderrTail)
         outcome.passSeconds = passes.map(\.seconds)
         outcome.bytesReceived = passes.compactMap(\.report.bytesReceived).reduce(0, +)
         return outcome
+    }
+
+    /// The tree's totals when the second pass listed the second stage alone: the first pass listed everything else,
+    /// and the second every directory again (with those the first left out), so the tree holds the first pass's
+    /// entries less its directories, plus all the second listed; directories count no bytes.
+    static func treeTotals(_ first: RsyncReport, stageOnly second: RsyncReport) -> (files: Int?, bytes: Int64?) {
+        guard let firstFiles = first.filesTotal, let secondFiles = second.filesTotal else { return (second.filesTotal, second.bytesTotal) }
+        return (firstFiles - (first.directories ?? 0) + secondFiles, (first.bytesTotal ?? 0) + (second.bytesTotal ?? 0))
     }
 
     /// A pass that did not end with one of `allowing` is a failure that says what rsync meant, and why.
