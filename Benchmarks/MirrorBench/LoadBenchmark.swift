@@ -165,7 +165,7 @@ func generate(into directory: String, projects: Int, slaves: Int, upstreams: Int
         if !slaveRange.isEmpty {
             text += "slaves:\n"
             for s in slaveRange {
-                text += "  ftp\(s): { api: \"http://10.0.\(s / 250).\(s % 250 + 1):7071\", publicDir: /srv/ftp/pub }\n"
+                text += "  ftp\(s): { api: \"http://10.0.\(s / 250).\(s % 250 + 1):7071\", publicDir: /srv/ftp/pub, insecure: true }\n"
             }
         }
         text += "projects:\n"
