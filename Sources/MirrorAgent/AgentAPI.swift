@@ -67,6 +67,10 @@ public struct AgentAPI: Sendable {
             if let wanted = request.uri.queryParameters["ifDigest"], let omitted = try await api.stateWithoutProjects(ifDigest: String(wanted)) {
                 return omitted
             }
+            // ?since=BOOTID:VERSION: only the projects changed since (AgentAPI+StateDelta.swift).
+            if let since = request.uri.queryParameters["since"], let delta = try await api.stateDelta(since: String(since)) {
+                return delta
+            }
             return try await api.stateResponse()
         }
         router.get("/v1/status") { _, _ in
@@ -198,44 +202,59 @@ public struct AgentAPI: Sendable {
     /// encoded once for as long as that project stays the same. A thousand projects cost microseconds when idle,
     /// and only the changed projects' encoding when busy.
     func stateResponse() async throws -> Response {
-        let cached = stateCache.response()
+        Self.jsonResponse(try await stateSnapshot().body)
+    }
+
+    /// Every project's JSON as of the scheduler's state version now, and the whole response: the cached one while
+    /// the version is the same.
+    func stateSnapshot() async throws -> ProjectJSONCache.Snapshot {
+        let cached = stateCache.snapshot()
         let (version, changed) = await scheduler.projectStates(ifChangedSince: cached?.version)
-        if let cached, changed == nil { return Self.jsonResponse(cached.body) }
-        let (settings, generation) = await scheduler.currentSettings()
+        if let cached, changed == nil { return cached }
         let projects: [String: ProjectState]
         if let changed { projects = changed } else { projects = await scheduler.projectStates() }
+        let encoded = try stateCache.encoded(projects, version: version, encoder: APICoding.encoder())
+        let digest = ProjectsDigest.of(encoded.lazy.map { (name: $0.name, generation: $0.entry.state.generation, managed: $0.entry.state.managed) })
+        let body = try await stateBody(encoded, digest: digest, version: version, since: nil)
+        let snapshot = ProjectJSONCache.Snapshot(version: version, entries: encoded, digest: digest, body: body)
+        stateCache.store(snapshot)
+        return snapshot
+    }
+
+    /// The state's JSON with `entries` as its projects; `since` marks a delta (`projectsSince`), whose digest is
+    /// still that of every project.
+    func stateBody(_ entries: [(name: String, entry: ProjectJSONCache.Entry)], digest: String, version: UInt64, since: UInt64?) async throws -> ByteBuffer {
+        let (settings, generation) = await scheduler.currentSettings()
         let encoder = APICoding.encoder()
         var out = ByteBuffer()
-        out.reserveCapacity(projects.count * 512 + 512)
+        out.reserveCapacity(entries.count * 512 + 512)
         func key(_ name: String) { out.writeString("\"\(name)\":") }
         out.writeString("{")
         key("bootID"); out.writeBytes(try encoder.encode(bootID)); out.writeString(",")
         key("name"); out.writeBytes(try encoder.encode(name)); out.writeString(",")
-        let encoded = try stateCache.encoded(projects, encoder: encoder)
         key("projects"); out.writeString("{")
-        for (index, (project, json)) in encoded.enumerated() {
+        for (index, (project, entry)) in entries.enumerated() {
             if index > 0 { out.writeString(",") }
             // Project names are [a-z0-9._-]: nothing in them needs escaping.
             key(project)
-            out.writeBytes(json)
+            out.writeBytes(entry.json)
         }
         out.writeString("},")
-        let digest = ProjectsDigest.of(encoded.lazy.map { (name: $0.0, generation: projects[$0.0]!.generation, managed: projects[$0.0]!.managed) })
         key("projectsDigest"); out.writeBytes(try encoder.encode(digest)); out.writeString(",")
+        if let since { key("projectsSince"); out.writeString("\(since),") }
         key("role"); out.writeBytes(try encoder.encode(role)); out.writeString(",")
         if let settings { key("settings"); out.writeBytes(try encoder.encode(settings)); out.writeString(",") }
         if let generation { key("settingsGeneration"); out.writeBytes(try encoder.encode(generation)); out.writeString(",") }
+        key("stateVersion"); out.writeString("\(version),")
         key("version"); out.writeBytes(try encoder.encode(self.version))
         out.writeString("}")
-        stateCache.store(response: out, version: version)
-        return Self.jsonResponse(out)
+        return out
     }
 
     /// `GET /v1/state?ifDigest=D`: when the agent's projects have the digest D, the state without them; else nil.
     /// A reconciler that knows what every agent should hold reads a hundred agents in sync without their projects.
     func stateWithoutProjects(ifDigest wanted: String) async throws -> Response? {
-        let projects = await scheduler.projectStates()
-        let digest = AgentState.digest(of: projects)
+        let digest = try await stateSnapshot().digest
         guard digest == wanted else { return nil }
         let (settings, generation) = await scheduler.currentSettings()
         return try APIResponse.json(AgentState(role: role, name: name, bootID: bootID, version: version, settings: settings,

@@ -5,27 +5,51 @@ import Synchronization
 
 /// Each project's state as JSON, kept with the state it was encoded from and reused while that state is equal;
 /// and the last whole response, with the scheduler's state version it shows.
+///
+/// Each project also keeps the state version at which its JSON last changed (its stamp), so that a reconciler that
+/// read the state at version V is sent only the projects stamped after V (`GET /v1/state?since=`).
 final class ProjectJSONCache: Sendable {
-    private let projects = Mutex<[String: (state: ProjectState, json: [UInt8])]>([:])
-    private let last = Mutex<(version: UInt64, body: ByteBuffer)?>(nil)
+    /// One project's JSON, the state it was encoded from, and the state version at which that state was first seen.
+    struct Entry: Sendable {
+        var state: ProjectState
+        var json: [UInt8]
+        var stamp: UInt64
+    }
 
-    func response() -> (version: UInt64, body: ByteBuffer)? { last.withLock { $0 } }
+    /// Every project's entry as of one state version, sorted by name, with the digest over them all and the whole
+    /// response made of them.
+    struct Snapshot: Sendable {
+        var version: UInt64
+        var entries: [(name: String, entry: Entry)]
+        var digest: String
+        var body: ByteBuffer
+    }
 
-    func store(response: ByteBuffer, version: UInt64) { last.withLock { $0 = (version, response) } }
+    // The entries by name, and the state version they show: never replaced by those of an older version, so that a
+    // stamp is never older than the state it stands beside (two requests may encode at once).
+    private let projects = Mutex<(version: UInt64, entries: [String: Entry])>((0, [:]))
+    private let last = Mutex<Snapshot?>(nil)
 
-    /// The projects' JSON, sorted by name.
-    func encoded(_ states: [String: ProjectState], encoder: JSONEncoder) throws -> [(String, [UInt8])] {
-        let known = projects.withLock { $0 }
-        var fresh: [String: (state: ProjectState, json: [UInt8])] = [:]
+    func snapshot() -> Snapshot? { last.withLock { $0 } }
+
+    func store(_ snapshot: Snapshot) {
+        last.withLock { if $0 == nil || $0!.version <= snapshot.version { $0 = snapshot } }
+    }
+
+    /// The projects' JSON, sorted by name; a project whose state differs from the one cached is encoded again and
+    /// stamped with `version`, the state version `states` were read at.
+    func encoded(_ states: [String: ProjectState], version: UInt64, encoder: JSONEncoder) throws -> [(name: String, entry: Entry)] {
+        let known = projects.withLock { $0.entries }
+        var fresh: [String: Entry] = [:]
         fresh.reserveCapacity(states.count)
         for (name, state) in states {
             if let hit = known[name], hit.state == state {
                 fresh[name] = hit
             } else {
-                fresh[name] = (state, Array(try encoder.encode(state)))
+                fresh[name] = Entry(state: state, json: Array(try encoder.encode(state)), stamp: version)
             }
         }
-        projects.withLock { $0 = fresh }
-        return fresh.sorted { $0.key < $1.key }.map { ($0.key, $0.value.json) }
+        projects.withLock { if $0.version <= version { $0 = (version, fresh) } }
+        return fresh.sorted { $0.key < $1.key }.map { (name: $0.key, entry: $0.value) }
     }
 }

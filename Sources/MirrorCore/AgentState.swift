@@ -121,10 +121,16 @@ public struct AgentState: Codable, Sendable, Hashable {
     public var projectsDigest: String?
     /// The request gave the digest the agent has (`?ifDigest=`), so `projects` was left out: the caller knows them.
     public var projectsOmitted: Bool
+    /// The agent's state version when it answered: a later `?since=BOOTID:VERSION` asks for what changed after it.
+    /// Absent from agents that do not serve deltas.
+    public var stateVersion: UInt64?
+    /// Set when the request asked for what changed since this version (`?since=`) and the agent answered with that
+    /// alone: `projects` holds the projects whose state changed since, `projectsDigest` is still that of every project.
+    public var projectsSince: UInt64?
 
     public init(role: AgentRole, name: String, bootID: String, version: String, settings: AgentSettings?,
                 settingsGeneration: String?, projects: [String: ProjectState], projectsDigest: String? = nil,
-                projectsOmitted: Bool = false) {
+                projectsOmitted: Bool = false, stateVersion: UInt64? = nil, projectsSince: UInt64? = nil) {
         self.role = role
         self.name = name
         self.bootID = bootID
@@ -134,10 +140,13 @@ public struct AgentState: Codable, Sendable, Hashable {
         self.projects = projects
         self.projectsDigest = projectsDigest
         self.projectsOmitted = projectsOmitted
+        self.stateVersion = stateVersion
+        self.projectsSince = projectsSince
     }
 
     enum CodingKeys: String, CodingKey {
         case role, name, bootID, version, settings, settingsGeneration, projects, projectsDigest, projectsOmitted
+        case stateVersion, projectsSince
     }
 
     public init(from decoder: any Decoder) throws {
@@ -151,6 +160,8 @@ public struct AgentState: Codable, Sendable, Hashable {
         projects = try c.decodeIfPresent([String: ProjectState].self, forKey: .projects) ?? [:]
         projectsDigest = try c.decodeIfPresent(String.self, forKey: .projectsDigest)
         projectsOmitted = try c.decodeIfPresent(Bool.self, forKey: .projectsOmitted) ?? false
+        stateVersion = try c.decodeIfPresent(UInt64.self, forKey: .stateVersion)
+        projectsSince = try c.decodeIfPresent(UInt64.self, forKey: .projectsSince)
     }
 
     /// The digest these projects have, for agents (and tests) that build a state.

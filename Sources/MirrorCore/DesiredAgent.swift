@@ -17,7 +17,7 @@ public struct DesiredAgent: Sendable {
     public var api: String
     /// How the reconciler reaches `api`.
     public var transport: AgentTransport
-    public var settings: AgentSettings
+    public var settings: AgentSettings { didSet { settingsGeneration = Generation.of(settings) } }
     /// The agent's projects' names, sorted, and their generations, index by index.
     public let order: [String]
     public let generations: [String]
@@ -25,9 +25,12 @@ public struct DesiredAgent: Sendable {
     let summaries: [String: String]
     /// `ProjectsDigest` of what the agent should hold, every project managed.
     public let projectsDigest: String
+    /// `Generation.of(settings)`: computed once, since the plan and the config digest both need it.
+    public private(set) var settingsGeneration: String
 
     init(role: AgentRole, name: String, api: String, transport: AgentTransport, settings: AgentSettings, order: [String],
-         generations: [String], table: SpecTable, summaries: [String: String], projectsDigest: String? = nil) {
+         generations: [String], table: SpecTable, summaries: [String: String], projectsDigest: String? = nil,
+         settingsGeneration: String? = nil) {
         self.transport = transport
         self.role = role
         self.name = name
@@ -38,6 +41,7 @@ public struct DesiredAgent: Sendable {
         self.table = table
         self.summaries = summaries
         self.projectsDigest = projectsDigest ?? ProjectsDigest.of(zip(order, generations).lazy.map { (name: $0, generation: $1, managed: true) })
+        self.settingsGeneration = settingsGeneration ?? Generation.of(settings)
     }
 
     /// `master` or `slave ftp1`, as plans and logs name agents.
@@ -61,27 +65,32 @@ extension DesiredAgent {
 
     /// The desired state, split by agent: the master holds every project with the slaves that serve it; each slave
     /// holds the projects assigned to it, pulled from the master's rsync daemon into its public directory.
-    public static func all(from state: DesiredState) -> [DesiredAgent] {
+    ///
+    /// `cache`: the generations of an earlier call, for a caller that plans again and again (the watch loop): a spec
+    /// equal to the one kept there keeps its generation, and is compared rather than hashed again.
+    public static func all(from state: DesiredState, cache: GenerationCache? = nil) -> [DesiredAgent] {
         let masterHost = URLComponents(string: state.master.api)?.host.map { $0.hasPrefix("[") ? String($0.dropFirst().dropLast()) : $0 } ?? "localhost"
         let modulePort = state.master.rsyncd.port == 873 ? nil : state.master.rsyncd.port
         var masterSpecs: [String: AgentProjectSpec] = [:], pullSpecs: [String: AgentProjectSpec] = [:]
         masterSpecs.reserveCapacity(state.projects.count)
         pullSpecs.reserveCapacity(state.projects.count)
-        var masterOrder: [String] = [], masterGenerations: [String] = [], summaries: [String: String] = [:]
+        var summaries: [String: String] = [:]
         let slaveNames = state.slaves.keys.sorted()
         let slaveIndex = Dictionary(uniqueKeysWithValues: slaveNames.enumerated().map { ($1, $0) })
-        var slaveOrder = [[String]](repeating: [], count: slaveNames.count)
-        var slaveGenerations = [[String]](repeating: [], count: slaveNames.count)
+        // First each project's specs, in name order; then their generations, side by side; then each agent's list.
+        var rows: [GenerationCache.Row] = []
+        rows.reserveCapacity(state.projects.count)
         for name in state.projects.keys.sorted() {
             let project = state.projects[name]!
             guard let upstream = state.upstreams[project.upstream], let interval = state.intervals[project.interval] else { continue }
             let servers = state.slaves(serving: project, allSlaves: slaveNames)
             let spec = AgentProjectSpec(upstream: upstream, interval: interval, tree: project.tree, slaves: servers)
             masterSpecs[name] = spec
-            masterOrder.append(name)
-            masterGenerations.append(Generation.of(spec))
             summaries[name] = "upstream=\(project.upstream) interval=\(project.interval)" + (project.suspended ? " suspended" : "")
-            guard !servers.isEmpty else { continue }
+            guard !servers.isEmpty else {
+                rows.append(GenerationCache.Row(name: name, spec: spec, pull: nil, servers: servers))
+                continue
+            }
             // A slave pulls the master's copy: one module per project on the master's rsync daemon, with the site's
             // credential (user and password), which the slave gets from the master.
             let module = UpstreamSpec(url: .rsync(user: nil, host: masterHost, port: modulePort, path: name),
@@ -103,11 +112,22 @@ extension DesiredAgent {
             pullTree.stage = .host
             let pull = AgentProjectSpec(upstream: module, interval: .every(slaveFallbackInterval), tree: pullTree)
             pullSpecs[name] = pull
-            let generation = Generation.of(pull)
-            for server in servers {
+            rows.append(GenerationCache.Row(name: name, spec: spec, pull: pull, servers: servers))
+        }
+        let specGenerations = GenerationCache.generations(of: rows, cache: cache)
+        var masterOrder: [String] = [], masterGenerations: [String] = []
+        masterOrder.reserveCapacity(rows.count)
+        masterGenerations.reserveCapacity(rows.count)
+        var slaveOrder = [[String]](repeating: [], count: slaveNames.count)
+        var slaveGenerations = [[String]](repeating: [], count: slaveNames.count)
+        for (row, (generation, pullGeneration)) in zip(rows, specGenerations) {
+            masterOrder.append(row.name)
+            masterGenerations.append(generation)
+            guard let pullGeneration else { continue }
+            for server in row.servers {
                 guard let i = slaveIndex[server] else { continue }
-                slaveOrder[i].append(name)
-                slaveGenerations[i].append(generation)
+                slaveOrder[i].append(row.name)
+                slaveGenerations[i].append(pullGeneration)
             }
         }
         let masterTable = SpecTable(masterSpecs), pullTable = SpecTable(pullSpecs)
@@ -133,24 +153,27 @@ extension DesiredAgent {
             digests.withLock { $0[i] = digest }
         }
         let slaveDigests = digests.withLock { $0 }
+        // Slaves mostly have the same settings (one publicDir, one master): each distinct one is encoded once.
+        var settingsGenerations: [AgentSettings: String] = [:]
         return [master] + slaveNames.enumerated().map { i, name in
-            DesiredAgent(role: .slave, name: name, api: state.slaves[name]!.api, transport: state.transport(slave: state.slaves[name]!),
-                         settings: AgentSettings(root: state.slaves[name]!.publicDir, master: state.master.api, peers: masterPeer),
-                         order: slaveOrder[i], generations: slaveGenerations[i], table: pullTable, summaries: [:],
-                         projectsDigest: slaveDigests[i])
+            let settings = AgentSettings(root: state.slaves[name]!.publicDir, master: state.master.api, peers: masterPeer)
+            let generation = settingsGenerations[settings] ?? Generation.of(settings)
+            settingsGenerations[settings] = generation
+            return DesiredAgent(role: .slave, name: name, api: state.slaves[name]!.api, transport: state.transport(slave: state.slaves[name]!),
+                                settings: settings, order: slaveOrder[i], generations: slaveGenerations[i], table: pullTable, summaries: [:],
+                                projectsDigest: slaveDigests[i], settingsGeneration: generation)
         }
     }
 
-    /// A digest of what every agent should hold: equal digests, equal desired states.
+    /// A digest of what every agent should hold: equal digests, equal desired states. Each agent's projects count
+    /// through their digest, already computed, rather than name by name again.
     public static func digest(_ agents: [DesiredAgent]) -> String {
         var h = CanonicalHash()
+        h.add("config/v2")
         for agent in agents {
             h.add(agent.name)
-            h.add(Generation.of(agent.settings))
-            for (name, generation) in zip(agent.order, agent.generations) {
-                h.add(name)
-                h.add(generation)
-            }
+            h.add(agent.settingsGeneration)
+            h.add(agent.projectsDigest)
         }
         return h.hex
     }

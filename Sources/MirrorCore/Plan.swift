@@ -154,7 +154,7 @@ public enum Planner {
     static func actions(for agent: DesiredAgent, state: AgentState, options: Options) -> (actions: [PlanAction], unchanged: Int) {
         var actions: [PlanAction] = []
         var unchanged = 0
-        let settingsGeneration = Generation.of(agent.settings)
+        let settingsGeneration = agent.settingsGeneration
         if let observed = state.settings {
             if state.settingsGeneration == settingsGeneration {
                 unchanged += 1

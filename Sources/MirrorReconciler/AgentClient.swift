@@ -31,6 +31,9 @@ public protocol AgentClient: Sendable {
     /// The agent's state; given the digest of the projects it should hold, an agent that holds exactly those
     /// leaves them out (`projectsOmitted`).
     func state(ifDigest: String?) async throws(ClientError) -> AgentState
+    /// The agent's state with only the projects changed since `version` of the run `bootID` (`projectsSince` set),
+    /// or the whole state when the agent cannot answer that (another run, an agent without deltas).
+    func state(since bootID: String, version: UInt64) async throws(ClientError) -> AgentState
     func putSettings(_ settings: AgentSettings) async throws(ClientError) -> PutResponse
     /// Puts a project as managed by the reconciler.
     func putProject(_ name: String, _ spec: AgentProjectSpec) async throws(ClientError) -> PutResponse
@@ -47,6 +50,9 @@ public protocol AgentClient: Sendable {
 
 extension AgentClient {
     public func state() async throws(ClientError) -> AgentState { try await state(ifDigest: nil) }
+
+    /// Clients that cannot ask for a delta read the whole state, which a caller of `state(since:version:)` handles too.
+    public func state(since bootID: String, version: UInt64) async throws(ClientError) -> AgentState { try await state(ifDigest: nil) }
 }
 
 /// An agent's API over HTTP, with a bearer token and a timeout per call: a thin layer over `APIClient`.
@@ -90,6 +96,10 @@ public struct HTTPAgentClient: AgentClient {
     }
     public func state(ifDigest: String?) async throws(ClientError) -> AgentState {
         try decode(AgentState.self, try await call("GET", "/v1/state" + (ifDigest.map { "?ifDigest=\($0)" } ?? "")))
+    }
+
+    public func state(since bootID: String, version: UInt64) async throws(ClientError) -> AgentState {
+        try decode(AgentState.self, try await call("GET", "/v1/state?since=\(bootID):\(version)"))
     }
 
     public func putSettings(_ settings: AgentSettings) async throws(ClientError) -> PutResponse {

@@ -60,6 +60,9 @@ public struct Reconciler: Sendable {
     public var concurrency: Int
     public var retryBase: TimeInterval
     public var retryMax: TimeInterval
+    /// What earlier reconciles read of the agents: when set, agents already read once are asked only for what
+    /// changed since (the watch loop keeps one across its reconciles); nil reads every agent as a new one.
+    public var memory: AgentMemory?
 
     public init(clients: [String: any AgentClient], options: Planner.Options = .init(), clock: any AgentClock = SystemClock(),
                 logger: Logger, concurrency: Int = 16, retryBase: TimeInterval = 0.5, retryMax: TimeInterval = 10) {
@@ -83,7 +86,7 @@ public struct Reconciler: Sendable {
                     // One return, after the do/catch: returning the tuple from inside a typed-throws do/catch in
                     // this child task crashed release builds (swift 6.3) when the group took the result.
                     let observation: Planner.Observation
-                    do throws(ClientError) { observation = .state(try await client.state(ifDigest: digest)) } catch {
+                    do throws(ClientError) { observation = .state(try await read(agent.name, client, ifDigest: digest)) } catch {
                         observation = .unreachable(error.message)
                     }
                     return (agent.name, observation)
@@ -93,6 +96,20 @@ public struct Reconciler: Sendable {
             for await (name, observation) in group { out[name] = observation }
             return out
         }
+    }
+
+    /// One agent's state: what changed since the last read when `memory` knows one, merged onto it (or the whole
+    /// state again when the delta does not add up); else as asked.
+    func read(_ agent: String, _ client: any AgentClient, ifDigest digest: String?) async throws(ClientError) -> AgentState {
+        guard let memory else { return try await client.state(ifDigest: digest) }
+        if let since = memory.since(agent) {
+            if let merged = memory.merge(agent, try await client.state(since: since.bootID, version: since.version)) { return merged }
+            // Another run of the agent, or a change the delta cannot show (a project removed by hand): read it whole.
+            let whole = try await client.state()
+            return memory.merge(agent, whole) ?? whole
+        }
+        let answer = try await client.state(ifDigest: digest)
+        return memory.merge(agent, answer) ?? answer
     }
 
     public func plan(_ agents: [DesiredAgent]) async -> (Plan, [String: Planner.Observation]) {
@@ -138,7 +155,9 @@ public struct Reconciler: Sendable {
         do throws(ClientError) {
             switch (action.object, action.change) {
             case (.settings, _): _ = try await client.putSettings(desired.settings)
-            case (.project, .remove): try await client.deleteProject(action.name, purge: action.purge)
+            case (.project, .remove):
+                try await client.deleteProject(action.name, purge: action.purge)
+                memory?.removed(action.name, from: agent)
             case (.project, _):
                 guard let spec = desired.spec(action.name) else { return AppliedAction(agent: agent, action: action, error: "no spec") }
                 _ = try await client.putProject(action.name, spec)
@@ -202,7 +221,8 @@ public struct Reconciler: Sendable {
             // Failed applies are tried again in the next round; keep only the latest word on each.
             report.applied.removeAll { $0.error != nil }
         }
-        // The projects' conditions need their statuses: read every agent in full, once, at the end.
+        // The projects' conditions need their statuses: read every agent in full, once, at the end (with `memory`,
+        // what changed since the verifying read: the projects just applied, and runs that moved).
         mark = ContinuousClock.now
         observed = await observe(agents)
         Self.lap("status", &steps, &mark)

@@ -71,6 +71,11 @@ public final class WatchLoop: Service {
     let makeReconciler: ReconcilerFactory
     let logger: Logger
     let onRun: (@Sendable (WatchRun) -> Void)?
+    /// What the reconciles read of the agents, so that a reconcile after an edit reads what changed; forgotten at
+    /// each resync, which reads every agent in full and so repairs any drift a delta could miss.
+    let memory = AgentMemory()
+    /// The specs' generations of the last reconcile: a spec that did not change is compared, not hashed again.
+    let generations = GenerationCache()
 
     private struct Pending {
         var triggers: Set<WatchTrigger> = []
@@ -185,12 +190,14 @@ public final class WatchLoop: Service {
         run.loadSeconds = (ContinuousClock.now - timer) / .seconds(1)
         // Warnings say the same on every resync; they are worth a line when something asked for a reload.
         if triggers != [.resync] { for warning in loaded.warnings { log.warning("\(warning.description)") } }
-        let agents = DesiredAgent.all(from: loaded.state)
+        let agents = DesiredAgent.all(from: loaded.state, cache: generations)
         var reconciler: Reconciler
         do throws(WatchError) { reconciler = try makeReconciler(loaded.state, agents) } catch {
             return stalled(run, log, reason: "SetupFailed", error.message, lastGood: lastGood, lastConditions: &lastConditions)
         }
         reconciler.logger[metadataKey: "trigger"] = log[metadataKey: "trigger"]
+        if triggers.contains(.resync) || triggers.contains(.start) { memory.forget() }
+        reconciler.memory = memory
         let report = await reconciler.reconcile(agents, timeout: options.timeout)
         lastGood = agents
         lastConditions = report.conditions

@@ -47,6 +47,35 @@ struct AgentAPITests {
         await agent.stop()
     }
 
+    @Test("GET /v1/state?since= sends only the projects changed since that version, with the digest of them all")
+    func stateDelta() async throws {
+        let agent = try await AgentHarness()
+        _ = try await agent.put("/v1/settings", AgentSettings(root: agent.scratch.path + "/root"))
+        for name in ["a", "b", "c"] {
+            _ = try await agent.put("/v1/projects/\(name)", try AgentHarness.project(agent.scratch.path + "/nonexistent/upstream", path: name) { $0.suspended = true })
+        }
+        let whole = try await agent.state()
+        let version = try #require(whole.stateVersion)
+        #expect(whole.projectsSince == nil && whole.projects.count == 3)
+        // Nothing changed since: no project, the same digest and version.
+        let none = try await agent.request("GET", "/v1/state?since=\(whole.bootID):\(version)").decode(AgentState.self)
+        #expect(none.projectsSince == version && none.projects.isEmpty && none.projectsDigest == whole.projectsDigest && none.stateVersion == version)
+        // One project changed: that one alone, and the digest of all three.
+        let changed = try AgentHarness.project(agent.scratch.path + "/nonexistent/upstream", path: "b") { $0.suspended = true; $0.exclude = ["*.tmp"] }
+        _ = try await agent.put("/v1/projects/b", changed)
+        let delta = try await agent.request("GET", "/v1/state?since=\(whole.bootID):\(version)").decode(AgentState.self)
+        let after = try await agent.state()
+        #expect(Array(delta.projects.keys) == ["b"] && delta.projects["b"] == after.projects["b"])
+        #expect(delta.projectsDigest == after.projectsDigest && delta.projectsDigest != whole.projectsDigest)
+        #expect(try #require(delta.stateVersion) > version)
+        // Another run's id, a version not reached yet, or not a version: the whole state.
+        for since in ["other:\(version)", "\(whole.bootID):\(version + 1_000)", "\(whole.bootID):x"] {
+            let full = try await agent.request("GET", "/v1/state?since=\(since)").decode(AgentState.self)
+            #expect(full.projectsSince == nil && full.projects.count == 3, "\(since)")
+        }
+        await agent.stop()
+    }
+
     @Test("hostile or malformed bodies get a 4xx with a JSON error naming the field, and change nothing")
     func hostileBodies() async throws {
         let agent = try await AgentHarness()

@@ -115,8 +115,30 @@ final class TakenWatcher: DirectoryWatcher {
     func run() async throws { try await inner.run() }
 }
 
+/// A client that hands every call to `inner`; a test's client changes only the calls it watches.
+protocol ForwardingClient: AgentClient {
+    var inner: any AgentClient { get }
+}
+
+extension ForwardingClient {
+    func state(ifDigest: String?) async throws(ClientError) -> AgentState { try await inner.state(ifDigest: ifDigest) }
+    func state(since bootID: String, version: UInt64) async throws(ClientError) -> AgentState { try await inner.state(since: bootID, version: version) }
+    func putSettings(_ settings: AgentSettings) async throws(ClientError) -> PutResponse { try await inner.putSettings(settings) }
+    func putProject(_ name: String, _ spec: AgentProjectSpec) async throws(ClientError) -> PutResponse { try await inner.putProject(name, spec) }
+    func deleteProject(_ name: String, purge: Bool) async throws(ClientError) { try await inner.deleteProject(name, purge: purge) }
+    func requestSync(_ name: String) async throws(ClientError) -> SyncResponse { try await inner.requestSync(name) }
+    func run(project: String, id: Int64) async throws(ClientError) -> RunRecord { try await inner.run(project: project, id: id) }
+    func run(project: String, id: Int64, waitingUpTo seconds: Double) async throws(ClientError) -> RunRecord {
+        try await inner.run(project: project, id: id, waitingUpTo: seconds)
+    }
+    func runLog(project: String, run: String, follow: Bool, receive: (Data) -> Void) async throws(ClientError) {
+        try await inner.runLog(project: project, run: run, follow: follow, receive: receive)
+    }
+    func cancel(_ name: String) async throws(ClientError) -> CancelResponse { try await inner.cancel(name) }
+}
+
 /// An agent client that holds every `state` call at a gate the test opens: a reconcile that takes as long as the test wants.
-final class GatedClient: AgentClient {
+final class GatedClient: ForwardingClient {
     let inner: any AgentClient
     let gate: Gate
 
@@ -130,18 +152,10 @@ final class GatedClient: AgentClient {
         return try await inner.state(ifDigest: ifDigest)
     }
 
-    func putSettings(_ settings: AgentSettings) async throws(ClientError) -> PutResponse { try await inner.putSettings(settings) }
-    func putProject(_ name: String, _ spec: AgentProjectSpec) async throws(ClientError) -> PutResponse { try await inner.putProject(name, spec) }
-    func deleteProject(_ name: String, purge: Bool) async throws(ClientError) { try await inner.deleteProject(name, purge: purge) }
-    func requestSync(_ name: String) async throws(ClientError) -> SyncResponse { try await inner.requestSync(name) }
-    func run(project: String, id: Int64) async throws(ClientError) -> RunRecord { try await inner.run(project: project, id: id) }
-    func run(project: String, id: Int64, waitingUpTo seconds: Double) async throws(ClientError) -> RunRecord {
-        try await inner.run(project: project, id: id, waitingUpTo: seconds)
+    func state(since bootID: String, version: UInt64) async throws(ClientError) -> AgentState {
+        await gate.pass()
+        return try await inner.state(since: bootID, version: version)
     }
-    func runLog(project: String, run: String, follow: Bool, receive: (Data) -> Void) async throws(ClientError) {
-        try await inner.runLog(project: project, run: run, follow: follow, receive: receive)
-    }
-    func cancel(_ name: String) async throws(ClientError) -> CancelResponse { try await inner.cancel(name) }
 }
 
 /// Open lets everyone through; closed holds callers until it opens again.
