@@ -23,15 +23,12 @@ extension SyncScheduler {
     /// index files and then holds the revision back for up to `timeout` seconds; stage 2 brings the index files and
     /// deletes. A stage 2 without a first stage held for that revision pulls the whole revision.
     public func requestStage(_ name: String, revision: Int, stage: Int, timeout: TimeInterval) throws(SchedulerError) -> RunRecord {
-        guard let entry = entries[name] else { throw .notFound(name) }
-        if entry.spec.suspended {
-            throw SchedulerError(kind: .conflict, message: "project '\(name)' is suspended; set suspended: false to sync it")
-        }
-        entries[name]?.wantedRevision = revision
-        if stage == 1, entry.staged?.revision != revision {
+        // Queued, not started: the run starts from the loop, after the staged pull below is set.
+        let run = try requestRun(name, trigger: stage == 1 ? .firstStage : .secondStage, revision: revision)
+        if stage == 1, entries[name]?.staged?.revision != revision {
             entries[name]?.staged = StagedPull(revision: revision, timeout: timeout)
         }
-        return try queue(name, trigger: stage == 1 ? .firstStage : .secondStage)
+        return run
     }
 
     /// Which passes a run makes, from what asked for it and the stage the slave holds.
