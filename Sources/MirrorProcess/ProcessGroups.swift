@@ -38,12 +38,18 @@ public final class ProcessGroupStopper: Sendable {
             return s.pid
         }
         if let pid { kill(-pid, SIGTERM) }
-        // A leader that does not end within the grace is killed, with its group.
-        Task { [grace] in
-            try? await Task.sleep(for: grace)
+        // A leader that does not end within the grace is killed, with its group. The timer runs on a queue of its own,
+        // not as a task: when busy tests or syncs hold every thread of Swift's cooperative pool, a `Task.sleep` of half
+        // a second was seen to end 11 s late, and a stop must not wait for the pool.
+        let (seconds, attoseconds) = grace.components
+        let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+        Self.killTimers.asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) {
             if let pid = self.state.withLock({ $0.leaderEnded ? nil : $0.pid }) { kill(-pid, SIGKILL) }
         }
     }
+
+    /// A serial queue made with `DispatchQueue(label:)` runs on libdispatch's overcommitting threads, never the pool's.
+    private static let killTimers = DispatchQueue(label: "mirrorsync.process-group-stopper")
 
     /// After the leader has been waited for: once asked to stop (or, with `endingStragglers`, in any case), ends what is
     /// left of the group, SIGTERM then SIGKILL after the grace, and waits until none of it is left.
