@@ -45,13 +45,17 @@ struct StagedSiteTests {
 
     @Test("no slave starts stage 2 before every slave finished stage 1; between the stages a slave serves the revision before, index and all")
     func together() async throws {
-        // Slave a's rsync starts 3 s late on every pass: without the master's staging, b would switch its index
-        // seconds before a has the packages it names.
+        // Slave a's rsync waits while the test holds it (a file), then 1 s more: without the master's staging, b would
+        // switch its index while a lacks the packages it names. Held, not slowed by a fixed time, so that a loaded
+        // machine cannot close the window between b's first stage and a's before the test has looked into it.
+        let hold = NSTemporaryDirectory() + "mirrorsync-staged-hold-\(getpid())-\(UUID().uuidString)"
+        defer { unlink(hold) }
         let site = try Site("staged", agentEnvironment: { name, scratch in
             guard name == "a" else { return [:] }
             let bin = scratch.sub("slow-bin")
             let rsync = try #require(["/usr/bin/rsync", "/bin/rsync"].first { FileManager.default.isExecutableFile(atPath: $0) })
-            try "#!/bin/sh\nsleep 3\nexec \(rsync) \"$@\"\n".write(toFile: bin + "/rsync", atomically: true, encoding: .utf8)
+            try "#!/bin/sh\nwhile [ -e '\(hold)' ]; do sleep 0.1; done\nsleep 1\nexec \(rsync) \"$@\"\n"
+                .write(toFile: bin + "/rsync", atomically: true, encoding: .utf8)
             chmod(bin + "/rsync", 0o755)
             return ["PATH": bin + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")]
         })
@@ -62,8 +66,9 @@ struct StagedSiteTests {
             #expect(try Tree.snapshot(site.tree(slave, "linux")) == Tree.snapshot(site.upstream + "/linux"), "\(slave.name)")
         }
 
+        #expect(FileManager.default.createFile(atPath: hold, contents: nil))
         try await Self.publish(site, revision: 2)
-        // b finishes its first stage while a's still runs: it holds the new package and serves the old index.
+        // b finishes its first stage while a's is held: it holds the new package and serves the old index.
         try await eventually("b finished stage 1 of revision 2", seconds: 60) {
             guard let run = try await site.b.state().projects["linux"]?.status.lastRun else { return false }
             return run.trigger == .firstStage && run.result == .success && run.endedAt! > Date().addingTimeInterval(-60)
@@ -74,6 +79,7 @@ struct StagedSiteTests {
         #expect(FileManager.default.fileExists(atPath: bTree + "/pool/1/new-2.deb"))
         #expect(try !String(contentsOfFile: bTree + "/" + index, encoding: .utf8).contains("new-2.deb"),
                 "b's index must not name the new package before every slave has it")
+        unlink(hold)
 
         try await site.wait("served revision 2 everywhere", site.atRevision(2))
         var firstEnds: [Date] = []
