@@ -302,7 +302,7 @@ public struct RsyncRunner: ReportingSyncRunner {
         let first = await invoke(RsyncArguments.arguments(for: job, pass: .first), password: password, activity: activity, pass: 1, logger: logger)
         if let failure = failure(of: first, pass: "first", allowing: [0, 24, 25]) { return failure }
         let report = first.report
-        var warnings = first.exitCode == 24 ? ["files vanished on the upstream while they were copied"] : []
+        let warnings = first.exitCode == 24 ? ["files vanished on the upstream while they were copied"] : []
         let pending = first.exitCode == 25 ? (report.deletionsSkipped ?? 0) : 0
 
         // An upstream that suddenly lists no files is broken, not emptied on purpose: keep every file.

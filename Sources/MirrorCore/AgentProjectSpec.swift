@@ -2,20 +2,77 @@
 /// so that an agent on an empty host needs nothing else to sync it.
 ///
 /// Its tree's fields read as its own (`spec.exclude`), and its JSON is one flat object, as mirrors.d writes a project.
+///
+/// Its fields live in one shared box, copied on write: a large site's plan copies each of its 20,000 specs several
+/// times (into tables, caches, per-agent views), and a copy of the box is one retain where a copy of the fields is one
+/// per string and list they hold, some twenty-five.
 @dynamicMemberLookup
-public struct AgentProjectSpec: Codable, Sendable, Hashable {
-    public var upstream: UpstreamSpec
-    public var interval: IntervalSpec
+public struct AgentProjectSpec: Codable, Sendable, Hashable, CustomReflectable {
+    /// The fields. `@unchecked Sendable`: a box is only ever written after `makeUnique()` has made it the one spec's own
+    /// (`isKnownUniquelyReferenced`, else a copy), so a box that two specs, and so two threads, can see is never
+    /// written.
+    private final class Fields: @unchecked Sendable {
+        var upstream: UpstreamSpec
+        var interval: IntervalSpec
+        var tree: TreeSpec
+        var slaves: [String]
+
+        init(upstream: UpstreamSpec, interval: IntervalSpec, tree: TreeSpec, slaves: [String]) {
+            self.upstream = upstream
+            self.interval = interval
+            self.tree = tree
+            self.slaves = slaves
+        }
+    }
+
+    private var box: Fields
+
+    /// Makes the box this spec's own before it is written. (A `_modify` on the box itself would not do: writing a
+    /// property of a class reads the reference, it does not modify it.)
+    private mutating func makeUnique() {
+        if !isKnownUniquelyReferenced(&box) { box = Fields(upstream: box.upstream, interval: box.interval, tree: box.tree, slaves: box.slaves) }
+    }
+
+    public var upstream: UpstreamSpec {
+        _read { yield box.upstream }
+        _modify { makeUnique(); yield &box.upstream }
+    }
+
+    public var interval: IntervalSpec {
+        _read { yield box.interval }
+        _modify { makeUnique(); yield &box.interval }
+    }
+
     /// What it copies, where to, and how.
-    public var tree: TreeSpec
+    public var tree: TreeSpec {
+        _read { yield box.tree }
+        _modify { makeUnique(); yield &box.tree }
+    }
+
     /// On the master, the slaves that serve the project.
-    public var slaves: [String]
+    public var slaves: [String] {
+        _read { yield box.slaves }
+        _modify { makeUnique(); yield &box.slaves }
+    }
 
     public init(upstream: UpstreamSpec, interval: IntervalSpec, tree: TreeSpec, slaves: [String] = []) {
-        self.upstream = upstream
-        self.interval = interval
-        self.tree = tree
-        self.slaves = slaves
+        box = Fields(upstream: upstream, interval: interval, tree: tree, slaves: slaves)
+    }
+
+    public static func == (lhs: AgentProjectSpec, rhs: AgentProjectSpec) -> Bool {
+        lhs.box === rhs.box || (lhs.upstream == rhs.upstream && lhs.interval == rhs.interval && lhs.tree == rhs.tree && lhs.slaves == rhs.slaves)
+    }
+
+    /// Its fields, as a struct of them would show them.
+    public var customMirror: Mirror {
+        Mirror(self, children: ["upstream": upstream, "interval": interval, "tree": tree, "slaves": slaves], displayStyle: .struct)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(upstream)
+        hasher.combine(interval)
+        hasher.combine(tree)
+        hasher.combine(slaves)
     }
 
     public init(upstream: UpstreamSpec, source: String = "", path: String, interval: IntervalSpec, exclude: [String] = [],
@@ -41,10 +98,10 @@ public struct AgentProjectSpec: Codable, Sendable, Hashable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: FieldKey.self)
-        upstream = try c.decode(UpstreamSpec.self, forKey: FieldKey("upstream"))
-        interval = try c.decode(IntervalSpec.self, forKey: FieldKey("interval"))
-        tree = try TreeSpec(from: c)
-        slaves = try c.decodeIfPresent([String].self, forKey: FieldKey("slaves")) ?? []
+        self.init(upstream: try c.decode(UpstreamSpec.self, forKey: FieldKey("upstream")),
+                  interval: try c.decode(IntervalSpec.self, forKey: FieldKey("interval")),
+                  tree: try TreeSpec(from: c),
+                  slaves: try c.decodeIfPresent([String].self, forKey: FieldKey("slaves")) ?? [])
     }
 
     public func encode(to encoder: any Encoder) throws {

@@ -3,10 +3,24 @@ import Foundation
 import Synchronization
 
 /// The project specs of a desired state, shared by the agents that hold them: a site with 100 slaves holds one
-/// copy of each spec, not one per slave.
+/// copy of each spec, not one per slave. Every project of the site has a place, in name order; the master's table
+/// and the slaves' (their pulls) share the names, so an agent's projects are a list of places.
 public final class SpecTable: Sendable {
-    let specs: [String: AgentProjectSpec]
-    init(_ specs: [String: AgentProjectSpec]) { self.specs = specs }
+    /// Every project of the site, sorted.
+    let names: [String]
+    let places: [String: Int]
+    /// Place by place: the spec, and its generation; nil and "" where the table has none (no slave pulls it).
+    let specs: [AgentProjectSpec?]
+    let generations: [String]
+
+    init(names: [String], places: [String: Int], specs: [AgentProjectSpec?], generations: [String]) {
+        self.names = names
+        self.places = places
+        self.specs = specs
+        self.generations = generations
+    }
+
+    func spec(_ name: String) -> AgentProjectSpec? { places[name].flatMap { specs[$0] } }
 }
 
 /// What one agent should hold, computed from the desired state.
@@ -18,45 +32,66 @@ public struct DesiredAgent: Sendable {
     /// How the reconciler reaches `api`.
     public var transport: AgentTransport
     public var settings: AgentSettings { didSet { settingsGeneration = Generation.of(settings) } }
-    /// The agent's projects' names, sorted, and their generations, index by index.
-    public let order: [String]
-    public let generations: [String]
     let table: SpecTable
+    /// The places in `table` of the agent's projects, ascending (so in name order); nil: all of them.
+    let members: [Int32]?
     let summaries: [String: String]
     /// `ProjectsDigest` of what the agent should hold, every project managed.
     public let projectsDigest: String
     /// `Generation.of(settings)`: computed once, since the plan and the config digest both need it.
     public private(set) var settingsGeneration: String
 
-    init(role: AgentRole, name: String, api: String, transport: AgentTransport, settings: AgentSettings, order: [String],
-         generations: [String], table: SpecTable, summaries: [String: String], projectsDigest: String? = nil,
-         settingsGeneration: String? = nil) {
+    init(role: AgentRole, name: String, api: String, transport: AgentTransport, settings: AgentSettings, table: SpecTable,
+         members: [Int32]?, summaries: [String: String], projectsDigest: String? = nil, settingsGeneration: String? = nil) {
         self.transport = transport
         self.role = role
         self.name = name
         self.api = api
         self.settings = settings
-        self.order = order
-        self.generations = generations
         self.table = table
+        self.members = members
         self.summaries = summaries
-        self.projectsDigest = projectsDigest ?? ProjectsDigest.of(zip(order, generations).lazy.map { (name: $0, generation: $1, managed: true) })
+        self.projectsDigest = projectsDigest ?? Self.digest(table, members)
         self.settingsGeneration = settingsGeneration ?? Generation.of(settings)
     }
+
+    /// The agent's projects' names, sorted.
+    public var order: [String] { members.map { $0.map { table.names[Int($0)] } } ?? table.names }
+    /// Their generations, index by index with `order`.
+    public var generations: [String] { members.map { $0.map { table.generations[Int($0)] } } ?? table.generations }
+    /// How many projects the agent should hold.
+    public var projectCount: Int { members?.count ?? table.names.count }
 
     /// `master` or `slave ftp1`, as plans and logs name agents.
     public var label: String { role == .master ? "master" : "slave \(name)" }
 
     /// The spec of one of this agent's projects.
-    public func spec(_ project: String) -> AgentProjectSpec? { table.specs[project] }
+    public func spec(_ project: String) -> AgentProjectSpec? { table.spec(project) }
 
     /// Every project this agent should hold, by name.
     public var projects: [String: AgentProjectSpec] {
-        Dictionary(uniqueKeysWithValues: order.compactMap { name in table.specs[name].map { (name, $0) } })
+        Dictionary(uniqueKeysWithValues: order.compactMap { name in table.spec(name).map { (name, $0) } })
     }
 
     /// A short line for plans: the names of the project's upstream and interval, as mirrors.d writes them.
     public func summary(_ project: String) -> String { summaries[project] ?? "from master" }
+
+    /// `ProjectsDigest` of the projects at `members` in `table` (all of them for nil), every one managed.
+    static func digest(_ table: SpecTable, _ members: [Int32]?) -> String {
+        // Names and generations read in place: a copy of each would retain strings that every slave's digest, computed
+        // side by side, also retains, and the cores would contend for their counts.
+        table.names.withUnsafeBufferPointer { names in
+            table.generations.withUnsafeBufferPointer { generations in
+                var digest = ProjectsDigest.Builder()
+                if let members {
+                    for place in members { digest.add(name: names[Int(place)], generation: generations[Int(place)], managed: true) }
+                } else {
+                    for place in names.indices { digest.add(name: names[place], generation: generations[place], managed: true) }
+                }
+                return digest.hex
+            }
+        }
+    }
 }
 
 extension DesiredAgent {
@@ -65,72 +100,36 @@ extension DesiredAgent {
 
     /// The desired state, split by agent: the master holds every project with the slaves that serve it; each slave
     /// holds the projects assigned to it, pulled from the master's rsync daemon into its public directory.
-    ///
-    /// `cache`: the generations of an earlier call, for a caller that plans again and again (the watch loop): a spec
-    /// equal to the one kept there keeps its generation, and is compared rather than hashed again.
-    public static func all(from state: DesiredState, cache: GenerationCache? = nil) -> [DesiredAgent] {
+    public static func all(from state: DesiredState) -> [DesiredAgent] {
         let masterHost = URLComponents(string: state.master.api)?.host.map { $0.hasPrefix("[") ? String($0.dropFirst().dropLast()) : $0 } ?? "localhost"
         let modulePort = state.master.rsyncd.port == 873 ? nil : state.master.rsyncd.port
-        var masterSpecs: [String: AgentProjectSpec] = [:], pullSpecs: [String: AgentProjectSpec] = [:]
-        masterSpecs.reserveCapacity(state.projects.count)
-        pullSpecs.reserveCapacity(state.projects.count)
-        var summaries: [String: String] = [:]
         let slaveNames = state.slaves.keys.sorted()
-        let slaveIndex = Dictionary(uniqueKeysWithValues: slaveNames.enumerated().map { ($1, $0) })
-        // First each project's specs, in name order; then their generations, side by side; then each agent's list.
-        var rows: [GenerationCache.Row] = []
-        rows.reserveCapacity(state.projects.count)
-        for name in state.projects.keys.sorted() {
-            let project = state.projects[name]!
-            guard let upstream = state.upstreams[project.upstream], let interval = state.intervals[project.interval] else { continue }
-            let servers = state.slaves(serving: project, allSlaves: slaveNames)
-            let spec = AgentProjectSpec(upstream: upstream, interval: interval, tree: project.tree, slaves: servers)
-            masterSpecs[name] = spec
-            summaries[name] = "upstream=\(project.upstream) interval=\(project.interval)" + (project.suspended ? " suspended" : "")
-            guard !servers.isEmpty else {
-                rows.append(GenerationCache.Row(name: name, spec: spec, pull: nil, servers: servers))
-                continue
-            }
-            // A slave pulls the master's copy: one module per project on the master's rsync daemon, with the site's
-            // credential (user and password), which the slave gets from the master.
-            let module = UpstreamSpec(url: .rsync(user: nil, host: masterHost, port: modulePort, path: name),
-                                      timeout: project.timeout ?? upstream.timeout, ioTimeout: upstream.ioTimeout, credential: .site)
-            // The slave holds the project's tree as the master does: the excludes the master's copy already went
-            // through also keep the slave from deleting what it holds under those names, and the rsync options
-            // (permissions, owners) apply on every host. Only where it comes from differs: the whole module, within
-            // the module's timeout.
-            var pullTree = project.tree
-            pullTree.source = ""
-            pullTree.timeout = nil
-            // What mirror lists show is the master's to say (GET /mirrorz.json): a new description moves no slave.
-            pullTree.cname = nil
-            pullTree.desc = nil
-            pullTree.help = nil
-            // Pushes are announced to the master alone.
-            pullTree.pushTokenFile = nil
-            // The master tells a slave each stage in its trigger.
-            pullTree.stage = .host
-            let pull = AgentProjectSpec(upstream: module, interval: .every(slaveFallbackInterval), tree: pullTree)
-            pullSpecs[name] = pull
-            rows.append(GenerationCache.Row(name: name, spec: spec, pull: pull, servers: servers))
+        let names = state.projects.keys.sorted()
+        let rows = build(names: names, of: state, slaveNames: slaveNames, masterHost: masterHost, modulePort: modulePort)
+        var places: [String: Int] = [:]
+        places.reserveCapacity(names.count)
+        var masterSpecs: [AgentProjectSpec?] = [], masterGenerations: [String] = [], masterMembers: [Int32] = []
+        var pullSpecs: [AgentProjectSpec?] = [], pullGenerations: [String] = []
+        var summaries: [String: String] = [:]
+        masterSpecs.reserveCapacity(names.count)
+        masterGenerations.reserveCapacity(names.count)
+        pullSpecs.reserveCapacity(names.count)
+        pullGenerations.reserveCapacity(names.count)
+        summaries.reserveCapacity(names.count)
+        var slaveMembers = [[Int32]](repeating: [], count: slaveNames.count)
+        for (place, (name, row)) in zip(names, rows).enumerated() {
+            places[name] = place
+            masterSpecs.append(row.spec)
+            masterGenerations.append(row.generation)
+            pullSpecs.append(row.pull)
+            pullGenerations.append(row.pullGeneration)
+            guard row.spec != nil else { continue }
+            masterMembers.append(Int32(place))
+            summaries[name] = row.summary
+            for slave in row.servers { slaveMembers[Int(slave)].append(Int32(place)) }
         }
-        let specGenerations = GenerationCache.generations(of: rows, cache: cache)
-        var masterOrder: [String] = [], masterGenerations: [String] = []
-        masterOrder.reserveCapacity(rows.count)
-        masterGenerations.reserveCapacity(rows.count)
-        var slaveOrder = [[String]](repeating: [], count: slaveNames.count)
-        var slaveGenerations = [[String]](repeating: [], count: slaveNames.count)
-        for (row, (generation, pullGeneration)) in zip(rows, specGenerations) {
-            masterOrder.append(row.name)
-            masterGenerations.append(generation)
-            guard let pullGeneration else { continue }
-            for server in row.servers {
-                guard let i = slaveIndex[server] else { continue }
-                slaveOrder[i].append(row.name)
-                slaveGenerations[i].append(pullGeneration)
-            }
-        }
-        let masterTable = SpecTable(masterSpecs), pullTable = SpecTable(pullSpecs)
+        let masterTable = SpecTable(names: names, places: places, specs: masterSpecs, generations: masterGenerations)
+        let pullTable = SpecTable(names: names, places: places, specs: pullSpecs, generations: pullGenerations)
         // The master reaches its slaves, and each slave its master, as the reconciler does: the same CA, the same leave.
         let masterTransport = state.masterTransport
         var slavePeers: [String: AgentTransport] = [:]
@@ -144,12 +143,12 @@ extension DesiredAgent {
             settings: AgentSettings(root: state.master.root, maxConcurrentSyncs: state.master.maxConcurrentSyncs,
                                     publicStatus: state.master.publicStatus, rsyncd: state.master.rsyncd,
                                     slaves: state.slaves.mapValues(\.api), peers: slavePeers, site: state.site),
-            order: masterOrder, generations: masterGenerations, table: masterTable, summaries: summaries)
+            table: masterTable, members: masterMembers.count == names.count ? nil : masterMembers, summaries: summaries)
         // Each slave's digest hashes its whole list: side by side on every core.
         let digests = Mutex([String](repeating: "", count: slaveNames.count))
-        let orders = slaveOrder, generations = slaveGenerations
+        let members = slaveMembers
         DispatchQueue.concurrentPerform(iterations: slaveNames.count) { i in
-            let digest = ProjectsDigest.of(zip(orders[i], generations[i]).lazy.map { (name: $0, generation: $1, managed: true) })
+            let digest = Self.digest(pullTable, members[i])
             digests.withLock { $0[i] = digest }
         }
         let slaveDigests = digests.withLock { $0 }
@@ -160,9 +159,76 @@ extension DesiredAgent {
             let generation = settingsGenerations[settings] ?? Generation.of(settings)
             settingsGenerations[settings] = generation
             return DesiredAgent(role: .slave, name: name, api: state.slaves[name]!.api, transport: state.transport(slave: state.slaves[name]!),
-                                settings: settings, order: slaveOrder[i], generations: slaveGenerations[i], table: pullTable, summaries: [:],
+                                settings: settings, table: pullTable, members: slaveMembers[i], summaries: [:],
                                 projectsDigest: slaveDigests[i], settingsGeneration: generation)
         }
+    }
+
+    /// Each project's specs and their generations, place by place in `names`.
+    private static func build(names: [String], of state: DesiredState, slaveNames: [String], masterHost: String, modulePort: Int?) -> [Built] {
+        let slavePlaces = Dictionary(uniqueKeysWithValues: slaveNames.enumerated().map { ($1, Int32($0)) })
+        let everySlave = Array(0..<Int32(slaveNames.count))
+        // Each project's specs and their generations, in chunks side by side on every core: for a large site these
+        // are most of what a plan costs (20,000 specs for 10,000 projects).
+        let chunks = names.count < 512 ? 1 : min(names.count / 256, ProcessInfo.processInfo.activeProcessorCount * 4)
+        let built = Mutex([[Built]](repeating: [], count: chunks))
+        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+            let range = names.count * chunk / chunks..<names.count * (chunk + 1) / chunks
+            var local: [Built] = []
+            local.reserveCapacity(range.count)
+            for name in names[range] {
+                let project = state.projects[name]!
+                guard let upstream = state.upstreams[project.upstream], let interval = state.intervals[project.interval] else {
+                    local.append(Built())
+                    continue
+                }
+                let servers = state.slaves(serving: project, allSlaves: slaveNames)
+                let spec = AgentProjectSpec(upstream: upstream, interval: interval, tree: project.tree, slaves: servers)
+                var row = Built(spec: spec, generation: Generation.of(spec),
+                                summary: "upstream=\(project.upstream) interval=\(project.interval)" + (project.suspended ? " suspended" : ""))
+                guard !servers.isEmpty else {
+                    local.append(row)
+                    continue
+                }
+                row.servers = if case .all = project.slaves { everySlave } else { servers.compactMap { slavePlaces[$0] } }
+                // A slave pulls the master's copy: one module per project on the master's rsync daemon, with the site's
+                // credential (user and password), which the slave gets from the master.
+                let module = UpstreamSpec(url: .rsync(user: nil, host: masterHost, port: modulePort, path: name),
+                                          timeout: project.timeout ?? upstream.timeout, ioTimeout: upstream.ioTimeout, credential: .site)
+                // The slave holds the project's tree as the master does: the excludes the master's copy already went
+                // through also keep the slave from deleting what it holds under those names, and the rsync options
+                // (permissions, owners) apply on every host. Only where it comes from differs: the whole module, within
+                // the module's timeout.
+                var pullTree = project.tree
+                pullTree.source = ""
+                pullTree.timeout = nil
+                // What mirror lists show is the master's to say (GET /mirrorz.json): a new description moves no slave.
+                pullTree.cname = nil
+                pullTree.desc = nil
+                pullTree.help = nil
+                // Pushes are announced to the master alone.
+                pullTree.pushTokenFile = nil
+                // The master tells a slave each stage in its trigger.
+                pullTree.stage = .host
+                let pull = AgentProjectSpec(upstream: module, interval: .every(slaveFallbackInterval), tree: pullTree)
+                row.pullGeneration = Generation.of(pull)
+                row.pull = pull
+                local.append(row)
+            }
+            built.withLock { $0[chunk] = local }
+        }
+        return built.withLock { $0 }.flatMap { $0 }
+    }
+
+    /// One project as `all(from:)` builds it: nil specs for a project whose upstream or interval is missing.
+    private struct Built: Sendable {
+        var spec: AgentProjectSpec?
+        var generation = ""
+        var summary = ""
+        /// The slaves' pull, and the places of the slaves that serve the project; nil and empty when none does.
+        var pull: AgentProjectSpec?
+        var pullGeneration = ""
+        var servers: [Int32] = []
     }
 
     /// A digest of what every agent should hold: equal digests, equal desired states. Each agent's projects count

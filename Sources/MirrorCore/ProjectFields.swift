@@ -146,8 +146,9 @@ extension ProjectField {
         ProjectField(path, { get($0).map { .number(Int64($0.seconds)) } ?? .absent }, text: { get($0)?.description })
     }
 
-    /// A field of the project's tree (`TreeSpec`): `get` gives its canonical value and its text (a key path such as
-    /// `\.exclude` serves, compiled to direct access: the generation walks these for every project of a large site),
+    /// A field of the project's tree (`TreeSpec`): `get` gives its canonical value and its text (a closure such as
+    /// `{ $0.exclude }`, not a key path, which is not compiled to direct access: the generation walks these for every
+    /// project of a large site),
     /// `set` its JSON's decoding, and `get` its encoding. `required` fields must be in the JSON; a value `omit` picks
     /// is left out of it.
     static func tree<T: Codable & Sendable>(
@@ -217,34 +218,34 @@ extension AgentProjectSpec {
         .optionalText("upstream.pushTokenFile") { $0.upstream.pushTokenFile },
         ProjectField("upstream.bandwidthLimit", { $0.upstream.bandwidthLimit.map { .number($0.bytes) } ?? .absent },
                      text: { $0.upstream.bandwidthLimit?.description }),
-        .tree("source", \.source, { $0.source = $1 }, omit: { $0.isEmpty }, value: { .text($0) }, text: { $0.isEmpty ? nil : $0 }),
-        .tree("path", \.path, { $0.path = $1 }, required: true, value: { .text($0) }, text: { $0 }),
+        .tree("source", { $0.source }, { $0.source = $1 }, omit: { $0.isEmpty }, value: { .text($0) }, text: { $0.isEmpty ? nil : $0 }),
+        .tree("path", { $0.path }, { $0.path = $1 }, required: true, value: { .text($0) }, text: { $0 }),
         .span("interval.every") { $0.interval.every },
         .span("interval.jitter") { $0.interval.jitter },
         .optionalText("interval.cron") { $0.interval.cron?.text },
         .optionalText("interval.timezone") { $0.interval.timezone },
-        .treeList("exclude", \.exclude) { $0.exclude = $1 },
-        .treeList("twoStage", \.twoStage) { $0.twoStage = $1 },
-        .treeList("rsyncOptions", \.rsyncOptions) { $0.rsyncOptions = $1 },
-        .tree("suspended", \.suspended, { $0.suspended = $1 }, value: { .flag($0) }, text: { $0 ? "true" : "false" }),
-        .treeSpan("timeout", \.timeout) { $0.timeout = $1 },
+        .treeList("exclude", { $0.exclude }) { $0.exclude = $1 },
+        .treeList("twoStage", { $0.twoStage }) { $0.twoStage = $1 },
+        .treeList("rsyncOptions", { $0.rsyncOptions }) { $0.rsyncOptions = $1 },
+        .tree("suspended", { $0.suspended }, { $0.suspended = $1 }, value: { .flag($0) }, text: { $0 ? "true" : "false" }),
+        .treeSpan("timeout", { $0.timeout }) { $0.timeout = $1 },
         // "10%" and "10" differ: the text is canonical.
-        .tree("maxDelete", \.maxDelete, { $0.maxDelete = $1 }, value: { .text($0.description) }, text: { $0.description }),
-        .tree("publish", \.publish, { $0.publish = $1 }, omit: { $0 == .inPlace }, value: { .text($0.rawValue) }, text: { $0.rawValue }),
-        .tree("stage", \.stage, { $0.stage = $1 }, omit: { $0 == .host }, value: { .text($0.rawValue) }, text: { $0.rawValue }),
-        .tree("trace", \.trace, { $0.trace = $1 }, omit: { $0 == nil }, value: { $0.map(FieldValue.flag) ?? .absent }, text: { $0.map { $0 ? "true" : "false" } }),
-        .hook("hooks.onSuccess", \.onSuccess, coding: ProjectField.coding("hooks", \.hooks, { $0.hooks = $1 }, omit: { $0 == nil })),
-        .hook("hooks.onFailure", \.onFailure),
+        .tree("maxDelete", { $0.maxDelete }, { $0.maxDelete = $1 }, value: { .text($0.description) }, text: { $0.description }),
+        .tree("publish", { $0.publish }, { $0.publish = $1 }, omit: { $0 == .inPlace }, value: { .text($0.rawValue) }, text: { $0.rawValue }),
+        .tree("stage", { $0.stage }, { $0.stage = $1 }, omit: { $0 == .host }, value: { .text($0.rawValue) }, text: { $0.rawValue }),
+        .tree("trace", { $0.trace }, { $0.trace = $1 }, omit: { $0 == nil }, value: { $0.map(FieldValue.flag) ?? .absent }, text: { $0.map { $0 ? "true" : "false" } }),
+        .hook("hooks.onSuccess", { $0.onSuccess }, coding: ProjectField.coding("hooks", { $0.hooks }, { $0.hooks = $1 }, omit: { $0 == nil })),
+        .hook("hooks.onFailure", { $0.onFailure }),
         .span("hooks.timeout") { $0.hooks?.timeout },
-        .tree("logRetention", \.logRetention, { $0.logRetention = $1 }, omit: { $0 == nil },
+        .tree("logRetention", { $0.logRetention }, { $0.logRetention = $1 }, omit: { $0 == nil },
               value: { $0.map { FieldValue.number(Int64($0)) } ?? .absent }, text: { $0.map(String.init) }),
         .list("slaves") { $0.slaves },
         // What mirror lists show of the project (GET /mirrorz.json); a slave's pull leaves them out.
-        .treeText("cname", \.cname) { $0.cname = $1 },
-        .treeText("desc", \.desc) { $0.desc = $1 },
-        .treeText("help", \.help) { $0.help = $1 },
+        .treeText("cname", { $0.cname }) { $0.cname = $1 },
+        .treeText("desc", { $0.desc }) { $0.desc = $1 },
+        .treeText("help", { $0.help }) { $0.help = $1 },
         // Who may announce a new tree is the master's to check: a slave's pull leaves it out.
-        .treeText("pushTokenFile", \.pushTokenFile) { $0.pushTokenFile = $1 },
+        .treeText("pushTokenFile", { $0.pushTokenFile }) { $0.pushTokenFile = $1 },
     ]
 
     /// The fields of the project's tree, which code themselves into its JSON object.

@@ -74,8 +74,6 @@ public final class WatchLoop: Service {
     /// What the reconciles read of the agents, so that a reconcile after an edit reads what changed; forgotten at
     /// each resync, which reads every agent in full and so repairs any drift a delta could miss.
     let memory = AgentMemory()
-    /// The specs' generations of the last reconcile: a spec that did not change is compared, not hashed again.
-    let generations = GenerationCache()
 
     private struct Pending {
         var triggers: Set<WatchTrigger> = []
@@ -190,7 +188,7 @@ public final class WatchLoop: Service {
         run.loadSeconds = (ContinuousClock.now - timer) / .seconds(1)
         // Warnings say the same on every resync; they are worth a line when something asked for a reload.
         if triggers != [.resync] { for warning in loaded.warnings { log.warning("\(warning.description)") } }
-        let agents = DesiredAgent.all(from: loaded.state, cache: generations)
+        let agents = DesiredAgent.all(from: loaded.state)
         var reconciler: Reconciler
         do throws(WatchError) { reconciler = try makeReconciler(loaded.state, agents) } catch {
             return stalled(run, log, reason: "SetupFailed", error.message, lastGood: lastGood, lastConditions: &lastConditions)

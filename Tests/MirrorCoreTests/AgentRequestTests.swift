@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import MirrorCore
 
@@ -25,6 +26,31 @@ struct AgentRequestTests {
         #expect(try AgentRequest.project(try body(cron), name: "x") == cron)
         let settings = AgentSettings(root: "/srv/mirror", maxConcurrentSyncs: 2, publicStatus: true, rsyncd: RsyncdSpec(address: "127.0.0.1", port: 8730))
         #expect(try AgentRequest.settings(try body(settings)) == settings)
+    }
+
+    @Test("a spec's fields are shared between copies until one is written: the other keeps its own")
+    func copiesAreValues() throws {
+        let original = Self.spec
+        var copy = original
+        #expect(copy == original)
+        copy.upstream.passwordFile = nil
+        copy.interval.every = TimeSpan(seconds: 60)
+        copy.tree.exclude.append("*.iso")
+        copy.twoStage = []
+        copy.slaves.append("ftp2")
+        #expect(original.upstream.passwordFile == "/etc/mirrorsync/up.secret" && original.interval.every == TimeSpan(seconds: 3600))
+        #expect(original.exclude == ["*.tmp"] && original.twoStage == ["Packages*"] && original.slaves == ["ftp1"])
+        #expect(copy.upstream.passwordFile == nil && copy.exclude == ["*.tmp", "*.iso"] && copy.slaves == ["ftp1", "ftp2"])
+        #expect(copy != original && Generation.of(copy) != Generation.of(original))
+        #expect(Set([original, copy, Self.spec]).count == 2)
+        // Written side by side on every core: each copy stays its own.
+        let written = Mutex([AgentProjectSpec]())
+        DispatchQueue.concurrentPerform(iterations: 8) { i in
+            var mine = original
+            mine.path = "debian-\(i)"
+            written.withLock { $0.append(mine) }
+        }
+        #expect(Set(written.withLock { $0 }.map(\.path)).count == 8 && original.path == "debian")
     }
 
     @Test("generations ignore key order and formatting, and change with the spec")
