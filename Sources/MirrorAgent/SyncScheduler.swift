@@ -126,11 +126,12 @@ public actor SyncScheduler {
     let metrics: AgentMetrics
     let logger: Logger
     let policy: Policy
-    private(set) var settings: AgentSettings? { didSet { stateVersion &+= 1 } }
+    /// Every project's next run depends on the settings (a slave's master): a change stamps every project.
+    private(set) var settings: AgentSettings? { didSet { entries.touchAll() } }
     private(set) var settingsGeneration: String?
-    var entries: [String: Entry] = [:] { didSet { stateVersion &+= 1 } }
+    var entries = ProjectEntries<Entry>()
     /// Changes whenever anything `GET /v1/state` shows changes, so that an unchanged state is served as it was.
-    private(set) var stateVersion: UInt64 = 0
+    var stateVersion: UInt64 { entries.version }
     /// Projects with a queued run, first come first served.
     var ready: [String] = []
     var stopping = false
@@ -169,7 +170,7 @@ public actor SyncScheduler {
                 resume: interrupted.contains { $0.project == project.name && $0.state == .running },
                 lastRun: lastRuns[project.name])
         }
-        entries = loaded
+        entries.replaceAll(loaded)
         for (name, entry) in loaded { if let bytes = entry.syncedBytes { metrics.record(size: bytes, of: name) } }
         for run in interrupted {
             logger.warning("run interrupted by a stop of the agent", metadata: ["project": "\(run.project)", "run": "\(run.id)"])
@@ -590,21 +591,31 @@ public actor SyncScheduler {
     }
 
     public func projectStates() -> [String: ProjectState] {
-        entries.reduce(into: [:]) { out, item in
-            let (name, entry) = item
-            let activity: ProjectStatus.Activity = entry.running != nil ? .running
-                : entry.queued != nil ? .queued : entry.spec.suspended ? .suspended : .idle
-            let status = ProjectStatus(activity: activity, revision: entry.revision, lastRun: entry.lastRun,
-                                       lastSuccessAt: entry.lastSuccessAt, nextRunAt: due(name, entry).flatMap { $0 == .distantPast ? nil : $0 },
-                                       currentRunID: entry.running?.record.id ?? entry.queued?.id, lastStartedAt: entry.lastStartAt,
-                                       lastEndedAt: entry.lastEndAt, sizeBytes: entry.syncedBytes, addedAt: entry.addedAt)
-            out[name] = ProjectState(spec: entry.spec, generation: entry.generation, status: status, managed: entry.managed)
-        }
+        entries.reduce(into: [:]) { out, item in out[item.key] = projectState(item.key, item.value) }
+    }
+
+    /// A project's state as `GET /v1/state` shows it.
+    func projectState(_ name: String, _ entry: Entry) -> ProjectState {
+        let activity: ProjectStatus.Activity = entry.running != nil ? .running
+            : entry.queued != nil ? .queued : entry.spec.suspended ? .suspended : .idle
+        let status = ProjectStatus(activity: activity, revision: entry.revision, lastRun: entry.lastRun,
+                                   lastSuccessAt: entry.lastSuccessAt, nextRunAt: due(name, entry).flatMap { $0 == .distantPast ? nil : $0 },
+                                   currentRunID: entry.running?.record.id ?? entry.queued?.id, lastStartedAt: entry.lastStartAt,
+                                   lastEndedAt: entry.lastEndAt, sizeBytes: entry.syncedBytes, addedAt: entry.addedAt)
+        return ProjectState(spec: entry.spec, generation: entry.generation, status: status, managed: entry.managed)
     }
 
     /// The state's version, with the projects' states if they changed since `version`.
     public func projectStates(ifChangedSince version: UInt64?) -> (version: UInt64, projects: [String: ProjectState]?) {
         version == stateVersion ? (stateVersion, nil) : (stateVersion, projectStates())
+    }
+
+    /// The state's version, and the states of the projects that changed since `version`: nil for one removed since.
+    /// What a reader that holds every state as of `version` needs to hold them as of now.
+    public func projectStates(changedSince version: UInt64) -> (version: UInt64, changed: [String: ProjectState?]) {
+        var changed: [String: ProjectState?] = [:]
+        for name in entries.changed(since: version) { changed[name] = .some(entries[name].map { projectState(name, $0) }) }
+        return (stateVersion, changed)
     }
 
     public func currentSettings() -> (settings: AgentSettings?, generation: String?) {

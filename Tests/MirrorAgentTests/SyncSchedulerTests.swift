@@ -177,6 +177,53 @@ struct SyncSchedulerTests {
         await h.shutdown()
     }
 
+    @Test("the states changed since a version, applied to the states of that version, give every state as built afresh")
+    func changedSinceAddsUp() async throws {
+        let h = try SchedulerHarness()
+        var (version, held) = (UInt64(0), [String: ProjectState]())
+        // After each step: what changed since the last look, applied, equals every state built now; and each step
+        // that changes what a project shows names it.
+        func follow(_ step: String, changes expected: Set<String>? = nil) async throws {
+            // The loop done with what the step started, so that the two reads below see one state.
+            try await h.idle()
+            let (now, changed) = await h.scheduler.projectStates(changedSince: version)
+            for (name, state) in changed { held[name] = state }
+            #expect(held == (await h.scheduler.projectStates()), "after \(step)")
+            if let expected {
+                let shown = Set(changed.filter { name, state in state != nil || expected.contains(name) }.keys)
+                #expect(expected.isSubset(of: shown), "after \(step): \(shown.sorted())")
+            }
+            #expect(now >= version, "after \(step)")
+            version = now
+        }
+        _ = try await h.scheduler.putSettings(AgentSettings(root: h.scratch.path))
+        for name in ["a", "b", "c"] {
+            var spec = SchedulerHarness.spec(every: 3600)
+            spec.path = name
+            _ = try await h.scheduler.putProject(name, spec: spec)
+        }
+        try await follow("three projects", changes: ["a", "b", "c"])
+        try await eventually("a runs") { h.runner.startCount("a") == 1 }
+        try await follow("a running")
+        h.clock.advance(by: 60)
+        h.runner.finish("a")
+        try await eventually("a recorded") { (try h.store.project("a"))?.revision == 1 }
+        try await follow("a done", changes: ["a"])
+        var suspended = SchedulerHarness.spec(every: 3600, suspended: true)
+        suspended.path = "b"
+        _ = try await h.scheduler.putProject("b", spec: suspended)
+        try await follow("b suspended", changes: ["b"])
+        try await h.scheduler.removeProject("c", purge: false)
+        try await follow("c removed", changes: ["c"])
+        #expect(held["c"] == nil)
+        _ = try await h.scheduler.putSettings(AgentSettings(root: h.scratch.path + "/elsewhere"))
+        try await follow("new settings", changes: ["a", "b"])
+        // Nothing changed: nothing sent, the version kept.
+        let (again, none) = await h.scheduler.projectStates(changedSince: version)
+        #expect(none.isEmpty && again == version)
+        await h.shutdown()
+    }
+
     @Test("a spec changed during a run applies to the next run; a project removed during a run has it stopped")
     func changeAndRemoveDuringRun() async throws {
         let h = try SchedulerHarness()
