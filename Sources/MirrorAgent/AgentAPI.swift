@@ -202,7 +202,7 @@ public struct AgentAPI: Sendable {
     /// encoded once for as long as that project stays the same. A thousand projects cost microseconds when idle,
     /// and only the changed projects' encoding when busy.
     func stateResponse() async throws -> Response {
-        Self.jsonResponse(try await stateSnapshot().body)
+        Self.jsonResponse(try await wholeStateBody())
     }
 
     /// Every project's JSON as of the scheduler's state version now, and the whole response: the cached one while
@@ -223,10 +223,19 @@ public struct AgentAPI: Sendable {
             encoded = try stateCache.encoded(states ?? [:], version: version, encoder: APICoding.encoder())
         }
         let digest = ProjectsDigest.of(encoded.lazy.map { (name: $0.name, generation: $0.entry.state.generation, managed: $0.entry.state.managed) })
-        let body = try await stateBody(encoded, digest: digest, version: version, since: nil)
-        let snapshot = ProjectJSONCache.Snapshot(version: version, entries: encoded, digest: digest, body: body)
+        // The whole body is written when a whole read asks for it: a reconciler following deltas never does.
+        let snapshot = ProjectJSONCache.Snapshot(version: version, entries: encoded, digest: digest, body: nil)
         stateCache.store(snapshot)
         return snapshot
+    }
+
+    /// The whole state's JSON as of now, written once per state version.
+    func wholeStateBody() async throws -> ByteBuffer {
+        let snapshot = try await stateSnapshot()
+        if let body = snapshot.body { return body }
+        let body = try await stateBody(snapshot.entries, digest: snapshot.digest, version: snapshot.version, since: nil)
+        stateCache.store(body: body, version: snapshot.version)
+        return body
     }
 
     /// The state's JSON with `entries` as its projects; `since` marks a delta (`projectsSince`), whose digest is

@@ -17,12 +17,12 @@ final class ProjectJSONCache: Sendable {
     }
 
     /// Every project's entry as of one state version, sorted by name, with the digest over them all and the whole
-    /// response made of them.
+    /// response made of them, once one was asked for.
     struct Snapshot: Sendable {
         var version: UInt64
         var entries: [(name: String, entry: Entry)]
         var digest: String
-        var body: ByteBuffer
+        var body: ByteBuffer?
     }
 
     // The entries by name, and the state version they show: never replaced by those of an older version, so that a
@@ -34,6 +34,11 @@ final class ProjectJSONCache: Sendable {
 
     func store(_ snapshot: Snapshot) {
         last.withLock { if $0 == nil || $0!.version <= snapshot.version { $0 = snapshot } }
+    }
+
+    /// The whole response of the snapshot at `version`, kept with it unless a newer one replaced it.
+    func store(body: ByteBuffer, version: UInt64) {
+        last.withLock { if $0?.version == version { $0?.body = body } }
     }
 
     /// The entries kept, and the state version they show; nil before the first `encoded`.
