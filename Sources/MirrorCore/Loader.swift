@@ -29,6 +29,10 @@ public struct DesiredStateLoader: Sendable {
     public var reader: YAMLReader
     /// Whether files are read and decoded on every core; the checks that span files run after, in file order.
     public var parallel: Bool
+    /// The files decoded by the last load, for a caller that loads the same directory again and again (the watch
+    /// loop): a file whose bytes did not change is not decoded again. Every file is still read, and the checks that
+    /// span files run over all of them.
+    public var decodedFiles: DecodedFiles?
 
     public init(reader: YAMLReader = YAMLReader(), parallel: Bool = true) {
         self.reader = reader
@@ -105,14 +109,20 @@ public struct DesiredStateLoader: Sendable {
             throw ConfigError([Diagnostic(file: directory, code: "no-files",
                 message: "holds no *.yaml or *.yml files; the desired state needs at least a 'master'")])
         }
-        let decoded = forEachFile(paths.count) { i in
+        let known = decodedFiles?.files() ?? [:]
+        let read = forEachFile(paths.count) { i -> (bytes: [UInt8]?, objects: FileObjects) in
             do throws(ValueError) {
-                return decode(try Self.readFile(paths[i]), file: paths[i])
+                let bytes = try Self.readFile(paths[i])
+                if let kept = known[paths[i]], kept.bytes == bytes { return kept }
+                return (bytes, decode(bytes, file: paths[i]))
             } catch {
-                return FileObjects(path: paths[i], diagnostics: [Diagnostic(file: paths[i], code: "unreadable", message: error.message)])
+                // Not kept: the next load reads it again.
+                return (nil, FileObjects(path: paths[i], diagnostics: [Diagnostic(file: paths[i], code: "unreadable", message: error.message)]))
             }
         }
-        return try assemble(decoded, directory: directory)
+        decodedFiles?.keep(Dictionary(zip(paths, read).compactMap { path, file in file.bytes.map { (path, (bytes: $0, objects: file.objects)) } },
+                                      uniquingKeysWith: { _, last in last }))
+        return try assemble(read.map(\.objects), directory: directory)
     }
 
     /// Loads and validates files already in memory; `directory` names the whole for directory-level findings.
@@ -121,9 +131,9 @@ public struct DesiredStateLoader: Sendable {
     }
 
     /// Runs `body` for every file, on every core when there are enough files to pay for it; results keep file order.
-    func forEachFile(_ count: Int, _ body: @Sendable (Int) -> FileObjects) -> [FileObjects] {
+    func forEachFile<Result: Sendable>(_ count: Int, _ body: @Sendable (Int) -> Result) -> [Result] {
         guard parallel && count >= 4 else { return (0..<count).map(body) }
-        let results = Mutex([FileObjects?](repeating: nil, count: count))
+        let results = Mutex([Result?](repeating: nil, count: count))
         DispatchQueue.concurrentPerform(iterations: count) { i in
             let objects = body(i)
             results.withLock { $0[i] = objects }
@@ -144,6 +154,18 @@ public struct DesiredStateLoader: Sendable {
         for file in files { assembly.add(file) }
         return try assembly.finish(files: files.map(\.path))
     }
+}
+
+/// The files a `DesiredStateLoader` decoded last, each with the bytes it was decoded from.
+public final class DecodedFiles: Sendable {
+    private let kept = Mutex<[String: (bytes: [UInt8], objects: FileObjects)]>([:])
+
+    public init() {}
+
+    func files() -> [String: (bytes: [UInt8], objects: FileObjects)] { kept.withLock { $0 } }
+
+    /// Keeps these files, and forgets any other (a file removed from the directory).
+    func keep(_ files: [String: (bytes: [UInt8], objects: FileObjects)]) { kept.withLock { $0 = files } }
 }
 
 /// The objects of one file, decoded but not yet checked against other files, in the order they are written.

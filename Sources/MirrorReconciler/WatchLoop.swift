@@ -94,6 +94,9 @@ public final class WatchLoop: Service {
         self.watcher = watcher
         self.options = options
         self.clock = clock
+        // After an edit of one file, one file is decoded again (the rest are read and compared).
+        var loader = loader
+        if loader.decodedFiles == nil { loader.decodedFiles = DecodedFiles() }
         self.loader = loader
         self.makeReconciler = makeReconciler
         self.logger = logger

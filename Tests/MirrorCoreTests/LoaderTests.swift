@@ -114,6 +114,53 @@ struct LoaderTests {
         }
     }
 
+    @Test("loading again with the files decoded last gives what a fresh load gives: after an edit, an invalid edit, a file removed, added, unreadable and back")
+    func decodedFilesKept() throws {
+        let scratch = try Scratch([
+            "00-site.yaml": Self.site,
+            "10-a.yaml": "projects:\n  linux: { upstream: kernel-org, interval: hourly }\n",
+            "20-b.yaml": "projects:\n  gnu: { upstream: kernel-org, interval: hourly, exclude: [\"*.tmp\"] }\n",
+        ])
+        var kept = DesiredStateLoader()
+        kept.decodedFiles = DecodedFiles()
+        /// The kept loader and a fresh one agree: the same state and warnings, or the same errors.
+        func agree(_ step: String) {
+            let fresh = Result { () throws(ConfigError) in try DesiredStateLoader().load(directory: scratch.path) }
+            let again = Result { () throws(ConfigError) in try kept.load(directory: scratch.path) }
+            switch (fresh, again) {
+            case (.success(let f), .success(let a)):
+                #expect(f.state == a.state && f.warnings.map(\.description) == a.warnings.map(\.description), "\(step)")
+            case (.failure(let f), .failure(let a)):
+                #expect(f.diagnostics.map(\.description) == a.diagnostics.map(\.description), "\(step)")
+            default:
+                Issue.record("\(step): a fresh load gives \(fresh), the kept one \(again)")
+            }
+        }
+        func write(_ name: String, _ text: String) throws {
+            try text.write(toFile: scratch.path + "/" + name, atomically: false, encoding: .utf8)
+        }
+        agree("first load")
+        agree("nothing changed")
+        try write("20-b.yaml", "projects:\n  gnu: { upstream: kernel-org, interval: hourly, exclude: [\"*.iso\"] }\n")
+        agree("an edit")
+        #expect(try kept.load(directory: scratch.path).state.projects["gnu"]?.exclude == ["*.iso"])
+        try write("20-b.yaml", "projects:\n  gnu: { upstream: kernel-org, intervall: hourly }\n")
+        agree("an invalid edit")
+        try write("20-b.yaml", "projects:\n  gnu: { upstream: kernel-org, interval: hourly }\n")
+        agree("mended")
+        try FileManager.default.removeItem(atPath: scratch.path + "/10-a.yaml")
+        agree("a file removed")
+        #expect(try kept.load(directory: scratch.path).state.projects["linux"] == nil)
+        try write("10-a.yaml", "projects:\n  linux: { upstream: kernel-org, interval: hourly, suspended: true }\n")
+        agree("a file added")
+        try FileManager.default.removeItem(atPath: scratch.path + "/10-a.yaml")
+        try FileManager.default.createSymbolicLink(atPath: scratch.path + "/10-a.yaml", withDestinationPath: scratch.path + "/missing")
+        agree("unreadable")
+        try FileManager.default.removeItem(atPath: scratch.path + "/10-a.yaml")
+        try write("10-a.yaml", "")
+        agree("back, empty")
+    }
+
     @Test("unused intervals, upstreams and slaves are warnings, not errors")
     func unusedWarnings() throws {
         let scratch = try Scratch(["a.yaml": Self.site + "projects: {}\n"])
