@@ -4,7 +4,7 @@
 /// Its tree's fields read as its own (`spec.exclude`), and its JSON is one flat object, as mirrors.d writes a project.
 ///
 /// Its fields live in one shared box, copied on write: a large site's plan copies each of its 20,000 specs several
-/// times (into tables, caches, per-agent views), and a copy of the box is one retain where a copy of the fields is one
+/// times (into rows, tables, per-agent views), and a copy of the box is one retain where a copy of the fields is one
 /// per string and list they hold, some twenty-five.
 @dynamicMemberLookup
 public struct AgentProjectSpec: Codable, Sendable, Hashable, CustomReflectable {
