@@ -53,6 +53,17 @@ struct AgentRequestTests {
         #expect(Set(written.withLock { $0 }.map(\.path)).count == 8 && original.path == "debian")
     }
 
+    @Test("a project's generation and a projects digest are pinned: changing how they hash changes every agent's plan")
+    func generationPinned() throws {
+        // A new value here means every project of every site shows as an update after the upgrade: say so under
+        // "Upgrading" in the README, or keep the hash. (These are the values of the table walk before `Generation.of`
+        // fed the fields straight: the same.)
+        #expect(Generation.of(Self.spec) == "59330d730b911846")
+        #expect(Generation.reference(of: Self.spec) == Generation.of(Self.spec))
+        #expect(ProjectsDigest.of([(name: "debian", generation: Generation.of(Self.spec), managed: true),
+                                   (name: "linux", generation: "0123456789abcdef", managed: false)]) == "4db292053b7ee241")
+    }
+
     @Test("generations ignore key order and formatting, and change with the spec")
     func generations() throws {
         var other = Self.spec
