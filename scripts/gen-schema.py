@@ -317,7 +317,7 @@ schema = {
         "defaults": {
             "description": "The site's defaults for project fields: a project that leaves one of these out takes it from here. At most one file of mirrors.d defines it (" + V + ").",
             "type": "object",
-            "properties": {key: defs["project"]["properties"][key] for key in ["hooks", "trace"]},
+            "properties": {key: defs["project"]["properties"][key] for key in ["hooks", "trace", "logRetention"]},
             "additionalProperties": False,
         },
     },

@@ -436,12 +436,14 @@ private struct Assembly {
 /// so the agents receive each project's fields spelled out, and a change to a default is a change to every project
 /// that takes it (its generation, the plan).
 struct ProjectDefaults: Sendable, Hashable {
-    static let keys = ["hooks", "trace"]
+    static let keys = ["hooks", "trace", "logRetention"]
     var hooks: HookSpec?
     var trace: Bool?
+    var logRetention: Int?
 
     func apply(to tree: inout TreeSpec) {
         if tree.hooks == nil { tree.hooks = hooks }
         if tree.trace == nil { tree.trace = trace }
+        if tree.logRetention == nil { tree.logRetention = logRetention }
     }
 }

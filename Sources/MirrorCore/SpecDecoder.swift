@@ -263,6 +263,7 @@ public struct SpecDecoder: Sendable {
         let errorsBefore = diagnostics.all.count
         var defaults = ProjectDefaults()
         defaults.trace = boolean(f, "trace")
+        defaults.logRetention = integer(f, "logRetention", in: TreeSpec.logRetentionRange)
         if let entry = f["hooks"] { defaults.hooks = hooks(entry.value, what: Subject("defaults' hooks")) }
         return diagnostics.all.count == errorsBefore ? defaults : nil
     }

@@ -74,6 +74,13 @@ public enum BundledSchema {
         "trace": {
           "description": "Debian trace files: after each successful sync the master and each slave write project/trace/HOST (as Debian's ftpsync does) and project/trace/_traces, and hold Archive-Update-in-Progress-HOST at the top of the tree while a sync runs. true or false; when absent, on for a tree that has a project/trace/ directory (brought by its upstream).",
           "type": "boolean"
+        },
+        "logRetention": {
+          "description": "How many run logs (rsync's statistics, its standard error and, with --itemize-changes or --verbose, the file list of each run) the master and each slave keep for the project under their state directory; older ones are deleted as each run ends.",
+          "type": "integer",
+          "minimum": 1,
+          "maximum": 10000,
+          "default": 20
         }
       },
       "additionalProperties": false

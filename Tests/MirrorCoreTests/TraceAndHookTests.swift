@@ -58,22 +58,34 @@ struct TraceAndHookTests {
         #expect(messages.contains { $0.contains("onFailure") && $0.contains("not an absolute path") }, "\(messages)")
     }
 
-    @Test("defaults: a project that leaves hooks or trace out takes the site's; one that writes them keeps its own; defined twice is an error")
+    @Test("defaults: a project that leaves hooks, trace or logRetention out takes the site's; one that writes them keeps its own; defined twice is an error")
     func siteDefaults() throws {
         let site = LoaderTests.site + """
             defaults:
               trace: false
               hooks: { onFailure: [/usr/local/bin/page, admin], timeout: 1m }
+              logRetention: 200
             projects:
               linux: { upstream: kernel-org, interval: hourly }
-              debian: { upstream: kernel-org, interval: hourly, trace: true, hooks: { onSuccess: [/bin/true] } }
+              debian: { upstream: kernel-org, interval: hourly, trace: true, hooks: { onSuccess: [/bin/true] }, logRetention: 5 }
             """
         let scratch = try LoaderTests.Scratch(["site.yaml": site])
         let state = try DesiredStateLoader().load(directory: scratch.path).state
         #expect(state.projects["linux"]?.trace == false)
         #expect(state.projects["linux"]?.hooks == HookSpec(onFailure: ["/usr/local/bin/page", "admin"], timeout: TimeSpan(seconds: 60)))
+        #expect(state.projects["linux"]?.logRetention == 200)
         #expect(state.projects["debian"]?.trace == true)
         #expect(state.projects["debian"]?.hooks == HookSpec(onSuccess: ["/bin/true"]))
+        #expect(state.projects["debian"]?.logRetention == 5)
+
+        // Out of range in defaults is refused where it is written, as in a project.
+        let bad = try LoaderTests.Scratch(["site.yaml": LoaderTests.site + "defaults: { logRetention: 0 }\n"])
+        #expect {
+            try DesiredStateLoader().load(directory: bad.path)
+        } throws: { error in
+            let errors = (error as! ConfigError).errors
+            return errors.count == 1 && errors[0].line == 5 && errors[0].message.contains("logRetention: 0 is outside 1...10000")
+        }
 
         let twice = try LoaderTests.Scratch(["a.yaml": site, "b.yaml": "defaults: { trace: true }\n"])
         #expect {
