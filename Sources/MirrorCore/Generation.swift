@@ -6,10 +6,10 @@ import Foundation
 /// any other object's (the settings) is its JSON with sorted keys, after every default is filled in. The reconciler
 /// and the agents call the same functions, so the two always agree.
 public enum Generation {
-    /// A project's generation: `reference(of:)`, each field fed straight from the spec. The reconciler computes one for
-    /// each of a large site's specs at every plan, and walking the table costs a closure call, a `FieldValue` and often
-    /// a copy per field (about 4 µs a spec, where this takes a fraction). `ProjectFieldTableTests` holds the two equal
-    /// for every field changed one at a time, so a field added to the table and not here fails there.
+    /// A project's generation: `reference(of:)`, each field fed straight from the spec, with no closure call and no
+    /// `FieldValue` per field (the reconciler computes one for each of a large site's specs at every plan).
+    /// `ProjectFieldTableTests` holds the two equal for every field changed one at a time, so a field added to the
+    /// table and not here fails there.
     public static func of(_ spec: AgentProjectSpec) -> String {
         var h = CanonicalHash()
         h.add("project/v2")
