@@ -12,14 +12,13 @@ import MirrorTestSupport
 import Synchronization
 
 func atomicBenchmark(_ options: [String: String]) async throws -> Int32 {
-    let files = Int(options["files"] ?? "") ?? 100_000
-    let mib = Int(options["mib"] ?? "") ?? 1024
+    // The upstream, two trees in place, two revisions on each host in atomic mode (shared files hard-linked).
+    let tree = Bench.TreeWork(options, name: "atomic", files: 100_000, copies: 5.5)
+    defer { tree.remove() }
+    let files = tree.files, mib = tree.mib
     let changed = Double(options["changed"] ?? "") ?? 0.01
     let runs = max(1, Int(options["runs"] ?? "") ?? 5)
-    // The upstream, two trees in place, two revisions on each host in atomic mode (shared files hard-linked).
-    let work = options["dir"] ?? Bench.workDirectory("atomic", mib: mib, copies: 5.5)
-    let fm = FileManager.default
-    defer { if options["dir"] == nil { try? fm.removeItem(atPath: work) } }
+    let work = tree.path
     let upstream = work + "/upstream"
     _ = try writeDebianTree(at: upstream, files: files, mib: mib)
     let scratch = Scratch("mirrorsync-bench-atomic")

@@ -78,6 +78,24 @@ enum Bench {
             + "/mirrorsync-\(name)-bench-\(getpid())"
     }
 
+    /// A tree benchmark's size and place: `--files` (default `files`) and `--mib` (default 1024); `--dir`, kept
+    /// after the run, or else a fresh `workDirectory`, which `remove()` deletes.
+    struct TreeWork {
+        let files: Int
+        let mib: Int
+        let path: String
+        private let given: Bool
+
+        init(_ options: [String: String], name: String, files: Int, copies: Double) {
+            self.files = Int(options["files"] ?? "") ?? files
+            mib = Int(options["mib"] ?? "") ?? 1024
+            given = options["dir"] != nil
+            path = options["dir"] ?? Bench.workDirectory(name, mib: mib, copies: copies)
+        }
+
+        func remove() { if !given { try? FileManager.default.removeItem(atPath: path) } }
+    }
+
     /// A tree of `files` files of equal size in 100 directories, `mib` MiB in all, with bytes that do not compress.
     static func writeTree(at root: String, files: Int, mib: Int) throws {
         let fm = FileManager.default

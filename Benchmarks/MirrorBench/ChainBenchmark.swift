@@ -11,12 +11,12 @@ import MirrorCore
 import MirrorTestSupport
 
 func chainBenchmark(_ options: [String: String]) async throws -> Int32 {
-    let files = Int(options["files"] ?? "") ?? 20_000
-    let mib = Int(options["mib"] ?? "") ?? 1024
+    let tree = Bench.TreeWork(options, name: "chain", files: 20_000, copies: 7.5)
+    defer { tree.remove() }
+    let files = tree.files, mib = tree.mib
     let runs = max(1, Int(options["runs"] ?? "") ?? 4)
-    let work = options["dir"] ?? Bench.workDirectory("chain", mib: mib, copies: 7.5)
+    let work = tree.path
     let fm = FileManager.default
-    defer { if options["dir"] == nil { try? fm.removeItem(atPath: work) } }
     let upstream = work + "/upstream"
     try Bench.writeTree(at: upstream, files: files, mib: mib)
     let scratch = Scratch("mirrorsync-chain-bench")

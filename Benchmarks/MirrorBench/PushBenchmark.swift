@@ -4,13 +4,13 @@ import Foundation
 import MirrorTestSupport
 
 func pushBenchmark(_ options: [String: String]) async throws -> Int32 {
-    let files = Int(options["files"] ?? "") ?? 20_000
-    let mib = Int(options["mib"] ?? "") ?? 1024
+    let tree = Bench.TreeWork(options, name: "push", files: 20_000, copies: 4.5)
+    defer { tree.remove() }
+    let files = tree.files, mib = tree.mib
     let runs = max(1, Int(options["runs"] ?? "") ?? 5)
     let share = Double((options["changed"] ?? "1%").replacingOccurrences(of: "%", with: "")).map { $0 / 100 } ?? 0.01
-    let work = options["dir"] ?? Bench.workDirectory("push", mib: mib, copies: 4.5)
+    let work = tree.path
     let fm = FileManager.default
-    defer { if options["dir"] == nil { try? fm.removeItem(atPath: work) } }
     let upstream = work + "/upstream"
     try Bench.writeTree(at: upstream, files: files, mib: mib)
     let scratch = Scratch("mirrorsync-push-bench")

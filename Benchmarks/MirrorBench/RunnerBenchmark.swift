@@ -7,12 +7,12 @@ import MirrorCore
 import MirrorTestSupport
 
 func runnerBenchmark(_ options: [String: String]) async throws -> Int32 {
-    let files = Int(options["files"] ?? "") ?? 20_000
-    let mib = Int(options["mib"] ?? "") ?? 1024
+    let tree = Bench.TreeWork(options, name: "runner", files: 20_000, copies: 3.5)
+    defer { tree.remove() }
+    let files = tree.files, mib = tree.mib
     let runs = max(1, Int(options["runs"] ?? "") ?? 10)
-    let work = options["dir"] ?? Bench.workDirectory("runner", mib: mib, copies: 3.5)
+    let work = tree.path
     let fm = FileManager.default
-    defer { if options["dir"] == nil { try? fm.removeItem(atPath: work) } }
     let upstream = work + "/upstream", byHand = work + "/by-hand", bySync = work + "/mirrorsync"
     try fm.createDirectory(atPath: upstream, withIntermediateDirectories: true)
 

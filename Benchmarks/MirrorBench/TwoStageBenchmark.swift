@@ -15,12 +15,12 @@ import MirrorTestSupport
 let debianSecondStage = ["Packages*", "Sources*", "Release*", "InRelease", "Contents-*", "i18n/*"]
 
 func twoStageBenchmark(_ options: [String: String]) async throws -> Int32 {
-    let files = Int(options["files"] ?? "") ?? 20_000
-    let mib = Int(options["mib"] ?? "") ?? 1024
+    let tree = Bench.TreeWork(options, name: "twostage", files: 20_000, copies: 4.5)
+    defer { tree.remove() }
+    let files = tree.files, mib = tree.mib
     let runs = max(1, Int(options["runs"] ?? "") ?? 9)
-    let work = options["dir"] ?? Bench.workDirectory("twostage", mib: mib, copies: 4.5)
+    let work = tree.path
     let fm = FileManager.default
-    defer { if options["dir"] == nil { try? fm.removeItem(atPath: work) } }
     let upstream = work + "/upstream"
     let indexFiles = try writeDebianTree(at: upstream, files: files, mib: mib)
     let daemonScratch = Scratch("mirrorsync-bench-rsyncd")
