@@ -209,19 +209,12 @@ public struct AgentAPI: Sendable {
     /// the version is the same.
     func stateSnapshot() async throws -> ProjectJSONCache.Snapshot {
         let cached = stateCache.snapshot()
-        let encoded: [(name: String, entry: ProjectJSONCache.Entry)]
-        let version: UInt64
-        if let kept = stateCache.kept() {
-            // What changed since the states kept: after an edit of one project, one project's state is built.
-            let (now, changed) = await scheduler.projectStates(changedSince: kept.version)
-            if let cached, cached.version == now { return cached }
-            version = now
-            encoded = try stateCache.merged(kept, changed: changed, version: version, encoder: APICoding.encoder())
-        } else {
-            let (now, states) = await scheduler.projectStates(ifChangedSince: nil)
-            version = now
-            encoded = try stateCache.encoded(states ?? [:], version: version, encoder: APICoding.encoder())
-        }
+        // What changed since the states kept (every project, the first time): after an edit of one project, one
+        // project's state is built.
+        let kept = stateCache.kept()
+        let (version, changed) = await scheduler.projectStates(changedSince: kept.version)
+        if let cached, cached.version == version { return cached }
+        let encoded = try stateCache.merged(kept, changed: changed, version: version, encoder: APICoding.encoder())
         let digest = ProjectsDigest.of(encoded.lazy.map { (name: $0.name, generation: $0.entry.state.generation, managed: $0.entry.state.managed) })
         // The whole body is written when a whole read asks for it: a reconciler following deltas never does.
         let snapshot = ProjectJSONCache.Snapshot(version: version, entries: encoded, digest: digest, body: nil)

@@ -36,7 +36,6 @@ struct ProjectEntries<Entry>: Sequence {
     /// Every project stamped as changed: something each one's state depends on changed (the agent's settings).
     mutating func touchAll() {
         version &+= 1
-        for name in stamps.keys { stamps[name] = version }
         for name in byName.keys { stamps[name] = version }
     }
 

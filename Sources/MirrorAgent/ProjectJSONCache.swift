@@ -41,10 +41,9 @@ final class ProjectJSONCache: Sendable {
         last.withLock { if $0?.version == version { $0?.body = body } }
     }
 
-    /// The entries kept, and the state version they show; nil before the first `encoded`.
-    func kept() -> (version: UInt64, entries: [String: Entry])? {
-        projects.withLock { $0.version == 0 && $0.entries.isEmpty ? nil : $0 }
-    }
+    /// The entries kept, and the state version they show: none at version 0 before the first `merged`, so that
+    /// the first read takes every project, all of them stamped after 0.
+    func kept() -> (version: UInt64, entries: [String: Entry]) { projects.withLock { $0 } }
 
     /// `kept` brought to `version` by the states of the projects that changed since (nil: removed), sorted by name; a
     /// project whose state differs from the one cached is encoded again and stamped with `version`.
@@ -55,23 +54,6 @@ final class ProjectJSONCache: Sendable {
             guard let state else { fresh.removeValue(forKey: name); continue }
             if let hit = fresh[name], hit.state == state { continue }
             fresh[name] = Entry(state: state, json: Array(try encoder.encode(state)), stamp: version)
-        }
-        projects.withLock { if $0.version <= version { $0 = (version, fresh) } }
-        return fresh.sorted { $0.key < $1.key }.map { (name: $0.key, entry: $0.value) }
-    }
-
-    /// The projects' JSON, sorted by name; a project whose state differs from the one cached is encoded again and
-    /// stamped with `version`, the state version `states` were read at.
-    func encoded(_ states: [String: ProjectState], version: UInt64, encoder: JSONEncoder) throws -> [(name: String, entry: Entry)] {
-        let known = projects.withLock { $0.entries }
-        var fresh: [String: Entry] = [:]
-        fresh.reserveCapacity(states.count)
-        for (name, state) in states {
-            if let hit = known[name], hit.state == state {
-                fresh[name] = hit
-            } else {
-                fresh[name] = Entry(state: state, json: Array(try encoder.encode(state)), stamp: version)
-            }
         }
         projects.withLock { if $0.version <= version { $0 = (version, fresh) } }
         return fresh.sorted { $0.key < $1.key }.map { (name: $0.key, entry: $0.value) }

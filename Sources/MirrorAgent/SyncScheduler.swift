@@ -605,14 +605,11 @@ public actor SyncScheduler {
         return ProjectState(spec: entry.spec, generation: entry.generation, status: status, managed: entry.managed)
     }
 
-    /// The state's version, with the projects' states if they changed since `version`.
-    public func projectStates(ifChangedSince version: UInt64?) -> (version: UInt64, projects: [String: ProjectState]?) {
-        version == stateVersion ? (stateVersion, nil) : (stateVersion, projectStates())
-    }
-
     /// The state's version, and the states of the projects that changed since `version`: nil for one removed since.
     /// What a reader that holds every state as of `version` needs to hold them as of now.
     public func projectStates(changedSince version: UInt64) -> (version: UInt64, changed: [String: ProjectState?]) {
+        // The idle case, at every `GET /v1/state`: nothing to look through.
+        guard version != stateVersion else { return (stateVersion, [:]) }
         var changed: [String: ProjectState?] = [:]
         for name in entries.changed(since: version) { changed[name] = .some(entries[name].map { projectState(name, $0) }) }
         return (stateVersion, changed)
