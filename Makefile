@@ -3,7 +3,7 @@
 SWIFT ?= swift
 DIR ?= mirrors.d
 
-.PHONY: deps build demo test validate bench release release-test clean
+.PHONY: deps build demo test identity validate bench release release-test clean
 
 deps:
 	@scripts/install-deps.sh
@@ -20,6 +20,14 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --skip FaultTests
 	$(SWIFT) test --skip-build --filter FaultTests --no-parallel
+
+# The randomized identity test alone, longer: ROUNDS rounds of random upstream changes in every publication mode, from
+# SEED (make test runs 6 rounds from seed 21).
+ROUNDS ?= 200
+SEED ?= 21
+identity: deps
+	$(SWIFT) build --build-tests
+	MIRRORSYNC_IDENTITY_ROUNDS=$(ROUNDS) MIRRORSYNC_IDENTITY_SEED=$(SEED) $(SWIFT) test --skip-build --filter IdentityTests
 
 validate: build
 	$(SWIFT) run --skip-build mirrorsync validate $(DIR)

@@ -3,22 +3,19 @@ import MirrorCore
 /// rsync's command line for a job, as an argv array: nothing here passes through a shell.
 ///
 /// A sync is one or two passes. The first pass copies and deletes nothing: `--max-delete=0` makes rsync count
-/// the files it would delete (and exit 25 if there are any) instead of deleting them. When the project has
-/// second-stage patterns, the first pass also leaves those files alone. The second pass, needed only when
-/// there is something to delete or a second stage, deletes at most as many files as the first pass counted and
-/// the cap allows: so a cap is all or nothing, and a re-sync with nothing to change is a single file-list walk.
-/// When the first pass counted deletions, the second brings in everything and deletes; when it counted none,
-/// everything but the second stage is already in place, and the second pass lists only the second-stage files
-/// (`secondStage`), so that a two-stage re-sync does not pay for a second walk of the whole tree.
+/// the files it would delete (and exit 25 if there are any, or 23 when a directory that changed type holds them)
+/// instead of deleting them. When the project has second-stage patterns, the first pass also leaves those files
+/// alone. The second pass, needed only when there is something to delete or a second stage, walks the whole tree again
+/// and deletes at most as many files as the first pass counted and the cap allows: so a cap is all or nothing, and a
+/// re-sync with nothing to change and no second stage is a single file-list walk. The second pass lists the whole tree,
+/// not the second stage alone, because rsync keeps files hard-linked only among those one pass lists: a second-stage
+/// file that is a hard link of a pool file would otherwise land as a copy of its own.
 public enum RsyncArguments {
     public enum Pass: Sendable, Hashable {
         /// Copies, counts deletions, deletes nothing.
         case first
         /// Copies everything and deletes, up to `maxDelete` files.
         case second(maxDelete: Int)
-        /// Brings the second-stage files alone, deleting those the upstream no longer has, up to `maxDelete`: the
-        /// second pass after a first pass that counted no deletions.
-        case secondStage(maxDelete: Int)
         /// Builds a new revision in an empty directory (`publish: atomic`): everything in one pass, the files
         /// unchanged since `linkDest` (the served revision) hard-linked from it rather than copied.
         case build(linkDest: String?)
@@ -34,28 +31,10 @@ public enum RsyncArguments {
         "--hard-links", "--safe-links", "--stats", "--no-motd", "--info=progress2",
     ]
 
-    /// The second pass after a first pass that counted no deletions (`pendingDeletions` 0): only the second stage is
-    /// left to bring. With deletions counted, the whole tree, which deletes them; without a second stage or anything to
-    /// delete, none.
+    /// The second pass after a first pass that counted `pendingDeletions`: with deletions counted or a second stage to
+    /// bring, the whole tree; otherwise none.
     public static func secondPass(for job: SyncJob, pendingDeletions: Int, limit: Int) -> Pass? {
-        if pendingDeletions > 0 { return .second(maxDelete: limit) }
-        return job.twoStage.isEmpty ? nil : .secondStage(maxDelete: limit)
-    }
-
-    /// rsync's rules that keep a pass to the second stage (they come after the project's excludes, which win, since
-    /// rsync takes the first rule that matches): every directory, so that the patterns match at any depth and each
-    /// directory's time and mode stay the upstream's; each pattern, and everything inside a directory it matches
-    /// (`DIR/***`), since the first pass left out such a directory whole; and nothing else. Files left out are not
-    /// deleted (rsync protects what its rules exclude); the second-stage files the upstream no longer has are.
-    /// rsync still reads every directory on both sides, but lists, compares and checks for a held update only the
-    /// second-stage files.
-    static func secondStageFilter(_ patterns: [String]) -> [String] {
-        var rules = ["--include=*/"]
-        for pattern in patterns {
-            let directory = pattern.hasSuffix("/") ? String(pattern.dropLast()) : pattern
-            rules += ["--include=\(pattern)", "--include=\(directory)/***"]
-        }
-        return rules + ["--exclude=*"]
+        pendingDeletions > 0 || !job.twoStage.isEmpty ? .second(maxDelete: limit) : nil
     }
 
     /// A daemon URL with the user to log in as: `rsync://HOST:PORT/MODULE/` becomes `rsync://USER@HOST:PORT/MODULE/`.
@@ -73,7 +52,7 @@ public enum RsyncArguments {
             // With a second stage, nothing points at a new file until that stage, so the first pass may rename
             // files into place as it goes (as Debian's ftpsync does); without one, all land together at the end.
             if job.twoStage.isEmpty { args.append("--delay-updates") }
-        case .second(let maxDelete), .secondStage(let maxDelete):
+        case .second(let maxDelete):
             args += ["--delete-delay", "--delay-updates", "--max-delete=\(max(0, maxDelete))"]
         case .build(let linkDest):
             // Nothing reads the directory until it is published: no deletions (it starts empty), no delayed updates.
@@ -88,7 +67,6 @@ public enum RsyncArguments {
         }
         args += job.exclude.map { "--exclude=\($0)" }
         if case .first = pass { args += job.twoStage.map { "--exclude=\($0)" } }
-        if case .secondStage = pass { args += secondStageFilter(job.twoStage) }
         args += job.rsyncOptions
         args += ["--", job.source, job.destination]
         return args
@@ -110,6 +88,10 @@ public struct RsyncReport: Sendable, Hashable {
     public var bytesReceived: Int64?
     /// Deletions that `--max-delete` held back.
     public var deletionsSkipped: Int?
+    /// Entries the upstream changed into another type where this side has a directory with something in it, which
+    /// rsync could not replace since the cap held back the deletions that make room (`could not make way for new
+    /// symlink: PATH`): rsync then ends with 23 rather than 25.
+    public var typeChangesHeld = 0
 
     public init() {}
 
@@ -140,7 +122,15 @@ public struct RsyncReport: Sendable, Hashable {
             bytesReceived = number(line.dropFirst("Total bytes received: ".count))
         } else if line.hasPrefix("Deletions stopped due to --max-delete limit ("), let open = line.firstIndex(of: "(") {
             deletionsSkipped = number(line[line.index(after: open)...]).map(Int.init)
+        } else if line.hasPrefix("could not make way for ") {
+            typeChangesHeld += 1
         }
+    }
+
+    /// Whether a pass ended with 23 only for the deletions the cap held back: a change of type among them, and
+    /// deletions counted.
+    public func heldForTheCap(exitCode: Int?) -> Bool {
+        exitCode == 23 && typeChangesHeld > 0 && (deletionsSkipped ?? 0) > 0
     }
 }
 

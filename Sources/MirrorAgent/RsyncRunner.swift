@@ -300,10 +300,14 @@ public struct RsyncRunner: ReportingSyncRunner {
                                     activity: activity, logger: logger)
         }
         let first = await invoke(RsyncArguments.arguments(for: job, pass: .first), password: password, activity: activity, pass: 1, logger: logger)
-        if let failure = failure(of: first, pass: "first", allowing: [0, 24, 25]) { return failure }
+        // A directory the upstream changed into a file or a link is replaced by deleting what it holds, which the first
+        // pass may not do: rsync counts those deletions and ends with 23. The second pass, held to the cap, makes the
+        // change, as it makes every other deletion; anything else that went wrong fails that pass in turn.
+        let typeChanges = first.report.heldForTheCap(exitCode: first.exitCode)
+        if let failure = failure(of: first, pass: "first", allowing: typeChanges ? [0, 23, 24, 25] : [0, 24, 25]) { return failure }
         let report = first.report
         let warnings = first.exitCode == 24 ? ["files vanished on the upstream while they were copied"] : []
-        let pending = first.exitCode == 25 ? (report.deletionsSkipped ?? 0) : 0
+        let pending = first.exitCode == 25 || typeChanges ? (report.deletionsSkipped ?? 0) : 0
 
         // An upstream that suddenly lists no files is broken, not emptied on purpose: keep every file.
         if let regular = report.regularFiles, regular == 0, let previous = job.previousFiles, previous > 1 {
@@ -343,28 +347,26 @@ public struct RsyncRunner: ReportingSyncRunner {
         // Held to the limit again, in case the upstream changed between the passes.
         let second = await invoke(RsyncArguments.arguments(for: job, pass: pass), password: password,
                                   activity: activity, pass: first == nil ? 1 : 2, logger: logger)
-        if second.exitCode == 25 {
-            return SyncOutcome(result: .failed, exitCode: 25, reason: "deletion-cap",
+        if second.exitCode == 25 || second.report.heldForTheCap(exitCode: second.exitCode) {
+            return SyncOutcome(result: .failed, exitCode: second.exitCode, reason: "deletion-cap",
                                message: "the upstream changed between the passes and would delete more than maxDelete \(job.maxDelete) allows (\(limit)); \(second.report.filesDeleted ?? 0) files were deleted, \(second.report.deletionsSkipped ?? 0) kept",
                                filesDeleted: second.report.filesDeleted, filesTotal: second.report.filesTotal, stderrTail: second.stderrTail)
         }
         if let failure = failure(of: second, pass: "second", allowing: [0, 24]) { return failure }
         if second.exitCode == 24 { warnings.append("files vanished on the upstream while they were copied") }
-        var outcome = outcome(job, first: first, second: second, stageOnly: pass == .secondStage(maxDelete: limit), warnings: warnings)
+        var outcome = outcome(job, first: first, second: second, warnings: warnings)
         if first == nil { outcome.message = "stage 2 of 2: " + outcome.message }
         return outcome
     }
 
     /// A run's outcome from its passes: `first` is absent in a slave's second stage, `second` when one pass sufficed.
-    /// `stageOnly`: the second pass listed the second stage alone (`secondStage`).
-    func outcome(_ job: SyncJob, first: Invocation?, second: Invocation?, stageOnly: Bool = false, warnings: [String]) -> SyncOutcome {
+    func outcome(_ job: SyncJob, first: Invocation?, second: Invocation?, warnings: [String]) -> SyncOutcome {
         let passes = [first, second].compactMap { $0 }
         let last = passes[passes.count - 1]
         let transferred = passes.map { $0.report.filesTransferred ?? 0 }.reduce(0, +)
         let bytes = passes.map { $0.report.bytesTransferred ?? 0 }.reduce(0, +)
         let deleted = second?.report.filesDeleted ?? 0
-        var filesTotal = last.report.filesTotal, bytesTotal = last.report.bytesTotal
-        if stageOnly, let first, let second { (filesTotal, bytesTotal) = Self.treeTotals(first.report, stageOnly: second.report) }
+        let filesTotal = last.report.filesTotal, bytesTotal = last.report.bytesTotal
         var message = "\(transferred) files (\(bytes) bytes) copied, \(deleted) deleted, \(filesTotal ?? 0) in the tree"
         if !warnings.isEmpty { message += "; " + Set(warnings).sorted().joined(separator: "; ") }
         var outcome = SyncOutcome(result: warnings.isEmpty ? .success : .warning, exitCode: last.exitCode,
@@ -374,14 +376,6 @@ public struct RsyncRunner: ReportingSyncRunner {
         outcome.passSeconds = passes.map(\.seconds)
         outcome.bytesReceived = passes.compactMap(\.report.bytesReceived).reduce(0, +)
         return outcome
-    }
-
-    /// The tree's totals when the second pass listed the second stage alone: the first pass listed everything else,
-    /// and the second every directory again (with those the first left out), so the tree holds the first pass's
-    /// entries less its directories, plus all the second listed; directories count no bytes.
-    static func treeTotals(_ first: RsyncReport, stageOnly second: RsyncReport) -> (files: Int?, bytes: Int64?) {
-        guard let firstFiles = first.filesTotal, let secondFiles = second.filesTotal else { return (second.filesTotal, second.bytesTotal) }
-        return (firstFiles - (first.directories ?? 0) + secondFiles, (first.bytesTotal ?? 0) + (second.bytesTotal ?? 0))
     }
 
     /// A pass that did not end with one of `allowing` is a failure that says what rsync meant, and why.
@@ -478,6 +472,7 @@ public struct RsyncRunner: ReportingSyncRunner {
                     let (out, (err, tail)) = result.closureResult
                     invocation.report = out
                     if let skipped = err.deletionsSkipped { invocation.report.deletionsSkipped = skipped }
+                    invocation.report.typeChangesHeld += err.typeChangesHeld
                     invocation.stderrTail = tail
                     switch result.terminationStatus {
                     case .exited(let code): invocation.exitCode = Int(code)

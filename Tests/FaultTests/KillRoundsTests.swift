@@ -9,18 +9,6 @@ import Testing
 import Glibc
 #endif
 
-/// SplitMix64: a small seeded generator, so that a failing round can be run again with its seed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// A site on loopback ports whose processes the test kills outright: master, slaves a and b, and `reconcile --watch`.
 final class KillSite: @unchecked Sendable {
     // Every property but the processes' restarts is set once in init; the one test task restarts them.

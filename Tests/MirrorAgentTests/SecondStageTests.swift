@@ -7,9 +7,9 @@ import MirrorTestSupport
 import Glibc
 #endif
 
-/// A two-stage sync whose first pass counted no deletions lists only the second stage in its second pass; one that
-/// counted deletions walks the whole tree again and deletes them. Real rsync, real daemon.
-@Suite("second stage alone (real rsync, real daemon)")
+/// A two-stage sync: the first pass brings everything but the second stage and deletes nothing; the second walks the
+/// whole tree again, brings the second stage and deletes what the first counted. Real rsync, real daemon.
+@Suite("two-stage passes (real rsync, real daemon)")
 struct SecondStageTests {
     let runner = RsyncRunner()
     let stages = ["Packages*", "Release", "i18n/"]
@@ -48,36 +48,43 @@ struct SecondStageTests {
         return (site, full)
     }
 
-    @Test("the second pass's argv keeps the project's excludes first, then every directory, each pattern and what a directory pattern holds, and nothing else")
+    @Test("a second stage always has a second pass over the whole tree; without one, only deletions ask for it")
     func arguments() {
         let job = SyncJob(project: "p", source: "rsync://h/m/", destination: "/srv/m/p/", exclude: ["*.tmp"], twoStage: ["Packages*", "dists/"],
                           rsyncOptions: ["--no-owner"])
-        #expect(RsyncArguments.secondPass(for: job, pendingDeletions: 0, limit: 9) == .secondStage(maxDelete: 9))
+        #expect(RsyncArguments.secondPass(for: job, pendingDeletions: 0, limit: 9) == .second(maxDelete: 9))
         #expect(RsyncArguments.secondPass(for: job, pendingDeletions: 3, limit: 9) == .second(maxDelete: 9))
         var plain = job
         plain.twoStage = []
         #expect(RsyncArguments.secondPass(for: plain, pendingDeletions: 0, limit: 9) == nil)
         #expect(RsyncArguments.secondPass(for: plain, pendingDeletions: 1, limit: 9) == .second(maxDelete: 9))
 
-        let args = RsyncArguments.arguments(for: job, pass: .secondStage(maxDelete: 9))
-        #expect(args.contains("--max-delete=9") && args.contains("--delay-updates") && args.contains("--delete-delay"))
-        let filters = args.filter { $0.hasPrefix("--include=") || $0.hasPrefix("--exclude=") }
-        #expect(filters == ["--exclude=*.tmp", "--include=*/", "--include=Packages*", "--include=Packages*/***", "--include=dists/",
-                            "--include=dists/***", "--exclude=*"])
-        #expect(args.firstIndex(of: "--exclude=*")! < args.firstIndex(of: "--no-owner")!)
-        #expect(Array(args.suffix(3)) == ["--", "rsync://h/m/", "/srv/m/p/"])
+        let first = RsyncArguments.arguments(for: job, pass: .first)
+        #expect(first.filter { $0.hasPrefix("--exclude=") } == ["--exclude=*.tmp", "--exclude=Packages*", "--exclude=dists/"])
+        let second = RsyncArguments.arguments(for: job, pass: .second(maxDelete: 9))
+        #expect(second.contains("--max-delete=9") && second.contains("--delay-updates") && second.contains("--delete-delay"))
+        #expect(second.filter { $0.hasPrefix("--include=") || $0.hasPrefix("--exclude=") } == ["--exclude=*.tmp"])
+        #expect(Array(second.suffix(3)) == ["--", "rsync://h/m/", "/srv/m/p/"])
     }
 
-    @Test("the second pass lists the second-stage files and the directories, never the pool")
-    func listsTheStageAlone() async throws {
-        let (site, _) = try await synced()
-        let pass = await runner.invoke(RsyncArguments.arguments(for: job(site.daemon.url, site.mirror), pass: .secondStage(maxDelete: 0)),
-                                       password: nil, logger: testLogger)
-        #expect(pass.exitCode == 0, "\(pass.stderrTail)")
-        #expect(pass.report.regularFiles == indexFiles.count)
-        // The top, pool and pool/0-9, dists, dists/main, its i18n and i18n/de.
-        #expect(pass.report.directories == 16)
-        #expect(pass.report.filesTransferred == 0)
+    @Test("a second-stage file that is a hard link of a pool file stays one file with it, new or made a link later")
+    func hardLinksAcrossTheStages() async throws {
+        let (site, full) = try await synced()
+        let (upstream, daemon, mirror) = (site.upstream, site.daemon, site.mirror)
+        // A new index that is a link of an old package, and an old index made a link of another.
+        try FileManager.default.linkItem(atPath: upstream + "/pool/1/file-1.deb", toPath: upstream + "/Packages.new")
+        try FileManager.default.removeItem(atPath: upstream + "/Release")
+        try FileManager.default.linkItem(atPath: upstream + "/pool/2/file-2.deb", toPath: upstream + "/Release")
+        let again = await runner.run(job(daemon.url, mirror) { $0.previousFiles = full.filesTotal }, logger: testLogger)
+        #expect(again.result == .success, "\(again)")
+        #expect(try Tree.snapshot(mirror) == Tree.snapshot(upstream))
+        func inode(_ path: String) -> UInt {
+            var info = stat()
+            lstat(mirror + "/" + path, &info)
+            return UInt(info.st_ino)
+        }
+        #expect(inode("Packages.new") == inode("pool/1/file-1.deb"))
+        #expect(inode("Release") == inode("pool/2/file-2.deb"))
     }
 
     @Test("a re-sync with nothing to change still runs two passes, and its totals are the whole tree's")
@@ -88,7 +95,7 @@ struct SecondStageTests {
         #expect(again.result == .success, "\(again)")
         #expect(again.passSeconds.count == 2)
         #expect(again.filesTransferred == 0 && again.filesDeleted == 0)
-        // The full sync's second pass listed everything: the totals agree.
+        // Both second passes listed everything: the totals agree.
         #expect(again.filesTotal == full.filesTotal && again.bytesTotal == full.bytesTotal)
         #expect(again.message.contains(", \(full.filesTotal!) in the tree"))
         #expect(try Tree.snapshot(mirror) == Tree.snapshot(upstream))
@@ -116,7 +123,7 @@ struct SecondStageTests {
         #expect(changeTime(mirror + "/pool/3/new.deb") < ["Packages", "Packages.xz", "Release"].map { changeTime(mirror + "/" + $0) }.min()!)
     }
 
-    @Test("deletions the first pass counted happen in a second pass over the whole tree; over the cap, nothing changes, index files included")
+    @Test("deletions the first pass counted happen in the second pass; over the cap, nothing changes, index files included")
     func deletionsWalkTheWholeTree() async throws {
         let (site, full) = try await synced()
         let (upstream, daemon, mirror) = (site.upstream, site.daemon, site.mirror)
