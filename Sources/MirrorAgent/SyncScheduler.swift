@@ -94,6 +94,8 @@ public actor SyncScheduler {
         var running: Running?
         var queued: RunRecord?
         var lastRun: RunRecord?
+        /// The failed runs in a row with one cause, up to the last.
+        var failures: FailureStreak?
         /// The upstream pushed and no run has started since: one starts once the run in progress (if any) ends and
         /// `pushGap` has passed since the last push started one.
         var pushPending = false
@@ -168,7 +170,8 @@ public actor SyncScheduler {
                 lastSuccessAt: project.lastSuccessAt, syncedFiles: project.syncedFiles, syncedBytes: project.syncedBytes,
                 lastEndAt: project.lastEndAt, addedAt: project.createdAt, managed: project.managed,
                 resume: interrupted.contains { $0.project == project.name && $0.state == .running },
-                lastRun: lastRuns[project.name])
+                lastRun: lastRuns[project.name],
+                failures: lastRuns[project.name]?.result == .failed ? FailureStreak.of(try store.runs(project: project.name, limit: 50)) : nil)
         }
         entries.replaceAll(loaded)
         for (name, entry) in loaded { if let bytes = entry.syncedBytes { metrics.record(size: bytes, of: name) } }
@@ -408,6 +411,7 @@ public actor SyncScheduler {
         if var entry = entries[run.project], entry.running?.record.id == run.id {
             entry.running = nil
             entry.lastRun = run
+            entry.failures = FailureStreak.after(run, previous: entry.failures)
             entry.staged = staged(after: run, pulled: pulled, outcome: outcome, entry: entry)
             if run.result?.isSuccess == true, !firstStage {
                 entry.revision = run.revision ?? pulled ?? entry.revision + 1
@@ -601,7 +605,8 @@ public actor SyncScheduler {
         let status = ProjectStatus(activity: activity, revision: entry.revision, lastRun: entry.lastRun,
                                    lastSuccessAt: entry.lastSuccessAt, nextRunAt: due(name, entry).flatMap { $0 == .distantPast ? nil : $0 },
                                    currentRunID: entry.running?.record.id ?? entry.queued?.id, lastStartedAt: entry.lastStartAt,
-                                   lastEndedAt: entry.lastEndAt, sizeBytes: entry.syncedBytes, addedAt: entry.addedAt)
+                                   lastEndedAt: entry.lastEndAt, sizeBytes: entry.syncedBytes, addedAt: entry.addedAt,
+                                   stuck: entry.failures.flatMap { $0.isStuck ? $0 : nil })
         return ProjectState(spec: entry.spec, generation: entry.generation, status: status, managed: entry.managed)
     }
 

@@ -23,6 +23,8 @@ struct StatusRow: Codable, Sendable {
     /// No success for more than twice the project's interval (`Staleness`, the status page's rule too).
     var stale: Bool
     var failed: Bool
+    /// Its runs keep failing with one cause (`FailureStreak`).
+    var stuck: FailureStreak?
 }
 
 struct StatusReport: Codable, Sendable {
@@ -37,8 +39,8 @@ struct StatusCommand: AsyncParsableCommand {
         commandName: "status",
         abstract: "Show every project on every host: revision, last sync, result, age, size, next run.",
         discussion: """
-            Rows marked ! failed their last run; rows marked ~ are stale; a slave's REV says how many revisions \
-            it is behind the master's. Exit status: 0, or 1 when an agent does not answer.
+            Rows marked ! failed their last run (RESULT says "stuck" and the cause once three runs in a row failed \
+            with one cause); rows marked ~ are stale; a slave's REV says how many revisions it is behind the master's. Exit status: 0, or 1 when an agent does not answer.
             """
     )
 
@@ -78,7 +80,7 @@ struct StatusCommand: AsyncParsableCommand {
                                       lastResult: status.lastRun?.result, lastRunEndedAt: status.lastRun?.endedAt,
                                       lastSuccessAt: status.lastSuccessAt, age: age, nextRunAt: status.nextRunAt,
                                       sizeBytes: status.sizeBytes, stale: stale,
-                                      failed: status.lastRun?.result == .failed))
+                                      failed: status.lastRun?.result == .failed, stuck: status.stuck))
             }
         }
         return StatusReport(rows: rows, unreachable: unreachable)
@@ -100,7 +102,8 @@ struct StatusCommand: AsyncParsableCommand {
             let next = row.nextRunAt.map { "in " + span(Int($0.timeIntervalSince(now))) } ?? (row.activity == .idle ? "now" : "-")
             rows.append([row.failed ? "!" : row.stale ? "~" : "", row.agent, row.project,
                          "\(row.revision)" + (row.behind.map { $0 > 0 ? " (\($0) behind)" : "" } ?? ""), row.activity.rawValue,
-                         time(row.lastRunEndedAt), row.lastResult?.rawValue ?? "-", span(row.age),
+                         time(row.lastRunEndedAt),
+                         (row.lastResult?.rawValue ?? "-") + (row.stuck.map { ", stuck: \($0.cause) x\($0.runs)" } ?? ""), span(row.age),
                          row.sizeBytes.map(SizeText.human) ?? "-", next])
         }
         let widths = header.indices.map { i in rows.map { $0[i].count }.max() ?? 0 }

@@ -20,10 +20,12 @@ public struct ProjectStatus: Codable, Sendable, Hashable {
     public var sizeBytes: Int64?
     /// When the agent was first given the project.
     public var addedAt: Date?
+    /// Its runs have failed with one cause `FailureStreak.stuckAfter` times or more in a row: retrying will not mend it.
+    public var stuck: FailureStreak?
 
     public init(activity: Activity, revision: Int, lastRun: RunRecord? = nil, lastSuccessAt: Date? = nil,
                 nextRunAt: Date? = nil, currentRunID: Int64? = nil, lastStartedAt: Date? = nil, lastEndedAt: Date? = nil,
-                sizeBytes: Int64? = nil, addedAt: Date? = nil) {
+                sizeBytes: Int64? = nil, addedAt: Date? = nil, stuck: FailureStreak? = nil) {
         self.activity = activity
         self.revision = revision
         self.lastRun = lastRun
@@ -34,6 +36,7 @@ public struct ProjectStatus: Codable, Sendable, Hashable {
         self.lastEndedAt = lastEndedAt
         self.sizeBytes = sizeBytes
         self.addedAt = addedAt
+        self.stuck = stuck
     }
 }
 

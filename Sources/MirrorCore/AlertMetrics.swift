@@ -10,6 +10,7 @@ public enum AlertMetrics {
         ("mirrorsync_last_success_timestamp_seconds", "When the project's last successful run ended (Unix time)."),
         ("mirrorsync_project_added_timestamp_seconds", "When the agent was first given the project (Unix time)."),
         ("mirrorsync_project_interval_seconds", "The longest time between two scheduled runs of the project; not written for a suspended project."),
+        ("mirrorsync_project_stuck_runs", "How many runs of the project in a row failed with the cause in its label; written once they are 3 or more (stuck: retrying will not mend it)."),
         ("mirrorsync_slave_up", "Master: 1 when the slave answered its health check, else 0."),
         ("mirrorsync_slave_behind_revisions", "Master: how many revisions of the project the slave lacks."),
         ("mirrorsync_slave_lag_seconds", "Master: how long since the master made the first revision of the project the slave lacks; 0 when it lacks none."),
@@ -29,6 +30,9 @@ public enum AlertMetrics {
         out.family("mirrorsync_project_interval_seconds", names.compactMap { name in
             let spec = projects[name]!.spec
             return spec.suspended ? nil : period(of: spec.interval).map { ([("project", name)], $0) }
+        })
+        out.family("mirrorsync_project_stuck_runs", names.compactMap { name in
+            projects[name]!.status.stuck.map { ([("project", name), ("cause", $0.cause)], Double($0.runs)) }
         })
         guard let site else { return out.text }
         out.family("mirrorsync_slave_up", site.slaves.map { ([("slave", $0.name)], $0.reachable ? 1 : 0) })

@@ -180,9 +180,11 @@ public struct SiteProject: Codable, Sendable, Hashable {
     public var slaves: [String: SlaveCopy]
     /// The master's tree's size in bytes after its last success.
     public var sizeBytes: Int64?
+    /// The master's runs of it keep failing with one cause (`ProjectStatus.stuck`).
+    public var stuck: FailureStreak?
 
     public init(revision: Int, activity: ProjectStatus.Activity, lastRun: RunRecord?, lastSuccessAt: Date?, nextRunAt: Date?,
-                slaves: [String: SlaveCopy], sizeBytes: Int64? = nil) {
+                slaves: [String: SlaveCopy], sizeBytes: Int64? = nil, stuck: FailureStreak? = nil) {
         self.revision = revision
         self.activity = activity
         self.lastRun = lastRun
@@ -190,6 +192,7 @@ public struct SiteProject: Codable, Sendable, Hashable {
         self.nextRunAt = nextRunAt
         self.slaves = slaves
         self.sizeBytes = sizeBytes
+        self.stuck = stuck
     }
 }
 

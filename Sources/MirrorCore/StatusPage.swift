@@ -158,6 +158,9 @@ public enum StatusPage {
         page.raw("<header><p><a href=\"../\">← "); page.text(siteName); page.raw("</a></p><h1>"); page.text(name)
         if mark.failed { page.raw(" <span class=\"tag bad\">failed</span>") }
         if mark.stale { page.raw(" <span class=\"tag bad\">stale</span>") }
+        if let stuck = mark.stuck {
+            page.raw(" <span class=\"tag bad\">stuck: "); page.text(stuck.cause); page.raw("</span>")
+        }
         if mark.suspended { page.raw(" <span class=\"tag\">suspended</span>") }
         if status.activity == .running || status.activity == .queued {
             page.raw(" <span class=\"tag run\">"); page.text(status.activity == .running ? "syncing" : "queued"); page.raw("</span>")
@@ -290,6 +293,8 @@ struct ProjectMark {
     var stale: Bool
     var suspended: Bool
     var activity: ProjectStatus.Activity
+    /// Its runs keep failing with one cause.
+    var stuck: FailureStreak?
     var bad: Bool { failed || stale }
 
     init(_ project: SiteProject?, state: ProjectState?, now: Date) {
@@ -298,6 +303,7 @@ struct ProjectMark {
         stale = state.map { Staleness.isStale($0.spec, $0.status, now: now) } ?? false
         suspended = state?.spec.suspended ?? false
         activity = project?.activity ?? status?.activity ?? .idle
+        stuck = project?.stuck ?? status?.stuck
     }
 }
 
@@ -355,6 +361,10 @@ struct HTMLWriter {
             raw("<span class=\"muted\">none yet</span>")
         }
         if mark.stale { raw(" <span class=\"tag bad\">stale</span>") }
+        if let stuck = mark.stuck {
+            raw(" <span class=\"tag bad\" title=\"the last \(stuck.runs) runs failed with "); text(stuck.cause)
+            raw("\">stuck: "); text(stuck.cause); raw("</span>")
+        }
         if mark.activity == .running { raw(" <span class=\"tag run\">syncing</span>") }
         if mark.activity == .queued { raw(" <span class=\"tag run\">queued</span>") }
         raw("</td>")
