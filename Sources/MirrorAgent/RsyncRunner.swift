@@ -74,6 +74,12 @@ public struct RsyncRunner: ReportingSyncRunner {
         if let refusal = bounds?.check(job) {
             return SyncOutcome(result: .failed, reason: "forbidden-path", message: "nothing was synced: \(refusal.message)")
         }
+        // A spec stored before the policy narrowed (`--copy-links` was once allowed) is held to today's policy.
+        for option in job.rsyncOptions {
+            do throws(ValueError) { try RsyncPolicy.checkOption(option) } catch {
+                return SyncOutcome(result: .failed, reason: "forbidden-option", message: "nothing was synced: \(error.message)")
+            }
+        }
         let revisions = RevisionTree(destination: job.destination)
         // Back to in place: the served revision takes the link's place, with nothing copied.
         if job.publish == .inPlace, case .revision = revisions.served() {

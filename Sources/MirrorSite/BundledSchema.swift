@@ -543,8 +543,6 @@ public enum BundledSchema {
                   "--acls",
                   "--checksum",
                   "--compress",
-                  "--copy-links",
-                  "--copy-unsafe-links",
                   "--delete-excluded",
                   "--executability",
                   "--fuzzy",
