@@ -139,7 +139,8 @@ public final class AgentDaemon: Sendable {
         do throws(ValueError) { tokenText = try TokenFile.read(options.tokenFile) } catch { throw AgentStartError(error.message) }
         tls = try Self.serverTLS(options, logger: logger)
         try Self.prepareStateDirectory(options.stateDirectory)
-        let bounds = try Self.bounds(options)
+        var bounds = try Self.bounds(options)
+        bounds.credentialFiles = ([options.tokenFile] + (options.tlsKeyFile.map { [$0] } ?? [])).flatMap { [$0, PathBounds.resolve($0)] }
         let store: AgentStore
         do { store = try AgentStore(directory: options.stateDirectory) } catch { throw AgentStartError(error.message) }
         // The root stored before this start: a program there would be one an upstream wrote.

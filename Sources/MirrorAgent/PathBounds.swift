@@ -46,6 +46,9 @@ public struct PathBounds: Sendable {
     public let stateDirectory: String
     /// The `--allow-exec` directories: what a hook may run.
     public let exec: ExecAllowlist
+    /// The agent's own credential files (`--token-file`, `--tls-key`), as given and resolved: no spec may name them
+    /// as its secret.
+    public var credentialFiles: [String] = []
     /// What no root may overlap, resolved (on a merged /usr, `/lib` is `/usr/lib`), each with what a message calls it.
     let refused: [(directory: String, what: String)]
     /// `sharedDirectories`, and each `--allow-root` inside a home directory, resolved.
@@ -116,6 +119,12 @@ public struct PathBounds: Sendable {
             if !spec.source.isEmpty, let refusal = checkLocalUpstream(path + "/" + spec.source, field: "source") { return refusal }
         }
         if let root, let refusal = checkRoot(root + "/" + spec.path, field: "path") { return refusal }
+        let rules = secrets(root: root)
+        for (field, file) in [("upstream.passwordFile", spec.upstream.passwordFile), ("pushTokenFile", spec.effectivePushTokenFile)] {
+            if let file, let refusal = rules.check(file, field: field) {
+                return PathRefusal(field: field, path: file, resolved: file, reason: refusal.reason, code: "forbidden-secret")
+            }
+        }
         for (event, argv) in [("onSuccess", spec.hooks?.onSuccess), ("onFailure", spec.hooks?.onFailure)] {
             guard let program = argv?.first else { continue }
             do throws(ExecRefusal) { _ = try exec.resolve(program, trees: [(stateDirectory, "the agent's state directory")]) } catch {
@@ -123,6 +132,12 @@ public struct PathBounds: Sendable {
             }
         }
         return nil
+    }
+
+    /// Where a secret a spec names may be read from: not the agent's credentials, not its state directory or `root`.
+    public func secrets(root: String?) -> SecretFileRules {
+        let roots = root.map { [SecretFileRules.Tree($0, "the agent's root"), SecretFileRules.Tree(Self.resolve($0), "the agent's root")] } ?? []
+        return SecretFileRules(credentials: credentialFiles, trees: [SecretFileRules.Tree(stateDirectory, "the agent's state directory")] + roots)
     }
 
     /// Why a run may not start: its source or destination is out of bounds now (settings stored before the agent was

@@ -100,11 +100,12 @@ public struct RsyncRunner: ReportingSyncRunner {
         switch job.credential {
         case .none: break
         case .passwordFile(let file):
-            do throws(ValueError) {
-                let bytes = try DesiredStateLoader.readFile(file)
-                password = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .newlines)
+            do throws(SecretRefusal) {
+                password = try (bounds?.secrets(root: job.root) ?? SecretFileRules()).read(file, field: "passwordFile")
             } catch {
-                return SyncOutcome(result: .failed, reason: "password-file", message: "cannot read the passwordFile \(file): \(error.message)")
+                // The run's message is read through the API: what the file system said goes to the log alone.
+                logger.error("the passwordFile is refused", metadata: ["file": "\(file)", "why": "\(error.detail ?? error.reason)"])
+                return SyncOutcome(result: .failed, reason: "password-file", message: "nothing was synced: \(error.message)")
             }
         case .site(let masterAPI):
             guard let masterAPI, let siteCredentials else {
