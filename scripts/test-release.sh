@@ -77,6 +77,9 @@ if [[ $(id -u) -eq 0 ]]; then
     check "/etc/mirrorsync/token: 0640 root:mirrorsync, 64 hex digits" \
         test "$(stat -c '%a %u %g' "$ROOT/etc/mirrorsync/token")" = "640 0 $gid" -a "$(tr -d '\n' <"$ROOT/etc/mirrorsync/token" | wc -c)" = 64
     check "/var/lib/mirrorsync: 0750 mirrorsync" test "$(stat -c '%a %u %g' "$ROOT/var/lib/mirrorsync")" = "750 $uid $gid"
+    check "/etc/mirrorsync/hooks: 0755 root:root, the units' only --allow-exec" \
+        test "$(stat -c '%a %u %g' "$ROOT/etc/mirrorsync/hooks")" = "755 0 0" \
+        -a "$(grep -c -- '--allow-exec /etc/mirrorsync/hooks ' "$ROOT/usr/lib/systemd/system/mirrorsync-master.service" "$ROOT/usr/lib/systemd/system/mirrorsync-slave@.service" | grep -c ':1$')" = 2
     token=$(cat "$ROOT/etc/mirrorsync/token")
     echo "MIRRORSYNC_LISTEN=0.0.0.0:7070  # edited" >>"$ROOT/etc/mirrorsync/master.env"
     check "a reinstall goes through" dpkg_root --install "$DEB"

@@ -21,9 +21,9 @@ public struct APIError: HTTPResponseError, Sendable {
                   field: first.field, line: first.line, column: first.column)
     }
 
-    /// A root or local upstream out of the agent's bounds: 403, naming the field, the path and the flag.
+    /// A root, local upstream or hook program out of the agent's bounds: 403, naming the field, the path and the flag.
     init(_ refusal: PathRefusal) {
-        self.init(.forbidden, code: "forbidden-path", message: refusal.message, field: refusal.field)
+        self.init(.forbidden, code: refusal.code, message: refusal.message, field: refusal.field)
     }
 
     static func masterOnly(_ path: String) -> APIError {

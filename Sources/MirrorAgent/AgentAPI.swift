@@ -127,7 +127,9 @@ public struct AgentAPI: Sendable {
             do throws(ConfigError) { spec = try AgentRequest.project(body, name: name) } catch { throw APIError(error) }
             if let refusal = api.bounds.check(spec, root: await scheduler.currentSettings().settings?.root) { throw APIError(refusal) }
             // A push token the master cannot use would refuse every push later: refused now, nothing changed.
-            if api.site != nil, let file = spec.effectivePushTokenFile { _ = try api.pushToken(file) }
+            if api.site != nil, let file = spec.effectivePushTokenFile {
+                _ = try api.pushToken(file, root: await scheduler.currentSettings().settings?.root)
+            }
             let response: PutResponse
             do throws(SchedulerError) { response = try await scheduler.putProject(name, spec: spec, managed: managed) } catch { throw APIError(error) }
             return try APIResponse.json(response, status: response.change == .created ? .created : .ok)

@@ -71,6 +71,8 @@ public struct AgentOptions: Sendable {
     public var allowRoots: [String]
     /// `--allow-local-upstream`: the directories a local upstream may be read from; empty: none.
     public var allowLocalUpstreams: [String]
+    /// `--allow-exec`: the directories a hook's program may be in; empty: no program runs (`ExecAllowlist`).
+    public var allowExec: [String] = []
     /// The API's TLS certificate (PEM, its chain after it) and private key (PEM): given both, the API is served over
     /// https:// only; neither, plain HTTP.
     public var tlsCertificateFile: String?
@@ -137,13 +139,17 @@ public final class AgentDaemon: Sendable {
         do throws(ValueError) { tokenText = try TokenFile.read(options.tokenFile) } catch { throw AgentStartError(error.message) }
         tls = try Self.serverTLS(options, logger: logger)
         try Self.prepareStateDirectory(options.stateDirectory)
-        let bounds: PathBounds
-        do throws(PathBoundsError) {
-            bounds = try PathBounds(allowRoots: options.allowRoots, allowLocalUpstreams: options.allowLocalUpstreams,
-                                    stateDirectory: options.stateDirectory)
-        } catch { throw AgentStartError(error.message) }
+        var bounds = try Self.bounds(options)
+        bounds.credentialFiles = ([options.tokenFile] + (options.tlsKeyFile.map { [$0] } ?? [])).flatMap { [$0, PathBounds.resolve($0)] }
         let store: AgentStore
         do { store = try AgentStore(directory: options.stateDirectory) } catch { throw AgentStartError(error.message) }
+        // The root stored before this start: a program there would be one an upstream wrote.
+        if let root = (try? store.settings())?.settings.root {
+            for (given, directory) in zip(bounds.exec.given, bounds.exec.directories) {
+                guard let overlap = PathBounds.overlap(directory, PathBounds.resolve(root), "the agent's root") else { continue }
+                throw AgentStartError("\(ExecAllowlist.flag) \(given) is refused: \(overlap), where files arrive from upstream")
+            }
+        }
         metrics = AgentMetrics()
         // The scheduler, once it is made, holds the settings that say how each peer is reached (its CA, or insecure).
         let made = SchedulerSlot()
@@ -156,7 +162,8 @@ public final class AgentDaemon: Sendable {
         let runner = runner ?? RsyncRunner(clock: clock, siteCredentials: siteCredentials,
                                            host: options.role == .master ? "master" : "slave \(options.name)", bounds: bounds,
                                            traceHost: options.traceHost, creator: "mirrorsync \(options.version)")
-        let hooks = HookRunner(host: options.name, logDirectory: options.stateDirectory + "/hook-logs")
+        let hooks = HookRunner(host: options.name, logDirectory: options.stateDirectory + "/hook-logs", allowlist: bounds.exec,
+                               stateDirectory: options.stateDirectory)
         let logs = RunLogs(directory: options.stateDirectory + "/logs")
         let bootID = UUID().uuidString.lowercased()
         do {
@@ -210,6 +217,23 @@ public final class AgentDaemon: Sendable {
         } catch let error as AgentStartError {
             throw error
         } catch let error as StoreError {
+            throw AgentStartError(error.message)
+        } catch {
+            throw AgentStartError("\(error)")
+        }
+    }
+
+    /// The agent's bounds from its flags. The `--allow-exec` directories may not overlap the state directory; they
+    /// and their programs may not be owned by this agent's user unless it is root.
+    static func bounds(_ options: AgentOptions) throws(AgentStartError) -> PathBounds {
+        let trees = [(PathBounds.resolve(options.stateDirectory), "the agent's state directory")]
+        do {
+            let exec = try ExecAllowlist(directories: options.allowExec, user: geteuid(), trees: trees)
+            return try PathBounds(allowRoots: options.allowRoots, allowLocalUpstreams: options.allowLocalUpstreams,
+                                  stateDirectory: options.stateDirectory, exec: exec)
+        } catch let error as ExecAllowlistError {
+            throw AgentStartError(error.message)
+        } catch let error as PathBoundsError {
             throw AgentStartError(error.message)
         } catch {
             throw AgentStartError("\(error)")

@@ -16,17 +16,31 @@ import Glibc
 /// Runs a project's hooks after its syncs: the argv directly (never a shell), in a process group of its own that is
 /// stopped (SIGTERM, then SIGKILL after the grace) at the hook's timeout or when the agent stops; its output drained
 /// as it comes and only its last lines kept. Whatever the hook does, the run's result stays as it was.
+///
+/// A hook runs only if its program passes `allowlist` as it starts (a hook stored before the agent's `--allow-exec`
+/// narrowed, or a link changed since, is refused and its error recorded), with a clean environment: nothing of the
+/// agent's own (its token, its variables) but a minimal `PATH` and `LANG`, and the run's `MIRRORSYNC_*`.
 public struct HookRunner: Sendable {
+    /// The environment every program the agent runs starts from.
+    public static let baseEnvironment = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"]
+
     /// This agent's name: `MIRRORSYNC_HOST`.
     public var host: String
+    /// Where a hook's program may come from; nothing by default.
+    public var allowlist: ExecAllowlist
+    /// The agent's state directory, where no program it runs may lie.
+    public var stateDirectory: String?
     /// Where a project's `MIRRORSYNC_LOG` file is written (the run's message and rsync's last lines) when the run has
     /// no log of its own (the agent keeps none, or could not write it); nil: the variable is then empty.
     public var logDirectory: String?
     public var terminationGrace: Duration
     public var outputTailLines: Int
 
-    public init(host: String, logDirectory: String? = nil, terminationGrace: Duration = .seconds(5), outputTailLines: Int = 20) {
+    public init(host: String, logDirectory: String? = nil, allowlist: ExecAllowlist = .none, stateDirectory: String? = nil,
+                terminationGrace: Duration = .seconds(5), outputTailLines: Int = 20) {
         self.host = host
+        self.allowlist = allowlist
+        self.stateDirectory = stateDirectory
         self.logDirectory = logDirectory
         self.terminationGrace = terminationGrace
         self.outputTailLines = outputTailLines
@@ -40,13 +54,21 @@ public struct HookRunner: Sendable {
         let environment = HookSpec.environment(project: run.project, host: host, result: result, exitCode: run.exitCode,
                                                revision: revision, directory: directory, log: log ?? "")
         let timeout = spec.timeout ?? HookSpec.defaultTimeout
-        let outcome = await execute(argv, environment: environment, timeout: .seconds(timeout.seconds))
-        var hook = outcome
+        var hook: HookOutcome
+        do throws(ExecRefusal) {
+            let trees = [(PathBounds.resolve(directory), "the project's tree")] + (stateDirectory.map { [(PathBounds.resolve($0), "the agent's state directory")] } ?? [])
+            // The file checked is the file run: a link changed between the two would otherwise choose it.
+            let program = try allowlist.resolve(argv[0], trees: trees)
+            hook = await execute([program] + argv.dropFirst(), environment: environment, timeout: .seconds(timeout.seconds))
+            hook.argv = argv
+        } catch {
+            hook = HookOutcome(event: event, argv: argv, error: "not run: \(error.message)")
+        }
         hook.event = event
         let level: Logger.Level = hook.succeeded ? .info : .warning
         logger.log(level: level, "hook finished", metadata: [
             "event": "\(event)", "exit": "\(hook.exitCode.map(String.init) ?? "none")", "timedOut": "\(hook.timedOut)",
-            "seconds": "\(String(format: "%.1f", hook.seconds))",
+            "seconds": "\(String(format: "%.1f", hook.seconds))", "error": "\(hook.error ?? "")",
         ])
         return hook
     }
@@ -81,13 +103,14 @@ public struct HookRunner: Sendable {
         defer { timer.cancel() }
         let tailLimit = outputTailLines
         var outcome = HookOutcome(event: "", argv: argv)
-        let updates = environment.reduce(into: [Environment.Key: String?]()) { $0[Environment.Key(stringLiteral: $1.key)] = $1.value }
+        let updates = Self.baseEnvironment.merging(environment) { $1 }
+            .reduce(into: [Environment.Key: String]()) { $0[Environment.Key(stringLiteral: $1.key)] = $1.value }
         do {
             let (status, tail) = try await withTaskCancellationHandler {
                 try await Task {
                     let result = try await Subprocess.run(
                         .path(FilePath(argv[0])), arguments: Arguments(Array(argv.dropFirst())),
-                        environment: Environment.inherit.updating(updates), platformOptions: options,
+                        environment: .custom(updates), platformOptions: options,
                         input: .none, output: .sequence, error: .sequence
                     ) { execution in
                         stopper.started(execution.processIdentifier.value)

@@ -13,6 +13,9 @@ import Glibc
 /// - A local upstream (an upstream URL that is a path, with the project's `source` under it) must be inside one of the
 ///   `--allow-local-upstream` directories (none by default), and may not overlap the state directory.
 ///
+/// - A hook's program must resolve to a file inside an `--allow-exec` directory (`ExecAllowlist`), and no root may
+///   overlap such a directory, where rsync would then write programs.
+///
 /// Paths are compared as they resolve: absolute, `.` and `..` taken away, and every symbolic link of the part that
 /// exists followed, so that `/srv/../etc` or a link into `/etc` is refused as `/etc` is.
 public struct PathBounds: Sendable {
@@ -41,6 +44,11 @@ public struct PathBounds: Sendable {
     public let allowedLocalUpstreams: [String]
     /// The agent's state directory, resolved.
     public let stateDirectory: String
+    /// The `--allow-exec` directories: what a hook may run.
+    public let exec: ExecAllowlist
+    /// The agent's own credential files (`--token-file`, `--tls-key`), as given and resolved: no spec may name them
+    /// as its secret.
+    public var credentialFiles: [String] = []
     /// What no root may overlap, resolved (on a merged /usr, `/lib` is `/usr/lib`), each with what a message calls it.
     let refused: [(directory: String, what: String)]
     /// `sharedDirectories`, and each `--allow-root` inside a home directory, resolved.
@@ -49,10 +57,13 @@ public struct PathBounds: Sendable {
     /// The bounds of an agent with these flags; an allowance that could never allow anything (an `--allow-root`
     /// inside a system directory or the state directory, an `--allow-local-upstream` inside the state directory) is
     /// an error that names it. Relative paths are taken from the current directory.
-    public init(allowRoots: [String] = [], allowLocalUpstreams: [String] = [], stateDirectory: String) throws(PathBoundsError) {
+    public init(allowRoots: [String] = [], allowLocalUpstreams: [String] = [], stateDirectory: String,
+                exec: ExecAllowlist = .none) throws(PathBoundsError) {
         self.stateDirectory = Self.resolve(stateDirectory)
+        self.exec = exec
         refused = Self.systemDirectories.map { (Self.resolve($0), "the system directory") }
             + [(self.stateDirectory, "the agent's state directory")]
+            + exec.directories.map { ($0, "the \(ExecAllowlist.flag) directory") }
         allowedRoots = allowRoots.map(Self.resolve)
         let homes = Self.homeDirectories.map(Self.resolve)
         shared = Self.sharedDirectories.map(Self.resolve)
@@ -107,8 +118,26 @@ public struct PathBounds: Sendable {
             if let refusal = checkLocalUpstream(path) { return refusal }
             if !spec.source.isEmpty, let refusal = checkLocalUpstream(path + "/" + spec.source, field: "source") { return refusal }
         }
-        if let root { return checkRoot(root + "/" + spec.path, field: "path") }
+        if let root, let refusal = checkRoot(root + "/" + spec.path, field: "path") { return refusal }
+        let rules = secrets(root: root)
+        for (field, file) in [("upstream.passwordFile", spec.upstream.passwordFile), ("pushTokenFile", spec.effectivePushTokenFile)] {
+            if let file, let refusal = rules.check(file, field: field) {
+                return PathRefusal(field: field, path: file, resolved: file, reason: refusal.reason, code: "forbidden-secret")
+            }
+        }
+        for (event, argv) in [("onSuccess", spec.hooks?.onSuccess), ("onFailure", spec.hooks?.onFailure)] {
+            guard let program = argv?.first else { continue }
+            do throws(ExecRefusal) { _ = try exec.resolve(program, trees: [(stateDirectory, "the agent's state directory")]) } catch {
+                return PathRefusal(field: "hooks.\(event)", path: program, resolved: program, reason: error.reason, code: "forbidden-exec")
+            }
+        }
         return nil
+    }
+
+    /// Where a secret a spec names may be read from: not the agent's credentials, not its state directory or `root`.
+    public func secrets(root: String?) -> SecretFileRules {
+        let roots = root.map { [SecretFileRules.Tree($0, "the agent's root"), SecretFileRules.Tree(Self.resolve($0), "the agent's root")] } ?? []
+        return SecretFileRules(credentials: credentialFiles, trees: [SecretFileRules.Tree(stateDirectory, "the agent's state directory")] + roots)
     }
 
     /// Why a run may not start: its source or destination is out of bounds now (settings stored before the agent was
@@ -180,6 +209,16 @@ public struct PathRefusal: Error, Sendable, Hashable, CustomStringConvertible {
     public var path: String
     public var resolved: String
     public var reason: String
+    /// The API's error code: `forbidden-path`, or `forbidden-exec` for a program.
+    public var code = "forbidden-path"
+
+    public init(field: String, path: String, resolved: String, reason: String, code: String = "forbidden-path") {
+        self.field = field
+        self.path = path
+        self.resolved = resolved
+        self.reason = reason
+        self.code = code
+    }
 
     /// `root '/srv/../etc' (resolves to /etc) is refused: it is the system directory /etc; no --allow-root allows it`
     public var message: String {

@@ -39,16 +39,25 @@ extension AgentAPI {
     }
 
     /// The push token of a project, read from its file now, so that a new token takes effect without a reconcile.
-    /// Refused when the file is unreadable, readable by every user, empty, or holds the agents' token.
-    func pushToken(_ file: String) throws(APIError) -> BearerToken {
-        let text: String
-        do throws(ValueError) { text = try TokenFile.read(file) } catch {
-            throw APIError(.unprocessableContent, code: "invalid-push-token-file", message: "pushTokenFile: \(error.message) on this host", field: "pushTokenFile")
+    /// Refused when the file breaks the rules of secret files (`SecretFileRules`), is empty, holds the agents' token,
+    /// or holds a token of less than 128 bits.
+    func pushToken(_ file: String, root: String?) throws(APIError) -> BearerToken {
+        func refuse(_ message: String) -> APIError {
+            APIError(.unprocessableContent, code: "invalid-push-token-file", message: message, field: "pushTokenFile")
         }
+        let text: String
+        do throws(SecretRefusal) { text = try bounds.secrets(root: root).read(file, field: "pushTokenFile") } catch {
+            scheduler.logger.warning("a push token file is refused", metadata: ["file": "\(file)", "why": "\(error.detail ?? error.reason)"])
+            throw refuse("\(error.message) on this host")
+        }
+        if text.isEmpty { throw refuse("pushTokenFile: the file \(file) is empty") }
         if token.matches(Substring(text)) {
-            throw APIError(.unprocessableContent, code: "invalid-push-token-file",
-                           message: "pushTokenFile: \(file) holds the agents' token; an upstream's push token must be a token of its own",
-                           field: "pushTokenFile")
+            throw refuse("pushTokenFile: \(file) holds the agents' token; an upstream's push token must be a token of its own")
+        }
+        let bits = PushTokenStrength.bits(text)
+        if bits < PushTokenStrength.minimumBits {
+            throw refuse("pushTokenFile: the token in \(file) carries about \(Int(bits)) bits; a push token needs at least 128 bits "
+                         + "(32 hex digits or 22 base64 characters: openssl rand -hex 16)")
         }
         return BearerToken(text)
     }
@@ -63,7 +72,7 @@ extension AgentAPI {
                            message: "project '\(name)' takes no pushes: name a pushTokenFile in the project or its upstream")
         }
         let expected: BearerToken
-        do throws(APIError) { expected = try pushToken(file) } catch {
+        do throws(APIError) { expected = try pushToken(file, root: await scheduler.currentSettings().settings?.root) } catch {
             // The caller is not yet known to be the upstream: the reason goes to the master's log, not to it.
             scheduler.logger.error("a push cannot be checked", metadata: ["project": "\(name)", "error": "\(error.body.error.message)"])
             throw APIError(.serviceUnavailable, code: "push-token-unavailable",

@@ -74,6 +74,12 @@ public struct RsyncRunner: ReportingSyncRunner {
         if let refusal = bounds?.check(job) {
             return SyncOutcome(result: .failed, reason: "forbidden-path", message: "nothing was synced: \(refusal.message)")
         }
+        // A spec stored before the policy narrowed (`--copy-links` was once allowed) is held to today's policy.
+        for option in job.rsyncOptions {
+            do throws(ValueError) { try RsyncPolicy.checkOption(option) } catch {
+                return SyncOutcome(result: .failed, reason: "forbidden-option", message: "nothing was synced: \(error.message)")
+            }
+        }
         let revisions = RevisionTree(destination: job.destination)
         // Back to in place: the served revision takes the link's place, with nothing copied.
         if job.publish == .inPlace, case .revision = revisions.served() {
@@ -94,11 +100,12 @@ public struct RsyncRunner: ReportingSyncRunner {
         switch job.credential {
         case .none: break
         case .passwordFile(let file):
-            do throws(ValueError) {
-                let bytes = try DesiredStateLoader.readFile(file)
-                password = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .newlines)
+            do throws(SecretRefusal) {
+                password = try (bounds?.secrets(root: job.root) ?? SecretFileRules()).read(file, field: "passwordFile")
             } catch {
-                return SyncOutcome(result: .failed, reason: "password-file", message: "cannot read the passwordFile \(file): \(error.message)")
+                // The run's message is read through the API: what the file system said goes to the log alone.
+                logger.error("the passwordFile is refused", metadata: ["file": "\(file)", "why": "\(error.detail ?? error.reason)"])
+                return SyncOutcome(result: .failed, reason: "password-file", message: "nothing was synced: \(error.message)")
             }
         case .site(let masterAPI):
             guard let masterAPI, let siteCredentials else {

@@ -43,7 +43,8 @@ public enum RsyncdConfig {
             // No slave address known: nobody at all, rather than everybody.
             lines.append("hosts allow = \(hostsAllow.isEmpty ? "0.0.0.0/32" : hostsAllow.joined(separator: " "))")
         }
-        for module in modules.sorted(by: { $0.name < $1.name }) {
+        // The daemon expands `%VAR%` in a path: a module whose path has a `%` (refused in mirrors.d and by the API) is left out.
+        for module in modules.sorted(by: { $0.name < $1.name }) where !module.path.contains("%") {
             lines += ["", "[\(module.name)]", "    path = \(module.path)", "    comment = mirrorsync project \(module.name)"]
         }
         return lines.joined(separator: "\n") + "\n"

@@ -20,6 +20,8 @@ public struct SyncJob: Sendable, Hashable {
     public var source: String
     /// The directory the tree lands in, ending in '/'.
     public var destination: String
+    /// The agent's root the destination is under, when the job was made from a spec: no secret is read from it.
+    public var root: String?
     public var exclude: [String]
     public var twoStage: [String]
     public var rsyncOptions: [String]
@@ -72,6 +74,7 @@ public struct SyncJob: Sendable, Hashable {
                   credential: credential, maxDelete: spec.maxDelete, previousFiles: previousFiles)
         trace = spec.trace
         publish = spec.publish
+        self.root = root
     }
 
     public var isDaemonSource: Bool { source.hasPrefix("rsync://") }

@@ -29,6 +29,12 @@ struct AgentFlags: ParsableArguments {
         valueName: "dir"))
     var allowLocalUpstreams: [String] = []
 
+    @Option(name: .customLong("allow-exec"), help: ArgumentHelp(
+        "A directory whose programs a project's hooks may run; repeatable. Without it no hook runs. It, the directories above it "
+            + "and its programs must not be writable by group or others, nor owned by the agent's user unless that is root.",
+        valueName: "dir"))
+    var allowExec: [String] = []
+
     @Option(name: .customLong("tls-cert"), help: ArgumentHelp("Serve the API over TLS with this certificate (PEM; its chain after it); with --tls-key.", valueName: "file"))
     var tlsCert: String?
 
@@ -72,6 +78,7 @@ struct AgentFlags: ParsableArguments {
         logger.logLevel = level
         var options = AgentOptions(role: role, name: name, host: host, port: port, tokenFile: tokenFile, stateDirectory: stateDir,
                                    allowRoots: allowRoots, allowLocalUpstreams: allowLocalUpstreams)
+        options.allowExec = allowExec
         options.tlsCertificateFile = tlsCert
         options.tlsKeyFile = tlsKey
         options.traceHost = traceHost

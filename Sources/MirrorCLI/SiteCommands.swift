@@ -83,6 +83,11 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The agents' log level: trace, debug, info, notice, warning, error or critical.", valueName: "level"))
     var logLevel: String = "info"
 
+    @Option(name: .customLong("allow-exec"), help: ArgumentHelp(
+        "Passed to each agent this starts: a directory whose programs the hooks may run; repeatable. Without it no hook runs.",
+        valueName: "dir"))
+    var allowExec: [String] = []
+
     @Option(name: .customLong("tls-cert"), help: ArgumentHelp("For the agents here whose api is https://: the certificate they serve (PEM); with --tls-key.", valueName: "file"))
     var tlsCert: String?
 
@@ -97,7 +102,8 @@ struct UpCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let report = ValidationReport(directory: directory)
+        let allowExec = self.allowExec.map(absolute)
+        let report = ValidationReport(directory: directory, allowExec: allowExec)
         guard let state = report.state else {
             Terminal.write(report.render(.text, color: Terminal.wantsColor(fileDescriptor: 2)).stderr, to: .standardError)
             throw ExitCode(1)
@@ -107,7 +113,7 @@ struct UpCommand: AsyncParsableCommand {
         let here = LocalAddresses.current()
         let tls = tlsCert.map { ["--tls-cert", absolute($0), "--tls-key", absolute(tlsKey ?? "")] } ?? []
         let site = LocalSite.plan(state, directory: absolute(directory), stateDirectory: stateDirectory, logLevel: logLevel,
-                                  tokenFileExists: tokenFileExists, tls: tls, isLocal: here.contains)
+                                  tokenFileExists: tokenFileExists, tls: tls, allowExec: allowExec, isLocal: here.contains)
         // An agent here whose api is https:// cannot be served without a certificate: said before anything starts.
         if tls.isEmpty, let https = site.components.first(where: { Self.httpsAPI($0, state) }) {
             Terminal.write("mirrorsync up: error: \(https.name)'s api is https://: give up --tls-cert and --tls-key, the certificate it serves and its key\n",

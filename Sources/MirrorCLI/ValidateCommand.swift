@@ -23,12 +23,17 @@ struct ValidateCommand: ParsableCommand {
     @Option(name: [.short, .long], help: "Print 'text' for people or 'json' for scripts.")
     var output: OutputFormat = .text
 
+    @Option(name: .customLong("allow-exec"), help: ArgumentHelp(
+        "Check each hook's program as an agent started with the same --allow-exec would, on this host; repeatable. "
+            + "Without it, each program is a warning naming the flag.", valueName: "dir"))
+    var allowExec: [String] = []
+
     func validate() throws {
         if output == .markdown { throw ValidationError("--output markdown is only for 'reconcile --dry-run'; validate prints 'text' or 'json'") }
     }
 
     func run() throws {
-        let report = ValidationReport(directory: directory)
+        let report = ValidationReport(directory: directory, allowExec: allowExec)
         let rendered = report.render(output, color: Terminal.wantsColor(fileDescriptor: 2))
         if !rendered.stdout.isEmpty { Terminal.write(rendered.stdout, to: .standardOutput) }
         if !rendered.stderr.isEmpty { Terminal.write(rendered.stderr, to: .standardError) }
@@ -44,12 +49,14 @@ public struct ValidationReport: Sendable {
 
     public var isValid: Bool { state != nil }
 
-    public init(directory: String, loader: DesiredStateLoader = DesiredStateLoader()) {
+    /// `allowExec`: the `--allow-exec` directories the hooks' programs are checked against (`HookPrograms`).
+    public init(directory: String, loader: DesiredStateLoader = DesiredStateLoader(), allowExec: [String] = []) {
         self.directory = directory
         do {
             let loaded = try loader.load(directory: directory)
-            state = loaded.state
-            diagnostics = loaded.warnings
+            let programs = HookPrograms.diagnostics(loaded.state, directory: directory, allowExec: allowExec)
+            state = programs.contains { $0.severity == .error } ? nil : loaded.state
+            diagnostics = (loaded.warnings + programs).sorted(by: Diagnostic.inSourceOrder)
         } catch {
             state = nil
             diagnostics = error.diagnostics

@@ -2,7 +2,7 @@ import Foundation
 
 /// Programs a project runs after each sync on the host that ran it: `onSuccess` after a success (or a warning),
 /// `onFailure` after a failure. Each is an argv array, run directly (never through a shell), its first element an
-/// absolute path; it is stopped at `timeout`. Its outcome is recorded with the run and never changes the run's result.
+/// absolute path that the agent's `--allow-exec` allows (`ExecAllowlist`); it is stopped at `timeout`. Its outcome is recorded with the run and never changes the run's result.
 public struct HookSpec: Codable, Sendable, Hashable {
     /// How long a hook may run when its spec names no timeout.
     public static let defaultTimeout = TimeSpan(seconds: 300)
@@ -36,7 +36,8 @@ public struct HookSpec: Codable, Sendable, Hashable {
         if argv.contains(where: { $0.contains("\0") }) { throw ValueError("a hook's argument holds a NUL character") }
     }
 
-    /// The environment a hook gets besides the agent's own: what ran, where, and how it ended.
+    /// The variables a hook gets besides a minimal PATH and LANG (nothing of the agent's own): what ran, where, and how
+    /// it ended.
     public static func environment(project: String, host: String, result: RunResult, exitCode: Int?, revision: Int?,
                                    directory: String, log: String) -> [String: String] {
         [

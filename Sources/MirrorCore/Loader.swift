@@ -332,7 +332,8 @@ private struct Assembly {
         checkAgents()
         // Warnings about unused objects only make sense once every project could be read.
         guard !decoder.diagnostics.hasErrors, let master else { throw ConfigError(decoder.diagnostics.all) }
-        let warnings = unusedObjects()
+        // The decoder's own warnings (`insecure: true`) with them.
+        let warnings = decoder.diagnostics.all.filter { $0.severity == .warning } + unusedObjects()
         let state = DesiredState(master: master.spec, intervals: intervals, upstreams: upstreams, slaves: slaves,
                                  projects: projects, site: site, sources: sources, files: files, tls: tls?.spec)
         return LoadedConfig(state: state, warnings: warnings.sorted(by: Diagnostic.inSourceOrder))

@@ -2,11 +2,12 @@
 ///
 /// rsync reads `--exclude='+ x'` as an *include* rule and `--exclude='!'` as "clear the list", so patterns
 /// that start like a rule are refused; options that run commands, read or write arbitrary files or
-/// override mirrorsync's own safety choices are refused with the reason.
+/// override mirrorsync's own safety choices are refused with the reason. No option that follows or keeps a link
+/// across the tree's edge passes, in any spelling rsync reads (`-L`, `-aL`, `--copy-l`, `--keep-dirlinks=x`).
 public enum RsyncPolicy {
     /// Options that take no value and are safe on a public mirror.
     public static let allowedFlags: [String] = [
-        "--acls", "--checksum", "--compress", "--copy-links", "--copy-unsafe-links", "--delete-excluded",
+        "--acls", "--checksum", "--compress", "--delete-excluded",
         "--executability", "--fuzzy", "--ignore-times", "--ipv4", "--ipv6", "--itemize-changes", "--no-group", "--no-motd",
         "--no-owner", "--no-perms", "--no-times", "--numeric-ids", "--omit-dir-times", "--omit-link-times",
         "--perms", "--prune-empty-dirs", "--size-only", "--sparse", "--verbose", "--xattrs",
@@ -36,7 +37,6 @@ public enum RsyncPolicy {
         "--partial-dir": "it writes files outside the tree", "--compare-dest": "it reads trees outside the mirror",
         "--copy-dest": "it reads trees outside the mirror", "--link-dest": "it reads trees outside the mirror",
         "--password-file": "use the upstream's passwordFile", "--remove-source-files": "it deletes files on the upstream",
-        "--keep-dirlinks": "it lets a symlink on the receiver lead writes outside the tree",
         "--exclude": "use the project's 'exclude' list", "--include": "use the project's 'exclude' and 'twoStage' lists",
         "--bwlimit": "use the upstream's bandwidthLimit", "--timeout": "use the upstream's ioTimeout",
         "--max-delete": "use the project's maxDelete", "--delete": "mirrorsync deletes in its own safe order",
@@ -50,6 +50,31 @@ public enum RsyncPolicy {
         "--usermap": "it changes ownership", "--groupmap": "it changes ownership", "--chown": "it changes ownership",
         "--iconv": "it renames files",
     ]
+
+    /// Options that follow a symlink, or keep one, across the tree's edge: the sender would copy what a link in the
+    /// upstream points at (a key outside it), or the receiver would write through a link in the mirror. Each long
+    /// form with its short letter, if it has one.
+    public static let linkOptions: [(name: String, letter: Character?, reason: String)] = [
+        ("--copy-links", "L", "it copies what a symlink points at, which may lie outside the tree"),
+        ("--copy-unsafe-links", nil, "it copies what a symlink out of the tree points at"),
+        ("--copy-dirlinks", "k", "it copies the directory a symlink points at, which may lie outside the tree"),
+        ("--keep-dirlinks", "K", "it lets a symlink on the receiver lead writes outside the tree"),
+    ]
+
+    /// Why `option` follows or keeps links across the tree's edge; nil if it does not. rsync reads a short cluster
+    /// (`-aL`) letter by letter and takes an unambiguous start of a long name (`--copy-l`) for the whole.
+    static func linkRefusal(_ option: String) -> String? {
+        if option.hasPrefix("--") {
+            let name = option.split(separator: "=", maxSplits: 1).first.map(String.init) ?? option
+            guard name.utf8.count > 3 else { return nil }
+            return linkOptions.first { $0.name.hasPrefix(name) }.map { "rsync option '\(name)' is not allowed: \($0.reason)" }
+        }
+        guard option.hasPrefix("-") else { return nil }
+        let letters = option.dropFirst().prefix { $0 != "=" }
+        return linkOptions.first { $0.letter.map(letters.contains) ?? false }.map {
+            "rsync option '\(option)' is not allowed: -\($0.letter!) (\($0.name)) \($0.reason)"
+        }
+    }
 
     static func isDigits<S: StringProtocol>(_ v: S) -> Bool {
         !v.isEmpty && v.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
@@ -73,6 +98,7 @@ public enum RsyncPolicy {
         guard option.hasPrefix("-") else {
             throw ValueError("'\(option)' is not an rsync option; options start with '--'")
         }
+        if let refusal = linkRefusal(option) { throw ValueError(refusal) }
         let name = option.split(separator: "=", maxSplits: 1).first.map(String.init) ?? option
         if let reason = refusals[name] ?? refusals[option] {
             throw ValueError("rsync option '\(name)' is not allowed: \(reason)")

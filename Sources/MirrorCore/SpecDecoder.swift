@@ -32,7 +32,12 @@ public struct SpecDecoder: Sendable {
         guard let f = fields(node, what: Subject("master"), known: Self.masterKeys, at: mark) else { return nil }
         let api = required(f, "api") { text, _ throws(ValueError) in try AgentURL.normalize(text) }
         let tokenFile = required(f, "tokenFile") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
-        let root = required(f, "root") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
+        let root = required(f, "root") { text, _ throws(ValueError) in
+            let root = try AbsolutePath.normalize(text)
+            // The root begins every module's path in rsyncd.conf, where the daemon expands `%VAR%`.
+            if root.contains("%") { throw ValueError("'\(root)' holds '%', which the master's rsync daemon would expand (%VAR%) in its modules' paths") }
+            return root
+        }
         var rsyncd = RsyncdSpec()
         if let entry = f["rsyncd"], let r = fields(entry.value, what: Subject("master's rsyncd"), known: Self.rsyncdKeys) {
             rsyncd.address = optional(r, "address") { text, _ throws(ValueError) in
@@ -80,7 +85,14 @@ public struct SpecDecoder: Sendable {
                     "\(f.what): tls verifies an https:// api, but api \(api) is plain http://; write https:// or leave tls out", field: "tls")
             }
         }
-        return (tls, insecure, diagnostics.all.count == errorsBefore)
+        let valid = diagnostics.all.count == errorsBefore
+        if insecure, let api, api.hasPrefix("http://"), let i = f["insecure"] {
+            let host = URLComponents(string: api)?.host ?? api
+            diagnostics.append(Diagnostic(.warning, at: i.keyMark, code: "insecure", message:
+                "\(f.what): insecure: true sends the bearer token to \(host) in clear, where anyone on the way can read and replay it; "
+                + "serve the api over https:// (--tls-cert, --tls-key) to leave it out", field: "insecure"))
+        }
+        return (tls, insecure, valid)
     }
 
     /// `site:`: the site as mirror lists show it (mirrorz's `site`); `url` and `abbr` are required.

@@ -132,15 +132,16 @@ public struct ByteSize: Sendable, Hashable, Codable, CustomStringConvertible {
 /// Relative, normalized, without `..` or `.` or empty segments, and made only of characters that no shell,
 /// rsync wildcard or `host:path` reading can misread.
 public enum MirrorPath {
-    public static let segmentCharacters = "A-Za-z0-9._+~@,=%-"
-    public static let pattern = "^(?!-)(?!.*(^|/)\\.\\.?(/|$))[A-Za-z0-9._+~@,=%-]+(/[A-Za-z0-9._+~@,=%-]+)*/?$"
+    public static let segmentCharacters = "A-Za-z0-9._+~@,=-"
+    public static let pattern = "^(?!-)(?!.*(^|/)\\.\\.?(/|$))[A-Za-z0-9._+~@,=-]+(/[A-Za-z0-9._+~@,=-]+)*/?$"
 
     static func isSegmentByte(_ b: UInt8) -> Bool {
         switch b {
         case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             return true
         default:
-            return "._+~@,=%-".utf8.contains(b)
+            // No `%`: the master's rsync daemon expands `%VAR%` in a module's path.
+            return "._+~@,=-".utf8.contains(b)
         }
     }
 

@@ -118,7 +118,7 @@ public enum BundledSchema {
       "title": "Path in the mirror",
       "description": "A relative path: segments of letters, digits and . _ + ~ @ , = % - joined by '/', an optional trailing '/'; no leading '/' or '-', no '.', '..' or empty segments.",
       "type": "string",
-      "pattern": "^(?!-)(?!.*(^|/)\\.\\.?(/|$))[A-Za-z0-9._+~@,=%-]+(/[A-Za-z0-9._+~@,=%-]+)*/?$",
+      "pattern": "^(?!-)(?!.*(^|/)\\.\\.?(/|$))[A-Za-z0-9._+~@,=-]+(/[A-Za-z0-9._+~@,=-]+)*/?$",
       "examples": ["debian", "linux/kernel/", "fedora/linux"]
     },
     "absolutePath": {
@@ -543,8 +543,6 @@ public enum BundledSchema {
                   "--acls",
                   "--checksum",
                   "--compress",
-                  "--copy-links",
-                  "--copy-unsafe-links",
                   "--delete-excluded",
                   "--executability",
                   "--fuzzy",

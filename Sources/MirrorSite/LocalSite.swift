@@ -64,12 +64,13 @@ public struct LocalSite: Sendable, Equatable {
     ///   - isLocal: whether a host name or address of an agent's API is this host's.
     ///   - tokenFileExists: whether `master.tokenFile` exists; if not, the token is `STATE/token`.
     ///   - tls: `--tls-cert` and `--tls-key` for the agents whose API is https://.
+    ///   - allowExec: `--allow-exec` for every agent: the directories whose programs hooks may run.
     public static func plan(_ state: DesiredState, directory: String, stateDirectory: String, logLevel: String = "info",
-                            tokenFileExists: Bool, tls: [String] = [], isLocal: (String) -> Bool) -> LocalSite {
+                            tokenFileExists: Bool, tls: [String] = [], allowExec: [String] = [], isLocal: (String) -> Bool) -> LocalSite {
         let tokenFile = tokenFileExists ? state.master.tokenFile : stateDirectory + "/token"
         var components: [SiteComponent] = []
         var elsewhere: [AgentElsewhere] = []
-        let common = ["--token-file", tokenFile, "--log-level", logLevel]
+        let common = ["--token-file", tokenFile, "--log-level", logLevel] + allowExec.flatMap { ["--allow-exec", $0] }
         func served(_ api: String) -> [String] { api.hasPrefix("https://") ? tls : [] }
         if let listen = listenAddress(state.master.api), isLocal(listen.host) {
             let dir = stateDirectory + "/master"

@@ -7,7 +7,7 @@ import Testing
 struct TraceSiteTests {
     @Test("master and slaves each write their own trace, which the checker parses; each slave keeps the master's; the site's hook runs on every host")
     func traces() async throws {
-        let site = try Site("trace") { ["--trace-host", "\($0).mirror.example"] }
+        let site = try Site("trace") { ["--trace-host", "\($0).mirror.example", "--allow-exec", "/bin"] }
         // linux's upstream is a Debian-style mirror: its own trace/master with the archive serial. tools has none.
         try FileManager.default.createDirectory(atPath: site.upstream + "/linux/project/trace", withIntermediateDirectories: true)
         try "Sun Nov 29 06:00:00 UTC 2026\nDate: Sun, 29 Nov 2026 06:00:00 +0000\nArchive serial: 2026112901\n"

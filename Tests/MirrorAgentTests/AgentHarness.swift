@@ -18,15 +18,16 @@ final class AgentHarness: Sendable {
     let tokenFile: String
 
     /// Local upstreams may be read from the harness's scratch directory (where the tests make them) unless
-    /// `allowLocalUpstreams` says otherwise.
+    /// `allowLocalUpstreams` says otherwise; hooks run programs from `allowExec` only.
     init(role: AgentRole = .master, name: String = "master", policy: SyncScheduler.Policy = .init(maxAttempts: 1),
-         stateDirectory: String? = nil, allowRoots: [String] = [], allowLocalUpstreams: [String]? = nil) async throws {
+         stateDirectory: String? = nil, allowRoots: [String] = [], allowLocalUpstreams: [String]? = nil, allowExec: [String] = []) async throws {
         tokenFile = scratch.path + "/token"
         try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
         chmod(tokenFile, 0o600)
-        let options = AgentOptions(role: role, name: name, host: "127.0.0.1", port: 0, tokenFile: tokenFile,
+        var options = AgentOptions(role: role, name: name, host: "127.0.0.1", port: 0, tokenFile: tokenFile,
                                    stateDirectory: stateDirectory ?? scratch.path + "/state", policy: policy, handleSignals: false,
                                    allowRoots: allowRoots, allowLocalUpstreams: allowLocalUpstreams ?? [scratch.path])
+        options.allowExec = allowExec
         daemon = try AgentDaemon(options: options, logger: testLogger)
         let daemon = self.daemon
         task = Task { try? await daemon.run() }

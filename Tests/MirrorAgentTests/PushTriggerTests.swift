@@ -117,8 +117,9 @@ struct PushTriggerTests {
         let good = try AgentHarness.project(upstream, path: "gnu")
         #expect(try await agent.put("/v1/projects/gnu", good).status == 201)
         let cases: [(String, String)] = [
-            (try Self.tokenFile(agent, "open.push", "t-\(UUID().uuidString)", mode: 0o644), "readable by every user"),
-            (agent.scratch.path + "/missing.push", "cannot read"),
+            // The file's own faults read alike (nothing is said of what is on the host); the log says which.
+            (try Self.tokenFile(agent, "open.push", "t-\(UUID().uuidString)", mode: 0o644), "cannot be used"),
+            (agent.scratch.path + "/missing.push", "cannot be used"),
             (try Self.tokenFile(agent, "empty.push", "\n"), "is empty"),
             (try Self.tokenFile(agent, "agents.push", agent.token), "holds the agents' token"),
         ]

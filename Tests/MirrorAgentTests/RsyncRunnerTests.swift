@@ -190,6 +190,9 @@ struct RsyncRunnerTests {
         let good = scratch.path + "/good.secret", bad = scratch.path + "/bad.secret"
         try "s3cret\n".write(toFile: good, atomically: true, encoding: .utf8)
         try "wrong\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        // Secrets only their owner may read (SecretFileRules).
+        chmod(good, 0o600)
+        chmod(bad, 0o600)
         let ok = await runner.run(job(daemon.url(user: "mirror"), scratch.path + "/a") { $0.credential = .passwordFile(good) }, logger: testLogger)
         #expect(ok.result == .success, "\(ok)")
         let denied = await runner.run(job(daemon.url(user: "mirror"), scratch.path + "/b") { $0.credential = .passwordFile(bad) }, logger: testLogger)

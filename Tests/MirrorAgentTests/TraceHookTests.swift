@@ -161,12 +161,15 @@ struct TraceFileTests {
 
 @Suite("Hooks (a real agent, real rsync, real processes)")
 struct HookTests {
+    /// The hooks below run /bin/sh: the agent allows its directory.
+    static let shell = ["/bin"]
+
     /// An agent with one project synced from a local tree, its hooks as given; returns the agent, the tree and the run
     /// once its hook has been recorded.
     /// `upstreamMissing`: the upstream is a directory that does not exist (inside what the agent may read), so the
     /// sync fails.
     func syncWithHook(_ hooks: HookSpec, upstreamMissing: Bool = false, label: String) async throws -> (AgentHarness, RunRecord) {
-        let agent = try await AgentHarness()
+        let agent = try await AgentHarness(allowExec: Self.shell)
         let source = upstreamMissing ? agent.scratch.path + "/missing-upstream-\(label)" : agent.scratch.sub("upstream-\(label)")
         if !upstreamMissing { try Tree.generate(at: source, files: 5) }
         _ = try await agent.put("/v1/settings", AgentSettings(root: agent.scratch.path + "/root"))
@@ -229,7 +232,7 @@ struct HookTests {
         let scratch = Scratch()
         let pidFile = scratch.path + "/pid"
         let hooks = HookSpec(onSuccess: ["/bin/sh", "-c", "sleep 60 & echo $! > \"$1\"; wait", "hook", pidFile], timeout: TimeSpan(seconds: 2))
-        let agent = try await AgentHarness()
+        let agent = try await AgentHarness(allowExec: Self.shell)
         let source = agent.scratch.sub("upstream")
         try Tree.generate(at: source, files: 5)
         _ = try await agent.put("/v1/settings", AgentSettings(root: agent.scratch.path + "/root"))

@@ -95,6 +95,16 @@ struct LocalSitePlanTests {
         #expect(!site.tokenIsGenerated)
     }
 
+    @Test("up --allow-exec hands each directory to every agent it starts, not to the reconciler")
+    func allowExec() {
+        let site = LocalSite.plan(state, directory: "/conf", stateDirectory: "/st", tokenFileExists: true,
+                                  allowExec: ["/etc/hooks", "/opt/hooks"]) { _ in true }
+        for component in site.components {
+            let given = component.arguments.indices.filter { component.arguments[$0] == "--allow-exec" }.map { component.arguments[$0 + 1] }
+            #expect(given == (component.kind == .reconciler ? [] : ["/etc/hooks", "/opt/hooks"]), "\(component.arguments)")
+        }
+    }
+
     @Test("each agent may write in its root or publicDir only, and the master read the local upstreams; a leftover is known without them")
     func bounds() throws {
         var state = self.state
