@@ -12,7 +12,7 @@ import Glibc
 /// drained as it comes, written through to the run's log (`RunActivity`) and read for its progress, keeping in memory
 /// only the statistics and the last lines of standard error; the whole process group ended (SIGTERM, then SIGKILL)
 /// when a run is cancelled or times out.
-public struct RsyncRunner: ReportingSyncRunner {
+public struct RsyncRunner: SyncRunner {
     public var executable: String
     public var clock: any AgentClock
     public var stderrTailLines: Int
@@ -61,10 +61,6 @@ public struct RsyncRunner: ReportingSyncRunner {
     }
 
     enum Stop: Error { case timedOut }
-
-    public func run(_ job: SyncJob, logger: Logger) async -> SyncOutcome {
-        await run(job, activity: nil, logger: logger)
-    }
 
     /// Runs `job`, writing rsync's output to `activity`'s log and its progress to `activity`.
     public func run(_ job: SyncJob, activity: RunActivity?, logger: Logger) async -> SyncOutcome {

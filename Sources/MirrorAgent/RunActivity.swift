@@ -200,7 +200,3 @@ public final class RunActivity: Sendable {
     }
 }
 
-/// A runner that reports as it goes: rsync's output into the run's log, and its progress.
-public protocol ReportingSyncRunner: SyncRunner {
-    func run(_ job: SyncJob, activity: RunActivity?, logger: Logger) async -> SyncOutcome
-}

@@ -142,6 +142,12 @@ public struct SyncOutcome: Sendable, Hashable {
 
 /// Runs syncs. The agent's scheduler talks to this seam; `RsyncRunner` is the real one.
 public protocol SyncRunner: Sendable {
-    /// Runs `job` to its end. A cancelled task stops the sync and yields `.cancelled`.
-    func run(_ job: SyncJob, logger: Logger) async -> SyncOutcome
+    /// Runs `job` to its end, reporting as it goes (its output into the run's log, its progress) to `activity` when
+    /// there is one. A cancelled task stops the sync and yields `.cancelled`.
+    func run(_ job: SyncJob, activity: RunActivity?, logger: Logger) async -> SyncOutcome
+}
+
+extension SyncRunner {
+    /// Runs `job` with no log or progress to report to.
+    public func run(_ job: SyncJob, logger: Logger) async -> SyncOutcome { await run(job, activity: nil, logger: logger) }
 }

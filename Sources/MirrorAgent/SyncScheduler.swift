@@ -314,11 +314,7 @@ public actor SyncScheduler {
         var outcome: SyncOutcome
         while true {
             attempts += 1
-            if let reporting = runner as? any ReportingSyncRunner {
-                outcome = await reporting.run(job, activity: activity, logger: runLogger)
-            } else {
-                outcome = await runner.run(job, logger: runLogger)
-            }
+            outcome = await runner.run(job, activity: activity, logger: runLogger)
             if outcome.result.isSuccess || outcome.result == .cancelled || !outcome.retryable || attempts >= policy.maxAttempts { break }
             let delay = policy.backoff(after: attempts)
             runLogger.warning("attempt failed; retrying", metadata: [

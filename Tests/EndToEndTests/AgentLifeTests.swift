@@ -23,7 +23,7 @@ struct AgentLifeTests {
         _ = try await agent.request("PUT", "/v1/projects/debian", json: slow)
         let running = try await agent.wait("runs debian") { $0.projects["debian"]?.status.activity == .running }
         let runID = try #require(running.projects["debian"]?.status.currentRunID)
-        try await Task.sleep(for: .milliseconds(800))
+        try await eventually("rsync writes into the tree") { rsyncRunning(into: root + "/debian/") && Self.holdsFiles(root + "/debian") }
         await agent.stop(SIGKILL)
         #expect(agent.terminationReason == .uncaughtSignal)
         // rsync has a process group of its own, so it outlives the agent...
@@ -56,7 +56,7 @@ struct AgentLifeTests {
         })
         let running = try await agent.wait("runs p") { $0.projects["p"]?.status.activity == .running }
         let runID = try #require(running.projects["p"]?.status.currentRunID)
-        try await Task.sleep(for: .milliseconds(500))
+        try await eventually("rsync writes into the tree") { rsyncRunning(into: root + "/p/") && Self.holdsFiles(root + "/p") }
         #expect(await agent.stop(SIGTERM) == 0)
         #expect(!rsyncRunning(into: root + "/p/"))
         // Read the record back through a restarted agent (which then syncs the project again).
@@ -81,8 +81,10 @@ struct AgentLifeTests {
         for _ in 0..<2 {
             #expect(await agent.stop(SIGTERM) == 0)
             try await agent.start()
-            try await Task.sleep(for: .seconds(1))
-            let state = try await agent.state()
+            // The scheduler's word on p: its next run an interval after the last start, not now.
+            let state = try await agent.wait("plans p for later") {
+                ($0.projects["p"]?.status.nextRunAt).map { $0.timeIntervalSinceNow > 3000 } ?? false
+            }
             #expect(state.projects["p"]?.status.revision == 1)
             #expect(state.projects["p"]?.status.lastRun?.id == firstRun)
             #expect(state.projects["p"]?.status.activity == .idle)
@@ -135,5 +137,15 @@ struct AgentLifeTests {
         #expect(try Tree.snapshot(allowed + "/root/debian") == Tree.snapshot(upstreams + "/debian"))
         #expect(!FileManager.default.fileExists(atPath: allowed + "/root/etc"))
         await agent.stop()
+    }
+
+    /// Whether rsync has made anything in `directory` yet (a file, or one of its temporary files).
+    static func holdsFiles(_ directory: String) -> Bool {
+        guard let walker = FileManager.default.enumerator(atPath: directory) else { return false }
+        while let path = walker.nextObject() as? String {
+            var info = stat()
+            if lstat(directory + "/" + path, &info) == 0, info.st_mode & S_IFMT == S_IFREG { return true }
+        }
+        return false
     }
 }

@@ -258,7 +258,7 @@ struct RsyncRunnerTests {
         let daemon = try RsyncDaemon(tree: upstream, scratch: scratch)
         let job = job(daemon.url, scratch.path + "/mirror") { $0.bandwidthLimit = ByteSize(bytes: 64 << 10) }
         let task = Task { await runner.run(job, logger: testLogger) }
-        try await Task.sleep(for: .milliseconds(500))
+        try await eventually("rsync runs", seconds: 30) { rsyncRunning(into: scratch.path + "/mirror") }
         task.cancel()
         let outcome = await task.value
         #expect(outcome.result == .cancelled)

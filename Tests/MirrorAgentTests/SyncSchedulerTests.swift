@@ -21,7 +21,7 @@ final class ScriptedRunner: SyncRunner {
 
     private let state = Mutex(State())
 
-    func run(_ job: SyncJob, logger: Logger) async -> SyncOutcome {
+    func run(_ job: SyncJob, activity: RunActivity?, logger: Logger) async -> SyncOutcome {
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 state.withLock {
