@@ -28,7 +28,7 @@ func atomicBenchmark(_ options: [String: String]) async throws -> Int32 {
     let recorder = LogRecorder()
     var logger = Logger(label: "bench") { _ in RecordingLogHandler(recorder: recorder) }
     logger.logLevel = .debug
-    var runner = RsyncRunner()
+    var runner = TreeRunner.rsync()
     // The steady state of a mirror synced every few minutes: each sync prunes the revision before last.
     runner.revisionGrace = 0
 
@@ -49,8 +49,8 @@ func atomicBenchmark(_ options: [String: String]) async throws -> Int32 {
         let root = work + "/" + (mode == .atomic ? "atomic" : "inplace")
         return Host(name: name, master: root + "/master/debian", slave: root + "/slave/debian", mode: mode)
     }
-    func job(_ source: String, _ destination: String, _ mode: PublishMode) -> SyncJob {
-        var job = SyncJob(project: "debian", source: source, destination: destination + "/", twoStage: debianSecondStage,
+    func job(_ source: String, _ destination: String, _ mode: PublishMode) throws -> SyncJob {
+        var job = SyncJob(project: "debian", source: try .upstream(source), destination: destination + "/", twoStage: debianSecondStage,
                           timeout: TimeSpan(seconds: 3600))
         job.publish = mode
         return job
@@ -58,7 +58,7 @@ func atomicBenchmark(_ options: [String: String]) async throws -> Int32 {
     func sync(_ source: String, _ destination: String, _ mode: PublishMode) async throws -> (seconds: Double, outcome: SyncOutcome, switch: Double?, prune: Double?) {
         recorder.clear()
         let start = ContinuousClock.now
-        let outcome = await runner.run(job(source, destination, mode), logger: logger)
+        let outcome = await runner.run(try job(source, destination, mode), logger: logger)
         let time = seconds(ContinuousClock.now - start)
         guard outcome.result == .success else { throw BenchError("\(mode) sync into \(destination): \(outcome.message)") }
         return (time, outcome, recorder.seconds("published a revision"), recorder.seconds("removed old revisions"))

@@ -40,8 +40,8 @@ func chainBenchmark(_ options: [String: String]) async throws -> Int32 {
     defer { scriptDaemon.terminate(); scriptDaemon.waitUntilExit() }
     guard RsyncDaemon.waitForListener(port: scriptPort, seconds: 10) else { throw BenchError("the script's rsync daemon did not listen") }
     let scriptModule = "rsync://mirrorsync@127.0.0.1:\(scriptPort)/bench/"
-    func arguments(_ source: String, _ destination: String) -> [String] {
-        RsyncArguments.arguments(for: SyncJob(project: "bench", source: source, destination: destination + "/", timeout: TimeSpan(seconds: 3600)),
+    func arguments(_ source: String, _ destination: String) throws -> [String] {
+        RsyncArguments.arguments(for: SyncJob(project: "bench", source: try .upstream(source), destination: destination + "/", timeout: TimeSpan(seconds: 3600)),
                                  pass: .first)
     }
     // The plain script, as an operator would write it: the upstream pull, then both slave pulls at once.
@@ -49,10 +49,10 @@ func chainBenchmark(_ options: [String: String]) async throws -> Int32 {
     let scriptFile = work + "/chain.sh"
     try """
         set -e
-        rsync \(quoted(arguments(daemon.url, scriptMaster))) >/dev/null
-        rsync \(quoted(arguments(scriptModule, work + "/script/a/bench"))) >/dev/null &
+        rsync \(quoted(try arguments(daemon.url, scriptMaster))) >/dev/null
+        rsync \(quoted(try arguments(scriptModule, work + "/script/a/bench"))) >/dev/null &
         a=$!
-        rsync \(quoted(arguments(scriptModule, work + "/script/b/bench"))) >/dev/null &
+        rsync \(quoted(try arguments(scriptModule, work + "/script/b/bench"))) >/dev/null &
         b=$!
         wait $a
         wait $b

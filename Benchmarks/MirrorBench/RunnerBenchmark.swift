@@ -24,9 +24,10 @@ func runnerBenchmark(_ options: [String: String]) async throws -> Int32 {
 
     var logger = Logger(label: "bench")
     logger.logLevel = .critical
-    let runner = RsyncRunner()
+    let runner = TreeRunner.rsync()
+    let source = try SyncSource.upstream(daemon.url)
     func job(_ destination: String) -> SyncJob {
-        SyncJob(project: "bench", source: daemon.url, destination: destination + "/", timeout: TimeSpan(seconds: 3600))
+        SyncJob(project: "bench", source: source, destination: destination + "/", timeout: TimeSpan(seconds: 3600))
     }
     // By hand: the very argv the runner's first pass uses, output sent to /dev/null.
     let handArguments = RsyncArguments.arguments(for: job(byHand), pass: .first)

@@ -29,7 +29,7 @@ func twoStageBenchmark(_ options: [String: String]) async throws -> Int32 {
 
     var logger = Logger(label: "bench")
     logger.logLevel = .critical
-    let runner = RsyncRunner()
+    let runner = TreeRunner.rsync()
     let environment = ["LC_ALL": "C", "PATH": "/usr/bin:/bin"]
     let plain = ["-aH", "--delay-updates", "--delete-delay"]
     func rsync(_ arguments: [String]) throws -> Double {
@@ -37,8 +37,9 @@ func twoStageBenchmark(_ options: [String: String]) async throws -> Int32 {
         guard status == 0 else { throw BenchError("rsync \(arguments.joined(separator: " ")) exited \(status)") }
         return time
     }
+    let source = try SyncSource.upstream(daemon.url)
     func twoStageJob(_ destination: String) -> SyncJob {
-        SyncJob(project: "bench", source: daemon.url, destination: destination + "/", twoStage: debianSecondStage,
+        SyncJob(project: "bench", source: source, destination: destination + "/", twoStage: debianSecondStage,
                 timeout: TimeSpan(seconds: 3600))
     }
     func fresh(_ directory: String) throws {
@@ -94,7 +95,7 @@ func twoStageBenchmark(_ options: [String: String]) async throws -> Int32 {
     // 2. Do mirrorsync's arguments cost? One pull with its argv (a project without a second stage: the first pass is
     // then the whole sync) against the plain pull, into an empty directory and again with nothing to change.
     let mine = work + "/argv"
-    let plainJob = SyncJob(project: "bench", source: daemon.url, destination: mine + "/", timeout: TimeSpan(seconds: 3600))
+    let plainJob = SyncJob(project: "bench", source: try .upstream(daemon.url), destination: mine + "/", timeout: TimeSpan(seconds: 3600))
     let argv = RsyncArguments.arguments(for: plainJob, pass: .first)
     print("")
     print("mirrorsync's argv: rsync \(argv.joined(separator: " "))")

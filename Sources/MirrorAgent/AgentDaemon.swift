@@ -159,7 +159,7 @@ public final class AgentDaemon: Sendable {
         let peers = PeerClient(token: tokenText, transport: transport)
         // A slave's pulls name the site's credential, which it gets from the master.
         let siteCredentials = options.role == .slave ? MasterCredential(file: options.stateDirectory + "/master-rsync.secret", peers: peers) : nil
-        let runner = runner ?? RsyncRunner(clock: clock, siteCredentials: siteCredentials,
+        let runner = runner ?? TreeRunner.rsync(clock: clock, siteCredentials: siteCredentials,
                                            host: options.role == .master ? "master" : "slave \(options.name)", bounds: bounds,
                                            traceHost: options.traceHost, creator: "mirrorsync \(options.version)")
         let hooks = HookRunner(host: options.name, logDirectory: options.stateDirectory + "/hook-logs", allowlist: bounds.exec,

@@ -5,7 +5,7 @@ import Glibc
 #endif
 
 /// The site's credential for the master's rsync daemon, as the runner asks for it when a job's source names it
-/// (`SyncCredential.site`): a slave's pull from the master's module.
+/// (`SyncSource.masterModule`): a slave's pull from the master's module.
 public protocol SiteCredentials: Sendable {
     /// The user and password, from the master at `masterAPI` if they are not at hand.
     func credential(from masterAPI: String) async throws(PeerError) -> RsyncCredential

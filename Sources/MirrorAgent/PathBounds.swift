@@ -143,7 +143,7 @@ public struct PathBounds: Sendable {
     /// Why a run may not start: its source or destination is out of bounds now (settings stored before the agent was
     /// started with narrower flags, a link made since).
     public func check(_ job: SyncJob) -> PathRefusal? {
-        if !job.isDaemonSource, let refusal = checkLocalUpstream(job.source, field: "upstream.url") { return refusal }
+        if let local = job.source.localPath, let refusal = checkLocalUpstream(local, field: "upstream.url") { return refusal }
         return checkRoot(job.destination, field: "path")
     }
 

@@ -37,12 +37,6 @@ public enum RsyncArguments {
         pendingDeletions > 0 || !job.twoStage.isEmpty ? .second(maxDelete: limit) : nil
     }
 
-    /// A daemon URL with the user to log in as: `rsync://HOST:PORT/MODULE/` becomes `rsync://USER@HOST:PORT/MODULE/`.
-    public static func source(_ url: String, user: String) -> String {
-        guard url.hasPrefix("rsync://") else { return url }
-        return "rsync://" + user + "@" + url.dropFirst("rsync://".count)
-    }
-
     public static func arguments(for job: SyncJob, pass: Pass) -> [String] {
         var args = defaults
         args.append("--timeout=\(job.ioTimeout.seconds)")
@@ -58,7 +52,7 @@ public enum RsyncArguments {
             // Nothing reads the directory until it is published: no deletions (it starts empty), no delayed updates.
             if let linkDest { args.append("--link-dest=\(linkDest)") }
         }
-        if job.isDaemonSource && !job.rsyncOptions.contains(where: { $0.hasPrefix("--contimeout=") }) {
+        if job.source.isDaemon && !job.rsyncOptions.contains(where: { $0.hasPrefix("--contimeout=") }) {
             args.append("--contimeout=60")
         }
         if let limit = job.bandwidthLimit {
@@ -68,7 +62,7 @@ public enum RsyncArguments {
         args += job.exclude.map { "--exclude=\($0)" }
         if case .first = pass { args += job.twoStage.map { "--exclude=\($0)" } }
         args += job.rsyncOptions
-        args += ["--", job.source, job.destination]
+        args += ["--", job.source.description, job.destination]
         return args
     }
 }

@@ -211,7 +211,7 @@ public actor RsyncDaemonSupervisor {
         var platform = PlatformOptions()
         platform.processGroupID = 0
         let options = platform
-        // The subprocess's own task is never cancelled (see RsyncRunner): the stopper's signals end the daemon.
+        // The subprocess's own task is never cancelled (see RsyncProvider.invoke): the stopper's signals end the daemon.
         let result: (Int?, String?) = await Task {
             do {
                 let result = try await Subprocess.run(

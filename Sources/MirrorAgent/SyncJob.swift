@@ -2,22 +2,11 @@ import Foundation
 import Logging
 import MirrorCore
 
-/// Where a sync's rsync password comes from.
-public enum SyncCredential: Sendable, Hashable {
-    /// None: a local path, or a daemon that takes anonymous pulls.
-    case none
-    /// The upstream's `passwordFile`.
-    case passwordFile(String)
-    /// The site's credential (user and password) from the master whose API this is: a slave's pull from the master's
-    /// module (`credential: site` in its spec). Nil when the slave's settings name no master.
-    case site(masterAPI: String?)
-}
-
 /// One sync to run: where from, where to and how; built from a project's spec and the agent's settings.
 public struct SyncJob: Sendable, Hashable {
     public var project: String
-    /// An rsync URL or a local directory, ending in '/' so that the tree's contents are copied.
-    public var source: String
+    /// Where the tree comes from, and so which provider brings it.
+    public var source: SyncSource
     /// The directory the tree lands in, ending in '/'.
     public var destination: String
     /// The agent's root the destination is under, when the job was made from a spec: no secret is read from it.
@@ -29,7 +18,6 @@ public struct SyncJob: Sendable, Hashable {
     /// The longest the whole run may take.
     public var timeout: TimeSpan
     public var bandwidthLimit: ByteSize?
-    public var credential: SyncCredential
     public var maxDelete: DeletionLimit
     /// Files in the tree after its last successful sync, if it had one.
     public var previousFiles: Int?
@@ -40,9 +28,9 @@ public struct SyncJob: Sendable, Hashable {
     /// Which passes this run makes: a slave of a `stage: site` project runs its two stages as two runs.
     public var stage = SyncStage.whole
 
-    public init(project: String, source: String, destination: String, exclude: [String] = [], twoStage: [String] = [],
+    public init(project: String, source: SyncSource, destination: String, exclude: [String] = [], twoStage: [String] = [],
                 rsyncOptions: [String] = [], ioTimeout: TimeSpan = UpstreamSpec.defaultIOTimeout,
-                timeout: TimeSpan = UpstreamSpec.defaultTimeout, bandwidthLimit: ByteSize? = nil, credential: SyncCredential = .none,
+                timeout: TimeSpan = UpstreamSpec.defaultTimeout, bandwidthLimit: ByteSize? = nil,
                 maxDelete: DeletionLimit = .default, previousFiles: Int? = nil) {
         self.project = project
         self.source = source
@@ -53,7 +41,6 @@ public struct SyncJob: Sendable, Hashable {
         self.ioTimeout = ioTimeout
         self.timeout = timeout
         self.bandwidthLimit = bandwidthLimit
-        self.credential = credential
         self.maxDelete = maxDelete
         self.previousFiles = previousFiles
     }
@@ -61,23 +48,18 @@ public struct SyncJob: Sendable, Hashable {
     /// The job a project's spec asks for, with its tree under `root`; `masterAPI` (a slave's settings) hands out the
     /// site's credential when the spec's source names it.
     public init(project: String, spec: AgentProjectSpec, root: String, previousFiles: Int?, masterAPI: String? = nil) {
-        let credential: SyncCredential = switch spec.upstream.credential {
-        case .site: .site(masterAPI: masterAPI)
-        case nil: spec.upstream.passwordFile.map(SyncCredential.passwordFile) ?? .none
+        let source: SyncSource = switch spec.upstream.credential {
+        case .site: .masterModule(spec.upstream.url, masterAPI: masterAPI)
+        case nil: .rsync(spec.upstream.url, passwordFile: spec.upstream.passwordFile)
         }
-        let base = spec.upstream.url.description
-        var source = base.hasSuffix("/") ? base : base + "/"
-        if !spec.source.isEmpty { source += spec.source + "/" }
-        self.init(project: project, source: source, destination: root + "/" + spec.path + "/", exclude: spec.exclude,
-                  twoStage: spec.twoStage, rsyncOptions: spec.rsyncOptions, ioTimeout: spec.upstream.ioTimeout,
+        self.init(project: project, source: source.appending(spec.source), destination: root + "/" + spec.path + "/",
+                  exclude: spec.exclude, twoStage: spec.twoStage, rsyncOptions: spec.rsyncOptions, ioTimeout: spec.upstream.ioTimeout,
                   timeout: spec.runTimeout, bandwidthLimit: spec.upstream.bandwidthLimit,
-                  credential: credential, maxDelete: spec.maxDelete, previousFiles: previousFiles)
+                  maxDelete: spec.maxDelete, previousFiles: previousFiles)
         trace = spec.trace
         publish = spec.publish
         self.root = root
     }
-
-    public var isDaemonSource: Bool { source.hasPrefix("rsync://") }
 
     /// How many files this run may delete, given how many it would delete and how many the tree holds now.
     public func deletionLimit(currentFiles: Int) -> Int {
@@ -140,7 +122,7 @@ public struct SyncOutcome: Sendable, Hashable {
     }
 }
 
-/// Runs syncs. The agent's scheduler talks to this seam; `RsyncRunner` is the real one.
+/// Runs syncs. The agent's scheduler talks to this seam; `TreeRunner` is the real one, with a provider for each kind of source.
 public protocol SyncRunner: Sendable {
     /// Runs `job` to its end, reporting as it goes (its output into the run's log, its progress) to `activity` when
     /// there is one. A cancelled task stops the sync and yields `.cancelled`.

@@ -100,18 +100,6 @@ public enum DebianTrace {
         return nil
     }
 
-    /// The host a source names, for `Upstream-mirror`: `rsync://user@host:873/module/` gives `host`; a local path gives
-    /// nil (the caller names this host).
-    public static func upstreamHost(of source: String) -> String? {
-        guard let scheme = source.range(of: "://") else { return nil }
-        var rest = source[scheme.upperBound...]
-        rest = rest.prefix { $0 != "/" }
-        if let at = rest.lastIndex(of: "@") { rest = rest[rest.index(after: at)...] }
-        if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") { return String(rest[rest.index(after: rest.startIndex)..<close]) }
-        let host = rest.prefix { $0 != ":" }
-        return host.isEmpty ? nil : String(host)
-    }
-
     /// The text of `_traces`: every trace file in the directory, one `project/trace/NAME` a line, sorted; the list
     /// itself, other `_` files and unfinished `.new` files left out.
     public static func list(of names: [String]) -> String {

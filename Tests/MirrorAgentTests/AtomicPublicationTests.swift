@@ -12,7 +12,7 @@ import Glibc
 struct AtomicPublicationTests {
     func job(_ source: String, _ destination: String, _ tweak: (inout SyncJob) -> Void = { _ in }) -> SyncJob {
         let source = source.hasSuffix("/") ? source : source + "/"
-        var job = SyncJob(project: "test", source: source, destination: destination + "/", timeout: TimeSpan(seconds: 120))
+        var job = SyncJob(project: "test", source: .test(source), destination: destination + "/", timeout: TimeSpan(seconds: 120))
         job.publish = .atomic
         tweak(&job)
         return job
@@ -53,7 +53,7 @@ struct AtomicPublicationTests {
         try Tree.generate(at: upstream, files: 300, bytes: 2048)
         let daemon = try RsyncDaemon(tree: upstream, scratch: scratch)
         let mirror = scratch.path + "/mirror/debian"
-        let first = await RsyncRunner().run(job(daemon.url, mirror), logger: testLogger)
+        let first = await TreeRunner.rsync().run(job(daemon.url, mirror), logger: testLogger)
         #expect(first.result == .success, "\(first)")
         let revision1 = try Tree.snapshot(upstream)
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: mirror).hasPrefix(".mirrorsync-revisions/debian/1@"))
@@ -72,7 +72,7 @@ struct AtomicPublicationTests {
             }
         }
         // Slow enough that the reader samples all through the build.
-        let second = await RsyncRunner().run(job(daemon.url, mirror) { $0.bandwidthLimit = ByteSize(bytes: 256 << 10) }, logger: testLogger)
+        let second = await TreeRunner.rsync().run(job(daemon.url, mirror) { $0.bandwidthLimit = ByteSize(bytes: 256 << 10) }, logger: testLogger)
         for _ in 0..<3 { if let served = try? FileManager.default.destinationOfSymbolicLink(atPath: mirror) { _ = try? Tree.snapshot(scratch.path + "/mirror/" + served) } }
         reading.withLock { $0 = false }
         await reader.value
@@ -93,27 +93,27 @@ struct AtomicPublicationTests {
     @Test("a build that fails or would delete past the cap publishes nothing and leaves nothing behind; a killed build's leftovers go")
     func failedBuildPublishesNothing() async throws {
         let (scratch, upstream, mirror) = try Self.setUp(files: 100, project: "gnu")
-        #expect(await RsyncRunner().run(job(upstream, mirror), logger: testLogger).result == .success)
+        #expect(await TreeRunner.rsync().run(job(upstream, mirror), logger: testLogger).result == .success)
         let served = try FileManager.default.destinationOfSymbolicLink(atPath: mirror)
         let store = scratch.path + "/mirror/.mirrorsync-revisions/gnu"
 
         // Most of the upstream gone: past the cap of 10%.
         for i in 0..<60 { try FileManager.default.removeItem(atPath: upstream + "/pool/\(i % 10)/file-\(i).deb") }
-        let capped = await RsyncRunner().run(job(upstream, mirror), logger: testLogger)
+        let capped = await TreeRunner.rsync().run(job(upstream, mirror), logger: testLogger)
         #expect(capped.result == .failed && capped.reason == "deletion-cap", "\(capped)")
         #expect(capped.message.contains("would delete 60 files") && capped.message.contains("nothing was published"), "\(capped.message)")
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: mirror) == served)
         #expect(try FileManager.default.contentsOfDirectory(atPath: store) == [String(served.split(separator: "/").last!)])
 
         // An upstream that is down.
-        let down = await RsyncRunner().run(job("rsync://127.0.0.1:\(freePort())/pub/", mirror), logger: testLogger)
+        let down = await TreeRunner.rsync().run(job("rsync://127.0.0.1:\(freePort())/pub/", mirror), logger: testLogger)
         #expect(down.result == .failed && down.message.contains("nothing was published"), "\(down)")
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: mirror) == served)
         #expect(try FileManager.default.contentsOfDirectory(atPath: store).count == 1)
 
         // What a killed agent's build left is removed before the next one.
         try FileManager.default.createDirectory(atPath: store + "/7.building/pool", withIntermediateDirectories: true)
-        let allowed = await RsyncRunner().run(job(upstream, mirror) { $0.maxDelete = .percent(100) }, logger: testLogger)
+        let allowed = await TreeRunner.rsync().run(job(upstream, mirror) { $0.maxDelete = .percent(100) }, logger: testLogger)
         #expect(allowed.result == .success && allowed.filesDeleted == 60, "\(allowed)")
         #expect(try !FileManager.default.contentsOfDirectory(atPath: store).contains { $0.hasSuffix(".building") })
     }
@@ -122,7 +122,7 @@ struct AtomicPublicationTests {
     func pruning() async throws {
         let (scratch, upstream, mirror) = try Self.setUp(files: 10, project: "tools")
         let store = scratch.path + "/mirror/.mirrorsync-revisions/tools"
-        var patient = RsyncRunner()
+        var patient = TreeRunner.rsync()
         patient.revisionGrace = 3600
         for round in 0..<3 {
             // A different length each round: rsync's quick check (size and time) would miss a change within one second.
@@ -130,7 +130,7 @@ struct AtomicPublicationTests {
             #expect(await patient.run(job(upstream, mirror), logger: testLogger).result == .success)
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: store).count == 3, "within the grace every revision is kept")
-        var prompt = RsyncRunner()
+        var prompt = TreeRunner.rsync()
         prompt.revisionGrace = 0
         try Data("round 4!!!!\n".utf8).write(to: URL(fileURLWithPath: upstream + "/pool/0/file-0.deb"))
         #expect(await prompt.run(job(upstream, mirror), logger: testLogger).result == .success)
@@ -143,17 +143,17 @@ struct AtomicPublicationTests {
     @Test("a tree switches from in place to atomic and back without a file copied: the same inodes throughout")
     func switchingModes() async throws {
         let (scratch, upstream, mirror) = try Self.setUp(files: 50, project: "kde")
-        #expect(await RsyncRunner().run(job(upstream, mirror) { $0.publish = .inPlace }, logger: testLogger).result == .success)
+        #expect(await TreeRunner.rsync().run(job(upstream, mirror) { $0.publish = .inPlace }, logger: testLogger).result == .success)
         let file = "/pool/4/file-4.deb"
         let original = try #require(Self.inode(mirror + file))
 
-        let atomic = await RsyncRunner().run(job(upstream, mirror), logger: testLogger)
+        let atomic = await TreeRunner.rsync().run(job(upstream, mirror), logger: testLogger)
         #expect(atomic.result == .success && atomic.filesTransferred == 0, "\(atomic)")
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: mirror).hasPrefix(".mirrorsync-revisions/kde/1@"))
         #expect(Self.inode(mirror + file) == original, "the new revision hard-links the tree served in place")
         #expect(try Self.served(mirror) == Tree.snapshot(upstream))
 
-        let back = await RsyncRunner().run(job(upstream, mirror) { $0.publish = .inPlace }, logger: testLogger)
+        let back = await TreeRunner.rsync().run(job(upstream, mirror) { $0.publish = .inPlace }, logger: testLogger)
         #expect(back.result == .success && back.filesTransferred == 0, "\(back)")
         var info = stat()
         #expect(lstat(mirror, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR, "a directory again")

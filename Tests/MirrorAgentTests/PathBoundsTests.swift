@@ -130,15 +130,15 @@ struct PathBoundsTests {
     @Test("a run is checked again as it starts: its source and its destination")
     func jobs() throws {
         let bounds = try bounds(roots: [scratch.sub("allowed")], upstreams: [scratch.sub("upstreams")])
-        let good = SyncJob(project: "p", source: scratch.path + "/upstreams/p/", destination: scratch.path + "/allowed/p/")
+        let good = SyncJob(project: "p", source: .test(scratch.path + "/upstreams/p/"), destination: scratch.path + "/allowed/p/")
         #expect(bounds.check(good) == nil)
         var job = good
         job.destination = scratch.path + "/other/p/"
         #expect(bounds.check(job)?.field == "path")
         job = good
-        job.source = "/etc/"
+        job.source = .test("/etc/")
         #expect(bounds.check(job)?.field == "upstream.url")
-        job.source = "rsync://127.0.0.1:873/pub/"
+        job.source = .test("rsync://127.0.0.1:873/pub/")
         #expect(bounds.check(job) == nil)
     }
 }

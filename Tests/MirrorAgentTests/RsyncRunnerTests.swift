@@ -9,10 +9,10 @@ import Glibc
 
 @Suite("rsync runner (real rsync, real daemon)")
 struct RsyncRunnerTests {
-    let runner = RsyncRunner()
+    let runner = TreeRunner.rsync()
 
     func job(_ source: String, _ destination: String, _ tweak: (inout SyncJob) -> Void = { _ in }) -> SyncJob {
-        var job = SyncJob(project: "test", source: source, destination: destination + "/", timeout: TimeSpan(seconds: 120))
+        var job = SyncJob(project: "test", source: .test(source), destination: destination + "/", timeout: TimeSpan(seconds: 120))
         tweak(&job)
         return job
     }
@@ -174,10 +174,10 @@ struct RsyncRunnerTests {
           "rsync error: received SIGUSR1 (code 19) at main.c(1660) [receiver=3.5.0]"], 30, "[generator] io timeout after 5 seconds -- exiting"),
     ])
     func causeOfFailure(stderr: [String], code: Int, cause: String) {
-        var invocation = RsyncRunner.Invocation()
+        var invocation = RsyncProvider.Invocation()
         invocation.exitCode = code
         invocation.stderrTail = stderr
-        let outcome = runner.failure(of: invocation, pass: "first", allowing: [0])
+        let outcome = RsyncProvider().failure(of: invocation, pass: "first", allowing: [0])
         #expect(outcome?.message.hasSuffix("in the first pass: " + cause) == true, "\(outcome?.message ?? "none")")
     }
 
@@ -193,12 +193,12 @@ struct RsyncRunnerTests {
         // Secrets only their owner may read (SecretFileRules).
         chmod(good, 0o600)
         chmod(bad, 0o600)
-        let ok = await runner.run(job(daemon.url(user: "mirror"), scratch.path + "/a") { $0.credential = .passwordFile(good) }, logger: testLogger)
+        let ok = await runner.run(job(daemon.url(user: "mirror"), scratch.path + "/a") { $0.source = .test(daemon.url(user: "mirror"), passwordFile: good) }, logger: testLogger)
         #expect(ok.result == .success, "\(ok)")
-        let denied = await runner.run(job(daemon.url(user: "mirror"), scratch.path + "/b") { $0.credential = .passwordFile(bad) }, logger: testLogger)
+        let denied = await runner.run(job(daemon.url(user: "mirror"), scratch.path + "/b") { $0.source = .test(daemon.url(user: "mirror"), passwordFile: bad) }, logger: testLogger)
         #expect(denied.result == .failed)
         #expect(denied.message.contains("auth failed"), "\(denied.message)")
-        let missing = await runner.run(job(daemon.url(user: "mirror"), scratch.path + "/c") { $0.credential = .passwordFile(scratch.path + "/none") }, logger: testLogger)
+        let missing = await runner.run(job(daemon.url(user: "mirror"), scratch.path + "/c") { $0.source = .test(daemon.url(user: "mirror"), passwordFile: scratch.path + "/none") }, logger: testLogger)
         #expect(missing.reason == "password-file")
     }
 
@@ -218,15 +218,15 @@ struct RsyncRunnerTests {
         try Tree.generate(at: upstream, files: 10)
         let daemon = try RsyncDaemon(tree: upstream, scratch: scratch, user: "mirror", password: "s3cret")
         let good = FixedCredentials(password: "s3cret")
-        let ok = await RsyncRunner(siteCredentials: good).run(job(daemon.url, scratch.path + "/a") { $0.credential = .site(masterAPI: "http://m") },
+        let ok = await TreeRunner.rsync(siteCredentials: good).run(job(daemon.url, scratch.path + "/a") { $0.source = .masterModule(.rsync(user: nil, host: "127.0.0.1", port: daemon.port, path: "pub"), masterAPI: "http://m") },
                                                               logger: testLogger)
         #expect(ok.result == .success, "\(ok)")
         let bad = FixedCredentials(password: "wrong")
-        let denied = await RsyncRunner(siteCredentials: bad).run(job(daemon.url, scratch.path + "/b") { $0.credential = .site(masterAPI: "http://m") },
+        let denied = await TreeRunner.rsync(siteCredentials: bad).run(job(daemon.url, scratch.path + "/b") { $0.source = .masterModule(.rsync(user: nil, host: "127.0.0.1", port: daemon.port, path: "pub"), masterAPI: "http://m") },
                                                                  logger: testLogger)
         #expect(denied.reason == "credential-refused" && denied.message.contains("refused this slave's credential"), "\(denied.message)")
         #expect(await bad.forgotten == 1)
-        let orphan = await runner.run(job(daemon.url, scratch.path + "/c") { $0.credential = .site(masterAPI: nil) }, logger: testLogger)
+        let orphan = await runner.run(job(daemon.url, scratch.path + "/c") { $0.source = .masterModule(.rsync(user: nil, host: "127.0.0.1", port: daemon.port, path: "pub"), masterAPI: nil) }, logger: testLogger)
         #expect(orphan.reason == "credential")
     }
 
@@ -269,7 +269,7 @@ struct RsyncRunnerTests {
 
     @Test("the arguments are an argv array with safe defaults, in the order the passes need")
     func arguments() {
-        var job = SyncJob(project: "p", source: "rsync://h/m/", destination: "/srv/m/p/", exclude: ["*.tmp"], twoStage: ["Packages*"],
+        var job = SyncJob(project: "p", source: .test("rsync://h/m/"), destination: "/srv/m/p/", exclude: ["*.tmp"], twoStage: ["Packages*"],
                           rsyncOptions: ["--no-owner"], bandwidthLimit: ByteSize(bytes: 1500))
         let first = RsyncArguments.arguments(for: job, pass: .first)
         #expect(first.contains("--max-delete=0") && first.contains("--delete-delay") && !first.contains("--delay-updates"))

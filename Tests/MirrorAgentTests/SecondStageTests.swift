@@ -11,13 +11,13 @@ import Glibc
 /// whole tree again, brings the second stage and deletes what the first counted. Real rsync, real daemon.
 @Suite("two-stage passes (real rsync, real daemon)")
 struct SecondStageTests {
-    let runner = RsyncRunner()
+    let runner = TreeRunner.rsync()
     let stages = ["Packages*", "Release", "i18n/"]
     /// The second stage of the tree `upstream` builds: index files at the top and a directory the patterns name whole.
     let indexFiles = ["Packages", "Packages.gz", "Release", "dists/main/i18n/Translation-en", "dists/main/i18n/de/Translation-de"]
 
     func job(_ source: String, _ destination: String, _ tweak: (inout SyncJob) -> Void = { _ in }) -> SyncJob {
-        var job = SyncJob(project: "test", source: source, destination: destination + "/", twoStage: stages, timeout: TimeSpan(seconds: 120))
+        var job = SyncJob(project: "test", source: .test(source), destination: destination + "/", twoStage: stages, timeout: TimeSpan(seconds: 120))
         tweak(&job)
         return job
     }
@@ -50,7 +50,7 @@ struct SecondStageTests {
 
     @Test("a second stage always has a second pass over the whole tree; without one, only deletions ask for it")
     func arguments() {
-        let job = SyncJob(project: "p", source: "rsync://h/m/", destination: "/srv/m/p/", exclude: ["*.tmp"], twoStage: ["Packages*", "dists/"],
+        let job = SyncJob(project: "p", source: .test("rsync://h/m/"), destination: "/srv/m/p/", exclude: ["*.tmp"], twoStage: ["Packages*", "dists/"],
                           rsyncOptions: ["--no-owner"])
         #expect(RsyncArguments.secondPass(for: job, pendingDeletions: 0, limit: 9) == .second(maxDelete: 9))
         #expect(RsyncArguments.secondPass(for: job, pendingDeletions: 3, limit: 9) == .second(maxDelete: 9))

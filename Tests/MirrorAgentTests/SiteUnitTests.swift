@@ -45,7 +45,8 @@ struct SlaveSchedulingTests {
         _ = try await h.scheduler.requestRun("p", trigger: .trigger, revision: 1)
         try await eventually("the pull starts") { h.runner.startCount("p") == 1 }
         // The pull's source names the site's credential; the job says which master hands it out.
-        #expect(h.runner.starts[0].job.credential == .site(masterAPI: "http://127.0.0.1:1"))
+        #expect(h.runner.starts[0].job.source.description.hasPrefix("rsync://"))
+        if case .masterModule(_, let master) = h.runner.starts[0].job.source { #expect(master == "http://127.0.0.1:1") } else { Issue.record("not the master's module: \(h.runner.starts[0].job.source)") }
         _ = try await h.scheduler.requestRun("p", trigger: .trigger, revision: 2)
         _ = try await h.scheduler.requestRun("p", trigger: .trigger, revision: 3)
         #expect(h.runner.startCount("p") == 1, "never two pulls of one project at once")

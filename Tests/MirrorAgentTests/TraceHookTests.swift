@@ -57,7 +57,7 @@ struct TraceFileTests {
         for name in ["Packages", "Release"] { try name.write(toFile: upstream + "/" + name, atomically: true, encoding: .utf8) }
         let daemon = try RsyncDaemon(tree: upstream, scratch: scratch)
         let masterTree = scratch.path + "/master"
-        let master = RsyncRunner(traceHost: "master.example.org", creator: "mirrorsync test")
+        let master = TreeRunner.rsync(traceHost: "master.example.org", creator: "mirrorsync test")
         // `trace` left out: the upstream's project/trace/ turns it on from the first sync.
         let started = Date()
         let first = await master.run(job(daemon.url, masterTree) { $0.twoStage = ["Packages", "Release"] }, logger: testLogger)
@@ -83,7 +83,7 @@ struct TraceFileTests {
         try "busy".write(toFile: masterTree + "/Archive-Update-in-Progress-master.example.org", atomically: true, encoding: .utf8)
         let masterDaemon = try RsyncDaemon(tree: masterTree, scratch: scratch, module: "debian")
         let slaveTree = scratch.path + "/slave"
-        let slave = RsyncRunner(traceHost: "ftp1.example.org")
+        let slave = TreeRunner.rsync(traceHost: "ftp1.example.org")
         let pulled = await slave.run(job(masterDaemon.url, slaveTree), logger: testLogger)
         #expect(pulled.result == .success, "\(pulled)")
         let slaveTrace = try #require(checkedTrace(slaveTree + "/project/trace/ftp1.example.org"))
@@ -127,7 +127,7 @@ struct TraceFileTests {
         try Data((0..<(768 << 10)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }).write(to: URL(fileURLWithPath: upstream + "/big.iso"))
         let tree = scratch.path + "/mirror"
         let marker = tree + "/Archive-Update-in-Progress-m.example"
-        let runner = RsyncRunner(traceHost: "m.example")
+        let runner = TreeRunner.rsync(traceHost: "m.example")
         // 256 KiB/s: three seconds for the file. A local upstream: --bwlimit paces rsync's own pipe as it would a
         // socket, and no daemon's port can be taken by another test in between.
         let slow = job(upstream + "/", tree) { $0.trace = true; $0.bandwidthLimit = ByteSize(bytes: 256 << 10) }

@@ -11,7 +11,7 @@ import Glibc
 /// every mode; the deletions such a change makes are counted against the cap like any other. Real rsync, real daemon.
 @Suite("changes of type (real rsync, real daemon)")
 struct TypeChangeTests {
-    let runner = RsyncRunner()
+    let runner = TreeRunner.rsync()
 
     /// How a project is synced: in place or by revisions, with or without a second stage.
     struct Mode: Sendable, CustomTestStringConvertible {
@@ -32,7 +32,7 @@ struct TypeChangeTests {
     }
 
     func job(_ source: String, _ destination: String, _ mode: Mode, previous: Int? = nil) -> SyncJob {
-        var job = SyncJob(project: "test", source: source, destination: destination + "/", twoStage: mode.twoStage,
+        var job = SyncJob(project: "test", source: .test(source), destination: destination + "/", twoStage: mode.twoStage,
                           timeout: TimeSpan(seconds: 120), maxDelete: .files(1000), previousFiles: previous)
         job.publish = mode.publish
         return job

@@ -4,13 +4,10 @@ import Testing
 
 @Suite("Debian trace files and hooks (pure)")
 struct TraceAndHookTests {
-    @Test("the archive serial, the upstream's host, the list of traces and what rsync must leave alone")
+    @Test("the archive serial, the list of traces and what rsync must leave alone")
     func helpers() {
         #expect(DebianTrace.archiveSerial(inMasterTrace: "Tue Oct 27 06:46:34 UTC 2026\nDate: x\nArchive serial: 2026102701\n") == "2026102701")
         #expect(DebianTrace.archiveSerial(inMasterTrace: "Tue Oct 27 06:46:34 UTC 2026\nDate: x\n") == nil)
-        #expect(DebianTrace.upstreamHost(of: "rsync://mirrorsync@127.0.0.1:8873/linux/") == "127.0.0.1")
-        #expect(DebianTrace.upstreamHost(of: "rsync://[::1]:873/debian/") == "::1")
-        #expect(DebianTrace.upstreamHost(of: "/srv/upstream/") == nil)
         #expect(DebianTrace.list(of: ["master", "_traces", "ftp1.example.org", "ftp1.example.org.new", "_hierarchy"])
                 == "project/trace/ftp1.example.org\nproject/trace/master\n")
         #expect(DebianTrace.protectedPatterns(host: "ftp1") == ["/Archive-Update-in-Progress-*", "/project/trace/ftp1", "/project/trace/_traces"])

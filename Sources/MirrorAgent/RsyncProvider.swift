@@ -4,49 +4,28 @@ import MirrorCore
 import MirrorProcess
 import Subprocess
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
 
-/// Runs jobs with the real rsync, through swift-subprocess: an argv array, never a shell; output streamed and
-/// drained as it comes, written through to the run's log (`RunActivity`) and read for its progress, keeping in memory
-/// only the statistics and the last lines of standard error; the whole process group ended (SIGTERM, then SIGKILL)
-/// when a run is cancelled or times out.
-public struct RsyncRunner: SyncRunner {
+/// Brings trees with the real rsync, from an rsync upstream or, on a slave, from the master's module: through
+/// swift-subprocess (an argv array, never a shell), its output streamed and drained as it comes, written through to
+/// the run's log (`RunActivity`) and read for its progress, keeping in memory only the statistics and the last lines
+/// of standard error; the whole process group ended (SIGTERM, then SIGKILL) when a run is cancelled or times out.
+///
+/// In place, a sync is rsync's two passes (`RsyncArguments`): the first counts deletions and the cap is checked
+/// between them. A revision is built in one pass with `--link-dest`.
+public struct RsyncProvider: SyncProvider {
     public var executable: String
-    public var clock: any AgentClock
     public var stderrTailLines: Int
     /// How long rsync gets to end after SIGTERM before SIGKILL.
     public var terminationGrace: Duration
     /// Where the site's credential comes from, for jobs whose source is the master's module (a slave's).
     public var siteCredentials: (any SiteCredentials)?
-    /// This host as its messages name it: `master`, `slave ftp1`.
-    public var host: String
-    /// What a run may read and write, checked again as it starts (the API checked the settings and the spec when
-    /// they came, but settings stored before the agent's flags narrowed, or a link made since, are caught here).
-    public var bounds: PathBounds?
-    /// This host as its Debian trace files name it (`project/trace/<traceHost>`, `Running on host`): by default the
-    /// machine's fully qualified name, as Debian's ftpsync uses.
-    public var traceHost: String
-    /// The trace file's `Creator`.
-    public var creator: String
-    /// With `publish: atomic`: how many revisions are kept, the served one included, and how long one is kept at
-    /// least after it stopped being served, so that readers inside it can finish.
-    public var keepRevisions = 2
-    public var revisionGrace: TimeInterval = 300
 
-    public init(executable: String = "rsync", clock: any AgentClock = SystemClock(), stderrTailLines: Int = 20,
-                terminationGrace: Duration = .seconds(5), siteCredentials: (any SiteCredentials)? = nil, host: String = "this host",
-                bounds: PathBounds? = nil, traceHost: String? = nil, creator: String = "mirrorsync") {
-        self.bounds = bounds
-        self.traceHost = traceHost ?? TraceFiles.machineName()
-        self.creator = creator
+    public init(executable: String = "rsync", stderrTailLines: Int = 20, terminationGrace: Duration = .seconds(5),
+                siteCredentials: (any SiteCredentials)? = nil) {
         self.executable = executable
-        self.clock = clock
         self.stderrTailLines = stderrTailLines
         self.terminationGrace = terminationGrace
         self.siteCredentials = siteCredentials
-        self.host = host
     }
 
     /// One rsync process, as it ended.
@@ -60,50 +39,33 @@ public struct RsyncRunner: SyncRunner {
         var seconds: Double = 0
     }
 
-    enum Stop: Error { case timedOut }
-
-    /// Runs `job`, writing rsync's output to `activity`'s log and its progress to `activity`.
-    public func run(_ job: SyncJob, activity: RunActivity?, logger: Logger) async -> SyncOutcome {
-        var projectLogger = logger
-        projectLogger[metadataKey: "project"] = "\(job.project)"
-        let logger = projectLogger
-        if let refusal = bounds?.check(job) {
-            return SyncOutcome(result: .failed, reason: "forbidden-path", message: "nothing was synced: \(refusal.message)")
+    public func accepts(_ source: SyncSource) -> Bool {
+        switch source {
+        case .rsync, .masterModule: true
         }
+    }
+
+    public func transfer(_ job: SyncJob, into mode: TransferMode, context: TransferContext) async -> SyncOutcome {
+        let (activity, logger) = (context.activity, context.logger)
         // A spec stored before the policy narrowed (`--copy-links` was once allowed) is held to today's policy.
         for option in job.rsyncOptions {
             do throws(ValueError) { try RsyncPolicy.checkOption(option) } catch {
                 return SyncOutcome(result: .failed, reason: "forbidden-option", message: "nothing was synced: \(error.message)")
             }
         }
-        let revisions = RevisionTree(destination: job.destination)
-        // Back to in place: the served revision takes the link's place, with nothing copied.
-        if job.publish == .inPlace, case .revision = revisions.served() {
-            do throws(PublicationError) { try revisions.unpublish() } catch {
-                return SyncOutcome(result: .failed, reason: "publish", message: error.message)
-            }
-            logger.notice("the tree is synced in place again; its other revisions were removed")
-        }
-        // Published by revisions, the path itself is a link that publishing makes: only its directory must exist.
-        let directory = job.publish == .atomic ? (revisions.link as NSString).deletingLastPathComponent : job.destination
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            return SyncOutcome(result: .failed, reason: "destination", message: "cannot create \(directory): \(error.localizedDescription)")
-        }
         var job = job
         var password: String?
-        switch job.credential {
-        case .none: break
-        case .passwordFile(let file):
+        switch job.source {
+        case .rsync(_, nil): break
+        case .rsync(_, let file?):
             do throws(SecretRefusal) {
-                password = try (bounds?.secrets(root: job.root) ?? SecretFileRules()).read(file, field: "passwordFile")
+                password = try context.secrets.read(file, field: "passwordFile")
             } catch {
                 // The run's message is read through the API: what the file system said goes to the log alone.
                 logger.error("the passwordFile is refused", metadata: ["file": "\(file)", "why": "\(error.detail ?? error.reason)"])
                 return SyncOutcome(result: .failed, reason: "password-file", message: "nothing was synced: \(error.message)")
             }
-        case .site(let masterAPI):
+        case .masterModule(let location, let masterAPI):
             guard let masterAPI, let siteCredentials else {
                 return SyncOutcome(result: .failed, reason: "credential",
                                    message: "the project is pulled with the site's credential, but this agent has no master to get it from")
@@ -111,101 +73,25 @@ public struct RsyncRunner: SyncRunner {
             do throws(PeerError) {
                 let credential = try await siteCredentials.credential(from: masterAPI)
                 password = credential.password
-                job.source = RsyncArguments.source(job.source, user: credential.user)
+                job.source = .masterModule(SyncSource.location(location, as: credential.user), masterAPI: masterAPI)
             } catch {
                 return SyncOutcome(result: .failed, reason: "credential",
                                    message: "cannot get the rsync credential from the master: \(error.message)", retryable: true)
             }
         }
-        var outcome = job.publish == .atomic ? await atomic(job, in: revisions, password: password, activity: activity, logger: logger)
-            : await inPlace(job, password: password, activity: activity, logger: logger)
+        var outcome: SyncOutcome
+        switch mode {
+        case .inPlace: outcome = await passes(job, password: password, activity: activity, logger: logger)
+        case .build(let linkDest): outcome = await build(job, linkDest: linkDest, password: password, activity: activity, logger: logger)
+        }
         // The master's daemon refused the site's credential: say so, and ask the master again before the next pull.
-        if case .site = job.credential, outcome.result == .failed,
+        if case .masterModule = job.source, outcome.result == .failed,
            let refusal = outcome.stderrTail.last(where: { $0.contains("auth failed") }) {
             await siteCredentials?.forget()
             outcome.reason = "credential-refused"
             outcome.message = "the master's rsync daemon refused this slave's credential (\(refusal)); the slave fetches it "
                 + "again from the master before its next pull"
             outcome.retryable = false
-        }
-        // A full disk does not empty itself in the minutes a retry waits: fail now, and take back the space rsync's
-        // unfinished files hold, or they would fill the disk for the next try.
-        if outcome.result == .failed, let full = outcome.stderrTail.last(where: { $0.contains("No space left on device") }) {
-            let freed = await Self.removeHoldingDirectories(under: job.destination)
-            outcome.reason = "no-space"
-            let tree = job.destination.hasSuffix("/") && job.destination.count > 1 ? String(job.destination.dropLast()) : job.destination
-            outcome.message = "no space left on device in \(host)'s tree \(tree) (\(full)); every file it served is kept"
-                + (freed > 0 ? ", and rsync's \(freed) unfinished holding director\(freed == 1 ? "y was" : "ies were") removed" : "")
-            outcome.retryable = false
-        }
-        return outcome
-    }
-
-    /// A sync into the served tree, where it stands.
-    func inPlace(_ job: SyncJob, password: String?, activity: RunActivity?, logger: Logger) async -> SyncOutcome {
-        var job = job
-        // A traced tree: rsync leaves this host's trace files and every in-progress marker alone, and the marker says a
-        // sync runs until the trace is written (or the run has ended some other way).
-        let trace = TraceFiles(tree: job.destination, host: traceHost, setting: job.trace)
-        if job.trace != false { job.exclude += DebianTrace.protectedPatterns(host: traceHost) }
-        trace.markStart(logger: logger)
-        defer { trace.markEnd(logger: logger) }
-        let started = clock.now()
-        let synced = job
-        var outcome = await timed(job) { await self.passes(synced, password: password, activity: activity, logger: logger) }
-        // A first stage leaves the tree at the revision before, index files and all: its trace is written by the second.
-        if outcome.result.isSuccess, job.stage != .first { writeTrace(trace, job: job, started: started, into: &outcome, logger: logger) }
-        return outcome
-    }
-
-    func writeTrace(_ trace: TraceFiles, job: SyncJob, started: Date, into outcome: inout SyncOutcome, logger: Logger) {
-        let upstream = DebianTrace.upstreamHost(of: job.source) ?? traceHost
-        if let failure = trace.write(started: started, ended: clock.now(), creator: creator, upstream: upstream, outcome: outcome) {
-            logger.warning("cannot write the trace file", metadata: ["error": "\(failure)"])
-            outcome.message += "; the trace file was not written: \(failure)"
-        }
-    }
-
-    /// A sync that builds a new revision beside the served one and publishes it whole (`publish: atomic`). A build
-    /// that fails, is stopped, or would delete more than the cap allows is removed and nothing is published; no
-    /// in-progress marker is needed, since the served tree never changes under a reader.
-    func atomic(_ job: SyncJob, in tree: RevisionTree, password: String?, activity: RunActivity?, logger: Logger) async -> SyncOutcome {
-        for leftover in tree.removeLeftovers() { logger.notice("removed an unfinished revision", metadata: ["path": "\(leftover)"]) }
-        let base = tree.linkBase()
-        let build: (serial: Int, directory: String)
-        do throws(PublicationError) { build = try tree.startBuild() } catch {
-            return SyncOutcome(result: .failed, reason: "publish", message: error.message)
-        }
-        var buildJob = job
-        buildJob.destination = build.directory + "/"
-        let trace = TraceFiles(tree: buildJob.destination, host: traceHost, setting: job.trace)
-        if job.trace != false { buildJob.exclude += DebianTrace.protectedPatterns(host: traceHost) }
-        let started = clock.now()
-        let building = buildJob
-        var outcome = await timed(job) { await self.build(building, linkDest: base, password: password, activity: activity, logger: logger) }
-        if outcome.result.isSuccess {
-            writeTrace(trace, job: buildJob, started: started, into: &outcome, logger: logger)
-            if let base { outcome = await held(outcome, job: job, base: base, build: build.directory) }
-        }
-        guard outcome.result.isSuccess else {
-            await Self.remove(build.directory)
-            outcome.message += base == nil ? "; nothing was published" : "; nothing was published: the served revision is as it was"
-            return outcome
-        }
-        let revision: RevisionTree.Revision
-        let switching = ContinuousClock.now
-        do throws(PublicationError) { revision = try tree.publish(build.directory, serial: build.serial, at: clock.now()) } catch {
-            await Self.remove(build.directory)
-            return SyncOutcome(result: .failed, reason: "publish", message: error.message + "; the served revision is as it was")
-        }
-        // How long the switch took, for those who measure it (the atomic publication benchmark reads this line).
-        logger.debug("published a revision", metadata: ["revision": "\(revision.serial)", "seconds": "\((ContinuousClock.now - switching).inSeconds)"])
-        outcome.message += "; published as revision \(revision.serial)"
-        let pruning = ContinuousClock.now
-        let pruned = tree.prune(keep: keepRevisions, grace: revisionGrace, now: clock.now())
-        if !pruned.isEmpty {
-            logger.info("removed old revisions", metadata: ["revisions": "\(pruned.joined(separator: ","))",
-                                                            "seconds": "\((ContinuousClock.now - pruning).inSeconds)"])
         }
         return outcome
     }
@@ -216,84 +102,6 @@ public struct RsyncRunner: SyncRunner {
         if let failure = failure(of: pass, pass: "build", allowing: [0, 24]) { return failure }
         let warnings = pass.exitCode == 24 ? ["files vanished on the upstream while they were copied"] : []
         return outcome(job, first: pass, second: nil, warnings: warnings)
-    }
-
-    /// The checks a sync in place makes between its passes, made on the built revision against the served one: an
-    /// upstream that suddenly lists nothing, and the deletion cap. The files deleted are those of the served revision
-    /// that the new one lacks.
-    func held(_ built: SyncOutcome, job: SyncJob, base: String, build: String) async -> SyncOutcome {
-        var outcome = built
-        let (current, missing) = await Task.detached { Self.compare(base, build) }.value
-        outcome.filesDeleted = missing
-        outcome.message = outcome.message.replacingOccurrences(of: ", 0 deleted,", with: ", \(missing) deleted,")
-        if (outcome.filesTotal ?? 0) <= 1, current > 1, let previous = job.previousFiles, previous > 1 {
-            return SyncOutcome(result: .failed, reason: "empty-upstream", message: "the upstream lists no files where the tree held \(previous)",
-                               filesTransferred: built.filesTransferred, bytesTransferred: built.bytesTransferred, filesDeleted: 0,
-                               filesTotal: built.filesTotal, stderrTail: built.stderrTail)
-        }
-        let limit = job.deletionLimit(currentFiles: current)
-        if missing > limit {
-            let basis = job.previousFiles.map { "of the \($0) files it held after its last sync" } ?? "of the \(current) files it holds"
-            return SyncOutcome(result: .failed, reason: "deletion-cap",
-                               message: "the upstream would delete \(missing) files \(basis), more than maxDelete \(job.maxDelete) allows (\(limit))",
-                               filesTransferred: built.filesTransferred, bytesTransferred: built.bytesTransferred, filesDeleted: 0,
-                               filesTotal: built.filesTotal, stderrTail: built.stderrTail)
-        }
-        return outcome
-    }
-
-    /// How many entries other than directories `old` holds, and how many of them `new` lacks.
-    static func compare(_ old: String, _ new: String) -> (files: Int, missing: Int) {
-        guard let walker = FileManager.default.enumerator(atPath: old) else { return (0, 0) }
-        var files = 0, missing = 0
-        var info = stat()
-        while let relative = walker.nextObject() as? String {
-            guard lstat(old + "/" + relative, &info) == 0, info.st_mode & S_IFMT != S_IFDIR else { continue }
-            files += 1
-            if lstat(new + "/" + relative, &info) != 0 { missing += 1 }
-        }
-        return (files, missing)
-    }
-
-    /// Deletes a directory tree off the caller's executor.
-    static func remove(_ directory: String) async {
-        await Task.detached { _ = try? FileManager.default.removeItem(atPath: directory) }.value
-    }
-
-    /// Removes the `.~tmp~` directories in which `--delay-updates` holds files until the end of a run; returns how many.
-    /// Off the caller's executor: a large tree takes a while to walk.
-    static func removeHoldingDirectories(under root: String) async -> Int {
-        await Task.detached {
-            guard let walker = FileManager.default.enumerator(atPath: root) else { return 0 }
-            var found: [String] = []
-            while let relative = walker.nextObject() as? String {
-                guard (relative as NSString).lastPathComponent == ".~tmp~" else { continue }
-                found.append(root + "/" + relative)
-                walker.skipDescendants()
-            }
-            return found.filter { (try? FileManager.default.removeItem(atPath: $0)) != nil }.count
-        }.value
-    }
-
-    /// `work` (the passes, or a revision's build), within the job's timeout.
-    func timed(_ job: SyncJob, _ work: @escaping @Sendable () async -> SyncOutcome) async -> SyncOutcome {
-        let deadline = clock.now().addingTimeInterval(TimeInterval(job.timeout.seconds))
-        do {
-            return try await withThrowingTaskGroup(of: SyncOutcome.self) { group in
-                group.addTask { await work() }
-                group.addTask {
-                    try await self.clock.sleep(until: deadline)
-                    throw Stop.timedOut
-                }
-                defer { group.cancelAll() }
-                return try await group.next()!
-            }
-        } catch Stop.timedOut {
-            return SyncOutcome(result: .failed, reason: "timeout",
-                               message: "the run took longer than its timeout of \(job.timeout); rsync was stopped")
-        } catch {
-            return SyncOutcome(result: .cancelled, reason: "cancelled", message: "the run was stopped")
-        }
     }
 
     /// The first pass, the checks between the passes, and the second pass when there is one.

@@ -1,0 +1,67 @@
+import MirrorCore
+
+/// Where a job's tree comes from, as a value rather than a string to guess from: the provider that brings it is the
+/// one that accepts it (`SyncProvider.accepts`).
+public enum SyncSource: Sendable, Hashable, CustomStringConvertible {
+    /// An upstream rsync reads: a daemon's module or a local directory (the project's `source` below it included), with
+    /// the upstream's `passwordFile` when it has one.
+    case rsync(UpstreamLocation, passwordFile: String? = nil)
+    /// The master's module, pulled by a slave as the site's rsync user, whose credential the master at `masterAPI`
+    /// hands out; nil when the slave's settings name no master.
+    case masterModule(UpstreamLocation, masterAPI: String?)
+
+    /// An rsync upstream from its text (`rsync://HOST/MODULE/` or an absolute path), as mirrors.d writes it.
+    public static func upstream(_ text: String, passwordFile: String? = nil) throws(ValueError) -> SyncSource {
+        .rsync(try UpstreamLocation.parse(text), passwordFile: passwordFile)
+    }
+
+    /// Where rsync reads, whichever way it is pulled.
+    public var location: UpstreamLocation {
+        switch self {
+        case .rsync(let location, _), .masterModule(let location, _): location
+        }
+    }
+
+    /// A daemon's module, not a local directory: rsync's connection timeout applies.
+    public var isDaemon: Bool {
+        if case .rsync = location { return true }
+        return false
+    }
+
+    /// The directory of a local upstream; nil for a daemon.
+    public var localPath: String? {
+        if case .local(let path) = location { return path }
+        return nil
+    }
+
+    /// The host a trace file names as the upstream mirror; nil for a local directory.
+    public var host: String? {
+        if case .rsync(_, let host, _, _) = location { return host }
+        return nil
+    }
+
+    /// rsync's source argument: the location, ending in '/' so that the tree's contents are copied.
+    public var description: String {
+        let text = location.description
+        return text.hasSuffix("/") ? text : text + "/"
+    }
+
+    /// `self` with `subpath` (a project's `source`) below its location; itself when `subpath` is empty.
+    public func appending(_ subpath: String) -> SyncSource {
+        guard !subpath.isEmpty else { return self }
+        let below: UpstreamLocation = switch location {
+        case .local(let path): .local(path: path.hasSuffix("/") ? path + subpath : path + "/" + subpath)
+        case .rsync(let user, let host, let port, let path): .rsync(user: user, host: host, port: port, path: path + "/" + subpath)
+        }
+        return switch self {
+        case .rsync(_, let file): .rsync(below, passwordFile: file)
+        case .masterModule(_, let master): .masterModule(below, masterAPI: master)
+        }
+    }
+
+    /// A daemon's location logged in as `user` (the site's rsync user, for a slave's pull); a local one as it is.
+    public static func location(_ location: UpstreamLocation, as user: String) -> UpstreamLocation {
+        guard case .rsync(_, let host, let port, let path) = location else { return location }
+        return .rsync(user: user, host: host, port: port, path: path)
+    }
+}
