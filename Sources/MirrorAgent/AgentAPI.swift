@@ -23,6 +23,8 @@ public struct AgentAPI: Sendable {
     let site: SiteStatusSource?
     /// The master's staged pulls (`stage: site`), told of the slaves' first stages.
     let stages: StagedRollouts?
+    /// The long polls and log follows held open now, and their cap (`--max-long-polls`).
+    let longPolls: HeldCount
     /// Bodies larger than this are refused with 413: a spec is a few hundred bytes.
     public var maxBodySize = 1 << 20
     /// The zone of tunasync's time strings (`GET /jobs`): the host's, as tunasync's manager writes them.
@@ -32,7 +34,9 @@ public struct AgentAPI: Sendable {
     static let publicWhenStatusIs: Set<String> = ["/v1/status", "/mirrorz.json", "/jobs"]
 
     init(role: AgentRole, name: String, bootID: String, version: String, scheduler: SyncScheduler, metrics: AgentMetrics, token: BearerToken,
-         bounds: PathBounds, site: SiteStatusSource? = nil, stages: StagedRollouts? = nil) {
+         bounds: PathBounds, site: SiteStatusSource? = nil, stages: StagedRollouts? = nil,
+         maxLongPolls: Int = ConnectionLimits().maxLongPolls) {
+        self.longPolls = HeldCount(limit: maxLongPolls)
         self.bounds = bounds
         self.site = site
         self.stages = stages
