@@ -77,9 +77,15 @@ public struct AgentAPI: Sendable {
             }
             return try await api.stateResponse()
         }
-        router.get("/v1/status") { _, _ in
-            guard let site = api.site else { return try await api.stateResponse() }
-            return try APIResponse.json(await site.status())
+        // Without the token (publicStatus), the public's view: no message, stderr, hook or spec (PublicView).
+        router.get("/v1/status") { request, _ in
+            let withToken = api.token.authorises(request)
+            guard let site = api.site else {
+                if withToken { return try await api.stateResponse() }
+                return try APIResponse.json(PublicView.status(of: api.name, role: api.role, projects: await scheduler.projectStates(), now: Date()))
+            }
+            let status = await site.status()
+            return try APIResponse.json(withToken ? status : PublicView.status(status))
         }
         router.get("/mirrorz.json") { _, _ in
             guard api.site != nil else { throw APIError.masterOnly("/mirrorz.json") }
