@@ -41,6 +41,8 @@ struct ConnectionLimitsTests {
         // A request that arrives whole is answered as ever.
         let answer = try await offPool { let c = try RawConnection(port: agent.port); c.send(Self.health); return c.read(seconds: 5) }
         #expect(answer.text.hasPrefix("HTTP/1.1 200"), "\(answer.text)")
+        // Gone before the agent stops: a stop waits for a request still being read.
+        for connection in [silent, headers, body] { connection.hangUp() }
         await agent.stop()
     }
 
@@ -57,7 +59,7 @@ struct ConnectionLimitsTests {
         try await eventually("a request is answered once a connection closed", seconds: 5) {
             try await offPool { let c = try RawConnection(port: agent.port); c.send(Self.health); return c.read(seconds: 5) }.text.hasPrefix("HTTP/1.1 200")
         }
-        withExtendedLifetime(held) {}
+        for connection in held { connection.hangUp() }
         await agent.stop()
     }
 
@@ -136,6 +138,7 @@ struct ConnectionLimitsTests {
         #expect(measuredWithin - opened < timeout, "the measure took longer than the timeouts: the connections may have been closed before it")
         #expect(latencies[19] < 1, "health's slowest answer: \(latencies[19]) s")
         #expect(closed == 1000, "\(closed) of 1,000 closed")
+        for connection in all { connection.hangUp() }
         await agent.stop()
     }
 }

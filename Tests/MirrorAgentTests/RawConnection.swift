@@ -16,6 +16,9 @@ final class RawConnection: Sendable {
 
     deinit { close(fd) }
 
+    /// Ends both directions now, as a client that goes away does: an agent still reading from it sees the end.
+    func hangUp() { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
+
     /// False once the agent has closed its end (the write fails).
     @discardableResult
     func send(_ text: String) -> Bool {
