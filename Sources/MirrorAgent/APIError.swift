@@ -30,6 +30,12 @@ public struct APIError: HTTPResponseError, Sendable {
         APIError(.notFound, code: "not-found", message: "\(path) is served by the master agent only")
     }
 
+    /// A long poll or log follow past `--max-long-polls`.
+    static func tooManyWaits(_ limit: Int) -> APIError {
+        APIError(.serviceUnavailable, code: "too-many-waits",
+                 message: "the agent holds \(limit) long polls and log follows, its --max-long-polls; try again shortly, or without waiting")
+    }
+
     init(_ error: SchedulerError) {
         switch error.kind {
         case .notFound: self.init(.notFound, code: "not-found", message: error.message)

@@ -31,6 +31,8 @@ extension AgentAPI {
         }
         // Another project's run is answered at once (with a 404, by the route).
         guard let activity = await scheduler.activity(of: run), activity.project == project else { return }
+        guard let hold = longPolls.hold() else { throw APIError.tooManyWaits(longPolls.limit) }
+        defer { withExtendedLifetime(hold) {} }
         let start = ContinuousClock.now
         let deadline = start + .milliseconds(Int64(min(seconds, Self.longestWait) * 1000))
         await activity.waitForChange(after: activity.version, until: deadline)
@@ -65,7 +67,11 @@ extension AgentAPI {
                 : "it ran no rsync, or its log was deleted (the project keeps its newest \(kept))"
             throw APIError(.notFound, code: "no-log", message: "run \(id) of project '\(name)' has no log: \(why)")
         }
+        // A follow holds the connection until the run ends: counted until the body is done with, however it ends.
+        let hold = activity == nil ? nil : longPolls.hold()
+        if activity != nil, hold == nil { throw APIError.tooManyWaits(longPolls.limit) }
         return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: ResponseBody { writer in
+            defer { withExtendedLifetime(hold) {} }
             try await Self.stream(path, following: activity, to: &writer)
             try await writer.finish(nil)
         })

@@ -23,6 +23,8 @@ public struct AgentAPI: Sendable {
     let site: SiteStatusSource?
     /// The master's staged pulls (`stage: site`), told of the slaves' first stages.
     let stages: StagedRollouts?
+    /// The long polls and log follows held open now, and their cap (`--max-long-polls`).
+    let longPolls: HeldCount
     /// Bodies larger than this are refused with 413: a spec is a few hundred bytes.
     public var maxBodySize = 1 << 20
     /// The zone of tunasync's time strings (`GET /jobs`): the host's, as tunasync's manager writes them.
@@ -32,7 +34,9 @@ public struct AgentAPI: Sendable {
     static let publicWhenStatusIs: Set<String> = ["/v1/status", "/mirrorz.json", "/jobs"]
 
     init(role: AgentRole, name: String, bootID: String, version: String, scheduler: SyncScheduler, metrics: AgentMetrics, token: BearerToken,
-         bounds: PathBounds, site: SiteStatusSource? = nil, stages: StagedRollouts? = nil) {
+         bounds: PathBounds, site: SiteStatusSource? = nil, stages: StagedRollouts? = nil,
+         maxLongPolls: Int = ConnectionLimits().maxLongPolls) {
+        self.longPolls = HeldCount(limit: maxLongPolls)
         self.bounds = bounds
         self.site = site
         self.stages = stages
@@ -73,9 +77,15 @@ public struct AgentAPI: Sendable {
             }
             return try await api.stateResponse()
         }
-        router.get("/v1/status") { _, _ in
-            guard let site = api.site else { return try await api.stateResponse() }
-            return try APIResponse.json(await site.status())
+        // Without the token (publicStatus), the public's view: no message, stderr, hook or spec (PublicView).
+        router.get("/v1/status") { request, _ in
+            let withToken = api.token.authorises(request)
+            guard let site = api.site else {
+                if withToken { return try await api.stateResponse() }
+                return try APIResponse.json(PublicView.status(of: api.name, role: api.role, projects: await scheduler.projectStates(), now: Date()))
+            }
+            let status = await site.status()
+            return try APIResponse.json(withToken ? status : PublicView.status(status))
         }
         router.get("/mirrorz.json") { _, _ in
             guard api.site != nil else { throw APIError.masterOnly("/mirrorz.json") }

@@ -79,6 +79,8 @@ public struct AgentOptions: Sendable {
     public var tlsKeyFile: String?
     /// This host in Debian trace files (`project/trace/<traceHost>`); nil: the machine's fully qualified name.
     public var traceHost: String?
+    /// How many connections the API holds, and for how long.
+    public var limits = ConnectionLimits()
 
     public init(role: AgentRole, name: String, host: String, port: Int, tokenFile: String, stateDirectory: String,
                 version: String = "0.1.0", policy: SyncScheduler.Policy = .init(), handleSignals: Bool = true,
@@ -198,7 +200,8 @@ public final class AgentDaemon: Sendable {
                 let site = SiteStatusSource(name: options.name, scheduler: scheduler, supervisor: supervisor,
                                             prober: PeerClient(token: tokenText, timeout: 2, transport: transport), clock: clock)
                 api = AgentAPI(role: .master, name: options.name, bootID: bootID, version: options.version, scheduler: scheduler,
-                               metrics: metrics, token: BearerToken(tokenText), bounds: bounds, site: site, stages: stages)
+                               metrics: metrics, token: BearerToken(tokenText), bounds: bounds, site: site, stages: stages,
+                               maxLongPolls: options.limits.maxLongPolls)
             case .slave:
                 let reports = Courier<ReportDelivery>(clock: clock, retryBase: options.peerRetryBase, logger: logger) { _, delivery throws(PeerError) in
                     try await peers.report(delivery.api, delivery.report)
@@ -212,7 +215,7 @@ public final class AgentDaemon: Sendable {
                                                 retryBase: options.peerRetryBase, retryMax: 60, logger: logger)]
                 stopPeers = { await reports.stop() }
                 api = AgentAPI(role: .slave, name: options.name, bootID: bootID, version: options.version, scheduler: scheduler,
-                               metrics: metrics, token: BearerToken(tokenText), bounds: bounds)
+                               metrics: metrics, token: BearerToken(tokenText), bounds: bounds, maxLongPolls: options.limits.maxLongPolls)
             }
         } catch let error as AgentStartError {
             throw error
@@ -276,7 +279,11 @@ public final class AgentDaemon: Sendable {
     /// Serves until SIGTERM or `shutdown()`.
     public func run() async throws(AgentStartError) {
         let server: HTTPServerBuilder
-        do { server = try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1() } catch {
+        let limits = options.limits, open = HeldCount(limit: limits.maxConnections)
+        let http1 = HTTPServerBuilder.http1(configuration: .init(
+            additionalChannelHandlers: [ConnectionGuard(open: open, requestTimeout: limits.requestTimeout)],
+            idleTimeout: TimeAmount(limits.idleTimeout)))
+        do { server = try tls.map { try .tls(http1, tlsConfiguration: $0) } ?? http1 } catch {
             throw AgentStartError("cannot serve TLS: \(error)")
         }
         let app = Application(

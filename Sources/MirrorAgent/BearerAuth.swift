@@ -17,6 +17,12 @@ public struct BearerToken: Sendable {
         }
         return difference == 0 && given.count == bytes.count
     }
+
+    /// Whether `request` carries this token: a public route shows the operator's view to it, else the public's.
+    func authorises(_ request: Request) -> Bool {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return false }
+        return matches(header.dropFirst("Bearer ".count))
+    }
 }
 
 /// Every call but health (and, where the settings allow it, the status) needs `Authorization: Bearer <token>`.
@@ -26,8 +32,7 @@ struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if await isPublic(request) { return try await next(request, context) }
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-              token.matches(header.dropFirst("Bearer ".count)) else {
+        guard token.authorises(request) else {
             var response = try APIError(.unauthorized, code: "unauthorized",
                                         message: "this call needs the agents' bearer token: Authorization: Bearer <token>")
                 .response(from: request, context: context)

@@ -76,7 +76,8 @@ final class SiteStatusSource: Sendable {
                 if behind > 0, let since = firstAfter[name]?[revision] { lag = max(0, now.timeIntervalSince(since)) }
                 copies[slave] = SlaveCopy(revision: revision, result: report?.report.result, reportedAt: report?.at,
                                           message: report?.report.message, behind: behind, lagSeconds: lag,
-                                          reachable: reachable[slave] ?? false, lastSeenAt: seen[slave], sizeBytes: report?.report.bytesTotal)
+                                          reachable: reachable[slave] ?? false, lastSeenAt: seen[slave], sizeBytes: report?.report.bytesTotal,
+                                          reason: report?.report.reason)
             }
             projects[name] = SiteProject(revision: state.status.revision, activity: state.status.activity, lastRun: state.status.lastRun,
                                          lastSuccessAt: state.status.lastSuccessAt, nextRunAt: state.status.nextRunAt, slaves: copies,

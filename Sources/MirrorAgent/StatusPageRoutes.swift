@@ -12,14 +12,16 @@ extension AgentAPI {
 
     func addStatusPage(to router: Router<BasicRequestContext>) {
         let api = self
-        router.get("/") { _, _ in
+        router.get("/") { request, _ in
             guard let site = api.site else { throw APIError.masterOnly("/") }
             // The site's status first: it probes the slaves, which takes a moment the project states should not predate.
             let status = await site.status()
             let states = await api.scheduler.projectStates()
-            return Self.htmlResponse(StatusPage.site(status, states: states, now: site.clock.now()))
+            // Without the token (publicStatus), the public's view: no message, stderr, hook or log (PublicView).
+            let shown = api.token.authorises(request) ? status : PublicView.status(status)
+            return Self.htmlResponse(StatusPage.site(shown, states: states, now: site.clock.now()))
         }
-        router.get("/projects/:name") { _, context in
+        router.get("/projects/:name") { request, context in
             guard let site = api.site else { throw APIError.masterOnly("/projects/{name}") }
             let name = context.parameters.get("name") ?? ""
             // Only the named project's state is read; its runs come from the store (the one in progress as it is).
@@ -29,6 +31,12 @@ extension AgentAPI {
             let status = await site.status()
             let runs: [RunRecord]
             do throws(SchedulerError) { runs = try await api.scheduler.runs(name, limit: StatusPage.runsShown) } catch { throw APIError(error) }
+            guard api.token.authorises(request) else {
+                // The public's page: each run's class, not its message, stderr, hook or log lines.
+                return Self.htmlResponse(StatusPage.project(name, siteName: status.name, state: PublicView.state(state),
+                                                            site: PublicView.status(status).projects[name], slaves: status.slaves,
+                                                            runs: runs.map { PublicView.run($0) }, now: site.clock.now()))
+            }
             // The tail of each shown run's log, read from the end of its file: a few KiB whatever the log's size.
             let scheduler = api.scheduler
             let tails = await Task.detached {

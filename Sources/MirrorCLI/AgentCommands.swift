@@ -44,6 +44,19 @@ struct AgentFlags: ParsableArguments {
     @Option(help: ArgumentHelp("This host's name in Debian trace files (project/trace/NAME); the machine's fully qualified name by default.", valueName: "name"))
     var traceHost: String?
 
+    @Option(help: ArgumentHelp("Close a connection with no request in progress after this long without a byte of one.", valueName: "seconds"))
+    var idleTimeout: Double = 30
+
+    @Option(help: ArgumentHelp("Close a connection whose next request has not arrived in full this long after it opened or was last answered.",
+                               valueName: "seconds"))
+    var requestTimeout: Double = 30
+
+    @Option(help: ArgumentHelp("Connections open at once; a request on one more is answered 503.", valueName: "n"))
+    var maxConnections: Int = ConnectionLimits().maxConnections
+
+    @Option(help: ArgumentHelp("Long polls (?wait=) and log follows (?follow=true) held at once; one more is answered 503.", valueName: "n"))
+    var maxLongPolls: Int = ConnectionLimits().maxLongPolls
+
     /// `host:port`, `[v6]:port` or `:port` (all addresses).
     static func parseListen(_ text: String) throws -> (host: String, port: Int) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
@@ -59,6 +72,12 @@ struct AgentFlags: ParsableArguments {
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together: the certificate and its private key") }
         if let traceHost, traceHost.isEmpty || traceHost.contains("/") || traceHost.hasPrefix(".") {
             throw ValidationError("--trace-host takes a host name (no '/', not starting with '.'); got '\(traceHost)'")
+        }
+        for (flag, seconds) in [("--idle-timeout", idleTimeout), ("--request-timeout", requestTimeout)] where !(seconds > 0 && seconds <= 86_400) {
+            throw ValidationError("\(flag) takes seconds, more than 0 and at most a day; got \(seconds)")
+        }
+        for (flag, count) in [("--max-connections", maxConnections), ("--max-long-polls", maxLongPolls)] where count < 1 {
+            throw ValidationError("\(flag) takes a count, 1 or more; got \(count)")
         }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level takes trace, debug, info, notice, warning, error or critical; got '\(logLevel)'")
@@ -82,6 +101,8 @@ struct AgentFlags: ParsableArguments {
         options.tlsCertificateFile = tlsCert
         options.tlsKeyFile = tlsKey
         options.traceHost = traceHost
+        options.limits = ConnectionLimits(idleTimeout: .milliseconds(Int64(idleTimeout * 1000)), requestTimeout: .milliseconds(Int64(requestTimeout * 1000)),
+                                          maxConnections: maxConnections, maxLongPolls: maxLongPolls)
         configure(&options)
         do {
             let daemon = try AgentDaemon(options: options, logger: logger)

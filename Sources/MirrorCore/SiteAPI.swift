@@ -38,10 +38,12 @@ public struct SlaveReport: Codable, Sendable, Hashable {
     /// The size of the slave's tree after the pull, in bytes, as rsync counted it.
     public var bytesTotal: Int64?
     public var message: String?
+    /// The run's stable name for why it failed or warned (`RunRecord.reason`): what the public status shows of it.
+    public var reason: String?
 
     public init(slave: String, project: String, revision: Int, result: RunResult, runID: Int64, startedAt: Date?, endedAt: Date,
                 durationSeconds: Double, bytesTransferred: Int64? = nil, filesTransferred: Int? = nil, filesTotal: Int? = nil,
-                bytesTotal: Int64? = nil, message: String? = nil) {
+                bytesTotal: Int64? = nil, message: String? = nil, reason: String? = nil) {
         self.slave = slave
         self.project = project
         self.revision = revision
@@ -55,6 +57,7 @@ public struct SlaveReport: Codable, Sendable, Hashable {
         self.filesTotal = filesTotal
         self.bytesTotal = bytesTotal
         self.message = message
+        self.reason = reason
     }
 
     /// The report of a slave's finished run.
@@ -63,7 +66,7 @@ public struct SlaveReport: Codable, Sendable, Hashable {
         self.init(slave: slave, project: run.project, revision: revision, result: run.result ?? .failed, runID: run.id,
                   startedAt: run.startedAt, endedAt: end, durationSeconds: run.startedAt.map { end.timeIntervalSince($0) } ?? 0,
                   bytesTransferred: run.bytesTransferred, filesTransferred: run.filesTransferred, filesTotal: run.filesTotal,
-                  bytesTotal: run.bytesTotal, message: run.message)
+                  bytesTotal: run.bytesTotal, message: run.message, reason: run.reason)
         if run.trigger == .firstStage { stage = 1 }
     }
 }
@@ -146,6 +149,8 @@ public struct SlaveCopy: Codable, Sendable, Hashable {
     public var result: RunResult?
     public var reportedAt: Date?
     public var message: String?
+    /// Why the slave's last pull failed or warned, as its report said (`RunRecord.reason`).
+    public var reason: String?
     /// Revisions the slave is behind the master.
     public var behind: Int
     /// How long the slave has been behind: since the master made the first revision it lacks; 0 when current.
@@ -156,7 +161,8 @@ public struct SlaveCopy: Codable, Sendable, Hashable {
     public var sizeBytes: Int64?
 
     public init(revision: Int, result: RunResult?, reportedAt: Date?, message: String?, behind: Int, lagSeconds: Double,
-                reachable: Bool, lastSeenAt: Date?, sizeBytes: Int64? = nil) {
+                reachable: Bool, lastSeenAt: Date?, sizeBytes: Int64? = nil, reason: String? = nil) {
+        self.reason = reason
         self.revision = revision
         self.result = result
         self.reportedAt = reportedAt

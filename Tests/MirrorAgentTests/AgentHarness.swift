@@ -15,13 +15,14 @@ final class AgentHarness: Sendable {
     let daemon: AgentDaemon
     let task: Task<Void, Never>
     let base: String
+    let port: Int
     let tokenFile: String
 
     /// Local upstreams may be read from the harness's scratch directory (where the tests make them) unless
-    /// `allowLocalUpstreams` says otherwise; hooks run programs from `allowExec` only; `runner`: another than rsync's.
+    /// `allowLocalUpstreams` says otherwise; hooks run programs from `allowExec` only; `limits`: the connections' bounds; `runner`: another than rsync's.
     init(role: AgentRole = .master, name: String = "master", policy: SyncScheduler.Policy = .init(maxAttempts: 1),
          stateDirectory: String? = nil, allowRoots: [String] = [], allowLocalUpstreams: [String]? = nil, allowExec: [String] = [],
-         runner: (any SyncRunner)? = nil) async throws {
+         limits: ConnectionLimits = .init(), runner: (any SyncRunner)? = nil) async throws {
         tokenFile = scratch.path + "/token"
         try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
         chmod(tokenFile, 0o600)
@@ -29,10 +30,12 @@ final class AgentHarness: Sendable {
                                    stateDirectory: stateDirectory ?? scratch.path + "/state", policy: policy, handleSignals: false,
                                    allowRoots: allowRoots, allowLocalUpstreams: allowLocalUpstreams ?? [scratch.path])
         options.allowExec = allowExec
+        options.limits = limits
         daemon = try AgentDaemon(options: options, runner: runner, logger: testLogger)
         let daemon = self.daemon
         task = Task { try? await daemon.run() }
         guard let port = await daemon.listeningPort() else { throw AgentStartError("the agent did not start") }
+        self.port = port
         base = "http://127.0.0.1:\(port)"
     }
 
@@ -80,6 +83,17 @@ final class AgentHarness: Sendable {
             try await Task.sleep(for: .milliseconds(50))
         }
         throw AgentStartError("project \(project) did not finish a run in \(seconds)s")
+    }
+
+    /// Waits until the project has a run in progress and returns its id.
+    func waitForRunning(_ project: String, seconds: Double = 30) async throws -> Int64 {
+        var current: Int64?
+        try await eventually("the run of \(project) has started", seconds: seconds) {
+            let status = try await state().projects[project]?.status
+            current = status?.currentRunID
+            return status?.activity == .running
+        }
+        return try #require(current)
     }
 
     static func project(_ url: String, path: String, every: Int = 3600, tweak: (inout AgentProjectSpec) -> Void = { _ in }) throws -> AgentProjectSpec {

@@ -25,13 +25,7 @@ struct RunLogTests {
             $0.rsyncOptions = ["--itemize-changes"]
         }
         _ = try await agent.put("/v1/projects/slow", spec)
-        var current: Int64?
-        try await eventually("the run has started", seconds: 30) {
-            let status = try await agent.state().projects["slow"]?.status
-            current = status?.currentRunID
-            return status?.activity == .running
-        }
-        let id = try #require(current)
+        let id = try await agent.waitForRunning("slow")
         let client = APIClient(token: agent.token, timeout: 10, resourceTimeout: 40)
         let polls = Task {
             var seen: [RunProgress] = []

@@ -210,16 +210,11 @@ public final class RsyncDaemon: @unchecked Sendable {
 
     public static func waitForListener(port: Int, seconds: Double = 2) -> Bool {
         for _ in 0..<Int(seconds * 50) {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = UInt16(port).bigEndian
-            let ok = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            } == 0
-            close(fd)
-            if ok { return true }
+            let fd = connectLoopback(port: port)
+            if fd >= 0 {
+                close(fd)
+                return true
+            }
             usleep(20_000)
         }
         return false
@@ -272,4 +267,24 @@ public func runProgram(_ executable: String, _ arguments: [String], in directory
         return (process.terminationStatus, String(decoding: stdout, as: UTF8.self),
                 String(decoding: stderr.withLock { $0 }, as: UTF8.self))
     }
+}
+
+/// A TCP connection to 127.0.0.1:`port`, blocking: its descriptor, or -1 with `errno` set.
+public func connectLoopback(port: Int) -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return -1 }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else {
+        let saved = errno
+        close(fd)
+        errno = saved
+        return -1
+    }
+    return fd
 }
