@@ -22,18 +22,18 @@ def section(file, enum):
     m = re.search(r'static let pattern\s*=\s*"((?:[^"\\]|\\.)*)"', text[i:])
     return lit(m.group(1))
 C = {
- "ObjectName": section("Values.swift", "enum ObjectName"),
- "TimeSpan": section("Values.swift", "struct TimeSpan"),
- "ByteSize": section("Values.swift", "struct ByteSize"),
- "MirrorPath": section("Values.swift", "enum MirrorPath"),
- "AbsolutePath": section("Values.swift", "enum AbsolutePath"),
- "AgentURL": section("Values.swift", "enum AgentURL"),
- "UpstreamLocation": section("Values.swift", "enum UpstreamLocation"),
- "DeletionLimit.percent": const("Values.swift", "percentPattern"),
+ "ObjectName": section("ObjectName.swift", "enum ObjectName"),
+ "TimeSpan": section("TimeSpan.swift", "struct TimeSpan"),
+ "ByteSize": section("ByteSize.swift", "struct ByteSize"),
+ "MirrorPath": section("MirrorPath.swift", "enum MirrorPath"),
+ "AbsolutePath": section("AbsolutePath.swift", "enum AbsolutePath"),
+ "AgentURL": section("AgentURL.swift", "enum AgentURL"),
+ "UpstreamLocation": section("UpstreamLocation.swift", "enum UpstreamLocation"),
+ "DeletionLimit.percent": const("DeletionLimit.swift", "percentPattern"),
  "filterPatternSchema": const("RsyncPolicy.swift", "filterPatternSchema"),
  "CronExpression": section("Cron.swift", "struct CronExpression"),
- "DisplayText": section("Values.swift", "enum DisplayText"),
- "WebLink": section("Values.swift", "enum WebLink"),
+ "DisplayText": section("DisplayText.swift", "enum DisplayText"),
+ "WebLink": section("WebLink.swift", "enum WebLink"),
 }
 rp = open(SRC + "RsyncPolicy.swift").read()
 flags_block = rp[rp.index("allowedFlags: [String] = [") + len("allowedFlags: [String] = ["):]
