@@ -3,7 +3,7 @@
 SWIFT ?= swift
 DIR ?= mirrors.d
 
-.PHONY: deps build demo test identity validate bench release release-test clean
+.PHONY: deps build demo test lint identity validate bench release release-test clean
 
 deps:
 	@scripts/install-deps.sh
@@ -16,10 +16,15 @@ demo: deps
 	SWIFT=$(SWIFT) KEEP=$(KEEP) scripts/demo.sh
 
 # The fault suite runs after the rest, one test at a time: its sites would starve the timing of the others on 2 cores.
-test: deps
+test: deps lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --skip FaultTests
 	$(SWIFT) test --skip-build --filter FaultTests --no-parallel
+
+# The Swift sources as `swift format` (shipped with the toolchain) writes them, by .swift-format; `swift format format
+# --in-place --recursive --parallel Sources Tests Benchmarks Package.swift` writes them so.
+lint:
+	$(SWIFT) format lint --strict --recursive --parallel Sources Tests Benchmarks Package.swift
 
 # The randomized identity test alone, longer: ROUNDS rounds of random upstream changes in every publication mode, from
 # SEED (make test runs 6 rounds from seed 21).
