@@ -51,7 +51,7 @@ extension AgentAPI {
             throw refuse("\(error.message) on this host")
         }
         if text.isEmpty { throw refuse("pushTokenFile: the file \(file) is empty") }
-        if token.matches(Substring(text)) {
+        if credentials.accepted.role(of: text) != nil {
             throw refuse("pushTokenFile: \(file) holds the agents' token; an upstream's push token must be a token of its own")
         }
         let bits = PushTokenStrength.bits(text)

@@ -20,7 +20,8 @@ final class AgentHarness: Sendable {
     /// Local upstreams may be read from the harness's scratch directory (where the tests make them) unless
     /// `allowLocalUpstreams` says otherwise; hooks run programs from `allowExec` only.
     init(role: AgentRole = .master, name: String = "master", policy: SyncScheduler.Policy = .init(maxAttempts: 1),
-         stateDirectory: String? = nil, allowRoots: [String] = [], allowLocalUpstreams: [String]? = nil, allowExec: [String] = []) async throws {
+         stateDirectory: String? = nil, allowRoots: [String] = [], allowLocalUpstreams: [String]? = nil, allowExec: [String] = [],
+         acceptFile: String? = nil) async throws {
         tokenFile = scratch.path + "/token"
         try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
         chmod(tokenFile, 0o600)
@@ -28,6 +29,7 @@ final class AgentHarness: Sendable {
                                    stateDirectory: stateDirectory ?? scratch.path + "/state", policy: policy, handleSignals: false,
                                    allowRoots: allowRoots, allowLocalUpstreams: allowLocalUpstreams ?? [scratch.path])
         options.allowExec = allowExec
+        options.acceptFile = acceptFile
         daemon = try AgentDaemon(options: options, logger: testLogger)
         let daemon = self.daemon
         task = Task { try? await daemon.run() }
