@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -162,5 +163,18 @@ public struct AcceptedCredentials: Sendable, Hashable {
         case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
         default: nil
         }
+    }
+}
+
+/// `validate`'s word on a site that still shares one token: the package's accept file beside `master.tokenFile`
+/// (`/etc/mirrorsync/accepted`) names it `shared` after an upgrade from a site that had one.
+public enum SharedTokenCheck {
+    public static func diagnostics(_ state: DesiredState) -> [Diagnostic] {
+        let file = (state.master.tokenFile as NSString).deletingLastPathComponent + "/accepted"
+        guard let accepted = try? AcceptedCredentials.read(file), accepted.acceptsShared else { return [] }
+        return [Diagnostic(.warning, file: file, code: "shared-token",
+                           message: "the agents here accept one token shared by every role, so whoever holds any host's token may change every agent: "
+                               + "give each agent its own ('mirrorsync credential token FILE --for ROLE' on its host, its line in its peers' accept files "
+                               + "with 'mirrorsync credential accept'), then delete the 'shared' line (docs/security.md)")]
     }
 }

@@ -48,4 +48,19 @@ struct CredentialTests {
         let after = try AcceptedCredentials.parse(text, file: "acc")
         #expect(after.role(of: "w") == nil && after.role(of: "w2") == .slave("www") && after.role(of: "op") == .operator && after.role(of: "m") == .master)
     }
+
+    @Test("validate warns of a shared token in the accept file beside master.tokenFile, saying what to do; scoped, it says nothing")
+    func sharedTokenWarning() throws {
+        let scratch = Scratch("shared-token")
+        let state = DesiredState(master: MasterSpec(api: "http://127.0.0.1:7070", tokenFile: scratch.path + "/token", root: "/srv/mirror"))
+        #expect(SharedTokenCheck.diagnostics(state).isEmpty)
+        let file = scratch.path + "/accepted"
+        try (CredentialVerifier(role: .shared, token: "t").line + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        chmod(file, 0o640)
+        let warning = try #require(SharedTokenCheck.diagnostics(state).first)
+        #expect(warning.severity == .warning && warning.code == "shared-token" && warning.file == file)
+        #expect(warning.message.contains("mirrorsync credential token") && warning.message.contains("delete the 'shared' line"))
+        try (CredentialVerifier(role: .operator, token: "t").line + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(SharedTokenCheck.diagnostics(state).isEmpty)
+    }
 }
