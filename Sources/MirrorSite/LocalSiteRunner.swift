@@ -88,6 +88,13 @@ public enum SiteToken {
         let temporary = path + ".tmp-\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw ValueError("cannot create \(path): \(String(cString: strerror(errno)))") }
+        // A file replaced keeps its owner, group and mode (the package's are 0640 root:mirrorsync, which the agent
+        // reads), never writable by group or others.
+        var existing = stat()
+        if replacing, stat(path, &existing) == 0 {
+            _ = fchown(fd, existing.st_uid, existing.st_gid)
+            fchmod(fd, existing.st_mode & 0o750)
+        }
         let bytes = Array(text.utf8)
         let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         let synced = fsync(fd) == 0

@@ -199,6 +199,22 @@ struct LocalSitePlanTests {
         #expect(!LocalAddresses(addresses: ["10.9.8.7"], hostName: "box").contains("10.9.8.6"))
     }
 
+    @Test("a rotated token is fresh and keeps its file's group and mode (the package's 0640 root:mirrorsync), never writable by others")
+    func rotationKeepsOwnership() throws {
+        let scratch = Scratch("rotate")
+        let path = scratch.path + "/agent.token"
+        try SiteToken.ensure(path)
+        let before = try TokenFile.read(path)
+        chmod(path, 0o660)
+        chown(path, getuid(), 1)
+        try SiteToken.rotate(path)
+        var info = stat()
+        stat(path, &info)
+        #expect(try TokenFile.read(path) != before)
+        #expect(info.st_mode & 0o777 == 0o640)
+        #expect(getuid() != 0 || info.st_gid == 1)
+    }
+
     @Test("the token is made once, mode 0600 in a 0700 directory, and kept after")
     func tokenMadeOnce() throws {
         let scratch = Scratch("token")
