@@ -33,7 +33,7 @@ actor MasterCredential: SiteCredentials {
     }
 
     func credential(from masterAPI: String) async throws(PeerError) -> RsyncCredential {
-        if let password = Self.read(file), let user = Self.read(userFile), !user.isEmpty, Self.read(ownerFile) ?? owner == owner {
+        if let password = Self.read(file), let user = Self.read(userFile), !user.isEmpty, Self.read(ownerFile) == owner {
             return RsyncCredential(user: user, password: password)
         }
         let credential = try await peers.credential(masterAPI)

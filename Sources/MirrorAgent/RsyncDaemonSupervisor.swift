@@ -150,12 +150,19 @@ public actor RsyncDaemonSupervisor {
         }
     }
 
-    /// Until the projects change, the daemon exits, or (with an accept file) a few seconds pass: the file is read
-    /// again then, so that a slave's line removed on the master revokes its rsync user without a call.
+    /// Until the projects change, the daemon exits, or the accept file's verifiers do. With an accept file, it is
+    /// read every few seconds meanwhile, so that a slave's line removed on the master revokes its rsync user even
+    /// when no call comes.
     func waitForChange() async {
-        let poll = credentials.file == nil ? nil : clock.now().addingTimeInterval(3)
-        let deadline = [child == nil ? retryAt : nil, poll].compactMap { $0 }.min()
-        await WakeSignal.first(of: [scheduler.projectsChanged, exited, credentials.changed], orUntil: deadline, on: clock)
+        let (credentials, clock) = (self.credentials, self.clock)
+        let poll = credentials.file == nil ? nil : Task {
+            while !Task.isCancelled {
+                try? await clock.sleep(until: clock.now().addingTimeInterval(3))
+                _ = credentials.accepted
+            }
+        }
+        defer { poll?.cancel() }
+        await WakeSignal.first(of: [scheduler.projectsChanged, exited, credentials.changed], orUntil: child == nil ? retryAt : nil, on: clock)
     }
 
     func start(address: String, port: Int) {

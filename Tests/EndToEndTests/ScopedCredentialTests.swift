@@ -124,6 +124,8 @@ struct ScopedCredentialTests {
         #expect(status == 0, "\(output)")
         #expect(output.contains("warning: master, slave a, slave b accept one token shared by every role"), "\(output)")
         #expect(output.contains("mirrorsync credential"))
+        await site.master.stop()
+        #expect(try String(contentsOfFile: site.master.log, encoding: .utf8).contains("this agent accepts a token shared by every role"))
         for agent in [site.master, site.a, site.b] { await agent.stop() }
     }
 }

@@ -179,6 +179,22 @@ struct LocalSitePlanTests {
         #expect(try accepted("master").verifiers.count == 4)
     }
 
+    @Test("up says what to do for a slave on another host: the master's and the operator's lines to accept there, and where its line goes here")
+    func credentialsElsewhere() throws {
+        let scratch = Scratch("scoped-elsewhere")
+        let operatorFile = scratch.path + "/operator.token"
+        try SiteToken.ensure(operatorFile)
+        let site = LocalSite.plan(state, directory: "/conf", stateDirectory: scratch.path + "/st", tokenFileExists: true) { $0 != "ftp-b.example.org" }
+        let notes = try SiteCredentials.prepare(site, operatorTokenFile: operatorFile)
+        let master = CredentialVerifier(role: .master, token: try TokenFile.read(scratch.path + "/st/master/credential")).line
+        let op = CredentialVerifier(role: .operator, token: try TokenFile.read(operatorFile)).line
+        #expect(notes.count == 1)
+        #expect(notes.first?.hasPrefix("slave b is on another host: there, 'mirrorsync credential token FILE --for slave:b'") == true, "\(notes)")
+        #expect(notes.first?.contains(master) == true && notes.first?.contains(op) == true)
+        #expect(notes.first?.contains("mirrorsync credential accept \(scratch.path)/st/master/accepted LINE") == true)
+        #expect(try AcceptedCredentials.read(scratch.path + "/st/master/accepted").slaves.map(\.name) == ["a"])
+    }
+
     @Test("an API without a port listens on its scheme's")
     func defaultPorts() {
         #expect(LocalSite.listenAddress("http://mirror.example.org")?.text == "mirror.example.org:80")
