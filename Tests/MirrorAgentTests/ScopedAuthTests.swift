@@ -99,4 +99,24 @@ struct ScopedAuthTests {
             #expect("\(error)".contains("may be written by others"), "\(error)")
         }
     }
+
+    @Test("each slave's rsync user: its own password, stable under one key, changed by a rotated credential; rsyncd.conf names each user, or nobody")
+    func slaveRsyncUsers() throws {
+        let scratch = Scratch("rsync-users")
+        let users = try SlaveRsyncUsers(keyFile: scratch.path + "/rsyncd.key")
+        let again = try SlaveRsyncUsers(keyFile: scratch.path + "/rsyncd.key")
+        let accepted = AcceptedCredentials([CredentialVerifier(role: .operator, token: "op"), CredentialVerifier(role: .slave("a"), token: "ta"),
+                                            CredentialVerifier(role: .slave("b"), token: "tb")])
+        let made = users.credentials(accepted)
+        #expect(made.map(\.user) == ["mirrorsync-a", "mirrorsync-b"] && made[0].password != made[1].password && made[0].password.count == 64)
+        #expect(again.credentials(accepted) == made)
+        let rotated = AcceptedCredentials([CredentialVerifier(role: .slave("a"), token: "ta2"), CredentialVerifier(role: .slave("b"), token: "tb")])
+        #expect(users.credentials(rotated)[0].password != made[0].password && users.credentials(rotated)[1] == made[1])
+        var info = stat()
+        stat(scratch.path + "/rsyncd.key", &info)
+        #expect(info.st_mode & 0o777 == 0o600)
+        let config = RsyncdConfig.render(modules: [], users: made.map(\.user), secretsFile: "s", logFile: "l", hostsAllow: nil)
+        #expect(config.contains("auth users = mirrorsync-a:ro, mirrorsync-b:ro\n"))
+        #expect(RsyncdConfig.render(modules: [], users: [], secretsFile: "s", logFile: "l", hostsAllow: nil).contains("auth users = nobody-has-a-credential\n"))
+    }
 }
