@@ -4,7 +4,7 @@ import MirrorCore
 import Glibc
 #endif
 
-/// The master's `rsyncd.conf`: one read-only module per project, each open only to the site's rsync user.
+/// The master's `rsyncd.conf`: one read-only module per project, each open only to the slaves' rsync users.
 ///
 /// The daemon runs as the agent's user, so `use chroot = no` (chroot needs root); `munge symlinks = no`, so that
 /// symlinks in mirrored trees reach the slaves as they are (rsync's default munges them without a chroot). The
@@ -65,8 +65,8 @@ public enum RsyncdConfig {
     }
 }
 
-/// The site's credential for the master's rsync daemon: made by the master on its first start, kept in its state
-/// directory, and handed to the slaves through `GET /v1/rsyncd/credential`.
+/// The rsync user of a site whose agents share one token: made by the master on its first start, kept in its state
+/// directory, and handed to the slaves through `GET /v1/rsyncd/credential` for the shared token only.
 public enum SiteCredential {
     /// The rsync user the slaves log in as; they learn it with the password (`GET /v1/rsyncd/credential`).
     public static let user = "mirrorsync"
