@@ -93,7 +93,7 @@ cat >"$demo/mirrors.d/00-master.yaml" <<YAML
 # yaml-language-server: \$schema=$repo/schemas/mirrors.schema.json
 master:
   api: http://127.0.0.1:$master_port
-  tokenFile: $demo/state/token       # made by mirrorsync up on its first run
+  tokenFile: $demo/state/token       # the operator's: made by mirrorsync up on its first run; each agent gets its own
   root: $demo/trees/master
   rsyncd: { address: 127.0.0.1, port: $rsyncd_port }
 YAML
@@ -214,7 +214,7 @@ What ran:   an upstream rsync daemon (rsync://127.0.0.1:$upstream_port/), and 'm
             (http://127.0.0.1:$master_port, its rsync daemon on port $rsyncd_port), the slaves ftp1 and ftp2,
             and 'reconcile --watch'; their logs are in $demo/up.log.
 The trees:  upstream $demo/upstream, master $demo/trees/master, slaves $demo/trees/ftp1 and $demo/trees/ftp2.
-The config: $demo/mirrors.d; the agents' stores and token in $demo/state.
+The config: $demo/mirrors.d; the agents' stores and credentials (each its own: docs/security.md) and the operator's token in $demo/state.
 Again by hand:
             $bin up $demo/mirrors.d --state-dir $demo/state
 TEXT

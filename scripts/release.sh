@@ -74,6 +74,7 @@ install -D -m 0644 schemas/mirrors.schema.json "$ROOT/usr/share/mirrorsync/mirro
 install -D -m 0644 deploy/prometheus/mirrorsync-rules.yml "$ROOT/usr/share/mirrorsync/prometheus/mirrorsync-rules.yml"
 DOC=$ROOT/usr/share/doc/mirrorsync
 install -D -m 0644 README.md "$DOC/README.md"
+install -D -m 0644 docs/security.md "$DOC/security.md"
 install -D -m 0644 packaging/doc/trees.conf "$DOC/examples/trees.conf"
 mkdir -p "$DOC/examples/mirrors.d" "$DOC/examples/ci"
 for file in mirrors.d/*.yaml; do

@@ -76,6 +76,11 @@ if [[ $(id -u) -eq 0 ]]; then
     check "the user is a system user (uid $uid below 1000)" test "${uid:-1000}" -lt 1000
     check "/etc/mirrorsync/token: 0640 root:mirrorsync, 64 hex digits" \
         test "$(stat -c '%a %u %g' "$ROOT/etc/mirrorsync/token")" = "640 0 $gid" -a "$(tr -d '\n' <"$ROOT/etc/mirrorsync/token" | wc -c)" = 64
+    check "/etc/mirrorsync/agent.token and accepted: 0640 root:mirrorsync; accepted names the operator's token by its SHA-256" \
+        test "$(stat -c '%a %u %g' "$ROOT/etc/mirrorsync/agent.token" "$ROOT/etc/mirrorsync/accepted" | sort -u)" = "640 0 $gid" \
+        -a "$(grep -v '^#' "$ROOT/etc/mirrorsync/accepted")" = "operator sha256:$(tr -d '\n' <"$ROOT/etc/mirrorsync/token" | sha256sum | cut -c1-64)"
+    check "the units send agent.token and accept only accepted" \
+        test "$(grep -c -- '--token-file ${MIRRORSYNC_TOKEN_FILE} --accept-file ${MIRRORSYNC_ACCEPT_FILE}' "$ROOT/usr/lib/systemd/system/mirrorsync-master.service" "$ROOT/usr/lib/systemd/system/mirrorsync-slave@.service" | grep -c ':1$')" = 2
     check "/var/lib/mirrorsync: 0750 mirrorsync" test "$(stat -c '%a %u %g' "$ROOT/var/lib/mirrorsync")" = "750 $uid $gid"
     check "/etc/mirrorsync/hooks: 0755 root:root, the units' only --allow-exec" \
         test "$(stat -c '%a %u %g' "$ROOT/etc/mirrorsync/hooks")" = "755 0 0" \

@@ -15,7 +15,8 @@ public struct AgentAPI: Sendable {
     public let version: String
     let scheduler: SyncScheduler
     let metrics: AgentMetrics
-    let token: BearerToken
+    /// The credentials it accepts, and for which role each.
+    let credentials: AgentCredentials
     /// What a root or a local upstream may be, as the agent's flags allow: anything else is refused with 403.
     let bounds: PathBounds
     let stateCache = ProjectJSONCache()
@@ -33,7 +34,7 @@ public struct AgentAPI: Sendable {
     /// Paths that answer without a token when the settings' `publicStatus` is true.
     static let publicWhenStatusIs: Set<String> = ["/v1/status", "/mirrorz.json", "/jobs"]
 
-    init(role: AgentRole, name: String, bootID: String, version: String, scheduler: SyncScheduler, metrics: AgentMetrics, token: BearerToken,
+    init(role: AgentRole, name: String, bootID: String, version: String, scheduler: SyncScheduler, metrics: AgentMetrics, credentials: AgentCredentials,
          bounds: PathBounds, site: SiteStatusSource? = nil, stages: StagedRollouts? = nil,
          maxLongPolls: Int = ConnectionLimits().maxLongPolls) {
         self.longPolls = HeldCount(limit: maxLongPolls)
@@ -46,13 +47,13 @@ public struct AgentAPI: Sendable {
         self.version = version
         self.scheduler = scheduler
         self.metrics = metrics
-        self.token = token
+        self.credentials = credentials
     }
 
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
         let scheduler = self.scheduler
-        router.add(middleware: BearerAuthMiddleware(token: token) { request in
+        router.add(middleware: BearerAuthMiddleware(credentials: credentials, agent: role) { request in
             let path = request.uri.path
             if path == "/v1/health" { return true }
             // An upstream's push carries the project's push token, which its route checks.
@@ -65,7 +66,8 @@ public struct AgentAPI: Sendable {
         })
         let api = self
         router.get("/v1/health") { _, _ in
-            try APIResponse.json(AgentHealth(role: api.role, name: api.name, bootID: api.bootID, version: api.version))
+            try APIResponse.json(AgentHealth(role: api.role, name: api.name, bootID: api.bootID, version: api.version,
+                                           sharedToken: api.credentials.accepted.acceptsShared ? true : nil))
         }
         router.get("/v1/state") { request, _ in
             if let wanted = request.uri.queryParameters["ifDigest"], let omitted = try await api.stateWithoutProjects(ifDigest: String(wanted)) {
@@ -79,7 +81,7 @@ public struct AgentAPI: Sendable {
         }
         // Without the token (publicStatus), the public's view: no message, stderr, hook or spec (PublicView).
         router.get("/v1/status") { request, _ in
-            let withToken = api.token.authorises(request)
+            let withToken = api.credentials.authorisesOperator(request)
             guard let site = api.site else {
                 if withToken { return try await api.stateResponse() }
                 return try APIResponse.json(PublicView.status(of: api.name, role: api.role, projects: await scheduler.projectStates(), now: Date()))
@@ -105,7 +107,7 @@ public struct AgentAPI: Sendable {
         }
         router.get("/v1/rsyncd/credential") { _, _ in
             guard let site = api.site else { throw APIError.masterOnly("/v1/rsyncd/credential") }
-            return try APIResponse.json(site.supervisor.siteCredential)
+            return try APIResponse.json(try site.supervisor.credential(for: Caller.role))
         }
         router.post("/v1/reports") { request, _ in
             guard api.site != nil else { throw APIError.masterOnly("/v1/reports") }
@@ -267,6 +269,7 @@ public struct AgentAPI: Sendable {
         key("role"); out.writeBytes(try encoder.encode(role)); out.writeString(",")
         if let settings { key("settings"); out.writeBytes(try encoder.encode(settings)); out.writeString(",") }
         if let generation { key("settingsGeneration"); out.writeBytes(try encoder.encode(generation)); out.writeString(",") }
+        if credentials.accepted.acceptsShared { key("sharedToken"); out.writeString("true,") }
         key("stateVersion"); out.writeString("\(version),")
         key("version"); out.writeBytes(try encoder.encode(self.version))
         out.writeString("}")
@@ -279,8 +282,10 @@ public struct AgentAPI: Sendable {
         let digest = try await stateSnapshot().digest
         guard digest == wanted else { return nil }
         let (settings, generation) = await scheduler.currentSettings()
-        return try APIResponse.json(AgentState(role: role, name: name, bootID: bootID, version: version, settings: settings,
-                                               settingsGeneration: generation, projects: [:], projectsDigest: digest, projectsOmitted: true))
+        var state = AgentState(role: role, name: name, bootID: bootID, version: version, settings: settings,
+                               settingsGeneration: generation, projects: [:], projectsDigest: digest, projectsOmitted: true)
+        state.sharedToken = credentials.accepted.acceptsShared ? true : nil
+        return try APIResponse.json(state)
     }
 
     static func jsonResponse(_ body: ByteBuffer) -> Response {
@@ -311,6 +316,10 @@ public struct AgentAPI: Sendable {
 
     /// A slave's report: kept if the slave is one of the master's and serves the project.
     func accept(_ report: SlaveReport) async throws {
+        // A slave's credential reports for that slave only.
+        if case .slave(let caller) = Caller.role, caller != report.slave {
+            throw APIError.outsideRole(.slave(caller), "report for slave '\(report.slave)'")
+        }
         let (settings, _) = await scheduler.currentSettings()
         guard settings?.slaves[report.slave] != nil else {
             throw APIError(.notFound, code: "not-found", message: "no slave '\(report.slave)' in the master's settings", field: "slave")

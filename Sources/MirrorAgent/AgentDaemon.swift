@@ -54,7 +54,10 @@ public struct AgentOptions: Sendable {
     public var host: String
     /// 0 picks a free port (tests).
     public var port: Int
+    /// The credential this agent sends to its peers; without `acceptFile`, also the one token it accepts, for every role.
     public var tokenFile: String
+    /// `--accept-file`: the verifiers of the credentials this agent accepts, and each one's role (`AcceptedCredentials`).
+    public var acceptFile: String?
     public var stateDirectory: String
     public var version: String
     public var policy: SyncScheduler.Policy
@@ -142,7 +145,14 @@ public final class AgentDaemon: Sendable {
         tls = try Self.serverTLS(options, logger: logger)
         try Self.prepareStateDirectory(options.stateDirectory)
         var bounds = try Self.bounds(options)
-        bounds.credentialFiles = ([options.tokenFile] + (options.tlsKeyFile.map { [$0] } ?? [])).flatMap { [$0, PathBounds.resolve($0)] }
+        bounds.credentialFiles = ([options.tokenFile] + [options.tlsKeyFile, options.acceptFile].compactMap { $0 }).flatMap { [$0, PathBounds.resolve($0)] }
+        let credentials: AgentCredentials
+        do throws(ValueError) { credentials = try AgentCredentials(acceptFile: options.acceptFile, sharedToken: tokenText, logger: logger) } catch {
+            throw AgentStartError(error.message)
+        }
+        if credentials.accepted.acceptsShared {
+            logger.warning("this agent accepts a token shared by every role: whoever holds any host's token may change every agent; give each role its own credential (docs/security.md)")
+        }
         let store: AgentStore
         do { store = try AgentStore(directory: options.stateDirectory) } catch { throw AgentStartError(error.message) }
         // The root stored before this start: a program there would be one an upstream wrote.
@@ -160,7 +170,7 @@ public final class AgentDaemon: Sendable {
         }
         let peers = PeerClient(token: tokenText, transport: transport)
         // A slave's pulls name the site's credential, which it gets from the master.
-        let siteCredentials = options.role == .slave ? MasterCredential(file: options.stateDirectory + "/master-rsync.secret", peers: peers) : nil
+        let siteCredentials = options.role == .slave ? MasterCredential(file: options.stateDirectory + "/master-rsync.secret", peers: peers, token: tokenText) : nil
         let runner = runner ?? TreeRunner.rsync(clock: clock, siteCredentials: siteCredentials,
                                            host: options.role == .master ? "master" : "slave \(options.name)", bounds: bounds,
                                            traceHost: options.traceHost, creator: "mirrorsync \(options.version)")
@@ -190,7 +200,7 @@ public final class AgentDaemon: Sendable {
                                               hooks: hooks, clock: clock, metrics: metrics, policy: options.policy, logs: logs, logger: logger)
                 made.set(scheduler)
                 let supervisor = try RsyncDaemonSupervisor(stateDirectory: options.stateDirectory, scheduler: scheduler,
-                                                           executable: options.rsyncExecutable, clock: clock, logger: logger)
+                                                           credentials: credentials, executable: options.rsyncExecutable, clock: clock, logger: logger)
                 rsyncd = supervisor
                 extraServices = [RsyncDaemonService(supervisor: supervisor)]
                 stopPeers = {
@@ -200,7 +210,7 @@ public final class AgentDaemon: Sendable {
                 let site = SiteStatusSource(name: options.name, scheduler: scheduler, supervisor: supervisor,
                                             prober: PeerClient(token: tokenText, timeout: 2, transport: transport), clock: clock)
                 api = AgentAPI(role: .master, name: options.name, bootID: bootID, version: options.version, scheduler: scheduler,
-                               metrics: metrics, token: BearerToken(tokenText), bounds: bounds, site: site, stages: stages,
+                               metrics: metrics, credentials: credentials, bounds: bounds, site: site, stages: stages,
                                maxLongPolls: options.limits.maxLongPolls)
             case .slave:
                 let reports = Courier<ReportDelivery>(clock: clock, retryBase: options.peerRetryBase, logger: logger) { _, delivery throws(PeerError) in
@@ -215,7 +225,7 @@ public final class AgentDaemon: Sendable {
                                                 retryBase: options.peerRetryBase, retryMax: 60, logger: logger)]
                 stopPeers = { await reports.stop() }
                 api = AgentAPI(role: .slave, name: options.name, bootID: bootID, version: options.version, scheduler: scheduler,
-                               metrics: metrics, token: BearerToken(tokenText), bounds: bounds, maxLongPolls: options.limits.maxLongPolls)
+                               metrics: metrics, credentials: credentials, bounds: bounds, maxLongPolls: options.limits.maxLongPolls)
             }
         } catch let error as AgentStartError {
             throw error

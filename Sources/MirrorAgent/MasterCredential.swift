@@ -13,25 +13,32 @@ public protocol SiteCredentials: Sendable {
     func forget() async
 }
 
-/// The slave's copy of the site's credential in its state directory: the password in a file of mode 0600, the user
-/// name beside it; fetched from the master when the slave has none, forgotten when the daemon refuses it.
+/// The slave's copy of its rsync credential in its state directory: the password in a file of mode 0600, the user
+/// name beside it, and the verifier of the slave's own token it was fetched with; fetched from the master when the
+/// slave has none or its token changed (the master derives the password from it), forgotten when the daemon refuses it.
 actor MasterCredential: SiteCredentials {
     let file: String
     let userFile: String
+    let ownerFile: String
+    /// The SHA-256 of the token this slave sends, in hex.
+    let owner: String
     let peers: PeerClient
 
-    init(file: String, peers: PeerClient) {
+    init(file: String, peers: PeerClient, token: String) {
         self.file = file
         self.userFile = file + ".user"
+        self.ownerFile = file + ".for"
+        self.owner = SHA256.hex(SHA256.hash(Array(token.utf8)))
         self.peers = peers
     }
 
     func credential(from masterAPI: String) async throws(PeerError) -> RsyncCredential {
-        if let password = Self.read(file), let user = Self.read(userFile), !user.isEmpty {
+        if let password = Self.read(file), let user = Self.read(userFile), !user.isEmpty, Self.read(ownerFile) == owner {
             return RsyncCredential(user: user, password: password)
         }
         let credential = try await peers.credential(masterAPI)
         do throws(AtomicFile.Failure) {
+            try AtomicFile.write(Array(owner.utf8), to: ownerFile, mode: 0o600)
             try AtomicFile.write(Array(credential.user.utf8), to: userFile, mode: 0o600)
             try AtomicFile.write(Array(credential.password.utf8), to: file, mode: 0o600)
         } catch {

@@ -5,7 +5,7 @@ import Glibc
 #endif
 
 /// What the agent's API may ask it to write to and read from, as the agent's own command line allows: anyone holding
-/// the agents' token may change a root or a project, but not what those may reach.
+/// the operator's token may change a root or a project, but not what those may reach.
 ///
 /// - A root (the master's root, a slave's public directory, and each project's tree under it) may never overlap the
 ///   file system's root, a system directory (`systemDirectories`) or the agent's state directory: not be one of them,

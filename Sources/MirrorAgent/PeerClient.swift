@@ -16,7 +16,7 @@ public struct PeerError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// Calls from one agent to another, with the bearer token the agents share: the master's triggers to its slaves,
+/// Calls from one agent to another, with this agent's own credential (`--token-file`): the master's triggers to its slaves,
 /// a slave's reports, catch-up and credential from the master. A thin layer over `APIClient`.
 public struct PeerClient: Sendable {
     let client: APIClient

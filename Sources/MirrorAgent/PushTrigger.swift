@@ -39,7 +39,7 @@ extension AgentAPI {
     }
 
     /// The push token of a project, read from its file now, so that a new token takes effect without a reconcile.
-    /// Refused when the file breaks the rules of secret files (`SecretFileRules`), is empty, holds the agents' token,
+    /// Refused when the file breaks the rules of secret files (`SecretFileRules`), is empty, holds a credential the agent accepts,
     /// or holds a token of less than 128 bits.
     func pushToken(_ file: String, root: String?) throws(APIError) -> BearerToken {
         func refuse(_ message: String) -> APIError {
@@ -51,8 +51,8 @@ extension AgentAPI {
             throw refuse("\(error.message) on this host")
         }
         if text.isEmpty { throw refuse("pushTokenFile: the file \(file) is empty") }
-        if token.matches(Substring(text)) {
-            throw refuse("pushTokenFile: \(file) holds the agents' token; an upstream's push token must be a token of its own")
+        if credentials.accepted.role(of: text) != nil {
+            throw refuse("pushTokenFile: \(file) holds a credential the agents accept; an upstream's push token must be a token of its own")
         }
         let bits = PushTokenStrength.bits(text)
         if bits < PushTokenStrength.minimumBits {

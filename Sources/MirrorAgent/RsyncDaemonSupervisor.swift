@@ -29,7 +29,12 @@ public actor RsyncDaemonSupervisor {
     public nonisolated let configFile: String
     public nonisolated let secretsFile: String
     public nonisolated let logFile: String
+    /// The shared token's rsync user, `mirrorsync`: for a site whose agents share one token.
     let credential: RsyncCredential
+    /// Each slave's own rsync user is derived from this key and the slave's credential (`SlaveRsyncUsers`).
+    let users: SlaveRsyncUsers
+    let credentials: AgentCredentials
+    var writtenSecrets: String?
     let scheduler: SyncScheduler
     let executable: String
     let clock: any AgentClock
@@ -46,7 +51,7 @@ public actor RsyncDaemonSupervisor {
 
     /// Makes the directory and the site's credential if they are missing; stops a daemon that an agent killed
     /// outright left behind, which would hold the port.
-    public init(stateDirectory: String, scheduler: SyncScheduler, executable: String = "rsync", clock: any AgentClock = SystemClock(),
+    public init(stateDirectory: String, scheduler: SyncScheduler, credentials: AgentCredentials, executable: String = "rsync", clock: any AgentClock = SystemClock(),
                 retryBase: TimeInterval = 1, retryMax: TimeInterval = 60, logger: Logger) throws(AgentStartError) {
         directory = stateDirectory + "/rsyncd"
         configFile = directory + "/rsyncd.conf"
@@ -61,7 +66,11 @@ public actor RsyncDaemonSupervisor {
         if mkdir(directory, 0o700) != 0 && errno != EEXIST {
             throw AgentStartError("cannot create \(directory): \(String(cString: strerror(errno)))")
         }
-        do throws(AtomicFile.Failure) { credential = try SiteCredential.loadOrCreate(secretsFile: secretsFile) } catch {
+        self.credentials = credentials
+        do throws(AtomicFile.Failure) {
+            credential = try SiteCredential.loadOrCreate(secretsFile: secretsFile)
+            users = try SlaveRsyncUsers(keyFile: directory + "/rsyncd.key")
+        } catch {
             throw AgentStartError(error.message)
         }
         let config = configFile
@@ -70,8 +79,27 @@ public actor RsyncDaemonSupervisor {
         }
     }
 
-    /// What slaves log in with; for `GET /v1/rsyncd/credential` only.
-    public nonisolated var siteCredential: RsyncCredential { credential }
+    /// `GET /v1/rsyncd/credential`: a slave's own rsync user, for that slave's credential; the shared user for the
+    /// shared token; 403 for any other.
+    nonisolated func credential(for caller: CredentialRole?) throws(APIError) -> RsyncCredential {
+        switch caller {
+        case .shared: return credential
+        case .slave(let name):
+            guard let own = users.credentials(credentials.accepted).first(where: { $0.user == SlaveRsyncUsers.user(name) }) else {
+                throw APIError.outsideRole(.slave(name), "fetch an rsync credential: the master's accept file has no line for it")
+            }
+            return own
+        case .operator, .master, nil:
+            throw APIError.outsideRole(caller ?? .operator, "fetch an rsync credential: it is a slave's, for that slave's own credential")
+        }
+    }
+
+    /// The rsync users the daemon takes as of the accept file now: each slave's own, and `mirrorsync` while a
+    /// shared token is accepted.
+    nonisolated func allowedUsers() -> [RsyncCredential] {
+        let accepted = credentials.accepted
+        return (accepted.acceptsShared ? [credential] : []) + users.credentials(accepted)
+    }
 
     /// Until cancelled; then stops the daemon.
     public func run() async {
@@ -92,10 +120,15 @@ public actor RsyncDaemonSupervisor {
             status = RsyncdStatus(state: .disabled)
             return
         }
-        let config = RsyncdConfig.render(modules: modules, user: credential.user, secretsFile: secretsFile, logFile: logFile,
+        let allowed = allowedUsers()
+        let secrets = allowed.map { "\($0.user):\($0.password)\n" }.joined()
+        let config = RsyncdConfig.render(modules: modules, users: allowed.map(\.user), secretsFile: secretsFile, logFile: logFile,
                                          hostsAllow: rsyncd.slavesOnly ? RsyncdConfig.hosts(ofSlaves: settings.slaves) : nil)
-        if config != writtenConfig {
+        if config != writtenConfig || secrets != writtenSecrets {
             do throws(AtomicFile.Failure) {
+                // The secrets first: a config naming a user the secrets do not have yet would refuse that user.
+                try AtomicFile.write(Array(secrets.utf8), to: secretsFile, mode: 0o600)
+                writtenSecrets = secrets
                 try AtomicFile.write(Array(config.utf8), to: configFile, mode: 0o600)
                 writtenConfig = config
                 logger.info("rsyncd.conf written", metadata: ["modules": "\(modules.count)", "file": "\(configFile)"])
@@ -117,8 +150,19 @@ public actor RsyncDaemonSupervisor {
         }
     }
 
+    /// Until the projects change, the daemon exits, or the accept file's verifiers do. With an accept file, it is
+    /// read every few seconds meanwhile, so that a slave's line removed on the master revokes its rsync user even
+    /// when no call comes.
     func waitForChange() async {
-        await WakeSignal.first(of: [scheduler.projectsChanged, exited], orUntil: child == nil ? retryAt : nil, on: clock)
+        let (credentials, clock) = (self.credentials, self.clock)
+        let poll = credentials.file == nil ? nil : Task {
+            while !Task.isCancelled {
+                try? await clock.sleep(until: clock.now().addingTimeInterval(3))
+                _ = credentials.accepted
+            }
+        }
+        defer { poll?.cancel() }
+        await WakeSignal.first(of: [scheduler.projectsChanged, exited, credentials.changed], orUntil: child == nil ? retryAt : nil, on: clock)
     }
 
     func start(address: String, port: Int) {

@@ -4,7 +4,7 @@ import MirrorCore
 import Glibc
 #endif
 
-/// The master's `rsyncd.conf`: one read-only module per project, each open only to the site's rsync user.
+/// The master's `rsyncd.conf`: one read-only module per project, each open only to the slaves' rsync users.
 ///
 /// The daemon runs as the agent's user, so `use chroot = no` (chroot needs root); `munge symlinks = no`, so that
 /// symlinks in mirrored trees reach the slaves as they are (rsync's default munges them without a chroot). The
@@ -22,6 +22,11 @@ public enum RsyncdConfig {
     }
 
     public static func render(modules: [Module], user: String, secretsFile: String, logFile: String, hostsAllow: [String]?) -> String {
+        render(modules: modules, users: [user], secretsFile: secretsFile, logFile: logFile, hostsAllow: hostsAllow)
+    }
+
+    /// No user at all: nobody may pull (`auth users` takes a name that no secrets line has).
+    public static func render(modules: [Module], users: [String], secretsFile: String, logFile: String, hostsAllow: [String]?) -> String {
         var lines = [
             "# Written by the mirrorsync master agent; it is rewritten whenever the projects change.",
             "use chroot = no",
@@ -36,7 +41,7 @@ public enum RsyncdConfig {
             "timeout = 600",
             "refuse options = copy-links copy-unsafe-links copy-dirlinks keep-dirlinks remove-source-files",
             "log file = \(logFile)",
-            "auth users = \(user):ro",
+            "auth users = \(users.isEmpty ? "nobody-has-a-credential" : users.map { "\($0):ro" }.joined(separator: ", "))",
             "secrets file = \(secretsFile)",
         ]
         if let hostsAllow {
@@ -60,8 +65,8 @@ public enum RsyncdConfig {
     }
 }
 
-/// The site's credential for the master's rsync daemon: made by the master on its first start, kept in its state
-/// directory, and handed to the slaves through `GET /v1/rsyncd/credential`.
+/// The rsync user of a site whose agents share one token: made by the master on its first start, kept in its state
+/// directory, and handed to the slaves through `GET /v1/rsyncd/credential` for the shared token only.
 public enum SiteCredential {
     /// The rsync user the slaves log in as; they learn it with the password (`GET /v1/rsyncd/credential`).
     public static let user = "mirrorsync"
@@ -69,7 +74,7 @@ public enum SiteCredential {
     /// Reads the secrets file (`user:password`, mode 0600), or makes one with a fresh random password.
     public static func loadOrCreate(secretsFile: String) throws(AtomicFile.Failure) -> RsyncCredential {
         if let data = FileManager.default.contents(atPath: secretsFile),
-           let line = String(data: data, encoding: .utf8)?.split(separator: "\n").first,
+           let line = String(data: data, encoding: .utf8)?.split(separator: "\n").first(where: { $0.hasPrefix(user + ":") }),
            let colon = line.firstIndex(of: ":"), line[..<colon] == user, line.index(after: colon) < line.endIndex {
             chmod(secretsFile, 0o600)
             return RsyncCredential(user: user, password: String(line[line.index(after: colon)...]))
@@ -78,5 +83,33 @@ public enum SiteCredential {
         let password = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
         try AtomicFile.write(Array("\(user):\(password)\n".utf8), to: secretsFile, mode: 0o600)
         return RsyncCredential(user: user, password: password)
+    }
+}
+
+/// Each slave's own rsync user on the master, `mirrorsync-NAME`, so that one slave is revoked alone: its password
+/// is HMAC-SHA-256 of the slave's name and credential verifier under the master's key, so a rotated credential
+/// changes it and a removed line ends it, with nothing else to keep in step.
+public struct SlaveRsyncUsers: Sendable {
+    let key: [UInt8]
+
+    public static func user(_ slave: String) -> String { "mirrorsync-" + slave }
+
+    /// Reads the key (hex, mode 0600), or makes one.
+    public init(keyFile: String) throws(AtomicFile.Failure) {
+        if let data = FileManager.default.contents(atPath: keyFile), data.count >= 64 {
+            key = Array(data.prefix(64))
+            return
+        }
+        var generator = SystemRandomNumberGenerator()
+        let text = SHA256.hex((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        try AtomicFile.write(Array(text.utf8), to: keyFile, mode: 0o600)
+        key = Array(text.utf8)
+    }
+
+    public func credentials(_ accepted: AcceptedCredentials) -> [RsyncCredential] {
+        accepted.slaves.map { slave in
+            RsyncCredential(user: Self.user(slave.name),
+                            password: SHA256.hex(SHA256.hmac(key: key, Array("\(slave.name):\(SHA256.hex(slave.digest))".utf8))))
+        }
     }
 }

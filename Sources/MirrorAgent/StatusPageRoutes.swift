@@ -18,7 +18,7 @@ extension AgentAPI {
             let status = await site.status()
             let states = await api.scheduler.projectStates()
             // Without the token (publicStatus), the public's view: no message, stderr, hook or log (PublicView).
-            let shown = api.token.authorises(request) ? status : PublicView.status(status)
+            let shown = api.credentials.authorisesOperator(request) ? status : PublicView.status(status)
             return Self.htmlResponse(StatusPage.site(shown, states: states, now: site.clock.now()))
         }
         router.get("/projects/:name") { request, context in
@@ -31,7 +31,7 @@ extension AgentAPI {
             let status = await site.status()
             let runs: [RunRecord]
             do throws(SchedulerError) { runs = try await api.scheduler.runs(name, limit: StatusPage.runsShown) } catch { throw APIError(error) }
-            guard api.token.authorises(request) else {
+            guard api.credentials.authorisesOperator(request) else {
                 // The public's page: each run's class, not its message, stderr, hook or log lines.
                 return Self.htmlResponse(StatusPage.project(name, siteName: status.name, state: PublicView.state(state),
                                                             site: PublicView.status(status).projects[name], slaves: status.slaves,

@@ -9,8 +9,13 @@ struct AgentFlags: ParsableArguments {
     @Option(help: ArgumentHelp("The address and port the agent's API listens on.", valueName: "host:port"))
     var listen: String?
 
-    @Option(help: ArgumentHelp("The file holding the bearer token the agents share; it must not be readable by every user.", valueName: "file"))
+    @Option(help: ArgumentHelp("The file holding the credential this agent sends to its peers; it must not be readable by every user. "
+                               + "Without --accept-file, it is also the one token the agent accepts, for every role (the old, shared way).", valueName: "file"))
     var tokenFile: String
+
+    @Option(help: ArgumentHelp("The verifiers of the credentials this agent accepts, one a line as 'mirrorsync credential' prints them "
+                               + "(operator, master, slave NAME); read again when it changes.", valueName: "file"))
+    var acceptFile: String?
 
     @Option(help: ArgumentHelp("Where the agent keeps its store (created if missing).", valueName: "dir"))
     var stateDir: String
@@ -98,6 +103,7 @@ struct AgentFlags: ParsableArguments {
         var options = AgentOptions(role: role, name: name, host: host, port: port, tokenFile: tokenFile, stateDirectory: stateDir,
                                    allowRoots: allowRoots, allowLocalUpstreams: allowLocalUpstreams)
         options.allowExec = allowExec
+        options.acceptFile = acceptFile
         options.tlsCertificateFile = tlsCert
         options.tlsKeyFile = tlsKey
         options.traceHost = traceHost

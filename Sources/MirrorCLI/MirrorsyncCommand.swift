@@ -12,7 +12,7 @@ public struct MirrorsyncCommand: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [InitCommand.self, UpCommand.self, ValidateCommand.self, ReconcileCommand.self, StatusCommand.self, SyncCommand.self, LogsCommand.self,
-                      CancelCommand.self, MasterCommand.self, SlaveCommand.self]
+                      CancelCommand.self, CredentialCommand.self, MasterCommand.self, SlaveCommand.self]
     )
 
     public init() {}

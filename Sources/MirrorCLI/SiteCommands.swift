@@ -66,8 +66,10 @@ struct UpCommand: AsyncParsableCommand {
             minute), and 'up |' says so. Agents whose API is on another host are listed, not started: run \
             'mirrorsync slave' there.
 
-            When master.tokenFile does not exist, the token is made in --state-dir (mode 0600) on the first run and \
-            kept for the next ones; pass it to 'status' and 'sync' with --token-file.
+            master.tokenFile is the operator's token, which only the reconciler is given; when it does not exist, it is \
+            made in --state-dir (mode 0600) on the first run and kept; pass it to 'status' and 'sync' with --token-file. \
+            Each agent started here sends a credential of its own (STATE/NAME/credential) and accepts only the \
+            verifiers in STATE/NAME/accepted, which up keeps in step: docs/security.md.
 
             Ctrl-C or SIGTERM stops the reconciler, then the agents, each with everything it started; the exit \
             status is then 0. An invalid mirrors.d starts nothing and exits 1.
@@ -125,9 +127,11 @@ struct UpCommand: AsyncParsableCommand {
             try SiteDirectory.make(stateDirectory)
             if site.tokenIsGenerated {
                 let made = try SiteToken.ensure(site.tokenFile)
-                output.write("up", (made ? "made the agents' token in " : "the agents' token is ") + site.tokenFile
+                output.write("up", (made ? "made the operator's token in " : "the operator's token is ") + site.tokenFile
                              + (site.tokenFile == state.master.tokenFile ? "" : " (master.tokenFile \(state.master.tokenFile) does not exist)"))
             }
+            // Each agent started here gets its own credential; the operator's token stays with the reconciler.
+            for note in try SiteCredentials.prepare(site, operatorTokenFile: site.tokenFile) { output.write("up", note) }
         } catch {
             Terminal.write("mirrorsync up: error: \(error.message)\n", to: .standardError)
             throw ExitCode(1)

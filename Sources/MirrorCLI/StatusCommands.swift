@@ -31,6 +31,8 @@ struct StatusReport: Codable, Sendable {
     var formatVersion = 1
     var rows: [StatusRow]
     var unreachable: [String: String]
+    /// The agents that accept one token shared by every role.
+    var sharedToken: [String] = []
 }
 
 /// `mirrorsync status [DIR]`: every project on every host.
@@ -55,12 +57,14 @@ struct StatusCommand: AsyncParsableCommand {
         let observed = await reconciler.observe(desired)
         let report = Self.report(desired: desired, observed: observed, now: Date())
         if agents.output == .json { agents.printJSON(report) } else { Terminal.write(Self.table(report, now: Date()), to: .standardOutput) }
+        if let warning = Self.sharedTokenWarning(report.sharedToken) { Terminal.write(warning, to: .standardError) }
         if !report.unreachable.isEmpty { throw ExitCode(1) }
     }
 
     static func report(desired: [DesiredAgent], observed: [String: Planner.Observation], now: Date) -> StatusReport {
         var rows: [StatusRow] = []
         var unreachable: [String: String] = [:]
+        var shared: [String] = []
         let masterState: AgentState? = desired.first { $0.role == .master }.flatMap { master in
             if case .state(let state)? = observed[master.name] { state } else { nil }
         }
@@ -69,6 +73,7 @@ struct StatusCommand: AsyncParsableCommand {
                 if case .unreachable(let why)? = observed[agent.name] { unreachable[agent.label] = why }
                 continue
             }
+            if state.sharedToken == true { shared.append(agent.label) }
             for name in state.projects.keys.sorted() {
                 let project = state.projects[name]!
                 let status = project.status
@@ -83,7 +88,15 @@ struct StatusCommand: AsyncParsableCommand {
                                       failed: status.lastRun?.result == .failed, stuck: status.stuck))
             }
         }
-        return StatusReport(rows: rows, unreachable: unreachable)
+        return StatusReport(rows: rows, unreachable: unreachable, sharedToken: shared)
+    }
+
+    /// What to do about agents that still accept one shared token.
+    static func sharedTokenWarning(_ agents: [String]) -> String? {
+        guard !agents.isEmpty else { return nil }
+        return "warning: \(agents.joined(separator: ", ")) accept\(agents.count == 1 ? "s" : "") one token shared by every role, so whoever "
+            + "holds any host's token may change every agent: give each agent its own credential and an accept file "
+            + "('mirrorsync credential', docs/security.md)\n"
     }
 
     static func table(_ report: StatusReport, now: Date) -> String {

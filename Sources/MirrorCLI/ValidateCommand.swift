@@ -56,7 +56,7 @@ public struct ValidationReport: Sendable {
             let loaded = try loader.load(directory: directory)
             let programs = HookPrograms.diagnostics(loaded.state, directory: directory, allowExec: allowExec)
             state = programs.contains { $0.severity == .error } ? nil : loaded.state
-            diagnostics = (loaded.warnings + programs).sorted(by: Diagnostic.inSourceOrder)
+            diagnostics = (loaded.warnings + programs + SharedTokenCheck.diagnostics(loaded.state)).sorted(by: Diagnostic.inSourceOrder)
         } catch {
             state = nil
             diagnostics = error.diagnostics

@@ -130,6 +130,8 @@ public struct AgentState: Codable, Sendable, Hashable {
     /// Set when the request asked for what changed since this version (`?since=`) and the agent answered with that
     /// alone: `projects` holds the projects whose state changed since, `projectsDigest` is still that of every project.
     public var projectsSince: UInt64?
+    /// True when the agent accepts one token shared by every role: `status` says what to do about it.
+    public var sharedToken: Bool?
 
     public init(role: AgentRole, name: String, bootID: String, version: String, settings: AgentSettings?,
                 settingsGeneration: String?, projects: [String: ProjectState], projectsDigest: String? = nil,
@@ -149,7 +151,7 @@ public struct AgentState: Codable, Sendable, Hashable {
 
     enum CodingKeys: String, CodingKey {
         case role, name, bootID, version, settings, settingsGeneration, projects, projectsDigest, projectsOmitted
-        case stateVersion, projectsSince
+        case stateVersion, projectsSince, sharedToken
     }
 
     public init(from decoder: any Decoder) throws {
@@ -165,6 +167,7 @@ public struct AgentState: Codable, Sendable, Hashable {
         projectsOmitted = try c.decodeIfPresent(Bool.self, forKey: .projectsOmitted) ?? false
         stateVersion = try c.decodeIfPresent(UInt64.self, forKey: .stateVersion)
         projectsSince = try c.decodeIfPresent(UInt64.self, forKey: .projectsSince)
+        sharedToken = try c.decodeIfPresent(Bool.self, forKey: .sharedToken)
     }
 
     /// The digest these projects have, for agents (and tests) that build a state.
@@ -180,8 +183,11 @@ public struct AgentHealth: Codable, Sendable, Hashable {
     public var name: String
     public var bootID: String
     public var version: String
+    /// True when the agent accepts one token shared by every role (no `--accept-file`, or a `shared` line in it).
+    public var sharedToken: Bool?
 
-    public init(status: String = "ok", role: AgentRole, name: String, bootID: String, version: String) {
+    public init(status: String = "ok", role: AgentRole, name: String, bootID: String, version: String, sharedToken: Bool? = nil) {
+        self.sharedToken = sharedToken
         self.status = status
         self.role = role
         self.name = name

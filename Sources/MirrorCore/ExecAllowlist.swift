@@ -7,7 +7,7 @@ import Darwin
 /// Where a program that an agent runs for a project (a hook; any later command) may come from: only a regular file
 /// inside a directory the host allows (`--allow-exec DIR`, none by default), symlinks included in that rule.
 ///
-/// Whoever holds the agents' token may change a project, so it must not choose what runs: the host does, by naming
+/// Whoever holds the operator's token may change a project, so it must not choose what runs: the host does, by naming
 /// directories that the agent itself cannot change. An allowed directory, the directories above it and each program
 /// are not writable by group or others (a sticky directory above is fine), and when the agent does not run as root
 /// none of them is owned by its user; an allowed directory neither lies in nor holds a tree the agent writes (a

@@ -2,7 +2,7 @@
 public struct MasterSpec: Sendable, Hashable, Codable {
     /// The master agent's API, such as `http://mirror-master.example.org:7070`.
     public var api: String
-    /// The file that holds the bearer token the agents share.
+    /// The file that holds the operator's bearer token (the reconciler's and the CLI's).
     public var tokenFile: String
     /// The master's tree: each project lives at `root/path`.
     public var root: String

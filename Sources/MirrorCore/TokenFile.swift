@@ -4,7 +4,7 @@ import Glibc
 import Darwin
 #endif
 
-/// The bearer token the agents share, read from its file: never inline, never readable by every user.
+/// A bearer token (the operator's, or an agent's own), read from its file: never inline, never readable by every user.
 public enum TokenFile {
     public static func read(_ path: String) throws(ValueError) -> String {
         var info = stat()

@@ -255,7 +255,7 @@ public enum BundledSchema {
         },
         "tokenFile": {
           "$ref": "#/$defs/absolutePath",
-          "description": "The file that holds the bearer token the agents share (mode 0600); the token itself never goes in mirrors.d.",
+          "description": "The file that holds the operator's bearer token, which the reconciler and the CLI send (mode 0600); the token itself never goes in mirrors.d. Each agent has a credential of its own (docs/security.md).",
           "examples": ["/etc/mirrorsync/token"]
         },
         "root": {

@@ -38,7 +38,7 @@ public struct LocalSite: Sendable, Equatable {
     public var components: [SiteComponent]
     /// Agents whose API is on another host: `(name, api)`.
     public var elsewhere: [AgentElsewhere]
-    /// The token file every component is given.
+    /// The operator's token file, which the reconciler is given; the agents have their own (`SiteCredentials`).
     public var tokenFile: String
     /// Whether `up` makes the token, because the desired state's `master.tokenFile` does not exist.
     public var tokenIsGenerated: Bool
@@ -70,12 +70,17 @@ public struct LocalSite: Sendable, Equatable {
         let tokenFile = tokenFileExists ? state.master.tokenFile : stateDirectory + "/token"
         var components: [SiteComponent] = []
         var elsewhere: [AgentElsewhere] = []
-        let common = ["--token-file", tokenFile, "--log-level", logLevel] + allowExec.flatMap { ["--allow-exec", $0] }
+        // Each agent sends its own credential and accepts the verifiers in its state directory (`SiteCredentials`);
+        // the operator's token goes to the reconciler alone.
+        func common(_ dir: String) -> [String] {
+            ["--token-file", SiteCredentials.tokenFile(dir), "--accept-file", SiteCredentials.acceptFile(dir), "--log-level", logLevel]
+                + allowExec.flatMap { ["--allow-exec", $0] }
+        }
         func served(_ api: String) -> [String] { api.hasPrefix("https://") ? tls : [] }
         if let listen = listenAddress(state.master.api), isLocal(listen.host) {
             let dir = stateDirectory + "/master"
             components.append(SiteComponent(name: "master", kind: .master,
-                                            arguments: ["master", "--listen", listen.text, "--state-dir", dir] + common + served(state.master.api)
+                                            arguments: ["master", "--listen", listen.text, "--state-dir", dir] + common(dir) + served(state.master.api)
                                                 + ["--allow-root", state.master.root] + localUpstreams(state).flatMap { ["--allow-local-upstream", $0] },
                                             listen: (listen.host, listen.port), stateDirectory: dir))
         } else {
@@ -85,7 +90,7 @@ public struct LocalSite: Sendable, Equatable {
             if let listen = listenAddress(slave.api), isLocal(listen.host) {
                 let dir = stateDirectory + "/slave-" + name
                 components.append(SiteComponent(name: name, kind: .slave,
-                                                arguments: ["slave", "--name", name, "--listen", listen.text, "--state-dir", dir] + common
+                                                arguments: ["slave", "--name", name, "--listen", listen.text, "--state-dir", dir] + common(dir)
                                                     + served(slave.api) + ["--allow-root", slave.publicDir],
                                                 listen: (listen.host, listen.port), stateDirectory: dir))
             } else {

@@ -66,26 +66,52 @@ public enum SiteToken {
     /// Returns whether it made it.
     @discardableResult
     public static func ensure(_ path: String) throws(ValueError) -> Bool {
+        try place(fresh(), at: path, replacing: false)
+    }
+
+    /// Replaces `path` with a fresh token, at once: a reader sees the old token or the new one.
+    public static func rotate(_ path: String) throws(ValueError) {
+        try place(fresh(), at: path, replacing: true)
+    }
+
+    static func fresh() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined() + "\n"
+    }
+
+    /// Writes `text` to `path` (mode 0600, written and synced under another name first); `replacing`: whatever is
+    /// there is replaced, else a file there is kept and nothing is written. Returns whether it wrote.
+    @discardableResult
+    public static func place(_ text: String, at path: String, replacing: Bool) throws(ValueError) -> Bool {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty { try SiteDirectory.make(directory) }
-        var generator = SystemRandomNumberGenerator()
-        let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined() + "\n"
         let temporary = path + ".tmp-\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw ValueError("cannot create the token file \(path): \(String(cString: strerror(errno)))") }
-        let bytes = Array(token.utf8)
+        guard fd >= 0 else { throw ValueError("cannot create \(path): \(String(cString: strerror(errno)))") }
+        // A file replaced keeps its owner, group and mode (the package's are 0640 root:mirrorsync, which the agent
+        // reads), never writable by group or others.
+        var existing = stat()
+        if replacing, stat(path, &existing) == 0 {
+            _ = fchown(fd, existing.st_uid, existing.st_gid)
+            fchmod(fd, existing.st_mode & 0o750)
+        }
+        let bytes = Array(text.utf8)
         let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         let synced = fsync(fd) == 0
         close(fd)
         guard written == bytes.count, synced else {
             unlink(temporary)
-            throw ValueError("cannot write the token file \(path): \(String(cString: strerror(errno)))")
+            throw ValueError("cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { unlink(temporary) }
+        if replacing {
+            guard rename(temporary, path) == 0 else { throw ValueError("cannot replace \(path): \(String(cString: strerror(errno)))") }
+            return true
         }
         // link() rather than rename(): a token made meanwhile by another `up` is kept, never replaced.
-        defer { unlink(temporary) }
         if link(temporary, path) != 0 {
             if errno == EEXIST { return false }
-            throw ValueError("cannot create the token file \(path): \(String(cString: strerror(errno)))")
+            throw ValueError("cannot create \(path): \(String(cString: strerror(errno)))")
         }
         return true
     }

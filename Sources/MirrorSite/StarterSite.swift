@@ -35,7 +35,8 @@ public struct StarterSite: Sendable {
                 # rsync daemon. `mirrorsync up` runs it here because its API is on this host.
                 master:
                   api: http://127.0.0.1:\(masterPort)
-                  # The agents' shared token: `mirrorsync up` makes it (mode 0600) if it does not exist.
+                  # The operator's token (reconcile and the CLI): `mirrorsync up` makes it (mode 0600) if it does not
+                  # exist, and gives each agent a credential of its own beside its store (docs/security.md).
                   tokenFile: \(quoted(stateDirectory + "/token"))
                   # The master's tree: each project lives at ROOT/PATH.
                   root: \(quoted(root))

@@ -22,6 +22,8 @@ final class AgentProcess: @unchecked Sendable {
     let stateDirectory: String
     let tokenFile: String
     let token: String
+    /// The token its API calls in the tests carry: its own, or the operator's on a site with scoped credentials.
+    var bearer: String
     let log: String
     private(set) var process: Process?
 
@@ -46,6 +48,7 @@ final class AgentProcess: @unchecked Sendable {
             try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
             chmod(tokenFile, 0o600)
         }
+        bearer = token
     }
 
     let extraArguments: [String]
@@ -105,10 +108,11 @@ final class AgentProcess: @unchecked Sendable {
         func decode<T: Decodable>(_ type: T.Type) throws -> T { try APICoding.decoder().decode(type, from: body) }
     }
 
-    func request(_ method: String, _ path: String, json: (some Encodable)? = Optional<String>.none) async throws -> Reply {
+    /// A call with `bearer`, or with `token` when given (a credential used against this agent).
+    func request(_ method: String, _ path: String, json: (some Encodable)? = Optional<String>.none, token: String? = nil) async throws -> Reply {
         var request = URLRequest(url: URL(string: base + path)!)
         request.httpMethod = method
-        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        request.setValue("Bearer \(token ?? bearer)", forHTTPHeaderField: "Authorization")
         if let json { request.httpBody = try APICoding.encoder().encode(json) }
         let (data, response) = try await URLSession.shared.data(for: request)
         return Reply(status: (response as! HTTPURLResponse).statusCode, body: data)

@@ -19,26 +19,37 @@ final class Site: @unchecked Sendable {
     let rsyncdPort: Int
     let directory: String
 
+    /// The token mirrors.d names (`master.tokenFile`): the reconciler's. With scoped credentials, the operator's own;
+    /// else the token every agent shares.
+    let operatorTokenFile: String
+
     /// `agentArguments`: extra flags for each agent, by its name; `agentEnvironment`: extra environment, by its name.
-    init(_ label: String, agentArguments: (String) -> [String] = { _ in [] },
+    /// `scoped`: each agent has a credential of its own and an accept file (`NAME.accepted`), and the tests' calls
+    /// carry the operator's token; else every agent and the reconciler share the master's token.
+    init(_ label: String, scoped: Bool = false, agentArguments: (String) -> [String] = { _ in [] },
          agentEnvironment: (String, Scratch) throws -> [String: String] = { _, _ in [:] }) throws {
-        scratch = Scratch(label)
+        let scratch = Scratch(label)
+        self.scratch = scratch
+        func accepting(_ name: String) -> [String] {
+            (scoped ? ["--accept-file", scratch.path + "/\(name).accepted"] : []) + agentArguments(name)
+        }
         upstream = scratch.path + "/upstream"
         try Tree.generate(at: upstream + "/linux", files: 40, bytes: 2048)
         try Tree.generate(at: upstream + "/tools", files: 5, bytes: 100, seed: 3)
         daemon = try RsyncDaemon(tree: upstream, scratch: scratch)
-        master = try AgentProcess(role: .master, name: "master", scratch: scratch, extraArguments: agentArguments("master"),
+        master = try AgentProcess(role: .master, name: "master", scratch: scratch, extraArguments: accepting("master"),
                                   environment: try agentEnvironment("master", scratch))
-        a = try AgentProcess(role: .slave, name: "a", scratch: scratch, sharing: master, extraArguments: agentArguments("a"),
+        a = try AgentProcess(role: .slave, name: "a", scratch: scratch, sharing: scoped ? nil : master, extraArguments: accepting("a"),
                              environment: try agentEnvironment("a", scratch))
-        b = try AgentProcess(role: .slave, name: "b", scratch: scratch, sharing: master, extraArguments: agentArguments("b"),
+        b = try AgentProcess(role: .slave, name: "b", scratch: scratch, sharing: scoped ? nil : master, extraArguments: accepting("b"),
                              environment: try agentEnvironment("b", scratch))
+        operatorTokenFile = scoped ? scratch.path + "/operator.token" : master.tokenFile
         rsyncdPort = freePort()
         directory = scratch.sub("mirrors.d")
         try """
             master:
               api: \(master.base)
-              tokenFile: \(master.tokenFile)
+              tokenFile: \(operatorTokenFile)
               root: \(scratch.path)/master-root
               rsyncd: { address: 127.0.0.1, port: \(rsyncdPort) }
             intervals:
@@ -53,6 +64,7 @@ final class Site: @unchecked Sendable {
               tools: { upstream: up, source: tools, interval: hourly, slaves: [a] }
 
             """.write(toFile: directory + "/site.yaml", atomically: true, encoding: .utf8)
+        if scoped { try scopeCredentials() }
     }
 
     /// Edits the site's mirrors.d (the replaced text must be there), starts every agent and reconciles, until
@@ -65,6 +77,23 @@ final class Site: @unchecked Sendable {
         for agent in [master, a, b] { try await agent.start() }
         try await reconcile()
         try await wait("served revision 1 everywhere", atRevision(1))
+    }
+
+    /// The operator's token, its verifier in every accept file; the master's in each slave's, each slave's own in the
+    /// master's. The tests' calls carry the operator's token.
+    func scopeCredentials() throws {
+        let operatorToken = "operator-\(UUID().uuidString)"
+        try operatorToken.write(toFile: operatorTokenFile, atomically: true, encoding: .utf8)
+        chmod(operatorTokenFile, 0o600)
+        let verifier = { (role: CredentialRole, agent: AgentProcess) in CredentialVerifier(role: role, token: agent.token).line }
+        let op = CredentialVerifier(role: .operator, token: operatorToken).line
+        let accepted = ["master": [op, verifier(.slave("a"), a), verifier(.slave("b"), b)], "a": [op, verifier(.master, master)], "b": [op, verifier(.master, master)]]
+        for (name, lines) in accepted {
+            let file = scratch.path + "/\(name).accepted"
+            try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+            chmod(file, 0o600)
+        }
+        for agent in [master, a, b] { agent.bearer = operatorToken }
     }
 
     func tree(_ slave: AgentProcess, _ project: String) -> String { scratch.path + "/\(slave.name)-public/\(project)" }

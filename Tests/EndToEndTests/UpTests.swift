@@ -117,8 +117,20 @@ struct UpTests {
         var info = stat()
         stat(state + "/token", &info)
         #expect(info.st_mode & 0o777 == 0o600)
-        for prefix in ["master    | ", "a         | ", "b         | ", "reconcile | ", "up        | made the agents' token in \(state)/token"] {
+        for prefix in ["master    | ", "a         | ", "b         | ", "reconcile | ", "up        | made the operator's token in \(state)/token"] {
             #expect(up.output.contains(prefix), "no '\(prefix)' in:\n\(up.output.suffix(3000))")
+        }
+        // Scoped credentials: each agent its own token and accept file; a slave's directory holds no other secret.
+        let operatorToken = token.trimmingCharacters(in: .whitespacesAndNewlines)
+        let masterToken = try TokenFile.read(state + "/master/credential")
+        for slave in ["a", "b"] {
+            let dir = state + "/slave-" + slave
+            let accepted = try AcceptedCredentials.read(dir + "/accepted")
+            #expect(accepted.role(of: operatorToken) == .operator && accepted.role(of: masterToken) == .master && !accepted.acceptsShared)
+            for file in try FileManager.default.contentsOfDirectory(atPath: dir) where !file.hasSuffix(".db") {
+                let text = String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: dir + "/" + file))) ?? Data(), as: UTF8.self)
+                #expect(!text.contains(operatorToken) && !text.contains(masterToken), "\(dir)/\(file)")
+            }
         }
 
         // An edit in place is picked up by the watching reconciler and served.

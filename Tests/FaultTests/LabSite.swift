@@ -28,6 +28,9 @@ final class LabSite: @unchecked Sendable {
     let slaveNames = ["a", "b"]
     /// The site's CA, when the APIs are https://.
     let pki: TestPKI?
+    /// Each agent has its own credential (`HOST.token`) and accept file (`HOST.accepted`); `tokenFile` is then the
+    /// operator's, the reconciler's and the test's. Else every agent and the reconciler share `tokenFile`.
+    let scoped: Bool
     /// Each agent's certificate, for its host's address.
     var certificates: [String: TestPKI.Issued] = [:]
 
@@ -37,8 +40,9 @@ final class LabSite: @unchecked Sendable {
     ///   - tls: the agents serve https://, and everyone verifies them against the site's CA.
     init(_ label: String, files: Int = 40, bytes: Int = 2048,
          project: String = "{ upstream: up, source: linux, interval: hourly, slaves: all }", upstreamOptions: String = "",
-         tls: Bool = false) throws {
+         tls: Bool = false, scoped: Bool = false) throws {
         lab = try NetworkLab(hosts: ["upstream", "master", "a", "b", "ops"])
+        self.scoped = scoped
         self.upstreamOptions = upstreamOptions
         scratch = Scratch(label)
         upstream = scratch.path + "/upstream"
@@ -64,6 +68,31 @@ final class LabSite: @unchecked Sendable {
 
             """.write(toFile: scratch.path + "/upstream-rsyncd.conf", atomically: true, encoding: .utf8)
         try siteYAML(project: project).write(toFile: directory + "/site.yaml", atomically: true, encoding: .utf8)
+        if scoped { try scopeCredentials(operatorToken: token) }
+    }
+
+    /// Each agent's own token, and the verifiers each accepts: the operator's everywhere, each slave's on the
+    /// master, the master's on each slave.
+    func scopeCredentials(operatorToken: String) throws {
+        var own: [String: String] = [:]
+        for host in ["master"] + slaveNames {
+            own[host] = "\(host)-\(UUID().uuidString)"
+            try own[host]!.write(toFile: scratch.path + "/\(host).token", atomically: true, encoding: .utf8)
+            chmod(scratch.path + "/\(host).token", 0o600)
+        }
+        let op = CredentialVerifier(role: .operator, token: operatorToken).line
+        let master = CredentialVerifier(role: .master, token: own["master"]!).line
+        var accepted = ["master": [op] + slaveNames.map { CredentialVerifier(role: .slave($0), token: own[$0]!).line }]
+        for name in slaveNames { accepted[name] = [op, master] }
+        for (host, lines) in accepted {
+            try (lines.joined(separator: "\n") + "\n").write(toFile: scratch.path + "/\(host).accepted", atomically: true, encoding: .utf8)
+            chmod(scratch.path + "/\(host).accepted", 0o600)
+        }
+    }
+
+    /// The credential flags of an agent on `host`.
+    func credentialFlags(_ host: String) -> [String] {
+        scoped ? ["--token-file", scratch.path + "/\(host).token", "--accept-file", scratch.path + "/\(host).accepted"] : ["--token-file", tokenFile]
     }
 
     /// mirrors.d's one file: the agents at their hosts' addresses over https:// verified against `caFile` (the site's
@@ -127,7 +156,7 @@ final class LabSite: @unchecked Sendable {
     func start() async throws {
         _ = try lab.start(on: "upstream", ["rsync", "--daemon", "--no-detach", "--config=\(scratch.path)/upstream-rsyncd.conf",
                                            "--address=\(lab.address("upstream"))", "--port=873"], log: scratch.path + "/upstream.log")
-        master = try lab.start(on: "master", [binary, "master", "--listen", "\(lab.address("master")):7070", "--token-file", tokenFile,
+        master = try lab.start(on: "master", [binary, "master", "--listen", "\(lab.address("master")):7070"] + credentialFlags("master") + [
                                               "--state-dir", scratch.path + "/master-state", "--log-level", "debug"] + tlsFlags("master"),
                                log: scratch.path + "/master.log")
         for name in slaveNames { try startSlave(name) }
@@ -138,8 +167,8 @@ final class LabSite: @unchecked Sendable {
 
     /// A slave on its host; `certificate` instead of its own (an expired one, say).
     func startSlave(_ name: String, certificate: TestPKI.Issued? = nil) throws {
-        slaves[name] = try lab.start(on: name, [binary, "slave", "--name", name, "--listen", "\(lab.address(name)):7071",
-                                                "--token-file", tokenFile, "--state-dir", scratch.path + "/\(name)-state",
+        slaves[name] = try lab.start(on: name, [binary, "slave", "--name", name, "--listen", "\(lab.address(name)):7071"]
+                                                + credentialFlags(name) + ["--state-dir", scratch.path + "/\(name)-state",
                                                 "--catch-up-interval", "2", "--log-level", "debug"] + tlsFlags(name, certificate: certificate),
                                      log: scratch.path + "/\(name).log")
     }

@@ -22,7 +22,7 @@ final class AgentHarness: Sendable {
     /// `allowLocalUpstreams` says otherwise; hooks run programs from `allowExec` only; `limits`: the connections' bounds; `runner`: another than rsync's.
     init(role: AgentRole = .master, name: String = "master", policy: SyncScheduler.Policy = .init(maxAttempts: 1),
          stateDirectory: String? = nil, allowRoots: [String] = [], allowLocalUpstreams: [String]? = nil, allowExec: [String] = [],
-         limits: ConnectionLimits = .init(), runner: (any SyncRunner)? = nil) async throws {
+         limits: ConnectionLimits = .init(), acceptFile: String? = nil, runner: (any SyncRunner)? = nil) async throws {
         tokenFile = scratch.path + "/token"
         try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
         chmod(tokenFile, 0o600)
@@ -31,6 +31,7 @@ final class AgentHarness: Sendable {
                                    allowRoots: allowRoots, allowLocalUpstreams: allowLocalUpstreams ?? [scratch.path])
         options.allowExec = allowExec
         options.limits = limits
+        options.acceptFile = acceptFile
         daemon = try AgentDaemon(options: options, runner: runner, logger: testLogger)
         let daemon = self.daemon
         task = Task { try? await daemon.run() }

@@ -121,7 +121,7 @@ struct PushTriggerTests {
             (try Self.tokenFile(agent, "open.push", "t-\(UUID().uuidString)", mode: 0o644), "cannot be used"),
             (agent.scratch.path + "/missing.push", "cannot be used"),
             (try Self.tokenFile(agent, "empty.push", "\n"), "is empty"),
-            (try Self.tokenFile(agent, "agents.push", agent.token), "holds the agents' token"),
+            (try Self.tokenFile(agent, "agents.push", agent.token), "holds a credential the agents accept"),
         ]
         for (file, why) in cases {
             var bad = good

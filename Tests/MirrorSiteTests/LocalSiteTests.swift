@@ -84,10 +84,12 @@ struct LocalSitePlanTests {
         }
         #expect(site.components.map(\.name) == ["master", "a", "reconcile"])
         #expect(site.components[0].arguments
-            == ["master", "--listen", "127.0.0.1:7070", "--state-dir", "/st/master", "--token-file", "/etc/site/token", "--log-level", "info",
+            == ["master", "--listen", "127.0.0.1:7070", "--state-dir", "/st/master", "--token-file", "/st/master/credential",
+                "--accept-file", "/st/master/accepted", "--log-level", "info",
                 "--allow-root", "/srv/mirror"])
         #expect(site.components[1].arguments
-            == ["slave", "--name", "a", "--listen", "[::1]:7072", "--state-dir", "/st/slave-a", "--token-file", "/etc/site/token", "--log-level", "info",
+            == ["slave", "--name", "a", "--listen", "[::1]:7072", "--state-dir", "/st/slave-a", "--token-file", "/st/slave-a/credential",
+                "--accept-file", "/st/slave-a/accepted", "--log-level", "info",
                 "--allow-root", "/srv/a"])
         #expect(site.components[2].arguments == ["reconcile", "/conf", "--watch", "--token-file", "/etc/site/token"])
         #expect(site.components[1].listen?.host == "::1" && site.components[1].listen?.port == 7072)
@@ -125,16 +127,72 @@ struct LocalSitePlanTests {
         let before = LocalSite.plan(moved, directory: "/conf", stateDirectory: "/st", tokenFileExists: true) { _ in true }
         #expect(before.components[0].arguments != master)
         #expect(LocalSite.identity(before.components[0].arguments) == LocalSite.identity(master))
-        #expect(LocalSite.identity(master) == Array(master.prefix(9)))
+        #expect(LocalSite.identity(master) == Array(master.prefix(11)))
     }
 
-    @Test("a token file that does not exist yet becomes STATE/token for every process")
+    @Test("an operator's token file that does not exist yet becomes STATE/token, for the reconciler alone")
     func generatedToken() {
         let site = LocalSite.plan(state, directory: "/conf", stateDirectory: "/st", tokenFileExists: false) { _ in true }
         #expect(site.tokenIsGenerated)
         #expect(site.tokenFile == "/st/token")
         #expect(site.components.count == 4)
-        #expect(site.components.allSatisfy { $0.arguments.contains("/st/token") && !$0.arguments.contains("/etc/site/token") })
+        #expect(site.components.allSatisfy { $0.arguments.contains("/st/token") == ($0.kind == .reconciler) && !$0.arguments.contains("/etc/site/token") })
+    }
+
+    @Test("up gives each agent its own credential and an accept file of verifiers: a slave holds no other token; made once, other lines kept")
+    func scopedCredentials() throws {
+        let scratch = Scratch("scoped-up")
+        let operatorFile = scratch.path + "/operator.token"
+        try SiteToken.ensure(operatorFile)
+        let site = LocalSite.plan(state, directory: "/conf", stateDirectory: scratch.path + "/st", tokenFileExists: true) { _ in true }
+        let notes = try SiteCredentials.prepare(site, operatorTokenFile: operatorFile)
+        #expect(notes.isEmpty)
+        let dir = { (name: String) in scratch.path + "/st/" + name }
+        let token = { (name: String) in try TokenFile.read(SiteCredentials.tokenFile(dir(name))) }
+        let accepted = { (name: String) in try AcceptedCredentials.read(SiteCredentials.acceptFile(dir(name))) }
+        let op = try TokenFile.read(operatorFile)
+        #expect(Set([op, try token("master"), try token("slave-a"), try token("slave-b")]).count == 4)
+        #expect(try accepted("master").role(of: op) == .operator)
+        #expect(try accepted("master").role(of: token("slave-a")) == .slave("a"))
+        #expect(try accepted("master").role(of: token("slave-b")) == .slave("b"))
+        #expect(try accepted("master").role(of: token("master")) == nil)
+        for slave in ["slave-a", "slave-b"] {
+            #expect(try accepted(slave).role(of: op) == .operator)
+            #expect(try accepted(slave).role(of: token("master")) == .master)
+            #expect(try accepted(slave).verifiers.count == 2)
+            // The slave's files hold its own token and verifiers, never another secret.
+            for file in try FileManager.default.contentsOfDirectory(atPath: dir(slave)) {
+                let text = try String(contentsOfFile: dir(slave) + "/" + file, encoding: .utf8)
+                for secret in [op, try token("master"), try token(slave == "slave-a" ? "slave-b" : "slave-a")] { #expect(!text.contains(secret)) }
+            }
+            var info = stat()
+            stat(SiteCredentials.acceptFile(dir(slave)), &info)
+            #expect(info.st_mode & 0o777 == 0o600)
+        }
+        // Again: the tokens stay, and a line for a slave elsewhere, added by hand, too.
+        let before = try token("slave-a")
+        let remote = CredentialVerifier(role: .slave("c"), token: "far")
+        try SiteCredentials.accept([remote], in: SiteCredentials.acceptFile(dir("master")))
+        _ = try SiteCredentials.prepare(site, operatorTokenFile: operatorFile)
+        #expect(try token("slave-a") == before)
+        #expect(try accepted("master").role(of: "far") == .slave("c"))
+        #expect(try accepted("master").verifiers.count == 4)
+    }
+
+    @Test("up says what to do for a slave on another host: the master's and the operator's lines to accept there, and where its line goes here")
+    func credentialsElsewhere() throws {
+        let scratch = Scratch("scoped-elsewhere")
+        let operatorFile = scratch.path + "/operator.token"
+        try SiteToken.ensure(operatorFile)
+        let site = LocalSite.plan(state, directory: "/conf", stateDirectory: scratch.path + "/st", tokenFileExists: true) { $0 != "ftp-b.example.org" }
+        let notes = try SiteCredentials.prepare(site, operatorTokenFile: operatorFile)
+        let master = CredentialVerifier(role: .master, token: try TokenFile.read(scratch.path + "/st/master/credential")).line
+        let op = CredentialVerifier(role: .operator, token: try TokenFile.read(operatorFile)).line
+        #expect(notes.count == 1)
+        #expect(notes.first?.hasPrefix("slave b is on another host: there, 'mirrorsync credential token FILE --for slave:b'") == true, "\(notes)")
+        #expect(notes.first?.contains(master) == true && notes.first?.contains(op) == true)
+        #expect(notes.first?.contains("mirrorsync credential accept \(scratch.path)/st/master/accepted LINE") == true)
+        #expect(try AcceptedCredentials.read(scratch.path + "/st/master/accepted").slaves.map(\.name) == ["a"])
     }
 
     @Test("an API without a port listens on its scheme's")
@@ -155,6 +213,22 @@ struct LocalSitePlanTests {
         #expect(!here.contains("2001:db8::1"))
         #expect(LocalAddresses(addresses: ["10.9.8.7"], hostName: "box").contains("10.9.8.7"))
         #expect(!LocalAddresses(addresses: ["10.9.8.7"], hostName: "box").contains("10.9.8.6"))
+    }
+
+    @Test("a rotated token is fresh and keeps its file's group and mode (the package's 0640 root:mirrorsync), never writable by others")
+    func rotationKeepsOwnership() throws {
+        let scratch = Scratch("rotate")
+        let path = scratch.path + "/agent.token"
+        try SiteToken.ensure(path)
+        let before = try TokenFile.read(path)
+        chmod(path, 0o660)
+        chown(path, getuid(), 1)
+        try SiteToken.rotate(path)
+        var info = stat()
+        stat(path, &info)
+        #expect(try TokenFile.read(path) != before)
+        #expect(info.st_mode & 0o777 == 0o640)
+        #expect(getuid() != 0 || info.st_gid == 1)
     }
 
     @Test("the token is made once, mode 0600 in a 0700 directory, and kept after")
