@@ -27,7 +27,7 @@ MACHINE=$(uname -m)
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 step "mirrorsync $VERSION for linux-$MACHINE ($ARCH)"
 
-# Start-up (README, "Benchmark: start-up and validate"): linked as a fixed-address executable (-no-pie), since a
+# Start-up (docs/benchmarks.md, "Benchmark: start-up and validate"): linked as a fixed-address executable (-no-pie), since a
 # position-independent one has the dynamic loader apply about 130,000 relocations to Swift's metadata at every start
 # (9.8 million cycles, 97% of the loader's time; `--version` took 1.5 to 2 ms more CPU, and the relocated pages are
 # private copies in every agent); the shared libraries, the heap and the stacks stay randomised, the binary's own
@@ -74,7 +74,7 @@ install -D -m 0644 schemas/mirrors.schema.json "$ROOT/usr/share/mirrorsync/mirro
 install -D -m 0644 deploy/prometheus/mirrorsync-rules.yml "$ROOT/usr/share/mirrorsync/prometheus/mirrorsync-rules.yml"
 DOC=$ROOT/usr/share/doc/mirrorsync
 install -D -m 0644 README.md "$DOC/README.md"
-install -D -m 0644 docs/security.md "$DOC/security.md"
+for page in docs/*.md; do install -D -m 0644 "$page" "$DOC/$page"; done
 install -D -m 0644 packaging/doc/trees.conf "$DOC/examples/trees.conf"
 mkdir -p "$DOC/examples/mirrors.d" "$DOC/examples/ci"
 for file in mirrors.d/*.yaml; do
@@ -111,7 +111,7 @@ On Debian or Ubuntu, prefer the .deb (mirrorsync_${VERSION}_$ARCH.deb). Otherwis
     sh /usr/share/mirrorsync/postinst configure   # the mirrorsync user, /var/lib/mirrorsync, /etc/mirrorsync/token
     systemctl daemon-reload
 
-Then: man mirrorsync, and /usr/share/doc/mirrorsync/README.md ("Release and install").
+Then: man mirrorsync, and /usr/share/doc/mirrorsync/docs/install.md.
 EOF
 mkdir -p "$STAGE/tar/$NAME"
 cp -R "$ROOT/." "$STAGE/tar/$NAME/"

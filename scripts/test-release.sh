@@ -35,7 +35,7 @@ for path in INSTALL usr/bin/mirrorsync usr/lib/systemd/system/mirrorsync-master.
     etc/mirrorsync/master.env etc/mirrorsync/slave.env etc/mirrorsync/reconcile.env etc/mirrorsync/mirrors.d/00-master.yaml \
     usr/share/mirrorsync/mirrors.schema.json usr/share/mirrorsync/prometheus/mirrorsync-rules.yml \
     usr/share/mirrorsync/postinst usr/share/man/man1/mirrorsync.1.gz \
-    usr/share/man/man1/mirrorsync-reconcile.1.gz usr/share/doc/mirrorsync/README.md \
+    usr/share/man/man1/mirrorsync-reconcile.1.gz usr/share/doc/mirrorsync/README.md usr/share/doc/mirrorsync/docs/install.md \
     usr/share/doc/mirrorsync/examples/mirrors.d/00-master.yaml usr/share/doc/mirrorsync/examples/ci/README.md; do
     check "tarball holds $NAME/$path" grep -qx "$NAME/$path" "$SCRATCH/tar.list"
 done

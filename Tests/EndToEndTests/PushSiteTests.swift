@@ -5,7 +5,9 @@ import Testing
 
 @Suite("Upstream push across the site (separate processes, real rsync, curl as the upstream)", .serialized)
 struct PushSiteTests {
-    @Test("the upstream's one curl, as the README writes it, brings its new tree to both slaves; a wrong token moves nothing")
+    @Test(
+        "the upstream's one curl, as docs/operations.md writes it, brings its new tree to both slaves; a wrong token moves nothing"
+    )
     func push() async throws {
         let site = try Site("push")
         let token = "push-\(UUID().uuidString)"

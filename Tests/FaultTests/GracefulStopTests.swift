@@ -8,7 +8,7 @@ import Glibc
 
 @Suite("Faults: SIGTERM to an agent in any state", .serialized)
 struct GracefulStopTests {
-    /// The bound the README documents for an agent's graceful stop.
+    /// The bound docs/operations.md documents for an agent's graceful stop.
     static let bound = 10.0
 
     /// Sends SIGTERM and times the exit.

@@ -56,7 +56,7 @@ struct AgentRequestTests {
     @Test("a project's generation and a projects digest are pinned: changing how they hash changes every agent's plan")
     func generationPinned() throws {
         // A new value here means every project of every site shows as an update after the upgrade: say so under
-        // "Upgrading" in the README, or keep the hash. (These are the values of the table walk before `Generation.of`
+        // "Upgrading" in docs/operations.md, or keep the hash. (These are the values of the table walk before `Generation.of`
         // fed the fields straight: the same.)
         #expect(Generation.of(Self.spec) == "59330d730b911846")
         #expect(Generation.reference(of: Self.spec) == Generation.of(Self.spec))

@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// A certificate authority made for one test with the openssl command, and the agents' certificates it signs: real
-/// PEM files, as an operator would make them (README, "TLS between hosts").
+/// PEM files, as an operator would make them (docs/operations.md, "TLS between hosts").
 public final class TestPKI: Sendable {
     public let directory: String
     /// The CA's certificate: what the clients trust.
