@@ -125,7 +125,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "MirrorBench",
-            dependencies: ["MirrorCore", "MirrorAgent", "MirrorReconciler", "MirrorTestSupport", "YAMLScanFloor", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "MirrorCore", "MirrorAgent", "MirrorReconciler", "MirrorTestSupport", "YAMLScanFloor",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Benchmarks/MirrorBench"
         ),
         .testTarget(
@@ -159,7 +162,10 @@ let package = Package(
         ),
         .testTarget(
             name: "MirrorSiteTests",
-            dependencies: ["MirrorSite", "MirrorTestSupport", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
+            dependencies: [
+                "MirrorSite", "MirrorTestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         .testTarget(
             name: "MirrorCLITests",

@@ -150,7 +150,7 @@ defs["master"] = {
     "type": "object",
     "properties": {
         "api": ref("agentURL", "The master agent's API address: https:// (the agent started with --tls-cert and --tls-key), or http:// on loopback or with insecure: true (" + V + ").", examples=["https://mirror-master.example.org:7070"]),
-        "tokenFile": ref("absolutePath", "The file that holds the bearer token the agents share (mode 0600); the token itself never goes in mirrors.d.", examples=["/etc/mirrorsync/token"]),
+        "tokenFile": ref("absolutePath", "The file that holds the operator's bearer token, which the reconciler and the CLI send (mode 0600); the token itself never goes in mirrors.d. Each agent has a credential of its own (docs/security.md).", examples=["/etc/mirrorsync/token"]),
         "root": ref("absolutePath", "The master's tree: each project lives at ROOT/PATH.", examples=["/srv/mirror"]),
         "rsyncd": {
             "description": "Where the master's rsync daemon listens for its slaves.",

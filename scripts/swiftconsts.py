@@ -40,6 +40,6 @@ flags_block = rp[rp.index("allowedFlags: [String] = [") + len("allowedFlags: [St
 flags_block = flags_block[:flags_block.index("]")]
 C["allowedFlags"] = re.findall(r'"(--[a-z0-9-]+)"', flags_block)
 vo = rp[rp.index("allowedValueOptions"):rp.index("/// Why well-known")]
-C["allowedValueOptions"] = [(n, lit(p)) for n, p in re.findall(r'\("(--[a-z-]+)", "((?:[^"\\]|\\.)*)"', vo)]
+C["allowedValueOptions"] = [(n, lit(p)) for n, p in re.findall(r'\(\s*"(--[a-z-]+)",\s*"((?:[^"\\]|\\.)*)"', vo)]
 if __name__ == "__main__":
     print(json.dumps(C, indent=1))

@@ -15,7 +15,8 @@ func atomicBenchmark(_ options: [String: String]) async throws -> Int32 {
     // The upstream, two trees in place, two revisions on each host in atomic mode (shared files hard-linked).
     let tree = Bench.TreeWork(options, name: "atomic", files: 100_000, copies: 5.5)
     defer { tree.remove() }
-    let files = tree.files, mib = tree.mib
+    let files = tree.files
+    let mib = tree.mib
     let changed = Double(options["changed"] ?? "") ?? 0.01
     let runs = max(1, Int(options["runs"] ?? "") ?? 5)
     let work = tree.path
@@ -50,17 +51,23 @@ func atomicBenchmark(_ options: [String: String]) async throws -> Int32 {
         return Host(name: name, master: root + "/master/debian", slave: root + "/slave/debian", mode: mode)
     }
     func job(_ source: String, _ destination: String, _ mode: PublishMode) throws -> SyncJob {
-        var job = SyncJob(project: "debian", source: try .upstream(source), destination: destination + "/", twoStage: debianSecondStage,
-                          timeout: TimeSpan(seconds: 3600))
+        var job = SyncJob(
+            project: "debian", source: try .upstream(source), destination: destination + "/",
+            twoStage: debianSecondStage,
+            timeout: TimeSpan(seconds: 3600))
         job.publish = mode
         return job
     }
-    func sync(_ source: String, _ destination: String, _ mode: PublishMode) async throws -> (seconds: Double, outcome: SyncOutcome, switch: Double?, prune: Double?) {
+    func sync(_ source: String, _ destination: String, _ mode: PublishMode) async throws -> (
+        seconds: Double, outcome: SyncOutcome, switch: Double?, prune: Double?
+    ) {
         recorder.clear()
         let start = ContinuousClock.now
         let outcome = await runner.run(try job(source, destination, mode), logger: logger)
         let time = seconds(ContinuousClock.now - start)
-        guard outcome.result == .success else { throw BenchError("\(mode) sync into \(destination): \(outcome.message)") }
+        guard outcome.result == .success else {
+            throw BenchError("\(mode) sync into \(destination): \(outcome.message)")
+        }
         return (time, outcome, recorder.seconds("published a revision"), recorder.seconds("removed old revisions"))
     }
     /// Kilobytes `du` counts under `paths`, each inode once.
@@ -73,13 +80,14 @@ func atomicBenchmark(_ options: [String: String]) async throws -> Int32 {
         try process.run()
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        guard let total = output.split(separator: "\n").last?.split(separator: "\t").first, let kib = Double(total) else {
+        guard let total = output.split(separator: "\n").last?.split(separator: "\t").first, let kib = Double(total)
+        else {
             throw BenchError("du \(paths): \(output)")
         }
         return kib
     }
 
-        var daemons: [RsyncDaemon] = []
+    var daemons: [RsyncDaemon] = []
     defer { for daemon in daemons { daemon.stop() } }
     // Round 0 syncs into empty trees; round 1 gives atomic mode its second revision; from round 2 on, each atomic sync
     // also prunes the revision before last, as it does on a mirror in use.
@@ -91,7 +99,8 @@ func atomicBenchmark(_ options: [String: String]) async throws -> Int32 {
             let diskNow = try host.mode == .atomic ? du([RevisionTreeLayout.store(of: host.master)]) : du([host.master])
             if host.slaveSource.isEmpty {
                 // The slave pulls from a daemon over the master's path, as the master's own daemon serves it.
-                let daemon = try RsyncDaemon(tree: host.master, scratch: scratch, module: host.mode == .atomic ? "atomic" : "inplace")
+                let daemon = try RsyncDaemon(
+                    tree: host.master, scratch: scratch, module: host.mode == .atomic ? "atomic" : "inplace")
                 daemons.append(daemon)
                 host.slaveSource = daemon.url
             }
@@ -107,26 +116,45 @@ func atomicBenchmark(_ options: [String: String]) async throws -> Int32 {
             }
             hosts[(i + round) % hosts.count] = host
             if round > 0 {
-                print("round \(round), \(host.name): " + String(format: "master %.2f s (%d files copied), slave %.2f s, disk %.0f MiB",
-                                                                     master.seconds, master.outcome.filesTransferred ?? 0, slave.seconds, diskNow / 1024))
+                print(
+                    "round \(round), \(host.name): "
+                        + String(
+                            format: "master %.2f s (%d files copied), slave %.2f s, disk %.0f MiB",
+                            master.seconds, master.outcome.filesTransferred ?? 0, slave.seconds, diskNow / 1024))
             }
         }
     }
-    let inPlace = hosts.first { $0.mode == .inPlace }!, atomic = hosts.first { $0.mode == .atomic }!
+    let inPlace = hosts.first { $0.mode == .inPlace }!
+    let atomic = hosts.first { $0.mode == .atomic }!
     let med = Bench.median
     print("")
-    print("\(files) files, \(mib) MiB, \(Int(changed * 100))% of the pool and every index file rewritten between syncs, in \(work); "
-          + "median of \(atomic.syncs.master.count) syncs")
+    print(
+        "\(files) files, \(mib) MiB, \(Int(changed * 100))% of the pool and every index file rewritten between syncs, in \(work); "
+            + "median of \(atomic.syncs.master.count) syncs")
     print("                                   in place (two-stage)      atomic   ratio")
-    print(String(format: "sync on the master, s             %12.3f   %9.3f   %5.2f", med(inPlace.syncs.master), med(atomic.syncs.master),
-                 med(atomic.syncs.master) / med(inPlace.syncs.master)))
-    print(String(format: "sync on a slave, s                %12.3f   %9.3f   %5.2f", med(inPlace.syncs.slave), med(atomic.syncs.slave),
-                 med(atomic.syncs.slave) / med(inPlace.syncs.slave)))
-    print(String(format: "disk on the master, MiB           %12.1f   %9.1f   %5.3f  (two revisions; extra %.1f MiB)", med(inPlace.disk) / 1024,
-                 med(atomic.disk) / 1024, med(atomic.disk) / med(inPlace.disk), (med(atomic.disk) - med(inPlace.disk)) / 1024))
-    print(String(format: "switch (publish), ms: master %.3f, slave %.3f; pruning the revision before last: %.0f ms",
-                 med(atomic.switches.master) * 1000, med(atomic.switches.slave) * 1000, med(atomic.prunes) * 1000))
-    print("files copied per master sync: \(Int(med(inPlace.transferred.map(Double.init)))) in place, \(Int(med(atomic.transferred.map(Double.init)))) atomic")
+    print(
+        String(
+            format: "sync on the master, s             %12.3f   %9.3f   %5.2f", med(inPlace.syncs.master),
+            med(atomic.syncs.master),
+            med(atomic.syncs.master) / med(inPlace.syncs.master)))
+    print(
+        String(
+            format: "sync on a slave, s                %12.3f   %9.3f   %5.2f", med(inPlace.syncs.slave),
+            med(atomic.syncs.slave),
+            med(atomic.syncs.slave) / med(inPlace.syncs.slave)))
+    print(
+        String(
+            format: "disk on the master, MiB           %12.1f   %9.1f   %5.3f  (two revisions; extra %.1f MiB)",
+            med(inPlace.disk) / 1024,
+            med(atomic.disk) / 1024, med(atomic.disk) / med(inPlace.disk), (med(atomic.disk) - med(inPlace.disk)) / 1024
+        ))
+    print(
+        String(
+            format: "switch (publish), ms: master %.3f, slave %.3f; pruning the revision before last: %.0f ms",
+            med(atomic.switches.master) * 1000, med(atomic.switches.slave) * 1000, med(atomic.prunes) * 1000))
+    print(
+        "files copied per master sync: \(Int(med(inPlace.transferred.map(Double.init)))) in place, \(Int(med(atomic.transferred.map(Double.init)))) atomic"
+    )
     return 0
 }
 
@@ -138,7 +166,8 @@ func change(_ root: String, files: Int, share: Double, round: Int) throws {
     let tail = Data((0..<round).map { UInt8(truncatingIfNeeded: $0) })
     for i in stride(from: round % every, to: files, by: every) {
         let package = "pkg\(i / 4)"
-        let path = root + "/pool/\(components[(i / 4) % 3])/\(package.prefix(4))/\(package)/\(package)_\(i % 4)_amd64.deb"
+        let path =
+            root + "/pool/\(components[(i / 4) % 3])/\(package.prefix(4))/\(package)/\(package)_\(i % 4)_amd64.deb"
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         try handle.seekToEnd()
         try handle.write(contentsOf: tail)

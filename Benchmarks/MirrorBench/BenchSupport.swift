@@ -1,12 +1,14 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Small helpers the benchmarks share: processes, ports, a local rsync daemon, medians.
 enum Bench {
     /// Starts a process with its output discarded, as a shell redirect to /dev/null would.
-    static func spawn(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Process {
+    static func spawn(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws
+        -> Process
+    {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -18,7 +20,9 @@ enum Bench {
     }
 
     /// Runs a process to its end and returns its wall time in seconds.
-    static func timed(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (Double, Int32) {
+    static func timed(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (
+        Double, Int32
+    ) {
         let start = ContinuousClock.now
         let process = try spawn(executable, arguments, environment: environment)
         process.waitUntilExit()
@@ -33,8 +37,9 @@ enum Bench {
     /// Resident memory of a process, from /proc, in MiB.
     static func residentMiB(_ pid: Int32) -> Double? {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-              let kib = Double(line.split(separator: " ").dropFirst().first ?? "") else { return nil }
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kib = Double(line.split(separator: " ").dropFirst().first ?? "")
+        else { return nil }
         return kib / 1024
     }
 
@@ -42,27 +47,39 @@ enum Bench {
     static func memory(_ pid: Int32) -> (anon: Double, file: Double, pss: Double) {
         func field(_ file: String, _ name: String) -> Double {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8),
-                  let line = text.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }),
-                  let kib = Double(line.split(separator: " ").dropFirst().first ?? "") else { return .nan }
+                let line = text.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }),
+                let kib = Double(line.split(separator: " ").dropFirst().first ?? "")
+            else { return .nan }
             return kib / 1024
         }
-        return (field("/proc/\(pid)/status", "RssAnon"), field("/proc/\(pid)/status", "RssFile"), field("/proc/\(pid)/smaps_rollup", "Pss"))
+        return (
+            field("/proc/\(pid)/status", "RssAnon"), field("/proc/\(pid)/status", "RssFile"),
+            field("/proc/\(pid)/smaps_rollup", "Pss")
+        )
     }
 
     static func flushDisks() { _ = try? timed("/bin/sync", []) }
 
     /// Prints mirrorsync's medians beside a baseline's (rsync by hand, a script) with the targets of a full sync
     /// (1.05x) and of a no-change re-sync (1.10x); returns the exit status: 0 when both are met.
-    static func compare(_ title: String, baseline: String, _ base: (full: [Double], again: [Double]),
-                        mirrorsync: (full: [Double], again: [Double])) -> Int32 {
+    static func compare(
+        _ title: String, baseline: String, _ base: (full: [Double], again: [Double]),
+        mirrorsync: (full: [Double], again: [Double])
+    ) -> Int32 {
         let fullRatio = median(mirrorsync.full) / median(base.full)
         let againRatio = median(mirrorsync.again) / median(base.again)
         let label = String(repeating: " ", count: max(0, 11 - baseline.count - 2)) + baseline + " s"
         print("")
         print("\(title); median of \(base.full.count) runs")
         print("                     \(label)   mirrorsync s   ratio   target")
-        print(String(format: "full sync            %11.3f   %12.3f   %5.3f   <= 1.05", median(base.full), median(mirrorsync.full), fullRatio))
-        print(String(format: "no-change re-sync    %11.3f   %12.3f   %5.3f   <= 1.10", median(base.again), median(mirrorsync.again), againRatio))
+        print(
+            String(
+                format: "full sync            %11.3f   %12.3f   %5.3f   <= 1.05", median(base.full),
+                median(mirrorsync.full), fullRatio))
+        print(
+            String(
+                format: "no-change re-sync    %11.3f   %12.3f   %5.3f   <= 1.10", median(base.again),
+                median(mirrorsync.again), againRatio))
         let met = fullRatio <= 1.05 && againRatio <= 1.10
         print(met ? "targets met" : "target MISSED")
         return met ? 0 : 1
@@ -73,8 +90,11 @@ enum Bench {
     /// sync comes second several seconds slower.
     static func workDirectory(_ name: String, mib: Int, copies: Double) -> String {
         var shm = statvfs()
-        let inMemory = statvfs("/dev/shm", &shm) == 0 && Double(shm.f_bavail) * Double(shm.f_frsize) > Double(mib << 20) * copies
-        return (inMemory ? "/dev/shm" : NSTemporaryDirectory().replacingOccurrences(of: "/$", with: "", options: .regularExpression))
+        let inMemory =
+            statvfs("/dev/shm", &shm) == 0 && Double(shm.f_bavail) * Double(shm.f_frsize) > Double(mib << 20) * copies
+        return
+            (inMemory
+            ? "/dev/shm" : NSTemporaryDirectory().replacingOccurrences(of: "/$", with: "", options: .regularExpression))
             + "/mirrorsync-\(name)-bench-\(getpid())"
     }
 
@@ -110,7 +130,9 @@ enum Bench {
                 let value = generator.next()
                 withUnsafeBytes(of: value) { raw in for k in 0..<min(8, size - j) { block[j + k] = raw[k] } }
             }
-            guard fm.createFile(atPath: "\(dir)/f\(i)", contents: Data(block)) else { throw BenchError("cannot write \(dir)/f\(i)") }
+            guard fm.createFile(atPath: "\(dir)/f\(i)", contents: Data(block)) else {
+                throw BenchError("cannot write \(dir)/f\(i)")
+            }
         }
     }
 }

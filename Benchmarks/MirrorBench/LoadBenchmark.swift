@@ -6,7 +6,7 @@ import MirrorCore
 import YAMLScanFloor
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 struct Measurement: Codable {
@@ -61,7 +61,8 @@ func measureRead(_ directory: String) -> Int32 {
     guard let paths = try? DesiredStateLoader.configFiles(in: directory) else { return 1 }
     var nodes = 0
     for path in paths {
-        guard let bytes = try? DesiredStateLoader.readFile(path), let root = YAMLReader().read(bytes, file: path).root else { return 1 }
+        guard let bytes = try? DesiredStateLoader.readFile(path), let root = YAMLReader().read(bytes, file: path).root
+        else { return 1 }
         nodes += root.weight
     }
     let elapsed = clock.now - start
@@ -87,20 +88,20 @@ func measureScan(_ directory: String) -> Int32 {
 }
 
 let pythonLoad = """
-import glob, json, os, resource, sys, time, yaml
-Loader = getattr(yaml, "CSafeLoader", None)
-if Loader is None:
-    sys.exit("PyYAML has no CSafeLoader (libyaml) here")
-start = time.perf_counter()
-docs = 0
-for path in sorted(glob.glob(os.path.join(sys.argv[1], "*.yaml"))):
-    with open(path, "rb") as f:
-        yaml.load(f, Loader=Loader)
-        docs += 1
-elapsed = time.perf_counter() - start
-usage = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({"seconds": elapsed, "peakKiB": usage.ru_maxrss, "cpuSeconds": usage.ru_utime + usage.ru_stime}))
-"""
+    import glob, json, os, resource, sys, time, yaml
+    Loader = getattr(yaml, "CSafeLoader", None)
+    if Loader is None:
+        sys.exit("PyYAML has no CSafeLoader (libyaml) here")
+    start = time.perf_counter()
+    docs = 0
+    for path in sorted(glob.glob(os.path.join(sys.argv[1], "*.yaml"))):
+        with open(path, "rb") as f:
+            yaml.load(f, Loader=Loader)
+            docs += 1
+    elapsed = time.perf_counter() - start
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"seconds": elapsed, "peakKiB": usage.ru_maxrss, "cpuSeconds": usage.ru_utime + usage.ru_stime}))
+    """
 
 /// Runs one contender in its own process and reads its one-line JSON report.
 func run(_ executable: String, _ arguments: [String]) throws -> Measurement {
@@ -113,8 +114,9 @@ func run(_ executable: String, _ arguments: [String]) throws -> Measurement {
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     guard process.terminationStatus == 0 else {
-        throw NSError(domain: "bench", code: Int(process.terminationStatus),
-                      userInfo: [NSLocalizedDescriptionKey: "\(executable) \(arguments.joined(separator: " ")) failed"])
+        throw NSError(
+            domain: "bench", code: Int(process.terminationStatus),
+            userInfo: [NSLocalizedDescriptionKey: "\(executable) \(arguments.joined(separator: " ")) failed"])
     }
     return try JSONDecoder().decode(Measurement.self, from: data)
 }
@@ -135,7 +137,9 @@ func generate(into directory: String, projects: Int, slaves: Int, upstreams: Int
         try text.write(toFile: directory + "/" + name, atomically: false, encoding: .utf8)
         total += text.utf8.count
     }
-    try write("000-site.yaml", """
+    try write(
+        "000-site.yaml",
+        """
         # yaml-language-server: $schema=../schemas/mirrors.schema.json
         master:
           api: http://127.0.0.1:7070
@@ -165,7 +169,8 @@ func generate(into directory: String, projects: Int, slaves: Int, upstreams: Int
         if !slaveRange.isEmpty {
             text += "slaves:\n"
             for s in slaveRange {
-                text += "  ftp\(s): { api: \"http://10.0.\(s / 250).\(s % 250 + 1):7071\", insecure: true, publicDir: /srv/ftp/pub }\n"
+                text +=
+                    "  ftp\(s): { api: \"http://10.0.\(s / 250).\(s % 250 + 1):7071\", insecure: true, publicDir: /srv/ftp/pub }\n"
             }
         }
         text += "projects:\n"
@@ -191,7 +196,8 @@ func generate(into directory: String, projects: Int, slaves: Int, upstreams: Int
 
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
-    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    return sorted.count % 2 == 1
+        ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
 
 func loadBenchmark(_ options: [String: String]) throws -> Int32 {
@@ -202,8 +208,14 @@ func loadBenchmark(_ options: [String: String]) throws -> Int32 {
     let runs = max(1, Int(options["runs"] ?? "") ?? 5)
     let directory = options["keep"] ?? NSTemporaryDirectory() + "mirrorsync-bench-\(getpid())/mirrors.d"
     let bytes = try generate(into: directory, projects: projects, slaves: slaves, upstreams: upstreams, files: files)
-    defer { if options["keep"] == nil { try? FileManager.default.removeItem(atPath: (directory as NSString).deletingLastPathComponent) } }
-    print("mirrors.d: \(files + 1) files, \(String(format: "%.2f", Double(bytes) / 1e6)) MB, \(projects) projects, \(slaves) slaves, \(upstreams) upstreams; \(runs) runs each, one process per run")
+    defer {
+        if options["keep"] == nil {
+            try? FileManager.default.removeItem(atPath: (directory as NSString).deletingLastPathComponent)
+        }
+    }
+    print(
+        "mirrors.d: \(files + 1) files, \(String(format: "%.2f", Double(bytes) / 1e6)) MB, \(projects) projects, \(slaves) slaves, \(upstreams) upstreams; \(runs) runs each, one process per run"
+    )
 
     let me = "/proc/self/exe"
     let python = findExecutable("python3")
@@ -225,18 +237,21 @@ func loadBenchmark(_ options: [String: String]) throws -> Int32 {
         let med = median(measurements.map(\.seconds))
         let peak = Double(measurements.map(\.peakKiB).max()!) / 1024
         let cpu = median(measurements.compactMap(\.cpuSeconds))
-        print(name.padding(toLength: 28, withPad: " ", startingAt: 0)
-              + String(format: "  %9.3f %9.3f %8.2f %10.1f %15.3f", med, measurements.map(\.seconds).min()!, med / floor, peak, cpu))
+        print(
+            name.padding(toLength: 28, withPad: " ", startingAt: 0)
+                + String(
+                    format: "  %9.3f %9.3f %8.2f %10.1f %15.3f", med, measurements.map(\.seconds).min()!, med / floor,
+                    peak, cpu))
     }
     print("(wall times exclude process start-up; CPU time includes it, and for Python the interpreter's start)")
     if python == nil { print("PyYAML: python3 not found; skipped") }
     let load = results[1].1
     let ratio = median(load.map(\.seconds)) / floor
     let peak = Double(load.map(\.peakKiB).max()!) / 1024
-    let timeOK = ratio <= 3.0, memoryOK = peak < 100
+    let timeOK = ratio <= 3.0
+    let memoryOK = peak < 100
     print("")
     print("target load+validate <= 3x the bare scan: \(String(format: "%.2fx", ratio)) \(timeOK ? "met" : "MISSED")")
     print("target peak memory < 100 MiB: \(String(format: "%.1f MiB", peak)) \(memoryOK ? "met" : "MISSED")")
     return timeOK && memoryOK ? 0 : 1
 }
-

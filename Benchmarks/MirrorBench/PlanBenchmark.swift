@@ -28,17 +28,27 @@ func planBenchmark(_ options: [String: String]) throws -> Int32 {
     // As each agent answers `GET /v1/state?ifDigest=` with the digest of what mirrors.d gives it: an agent that holds
     // exactly that leaves its projects out; the others send every project with its status.
     let wanted = Dictionary(uniqueKeysWithValues: DesiredAgent.all(from: state).map { ($0.name, $0.projectsDigest) })
-    let observed: [String: Planner.Observation] = Dictionary(uniqueKeysWithValues: DesiredAgent.all(from: before).map { agent in
-        let projects = agent.projects.mapValues {
-            ProjectState(spec: $0, generation: Generation.of($0), status: ProjectStatus(activity: .idle, revision: 1), managed: true)
-        }
-        let digest = AgentState.digest(of: projects)
-        let inSync = digest == wanted[agent.name]
-        return (agent.name, .state(AgentState(role: agent.role, name: agent.name, bootID: "b", version: "0", settings: agent.settings,
-                                              settingsGeneration: Generation.of(agent.settings), projects: inSync ? [:] : projects,
-                                              projectsDigest: digest, projectsOmitted: inSync)))
-    })
-    let sentInFull = observed.values.filter { if case .state(let s) = $0 { return !s.projectsOmitted } else { return false } }.count
+    let observed: [String: Planner.Observation] = Dictionary(
+        uniqueKeysWithValues: DesiredAgent.all(from: before).map { agent in
+            let projects = agent.projects.mapValues {
+                ProjectState(
+                    spec: $0, generation: Generation.of($0), status: ProjectStatus(activity: .idle, revision: 1),
+                    managed: true)
+            }
+            let digest = AgentState.digest(of: projects)
+            let inSync = digest == wanted[agent.name]
+            return (
+                agent.name,
+                .state(
+                    AgentState(
+                        role: agent.role, name: agent.name, bootID: "b", version: "0", settings: agent.settings,
+                        settingsGeneration: Generation.of(agent.settings), projects: inSync ? [:] : projects,
+                        projectsDigest: digest, projectsOmitted: inSync))
+            )
+        })
+    let sentInFull = observed.values.filter {
+        if case .state(let s) = $0 { return !s.projectsOmitted } else { return false }
+    }.count
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     let beforePlanKiB = usage.ru_maxrss
@@ -76,14 +86,29 @@ func planBenchmark(_ options: [String: String]) throws -> Int32 {
         hashTimes.append(seconds(clock.now - t) / Double(max(sample.count, 1)))
         guard n > 0 else { throw BenchError("no specs") }
     }
-    print(String(format: "one spec's generation: %.2f µs median on one core (%d specs)", Bench.median(hashTimes) * 1e6, sample.count))
-    print("\(projects) projects, \(slaves) slaves: \(specs) project specs across \(agentCount) agents; \(changed) projects changed")
-    for (name, time) in steps { print("  " + name.padding(toLength: 38, withPad: " ", startingAt: 0) + String(format: "%8.1f ms", time * 1000)) }
-    print(String(format: "plan (desired per agent + diff): %.1f ms the first time; then %.1f ms median, %.1f ms max of %d  (target < 50 ms)",
-                 total * 1000, Bench.median(warm) * 1000, warm.max()! * 1000, warm.count))
-    print(String(format: "peak memory: %.1f MiB in all; %.1f MiB before planning (mirrors.d loaded, 101 agents' states held)  (target < 88 MiB)",
-                 Double(usage.ru_maxrss) / 1024, Double(beforePlanKiB) / 1024))
-    print("plan: \(counts.create) to create, \(counts.update) to update, \(counts.remove) to remove, \(counts.unchanged) unchanged; \(sentInFull) of \(agentCount) agents sent their projects")
+    print(
+        String(
+            format: "one spec's generation: %.2f µs median on one core (%d specs)", Bench.median(hashTimes) * 1e6,
+            sample.count))
+    print(
+        "\(projects) projects, \(slaves) slaves: \(specs) project specs across \(agentCount) agents; \(changed) projects changed"
+    )
+    for (name, time) in steps {
+        print("  " + name.padding(toLength: 38, withPad: " ", startingAt: 0) + String(format: "%8.1f ms", time * 1000))
+    }
+    print(
+        String(
+            format:
+                "plan (desired per agent + diff): %.1f ms the first time; then %.1f ms median, %.1f ms max of %d  (target < 50 ms)",
+            total * 1000, Bench.median(warm) * 1000, warm.max()! * 1000, warm.count))
+    print(
+        String(
+            format:
+                "peak memory: %.1f MiB in all; %.1f MiB before planning (mirrors.d loaded, 101 agents' states held)  (target < 88 MiB)",
+            Double(usage.ru_maxrss) / 1024, Double(beforePlanKiB) / 1024))
+    print(
+        "plan: \(counts.create) to create, \(counts.update) to update, \(counts.remove) to remove, \(counts.unchanged) unchanged; \(sentInFull) of \(agentCount) agents sent their projects"
+    )
     let met = Bench.median(warm) < 0.05 && Double(usage.ru_maxrss) / 1024 < 88 && counts.update > 0
     print(met ? "targets met" : "target MISSED")
     return met ? 0 : 1

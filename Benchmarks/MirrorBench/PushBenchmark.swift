@@ -6,7 +6,8 @@ import MirrorTestSupport
 func pushBenchmark(_ options: [String: String]) async throws -> Int32 {
     let tree = Bench.TreeWork(options, name: "push", files: 20_000, copies: 4.5)
     defer { tree.remove() }
-    let files = tree.files, mib = tree.mib
+    let files = tree.files
+    let mib = tree.mib
     let runs = max(1, Int(options["runs"] ?? "") ?? 5)
     let share = Double((options["changed"] ?? "1%").replacingOccurrences(of: "%", with: "")).map { $0 / 100 } ?? 0.01
     let work = tree.path
@@ -32,13 +33,15 @@ func pushBenchmark(_ options: [String: String]) async throws -> Int32 {
         var changed = 0
         for (i, path) in paths.enumerated() where i % step == round % step {
             let size = (try fm.attributesOfItem(atPath: upstream + "/" + path)[.size] as? Int) ?? 0
-            try Data((0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) }).write(to: URL(fileURLWithPath: upstream + "/" + path))
+            try Data((0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) }).write(
+                to: URL(fileURLWithPath: upstream + "/" + path))
             changed += 1
         }
         return changed
     }
 
-    var byHand: [Double] = [], pushed: [Double] = []
+    var byHand: [Double] = []
+    var pushed: [Double] = []
     var revision = 1
     for round in 0..<(2 * runs) {
         let changed = try publish(round)
@@ -48,11 +51,19 @@ func pushBenchmark(_ options: [String: String]) async throws -> Int32 {
         let seconds = try await chain.sync(revision: revision, files: changed, pushedWith: push ? pushToken : nil)
         try Chain.verify(upstream, against: chain.tree("b"))
         if push { pushed.append(seconds) } else { byHand.append(seconds) }
-        print(String(format: "round %d: %d files changed, %@ %.3f s", round + 1, changed, push ? "push   " : "by hand", seconds))
+        print(
+            String(
+                format: "round %d: %d files changed, %@ %.3f s", round + 1, changed, push ? "push   " : "by hand",
+                seconds))
     }
     print("")
-    print("push → served on 2 slaves: \(files) files, \(mib) MiB, \(String(format: "%.1f", share * 100))% changed per round, in \(work); median of \(runs) each")
+    print(
+        "push → served on 2 slaves: \(files) files, \(mib) MiB, \(String(format: "%.1f", share * 100))% changed per round, in \(work); median of \(runs) each"
+    )
     print("                          by hand s     push s    ratio")
-    print(String(format: "to both slaves served      %8.3f   %8.3f   %6.3f", Bench.median(byHand), Bench.median(pushed), Bench.median(pushed) / Bench.median(byHand)))
+    print(
+        String(
+            format: "to both slaves served      %8.3f   %8.3f   %6.3f", Bench.median(byHand), Bench.median(pushed),
+            Bench.median(pushed) / Bench.median(byHand)))
     return 0
 }

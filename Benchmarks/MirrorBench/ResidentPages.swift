@@ -39,13 +39,18 @@ struct ResidentPages {
         }
         parts = byName.values.filter { $0.rssKiB > 0 }.sorted { $0.rssKiB > $1.rssKiB }
         let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-        threads = status.split(separator: "\n").first { $0.hasPrefix("Threads:") }.flatMap { Int($0.split(separator: "\t").last ?? "") } ?? 0
+        threads =
+            status.split(separator: "\n").first { $0.hasPrefix("Threads:") }.flatMap {
+                Int($0.split(separator: "\t").last ?? "")
+            } ?? 0
     }
 
     /// The largest parts, one per line, then the rest summed.
     func lines(top: Int = 8) -> [String] {
         func mib(_ kib: Int) -> String { String(format: "%6.1f", Double(kib) / 1024) }
-        var out = parts.prefix(top).map { "  \(mib($0.rssKiB)) MiB  \($0.name) (anonymous \(mib($0.anonymousKiB).trimmingCharacters(in: .whitespaces)) MiB)" }
+        var out = parts.prefix(top).map {
+            "  \(mib($0.rssKiB)) MiB  \($0.name) (anonymous \(mib($0.anonymousKiB).trimmingCharacters(in: .whitespaces)) MiB)"
+        }
         let rest = parts.dropFirst(top).reduce(0) { $0 + $1.rssKiB }
         if rest > 0 { out.append("  \(mib(rest)) MiB  \(parts.count - top) other mappings") }
         return out

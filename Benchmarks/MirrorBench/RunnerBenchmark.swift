@@ -9,18 +9,24 @@ import MirrorTestSupport
 func runnerBenchmark(_ options: [String: String]) async throws -> Int32 {
     let tree = Bench.TreeWork(options, name: "runner", files: 20_000, copies: 3.5)
     defer { tree.remove() }
-    let files = tree.files, mib = tree.mib
+    let files = tree.files
+    let mib = tree.mib
     let runs = max(1, Int(options["runs"] ?? "") ?? 10)
     let work = tree.path
     let fm = FileManager.default
-    let upstream = work + "/upstream", byHand = work + "/by-hand", bySync = work + "/mirrorsync"
+    let upstream = work + "/upstream"
+    let byHand = work + "/by-hand"
+    let bySync = work + "/mirrorsync"
     try fm.createDirectory(atPath: upstream, withIntermediateDirectories: true)
 
     try Bench.writeTree(at: upstream, files: files, mib: mib)
     // The daemon reads its configuration again for each connection: its scratch directory lives as long as it does.
     let daemonScratch = Scratch("mirrorsync-bench-rsyncd")
     let daemon = try RsyncDaemon(tree: upstream, scratch: daemonScratch)
-    defer { daemon.stop(); withExtendedLifetime(daemonScratch) {} }
+    defer {
+        daemon.stop()
+        withExtendedLifetime(daemonScratch) {}
+    }
 
     var logger = Logger(label: "bench")
     logger.logLevel = .critical
@@ -32,15 +38,18 @@ func runnerBenchmark(_ options: [String: String]) async throws -> Int32 {
     // By hand: the very argv the runner's first pass uses, output sent to /dev/null.
     let handArguments = RsyncArguments.arguments(for: job(byHand), pass: .first)
     print("rsync \(handArguments.joined(separator: " "))")
-    var hand = (full: [Double](), again: [Double]()), sync = (full: [Double](), again: [Double]())
+    var hand = (full: [Double](), again: [Double]())
+    var sync = (full: [Double](), again: [Double]())
     func byHandRun() throws {
         try? fm.removeItem(atPath: byHand)
         try fm.createDirectory(atPath: byHand, withIntermediateDirectories: true)
         Bench.flushDisks()
-        let (full, status) = try Bench.timed("/usr/bin/rsync", handArguments, environment: ["LC_ALL": "C", "PATH": "/usr/bin:/bin"])
+        let (full, status) = try Bench.timed(
+            "/usr/bin/rsync", handArguments, environment: ["LC_ALL": "C", "PATH": "/usr/bin:/bin"])
         guard status == 0 else { throw BenchError("rsync by hand exited \(status)") }
         hand.full.append(full)
-        hand.again.append(try Bench.timed("/usr/bin/rsync", handArguments, environment: ["LC_ALL": "C", "PATH": "/usr/bin:/bin"]).0)
+        hand.again.append(
+            try Bench.timed("/usr/bin/rsync", handArguments, environment: ["LC_ALL": "C", "PATH": "/usr/bin:/bin"]).0)
     }
     func mirrorsyncRun() async throws {
         try? fm.removeItem(atPath: bySync)
@@ -49,11 +58,15 @@ func runnerBenchmark(_ options: [String: String]) async throws -> Int32 {
         var start = ContinuousClock.now
         let full = await runner.run(job(bySync), logger: logger)
         sync.full.append(seconds(ContinuousClock.now - start))
-        guard full.result == .success, full.filesTransferred == files else { throw BenchError("mirrorsync's full sync: \(full.message)") }
+        guard full.result == .success, full.filesTransferred == files else {
+            throw BenchError("mirrorsync's full sync: \(full.message)")
+        }
         start = ContinuousClock.now
         let again = await runner.run(job(bySync), logger: logger)
         sync.again.append(seconds(ContinuousClock.now - start))
-        guard again.result == .success, again.filesTransferred == 0 else { throw BenchError("mirrorsync's re-sync: \(again.message)") }
+        guard again.result == .success, again.filesTransferred == 0 else {
+            throw BenchError("mirrorsync's re-sync: \(again.message)")
+        }
     }
     for run in 1...runs {
         // Alternate who goes first, so that neither always inherits the other's disk writeback.
@@ -64,11 +77,14 @@ func runnerBenchmark(_ options: [String: String]) async throws -> Int32 {
             try await mirrorsyncRun()
             try byHandRun()
         }
-        print(String(format: "run %d: full %.2f s by hand, %.2f s mirrorsync; no-change %.3f s by hand, %.3f s mirrorsync",
-                     run, hand.full.last!, sync.full.last!, hand.again.last!, sync.again.last!))
+        print(
+            String(
+                format: "run %d: full %.2f s by hand, %.2f s mirrorsync; no-change %.3f s by hand, %.3f s mirrorsync",
+                run, hand.full.last!, sync.full.last!, hand.again.last!, sync.again.last!))
     }
     try? fm.removeItem(atPath: byHand)
     try? fm.removeItem(atPath: bySync)
-    return Bench.compare("\(files) files, \(mib) MiB, from an rsync daemon on loopback, in \(work)", baseline: "by hand", hand,
-                         mirrorsync: sync)
+    return Bench.compare(
+        "\(files) files, \(mib) MiB, from an rsync daemon on loopback, in \(work)", baseline: "by hand", hand,
+        mirrorsync: sync)
 }

@@ -5,7 +5,7 @@
 import Foundation
 import MirrorTestSupport
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One fresh process: its wall time from spawn to reaped, and the CPU time the kernel charged it (user + system).
@@ -32,7 +32,9 @@ func timeProcess(_ argv: [String]) throws -> ProcessTiming {
     while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
     let wall = seconds(ContinuousClock.now - start)
     // A normal exit leaves the low 7 bits 0; the code is in the next byte.
-    guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else { throw BenchError("\(argv.joined(separator: " ")) failed (status \(status))") }
+    guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else {
+        throw BenchError("\(argv.joined(separator: " ")) failed (status \(status))")
+    }
     func s(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
     return ProcessTiming(wall: wall, cpu: s(usage.ru_utime) + s(usage.ru_stime))
 }
@@ -92,7 +94,8 @@ let helloFoundation = """
 /// The binary users install: `--binary`, else the release build of scripts/release.sh (.build-release), else the
 /// `mirrorsync` built beside this benchmark.
 func installedBinary(_ options: [String: String], packageRoot: String) -> String? {
-    let sibling = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("mirrorsync").path
+    let sibling = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        .appendingPathComponent("mirrorsync").path
     let candidates = [options["binary"], packageRoot + "/.build-release/release/mirrorsync", sibling].compactMap { $0 }
     return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
 }
@@ -102,9 +105,12 @@ func startupBenchmark(_ options: [String: String]) async throws -> Int32 {
     let projects = Int(options["projects"] ?? "") ?? 10_000
     let files = Int(options["files"] ?? "") ?? 100
     // Benchmarks/MirrorBench/StartupBenchmark.swift: the package is two folders up.
-    let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
     guard let binary = installedBinary(options, packageRoot: packageRoot) else {
-        throw BenchError("no mirrorsync binary: run scripts/release.sh (or swift build -c release --product mirrorsync), or give --binary")
+        throw BenchError(
+            "no mirrorsync binary: run scripts/release.sh (or swift build -c release --product mirrorsync), or give --binary"
+        )
     }
     let work = NSTemporaryDirectory() + "mirrorsync-startup-bench-\(getpid())"
     try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
@@ -116,12 +122,17 @@ func startupBenchmark(_ options: [String: String]) async throws -> Int32 {
     try await buildFloor(["swiftc", "-O", "-static-stdlib", work + "/hello.swift", "-o", work + "/hello-static"])
     try scanMain.write(toFile: work + "/scan-main.c", atomically: false, encoding: .utf8)
     let floorSources = packageRoot + "/Benchmarks/YAMLScanFloor"
-    try await buildFloor(["cc", "-O2", "-I", floorSources + "/include", work + "/scan-main.c", floorSources + "/scan.c", "-lyaml", "-o", work + "/yaml-scan"])
+    try await buildFloor([
+        "cc", "-O2", "-I", floorSources + "/include", work + "/scan-main.c", floorSources + "/scan.c", "-lyaml", "-o",
+        work + "/yaml-scan",
+    ])
 
     let directory = work + "/mirrors.d"
     let bytes = try generate(into: directory, projects: projects, slaves: 100, upstreams: 200, files: files)
     print("binary: \(binary)")
-    print("mirrors.d: \(files + 1) files, \(String(format: "%.2f", Double(bytes) / 1e6)) MB, \(projects) projects; \(runs) rounds, contenders alternated")
+    print(
+        "mirrors.d: \(files + 1) files, \(String(format: "%.2f", Double(bytes) / 1e6)) MB, \(projects) projects; \(runs) rounds, contenders alternated"
+    )
 
     let contenders: [(name: String, argv: [String])] = [
         ("mirrorsync --version", [binary, "--version"]),
@@ -142,17 +153,28 @@ func startupBenchmark(_ options: [String: String]) async throws -> Int32 {
     print("contender                        median ms    min ms    max ms   CPU ms (median)")
     for (i, contender) in contenders.enumerated() {
         let wall = timings[i].map { $0.wall * 1000 }
-        print(contender.name.padding(toLength: 30, withPad: " ", startingAt: 0)
-              + String(format: "  %9.2f %9.2f %9.2f %12.2f", Bench.median(wall), wall.min()!, wall.max()!, Bench.median(timings[i].map { $0.cpu * 1000 })))
+        print(
+            contender.name.padding(toLength: 30, withPad: " ", startingAt: 0)
+                + String(
+                    format: "  %9.2f %9.2f %9.2f %12.2f", Bench.median(wall), wall.min()!, wall.max()!,
+                    Bench.median(timings[i].map { $0.cpu * 1000 })))
     }
     let version = Bench.median(timings[0].map { $0.wall * 1000 })
     // Each round's validate over the same round's scan: "within 2x every run" is about the worst round.
     let ratios = zip(timings[3], timings[4]).map { $0.wall / $1.wall }
     print("")
-    print(String(format: "start-up: mirrorsync --version %.2f ms, %.2fx the static Foundation floor, %.2fx the dynamic one", version,
-                 version / Bench.median(timings[1].map { $0.wall * 1000 }), version / Bench.median(timings[2].map { $0.wall * 1000 })))
-    print(String(format: "validate / scan, same round: median %.2fx, best %.2fx, worst %.2fx", Bench.median(ratios), ratios.min()!, ratios.max()!))
-    let startupMet = version < 5, loadMet = ratios.max()! <= 2
+    print(
+        String(
+            format: "start-up: mirrorsync --version %.2f ms, %.2fx the static Foundation floor, %.2fx the dynamic one",
+            version,
+            version / Bench.median(timings[1].map { $0.wall * 1000 }),
+            version / Bench.median(timings[2].map { $0.wall * 1000 })))
+    print(
+        String(
+            format: "validate / scan, same round: median %.2fx, best %.2fx, worst %.2fx", Bench.median(ratios),
+            ratios.min()!, ratios.max()!))
+    let startupMet = version < 5
+    let loadMet = ratios.max()! <= 2
     print("target --version under 5 ms: \(startupMet ? "met" : "MISSED")")
     print("target validate within 2x the scan, every round: \(loadMet ? "met" : "MISSED")")
     return startupMet && loadMet ? 0 : 1

@@ -17,7 +17,8 @@ let debianSecondStage = ["Packages*", "Sources*", "Release*", "InRelease", "Cont
 func twoStageBenchmark(_ options: [String: String]) async throws -> Int32 {
     let tree = Bench.TreeWork(options, name: "twostage", files: 20_000, copies: 4.5)
     defer { tree.remove() }
-    let files = tree.files, mib = tree.mib
+    let files = tree.files
+    let mib = tree.mib
     let runs = max(1, Int(options["runs"] ?? "") ?? 9)
     let work = tree.path
     let fm = FileManager.default
@@ -25,7 +26,10 @@ func twoStageBenchmark(_ options: [String: String]) async throws -> Int32 {
     let indexFiles = try writeDebianTree(at: upstream, files: files, mib: mib)
     let daemonScratch = Scratch("mirrorsync-bench-rsyncd")
     let daemon = try RsyncDaemon(tree: upstream, scratch: daemonScratch)
-    defer { daemon.stop(); withExtendedLifetime(daemonScratch) {} }
+    defer {
+        daemon.stop()
+        withExtendedLifetime(daemonScratch) {}
+    }
 
     var logger = Logger(label: "bench")
     logger.logLevel = .critical
@@ -39,8 +43,9 @@ func twoStageBenchmark(_ options: [String: String]) async throws -> Int32 {
     }
     let source = try SyncSource.upstream(daemon.url)
     func twoStageJob(_ destination: String) -> SyncJob {
-        SyncJob(project: "bench", source: source, destination: destination + "/", twoStage: debianSecondStage,
-                timeout: TimeSpan(seconds: 3600))
+        SyncJob(
+            project: "bench", source: source, destination: destination + "/", twoStage: debianSecondStage,
+            timeout: TimeSpan(seconds: 3600))
     }
     func fresh(_ directory: String) throws {
         try? fm.removeItem(atPath: directory)
@@ -48,18 +53,27 @@ func twoStageBenchmark(_ options: [String: String]) async throws -> Int32 {
     }
 
     // 1. The two-stage re-sync with nothing to change.
-    let byHand = work + "/plain", bySync = work + "/mirrorsync", twoWalks = work + "/two-walks"
+    let byHand = work + "/plain"
+    let bySync = work + "/mirrorsync"
+    let twoWalks = work + "/two-walks"
     for directory in [byHand, bySync, twoWalks] { try fresh(directory) }
     _ = try rsync(plain + [daemon.url, byHand + "/"])
     _ = try rsync(plain + [daemon.url, twoWalks + "/"])
     let full = await runner.run(twoStageJob(bySync), logger: logger)
     guard full.result == .success else { throw BenchError("mirrorsync's full sync: \(full.message)") }
     // Both passes by hand: the first, then the whole tree again.
-    let oldPasses = [RsyncArguments.arguments(for: twoStageJob(twoWalks), pass: .first),
-                     RsyncArguments.arguments(for: twoStageJob(twoWalks), pass: .second(maxDelete: 0))]
+    let oldPasses = [
+        RsyncArguments.arguments(for: twoStageJob(twoWalks), pass: .first),
+        RsyncArguments.arguments(for: twoStageJob(twoWalks), pass: .second(maxDelete: 0)),
+    ]
     print("\(files) pool files, \(mib) MiB, \(indexFiles) index files; second stage \(debianSecondStage)")
-    print("mirrorsync's second pass: rsync \(RsyncArguments.arguments(for: twoStageJob(bySync), pass: .second(maxDelete: 0)).joined(separator: " "))")
-    var plainTimes: [Double] = [], syncTimes: [Double] = [], passTimes: [Double] = [], oldTimes: [Double] = []
+    print(
+        "mirrorsync's second pass: rsync \(RsyncArguments.arguments(for: twoStageJob(bySync), pass: .second(maxDelete: 0)).joined(separator: " "))"
+    )
+    var plainTimes: [Double] = []
+    var syncTimes: [Double] = []
+    var passTimes: [Double] = []
+    var oldTimes: [Double] = []
     for run in 1...runs {
         let contenders: [() async throws -> Void] = [
             { plainTimes.append(try rsync(plain + [daemon.url, byHand + "/"])) },
@@ -76,17 +90,27 @@ func twoStageBenchmark(_ options: [String: String]) async throws -> Int32 {
         ]
         // Each round starts with a different contender.
         for i in 0..<contenders.count { try await contenders[(i + run) % contenders.count]() }
-        print(String(format: "run %d: plain pass %.3f s, mirrorsync %.3f s (its passes %.3f s), both passes by hand %.3f s",
-                     run, plainTimes.last!, syncTimes.last!, passTimes.last!, oldTimes.last!))
+        print(
+            String(
+                format: "run %d: plain pass %.3f s, mirrorsync %.3f s (its passes %.3f s), both passes by hand %.3f s",
+                run, plainTimes.last!, syncTimes.last!, passTimes.last!, oldTimes.last!))
     }
     let floor = Bench.median(plainTimes)
     print("")
-    print("two-stage re-sync with nothing to change, from an rsync daemon on loopback, in \(work); median of \(runs) runs")
+    print(
+        "two-stage re-sync with nothing to change, from an rsync daemon on loopback, in \(work); median of \(runs) runs"
+    )
     print("                                          s   x plain")
     print(String(format: "plain rsync -aH --delay-updates --delete-delay   %.3f   1.00", floor))
     let byHandTimes = Bench.median(oldTimes)
-    print(String(format: "mirrorsync's run                          %.3f   %.2f   (target <= 1.10 x both passes by hand)", Bench.median(syncTimes), Bench.median(syncTimes) / floor))
-    print(String(format: "  of which its two rsync passes           %.3f   %.2f", Bench.median(passTimes), Bench.median(passTimes) / floor))
+    print(
+        String(
+            format: "mirrorsync's run                          %.3f   %.2f   (target <= 1.10 x both passes by hand)",
+            Bench.median(syncTimes), Bench.median(syncTimes) / floor))
+    print(
+        String(
+            format: "  of which its two rsync passes           %.3f   %.2f", Bench.median(passTimes),
+            Bench.median(passTimes) / floor))
     print(String(format: "both passes by hand                       %.3f   %.2f", byHandTimes, byHandTimes / floor))
     let met = Bench.median(syncTimes) <= 1.1 * byHandTimes
     print(met ? "target met" : "target MISSED")
@@ -95,7 +119,8 @@ func twoStageBenchmark(_ options: [String: String]) async throws -> Int32 {
     // 2. Do mirrorsync's arguments cost? One pull with its argv (a project without a second stage: the first pass is
     // then the whole sync) against the plain pull, into an empty directory and again with nothing to change.
     let mine = work + "/argv"
-    let plainJob = SyncJob(project: "bench", source: try .upstream(daemon.url), destination: mine + "/", timeout: TimeSpan(seconds: 3600))
+    let plainJob = SyncJob(
+        project: "bench", source: try .upstream(daemon.url), destination: mine + "/", timeout: TimeSpan(seconds: 3600))
     let argv = RsyncArguments.arguments(for: plainJob, pass: .first)
     print("")
     print("mirrorsync's argv: rsync \(argv.joined(separator: " "))")
@@ -116,21 +141,32 @@ func twoStageBenchmark(_ options: [String: String]) async throws -> Int32 {
             },
         ]
         for i in 0..<2 { try contenders[(i + run) % 2]() }
-        print(String(format: "run %d: full %.2f s plain, %.2f s mirrorsync's argv; no change %.3f s plain, %.3f s mirrorsync's argv",
-                     run, cost.plainFull.last!, cost.mineFull.last!, cost.plainAgain.last!, cost.mineAgain.last!))
+        print(
+            String(
+                format:
+                    "run %d: full %.2f s plain, %.2f s mirrorsync's argv; no change %.3f s plain, %.3f s mirrorsync's argv",
+                run, cost.plainFull.last!, cost.mineFull.last!, cost.plainAgain.last!, cost.mineAgain.last!))
     }
     print("")
     print("one pull, plain rsync -aH --delay-updates --delete-delay against mirrorsync's argv; median of \(runs) runs")
     print("                     plain s   mirrorsync's argv s   ratio")
     for (name, a, b) in [("full pull", cost.plainFull, cost.mineFull), ("no change", cost.plainAgain, cost.mineAgain)] {
-        print(name.padding(toLength: 19, withPad: " ", startingAt: 0)
-              + String(format: "%9.3f   %19.3f   %5.3f", Bench.median(a), Bench.median(b), Bench.median(b) / Bench.median(a)))
+        print(
+            name.padding(toLength: 19, withPad: " ", startingAt: 0)
+                + String(
+                    format: "%9.3f   %19.3f   %5.3f", Bench.median(a), Bench.median(b),
+                    Bench.median(b) / Bench.median(a)))
     }
 
     // 3. With --arguments: which of them costs, with nothing to change: mirrorsync's argv less one argument at a time.
     if options["arguments"] != nil {
-        let removable = argv.filter { $0.hasPrefix("--") && !["--recursive", "--links", "--perms", "--times", "--group", "--owner", "--"].contains($0) }
-        var without: [String: [Double]] = [:], whole: [Double] = [], base: [Double] = []
+        let removable = argv.filter {
+            $0.hasPrefix("--")
+                && !["--recursive", "--links", "--perms", "--times", "--group", "--owner", "--"].contains($0)
+        }
+        var without: [String: [Double]] = [:]
+        var whole: [Double] = []
+        var base: [Double] = []
         for run in 1...runs {
             var contenders: [() throws -> Void] = [
                 { base.append(try rsync(plain + [daemon.url, byHand + "/"])) },
@@ -144,11 +180,15 @@ func twoStageBenchmark(_ options: [String: String]) async throws -> Int32 {
         print("")
         print("no-change pull with mirrorsync's argv less one argument; median of \(runs) runs")
         print(String(format: "plain rsync -aH --delay-updates --delete-delay   %.3f s", Bench.median(base)))
-        print(String(format: "mirrorsync's whole argv                          %.3f s   %.3f x plain", Bench.median(whole), Bench.median(whole) / Bench.median(base)))
+        print(
+            String(
+                format: "mirrorsync's whole argv                          %.3f s   %.3f x plain", Bench.median(whole),
+                Bench.median(whole) / Bench.median(base)))
         for argument in removable {
             let time = Bench.median(without[argument] ?? [])
-            print("  without " + argument.padding(toLength: 39, withPad: " ", startingAt: 0)
-                  + String(format: "%.3f s   %.3f x plain", time, time / Bench.median(base)))
+            print(
+                "  without " + argument.padding(toLength: 39, withPad: " ", startingAt: 0)
+                    + String(format: "%.3f s   %.3f x plain", time, time / Bench.median(base)))
         }
     }
     try? fm.removeItem(atPath: byHand)
@@ -178,7 +218,8 @@ func writeDebianTree(at root: String, files: Int, mib: Int) throws -> Int {
         let directory = root + "/pool/\(components[(i / 4) % 3])/\(package.prefix(4))/\(package)"
         if i % 4 == 0 { try fm.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         fill()
-        guard fm.createFile(atPath: "\(directory)/\(package)_\(i % 4)_amd64.deb", contents: Data(block[0..<size])) else {
+        guard fm.createFile(atPath: "\(directory)/\(package)_\(i % 4)_amd64.deb", contents: Data(block[0..<size]))
+        else {
             throw BenchError("cannot write \(directory)")
         }
     }
@@ -187,14 +228,18 @@ func writeDebianTree(at root: String, files: Int, mib: Int) throws -> Int {
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
         for name in names {
             fill()
-            guard fm.createFile(atPath: directory + "/" + name, contents: Data(block[0..<2048])) else { throw BenchError("cannot write \(directory)/\(name)") }
+            guard fm.createFile(atPath: directory + "/" + name, contents: Data(block[0..<2048])) else {
+                throw BenchError("cannot write \(directory)/\(name)")
+            }
             written += 1
         }
     }
     for suite in ["bookworm", "trixie", "sid"] {
         for component in components {
             let base = root + "/dists/\(suite)/\(component)"
-            for arch in ["binary-amd64", "binary-arm64"] { try index(base + "/" + arch, ["Packages", "Packages.gz", "Packages.xz", "Release"]) }
+            for arch in ["binary-amd64", "binary-arm64"] {
+                try index(base + "/" + arch, ["Packages", "Packages.gz", "Packages.xz", "Release"])
+            }
             try index(base + "/source", ["Sources", "Sources.gz", "Release"])
             try index(base + "/i18n", ["Translation-en", "Translation-en.bz2"])
             try index(base, ["Contents-amd64.gz"])

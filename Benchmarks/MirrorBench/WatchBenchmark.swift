@@ -31,39 +31,50 @@ func watchBenchmark(_ options: [String: String]) async throws -> Int32 {
     var agents: [(name: String, daemon: AgentDaemon, port: Int)] = []
     var tasks: [Task<Void, Never>] = []
     for name in ["master"] + (1...slaves).map({ "ftp\($0)" }) {
-        let daemon = try AgentDaemon(options: AgentOptions(role: name == "master" ? .master : .slave, name: name, host: "127.0.0.1", port: 0,
-                                                           tokenFile: work + "/token", stateDirectory: work + "/state-\(name)", handleSignals: false,
-                                                           allowLocalUpstreams: [work + "/upstream"]),
-                                     logger: quiet)
+        let daemon = try AgentDaemon(
+            options: AgentOptions(
+                role: name == "master" ? .master : .slave, name: name, host: "127.0.0.1", port: 0,
+                tokenFile: work + "/token", stateDirectory: work + "/state-\(name)", handleSignals: false,
+                allowLocalUpstreams: [work + "/upstream"]),
+            logger: quiet)
         tasks.append(Task { try? await daemon.run() })
         guard let port = await daemon.listeningPort() else { throw BenchError("agent \(name) did not start") }
         agents.append((name, daemon, port))
     }
     let dir = work + "/mirrors.d"
     try """
-        master: { api: "http://127.0.0.1:\(agents[0].port)", tokenFile: \(work)/token, root: \(work)/root, rsyncd: { address: 127.0.0.1, port: \(freePort()) } }
-        intervals: { hourly: { every: 1h }, nightly: { every: 1d } }
-        upstreams: { local: { url: \(work)/upstream } }
-        slaves:
-        \(agents.dropFirst().map { "  \($0.name): { api: \"http://127.0.0.1:\($0.port)\", publicDir: \(work)/\($0.name) }" }.joined(separator: "\n"))
-        """.write(toFile: dir + "/00-site.yaml", atomically: true, encoding: .utf8)
+    master: { api: "http://127.0.0.1:\(agents[0].port)", tokenFile: \(work)/token, root: \(work)/root, rsyncd: { address: 127.0.0.1, port: \(freePort()) } }
+    intervals: { hourly: { every: 1h }, nightly: { every: 1d } }
+    upstreams: { local: { url: \(work)/upstream } }
+    slaves:
+    \(agents.dropFirst().map { "  \($0.name): { api: \"http://127.0.0.1:\($0.port)\", publicDir: \(work)/\($0.name) }" }.joined(separator: "\n"))
+    """.write(toFile: dir + "/00-site.yaml", atomically: true, encoding: .utf8)
     // Suspended projects: the agents hold them and run nothing, so only the reconcile is measured. `changed` has its
     // interval changed (which only the master's spec holds) or its maxDelete (which every slave's spec holds too).
     func projectFile(_ file: Int, changed: Int?, everyAgent: Bool) -> String {
-        "projects:\n" + stride(from: file, to: projects, by: files).map { i in
-            let interval = i == changed && !everyAgent ? "nightly" : "hourly", maxDelete = i == changed && everyAgent ? "20%" : "10%"
-            return "  project-\(i): { upstream: local, source: p\(i), interval: \(interval), maxDelete: \(maxDelete), suspended: true }\n"
-        }.joined()
+        "projects:\n"
+            + stride(from: file, to: projects, by: files).map { i in
+                let interval = i == changed && !everyAgent ? "nightly" : "hourly"
+                let maxDelete = i == changed && everyAgent ? "20%" : "10%"
+                return
+                    "  project-\(i): { upstream: local, source: p\(i), interval: \(interval), maxDelete: \(maxDelete), suspended: true }\n"
+            }.joined()
     }
     for file in 0..<files {
-        try projectFile(file, changed: nil, everyAgent: false).write(toFile: dir + "/10-projects-\(file).yaml", atomically: true, encoding: .utf8)
+        try projectFile(file, changed: nil, everyAgent: false).write(
+            toFile: dir + "/10-projects-\(file).yaml", atomically: true, encoding: .utf8)
     }
 
     let runs = RunLog()
-    let clients = Dictionary(uniqueKeysWithValues: agents.map { ($0.name, HTTPAgentClient(base: "http://127.0.0.1:\($0.port)", token: token) as any AgentClient) })
+    let clients = Dictionary(
+        uniqueKeysWithValues: agents.map {
+            ($0.name, HTTPAgentClient(base: "http://127.0.0.1:\($0.port)", token: token) as any AgentClient)
+        })
     let watcher = try InotifyWatcher(directory: dir, logger: quiet)
-    let loop = WatchLoop(directory: dir, watcher: watcher, options: WatchOptions(debounce: debounce / 1000), logger: quiet,
-                         onRun: { run in runs.runs.withLock { $0.append(run) } }) { _, _ in
+    let loop = WatchLoop(
+        directory: dir, watcher: watcher, options: WatchOptions(debounce: debounce / 1000), logger: quiet,
+        onRun: { run in runs.runs.withLock { $0.append(run) } }
+    ) { _, _ in
         Reconciler(clients: clients, logger: quiet)
     }
     let watching = Task {
@@ -94,7 +105,8 @@ func watchBenchmark(_ options: [String: String]) async throws -> Int32 {
     }
 
     func series(everyAgent: Bool, after done: Int) async throws -> (latencies: [Double], steps: [String: [Double]]) {
-        var latencies: [Double] = [], steps: [String: [Double]] = [:]
+        var latencies: [Double] = []
+        var steps: [String: [Double]] = [:]
         for edit in 0..<edits {
             let project = edit / 2 * 37 % projects
             let file = project % files
@@ -107,31 +119,42 @@ func watchBenchmark(_ options: [String: String]) async throws -> Int32 {
             let run = try await waitForRun(done + edit)
             let updates = everyAgent ? 1 + slaves : 1
             guard let report = run.report, report.converged, report.plan.counts.update == updates else {
-                throw BenchError("edit \(edit): expected \(updates) updates, got \(run.report.map { "\($0.plan.counts)" } ?? "\(run.diagnostics)")")
+                throw BenchError(
+                    "edit \(edit): expected \(updates) updates, got \(run.report.map { "\($0.plan.counts)" } ?? "\(run.diagnostics)")"
+                )
             }
             // Converged when the verifying read found every agent at its new generation; the full read of the
             // projects' statuses for the conditions comes after.
             let converged = report.endedAt.addingTimeInterval(-(report.steps["status"] ?? 0))
             latencies.append(converged.timeIntervalSince(written))
             let measured: [(String, Double)] = [
-                (stepNames[0], run.firstTriggerAt.timeIntervalSince(written)), (stepNames[1], run.startedAt.timeIntervalSince(run.firstTriggerAt)),
-                (stepNames[2], run.loadSeconds), (stepNames[3], report.startedAt.timeIntervalSince(run.startedAt) - run.loadSeconds),
-                (stepNames[4], report.steps["observe"] ?? 0), (stepNames[5], report.steps["plan"] ?? 0), (stepNames[6], report.steps["apply"] ?? 0),
+                (stepNames[0], run.firstTriggerAt.timeIntervalSince(written)),
+                (stepNames[1], run.startedAt.timeIntervalSince(run.firstTriggerAt)),
+                (stepNames[2], run.loadSeconds),
+                (stepNames[3], report.startedAt.timeIntervalSince(run.startedAt) - run.loadSeconds),
+                (stepNames[4], report.steps["observe"] ?? 0), (stepNames[5], report.steps["plan"] ?? 0),
+                (stepNames[6], report.steps["apply"] ?? 0),
                 (stepNames[7], report.steps["verify"] ?? 0), (stepNames[8], report.steps["status"] ?? 0),
             ]
             for (name, value) in measured { steps[name, default: []].append(value) }
             // Out of the timing: every agent really holds what mirrors.d now says.
             for agent in DesiredAgent.all(from: try DesiredStateLoader().load(directory: dir).state) {
                 guard let wanted = agent.projects["project-\(project)"] else { continue }
-                guard try await clients[agent.name]!.state().projects["project-\(project)"]?.generation == Generation.of(wanted) else {
+                guard
+                    try await clients[agent.name]!.state().projects["project-\(project)"]?.generation
+                        == Generation.of(wanted)
+                else {
                     throw BenchError("\(agent.name) is not at the new generation")
                 }
             }
         }
         return (latencies, steps)
     }
-    let stepNames = ["event (write to inotify batch)", "debounce", "load mirrors.d", "desired per agent", "observe", "plan", "apply", "verify",
-                     "(after) statuses for conditions"]
+    let stepNames = [
+        "event (write to inotify batch)", "debounce", "load mirrors.d", "desired per agent", "observe", "plan", "apply",
+        "verify",
+        "(after) statuses for conditions",
+    ]
     let interval = try await series(everyAgent: false, after: 1)
     let everyAgent = try await series(everyAgent: true, after: 1 + edits)
     watching.cancel()
@@ -139,22 +162,37 @@ func watchBenchmark(_ options: [String: String]) async throws -> Int32 {
     for agent in agents { await agent.daemon.shutdown() }
     for task in tasks { await task.value }
 
-    print("edit-to-converged: \(projects) projects on a master and \(slaves) slaves (in this process, loopback HTTP), \(files) project files;")
-    print("\(edits) one-line edits of each kind, each until every agent reports its new generation; debounce \(Int(debounce)) ms")
-    for (title, series) in [("a project's interval (the master's spec changes)", interval),
-                            ("a project's maxDelete (the master's and every slave's spec change)", everyAgent)] {
+    print(
+        "edit-to-converged: \(projects) projects on a master and \(slaves) slaves (in this process, loopback HTTP), \(files) project files;"
+    )
+    print(
+        "\(edits) one-line edits of each kind, each until every agent reports its new generation; debounce \(Int(debounce)) ms"
+    )
+    for (title, series) in [
+        ("a project's interval (the master's spec changes)", interval),
+        ("a project's maxDelete (the master's and every slave's spec change)", everyAgent),
+    ] {
         print(title + ":")
         for name in stepNames {
             let values = series.steps[name] ?? []
-            print("  " + name.padding(toLength: 34, withPad: " ", startingAt: 0)
-                + String(format: "median %7.2f ms   max %7.2f ms", Bench.median(values) * 1000, (values.max() ?? 0) * 1000))
+            print(
+                "  " + name.padding(toLength: 34, withPad: " ", startingAt: 0)
+                    + String(
+                        format: "median %7.2f ms   max %7.2f ms", Bench.median(values) * 1000,
+                        (values.max() ?? 0) * 1000))
         }
         let event = Bench.median(series.steps[stepNames[0]] ?? [])
         let floor = debounce / 1000 + event + Bench.median(roundTrips)
-        print(String(format: "  edit to converged: median %.1f ms, max %.1f ms  (target median < 100 ms); floor %.1f ms", Bench.median(series.latencies) * 1000,
-                     (series.latencies.max() ?? 0) * 1000, floor * 1000))
-        print(String(format: "    floor: debounce %.0f ms + inotify event %.2f ms + one loopback HTTP round trip %.2f ms (GET /v1/health, median of %d)",
-                     debounce, event * 1000, Bench.median(roundTrips) * 1000, roundTrips.count))
+        print(
+            String(
+                format: "  edit to converged: median %.1f ms, max %.1f ms  (target median < 100 ms); floor %.1f ms",
+                Bench.median(series.latencies) * 1000,
+                (series.latencies.max() ?? 0) * 1000, floor * 1000))
+        print(
+            String(
+                format:
+                    "    floor: debounce %.0f ms + inotify event %.2f ms + one loopback HTTP round trip %.2f ms (GET /v1/health, median of %d)",
+                debounce, event * 1000, Bench.median(roundTrips) * 1000, roundTrips.count))
     }
     let met = Bench.median(interval.latencies) < 0.100 && Bench.median(everyAgent.latencies) < 0.100
     print(met ? "target met" : "target MISSED")

@@ -12,7 +12,7 @@
 //   swift run -c release mirrorsync-bench atomic  [--files N] [--mib N] [--changed SHARE] [--runs N] [--dir DIR]
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 func parseOptions(_ arguments: ArraySlice<String>) -> [String: String] {

@@ -11,7 +11,9 @@ extension AgentAPI {
         let runs: [RunRecord]
         do throws(SchedulerError) { runs = try await scheduler.cancel(name) } catch {
             guard error.kind == .conflict else { throw APIError(error) }
-            throw APIError(.conflict, code: "not-running", message: "\(error.message) on \(role == .master ? "the master" : "slave '\(self.name)'")")
+            throw APIError(
+                .conflict, code: "not-running",
+                message: "\(error.message) on \(role == .master ? "the master" : "slave '\(self.name)'")")
         }
         return CancelResponse(project: name, agent: self.name, runs: runs)
     }

@@ -4,7 +4,7 @@ import Hummingbird
 import MirrorCore
 import NIOCore
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The runs as they go on: `GET .../runs/{id}?wait=SECONDS` (a long poll) and `GET .../runs/{id}/log`.
@@ -18,7 +18,8 @@ extension AgentAPI {
         let api = self
         router.get("/v1/projects/:name/runs/:id/log") { request, context in
             let follow = request.uri.queryParameters["follow"].map { $0 == "true" || $0 == "1" } ?? false
-            return try await api.runLog(project: try api.projectName(context), run: context.parameters.get("id") ?? "", follow: follow)
+            return try await api.runLog(
+                project: try api.projectName(context), run: context.parameters.get("id") ?? "", follow: follow)
         }
     }
 
@@ -27,7 +28,8 @@ extension AgentAPI {
     /// running.
     func waitForChange(of run: Int64, project: String, seconds text: String) async throws {
         guard let seconds = Double(text), seconds >= 0, seconds.isFinite else {
-            throw APIError(.badRequest, code: "invalid-wait", message: "wait is a number of seconds, such as 30", field: "wait")
+            throw APIError(
+                .badRequest, code: "invalid-wait", message: "wait is a number of seconds, such as 30", field: "wait")
         }
         // Another project's run is answered at once (with a 404, by the route).
         guard let activity = await scheduler.activity(of: run), activity.project == project else { return }
@@ -48,38 +50,53 @@ extension AgentAPI {
         let id: Int64
         if text == "latest" {
             let latest: Int64?
-            do throws(SchedulerError) { latest = try await scheduler.latestRun(of: name) } catch { throw APIError(error) }
-            guard let latest else { throw APIError(.notFound, code: "not-found", message: "project '\(name)' has not run yet") }
+            do throws(SchedulerError) { latest = try await scheduler.latestRun(of: name) } catch {
+                throw APIError(error)
+            }
+            guard let latest else {
+                throw APIError(.notFound, code: "not-found", message: "project '\(name)' has not run yet")
+            }
             id = latest
         } else {
             guard let number = Int64(text) else {
-                throw APIError(.badRequest, code: "invalid-run-id", message: "a run id is a number, or latest", field: "id")
+                throw APIError(
+                    .badRequest, code: "invalid-run-id", message: "a run id is a number, or latest", field: "id")
             }
             id = number
         }
         let run: RunRecord?
         do throws(SchedulerError) { run = try await scheduler.run(id) } catch { throw APIError(error) }
-        guard let run, run.project == name else { throw APIError(.notFound, code: "not-found", message: "no run \(id) of project '\(name)'") }
+        guard let run, run.project == name else {
+            throw APIError(.notFound, code: "not-found", message: "no run \(id) of project '\(name)'")
+        }
         let activity = follow ? await scheduler.activity(of: id) : nil
-        guard let path = scheduler.logPath(project: name, run: id), activity != nil || FileManager.default.fileExists(atPath: path) else {
+        guard let path = scheduler.logPath(project: name, run: id),
+            activity != nil || FileManager.default.fileExists(atPath: path)
+        else {
             let kept = (await scheduler.projectSpec(name))?.logRetention ?? TreeSpec.defaultLogRetention
-            let why = run.state == .queued ? "it has not started; follow it with ?follow=true"
+            let why =
+                run.state == .queued
+                ? "it has not started; follow it with ?follow=true"
                 : "it ran no rsync, or its log was deleted (the project keeps its newest \(kept))"
             throw APIError(.notFound, code: "no-log", message: "run \(id) of project '\(name)' has no log: \(why)")
         }
         // A follow holds the connection until the run ends: counted until the body is done with, however it ends.
         let hold = activity == nil ? nil : longPolls.hold()
         if activity != nil, hold == nil { throw APIError.tooManyWaits(longPolls.limit) }
-        return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: ResponseBody { writer in
-            defer { withExtendedLifetime(hold) {} }
-            try await Self.stream(path, following: activity, to: &writer)
-            try await writer.finish(nil)
-        })
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
+            body: ResponseBody { writer in
+                defer { withExtendedLifetime(hold) {} }
+                try await Self.stream(path, following: activity, to: &writer)
+                try await writer.finish(nil)
+            })
     }
 
     /// Writes the file at `path` to `writer` a piece at a time; while `activity` goes on, waits for it to write more,
     /// and ends once it has ended and everything it wrote is sent.
-    static func stream(_ path: String, following activity: RunActivity?, to writer: inout any ResponseBodyWriter) async throws {
+    static func stream(_ path: String, following activity: RunActivity?, to writer: inout any ResponseBodyWriter)
+        async throws
+    {
         var fd: Int32 = -1
         defer { if fd >= 0 { close(fd) } }
         var buffer = [UInt8](repeating: 0, count: 64 << 10)

@@ -10,7 +10,9 @@ extension AgentAPI {
     /// A reconciler that read the whole state once follows it this way for what changed: after an edit of one
     /// project, one project's JSON rather than a thousand.
     func stateDelta(since text: String) async throws -> Response? {
-        guard let colon = text.lastIndex(of: ":"), text[..<colon] == bootID, let since = UInt64(text[text.index(after: colon)...]) else {
+        guard let colon = text.lastIndex(of: ":"), text[..<colon] == bootID,
+            let since = UInt64(text[text.index(after: colon)...])
+        else {
             return nil
         }
         let snapshot = try await stateSnapshot()
@@ -18,6 +20,7 @@ extension AgentAPI {
         // the whole state.
         guard since <= snapshot.version else { return nil }
         let changed = snapshot.entries.filter { $0.entry.stamp > since }
-        return Self.jsonResponse(try await stateBody(changed, digest: snapshot.digest, version: snapshot.version, since: since))
+        return Self.jsonResponse(
+            try await stateBody(changed, digest: snapshot.digest, version: snapshot.version, since: since))
     }
 }

@@ -34,9 +34,12 @@ public struct AgentAPI: Sendable {
     /// Paths that answer without a token when the settings' `publicStatus` is true.
     static let publicWhenStatusIs: Set<String> = ["/v1/status", "/mirrorz.json", "/jobs"]
 
-    init(role: AgentRole, name: String, bootID: String, version: String, scheduler: SyncScheduler, metrics: AgentMetrics, credentials: AgentCredentials,
-         bounds: PathBounds, site: SiteStatusSource? = nil, stages: StagedRollouts? = nil,
-         maxLongPolls: Int = ConnectionLimits().maxLongPolls) {
+    init(
+        role: AgentRole, name: String, bootID: String, version: String, scheduler: SyncScheduler, metrics: AgentMetrics,
+        credentials: AgentCredentials,
+        bounds: PathBounds, site: SiteStatusSource? = nil, stages: StagedRollouts? = nil,
+        maxLongPolls: Int = ConnectionLimits().maxLongPolls
+    ) {
         self.longPolls = HeldCount(limit: maxLongPolls)
         self.bounds = bounds
         self.site = site
@@ -53,28 +56,35 @@ public struct AgentAPI: Sendable {
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
         let scheduler = self.scheduler
-        router.add(middleware: BearerAuthMiddleware(credentials: credentials, agent: role) { request in
-            let path = request.uri.path
-            if path == "/v1/health" { return true }
-            // An upstream's push carries the project's push token, which its route checks.
-            if request.method == .post, AgentAPI.isPush(path) { return true }
-            // The status and the mirror world's formats of it are public where the settings say so.
-            if AgentAPI.publicWhenStatusIs.contains(path) || AgentAPI.isStatusPage(path) {
-                return await scheduler.currentSettings().settings?.publicStatus ?? false
-            }
-            return false
-        })
+        router.add(
+            middleware: BearerAuthMiddleware(credentials: credentials, agent: role) { request in
+                let path = request.uri.path
+                if path == "/v1/health" { return true }
+                // An upstream's push carries the project's push token, which its route checks.
+                if request.method == .post, AgentAPI.isPush(path) { return true }
+                // The status and the mirror world's formats of it are public where the settings say so.
+                if AgentAPI.publicWhenStatusIs.contains(path) || AgentAPI.isStatusPage(path) {
+                    return await scheduler.currentSettings().settings?.publicStatus ?? false
+                }
+                return false
+            })
         let api = self
         router.get("/v1/health") { _, _ in
-            try APIResponse.json(AgentHealth(role: api.role, name: api.name, bootID: api.bootID, version: api.version,
-                                           sharedToken: api.credentials.accepted.acceptsShared ? true : nil))
+            try APIResponse.json(
+                AgentHealth(
+                    role: api.role, name: api.name, bootID: api.bootID, version: api.version,
+                    sharedToken: api.credentials.accepted.acceptsShared ? true : nil))
         }
         router.get("/v1/state") { request, _ in
-            if let wanted = request.uri.queryParameters["ifDigest"], let omitted = try await api.stateWithoutProjects(ifDigest: String(wanted)) {
+            if let wanted = request.uri.queryParameters["ifDigest"],
+                let omitted = try await api.stateWithoutProjects(ifDigest: String(wanted))
+            {
                 return omitted
             }
             // ?since=BOOTID:VERSION: only the projects changed since (AgentAPI+StateDelta.swift).
-            if let since = request.uri.queryParameters["since"], let delta = try await api.stateDelta(since: String(since)) {
+            if let since = request.uri.queryParameters["since"],
+                let delta = try await api.stateDelta(since: String(since))
+            {
                 return delta
             }
             return try await api.stateResponse()
@@ -84,7 +94,9 @@ public struct AgentAPI: Sendable {
             let withToken = api.credentials.authorisesOperator(request)
             guard let site = api.site else {
                 if withToken { return try await api.stateResponse() }
-                return try APIResponse.json(PublicView.status(of: api.name, role: api.role, projects: await scheduler.projectStates(), now: Date()))
+                return try APIResponse.json(
+                    PublicView.status(
+                        of: api.name, role: api.role, projects: await scheduler.projectStates(), now: Date()))
             }
             let status = await site.status()
             return try APIResponse.json(withToken ? status : PublicView.status(status))
@@ -92,14 +104,18 @@ public struct AgentAPI: Sendable {
         router.get("/mirrorz.json") { _, _ in
             guard api.site != nil else { throw APIError.masterOnly("/mirrorz.json") }
             guard let site = await scheduler.currentSettings().settings?.site else {
-                throw APIError(.notFound, code: "no-site",
-                               message: "mirrorz.json needs the site's url and abbr: add a site: section to mirrors.d and reconcile")
+                throw APIError(
+                    .notFound, code: "no-site",
+                    message:
+                        "mirrorz.json needs the site's url and abbr: add a site: section to mirrors.d and reconcile")
             }
-            return try APIResponse.json(MirrorzDocument.build(site: site, projects: await scheduler.projectStates())).readableAnywhere()
+            return try APIResponse.json(MirrorzDocument.build(site: site, projects: await scheduler.projectStates()))
+                .readableAnywhere()
         }
         router.get("/jobs") { _, _ in
             guard api.site != nil else { throw APIError.masterOnly("/jobs") }
-            return try APIResponse.json(TunasyncJob.jobs(await scheduler.projectStates(), timeZone: api.timeZone)).readableAnywhere()
+            return try APIResponse.json(TunasyncJob.jobs(await scheduler.projectStates(), timeZone: api.timeZone))
+                .readableAnywhere()
         }
         router.get("/v1/revisions") { _, _ in
             guard api.site != nil else { throw APIError.masterOnly("/v1/revisions") }
@@ -124,11 +140,15 @@ public struct AgentAPI: Sendable {
             for (peer, transport) in settings.peers.sorted(by: { $0.key < $1.key }) {
                 guard let caFile = transport.caFile else { continue }
                 do throws(TLSFileError) { try AgentTLS.checkCAFile(caFile) } catch {
-                    throw APIError(.unprocessableContent, code: "invalid-ca-file", message: "settings: peers: \(peer): \(error.message) on this host", field: "peers")
+                    throw APIError(
+                        .unprocessableContent, code: "invalid-ca-file",
+                        message: "settings: peers: \(peer): \(error.message) on this host", field: "peers")
                 }
             }
             let response: PutResponse
-            do throws(SchedulerError) { response = try await scheduler.putSettings(settings) } catch { throw APIError(error) }
+            do throws(SchedulerError) { response = try await scheduler.putSettings(settings) } catch {
+                throw APIError(error)
+            }
             return try APIResponse.json(response)
         }
         router.put("/v1/projects/:name") { request, context in
@@ -137,36 +157,46 @@ public struct AgentAPI: Sendable {
             let body = try await api.body(request)
             let spec: AgentProjectSpec
             do throws(ConfigError) { spec = try AgentRequest.project(body, name: name) } catch { throw APIError(error) }
-            if let refusal = api.bounds.check(spec, root: await scheduler.currentSettings().settings?.root) { throw APIError(refusal) }
+            if let refusal = api.bounds.check(spec, root: await scheduler.currentSettings().settings?.root) {
+                throw APIError(refusal)
+            }
             // A push token the master cannot use would refuse every push later: refused now, nothing changed.
             if api.site != nil, let file = spec.effectivePushTokenFile {
                 _ = try api.pushToken(file, root: await scheduler.currentSettings().settings?.root)
             }
             let response: PutResponse
-            do throws(SchedulerError) { response = try await scheduler.putProject(name, spec: spec, managed: managed) } catch { throw APIError(error) }
+            do throws(SchedulerError) {
+                response = try await scheduler.putProject(name, spec: spec, managed: managed)
+            } catch { throw APIError(error) }
             return try APIResponse.json(response, status: response.change == .created ? .created : .ok)
         }
         router.delete("/v1/projects/:name") { request, context in
             let name = try api.projectName(context)
             let purge = request.uri.queryParameters["purge"].map { $0 == "true" || $0 == "1" } ?? false
-            do throws(SchedulerError) { try await scheduler.removeProject(name, purge: purge) } catch { throw APIError(error) }
+            do throws(SchedulerError) { try await scheduler.removeProject(name, purge: purge) } catch {
+                throw APIError(error)
+            }
             return try APIResponse.json(DeleteResponse(name: name, removed: true, purged: purge))
         }
         router.post("/v1/projects/:name/sync") { request, context in
             let name = try api.projectName(context)
             // The master's trigger names the revision to pull; a sync asked for by hand has no body.
             let body = try await api.body(request)
-            let trigger = body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) ? nil
+            let trigger =
+                body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 })
+                ? nil
                 : try api.decodeJSON(TriggerRequest.self, body)
             let stage = try trigger?.stage.map { stage throws(APIError) in try api.checkStage(stage) }
             let run: RunRecord
             do throws(SchedulerError) {
                 if let trigger, let stage {
                     // A stage of a `stage: site` pull (SyncScheduler+Stages.swift).
-                    run = try await scheduler.requestStage(name, revision: trigger.revision, stage: stage,
-                                                           timeout: trigger.stageTimeout ?? StagedRollouts.defaultTimeout)
+                    run = try await scheduler.requestStage(
+                        name, revision: trigger.revision, stage: stage,
+                        timeout: trigger.stageTimeout ?? StagedRollouts.defaultTimeout)
                 } else {
-                    run = try await scheduler.requestRun(name, trigger: trigger == nil ? .request : .trigger, revision: trigger?.revision)
+                    run = try await scheduler.requestRun(
+                        name, trigger: trigger == nil ? .request : .trigger, revision: trigger?.revision)
                 }
             } catch { throw APIError(error) }
             return try APIResponse.json(SyncResponse(project: name, runID: run.id, state: run.state), status: .accepted)
@@ -177,7 +207,9 @@ public struct AgentAPI: Sendable {
                 throw APIError(.badRequest, code: "invalid-run-id", message: "a run id is a number", field: "id")
             }
             // ?wait=SECONDS: a long poll that answers at the run's next change (AgentAPI+Runs.swift).
-            if let wait = request.uri.queryParameters["wait"] { try await api.waitForChange(of: id, project: name, seconds: String(wait)) }
+            if let wait = request.uri.queryParameters["wait"] {
+                try await api.waitForChange(of: id, project: name, seconds: String(wait))
+            }
             let run: RunRecord?
             do throws(SchedulerError) { run = try await scheduler.run(id) } catch { throw APIError(error) }
             guard let run, run.project == name else {
@@ -198,8 +230,9 @@ public struct AgentAPI: Sendable {
             return try APIResponse.json(response, status: .accepted)
         }
         router.get("/metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                     body: ResponseBody(byteBuffer: ByteBuffer(string: await api.metricsText())))
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: await api.metricsText())))
         }
         // Operator calls: `mirrorsync cancel` (AgentAPI+Operator.swift).
         router.post("/v1/projects/:name/cancel") { _, context in
@@ -229,7 +262,9 @@ public struct AgentAPI: Sendable {
         let (version, changed) = await scheduler.projectStates(changedSince: kept.version)
         if let cached, cached.version == version { return cached }
         let encoded = try stateCache.merged(kept, changed: changed, version: version, encoder: APICoding.encoder())
-        let digest = ProjectsDigest.of(encoded.lazy.map { (name: $0.name, generation: $0.entry.state.generation, managed: $0.entry.state.managed) })
+        let digest = ProjectsDigest.of(
+            encoded.lazy.map { (name: $0.name, generation: $0.entry.state.generation, managed: $0.entry.state.managed) }
+        )
         // The whole body is written when a whole read asks for it: a reconciler following deltas never does.
         let snapshot = ProjectJSONCache.Snapshot(version: version, entries: encoded, digest: digest, body: nil)
         stateCache.store(snapshot)
@@ -247,16 +282,23 @@ public struct AgentAPI: Sendable {
 
     /// The state's JSON with `entries` as its projects; `since` marks a delta (`projectsSince`), whose digest is
     /// still that of every project.
-    func stateBody(_ entries: [(name: String, entry: ProjectJSONCache.Entry)], digest: String, version: UInt64, since: UInt64?) async throws -> ByteBuffer {
+    func stateBody(
+        _ entries: [(name: String, entry: ProjectJSONCache.Entry)], digest: String, version: UInt64, since: UInt64?
+    ) async throws -> ByteBuffer {
         let (settings, generation) = await scheduler.currentSettings()
         let encoder = APICoding.encoder()
         var out = ByteBuffer()
         out.reserveCapacity(entries.count * 512 + 512)
         func key(_ name: String) { out.writeString("\"\(name)\":") }
         out.writeString("{")
-        key("bootID"); out.writeBytes(try encoder.encode(bootID)); out.writeString(",")
-        key("name"); out.writeBytes(try encoder.encode(name)); out.writeString(",")
-        key("projects"); out.writeString("{")
+        key("bootID")
+        out.writeBytes(try encoder.encode(bootID))
+        out.writeString(",")
+        key("name")
+        out.writeBytes(try encoder.encode(name))
+        out.writeString(",")
+        key("projects")
+        out.writeString("{")
         for (index, (project, entry)) in entries.enumerated() {
             if index > 0 { out.writeString(",") }
             // Project names are [a-z0-9._-]: nothing in them needs escaping.
@@ -264,14 +306,34 @@ public struct AgentAPI: Sendable {
             out.writeBytes(entry.json)
         }
         out.writeString("},")
-        key("projectsDigest"); out.writeBytes(try encoder.encode(digest)); out.writeString(",")
-        if let since { key("projectsSince"); out.writeString("\(since),") }
-        key("role"); out.writeBytes(try encoder.encode(role)); out.writeString(",")
-        if let settings { key("settings"); out.writeBytes(try encoder.encode(settings)); out.writeString(",") }
-        if let generation { key("settingsGeneration"); out.writeBytes(try encoder.encode(generation)); out.writeString(",") }
-        if credentials.accepted.acceptsShared { key("sharedToken"); out.writeString("true,") }
-        key("stateVersion"); out.writeString("\(version),")
-        key("version"); out.writeBytes(try encoder.encode(self.version))
+        key("projectsDigest")
+        out.writeBytes(try encoder.encode(digest))
+        out.writeString(",")
+        if let since {
+            key("projectsSince")
+            out.writeString("\(since),")
+        }
+        key("role")
+        out.writeBytes(try encoder.encode(role))
+        out.writeString(",")
+        if let settings {
+            key("settings")
+            out.writeBytes(try encoder.encode(settings))
+            out.writeString(",")
+        }
+        if let generation {
+            key("settingsGeneration")
+            out.writeBytes(try encoder.encode(generation))
+            out.writeString(",")
+        }
+        if credentials.accepted.acceptsShared {
+            key("sharedToken")
+            out.writeString("true,")
+        }
+        key("stateVersion")
+        out.writeString("\(version),")
+        key("version")
+        out.writeBytes(try encoder.encode(self.version))
         out.writeString("}")
         return out
     }
@@ -282,14 +344,17 @@ public struct AgentAPI: Sendable {
         let digest = try await stateSnapshot().digest
         guard digest == wanted else { return nil }
         let (settings, generation) = await scheduler.currentSettings()
-        var state = AgentState(role: role, name: name, bootID: bootID, version: version, settings: settings,
-                               settingsGeneration: generation, projects: [:], projectsDigest: digest, projectsOmitted: true)
+        var state = AgentState(
+            role: role, name: name, bootID: bootID, version: version, settings: settings,
+            settingsGeneration: generation, projects: [:], projectsDigest: digest, projectsOmitted: true)
         state.sharedToken = credentials.accepted.acceptsShared ? true : nil
         return try APIResponse.json(state)
     }
 
     static func jsonResponse(_ body: ByteBuffer) -> Response {
-        Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: ResponseBody(byteBuffer: body))
+        Response(
+            status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+            body: ResponseBody(byteBuffer: body))
     }
 
     /// A JSON body as `T`, or a 400 that names the field and what is wrong with it.
@@ -299,15 +364,20 @@ public struct AgentAPI: Sendable {
             switch error {
             case .keyNotFound(let key, let context):
                 let field = path(context.codingPath + [key])
-                throw APIError(.badRequest, code: "missing-key", message: "the body has no '\(field)', which it needs", field: field)
+                throw APIError(
+                    .badRequest, code: "missing-key", message: "the body has no '\(field)', which it needs",
+                    field: field)
             case .typeMismatch(let expected, let context), .valueNotFound(let expected, let context):
                 let field = path(context.codingPath)
-                throw APIError(.badRequest, code: "invalid-type", message: "\(field): expected \(expected)", field: field)
+                throw APIError(
+                    .badRequest, code: "invalid-type", message: "\(field): expected \(expected)", field: field)
             case .dataCorrupted(let context):
                 let field = path(context.codingPath)
-                throw APIError(.badRequest, code: "invalid-body",
-                               message: field.isEmpty ? "the body is not JSON: \(context.debugDescription)" : "\(field): \(context.debugDescription)",
-                               field: field.isEmpty ? nil : field)
+                throw APIError(
+                    .badRequest, code: "invalid-body",
+                    message: field.isEmpty
+                        ? "the body is not JSON: \(context.debugDescription)" : "\(field): \(context.debugDescription)",
+                    field: field.isEmpty ? nil : field)
             @unknown default:
                 throw APIError(.badRequest, code: "invalid-body", message: "\(error)")
             }
@@ -322,13 +392,18 @@ public struct AgentAPI: Sendable {
         }
         let (settings, _) = await scheduler.currentSettings()
         guard settings?.slaves[report.slave] != nil else {
-            throw APIError(.notFound, code: "not-found", message: "no slave '\(report.slave)' in the master's settings", field: "slave")
+            throw APIError(
+                .notFound, code: "not-found", message: "no slave '\(report.slave)' in the master's settings",
+                field: "slave")
         }
         guard let spec = await scheduler.projectSpec(report.project) else {
-            throw APIError(.notFound, code: "not-found", message: "no project '\(report.project)' on the master", field: "project")
+            throw APIError(
+                .notFound, code: "not-found", message: "no project '\(report.project)' on the master", field: "project")
         }
         guard spec.slaves.contains(report.slave) else {
-            throw APIError(.conflict, code: "not-assigned", message: "slave '\(report.slave)' does not serve project '\(report.project)'", field: "slave")
+            throw APIError(
+                .conflict, code: "not-assigned",
+                message: "slave '\(report.slave)' does not serve project '\(report.project)'", field: "slave")
         }
         // A first stage says nothing of what the slave serves: it moves the project's staged pull on.
         if report.stage == 1 {
@@ -342,10 +417,14 @@ public struct AgentAPI: Sendable {
     /// A trigger's stage: 1 or 2, and only a slave runs stages.
     func checkStage(_ stage: Int) throws(APIError) -> Int {
         guard site == nil else {
-            throw APIError(.conflict, code: "slave-only", message: "only a slave runs the stages of a stage: site pull; a master syncs both at once", field: "stage")
+            throw APIError(
+                .conflict, code: "slave-only",
+                message: "only a slave runs the stages of a stage: site pull; a master syncs both at once",
+                field: "stage")
         }
         guard stage == 1 || stage == 2 else {
-            throw APIError(.unprocessableContent, code: "invalid-value", message: "stage is 1 or 2, not \(stage)", field: "stage")
+            throw APIError(
+                .unprocessableContent, code: "invalid-value", message: "stage is 1 or 2, not \(stage)", field: "stage")
         }
         return stage
     }
@@ -353,7 +432,8 @@ public struct AgentAPI: Sendable {
     func projectName(_ context: some RequestContext) throws -> String {
         let name = context.parameters.get("name") ?? ""
         do throws(ValueError) { try ObjectName.validate(name) } catch {
-            throw APIError(.badRequest, code: "invalid-name", message: "invalid project name: \(error.message)", field: "name")
+            throw APIError(
+                .badRequest, code: "invalid-name", message: "invalid project name: \(error.message)", field: "name")
         }
         return name
     }

@@ -3,7 +3,7 @@ import Logging
 import MirrorCore
 import Synchronization
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The credentials an agent accepts: its accept file's verifiers (`--accept-file`), read again when the file changes,
@@ -40,13 +40,16 @@ public final class AgentCredentials: Sendable {
             let fresh = try AcceptedCredentials.read(file)
             state.withLock { $0 = (fresh, stamp) }
             if fresh != current {
-                logger.notice("accept file read again", metadata: ["file": "\(file)", "credentials": "\(fresh.verifiers.count)"])
+                logger.notice(
+                    "accept file read again", metadata: ["file": "\(file)", "credentials": "\(fresh.verifiers.count)"])
                 changed.signal()
             }
             return fresh
         } catch {
             state.withLock { $0.stamp = stamp }
-            logger.error("the accept file cannot be used; the credentials read before stay in force", metadata: ["error": "\(error.message)"])
+            logger.error(
+                "the accept file cannot be used; the credentials read before stay in force",
+                metadata: ["error": "\(error.message)"])
             return current
         }
     }
@@ -54,7 +57,9 @@ public final class AgentCredentials: Sendable {
     static func stamp(_ path: String) -> [Int] {
         var info = stat()
         guard stat(path, &info) == 0 else { return [-1] }
-        return [Int(info.st_ino), Int(info.st_size), Int(info.st_mtim.tv_sec), Int(info.st_mtim.tv_nsec), Int(info.st_mode)]
+        return [
+            Int(info.st_ino), Int(info.st_size), Int(info.st_mtim.tv_sec), Int(info.st_mtim.tv_nsec), Int(info.st_mode),
+        ]
     }
 }
 
@@ -73,7 +78,8 @@ extension CredentialRole {
         case (.operator, _), (.shared, _): return true
         case (.master, .slave):
             let parts = path.split(separator: "/")
-            return method == "POST" && parts.count == 4 && parts[0] == "v1" && parts[1] == "projects" && parts[3] == "sync"
+            return method == "POST" && parts.count == 4 && parts[0] == "v1" && parts[1] == "projects"
+                && parts[3] == "sync"
         case (.slave, .master):
             return (method == "POST" && path == "/v1/reports")
                 || (method == "GET" && (path == "/v1/rsyncd/credential" || path == "/v1/revisions"))

@@ -9,7 +9,7 @@ import NIOCore
 import ServiceLifecycle
 import Synchronization
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An agent that cannot start, and why, in one line.
@@ -85,10 +85,12 @@ public struct AgentOptions: Sendable {
     /// How many connections the API holds, and for how long.
     public var limits = ConnectionLimits()
 
-    public init(role: AgentRole, name: String, host: String, port: Int, tokenFile: String, stateDirectory: String,
-                version: String = "0.1.0", policy: SyncScheduler.Policy = .init(), handleSignals: Bool = true,
-                catchUpInterval: TimeInterval = 300, peerRetryBase: TimeInterval = 1, rsyncExecutable: String = "rsync",
-                allowRoots: [String] = [], allowLocalUpstreams: [String] = []) {
+    public init(
+        role: AgentRole, name: String, host: String, port: Int, tokenFile: String, stateDirectory: String,
+        version: String = "0.1.0", policy: SyncScheduler.Policy = .init(), handleSignals: Bool = true,
+        catchUpInterval: TimeInterval = 300, peerRetryBase: TimeInterval = 1, rsyncExecutable: String = "rsync",
+        allowRoots: [String] = [], allowLocalUpstreams: [String] = []
+    ) {
         self.allowRoots = allowRoots
         self.allowLocalUpstreams = allowLocalUpstreams
         self.catchUpInterval = catchUpInterval
@@ -137,29 +139,41 @@ public final class AgentDaemon: Sendable {
     private let group = Mutex<ServiceGroup?>(nil)
     private let listening = Mutex<(port: Int?, waiters: [CheckedContinuation<Int?, Never>])>((nil, []))
 
-    public init(options: AgentOptions, runner: (any SyncRunner)? = nil, clock: any AgentClock = SystemClock(), logger: Logger) throws(AgentStartError) {
+    public init(
+        options: AgentOptions, runner: (any SyncRunner)? = nil, clock: any AgentClock = SystemClock(), logger: Logger
+    ) throws(AgentStartError) {
         self.options = options
         self.logger = logger
         let tokenText: String
-        do throws(ValueError) { tokenText = try TokenFile.read(options.tokenFile) } catch { throw AgentStartError(error.message) }
+        do throws(ValueError) { tokenText = try TokenFile.read(options.tokenFile) } catch {
+            throw AgentStartError(error.message)
+        }
         tls = try Self.serverTLS(options, logger: logger)
         try Self.prepareStateDirectory(options.stateDirectory)
         var bounds = try Self.bounds(options)
-        bounds.credentialFiles = ([options.tokenFile] + [options.tlsKeyFile, options.acceptFile].compactMap { $0 }).flatMap { [$0, PathBounds.resolve($0)] }
+        bounds.credentialFiles = ([options.tokenFile] + [options.tlsKeyFile, options.acceptFile].compactMap { $0 })
+            .flatMap { [$0, PathBounds.resolve($0)] }
         let credentials: AgentCredentials
-        do throws(ValueError) { credentials = try AgentCredentials(acceptFile: options.acceptFile, sharedToken: tokenText, logger: logger) } catch {
+        do throws(ValueError) {
+            credentials = try AgentCredentials(acceptFile: options.acceptFile, sharedToken: tokenText, logger: logger)
+        } catch {
             throw AgentStartError(error.message)
         }
         if credentials.accepted.acceptsShared {
-            logger.warning("this agent accepts a token shared by every role: whoever holds any host's token may change every agent; give each role its own credential (docs/security.md)")
+            logger.warning(
+                "this agent accepts a token shared by every role: whoever holds any host's token may change every agent; give each role its own credential (docs/security.md)"
+            )
         }
         let store: AgentStore
         do { store = try AgentStore(directory: options.stateDirectory) } catch { throw AgentStartError(error.message) }
         // The root stored before this start: a program there would be one an upstream wrote.
         if let root = (try? store.settings())?.settings.root {
             for (given, directory) in zip(bounds.exec.given, bounds.exec.directories) {
-                guard let overlap = PathBounds.overlap(directory, PathBounds.resolve(root), "the agent's root") else { continue }
-                throw AgentStartError("\(ExecAllowlist.flag) \(given) is refused: \(overlap), where files arrive from upstream")
+                guard let overlap = PathBounds.overlap(directory, PathBounds.resolve(root), "the agent's root") else {
+                    continue
+                }
+                throw AgentStartError(
+                    "\(ExecAllowlist.flag) \(given) is refused: \(overlap), where files arrive from upstream")
             }
         }
         metrics = AgentMetrics()
@@ -170,12 +184,19 @@ public final class AgentDaemon: Sendable {
         }
         let peers = PeerClient(token: tokenText, transport: transport)
         // A slave's pulls name the site's credential, which it gets from the master.
-        let siteCredentials = options.role == .slave ? MasterCredential(file: options.stateDirectory + "/master-rsync.secret", peers: peers, token: tokenText) : nil
-        let runner = runner ?? TreeRunner.rsync(clock: clock, siteCredentials: siteCredentials,
-                                           host: options.role == .master ? "master" : "slave \(options.name)", bounds: bounds,
-                                           traceHost: options.traceHost, creator: "mirrorsync \(options.version)")
-        let hooks = HookRunner(host: options.name, logDirectory: options.stateDirectory + "/hook-logs", allowlist: bounds.exec,
-                               stateDirectory: options.stateDirectory)
+        let siteCredentials =
+            options.role == .slave
+            ? MasterCredential(file: options.stateDirectory + "/master-rsync.secret", peers: peers, token: tokenText)
+            : nil
+        let runner =
+            runner
+            ?? TreeRunner.rsync(
+                clock: clock, siteCredentials: siteCredentials,
+                host: options.role == .master ? "master" : "slave \(options.name)", bounds: bounds,
+                traceHost: options.traceHost, creator: "mirrorsync \(options.version)")
+        let hooks = HookRunner(
+            host: options.name, logDirectory: options.stateDirectory + "/hook-logs", allowlist: bounds.exec,
+            stateDirectory: options.stateDirectory)
         let logs = RunLogs(directory: options.stateDirectory + "/logs")
         let bootID = UUID().uuidString.lowercased()
         do {
@@ -184,48 +205,65 @@ public final class AgentDaemon: Sendable {
                 // The triggers' courier is made before the scheduler, which owns the store: a delivered trigger marks
                 // its slave seen through the scheduler, once there is one.
                 let unreachable = RolloutSlot()
-                let triggers = Courier<SlaveTrigger>(clock: clock, retryBase: options.peerRetryBase, logger: logger, outcome: { slave, error in
-                    if error == nil, let scheduler = made.scheduler { await scheduler.markSeen([slave]) }
-                    if error != nil { await unreachable.rollouts?.unreachable(slave) }
-                }, send: { _, trigger throws(PeerError) in
-                    try await peers.trigger(trigger.api, project: trigger.project, revision: trigger.revision, stage: trigger.stage,
-                                            stageTimeout: trigger.stageTimeout)
-                })
-                let stages = StagedRollouts(courier: triggers, clock: clock, timeout: options.policy.stageTimeout, logger: logger) { project, until in
+                let triggers = Courier<SlaveTrigger>(
+                    clock: clock, retryBase: options.peerRetryBase, logger: logger,
+                    outcome: { slave, error in
+                        if error == nil, let scheduler = made.scheduler { await scheduler.markSeen([slave]) }
+                        if error != nil { await unreachable.rollouts?.unreachable(slave) }
+                    },
+                    send: { _, trigger throws(PeerError) in
+                        try await peers.trigger(
+                            trigger.api, project: trigger.project, revision: trigger.revision, stage: trigger.stage,
+                            stageTimeout: trigger.stageTimeout)
+                    })
+                let stages = StagedRollouts(
+                    courier: triggers, clock: clock, timeout: options.policy.stageTimeout, logger: logger
+                ) { project, until in
                     await made.scheduler?.holdRuns(of: project, until: until)
                 }
                 unreachable.set(stages)
-                scheduler = try SyncScheduler(store: store, role: .master, runner: runner,
-                                              observer: TriggerSlaves(courier: triggers, stages: stages, logger: logger),
-                                              hooks: hooks, clock: clock, metrics: metrics, policy: options.policy, logs: logs, logger: logger)
+                scheduler = try SyncScheduler(
+                    store: store, role: .master, runner: runner,
+                    observer: TriggerSlaves(courier: triggers, stages: stages, logger: logger),
+                    hooks: hooks, clock: clock, metrics: metrics, policy: options.policy, logs: logs, logger: logger)
                 made.set(scheduler)
-                let supervisor = try RsyncDaemonSupervisor(stateDirectory: options.stateDirectory, scheduler: scheduler,
-                                                           credentials: credentials, executable: options.rsyncExecutable, clock: clock, logger: logger)
+                let supervisor = try RsyncDaemonSupervisor(
+                    stateDirectory: options.stateDirectory, scheduler: scheduler,
+                    credentials: credentials, executable: options.rsyncExecutable, clock: clock, logger: logger)
                 rsyncd = supervisor
                 extraServices = [RsyncDaemonService(supervisor: supervisor)]
                 stopPeers = {
                     await stages.stop()
                     await triggers.stop()
                 }
-                let site = SiteStatusSource(name: options.name, scheduler: scheduler, supervisor: supervisor,
-                                            prober: PeerClient(token: tokenText, timeout: 2, transport: transport), clock: clock)
-                api = AgentAPI(role: .master, name: options.name, bootID: bootID, version: options.version, scheduler: scheduler,
-                               metrics: metrics, credentials: credentials, bounds: bounds, site: site, stages: stages,
-                               maxLongPolls: options.limits.maxLongPolls)
+                let site = SiteStatusSource(
+                    name: options.name, scheduler: scheduler, supervisor: supervisor,
+                    prober: PeerClient(token: tokenText, timeout: 2, transport: transport), clock: clock)
+                api = AgentAPI(
+                    role: .master, name: options.name, bootID: bootID, version: options.version, scheduler: scheduler,
+                    metrics: metrics, credentials: credentials, bounds: bounds, site: site, stages: stages,
+                    maxLongPolls: options.limits.maxLongPolls)
             case .slave:
-                let reports = Courier<ReportDelivery>(clock: clock, retryBase: options.peerRetryBase, logger: logger) { _, delivery throws(PeerError) in
+                let reports = Courier<ReportDelivery>(clock: clock, retryBase: options.peerRetryBase, logger: logger) {
+                    _, delivery throws(PeerError) in
                     try await peers.report(delivery.api, delivery.report)
                 }
-                scheduler = try SyncScheduler(store: store, role: .slave, runner: runner,
-                                              observer: ReportToMaster(slave: options.name, courier: reports),
-                                              hooks: hooks, clock: clock, metrics: metrics, policy: options.policy, logs: logs, logger: logger)
+                scheduler = try SyncScheduler(
+                    store: store, role: .slave, runner: runner,
+                    observer: ReportToMaster(slave: options.name, courier: reports),
+                    hooks: hooks, clock: clock, metrics: metrics, policy: options.policy, logs: logs, logger: logger)
                 made.set(scheduler)
                 rsyncd = nil
-                extraServices = [CatchUpService(scheduler: scheduler, peers: peers, clock: clock, interval: options.catchUpInterval,
-                                                retryBase: options.peerRetryBase, retryMax: 60, logger: logger)]
+                extraServices = [
+                    CatchUpService(
+                        scheduler: scheduler, peers: peers, clock: clock, interval: options.catchUpInterval,
+                        retryBase: options.peerRetryBase, retryMax: 60, logger: logger)
+                ]
                 stopPeers = { await reports.stop() }
-                api = AgentAPI(role: .slave, name: options.name, bootID: bootID, version: options.version, scheduler: scheduler,
-                               metrics: metrics, credentials: credentials, bounds: bounds, maxLongPolls: options.limits.maxLongPolls)
+                api = AgentAPI(
+                    role: .slave, name: options.name, bootID: bootID, version: options.version, scheduler: scheduler,
+                    metrics: metrics, credentials: credentials, bounds: bounds,
+                    maxLongPolls: options.limits.maxLongPolls)
             }
         } catch let error as AgentStartError {
             throw error
@@ -242,8 +280,9 @@ public final class AgentDaemon: Sendable {
         let trees = [(PathBounds.resolve(options.stateDirectory), "the agent's state directory")]
         do {
             let exec = try ExecAllowlist(directories: options.allowExec, user: geteuid(), trees: trees)
-            return try PathBounds(allowRoots: options.allowRoots, allowLocalUpstreams: options.allowLocalUpstreams,
-                                  stateDirectory: options.stateDirectory, exec: exec)
+            return try PathBounds(
+                allowRoots: options.allowRoots, allowLocalUpstreams: options.allowLocalUpstreams,
+                stateDirectory: options.stateDirectory, exec: exec)
         } catch let error as ExecAllowlistError {
             throw AgentStartError(error.message)
         } catch let error as PathBoundsError {
@@ -261,12 +300,16 @@ public final class AgentDaemon: Sendable {
         case (nil, .some): throw AgentStartError("--tls-key needs --tls-cert: the certificate the key belongs to")
         case (.some(let certificate), .some(let key)):
             let configuration: TLSConfiguration
-            do throws(TLSFileError) { configuration = try AgentTLS.serverConfiguration(certificateFile: certificate, keyFile: key) } catch {
+            do throws(TLSFileError) {
+                configuration = try AgentTLS.serverConfiguration(certificateFile: certificate, keyFile: key)
+            } catch {
                 throw AgentStartError(error.message)
             }
             // An expired certificate is served (the clients refuse it, saying so), and said here first.
             if let expiry = AgentTLS.expiry(of: certificate), expiry < Date() {
-                logger.warning("the TLS certificate has expired: clients will refuse it", metadata: ["certificate": "\(certificate)", "expired": "\(expiry)"])
+                logger.warning(
+                    "the TLS certificate has expired: clients will refuse it",
+                    metadata: ["certificate": "\(certificate)", "expired": "\(expiry)"])
             }
             return configuration
         }
@@ -278,7 +321,8 @@ public final class AgentDaemon: Sendable {
         for component in path.split(separator: "/") {
             partial += "/" + component
             if mkdir(partial, 0o700) != 0 && errno != EEXIST {
-                throw AgentStartError("cannot create the state directory \(path): \(String(cString: strerror(errno))) (at \(partial))")
+                throw AgentStartError(
+                    "cannot create the state directory \(path): \(String(cString: strerror(errno))) (at \(partial))")
             }
         }
         guard access(path, W_OK | X_OK) == 0 else {
@@ -289,10 +333,12 @@ public final class AgentDaemon: Sendable {
     /// Serves until SIGTERM or `shutdown()`.
     public func run() async throws(AgentStartError) {
         let server: HTTPServerBuilder
-        let limits = options.limits, open = HeldCount(limit: limits.maxConnections)
-        let http1 = HTTPServerBuilder.http1(configuration: .init(
-            additionalChannelHandlers: [ConnectionGuard(open: open, requestTimeout: limits.requestTimeout)],
-            idleTimeout: TimeAmount(limits.idleTimeout)))
+        let limits = options.limits
+        let open = HeldCount(limit: limits.maxConnections)
+        let http1 = HTTPServerBuilder.http1(
+            configuration: .init(
+                additionalChannelHandlers: [ConnectionGuard(open: open, requestTimeout: limits.requestTimeout)],
+                idleTimeout: TimeAmount(limits.idleTimeout)))
         do { server = try tls.map { try .tls(http1, tlsConfiguration: $0) } ?? http1 } catch {
             throw AgentStartError("cannot serve TLS: \(error)")
         }
@@ -302,16 +348,21 @@ public final class AgentDaemon: Sendable {
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: nil),
             onServerRunning: { [self] channel in self.listened(on: channel.localAddress?.port) },
             logger: logger)
-        let group = ServiceGroup(configuration: .init(
-            // Stopped in reverse: the API first, then the rsync daemon or the catch-up, then the runs.
-            services: [.init(service: SchedulerService(scheduler: scheduler, afterwards: stopPeers))]
-                + extraServices.map { .init(service: $0) } + [.init(service: app)],
-            gracefulShutdownSignals: options.handleSignals ? [.sigterm, .sigint] : [],
-            logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                // Stopped in reverse: the API first, then the rsync daemon or the catch-up, then the runs.
+                services: [.init(service: SchedulerService(scheduler: scheduler, afterwards: stopPeers))]
+                    + extraServices.map { .init(service: $0) } + [.init(service: app)],
+                gracefulShutdownSignals: options.handleSignals ? [.sigterm, .sigint] : [],
+                logger: logger))
         self.group.withLock { $0 = group }
-        logger.info("agent starting", metadata: ["role": "\(options.role.rawValue)", "name": "\(options.name)",
-                                                 "listen": "\(options.host):\(options.port)", "state": "\(options.stateDirectory)",
-                                                 "api": "\(tls == nil ? "http" : "https")"])
+        logger.info(
+            "agent starting",
+            metadata: [
+                "role": "\(options.role.rawValue)", "name": "\(options.name)",
+                "listen": "\(options.host):\(options.port)", "state": "\(options.stateDirectory)",
+                "api": "\(tls == nil ? "http" : "https")",
+            ])
         defer { listened(on: nil) }
         do {
             try await group.run()

@@ -18,16 +18,22 @@ public final class AgentMetrics: Sendable {
     /// Records a finished run.
     public func record(_ run: RunRecord) {
         let result = run.result?.rawValue ?? "unknown"
-        Counter(label: "mirrorsync_runs_total", dimensions: [("project", run.project), ("result", result)], factory: factory).increment()
+        Counter(
+            label: "mirrorsync_runs_total", dimensions: [("project", run.project), ("result", result)], factory: factory
+        ).increment()
         if let start = run.startedAt, let end = run.endedAt {
             Timer(label: "mirrorsync_run_duration_seconds", dimensions: [("project", run.project)], factory: factory)
                 .recordSeconds(max(0, end.timeIntervalSince(start)))
         }
         if let bytes = run.bytesTransferred, bytes > 0 {
-            Counter(label: "mirrorsync_transferred_bytes_total", dimensions: [("project", run.project)], factory: factory).increment(by: Int(bytes))
+            Counter(
+                label: "mirrorsync_transferred_bytes_total", dimensions: [("project", run.project)], factory: factory
+            ).increment(by: Int(bytes))
         }
         if let files = run.filesTransferred, files > 0 {
-            Counter(label: "mirrorsync_transferred_files_total", dimensions: [("project", run.project)], factory: factory).increment(by: files)
+            Counter(
+                label: "mirrorsync_transferred_files_total", dimensions: [("project", run.project)], factory: factory
+            ).increment(by: files)
         }
         // The last success's time is read off the state when scraped (AlertMetrics), so that it survives a restart.
         if run.result?.isSuccess == true, let bytes = run.bytesTotal { record(size: bytes, of: run.project) }
@@ -35,7 +41,8 @@ public final class AgentMetrics: Sendable {
 
     /// A project's tree's size in bytes after its last success (rsync's "Total file size").
     public func record(size bytes: Int64, of project: String) {
-        Gauge(label: "mirrorsync_project_size_bytes", dimensions: [("project", project)], factory: factory).record(Double(bytes))
+        Gauge(label: "mirrorsync_project_size_bytes", dimensions: [("project", project)], factory: factory).record(
+            Double(bytes))
     }
 
     /// Runs in progress, and projects held.

@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Writes files so that a reader sees the old content or the new, never half of either, and a crash leaves one of
@@ -13,8 +13,11 @@ public enum AtomicFile {
 
     public static func write(_ bytes: [UInt8], to path: String, mode: mode_t) throws(Failure) {
         let directory = (path as NSString).deletingLastPathComponent
-        let temporary = "\(directory)/.\((path as NSString).lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
-        func fail(_ what: String) -> Failure { Failure(message: "cannot \(what) \(path): \(String(cString: strerror(errno)))") }
+        let temporary =
+            "\(directory)/.\((path as NSString).lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+        func fail(_ what: String) -> Failure {
+            Failure(message: "cannot \(what) \(path): \(String(cString: strerror(errno)))")
+        }
         // O_EXCL with the final mode: the secret is never readable by others, not even for a moment.
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { throw fail("create a temporary file for") }
@@ -29,7 +32,10 @@ public enum AtomicFile {
         ok = ok && fsync(fd) == 0
         let error = fail("write")
         close(fd)
-        guard ok else { unlink(temporary); throw error }
+        guard ok else {
+            unlink(temporary)
+            throw error
+        }
         guard rename(temporary, path) == 0 else {
             let error = fail("rename into place")
             unlink(temporary)

@@ -27,18 +27,24 @@ struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let agent: AgentRole
     let isPublic: @Sendable (Request) async -> Bool
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         if await isPublic(request) { return try await next(request, context) }
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-              let role = credentials.accepted.role(of: header.dropFirst("Bearer ".count)) else {
-            var response = try APIError(.unauthorized, code: "unauthorized",
-                                        message: "this call needs a credential the agent accepts: Authorization: Bearer <token>")
-                .response(from: request, context: context)
+            let role = credentials.accepted.role(of: header.dropFirst("Bearer ".count))
+        else {
+            var response = try APIError(
+                .unauthorized, code: "unauthorized",
+                message: "this call needs a credential the agent accepts: Authorization: Bearer <token>"
+            )
+            .response(from: request, context: context)
             response.headers[.wwwAuthenticate] = "Bearer"
             return response
         }
         guard role.may(request.method.rawValue, request.uri.path, on: agent) else {
-            return try APIError.outsideRole(role, "\(request.method.rawValue) \(request.uri.path)").response(from: request, context: context)
+            return try APIError.outsideRole(role, "\(request.method.rawValue) \(request.uri.path)").response(
+                from: request, context: context)
         }
         return try await Caller.$role.withValue(role) { try await next(request, context) }
     }
@@ -47,7 +53,11 @@ struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
 extension APIError {
     /// 403 `outside-role`: a credential the agent accepts, used for a call its role does not reach.
     static func outsideRole(_ role: CredentialRole, _ what: String) -> APIError {
-        APIError(.forbidden, code: "outside-role", message: "the \(role) credential may not \(what): each role's credential reaches only its own calls (docs/security.md)")
+        APIError(
+            .forbidden, code: "outside-role",
+            message:
+                "the \(role) credential may not \(what): each role's credential reaches only its own calls (docs/security.md)"
+        )
     }
 }
 

@@ -29,17 +29,21 @@ struct CatchUpService: Service {
                     if failures > 0 { logger.notice("the master answers again", metadata: ["master": "\(master)"]) }
                     failures = 0
                     if !queued.isEmpty {
-                        logger.info("catching up with the master", metadata: ["projects": "\(queued.joined(separator: ","))"])
+                        logger.info(
+                            "catching up with the master", metadata: ["projects": "\(queued.joined(separator: ","))"])
                     }
                 } catch {
                     failures += 1
                     wait = Backoff.delay(after: failures, base: retryBase, max: retryMax)
-                    logger.warning("cannot ask the master for its revisions; asking again", metadata: [
-                        "error": "\(error.message)", "retryIn": "\(String(format: "%.1f", wait))s",
-                    ])
+                    logger.warning(
+                        "cannot ask the master for its revisions; asking again",
+                        metadata: [
+                            "error": "\(error.message)", "retryIn": "\(String(format: "%.1f", wait))s",
+                        ])
                 }
             }
-            await WakeSignal.first(of: [scheduler.projectsChanged], orUntil: clock.now().addingTimeInterval(wait), on: clock)
+            await WakeSignal.first(
+                of: [scheduler.projectsChanged], orUntil: clock.now().addingTimeInterval(wait), on: clock)
         }
     }
 }

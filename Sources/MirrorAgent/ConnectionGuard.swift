@@ -83,9 +83,13 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func refuse(_ context: ChannelHandlerContext) {
-        let body = (try? APICoding.encoder().encode(APIErrorBody(.init(
-            code: "too-many-connections",
-            message: "the agent holds \(open.limit) connections, its --max-connections; try again shortly")))) ?? Data()
+        let body =
+            (try? APICoding.encoder().encode(
+                APIErrorBody(
+                    .init(
+                        code: "too-many-connections",
+                        message: "the agent holds \(open.limit) connections, its --max-connections; try again shortly"))
+            )) ?? Data()
         var head = HTTPResponse(status: .serviceUnavailable)
         head.headerFields[.contentType] = "application/json; charset=utf-8"
         head.headerFields[.contentLength] = String(body.count)
@@ -93,7 +97,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         head.headerFields[.retryAfter] = "1"
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(ByteBuffer(bytes: body))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
     }
 }
 

@@ -16,8 +16,10 @@ public struct ConnectionLimits: Sendable, Hashable {
     public var maxLongPolls: Int
 
     /// 4,096 connections fit under the units' `LimitNOFILE=16384` with room for the runs' rsync and log files.
-    public init(idleTimeout: Duration = .seconds(30), requestTimeout: Duration = .seconds(30), maxConnections: Int = 4096,
-                maxLongPolls: Int = 256) {
+    public init(
+        idleTimeout: Duration = .seconds(30), requestTimeout: Duration = .seconds(30), maxConnections: Int = 4096,
+        maxLongPolls: Int = 256
+    ) {
         self.idleTimeout = idleTimeout
         self.requestTimeout = requestTimeout
         self.maxConnections = maxConnections
@@ -36,7 +38,8 @@ final class HeldCount: Sendable {
     func take() -> Bool {
         var current = count.load(ordering: .relaxed)
         while current < limit {
-            let (exchanged, original) = count.compareExchange(expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
+            let (exchanged, original) = count.compareExchange(
+                expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
             if exchanged { return true }
             current = original
         }

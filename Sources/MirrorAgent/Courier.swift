@@ -32,8 +32,11 @@ public actor Courier<Message: Sendable> {
     /// Messages delivered since the start, for tests and metrics.
     public private(set) var delivered = 0
 
-    public init(clock: any AgentClock = SystemClock(), retryBase: TimeInterval = 1, retryMax: TimeInterval = 300, logger: Logger,
-                outcome: Outcome? = nil, send: @escaping Send) {
+    public init(
+        clock: any AgentClock = SystemClock(), retryBase: TimeInterval = 1, retryMax: TimeInterval = 300,
+        logger: Logger,
+        outcome: Outcome? = nil, send: @escaping Send
+    ) {
         self.send = send
         self.outcome = outcome
         self.clock = clock
@@ -105,9 +108,12 @@ public actor Courier<Message: Sendable> {
                 await outcome?(peer, error)
                 guard !Task.isCancelled, !stopped else { return }
                 let delay = putBack(message, key: key, for: peer)
-                logger.warning("cannot deliver to \(peer); retrying", metadata: [
-                    "peer": "\(peer)", "key": "\(key)", "retryIn": "\(String(format: "%.1f", delay))s", "error": "\(error.message)",
-                ])
+                logger.warning(
+                    "cannot deliver to \(peer); retrying",
+                    metadata: [
+                        "peer": "\(peer)", "key": "\(key)", "retryIn": "\(String(format: "%.1f", delay))s",
+                        "error": "\(error.message)",
+                    ])
                 do { try await clock.sleep(for: delay) } catch { return }
             }
         }

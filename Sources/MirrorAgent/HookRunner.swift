@@ -5,12 +5,12 @@ import MirrorProcess
 import Subprocess
 import Synchronization
 #if canImport(System)
-import System
+    import System
 #else
-import SystemPackage
+    import SystemPackage
 #endif
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs a project's hooks after its syncs: the argv directly (never a shell), in a process group of its own that is
@@ -22,7 +22,9 @@ import Glibc
 /// agent's own (its token, its variables) but a minimal `PATH` and `LANG`, and the run's `MIRRORSYNC_*`.
 public struct HookRunner: Sendable {
     /// The environment every program the agent runs starts from.
-    public static let baseEnvironment = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"]
+    public static let baseEnvironment = [
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
+    ]
 
     /// This agent's name: `MIRRORSYNC_HOST`.
     public var host: String
@@ -36,8 +38,10 @@ public struct HookRunner: Sendable {
     public var terminationGrace: Duration
     public var outputTailLines: Int
 
-    public init(host: String, logDirectory: String? = nil, allowlist: ExecAllowlist = .none, stateDirectory: String? = nil,
-                terminationGrace: Duration = .seconds(5), outputTailLines: Int = 20) {
+    public init(
+        host: String, logDirectory: String? = nil, allowlist: ExecAllowlist = .none, stateDirectory: String? = nil,
+        terminationGrace: Duration = .seconds(5), outputTailLines: Int = 20
+    ) {
         self.host = host
         self.allowlist = allowlist
         self.stateDirectory = stateDirectory
@@ -48,28 +52,38 @@ public struct HookRunner: Sendable {
 
     /// Runs the hook `spec` names for how `run` ended, if any; returns its outcome. `log`: the run's own log, which
     /// `MIRRORSYNC_LOG` names when there is one.
-    public func run(_ spec: HookSpec, after run: RunRecord, revision: Int, directory: String, log runLog: String? = nil, logger: Logger) async -> HookOutcome? {
+    public func run(
+        _ spec: HookSpec, after run: RunRecord, revision: Int, directory: String, log runLog: String? = nil,
+        logger: Logger
+    ) async -> HookOutcome? {
         guard let result = run.result, let (event, argv) = spec.argv(after: result) else { return nil }
         let log = runLog ?? writeLog(run)
-        let environment = HookSpec.environment(project: run.project, host: host, result: result, exitCode: run.exitCode,
-                                               revision: revision, directory: directory, log: log ?? "")
+        let environment = HookSpec.environment(
+            project: run.project, host: host, result: result, exitCode: run.exitCode,
+            revision: revision, directory: directory, log: log ?? "")
         let timeout = spec.timeout ?? HookSpec.defaultTimeout
         var hook: HookOutcome
         do throws(ExecRefusal) {
-            let trees = [(PathBounds.resolve(directory), "the project's tree")] + (stateDirectory.map { [(PathBounds.resolve($0), "the agent's state directory")] } ?? [])
+            let trees =
+                [(PathBounds.resolve(directory), "the project's tree")]
+                + (stateDirectory.map { [(PathBounds.resolve($0), "the agent's state directory")] } ?? [])
             // The file checked is the file run: a link changed between the two would otherwise choose it.
             let program = try allowlist.resolve(argv[0], trees: trees)
-            hook = await execute([program] + argv.dropFirst(), environment: environment, timeout: .seconds(timeout.seconds))
+            hook = await execute(
+                [program] + argv.dropFirst(), environment: environment, timeout: .seconds(timeout.seconds))
             hook.argv = argv
         } catch {
             hook = HookOutcome(event: event, argv: argv, error: "not run: \(error.message)")
         }
         hook.event = event
         let level: Logger.Level = hook.succeeded ? .info : .warning
-        logger.log(level: level, "hook finished", metadata: [
-            "event": "\(event)", "exit": "\(hook.exitCode.map(String.init) ?? "none")", "timedOut": "\(hook.timedOut)",
-            "seconds": "\(String(format: "%.1f", hook.seconds))", "error": "\(hook.error ?? "")",
-        ])
+        logger.log(
+            level: level, "hook finished",
+            metadata: [
+                "event": "\(event)", "exit": "\(hook.exitCode.map(String.init) ?? "none")",
+                "timedOut": "\(hook.timedOut)",
+                "seconds": "\(String(format: "%.1f", hook.seconds))", "error": "\(hook.error ?? "")",
+            ])
         return hook
     }
 
@@ -114,7 +128,8 @@ public struct HookRunner: Sendable {
                         input: .none, output: .sequence, error: .sequence
                     ) { execution in
                         stopper.started(execution.processIdentifier.value)
-                        func drain<Lines: AsyncSequence>(_ lines: Lines) async throws -> [String] where Lines.Element == String {
+                        func drain<Lines: AsyncSequence>(_ lines: Lines) async throws -> [String]
+                        where Lines.Element == String {
                             var tail: [String] = []
                             for try await line in lines {
                                 tail.append(line)

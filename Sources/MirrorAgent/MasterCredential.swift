@@ -1,7 +1,7 @@
 import Foundation
 import MirrorCore
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The site's credential for the master's rsync daemon, as the runner asks for it when a job's source names it
@@ -33,7 +33,8 @@ actor MasterCredential: SiteCredentials {
     }
 
     func credential(from masterAPI: String) async throws(PeerError) -> RsyncCredential {
-        if let password = Self.read(file), let user = Self.read(userFile), !user.isEmpty, Self.read(ownerFile) == owner {
+        if let password = Self.read(file), let user = Self.read(userFile), !user.isEmpty, Self.read(ownerFile) == owner
+        {
             return RsyncCredential(user: user, password: password)
         }
         let credential = try await peers.credential(masterAPI)

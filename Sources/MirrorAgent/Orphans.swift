@@ -1,7 +1,7 @@
 import Foundation
 import MirrorProcess
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// rsync processes that outlived an agent killed with SIGKILL: they keep their own process group, so nothing
@@ -10,6 +10,7 @@ enum OrphanedRsync {
     /// Ends every rsync whose arguments `matches` accepts: a run's by its destination, a daemon by its `--config=` file.
     @discardableResult
     static func stop(grace: TimeInterval = 5, matching matches: ([String]) -> Bool) -> [pid_t] {
-        LeftoverProcesses.stop(grace: grace) { argv in LeftoverProcesses.program(argv) == "rsync" && matches(argv) }.map(\.pid)
+        LeftoverProcesses.stop(grace: grace) { argv in LeftoverProcesses.program(argv) == "rsync" && matches(argv) }
+            .map(\.pid)
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import MirrorCore
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What the agent's API may ask it to write to and read from, as the agent's own command line allows: anyone holding
@@ -57,28 +57,35 @@ public struct PathBounds: Sendable {
     /// The bounds of an agent with these flags; an allowance that could never allow anything (an `--allow-root`
     /// inside a system directory or the state directory, an `--allow-local-upstream` inside the state directory) is
     /// an error that names it. Relative paths are taken from the current directory.
-    public init(allowRoots: [String] = [], allowLocalUpstreams: [String] = [], stateDirectory: String,
-                exec: ExecAllowlist = .none) throws(PathBoundsError) {
+    public init(
+        allowRoots: [String] = [], allowLocalUpstreams: [String] = [], stateDirectory: String,
+        exec: ExecAllowlist = .none
+    ) throws(PathBoundsError) {
         self.stateDirectory = Self.resolve(stateDirectory)
         self.exec = exec
-        refused = Self.systemDirectories.map { (Self.resolve($0), "the system directory") }
+        refused =
+            Self.systemDirectories.map { (Self.resolve($0), "the system directory") }
             + [(self.stateDirectory, "the agent's state directory")]
             + exec.directories.map { ($0, "the \(ExecAllowlist.flag) directory") }
         allowedRoots = allowRoots.map(Self.resolve)
         let homes = Self.homeDirectories.map(Self.resolve)
-        shared = Self.sharedDirectories.map(Self.resolve)
+        shared =
+            Self.sharedDirectories.map(Self.resolve)
             + allowedRoots.filter { root in homes.contains { Self.isInside(root, $0) && root != $0 } }
         allowedLocalUpstreams = allowLocalUpstreams.map(Self.resolve)
         // An allowance that holds a refused directory still allows the rest of itself (`--allow-root /var` allows
         // /var/www); one inside a refused directory allows nothing.
         for (given, resolved) in zip(allowRoots, allowedRoots) {
             for (directory, what) in refused(around: resolved) where Self.isInside(resolved, directory) {
-                throw PathBoundsError("--allow-root \(given) would allow nothing: \(Self.overlap(resolved, directory, what)!)")
+                throw PathBoundsError(
+                    "--allow-root \(given) would allow nothing: \(Self.overlap(resolved, directory, what)!)")
             }
         }
-        for (given, resolved) in zip(allowLocalUpstreams, allowedLocalUpstreams) where Self.isInside(resolved, self.stateDirectory) {
-            throw PathBoundsError("--allow-local-upstream \(given) would allow nothing: "
-                                  + Self.overlap(resolved, self.stateDirectory, "the agent's state directory")!)
+        for (given, resolved) in zip(allowLocalUpstreams, allowedLocalUpstreams)
+        where Self.isInside(resolved, self.stateDirectory) {
+            throw PathBoundsError(
+                "--allow-local-upstream \(given) would allow nothing: "
+                    + Self.overlap(resolved, self.stateDirectory, "the agent's state directory")!)
         }
     }
 
@@ -86,12 +93,15 @@ public struct PathBounds: Sendable {
     public func checkRoot(_ path: String, field: String = "root") -> PathRefusal? {
         let resolved = Self.resolve(path)
         if let reason = refusal(ofRoot: resolved) {
-            return PathRefusal(field: field, path: path, resolved: resolved, reason: reason + "; no --allow-root allows it")
+            return PathRefusal(
+                field: field, path: path, resolved: resolved, reason: reason + "; no --allow-root allows it")
         }
         if !allowedRoots.isEmpty, !allowedRoots.contains(where: { Self.isInside(resolved, $0) }) {
-            return PathRefusal(field: field, path: path, resolved: resolved, reason:
-                "it is not inside a directory this agent may write to (--allow-root \(allowedRoots.joined(separator: ", --allow-root "))); "
-                + "start the agent with --allow-root naming it or a directory above it to allow it")
+            return PathRefusal(
+                field: field, path: path, resolved: resolved,
+                reason:
+                    "it is not inside a directory this agent may write to (--allow-root \(allowedRoots.joined(separator: ", --allow-root "))); "
+                    + "start the agent with --allow-root naming it or a directory above it to allow it")
         }
         return nil
     }
@@ -100,13 +110,19 @@ public struct PathBounds: Sendable {
     public func checkLocalUpstream(_ path: String, field: String = "upstream.url") -> PathRefusal? {
         let resolved = Self.resolve(path)
         if let reason = Self.overlap(resolved, stateDirectory, "the agent's state directory") {
-            return PathRefusal(field: field, path: path, resolved: resolved, reason: reason + "; no --allow-local-upstream allows it")
+            return PathRefusal(
+                field: field, path: path, resolved: resolved, reason: reason + "; no --allow-local-upstream allows it")
         }
         guard allowedLocalUpstreams.contains(where: { Self.isInside(resolved, $0) }) else {
-            let allowed = allowedLocalUpstreams.isEmpty ? "this agent reads no local directory (no --allow-local-upstream)"
+            let allowed =
+                allowedLocalUpstreams.isEmpty
+                ? "this agent reads no local directory (no --allow-local-upstream)"
                 : "it is not inside a directory this agent may read (--allow-local-upstream \(allowedLocalUpstreams.joined(separator: ", --allow-local-upstream ")))"
-            return PathRefusal(field: field, path: path, resolved: resolved, reason:
-                "\(allowed); start the agent with --allow-local-upstream naming it or a directory above it to allow it")
+            return PathRefusal(
+                field: field, path: path, resolved: resolved,
+                reason:
+                    "\(allowed); start the agent with --allow-local-upstream naming it or a directory above it to allow it"
+            )
         }
         return nil
     }
@@ -116,19 +132,28 @@ public struct PathBounds: Sendable {
     public func check(_ spec: AgentProjectSpec, root: String?) -> PathRefusal? {
         if case .local(let path) = spec.upstream.url {
             if let refusal = checkLocalUpstream(path) { return refusal }
-            if !spec.source.isEmpty, let refusal = checkLocalUpstream(path + "/" + spec.source, field: "source") { return refusal }
+            if !spec.source.isEmpty, let refusal = checkLocalUpstream(path + "/" + spec.source, field: "source") {
+                return refusal
+            }
         }
         if let root, let refusal = checkRoot(root + "/" + spec.path, field: "path") { return refusal }
         let rules = secrets(root: root)
-        for (field, file) in [("upstream.passwordFile", spec.upstream.passwordFile), ("pushTokenFile", spec.effectivePushTokenFile)] {
+        for (field, file) in [
+            ("upstream.passwordFile", spec.upstream.passwordFile), ("pushTokenFile", spec.effectivePushTokenFile),
+        ] {
             if let file, let refusal = rules.check(file, field: field) {
-                return PathRefusal(field: field, path: file, resolved: file, reason: refusal.reason, code: "forbidden-secret")
+                return PathRefusal(
+                    field: field, path: file, resolved: file, reason: refusal.reason, code: "forbidden-secret")
             }
         }
         for (event, argv) in [("onSuccess", spec.hooks?.onSuccess), ("onFailure", spec.hooks?.onFailure)] {
             guard let program = argv?.first else { continue }
-            do throws(ExecRefusal) { _ = try exec.resolve(program, trees: [(stateDirectory, "the agent's state directory")]) } catch {
-                return PathRefusal(field: "hooks.\(event)", path: program, resolved: program, reason: error.reason, code: "forbidden-exec")
+            do throws(ExecRefusal) {
+                _ = try exec.resolve(program, trees: [(stateDirectory, "the agent's state directory")])
+            } catch {
+                return PathRefusal(
+                    field: "hooks.\(event)", path: program, resolved: program, reason: error.reason,
+                    code: "forbidden-exec")
             }
         }
         return nil
@@ -136,14 +161,24 @@ public struct PathBounds: Sendable {
 
     /// Where a secret a spec names may be read from: not the agent's credentials, not its state directory or `root`.
     public func secrets(root: String?) -> SecretFileRules {
-        let roots = root.map { [SecretFileRules.Tree($0, "the agent's root"), SecretFileRules.Tree(Self.resolve($0), "the agent's root")] } ?? []
-        return SecretFileRules(credentials: credentialFiles, trees: [SecretFileRules.Tree(stateDirectory, "the agent's state directory")] + roots)
+        let roots =
+            root.map {
+                [
+                    SecretFileRules.Tree($0, "the agent's root"),
+                    SecretFileRules.Tree(Self.resolve($0), "the agent's root"),
+                ]
+            } ?? []
+        return SecretFileRules(
+            credentials: credentialFiles,
+            trees: [SecretFileRules.Tree(stateDirectory, "the agent's state directory")] + roots)
     }
 
     /// Why a run may not start: its source or destination is out of bounds now (settings stored before the agent was
     /// started with narrower flags, a link made since).
     public func check(_ job: SyncJob) -> PathRefusal? {
-        if let local = job.source.localPath, let refusal = checkLocalUpstream(local, field: "upstream.url") { return refusal }
+        if let local = job.source.localPath, let refusal = checkLocalUpstream(local, field: "upstream.url") {
+            return refusal
+        }
         return checkRoot(job.destination, field: "path")
     }
 

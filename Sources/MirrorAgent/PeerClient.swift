@@ -23,15 +23,21 @@ public struct PeerClient: Sendable {
     /// How to reach the peer at an API URL: the agent's settings say it (`peers`), as the reconciler put them.
     let transport: @Sendable (String) async -> AgentTransport
 
-    public init(token: String, timeout: TimeInterval = 10, transport: @escaping @Sendable (String) async -> AgentTransport = { _ in AgentTransport() }) {
+    public init(
+        token: String, timeout: TimeInterval = 10,
+        transport: @escaping @Sendable (String) async -> AgentTransport = { _ in AgentTransport() }
+    ) {
         client = APIClient(token: token, timeout: timeout)
         self.transport = transport
     }
 
     /// Tells a slave that the master has `revision` of `project`.
-    public func trigger(_ slaveAPI: String, project: String, revision: Int, stage: Int? = nil, stageTimeout: TimeInterval? = nil) async throws(PeerError) {
-        _ = try await call("POST", slaveAPI, "/v1/projects/\(project)/sync",
-                           body: TriggerRequest(revision: revision, stage: stage, stageTimeout: stageTimeout))
+    public func trigger(
+        _ slaveAPI: String, project: String, revision: Int, stage: Int? = nil, stageTimeout: TimeInterval? = nil
+    ) async throws(PeerError) {
+        _ = try await call(
+            "POST", slaveAPI, "/v1/projects/\(project)/sync",
+            body: TriggerRequest(revision: revision, stage: stage, stageTimeout: stageTimeout))
     }
 
     /// Hands the master a slave's report on a finished pull.
@@ -51,10 +57,14 @@ public struct PeerClient: Sendable {
         try decode(AgentHealth.self, try await call("GET", api, "/v1/health"), from: api)
     }
 
-    func call(_ method: String, _ base: String, _ path: String, body: (some Encodable)? = Optional<TriggerRequest>.none) async throws(PeerError) -> Data {
+    func call(_ method: String, _ base: String, _ path: String, body: (some Encodable)? = Optional<TriggerRequest>.none)
+        async throws(PeerError) -> Data
+    {
         var data: Data?
         if let body {
-            do { data = try APIClient.encode(body) } catch { throw PeerError("cannot encode the body of \(method) \(path): \(error)") }
+            do { data = try APIClient.encode(body) } catch {
+                throw PeerError("cannot encode the body of \(method) \(path): \(error)")
+            }
         }
         do { return try await client.call(method, base + path, body: data, transport: await transport(base)) } catch {
             switch error {

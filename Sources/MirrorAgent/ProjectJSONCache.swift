@@ -47,11 +47,16 @@ final class ProjectJSONCache: Sendable {
 
     /// `kept` brought to `version` by the states of the projects that changed since (nil: removed), sorted by name; a
     /// project whose state differs from the one cached is encoded again and stamped with `version`.
-    func merged(_ kept: (version: UInt64, entries: [String: Entry]), changed: [String: ProjectState?], version: UInt64,
-                encoder: JSONEncoder) throws -> [(name: String, entry: Entry)] {
+    func merged(
+        _ kept: (version: UInt64, entries: [String: Entry]), changed: [String: ProjectState?], version: UInt64,
+        encoder: JSONEncoder
+    ) throws -> [(name: String, entry: Entry)] {
         var fresh = kept.entries
         for (name, state) in changed {
-            guard let state else { fresh.removeValue(forKey: name); continue }
+            guard let state else {
+                fresh.removeValue(forKey: name)
+                continue
+            }
             if let hit = fresh[name], hit.state == state { continue }
             fresh[name] = Entry(state: state, json: Array(try encoder.encode(state)), stamp: version)
         }

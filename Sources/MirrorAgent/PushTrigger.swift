@@ -10,7 +10,8 @@ extension SyncScheduler {
     public func push(_ name: String) throws(SchedulerError) -> PushResponse {
         guard var entry = entries[name] else { throw .notFound(name) }
         if entry.spec.suspended {
-            throw SchedulerError(kind: .conflict, message: "project '\(name)' is suspended; set suspended: false to sync it")
+            throw SchedulerError(
+                kind: .conflict, message: "project '\(name)' is suspended; set suspended: false to sync it")
         }
         // A queued run has not listed the upstream yet: it brings what was pushed.
         if let queued = entry.queued { return PushResponse(project: name, outcome: .coalesced, runID: queued.id) }
@@ -35,7 +36,8 @@ extension SyncScheduler {
 extension AgentAPI {
     /// Whether a request is an upstream's push, which carries the project's push token rather than the agents'.
     static func isPush(_ path: String) -> Bool {
-        path.hasPrefix("/v1/projects/") && path.hasSuffix("/trigger") && path.utf8.count > "/v1/projects//trigger".utf8.count
+        path.hasPrefix("/v1/projects/") && path.hasSuffix("/trigger")
+            && path.utf8.count > "/v1/projects//trigger".utf8.count
     }
 
     /// The push token of a project, read from its file now, so that a new token takes effect without a reconcile.
@@ -47,17 +49,21 @@ extension AgentAPI {
         }
         let text: String
         do throws(SecretRefusal) { text = try bounds.secrets(root: root).read(file, field: "pushTokenFile") } catch {
-            scheduler.logger.warning("a push token file is refused", metadata: ["file": "\(file)", "why": "\(error.detail ?? error.reason)"])
+            scheduler.logger.warning(
+                "a push token file is refused", metadata: ["file": "\(file)", "why": "\(error.detail ?? error.reason)"])
             throw refuse("\(error.message) on this host")
         }
         if text.isEmpty { throw refuse("pushTokenFile: the file \(file) is empty") }
         if credentials.accepted.role(of: text) != nil {
-            throw refuse("pushTokenFile: \(file) holds a credential the agents accept; an upstream's push token must be a token of its own")
+            throw refuse(
+                "pushTokenFile: \(file) holds a credential the agents accept; an upstream's push token must be a token of its own"
+            )
         }
         let bits = PushTokenStrength.bits(text)
         if bits < PushTokenStrength.minimumBits {
-            throw refuse("pushTokenFile: the token in \(file) carries about \(Int(bits)) bits; a push token needs at least 128 bits "
-                         + "(32 hex digits or 22 base64 characters: openssl rand -hex 16)")
+            throw refuse(
+                "pushTokenFile: the token in \(file) carries about \(Int(bits)) bits; a push token needs at least 128 bits "
+                    + "(32 hex digits or 22 base64 characters: openssl rand -hex 16)")
         }
         return BearerToken(text)
     }
@@ -68,20 +74,27 @@ extension AgentAPI {
             throw APIError(.notFound, code: "not-found", message: "no project '\(name)' on this master")
         }
         guard let file = spec.effectivePushTokenFile else {
-            throw APIError(.forbidden, code: "push-not-enabled",
-                           message: "project '\(name)' takes no pushes: name a pushTokenFile in the project or its upstream")
+            throw APIError(
+                .forbidden, code: "push-not-enabled",
+                message: "project '\(name)' takes no pushes: name a pushTokenFile in the project or its upstream")
         }
         let expected: BearerToken
-        do throws(APIError) { expected = try pushToken(file, root: await scheduler.currentSettings().settings?.root) } catch {
+        do throws(APIError) {
+            expected = try pushToken(file, root: await scheduler.currentSettings().settings?.root)
+        } catch {
             // The caller is not yet known to be the upstream: the reason goes to the master's log, not to it.
-            scheduler.logger.error("a push cannot be checked", metadata: ["project": "\(name)", "error": "\(error.body.error.message)"])
-            throw APIError(.serviceUnavailable, code: "push-token-unavailable",
-                           message: "the master cannot read project '\(name)''s push token; its log says why")
+            scheduler.logger.error(
+                "a push cannot be checked", metadata: ["project": "\(name)", "error": "\(error.body.error.message)"])
+            throw APIError(
+                .serviceUnavailable, code: "push-token-unavailable",
+                message: "the master cannot read project '\(name)''s push token; its log says why")
         }
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-              expected.matches(header.dropFirst("Bearer ".count)) else {
-            throw APIError(.unauthorized, code: "unauthorized",
-                           message: "a push to '\(name)' needs the project's push token: Authorization: Bearer <token>")
+            expected.matches(header.dropFirst("Bearer ".count))
+        else {
+            throw APIError(
+                .unauthorized, code: "unauthorized",
+                message: "a push to '\(name)' needs the project's push token: Authorization: Bearer <token>")
         }
     }
 }

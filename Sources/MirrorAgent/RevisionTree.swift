@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A project's tree published by whole revisions (`publish: atomic`).
@@ -71,8 +71,10 @@ struct RevisionTree: Sendable {
         var info = stat()
         guard lstat(link, &info) == 0 else { return .nothing }
         if info.st_mode & S_IFMT == S_IFDIR { return .directory }
-        guard info.st_mode & S_IFMT == S_IFLNK, let target = try? FileManager.default.destinationOfSymbolicLink(atPath: link),
-              target.hasPrefix(relativeStore + "/") else { return .other }
+        guard info.st_mode & S_IFMT == S_IFLNK,
+            let target = try? FileManager.default.destinationOfSymbolicLink(atPath: link),
+            target.hasPrefix(relativeStore + "/")
+        else { return .other }
         let name = String(target.dropFirst(relativeStore.count + 1))
         return Revision(name: name) == nil ? .other : .revision(name)
     }
@@ -102,7 +104,8 @@ struct RevisionTree: Sendable {
             try FileManager.default.createDirectory(atPath: store, withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
         } catch {
-            throw PublicationError("cannot make \(directory) to build the next revision in: \(error.localizedDescription)")
+            throw PublicationError(
+                "cannot make \(directory) to build the next revision in: \(error.localizedDescription)")
         }
         return (serial, directory)
     }
@@ -112,7 +115,9 @@ struct RevisionTree: Sendable {
     func publish(_ directory: String, serial: Int, at now: Date) throws(PublicationError) -> Revision {
         let revision = Revision(serial: serial, publishedAt: now)
         let published = store + "/" + revision.name
-        guard rename(directory, published) == 0 else { throw PublicationError("cannot name the new revision \(published): \(Self.errorText())") }
+        guard rename(directory, published) == 0 else {
+            throw PublicationError("cannot name the new revision \(published): \(Self.errorText())")
+        }
         let temporary = store + "/.link-\(UUID().uuidString.lowercased())"
         // The link is made in the store and moved beside the tree: its target is relative to the tree's directory.
         guard symlink(relativeStore + "/" + revision.name, temporary) == 0 else {
@@ -123,14 +128,18 @@ struct RevisionTree: Sendable {
             // rename(2) cannot put a link where a directory is; renameat2's exchange swaps the two in one step.
             guard Self.exchange(temporary, link) else {
                 unlink(temporary)
-                throw PublicationError("cannot exchange the tree served in place at \(link) for the new revision: \(Self.errorText())")
+                throw PublicationError(
+                    "cannot exchange the tree served in place at \(link) for the new revision: \(Self.errorText())")
             }
             // The old tree is now at the temporary name: it becomes the revision before this one.
             let before = Revision(serial: 0, publishedAt: now)
-            if rename(temporary, store + "/" + before.name) != 0 { _ = try? FileManager.default.removeItem(atPath: temporary) }
+            if rename(temporary, store + "/" + before.name) != 0 {
+                _ = try? FileManager.default.removeItem(atPath: temporary)
+            }
         case .other:
             unlink(temporary)
-            throw PublicationError("\(link) is neither a directory nor a link to one of its revisions; it was left as it is")
+            throw PublicationError(
+                "\(link) is neither a directory nor a link to one of its revisions; it was left as it is")
         case .nothing, .revision:
             guard rename(temporary, link) == 0 else {
                 unlink(temporary)
@@ -169,8 +178,12 @@ struct RevisionTree: Sendable {
 
     /// `renameat2(..., RENAME_EXCHANGE)`, which Swift's Glibc module does not declare: found at run time.
     static func exchange(_ a: String, _ b: String) -> Bool {
-        typealias RenameAt2 = @convention(c) (Int32, UnsafePointer<CChar>?, Int32, UnsafePointer<CChar>?, UInt32) -> Int32
-        guard let symbol = dlsym(nil, "renameat2") else { errno = ENOSYS; return false }
+        typealias RenameAt2 =
+            @convention(c) (Int32, UnsafePointer<CChar>?, Int32, UnsafePointer<CChar>?, UInt32) -> Int32
+        guard let symbol = dlsym(nil, "renameat2") else {
+            errno = ENOSYS
+            return false
+        }
         let renameat2 = unsafeBitCast(symbol, to: RenameAt2.self)
         let renameExchange: UInt32 = 1 << 1
         return renameat2(AT_FDCWD, a, AT_FDCWD, b, renameExchange) == 0

@@ -5,7 +5,7 @@ import MirrorProcess
 import ServiceLifecycle
 import Subprocess
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs the master's rsync daemon for its slaves: writes `rsyncd.conf` from the settings and projects (atomically;
@@ -51,8 +51,11 @@ public actor RsyncDaemonSupervisor {
 
     /// Makes the directory and the site's credential if they are missing; stops a daemon that an agent killed
     /// outright left behind, which would hold the port.
-    public init(stateDirectory: String, scheduler: SyncScheduler, credentials: AgentCredentials, executable: String = "rsync", clock: any AgentClock = SystemClock(),
-                retryBase: TimeInterval = 1, retryMax: TimeInterval = 60, logger: Logger) throws(AgentStartError) {
+    public init(
+        stateDirectory: String, scheduler: SyncScheduler, credentials: AgentCredentials, executable: String = "rsync",
+        clock: any AgentClock = SystemClock(),
+        retryBase: TimeInterval = 1, retryMax: TimeInterval = 60, logger: Logger
+    ) throws(AgentStartError) {
         directory = stateDirectory + "/rsyncd"
         configFile = directory + "/rsyncd.conf"
         secretsFile = directory + "/rsyncd.secrets"
@@ -85,12 +88,17 @@ public actor RsyncDaemonSupervisor {
         switch caller {
         case .shared: return credential
         case .slave(let name):
-            guard let own = users.credentials(credentials.accepted).first(where: { $0.user == SlaveRsyncUsers.user(name) }) else {
-                throw APIError.outsideRole(.slave(name), "fetch an rsync credential: the master's accept file has no line for it")
+            guard
+                let own = users.credentials(credentials.accepted).first(where: { $0.user == SlaveRsyncUsers.user(name) }
+                )
+            else {
+                throw APIError.outsideRole(
+                    .slave(name), "fetch an rsync credential: the master's accept file has no line for it")
             }
             return own
         case .operator, .master, nil:
-            throw APIError.outsideRole(caller ?? .operator, "fetch an rsync credential: it is a slave's, for that slave's own credential")
+            throw APIError.outsideRole(
+                caller ?? .operator, "fetch an rsync credential: it is a slave's, for that slave's own credential")
         }
     }
 
@@ -122,8 +130,9 @@ public actor RsyncDaemonSupervisor {
         }
         let allowed = allowedUsers()
         let secrets = allowed.map { "\($0.user):\($0.password)\n" }.joined()
-        let config = RsyncdConfig.render(modules: modules, users: allowed.map(\.user), secretsFile: secretsFile, logFile: logFile,
-                                         hostsAllow: rsyncd.slavesOnly ? RsyncdConfig.hosts(ofSlaves: settings.slaves) : nil)
+        let config = RsyncdConfig.render(
+            modules: modules, users: allowed.map(\.user), secretsFile: secretsFile, logFile: logFile,
+            hostsAllow: rsyncd.slavesOnly ? RsyncdConfig.hosts(ofSlaves: settings.slaves) : nil)
         if config != writtenConfig || secrets != writtenSecrets {
             do throws(AtomicFile.Failure) {
                 // The secrets first: a config naming a user the secrets do not have yet would refuse that user.
@@ -140,7 +149,9 @@ public actor RsyncDaemonSupervisor {
         }
         status.modules = modules.count
         if let child, child.address != rsyncd.address || child.port != rsyncd.port {
-            logger.notice("the rsync daemon's address changed; restarting it", metadata: ["listen": "\(rsyncd.address):\(rsyncd.port)"])
+            logger.notice(
+                "the rsync daemon's address changed; restarting it",
+                metadata: ["listen": "\(rsyncd.address):\(rsyncd.port)"])
             await stopChild()
             failures = 0
             retryAt = nil
@@ -155,14 +166,19 @@ public actor RsyncDaemonSupervisor {
     /// when no call comes.
     func waitForChange() async {
         let (credentials, clock) = (self.credentials, self.clock)
-        let poll = credentials.file == nil ? nil : Task {
-            while !Task.isCancelled {
-                try? await clock.sleep(until: clock.now().addingTimeInterval(3))
-                _ = credentials.accepted
+        let poll =
+            credentials.file == nil
+            ? nil
+            : Task {
+                while !Task.isCancelled {
+                    try? await clock.sleep(until: clock.now().addingTimeInterval(3))
+                    _ = credentials.accepted
+                }
             }
-        }
         defer { poll?.cancel() }
-        await WakeSignal.first(of: [scheduler.projectsChanged, exited, credentials.changed], orUntil: child == nil ? retryAt : nil, on: clock)
+        await WakeSignal.first(
+            of: [scheduler.projectsChanged, exited, credentials.changed], orUntil: child == nil ? retryAt : nil,
+            on: clock)
     }
 
     func start(address: String, port: Int) {
@@ -173,13 +189,19 @@ public actor RsyncDaemonSupervisor {
         let arguments = ["--daemon", "--no-detach", "--config=\(configFile)", "--port=\(port)", "--address=\(address)"]
         let executable = self.executable
         let task = Task {
-            let (code, error) = await Self.runDaemon(executable, arguments, stopper: stopper) { pid in await self.started(id, pid: pid) }
+            let (code, error) = await Self.runDaemon(executable, arguments, stopper: stopper) { pid in
+                await self.started(id, pid: pid)
+            }
             self.ended(id, code: code, spawnError: error)
         }
-        let logOffset = ((try? FileManager.default.attributesOfItem(atPath: logFile))?[.size] as? NSNumber)?.uint64Value ?? 0
-        child = Child(id: id, task: task, stopper: stopper, address: address, port: port, startedAt: clock.now(), logOffset: logOffset)
-        status = RsyncdStatus(state: .starting, address: address, port: port, since: clock.now(), modules: status.modules,
-                              restarts: status.restarts + (nextChildID > 1 ? 1 : 0))
+        let logOffset =
+            ((try? FileManager.default.attributesOfItem(atPath: logFile))?[.size] as? NSNumber)?.uint64Value ?? 0
+        child = Child(
+            id: id, task: task, stopper: stopper, address: address, port: port, startedAt: clock.now(),
+            logOffset: logOffset)
+        status = RsyncdStatus(
+            state: .starting, address: address, port: port, since: clock.now(), modules: status.modules,
+            restarts: status.restarts + (nextChildID > 1 ? 1 : 0))
         logger.info("rsync daemon starting", metadata: ["listen": "\(address):\(port)", "config": "\(configFile)"])
     }
 
@@ -205,15 +227,20 @@ public actor RsyncDaemonSupervisor {
         failures += 1
         let delay = failures == 1 ? 0 : Backoff.delay(after: failures - 1, base: retryBase, max: retryMax)
         retryAt = clock.now().addingTimeInterval(delay)
-        var message = spawnError ?? "the rsync daemon exited with \(code.map { "\($0) (\(RsyncExit.meaning($0)))" } ?? "a signal")"
+        var message =
+            spawnError
+            ?? "the rsync daemon exited with \(code.map { "\($0) (\(RsyncExit.meaning($0)))" } ?? "a signal")"
         if let cause = lastLogError(after: ended.logOffset) { message += ": \(cause)" }
         if message.contains("Address already in use") {
-            message = "the rsync daemon cannot listen on \(ended.address):\(ended.port): the address is already in use (\(message))"
+            message =
+                "the rsync daemon cannot listen on \(ended.address):\(ended.port): the address is already in use (\(message))"
         }
         status.state = .failed
         status.message = message
         status.retryAt = retryAt
-        logger.error("rsync daemon stopped", metadata: ["message": "\(message)", "restartIn": "\(String(format: "%.1f", delay))s"])
+        logger.error(
+            "rsync daemon stopped",
+            metadata: ["message": "\(message)", "restartIn": "\(String(format: "%.1f", delay))s"])
     }
 
     /// Stops the daemon, if one runs, and waits for its whole process group.
@@ -238,7 +265,8 @@ public actor RsyncDaemonSupervisor {
             return line[line.index(after: close)...].drop { $0 == " " }
         }
         // The system's reason first ("bind() failed: Address already in use"), then rsync's summary of it.
-        return (lines.last { $0.contains("() failed") } ?? lines.last { $0.contains("failed") || $0.contains("unable") }
+        return
+            (lines.last { $0.contains("() failed") } ?? lines.last { $0.contains("failed") || $0.contains("unable") }
             ?? lines.last { $0.hasPrefix("rsync error") }).map(String.init)
     }
 
@@ -250,8 +278,10 @@ public actor RsyncDaemonSupervisor {
     }
 
     /// Runs the daemon until it exits or `stopper` ends its process group.
-    static func runDaemon(_ executable: String, _ arguments: [String], stopper: ProcessGroupStopper,
-                          started: @escaping @Sendable (Int32) async -> Void) async -> (code: Int?, error: String?) {
+    static func runDaemon(
+        _ executable: String, _ arguments: [String], stopper: ProcessGroupStopper,
+        started: @escaping @Sendable (Int32) async -> Void
+    ) async -> (code: Int?, error: String?) {
         var platform = PlatformOptions()
         platform.processGroupID = 0
         let options = platform

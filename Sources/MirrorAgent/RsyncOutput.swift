@@ -45,9 +45,14 @@ struct RsyncOutput {
     private mutating func line(ended terminator: UInt8, into log: inout [UInt8]) -> Bool {
         defer { partial.removeAll(keepingCapacity: true) }
         // rsync begins each progress line with a carriage return: the empty line before it is nothing.
-        if partial.isEmpty { if terminator == 0x0A { log.append(0x0A) }; return false }
+        if partial.isEmpty {
+            if terminator == 0x0A { log.append(0x0A) }
+            return false
+        }
         let first = partial[0]
-        if first == 0x20, let next = RunProgress.parse(Substring(decoding: partial, as: UTF8.self), pass: pass, previous: progress) {
+        if first == 0x20,
+            let next = RunProgress.parse(Substring(decoding: partial, as: UTF8.self), pass: pass, previous: progress)
+        {
             progress = next
             return true
         }

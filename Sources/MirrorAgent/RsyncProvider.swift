@@ -20,8 +20,10 @@ public struct RsyncProvider: SyncProvider {
     /// Where the site's credential comes from, for jobs whose source is the master's module (a slave's).
     public var siteCredentials: (any SiteCredentials)?
 
-    public init(executable: String = "rsync", stderrTailLines: Int = 20, terminationGrace: Duration = .seconds(5),
-                siteCredentials: (any SiteCredentials)? = nil) {
+    public init(
+        executable: String = "rsync", stderrTailLines: Int = 20, terminationGrace: Duration = .seconds(5),
+        siteCredentials: (any SiteCredentials)? = nil
+    ) {
         self.executable = executable
         self.stderrTailLines = stderrTailLines
         self.terminationGrace = terminationGrace
@@ -50,7 +52,8 @@ public struct RsyncProvider: SyncProvider {
         // A spec stored before the policy narrowed (`--copy-links` was once allowed) is held to today's policy.
         for option in job.rsyncOptions {
             do throws(ValueError) { try RsyncPolicy.checkOption(option) } catch {
-                return SyncOutcome(result: .failed, reason: "forbidden-option", message: "nothing was synced: \(error.message)")
+                return SyncOutcome(
+                    result: .failed, reason: "forbidden-option", message: "nothing was synced: \(error.message)")
             }
         }
         var job = job
@@ -62,34 +65,43 @@ public struct RsyncProvider: SyncProvider {
                 password = try context.secrets.read(file, field: "passwordFile")
             } catch {
                 // The run's message is read through the API: what the file system said goes to the log alone.
-                logger.error("the passwordFile is refused", metadata: ["file": "\(file)", "why": "\(error.detail ?? error.reason)"])
-                return SyncOutcome(result: .failed, reason: "password-file", message: "nothing was synced: \(error.message)")
+                logger.error(
+                    "the passwordFile is refused",
+                    metadata: ["file": "\(file)", "why": "\(error.detail ?? error.reason)"])
+                return SyncOutcome(
+                    result: .failed, reason: "password-file", message: "nothing was synced: \(error.message)")
             }
         case .masterModule(let location, let masterAPI):
             guard let masterAPI, let siteCredentials else {
-                return SyncOutcome(result: .failed, reason: "credential",
-                                   message: "the project is pulled with the site's credential, but this agent has no master to get it from")
+                return SyncOutcome(
+                    result: .failed, reason: "credential",
+                    message:
+                        "the project is pulled with the site's credential, but this agent has no master to get it from")
             }
             do throws(PeerError) {
                 let credential = try await siteCredentials.credential(from: masterAPI)
                 password = credential.password
                 job.source = .masterModule(SyncSource.location(location, as: credential.user), masterAPI: masterAPI)
             } catch {
-                return SyncOutcome(result: .failed, reason: "credential",
-                                   message: "cannot get the rsync credential from the master: \(error.message)", retryable: true)
+                return SyncOutcome(
+                    result: .failed, reason: "credential",
+                    message: "cannot get the rsync credential from the master: \(error.message)", retryable: true)
             }
         }
         var outcome: SyncOutcome
         switch mode {
         case .inPlace: outcome = await passes(job, password: password, activity: activity, logger: logger)
-        case .build(let linkDest): outcome = await build(job, linkDest: linkDest, password: password, activity: activity, logger: logger)
+        case .build(let linkDest):
+            outcome = await build(job, linkDest: linkDest, password: password, activity: activity, logger: logger)
         }
         // The master's daemon refused the site's credential: say so, and ask the master again before the next pull.
         if case .masterModule = job.source, outcome.result == .failed,
-           let refusal = outcome.stderrTail.last(where: { $0.contains("auth failed") }) {
+            let refusal = outcome.stderrTail.last(where: { $0.contains("auth failed") })
+        {
             await siteCredentials?.forget()
             outcome.reason = "credential-refused"
-            outcome.message = "the master's rsync daemon refused this slave's credential (\(refusal)); the slave fetches it "
+            outcome.message =
+                "the master's rsync daemon refused this slave's credential (\(refusal)); the slave fetches it "
                 + "again from the master before its next pull"
             outcome.retryable = false
         }
@@ -97,8 +109,12 @@ public struct RsyncProvider: SyncProvider {
     }
 
     /// One pass into the new revision's empty directory, the unchanged files hard-linked from `linkDest`.
-    func build(_ job: SyncJob, linkDest: String?, password: String?, activity: RunActivity?, logger: Logger) async -> SyncOutcome {
-        let pass = await invoke(RsyncArguments.arguments(for: job, pass: .build(linkDest: linkDest)), password: password, activity: activity, pass: 1, logger: logger)
+    func build(_ job: SyncJob, linkDest: String?, password: String?, activity: RunActivity?, logger: Logger) async
+        -> SyncOutcome
+    {
+        let pass = await invoke(
+            RsyncArguments.arguments(for: job, pass: .build(linkDest: linkDest)), password: password,
+            activity: activity, pass: 1, logger: logger)
         if let failure = failure(of: pass, pass: "build", allowing: [0, 24]) { return failure }
         let warnings = pass.exitCode == 24 ? ["files vanished on the upstream while they were copied"] : []
         return outcome(job, first: pass, second: nil, warnings: warnings)
@@ -107,61 +123,83 @@ public struct RsyncProvider: SyncProvider {
     /// The first pass, the checks between the passes, and the second pass when there is one.
     func passes(_ job: SyncJob, password: String?, activity: RunActivity? = nil, logger: Logger) async -> SyncOutcome {
         if case .second(let limit) = job.stage {
-            return await secondPass(job, .second(maxDelete: limit), limit: limit, after: nil, warnings: [], password: password,
-                                    activity: activity, logger: logger)
+            return await secondPass(
+                job, .second(maxDelete: limit), limit: limit, after: nil, warnings: [], password: password,
+                activity: activity, logger: logger)
         }
-        let first = await invoke(RsyncArguments.arguments(for: job, pass: .first), password: password, activity: activity, pass: 1, logger: logger)
+        let first = await invoke(
+            RsyncArguments.arguments(for: job, pass: .first), password: password, activity: activity, pass: 1,
+            logger: logger)
         // A directory the upstream changed into a file or a link is replaced by deleting what it holds, which the first
         // pass may not do: rsync counts those deletions and ends with 23. The second pass, held to the cap, makes the
         // change, as it makes every other deletion; anything else that went wrong fails that pass in turn.
         let typeChanges = first.report.heldForTheCap(exitCode: first.exitCode)
-        if let failure = failure(of: first, pass: "first", allowing: typeChanges ? [0, 23, 24, 25] : [0, 24, 25]) { return failure }
+        if let failure = failure(of: first, pass: "first", allowing: typeChanges ? [0, 23, 24, 25] : [0, 24, 25]) {
+            return failure
+        }
         let report = first.report
         let warnings = first.exitCode == 24 ? ["files vanished on the upstream while they were copied"] : []
         let pending = first.exitCode == 25 || typeChanges ? (report.deletionsSkipped ?? 0) : 0
 
         // An upstream that suddenly lists no files is broken, not emptied on purpose: keep every file.
         if let regular = report.regularFiles, regular == 0, let previous = job.previousFiles, previous > 1 {
-            return SyncOutcome(result: .failed, exitCode: first.exitCode, reason: "empty-upstream",
-                               message: "the upstream lists no files where the tree held \(previous); nothing was deleted",
-                               filesTransferred: report.filesTransferred, bytesTransferred: report.bytesTransferred, filesDeleted: 0,
-                               filesTotal: report.filesTotal, stderrTail: first.stderrTail)
+            return SyncOutcome(
+                result: .failed, exitCode: first.exitCode, reason: "empty-upstream",
+                message: "the upstream lists no files where the tree held \(previous); nothing was deleted",
+                filesTransferred: report.filesTransferred, bytesTransferred: report.bytesTransferred, filesDeleted: 0,
+                filesTotal: report.filesTotal, stderrTail: first.stderrTail)
         }
         let current = (report.filesTotal ?? 0) + pending
         let limit = job.deletionLimit(currentFiles: current)
         if pending > limit {
-            let base = job.previousFiles.map { "of the \($0) files it held after its last sync" } ?? "of about \(current) files"
-            return SyncOutcome(result: .failed, exitCode: first.exitCode, reason: "deletion-cap",
-                               message: "the upstream would delete \(pending) files \(base), more than maxDelete \(job.maxDelete) allows (\(limit)); nothing was deleted",
-                               filesTransferred: report.filesTransferred, bytesTransferred: report.bytesTransferred, filesDeleted: 0,
-                               filesTotal: report.filesTotal, stderrTail: first.stderrTail)
+            let base =
+                job.previousFiles.map { "of the \($0) files it held after its last sync" }
+                ?? "of about \(current) files"
+            return SyncOutcome(
+                result: .failed, exitCode: first.exitCode, reason: "deletion-cap",
+                message:
+                    "the upstream would delete \(pending) files \(base), more than maxDelete \(job.maxDelete) allows (\(limit)); nothing was deleted",
+                filesTransferred: report.filesTransferred, bytesTransferred: report.bytesTransferred, filesDeleted: 0,
+                filesTotal: report.filesTotal, stderrTail: first.stderrTail)
         }
         // A first stage ends here, whatever it found: the master says when the second runs.
         if job.stage == .first {
             var staged = outcome(job, first: first, second: nil, warnings: warnings)
-            staged.message = "stage 1 of 2: " + staged.message + "; \(pending) to delete and the index files wait for stage 2"
+            staged.message =
+                "stage 1 of 2: " + staged.message + "; \(pending) to delete and the index files wait for stage 2"
             staged.deletionLimit = limit
             return staged
         }
         guard let pass = RsyncArguments.secondPass(for: job, pendingDeletions: pending, limit: limit) else {
             return outcome(job, first: first, second: nil, warnings: warnings)
         }
-        if Task.isCancelled { return SyncOutcome(result: .cancelled, reason: "cancelled", message: "the run was stopped") }
-        return await secondPass(job, pass, limit: limit, after: first, warnings: warnings, password: password, activity: activity, logger: logger)
+        if Task.isCancelled {
+            return SyncOutcome(result: .cancelled, reason: "cancelled", message: "the run was stopped")
+        }
+        return await secondPass(
+            job, pass, limit: limit, after: first, warnings: warnings, password: password, activity: activity,
+            logger: logger)
     }
 
     /// The second pass, held to `limit` deletions: after `first` in the same run, or alone as a slave's second stage
     /// (the whole tree then: the tree's totals need a pass that listed all of it).
-    func secondPass(_ job: SyncJob, _ pass: RsyncArguments.Pass, limit: Int, after first: Invocation?, warnings: [String], password: String?,
-                    activity: RunActivity?, logger: Logger) async -> SyncOutcome {
+    func secondPass(
+        _ job: SyncJob, _ pass: RsyncArguments.Pass, limit: Int, after first: Invocation?, warnings: [String],
+        password: String?,
+        activity: RunActivity?, logger: Logger
+    ) async -> SyncOutcome {
         var warnings = warnings
         // Held to the limit again, in case the upstream changed between the passes.
-        let second = await invoke(RsyncArguments.arguments(for: job, pass: pass), password: password,
-                                  activity: activity, pass: first == nil ? 1 : 2, logger: logger)
+        let second = await invoke(
+            RsyncArguments.arguments(for: job, pass: pass), password: password,
+            activity: activity, pass: first == nil ? 1 : 2, logger: logger)
         if second.exitCode == 25 || second.report.heldForTheCap(exitCode: second.exitCode) {
-            return SyncOutcome(result: .failed, exitCode: second.exitCode, reason: "deletion-cap",
-                               message: "the upstream changed between the passes and would delete more than maxDelete \(job.maxDelete) allows (\(limit)); \(second.report.filesDeleted ?? 0) files were deleted, \(second.report.deletionsSkipped ?? 0) kept",
-                               filesDeleted: second.report.filesDeleted, filesTotal: second.report.filesTotal, stderrTail: second.stderrTail)
+            return SyncOutcome(
+                result: .failed, exitCode: second.exitCode, reason: "deletion-cap",
+                message:
+                    "the upstream changed between the passes and would delete more than maxDelete \(job.maxDelete) allows (\(limit)); \(second.report.filesDeleted ?? 0) files were deleted, \(second.report.deletionsSkipped ?? 0) kept",
+                filesDeleted: second.report.filesDeleted, filesTotal: second.report.filesTotal,
+                stderrTail: second.stderrTail)
         }
         if let failure = failure(of: second, pass: "second", allowing: [0, 24]) { return failure }
         if second.exitCode == 24 { warnings.append("files vanished on the upstream while they were copied") }
@@ -177,13 +215,15 @@ public struct RsyncProvider: SyncProvider {
         let transferred = passes.map { $0.report.filesTransferred ?? 0 }.reduce(0, +)
         let bytes = passes.map { $0.report.bytesTransferred ?? 0 }.reduce(0, +)
         let deleted = second?.report.filesDeleted ?? 0
-        let filesTotal = last.report.filesTotal, bytesTotal = last.report.bytesTotal
+        let filesTotal = last.report.filesTotal
+        let bytesTotal = last.report.bytesTotal
         var message = "\(transferred) files (\(bytes) bytes) copied, \(deleted) deleted, \(filesTotal ?? 0) in the tree"
         if !warnings.isEmpty { message += "; " + Set(warnings).sorted().joined(separator: "; ") }
-        var outcome = SyncOutcome(result: warnings.isEmpty ? .success : .warning, exitCode: last.exitCode,
-                           reason: warnings.isEmpty ? nil : "vanished-files", message: message, filesTransferred: transferred,
-                           bytesTransferred: bytes, filesDeleted: deleted, filesTotal: filesTotal,
-                           bytesTotal: bytesTotal, stderrTail: last.stderrTail)
+        var outcome = SyncOutcome(
+            result: warnings.isEmpty ? .success : .warning, exitCode: last.exitCode,
+            reason: warnings.isEmpty ? nil : "vanished-files", message: message, filesTransferred: transferred,
+            bytesTransferred: bytes, filesDeleted: deleted, filesTotal: filesTotal,
+            bytesTotal: bytesTotal, stderrTail: last.stderrTail)
         outcome.passSeconds = passes.map(\.seconds)
         outcome.bytesReceived = passes.compactMap(\.report.bytesReceived).reduce(0, +)
         return outcome
@@ -195,11 +235,15 @@ public struct RsyncProvider: SyncProvider {
             return SyncOutcome(result: .failed, reason: "spawn", message: spawnError)
         }
         if Task.isCancelled {
-            return SyncOutcome(result: .cancelled, reason: "cancelled", message: "the run was stopped", stderrTail: invocation.stderrTail)
+            return SyncOutcome(
+                result: .cancelled, reason: "cancelled", message: "the run was stopped",
+                stderrTail: invocation.stderrTail)
         }
         guard let code = invocation.exitCode else {
-            return SyncOutcome(result: .failed, reason: "signal", message: "rsync was killed by signal \(invocation.signal ?? 0) in the \(pass) pass",
-                               stderrTail: invocation.stderrTail, retryable: true)
+            return SyncOutcome(
+                result: .failed, reason: "signal",
+                message: "rsync was killed by signal \(invocation.signal ?? 0) in the \(pass) pass",
+                stderrTail: invocation.stderrTail, retryable: true)
         }
         if allowing.contains(code) { return nil }
         // rsync's own words name the cause: "@ERROR: auth failed", "failed to connect to ...: Connection refused (111)",
@@ -207,14 +251,16 @@ public struct RsyncProvider: SyncProvider {
         // The first system error is the cause: what its sibling processes say after it ("connection unexpectedly closed",
         // "Broken pipe", "received SIGUSR1") is only them finding it gone.
         let said = invocation.stderrTail.filter { !$0.contains("received SIGUSR1") }
-        let cause = said.last { $0.hasPrefix("@ERROR") } ?? said.first { $0.hasPrefix("rsync:") && Self.namesSystemError($0) }
+        let cause =
+            said.last { $0.hasPrefix("@ERROR") } ?? said.first { $0.hasPrefix("rsync:") && Self.namesSystemError($0) }
             ?? said.last { $0.hasPrefix("rsync:") } ?? said.last { $0.hasPrefix("[") } ?? said.last
         var message = "rsync exited with \(code) (\(RsyncExit.meaning(code))) in the \(pass) pass"
         if let cause { message += ": \(cause)" }
-        return SyncOutcome(result: .failed, exitCode: code, reason: "rsync-exit-\(code)", message: message,
-                           filesTransferred: invocation.report.filesTransferred, bytesTransferred: invocation.report.bytesTransferred,
-                           filesTotal: invocation.report.filesTotal, stderrTail: invocation.stderrTail,
-                           retryable: RsyncExit.isRetryable(code))
+        return SyncOutcome(
+            result: .failed, exitCode: code, reason: "rsync-exit-\(code)", message: message,
+            filesTransferred: invocation.report.filesTransferred, bytesTransferred: invocation.report.bytesTransferred,
+            filesTotal: invocation.report.filesTotal, stderrTail: invocation.stderrTail,
+            retryable: RsyncExit.isRetryable(code))
     }
 
     /// Whether one of rsync's lines ends with a system error's number, as in `...: Connection timed out (110)`.
@@ -225,11 +271,15 @@ public struct RsyncProvider: SyncProvider {
     }
 
     /// Runs rsync once, draining both of its outputs as they come, through to `activity`'s log.
-    func invoke(_ arguments: [String], password: String?, activity: RunActivity? = nil, pass: Int = 1, logger: Logger) async -> Invocation {
+    func invoke(_ arguments: [String], password: String?, activity: RunActivity? = nil, pass: Int = 1, logger: Logger)
+        async -> Invocation
+    {
         var platform = PlatformOptions()
         // rsync and anything it starts get a process group of their own, so that a teardown reaches them all.
         platform.processGroupID = 0
-        platform.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: terminationGrace)]
+        platform.teardownSequence = [
+            .gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: terminationGrace)
+        ]
         let options = platform
         // The password goes to this process alone, never through state that concurrent runs share.
         let environment = Environment.inherit.updating(["RSYNC_PASSWORD": password, "LC_ALL": "C"])
@@ -247,7 +297,8 @@ public struct RsyncProvider: SyncProvider {
             var invocation = try await withTaskCancellationHandler {
                 try await Task {
                     let result = try await Subprocess.run(
-                        .name(executable), arguments: Arguments(arguments), environment: environment, platformOptions: options,
+                        .name(executable), arguments: Arguments(arguments), environment: environment,
+                        platformOptions: options,
                         input: .none, output: .sequence, error: .sequence
                     ) { execution in
                         group.started(execution.processIdentifier.value)
@@ -296,7 +347,9 @@ public struct RsyncProvider: SyncProvider {
             }
             await group.waitForGroup()
             invocation.seconds = (ContinuousClock.now - began).inSeconds
-            logger.debug("rsync ended", metadata: ["exit": "\(invocation.exitCode.map(String.init) ?? "signal \(invocation.signal ?? 0)")"])
+            logger.debug(
+                "rsync ended",
+                metadata: ["exit": "\(invocation.exitCode.map(String.init) ?? "signal \(invocation.signal ?? 0)")"])
             return invocation
         } catch {
             await group.waitForGroup()

@@ -1,7 +1,7 @@
 import Foundation
 import MirrorCore
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The master's `rsyncd.conf`: one read-only module per project, each open only to the slaves' rsync users.
@@ -21,12 +21,16 @@ public enum RsyncdConfig {
         }
     }
 
-    public static func render(modules: [Module], user: String, secretsFile: String, logFile: String, hostsAllow: [String]?) -> String {
+    public static func render(
+        modules: [Module], user: String, secretsFile: String, logFile: String, hostsAllow: [String]?
+    ) -> String {
         render(modules: modules, users: [user], secretsFile: secretsFile, logFile: logFile, hostsAllow: hostsAllow)
     }
 
     /// No user at all: nobody may pull (`auth users` takes a name that no secrets line has).
-    public static func render(modules: [Module], users: [String], secretsFile: String, logFile: String, hostsAllow: [String]?) -> String {
+    public static func render(
+        modules: [Module], users: [String], secretsFile: String, logFile: String, hostsAllow: [String]?
+    ) -> String {
         var lines = [
             "# Written by the mirrorsync master agent; it is rewritten whenever the projects change.",
             "use chroot = no",
@@ -50,18 +54,22 @@ public enum RsyncdConfig {
         }
         // The daemon expands `%VAR%` in a path: a module whose path has a `%` (refused in mirrors.d and by the API) is left out.
         for module in modules.sorted(by: { $0.name < $1.name }) where !module.path.contains("%") {
-            lines += ["", "[\(module.name)]", "    path = \(module.path)", "    comment = mirrorsync project \(module.name)"]
+            lines += [
+                "", "[\(module.name)]", "    path = \(module.path)", "    comment = mirrorsync project \(module.name)",
+            ]
         }
         return lines.joined(separator: "\n") + "\n"
     }
 
     /// The hosts of the slaves' API addresses: where their pulls come from.
     public static func hosts(ofSlaves slaves: [String: String]) -> [String] {
-        Set(slaves.values.compactMap { api -> String? in
-            guard var host = URLComponents(string: api)?.host else { return nil }
-            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-            return host
-        }).sorted()
+        Set(
+            slaves.values.compactMap { api -> String? in
+                guard var host = URLComponents(string: api)?.host else { return nil }
+                if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+                return host
+            }
+        ).sorted()
     }
 }
 
@@ -74,13 +82,17 @@ public enum SiteCredential {
     /// Reads the secrets file (`user:password`, mode 0600), or makes one with a fresh random password.
     public static func loadOrCreate(secretsFile: String) throws(AtomicFile.Failure) -> RsyncCredential {
         if let data = FileManager.default.contents(atPath: secretsFile),
-           let line = String(data: data, encoding: .utf8)?.split(separator: "\n").first(where: { $0.hasPrefix(user + ":") }),
-           let colon = line.firstIndex(of: ":"), line[..<colon] == user, line.index(after: colon) < line.endIndex {
+            let line = String(data: data, encoding: .utf8)?.split(separator: "\n").first(where: {
+                $0.hasPrefix(user + ":")
+            }),
+            let colon = line.firstIndex(of: ":"), line[..<colon] == user, line.index(after: colon) < line.endIndex
+        {
             chmod(secretsFile, 0o600)
             return RsyncCredential(user: user, password: String(line[line.index(after: colon)...]))
         }
         var generator = SystemRandomNumberGenerator()
-        let password = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        let password = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }
+            .joined()
         try AtomicFile.write(Array("\(user):\(password)\n".utf8), to: secretsFile, mode: 0o600)
         return RsyncCredential(user: user, password: password)
     }
@@ -108,8 +120,9 @@ public struct SlaveRsyncUsers: Sendable {
 
     public func credentials(_ accepted: AcceptedCredentials) -> [RsyncCredential] {
         accepted.slaves.map { slave in
-            RsyncCredential(user: Self.user(slave.name),
-                            password: SHA256.hex(SHA256.hmac(key: key, Array("\(slave.name):\(SHA256.hex(slave.digest))".utf8))))
+            RsyncCredential(
+                user: Self.user(slave.name),
+                password: SHA256.hex(SHA256.hmac(key: key, Array("\(slave.name):\(SHA256.hex(slave.digest))".utf8))))
         }
     }
 }

@@ -3,7 +3,7 @@ import Logging
 import MirrorCore
 import Synchronization
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where an agent keeps its runs' logs: `DIRECTORY/PROJECT/RUN.log`, the newest `logRetention` of each project.
@@ -21,7 +21,8 @@ public struct RunLogs: Sendable {
     public func prune(project: String, keep: Int) -> Int {
         let folder = directory + "/" + project
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return 0 }
-        let runs = names.compactMap { name -> Int64? in name.hasSuffix(".log") ? Int64(name.dropLast(4)) : nil }.sorted(by: >)
+        let runs = names.compactMap { name -> Int64? in name.hasSuffix(".log") ? Int64(name.dropLast(4)) : nil }.sorted(
+            by: >)
         return runs.dropFirst(max(0, keep)).filter { unlink(folder + "/\($0).log") == 0 }.count
     }
 }
@@ -92,10 +93,15 @@ public final class RunActivity: Sendable {
                 let folder = (logPath as NSString).deletingLastPathComponent
                 try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
                 s.fd = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-                if s.fd < 0 { s.logFailure = "cannot open \(logPath): \(String(cString: strerror(errno)))"; return s.logFailure }
+                if s.fd < 0 {
+                    s.logFailure = "cannot open \(logPath): \(String(cString: strerror(errno)))"
+                    return s.logFailure
+                }
             }
             let fd = s.fd
-            let written = bytes.withContiguousStorageIfAvailable { Self.writeAll(fd, $0) } ?? Array(bytes).withUnsafeBufferPointer { Self.writeAll(fd, $0) }
+            let written =
+                bytes.withContiguousStorageIfAvailable { Self.writeAll(fd, $0) }
+                ?? Array(bytes).withUnsafeBufferPointer { Self.writeAll(fd, $0) }
             if let error = written {
                 s.logFailure = "cannot write \(logPath): \(String(cString: strerror(error)))"
                 return s.logFailure
@@ -104,7 +110,9 @@ public final class RunActivity: Sendable {
             s.snapshot.version &+= 1
             return nil
         }
-        if let failure { logger.warning("the run's log is incomplete", metadata: ["log": "\(logPath)", "error": "\(failure)"]) }
+        if let failure {
+            logger.warning("the run's log is incomplete", metadata: ["log": "\(logPath)", "error": "\(failure)"])
+        }
         wakeWaiters()
     }
 
@@ -142,7 +150,10 @@ public final class RunActivity: Sendable {
     /// The run has ended and been recorded: the log is closed and every reader told.
     func end() {
         state.withLock { s in
-            if s.fd >= 0 { close(s.fd); s.fd = -1 }
+            if s.fd >= 0 {
+                close(s.fd)
+                s.fd = -1
+            }
             s.progress = nil
             s.snapshot.ended = true
             s.snapshot.version &+= 1
@@ -170,8 +181,12 @@ public final class RunActivity: Sendable {
         await wait(until: deadline) { $0.ended }
     }
 
-    private func wait(until deadline: ContinuousClock.Instant, for wakes: @escaping @Sendable (Snapshot) -> Bool) async {
-        let id = state.withLock { s -> Int in s.nextWaiter += 1; return s.nextWaiter }
+    private func wait(until deadline: ContinuousClock.Instant, for wakes: @escaping @Sendable (Snapshot) -> Bool) async
+    {
+        let id = state.withLock { s -> Int in
+            s.nextWaiter += 1
+            return s.nextWaiter
+        }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.suspend(id, wakes) }
             group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
@@ -199,4 +214,3 @@ public final class RunActivity: Sendable {
         }
     }
 }
-

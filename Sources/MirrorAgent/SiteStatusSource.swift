@@ -13,7 +13,10 @@ final class SiteStatusSource: Sendable {
     /// The last answers, reused for a second: a status page polled often does not poll every slave as often.
     let lastProbe = Mutex<(at: Date, slaves: [String: String], answers: [String: String?])?>(nil)
 
-    init(name: String, scheduler: SyncScheduler, supervisor: RsyncDaemonSupervisor, prober: PeerClient, clock: any AgentClock) {
+    init(
+        name: String, scheduler: SyncScheduler, supervisor: RsyncDaemonSupervisor, prober: PeerClient,
+        clock: any AgentClock
+    ) {
         self.name = name
         self.scheduler = scheduler
         self.supervisor = supervisor
@@ -23,7 +26,9 @@ final class SiteStatusSource: Sendable {
 
     /// Each slave's answer to `GET /v1/health`: nil when it answered, else why not.
     func probe(_ slaves: [String: String]) async -> [String: String?] {
-        if let last = lastProbe.withLock({ $0 }), last.slaves == slaves, clock.now().timeIntervalSince(last.at) < 1 { return last.answers }
+        if let last = lastProbe.withLock({ $0 }), last.slaves == slaves, clock.now().timeIntervalSince(last.at) < 1 {
+            return last.answers
+        }
         let prober = self.prober
         let answers = await withTaskGroup(of: (String, String?).self) { group in
             for (slave, api) in slaves {
@@ -61,8 +66,9 @@ final class SiteStatusSource: Sendable {
         }
         let firstAfter = await scheduler.firstRevisionTimes(after: behindSince)
         let health = slaves.keys.sorted().map { slave in
-            SlaveHealth(name: slave, api: slaves[slave]!, reachable: answers[slave] == .some(nil), lastSeenAt: seen[slave],
-                        error: answers[slave] ?? nil)
+            SlaveHealth(
+                name: slave, api: slaves[slave]!, reachable: answers[slave] == .some(nil), lastSeenAt: seen[slave],
+                error: answers[slave] ?? nil)
         }
         let reachable = Dictionary(uniqueKeysWithValues: health.map { ($0.name, $0.reachable) })
         var projects: [String: SiteProject] = [:]
@@ -74,15 +80,18 @@ final class SiteStatusSource: Sendable {
                 let behind = max(0, state.status.revision - revision)
                 var lag = 0.0
                 if behind > 0, let since = firstAfter[name]?[revision] { lag = max(0, now.timeIntervalSince(since)) }
-                copies[slave] = SlaveCopy(revision: revision, result: report?.report.result, reportedAt: report?.at,
-                                          message: report?.report.message, behind: behind, lagSeconds: lag,
-                                          reachable: reachable[slave] ?? false, lastSeenAt: seen[slave], sizeBytes: report?.report.bytesTotal,
-                                          reason: report?.report.reason)
+                copies[slave] = SlaveCopy(
+                    revision: revision, result: report?.report.result, reportedAt: report?.at,
+                    message: report?.report.message, behind: behind, lagSeconds: lag,
+                    reachable: reachable[slave] ?? false, lastSeenAt: seen[slave], sizeBytes: report?.report.bytesTotal,
+                    reason: report?.report.reason)
             }
-            projects[name] = SiteProject(revision: state.status.revision, activity: state.status.activity, lastRun: state.status.lastRun,
-                                         lastSuccessAt: state.status.lastSuccessAt, nextRunAt: state.status.nextRunAt, slaves: copies,
-                                         sizeBytes: state.status.sizeBytes, stuck: state.status.stuck)
+            projects[name] = SiteProject(
+                revision: state.status.revision, activity: state.status.activity, lastRun: state.status.lastRun,
+                lastSuccessAt: state.status.lastSuccessAt, nextRunAt: state.status.nextRunAt, slaves: copies,
+                sizeBytes: state.status.sizeBytes, stuck: state.status.stuck)
         }
-        return SiteStatus(name: name, generatedAt: now, rsyncd: await supervisor.status, slaves: health, projects: projects)
+        return SiteStatus(
+            name: name, generatedAt: now, rsyncd: await supervisor.status, slaves: health, projects: projects)
     }
 }

@@ -13,7 +13,11 @@ struct ReportToMaster: RunObserver {
 
     func runFinished(_ run: RunRecord, revision: Int, spec: AgentProjectSpec, settings: AgentSettings) async {
         // A pull stopped because the slave stopped, or the project went, says nothing about the copy.
-        guard let master = settings.master, let result = run.result, result != .cancelled, result != .interrupted else { return }
-        await courier.post(ReportDelivery(api: master, report: SlaveReport(slave: slave, run: run, revision: revision)), to: "master", key: run.project)
+        guard let master = settings.master, let result = run.result, result != .cancelled, result != .interrupted else {
+            return
+        }
+        await courier.post(
+            ReportDelivery(api: master, report: SlaveReport(slave: slave, run: run, revision: revision)), to: "master",
+            key: run.project)
     }
 }

@@ -31,7 +31,9 @@ struct TriggerSlaves: RunObserver {
         var slaves: [(name: String, api: String)] = []
         for slave in spec.slaves {
             guard let api = settings.slaves[slave] else {
-                logger.warning("no API address for a slave that serves the project", metadata: ["project": "\(run.project)", "slave": "\(slave)"])
+                logger.warning(
+                    "no API address for a slave that serves the project",
+                    metadata: ["project": "\(run.project)", "slave": "\(slave)"])
                 continue
             }
             slaves.append((slave, api))
@@ -41,7 +43,9 @@ struct TriggerSlaves: RunObserver {
             return
         }
         for slave in slaves {
-            await courier.post(SlaveTrigger(api: slave.api, project: run.project, revision: revision), to: slave.name, key: run.project)
+            await courier.post(
+                SlaveTrigger(api: slave.api, project: run.project, revision: revision), to: slave.name, key: run.project
+            )
         }
     }
 }

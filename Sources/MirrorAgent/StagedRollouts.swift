@@ -34,8 +34,10 @@ public actor StagedRollouts {
     var apis: [String: String] = [:]
     var stopped = false
 
-    public init(courier: Courier<SlaveTrigger>, clock: any AgentClock, timeout: TimeInterval, logger: Logger,
-                hold: @escaping @Sendable (_ project: String, _ until: Date?) async -> Void) {
+    public init(
+        courier: Courier<SlaveTrigger>, clock: any AgentClock, timeout: TimeInterval, logger: Logger,
+        hold: @escaping @Sendable (_ project: String, _ until: Date?) async -> Void
+    ) {
         self.courier = courier
         self.clock = clock
         self.timeout = timeout
@@ -58,31 +60,44 @@ public actor StagedRollouts {
         }
         rollouts[project] = rollout
         await hold(project, deadline)
-        logger.info("stage 1 of a staged pull", metadata: ["project": "\(project)", "revision": "\(revision)", "slaves": "\(slaves.map(\.name).joined(separator: ","))"])
+        logger.info(
+            "stage 1 of a staged pull",
+            metadata: [
+                "project": "\(project)", "revision": "\(revision)",
+                "slaves": "\(slaves.map(\.name).joined(separator: ","))",
+            ])
         for slave in slaves {
-            await courier.post(SlaveTrigger(api: slave.api, project: project, revision: revision, stage: 1, stageTimeout: timeout),
-                               to: slave.name, key: project)
+            await courier.post(
+                SlaveTrigger(api: slave.api, project: project, revision: revision, stage: 1, stageTimeout: timeout),
+                to: slave.name, key: project)
         }
     }
 
     /// A slave's report on its first stage of `report.revision`.
     func firstStageFinished(_ report: SlaveReport) async {
         guard var rollout = rollouts[report.project], rollout.revision == report.revision,
-              rollout.waiting.contains(report.slave) else {
+            rollout.waiting.contains(report.slave)
+        else {
             // Its rollout went on without it (too late, or a restart of the master): its second stage now, as the
             // others have had theirs.
             guard report.result.isSuccess, let api = apis[report.slave] else { return }
-            logger.notice("stage 2 for a slave whose stage 1 came late", metadata: ["project": "\(report.project)", "slave": "\(report.slave)"])
-            await courier.post(SlaveTrigger(api: api, project: report.project, revision: report.revision, stage: 2), to: report.slave, key: report.project)
+            logger.notice(
+                "stage 2 for a slave whose stage 1 came late",
+                metadata: ["project": "\(report.project)", "slave": "\(report.slave)"])
+            await courier.post(
+                SlaveTrigger(api: api, project: report.project, revision: report.revision, stage: 2), to: report.slave,
+                key: report.project)
             return
         }
         rollout.waiting.remove(report.slave)
         if report.result.isSuccess {
             rollout.finished.insert(report.slave)
         } else {
-            logger.warning("a slave's stage 1 failed; it catches up on its own", metadata: [
-                "project": "\(report.project)", "slave": "\(report.slave)", "message": "\(report.message ?? "")",
-            ])
+            logger.warning(
+                "a slave's stage 1 failed; it catches up on its own",
+                metadata: [
+                    "project": "\(report.project)", "slave": "\(report.slave)", "message": "\(report.message ?? "")",
+                ])
         }
         rollouts[report.project] = rollout
         if rollout.waiting.isEmpty { await release(report.project) }
@@ -93,16 +108,21 @@ public actor StagedRollouts {
         for (project, var rollout) in rollouts where rollout.waiting.contains(slave) {
             rollout.waiting.remove(slave)
             rollouts[project] = rollout
-            logger.warning("a slave cannot be reached for stage 1; the others go on without it", metadata: ["project": "\(project)", "slave": "\(slave)"])
+            logger.warning(
+                "a slave cannot be reached for stage 1; the others go on without it",
+                metadata: ["project": "\(project)", "slave": "\(slave)"])
             if rollout.waiting.isEmpty { await release(project) }
         }
     }
 
     func expire(_ project: String, revision: Int) async {
         guard let rollout = rollouts[project], rollout.revision == revision, !rollout.waiting.isEmpty else { return }
-        logger.warning("slaves did not finish stage 1 in time; the others go on to stage 2", metadata: [
-            "project": "\(project)", "slaves": "\(rollout.waiting.sorted().joined(separator: ","))", "timeout": "\(Int(timeout))s",
-        ])
+        logger.warning(
+            "slaves did not finish stage 1 in time; the others go on to stage 2",
+            metadata: [
+                "project": "\(project)", "slaves": "\(rollout.waiting.sorted().joined(separator: ","))",
+                "timeout": "\(Int(timeout))s",
+            ])
         await release(project)
     }
 
@@ -110,11 +130,16 @@ public actor StagedRollouts {
     func release(_ project: String) async {
         guard let rollout = rollouts.removeValue(forKey: project) else { return }
         rollout.timer?.cancel()
-        logger.info("stage 2 of a staged pull", metadata: ["project": "\(project)", "revision": "\(rollout.revision)",
-                                                         "slaves": "\(rollout.finished.sorted().joined(separator: ","))"])
+        logger.info(
+            "stage 2 of a staged pull",
+            metadata: [
+                "project": "\(project)", "revision": "\(rollout.revision)",
+                "slaves": "\(rollout.finished.sorted().joined(separator: ","))",
+            ])
         for slave in rollout.finished.sorted() {
             guard let api = apis[slave] else { continue }
-            await courier.post(SlaveTrigger(api: api, project: project, revision: rollout.revision, stage: 2), to: slave, key: project)
+            await courier.post(
+                SlaveTrigger(api: api, project: project, revision: rollout.revision, stage: 2), to: slave, key: project)
         }
         await hold(project, nil)
     }

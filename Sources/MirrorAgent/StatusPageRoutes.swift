@@ -30,26 +30,34 @@ extension AgentAPI {
             }
             let status = await site.status()
             let runs: [RunRecord]
-            do throws(SchedulerError) { runs = try await api.scheduler.runs(name, limit: StatusPage.runsShown) } catch { throw APIError(error) }
+            do throws(SchedulerError) { runs = try await api.scheduler.runs(name, limit: StatusPage.runsShown) } catch {
+                throw APIError(error)
+            }
             guard api.credentials.authorisesOperator(request) else {
                 // The public's page: each run's class, not its message, stderr, hook or log lines.
-                return Self.htmlResponse(StatusPage.project(name, siteName: status.name, state: PublicView.state(state),
-                                                            site: PublicView.status(status).projects[name], slaves: status.slaves,
-                                                            runs: runs.map { PublicView.run($0) }, now: site.clock.now()))
+                return Self.htmlResponse(
+                    StatusPage.project(
+                        name, siteName: status.name, state: PublicView.state(state),
+                        site: PublicView.status(status).projects[name], slaves: status.slaves,
+                        runs: runs.map { PublicView.run($0) }, now: site.clock.now()))
             }
             // The tail of each shown run's log, read from the end of its file: a few KiB whatever the log's size.
             let scheduler = api.scheduler
             let tails = await Task.detached {
                 var tails: [Int64: [String]] = [:]
                 for run in runs.prefix(StatusPage.logTailsShown) {
-                    if let path = scheduler.logPath(project: name, run: run.id), let tail = LogTail.lastLines(of: path, count: StatusPage.logTailLines) {
+                    if let path = scheduler.logPath(project: name, run: run.id),
+                        let tail = LogTail.lastLines(of: path, count: StatusPage.logTailLines)
+                    {
                         tails[run.id] = tail
                     }
                 }
                 return tails
             }.value
-            return Self.htmlResponse(StatusPage.project(name, siteName: status.name, state: state, site: status.projects[name],
-                                                        slaves: status.slaves, runs: runs, logTails: tails, now: site.clock.now()))
+            return Self.htmlResponse(
+                StatusPage.project(
+                    name, siteName: status.name, state: state, site: status.projects[name],
+                    slaves: status.slaves, runs: runs, logTails: tails, now: site.clock.now()))
         }
     }
 
@@ -61,7 +69,8 @@ extension AgentAPI {
             guard let size = try? handle.seekToEnd() else { return nil }
             let start = size > UInt64(window) ? size - UInt64(window) : 0
             guard (try? handle.seek(toOffset: start)) != nil, let data = try? handle.readToEnd() else { return nil }
-            var lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            var lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+                .map(String.init)
             if start > 0, !lines.isEmpty { lines.removeFirst() }  // cut mid-line
             if lines.last == "" { lines.removeLast() }
             return Array(lines.suffix(count))
@@ -71,10 +80,14 @@ extension AgentAPI {
     /// An HTML page that may not run scripts or load anything: the page has none, and a string that escaped its
     /// escaping still could not act.
     static func htmlResponse(_ html: String, status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status,
-                 headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
-                           .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'",
-                           .xContentTypeOptions: "nosniff"],
-                 body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
+        Response(
+            status: status,
+            headers: [
+                .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
+                .contentSecurityPolicy:
+                    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'",
+                .xContentTypeOptions: "nosniff",
+            ],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
     }
 }

@@ -28,10 +28,12 @@ public struct SyncJob: Sendable, Hashable {
     /// Which passes this run makes: a slave of a `stage: site` project runs its two stages as two runs.
     public var stage = SyncStage.whole
 
-    public init(project: String, source: SyncSource, destination: String, exclude: [String] = [], twoStage: [String] = [],
-                rsyncOptions: [String] = [], ioTimeout: TimeSpan = UpstreamSpec.defaultIOTimeout,
-                timeout: TimeSpan = UpstreamSpec.defaultTimeout, bandwidthLimit: ByteSize? = nil,
-                maxDelete: DeletionLimit = .default, previousFiles: Int? = nil) {
+    public init(
+        project: String, source: SyncSource, destination: String, exclude: [String] = [], twoStage: [String] = [],
+        rsyncOptions: [String] = [], ioTimeout: TimeSpan = UpstreamSpec.defaultIOTimeout,
+        timeout: TimeSpan = UpstreamSpec.defaultTimeout, bandwidthLimit: ByteSize? = nil,
+        maxDelete: DeletionLimit = .default, previousFiles: Int? = nil
+    ) {
         self.project = project
         self.source = source
         self.destination = destination
@@ -48,14 +50,17 @@ public struct SyncJob: Sendable, Hashable {
     /// The job a project's spec asks for, with its tree under `root`; `masterAPI` (a slave's settings) hands out the
     /// site's credential when the spec's source names it.
     public init(project: String, spec: AgentProjectSpec, root: String, previousFiles: Int?, masterAPI: String? = nil) {
-        let source: SyncSource = switch spec.upstream.credential {
-        case .site: .masterModule(spec.upstream.url, masterAPI: masterAPI)
-        case nil: .rsync(spec.upstream.url, passwordFile: spec.upstream.passwordFile)
-        }
-        self.init(project: project, source: source.appending(spec.source), destination: root + "/" + spec.path + "/",
-                  exclude: spec.exclude, twoStage: spec.twoStage, rsyncOptions: spec.rsyncOptions, ioTimeout: spec.upstream.ioTimeout,
-                  timeout: spec.runTimeout, bandwidthLimit: spec.upstream.bandwidthLimit,
-                  maxDelete: spec.maxDelete, previousFiles: previousFiles)
+        let source: SyncSource =
+            switch spec.upstream.credential {
+            case .site: .masterModule(spec.upstream.url, masterAPI: masterAPI)
+            case nil: .rsync(spec.upstream.url, passwordFile: spec.upstream.passwordFile)
+            }
+        self.init(
+            project: project, source: source.appending(spec.source), destination: root + "/" + spec.path + "/",
+            exclude: spec.exclude, twoStage: spec.twoStage, rsyncOptions: spec.rsyncOptions,
+            ioTimeout: spec.upstream.ioTimeout,
+            timeout: spec.runTimeout, bandwidthLimit: spec.upstream.bandwidthLimit,
+            maxDelete: spec.maxDelete, previousFiles: previousFiles)
         trace = spec.trace
         publish = spec.publish
         self.root = root
@@ -105,9 +110,11 @@ public struct SyncOutcome: Sendable, Hashable {
     /// After a first stage: the most files its second stage may delete, as the first pass counted and the cap allows.
     public var deletionLimit: Int?
 
-    public init(result: RunResult, exitCode: Int? = nil, reason: String? = nil, message: String, filesTransferred: Int? = nil,
-                bytesTransferred: Int64? = nil, filesDeleted: Int? = nil, filesTotal: Int? = nil, bytesTotal: Int64? = nil,
-                stderrTail: [String] = [], retryable: Bool = false) {
+    public init(
+        result: RunResult, exitCode: Int? = nil, reason: String? = nil, message: String, filesTransferred: Int? = nil,
+        bytesTransferred: Int64? = nil, filesDeleted: Int? = nil, filesTotal: Int? = nil, bytesTotal: Int64? = nil,
+        stderrTail: [String] = [], retryable: Bool = false
+    ) {
         self.result = result
         self.exitCode = exitCode
         self.reason = reason
@@ -131,5 +138,7 @@ public protocol SyncRunner: Sendable {
 
 extension SyncRunner {
     /// Runs `job` with no log or progress to report to.
-    public func run(_ job: SyncJob, logger: Logger) async -> SyncOutcome { await run(job, activity: nil, logger: logger) }
+    public func run(_ job: SyncJob, logger: Logger) async -> SyncOutcome {
+        await run(job, activity: nil, logger: logger)
+    }
 }

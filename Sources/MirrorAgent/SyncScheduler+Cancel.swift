@@ -22,7 +22,8 @@ extension SyncScheduler {
         if let queued = entry.queued { ended.append(dropQueued(name, queued, because: Self.cancelledByRequest)) }
         if let running = entry.running {
             cancelRequests.insert(running.record.id)
-            logger.notice("cancelling a run by request", metadata: ["project": "\(name)", "run": "\(running.record.id)"])
+            logger.notice(
+                "cancelling a run by request", metadata: ["project": "\(name)", "run": "\(running.record.id)"])
             running.task.cancel()
             await running.task.value
             // Already recorded as it ended, if the request came too late to stop it.
@@ -30,7 +31,8 @@ extension SyncScheduler {
             if let run = try self.run(running.record.id) { ended.insert(run, at: 0) }
         }
         guard !ended.isEmpty else {
-            throw SchedulerError(kind: .conflict, message: "project '\(name)' has no run in progress or queued; nothing was cancelled")
+            throw SchedulerError(
+                kind: .conflict, message: "project '\(name)' has no run in progress or queued; nothing was cancelled")
         }
         return ended
     }

@@ -22,7 +22,9 @@ extension SyncScheduler {
     /// The master's trigger of one stage of a `stage: site` project (on a slave). Stage 1 pulls everything but the
     /// index files and then holds the revision back for up to `timeout` seconds; stage 2 brings the index files and
     /// deletes. A stage 2 without a first stage held for that revision pulls the whole revision.
-    public func requestStage(_ name: String, revision: Int, stage: Int, timeout: TimeInterval) throws(SchedulerError) -> RunRecord {
+    public func requestStage(_ name: String, revision: Int, stage: Int, timeout: TimeInterval) throws(SchedulerError)
+        -> RunRecord
+    {
         // Queued, not started: the run starts from the loop, after the staged pull below is set.
         let run = try requestRun(name, trigger: stage == 1 ? .firstStage : .secondStage, revision: revision)
         if stage == 1, entries[name]?.staged?.revision != revision {
@@ -37,7 +39,9 @@ extension SyncScheduler {
         case .firstStage:
             return .first
         case .secondStage:
-            guard let staged = entry.staged, let held = staged.held, staged.revision == entry.wantedRevision else { return .whole }
+            guard let staged = entry.staged, let held = staged.held, staged.revision == entry.wantedRevision else {
+                return .whole
+            }
             return .second(deletionLimit: held.deletionLimit)
         default:
             return .whole
@@ -52,7 +56,8 @@ extension SyncScheduler {
         // A trigger for a newer revision came while this run ran: its own run follows.
         if let pulled, staged.revision > pulled { return staged }
         guard run.trigger == .firstStage, run.result?.isSuccess == true, let end = run.endedAt else { return nil }
-        staged.held = StagedPull.Held(until: end.addingTimeInterval(staged.timeout), deletionLimit: outcome.deletionLimit ?? 0)
+        staged.held = StagedPull.Held(
+            until: end.addingTimeInterval(staged.timeout), deletionLimit: outcome.deletionLimit ?? 0)
         return staged
     }
 

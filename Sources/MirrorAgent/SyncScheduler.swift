@@ -51,8 +51,11 @@ public actor SyncScheduler {
         /// that finished go on to the second without the rest.
         public var stageTimeout: TimeInterval
 
-        public init(maxAttempts: Int = 3, retryBase: TimeInterval = 30, retryMax: TimeInterval = 600, pushGap: TimeInterval = 30,
-                    stageTimeout: TimeInterval = StagedRollouts.defaultTimeout) {
+        public init(
+            maxAttempts: Int = 3, retryBase: TimeInterval = 30, retryMax: TimeInterval = 600,
+            pushGap: TimeInterval = 30,
+            stageTimeout: TimeInterval = StagedRollouts.defaultTimeout
+        ) {
             self.maxAttempts = maxAttempts
             self.retryBase = retryBase
             self.retryMax = retryMax
@@ -144,9 +147,12 @@ public actor SyncScheduler {
     nonisolated let projectsChanged = WakeSignal()
 
     /// Loads what the store holds; runs left open by a crash are recorded as interrupted and will run again.
-    public init(store: AgentStore, role: AgentRole = .master, runner: any SyncRunner, observer: (any RunObserver)? = nil,
-                hooks: HookRunner? = nil, clock: any AgentClock = SystemClock(), metrics: AgentMetrics = AgentMetrics(), policy: Policy = Policy(),
-                logs: RunLogs? = nil, logger: Logger) throws(StoreError) {
+    public init(
+        store: AgentStore, role: AgentRole = .master, runner: any SyncRunner, observer: (any RunObserver)? = nil,
+        hooks: HookRunner? = nil, clock: any AgentClock = SystemClock(), metrics: AgentMetrics = AgentMetrics(),
+        policy: Policy = Policy(),
+        logs: RunLogs? = nil, logger: Logger
+    ) throws(StoreError) {
         self.store = store
         self.logs = logs
         self.role = role
@@ -166,21 +172,26 @@ public actor SyncScheduler {
         var loaded: [String: Entry] = [:]
         for project in try store.projects() {
             loaded[project.name] = Entry(
-                spec: project.spec, generation: project.generation, revision: project.revision, lastStartAt: project.lastStartAt,
-                lastSuccessAt: project.lastSuccessAt, syncedFiles: project.syncedFiles, syncedBytes: project.syncedBytes,
+                spec: project.spec, generation: project.generation, revision: project.revision,
+                lastStartAt: project.lastStartAt,
+                lastSuccessAt: project.lastSuccessAt, syncedFiles: project.syncedFiles,
+                syncedBytes: project.syncedBytes,
                 lastEndAt: project.lastEndAt, addedAt: project.createdAt, managed: project.managed,
                 resume: interrupted.contains { $0.project == project.name && $0.state == .running },
                 lastRun: lastRuns[project.name],
-                failures: lastRuns[project.name]?.result == .failed ? FailureStreak.of(try store.runs(project: project.name, limit: 50)) : nil)
+                failures: lastRuns[project.name]?.result == .failed
+                    ? FailureStreak.of(try store.runs(project: project.name, limit: 50)) : nil)
         }
         entries.replaceAll(loaded)
         for (name, entry) in loaded { if let bytes = entry.syncedBytes { metrics.record(size: bytes, of: name) } }
         for run in interrupted {
-            logger.warning("run interrupted by a stop of the agent", metadata: ["project": "\(run.project)", "run": "\(run.id)"])
+            logger.warning(
+                "run interrupted by a stop of the agent", metadata: ["project": "\(run.project)", "run": "\(run.id)"])
         }
         // An agent killed outright leaves its rsyncs running; they must end before a new run writes the same tree.
         if let root = self.settings?.root {
-            let trees = Set(interrupted.compactMap { run in loaded[run.project].map { root + "/" + $0.spec.path + "/" } })
+            let trees = Set(
+                interrupted.compactMap { run in loaded[run.project].map { root + "/" + $0.spec.path + "/" } })
             // A revision being built (publish: atomic) is written beside the tree, in its revisions' store.
             let stores = trees.map { RevisionTree(destination: $0).store + "/" }
             for pid in OrphanedRsync.stop(matching: { argv in
@@ -233,7 +244,9 @@ public actor SyncScheduler {
         // without a master, on its interval.
         guard role == .master || settings?.master == nil || (entry.wantedRevision ?? 0) > 0 else { return nil }
         var scheduled: Date? = .distantPast
-        if !entry.resume, let last = entry.lastStartAt { scheduled = entry.spec.interval.nextRun(after: last, seed: name) }
+        if !entry.resume, let last = entry.lastStartAt {
+            scheduled = entry.spec.interval.nextRun(after: last, seed: name)
+        }
         guard entry.pushPending else { return held(scheduled, entry) }
         let push = pushAllowed(entry)
         return held(scheduled.map { min($0, push) } ?? push, entry)
@@ -263,8 +276,10 @@ public actor SyncScheduler {
         entry.queued = record
         entries[name] = entry
         ready.append(name)
-        activities[record.id] = RunActivity(project: name, run: record.id, logPath: logs?.path(project: name, run: record.id), logger: logger)
-        logger.info("run queued", metadata: ["project": "\(name)", "run": "\(record.id)", "trigger": "\(trigger.rawValue)"])
+        activities[record.id] = RunActivity(
+            project: name, run: record.id, logPath: logs?.path(project: name, run: record.id), logger: logger)
+        logger.info(
+            "run queued", metadata: ["project": "\(name)", "run": "\(record.id)", "trigger": "\(trigger.rawValue)"])
         wake.signal()
         return record
     }
@@ -277,7 +292,10 @@ public actor SyncScheduler {
             let name = ready.removeFirst()
             guard var entry = entries[name], let queued = entry.queued else { continue }
             // One run of a project at a time: a run queued while one is in progress waits its turn.
-            guard entry.running == nil else { waiting.append(name); continue }
+            guard entry.running == nil else {
+                waiting.append(name)
+                continue
+            }
             do { try store.startRun(queued.id, project: name, at: now) } catch {
                 logger.error("cannot record the start of a run", metadata: ["project": "\(name)", "error": "\(error)"])
                 waiting.append(name)
@@ -286,12 +304,15 @@ public actor SyncScheduler {
             var record = queued
             record.state = .running
             record.startedAt = now
-            var job = SyncJob(project: name, spec: entry.spec, root: settings.root, previousFiles: entry.syncedFiles, masterAPI: settings.master)
+            var job = SyncJob(
+                project: name, spec: entry.spec, root: settings.root, previousFiles: entry.syncedFiles,
+                masterAPI: settings.master)
             job.stage = stage(of: record, entry)
             let activity = activities[record.id]
             activity?.touch()
             let task = Task { await self.execute(record, job: job, activity: activity) }
-            entry.running = Running(record: record, task: task, pulling: role == .slave ? entry.wantedRevision ?? entry.revision : nil)
+            entry.running = Running(
+                record: record, task: task, pulling: role == .slave ? entry.wantedRevision ?? entry.revision : nil)
             entry.queued = nil
             entry.lastStartAt = now
             entry.resume = false
@@ -315,14 +336,22 @@ public actor SyncScheduler {
         while true {
             attempts += 1
             outcome = await runner.run(job, activity: activity, logger: runLogger)
-            if outcome.result.isSuccess || outcome.result == .cancelled || !outcome.retryable || attempts >= policy.maxAttempts { break }
+            if outcome.result.isSuccess || outcome.result == .cancelled || !outcome.retryable
+                || attempts >= policy.maxAttempts
+            {
+                break
+            }
             let delay = policy.backoff(after: attempts)
-            runLogger.warning("attempt failed; retrying", metadata: [
-                "attempt": "\(attempts)", "retryIn": "\(Int(delay))s", "reason": "\(outcome.message)",
-            ])
+            runLogger.warning(
+                "attempt failed; retrying",
+                metadata: [
+                    "attempt": "\(attempts)", "retryIn": "\(Int(delay))s", "reason": "\(outcome.message)",
+                ])
             await attemptFailed(record, outcome: outcome, attempts: attempts)
             do { try await clock.sleep(for: delay) } catch {
-                outcome = SyncOutcome(result: .cancelled, reason: "cancelled", message: "stopped while waiting to retry: \(outcome.message)")
+                outcome = SyncOutcome(
+                    result: .cancelled, reason: "cancelled",
+                    message: "stopped while waiting to retry: \(outcome.message)")
                 break
             }
         }
@@ -335,8 +364,13 @@ public actor SyncScheduler {
         // A first stage is half a sync: the hooks run after the second.
         if let hooks, let project, let settings, let spec = project.spec.hooks, run.trigger != .firstStage {
             let directory = settings.root + "/" + project.spec.path
-            let log = activity?.logPath.flatMap { activity?.logFailure == nil && FileManager.default.fileExists(atPath: $0) ? $0 : nil }
-            let task = Task { await hooks.run(spec, after: run, revision: project.revision, directory: directory, log: log, logger: runLogger) }
+            let log = activity?.logPath.flatMap {
+                activity?.logFailure == nil && FileManager.default.fileExists(atPath: $0) ? $0 : nil
+            }
+            let task = Task {
+                await hooks.run(
+                    spec, after: run, revision: project.revision, directory: directory, log: log, logger: runLogger)
+            }
             await startHook(task, run: run.id)
             await endHook(await task.value, run: run)
         }
@@ -352,7 +386,9 @@ public actor SyncScheduler {
         hookTasks[run.id] = nil
         guard let outcome else { return }
         do { try store.recordHook(outcome, run: run.id) } catch {
-            logger.error("cannot record the hook of a run", metadata: ["project": "\(run.project)", "run": "\(run.id)", "error": "\(error)"])
+            logger.error(
+                "cannot record the hook of a run",
+                metadata: ["project": "\(run.project)", "run": "\(run.id)", "error": "\(error)"])
         }
         if entries[run.project]?.lastRun?.id == run.id { entries[run.project]?.lastRun?.hook = outcome }
     }
@@ -360,7 +396,9 @@ public actor SyncScheduler {
     /// A failed attempt that will be retried: while the run waits, its record (`GET .../runs/{id}`) shows the attempts so
     /// far and the last one's exit code, reason, message and rsync's last lines, so that it says why it is not done yet.
     func attemptFailed(_ record: RunRecord, outcome: SyncOutcome, attempts: Int) {
-        guard var entry = entries[record.project], var running = entry.running, running.record.id == record.id else { return }
+        guard var entry = entries[record.project], var running = entry.running, running.record.id == record.id else {
+            return
+        }
         running.record.attempts = attempts
         running.record.exitCode = outcome.exitCode
         running.record.reason = outcome.reason
@@ -372,7 +410,9 @@ public actor SyncScheduler {
     }
 
     /// Records the end of a run; returns it as stored, with the project's spec and revision now, and the settings.
-    func finished(_ record: RunRecord, outcome: SyncOutcome, attempts: Int) -> (RunRecord, (spec: AgentProjectSpec, revision: Int)?, AgentSettings?) {
+    func finished(_ record: RunRecord, outcome: SyncOutcome, attempts: Int) -> (
+        RunRecord, (spec: AgentProjectSpec, revision: Int)?, AgentSettings?
+    ) {
         var run = record
         run.result = outcome.result
         run.endedAt = clock.now()
@@ -396,14 +436,18 @@ public actor SyncScheduler {
         // A first stage leaves the tree at the revision before: the run is recorded, the project is not advanced.
         let firstStage = run.trigger == .firstStage
         do { run = try store.finishRun(run, pulled: pulled, advances: !firstStage) } catch {
-            logger.error("cannot record the end of a run", metadata: ["project": "\(run.project)", "run": "\(run.id)", "error": "\(error)"])
+            logger.error(
+                "cannot record the end of a run",
+                metadata: ["project": "\(run.project)", "run": "\(run.id)", "error": "\(error)"])
         }
         metrics.record(run)
         let level: Logger.Level = run.result?.isSuccess == true ? .info : (run.result == .failed ? .error : .notice)
-        logger.log(level: level, "run finished", metadata: [
-            "project": "\(run.project)", "run": "\(run.id)", "result": "\(run.result?.rawValue ?? "?")",
-            "attempts": "\(attempts)", "message": "\(run.message ?? "")",
-        ])
+        logger.log(
+            level: level, "run finished",
+            metadata: [
+                "project": "\(run.project)", "run": "\(run.id)", "result": "\(run.result?.rawValue ?? "?")",
+                "attempts": "\(attempts)", "message": "\(run.message ?? "")",
+            ])
         if var entry = entries[run.project], entry.running?.record.id == run.id {
             entry.running = nil
             entry.lastRun = run
@@ -451,7 +495,9 @@ public actor SyncScheduler {
     }
 
     /// Stores a project's spec and schedules it; the same spec twice is one change.
-    public func putProject(_ name: String, spec: AgentProjectSpec, managed: Bool = false) throws(SchedulerError) -> PutResponse {
+    public func putProject(_ name: String, spec: AgentProjectSpec, managed: Bool = false) throws(SchedulerError)
+        -> PutResponse
+    {
         let response: PutResponse
         // One moment for the store and the entry, so that the project's addedAt reads the same after a restart.
         let now = clock.now()
@@ -464,11 +510,16 @@ public actor SyncScheduler {
             entry.spec = spec
             entry.generation = response.generation
             entries[name] = entry
-            if spec.suspended, let queued = entry.queued { dropQueued(name, queued, because: "the project was suspended") }
+            if spec.suspended, let queued = entry.queued {
+                dropQueued(name, queued, because: "the project was suspended")
+            }
         } else {
-            entries[name] = Entry(spec: spec, generation: response.generation, revision: 0, addedAt: now, managed: managed)
+            entries[name] = Entry(
+                spec: spec, generation: response.generation, revision: 0, addedAt: now, managed: managed)
         }
-        logger.info("project \(response.change.rawValue)", metadata: ["project": "\(name)", "generation": "\(response.generation)"])
+        logger.info(
+            "project \(response.change.rawValue)",
+            metadata: ["project": "\(name)", "generation": "\(response.generation)"])
         wake.signal()
         projectsChanged.signal()
         return response
@@ -499,7 +550,8 @@ public actor SyncScheduler {
             let logFolder = logs.map { $0.directory + "/" + name }
             let failure = await Task.detached { () -> String? in
                 do {
-                    for target in targets + [logFolder].compactMap({ $0 }) where FileManager.default.fileExists(atPath: target) {
+                    for target in targets + [logFolder].compactMap({ $0 })
+                    where FileManager.default.fileExists(atPath: target) {
                         try FileManager.default.removeItem(atPath: target)
                     }
                     return nil
@@ -508,7 +560,8 @@ public actor SyncScheduler {
                 }
             }.value
             if let failure {
-                logger.error("cannot delete the project's files", metadata: ["project": "\(name)", "error": "\(failure)"])
+                logger.error(
+                    "cannot delete the project's files", metadata: ["project": "\(name)", "error": "\(failure)"])
             }
         }
         logger.info("project removed", metadata: ["project": "\(name)", "purge": "\(purge)"])
@@ -532,10 +585,13 @@ public actor SyncScheduler {
 
     /// Queues a run now (or returns the one already queued). On a slave, `revision` is the master's revision that
     /// the run is to bring; a run already in progress brings an older one, so one more is queued behind it.
-    public func requestRun(_ name: String, trigger: RunTrigger = .request, revision: Int? = nil) throws(SchedulerError) -> RunRecord {
+    public func requestRun(_ name: String, trigger: RunTrigger = .request, revision: Int? = nil) throws(SchedulerError)
+        -> RunRecord
+    {
         guard let entry = entries[name] else { throw .notFound(name) }
         if entry.spec.suspended {
-            throw SchedulerError(kind: .conflict, message: "project '\(name)' is suspended; set suspended: false to sync it")
+            throw SchedulerError(
+                kind: .conflict, message: "project '\(name)' is suspended; set suspended: false to sync it")
         }
         if let revision { entries[name]?.wantedRevision = revision }
         return try queue(name, trigger: trigger)
@@ -553,7 +609,8 @@ public actor SyncScheduler {
                 entries[name] = entry
             }
             guard revision != entry.revision, !entry.spec.suspended, entry.running == nil, entry.queued == nil,
-                  !isWaitingForSecondStage(entry, of: revision) else { continue }
+                !isWaitingForSecondStage(entry, of: revision)
+            else { continue }
             if (try? queue(name, trigger: .catchUp)) != nil { queued.append(name) }
         }
         return queued
@@ -562,7 +619,9 @@ public actor SyncScheduler {
     /// What the master's rsync daemon serves: the settings, and a module per project at its tree.
     public func rsyncdModules() -> (settings: AgentSettings?, modules: [RsyncdConfig.Module]) {
         guard let settings else { return (nil, []) }
-        return (settings, entries.map { RsyncdConfig.Module(name: $0.key, path: settings.root + "/" + $0.value.spec.path) })
+        return (
+            settings, entries.map { RsyncdConfig.Module(name: $0.key, path: settings.root + "/" + $0.value.spec.path) }
+        )
     }
 
     public func projectSpec(_ name: String) -> AgentProjectSpec? { entries[name]?.spec }
@@ -586,7 +645,9 @@ public actor SyncScheduler {
     public func runs(_ name: String, limit: Int) throws(SchedulerError) -> [RunRecord] {
         var runs: [RunRecord]
         do { runs = try store.runs(project: name, limit: limit) } catch { throw SchedulerError(error) }
-        if let live = entries[name]?.running?.record, let index = runs.firstIndex(where: { $0.id == live.id }) { runs[index] = live }
+        if let live = entries[name]?.running?.record, let index = runs.firstIndex(where: { $0.id == live.id }) {
+            runs[index] = live
+        }
         return runs
     }
 
@@ -596,13 +657,16 @@ public actor SyncScheduler {
 
     /// A project's state as `GET /v1/state` shows it.
     func projectState(_ name: String, _ entry: Entry) -> ProjectState {
-        let activity: ProjectStatus.Activity = entry.running != nil ? .running
+        let activity: ProjectStatus.Activity =
+            entry.running != nil
+            ? .running
             : entry.queued != nil ? .queued : entry.spec.suspended ? .suspended : .idle
-        let status = ProjectStatus(activity: activity, revision: entry.revision, lastRun: entry.lastRun,
-                                   lastSuccessAt: entry.lastSuccessAt, nextRunAt: due(name, entry).flatMap { $0 == .distantPast ? nil : $0 },
-                                   currentRunID: entry.running?.record.id ?? entry.queued?.id, lastStartedAt: entry.lastStartAt,
-                                   lastEndedAt: entry.lastEndAt, sizeBytes: entry.syncedBytes, addedAt: entry.addedAt,
-                                   stuck: entry.failures.flatMap { $0.isStuck ? $0 : nil })
+        let status = ProjectStatus(
+            activity: activity, revision: entry.revision, lastRun: entry.lastRun,
+            lastSuccessAt: entry.lastSuccessAt, nextRunAt: due(name, entry).flatMap { $0 == .distantPast ? nil : $0 },
+            currentRunID: entry.running?.record.id ?? entry.queued?.id, lastStartedAt: entry.lastStartAt,
+            lastEndedAt: entry.lastEndAt, sizeBytes: entry.syncedBytes, addedAt: entry.addedAt,
+            stuck: entry.failures.flatMap { $0.isStuck ? $0 : nil })
         return ProjectState(spec: entry.spec, generation: entry.generation, status: status, managed: entry.managed)
     }
 
@@ -612,7 +676,9 @@ public actor SyncScheduler {
         // The idle case, at every `GET /v1/state`: nothing to look through.
         guard version != stateVersion else { return (stateVersion, [:]) }
         var changed: [String: ProjectState?] = [:]
-        for name in entries.changed(since: version) { changed[name] = .some(entries[name].map { projectState(name, $0) }) }
+        for name in entries.changed(since: version) {
+            changed[name] = .some(entries[name].map { projectState(name, $0) })
+        }
         return (stateVersion, changed)
     }
 
@@ -632,7 +698,8 @@ public actor SyncScheduler {
         let now = clock.now()
         for slave in slaves {
             do { try store.markSeen(slave, at: now) } catch {
-                logger.error("cannot record that a slave was seen", metadata: ["slave": "\(slave)", "error": "\(error)"])
+                logger.error(
+                    "cannot record that a slave was seen", metadata: ["slave": "\(slave)", "error": "\(error)"])
             }
         }
     }

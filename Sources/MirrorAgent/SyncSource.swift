@@ -49,10 +49,12 @@ public enum SyncSource: Sendable, Hashable, CustomStringConvertible {
     /// `self` with `subpath` (a project's `source`) below its location; itself when `subpath` is empty.
     public func appending(_ subpath: String) -> SyncSource {
         guard !subpath.isEmpty else { return self }
-        let below: UpstreamLocation = switch location {
-        case .local(let path): .local(path: path.hasSuffix("/") ? path + subpath : path + "/" + subpath)
-        case .rsync(let user, let host, let port, let path): .rsync(user: user, host: host, port: port, path: path + "/" + subpath)
-        }
+        let below: UpstreamLocation =
+            switch location {
+            case .local(let path): .local(path: path.hasSuffix("/") ? path + subpath : path + "/" + subpath)
+            case .rsync(let user, let host, let port, let path):
+                .rsync(user: user, host: host, port: port, path: path + "/" + subpath)
+            }
         return switch self {
         case .rsync(_, let file): .rsync(below, passwordFile: file)
         case .masterModule(_, let master): .masterModule(below, masterAPI: master)

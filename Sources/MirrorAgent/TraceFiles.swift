@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import MirrorCore
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One tree's Debian trace files on disk (the text comes from `DebianTrace`): the in-progress marker at the top of
@@ -22,21 +22,25 @@ struct TraceFiles: Sendable {
     var enabled: Bool {
         if let setting { return setting }
         var isDirectory: ObjCBool = false
-        return FileManager.default.fileExists(atPath: traceDirectory, isDirectory: &isDirectory) && isDirectory.boolValue
+        return FileManager.default.fileExists(atPath: traceDirectory, isDirectory: &isDirectory)
+            && isDirectory.boolValue
     }
 
     func markStart(logger: Logger) {
         guard enabled else { return }
         let text = Array((DebianTrace.dateLine(Date()) + "\n").utf8)
         do throws(AtomicFile.Failure) { try AtomicFile.write(text, to: marker, mode: 0o644) } catch {
-            logger.warning("cannot create the in-progress marker", metadata: ["marker": "\(marker)", "error": "\(error)"])
+            logger.warning(
+                "cannot create the in-progress marker", metadata: ["marker": "\(marker)", "error": "\(error)"])
         }
     }
 
     /// Removes the marker, whatever became of the run.
     func markEnd(logger: Logger) {
         if unlink(marker) != 0 && errno != ENOENT {
-            logger.warning("cannot remove the in-progress marker", metadata: ["marker": "\(marker)", "error": "\(String(cString: strerror(errno)))"])
+            logger.warning(
+                "cannot remove the in-progress marker",
+                metadata: ["marker": "\(marker)", "error": "\(String(cString: strerror(errno)))"])
         }
     }
 
@@ -48,7 +52,8 @@ struct TraceFiles: Sendable {
         } catch {
             return "cannot create \(traceDirectory): \(error.localizedDescription)"
         }
-        let serial = (try? String(contentsOfFile: traceDirectory + "/master", encoding: .utf8)).flatMap(DebianTrace.archiveSerial(inMasterTrace:))
+        let serial = (try? String(contentsOfFile: traceDirectory + "/master", encoding: .utf8)).flatMap(
+            DebianTrace.archiveSerial(inMasterTrace:))
         let record = DebianTrace.Record(
             started: started, ended: ended, archiveSerial: serial, creator: creator, host: host, upstream: upstream,
             bytesReceived: outcome.bytesReceived, passSeconds: outcome.passSeconds.map { Int($0.rounded()) })
@@ -66,7 +71,8 @@ struct TraceFiles: Sendable {
     static func replace(_ path: String, with text: String) throws(AtomicFile.Failure) {
         try AtomicFile.write(Array(text.utf8), to: path + ".new", mode: 0o644)
         guard rename(path + ".new", path) == 0 else {
-            throw AtomicFile.Failure(message: "cannot rename \(path).new to \(path): \(String(cString: strerror(errno)))")
+            throw AtomicFile.Failure(
+                message: "cannot rename \(path).new to \(path): \(String(cString: strerror(errno)))")
         }
     }
 
@@ -74,7 +80,9 @@ struct TraceFiles: Sendable {
     @discardableResult
     static func removeStaleMarkers(in tree: String) -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: tree)) ?? []
-        return names.filter { $0.hasPrefix(DebianTrace.markerPrefix) }.map { tree + "/" + $0 }.filter { unlink($0) == 0 }
+        return names.filter { $0.hasPrefix(DebianTrace.markerPrefix) }.map { tree + "/" + $0 }.filter {
+            unlink($0) == 0
+        }
     }
 
     /// The machine's fully qualified name, as `hostname -f` gives it; its short name when the resolver knows no other.

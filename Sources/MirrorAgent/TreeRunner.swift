@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import MirrorCore
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The run mechanics every provider shares: the bounds a run is held to, the timeout and cancelling, in-place or
@@ -27,8 +27,10 @@ public struct TreeRunner: SyncRunner {
     public var keepRevisions = 2
     public var revisionGrace: TimeInterval = 300
 
-    public init(providers: [any SyncProvider], clock: any AgentClock = SystemClock(), host: String = "this host",
-                bounds: PathBounds? = nil, traceHost: String? = nil, creator: String = "mirrorsync") {
+    public init(
+        providers: [any SyncProvider], clock: any AgentClock = SystemClock(), host: String = "this host",
+        bounds: PathBounds? = nil, traceHost: String? = nil, creator: String = "mirrorsync"
+    ) {
         self.providers = providers
         self.clock = clock
         self.host = host
@@ -38,13 +40,17 @@ public struct TreeRunner: SyncRunner {
     }
 
     /// The runner an agent uses: rsync for every rsync source, with the options `RsyncProvider` takes.
-    public static func rsync(executable: String = "rsync", clock: any AgentClock = SystemClock(), stderrTailLines: Int = 20,
-                             terminationGrace: Duration = .seconds(5), siteCredentials: (any SiteCredentials)? = nil,
-                             host: String = "this host", bounds: PathBounds? = nil, traceHost: String? = nil,
-                             creator: String = "mirrorsync") -> TreeRunner {
-        let rsync = RsyncProvider(executable: executable, stderrTailLines: stderrTailLines, terminationGrace: terminationGrace,
-                                  siteCredentials: siteCredentials)
-        return TreeRunner(providers: [rsync], clock: clock, host: host, bounds: bounds, traceHost: traceHost, creator: creator)
+    public static func rsync(
+        executable: String = "rsync", clock: any AgentClock = SystemClock(), stderrTailLines: Int = 20,
+        terminationGrace: Duration = .seconds(5), siteCredentials: (any SiteCredentials)? = nil,
+        host: String = "this host", bounds: PathBounds? = nil, traceHost: String? = nil,
+        creator: String = "mirrorsync"
+    ) -> TreeRunner {
+        let rsync = RsyncProvider(
+            executable: executable, stderrTailLines: stderrTailLines, terminationGrace: terminationGrace,
+            siteCredentials: siteCredentials)
+        return TreeRunner(
+            providers: [rsync], clock: clock, host: host, bounds: bounds, traceHost: traceHost, creator: creator)
     }
 
     enum Stop: Error { case timedOut }
@@ -55,10 +61,13 @@ public struct TreeRunner: SyncRunner {
         projectLogger[metadataKey: "project"] = "\(job.project)"
         let logger = projectLogger
         guard let provider = providers.first(where: { $0.accepts(job.source) }) else {
-            return SyncOutcome(result: .failed, reason: "no-provider", message: "nothing was synced: this agent has no way to sync from \(job.source)")
+            return SyncOutcome(
+                result: .failed, reason: "no-provider",
+                message: "nothing was synced: this agent has no way to sync from \(job.source)")
         }
         if let refusal = bounds?.check(job) {
-            return SyncOutcome(result: .failed, reason: "forbidden-path", message: "nothing was synced: \(refusal.message)")
+            return SyncOutcome(
+                result: .failed, reason: "forbidden-path", message: "nothing was synced: \(refusal.message)")
         }
         let revisions = RevisionTree(destination: job.destination)
         // Back to in place: the served revision takes the link's place, with nothing copied.
@@ -69,23 +78,36 @@ public struct TreeRunner: SyncRunner {
             logger.notice("the tree is synced in place again; its other revisions were removed")
         }
         // Published by revisions, the path itself is a link that publishing makes: only its directory must exist.
-        let directory = job.publish == .atomic ? (revisions.link as NSString).deletingLastPathComponent : job.destination
+        let directory =
+            job.publish == .atomic ? (revisions.link as NSString).deletingLastPathComponent : job.destination
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            return SyncOutcome(result: .failed, reason: "destination", message: "cannot create \(directory): \(error.localizedDescription)")
+            return SyncOutcome(
+                result: .failed, reason: "destination",
+                message: "cannot create \(directory): \(error.localizedDescription)")
         }
-        let context = TransferContext(activity: activity, logger: logger, secrets: bounds?.secrets(root: job.root) ?? SecretFileRules())
-        var outcome = job.publish == .atomic ? await atomic(job, in: revisions, provider: provider, context: context)
+        let context = TransferContext(
+            activity: activity, logger: logger, secrets: bounds?.secrets(root: job.root) ?? SecretFileRules())
+        var outcome =
+            job.publish == .atomic
+            ? await atomic(job, in: revisions, provider: provider, context: context)
             : await inPlace(job, provider: provider, context: context)
         // A full disk does not empty itself in the minutes a retry waits: fail now, and take back the space rsync's
         // unfinished files hold, or they would fill the disk for the next try.
-        if outcome.result == .failed, let full = outcome.stderrTail.last(where: { $0.contains("No space left on device") }) {
+        if outcome.result == .failed,
+            let full = outcome.stderrTail.last(where: { $0.contains("No space left on device") })
+        {
             let freed = await Self.removeHoldingDirectories(under: job.destination)
             outcome.reason = "no-space"
-            let tree = job.destination.hasSuffix("/") && job.destination.count > 1 ? String(job.destination.dropLast()) : job.destination
-            outcome.message = "no space left on device in \(host)'s tree \(tree) (\(full)); every file it served is kept"
-                + (freed > 0 ? ", and rsync's \(freed) unfinished holding director\(freed == 1 ? "y was" : "ies were") removed" : "")
+            let tree =
+                job.destination.hasSuffix("/") && job.destination.count > 1
+                ? String(job.destination.dropLast()) : job.destination
+            outcome.message =
+                "no space left on device in \(host)'s tree \(tree) (\(full)); every file it served is kept"
+                + (freed > 0
+                    ? ", and rsync's \(freed) unfinished holding director\(freed == 1 ? "y was" : "ies were") removed"
+                    : "")
             outcome.retryable = false
         }
         return outcome
@@ -105,13 +127,17 @@ public struct TreeRunner: SyncRunner {
         let synced = job
         var outcome = await timed(job) { await provider.transfer(synced, into: .inPlace, context: context) }
         // A first stage leaves the tree at the revision before, index files and all: its trace is written by the second.
-        if outcome.result.isSuccess, job.stage != .first { writeTrace(trace, job: job, started: started, into: &outcome, logger: logger) }
+        if outcome.result.isSuccess, job.stage != .first {
+            writeTrace(trace, job: job, started: started, into: &outcome, logger: logger)
+        }
         return outcome
     }
 
     func writeTrace(_ trace: TraceFiles, job: SyncJob, started: Date, into outcome: inout SyncOutcome, logger: Logger) {
         let upstream = job.source.host ?? traceHost
-        if let failure = trace.write(started: started, ended: clock.now(), creator: creator, upstream: upstream, outcome: outcome) {
+        if let failure = trace.write(
+            started: started, ended: clock.now(), creator: creator, upstream: upstream, outcome: outcome)
+        {
             logger.warning("cannot write the trace file", metadata: ["error": "\(failure)"])
             outcome.message += "; the trace file was not written: \(failure)"
         }
@@ -120,9 +146,13 @@ public struct TreeRunner: SyncRunner {
     /// A sync that builds a new revision beside the served one and publishes it whole (`publish: atomic`). A build
     /// that fails, is stopped, or would delete more than the cap allows is removed and nothing is published; no
     /// in-progress marker is needed, since the served tree never changes under a reader.
-    func atomic(_ job: SyncJob, in tree: RevisionTree, provider: any SyncProvider, context: TransferContext) async -> SyncOutcome {
+    func atomic(_ job: SyncJob, in tree: RevisionTree, provider: any SyncProvider, context: TransferContext) async
+        -> SyncOutcome
+    {
         let logger = context.logger
-        for leftover in tree.removeLeftovers() { logger.notice("removed an unfinished revision", metadata: ["path": "\(leftover)"]) }
+        for leftover in tree.removeLeftovers() {
+            logger.notice("removed an unfinished revision", metadata: ["path": "\(leftover)"])
+        }
         let base = tree.linkBase()
         let build: (serial: Int, directory: String)
         do throws(PublicationError) { build = try tree.startBuild() } catch {
@@ -134,30 +164,42 @@ public struct TreeRunner: SyncRunner {
         if job.trace != false { buildJob.exclude += DebianTrace.protectedPatterns(host: traceHost) }
         let started = clock.now()
         let building = buildJob
-        var outcome = await timed(job) { await provider.transfer(building, into: .build(linkDest: base), context: context) }
+        var outcome = await timed(job) {
+            await provider.transfer(building, into: .build(linkDest: base), context: context)
+        }
         if outcome.result.isSuccess {
             writeTrace(trace, job: buildJob, started: started, into: &outcome, logger: logger)
             if let base { outcome = await held(outcome, job: job, base: base, build: build.directory) }
         }
         guard outcome.result.isSuccess else {
             await Self.remove(build.directory)
-            outcome.message += base == nil ? "; nothing was published" : "; nothing was published: the served revision is as it was"
+            outcome.message +=
+                base == nil ? "; nothing was published" : "; nothing was published: the served revision is as it was"
             return outcome
         }
         let revision: RevisionTree.Revision
         let switching = ContinuousClock.now
-        do throws(PublicationError) { revision = try tree.publish(build.directory, serial: build.serial, at: clock.now()) } catch {
+        do throws(PublicationError) {
+            revision = try tree.publish(build.directory, serial: build.serial, at: clock.now())
+        } catch {
             await Self.remove(build.directory)
-            return SyncOutcome(result: .failed, reason: "publish", message: error.message + "; the served revision is as it was")
+            return SyncOutcome(
+                result: .failed, reason: "publish", message: error.message + "; the served revision is as it was")
         }
         // How long the switch took, for those who measure it (the atomic publication benchmark reads this line).
-        logger.debug("published a revision", metadata: ["revision": "\(revision.serial)", "seconds": "\((ContinuousClock.now - switching).inSeconds)"])
+        logger.debug(
+            "published a revision",
+            metadata: ["revision": "\(revision.serial)", "seconds": "\((ContinuousClock.now - switching).inSeconds)"])
         outcome.message += "; published as revision \(revision.serial)"
         let pruning = ContinuousClock.now
         let pruned = tree.prune(keep: keepRevisions, grace: revisionGrace, now: clock.now())
         if !pruned.isEmpty {
-            logger.info("removed old revisions", metadata: ["revisions": "\(pruned.joined(separator: ","))",
-                                                            "seconds": "\((ContinuousClock.now - pruning).inSeconds)"])
+            logger.info(
+                "removed old revisions",
+                metadata: [
+                    "revisions": "\(pruned.joined(separator: ","))",
+                    "seconds": "\((ContinuousClock.now - pruning).inSeconds)",
+                ])
         }
         return outcome
     }
@@ -171,17 +213,23 @@ public struct TreeRunner: SyncRunner {
         outcome.filesDeleted = missing
         outcome.message = outcome.message.replacingOccurrences(of: ", 0 deleted,", with: ", \(missing) deleted,")
         if (outcome.filesTotal ?? 0) <= 1, current > 1, let previous = job.previousFiles, previous > 1 {
-            return SyncOutcome(result: .failed, reason: "empty-upstream", message: "the upstream lists no files where the tree held \(previous)",
-                               filesTransferred: built.filesTransferred, bytesTransferred: built.bytesTransferred, filesDeleted: 0,
-                               filesTotal: built.filesTotal, stderrTail: built.stderrTail)
+            return SyncOutcome(
+                result: .failed, reason: "empty-upstream",
+                message: "the upstream lists no files where the tree held \(previous)",
+                filesTransferred: built.filesTransferred, bytesTransferred: built.bytesTransferred, filesDeleted: 0,
+                filesTotal: built.filesTotal, stderrTail: built.stderrTail)
         }
         let limit = job.deletionLimit(currentFiles: current)
         if missing > limit {
-            let basis = job.previousFiles.map { "of the \($0) files it held after its last sync" } ?? "of the \(current) files it holds"
-            return SyncOutcome(result: .failed, reason: "deletion-cap",
-                               message: "the upstream would delete \(missing) files \(basis), more than maxDelete \(job.maxDelete) allows (\(limit))",
-                               filesTransferred: built.filesTransferred, bytesTransferred: built.bytesTransferred, filesDeleted: 0,
-                               filesTotal: built.filesTotal, stderrTail: built.stderrTail)
+            let basis =
+                job.previousFiles.map { "of the \($0) files it held after its last sync" }
+                ?? "of the \(current) files it holds"
+            return SyncOutcome(
+                result: .failed, reason: "deletion-cap",
+                message:
+                    "the upstream would delete \(missing) files \(basis), more than maxDelete \(job.maxDelete) allows (\(limit))",
+                filesTransferred: built.filesTransferred, bytesTransferred: built.bytesTransferred, filesDeleted: 0,
+                filesTotal: built.filesTotal, stderrTail: built.stderrTail)
         }
         return outcome
     }
@@ -189,7 +237,8 @@ public struct TreeRunner: SyncRunner {
     /// How many entries other than directories `old` holds, and how many of them `new` lacks.
     static func compare(_ old: String, _ new: String) -> (files: Int, missing: Int) {
         guard let walker = FileManager.default.enumerator(atPath: old) else { return (0, 0) }
-        var files = 0, missing = 0
+        var files = 0
+        var missing = 0
         var info = stat()
         while let relative = walker.nextObject() as? String {
             guard lstat(old + "/" + relative, &info) == 0, info.st_mode & S_IFMT != S_IFDIR else { continue }
@@ -233,8 +282,9 @@ public struct TreeRunner: SyncRunner {
                 return try await group.next()!
             }
         } catch Stop.timedOut {
-            return SyncOutcome(result: .failed, reason: "timeout",
-                               message: "the run took longer than its timeout of \(job.timeout); the transfer was stopped")
+            return SyncOutcome(
+                result: .failed, reason: "timeout",
+                message: "the run took longer than its timeout of \(job.timeout); the transfer was stopped")
         } catch {
             return SyncOutcome(result: .cancelled, reason: "cancelled", message: "the run was stopped")
         }

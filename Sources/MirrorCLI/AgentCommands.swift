@@ -9,12 +9,17 @@ struct AgentFlags: ParsableArguments {
     @Option(help: ArgumentHelp("The address and port the agent's API listens on.", valueName: "host:port"))
     var listen: String?
 
-    @Option(help: ArgumentHelp("The file holding the credential this agent sends to its peers; it must not be readable by every user. "
-                               + "Without --accept-file, it is also the one token the agent accepts, for every role (the old, shared way).", valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "The file holding the credential this agent sends to its peers; it must not be readable by every user. "
+                + "Without --accept-file, it is also the one token the agent accepts, for every role (the old, shared way).",
+            valueName: "file"))
     var tokenFile: String
 
-    @Option(help: ArgumentHelp("The verifiers of the credentials this agent accepts, one a line as 'mirrorsync credential' prints them "
-                               + "(operator, master, slave NAME); read again when it changes.", valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "The verifiers of the credentials this agent accepts, one a line as 'mirrorsync credential' prints them "
+                + "(operator, master, slave NAME); read again when it changes.", valueName: "file"))
     var acceptFile: String?
 
     @Option(help: ArgumentHelp("Where the agent keeps its store (created if missing).", valueName: "dir"))
@@ -23,48 +28,73 @@ struct AgentFlags: ParsableArguments {
     @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "level"))
     var logLevel: String = "info"
 
-    @Option(name: .customLong("allow-root"), help: ArgumentHelp(
-        "A directory the root (the master's root, a slave's public directory) may be in; repeatable. Without it any directory "
-            + "may, except /, the system's directories (/etc, /usr, /var/lib, ...) and the state directory, which are refused in any case.",
-        valueName: "dir"))
+    @Option(
+        name: .customLong("allow-root"),
+        help: ArgumentHelp(
+            "A directory the root (the master's root, a slave's public directory) may be in; repeatable. Without it any directory "
+                + "may, except /, the system's directories (/etc, /usr, /var/lib, ...) and the state directory, which are refused in any case.",
+            valueName: "dir"))
     var allowRoots: [String] = []
 
-    @Option(name: .customLong("allow-local-upstream"), help: ArgumentHelp(
-        "A directory a local upstream (an upstream URL that is a path) may be read from; repeatable. Without it none may.",
-        valueName: "dir"))
+    @Option(
+        name: .customLong("allow-local-upstream"),
+        help: ArgumentHelp(
+            "A directory a local upstream (an upstream URL that is a path) may be read from; repeatable. Without it none may.",
+            valueName: "dir"))
     var allowLocalUpstreams: [String] = []
 
-    @Option(name: .customLong("allow-exec"), help: ArgumentHelp(
-        "A directory whose programs a project's hooks may run; repeatable. Without it no hook runs. It, the directories above it "
-            + "and its programs must not be writable by group or others, nor owned by the agent's user unless that is root.",
-        valueName: "dir"))
+    @Option(
+        name: .customLong("allow-exec"),
+        help: ArgumentHelp(
+            "A directory whose programs a project's hooks may run; repeatable. Without it no hook runs. It, the directories above it "
+                + "and its programs must not be writable by group or others, nor owned by the agent's user unless that is root.",
+            valueName: "dir"))
     var allowExec: [String] = []
 
-    @Option(name: .customLong("tls-cert"), help: ArgumentHelp("Serve the API over TLS with this certificate (PEM; its chain after it); with --tls-key.", valueName: "file"))
+    @Option(
+        name: .customLong("tls-cert"),
+        help: ArgumentHelp(
+            "Serve the API over TLS with this certificate (PEM; its chain after it); with --tls-key.", valueName: "file"
+        ))
     var tlsCert: String?
 
-    @Option(name: .customLong("tls-key"), help: ArgumentHelp("The TLS certificate's private key (PEM); with --tls-cert.", valueName: "file"))
+    @Option(
+        name: .customLong("tls-key"),
+        help: ArgumentHelp("The TLS certificate's private key (PEM); with --tls-cert.", valueName: "file"))
     var tlsKey: String?
 
-    @Option(help: ArgumentHelp("This host's name in Debian trace files (project/trace/NAME); the machine's fully qualified name by default.", valueName: "name"))
+    @Option(
+        help: ArgumentHelp(
+            "This host's name in Debian trace files (project/trace/NAME); the machine's fully qualified name by default.",
+            valueName: "name"))
     var traceHost: String?
 
-    @Option(help: ArgumentHelp("Close a connection with no request in progress after this long without a byte of one.", valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "Close a connection with no request in progress after this long without a byte of one.",
+            valueName: "seconds"))
     var idleTimeout: Double = 30
 
-    @Option(help: ArgumentHelp("Close a connection whose next request has not arrived in full this long after it opened or was last answered.",
-                               valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "Close a connection whose next request has not arrived in full this long after it opened or was last answered.",
+            valueName: "seconds"))
     var requestTimeout: Double = 30
 
     @Option(help: ArgumentHelp("Connections open at once; a request on one more is answered 503.", valueName: "n"))
     var maxConnections: Int = ConnectionLimits().maxConnections
 
-    @Option(help: ArgumentHelp("Long polls (?wait=) and log follows (?follow=true) held at once; one more is answered 503.", valueName: "n"))
+    @Option(
+        help: ArgumentHelp(
+            "Long polls (?wait=) and log follows (?follow=true) held at once; one more is answered 503.", valueName: "n"
+        ))
     var maxLongPolls: Int = ConnectionLimits().maxLongPolls
 
     /// `host:port`, `[v6]:port` or `:port` (all addresses).
     static func parseListen(_ text: String) throws -> (host: String, port: Int) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65535).contains(port)
+        else {
             throw ValidationError("--listen takes HOST:PORT, such as 127.0.0.1:7070; got '\(text)'")
         }
         var host = String(text[..<colon])
@@ -74,23 +104,30 @@ struct AgentFlags: ParsableArguments {
 
     func validate() throws {
         if let listen { _ = try Self.parseListen(listen) }
-        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together: the certificate and its private key") }
+        if (tlsCert == nil) != (tlsKey == nil) {
+            throw ValidationError("--tls-cert and --tls-key go together: the certificate and its private key")
+        }
         if let traceHost, traceHost.isEmpty || traceHost.contains("/") || traceHost.hasPrefix(".") {
             throw ValidationError("--trace-host takes a host name (no '/', not starting with '.'); got '\(traceHost)'")
         }
-        for (flag, seconds) in [("--idle-timeout", idleTimeout), ("--request-timeout", requestTimeout)] where !(seconds > 0 && seconds <= 86_400) {
+        for (flag, seconds) in [("--idle-timeout", idleTimeout), ("--request-timeout", requestTimeout)]
+        where !(seconds > 0 && seconds <= 86_400) {
             throw ValidationError("\(flag) takes seconds, more than 0 and at most a day; got \(seconds)")
         }
-        for (flag, count) in [("--max-connections", maxConnections), ("--max-long-polls", maxLongPolls)] where count < 1 {
+        for (flag, count) in [("--max-connections", maxConnections), ("--max-long-polls", maxLongPolls)] where count < 1
+        {
             throw ValidationError("\(flag) takes a count, 1 or more; got \(count)")
         }
         guard Logger.Level(rawValue: logLevel) != nil else {
-            throw ValidationError("--log-level takes trace, debug, info, notice, warning, error or critical; got '\(logLevel)'")
+            throw ValidationError(
+                "--log-level takes trace, debug, info, notice, warning, error or critical; got '\(logLevel)'")
         }
     }
 
     /// Runs an agent until SIGTERM; a start that fails is one line on stderr and exit 1.
-    func run(role: AgentRole, name: String, defaultListen: String, configure: (inout AgentOptions) -> Void = { _ in }) async throws {
+    func run(role: AgentRole, name: String, defaultListen: String, configure: (inout AgentOptions) -> Void = { _ in })
+        async throws
+    {
         let (host, port) = try Self.parseListen(listen ?? defaultListen)
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
@@ -100,15 +137,18 @@ struct AgentFlags: ParsableArguments {
         }
         var logger = Logger(label: "mirrorsync.\(role.rawValue)")
         logger.logLevel = level
-        var options = AgentOptions(role: role, name: name, host: host, port: port, tokenFile: tokenFile, stateDirectory: stateDir,
-                                   allowRoots: allowRoots, allowLocalUpstreams: allowLocalUpstreams)
+        var options = AgentOptions(
+            role: role, name: name, host: host, port: port, tokenFile: tokenFile, stateDirectory: stateDir,
+            allowRoots: allowRoots, allowLocalUpstreams: allowLocalUpstreams)
         options.allowExec = allowExec
         options.acceptFile = acceptFile
         options.tlsCertificateFile = tlsCert
         options.tlsKeyFile = tlsKey
         options.traceHost = traceHost
-        options.limits = ConnectionLimits(idleTimeout: .milliseconds(Int64(idleTimeout * 1000)), requestTimeout: .milliseconds(Int64(requestTimeout * 1000)),
-                                          maxConnections: maxConnections, maxLongPolls: maxLongPolls)
+        options.limits = ConnectionLimits(
+            idleTimeout: .milliseconds(Int64(idleTimeout * 1000)),
+            requestTimeout: .milliseconds(Int64(requestTimeout * 1000)),
+            maxConnections: maxConnections, maxLongPolls: maxLongPolls)
         configure(&options)
         do {
             let daemon = try AgentDaemon(options: options, logger: logger)
@@ -138,17 +178,25 @@ struct MasterCommand: AsyncParsableCommand {
     @Option(help: "The agent's name in its state and logs.")
     var name: String = "master"
 
-    @Option(help: ArgumentHelp("The least time between two runs of a project that an upstream's pushes start; pushes sooner "
-                               + "than that wait for it, never refused.", valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "The least time between two runs of a project that an upstream's pushes start; pushes sooner "
+                + "than that wait for it, never refused.", valueName: "seconds"))
     var pushGap: Double = 30
 
-    @Option(help: ArgumentHelp("How long the slaves of a stage: site project may take over their first stage; then the ones "
-                               + "that finished run the second without the rest.", valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "How long the slaves of a stage: site project may take over their first stage; then the ones "
+                + "that finished run the second without the rest.", valueName: "seconds"))
     var stageTimeout: Double = StagedRollouts.defaultTimeout
 
     func validate() throws {
-        guard pushGap >= 0, pushGap.isFinite else { throw ValidationError("--push-gap takes seconds, 0 or more; got \(pushGap)") }
-        guard stageTimeout > 0, stageTimeout.isFinite else { throw ValidationError("--stage-timeout takes seconds, more than 0; got \(stageTimeout)") }
+        guard pushGap >= 0, pushGap.isFinite else {
+            throw ValidationError("--push-gap takes seconds, 0 or more; got \(pushGap)")
+        }
+        guard stageTimeout > 0, stageTimeout.isFinite else {
+            throw ValidationError("--stage-timeout takes seconds, more than 0; got \(stageTimeout)")
+        }
     }
 
     func run() async throws {
@@ -176,15 +224,24 @@ struct SlaveCommand: AsyncParsableCommand {
     @Option(help: "The slave's name, as mirrors.d names it under 'slaves:'.")
     var name: String
 
-    @Option(help: ArgumentHelp("How often the slave asks the master for its revisions, besides at start, in seconds.", valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "How often the slave asks the master for its revisions, besides at start, in seconds.", valueName: "seconds"
+        ))
     var catchUpInterval: Double = 300
 
     func validate() throws {
-        do throws(ValueError) { try ObjectName.validate(name) } catch { throw ValidationError("--name: \(error.message)") }
-        guard catchUpInterval >= 1 else { throw ValidationError("--catch-up-interval takes at least 1 second; got \(catchUpInterval)") }
+        do throws(ValueError) { try ObjectName.validate(name) } catch {
+            throw ValidationError("--name: \(error.message)")
+        }
+        guard catchUpInterval >= 1 else {
+            throw ValidationError("--catch-up-interval takes at least 1 second; got \(catchUpInterval)")
+        }
     }
 
     func run() async throws {
-        try await flags.run(role: .slave, name: name, defaultListen: "127.0.0.1:7071") { $0.catchUpInterval = catchUpInterval }
+        try await flags.run(role: .slave, name: name, defaultListen: "127.0.0.1:7071") {
+            $0.catchUpInterval = catchUpInterval
+        }
     }
 }

@@ -21,7 +21,8 @@ struct CredentialCommand: ParsableCommand {
 struct CredentialTokenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "token",
-        abstract: "Make FILE (mode 0600) with a fresh token unless it exists, and print the line an accept file takes for it.",
+        abstract:
+            "Make FILE (mode 0600) with a fresh token unless it exists, and print the line an accept file takes for it.",
         discussion: """
             With --rotate, FILE is replaced by a fresh token: put the printed line in the accept files that held the old \
             one ('mirrorsync credential accept'), then restart the agent that sends it. For a slave, that is the master's \
@@ -41,9 +42,12 @@ struct CredentialTokenCommand: ParsableCommand {
     func run() throws {
         do throws(ValueError) {
             let role = try CredentialRole.parse(role)
-            guard role != .shared else { throw ValueError("--for shared: a shared token is the old way; make one for each role instead") }
+            guard role != .shared else {
+                throw ValueError("--for shared: a shared token is the old way; make one for each role instead")
+            }
             if rotate { try SiteToken.rotate(file) } else { try SiteToken.ensure(file) }
-            Terminal.write(CredentialVerifier(role: role, token: try TokenFile.read(file)).line + "\n", to: .standardOutput)
+            Terminal.write(
+                CredentialVerifier(role: role, token: try TokenFile.read(file)).line + "\n", to: .standardOutput)
         } catch {
             Terminal.write("mirrorsync credential token: error: \(error.message)\n", to: .standardError)
             throw ExitCode(1)
@@ -55,7 +59,8 @@ struct CredentialTokenCommand: ParsableCommand {
 struct CredentialAcceptCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "accept",
-        abstract: "Put each LINE (as 'credential token' prints it) in the accept file FILE, in place of that role's lines; the agent reads it again by itself.",
+        abstract:
+            "Put each LINE (as 'credential token' prints it) in the accept file FILE, in place of that role's lines; the agent reads it again by itself.",
         discussion: "An invalid line changes nothing. To revoke a slave, delete its line from the master's accept file."
     )
 
@@ -67,7 +72,8 @@ struct CredentialAcceptCommand: ParsableCommand {
 
     func run() throws {
         do throws(ValueError) {
-            let verifiers = try AcceptedCredentials.parse(lines.joined(separator: "\n"), file: "the lines given").verifiers
+            let verifiers = try AcceptedCredentials.parse(lines.joined(separator: "\n"), file: "the lines given")
+                .verifiers
             try SiteCredentials.accept(verifiers, in: file)
         } catch {
             Terminal.write("mirrorsync credential accept: error: \(error.message)\n", to: .standardError)

@@ -7,7 +7,8 @@ import MirrorReconciler
 struct LogsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "logs",
-        abstract: "Show the log of a project's run (rsync's statistics, its errors, and the file list if asked for) on the master or a slave.",
+        abstract:
+            "Show the log of a project's run (rsync's statistics, its errors, and the file list if asked for) on the master or a slave.",
         discussion: """
             By default the latest run on the master: the one in progress, else the last that ended. Each agent keeps \
             the newest logRetention logs of each project (20 by default). With --follow, a run in progress is shown as \
@@ -23,7 +24,10 @@ struct LogsCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The agent whose log to show: master, or a slave's name.", valueName: "host"))
     var host = "master"
 
-    @Option(help: ArgumentHelp("The run's id (as 'sync' prints it); by default the run in progress, else the last that ended.", valueName: "id"))
+    @Option(
+        help: ArgumentHelp(
+            "The run's id (as 'sync' prints it); by default the run in progress, else the last that ended.",
+            valueName: "id"))
     var run: Int64?
 
     @Flag(help: "Follow a run in progress until it ends.")

@@ -11,8 +11,11 @@ public struct MirrorsyncCommand: AsyncParsableCommand {
             Start with 'mirrorsync init' and 'mirrorsync up', or 'mirrorsync validate mirrors.d'.
             """,
         version: "0.1.0",
-        subcommands: [InitCommand.self, UpCommand.self, ValidateCommand.self, ReconcileCommand.self, StatusCommand.self, SyncCommand.self, LogsCommand.self,
-                      CancelCommand.self, CredentialCommand.self, MasterCommand.self, SlaveCommand.self]
+        subcommands: [
+            InitCommand.self, UpCommand.self, ValidateCommand.self, ReconcileCommand.self, StatusCommand.self,
+            SyncCommand.self, LogsCommand.self,
+            CancelCommand.self, CredentialCommand.self, MasterCommand.self, SlaveCommand.self,
+        ]
     )
 
     public init() {}

@@ -21,7 +21,9 @@ struct CancelCommand: AsyncParsableCommand {
 
     @OptionGroup var agents: AgentsOptions
 
-    @Option(help: ArgumentHelp("The host whose sync to stop: 'master' or a slave's name from mirrors.d.", valueName: "host"))
+    @Option(
+        help: ArgumentHelp("The host whose sync to stop: 'master' or a slave's name from mirrors.d.", valueName: "host")
+    )
     var host = "master"
 
     func validate() throws { try agents.refuseMarkdown("cancel") }
@@ -37,11 +39,18 @@ struct CancelCommand: AsyncParsableCommand {
             Terminal.write("mirrorsync cancel: error: \(error.message)\n", to: .standardError)
             throw ExitCode(1)
         }
-        if agents.output == .json { agents.printJSON(answer); return }
+        if agents.output == .json {
+            agents.printJSON(answer)
+            return
+        }
         var out = ""
         for run in answer.runs {
-            let ran = run.startedAt.map { start in String(format: " after %.1f s", (run.endedAt ?? Date()).timeIntervalSince(start)) } ?? " before it started"
-            out += "run \(run.id) of \(project) on \(agent.label): \(run.result?.rawValue ?? "?")\(ran)\(run.message.map { ": \($0)" } ?? "")\n"
+            let ran =
+                run.startedAt.map { start in
+                    String(format: " after %.1f s", (run.endedAt ?? Date()).timeIntervalSince(start))
+                } ?? " before it started"
+            out +=
+                "run \(run.id) of \(project) on \(agent.label): \(run.result?.rawValue ?? "?")\(ran)\(run.message.map { ": \($0)" } ?? "")\n"
         }
         Terminal.write(out, to: .standardOutput)
     }
@@ -57,18 +66,22 @@ extension AgentsOptions {
             return ExitCode(1)
         }
         guard state.projects[project] != nil else {
-            throw fail("mirrors.d has no project '\(project)'\(Suggestion.hint(for: project, among: state.projects.keys))")
+            throw fail(
+                "mirrors.d has no project '\(project)'\(Suggestion.hint(for: project, among: state.projects.keys))")
         }
         let desired = DesiredAgent.all(from: state)
         guard let agent = desired.first(where: { $0.name == host }) else {
             let hosts = desired.map(\.name)
-            throw fail("mirrors.d has no host '\(host)'\(Suggestion.hint(for: host, among: hosts)) (hosts: \(hosts.joined(separator: ", ")))")
+            throw fail(
+                "mirrors.d has no host '\(host)'\(Suggestion.hint(for: host, among: hosts)) (hosts: \(hosts.joined(separator: ", ")))"
+            )
         }
         // `order` is what this agent holds; `spec(_:)` reads a table the slaves share.
         guard agent.order.contains(project) else {
             let serving = desired.filter { $0.role == .slave && $0.order.contains(project) }.map(\.name)
-            throw fail("\(agent.label) does not serve project '\(project)'"
-                       + (serving.isEmpty ? "; no slave does" : " (served by \(serving.joined(separator: ", ")))"))
+            throw fail(
+                "\(agent.label) does not serve project '\(project)'"
+                    + (serving.isEmpty ? "; no slave does" : " (served by \(serving.joined(separator: ", ")))"))
         }
         guard let client = try clients(state, [agent])[agent.name] else { throw ExitCode(1) }
         return (agent, client)

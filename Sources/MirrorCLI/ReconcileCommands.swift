@@ -11,18 +11,25 @@ struct AgentsOptions: ParsableArguments {
     @Argument(help: ArgumentHelp("The directory that holds the *.yaml files.", valueName: "dir"))
     var directory: String = "mirrors.d"
 
-    @Option(help: ArgumentHelp("The bearer token's file; by default master.tokenFile from mirrors.d.", valueName: "file"))
+    @Option(
+        help: ArgumentHelp("The bearer token's file; by default master.tokenFile from mirrors.d.", valueName: "file"))
     var tokenFile: String?
 
     @Option(help: ArgumentHelp("How long one call to an agent may take, in seconds.", valueName: "seconds"))
     var agentTimeout: Double = 5
 
-    @Option(name: [.short, .long], help: "Print 'text' for people or 'json' for scripts; 'markdown' (reconcile --dry-run only) for a merge request.")
+    @Option(
+        name: [.short, .long],
+        help:
+            "Print 'text' for people or 'json' for scripts; 'markdown' (reconcile --dry-run only) for a merge request.")
     var output: OutputFormat = .text
 
     /// `--output markdown` is a plan for a merge request: only `reconcile --dry-run` prints one.
     func refuseMarkdown(_ command: String) throws {
-        if output == .markdown { throw ValidationError("--output markdown is only for 'reconcile --dry-run'; \(command) prints 'text' or 'json'") }
+        if output == .markdown {
+            throw ValidationError(
+                "--output markdown is only for 'reconcile --dry-run'; \(command) prints 'text' or 'json'")
+        }
     }
 
     /// The desired state, or the validation report and exit 1.
@@ -44,9 +51,14 @@ struct AgentsOptions: ParsableArguments {
             Terminal.write("mirrorsync: error: \(error.message)\n", to: .standardError)
             throw ExitCode(1)
         }
-        return Dictionary(uniqueKeysWithValues: agents.map {
-            ($0.name, HTTPAgentClient(base: $0.api, token: token, timeout: agentTimeout, transport: $0.transport) as any AgentClient)
-        })
+        return Dictionary(
+            uniqueKeysWithValues: agents.map {
+                (
+                    $0.name,
+                    HTTPAgentClient(base: $0.api, token: token, timeout: agentTimeout, transport: $0.transport)
+                        as any AgentClient
+                )
+            })
     }
 
     func printJSON(_ value: some Encodable) {
@@ -102,26 +114,35 @@ struct ReconcileCommand: AsyncParsableCommand {
     @Flag(help: "Allow a plan that removes more than half of the managed projects.")
     var allowMassRemoval = false
 
-    @Option(help: ArgumentHelp("How long to keep retrying agents that do not answer, in seconds.", valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp("How long to keep retrying agents that do not answer, in seconds.", valueName: "seconds"))
     var timeout: Double = 60
 
     @Flag(help: "Keep running: reconcile on every change of mirrors.d, on SIGHUP, and every --resync.")
     var watch = false
 
-    @Option(help: ArgumentHelp("With --watch, a full reconcile this often, repairing drift (such as 90s, 5m, 1h).", valueName: "duration"))
+    @Option(
+        help: ArgumentHelp(
+            "With --watch, a full reconcile this often, repairing drift (such as 90s, 5m, 1h).", valueName: "duration"))
     var resync: String = "5m"
 
-    @Option(help: ArgumentHelp("With --watch, the quiet time after a change before reconciling, in milliseconds.", valueName: "ms"))
+    @Option(
+        help: ArgumentHelp(
+            "With --watch, the quiet time after a change before reconciling, in milliseconds.", valueName: "ms"))
     var debounce: Int = 50
 
     func validate() throws {
         if agents.output == .markdown && (watch || !dryRun) {
-            throw ValidationError("--output markdown prints a plan for a merge request; it goes with --dry-run only\(watch ? ", not with --watch" : "")")
+            throw ValidationError(
+                "--output markdown prints a plan for a merge request; it goes with --dry-run only\(watch ? ", not with --watch" : "")"
+            )
         }
         guard watch else { return }
         if dryRun { throw ValidationError("--watch applies what it finds; --dry-run cannot go with it") }
         if agents.output == .json { throw ValidationError("--watch logs to stderr; --output json cannot go with it") }
-        if debounce < 0 || debounce > 60_000 { throw ValidationError("--debounce takes 0 to 60000 milliseconds; got \(debounce)") }
+        if debounce < 0 || debounce > 60_000 {
+            throw ValidationError("--debounce takes 0 to 60000 milliseconds; got \(debounce)")
+        }
         do throws(ValueError) {
             guard try TimeSpan.parse(resync).seconds > 0 else { throw ValueError("it must be longer than 0s") }
         } catch { throw ValidationError("--resync: \(error.message)") }
@@ -132,8 +153,9 @@ struct ReconcileCommand: AsyncParsableCommand {
         let state = try agents.load()
         let desired = DesiredAgent.all(from: state)
         let logger = commandLogger("mirrorsync.reconcile", level: agents.output == .json ? .critical : .notice)
-        let reconciler = Reconciler(clients: try agents.clients(state, desired),
-                                    options: .init(prune: prune, allowMassRemoval: allowMassRemoval), logger: logger)
+        let reconciler = Reconciler(
+            clients: try agents.clients(state, desired),
+            options: .init(prune: prune, allowMassRemoval: allowMassRemoval), logger: logger)
         let color = Terminal.wantsColor(fileDescriptor: 1)
         if dryRun {
             let (plan, _) = await reconciler.plan(desired)
@@ -155,12 +177,15 @@ struct ReconcileCommand: AsyncParsableCommand {
                 text += "error: \(failure.agent): \(failure.action.name): \(failure.error!)\n"
             }
             for agent in report.conditions where agent.condition.status != .ready {
-                text += "\(agent.role == .master ? "master" : "slave \(agent.agent)"): \(agent.condition.status.rawValue) (\(agent.condition.reason))"
+                text +=
+                    "\(agent.role == .master ? "master" : "slave \(agent.agent)"): \(agent.condition.status.rawValue) (\(agent.condition.reason))"
                     + (agent.condition.message.map { ": \($0)" } ?? "") + "\n"
             }
             let applied = report.applied.filter { $0.error == nil }.count
             if report.converged {
-                text += report.plan.isEmpty ? "Every agent matches mirrors.d.\n" : "Applied \(applied) changes; every agent has converged.\n"
+                text +=
+                    report.plan.isEmpty
+                    ? "Every agent matches mirrors.d.\n" : "Applied \(applied) changes; every agent has converged.\n"
             } else if let refused = report.refused {
                 text += "Nothing applied: \(refused)\n"
             } else {
@@ -181,18 +206,23 @@ extension ReconcileCommand {
             Terminal.write("mirrorsync: error: \(error.message)\n", to: .standardError)
             throw ExitCode(1)
         }
-        let options = WatchOptions(debounce: Double(debounce) / 1000, resync: Double((try? TimeSpan.parse(resync).seconds) ?? 300),
-                                   timeout: timeout, reloadOnSIGHUP: true)
+        let options = WatchOptions(
+            debounce: Double(debounce) / 1000, resync: Double((try? TimeSpan.parse(resync).seconds) ?? 300),
+            timeout: timeout, reloadOnSIGHUP: true)
         let cache = ClientCache(tokenFile: agents.tokenFile, callTimeout: agents.agentTimeout)
         let planner = Planner.Options(prune: prune, allowMassRemoval: allowMassRemoval)
-        let loop = WatchLoop(directory: agents.directory, watcher: watcher, options: options, logger: logger) { state, desired throws(WatchError) in
+        let loop = WatchLoop(directory: agents.directory, watcher: watcher, options: options, logger: logger) {
+            state, desired throws(WatchError) in
             Reconciler(clients: try cache.clients(state, desired), options: planner, logger: logger)
         }
-        var configuration = ServiceGroupConfiguration(services: [.init(service: watcher), .init(service: loop)],
-                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        var configuration = ServiceGroupConfiguration(
+            services: [.init(service: watcher), .init(service: loop)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // The reconcile in progress may run to its own timeout; past that, the group cancels it.
         configuration.maximumGracefulShutdownDuration = .seconds(timeout + 5)
-        logger.notice("watching", metadata: ["directory": "\(agents.directory)", "debounceMs": "\(debounce)", "resync": "\(resync)"])
+        logger.notice(
+            "watching",
+            metadata: ["directory": "\(agents.directory)", "debounceMs": "\(debounce)", "resync": "\(resync)"])
         try await ServiceGroup(configuration: configuration).run()
     }
 }
@@ -215,7 +245,9 @@ final class ClientCache: Sendable {
 
     func clients(_ state: DesiredState, _ agents: [DesiredAgent]) throws(WatchError) -> [String: any AgentClient] {
         let token: String
-        do throws(ValueError) { token = try TokenFile.read(tokenFile ?? state.master.tokenFile) } catch { throw WatchError(error.message) }
+        do throws(ValueError) { token = try TokenFile.read(tokenFile ?? state.master.tokenFile) } catch {
+            throw WatchError(error.message)
+        }
         return known.withLock { known in
             var clients: [String: any AgentClient] = [:]
             for agent in agents {
@@ -223,7 +255,8 @@ final class ClientCache: Sendable {
                 if let kept = known[agent.name], kept.key == key {
                     clients[agent.name] = kept.client
                 } else {
-                    let client = HTTPAgentClient(base: agent.api, token: token, timeout: callTimeout, transport: agent.transport)
+                    let client = HTTPAgentClient(
+                        base: agent.api, token: token, timeout: callTimeout, transport: agent.transport)
                     known[agent.name] = (key, client)
                     clients[agent.name] = client
                 }

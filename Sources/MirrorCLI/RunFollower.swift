@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import Foundation
 import MirrorCore
@@ -22,8 +22,10 @@ struct RunFollower {
         while Date() < deadline {
             let run: RunRecord
             do {
-                run = try await client.run(project: project, id: runID, waitingUpTo: min(Self.longestPoll, max(0, deadline.timeIntervalSinceNow)))
-            } catch where error.kind == .unreachable {
+                run = try await client.run(
+                    project: project, id: runID,
+                    waitingUpTo: min(Self.longestPoll, max(0, deadline.timeIntervalSinceNow)))
+            } catch  where error.kind == .unreachable {
                 // The agent restarting: look again after a pause that grows, up to 5 s.
                 unreachable += 1
                 try? await Task.sleep(for: .milliseconds(min(5000, 250 << min(unreachable, 5))))
@@ -66,7 +68,9 @@ struct ProgressDisplay {
             let now = ContinuousClock.now
             // A new state, pass or attempt at once; the progress within one once a second.
             let stage = "\(run.state.rawValue) \(run.progress?.pass ?? 0) \(run.attempts)"
-            guard line != lastLine, stage != lastStage || lastLineAt.map({ now - $0 >= .seconds(1) }) ?? true else { return }
+            guard line != lastLine, stage != lastStage || lastLineAt.map({ now - $0 >= .seconds(1) }) ?? true else {
+                return
+            }
             Terminal.write(line + "\n", to: .standardError)
             lastLine = line
             lastStage = stage
@@ -83,9 +87,12 @@ struct ProgressDisplay {
     /// `run 7 of debian: running, pass 1: 12 files, 3.4M of 10.2M bytes (34%)`.
     static func describe(_ run: RunRecord) -> String {
         var text = "run \(run.id) of \(run.project): \(run.state.rawValue)"
-        if run.attempts > 1 || (run.attempts == 1 && run.reason != nil) { text += " (attempt \(run.attempts) failed: \(run.reason ?? "?"))" }
+        if run.attempts > 1 || (run.attempts == 1 && run.reason != nil) {
+            text += " (attempt \(run.attempts) failed: \(run.reason ?? "?"))"
+        }
         guard let progress = run.progress else { return text }
-        text += ", pass \(progress.pass): \(progress.files) file\(progress.files == 1 ? "" : "s"), \(SizeText.human(progress.bytes))"
+        text +=
+            ", pass \(progress.pass): \(progress.files) file\(progress.files == 1 ? "" : "s"), \(SizeText.human(progress.bytes))"
         if let total = progress.bytesTotal { text += " of \(SizeText.human(total))" }
         text += " bytes"
         if let percent = progress.percent { text += " (\(percent)%)" }

@@ -4,7 +4,7 @@ import Logging
 import MirrorCore
 import MirrorSite
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `mirrorsync init [DIR]`: a starter mirrors.d for one host.
@@ -35,7 +35,8 @@ struct InitCommand: ParsableCommand {
     var publicDir: String = "mirror/public"
 
     func run() throws {
-        let starter = StarterSite(stateDirectory: absolute(stateDir), root: absolute(root), publicDir: absolute(publicDir))
+        let starter = StarterSite(
+            stateDirectory: absolute(stateDir), root: absolute(root), publicDir: absolute(publicDir))
         let written: [String]
         do throws(ValueError) { written = try starter.write(into: directory) } catch {
             Terminal.write("mirrorsync init: error: \(error.message)\n", to: .standardError)
@@ -57,7 +58,8 @@ struct InitCommand: ParsableCommand {
 struct UpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "up",
-        abstract: "Run a whole site on this machine: the master, the slaves whose API is here, and 'reconcile --watch'.",
+        abstract:
+            "Run a whole site on this machine: the master, the slaves whose API is here, and 'reconcile --watch'.",
         discussion: """
             Each runs as a child process of its own ('mirrorsync master', 'mirrorsync slave --name NAME', \
             'mirrorsync reconcile DIR --watch'), listening where mirrors.d says its API is, with its store under \
@@ -79,27 +81,41 @@ struct UpCommand: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("The directory that holds the *.yaml files.", valueName: "dir"))
     var directory: String = "mirrors.d"
 
-    @Option(help: ArgumentHelp("Where the agents keep their stores (and the token, when up makes it).", valueName: "dir"))
+    @Option(
+        help: ArgumentHelp("Where the agents keep their stores (and the token, when up makes it).", valueName: "dir"))
     var stateDir: String = LocalSite.defaultStateDirectory
 
-    @Option(help: ArgumentHelp("The agents' log level: trace, debug, info, notice, warning, error or critical.", valueName: "level"))
+    @Option(
+        help: ArgumentHelp(
+            "The agents' log level: trace, debug, info, notice, warning, error or critical.", valueName: "level"))
     var logLevel: String = "info"
 
-    @Option(name: .customLong("allow-exec"), help: ArgumentHelp(
-        "Passed to each agent this starts: a directory whose programs the hooks may run; repeatable. Without it no hook runs.",
-        valueName: "dir"))
+    @Option(
+        name: .customLong("allow-exec"),
+        help: ArgumentHelp(
+            "Passed to each agent this starts: a directory whose programs the hooks may run; repeatable. Without it no hook runs.",
+            valueName: "dir"))
     var allowExec: [String] = []
 
-    @Option(name: .customLong("tls-cert"), help: ArgumentHelp("For the agents here whose api is https://: the certificate they serve (PEM); with --tls-key.", valueName: "file"))
+    @Option(
+        name: .customLong("tls-cert"),
+        help: ArgumentHelp(
+            "For the agents here whose api is https://: the certificate they serve (PEM); with --tls-key.",
+            valueName: "file"))
     var tlsCert: String?
 
-    @Option(name: .customLong("tls-key"), help: ArgumentHelp("The certificate's private key (PEM); with --tls-cert.", valueName: "file"))
+    @Option(
+        name: .customLong("tls-key"),
+        help: ArgumentHelp("The certificate's private key (PEM); with --tls-cert.", valueName: "file"))
     var tlsKey: String?
 
     func validate() throws {
-        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together: the certificate and its private key") }
+        if (tlsCert == nil) != (tlsKey == nil) {
+            throw ValidationError("--tls-cert and --tls-key go together: the certificate and its private key")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
-            throw ValidationError("--log-level takes trace, debug, info, notice, warning, error or critical; got '\(logLevel)'")
+            throw ValidationError(
+                "--log-level takes trace, debug, info, notice, warning, error or critical; got '\(logLevel)'")
         }
     }
 
@@ -107,52 +123,69 @@ struct UpCommand: AsyncParsableCommand {
         let allowExec = self.allowExec.map(absolute)
         let report = ValidationReport(directory: directory, allowExec: allowExec)
         guard let state = report.state else {
-            Terminal.write(report.render(.text, color: Terminal.wantsColor(fileDescriptor: 2)).stderr, to: .standardError)
+            Terminal.write(
+                report.render(.text, color: Terminal.wantsColor(fileDescriptor: 2)).stderr, to: .standardError)
             throw ExitCode(1)
         }
         let stateDirectory = absolute(stateDir)
         let tokenFileExists = FileManager.default.fileExists(atPath: state.master.tokenFile)
         let here = LocalAddresses.current()
         let tls = tlsCert.map { ["--tls-cert", absolute($0), "--tls-key", absolute(tlsKey ?? "")] } ?? []
-        let site = LocalSite.plan(state, directory: absolute(directory), stateDirectory: stateDirectory, logLevel: logLevel,
-                                  tokenFileExists: tokenFileExists, tls: tls, allowExec: allowExec, isLocal: here.contains)
+        let site = LocalSite.plan(
+            state, directory: absolute(directory), stateDirectory: stateDirectory, logLevel: logLevel,
+            tokenFileExists: tokenFileExists, tls: tls, allowExec: allowExec, isLocal: here.contains)
         // An agent here whose api is https:// cannot be served without a certificate: said before anything starts.
         if tls.isEmpty, let https = site.components.first(where: { Self.httpsAPI($0, state) }) {
-            Terminal.write("mirrorsync up: error: \(https.name)'s api is https://: give up --tls-cert and --tls-key, the certificate it serves and its key\n",
-                           to: .standardError)
+            Terminal.write(
+                "mirrorsync up: error: \(https.name)'s api is https://: give up --tls-cert and --tls-key, the certificate it serves and its key\n",
+                to: .standardError)
             throw ExitCode(1)
         }
-        let output = SiteOutput(names: site.components.map(\.name) + ["up"], color: Terminal.wantsColor(fileDescriptor: 1))
+        let output = SiteOutput(
+            names: site.components.map(\.name) + ["up"], color: Terminal.wantsColor(fileDescriptor: 1))
         do throws(ValueError) {
             try SiteDirectory.make(stateDirectory)
             if site.tokenIsGenerated {
                 let made = try SiteToken.ensure(site.tokenFile)
-                output.write("up", (made ? "made the operator's token in " : "the operator's token is ") + site.tokenFile
-                             + (site.tokenFile == state.master.tokenFile ? "" : " (master.tokenFile \(state.master.tokenFile) does not exist)"))
+                output.write(
+                    "up",
+                    (made ? "made the operator's token in " : "the operator's token is ") + site.tokenFile
+                        + (site.tokenFile == state.master.tokenFile
+                            ? "" : " (master.tokenFile \(state.master.tokenFile) does not exist)"))
             }
             // Each agent started here gets its own credential; the operator's token stays with the reconciler.
-            for note in try SiteCredentials.prepare(site, operatorTokenFile: site.tokenFile) { output.write("up", note) }
+            for note in try SiteCredentials.prepare(site, operatorTokenFile: site.tokenFile) {
+                output.write("up", note)
+            }
         } catch {
             Terminal.write("mirrorsync up: error: \(error.message)\n", to: .standardError)
             throw ExitCode(1)
         }
         guard let executable = Self.executable() else {
-            Terminal.write("mirrorsync up: error: cannot find this program's own file (/proc/self/exe)\n", to: .standardError)
+            Terminal.write(
+                "mirrorsync up: error: cannot find this program's own file (/proc/self/exe)\n", to: .standardError)
             throw ExitCode(1)
         }
         for component in site.components {
             switch component.kind {
             case .master, .slave:
-                output.write("up", "\(component.name): \(component.kind.rawValue) agent on \(component.listen.map { "\($0.host):\($0.port)" } ?? "?"), store in \(component.stateDirectory ?? "?")")
+                output.write(
+                    "up",
+                    "\(component.name): \(component.kind.rawValue) agent on \(component.listen.map { "\($0.host):\($0.port)" } ?? "?"), store in \(component.stateDirectory ?? "?")"
+                )
             case .reconciler:
                 output.write("up", "reconcile: watching \(directory)")
             }
         }
         for agent in site.elsewhere {
-            output.write("up", "\(agent.name): expected on another host at \(agent.api) (run 'mirrorsync \(agent.name == "master" ? "master" : "slave --name \(agent.name)")' there)")
+            output.write(
+                "up",
+                "\(agent.name): expected on another host at \(agent.api) (run 'mirrorsync \(agent.name == "master" ? "master" : "slave --name \(agent.name)")' there)"
+            )
         }
         output.write("up", "Ctrl-C stops the site")
-        let runner = LocalSiteRunner(site: site, executable: executable, output: output, logger: commandLogger("mirrorsync.up", level: .warning))
+        let runner = LocalSiteRunner(
+            site: site, executable: executable, output: output, logger: commandLogger("mirrorsync.up", level: .warning))
         try await runner.run()
         output.write("up", "every process of the site has stopped")
     }
@@ -166,7 +199,7 @@ struct UpCommand: AsyncParsableCommand {
         }
     }
 
-        /// This program's own file, to start the children with.
+    /// This program's own file, to start the children with.
     static func executable() -> String? {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)

@@ -53,10 +53,15 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         let state = try agents.load()
         let desired = DesiredAgent.all(from: state)
-        let reconciler = Reconciler(clients: try agents.clients(state, desired), logger: commandLogger("mirrorsync.status", level: .critical))
+        let reconciler = Reconciler(
+            clients: try agents.clients(state, desired), logger: commandLogger("mirrorsync.status", level: .critical))
         let observed = await reconciler.observe(desired)
         let report = Self.report(desired: desired, observed: observed, now: Date())
-        if agents.output == .json { agents.printJSON(report) } else { Terminal.write(Self.table(report, now: Date()), to: .standardOutput) }
+        if agents.output == .json {
+            agents.printJSON(report)
+        } else {
+            Terminal.write(Self.table(report, now: Date()), to: .standardOutput)
+        }
         if let warning = Self.sharedTokenWarning(report.sharedToken) { Terminal.write(warning, to: .standardError) }
         if !report.unreachable.isEmpty { throw ExitCode(1) }
     }
@@ -79,13 +84,17 @@ struct StatusCommand: AsyncParsableCommand {
                 let status = project.status
                 let age = status.lastSuccessAt.map { Int(now.timeIntervalSince($0)) }
                 let stale = Staleness.isStale(project.spec, status, now: now)
-                let behind = agent.role == .slave ? masterState?.projects[name].map { max(0, $0.status.revision - status.revision) } : nil
-                rows.append(StatusRow(agent: agent.label, role: agent.role, project: name, revision: status.revision, behind: behind,
-                                      activity: status.activity,
-                                      lastResult: status.lastRun?.result, lastRunEndedAt: status.lastRun?.endedAt,
-                                      lastSuccessAt: status.lastSuccessAt, age: age, nextRunAt: status.nextRunAt,
-                                      sizeBytes: status.sizeBytes, stale: stale,
-                                      failed: status.lastRun?.result == .failed, stuck: status.stuck))
+                let behind =
+                    agent.role == .slave
+                    ? masterState?.projects[name].map { max(0, $0.status.revision - status.revision) } : nil
+                rows.append(
+                    StatusRow(
+                        agent: agent.label, role: agent.role, project: name, revision: status.revision, behind: behind,
+                        activity: status.activity,
+                        lastResult: status.lastRun?.result, lastRunEndedAt: status.lastRun?.endedAt,
+                        lastSuccessAt: status.lastSuccessAt, age: age, nextRunAt: status.nextRunAt,
+                        sizeBytes: status.sizeBytes, stale: stale,
+                        failed: status.lastRun?.result == .failed, stuck: status.stuck))
             }
         }
         return StatusReport(rows: rows, unreachable: unreachable, sharedToken: shared)
@@ -94,7 +103,8 @@ struct StatusCommand: AsyncParsableCommand {
     /// What to do about agents that still accept one shared token.
     static func sharedTokenWarning(_ agents: [String]) -> String? {
         guard !agents.isEmpty else { return nil }
-        return "warning: \(agents.joined(separator: ", ")) accept\(agents.count == 1 ? "s" : "") one token shared by every role, so whoever "
+        return
+            "warning: \(agents.joined(separator: ", ")) accept\(agents.count == 1 ? "s" : "") one token shared by every role, so whoever "
             + "holds any host's token may change every agent: give each agent its own credential and an accept file "
             + "('mirrorsync credential', docs/security.md)\n"
     }
@@ -112,19 +122,29 @@ struct StatusCommand: AsyncParsableCommand {
         let header = ["", "HOST", "PROJECT", "REV", "STATE", "LAST SYNC", "RESULT", "AGE", "SIZE", "NEXT RUN"]
         var rows = [header]
         for row in report.rows {
-            let next = row.nextRunAt.map { "in " + span(Int($0.timeIntervalSince(now))) } ?? (row.activity == .idle ? "now" : "-")
-            rows.append([row.failed ? "!" : row.stale ? "~" : "", row.agent, row.project,
-                         "\(row.revision)" + (row.behind.map { $0 > 0 ? " (\($0) behind)" : "" } ?? ""), row.activity.rawValue,
-                         time(row.lastRunEndedAt),
-                         (row.lastResult?.rawValue ?? "-") + (row.stuck.map { ", stuck: \($0.cause) x\($0.runs)" } ?? ""), span(row.age),
-                         row.sizeBytes.map(SizeText.human) ?? "-", next])
+            let next =
+                row.nextRunAt.map { "in " + span(Int($0.timeIntervalSince(now))) }
+                ?? (row.activity == .idle ? "now" : "-")
+            rows.append([
+                row.failed ? "!" : row.stale ? "~" : "", row.agent, row.project,
+                "\(row.revision)" + (row.behind.map { $0 > 0 ? " (\($0) behind)" : "" } ?? ""), row.activity.rawValue,
+                time(row.lastRunEndedAt),
+                (row.lastResult?.rawValue ?? "-") + (row.stuck.map { ", stuck: \($0.cause) x\($0.runs)" } ?? ""),
+                span(row.age),
+                row.sizeBytes.map(SizeText.human) ?? "-", next,
+            ])
         }
         let widths = header.indices.map { i in rows.map { $0[i].count }.max() ?? 0 }
-        var out = rows.map { row in
-            row.indices.map { $0 == row.count - 1 ? row[$0] : row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }
+        var out =
+            rows.map { row in
+                row.indices.map {
+                    $0 == row.count - 1 ? row[$0] : row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0)
+                }
                 .joined(separator: "  ").trimmingTrailingSpaces()
-        }.joined(separator: "\n") + "\n"
-        for (agent, why) in report.unreachable.sorted(by: { $0.key < $1.key }) { out += "\(agent): unreachable: \(why)\n" }
+            }.joined(separator: "\n") + "\n"
+        for (agent, why) in report.unreachable.sorted(by: { $0.key < $1.key }) {
+            out += "\(agent): unreachable: \(why)\n"
+        }
         return out
     }
 }
@@ -142,8 +162,10 @@ struct SyncCommand: AsyncParsableCommand {
 
     @OptionGroup var agents: AgentsOptions
 
-    @Option(help: ArgumentHelp("The host to sync on: 'master' (from the upstream) or a slave's name from mirrors.d (from the master).",
-                               valueName: "host"))
+    @Option(
+        help: ArgumentHelp(
+            "The host to sync on: 'master' (from the upstream) or a slave's name from mirrors.d (from the master).",
+            valueName: "host"))
     var host = "master"
 
     @Flag(help: "Follow the run to its end, showing its progress, and exit with its result.")
@@ -162,24 +184,36 @@ struct SyncCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         guard wait else {
-            if agents.output == .json { agents.printJSON(accepted) } else {
-                Terminal.write("run \(accepted.runID) of \(project) queued on \(target.role == .master ? "the master" : target.label)\n", to: .standardOutput)
+            if agents.output == .json {
+                agents.printJSON(accepted)
+            } else {
+                Terminal.write(
+                    "run \(accepted.runID) of \(project) queued on \(target.role == .master ? "the master" : target.label)\n",
+                    to: .standardOutput)
             }
             return
         }
         // Followed through the agent's long poll, with its progress shown (RunFollower.swift).
-        var follower = RunFollower(project: project, runID: accepted.runID, display: ProgressDisplay(style: ProgressDisplay.style(json: agents.output == .json)))
+        var follower = RunFollower(
+            project: project, runID: accepted.runID,
+            display: ProgressDisplay(style: ProgressDisplay.style(json: agents.output == .json)))
         let run: RunRecord?
         do throws(ClientError) { run = try await follower.follow(agent, timeout: waitTimeout) } catch {
             Terminal.write("mirrorsync sync: error: \(error.message)\n", to: .standardError)
             throw ExitCode(1)
         }
         guard let run, run.state == .finished else {
-            Terminal.write("mirrorsync sync: run \(accepted.runID) did not finish within \(Int(waitTimeout)) s\n", to: .standardError)
+            Terminal.write(
+                "mirrorsync sync: run \(accepted.runID) did not finish within \(Int(waitTimeout)) s\n",
+                to: .standardError)
             throw ExitCode(1)
         }
-        if agents.output == .json { agents.printJSON(run) } else {
-            Terminal.write("run \(run.id) of \(project): \(run.result?.rawValue ?? "?")\(run.message.map { ": \($0)" } ?? "")\n", to: .standardOutput)
+        if agents.output == .json {
+            agents.printJSON(run)
+        } else {
+            Terminal.write(
+                "run \(run.id) of \(project): \(run.result?.rawValue ?? "?")\(run.message.map { ": \($0)" } ?? "")\n",
+                to: .standardOutput)
         }
         if run.result?.isSuccess != true { throw ExitCode(1) }
     }

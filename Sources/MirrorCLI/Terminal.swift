@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 import MirrorCore
 
@@ -33,7 +33,8 @@ enum Terminal {
         let label = "\(diagnostic.severity.rawValue):"
         let code = diagnostic.severity == .error ? "\u{1B}[1;31m" : "\u{1B}[1;35m"
         guard let range = text.range(of: label) else { return text }
-        return "\u{1B}[1m" + text[..<range.lowerBound] + "\u{1B}[0m" + code + label + "\u{1B}[0m" + text[range.upperBound...]
+        return "\u{1B}[1m" + text[..<range.lowerBound] + "\u{1B}[0m" + code + label + "\u{1B}[0m"
+            + text[range.upperBound...]
     }
 
     /// A plan as text, in colour when `color`: headings bold, creations green, updates yellow, removals and
@@ -41,13 +42,14 @@ enum Terminal {
     static func plan(_ plan: Plan, color: Bool) -> String {
         guard color else { return PlanText.render(plan) }
         return PlanText.render(plan) { text, tone in
-            let code = switch tone {
-            case .heading: "1"
-            case .create: "32"
-            case .update: "33"
-            case .remove, .refusal: "31"
-            case .unmanaged: "35"
-            }
+            let code =
+                switch tone {
+                case .heading: "1"
+                case .create: "32"
+                case .update: "33"
+                case .remove, .refusal: "31"
+                case .unmanaged: "35"
+                }
             return "\u{1B}[\(code)m\(text)\u{1B}[0m"
         }
     }

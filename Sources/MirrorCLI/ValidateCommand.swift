@@ -23,13 +23,18 @@ struct ValidateCommand: ParsableCommand {
     @Option(name: [.short, .long], help: "Print 'text' for people or 'json' for scripts.")
     var output: OutputFormat = .text
 
-    @Option(name: .customLong("allow-exec"), help: ArgumentHelp(
-        "Check each hook's program as an agent started with the same --allow-exec would, on this host; repeatable. "
-            + "Without it, each program is a warning naming the flag.", valueName: "dir"))
+    @Option(
+        name: .customLong("allow-exec"),
+        help: ArgumentHelp(
+            "Check each hook's program as an agent started with the same --allow-exec would, on this host; repeatable. "
+                + "Without it, each program is a warning naming the flag.", valueName: "dir"))
     var allowExec: [String] = []
 
     func validate() throws {
-        if output == .markdown { throw ValidationError("--output markdown is only for 'reconcile --dry-run'; validate prints 'text' or 'json'") }
+        if output == .markdown {
+            throw ValidationError(
+                "--output markdown is only for 'reconcile --dry-run'; validate prints 'text' or 'json'")
+        }
     }
 
     func run() throws {
@@ -56,7 +61,8 @@ public struct ValidationReport: Sendable {
             let loaded = try loader.load(directory: directory)
             let programs = HookPrograms.diagnostics(loaded.state, directory: directory, allowExec: allowExec)
             state = programs.contains { $0.severity == .error } ? nil : loaded.state
-            diagnostics = (loaded.warnings + programs + SharedTokenCheck.diagnostics(loaded.state)).sorted(by: Diagnostic.inSourceOrder)
+            diagnostics = (loaded.warnings + programs + SharedTokenCheck.diagnostics(loaded.state)).sorted(
+                by: Diagnostic.inSourceOrder)
         } catch {
             state = nil
             diagnostics = error.diagnostics
@@ -83,8 +89,10 @@ public struct ValidationReport: Sendable {
             let report = JSONReport(
                 directory: directory, valid: isValid, files: state?.files ?? [],
                 counts: state.map {
-                    ["projects": $0.projects.count, "upstreams": $0.upstreams.count, "intervals": $0.intervals.count,
-                     "slaves": $0.slaves.count]
+                    [
+                        "projects": $0.projects.count, "upstreams": $0.upstreams.count, "intervals": $0.intervals.count,
+                        "slaves": $0.slaves.count,
+                    ]
                 },
                 errors: errors, warnings: warnings, diagnostics: diagnostics)
             let encoder = JSONEncoder()
@@ -94,13 +102,15 @@ public struct ValidationReport: Sendable {
         case .text, .markdown:
             var err = diagnostics.map { Terminal.colored($0, color: color) + "\n" }.joined()
             if let state {
-                let summary = "\(directory): valid: \(plural(state.projects.count, "project")), "
+                let summary =
+                    "\(directory): valid: \(plural(state.projects.count, "project")), "
                     + "\(plural(state.slaves.count, "slave")), \(plural(state.upstreams.count, "upstream")), "
                     + "\(plural(state.intervals.count, "interval")) in \(plural(state.files.count, "file"))"
                     + (warnings > 0 ? "; \(plural(warnings, "warning"))" : "")
                 return (summary + "\n", err)
             }
-            err += "\(directory): invalid: \(plural(errors, "error"))\(warnings > 0 ? ", \(plural(warnings, "warning"))" : ""); nothing would be applied\n"
+            err +=
+                "\(directory): invalid: \(plural(errors, "error"))\(warnings > 0 ? ", \(plural(warnings, "warning"))" : ""); nothing would be applied\n"
             return ("", err)
         }
     }

@@ -14,7 +14,9 @@ public enum AbsolutePath {
         let trimmed = path.hasSuffix("/") ? Substring(path.utf8.dropLast()) : Substring(path)
         for segment in trimmed.split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
             if segment.isEmpty { throw ValueError("'\(path)' has an empty segment ('//')") }
-            if segment == ".." || segment == "." { throw ValueError("'\(path)' has a '\(segment)' segment; write the path plainly") }
+            if segment == ".." || segment == "." {
+                throw ValueError("'\(path)' has a '\(segment)' segment; write the path plainly")
+            }
         }
         return String(trimmed)
     }

@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Whom a credential speaks for, as the agent that accepts it says (its accept file), never as the caller says.
@@ -34,7 +34,9 @@ public enum CredentialRole: Sendable, Hashable, CustomStringConvertible {
                 throw ValueError("a credential is for operator, master, slave:NAME or shared; got '\(text)'")
             }
             let name = String(text.dropFirst("slave:".count))
-            do throws(ValueError) { try ObjectName.validate(name) } catch { throw ValueError("slave:\(name): \(error.message)") }
+            do throws(ValueError) { try ObjectName.validate(name) } catch {
+                throw ValueError("slave:\(name): \(error.message)")
+            }
             return .slave(name)
         }
     }
@@ -71,7 +73,9 @@ public struct AcceptedCredentials: Sendable, Hashable {
     public init(_ verifiers: [CredentialVerifier]) { self.verifiers = verifiers }
 
     /// The old way: one token, every role.
-    public static func shared(token: String) -> AcceptedCredentials { .init([CredentialVerifier(role: .shared, token: token)]) }
+    public static func shared(token: String) -> AcceptedCredentials {
+        .init([CredentialVerifier(role: .shared, token: token)])
+    }
 
     /// Whether a shared token is among them: the site's agents do not have credentials of their own yet.
     public var acceptsShared: Bool { verifiers.contains { $0.role == .shared } }
@@ -111,16 +115,21 @@ public struct AcceptedCredentials: Sendable, Hashable {
             guard let first = words.first, !first.hasPrefix("#") else { continue }
             let place = "\(file):\(index + 1)"
             let role: CredentialRole
-            do throws(ValueError) { role = try CredentialRole.parse(words.count == 3 && first == "slave" ? "slave:\(words[1])" : first) } catch {
+            do throws(ValueError) {
+                role = try CredentialRole.parse(words.count == 3 && first == "slave" ? "slave:\(words[1])" : first)
+            } catch {
                 throw ValueError("\(place): \(error.message)")
             }
             guard words.count == (first == "slave" ? 3 : 2), let hex = words.last, hex.hasPrefix("sha256:"),
-                  let digest = Self.bytes(hex: hex.dropFirst("sha256:".count)), digest.count == 32 else {
-                throw ValueError("\(place): a line is ROLE [NAME] sha256:HEX (64 hex digits), as 'mirrorsync credential' prints it")
+                let digest = Self.bytes(hex: hex.dropFirst("sha256:".count)), digest.count == 32
+            else {
+                throw ValueError(
+                    "\(place): a line is ROLE [NAME] sha256:HEX (64 hex digits), as 'mirrorsync credential' prints it")
             }
             if case .slave(let name) = role {
                 if let earlier = slaveLines[name] {
-                    throw ValueError("\(place): slave \(name) has a line already (line \(earlier)); a slave has one credential")
+                    throw ValueError(
+                        "\(place): slave \(name) has a line already (line \(earlier)); a slave has one credential")
                 }
                 slaveLines[name] = index + 1
             }
@@ -136,7 +145,9 @@ public struct AcceptedCredentials: Sendable, Hashable {
             throw ValueError("cannot read the accept file \(path): \(String(cString: strerror(errno)))")
         }
         if info.st_mode & 0o022 != 0 {
-            throw ValueError("the accept file \(path) may be written by others (mode \(String(info.st_mode & 0o777, radix: 8))); run: chmod go-w \(path)")
+            throw ValueError(
+                "the accept file \(path) may be written by others (mode \(String(info.st_mode & 0o777, radix: 8))); run: chmod go-w \(path)"
+            )
         }
         let bytes: [UInt8]
         do throws(ValueError) { bytes = try DesiredStateLoader.readFile(path) } catch {
@@ -172,9 +183,13 @@ public enum SharedTokenCheck {
     public static func diagnostics(_ state: DesiredState) -> [Diagnostic] {
         let file = (state.master.tokenFile as NSString).deletingLastPathComponent + "/accepted"
         guard let accepted = try? AcceptedCredentials.read(file), accepted.acceptsShared else { return [] }
-        return [Diagnostic(.warning, file: file, code: "shared-token",
-                           message: "the agents here accept one token shared by every role, so whoever holds any host's token may change every agent: "
-                               + "give each agent its own ('mirrorsync credential token FILE --for ROLE' on its host, its line in its peers' accept files "
-                               + "with 'mirrorsync credential accept'), then delete the 'shared' line (docs/security.md)")]
+        return [
+            Diagnostic(
+                .warning, file: file, code: "shared-token",
+                message:
+                    "the agents here accept one token shared by every role, so whoever holds any host's token may change every agent: "
+                    + "give each agent its own ('mirrorsync credential token FILE --for ROLE' on its host, its line in its peers' accept files "
+                    + "with 'mirrorsync credential accept'), then delete the 'shared' line (docs/security.md)")
+        ]
     }
 }

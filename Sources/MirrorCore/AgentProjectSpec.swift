@@ -30,29 +30,43 @@ public struct AgentProjectSpec: Codable, Sendable, Hashable, CustomReflectable {
     /// Makes the box this spec's own before it is written. (A `_modify` on the box itself would not do: writing a
     /// property of a class reads the reference, it does not modify it.)
     private mutating func makeUnique() {
-        if !isKnownUniquelyReferenced(&box) { box = Fields(upstream: box.upstream, interval: box.interval, tree: box.tree, slaves: box.slaves) }
+        if !isKnownUniquelyReferenced(&box) {
+            box = Fields(upstream: box.upstream, interval: box.interval, tree: box.tree, slaves: box.slaves)
+        }
     }
 
     public var upstream: UpstreamSpec {
         _read { yield box.upstream }
-        _modify { makeUnique(); yield &box.upstream }
+        _modify {
+            makeUnique()
+            yield &box.upstream
+        }
     }
 
     public var interval: IntervalSpec {
         _read { yield box.interval }
-        _modify { makeUnique(); yield &box.interval }
+        _modify {
+            makeUnique()
+            yield &box.interval
+        }
     }
 
     /// What it copies, where to, and how.
     public var tree: TreeSpec {
         _read { yield box.tree }
-        _modify { makeUnique(); yield &box.tree }
+        _modify {
+            makeUnique()
+            yield &box.tree
+        }
     }
 
     /// On the master, the slaves that serve the project.
     public var slaves: [String] {
         _read { yield box.slaves }
-        _modify { makeUnique(); yield &box.slaves }
+        _modify {
+            makeUnique()
+            yield &box.slaves
+        }
     }
 
     public init(upstream: UpstreamSpec, interval: IntervalSpec, tree: TreeSpec, slaves: [String] = []) {
@@ -60,12 +74,16 @@ public struct AgentProjectSpec: Codable, Sendable, Hashable, CustomReflectable {
     }
 
     public static func == (lhs: AgentProjectSpec, rhs: AgentProjectSpec) -> Bool {
-        lhs.box === rhs.box || (lhs.upstream == rhs.upstream && lhs.interval == rhs.interval && lhs.tree == rhs.tree && lhs.slaves == rhs.slaves)
+        lhs.box === rhs.box
+            || (lhs.upstream == rhs.upstream && lhs.interval == rhs.interval && lhs.tree == rhs.tree
+                && lhs.slaves == rhs.slaves)
     }
 
     /// Its fields, as a struct of them would show them.
     public var customMirror: Mirror {
-        Mirror(self, children: ["upstream": upstream, "interval": interval, "tree": tree, "slaves": slaves], displayStyle: .struct)
+        Mirror(
+            self, children: ["upstream": upstream, "interval": interval, "tree": tree, "slaves": slaves],
+            displayStyle: .struct)
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -75,13 +93,17 @@ public struct AgentProjectSpec: Codable, Sendable, Hashable, CustomReflectable {
         hasher.combine(slaves)
     }
 
-    public init(upstream: UpstreamSpec, source: String = "", path: String, interval: IntervalSpec, exclude: [String] = [],
-                twoStage: [String] = [], rsyncOptions: [String] = [], suspended: Bool = false, timeout: TimeSpan? = nil,
-                maxDelete: DeletionLimit = .default, slaves: [String] = []) {
-        self.init(upstream: upstream, interval: interval,
-                  tree: TreeSpec(source: source, path: path, exclude: exclude, twoStage: twoStage, rsyncOptions: rsyncOptions,
-                                 suspended: suspended, timeout: timeout, maxDelete: maxDelete),
-                  slaves: slaves)
+    public init(
+        upstream: UpstreamSpec, source: String = "", path: String, interval: IntervalSpec, exclude: [String] = [],
+        twoStage: [String] = [], rsyncOptions: [String] = [], suspended: Bool = false, timeout: TimeSpan? = nil,
+        maxDelete: DeletionLimit = .default, slaves: [String] = []
+    ) {
+        self.init(
+            upstream: upstream, interval: interval,
+            tree: TreeSpec(
+                source: source, path: path, exclude: exclude, twoStage: twoStage, rsyncOptions: rsyncOptions,
+                suspended: suspended, timeout: timeout, maxDelete: maxDelete),
+            slaves: slaves)
     }
 
     public subscript<T>(dynamicMember keyPath: WritableKeyPath<TreeSpec, T>) -> T {
@@ -98,10 +120,11 @@ public struct AgentProjectSpec: Codable, Sendable, Hashable, CustomReflectable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: FieldKey.self)
-        self.init(upstream: try c.decode(UpstreamSpec.self, forKey: FieldKey("upstream")),
-                  interval: try c.decode(IntervalSpec.self, forKey: FieldKey("interval")),
-                  tree: try TreeSpec(from: c),
-                  slaves: try c.decodeIfPresent([String].self, forKey: FieldKey("slaves")) ?? [])
+        self.init(
+            upstream: try c.decode(UpstreamSpec.self, forKey: FieldKey("upstream")),
+            interval: try c.decode(IntervalSpec.self, forKey: FieldKey("interval")),
+            tree: try TreeSpec(from: c),
+            slaves: try c.decodeIfPresent([String].self, forKey: FieldKey("slaves")) ?? [])
     }
 
     public func encode(to encoder: any Encoder) throws {

@@ -21,8 +21,11 @@ public struct AgentSettings: Codable, Sendable, Hashable {
     /// On the master, the site as mirror lists show it (`site:` in mirrors.d), for `GET /mirrorz.json`.
     public var site: SiteSpec?
 
-    public init(root: String, maxConcurrentSyncs: Int = 4, publicStatus: Bool = false, rsyncd: RsyncdSpec? = nil,
-                master: String? = nil, slaves: [String: String] = [:], peers: [String: AgentTransport] = [:], site: SiteSpec? = nil) {
+    public init(
+        root: String, maxConcurrentSyncs: Int = 4, publicStatus: Bool = false, rsyncd: RsyncdSpec? = nil,
+        master: String? = nil, slaves: [String: String] = [:], peers: [String: AgentTransport] = [:],
+        site: SiteSpec? = nil
+    ) {
         self.peers = peers
         self.site = site
         self.root = root
@@ -34,7 +37,9 @@ public struct AgentSettings: Codable, Sendable, Hashable {
         self.site = site
     }
 
-    enum CodingKeys: String, CodingKey { case root, maxConcurrentSyncs, publicStatus, rsyncd, master, slaves, peers, site }
+    enum CodingKeys: String, CodingKey {
+        case root, maxConcurrentSyncs, publicStatus, rsyncd, master, slaves, peers, site
+    }
 
     /// How this agent reaches the peer at `api`.
     public func transport(to api: String) -> AgentTransport { peers[api] ?? AgentTransport() }

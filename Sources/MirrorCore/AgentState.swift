@@ -23,9 +23,11 @@ public struct ProjectStatus: Codable, Sendable, Hashable {
     /// Its runs have failed with one cause `FailureStreak.stuckAfter` times or more in a row: retrying will not mend it.
     public var stuck: FailureStreak?
 
-    public init(activity: Activity, revision: Int, lastRun: RunRecord? = nil, lastSuccessAt: Date? = nil,
-                nextRunAt: Date? = nil, currentRunID: Int64? = nil, lastStartedAt: Date? = nil, lastEndedAt: Date? = nil,
-                sizeBytes: Int64? = nil, addedAt: Date? = nil, stuck: FailureStreak? = nil) {
+    public init(
+        activity: Activity, revision: Int, lastRun: RunRecord? = nil, lastSuccessAt: Date? = nil,
+        nextRunAt: Date? = nil, currentRunID: Int64? = nil, lastStartedAt: Date? = nil, lastEndedAt: Date? = nil,
+        sizeBytes: Int64? = nil, addedAt: Date? = nil, stuck: FailureStreak? = nil
+    ) {
         self.activity = activity
         self.revision = revision
         self.lastRun = lastRun
@@ -87,8 +89,11 @@ public struct ProjectState: Codable, Sendable, Hashable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        box = Box(spec: try c.decode(AgentProjectSpec.self, forKey: .spec), generation: try c.decode(String.self, forKey: .generation),
-                  status: try c.decode(ProjectStatus.self, forKey: .status), managed: try c.decodeIfPresent(Bool.self, forKey: .managed) ?? false)
+        box = Box(
+            spec: try c.decode(AgentProjectSpec.self, forKey: .spec),
+            generation: try c.decode(String.self, forKey: .generation),
+            status: try c.decode(ProjectStatus.self, forKey: .status),
+            managed: try c.decodeIfPresent(Bool.self, forKey: .managed) ?? false)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -100,7 +105,8 @@ public struct ProjectState: Codable, Sendable, Hashable {
     }
 
     public static func == (a: ProjectState, b: ProjectState) -> Bool {
-        a.box === b.box || (a.generation == b.generation && a.managed == b.managed && a.status == b.status && a.spec == b.spec)
+        a.box === b.box
+            || (a.generation == b.generation && a.managed == b.managed && a.status == b.status && a.spec == b.spec)
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -133,9 +139,11 @@ public struct AgentState: Codable, Sendable, Hashable {
     /// True when the agent accepts one token shared by every role: `status` says what to do about it.
     public var sharedToken: Bool?
 
-    public init(role: AgentRole, name: String, bootID: String, version: String, settings: AgentSettings?,
-                settingsGeneration: String?, projects: [String: ProjectState], projectsDigest: String? = nil,
-                projectsOmitted: Bool = false, stateVersion: UInt64? = nil, projectsSince: UInt64? = nil) {
+    public init(
+        role: AgentRole, name: String, bootID: String, version: String, settings: AgentSettings?,
+        settingsGeneration: String?, projects: [String: ProjectState], projectsDigest: String? = nil,
+        projectsOmitted: Bool = false, stateVersion: UInt64? = nil, projectsSince: UInt64? = nil
+    ) {
         self.role = role
         self.name = name
         self.bootID = bootID
@@ -172,7 +180,10 @@ public struct AgentState: Codable, Sendable, Hashable {
 
     /// The digest these projects have, for agents (and tests) that build a state.
     public static func digest(of projects: [String: ProjectState]) -> String {
-        ProjectsDigest.of(projects.keys.sorted().map { (name: $0, generation: projects[$0]!.generation, managed: projects[$0]!.managed) })
+        ProjectsDigest.of(
+            projects.keys.sorted().map {
+                (name: $0, generation: projects[$0]!.generation, managed: projects[$0]!.managed)
+            })
     }
 }
 
@@ -186,7 +197,9 @@ public struct AgentHealth: Codable, Sendable, Hashable {
     /// True when the agent accepts one token shared by every role (no `--accept-file`, or a `shared` line in it).
     public var sharedToken: Bool?
 
-    public init(status: String = "ok", role: AgentRole, name: String, bootID: String, version: String, sharedToken: Bool? = nil) {
+    public init(
+        status: String = "ok", role: AgentRole, name: String, bootID: String, version: String, sharedToken: Bool? = nil
+    ) {
         self.sharedToken = sharedToken
         self.status = status
         self.role = role

@@ -9,34 +9,55 @@ public enum AlertMetrics {
     public static let help: [(name: String, help: String)] = [
         ("mirrorsync_last_success_timestamp_seconds", "When the project's last successful run ended (Unix time)."),
         ("mirrorsync_project_added_timestamp_seconds", "When the agent was first given the project (Unix time)."),
-        ("mirrorsync_project_interval_seconds", "The longest time between two scheduled runs of the project; not written for a suspended project."),
-        ("mirrorsync_project_stuck_runs", "How many runs of the project in a row failed with the cause in its label; written once they are 3 or more (stuck: retrying will not mend it)."),
+        (
+            "mirrorsync_project_interval_seconds",
+            "The longest time between two scheduled runs of the project; not written for a suspended project."
+        ),
+        (
+            "mirrorsync_project_stuck_runs",
+            "How many runs of the project in a row failed with the cause in its label; written once they are 3 or more (stuck: retrying will not mend it)."
+        ),
         ("mirrorsync_slave_up", "Master: 1 when the slave answered its health check, else 0."),
         ("mirrorsync_slave_behind_revisions", "Master: how many revisions of the project the slave lacks."),
-        ("mirrorsync_slave_lag_seconds", "Master: how long since the master made the first revision of the project the slave lacks; 0 when it lacks none."),
-        ("mirrorsync_rsyncd_up", "Master: 1 when its rsync daemon runs, else 0; not written before the settings name one."),
+        (
+            "mirrorsync_slave_lag_seconds",
+            "Master: how long since the master made the first revision of the project the slave lacks; 0 when it lacks none."
+        ),
+        (
+            "mirrorsync_rsyncd_up",
+            "Master: 1 when its rsync daemon runs, else 0; not written before the settings name one."
+        ),
     ]
 
     /// The text for an agent's projects and, on the master, for its site.
     public static func render(projects: [String: ProjectState], site: SiteStatus?) -> String {
         var out = Text()
         let names = projects.keys.sorted()
-        out.family("mirrorsync_last_success_timestamp_seconds", names.compactMap { name in
-            projects[name]!.status.lastSuccessAt.map { ([("project", name)], $0.timeIntervalSince1970) }
-        })
-        out.family("mirrorsync_project_added_timestamp_seconds", names.compactMap { name in
-            projects[name]!.status.addedAt.map { ([("project", name)], $0.timeIntervalSince1970) }
-        })
-        out.family("mirrorsync_project_interval_seconds", names.compactMap { name in
-            let spec = projects[name]!.spec
-            return spec.suspended ? nil : period(of: spec.interval).map { ([("project", name)], $0) }
-        })
-        out.family("mirrorsync_project_stuck_runs", names.compactMap { name in
-            projects[name]!.status.stuck.map { ([("project", name), ("cause", $0.cause)], Double($0.runs)) }
-        })
+        out.family(
+            "mirrorsync_last_success_timestamp_seconds",
+            names.compactMap { name in
+                projects[name]!.status.lastSuccessAt.map { ([("project", name)], $0.timeIntervalSince1970) }
+            })
+        out.family(
+            "mirrorsync_project_added_timestamp_seconds",
+            names.compactMap { name in
+                projects[name]!.status.addedAt.map { ([("project", name)], $0.timeIntervalSince1970) }
+            })
+        out.family(
+            "mirrorsync_project_interval_seconds",
+            names.compactMap { name in
+                let spec = projects[name]!.spec
+                return spec.suspended ? nil : period(of: spec.interval).map { ([("project", name)], $0) }
+            })
+        out.family(
+            "mirrorsync_project_stuck_runs",
+            names.compactMap { name in
+                projects[name]!.status.stuck.map { ([("project", name), ("cause", $0.cause)], Double($0.runs)) }
+            })
         guard let site else { return out.text }
         out.family("mirrorsync_slave_up", site.slaves.map { ([("slave", $0.name)], $0.reachable ? 1 : 0) })
-        var behind: [Sample] = [], lag: [Sample] = []
+        var behind: [Sample] = []
+        var lag: [Sample] = []
         for name in site.projects.keys.sorted() {
             let copies = site.projects[name]!.slaves
             for slave in copies.keys.sorted() {
@@ -47,7 +68,9 @@ public enum AlertMetrics {
         }
         out.family("mirrorsync_slave_behind_revisions", behind)
         out.family("mirrorsync_slave_lag_seconds", lag)
-        if site.rsyncd.state != .disabled { out.family("mirrorsync_rsyncd_up", [([], site.rsyncd.state == .running ? 1 : 0)]) }
+        if site.rsyncd.state != .disabled {
+            out.family("mirrorsync_rsyncd_up", [([], site.rsyncd.state == .running ? 1 : 0)])
+        }
         return out.text
     }
 
@@ -59,7 +82,7 @@ public enum AlertMetrics {
         guard let cron = interval.cron else { return nil }
         if let known = cronPeriods.withLock({ $0[interval] }) { return known }
         let zone = TimeZone(identifier: interval.timezone ?? "UTC") ?? TimeZone(identifier: "UTC")!
-        let start = Date(timeIntervalSince1970: 1_767_571_200) // Monday 2026-01-05 00:00 UTC
+        let start = Date(timeIntervalSince1970: 1_767_571_200)  // Monday 2026-01-05 00:00 UTC
         var longest: Double?
         var last = start
         for _ in 0..<400 {
@@ -86,7 +109,9 @@ public enum AlertMetrics {
             text += "# HELP \(name) \(help)\n# TYPE \(name) gauge\n"
             for (labels, value) in samples {
                 text += name
-                if !labels.isEmpty { text += "{" + labels.map { "\($0.0)=\"\(Self.escape($0.1))\"" }.joined(separator: ",") + "}" }
+                if !labels.isEmpty {
+                    text += "{" + labels.map { "\($0.0)=\"\(Self.escape($0.1))\"" }.joined(separator: ",") + "}"
+                }
                 text += " " + Self.number(value) + "\n"
             }
         }

@@ -16,7 +16,8 @@ public struct ByteSize: Sendable, Hashable, Codable, CustomStringConvertible {
             "G": 1_073_741_824, "GiB": 1_073_741_824, "GB": 1e9,
         ]
         guard !number.isEmpty, number.first != ".", number.last != ".",
-              number.filter({ $0 == "." }).count <= 1, let value = Double(number) else {
+            number.filter({ $0 == "." }).count <= 1, let value = Double(number)
+        else {
             throw ValueError("'\(text)' is not a size; \(hint)")
         }
         guard !unit.isEmpty else { throw ValueError("'\(text)' has no unit; \(hint)") }

@@ -31,7 +31,9 @@ public struct CronExpression: Sendable, Hashable, Codable, CustomStringConvertib
         let text = macros[trimmed.lowercased()] ?? trimmed
         let fields = text.split(separator: " ")
         guard fields.count == 5 else {
-            throw ValueError("cron expression '\(input)' has \(fields.count) fields; it needs 5: minute hour day-of-month month day-of-week")
+            throw ValueError(
+                "cron expression '\(input)' has \(fields.count) fields; it needs 5: minute hour day-of-month month day-of-week"
+            )
         }
         let minute = try field(fields[0], "minute", 0...59, names: [])
         let hour = try field(fields[1], "hour", 0...23, names: [])
@@ -44,8 +46,10 @@ public struct CronExpression: Sendable, Hashable, Codable, CustomStringConvertib
             daysOfWeek: UInt8(dow), dayOfMonthRestricted: fields[2] != "*", dayOfWeekRestricted: fields[4] != "*")
     }
 
-    private init(text: String, minutes: UInt64, hours: UInt32, daysOfMonth: UInt32, months: UInt16, daysOfWeek: UInt8,
-                 dayOfMonthRestricted: Bool, dayOfWeekRestricted: Bool) {
+    private init(
+        text: String, minutes: UInt64, hours: UInt32, daysOfMonth: UInt32, months: UInt16, daysOfWeek: UInt8,
+        dayOfMonthRestricted: Bool, dayOfWeekRestricted: Bool
+    ) {
         self.text = text
         self.minutes = minutes
         self.hours = hours
@@ -57,14 +61,17 @@ public struct CronExpression: Sendable, Hashable, Codable, CustomStringConvertib
     }
 
     /// One field as a bit set of the values it matches.
-    private static func field(_ spec: Substring, _ name: String, _ range: ClosedRange<Int>, names: [String], nameBase: Int = 0) throws(ValueError) -> UInt64 {
+    private static func field(
+        _ spec: Substring, _ name: String, _ range: ClosedRange<Int>, names: [String], nameBase: Int = 0
+    ) throws(ValueError) -> UInt64 {
         func value(_ s: Substring) throws(ValueError) -> Int {
             if let i = names.firstIndex(of: s.lowercased()) { return i + nameBase }
             guard let n = Int(s), s.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
                 throw ValueError("cron \(name) field '\(spec)': '\(s)' is not a number")
             }
             guard range.contains(n) else {
-                throw ValueError("cron \(name) field '\(spec)': \(n) is outside \(range.lowerBound)-\(range.upperBound)")
+                throw ValueError(
+                    "cron \(name) field '\(spec)': \(n) is outside \(range.lowerBound)-\(range.upperBound)")
             }
             return n
         }
@@ -75,18 +82,25 @@ public struct CronExpression: Sendable, Hashable, Codable, CustomStringConvertib
             guard pieces.count <= 2 else { throw ValueError("cron \(name) field '\(spec)' has more than one '/'") }
             var step = 1
             if pieces.count == 2 {
-                guard let s = Int(pieces[1]), s > 0, s <= range.upperBound, pieces[1].utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
-                    throw ValueError("cron \(name) field '\(spec)': step '\(pieces[1])' is not a number from 1 to \(range.upperBound)")
+                guard let s = Int(pieces[1]), s > 0, s <= range.upperBound,
+                    pieces[1].utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 })
+                else {
+                    throw ValueError(
+                        "cron \(name) field '\(spec)': step '\(pieces[1])' is not a number from 1 to \(range.upperBound)"
+                    )
                 }
                 step = s
             }
-            let lower: Int, upper: Int
+            let lower: Int
+            let upper: Int
             if pieces[0] == "*" {
                 (lower, upper) = (range.lowerBound, range.upperBound)
             } else if let dash = pieces[0].firstIndex(of: "-") {
                 lower = try value(pieces[0][..<dash])
                 upper = try value(pieces[0][pieces[0].index(after: dash)...])
-                guard lower <= upper else { throw ValueError("cron \(name) field '\(spec)': range \(lower)-\(upper) runs backwards") }
+                guard lower <= upper else {
+                    throw ValueError("cron \(name) field '\(spec)': range \(lower)-\(upper) runs backwards")
+                }
             } else {
                 lower = try value(pieces[0])
                 upper = pieces.count == 2 ? range.upperBound : lower
@@ -129,10 +143,13 @@ extension CronExpression {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = timeZone
         // Whole minutes: the first candidate is the minute after `date`.
-        guard var day = calendar.date(from: calendar.dateComponents([.year, .month, .day], from: date)) else { return nil }
+        guard var day = calendar.date(from: calendar.dateComponents([.year, .month, .day], from: date)) else {
+            return nil
+        }
         for _ in 0..<(366 * 8) {
             let parts = calendar.dateComponents([.year, .month, .day, .weekday], from: day)
-            if let d = parts.day, let m = parts.month, let w = parts.weekday, matches(day: d, month: m, weekday: w - 1) {
+            if let d = parts.day, let m = parts.month, let w = parts.weekday, matches(day: d, month: m, weekday: w - 1)
+            {
                 for hour in 0..<24 where hours & (1 << UInt32(hour)) != 0 {
                     for minute in 0..<60 where minutes & (1 << UInt64(minute)) != 0 {
                         var c = DateComponents()
@@ -143,7 +160,8 @@ extension CronExpression {
                         c.minute = minute
                         // A time that the clocks skip (a DST gap) is not a firing time.
                         guard let candidate = calendar.date(from: c),
-                              calendar.component(.hour, from: candidate) == hour, candidate > date else { continue }
+                            calendar.component(.hour, from: candidate) == hour, candidate > date
+                        else { continue }
                         return candidate
                     }
                 }
@@ -173,7 +191,8 @@ extension IntervalSpec {
             return lastStart.addingTimeInterval(TimeInterval(every.seconds) + offset)
         }
         if let cron {
-            return cron.next(after: lastStart, in: TimeZone(identifier: timezone ?? "UTC") ?? TimeZone(identifier: "UTC")!)
+            return cron.next(
+                after: lastStart, in: TimeZone(identifier: timezone ?? "UTC") ?? TimeZone(identifier: "UTC")!)
         }
         return nil
     }

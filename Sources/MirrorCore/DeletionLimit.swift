@@ -22,7 +22,8 @@ public enum DeletionLimit: Sendable, Hashable, Codable, CustomStringConvertible 
             let number = text.dropLast()
             let parts = number.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
             guard digits(parts[0]), parts[0].count <= 3, parts.count == 1 || digits(parts[1]),
-                  let value = Double(number), value <= 100 else {
+                let value = Double(number), value <= 100
+            else {
                 throw ValueError("'\(text)' is not a share between 0% and 100%; \(hint)")
             }
             return .percent(value)
@@ -43,7 +44,10 @@ public enum DeletionLimit: Sendable, Hashable, Codable, CustomStringConvertible 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if let n = try? container.decode(Int.self) {
-            guard n >= 0 else { throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "a deletion limit may not be negative")) }
+            guard n >= 0 else {
+                throw DecodingError.dataCorrupted(
+                    .init(codingPath: decoder.codingPath, debugDescription: "a deletion limit may not be negative"))
+            }
             self = .files(n)
             return
         }

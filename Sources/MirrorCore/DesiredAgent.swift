@@ -41,8 +41,11 @@ public struct DesiredAgent: Sendable {
     /// `Generation.of(settings)`: computed once, since the plan and the config digest both need it.
     public private(set) var settingsGeneration: String
 
-    init(role: AgentRole, name: String, api: String, transport: AgentTransport, settings: AgentSettings, table: SpecTable,
-         members: [Int32]?, summaries: [String: String], projectsDigest: String? = nil, settingsGeneration: String? = nil) {
+    init(
+        role: AgentRole, name: String, api: String, transport: AgentTransport, settings: AgentSettings,
+        table: SpecTable,
+        members: [Int32]?, summaries: [String: String], projectsDigest: String? = nil, settingsGeneration: String? = nil
+    ) {
         self.transport = transport
         self.role = role
         self.name = name
@@ -84,9 +87,13 @@ public struct DesiredAgent: Sendable {
             table.generations.withUnsafeBufferPointer { generations in
                 var digest = ProjectsDigest.Builder()
                 if let members {
-                    for place in members { digest.add(name: names[Int(place)], generation: generations[Int(place)], managed: true) }
+                    for place in members {
+                        digest.add(name: names[Int(place)], generation: generations[Int(place)], managed: true)
+                    }
                 } else {
-                    for place in names.indices { digest.add(name: names[place], generation: generations[place], managed: true) }
+                    for place in names.indices {
+                        digest.add(name: names[place], generation: generations[place], managed: true)
+                    }
                 }
                 return digest.hex
             }
@@ -101,15 +108,22 @@ extension DesiredAgent {
     /// The desired state, split by agent: the master holds every project with the slaves that serve it; each slave
     /// holds the projects assigned to it, pulled from the master's rsync daemon into its public directory.
     public static func all(from state: DesiredState) -> [DesiredAgent] {
-        let masterHost = URLComponents(string: state.master.api)?.host.map { $0.hasPrefix("[") ? String($0.dropFirst().dropLast()) : $0 } ?? "localhost"
+        let masterHost =
+            URLComponents(string: state.master.api)?.host.map {
+                $0.hasPrefix("[") ? String($0.dropFirst().dropLast()) : $0
+            } ?? "localhost"
         let modulePort = state.master.rsyncd.port == 873 ? nil : state.master.rsyncd.port
         let slaveNames = state.slaves.keys.sorted()
         let names = state.projects.keys.sorted()
-        let rows = build(names: names, of: state, slaveNames: slaveNames, masterHost: masterHost, modulePort: modulePort)
+        let rows = build(
+            names: names, of: state, slaveNames: slaveNames, masterHost: masterHost, modulePort: modulePort)
         var places: [String: Int] = [:]
         places.reserveCapacity(names.count)
-        var masterSpecs: [AgentProjectSpec?] = [], masterGenerations: [String] = [], masterMembers: [Int32] = []
-        var pullSpecs: [AgentProjectSpec?] = [], pullGenerations: [String] = []
+        var masterSpecs: [AgentProjectSpec?] = []
+        var masterGenerations: [String] = []
+        var masterMembers: [Int32] = []
+        var pullSpecs: [AgentProjectSpec?] = []
+        var pullGenerations: [String] = []
         var summaries: [String: String] = [:]
         masterSpecs.reserveCapacity(names.count)
         masterGenerations.reserveCapacity(names.count)
@@ -140,9 +154,10 @@ extension DesiredAgent {
         let masterPeer = masterTransport.isStandard ? [:] : [state.master.api: masterTransport]
         let master = DesiredAgent(
             role: .master, name: "master", api: state.master.api, transport: masterTransport,
-            settings: AgentSettings(root: state.master.root, maxConcurrentSyncs: state.master.maxConcurrentSyncs,
-                                    publicStatus: state.master.publicStatus, rsyncd: state.master.rsyncd,
-                                    slaves: state.slaves.mapValues(\.api), peers: slavePeers, site: state.site),
+            settings: AgentSettings(
+                root: state.master.root, maxConcurrentSyncs: state.master.maxConcurrentSyncs,
+                publicStatus: state.master.publicStatus, rsyncd: state.master.rsyncd,
+                slaves: state.slaves.mapValues(\.api), peers: slavePeers, site: state.site),
             table: masterTable, members: masterMembers.count == names.count ? nil : masterMembers, summaries: summaries)
         // Each slave's digest hashes its whole list: side by side on every core.
         let digests = Mutex([String](repeating: "", count: slaveNames.count))
@@ -154,18 +169,24 @@ extension DesiredAgent {
         let slaveDigests = digests.withLock { $0 }
         // Slaves mostly have the same settings (one publicDir, one master): each distinct one is encoded once.
         var settingsGenerations: [AgentSettings: String] = [:]
-        return [master] + slaveNames.enumerated().map { i, name in
-            let settings = AgentSettings(root: state.slaves[name]!.publicDir, master: state.master.api, peers: masterPeer)
-            let generation = settingsGenerations[settings] ?? Generation.of(settings)
-            settingsGenerations[settings] = generation
-            return DesiredAgent(role: .slave, name: name, api: state.slaves[name]!.api, transport: state.transport(slave: state.slaves[name]!),
-                                settings: settings, table: pullTable, members: slaveMembers[i], summaries: [:],
-                                projectsDigest: slaveDigests[i], settingsGeneration: generation)
-        }
+        return [master]
+            + slaveNames.enumerated().map { i, name in
+                let settings = AgentSettings(
+                    root: state.slaves[name]!.publicDir, master: state.master.api, peers: masterPeer)
+                let generation = settingsGenerations[settings] ?? Generation.of(settings)
+                settingsGenerations[settings] = generation
+                return DesiredAgent(
+                    role: .slave, name: name, api: state.slaves[name]!.api,
+                    transport: state.transport(slave: state.slaves[name]!),
+                    settings: settings, table: pullTable, members: slaveMembers[i], summaries: [:],
+                    projectsDigest: slaveDigests[i], settingsGeneration: generation)
+            }
     }
 
     /// Each project's specs and their generations, place by place in `names`.
-    private static func build(names: [String], of state: DesiredState, slaveNames: [String], masterHost: String, modulePort: Int?) -> [Built] {
+    private static func build(
+        names: [String], of state: DesiredState, slaveNames: [String], masterHost: String, modulePort: Int?
+    ) -> [Built] {
         let slavePlaces = Dictionary(uniqueKeysWithValues: slaveNames.enumerated().map { ($1, Int32($0)) })
         let everySlave = Array(0..<Int32(slaveNames.count))
         // Each project's specs and their generations, in chunks side by side on every core: for a large site these
@@ -178,23 +199,28 @@ extension DesiredAgent {
             local.reserveCapacity(range.count)
             for name in names[range] {
                 let project = state.projects[name]!
-                guard let upstream = state.upstreams[project.upstream], let interval = state.intervals[project.interval] else {
+                guard let upstream = state.upstreams[project.upstream], let interval = state.intervals[project.interval]
+                else {
                     local.append(Built())
                     continue
                 }
                 let servers = state.slaves(serving: project, allSlaves: slaveNames)
                 let spec = AgentProjectSpec(upstream: upstream, interval: interval, tree: project.tree, slaves: servers)
-                var row = Built(spec: spec, generation: Generation.of(spec),
-                                summary: "upstream=\(project.upstream) interval=\(project.interval)" + (project.suspended ? " suspended" : ""))
+                var row = Built(
+                    spec: spec, generation: Generation.of(spec),
+                    summary: "upstream=\(project.upstream) interval=\(project.interval)"
+                        + (project.suspended ? " suspended" : ""))
                 guard !servers.isEmpty else {
                     local.append(row)
                     continue
                 }
-                row.servers = if case .all = project.slaves { everySlave } else { servers.compactMap { slavePlaces[$0] } }
+                row.servers =
+                    if case .all = project.slaves { everySlave } else { servers.compactMap { slavePlaces[$0] } }
                 // A slave pulls the master's copy: one module per project on the master's rsync daemon, with the site's
                 // credential (user and password), which the slave gets from the master.
-                let module = UpstreamSpec(url: .rsync(user: nil, host: masterHost, port: modulePort, path: name),
-                                          timeout: project.timeout ?? upstream.timeout, ioTimeout: upstream.ioTimeout, credential: .site)
+                let module = UpstreamSpec(
+                    url: .rsync(user: nil, host: masterHost, port: modulePort, path: name),
+                    timeout: project.timeout ?? upstream.timeout, ioTimeout: upstream.ioTimeout, credential: .site)
                 // The slave holds the project's tree as the master does: the excludes the master's copy already went
                 // through also keep the slave from deleting what it holds under those names, and the rsync options
                 // (permissions, owners) apply on every host. Only where it comes from differs: the whole module, within

@@ -34,8 +34,11 @@ public struct Diagnostic: Sendable, Hashable, Codable, Error, CustomStringConver
     /// The key the finding is about, where there is one; the API's error bodies name it.
     public var field: String?
 
-    public init(_ severity: Severity = .error, file: String, line: Int? = nil, column: Int? = nil, code: String, message: String,
-                field: String? = nil) {
+    public init(
+        _ severity: Severity = .error, file: String, line: Int? = nil, column: Int? = nil, code: String,
+        message: String,
+        field: String? = nil
+    ) {
         self.severity = severity
         self.file = file
         self.line = line
@@ -45,8 +48,10 @@ public struct Diagnostic: Sendable, Hashable, Codable, Error, CustomStringConver
         self.field = field
     }
 
-    public init(_ severity: Severity = .error, at mark: SourceMark, code: String, message: String, field: String? = nil) {
-        self.init(severity, file: mark.file, line: mark.line, column: mark.column, code: code, message: message, field: field)
+    public init(_ severity: Severity = .error, at mark: SourceMark, code: String, message: String, field: String? = nil)
+    {
+        self.init(
+            severity, file: mark.file, line: mark.line, column: mark.column, code: code, message: message, field: field)
     }
 
     /// `file:line:column: error: message`, as compilers print it.
@@ -78,7 +83,6 @@ public struct Diagnostics: Sendable {
     public mutating func error(_ mark: SourceMark, _ code: String, _ message: String, field: String? = nil) {
         all.append(Diagnostic(at: mark, code: code, message: message, field: field))
     }
-
 
     public mutating func append(_ diagnostic: Diagnostic) { all.append(diagnostic) }
     public mutating func append(contentsOf other: [Diagnostic]) { all.append(contentsOf: other) }

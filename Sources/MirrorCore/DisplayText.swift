@@ -8,7 +8,9 @@ public enum DisplayText {
 
     public static func check(_ text: String) throws(ValueError) -> String {
         guard !text.isEmpty else { throw ValueError("the text may not be empty; leave the key out instead") }
-        guard text.unicodeScalars.count <= maxLength else { throw ValueError("the text is longer than \(maxLength) characters") }
+        guard text.unicodeScalars.count <= maxLength else {
+            throw ValueError("the text is longer than \(maxLength) characters")
+        }
         if let bad = text.utf8.first(where: { $0 < 0x20 || $0 == 0x7F }) {
             throw ValueError("the text holds \(MirrorPath.describe(byte: bad)); write it on one line")
         }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Where a program that an agent runs for a project (a hook; any later command) may come from: only a regular file
@@ -34,7 +34,9 @@ public struct ExecAllowlist: Sendable, Hashable {
     /// The allowlist of `--allow-exec` `directories`, checked as the agent starts: each exists, it, the directories
     /// above it and the programs in it pass the rule, and it does not overlap any of `trees` (resolved paths, each
     /// with what a message calls it).
-    public init(directories: [String], user: UInt32?, trees: [(path: String, what: String)] = []) throws(ExecAllowlistError) {
+    public init(directories: [String], user: UInt32?, trees: [(path: String, what: String)] = [])
+        throws(ExecAllowlistError)
+    {
         var resolved: [String] = []
         for directory in directories {
             guard let real = Self.realPath(directory) else {
@@ -63,29 +65,35 @@ public struct ExecAllowlist: Sendable, Hashable {
     /// lie in now (the project's tree, the state directory), each with what a message calls it.
     public func resolve(_ program: String, trees: [(path: String, what: String)] = []) throws(ExecRefusal) -> String {
         // Where a program outside the allowed directories leads is not said: the caller learns nothing of the host.
-        let outside = ExecRefusal(program: program, reason: directories.isEmpty
-            ? "this agent runs no program (no \(Self.flag)); start the agent with \(Self.flag) naming a directory that holds it to allow it"
-            : "it is not a file inside a directory this agent may run programs from (\(Self.flag) \(given.joined(separator: ", \(Self.flag) "))); "
-                + "put it in one, or start the agent with \(Self.flag) naming its directory")
+        let outside = ExecRefusal(
+            program: program,
+            reason: directories.isEmpty
+                ? "this agent runs no program (no \(Self.flag)); start the agent with \(Self.flag) naming a directory that holds it to allow it"
+                : "it is not a file inside a directory this agent may run programs from (\(Self.flag) \(given.joined(separator: ", \(Self.flag) "))); "
+                    + "put it in one, or start the agent with \(Self.flag) naming its directory")
         guard program.hasPrefix("/") else { throw outside }
         // A program named inside an allowed directory (no `..` leading out) may be said to be missing there.
         let plain = !program.split(separator: "/").contains { $0 == ".." || $0 == "." }
         let named = plain ? (directories + given).first { Self.isInside(program, $0) } : nil
         guard let real = Self.realPath(program) else {
             guard let named else { throw outside }
-            throw ExecRefusal(program: program, reason: "there is no such program in \(Self.flag) \(named), or it cannot be read")
+            throw ExecRefusal(
+                program: program, reason: "there is no such program in \(Self.flag) \(named), or it cannot be read")
         }
         guard directories.contains(where: { Self.isInside(real, $0) }) else { throw outside }
         if let (tree, what) = trees.first(where: { Self.isInside(real, $0.path) }) {
             throw ExecRefusal(program: program, reason: "it lies in \(what) \(tree)")
         }
-        guard Self.kind(of: real) == S_IFREG else { throw ExecRefusal(program: program, reason: "\(real) is not a regular file") }
+        guard Self.kind(of: real) == S_IFREG else {
+            throw ExecRefusal(program: program, reason: "\(real) is not a regular file")
+        }
         // Checked now as well as at start: a program put there since, or a mode changed.
         if let why = untrusted(above: real, including: false) {
             throw ExecRefusal(program: program, reason: (real == program ? "" : "it resolves to \(real); ") + why)
         }
         if let why = untrusted(real) {
-            throw ExecRefusal(program: program, reason: (real == program ? "it " : "it resolves to \(real), which ") + why)
+            throw ExecRefusal(
+                program: program, reason: (real == program ? "it " : "it resolves to \(real), which ") + why)
         }
         return real
     }
@@ -145,7 +153,9 @@ public struct ExecAllowlist: Sendable, Hashable {
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
             if name != "." && name != ".." { names.append(name) }
         }
         return names

@@ -72,9 +72,12 @@ public enum Generation {
 /// An agent reports it with its state and the reconciler computes it from mirrors.d; when the two are equal, the
 /// whole agent is in sync and its projects need not be compared one by one.
 public enum ProjectsDigest {
-    public static func of<S: Sequence>(_ projects: S) -> String where S.Element == (name: String, generation: String, managed: Bool) {
+    public static func of<S: Sequence>(_ projects: S) -> String
+    where S.Element == (name: String, generation: String, managed: Bool) {
         var digest = Builder()
-        for project in projects { digest.add(name: project.name, generation: project.generation, managed: project.managed) }
+        for project in projects {
+            digest.add(name: project.name, generation: project.generation, managed: project.managed)
+        }
         return digest.hex
     }
 
@@ -124,7 +127,10 @@ struct CanonicalHash {
     }
 
     mutating func add(_ text: String?) {
-        guard let text else { tag(0, 0); return }
+        guard let text else {
+            tag(0, 0)
+            return
+        }
         // The UTF-8 in place (a native or small string, which is every string here); `withUTF8` would need a copy to
         // mutate.
         let added: Void? = text.utf8.withContiguousStorageIfAvailable { utf8 in
@@ -159,18 +165,27 @@ struct CanonicalHash {
     }
 
     mutating func add(number: Int64?) {
-        guard let number else { tag(0, 0); return }
+        guard let number else {
+            tag(0, 0)
+            return
+        }
         tag(2, 0)
         word(UInt64(bitPattern: number))
     }
 
     mutating func add(flag: Bool?) {
-        guard let flag else { tag(0, 0); return }
+        guard let flag else {
+            tag(0, 0)
+            return
+        }
         tag(4, flag ? 1 : 0)
     }
 
     mutating func add(list: [String]?) {
-        guard let list else { tag(0, 0); return }
+        guard let list else {
+            tag(0, 0)
+            return
+        }
         tag(3, list.count)
         for item in list { add(item) }
     }
@@ -179,7 +194,9 @@ struct CanonicalHash {
         switch value {
         case .absent: tag(0, 0)
         case .text(let text): add(text)
-        case .number(let n): tag(2, 0); word(UInt64(bitPattern: n))
+        case .number(let n):
+            tag(2, 0)
+            word(UInt64(bitPattern: n))
         case .list(let items):
             tag(3, items.count)
             for item in items { add(item) }

@@ -17,19 +17,28 @@ public enum HookPrograms {
         guard !uses.isEmpty else { return [] }
         guard !allowExec.isEmpty else {
             return uses.map { use in
-                Diagnostic(.warning, at: use.mark, code: "exec-unchecked", message:
-                    "project '\(use.project)': \(use.field) runs \(use.program), which an agent runs only when its \(ExecAllowlist.flag) "
-                    + "names a directory that holds it (none by default); check it here with validate \(ExecAllowlist.flag) DIR", field: use.field)
+                Diagnostic(
+                    .warning, at: use.mark, code: "exec-unchecked",
+                    message:
+                        "project '\(use.project)': \(use.field) runs \(use.program), which an agent runs only when its \(ExecAllowlist.flag) "
+                        + "names a directory that holds it (none by default); check it here with validate \(ExecAllowlist.flag) DIR",
+                    field: use.field)
             }
         }
-        let trees = [(state.master.root, "the master's root")] + state.slaves.sorted(by: { $0.key < $1.key }).map { ($1.publicDir, "slave '\($0)''s publicDir") }
+        let trees =
+            [(state.master.root, "the master's root")]
+            + state.slaves.sorted(by: { $0.key < $1.key }).map { ($1.publicDir, "slave '\($0)''s publicDir") }
         let allowlist: ExecAllowlist
-        do throws(ExecAllowlistError) { allowlist = try ExecAllowlist(directories: allowExec, user: nil, trees: trees) } catch {
+        do throws(ExecAllowlistError) {
+            allowlist = try ExecAllowlist(directories: allowExec, user: nil, trees: trees)
+        } catch {
             return [Diagnostic(file: directory, code: "forbidden-exec", message: error.message)]
         }
         return uses.compactMap { use in
             do throws(ExecRefusal) { _ = try allowlist.resolve(use.program, trees: trees) } catch {
-                return Diagnostic(at: use.mark, code: "forbidden-exec", message: "project '\(use.project)': \(use.field): \(error.message)", field: use.field)
+                return Diagnostic(
+                    at: use.mark, code: "forbidden-exec",
+                    message: "project '\(use.project)': \(use.field): \(error.message)", field: use.field)
             }
             return nil
         }

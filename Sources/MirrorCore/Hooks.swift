@@ -31,15 +31,19 @@ public struct HookSpec: Codable, Sendable, Hashable {
     public static func check(argv: [String]) throws(ValueError) {
         guard let program = argv.first else { throw ValueError("a hook needs at least the program to run") }
         guard program.hasPrefix("/") else {
-            throw ValueError("'\(program)' is not an absolute path; a hook's program is named by its full path (it is run directly, never through a shell)")
+            throw ValueError(
+                "'\(program)' is not an absolute path; a hook's program is named by its full path (it is run directly, never through a shell)"
+            )
         }
         if argv.contains(where: { $0.contains("\0") }) { throw ValueError("a hook's argument holds a NUL character") }
     }
 
     /// The variables a hook gets besides a minimal PATH and LANG (nothing of the agent's own): what ran, where, and how
     /// it ended.
-    public static func environment(project: String, host: String, result: RunResult, exitCode: Int?, revision: Int?,
-                                   directory: String, log: String) -> [String: String] {
+    public static func environment(
+        project: String, host: String, result: RunResult, exitCode: Int?, revision: Int?,
+        directory: String, log: String
+    ) -> [String: String] {
         [
             "MIRRORSYNC_PROJECT": project,
             "MIRRORSYNC_HOST": host,
@@ -66,8 +70,10 @@ public struct HookOutcome: Codable, Sendable, Hashable {
     /// Why it could not start.
     public var error: String?
 
-    public init(event: String, argv: [String], exitCode: Int? = nil, timedOut: Bool = false, seconds: Double = 0,
-                outputTail: [String] = [], error: String? = nil) {
+    public init(
+        event: String, argv: [String], exitCode: Int? = nil, timedOut: Bool = false, seconds: Double = 0,
+        outputTail: [String] = [], error: String? = nil
+    ) {
         self.event = event
         self.argv = argv
         self.exitCode = exitCode

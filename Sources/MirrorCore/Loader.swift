@@ -1,9 +1,9 @@
 import Dispatch
 import Synchronization
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The desired state could not be built; `diagnostics` says every reason, sorted by file, line and column.
@@ -39,7 +39,9 @@ public struct DesiredStateLoader: Sendable {
         self.parallel = parallel
     }
 
-    public static let topLevelKeys = ["master", "tls", "intervals", "upstreams", "slaves", "projects", "site", "defaults"]
+    public static let topLevelKeys = [
+        "master", "tls", "intervals", "upstreams", "slaves", "projects", "site", "defaults",
+    ]
 
     /// Whether a directory entry is a config file: `*.yaml` or `*.yml`, not hidden, not an editor's leftover.
     public static func isConfigFileName(_ name: String) -> Bool {
@@ -52,14 +54,23 @@ public struct DesiredStateLoader: Sendable {
         var info = stat()
         guard stat(directory, &info) == 0 else {
             let reason = errno == ENOENT ? "no such directory" : String(cString: strerror(errno))
-            throw ConfigError([Diagnostic(file: directory, code: "no-directory", message: "cannot read the desired state: \(reason)")])
+            throw ConfigError([
+                Diagnostic(file: directory, code: "no-directory", message: "cannot read the desired state: \(reason)")
+            ])
         }
         guard info.st_mode & S_IFMT == S_IFDIR else {
-            throw ConfigError([Diagnostic(file: directory, code: "not-a-directory",
-                message: "is not a directory; give the directory that holds the *.yaml files (such as mirrors.d)")])
+            throw ConfigError([
+                Diagnostic(
+                    file: directory, code: "not-a-directory",
+                    message: "is not a directory; give the directory that holds the *.yaml files (such as mirrors.d)")
+            ])
         }
         guard let dir = opendir(directory) else {
-            throw ConfigError([Diagnostic(file: directory, code: "unreadable", message: "cannot list the directory: \(String(cString: strerror(errno)))")])
+            throw ConfigError([
+                Diagnostic(
+                    file: directory, code: "unreadable",
+                    message: "cannot list the directory: \(String(cString: strerror(errno)))")
+            ])
         }
         defer { closedir(dir) }
         var names: [String] = []
@@ -106,8 +117,11 @@ public struct DesiredStateLoader: Sendable {
     public func load(directory: String) throws(ConfigError) -> LoadedConfig {
         let paths = try Self.configFiles(in: directory)
         guard !paths.isEmpty else {
-            throw ConfigError([Diagnostic(file: directory, code: "no-files",
-                message: "holds no *.yaml or *.yml files; the desired state needs at least a 'master'")])
+            throw ConfigError([
+                Diagnostic(
+                    file: directory, code: "no-files",
+                    message: "holds no *.yaml or *.yml files; the desired state needs at least a 'master'")
+            ])
         }
         let known = decodedFiles?.files() ?? [:]
         let read = forEachFile(paths.count) { i -> (bytes: [UInt8]?, objects: FileObjects) in
@@ -117,17 +131,27 @@ public struct DesiredStateLoader: Sendable {
                 return (bytes, decode(bytes, file: paths[i]))
             } catch {
                 // Not kept: the next load reads it again.
-                return (nil, FileObjects(path: paths[i], diagnostics: [Diagnostic(file: paths[i], code: "unreadable", message: error.message)]))
+                return (
+                    nil,
+                    FileObjects(
+                        path: paths[i],
+                        diagnostics: [Diagnostic(file: paths[i], code: "unreadable", message: error.message)])
+                )
             }
         }
-        decodedFiles?.keep(Dictionary(zip(paths, read).compactMap { path, file in file.bytes.map { (path, (bytes: $0, objects: file.objects)) } },
-                                      uniquingKeysWith: { _, last in last }))
+        decodedFiles?.keep(
+            Dictionary(
+                zip(paths, read).compactMap { path, file in
+                    file.bytes.map { (path, (bytes: $0, objects: file.objects)) }
+                },
+                uniquingKeysWith: { _, last in last }))
         return try assemble(read.map(\.objects), directory: directory)
     }
 
     /// Loads and validates files already in memory; `directory` names the whole for directory-level findings.
     public func load(files: [(path: String, bytes: [UInt8])], directory: String) throws(ConfigError) -> LoadedConfig {
-        try assemble(forEachFile(files.count) { i in decode(files[i].bytes, file: files[i].path) }, directory: directory)
+        try assemble(
+            forEachFile(files.count) { i in decode(files[i].bytes, file: files[i].path) }, directory: directory)
     }
 
     /// Runs `body` for every file, on every core when there are enough files to pay for it; results keep file order.
@@ -196,7 +220,8 @@ struct FileObjects: Sendable {
         var decoder = SpecDecoder()
         defer { diagnostics.append(contentsOf: decoder.diagnostics.all) }
         guard case .mapping(let sections) = root.content else {
-            decoder.diagnostics.error(root.mark, "invalid-type",
+            decoder.diagnostics.error(
+                root.mark, "invalid-type",
                 "a file in mirrors.d must be a mapping with keys such as 'projects:', but this one is \(root.kindName)")
             return
         }
@@ -204,13 +229,22 @@ struct FileObjects: Sendable {
             let kind: ObjectKind
             switch section.key {
             case "master":
-                objects.append((ObjectRef(.master, "master"), section.keyMark, .master(decoder.master(section.value, at: section.keyMark))))
+                objects.append(
+                    (
+                        ObjectRef(.master, "master"), section.keyMark,
+                        .master(decoder.master(section.value, at: section.keyMark))
+                    ))
                 continue
             case "tls":
-                tls = (decoder.tls(section.value, what: SpecDecoder.Subject("the site's tls"), at: section.keyMark), section.keyMark)
+                tls = (
+                    decoder.tls(section.value, what: SpecDecoder.Subject("the site's tls"), at: section.keyMark),
+                    section.keyMark
+                )
                 continue
             case "site":
-                objects.append((ObjectRef(.site, "site"), section.keyMark, .site(decoder.site(section.value, at: section.keyMark))))
+                objects.append(
+                    (ObjectRef(.site, "site"), section.keyMark, .site(decoder.site(section.value, at: section.keyMark)))
+                )
                 continue
             case "intervals": kind = .interval
             case "upstreams": kind = .upstream
@@ -222,15 +256,19 @@ struct FileObjects: Sendable {
             default:
                 // `x-` keys hold anchors for `<<` merges and are otherwise ignored, as in docker-compose.
                 if section.key.hasPrefix("x-") { continue }
-                decoder.diagnostics.error(section.keyMark, "unknown-key",
+                decoder.diagnostics.error(
+                    section.keyMark, "unknown-key",
                     "unknown top-level key '\(section.key)'\(Suggestion.hint(for: section.key, among: DesiredStateLoader.topLevelKeys))"
-                    + " (top-level keys are \(DesiredStateLoader.topLevelKeys.joined(separator: ", ")), and x-* for anchors)")
+                        + " (top-level keys are \(DesiredStateLoader.topLevelKeys.joined(separator: ", ")), and x-* for anchors)"
+                )
                 continue
             }
             if let s = section.value.scalar, s.isNull { continue }
             guard case .mapping(let entries) = section.value.content else {
-                decoder.diagnostics.error(section.value.mark, "invalid-type",
-                    "'\(section.key)' must be a mapping from \(kind.rawValue) names to their specs, but it is \(section.value.kindName)")
+                decoder.diagnostics.error(
+                    section.value.mark, "invalid-type",
+                    "'\(section.key)' must be a mapping from \(kind.rawValue) names to their specs, but it is \(section.value.kindName)"
+                )
                 continue
             }
             objects.reserveCapacity(objects.count + entries.count)
@@ -238,10 +276,13 @@ struct FileObjects: Sendable {
                 do throws(ValueError) {
                     try ObjectName.validate(entry.key)
                 } catch {
-                    decoder.diagnostics.error(entry.keyMark, "invalid-name", "invalid \(kind.rawValue) name: \(error.message)")
+                    decoder.diagnostics.error(
+                        entry.keyMark, "invalid-name", "invalid \(kind.rawValue) name: \(error.message)")
                     continue
                 }
-                let name = entry.key, node = entry.value, mark = entry.keyMark
+                let name = entry.key
+                let node = entry.value
+                let mark = entry.keyMark
                 let object: Object
                 switch kind {
                 case .interval: object = .interval(decoder.interval(node, name: name, at: mark))
@@ -280,14 +321,16 @@ private struct Assembly {
         decoder.diagnostics.append(contentsOf: file.diagnostics)
         if let section = file.tls {
             if let first = tls {
-                decoder.diagnostics.error(section.mark, "duplicate-name", "the site's tls is defined twice: here and at \(first.mark)")
+                decoder.diagnostics.error(
+                    section.mark, "duplicate-name", "the site's tls is defined twice: here and at \(first.mark)")
             } else {
                 tls = section
             }
         }
         for (spec, mark) in file.defaults {
             if let first = defaults {
-                decoder.diagnostics.error(mark, "duplicate-name", "'defaults' is defined twice: here and at \(first.mark)")
+                decoder.diagnostics.error(
+                    mark, "duplicate-name", "'defaults' is defined twice: here and at \(first.mark)")
             } else if let spec {
                 defaults = (spec, mark)
             }
@@ -321,8 +364,10 @@ private struct Assembly {
 
     mutating func finish(files: [String]) throws(ConfigError) -> LoadedConfig {
         if sources[ObjectRef(.master, "master")] == nil {
-            decoder.diagnostics.append(Diagnostic(file: directory, code: "missing-master",
-                message: "no file defines 'master'; the desired state needs one master (api, tokenFile, root)"))
+            decoder.diagnostics.append(
+                Diagnostic(
+                    file: directory, code: "missing-master",
+                    message: "no file defines 'master'; the desired state needs one master (api, tokenFile, root)"))
         }
         if let defaults {
             for name in projects.keys { defaults.spec.apply(to: &projects[name]!.tree) }
@@ -334,8 +379,9 @@ private struct Assembly {
         guard !decoder.diagnostics.hasErrors, let master else { throw ConfigError(decoder.diagnostics.all) }
         // The decoder's own warnings (`insecure: true`) with them.
         let warnings = decoder.diagnostics.all.filter { $0.severity == .warning } + unusedObjects()
-        let state = DesiredState(master: master.spec, intervals: intervals, upstreams: upstreams, slaves: slaves,
-                                 projects: projects, site: site, sources: sources, files: files, tls: tls?.spec)
+        let state = DesiredState(
+            master: master.spec, intervals: intervals, upstreams: upstreams, slaves: slaves,
+            projects: projects, site: site, sources: sources, files: files, tls: tls?.spec)
         return LoadedConfig(state: state, warnings: warnings.sorted(by: Diagnostic.inSourceOrder))
     }
 
@@ -346,8 +392,10 @@ private struct Assembly {
             func check(_ kind: ObjectKind, _ target: String, _ mark: SourceMark) {
                 guard sources[ObjectRef(kind, target)] == nil else { return }
                 let known = sources.keys.filter { $0.kind == kind }.map(\.name)
-                decoder.diagnostics.error(mark, "unknown-reference",
-                    "project '\(name)' refers to \(kind.rawValue) '\(target)', which no file defines\(Suggestion.hint(for: target, among: known))")
+                decoder.diagnostics.error(
+                    mark, "unknown-reference",
+                    "project '\(name)' refers to \(kind.rawValue) '\(target)', which no file defines\(Suggestion.hint(for: target, among: known))"
+                )
             }
             check(.upstream, spec.upstream, refs.upstream)
             check(.interval, spec.interval, refs.interval)
@@ -371,8 +419,10 @@ private struct Assembly {
             }
         }
         for (name, owner) in clashes {
-            decoder.diagnostics.error(pathMark(name), "path-conflict",
-                "project '\(name)' has path '\(projects[name]!.path)', the same as project '\(owner)'; each project needs a tree of its own")
+            decoder.diagnostics.error(
+                pathMark(name), "path-conflict",
+                "project '\(name)' has path '\(projects[name]!.path)', the same as project '\(owner)'; each project needs a tree of its own"
+            )
         }
         // A path nests inside another when one of its leading parts, up to a '/', is that other path.
         for (path, name) in owners {
@@ -383,8 +433,10 @@ private struct Assembly {
                 if let owner = owners[String(prefix)] { outer = (owner, prefix) }
             }
             if let outer {
-                decoder.diagnostics.error(pathMark(name), "path-conflict",
-                    "project '\(name)' has path '\(path)', inside project '\(outer.name)' (path '\(outer.path)'); a sync of one would delete the other's files")
+                decoder.diagnostics.error(
+                    pathMark(name), "path-conflict",
+                    "project '\(name)' has path '\(path)', inside project '\(outer.name)' (path '\(outer.path)'); a sync of one would delete the other's files"
+                )
             }
         }
     }
@@ -400,7 +452,8 @@ private struct Assembly {
         for name in slaves.keys.sorted() {
             let api = slaves[name]!.api
             if let other = seen[api] {
-                decoder.diagnostics.error(sources[ObjectRef(.slave, name)]!, "duplicate-agent",
+                decoder.diagnostics.error(
+                    sources[ObjectRef(.slave, name)]!, "duplicate-agent",
                     "slave '\(name)' has api \(api), the same as \(other); every agent needs an address of its own")
             } else {
                 seen[api] = ObjectRef(.slave, name)
@@ -410,7 +463,9 @@ private struct Assembly {
 
     /// Intervals, upstreams and slaves that no project uses: allowed, but likely a mistake.
     func unusedObjects() -> [Diagnostic] {
-        var upstreamsUsed = Set<String>(), intervalsUsed = Set<String>(), slavesUsed = Set<String>()
+        var upstreamsUsed = Set<String>()
+        var intervalsUsed = Set<String>()
+        var slavesUsed = Set<String>()
         var everySlaveUsed = false
         for spec in projects.values {
             upstreamsUsed.insert(spec.upstream)
@@ -428,7 +483,8 @@ private struct Assembly {
             case .interval: used = intervalsUsed.contains(ref.name)
             case .slave: used = everySlaveUsed || slavesUsed.contains(ref.name)
             }
-            return used ? nil : Diagnostic(.warning, at: mark, code: "unused", message: "\(ref) is not used by any project")
+            return used
+                ? nil : Diagnostic(.warning, at: mark, code: "unused", message: "\(ref) is not used by any project")
         }
     }
 }

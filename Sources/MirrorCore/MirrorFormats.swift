@@ -50,7 +50,10 @@ public enum FormatTime {
         let timeZone = calendar.timeZone
         let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: whole)
         let offset = timeZone.secondsFromGMT(for: whole)
-        func two(_ n: Int?) -> String { let n = n ?? 0; return n < 10 ? "0\(n)" : "\(n)" }
+        func two(_ n: Int?) -> String {
+            let n = n ?? 0
+            return n < 10 ? "0\(n)" : "\(n)"
+        }
         let year = String(c.year ?? 0)
         return String(repeating: "0", count: max(0, 4 - year.count)) + year + "-\(two(c.month))-\(two(c.day)) "
             + "\(two(c.hour)):\(two(c.minute)):\(two(c.second)) " + (offset < 0 ? "-" : "+")
@@ -85,7 +88,9 @@ struct RunStanding {
 public enum MirrorzStatus {
     public static func of(_ status: ProjectStatus) -> String {
         let standing = RunStanding(status: status)
-        func token(_ letter: String, _ date: Date?) -> String { letter + (date.map { String(FormatTime.unix($0)) } ?? "") }
+        func token(_ letter: String, _ date: Date?) -> String {
+            letter + (date.map { String(FormatTime.unix($0)) } ?? "")
+        }
         var out: String
         switch status.activity {
         case .suspended: out = "P"
@@ -128,8 +133,10 @@ public struct MirrorzDocument: Codable, Sendable, Hashable {
 
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: FieldKey.self)
-            spec = SiteSpec(url: try c.decode(String.self, forKey: FieldKey("url")), abbr: try c.decode(String.self, forKey: FieldKey("abbr")),
-                            disable: try c.decodeIfPresent(Bool.self, forKey: FieldKey("disable")))
+            spec = SiteSpec(
+                url: try c.decode(String.self, forKey: FieldKey("url")),
+                abbr: try c.decode(String.self, forKey: FieldKey("abbr")),
+                disable: try c.decodeIfPresent(Bool.self, forKey: FieldKey("disable")))
             for field in SiteSpec.optionalFields {
                 spec[keyPath: field.path] = try c.decodeIfPresent(String.self, forKey: Self.mirrorzKey(field.key))
             }
@@ -139,7 +146,9 @@ public struct MirrorzDocument: Codable, Sendable, Hashable {
             var c = encoder.container(keyedBy: FieldKey.self)
             try c.encode(spec.url, forKey: FieldKey("url"))
             try c.encode(spec.abbr, forKey: FieldKey("abbr"))
-            for field in SiteSpec.optionalFields { try c.encodeIfPresent(spec[keyPath: field.path], forKey: Self.mirrorzKey(field.key)) }
+            for field in SiteSpec.optionalFields {
+                try c.encodeIfPresent(spec[keyPath: field.path], forKey: Self.mirrorzKey(field.key))
+            }
             try c.encodeIfPresent(spec.disable, forKey: FieldKey("disable"))
         }
     }
@@ -171,9 +180,10 @@ public struct MirrorzDocument: Codable, Sendable, Hashable {
             let project = projects[name]!
             var path = project.spec.path
             while path.hasSuffix("/") { path.removeLast() }
-            return Mirror(cname: project.spec.cname ?? name, desc: project.spec.desc, url: "/" + path,
-                          status: MirrorzStatus.of(project.status), help: project.spec.help,
-                          upstream: ShownUpstream.of(project.spec), size: project.status.sizeBytes.map(SizeText.human))
+            return Mirror(
+                cname: project.spec.cname ?? name, desc: project.spec.desc, url: "/" + path,
+                status: MirrorzStatus.of(project.status), help: project.spec.help,
+                upstream: ShownUpstream.of(project.spec), size: project.status.sizeBytes.map(SizeText.human))
         }
         return MirrorzDocument(version: formatVersion, site: Site(site), info: [], mirrors: mirrors)
     }
@@ -202,7 +212,8 @@ public struct TunasyncJob: Codable, Sendable, Hashable {
 
     enum CodingKeys: String, CodingKey {
         case name, isMaster = "is_master", status, lastUpdate = "last_update", lastUpdateTs = "last_update_ts"
-        case lastStarted = "last_started", lastStartedTs = "last_started_ts", lastEnded = "last_ended", lastEndedTs = "last_ended_ts"
+        case lastStarted = "last_started", lastStartedTs = "last_started_ts", lastEnded = "last_ended", lastEndedTs =
+            "last_ended_ts"
         case nextSchedule = "next_schedule", nextScheduleTs = "next_schedule_ts", upstream, size
     }
 
@@ -221,7 +232,8 @@ public struct TunasyncJob: Codable, Sendable, Hashable {
         let calendar = FormatTime.calendar(in: timeZone)
         func text(_ date: Date?) -> String { FormatTime.tunasync(date, calendar: calendar) }
         return projects.keys.sorted().map { name in
-            let project = projects[name]!, status = project.status
+            let project = projects[name]!
+            let status = project.status
             let ended = RunStanding(status: status).lastEnded
             return TunasyncJob(
                 name: name, isMaster: true, status: Self.status(status),
@@ -241,7 +253,8 @@ enum ShownUpstream {
         var base: String
         switch spec.upstream.url {
         case .local: base = spec.upstream.url.description
-        case .rsync(_, let host, let port, let path): base = UpstreamLocation.rsync(user: nil, host: host, port: port, path: path).description
+        case .rsync(_, let host, let port, let path):
+            base = UpstreamLocation.rsync(user: nil, host: host, port: port, path: path).description
         }
         guard !spec.source.isEmpty else { return base }
         if !base.hasSuffix("/") { base += "/" }

@@ -10,7 +10,8 @@ public enum MirrorPath {
 
     static func isSegmentByte(_ b: UInt8) -> Bool {
         switch b {
-        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
             return true
         default:
             // No `%`: the master's rsync daemon expands `%VAR%` in a module's path.
@@ -22,14 +23,23 @@ public enum MirrorPath {
     public static func normalize(_ path: String) throws(ValueError) -> String {
         let bytes = path.utf8
         guard let first = bytes.first else { throw ValueError("a path may not be empty") }
-        if first == UInt8(ascii: "/") { throw ValueError("'\(path)' is absolute; write it relative, without the leading '/'") }
-        if first == UInt8(ascii: "-") { throw ValueError("'\(path)' starts with '-', which rsync would read as an option") }
+        if first == UInt8(ascii: "/") {
+            throw ValueError("'\(path)' is absolute; write it relative, without the leading '/'")
+        }
+        if first == UInt8(ascii: "-") {
+            throw ValueError("'\(path)' starts with '-', which rsync would read as an option")
+        }
         let trailingSlash = bytes.last == UInt8(ascii: "/")
-        var segmentLength = 0, dots = 0
+        var segmentLength = 0
+        var dots = 0
         func endSegment() throws(ValueError) {
             if segmentLength == 0 { throw ValueError("'\(path)' has an empty segment ('//')") }
-            if dots == segmentLength && dots == 2 { throw ValueError("'\(path)' has a '..' segment, which would leave the mirror's tree") }
-            if dots == segmentLength && dots == 1 { throw ValueError("'\(path)' has a '.' segment; write the path without it") }
+            if dots == segmentLength && dots == 2 {
+                throw ValueError("'\(path)' has a '..' segment, which would leave the mirror's tree")
+            }
+            if dots == segmentLength && dots == 1 {
+                throw ValueError("'\(path)' has a '.' segment; write the path without it")
+            }
             segmentLength = 0
             dots = 0
         }
@@ -39,7 +49,9 @@ public enum MirrorPath {
                 continue
             }
             guard isSegmentByte(b) else {
-                throw ValueError("'\(path)' holds \(describe(byte: b)); paths may use only letters, digits and \(segmentCharacters.dropFirst(9))")
+                throw ValueError(
+                    "'\(path)' holds \(describe(byte: b)); paths may use only letters, digits and \(segmentCharacters.dropFirst(9))"
+                )
             }
             segmentLength += 1
             if b == UInt8(ascii: ".") { dots += 1 }

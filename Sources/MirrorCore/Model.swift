@@ -17,8 +17,10 @@ public struct MasterSpec: Sendable, Hashable, Codable {
     /// Whether the token may go to an http:// `api` that is not loopback, in clear.
     public var insecure: Bool
 
-    public init(api: String, tokenFile: String, root: String, rsyncd: RsyncdSpec = RsyncdSpec(),
-                maxConcurrentSyncs: Int = 4, publicStatus: Bool = false, tls: TLSSpec? = nil, insecure: Bool = false) {
+    public init(
+        api: String, tokenFile: String, root: String, rsyncd: RsyncdSpec = RsyncdSpec(),
+        maxConcurrentSyncs: Int = 4, publicStatus: Bool = false, tls: TLSSpec? = nil, insecure: Bool = false
+    ) {
         self.tls = tls
         self.insecure = insecure
         self.api = api
@@ -90,8 +92,10 @@ public struct UpstreamSpec: Sendable, Hashable, Codable {
     public static let defaultTimeout = TimeSpan(seconds: 6 * 3_600)
     public static let defaultIOTimeout = TimeSpan(seconds: 600)
 
-    public init(url: UpstreamLocation, passwordFile: String? = nil, timeout: TimeSpan = defaultTimeout,
-                ioTimeout: TimeSpan = defaultIOTimeout, bandwidthLimit: ByteSize? = nil, credential: UpstreamCredential? = nil) {
+    public init(
+        url: UpstreamLocation, passwordFile: String? = nil, timeout: TimeSpan = defaultTimeout,
+        ioTimeout: TimeSpan = defaultIOTimeout, bandwidthLimit: ByteSize? = nil, credential: UpstreamCredential? = nil
+    ) {
         self.url = url
         self.passwordFile = passwordFile
         self.timeout = timeout
@@ -144,7 +148,8 @@ public enum SlaveSelection: Sendable, Hashable, Codable {
         let container = try decoder.singleValueContainer()
         if let word = try? container.decode(String.self) {
             guard word == "all" else {
-                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "slaves is 'all' or a list of slave names"))
+                throw DecodingError.dataCorrupted(
+                    .init(codingPath: decoder.codingPath, debugDescription: "slaves is 'all' or a list of slave names"))
             }
             self = .all
         } else {
@@ -180,12 +185,16 @@ public struct ProjectSpec: Sendable, Hashable {
         self.tree = tree
     }
 
-    public init(upstream: String, source: String = "", path: String, interval: String, slaves: SlaveSelection = .all,
-                exclude: [String] = [], twoStage: [String] = [], rsyncOptions: [String] = [], suspended: Bool = false,
-                timeout: TimeSpan? = nil, maxDelete: DeletionLimit = .default) {
-        self.init(upstream: upstream, interval: interval, slaves: slaves,
-                  tree: TreeSpec(source: source, path: path, exclude: exclude, twoStage: twoStage, rsyncOptions: rsyncOptions,
-                                 suspended: suspended, timeout: timeout, maxDelete: maxDelete))
+    public init(
+        upstream: String, source: String = "", path: String, interval: String, slaves: SlaveSelection = .all,
+        exclude: [String] = [], twoStage: [String] = [], rsyncOptions: [String] = [], suspended: Bool = false,
+        timeout: TimeSpan? = nil, maxDelete: DeletionLimit = .default
+    ) {
+        self.init(
+            upstream: upstream, interval: interval, slaves: slaves,
+            tree: TreeSpec(
+                source: source, path: path, exclude: exclude, twoStage: twoStage, rsyncOptions: rsyncOptions,
+                suspended: suspended, timeout: timeout, maxDelete: maxDelete))
     }
 
     public subscript<T>(dynamicMember keyPath: WritableKeyPath<TreeSpec, T>) -> T {
@@ -237,9 +246,11 @@ public struct DesiredState: Sendable, Equatable {
     /// The files read, in the order they were read.
     public var files: [String]
 
-    public init(master: MasterSpec, intervals: [String: IntervalSpec] = [:], upstreams: [String: UpstreamSpec] = [:],
-                slaves: [String: SlaveSpec] = [:], projects: [String: ProjectSpec] = [:], site: SiteSpec? = nil,
-                sources: [ObjectRef: SourceMark] = [:], files: [String] = [], tls: TLSSpec? = nil) {
+    public init(
+        master: MasterSpec, intervals: [String: IntervalSpec] = [:], upstreams: [String: UpstreamSpec] = [:],
+        slaves: [String: SlaveSpec] = [:], projects: [String: ProjectSpec] = [:], site: SiteSpec? = nil,
+        sources: [ObjectRef: SourceMark] = [:], files: [String] = [], tls: TLSSpec? = nil
+    ) {
         self.master = master
         self.tls = tls
         self.intervals = intervals

@@ -38,8 +38,11 @@ public struct PlanAction: Codable, Sendable, Hashable {
     public var generation: String?
     public var observedGeneration: String?
 
-    public init(object: Object, name: String, change: Change, fields: [FieldChange] = [], summary: String? = nil, purge: Bool = false,
-                generation: String? = nil, observedGeneration: String? = nil) {
+    public init(
+        object: Object, name: String, change: Change, fields: [FieldChange] = [], summary: String? = nil,
+        purge: Bool = false,
+        generation: String? = nil, observedGeneration: String? = nil
+    ) {
         self.object = object
         self.name = name
         self.change = change
@@ -104,12 +107,15 @@ public enum Planner {
         case unreachable(String)
     }
 
-    public static func plan(desired: [DesiredAgent], observed: [String: Observation], options: Options = Options()) -> Plan {
+    public static func plan(desired: [DesiredAgent], observed: [String: Observation], options: Options = Options())
+        -> Plan
+    {
         // Agents are planned side by side on every core; each plan depends on its own agent alone.
         let planned = Mutex([(AgentPlan, Int)?](repeating: nil, count: desired.count))
         DispatchQueue.concurrentPerform(iterations: desired.count) { i in
             let agent = desired[i]
-            var plan = AgentPlan(agent: agent.name, role: agent.role, api: agent.api, reachable: false, error: nil, actions: [])
+            var plan = AgentPlan(
+                agent: agent.name, role: agent.role, api: agent.api, reachable: false, error: nil, actions: [])
             var unchanged = 0
             if case .state(let state)? = observed[agent.name] {
                 plan.reachable = true
@@ -123,7 +129,8 @@ public enum Planner {
         }
         var agents: [AgentPlan] = []
         var counts = Plan.Counts()
-        var managed = 0, removed = 0
+        var managed = 0
+        var removed = 0
         for (agent, (plan, unchanged)) in zip(desired, planned.withLock { $0.map { $0! } }) {
             agents.append(plan)
             guard plan.reachable, case .state(let state)? = observed[agent.name] else { continue }
@@ -144,14 +151,17 @@ public enum Planner {
         }
         var result = Plan(configDigest: DesiredAgent.digest(desired), agents: agents, counts: counts)
         if !options.allowMassRemoval && removed > 0 && removed * 2 > managed {
-            result.refusal = "the plan would remove \(removed) of the \(managed) projects the master holds for mirrors.d; "
+            result.refusal =
+                "the plan would remove \(removed) of the \(managed) projects the master holds for mirrors.d; "
                 + "is mirrors.d empty or half checked out? Use --allow-mass-removal if this is meant"
         }
         return result
     }
 
     /// The actions for one agent, by name; what is unchanged is only counted.
-    static func actions(for agent: DesiredAgent, state: AgentState, options: Options) -> (actions: [PlanAction], unchanged: Int) {
+    static func actions(for agent: DesiredAgent, state: AgentState, options: Options) -> (
+        actions: [PlanAction], unchanged: Int
+    ) {
         var actions: [PlanAction] = []
         var unchanged = 0
         let settingsGeneration = agent.settingsGeneration
@@ -159,12 +169,16 @@ public enum Planner {
             if state.settingsGeneration == settingsGeneration {
                 unchanged += 1
             } else {
-                actions.append(PlanAction(object: .settings, name: "settings", change: .update, fields: diff(observed, agent.settings),
-                                          generation: settingsGeneration, observedGeneration: state.settingsGeneration))
+                actions.append(
+                    PlanAction(
+                        object: .settings, name: "settings", change: .update, fields: diff(observed, agent.settings),
+                        generation: settingsGeneration, observedGeneration: state.settingsGeneration))
             }
         } else {
-            actions.append(PlanAction(object: .settings, name: "settings", change: .create, summary: "root=\(agent.settings.root)",
-                                      generation: settingsGeneration))
+            actions.append(
+                PlanAction(
+                    object: .settings, name: "settings", change: .create, summary: "root=\(agent.settings.root)",
+                    generation: settingsGeneration))
         }
         // The agent says it holds exactly what it should: nothing to compare one by one.
         if let digest = state.projectsDigest, digest == agent.projectsDigest {
@@ -173,7 +187,10 @@ public enum Planner {
         var matched = 0
         for (name, generation) in zip(agent.order, agent.generations) {
             guard let have = state.projects[name] else {
-                actions.append(PlanAction(object: .project, name: name, change: .create, summary: agent.summary(name), generation: generation))
+                actions.append(
+                    PlanAction(
+                        object: .project, name: name, change: .create, summary: agent.summary(name),
+                        generation: generation))
                 continue
             }
             matched += 1
@@ -182,13 +199,17 @@ public enum Planner {
                     unchanged += 1
                 } else {
                     // A project put by hand and now in mirrors.d is taken over: the same spec, put again as managed.
-                    actions.append(PlanAction(object: .project, name: name, change: .update,
-                                              fields: [FieldChange(path: "managed", old: "false", new: "true")],
-                                              generation: generation, observedGeneration: have.generation))
+                    actions.append(
+                        PlanAction(
+                            object: .project, name: name, change: .update,
+                            fields: [FieldChange(path: "managed", old: "false", new: "true")],
+                            generation: generation, observedGeneration: have.generation))
                 }
             } else if let want = agent.spec(name) {
-                actions.append(PlanAction(object: .project, name: name, change: .update, fields: have.spec.changes(to: want),
-                                          generation: generation, observedGeneration: have.generation))
+                actions.append(
+                    PlanAction(
+                        object: .project, name: name, change: .update, fields: have.spec.changes(to: want),
+                        generation: generation, observedGeneration: have.generation))
             }
         }
         // Projects the agent holds and mirrors.d does not give it: few, and merged in by name.
@@ -196,8 +217,10 @@ public enum Planner {
             let wanted = Set(agent.order)
             for name in state.projects.keys where !wanted.contains(name) {
                 let have = state.projects[name]!
-                actions.append(PlanAction(object: .project, name: name, change: have.managed || options.prune ? .remove : .unmanaged,
-                                          purge: (have.managed || options.prune) && options.prune, observedGeneration: have.generation))
+                actions.append(
+                    PlanAction(
+                        object: .project, name: name, change: have.managed || options.prune ? .remove : .unmanaged,
+                        purge: (have.managed || options.prune) && options.prune, observedGeneration: have.generation))
             }
             let settings = actions.filter { $0.object == .settings }
             actions = settings + actions.filter { $0.object == .project }.sorted { $0.name < $1.name }
@@ -207,14 +230,17 @@ public enum Planner {
 
     /// The fields that differ between two encodable values, as dotted paths in a stable order.
     public static func diff(_ old: some Encodable, _ new: some Encodable) -> [FieldChange] {
-        let a = flatten(old), b = flatten(new)
+        let a = flatten(old)
+        let b = flatten(new)
         return Set(a.keys).union(b.keys).sorted().compactMap { key in
             a[key] == b[key] ? nil : FieldChange(path: key, old: a[key], new: b[key])
         }
     }
 
     static func flatten(_ value: some Encodable) -> [String: String] {
-        guard let data = try? APICoding.encoder().encode(value), let json = try? JSONDecoder().decode(JSONValue.self, from: data) else { return [:] }
+        guard let data = try? APICoding.encoder().encode(value),
+            let json = try? JSONDecoder().decode(JSONValue.self, from: data)
+        else { return [:] }
         var out: [String: String] = [:]
         func walk(_ value: JSONValue, _ path: String) {
             if case .object(let dict) = value {
@@ -234,12 +260,19 @@ enum JSONValue: Decodable, Hashable {
 
     init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let n = try? c.decode(Double.self) { self = .number(n) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONValue].self)) }
+        if c.decodeNil() {
+            self = .null
+        } else if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
+        } else if let n = try? c.decode(Double.self) {
+            self = .number(n)
+        } else if let s = try? c.decode(String.self) {
+            self = .string(s)
+        } else if let a = try? c.decode([JSONValue].self) {
+            self = .array(a)
+        } else {
+            self = .object(try c.decode([String: JSONValue].self))
+        }
     }
 
     /// Compact text: strings bare at the top, quoted inside lists.
@@ -252,7 +285,9 @@ enum JSONValue: Decodable, Hashable {
         case .number(let n): return n == n.rounded() && abs(n) < 1e15 ? String(Int64(n)) : String(n)
         case .string(let s): return quoted ? "\"\(s)\"" : s
         case .array(let items): return "[" + items.map { $0.render(quoted: true) }.joined(separator: ", ") + "]"
-        case .object(let dict): return "{" + dict.keys.sorted().map { "\($0): \(dict[$0]!.render(quoted: true))" }.joined(separator: ", ") + "}"
+        case .object(let dict):
+            return "{" + dict.keys.sorted().map { "\($0): \(dict[$0]!.render(quoted: true))" }.joined(separator: ", ")
+                + "}"
         }
     }
 }

@@ -50,13 +50,16 @@ public enum PlanMarkdown {
         out.append("")
         if c.changes == 0 && c.unmanaged == 0 && unreachable.isEmpty && plan.refusal == nil {
             let agents = plan.agents.count
-            out.append("Every agent matches `mirrors.d`: \(plural(c.unchanged, "object")) unchanged on \(plural(agents, "agent")).")
+            out.append(
+                "Every agent matches `mirrors.d`: \(plural(c.unchanged, "object")) unchanged on \(plural(agents, "agent"))."
+            )
             out.append("")
             return out.joined(separator: "\n")
         }
         out.append("| create | update | remove | unchanged | unmanaged | unreachable |")
         out.append("|---:|---:|---:|---:|---:|---:|")
-        out.append("| \(c.create) | \(c.update) | \(c.remove) | \(c.unchanged) | \(c.unmanaged) | \(unreachable.count) |")
+        out.append(
+            "| \(c.create) | \(c.update) | \(c.remove) | \(c.unchanged) | \(c.unmanaged) | \(unreachable.count) |")
         out.append("")
         if let refusal = plan.refusal {
             out.append("> **Refused:** " + text(refusal) + ". Nothing would be applied.")
@@ -92,9 +95,11 @@ public enum PlanMarkdown {
         }
 
         if !unreachable.isEmpty {
-            section("#### Unreachable: \(plural(unreachable.count, "agent")), not planned", header: ["agent", "API", "error"],
-                    rows: unreachable.map { [label($0), code($0.api), code($0.error ?? "unknown")] },
-                    noun: "agent", more: "see `mirrorsync status`.")
+            section(
+                "#### Unreachable: \(plural(unreachable.count, "agent")), not planned",
+                header: ["agent", "API", "error"],
+                rows: unreachable.map { [label($0), code($0.api), code($0.error ?? "unknown")] },
+                noun: "agent", more: "see `mirrorsync status`.")
         }
 
         var inSync: [String] = []
@@ -105,12 +110,17 @@ public enum PlanMarkdown {
                 continue
             }
             var parts: [String] = []
-            for (change, word) in [(PlanAction.Change.create, "to create"), (.update, "to update"), (.remove, "to remove"), (.unmanaged, "unmanaged")] {
+            for (change, word) in [
+                (PlanAction.Change.create, "to create"), (.update, "to update"), (.remove, "to remove"),
+                (.unmanaged, "unmanaged"),
+            ] {
                 let n = shown.filter { $0.change == change }.count
                 if n > 0 { parts.append("\(n) \(word)") }
             }
-            section("#### \(label(agent)) \(code(agent.api)): " + parts.joined(separator: ", "), header: ["action", "object", "changes"],
-                    rows: shown.map(row), noun: "action", more: "run `mirrorsync reconcile --dry-run` for the whole plan.")
+            section(
+                "#### \(label(agent)) \(code(agent.api)): " + parts.joined(separator: ", "),
+                header: ["action", "object", "changes"],
+                rows: shown.map(row), noun: "action", more: "run `mirrorsync reconcile --dry-run` for the whole plan.")
         }
         if !inSync.isEmpty {
             out.append("In sync: " + inSync.joined(separator: ", ") + ".")
@@ -128,8 +138,11 @@ public enum PlanMarkdown {
         case .create:
             changes = text(action.summary ?? "")
         case .update:
-            changes = action.fields.isEmpty ? "spec changed"
-                : action.fields.map { code($0.path) + ": " + value($0.old) + " → " + value($0.new) }.joined(separator: "<br>")
+            changes =
+                action.fields.isEmpty
+                ? "spec changed"
+                : action.fields.map { code($0.path) + ": " + value($0.old) + " → " + value($0.new) }.joined(
+                    separator: "<br>")
         case .remove:
             changes = action.purge ? "**files deleted** (`--prune`)" : "files kept (use `--prune` to delete them)"
         case .unmanaged:
@@ -152,7 +165,8 @@ public enum PlanMarkdown {
     /// A code span that holds any text: a fence longer than any run of backticks inside, `|` escaped for tables.
     static func code(_ raw: String) -> String {
         let s = raw.map { $0.isNewline ? " " : String($0) }.joined().replacingAll("|", with: "\\|")
-        var longest = 0, run = 0
+        var longest = 0
+        var run = 0
         for ch in s {
             run = ch == "`" ? run + 1 : 0
             longest = max(longest, run)
@@ -166,7 +180,10 @@ public enum PlanMarkdown {
     static func text(_ raw: String) -> String {
         var out = ""
         for ch in raw {
-            if ch.isNewline { out += " "; continue }
+            if ch.isNewline {
+                out += " "
+                continue
+            }
             if "\\`*_[]<>|&~".contains(ch) { out += "\\" }
             out.append(ch)
         }

@@ -20,20 +20,22 @@ public enum PlanText {
         for agent in plan.agents {
             let title = (agent.role == .master ? "master" : "slave \(agent.agent)") + "  " + agent.api
             guard agent.reachable else {
-                lines.append(paint(title, .heading) + "  " + paint("unreachable: \(agent.error ?? "unknown")", .refusal))
+                lines.append(
+                    paint(title, .heading) + "  " + paint("unreachable: \(agent.error ?? "unknown")", .refusal))
                 continue
             }
             let shown = agent.actions.filter { $0.change != .unchanged }
             guard !shown.isEmpty else { continue }
             lines.append(paint(title, .heading))
             for action in shown {
-                let (mark, tone): (String, Tone?) = switch action.change {
-                case .create: ("+", .create)
-                case .update: ("~", .update)
-                case .remove: ("-", .remove)
-                case .unmanaged: ("?", .unmanaged)
-                case .unchanged: (" ", nil)
-                }
+                let (mark, tone): (String, Tone?) =
+                    switch action.change {
+                    case .create: ("+", .create)
+                    case .update: ("~", .update)
+                    case .remove: ("-", .remove)
+                    case .unmanaged: ("?", .unmanaged)
+                    case .unchanged: (" ", nil)
+                    }
                 let text = mark + " " + label(action).padding(toLength: width, withPad: " ", startingAt: 0)
                 let head = "  " + (tone.map { paint(text, $0) } ?? text)
                 switch action.change {
@@ -44,7 +46,8 @@ public enum PlanText {
                     lines.append(head + (changes.first ?? "spec changed"))
                     for more in changes.dropFirst() { lines.append(String(repeating: " ", count: width + 4) + more) }
                 case .remove:
-                    lines.append(head + (action.purge ? "files deleted (--prune)" : "files kept (use --prune to delete them)"))
+                    lines.append(
+                        head + (action.purge ? "files deleted (--prune)" : "files kept (use --prune to delete them)"))
                 case .unmanaged:
                     lines.append(head + "not in mirrors.d; left alone (use --prune to remove it)")
                 case .unchanged:
@@ -55,8 +58,10 @@ public enum PlanText {
         let c = plan.counts
         if let refusal = plan.refusal { lines.append(paint("Refused: \(refusal)", .refusal)) }
         if c.changes == 0 {
-            lines.append(plan.unreachable.isEmpty ? "No changes: every agent matches mirrors.d."
-                                                  : "No changes on the agents that answered; \(plan.unreachable.count) could not be read.")
+            lines.append(
+                plan.unreachable.isEmpty
+                    ? "No changes: every agent matches mirrors.d."
+                    : "No changes on the agents that answered; \(plan.unreachable.count) could not be read.")
         } else {
             lines.append("Plan: \(c.create) to create, \(c.update) to update, \(c.remove) to remove.")
         }

@@ -57,8 +57,10 @@ public struct TreeSpec: Sendable, Hashable {
 
     /// The fields of a tree as they were first written; a field added later keeps its default here and is set by
     /// name.
-    public init(source: String = "", path: String, exclude: [String] = [], twoStage: [String] = [], rsyncOptions: [String] = [],
-                suspended: Bool = false, timeout: TimeSpan? = nil, maxDelete: DeletionLimit = .default) {
+    public init(
+        source: String = "", path: String, exclude: [String] = [], twoStage: [String] = [], rsyncOptions: [String] = [],
+        suspended: Bool = false, timeout: TimeSpan? = nil, maxDelete: DeletionLimit = .default
+    ) {
         self.source = source
         self.path = path
         self.exclude = exclude
@@ -102,8 +104,10 @@ public struct ProjectField: Sendable {
     /// For a field of the tree: its JSON. The upstream, the interval and the slaves code themselves.
     let coding: TreeCoding?
 
-    init(_ path: String, _ value: @escaping @Sendable (AgentProjectSpec) -> FieldValue,
-         text: @escaping @Sendable (AgentProjectSpec) -> String?, agentOnly: Bool = false, coding: TreeCoding? = nil) {
+    init(
+        _ path: String, _ value: @escaping @Sendable (AgentProjectSpec) -> FieldValue,
+        text: @escaping @Sendable (AgentProjectSpec) -> String?, agentOnly: Bool = false, coding: TreeCoding? = nil
+    ) {
         self.path = path
         self.value = value
         self.text = text
@@ -152,25 +156,30 @@ extension ProjectField {
     /// `set` its JSON's decoding, and `get` its encoding. `required` fields must be in the JSON; a value `omit` picks
     /// is left out of it.
     static func tree<T: Codable & Sendable>(
-        _ path: String, _ get: @escaping @Sendable (TreeSpec) -> T, _ set: @escaping @Sendable (inout TreeSpec, T) -> Void,
+        _ path: String, _ get: @escaping @Sendable (TreeSpec) -> T,
+        _ set: @escaping @Sendable (inout TreeSpec, T) -> Void,
         required: Bool = false, omit: @escaping @Sendable (T) -> Bool = { _ in false },
         value: @escaping @Sendable (T) -> FieldValue, text: @escaping @Sendable (T) -> String?
     ) -> ProjectField {
-        ProjectField(path, { value(get($0.tree)) }, text: { text(get($0.tree)) },
-                     coding: coding(path, get, set, required: required, omit: omit))
+        ProjectField(
+            path, { value(get($0.tree)) }, text: { text(get($0.tree)) },
+            coding: coding(path, get, set, required: required, omit: omit))
     }
 
     /// The JSON of a field of the tree under `path`.
-    static func coding<T: Codable & Sendable>(_ path: String, _ get: @escaping @Sendable (TreeSpec) -> T,
-                                              _ set: @escaping @Sendable (inout TreeSpec, T) -> Void, required: Bool = false,
-                                              omit: @escaping @Sendable (T) -> Bool) -> TreeCoding {
+    static func coding<T: Codable & Sendable>(
+        _ path: String, _ get: @escaping @Sendable (TreeSpec) -> T,
+        _ set: @escaping @Sendable (inout TreeSpec, T) -> Void, required: Bool = false,
+        omit: @escaping @Sendable (T) -> Bool
+    ) -> TreeCoding {
         let key = FieldKey(path)
         return TreeCoding(
             decode: { container, tree in
                 if let decoded = try container.decodeIfPresent(T.self, forKey: key) {
                     set(&tree, decoded)
                 } else if required {
-                    throw DecodingError.keyNotFound(key, .init(codingPath: container.codingPath, debugDescription: "a project needs '\(path)'"))
+                    throw DecodingError.keyNotFound(
+                        key, .init(codingPath: container.codingPath, debugDescription: "a project needs '\(path)'"))
                 }
             },
             encode: { tree, container in
@@ -179,30 +188,43 @@ extension ProjectField {
             })
     }
 
-    static func treeSpan(_ path: String, _ get: @escaping @Sendable (TreeSpec) -> TimeSpan?,
-                         _ set: @escaping @Sendable (inout TreeSpec, TimeSpan?) -> Void) -> ProjectField {
-        tree(path, get, set, omit: { $0 == nil }, value: { $0.map { .number(Int64($0.seconds)) } ?? .absent }, text: { $0?.description })
+    static func treeSpan(
+        _ path: String, _ get: @escaping @Sendable (TreeSpec) -> TimeSpan?,
+        _ set: @escaping @Sendable (inout TreeSpec, TimeSpan?) -> Void
+    ) -> ProjectField {
+        tree(
+            path, get, set, omit: { $0 == nil }, value: { $0.map { .number(Int64($0.seconds)) } ?? .absent },
+            text: { $0?.description })
     }
 
-    static func treeText(_ path: String, _ get: @escaping @Sendable (TreeSpec) -> String?,
-                         _ set: @escaping @Sendable (inout TreeSpec, String?) -> Void) -> ProjectField {
+    static func treeText(
+        _ path: String, _ get: @escaping @Sendable (TreeSpec) -> String?,
+        _ set: @escaping @Sendable (inout TreeSpec, String?) -> Void
+    ) -> ProjectField {
         tree(path, get, set, omit: { $0 == nil }, value: { $0.map(FieldValue.text) ?? .absent }, text: { $0 })
     }
 
-    static func treeList(_ path: String, _ get: @escaping @Sendable (TreeSpec) -> [String],
-                         _ set: @escaping @Sendable (inout TreeSpec, [String]) -> Void) -> ProjectField {
+    static func treeList(
+        _ path: String, _ get: @escaping @Sendable (TreeSpec) -> [String],
+        _ set: @escaping @Sendable (inout TreeSpec, [String]) -> Void
+    ) -> ProjectField {
         tree(path, get, set, value: { .list($0) }, text: { "[" + $0.map { "\"\($0)\"" }.joined(separator: ", ") + "]" })
     }
 
     static func list(_ path: String, _ get: @escaping @Sendable (AgentProjectSpec) -> [String]) -> ProjectField {
-        ProjectField(path, { .list(get($0)) }, text: { "[" + get($0).map { "\"\($0)\"" }.joined(separator: ", ") + "]" })
+        ProjectField(
+            path, { .list(get($0)) }, text: { "[" + get($0).map { "\"\($0)\"" }.joined(separator: ", ") + "]" })
     }
 
     /// A hook's argv: absent when the project has none for its event. `coding`: the row that carries the JSON of
     /// the whole `hooks` object, which codes itself.
-    static func hook(_ path: String, _ get: @escaping @Sendable (HookSpec) -> [String]?, coding: TreeCoding? = nil) -> ProjectField {
-        ProjectField(path, { $0.hooks.flatMap(get).map(FieldValue.list) ?? .absent },
-                     text: { $0.hooks.flatMap(get).map { "[" + $0.map { "\"\($0)\"" }.joined(separator: ", ") + "]" } }, coding: coding)
+    static func hook(_ path: String, _ get: @escaping @Sendable (HookSpec) -> [String]?, coding: TreeCoding? = nil)
+        -> ProjectField
+    {
+        ProjectField(
+            path, { $0.hooks.flatMap(get).map(FieldValue.list) ?? .absent },
+            text: { $0.hooks.flatMap(get).map { "[" + $0.map { "\"\($0)\"" }.joined(separator: ", ") + "]" } },
+            coding: coding)
     }
 }
 
@@ -211,14 +233,18 @@ extension AgentProjectSpec {
     public static let fields: [ProjectField] = [
         .text("upstream.url") { $0.upstream.url.description },
         .optionalText("upstream.passwordFile") { $0.upstream.passwordFile },
-        ProjectField("upstream.credential", { $0.upstream.credential.map { .text($0.rawValue) } ?? .absent },
-                     text: { $0.upstream.credential?.rawValue }, agentOnly: true),
+        ProjectField(
+            "upstream.credential", { $0.upstream.credential.map { .text($0.rawValue) } ?? .absent },
+            text: { $0.upstream.credential?.rawValue }, agentOnly: true),
         .span("upstream.timeout") { $0.upstream.timeout },
         .span("upstream.ioTimeout") { $0.upstream.ioTimeout },
         .optionalText("upstream.pushTokenFile") { $0.upstream.pushTokenFile },
-        ProjectField("upstream.bandwidthLimit", { $0.upstream.bandwidthLimit.map { .number($0.bytes) } ?? .absent },
-                     text: { $0.upstream.bandwidthLimit?.description }),
-        .tree("source", { $0.source }, { $0.source = $1 }, omit: { $0.isEmpty }, value: { .text($0) }, text: { $0.isEmpty ? nil : $0 }),
+        ProjectField(
+            "upstream.bandwidthLimit", { $0.upstream.bandwidthLimit.map { .number($0.bytes) } ?? .absent },
+            text: { $0.upstream.bandwidthLimit?.description }),
+        .tree(
+            "source", { $0.source }, { $0.source = $1 }, omit: { $0.isEmpty }, value: { .text($0) },
+            text: { $0.isEmpty ? nil : $0 }),
         .tree("path", { $0.path }, { $0.path = $1 }, required: true, value: { .text($0) }, text: { $0 }),
         .span("interval.every") { $0.interval.every },
         .span("interval.jitter") { $0.interval.jitter },
@@ -227,18 +253,30 @@ extension AgentProjectSpec {
         .treeList("exclude", { $0.exclude }) { $0.exclude = $1 },
         .treeList("twoStage", { $0.twoStage }) { $0.twoStage = $1 },
         .treeList("rsyncOptions", { $0.rsyncOptions }) { $0.rsyncOptions = $1 },
-        .tree("suspended", { $0.suspended }, { $0.suspended = $1 }, value: { .flag($0) }, text: { $0 ? "true" : "false" }),
+        .tree(
+            "suspended", { $0.suspended }, { $0.suspended = $1 }, value: { .flag($0) }, text: { $0 ? "true" : "false" }),
         .treeSpan("timeout", { $0.timeout }) { $0.timeout = $1 },
         // "10%" and "10" differ: the text is canonical.
-        .tree("maxDelete", { $0.maxDelete }, { $0.maxDelete = $1 }, value: { .text($0.description) }, text: { $0.description }),
-        .tree("publish", { $0.publish }, { $0.publish = $1 }, omit: { $0 == .inPlace }, value: { .text($0.rawValue) }, text: { $0.rawValue }),
-        .tree("stage", { $0.stage }, { $0.stage = $1 }, omit: { $0 == .host }, value: { .text($0.rawValue) }, text: { $0.rawValue }),
-        .tree("trace", { $0.trace }, { $0.trace = $1 }, omit: { $0 == nil }, value: { $0.map(FieldValue.flag) ?? .absent }, text: { $0.map { $0 ? "true" : "false" } }),
-        .hook("hooks.onSuccess", { $0.onSuccess }, coding: ProjectField.coding("hooks", { $0.hooks }, { $0.hooks = $1 }, omit: { $0 == nil })),
+        .tree(
+            "maxDelete", { $0.maxDelete }, { $0.maxDelete = $1 }, value: { .text($0.description) },
+            text: { $0.description }),
+        .tree(
+            "publish", { $0.publish }, { $0.publish = $1 }, omit: { $0 == .inPlace }, value: { .text($0.rawValue) },
+            text: { $0.rawValue }),
+        .tree(
+            "stage", { $0.stage }, { $0.stage = $1 }, omit: { $0 == .host }, value: { .text($0.rawValue) },
+            text: { $0.rawValue }),
+        .tree(
+            "trace", { $0.trace }, { $0.trace = $1 }, omit: { $0 == nil },
+            value: { $0.map(FieldValue.flag) ?? .absent }, text: { $0.map { $0 ? "true" : "false" } }),
+        .hook(
+            "hooks.onSuccess", { $0.onSuccess },
+            coding: ProjectField.coding("hooks", { $0.hooks }, { $0.hooks = $1 }, omit: { $0 == nil })),
         .hook("hooks.onFailure", { $0.onFailure }),
         .span("hooks.timeout") { $0.hooks?.timeout },
-        .tree("logRetention", { $0.logRetention }, { $0.logRetention = $1 }, omit: { $0 == nil },
-              value: { $0.map { FieldValue.number(Int64($0)) } ?? .absent }, text: { $0.map(String.init) }),
+        .tree(
+            "logRetention", { $0.logRetention }, { $0.logRetention = $1 }, omit: { $0 == nil },
+            value: { $0.map { FieldValue.number(Int64($0)) } ?? .absent }, text: { $0.map(String.init) }),
         .list("slaves") { $0.slaves },
         // What mirror lists show of the project (GET /mirrorz.json); a slave's pull leaves them out.
         .treeText("cname", { $0.cname }) { $0.cname = $1 },
@@ -252,7 +290,9 @@ extension AgentProjectSpec {
     static let treeCodings: [TreeCoding] = fields.compactMap(\.coding)
 
     /// The keys of a project's mapping, in the fields' order.
-    public static let keys: [String] = fields.map(\.key).reduce(into: []) { keys, key in if !keys.contains(key) { keys.append(key) } }
+    public static let keys: [String] = fields.map(\.key).reduce(into: []) { keys, key in
+        if !keys.contains(key) { keys.append(key) }
+    }
 
     /// The keys of one of its objects (`upstream`, `interval`): as an agent reads them, or as mirrors.d writes them.
     public static func keys(of object: String, inMirrorsD: Bool = false) -> [String] {
@@ -262,7 +302,8 @@ extension AgentProjectSpec {
     /// The fields that differ from `new`, sorted by path: what the plan shows for an update.
     public func changes(to new: AgentProjectSpec) -> [FieldChange] {
         Self.sortedFields.compactMap { field in
-            field.value(self) == field.value(new) ? nil : FieldChange(path: field.path, old: field.text(self), new: field.text(new))
+            field.value(self) == field.value(new)
+                ? nil : FieldChange(path: field.path, old: field.text(self), new: field.text(new))
         }
     }
 

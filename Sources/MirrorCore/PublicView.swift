@@ -29,7 +29,9 @@ public enum PublicView {
         case "cancelled": return "cancelled"
         case "agent-stopped": return "agent stopped"
         default:
-            if reason.hasPrefix("rsync-exit-"), let code = Int(reason.dropFirst("rsync-exit-".count)) { return "rsync error \(code)" }
+            if reason.hasPrefix("rsync-exit-"), let code = Int(reason.dropFirst("rsync-exit-".count)) {
+                return "rsync error \(code)"
+            }
             return result.rawValue
         }
     }
@@ -58,7 +60,11 @@ public enum PublicView {
         var shown = status
         shown.rsyncd.message = nil
         shown.rsyncd.pid = nil
-        shown.slaves = status.slaves.map { var slave = $0; slave.error = nil; return slave }
+        shown.slaves = status.slaves.map {
+            var slave = $0
+            slave.error = nil
+            return slave
+        }
         shown.projects = status.projects.mapValues { project in
             var project = project
             project.lastRun = run(project.lastRun)
@@ -74,12 +80,17 @@ public enum PublicView {
 
     /// A slave's own projects in the form of the master's status (`GET /v1/status` without the token on a slave,
     /// whose state holds every spec whole): as the public sees it.
-    public static func status(of name: String, role: AgentRole, projects: [String: ProjectState], now: Date) -> SiteStatus {
-        status(SiteStatus(role: role, name: name, generatedAt: now, rsyncd: RsyncdStatus(state: .disabled), slaves: [],
-                          projects: projects.mapValues { state in
-                              SiteProject(revision: state.status.revision, activity: state.status.activity, lastRun: state.status.lastRun,
-                                          lastSuccessAt: state.status.lastSuccessAt, nextRunAt: state.status.nextRunAt, slaves: [:],
-                                          sizeBytes: state.status.sizeBytes)
-                          }))
+    public static func status(of name: String, role: AgentRole, projects: [String: ProjectState], now: Date)
+        -> SiteStatus
+    {
+        status(
+            SiteStatus(
+                role: role, name: name, generatedAt: now, rsyncd: RsyncdStatus(state: .disabled), slaves: [],
+                projects: projects.mapValues { state in
+                    SiteProject(
+                        revision: state.status.revision, activity: state.status.activity, lastRun: state.status.lastRun,
+                        lastSuccessAt: state.status.lastSuccessAt, nextRunAt: state.status.nextRunAt, slaves: [:],
+                        sizeBytes: state.status.sizeBytes)
+                }))
     }
 }

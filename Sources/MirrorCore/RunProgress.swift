@@ -17,8 +17,11 @@ public struct RunProgress: Codable, Sendable, Hashable {
     /// The bytes this pass will bring, estimated from `bytes` and `percent` once rsync knows the whole list.
     public var bytesTotal: Int64?
 
-    public init(pass: Int = 1, bytes: Int64 = 0, files: Int = 0, percent: Int? = nil, filesTotal: Int? = nil, filesToCheck: Int? = nil,
-                bytesTotal: Int64? = nil) {
+    public init(
+        pass: Int = 1, bytes: Int64 = 0, files: Int = 0, percent: Int? = nil, filesTotal: Int? = nil,
+        filesToCheck: Int? = nil,
+        bytesTotal: Int64? = nil
+    ) {
         self.pass = pass
         self.bytes = bytes
         self.files = files
@@ -34,8 +37,10 @@ public struct RunProgress: Codable, Sendable, Hashable {
     public static func parse(_ line: Substring, pass: Int, previous: RunProgress?) -> RunProgress? {
         let words = line.split(separator: " ", omittingEmptySubsequences: true)
         guard words.count >= 4, words[1].hasSuffix("%"), words[2].hasSuffix("/s"), words[3].contains(":"),
-              let bytes = Int64(words[0].filter { $0 != "," }), let percent = Int(words[1].dropLast()) else { return nil }
-        var progress = RunProgress(pass: pass, bytes: bytes, files: previous?.pass == pass ? previous?.files ?? 0 : 0, percent: percent)
+            let bytes = Int64(words[0].filter { $0 != "," }), let percent = Int(words[1].dropLast())
+        else { return nil }
+        var progress = RunProgress(
+            pass: pass, bytes: bytes, files: previous?.pass == pass ? previous?.files ?? 0 : 0, percent: percent)
         if previous?.pass == pass {
             progress.filesTotal = previous?.filesTotal
             progress.filesToCheck = previous?.filesToCheck

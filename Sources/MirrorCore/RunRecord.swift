@@ -71,11 +71,14 @@ public struct RunRecord: Codable, Sendable, Hashable {
     /// While the run goes on, how far it has come; nil when it is queued or finished, and before rsync says.
     public var progress: RunProgress?
 
-    public init(id: Int64, project: String, trigger: RunTrigger, state: RunState = .queued, result: RunResult? = nil,
-                queuedAt: Date, startedAt: Date? = nil, endedAt: Date? = nil, attempts: Int = 0, exitCode: Int? = nil,
-                reason: String? = nil, message: String? = nil, filesTransferred: Int? = nil, bytesTransferred: Int64? = nil,
-                filesDeleted: Int? = nil, filesTotal: Int? = nil, bytesTotal: Int64? = nil, stderrTail: [String] = [], revision: Int? = nil,
-                hook: HookOutcome? = nil) {
+    public init(
+        id: Int64, project: String, trigger: RunTrigger, state: RunState = .queued, result: RunResult? = nil,
+        queuedAt: Date, startedAt: Date? = nil, endedAt: Date? = nil, attempts: Int = 0, exitCode: Int? = nil,
+        reason: String? = nil, message: String? = nil, filesTransferred: Int? = nil, bytesTransferred: Int64? = nil,
+        filesDeleted: Int? = nil, filesTotal: Int? = nil, bytesTotal: Int64? = nil, stderrTail: [String] = [],
+        revision: Int? = nil,
+        hook: HookOutcome? = nil
+    ) {
         self.id = id
         self.project = project
         self.trigger = trigger

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Where a secret that a spec names may be read from (an upstream's `passwordFile`, a project's `pushTokenFile`): a
@@ -32,16 +32,22 @@ public struct SecretFileRules: Sendable, Hashable {
     }
 
     /// What a refusal about the file itself says, whatever the cause.
-    public static let unusable = "it cannot be used: it must be a regular file that only this agent's user may read (chmod 600), "
+    public static let unusable =
+        "it cannot be used: it must be a regular file that only this agent's user may read (chmod 600), "
         + "outside the mirror's trees and the state directory, and not one of the agent's own credentials"
 
     /// Why the path as written is refused; nil if it is not. Nothing on the file system is looked at.
     public func check(_ path: String, field: String) -> SecretRefusal? {
         if credentials.contains(path) {
-            return SecretRefusal(field: field, path: path, reason: "it is one of this agent's own credentials; give the secret a file of its own")
+            return SecretRefusal(
+                field: field, path: path,
+                reason: "it is one of this agent's own credentials; give the secret a file of its own")
         }
         if let tree = trees.first(where: { ExecAllowlist.isInside(path, $0.path) }) {
-            return SecretRefusal(field: field, path: path, reason: "it is inside \(tree.what) \(tree.path); keep secrets outside the trees the agent serves and keeps")
+            return SecretRefusal(
+                field: field, path: path,
+                reason:
+                    "it is inside \(tree.what) \(tree.path); keep secrets outside the trees the agent serves and keeps")
         }
         return nil
     }
@@ -49,7 +55,9 @@ public struct SecretFileRules: Sendable, Hashable {
     /// The secret in `path`, its surrounding white space removed; or why it may not be read.
     public func read(_ path: String, field: String) throws(SecretRefusal) -> String {
         if let refusal = check(path, field: field) { throw refusal }
-        func refuse(_ detail: String) -> SecretRefusal { SecretRefusal(field: field, path: path, reason: Self.unusable, detail: detail) }
+        func refuse(_ detail: String) -> SecretRefusal {
+            SecretRefusal(field: field, path: path, reason: Self.unusable, detail: detail)
+        }
         // Not blocking on a FIFO, and not adopting a terminal.
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
         guard fd >= 0 else { throw refuse("cannot open it: \(String(cString: strerror(errno)))") }
@@ -58,14 +66,18 @@ public struct SecretFileRules: Sendable, Hashable {
         guard fstat(fd, &info) == 0 else { throw refuse("cannot stat it: \(String(cString: strerror(errno)))") }
         guard info.st_mode & S_IFMT == S_IFREG else { throw refuse("it is not a regular file") }
         let mode = info.st_mode & 0o777
-        if mode & 0o044 != 0 { throw refuse("it is readable by group or others (mode \(String(mode, radix: 8))); run: chmod 600 \(path)") }
+        if mode & 0o044 != 0 {
+            throw refuse("it is readable by group or others (mode \(String(mode, radix: 8))); run: chmod 600 \(path)")
+        }
         for credential in credentials {
             var other = stat()
             if stat(credential, &other) == 0, other.st_dev == info.st_dev, other.st_ino == info.st_ino {
                 throw refuse("it is the agent's credential \(credential), through a link")
             }
         }
-        if let real = ExecAllowlist.realPath(path), let tree = trees.first(where: { ExecAllowlist.isInside(real, $0.path) }) {
+        if let real = ExecAllowlist.realPath(path),
+            let tree = trees.first(where: { ExecAllowlist.isInside(real, $0.path) })
+        {
             throw refuse("it resolves to \(real), inside \(tree.what) \(tree.path)")
         }
         var bytes: [UInt8] = []
@@ -114,7 +126,9 @@ public enum PushTokenStrength {
         func all(_ test: (UInt8) -> Bool) -> Bool { bytes.allSatisfy(test) }
         let digit = { (b: UInt8) in b >= 0x30 && b <= 0x39 }
         let hex = { (b: UInt8) in digit(b) || (b >= 0x61 && b <= 0x66) || (b >= 0x41 && b <= 0x46) }
-        let base64 = { (b: UInt8) in digit(b) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || "+/-_".utf8.contains(b) }
+        let base64 = { (b: UInt8) in
+            digit(b) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || "+/-_".utf8.contains(b)
+        }
         let perCharacter = all(digit) ? 3.32 : all(hex) ? 4 : all(base64) ? 6 : 6.5
         return Double(bytes.count) * perCharacter
     }

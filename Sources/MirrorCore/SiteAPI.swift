@@ -41,9 +41,11 @@ public struct SlaveReport: Codable, Sendable, Hashable {
     /// The run's stable name for why it failed or warned (`RunRecord.reason`): what the public status shows of it.
     public var reason: String?
 
-    public init(slave: String, project: String, revision: Int, result: RunResult, runID: Int64, startedAt: Date?, endedAt: Date,
-                durationSeconds: Double, bytesTransferred: Int64? = nil, filesTransferred: Int? = nil, filesTotal: Int? = nil,
-                bytesTotal: Int64? = nil, message: String? = nil, reason: String? = nil) {
+    public init(
+        slave: String, project: String, revision: Int, result: RunResult, runID: Int64, startedAt: Date?, endedAt: Date,
+        durationSeconds: Double, bytesTransferred: Int64? = nil, filesTransferred: Int? = nil, filesTotal: Int? = nil,
+        bytesTotal: Int64? = nil, message: String? = nil, reason: String? = nil
+    ) {
         self.slave = slave
         self.project = project
         self.revision = revision
@@ -63,10 +65,12 @@ public struct SlaveReport: Codable, Sendable, Hashable {
     /// The report of a slave's finished run.
     public init(slave: String, run: RunRecord, revision: Int) {
         let end = run.endedAt ?? run.startedAt ?? run.queuedAt
-        self.init(slave: slave, project: run.project, revision: revision, result: run.result ?? .failed, runID: run.id,
-                  startedAt: run.startedAt, endedAt: end, durationSeconds: run.startedAt.map { end.timeIntervalSince($0) } ?? 0,
-                  bytesTransferred: run.bytesTransferred, filesTransferred: run.filesTransferred, filesTotal: run.filesTotal,
-                  bytesTotal: run.bytesTotal, message: run.message, reason: run.reason)
+        self.init(
+            slave: slave, project: run.project, revision: revision, result: run.result ?? .failed, runID: run.id,
+            startedAt: run.startedAt, endedAt: end,
+            durationSeconds: run.startedAt.map { end.timeIntervalSince($0) } ?? 0,
+            bytesTransferred: run.bytesTransferred, filesTransferred: run.filesTransferred, filesTotal: run.filesTotal,
+            bytesTotal: run.bytesTotal, message: run.message, reason: run.reason)
         if run.trigger == .firstStage { stage = 1 }
     }
 }
@@ -111,8 +115,10 @@ public struct RsyncdStatus: Codable, Sendable, Hashable {
     public var message: String?
     public var retryAt: Date?
 
-    public init(state: State, address: String? = nil, port: Int? = nil, pid: Int32? = nil, since: Date? = nil, modules: Int = 0,
-                restarts: Int = 0, message: String? = nil, retryAt: Date? = nil) {
+    public init(
+        state: State, address: String? = nil, port: Int? = nil, pid: Int32? = nil, since: Date? = nil, modules: Int = 0,
+        restarts: Int = 0, message: String? = nil, retryAt: Date? = nil
+    ) {
         self.state = state
         self.address = address
         self.port = port
@@ -160,8 +166,10 @@ public struct SlaveCopy: Codable, Sendable, Hashable {
     /// The size of the slave's copy in bytes, as its last report said.
     public var sizeBytes: Int64?
 
-    public init(revision: Int, result: RunResult?, reportedAt: Date?, message: String?, behind: Int, lagSeconds: Double,
-                reachable: Bool, lastSeenAt: Date?, sizeBytes: Int64? = nil, reason: String? = nil) {
+    public init(
+        revision: Int, result: RunResult?, reportedAt: Date?, message: String?, behind: Int, lagSeconds: Double,
+        reachable: Bool, lastSeenAt: Date?, sizeBytes: Int64? = nil, reason: String? = nil
+    ) {
         self.reason = reason
         self.revision = revision
         self.result = result
@@ -189,8 +197,10 @@ public struct SiteProject: Codable, Sendable, Hashable {
     /// The master's runs of it keep failing with one cause (`ProjectStatus.stuck`).
     public var stuck: FailureStreak?
 
-    public init(revision: Int, activity: ProjectStatus.Activity, lastRun: RunRecord?, lastSuccessAt: Date?, nextRunAt: Date?,
-                slaves: [String: SlaveCopy], sizeBytes: Int64? = nil, stuck: FailureStreak? = nil) {
+    public init(
+        revision: Int, activity: ProjectStatus.Activity, lastRun: RunRecord?, lastSuccessAt: Date?, nextRunAt: Date?,
+        slaves: [String: SlaveCopy], sizeBytes: Int64? = nil, stuck: FailureStreak? = nil
+    ) {
         self.revision = revision
         self.activity = activity
         self.lastRun = lastRun
@@ -211,8 +221,10 @@ public struct SiteStatus: Codable, Sendable, Hashable {
     public var slaves: [SlaveHealth]
     public var projects: [String: SiteProject]
 
-    public init(role: AgentRole = .master, name: String, generatedAt: Date, rsyncd: RsyncdStatus, slaves: [SlaveHealth],
-                projects: [String: SiteProject]) {
+    public init(
+        role: AgentRole = .master, name: String, generatedAt: Date, rsyncd: RsyncdStatus, slaves: [SlaveHealth],
+        projects: [String: SiteProject]
+    ) {
         self.role = role
         self.name = name
         self.generatedAt = generatedAt

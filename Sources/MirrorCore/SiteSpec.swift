@@ -24,9 +24,12 @@ public struct SiteSpec: Sendable, Hashable, Codable {
     /// The site is out of service: mirrorz marks it disabled and redirects nobody to it.
     public var disable: Bool?
 
-    public init(url: String, abbr: String, name: String? = nil, logo: String? = nil, logoDarkmode: String? = nil,
-                homepage: String? = nil, issue: String? = nil, request: String? = nil, email: String? = nil, group: String? = nil,
-                disk: String? = nil, note: String? = nil, big: String? = nil, disable: Bool? = nil) {
+    public init(
+        url: String, abbr: String, name: String? = nil, logo: String? = nil, logoDarkmode: String? = nil,
+        homepage: String? = nil, issue: String? = nil, request: String? = nil, email: String? = nil,
+        group: String? = nil,
+        disk: String? = nil, note: String? = nil, big: String? = nil, disable: Bool? = nil
+    ) {
         self.url = url
         self.abbr = abbr
         self.name = name
@@ -45,11 +48,14 @@ public struct SiteSpec: Sendable, Hashable, Codable {
 
     /// The optional text fields, by their key in mirrors.d; `link` ones hold a path on the site or a whole URL, the
     /// others free text.
-    public static let optionalFields: [(key: String, path: WritableKeyPath<SiteSpec, String?> & Sendable, link: Bool)] = [
-        ("name", \.name, false), ("logo", \.logo, true), ("logoDarkmode", \.logoDarkmode, true), ("homepage", \.homepage, true),
-        ("issue", \.issue, true), ("request", \.request, true), ("email", \.email, false), ("group", \.group, false),
-        ("disk", \.disk, false), ("note", \.note, false), ("big", \.big, true),
-    ]
+    public static let optionalFields: [(key: String, path: WritableKeyPath<SiteSpec, String?> & Sendable, link: Bool)] =
+        [
+            ("name", \.name, false), ("logo", \.logo, true), ("logoDarkmode", \.logoDarkmode, true),
+            ("homepage", \.homepage, true),
+            ("issue", \.issue, true), ("request", \.request, true), ("email", \.email, false),
+            ("group", \.group, false),
+            ("disk", \.disk, false), ("note", \.note, false), ("big", \.big, true),
+        ]
 
     /// The keys of `site:`, in mirrors.d's spelling.
     public static let keys = ["url", "abbr"] + optionalFields.map(\.key) + ["disable"]

@@ -18,7 +18,9 @@ public struct SpecDecoder: Sendable {
 
     // MARK: - Objects
 
-    public static let masterKeys = ["api", "tokenFile", "root", "rsyncd", "maxConcurrentSyncs", "publicStatus", "tls", "insecure"]
+    public static let masterKeys = [
+        "api", "tokenFile", "root", "rsyncd", "maxConcurrentSyncs", "publicStatus", "tls", "insecure",
+    ]
     public static let tlsKeys = ["caFile"]
     public static let rsyncdKeys = ["address", "port", "slavesOnly"]
     /// An interval's and an upstream's keys, and a project's: from the one list of a project's fields.
@@ -35,15 +37,21 @@ public struct SpecDecoder: Sendable {
         let root = required(f, "root") { text, _ throws(ValueError) in
             let root = try AbsolutePath.normalize(text)
             // The root begins every module's path in rsyncd.conf, where the daemon expands `%VAR%`.
-            if root.contains("%") { throw ValueError("'\(root)' holds '%', which the master's rsync daemon would expand (%VAR%) in its modules' paths") }
+            if root.contains("%") {
+                throw ValueError(
+                    "'\(root)' holds '%', which the master's rsync daemon would expand (%VAR%) in its modules' paths")
+            }
             return root
         }
         var rsyncd = RsyncdSpec()
-        if let entry = f["rsyncd"], let r = fields(entry.value, what: Subject("master's rsyncd"), known: Self.rsyncdKeys) {
-            rsyncd.address = optional(r, "address") { text, _ throws(ValueError) in
-                guard AgentURL.isHost(text) else { throw ValueError("'\(text)' is not an IP address or host name") }
-                return text
-            } ?? rsyncd.address
+        if let entry = f["rsyncd"],
+            let r = fields(entry.value, what: Subject("master's rsyncd"), known: Self.rsyncdKeys)
+        {
+            rsyncd.address =
+                optional(r, "address") { text, _ throws(ValueError) in
+                    guard AgentURL.isHost(text) else { throw ValueError("'\(text)' is not an IP address or host name") }
+                    return text
+                } ?? rsyncd.address
             rsyncd.port = integer(r, "port", in: 1...65535) ?? rsyncd.port
             rsyncd.slavesOnly = boolean(r, "slavesOnly") ?? false
         }
@@ -51,8 +59,9 @@ public struct SpecDecoder: Sendable {
         let publicStatus = boolean(f, "publicStatus") ?? false
         let (tls, insecure, transportValid) = transport(f, api: api)
         guard let api, let tokenFile, let root, transportValid else { return nil }
-        return MasterSpec(api: api, tokenFile: tokenFile, root: root, rsyncd: rsyncd,
-                          maxConcurrentSyncs: maxSyncs, publicStatus: publicStatus, tls: tls, insecure: insecure)
+        return MasterSpec(
+            api: api, tokenFile: tokenFile, root: root, rsyncd: rsyncd,
+            maxConcurrentSyncs: maxSyncs, publicStatus: publicStatus, tls: tls, insecure: insecure)
     }
 
     /// `tls:` for the whole site, or for one agent.
@@ -71,26 +80,34 @@ public struct SpecDecoder: Sendable {
         if let api, let entry = f["api"] {
             let plain = api.hasPrefix("http://")
             if plain && AgentURL.isPlainHTTPOffHost(api) && !insecure {
-                diagnostics.error(entry.value.mark, "plain-http",
+                diagnostics.error(
+                    entry.value.mark, "plain-http",
                     "\(f.what): api \(api) is plain HTTP to a host that is not loopback: the bearer token would cross the network in clear, "
-                    + "where it can be read and replayed; write https:// and start the agent with --tls-cert and --tls-key, "
-                    + "or, on a network you trust, set insecure: true", field: "api")
+                        + "where it can be read and replayed; write https:// and start the agent with --tls-cert and --tls-key, "
+                        + "or, on a network you trust, set insecure: true", field: "api")
             }
             if !plain, insecure, let i = f["insecure"] {
-                diagnostics.error(i.keyMark, "conflicting-keys",
-                    "\(f.what): insecure: true allows plain http://; an https:// api is always verified, so leave insecure out", field: "insecure")
+                diagnostics.error(
+                    i.keyMark, "conflicting-keys",
+                    "\(f.what): insecure: true allows plain http://; an https:// api is always verified, so leave insecure out",
+                    field: "insecure")
             }
             if plain, let t = f["tls"] {
-                diagnostics.error(t.keyMark, "conflicting-keys",
-                    "\(f.what): tls verifies an https:// api, but api \(api) is plain http://; write https:// or leave tls out", field: "tls")
+                diagnostics.error(
+                    t.keyMark, "conflicting-keys",
+                    "\(f.what): tls verifies an https:// api, but api \(api) is plain http://; write https:// or leave tls out",
+                    field: "tls")
             }
         }
         let valid = diagnostics.all.count == errorsBefore
         if insecure, let api, api.hasPrefix("http://"), let i = f["insecure"] {
             let host = URLComponents(string: api)?.host ?? api
-            diagnostics.append(Diagnostic(.warning, at: i.keyMark, code: "insecure", message:
-                "\(f.what): insecure: true sends the bearer token to \(host) in clear, where anyone on the way can read and replay it; "
-                + "serve the api over https:// (--tls-cert, --tls-key) to leave it out", field: "insecure"))
+            diagnostics.append(
+                Diagnostic(
+                    .warning, at: i.keyMark, code: "insecure",
+                    message:
+                        "\(f.what): insecure: true sends the bearer token to \(host) in clear, where anyone on the way can read and replay it; "
+                        + "serve the api over https:// (--tls-cert, --tls-key) to leave it out", field: "insecure"))
         }
         return (tls, insecure, valid)
     }
@@ -128,7 +145,8 @@ public struct SpecDecoder: Sendable {
         switch (f["every"], f["cron"]) {
         case (nil, nil):
             if f.suggested.isDisjoint(with: ["every", "cron"]) {
-                diagnostics.error(f.mark, "missing-key", "\(what) needs 'every' (such as 1h) or 'cron' (such as \"30 2 * * *\")")
+                diagnostics.error(
+                    f.mark, "missing-key", "\(what) needs 'every' (such as 1h) or 'cron' (such as \"30 2 * * *\")")
             }
             valid = false
         case (.some, .some(let c)):
@@ -145,7 +163,8 @@ public struct SpecDecoder: Sendable {
             valid = false
         }
         if let every, let jitter, jitter >= every, let j = f["jitter"] {
-            diagnostics.error(j.value.mark, "invalid-value", "\(what): jitter \(jitter) must be shorter than every \(every)")
+            diagnostics.error(
+                j.value.mark, "invalid-value", "\(what): jitter \(jitter) must be shorter than every \(every)")
             valid = false
         }
         guard valid else { return nil }
@@ -155,50 +174,67 @@ public struct SpecDecoder: Sendable {
     }
 
     /// An upstream; `agent`: as a `PUT` body carries it, where a slave's pull names the site's `credential`.
-    public mutating func upstream(_ node: YAMLNode, name: String, at mark: SourceMark? = nil, agent: Bool = false) -> UpstreamSpec? {
+    public mutating func upstream(_ node: YAMLNode, name: String, at mark: SourceMark? = nil, agent: Bool = false)
+        -> UpstreamSpec?
+    {
         let what = Subject("upstream", name)
-        guard let f = fields(node, what: what, known: agent ? Self.agentUpstreamKeys : Self.upstreamKeys, at: mark) else { return nil }
+        guard let f = fields(node, what: what, known: agent ? Self.agentUpstreamKeys : Self.upstreamKeys, at: mark)
+        else { return nil }
         let url = required(f, "url") { text, _ throws(ValueError) in try UpstreamLocation.parse(text) }
-        let passwordFile = optional(f, "passwordFile") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
+        let passwordFile = optional(f, "passwordFile") { text, _ throws(ValueError) in try AbsolutePath.normalize(text)
+        }
         let timeout = optional(f, "timeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) }
         let ioTimeout = optional(f, "ioTimeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) }
         let bandwidth = optional(f, "bandwidthLimit") { text, _ throws(ValueError) in try ByteSize.parse(text) }
-        let pushTokenFile = optional(f, "pushTokenFile") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
+        let pushTokenFile = optional(f, "pushTokenFile") { text, _ throws(ValueError) in
+            try AbsolutePath.normalize(text)
+        }
         let credential = optional(f, "credential") { text, _ throws(ValueError) in
-            guard let credential = UpstreamCredential(rawValue: text) else { throw ValueError("'\(text)' is not a credential; the one there is is 'site'") }
+            guard let credential = UpstreamCredential(rawValue: text) else {
+                throw ValueError("'\(text)' is not a credential; the one there is is 'site'")
+            }
             return credential
         }
         guard let url else { return nil }
         if let c = f["credential"] {
             guard credential != nil else { return nil }
             if f["passwordFile"] != nil {
-                diagnostics.error(c.keyMark, "conflicting-keys", "\(what): credential and passwordFile exclude each other")
+                diagnostics.error(
+                    c.keyMark, "conflicting-keys", "\(what): credential and passwordFile exclude each other")
                 return nil
             }
             if case .local = url {
-                diagnostics.error(c.keyMark, "conflicting-keys", "\(what): credential needs an rsync:// url; a local path takes no password")
+                diagnostics.error(
+                    c.keyMark, "conflicting-keys",
+                    "\(what): credential needs an rsync:// url; a local path takes no password")
                 return nil
             }
             if url.user != nil {
-                diagnostics.error(c.keyMark, "conflicting-keys", "\(what): with credential: site, the user comes with the credential; leave it out of the url")
+                diagnostics.error(
+                    c.keyMark, "conflicting-keys",
+                    "\(what): with credential: site, the user comes with the credential; leave it out of the url")
                 return nil
             }
         }
         if let p = f["passwordFile"], passwordFile != nil {
             if case .local = url {
-                diagnostics.error(p.keyMark, "conflicting-keys", "\(what): passwordFile needs an rsync:// url; a local path takes no password")
+                diagnostics.error(
+                    p.keyMark, "conflicting-keys",
+                    "\(what): passwordFile needs an rsync:// url; a local path takes no password")
                 return nil
             }
             if url.user == nil {
-                diagnostics.error(p.keyMark, "conflicting-keys",
-                                  "\(what): passwordFile needs a user in the url (rsync://USER@HOST/MODULE/)")
+                diagnostics.error(
+                    p.keyMark, "conflicting-keys",
+                    "\(what): passwordFile needs a user in the url (rsync://USER@HOST/MODULE/)")
                 return nil
             }
         }
         if f["passwordFile"] != nil && passwordFile == nil { return nil }
         if f["pushTokenFile"] != nil && pushTokenFile == nil { return nil }
-        var spec = UpstreamSpec(url: url, passwordFile: passwordFile, timeout: timeout ?? UpstreamSpec.defaultTimeout,
-                                ioTimeout: ioTimeout ?? UpstreamSpec.defaultIOTimeout, bandwidthLimit: bandwidth, credential: credential)
+        var spec = UpstreamSpec(
+            url: url, passwordFile: passwordFile, timeout: timeout ?? UpstreamSpec.defaultTimeout,
+            ioTimeout: ioTimeout ?? UpstreamSpec.defaultIOTimeout, bandwidthLimit: bandwidth, credential: credential)
         spec.pushTokenFile = pushTokenFile
         return spec
     }
@@ -212,12 +248,20 @@ public struct SpecDecoder: Sendable {
         return SlaveSpec(api: api, publicDir: publicDir, tls: tls, insecure: insecure)
     }
 
-    public mutating func project(_ node: YAMLNode, name: String, at mark: SourceMark? = nil) -> (ProjectSpec, ProjectReferences)? {
+    public mutating func project(_ node: YAMLNode, name: String, at mark: SourceMark? = nil) -> (
+        ProjectSpec, ProjectReferences
+    )? {
         let what = Subject("project", name)
         guard let f = fields(node, what: what, known: Self.projectKeys, at: mark) else { return nil }
         let errorsBefore = diagnostics.all.count
-        let upstream = required(f, "upstream") { text, _ throws(ValueError) in try ObjectName.validate(text); return text }
-        let interval = required(f, "interval") { text, _ throws(ValueError) in try ObjectName.validate(text); return text }
+        let upstream = required(f, "upstream") { text, _ throws(ValueError) in
+            try ObjectName.validate(text)
+            return text
+        }
+        let interval = required(f, "interval") { text, _ throws(ValueError) in
+            try ObjectName.validate(text)
+            return text
+        }
         let tree = self.tree(f, name: name)
         var slaves = SlaveSelection.all
         var slaveMarks: [(name: String, mark: SourceMark)] = []
@@ -228,27 +272,43 @@ public struct SpecDecoder: Sendable {
                 slaveMarks = slaveList(entry, what: what)
                 slaves = .named(slaveMarks.map(\.name))
             } else {
-                diagnostics.error(entry.value.mark, "invalid-type", "\(what): slaves: expected 'all' or a list of slave names, got \(entry.value.kindName)", field: "slaves")
+                diagnostics.error(
+                    entry.value.mark, "invalid-type",
+                    "\(what): slaves: expected 'all' or a list of slave names, got \(entry.value.kindName)",
+                    field: "slaves")
             }
         }
         guard diagnostics.all.count == errorsBefore, let upstream, let interval else { return nil }
         let spec = ProjectSpec(upstream: upstream, interval: interval, slaves: slaves, tree: tree)
-        let refs = ProjectReferences(upstream: f["upstream"]!.value.mark, interval: f["interval"]!.value.mark,
-                                     slaves: slaveMarks, path: f["path"]?.value.mark ?? f.mark)
+        let refs = ProjectReferences(
+            upstream: f["upstream"]!.value.mark, interval: f["interval"]!.value.mark,
+            slaves: slaveMarks, path: f["path"]?.value.mark ?? f.mark)
         return (spec, refs)
     }
 
     /// The fields of a project's tree, as mirrors.d and `PUT /v1/projects/{name}` both write them: one rule each.
     mutating func tree(_ f: Fields, name: String) -> TreeSpec {
-        let check = { (text: String) throws(ValueError) -> String in try RsyncPolicy.checkPattern(text); return text }
+        let check = { (text: String) throws(ValueError) -> String in
+            try RsyncPolicy.checkPattern(text)
+            return text
+        }
         let source = optional(f, "source") { text, _ throws(ValueError) in try MirrorPath.normalize(text) } ?? ""
-        var tree = TreeSpec(source: source, path: optional(f, "path") { text, _ throws(ValueError) in try MirrorPath.normalize(text) } ?? name)
+        var tree = TreeSpec(
+            source: source,
+            path: optional(f, "path") { text, _ throws(ValueError) in try MirrorPath.normalize(text) } ?? name)
         tree.exclude = list(f, "exclude", check) ?? []
         tree.twoStage = list(f, "twoStage", check) ?? []
-        tree.rsyncOptions = list(f, "rsyncOptions") { (text: String) throws(ValueError) -> String in try RsyncPolicy.checkOption(text); return text } ?? []
+        tree.rsyncOptions =
+            list(f, "rsyncOptions") { (text: String) throws(ValueError) -> String in
+                try RsyncPolicy.checkOption(text)
+                return text
+            } ?? []
         tree.suspended = boolean(f, "suspended") ?? false
         tree.timeout = optional(f, "timeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) }
-        tree.maxDelete = optional(f, "maxDelete") { text, scalar throws(ValueError) in try DeletionLimit.parse(text, plain: scalar.isPlain) } ?? .default
+        tree.maxDelete =
+            optional(f, "maxDelete") { text, scalar throws(ValueError) in
+                try DeletionLimit.parse(text, plain: scalar.isPlain)
+            } ?? .default
         tree.cname = optional(f, "cname") { text, _ throws(ValueError) in try DisplayText.check(text) }
         tree.desc = optional(f, "desc") { text, _ throws(ValueError) in try DisplayText.check(text) }
         tree.help = optional(f, "help") { text, _ throws(ValueError) in try WebLink.check(text) }
@@ -258,12 +318,20 @@ public struct SpecDecoder: Sendable {
         if tree.stage == .site, let entry = f["stage"] {
             // A site-wide second stage needs a second stage, and whole revisions already switch each host at once.
             if tree.twoStage.isEmpty {
-                diagnostics.error(entry.value.mark, "invalid-value", "\(f.what): stage: site needs twoStage: the index files the slaves hold back until every slave has the rest", field: "stage")
+                diagnostics.error(
+                    entry.value.mark, "invalid-value",
+                    "\(f.what): stage: site needs twoStage: the index files the slaves hold back until every slave has the rest",
+                    field: "stage")
             } else if tree.publish == .atomic {
-                diagnostics.error(entry.value.mark, "invalid-value", "\(f.what): stage: site works with publish: inPlace; with publish: atomic each host already switches to a whole revision at once", field: "stage")
+                diagnostics.error(
+                    entry.value.mark, "invalid-value",
+                    "\(f.what): stage: site works with publish: inPlace; with publish: atomic each host already switches to a whole revision at once",
+                    field: "stage")
             }
         }
-        tree.pushTokenFile = optional(f, "pushTokenFile") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
+        tree.pushTokenFile = optional(f, "pushTokenFile") { text, _ throws(ValueError) in
+            try AbsolutePath.normalize(text)
+        }
         tree.logRetention = integer(f, "logRetention", in: TreeSpec.logRetentionRange)
         if let entry = f["hooks"] { tree.hooks = hooks(entry.value, what: Subject("hooks of project", name)) }
         return tree
@@ -289,7 +357,8 @@ public struct SpecDecoder: Sendable {
             do throws(ValueError) {
                 try HookSpec.check(argv: argv)
             } catch {
-                diagnostics.error(h[key]!.value.mark, "invalid-value", "\(h.what): \(key): \(error.message)", field: "hooks")
+                diagnostics.error(
+                    h[key]!.value.mark, "invalid-value", "\(h.what): \(key): \(error.message)", field: "hooks")
                 continue
             }
             if key == "onSuccess" { spec.onSuccess = argv } else { spec.onFailure = argv }
@@ -301,7 +370,9 @@ public struct SpecDecoder: Sendable {
     /// A list of slave names, each valid and listed once.
     mutating func slaveList(_ entry: YAMLEntry, what: Subject) -> [(name: String, mark: SourceMark)] {
         guard case .sequence(let items) = entry.value.content else {
-            diagnostics.error(entry.value.mark, "invalid-type", "\(what): slaves: expected a list of slave names, got \(entry.value.kindName)", field: "slaves")
+            diagnostics.error(
+                entry.value.mark, "invalid-type",
+                "\(what): slaves: expected a list of slave names, got \(entry.value.kindName)", field: "slaves")
             return []
         }
         var out: [(name: String, mark: SourceMark)] = []
@@ -310,8 +381,10 @@ public struct SpecDecoder: Sendable {
             do throws(ValueError) {
                 try ObjectName.validate(text)
                 if let earlier = out.first(where: { $0.name == text }) {
-                    diagnostics.error(item.mark, "duplicate-name",
-                                      "\(what): slave '\(text)' is listed twice (first at line \(earlier.mark.line), column \(earlier.mark.column))", field: "slaves")
+                    diagnostics.error(
+                        item.mark, "duplicate-name",
+                        "\(what): slave '\(text)' is listed twice (first at line \(earlier.mark.line), column \(earlier.mark.column))",
+                        field: "slaves")
                     continue
                 }
                 out.append((text, item.mark))
@@ -324,7 +397,9 @@ public struct SpecDecoder: Sendable {
 
     // MARK: - What agents receive
 
-    public static let agentSettingsKeys = ["root", "maxConcurrentSyncs", "publicStatus", "rsyncd", "master", "slaves", "peers", "site"]
+    public static let agentSettingsKeys = [
+        "root", "maxConcurrentSyncs", "publicStatus", "rsyncd", "master", "slaves", "peers", "site",
+    ]
     public static let agentTransportKeys = ["caFile", "insecure"]
     public static let agentProjectKeys = AgentProjectSpec.keys
     public static let agentUpstreamKeys = AgentProjectSpec.keys(of: "upstream")
@@ -337,7 +412,9 @@ public struct SpecDecoder: Sendable {
         let maxSyncs = integer(f, "maxConcurrentSyncs", in: 1...256) ?? 4
         let publicStatus = boolean(f, "publicStatus") ?? false
         var rsyncd: RsyncdSpec?
-        if let entry = f["rsyncd"], let r = fields(entry.value, what: Subject("settings' rsyncd"), known: Self.rsyncdKeys) {
+        if let entry = f["rsyncd"],
+            let r = fields(entry.value, what: Subject("settings' rsyncd"), known: Self.rsyncdKeys)
+        {
             rsyncd = RsyncdSpec(
                 address: optional(r, "address") { text, _ throws(ValueError) in
                     guard AgentURL.isHost(text) else { throw ValueError("'\(text)' is not an IP address or host name") }
@@ -353,14 +430,20 @@ public struct SpecDecoder: Sendable {
                 for slave in entry.value.entries(notIn: []) {
                     do throws(ValueError) {
                         try ObjectName.validate(slave.key)
-                        guard let text = scalarText(slave.value, what: Subject("settings' slaves"), key: slave.key) else { continue }
+                        guard let text = scalarText(slave.value, what: Subject("settings' slaves"), key: slave.key)
+                        else { continue }
                         slaves[slave.key] = try AgentURL.normalize(text)
                     } catch {
-                        diagnostics.error(slave.keyMark, "invalid-value", "settings: slaves: \(slave.key): \(error.message)", field: "slaves")
+                        diagnostics.error(
+                            slave.keyMark, "invalid-value", "settings: slaves: \(slave.key): \(error.message)",
+                            field: "slaves")
                     }
                 }
             } else {
-                diagnostics.error(entry.value.mark, "invalid-type", "settings: slaves: expected a mapping of slave names to API addresses, got \(entry.value.kindName)", field: "slaves")
+                diagnostics.error(
+                    entry.value.mark, "invalid-type",
+                    "settings: slaves: expected a mapping of slave names to API addresses, got \(entry.value.kindName)",
+                    field: "slaves")
             }
         }
         var peers: [String: AgentTransport] = [:]
@@ -371,20 +454,27 @@ public struct SpecDecoder: Sendable {
                     do throws(ValueError) {
                         let url = try AgentURL.normalize(peer.key)
                         guard let p = fields(peer.value, what: what, known: Self.agentTransportKeys) else { continue }
-                        let caFile = optional(p, "caFile") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
+                        let caFile = optional(p, "caFile") { text, _ throws(ValueError) in
+                            try AbsolutePath.normalize(text)
+                        }
                         peers[url] = AgentTransport(caFile: caFile, insecure: boolean(p, "insecure") ?? false)
                     } catch {
-                        diagnostics.error(peer.keyMark, "invalid-value", "settings: peers: \(error.message)", field: "peers")
+                        diagnostics.error(
+                            peer.keyMark, "invalid-value", "settings: peers: \(error.message)", field: "peers")
                     }
                 }
             } else {
-                diagnostics.error(entry.value.mark, "invalid-type", "settings: peers: expected a mapping of API addresses to {caFile, insecure}, got \(entry.value.kindName)", field: "peers")
+                diagnostics.error(
+                    entry.value.mark, "invalid-type",
+                    "settings: peers: expected a mapping of API addresses to {caFile, insecure}, got \(entry.value.kindName)",
+                    field: "peers")
             }
         }
         let site = f["site"].flatMap { self.site($0.value) }
         guard diagnostics.all.count == errorsBefore, let root else { return nil }
-        return AgentSettings(root: root, maxConcurrentSyncs: maxSyncs, publicStatus: publicStatus, rsyncd: rsyncd, master: master,
-                             slaves: slaves, peers: peers, site: site)
+        return AgentSettings(
+            root: root, maxConcurrentSyncs: maxSyncs, publicStatus: publicStatus, rsyncd: rsyncd, master: master,
+            slaves: slaves, peers: peers, site: site)
     }
 
     /// A project as an agent holds it, with its upstream and interval spelled out: `PUT /v1/projects/{name}`.
@@ -399,11 +489,16 @@ public struct SpecDecoder: Sendable {
         }
         guard let f = fields(node, what: what, known: Self.agentProjectKeys) else { return nil }
         let errorsBefore = diagnostics.all.count
-        var upstream: UpstreamSpec?, interval: IntervalSpec?
-        if let entry = f["upstream"] { upstream = self.upstream(entry.value, name: name, agent: true) } else {
+        var upstream: UpstreamSpec?
+        var interval: IntervalSpec?
+        if let entry = f["upstream"] {
+            upstream = self.upstream(entry.value, name: name, agent: true)
+        } else {
             diagnostics.error(f.mark, "missing-key", "\(what) has no 'upstream', which it needs", field: "upstream")
         }
-        if let entry = f["interval"] { interval = self.interval(entry.value, name: name) } else {
+        if let entry = f["interval"] {
+            interval = self.interval(entry.value, name: name)
+        } else {
             diagnostics.error(f.mark, "missing-key", "\(what) has no 'interval', which it needs", field: "interval")
         }
         let tree = self.tree(f, name: name)
@@ -442,24 +537,32 @@ public struct SpecDecoder: Sendable {
     /// Words that mean a secret; as keys they get a pointed message rather than a bare "unknown key".
     static let secretWords = ["password", "passwd", "secret", "token", "credential"]
 
-    public mutating func fields(_ node: YAMLNode, what: Subject, known: [String], at objectMark: SourceMark? = nil) -> Fields? {
+    public mutating func fields(_ node: YAMLNode, what: Subject, known: [String], at objectMark: SourceMark? = nil)
+        -> Fields?
+    {
         guard node.isMapping else {
-            diagnostics.error(node.mark, "invalid-type", "\(what) must be a mapping of keys, but it is \(node.kindName)")
+            diagnostics.error(
+                node.mark, "invalid-type", "\(what) must be a mapping of keys, but it is \(node.kindName)")
             return nil
         }
         var suggested = Set<String>()
         for entry in node.entries(notIn: known) {
             let lower = entry.key.lowercased()
             if Self.secretWords.contains(where: { lower.contains($0) }) && !lower.hasSuffix("file") {
-                let fileKey = known.first { $0.lowercased().hasSuffix("file") && Self.secretWords.contains(where: $0.lowercased().contains) }
-                diagnostics.error(entry.keyMark, "inline-secret",
+                let fileKey = known.first {
+                    $0.lowercased().hasSuffix("file") && Self.secretWords.contains(where: $0.lowercased().contains)
+                }
+                diagnostics.error(
+                    entry.keyMark, "inline-secret",
                     "'\(entry.key)' in \(what) is not allowed: secrets never go inline; put the secret in a file of mode 0600"
-                    + (fileKey.map { " and name it with '\($0)'" } ?? ""), field: entry.key)
+                        + (fileKey.map { " and name it with '\($0)'" } ?? ""), field: entry.key)
             } else {
                 let suggestion = Suggestion.closest(to: entry.key, among: known)
                 if let suggestion { suggested.insert(suggestion) }
-                diagnostics.error(entry.keyMark, "unknown-key",
-                    "unknown key '\(entry.key)' in \(what)\(suggestion.map { "; did you mean '\($0)'?" } ?? "")", field: entry.key)
+                diagnostics.error(
+                    entry.keyMark, "unknown-key",
+                    "unknown key '\(entry.key)' in \(what)\(suggestion.map { "; did you mean '\($0)'?" } ?? "")",
+                    field: entry.key)
             }
         }
         return Fields(node: node, what: what, mark: objectMark ?? node.mark, suggested: suggested)
@@ -472,7 +575,10 @@ public struct SpecDecoder: Sendable {
 
     mutating func scalarValue(_ node: YAMLNode, what: Subject, key: String) -> YAMLScalar? {
         guard let s = node.scalar, !s.isNull else {
-            diagnostics.error(node.mark, "invalid-type", "\(what): \(key): expected a string, got \(node.kindName == "null" ? "nothing (null)" : node.kindName)", field: key)
+            diagnostics.error(
+                node.mark, "invalid-type",
+                "\(what): \(key): expected a string, got \(node.kindName == "null" ? "nothing (null)" : node.kindName)",
+                field: key)
             return nil
         }
         return s
@@ -506,10 +612,13 @@ public struct SpecDecoder: Sendable {
         }
         var got = entry.value.kindName
         if let s = entry.value.scalar, s.isPlain,
-           ["yes", "no", "on", "off", "y", "n", "True", "False", "TRUE", "FALSE", "Yes", "No", "On", "Off"].contains(s.text) {
+            ["yes", "no", "on", "off", "y", "n", "True", "False", "TRUE", "FALSE", "Yes", "No", "On", "Off"].contains(
+                s.text)
+        {
             got += ", which YAML 1.1 would read as a boolean"
         }
-        diagnostics.error(entry.value.mark, "invalid-type", "\(f.what): \(key): expected true or false, got \(got)", field: key)
+        diagnostics.error(
+            entry.value.mark, "invalid-type", "\(f.what): \(key): expected true or false, got \(got)", field: key)
         return nil
     }
 
@@ -517,13 +626,19 @@ public struct SpecDecoder: Sendable {
     mutating func integer(_ f: Fields, _ key: String, in range: ClosedRange<Int>) -> Int? {
         guard let entry = f[key] else { return nil }
         guard case .scalar(let s) = entry.value.content, s.isPlain, !s.text.isEmpty,
-              s.text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), s.text == "0" || !s.text.hasPrefix("0"),
-              let n = Int(s.text) else {
-            diagnostics.error(entry.value.mark, "invalid-type", "\(f.what): \(key): expected a whole number from \(range.lowerBound) to \(range.upperBound), got \(entry.value.kindName)", field: key)
+            s.text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), s.text == "0" || !s.text.hasPrefix("0"),
+            let n = Int(s.text)
+        else {
+            diagnostics.error(
+                entry.value.mark, "invalid-type",
+                "\(f.what): \(key): expected a whole number from \(range.lowerBound) to \(range.upperBound), got \(entry.value.kindName)",
+                field: key)
             return nil
         }
         guard range.contains(n) else {
-            diagnostics.error(entry.value.mark, "invalid-value", "\(f.what): \(key): \(n) is outside \(range.lowerBound)...\(range.upperBound)", field: key)
+            diagnostics.error(
+                entry.value.mark, "invalid-value",
+                "\(f.what): \(key): \(n) is outside \(range.lowerBound)...\(range.upperBound)", field: key)
             return nil
         }
         return n
@@ -533,7 +648,9 @@ public struct SpecDecoder: Sendable {
     mutating func list<T>(_ f: Fields, _ key: String, _ check: (String) throws(ValueError) -> T) -> [T]? {
         guard let entry = f[key] else { return nil }
         guard case .sequence(let items) = entry.value.content else {
-            diagnostics.error(entry.value.mark, "invalid-type", "\(f.what): \(key): expected a list, got \(entry.value.kindName)", field: key)
+            diagnostics.error(
+                entry.value.mark, "invalid-type", "\(f.what): \(key): expected a list, got \(entry.value.kindName)",
+                field: key)
             return nil
         }
         var out: [T] = []

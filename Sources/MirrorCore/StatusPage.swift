@@ -52,7 +52,9 @@ public enum Staleness {
         guard let since = status.lastSuccessAt ?? status.addedAt else { return status.lastRun != nil }
         // A cron schedule's firings cost calendar work: the second is sought only once the first has passed, which
         // for a healthy project it has not.
-        if spec.interval.every == nil, let first = spec.interval.nextRun(after: since, seed: ""), first >= now { return false }
+        if spec.interval.every == nil, let first = spec.interval.nextRun(after: since, seed: ""), first >= now {
+            return false
+        }
         return staleAt(spec.interval, since: since).map { now > $0 } ?? false
     }
 }
@@ -83,7 +85,8 @@ public enum StatusPage {
         columns = Array(columns[..<status.slaves.count]) + columns[status.slaves.count...].sorted()
 
         var rows = HTMLWriter(capacity: names.count * (360 + 90 * columns.count))
-        var failed: [String] = [], stale: [String] = []
+        var failed: [String] = []
+        var stale: [String] = []
         var behind = 0
         var served: [String: Int] = [:]
         for name in names {
@@ -91,16 +94,28 @@ public enum StatusPage {
             let mark = ProjectMark(project, state: states[name], now: now)
             if mark.failed { failed.append(name) }
             if mark.stale { stale.append(name) }
-            rows.raw(mark.bad ? "<tr class=\"bad\" id=\"p-" : "<tr id=\"p-"); rows.text(name)
-            rows.raw("\"><th scope=\"row\"><a href=\"projects/"); rows.text(name); rows.raw("\">"); rows.text(name); rows.raw("</a></th>")
-            rows.raw("<td class=\"n\">"); rows.text(String(project.revision)); rows.raw("</td>")
+            rows.raw(mark.bad ? "<tr class=\"bad\" id=\"p-" : "<tr id=\"p-")
+            rows.text(name)
+            rows.raw("\"><th scope=\"row\"><a href=\"projects/")
+            rows.text(name)
+            rows.raw("\">")
+            rows.text(name)
+            rows.raw("</a></th>")
+            rows.raw("<td class=\"n\">")
+            rows.text(String(project.revision))
+            rows.raw("</td>")
             rows.resultCell(project.lastRun, mark: mark)
             rows.agoCell(project.lastRun?.endedAt, now: now)
             rows.agoCell(project.lastSuccessAt, now: now, bad: mark.stale)
             rows.nextRunCell(project, suspended: mark.suspended, now: now)
-            rows.raw("<td class=\"n\">"); rows.text(project.sizeBytes.map(SizeText.human) ?? "–"); rows.raw("</td>")
+            rows.raw("<td class=\"n\">")
+            rows.text(project.sizeBytes.map(SizeText.human) ?? "–")
+            rows.raw("</td>")
             for slave in columns {
-                guard let copy = project.slaves[slave] else { rows.raw("<td class=\"na\">–</td>"); continue }
+                guard let copy = project.slaves[slave] else {
+                    rows.raw("<td class=\"na\">–</td>")
+                    continue
+                }
                 served[slave, default: 0] += 1
                 if copy.behind > 0 { behind += 1 }
                 rows.copyCell(copy, now: now)
@@ -110,34 +125,60 @@ public enum StatusPage {
 
         var page = HTMLWriter(capacity: rows.out.utf8.count + 4096)
         page.head(title: status.name, parent: "")
-        page.raw("<header><h1>"); page.text(status.name); page.raw("</h1><p class=\"muted\">")
+        page.raw("<header><h1>")
+        page.text(status.name)
+        page.raw("</h1><p class=\"muted\">")
         page.text("\(names.count) project\(names.count == 1 ? "" : "s") on \(status.slaves.count + 1) hosts · as of ")
         page.time(status.generatedAt)
-        page.text(" · reloads every \(refreshSeconds) s"); page.raw("</p></header>\n")
-        page.summary(failed: failed, stale: stale, behind: behind, unreachable: status.slaves.filter { !$0.reachable }.count)
+        page.text(" · reloads every \(refreshSeconds) s")
+        page.raw("</p></header>\n")
+        page.summary(
+            failed: failed, stale: stale, behind: behind, unreachable: status.slaves.filter { !$0.reachable }.count)
 
-        page.raw("<h2>Hosts</h2>\n<div class=\"scroll\"><table><thead><tr><th>Host</th><th>Role</th><th>State</th><th>Last seen</th>")
+        page.raw(
+            "<h2>Hosts</h2>\n<div class=\"scroll\"><table><thead><tr><th>Host</th><th>Role</th><th>State</th><th>Last seen</th>"
+        )
         page.raw("<th class=\"n\">Projects</th></tr></thead><tbody>\n")
         let daemonBad = status.rsyncd.state == .failed || status.rsyncd.state == .stopped
         page.raw(daemonBad ? "<tr class=\"bad\">" : "<tr>")
-        page.raw("<th scope=\"row\">"); page.text(status.name); page.raw("</th><td>master</td><td>")
-        page.text(rsyncdText(status.rsyncd)); page.raw("</td><td>–</td><td class=\"n\">"); page.text(String(names.count)); page.raw("</td></tr>\n")
+        page.raw("<th scope=\"row\">")
+        page.text(status.name)
+        page.raw("</th><td>master</td><td>")
+        page.text(rsyncdText(status.rsyncd))
+        page.raw("</td><td>–</td><td class=\"n\">")
+        page.text(String(names.count))
+        page.raw("</td></tr>\n")
         for slave in status.slaves {
             page.raw(slave.reachable ? "<tr>" : "<tr class=\"bad\">")
-            page.raw("<th scope=\"row\">"); page.text(slave.name); page.raw("</th><td>slave</td><td")
+            page.raw("<th scope=\"row\">")
+            page.text(slave.name)
+            page.raw("</th><td>slave</td><td")
             if slave.reachable {
-                page.raw(" class=\"ok\">"); page.text("up · " + slave.api)
+                page.raw(" class=\"ok\">")
+                page.text("up · " + slave.api)
             } else {
-                page.raw(" title=\""); page.text(slave.error ?? ""); page.raw("\">"); page.text("unreachable · " + slave.api)
+                page.raw(" title=\"")
+                page.text(slave.error ?? "")
+                page.raw("\">")
+                page.text("unreachable · " + slave.api)
             }
-            page.raw("</td>"); page.agoCell(slave.lastSeenAt, now: now)
-            page.raw("<td class=\"n\">"); page.text(String(served[slave.name] ?? 0)); page.raw("</td></tr>\n")
+            page.raw("</td>")
+            page.agoCell(slave.lastSeenAt, now: now)
+            page.raw("<td class=\"n\">")
+            page.text(String(served[slave.name] ?? 0))
+            page.raw("</td></tr>\n")
         }
         page.raw("</tbody></table></div>\n")
 
-        page.raw("<h2>Projects</h2>\n<div class=\"scroll\"><table class=\"projects\"><thead><tr><th>Project</th><th class=\"n\">Rev</th>")
+        page.raw(
+            "<h2>Projects</h2>\n<div class=\"scroll\"><table class=\"projects\"><thead><tr><th>Project</th><th class=\"n\">Rev</th>"
+        )
         page.raw("<th>Result</th><th>Last sync</th><th>Last success</th><th>Next run</th><th class=\"n\">Size</th>")
-        for slave in columns { page.raw("<th>"); page.text(slave); page.raw("</th>") }
+        for slave in columns {
+            page.raw("<th>")
+            page.text(slave)
+            page.raw("</th>")
+        }
         page.raw("</tr></thead><tbody>\n")
         page.raw(rows.out)
         page.raw("</tbody></table></div>\n")
@@ -149,56 +190,86 @@ public enum StatusPage {
 
     /// `GET /projects/{name}`: the project's spec in brief, its copy on every host, and its last runs, newest first,
     /// each with its message and the tail of its output.
-    public static func project(_ name: String, siteName: String, state: ProjectState, site project: SiteProject?,
-                               slaves: [SlaveHealth], runs: [RunRecord], logTails: [Int64: [String]] = [:], now: Date) -> String {
-        let spec = state.spec, status = state.status
+    public static func project(
+        _ name: String, siteName: String, state: ProjectState, site project: SiteProject?,
+        slaves: [SlaveHealth], runs: [RunRecord], logTails: [Int64: [String]] = [:], now: Date
+    ) -> String {
+        let spec = state.spec
+        let status = state.status
         let mark = ProjectMark(project, state: state, now: now)
         var page = HTMLWriter(capacity: 8192 + runs.count * 1024)
         page.head(title: name + " · " + siteName, parent: "../")
-        page.raw("<header><p><a href=\"../\">← "); page.text(siteName); page.raw("</a></p><h1>"); page.text(name)
+        page.raw("<header><p><a href=\"../\">← ")
+        page.text(siteName)
+        page.raw("</a></p><h1>")
+        page.text(name)
         if mark.failed { page.raw(" <span class=\"tag bad\">failed</span>") }
         if mark.stale { page.raw(" <span class=\"tag bad\">stale</span>") }
         if let stuck = mark.stuck {
-            page.raw(" <span class=\"tag bad\">stuck: "); page.text(stuck.cause); page.raw("</span>")
+            page.raw(" <span class=\"tag bad\">stuck: ")
+            page.text(stuck.cause)
+            page.raw("</span>")
         }
         if mark.suspended { page.raw(" <span class=\"tag\">suspended</span>") }
         if status.activity == .running || status.activity == .queued {
-            page.raw(" <span class=\"tag run\">"); page.text(status.activity == .running ? "syncing" : "queued"); page.raw("</span>")
+            page.raw(" <span class=\"tag run\">")
+            page.text(status.activity == .running ? "syncing" : "queued")
+            page.raw("</span>")
         }
         page.raw("</h1></header>\n<dl>")
         func item(_ term: String, _ body: (inout HTMLWriter) -> Void) {
-            page.raw("<dt>"); page.text(term); page.raw("</dt><dd>"); body(&page); page.raw("</dd>")
+            page.raw("<dt>")
+            page.text(term)
+            page.raw("</dt><dd>")
+            body(&page)
+            page.raw("</dd>")
         }
         item("Upstream") { $0.text(ShownUpstream.of(spec)) }
         item("Path") { $0.text("/" + spec.path) }
         item("Interval") { $0.text(intervalText(spec.interval)) }
         item("Revision") { $0.text(String(status.revision)) }
         item("Last success") { $0.ago(status.lastSuccessAt, now: now) }
-        item("Next run") { $0.text(nextRunText(status.nextRunAt, activity: status.activity, suspended: spec.suspended, now: now)) }
+        item("Next run") {
+            $0.text(nextRunText(status.nextRunAt, activity: status.activity, suspended: spec.suspended, now: now))
+        }
         item("Size") { $0.text(status.sizeBytes.map(SizeText.human) ?? "–") }
         page.raw("</dl>\n")
 
-        page.raw("<h2>Hosts</h2>\n<div class=\"scroll\"><table><thead><tr><th>Host</th><th class=\"n\">Rev</th><th>Behind</th>")
+        page.raw(
+            "<h2>Hosts</h2>\n<div class=\"scroll\"><table><thead><tr><th>Host</th><th class=\"n\">Rev</th><th>Behind</th>"
+        )
         page.raw("<th>Result</th><th>Reported</th><th>Message</th></tr></thead><tbody>\n")
         page.raw(mark.bad ? "<tr class=\"bad\">" : "<tr>")
-        page.raw("<th scope=\"row\">"); page.text(siteName)
+        page.raw("<th scope=\"row\">")
+        page.text(siteName)
         if siteName != "master" { page.raw(" <span class=\"muted\">master</span>") }
         page.raw("</th><td class=\"n\">")
-        page.text(String(status.revision)); page.raw("</td><td>–</td>")
+        page.text(String(status.revision))
+        page.raw("</td><td>–</td>")
         page.resultCell(status.lastRun, mark: mark)
         page.agoCell(status.lastRun?.endedAt, now: now)
-        page.raw("<td class=\"msg\">"); page.text(status.lastRun?.message ?? ""); page.raw("</td></tr>\n")
+        page.raw("<td class=\"msg\">")
+        page.text(status.lastRun?.message ?? "")
+        page.raw("</td></tr>\n")
         let reachable = Dictionary(slaves.map { ($0.name, $0.reachable) }, uniquingKeysWith: { a, _ in a })
         for slave in (project?.slaves.keys).map({ $0.sorted() }) ?? [] {
             let copy = project!.slaves[slave]!
             let copyMark = CopyMark(copy)
-            page.raw("<tr\(copyMark.rowClass)><th scope=\"row\">"); page.text(slave)
+            page.raw("<tr\(copyMark.rowClass)><th scope=\"row\">")
+            page.text(slave)
             if reachable[slave] == false || !copy.reachable { page.raw(" <span class=\"tag bad\">unreachable</span>") }
-            page.raw("</th><td class=\"n\">"); page.text(copy.revision == 0 ? "–" : String(copy.revision)); page.raw("</td><td>")
-            page.text(copy.behind == 0 ? (copy.revision == 0 ? "–" : "current") : behindText(copy)); page.raw("</td><td")
-            page.raw(copy.result == .failed ? " class=\"bad\">" : ">"); page.text(copy.result?.rawValue ?? "none yet"); page.raw("</td>")
+            page.raw("</th><td class=\"n\">")
+            page.text(copy.revision == 0 ? "–" : String(copy.revision))
+            page.raw("</td><td>")
+            page.text(copy.behind == 0 ? (copy.revision == 0 ? "–" : "current") : behindText(copy))
+            page.raw("</td><td")
+            page.raw(copy.result == .failed ? " class=\"bad\">" : ">")
+            page.text(copy.result?.rawValue ?? "none yet")
+            page.raw("</td>")
             page.agoCell(copy.reportedAt, now: now)
-            page.raw("<td class=\"msg\">"); page.text(copy.message ?? ""); page.raw("</td></tr>\n")
+            page.raw("<td class=\"msg\">")
+            page.text(copy.message ?? "")
+            page.raw("</td></tr>\n")
         }
         page.raw("</tbody></table></div>\n")
 
@@ -213,8 +284,11 @@ public enum StatusPage {
     public static func notFound(_ name: String, siteName: String) -> String {
         var page = HTMLWriter(capacity: 2048)
         page.head(title: "no project " + name, parent: "../", refresh: false)
-        page.raw("<p><a href=\"../\">← "); page.text(siteName); page.raw("</a></p><h1>No project ")
-        page.text(name); page.raw("</h1><p>The master holds no project of that name.</p>\n")
+        page.raw("<p><a href=\"../\">← ")
+        page.text(siteName)
+        page.raw("</a></p><h1>No project ")
+        page.text(name)
+        page.raw("</h1><p>The master holds no project of that name.</p>\n")
         page.footer()
         return page.out
     }
@@ -280,7 +354,8 @@ public enum StatusPage {
         let month = mp < 10 ? mp + 3 : mp - 9
         let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
         func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        let dateText = "\(year)-\(two(month))-\(two(day))", timeText = "\(two(secs / 3_600)):\(two(secs % 3_600 / 60)):\(two(secs % 60))"
+        let dateText = "\(year)-\(two(month))-\(two(day))"
+        let timeText = "\(two(secs / 3_600)):\(two(secs % 3_600 / 60)):\(two(secs % 60))"
         return (dateText + " " + timeText + " UTC", dateText + "T" + timeText + "Z")
     }
 }
@@ -334,36 +409,61 @@ struct HTMLWriter {
 
     mutating func time(_ date: Date) {
         let stamp = StatusPage.utc(date)
-        raw("<time datetime=\""); raw(stamp.iso); raw("\">"); text(stamp.text); raw("</time>")
+        raw("<time datetime=\"")
+        raw(stamp.iso)
+        raw("\">")
+        text(stamp.text)
+        raw("</time>")
     }
 
     /// `5m ago`, with the exact time on hover and in the markup.
     mutating func ago(_ date: Date?, now: Date) {
-        guard let date else { raw("<span class=\"muted\">never</span>"); return }
+        guard let date else {
+            raw("<span class=\"muted\">never</span>")
+            return
+        }
         let stamp = StatusPage.utc(date)
-        raw("<time datetime=\""); raw(stamp.iso); raw("\" title=\""); raw(stamp.text); raw("\">")
+        raw("<time datetime=\"")
+        raw(stamp.iso)
+        raw("\" title=\"")
+        raw(stamp.text)
+        raw("\">")
         let seconds = now.timeIntervalSince(date)
-        text(seconds < 1 ? "just now" : StatusPage.span(seconds) + " ago"); raw("</time>")
+        text(seconds < 1 ? "just now" : StatusPage.span(seconds) + " ago")
+        raw("</time>")
     }
 
     mutating func agoCell(_ date: Date?, now: Date, bad: Bool = false) {
-        raw(bad ? "<td class=\"bad\">" : "<td>"); ago(date, now: now); raw("</td>")
+        raw(bad ? "<td class=\"bad\">" : "<td>")
+        ago(date, now: now)
+        raw("</td>")
     }
 
     mutating func resultCell(_ run: RunRecord?, mark: ProjectMark) {
         raw(mark.failed ? "<td class=\"bad\"" : "<td")
-        if let message = run?.message, !message.isEmpty { raw(" title=\""); text(message); raw("\"") }
+        if let message = run?.message, !message.isEmpty {
+            raw(" title=\"")
+            text(message)
+            raw("\"")
+        }
         raw(">")
         if let result = run?.result {
             text(result.rawValue)
-            if let reason = run?.reason, result != .success { raw(" <small>"); text(reason); raw("</small>") }
+            if let reason = run?.reason, result != .success {
+                raw(" <small>")
+                text(reason)
+                raw("</small>")
+            }
         } else {
             raw("<span class=\"muted\">none yet</span>")
         }
         if mark.stale { raw(" <span class=\"tag bad\">stale</span>") }
         if let stuck = mark.stuck {
-            raw(" <span class=\"tag bad\" title=\"the last \(stuck.runs) runs failed with "); text(stuck.cause)
-            raw("\">stuck: "); text(stuck.cause); raw("</span>")
+            raw(" <span class=\"tag bad\" title=\"the last \(stuck.runs) runs failed with ")
+            text(stuck.cause)
+            raw("\">stuck: ")
+            text(stuck.cause)
+            raw("</span>")
         }
         if mark.activity == .running { raw(" <span class=\"tag run\">syncing</span>") }
         if mark.activity == .queued { raw(" <span class=\"tag run\">queued</span>") }
@@ -379,14 +479,19 @@ struct HTMLWriter {
     /// One slave's copy in the site's table: its revision, and how far behind it is.
     mutating func copyCell(_ copy: SlaveCopy, now: Date) {
         let mark = CopyMark(copy)
-        raw("<td class=\""); raw(mark.cellClass); raw("\"")
+        raw("<td class=\"")
+        raw(mark.cellClass)
+        raw("\"")
         // The details on hover, for a copy that is not simply current: most of a large site's are, and a title on
         // each (with a success's message) would add a sixth to the page.
         let message = copy.message ?? ""
         if mark.bad || mark.behind || !copy.reachable || copy.result != .success {
             raw(" title=\"")
             text(copy.revision == 0 ? "serves no revision yet" : "serves revision \(copy.revision)")
-            text(copy.reportedAt.map { "; reported \(StatusPage.span(now.timeIntervalSince($0))) ago: \(copy.result?.rawValue ?? "")" } ?? "; no report yet")
+            text(
+                copy.reportedAt.map {
+                    "; reported \(StatusPage.span(now.timeIntervalSince($0))) ago: \(copy.result?.rawValue ?? "")"
+                } ?? "; no report yet")
             if !message.isEmpty { text(": " + message) }
             if !copy.reachable { text(" (unreachable)") }
             raw("\"")
@@ -406,7 +511,9 @@ struct HTMLWriter {
     mutating func summary(failed: [String], stale: [String], behind: Int, unreachable: Int) {
         raw("<p class=\"summary\">")
         func count(_ n: Int, _ what: String, _ tone: String) {
-            raw(n > 0 ? "<span class=\"tag \(tone)\">" : "<span class=\"tag ok\">"); text("\(n) \(what)"); raw("</span> ")
+            raw(n > 0 ? "<span class=\"tag \(tone)\">" : "<span class=\"tag ok\">")
+            text("\(n) \(what)")
+            raw("</span> ")
         }
         count(failed.count, "failed", "bad")
         count(stale.count, "stale", "bad")
@@ -419,7 +526,11 @@ struct HTMLWriter {
         raw("<p class=\"problems\">Needs a look: ")
         for (index, name) in problems.prefix(StatusPage.problemsNamed).enumerated() {
             if index > 0 { raw(", ") }
-            raw("<a href=\"#p-"); text(name); raw("\">"); text(name); raw("</a>")
+            raw("<a href=\"#p-")
+            text(name)
+            raw("\">")
+            text(name)
+            raw("</a>")
         }
         if problems.count > StatusPage.problemsNamed { text(" and \(problems.count - StatusPage.problemsNamed) more") }
         raw("</p>\n")
@@ -428,32 +539,56 @@ struct HTMLWriter {
     /// One run on the project's page.
     mutating func run(_ run: RunRecord, project: String, logTail tail: [String]?, now: Date) {
         let bad = run.result == .failed
-        raw(bad ? "<article class=\"run bad\" id=\"run-" : "<article class=\"run\" id=\"run-"); text(String(run.id)); raw("\"><h3>#")
-        text(String(run.id)); text(" · "); text(run.result?.rawValue ?? run.state.rawValue); text(" · " + run.trigger.rawValue)
-        if let reason = run.reason { raw(" <small>"); text(reason); raw("</small>") }
+        raw(bad ? "<article class=\"run bad\" id=\"run-" : "<article class=\"run\" id=\"run-")
+        text(String(run.id))
+        raw("\"><h3>#")
+        text(String(run.id))
+        text(" · ")
+        text(run.result?.rawValue ?? run.state.rawValue)
+        text(" · " + run.trigger.rawValue)
+        if let reason = run.reason {
+            raw(" <small>")
+            text(reason)
+            raw("</small>")
+        }
         raw("</h3>\n<p>")
         if let started = run.startedAt {
-            text("started "); ago(started, now: now)
+            text("started ")
+            ago(started, now: now)
             if let ended = run.endedAt { text(", took " + duration(ended.timeIntervalSince(started))) }
         } else {
-            text("queued "); ago(run.queuedAt, now: now)
+            text("queued ")
+            ago(run.queuedAt, now: now)
         }
         if run.attempts > 1 { text(" · \(run.attempts) attempts") }
         if let code = run.exitCode { text(" · exit \(code)") }
         if let revision = run.revision { text(" · revision \(revision)") }
         raw("</p>\n")
         var counts: [String] = []
-        if let files = run.filesTransferred { counts.append("\(files) file\(files == 1 ? "" : "s") transferred" + (run.filesTotal.map { " of \($0)" } ?? "")) }
+        if let files = run.filesTransferred {
+            counts.append(
+                "\(files) file\(files == 1 ? "" : "s") transferred" + (run.filesTotal.map { " of \($0)" } ?? ""))
+        }
         if let bytes = run.bytesTransferred { counts.append(SizeText.human(bytes) + " bytes transferred") }
         if let deleted = run.filesDeleted, deleted > 0 { counts.append("\(deleted) deleted") }
         if let total = run.bytesTotal { counts.append("tree " + SizeText.human(total)) }
-        if !counts.isEmpty { raw("<p>"); text(counts.joined(separator: " · ")); raw("</p>\n") }
-        if let message = run.message, !message.isEmpty { raw("<p class=\"msg\">"); text(message); raw("</p>\n") }
+        if !counts.isEmpty {
+            raw("<p>")
+            text(counts.joined(separator: " · "))
+            raw("</p>\n")
+        }
+        if let message = run.message, !message.isEmpty {
+            raw("<p class=\"msg\">")
+            text(message)
+            raw("</p>\n")
+        }
         logTail(run, project: project, lines: tail)
         if let hook = run.hook {
-            raw("<p class=\"muted\">"); text("hook \(hook.event): ")
+            raw("<p class=\"muted\">")
+            text("hook \(hook.event): ")
             text(hook.timedOut ? "timed out" : hook.error ?? hook.exitCode.map { "exit \($0)" } ?? "killed")
-            text(" in " + duration(hook.seconds)); raw("</p>\n")
+            text(" in " + duration(hook.seconds))
+            raw("</p>\n")
         }
         raw("</article>\n")
     }
@@ -461,10 +596,16 @@ struct HTMLWriter {
     /// The last lines of the run's log (`logTails`, read by the agent from its log file), else the last lines of
     /// rsync's standard error that the run record keeps; and a link to the whole log.
     mutating func logTail(_ run: RunRecord, project: String, lines: [String]?) {
-        raw("<div class=\"log\"><a href=\"../v1/projects/"); text(project); raw("/runs/"); text(String(run.id)); raw("/log\">log</a>")
+        raw("<div class=\"log\"><a href=\"../v1/projects/")
+        text(project)
+        raw("/runs/")
+        text(String(run.id))
+        raw("/log\">log</a>")
         let shown = lines ?? run.stderrTail
         if !shown.isEmpty {
-            raw("<pre>"); text(shown.joined(separator: "\n")); raw("</pre>")
+            raw("<pre>")
+            text(shown.joined(separator: "\n"))
+            raw("</pre>")
         }
         raw("</div>\n")
     }
@@ -478,11 +619,17 @@ struct HTMLWriter {
         raw("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">")
         raw("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
         if refresh { raw("<meta http-equiv=\"refresh\" content=\"\(StatusPage.refreshSeconds)\">") }
-        raw("<title>"); text(title); raw(" · mirrorsync</title>\n<style>\n"); raw(Self.style); raw("</style></head>\n<body>\n")
+        raw("<title>")
+        text(title)
+        raw(" · mirrorsync</title>\n<style>\n")
+        raw(Self.style)
+        raw("</style></head>\n<body>\n")
     }
 
     mutating func footer() {
-        raw("<footer class=\"muted\">mirrorsync · red: the last run failed, or no success for twice the interval (stale); ")
+        raw(
+            "<footer class=\"muted\">mirrorsync · red: the last run failed, or no success for twice the interval (stale); "
+        )
         raw("amber: a slave behind the master</footer>\n</body></html>\n")
     }
 

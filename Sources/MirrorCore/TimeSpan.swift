@@ -9,8 +9,13 @@ public struct TimeSpan: Sendable, Hashable, Comparable, Codable, CustomStringCon
 
     public static func parse(_ text: String) throws(ValueError) -> TimeSpan {
         let hint = "write a duration such as 90s, 15m, 1h30m or 1d"
-        var total = 0, digits = "", lastUnit = -1, sawUnit = false
-        let units: [Character: (rank: Int, seconds: Int)] = ["d": (0, 86_400), "h": (1, 3_600), "m": (2, 60), "s": (3, 1)]
+        var total = 0
+        var digits = ""
+        var lastUnit = -1
+        var sawUnit = false
+        let units: [Character: (rank: Int, seconds: Int)] = [
+            "d": (0, 86_400), "h": (1, 3_600), "m": (2, 60), "s": (3, 1),
+        ]
         for ch in text {
             if ch.isASCII && ch.isNumber {
                 digits.append(ch)
@@ -36,7 +41,8 @@ public struct TimeSpan: Sendable, Hashable, Comparable, Codable, CustomStringCon
 
     /// The shortest spelling: `5400` seconds is `1h30m`.
     public var description: String {
-        var rest = seconds, out = ""
+        var rest = seconds
+        var out = ""
         for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] where rest >= size {
             out += "\(rest / size)\(unit)"
             rest %= size

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A bearer token (the operator's, or an agent's own), read from its file: never inline, never readable by every user.
@@ -12,7 +12,9 @@ public enum TokenFile {
             throw ValueError("cannot read the token file \(path): \(String(cString: strerror(errno)))")
         }
         if info.st_mode & 0o004 != 0 {
-            throw ValueError("the token file \(path) is readable by every user (mode \(String(info.st_mode & 0o777, radix: 8))); run: chmod 600 \(path)")
+            throw ValueError(
+                "the token file \(path) is readable by every user (mode \(String(info.st_mode & 0o777, radix: 8))); run: chmod 600 \(path)"
+            )
         }
         let bytes: [UInt8]
         do throws(ValueError) { bytes = try DesiredStateLoader.readFile(path) } catch {

@@ -39,8 +39,10 @@ public enum DebianTrace {
         /// Seconds each rsync pass took: one pass, or two when there was a second stage.
         public var passSeconds: [Int]
 
-        public init(started: Date, ended: Date, archiveSerial: String?, creator: String, host: String, upstream: String,
-                    bytesReceived: Int64?, passSeconds: [Int]) {
+        public init(
+            started: Date, ended: Date, archiveSerial: String?, creator: String, host: String, upstream: String,
+            bytesReceived: Int64?, passSeconds: [Int]
+        ) {
             self.started = started
             self.ended = ended
             self.archiveSerial = archiveSerial
@@ -116,7 +118,9 @@ public enum DebianTrace {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
         let c = calendar.dateComponents([.year, .month, .day, .weekday, .hour, .minute, .second], from: date)
-        return UTC(year: c.year!, month: c.month!, day: c.day!, weekday: c.weekday!, hour: c.hour!, minute: c.minute!, second: c.second!)
+        return UTC(
+            year: c.year!, month: c.month!, day: c.day!, weekday: c.weekday!, hour: c.hour!, minute: c.minute!,
+            second: c.second!)
     }
 
     static func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }

@@ -7,7 +7,8 @@ public enum UpstreamLocation: Sendable, Hashable, Codable, CustomStringConvertib
     /// A directory on the master itself.
     case local(path: String)
 
-    public static let pattern = "^(rsync://([A-Za-z0-9._-]+@)?(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?/(?!-)(?!(.*/)?\\.\\.?(/|$))[A-Za-z0-9._+~@,=%-]+(/[A-Za-z0-9._+~@,=%-]+)*/?|(?!.*//)/(?!(.*/)?\\.\\.?(/|$))[^\\x00-\\x1f\\x7f]*)$"
+    public static let pattern =
+        "^(rsync://([A-Za-z0-9._-]+@)?(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?/(?!-)(?!(.*/)?\\.\\.?(/|$))[A-Za-z0-9._+~@,=%-]+(/[A-Za-z0-9._+~@,=%-]+)*/?|(?!.*//)/(?!(.*/)?\\.\\.?(/|$))[^\\x00-\\x1f\\x7f]*)$"
 
     public static func parse(_ text: String) throws(ValueError) -> UpstreamLocation {
         if text.hasPrefix("/") { return .local(path: try AbsolutePath.normalize(text)) }
@@ -16,9 +17,11 @@ public enum UpstreamLocation: Sendable, Hashable, Codable, CustomStringConvertib
                 throw ValueError("'\(text)' uses the HOST::MODULE form; write it as rsync://HOST/MODULE/")
             }
             if text.contains("://") {
-                throw ValueError("'\(text)' is not an rsync URL; upstreams are rsync://HOST/MODULE/ URLs or absolute local paths")
+                throw ValueError(
+                    "'\(text)' is not an rsync URL; upstreams are rsync://HOST/MODULE/ URLs or absolute local paths")
             }
-            throw ValueError("'\(text)' is neither an rsync:// URL nor an absolute path (remote shells such as ssh are never used)")
+            throw ValueError(
+                "'\(text)' is neither an rsync:// URL nor an absolute path (remote shells such as ssh are never used)")
         }
         let rest = text.dropFirst("rsync://".count)
         guard let slash = rest.firstIndex(of: "/") else {
@@ -30,9 +33,13 @@ public enum UpstreamLocation: Sendable, Hashable, Codable, CustomStringConvertib
         if let at = authority.lastIndex(of: "@") {
             let userPart = authority[..<at]
             if userPart.contains(":") {
-                throw ValueError("'\(text)' holds a password; secrets never go inline: put it in a file and name it with passwordFile")
+                throw ValueError(
+                    "'\(text)' holds a password; secrets never go inline: put it in a file and name it with passwordFile"
+                )
             }
-            guard !userPart.isEmpty, userPart.utf8.allSatisfy({ MirrorPath.isSegmentByte($0) && !"@+~,=%".utf8.contains($0) }) else {
+            guard !userPart.isEmpty,
+                userPart.utf8.allSatisfy({ MirrorPath.isSegmentByte($0) && !"@+~,=%".utf8.contains($0) })
+            else {
                 throw ValueError("'\(text)' has an invalid user name; use letters, digits, '.', '_' and '-'")
             }
             user = String(userPart)
@@ -41,7 +48,9 @@ public enum UpstreamLocation: Sendable, Hashable, Codable, CustomStringConvertib
         var host = Substring(authority)
         var port: Int?
         if host.hasPrefix("[") {
-            guard let close = host.firstIndex(of: "]") else { throw ValueError("'\(text)' has an unclosed '[' in its host") }
+            guard let close = host.firstIndex(of: "]") else {
+                throw ValueError("'\(text)' has an unclosed '[' in its host")
+            }
             let after = host[host.index(after: close)...]
             if after.hasPrefix(":") { port = Int(after.dropFirst()) ?? -1 } else if !after.isEmpty { port = -1 }
             host = host[host.index(after: host.startIndex)..<close]
@@ -50,10 +59,14 @@ public enum UpstreamLocation: Sendable, Hashable, Codable, CustomStringConvertib
             host = host[..<colon]
         }
         guard !host.isEmpty, AgentURL.isHost(String(host)) else { throw ValueError("'\(text)' has no valid host") }
-        if let port, !(1...65535).contains(port) { throw ValueError("'\(text)' has an invalid port; ports run from 1 to 65535") }
+        if let port, !(1...65535).contains(port) {
+            throw ValueError("'\(text)' has an invalid port; ports run from 1 to 65535")
+        }
         guard !path.isEmpty else { throw ValueError("'\(text)' names no module; write rsync://HOST/MODULE/") }
         let normalized: String
-        do { normalized = try MirrorPath.normalize(String(path)) } catch { throw ValueError("in '\(text)': \(error.message)") }
+        do { normalized = try MirrorPath.normalize(String(path)) } catch {
+            throw ValueError("in '\(text)': \(error.message)")
+        }
         return .rsync(user: user, host: String(host).lowercased(), port: port, path: normalized)
     }
 

@@ -16,10 +16,13 @@ public enum WebLink {
             return text
         }
         let lower = text.lowercased()
-        guard lower.hasPrefix("http://") || lower.hasPrefix("https://") else { throw ValueError("'\(text)' is neither a path nor a URL; \(hint)") }
+        guard lower.hasPrefix("http://") || lower.hasPrefix("https://") else {
+            throw ValueError("'\(text)' is neither a path nor a URL; \(hint)")
+        }
         let rest = text.drop { $0 != ":" }.dropFirst(3)
         let host = rest.prefix { $0 != "/" }
-        guard !host.isEmpty, host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".[]:-".contains($0)) }) else {
+        guard !host.isEmpty, host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".[]:-".contains($0)) })
+        else {
             throw ValueError("'\(text)' has no valid host; \(hint)")
         }
         return text

@@ -94,7 +94,9 @@ public struct YAMLNode: Sendable {
         case .scalar:
             return .scalar(scalarValue(r))
         case .sequence:
-            return .sequence(document.children[Int(r.start)..<Int(r.start + r.count)].map { YAMLNode(document: document, index: $0) })
+            return .sequence(
+                document.children[Int(r.start)..<Int(r.start + r.count)].map { YAMLNode(document: document, index: $0) }
+            )
         case .mapping:
             var entries: [YAMLEntry] = []
             entries.reserveCapacity(Int(r.count / 2))
@@ -102,7 +104,10 @@ public struct YAMLNode: Sendable {
             let end = Int(r.start + r.count)
             while i < end {
                 let key = YAMLNode(document: document, index: document.children[i])
-                entries.append(YAMLEntry(key: key.text, keyNode: key, value: YAMLNode(document: document, index: document.children[i + 1])))
+                entries.append(
+                    YAMLEntry(
+                        key: key.text, keyNode: key,
+                        value: YAMLNode(document: document, index: document.children[i + 1])))
                 i += 2
             }
             return .mapping(entries)
@@ -119,8 +124,9 @@ public struct YAMLNode: Sendable {
         while i < end {
             let k = document.records[Int(document.children[i])]
             if Int(k.count) == keyLength && bytesEqual(k, key) {
-                return YAMLEntry(key: key, keyNode: YAMLNode(document: document, index: document.children[i]),
-                                 value: YAMLNode(document: document, index: document.children[i + 1]))
+                return YAMLEntry(
+                    key: key, keyNode: YAMLNode(document: document, index: document.children[i]),
+                    value: YAMLNode(document: document, index: document.children[i + 1]))
             }
             i += 2
         }
@@ -138,7 +144,10 @@ public struct YAMLNode: Sendable {
             let k = document.records[Int(document.children[i])]
             if !known.contains(where: { $0.utf8.count == Int(k.count) && bytesEqual(k, $0) }) {
                 let key = YAMLNode(document: document, index: document.children[i])
-                out.append(YAMLEntry(key: key.text, keyNode: key, value: YAMLNode(document: document, index: document.children[i + 1])))
+                out.append(
+                    YAMLEntry(
+                        key: key.text, keyNode: key,
+                        value: YAMLNode(document: document, index: document.children[i + 1])))
             }
             i += 2
         }
@@ -152,9 +161,11 @@ public struct YAMLNode: Sendable {
     }
 
     func scalarValue(_ r: YAMLDocument.Record) -> YAMLScalar {
-        YAMLScalar(document.text.withUnsafeBufferPointer {
-            String(decoding: UnsafeBufferPointer(rebasing: $0[Int(r.start)..<Int(r.start + r.count)]), as: UTF8.self)
-        }, style: r.style)
+        YAMLScalar(
+            document.text.withUnsafeBufferPointer {
+                String(
+                    decoding: UnsafeBufferPointer(rebasing: $0[Int(r.start)..<Int(r.start + r.count)]), as: UTF8.self)
+            }, style: r.style)
     }
 
     /// A scalar's text; empty for a collection.

@@ -1,8 +1,8 @@
 import CLibYAML
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Reads one YAML document over libyaml's event API into `YAMLNode`s that carry their source marks.
@@ -41,13 +41,20 @@ public struct YAMLReader: Sendable {
     /// Reads `bytes`, naming `file` in every mark.
     public func read(_ bytes: [UInt8], file: String) -> Result {
         if bytes.count > limits.maxBytes {
-            return Result(root: nil, diagnostics: [Diagnostic(file: file, code: "yaml-too-large",
-                message: "file is \(bytes.count) bytes; the limit is \(limits.maxBytes)")])
+            return Result(
+                root: nil,
+                diagnostics: [
+                    Diagnostic(
+                        file: file, code: "yaml-too-large",
+                        message: "file is \(bytes.count) bytes; the limit is \(limits.maxBytes)")
+                ])
         }
         var builder = TreeBuilder(file: file, limits: limits, expectedBytes: bytes.count)
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) == 1 else {
-            return Result(root: nil, diagnostics: [Diagnostic(file: file, code: "yaml-error", message: "libyaml could not start")])
+            return Result(
+                root: nil, diagnostics: [Diagnostic(file: file, code: "yaml-error", message: "libyaml could not start")]
+            )
         }
         defer { yaml_parser_delete(&parser) }
         // An empty buffer has no base address; libyaml needs a valid pointer all the same.
@@ -74,21 +81,31 @@ public struct YAMLReader: Sendable {
         let problem = parser.problem.map { String(cString: $0) } ?? "malformed YAML"
         if parser.error == YAML_READER_ERROR {
             let offset = min(Int(parser.problem_offset), bytes.count)
-            var line = 1, column = 1
+            var line = 1
+            var column = 1
             for byte in bytes[..<offset] {
-                if byte == UInt8(ascii: "\n") { line += 1; column = 1 } else if byte & 0xC0 != 0x80 { column += 1 }
+                if byte == UInt8(ascii: "\n") {
+                    line += 1
+                    column = 1
+                } else if byte & 0xC0 != 0x80 {
+                    column += 1
+                }
             }
             var message = problem
-            if parser.problem_value != -1 { message += " (byte 0x\(String(parser.problem_value, radix: 16, uppercase: true)))" }
+            if parser.problem_value != -1 {
+                message += " (byte 0x\(String(parser.problem_value, radix: 16, uppercase: true)))"
+            }
             if problem.contains("UTF-8") || problem.contains("octet") { message = "not valid UTF-8: " + message }
             return Diagnostic(file: file, line: line, column: column, code: "yaml-encoding", message: message)
         }
         var message = problem
         if let context = parser.context.map({ String(cString: $0) }) {
-            message = "\(context) (line \(parser.context_mark.line + 1), column \(parser.context_mark.column + 1)): \(problem)"
+            message =
+                "\(context) (line \(parser.context_mark.line + 1), column \(parser.context_mark.column + 1)): \(problem)"
         }
-        return Diagnostic(file: file, line: Int(parser.problem_mark.line) + 1, column: Int(parser.problem_mark.column) + 1,
-                          code: "yaml-syntax", message: message)
+        return Diagnostic(
+            file: file, line: Int(parser.problem_mark.line) + 1, column: Int(parser.problem_mark.column) + 1,
+            code: "yaml-syntax", message: message)
     }
 }
 
@@ -157,18 +174,25 @@ private struct TreeBuilder {
     mutating func rejectTag(_ tag: UnsafeMutablePointer<yaml_char_t>?, at: yaml_mark_t) {
         guard let tag = Self.string(tag) else { return }
         let shown = tag.hasPrefix("tag:yaml.org,2002:") ? "!!" + tag.dropFirst("tag:yaml.org,2002:".count) : tag
-        diagnostics.append(Diagnostic(at: mark(at), code: "yaml-tag",
-            message: "YAML tags are not supported (found '\(shown)'); write the value without a tag"))
+        diagnostics.append(
+            Diagnostic(
+                at: mark(at), code: "yaml-tag",
+                message: "YAML tags are not supported (found '\(shown)'); write the value without a tag"))
     }
 
-    mutating func newRecord(_ kind: Record.Kind, style: YAMLScalar.Style = .plain, at m: yaml_mark_t, start: Int = 0, count: Int = 0) -> UInt32 {
-        records.append(Record(kind: kind, style: style, line: UInt32(m.line + 1), column: UInt32(m.column + 1),
-                              start: UInt32(start), count: UInt32(count), weight: 1))
+    mutating func newRecord(
+        _ kind: Record.Kind, style: YAMLScalar.Style = .plain, at m: yaml_mark_t, start: Int = 0, count: Int = 0
+    ) -> UInt32 {
+        records.append(
+            Record(
+                kind: kind, style: style, line: UInt32(m.line + 1), column: UInt32(m.column + 1),
+                start: UInt32(start), count: UInt32(count), weight: 1))
         return UInt32(records.count - 1)
     }
 
     func keyBytesEqual(_ a: UInt32, _ b: UInt32) -> Bool {
-        let ra = records[Int(a)], rb = records[Int(b)]
+        let ra = records[Int(a)]
+        let rb = records[Int(b)]
         guard ra.count == rb.count else { return false }
         return text.withUnsafeBufferPointer { t in
             memcmp(t.baseAddress! + Int(ra.start), t.baseAddress! + Int(rb.start), Int(ra.count)) == 0
@@ -177,7 +201,9 @@ private struct TreeBuilder {
 
     func keyString(_ index: UInt32) -> String {
         let r = records[Int(index)]
-        return text.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[Int(r.start)..<Int(r.start + r.count)]), as: UTF8.self) }
+        return text.withUnsafeBufferPointer {
+            String(decoding: UnsafeBufferPointer(rebasing: $0[Int(r.start)..<Int(r.start + r.count)]), as: UTF8.self)
+        }
     }
 
     mutating func handle(_ event: inout yaml_event_t) {
@@ -186,11 +212,14 @@ private struct TreeBuilder {
         case YAML_DOCUMENT_START_EVENT:
             documents += 1
             if documents > 1 {
-                fail(mark(start), "yaml-multiple-documents",
-                     "a second YAML document starts here; a file in mirrors.d holds one document (split it into two files)")
+                fail(
+                    mark(start), "yaml-multiple-documents",
+                    "a second YAML document starts here; a file in mirrors.d holds one document (split it into two files)"
+                )
             }
             if event.data.document_start.tag_directives.start != event.data.document_start.tag_directives.end {
-                diagnostics.append(Diagnostic(at: mark(start), code: "yaml-tag", message: "%TAG directives are not supported"))
+                diagnostics.append(
+                    Diagnostic(at: mark(start), code: "yaml-tag", message: "%TAG directives are not supported"))
             }
         case YAML_SCALAR_EVENT:
             let scalar = event.data.scalar
@@ -217,8 +246,10 @@ private struct TreeBuilder {
             }
             expanded += records[Int(index)].weight
             if expanded > limits.maxAliasExpansion {
-                fail(mark(start), "yaml-alias-expansion",
-                     "aliases expand to more than \(limits.maxAliasExpansion) nodes here; refusing to expand further (a \"billion laughs\" file?)")
+                fail(
+                    mark(start), "yaml-alias-expansion",
+                    "aliases expand to more than \(limits.maxAliasExpansion) nodes here; refusing to expand further (a \"billion laughs\" file?)"
+                )
                 return
             }
             // An alias stands for its anchor's node itself, marks and all: errors inside it point at the anchor.
@@ -233,7 +264,10 @@ private struct TreeBuilder {
                 return
             }
             let index = newRecord(isMapping ? .mapping : .sequence, at: start)
-            stack.append(Frame(index: index, isMapping: isMapping, anchor: anchor == nil ? nil : Self.string(anchor), scratchStart: scratch.count))
+            stack.append(
+                Frame(
+                    index: index, isMapping: isMapping, anchor: anchor == nil ? nil : Self.string(anchor),
+                    scratchStart: scratch.count))
         case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
             var frame = stack.removeLast()
             if frame.isMapping && !frame.merges.isEmpty { applyMerges(&frame) }
@@ -267,15 +301,21 @@ private struct TreeBuilder {
             let r = records[Int(index)]
             stack[top].pendingKey = index
             guard r.kind == .scalar else {
-                diagnostics.append(Diagnostic(at: mark(of: index), code: "yaml-complex-key",
-                    message: "a key must be a plain word, not \(YAMLNode(document: partialDocument(), index: index).kindName)"))
+                diagnostics.append(
+                    Diagnostic(
+                        at: mark(of: index), code: "yaml-complex-key",
+                        message:
+                            "a key must be a plain word, not \(YAMLNode(document: partialDocument(), index: index).kindName)"
+                    ))
                 stack[top].pendingKeyIsValid = false
                 return
             }
-            stack[top].pendingKeyIsMerge = r.style == .plain && r.count == 2 && text[Int(r.start)] == 0x3C && text[Int(r.start) + 1] == 0x3C
+            stack[top].pendingKeyIsMerge =
+                r.style == .plain && r.count == 2 && text[Int(r.start)] == 0x3C && text[Int(r.start) + 1] == 0x3C
             return
         }
-        let isMerge = stack[top].pendingKeyIsMerge, isValid = stack[top].pendingKeyIsValid
+        let isMerge = stack[top].pendingKeyIsMerge
+        let isValid = stack[top].pendingKeyIsValid
         stack[top].pendingKey = nil
         stack[top].pendingKeyIsMerge = false
         stack[top].pendingKeyIsValid = true
@@ -286,8 +326,12 @@ private struct TreeBuilder {
         }
         if let first = findKey(key, in: top) {
             let earlier = mark(of: first)
-            diagnostics.append(Diagnostic(at: mark(of: key), code: "yaml-duplicate-key",
-                message: "duplicate key '\(keyString(key))' in this mapping; it is first given at line \(earlier.line), column \(earlier.column)"))
+            diagnostics.append(
+                Diagnostic(
+                    at: mark(of: key), code: "yaml-duplicate-key",
+                    message:
+                        "duplicate key '\(keyString(key))' in this mapping; it is first given at line \(earlier.line), column \(earlier.column)"
+                ))
             return
         }
         addEntry(key: key, value: index, to: top)
@@ -313,7 +357,10 @@ private struct TreeBuilder {
         } else if pairs >= 16 {
             var index: [String: UInt32] = [:]
             var i = stack[frame].scratchStart
-            while i < scratch.count { index[keyString(scratch[i])] = scratch[i]; i += 2 }
+            while i < scratch.count {
+                index[keyString(scratch[i])] = scratch[i]
+                i += 2
+            }
             stack[frame].keyIndex = index
         }
     }
@@ -324,17 +371,24 @@ private struct TreeBuilder {
         let top = stack.count - 1
         for merge in frame.merges {
             let r = records[Int(merge)]
-            let sources: [UInt32] = r.kind == .sequence ? Array(children[Int(r.start)..<Int(r.start + r.count)]) : [merge]
+            let sources: [UInt32] =
+                r.kind == .sequence ? Array(children[Int(r.start)..<Int(r.start + r.count)]) : [merge]
             for source in sources {
                 let s = records[Int(source)]
                 guard s.kind == .mapping else {
-                    diagnostics.append(Diagnostic(at: mark(of: source), code: "yaml-merge",
-                        message: "'<<' merges mappings, but this is \(YAMLNode(document: partialDocument(), index: source).kindName)"))
+                    diagnostics.append(
+                        Diagnostic(
+                            at: mark(of: source), code: "yaml-merge",
+                            message:
+                                "'<<' merges mappings, but this is \(YAMLNode(document: partialDocument(), index: source).kindName)"
+                        ))
                     continue
                 }
                 var i = Int(s.start)
                 while i < Int(s.start + s.count) {
-                    if findKey(children[i], in: top) == nil { addEntry(key: children[i], value: children[i + 1], to: top) }
+                    if findKey(children[i], in: top) == nil {
+                        addEntry(key: children[i], value: children[i + 1], to: top)
+                    }
                     i += 2
                 }
             }
@@ -349,8 +403,10 @@ private struct TreeBuilder {
 
     mutating func result() -> YAMLReader.Result {
         if !failed && root == nil && documents == 0 {
-            diagnostics.append(Diagnostic(file: file, code: "yaml-empty",
-                message: "file is empty; a file in mirrors.d holds a mapping (add keys, or remove the file)"))
+            diagnostics.append(
+                Diagnostic(
+                    file: file, code: "yaml-empty",
+                    message: "file is empty; a file in mirrors.d holds a mapping (add keys, or remove the file)"))
         }
         guard !failed, let root else { return YAMLReader.Result(root: nil, diagnostics: diagnostics) }
         let document = YAMLDocument(file: file, records: records, text: text, children: children, rootIndex: root)

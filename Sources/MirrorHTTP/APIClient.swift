@@ -6,7 +6,7 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A call to an agent's API that did not succeed; the callers say it in their own words.
@@ -29,7 +29,8 @@ public enum APICallFailure: Error, Sendable {
 
     /// The API's own error message in the body (`{"error": {"message"}}`), else its first 200 bytes.
     public static func detail(_ body: Data) -> String {
-        (try? APICoding.decoder().decode(APIErrorBody.self, from: body))?.error.message ?? String(decoding: body.prefix(200), as: UTF8.self)
+        (try? APICoding.decoder().decode(APIErrorBody.self, from: body))?.error.message
+            ?? String(decoding: body.prefix(200), as: UTF8.self)
     }
 
     /// Why the call failed, for every case but `status`: `connection refused`, `timed out`, `TLS refused: ...`.
@@ -40,7 +41,8 @@ public enum APICallFailure: Error, Sendable {
         case .notHTTP: return "the answer is not HTTP"
         case .status(let status, let body): return "HTTP \(status): \(Self.detail(body))"
         case .plainHTTP(let host):
-            return "refused to send the token over plain HTTP to \(host), which is not a loopback address: it could be read and replayed "
+            return
+                "refused to send the token over plain HTTP to \(host), which is not a loopback address: it could be read and replayed "
                 + "on the way; write the agent's api as https:// (the agent started with --tls-cert and --tls-key), or set insecure: true for it in mirrors.d"
         case .tls(let message): return message
         case .trust(let error): return error.message
@@ -51,15 +53,20 @@ public enum APICallFailure: Error, Sendable {
     static func describe(_ error: any Error) -> String {
         if let client = error as? HTTPClientError {
             switch client {
-            case .deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout, .tlsHandshakeTimeout, .getConnectionFromPoolTimeout:
+            case .deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout, .tlsHandshakeTimeout,
+                .getConnectionFromPoolTimeout:
                 return "timed out"
             case .remoteConnectionClosed: return "the connection was closed before the answer"
             default: return "\(client)"
             }
         }
         if let connect = error as? NIOConnectionError {
-            if connect.connectionErrors.isEmpty && (connect.dnsAError != nil || connect.dnsAAAAError != nil) { return "unknown host" }
-            if connect.connectionErrors.contains(where: { ($0.error as? IOError)?.errnoCode == ECONNREFUSED }) { return "connection refused" }
+            if connect.connectionErrors.isEmpty && (connect.dnsAError != nil || connect.dnsAAAAError != nil) {
+                return "unknown host"
+            }
+            if connect.connectionErrors.contains(where: { ($0.error as? IOError)?.errnoCode == ECONNREFUSED }) {
+                return "connection refused"
+            }
             if let first = connect.connectionErrors.first { return describe(first.error) }
         }
         if let io = error as? IOError {
@@ -90,7 +97,10 @@ public struct APIClient: Sendable {
 
     /// `resourceTimeout`: the longest a whole call may take, answer included (default: `timeout`); `transport`: how
     /// to reach the agents this client calls, unless a call names its own.
-    public init(token: String, timeout: TimeInterval, resourceTimeout: TimeInterval? = nil, transport: AgentTransport = AgentTransport()) {
+    public init(
+        token: String, timeout: TimeInterval, resourceTimeout: TimeInterval? = nil,
+        transport: AgentTransport = AgentTransport()
+    ) {
         self.token = token
         self.timeout = timeout
         self.deadline = resourceTimeout ?? timeout
@@ -112,9 +122,12 @@ public struct APIClient: Sendable {
     }()
 
     /// `method url` with `body` as JSON; the answer's body, for a 2xx. `transport`: for this call, instead of the client's.
-    public func call(_ method: String, _ url: String, body: Data? = nil, transport: AgentTransport? = nil) async throws(APICallFailure) -> Data {
+    public func call(_ method: String, _ url: String, body: Data? = nil, transport: AgentTransport? = nil)
+        async throws(APICallFailure) -> Data
+    {
         let prepared = try prepare(method, url, body: body, transport: transport)
-        let status: Int, answer: ByteBuffer
+        let status: Int
+        let answer: ByteBuffer
         do {
             (status, answer) = try await Self.execute(prepared.request, within: deadline)
         } catch {
@@ -135,18 +148,30 @@ public struct APIClient: Sendable {
 
         /// Why the request got no answer, in words: a TLS refusal explained, else unreachable.
         func failure(_ error: any Error) async -> APICallFailure {
-            if secure, let why = await TLSDiagnosis.explainHTTPS(error, host: host, port: port, caFile: transport.caFile) { return .tls(why) }
-            if !secure, APIClient.mayBeTLS(error), let why = await TLSDiagnosis.explainHTTP(error, host: host, port: port) { return .tls(why) }
+            if secure,
+                let why = await TLSDiagnosis.explainHTTPS(error, host: host, port: port, caFile: transport.caFile)
+            {
+                return .tls(why)
+            }
+            if !secure, APIClient.mayBeTLS(error),
+                let why = await TLSDiagnosis.explainHTTP(error, host: host, port: port)
+            {
+                return .tls(why)
+            }
             return .unreachable(error)
         }
     }
 
     /// The request for `method url`, after the checks that keep the token safe (no plain HTTP off loopback unless
     /// `insecure`; https:// verified against the CA).
-    func prepare(_ method: String, _ url: String, body: Data?, transport: AgentTransport?) throws(APICallFailure) -> Prepared {
+    func prepare(_ method: String, _ url: String, body: Data?, transport: AgentTransport?) throws(APICallFailure)
+        -> Prepared
+    {
         let transport = transport ?? self.transport
-        guard let target = URLComponents(string: url), let scheme = target.scheme?.lowercased(), scheme == "http" || scheme == "https",
-              let host = AgentURL.host(of: url) else { throw .badURL(url) }
+        guard let target = URLComponents(string: url), let scheme = target.scheme?.lowercased(),
+            scheme == "http" || scheme == "https",
+            let host = AgentURL.host(of: url)
+        else { throw .badURL(url) }
         let secure = scheme == "https"
         if !secure && !AgentURL.isLoopback(host) && !transport.insecure { throw .plainHTTP(host: host) }
         var request = HTTPClientRequest(url: url)
@@ -157,11 +182,15 @@ public struct APIClient: Sendable {
             request.body = .bytes(ByteBuffer(bytes: body))
         }
         if secure {
-            do throws(TLSFileError) { request.tlsConfiguration = try AgentTLS.clientConfiguration(caFile: transport.caFile) } catch {
+            do throws(TLSFileError) {
+                request.tlsConfiguration = try AgentTLS.clientConfiguration(caFile: transport.caFile)
+            } catch {
                 throw .trust(error)
             }
         }
-        return Prepared(request: request, host: host, port: target.port ?? (secure ? 443 : 80), secure: secure, transport: transport)
+        return Prepared(
+            request: request, host: host, port: target.port ?? (secure ? 443 : 80), secure: secure, transport: transport
+        )
     }
 
     /// The status and the whole body, within `seconds`: AsyncHTTPClient's deadline ends the wait for the answer's head,
@@ -197,5 +226,7 @@ public struct APIClient: Sendable {
     public static func encode(_ value: some Encodable) throws -> Data { try APICoding.encoder().encode(value) }
 
     /// The API's JSON as a value.
-    public static func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws -> T { try APICoding.decoder().decode(type, from: data) }
+    public static func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws -> T {
+        try APICoding.decoder().decode(type, from: data)
+    }
 }

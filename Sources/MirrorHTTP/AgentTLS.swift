@@ -3,7 +3,7 @@ import MirrorCore
 import NIOSSL
 import Synchronization
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A certificate, key or CA file that cannot be used, and why, naming the file.
@@ -18,17 +18,21 @@ public enum AgentTLS {
     /// An agent's server side: its certificate chain (PEM, the agent's own first) and its private key (PEM). Every
     /// problem is found here, at start: an unreadable file, a file without a certificate, a key that is not the
     /// certificate's.
-    public static func serverConfiguration(certificateFile: String, keyFile: String) throws(TLSFileError) -> TLSConfiguration {
+    public static func serverConfiguration(certificateFile: String, keyFile: String) throws(TLSFileError)
+        -> TLSConfiguration
+    {
         let chain = try certificates(in: certificateFile, what: "the TLS certificate")
         try readable(keyFile, what: "the TLS key")
         let key: NIOSSLPrivateKey
         do { key = try NIOSSLPrivateKey(file: keyFile, format: .pem) } catch {
             throw TLSFileError("the TLS key \(keyFile) holds no private key in PEM form (\(error))")
         }
-        let configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        let configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         // BoringSSL checks that the key is the certificate's when the context is made.
         do { _ = try NIOSSLContext(configuration: configuration) } catch {
-            throw TLSFileError("the TLS key \(keyFile) does not belong to the certificate \(certificateFile) (\(error))")
+            throw TLSFileError(
+                "the TLS key \(keyFile) does not belong to the certificate \(certificateFile) (\(error))")
         }
         return configuration
     }
@@ -64,13 +68,17 @@ public enum AgentTLS {
         do { certificates = try NIOSSLCertificate.fromPEMFile(file) } catch {
             throw TLSFileError("\(what) \(file) is not a PEM certificate file (\(error))")
         }
-        guard !certificates.isEmpty else { throw TLSFileError("\(what) \(file) holds no certificate (-----BEGIN CERTIFICATE-----)") }
+        guard !certificates.isEmpty else {
+            throw TLSFileError("\(what) \(file) holds no certificate (-----BEGIN CERTIFICATE-----)")
+        }
         return certificates
     }
 
     /// The system's reason a file cannot be read, before a TLS library gives a vaguer one.
     static func readable(_ file: String, what: String) throws(TLSFileError) {
-        guard access(file, R_OK) == 0 else { throw TLSFileError("cannot read \(what) \(file): \(String(cString: strerror(errno)))") }
+        guard access(file, R_OK) == 0 else {
+            throw TLSFileError("cannot read \(what) \(file): \(String(cString: strerror(errno)))")
+        }
     }
 }
 
@@ -85,8 +93,12 @@ final class TrustCache: Sendable {
 
     func configuration(_ caFile: String) throws(TLSFileError) -> TLSConfiguration {
         var info = stat()
-        guard stat(caFile, &info) == 0 else { throw TLSFileError("cannot read the CA file \(caFile): \(String(cString: strerror(errno)))") }
-        let stamp = Stamp(inode: UInt64(info.st_ino), size: Int64(info.st_size), modified: info.st_mtim.tv_sec, modifiedNanoseconds: info.st_mtim.tv_nsec)
+        guard stat(caFile, &info) == 0 else {
+            throw TLSFileError("cannot read the CA file \(caFile): \(String(cString: strerror(errno)))")
+        }
+        let stamp = Stamp(
+            inode: UInt64(info.st_ino), size: Int64(info.st_size), modified: info.st_mtim.tv_sec,
+            modifiedNanoseconds: info.st_mtim.tv_nsec)
         if let kept = entries.withLock({ $0[caFile] }), kept.stamp == stamp { return kept.configuration }
         let roots = try AgentTLS.certificates(in: caFile, what: "the CA file")
         var configuration = AgentTLS.systemTrust

@@ -22,12 +22,16 @@ enum TLSDiagnosis {
     /// The failure of an https:// call to `host:port`, verified against `caFile` (nil: the system's trust store).
     static func explainHTTPS(_ error: any Error, host: String, port: Int, caFile: String?) async -> String? {
         if let extra = error as? NIOSSLExtraError, extra == .failedToValidateHostname {
-            return "TLS refused: the agent's certificate does not name \(host); its subject alternative names must include it (DNS:NAME or IP:ADDRESS)"
+            return
+                "TLS refused: the agent's certificate does not name \(host); its subject alternative names must include it (DNS:NAME or IP:ADDRESS)"
         }
         guard let ssl = error as? NIOSSLError else { return nil }
         let text = "\(ssl)"
-        if text.contains("WRONG_VERSION_NUMBER") || text.contains("HTTP_REQUEST") || text.contains("PACKET_LENGTH_TOO_LONG") {
-            return "TLS refused: \(host):\(port) does not speak TLS (an agent started without --tls-cert and --tls-key?); write its api as http:// or give the agent a certificate"
+        if text.contains("WRONG_VERSION_NUMBER") || text.contains("HTTP_REQUEST")
+            || text.contains("PACKET_LENGTH_TOO_LONG")
+        {
+            return
+                "TLS refused: \(host):\(port) does not speak TLS (an agent started without --tls-cert and --tls-key?); write its api as http:// or give the agent a certificate"
         }
         guard text.contains("CERTIFICATE_VERIFY_FAILED") else { return "TLS handshake failed: \(text)" }
         let trust = caFile.map { "the CA in \($0)" } ?? "any CA of the system's trust store"
@@ -36,10 +40,12 @@ enum TLSDiagnosis {
         }
         let now = time(nil)
         if leaf.notValidAfter < now {
-            return "TLS refused: the agent's certificate expired on \(Self.date(leaf.notValidAfter)); renew it (and restart the agent)"
+            return
+                "TLS refused: the agent's certificate expired on \(Self.date(leaf.notValidAfter)); renew it (and restart the agent)"
         }
         if leaf.notValidBefore > now {
-            return "TLS refused: the agent's certificate is not valid until \(Self.date(leaf.notValidBefore)); check the clocks of both hosts"
+            return
+                "TLS refused: the agent's certificate is not valid until \(Self.date(leaf.notValidBefore)); check the clocks of both hosts"
         }
         return "TLS refused: the agent's certificate is not signed by \(trust) (a wrong CA?)"
             + (caFile == nil ? "; name the site's CA in mirrors.d with tls: { caFile: PATH }" : "")
@@ -67,7 +73,12 @@ enum TLSDiagnosis {
         // The handshake, the channel's end and the timer race to settle it: the first one does.
         let settled = NIOLockedValueBox(false)
         let settle: @Sendable (Result<[NIOSSLCertificate], any Error>) -> Void = { result in
-            if settled.withLockedValue({ done in defer { done = true }; return !done }) { outcome.completeWith(result) }
+            if settled.withLockedValue({ done in
+                defer { done = true }
+                return !done
+            }) {
+                outcome.completeWith(result)
+            }
         }
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(timeout)
@@ -75,14 +86,16 @@ enum TLSDiagnosis {
                 channel.eventLoop.makeCompletedFuture {
                     // The chain is taken as it comes; the handshake then completes (or fails, which says why).
                     let chain = NIOLockedValueBox<[NIOSSLCertificate]>([])
-                    let handler = try NIOSSLClientHandler(context: context, serverHostname: nil) { certificates, promise in
+                    let handler = try NIOSSLClientHandler(context: context, serverHostname: nil) {
+                        certificates, promise in
                         chain.withLockedValue { $0 = certificates }
                         promise.succeed(.certificateVerified)
                     }
                     try channel.pipeline.syncOperations.addHandler(handler)
-                    try channel.pipeline.syncOperations.addHandler(HandshakeOutcome { result in
-                        settle(result.map { chain.withLockedValue { $0 } })
-                    })
+                    try channel.pipeline.syncOperations.addHandler(
+                        HandshakeOutcome { result in
+                            settle(result.map { chain.withLockedValue { $0 } })
+                        })
                 }
             }
         let channel: any Channel
@@ -90,7 +103,9 @@ enum TLSDiagnosis {
             settle(.failure(error))
             return .failed
         }
-        let timer = channel.eventLoop.scheduleTask(in: timeout) { settle(.failure(ChannelError.connectTimeout(timeout))) }
+        let timer = channel.eventLoop.scheduleTask(in: timeout) {
+            settle(.failure(ChannelError.connectTimeout(timeout)))
+        }
         defer {
             timer.cancel()
             channel.close(promise: nil)

@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Ends a child's process group, whether asked before the child has started or after: SIGTERM to the group, then
@@ -72,7 +72,9 @@ public final class ProcessGroupStopper: Sendable {
     public static func members(of group: pid_t) -> [pid_t] {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
         return entries.compactMap { entry -> pid_t? in
-            guard let pid = pid_t(entry), let status = status(of: pid), status.running, status.group == group else { return nil }
+            guard let pid = pid_t(entry), let status = status(of: pid), status.running, status.group == group else {
+                return nil
+            }
             return pid
         }
     }
@@ -83,10 +85,13 @@ public final class ProcessGroupStopper: Sendable {
     /// A process's state and process group, from /proc/PID/stat.
     static func status(of pid: pid_t) -> (running: Bool, group: pid_t)? {
         guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/stat"),
-              // Fields after the command name, which is in parentheses and may hold spaces: state ppid pgrp ...
-              let close = data.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+            // Fields after the command name, which is in parentheses and may hold spaces: state ppid pgrp ...
+            let close = data.lastIndex(of: UInt8(ascii: ")"))
+        else { return nil }
         let fields = data[data.index(after: close)...].split(separator: UInt8(ascii: " "))
-        guard fields.count > 2, let state = fields[0].first, let group = pid_t(String(decoding: fields[2], as: UTF8.self)) else { return nil }
+        guard fields.count > 2, let state = fields[0].first,
+            let group = pid_t(String(decoding: fields[2], as: UTF8.self))
+        else { return nil }
         return (state != UInt8(ascii: "Z") && state != UInt8(ascii: "X"), group)
     }
 }
@@ -96,13 +101,18 @@ public enum LeftoverProcesses {
     /// Ends every process whose argv `matches` accepts (SIGTERM to its process group, or to it alone when it shares
     /// ours; SIGKILL after `grace`), and returns them as `(pid, argv)`.
     @discardableResult
-    public static func stop(grace: TimeInterval = 5, matching matches: ([String]) -> Bool) -> [(pid: pid_t, argv: [String])] {
+    public static func stop(grace: TimeInterval = 5, matching matches: ([String]) -> Bool) -> [(
+        pid: pid_t, argv: [String]
+    )] {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
         var found: [(pid: pid_t, argv: [String])] = []
         for entry in entries {
             guard let pid = pid_t(entry), pid != getpid(),
-                  let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"), !data.isEmpty else { continue }
-            var argv = data.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+                let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"), !data.isEmpty
+            else { continue }
+            var argv = data.split(separator: 0, omittingEmptySubsequences: false).map {
+                String(decoding: $0, as: UTF8.self)
+            }
             if argv.last == "" { argv.removeLast() }
             if matches(argv) { found.append((pid, argv)) }
         }

@@ -52,7 +52,9 @@ extension AgentClient {
     public func state() async throws(ClientError) -> AgentState { try await state(ifDigest: nil) }
 
     /// Clients that cannot ask for a delta read the whole state, which a caller of `state(since:version:)` handles too.
-    public func state(since bootID: String, version: UInt64) async throws(ClientError) -> AgentState { try await state(ifDigest: nil) }
+    public func state(since bootID: String, version: UInt64) async throws(ClientError) -> AgentState {
+        try await state(ifDigest: nil)
+    }
 }
 
 /// An agent's API over HTTP, with a bearer token and a timeout per call: a thin layer over `APIClient`.
@@ -74,15 +76,16 @@ public struct HTTPAgentClient: AgentClient {
 
     /// A failed call in the reconciler's terms.
     func failure(_ error: APICallFailure, _ method: String, _ path: String) -> ClientError {
-            switch error {
-            case .badURL(let url): return ClientError(.invalidResponse, "bad URL \(url)")
-            case .notHTTP: return ClientError(.invalidResponse, "\(base) did not answer HTTP")
-            case .status(let status, let body):
-                let message = "\(method) \(path) answered \(status): \(APICallFailure.detail(body))"
-                return ClientError(status == 401 ? .unauthorized : .rejected(status: status), message)
-            // Refused at the TLS layer, or before sending: the agent is not reached, and the message says why.
-            case .unreachable, .plainHTTP, .tls, .trust: return ClientError(.unreachable, "\(method) \(base)\(path): \(error.reason)")
-            }
+        switch error {
+        case .badURL(let url): return ClientError(.invalidResponse, "bad URL \(url)")
+        case .notHTTP: return ClientError(.invalidResponse, "\(base) did not answer HTTP")
+        case .status(let status, let body):
+            let message = "\(method) \(path) answered \(status): \(APICallFailure.detail(body))"
+            return ClientError(status == 401 ? .unauthorized : .rejected(status: status), message)
+        // Refused at the TLS layer, or before sending: the agent is not reached, and the message says why.
+        case .unreachable, .plainHTTP, .tls, .trust:
+            return ClientError(.unreachable, "\(method) \(base)\(path): \(error.reason)")
+        }
     }
 
     func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws(ClientError) -> T {
@@ -92,7 +95,9 @@ public struct HTTPAgentClient: AgentClient {
     }
 
     func encode(_ value: some Encodable) throws(ClientError) -> Data {
-        do { return try APIClient.encode(value) } catch { throw ClientError(.invalidResponse, "cannot encode: \(error)") }
+        do { return try APIClient.encode(value) } catch {
+            throw ClientError(.invalidResponse, "cannot encode: \(error)")
+        }
     }
     public func state(ifDigest: String?) async throws(ClientError) -> AgentState {
         try decode(AgentState.self, try await call("GET", "/v1/state" + (ifDigest.map { "?ifDigest=\($0)" } ?? "")))
@@ -132,12 +137,16 @@ extension HTTPAgentClient {
         let path = "/v1/projects/\(project)/runs/\(id)?wait=\(seconds)"
         // The agent holds the call up to `seconds`: the deadline is that, and the client's own time for the answer.
         let data: Data
-        do { data = try await client.allowing(seconds + client.timeout).call("GET", base + path) } catch { throw failure(error, "GET", path) }
+        do { data = try await client.allowing(seconds + client.timeout).call("GET", base + path) } catch {
+            throw failure(error, "GET", path)
+        }
         return try decode(RunRecord.self, data)
     }
 
     public func runLog(project: String, run: String, follow: Bool, receive: (Data) -> Void) async throws(ClientError) {
         let path = "/v1/projects/\(project)/runs/\(run)/log" + (follow ? "?follow=true" : "")
-        do { try await client.stream(base + path) { receive(Data($0.readableBytesView)) } } catch { throw failure(error, "GET", path) }
+        do { try await client.stream(base + path) { receive(Data($0.readableBytesView)) } } catch {
+            throw failure(error, "GET", path)
+        }
     }
 }

@@ -41,8 +41,10 @@ public final class AgentMemory: Sendable {
             }
             return answer
         }
-        guard let version = answer.stateVersion, let before = known.withLock({ $0[agent] }), before.bootID == answer.bootID,
-              before.version == since else {
+        guard let version = answer.stateVersion, let before = known.withLock({ $0[agent] }),
+            before.bootID == answer.bootID,
+            before.version == since
+        else {
             known.withLock { _ = $0.removeValue(forKey: agent) }
             return nil
         }
@@ -59,7 +61,8 @@ public final class AgentMemory: Sendable {
             }
         }
         guard let digest = answer.projectsDigest,
-              sameNames && digest == before.state.projectsDigest || digest == AgentState.digest(of: state.projects) else {
+            sameNames && digest == before.state.projectsDigest || digest == AgentState.digest(of: state.projects)
+        else {
             known.withLock { _ = $0.removeValue(forKey: agent) }
             return nil
         }

@@ -4,7 +4,7 @@ import MirrorCore
 import ServiceLifecycle
 import Synchronization
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What changed in a watched mirrors.d since the last batch.
@@ -67,8 +67,9 @@ public final class InotifyWatcher: DirectoryWatcher {
     private let watches = Mutex(Watches())
 
     // Whole writes only (close, not modify), renames both ways, deletions; creations for links and subdirectories.
-    private static let directoryMask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_DELETE_SELF
-        | IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK)
+    private static let directoryMask = UInt32(
+        IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_DELETE_SELF
+            | IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK)
     private static let parentMask = UInt32(IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR)
 
     public init(directory: String, logger: Logger) throws(WatchError) {
@@ -144,10 +145,12 @@ public final class InotifyWatcher: DirectoryWatcher {
             }
         }
         if !change.isEmpty {
-            logger.debug("directory changed", metadata: [
-                "files": "\(change.files.sorted().joined(separator: ","))", "overflow": "\(change.overflow)",
-                "replaced": "\(change.directoryReplaced)",
-            ])
+            logger.debug(
+                "directory changed",
+                metadata: [
+                    "files": "\(change.files.sorted().joined(separator: ","))", "overflow": "\(change.overflow)",
+                    "replaced": "\(change.directoryReplaced)",
+                ])
             continuation.yield(change)
         }
     }
@@ -166,7 +169,12 @@ public final class InotifyWatcher: DirectoryWatcher {
         }
         guard wd == directoryWatch else { return }  // a watch already replaced, saying it is gone
         if mask & UInt32(IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED) != 0 {
-            if mask & UInt32(IN_IGNORED) != 0 { watches.withLock { $0.directory = -1; $0.identity = nil } }
+            if mask & UInt32(IN_IGNORED) != 0 {
+                watches.withLock {
+                    $0.directory = -1
+                    $0.identity = nil
+                }
+            }
             _ = rewatch()
             change.directoryReplaced = true
             return
@@ -194,7 +202,8 @@ public final class InotifyWatcher: DirectoryWatcher {
             w.directory = present ? inotify_add_watch(fd, directory, Self.directoryMask) : -1
             w.identity = w.directory >= 0 ? identity : nil
             if old >= 0 && old != w.directory { inotify_rm_watch(fd, old) }
-            logger.info("watching mirrors.d", metadata: ["directory": "\(directory)", "present": "\(w.directory >= 0)"])
+            logger.info(
+                "watching mirrors.d", metadata: ["directory": "\(directory)", "present": "\(w.directory >= 0)"])
             return true
         }
     }

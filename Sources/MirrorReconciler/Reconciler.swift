@@ -4,7 +4,9 @@ import MirrorCore
 
 /// Ready, Reconciling or Stalled, with a reason, as Kubernetes-style controllers report it.
 public struct Condition: Codable, Sendable, Hashable {
-    public enum Status: String, Codable, Sendable { case ready = "Ready", reconciling = "Reconciling", stalled = "Stalled" }
+    public enum Status: String, Codable, Sendable {
+        case ready = "Ready", reconciling = "Reconciling", stalled = "Stalled"
+    }
 
     public var status: Status
     /// `Converged`, `AgentUnreachable`, `ApplyFailed`, `InvalidConfig`, `SyncFailed`, `AwaitingFirstSync`, ...
@@ -64,8 +66,10 @@ public struct Reconciler: Sendable {
     /// changed since (the watch loop keeps one across its reconciles); nil reads every agent as a new one.
     public var memory: AgentMemory?
 
-    public init(clients: [String: any AgentClient], options: Planner.Options = .init(), clock: any AgentClock = SystemClock(),
-                logger: Logger, concurrency: Int = 16, retryBase: TimeInterval = 0.5, retryMax: TimeInterval = 10) {
+    public init(
+        clients: [String: any AgentClient], options: Planner.Options = .init(), clock: any AgentClock = SystemClock(),
+        logger: Logger, concurrency: Int = 16, retryBase: TimeInterval = 0.5, retryMax: TimeInterval = 10
+    ) {
         self.clients = clients
         self.options = options
         self.clock = clock
@@ -86,7 +90,9 @@ public struct Reconciler: Sendable {
                     // One return, after the do/catch: returning the tuple from inside a typed-throws do/catch in
                     // this child task crashed release builds (swift 6.3) when the group took the result.
                     let observation: Planner.Observation
-                    do throws(ClientError) { observation = .state(try await read(agent.name, client, ifDigest: digest)) } catch {
+                    do throws(ClientError) {
+                        observation = .state(try await read(agent.name, client, ifDigest: digest))
+                    } catch {
                         observation = .unreachable(error.message)
                     }
                     return (agent.name, observation)
@@ -100,10 +106,14 @@ public struct Reconciler: Sendable {
 
     /// One agent's state: what changed since the last read when `memory` knows one, merged onto it (or the whole
     /// state again when the delta does not add up); else as asked.
-    func read(_ agent: String, _ client: any AgentClient, ifDigest digest: String?) async throws(ClientError) -> AgentState {
+    func read(_ agent: String, _ client: any AgentClient, ifDigest digest: String?) async throws(ClientError)
+        -> AgentState
+    {
         guard let memory else { return try await client.state(ifDigest: digest) }
         if let since = memory.since(agent) {
-            if let merged = memory.merge(agent, try await client.state(since: since.bootID, version: since.version)) { return merged }
+            if let merged = memory.merge(agent, try await client.state(since: since.bootID, version: since.version)) {
+                return merged
+            }
             // Another run of the agent, or a change the delta cannot show (a project removed by hand): read it whole.
             let whole = try await client.state()
             return memory.merge(agent, whole) ?? whole
@@ -120,10 +130,15 @@ public struct Reconciler: Sendable {
     /// Carries out a plan's changes: on each agent the settings first (projects need the root), then its projects.
     public func apply(_ plan: Plan, desired agents: [DesiredAgent]) async -> [AppliedAction] {
         let byName = Dictionary(uniqueKeysWithValues: agents.map { ($0.name, $0) })
-        var settingsFirst: [(AgentPlan, PlanAction)] = [], projects: [(AgentPlan, PlanAction)] = []
+        var settingsFirst: [(AgentPlan, PlanAction)] = []
+        var projects: [(AgentPlan, PlanAction)] = []
         for agent in plan.agents where agent.reachable {
             for action in agent.actions where action.changesSomething {
-                if action.object == .settings { settingsFirst.append((agent, action)) } else { projects.append((agent, action)) }
+                if action.object == .settings {
+                    settingsFirst.append((agent, action))
+                } else {
+                    projects.append((agent, action))
+                }
             }
         }
         var results = await run(settingsFirst, byName)
@@ -150,7 +165,9 @@ public struct Reconciler: Sendable {
         }
     }
 
-    func carryOut(_ action: PlanAction, on agent: String, client: any AgentClient, desired: DesiredAgent) async -> AppliedAction {
+    func carryOut(_ action: PlanAction, on agent: String, client: any AgentClient, desired: DesiredAgent) async
+        -> AppliedAction
+    {
         var error: String?
         do throws(ClientError) {
             switch (action.object, action.change) {
@@ -159,17 +176,24 @@ public struct Reconciler: Sendable {
                 try await client.deleteProject(action.name, purge: action.purge)
                 memory?.removed(action.name, from: agent)
             case (.project, _):
-                guard let spec = desired.spec(action.name) else { return AppliedAction(agent: agent, action: action, error: "no spec") }
+                guard let spec = desired.spec(action.name) else {
+                    return AppliedAction(agent: agent, action: action, error: "no spec")
+                }
                 _ = try await client.putProject(action.name, spec)
             }
         } catch let failure {
             error = failure.message
         }
-        let verb = action.change == .remove ? (action.purge ? "removed, files deleted" : "removed, files kept") : action.change.rawValue + "d"
+        let verb =
+            action.change == .remove
+            ? (action.purge ? "removed, files deleted" : "removed, files kept") : action.change.rawValue + "d"
         if let error {
-            logger.error("apply failed", metadata: ["agent": "\(agent)", "object": "\(action.name)", "error": "\(error)"])
+            logger.error(
+                "apply failed", metadata: ["agent": "\(agent)", "object": "\(action.name)", "error": "\(error)"])
         } else {
-            logger.info("\(action.object == .settings ? "settings" : "project") \(verb)", metadata: ["agent": "\(agent)", "object": "\(action.name)"])
+            logger.info(
+                "\(action.object == .settings ? "settings" : "project") \(verb)",
+                metadata: ["agent": "\(agent)", "object": "\(action.name)"])
         }
         return AppliedAction(agent: agent, action: action, error: error)
     }
@@ -185,8 +209,9 @@ public struct Reconciler: Sendable {
         Self.lap("observe", &steps, &mark)
         let first = Planner.plan(desired: agents, observed: firstObserved, options: options)
         Self.lap("plan", &steps, &mark)
-        var report = ReconcileReport(startedAt: started, endedAt: started, configDigest: first.configDigest, plan: first, applied: [],
-                                     conditions: [], converged: false, refused: first.refusal)
+        var report = ReconcileReport(
+            startedAt: started, endedAt: started, configDigest: first.configDigest, plan: first, applied: [],
+            conditions: [], converged: false, refused: first.refusal)
         if let refusal = first.refusal {
             logger.error("plan refused", metadata: ["reason": "\(refusal)"])
             report.conditions = Self.conditions(plan: first, observed: [:], desired: agents, applied: [])
@@ -212,11 +237,14 @@ public struct Reconciler: Sendable {
             if current.refusal != nil || clock.now() >= deadline { break }
             attempt += 1
             let wait = Backoff.delay(after: attempt, base: retryBase, max: retryMax)
-            logger.notice("not converged; retrying", metadata: [
-                "unreachable": "\(current.unreachable.map(\.agent).joined(separator: ","))",
-                "changes": "\(current.counts.changes)", "failedApplies": "\(Set(failedApplies).sorted().joined(separator: ","))",
-                "retryIn": "\(String(format: "%.1f", wait))s",
-            ])
+            logger.notice(
+                "not converged; retrying",
+                metadata: [
+                    "unreachable": "\(current.unreachable.map(\.agent).joined(separator: ","))",
+                    "changes": "\(current.counts.changes)",
+                    "failedApplies": "\(Set(failedApplies).sorted().joined(separator: ","))",
+                    "retryIn": "\(String(format: "%.1f", wait))s",
+                ])
             do { try await clock.sleep(until: min(deadline, clock.now().addingTimeInterval(wait))) } catch { break }
             // Failed applies are tried again in the next round; keep only the latest word on each.
             report.applied.removeAll { $0.error != nil }
@@ -243,21 +271,30 @@ public struct Reconciler: Sendable {
     /// One line per agent that is not Ready, and one for the whole reconcile: digest, counts, outcome.
     func log(_ report: ReconcileReport) {
         for agent in report.conditions where agent.condition.status != .ready {
-            logger.warning("agent \(agent.condition.status.rawValue)", metadata: [
-                "agent": "\(agent.agent)", "reason": "\(agent.condition.reason)", "message": "\(agent.condition.message ?? "")",
-            ])
+            logger.warning(
+                "agent \(agent.condition.status.rawValue)",
+                metadata: [
+                    "agent": "\(agent.agent)", "reason": "\(agent.condition.reason)",
+                    "message": "\(agent.condition.message ?? "")",
+                ])
         }
         let failed = report.applied.filter { $0.error != nil }.count
-        logger.notice("reconcile finished", metadata: [
-            "configDigest": "\(report.configDigest)", "created": "\(report.plan.counts.create)", "updated": "\(report.plan.counts.update)",
-            "removed": "\(report.plan.counts.remove)", "applied": "\(report.applied.count - failed)", "failed": "\(failed)",
-            "outcome": "\(report.converged ? "converged" : report.refused != nil ? "refused" : "not converged")",
-            "seconds": "\(String(format: "%.2f", report.endedAt.timeIntervalSince(report.startedAt)))",
-        ])
+        logger.notice(
+            "reconcile finished",
+            metadata: [
+                "configDigest": "\(report.configDigest)", "created": "\(report.plan.counts.create)",
+                "updated": "\(report.plan.counts.update)",
+                "removed": "\(report.plan.counts.remove)", "applied": "\(report.applied.count - failed)",
+                "failed": "\(failed)",
+                "outcome": "\(report.converged ? "converged" : report.refused != nil ? "refused" : "not converged")",
+                "seconds": "\(String(format: "%.2f", report.endedAt.timeIntervalSince(report.startedAt)))",
+            ])
     }
 
     /// Conditions from the last plan and what the agents reported.
-    public static func conditions(plan: Plan, observed: [String: Planner.Observation], desired: [DesiredAgent], applied: [AppliedAction]) -> [AgentConditions] {
+    public static func conditions(
+        plan: Plan, observed: [String: Planner.Observation], desired: [DesiredAgent], applied: [AppliedAction]
+    ) -> [AgentConditions] {
         desired.map { agent in
             let agentPlan = plan.agents.first { $0.agent == agent.name }
             let failures = applied.filter { $0.agent == agent.name && $0.error != nil }

@@ -30,8 +30,11 @@ public struct WatchOptions: Sendable {
     /// Whether SIGHUP asks for a reload (the command); tests call `reload()`.
     public var reloadOnSIGHUP: Bool
 
-    public init(debounce: TimeInterval = 0.05, maxDelay: TimeInterval? = nil, resync: TimeInterval = 300, timeout: TimeInterval = 60,
-                reloadOnSIGHUP: Bool = false) {
+    public init(
+        debounce: TimeInterval = 0.05, maxDelay: TimeInterval? = nil, resync: TimeInterval = 300,
+        timeout: TimeInterval = 60,
+        reloadOnSIGHUP: Bool = false
+    ) {
         self.debounce = debounce
         self.maxDelay = maxDelay ?? max(0.5, debounce * 10)
         self.resync = resync
@@ -87,9 +90,12 @@ public final class WatchLoop: Service {
     private let wake: AsyncStream<Void>
     private let wakeContinuation: AsyncStream<Void>.Continuation
 
-    public init(directory: String, watcher: (any DirectoryWatcher)?, options: WatchOptions = .init(), clock: any AgentClock = SystemClock(),
-                loader: DesiredStateLoader = .init(), logger: Logger, onRun: (@Sendable (WatchRun) -> Void)? = nil,
-                makeReconciler: @escaping ReconcilerFactory) {
+    public init(
+        directory: String, watcher: (any DirectoryWatcher)?, options: WatchOptions = .init(),
+        clock: any AgentClock = SystemClock(),
+        loader: DesiredStateLoader = .init(), logger: Logger, onRun: (@Sendable (WatchRun) -> Void)? = nil,
+        makeReconciler: @escaping ReconcilerFactory
+    ) {
         self.directory = directory
         self.watcher = watcher
         self.options = options
@@ -165,28 +171,35 @@ public final class WatchLoop: Service {
             guard !taken.2, let first = taken.1, !taken.0.isEmpty else {
                 if taken.2 { break } else { continue }
             }
-            let run = await reconcile(taken.0.sorted(), since: first, lastGood: &lastGood, lastConditions: &lastConditions)
+            let run = await reconcile(
+                taken.0.sorted(), since: first, lastGood: &lastGood, lastConditions: &lastConditions)
             onRun?(run)
         }
         logger.notice("watch stopped", metadata: ["directory": "\(directory)"])
     }
 
-    private func reconcile(_ triggers: [WatchTrigger], since first: Date, lastGood: inout [DesiredAgent]?,
-                           lastConditions: inout [AgentConditions]) async -> WatchRun {
+    private func reconcile(
+        _ triggers: [WatchTrigger], since first: Date, lastGood: inout [DesiredAgent]?,
+        lastConditions: inout [AgentConditions]
+    ) async -> WatchRun {
         let started = clock.now()
         let timer = ContinuousClock.now
         var log = logger
         log[metadataKey: "trigger"] = "\(triggers.map(\.rawValue).joined(separator: ","))"
-        var run = WatchRun(triggers: triggers, firstTriggerAt: first, startedAt: started, loadSeconds: 0, endedAt: started, report: nil,
-                           diagnostics: [], conditions: [])
+        var run = WatchRun(
+            triggers: triggers, firstTriggerAt: first, startedAt: started, loadSeconds: 0, endedAt: started,
+            report: nil,
+            diagnostics: [], conditions: [])
         let loaded: LoadedConfig
         do {
             loaded = try loader.load(directory: directory)
         } catch {
             run.loadSeconds = (ContinuousClock.now - timer) / .seconds(1)
             run.diagnostics = error.diagnostics
-            return stalled(run, log, reason: "InvalidConfig", "mirrors.d is invalid (\(error.errors.count) error\(error.errors.count == 1 ? "" : "s")): nothing applied, the last good state kept",
-                           lastGood: lastGood, lastConditions: &lastConditions)
+            return stalled(
+                run, log, reason: "InvalidConfig",
+                "mirrors.d is invalid (\(error.errors.count) error\(error.errors.count == 1 ? "" : "s")): nothing applied, the last good state kept",
+                lastGood: lastGood, lastConditions: &lastConditions)
         }
         run.loadSeconds = (ContinuousClock.now - timer) / .seconds(1)
         // Warnings say the same on every resync; they are worth a line when something asked for a reload.
@@ -194,7 +207,8 @@ public final class WatchLoop: Service {
         let agents = DesiredAgent.all(from: loaded.state)
         var reconciler: Reconciler
         do throws(WatchError) { reconciler = try makeReconciler(loaded.state, agents) } catch {
-            return stalled(run, log, reason: "SetupFailed", error.message, lastGood: lastGood, lastConditions: &lastConditions)
+            return stalled(
+                run, log, reason: "SetupFailed", error.message, lastGood: lastGood, lastConditions: &lastConditions)
         }
         reconciler.logger[metadataKey: "trigger"] = log[metadataKey: "trigger"]
         if triggers.contains(.resync) || triggers.contains(.start) { memory.forget() }
@@ -209,22 +223,28 @@ public final class WatchLoop: Service {
     }
 
     /// Nothing applied: every agent of the last good state is Stalled for `reason`, its projects as they were.
-    private func stalled(_ run: WatchRun, _ log: Logger, reason: String, _ message: String, lastGood: [DesiredAgent]?,
-                         lastConditions: inout [AgentConditions]) -> WatchRun {
+    private func stalled(
+        _ run: WatchRun, _ log: Logger, reason: String, _ message: String, lastGood: [DesiredAgent]?,
+        lastConditions: inout [AgentConditions]
+    ) -> WatchRun {
         var run = run
         for diagnostic in run.diagnostics { log.error("\(diagnostic.description)") }
         let first = run.diagnostics.first { $0.severity == .error }?.description
         let known = Dictionary(lastConditions.map { ($0.agent, $0) }, uniquingKeysWith: { a, _ in a })
         lastConditions = (lastGood ?? []).map { agent in
-            AgentConditions(agent: agent.name, role: agent.role, condition: Condition(.stalled, reason, first ?? message),
-                            projects: known[agent.name]?.projects ?? [:])
+            AgentConditions(
+                agent: agent.name, role: agent.role, condition: Condition(.stalled, reason, first ?? message),
+                projects: known[agent.name]?.projects ?? [:])
         }
         run.conditions = lastConditions
         run.endedAt = clock.now()
-        log.error("reconcile finished", metadata: [
-            "configDigest": "\(lastGood.map { DesiredAgent.digest($0) } ?? "none")", "outcome": "\(reason == "InvalidConfig" ? "invalid config" : "setup failed")",
-            "errors": "\(run.diagnostics.filter { $0.severity == .error }.count)", "message": "\(message)",
-        ])
+        log.error(
+            "reconcile finished",
+            metadata: [
+                "configDigest": "\(lastGood.map { DesiredAgent.digest($0) } ?? "none")",
+                "outcome": "\(reason == "InvalidConfig" ? "invalid config" : "setup failed")",
+                "errors": "\(run.diagnostics.filter { $0.severity == .error }.count)", "message": "\(message)",
+            ])
         return run
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// This host's own addresses and names, to tell which of a site's agents `up` runs here.
@@ -38,7 +38,10 @@ public struct LocalAddresses: Sendable {
         let host = host.lowercased()
         if host == "localhost" || host.hasSuffix(".localhost") { return true }
         if let address = Self.parse(host) { return isOwn(address) }
-        if !hostName.isEmpty && (host == hostName.lowercased() || host.split(separator: ".").first.map(String.init) == hostName.lowercased()) {
+        if !hostName.isEmpty
+            && (host == hostName.lowercased()
+                || host.split(separator: ".").first.map(String.init) == hostName.lowercased())
+        {
             return true
         }
         return Self.resolve(host).contains { isOwn($0) }
@@ -84,7 +87,8 @@ public struct LocalAddresses: Sendable {
         case AF_INET6: length = MemoryLayout<sockaddr_in6>.size
         default: return nil
         }
-        guard getnameinfo(address, socklen_t(length), &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 else { return nil }
+        guard getnameinfo(address, socklen_t(length), &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0
+        else { return nil }
         // A link-local IPv6 address comes with its zone: fe80::1%eth0.
         return String(cString: buffer).split(separator: "%").first.map(String.init)
     }

@@ -17,7 +17,9 @@ public struct SiteComponent: Sendable, Equatable {
     /// Where an agent keeps its store; `up` finds a process left behind by a killed `up` by it.
     public var stateDirectory: String?
 
-    public init(name: String, kind: Kind, arguments: [String], listen: (host: String, port: Int)?, stateDirectory: String?) {
+    public init(
+        name: String, kind: Kind, arguments: [String], listen: (host: String, port: Int)?, stateDirectory: String?
+    ) {
         self.name = name
         self.kind = kind
         self.arguments = arguments
@@ -65,50 +67,66 @@ public struct LocalSite: Sendable, Equatable {
     ///   - tokenFileExists: whether `master.tokenFile` exists; if not, the token is `STATE/token`.
     ///   - tls: `--tls-cert` and `--tls-key` for the agents whose API is https://.
     ///   - allowExec: `--allow-exec` for every agent: the directories whose programs hooks may run.
-    public static func plan(_ state: DesiredState, directory: String, stateDirectory: String, logLevel: String = "info",
-                            tokenFileExists: Bool, tls: [String] = [], allowExec: [String] = [], isLocal: (String) -> Bool) -> LocalSite {
+    public static func plan(
+        _ state: DesiredState, directory: String, stateDirectory: String, logLevel: String = "info",
+        tokenFileExists: Bool, tls: [String] = [], allowExec: [String] = [], isLocal: (String) -> Bool
+    ) -> LocalSite {
         let tokenFile = tokenFileExists ? state.master.tokenFile : stateDirectory + "/token"
         var components: [SiteComponent] = []
         var elsewhere: [AgentElsewhere] = []
         // Each agent sends its own credential and accepts the verifiers in its state directory (`SiteCredentials`);
         // the operator's token goes to the reconciler alone.
         func common(_ dir: String) -> [String] {
-            ["--token-file", SiteCredentials.tokenFile(dir), "--accept-file", SiteCredentials.acceptFile(dir), "--log-level", logLevel]
+            [
+                "--token-file", SiteCredentials.tokenFile(dir), "--accept-file", SiteCredentials.acceptFile(dir),
+                "--log-level", logLevel,
+            ]
                 + allowExec.flatMap { ["--allow-exec", $0] }
         }
         func served(_ api: String) -> [String] { api.hasPrefix("https://") ? tls : [] }
         if let listen = listenAddress(state.master.api), isLocal(listen.host) {
             let dir = stateDirectory + "/master"
-            components.append(SiteComponent(name: "master", kind: .master,
-                                            arguments: ["master", "--listen", listen.text, "--state-dir", dir] + common(dir) + served(state.master.api)
-                                                + ["--allow-root", state.master.root] + localUpstreams(state).flatMap { ["--allow-local-upstream", $0] },
-                                            listen: (listen.host, listen.port), stateDirectory: dir))
+            components.append(
+                SiteComponent(
+                    name: "master", kind: .master,
+                    arguments: ["master", "--listen", listen.text, "--state-dir", dir] + common(dir)
+                        + served(state.master.api)
+                        + ["--allow-root", state.master.root]
+                        + localUpstreams(state).flatMap { ["--allow-local-upstream", $0] },
+                    listen: (listen.host, listen.port), stateDirectory: dir))
         } else {
             elsewhere.append(AgentElsewhere(name: "master", api: state.master.api))
         }
         for (name, slave) in state.slaves.sorted(by: { $0.key < $1.key }) {
             if let listen = listenAddress(slave.api), isLocal(listen.host) {
                 let dir = stateDirectory + "/slave-" + name
-                components.append(SiteComponent(name: name, kind: .slave,
-                                                arguments: ["slave", "--name", name, "--listen", listen.text, "--state-dir", dir] + common(dir)
-                                                    + served(slave.api) + ["--allow-root", slave.publicDir],
-                                                listen: (listen.host, listen.port), stateDirectory: dir))
+                components.append(
+                    SiteComponent(
+                        name: name, kind: .slave,
+                        arguments: ["slave", "--name", name, "--listen", listen.text, "--state-dir", dir] + common(dir)
+                            + served(slave.api) + ["--allow-root", slave.publicDir],
+                        listen: (listen.host, listen.port), stateDirectory: dir))
             } else {
                 elsewhere.append(AgentElsewhere(name: name, api: slave.api))
             }
         }
-        components.append(SiteComponent(name: "reconcile", kind: .reconciler,
-                                        arguments: ["reconcile", directory, "--watch", "--token-file", tokenFile],
-                                        listen: nil, stateDirectory: nil))
-        return LocalSite(components: components, elsewhere: elsewhere, tokenFile: tokenFile, tokenIsGenerated: !tokenFileExists)
+        components.append(
+            SiteComponent(
+                name: "reconcile", kind: .reconciler,
+                arguments: ["reconcile", directory, "--watch", "--token-file", tokenFile],
+                listen: nil, stateDirectory: nil))
+        return LocalSite(
+            components: components, elsewhere: elsewhere, tokenFile: tokenFile, tokenIsGenerated: !tokenFileExists)
     }
 
     /// The directories of the upstreams whose URL is a path, sorted.
     static func localUpstreams(_ state: DesiredState) -> [String] {
-        Set(state.upstreams.values.compactMap { upstream -> String? in
-            if case .local(let path) = upstream.url { return path }
-            return nil
-        }).sorted()
+        Set(
+            state.upstreams.values.compactMap { upstream -> String? in
+                if case .local(let path) = upstream.url { return path }
+                return nil
+            }
+        ).sorted()
     }
 
     /// An agent's arguments without its bounds (`--allow-...`, last): what stays the same while mirrors.d's roots and

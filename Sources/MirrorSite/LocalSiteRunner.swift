@@ -4,7 +4,7 @@ import MirrorCore
 import MirrorProcess
 import ServiceLifecycle
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs a `LocalSite`: every component as a child process of its own, on a ServiceGroup that SIGTERM, SIGINT and
@@ -34,12 +34,15 @@ public struct LocalSiteRunner: Sendable {
         let listeners = site.components.compactMap(\.listen)
         // ServiceGroup stops its services in the reverse of their order: the reconciler, then the slaves, then the master.
         let services = site.components.map { component in
-            SiteProcess(component, executable: executable, output: output,
-                        waitFor: component.kind == .reconciler ? listeners : [], grace: grace)
+            SiteProcess(
+                component, executable: executable, output: output,
+                waitFor: component.kind == .reconciler ? listeners : [], grace: grace)
         }
         var configuration = ServiceGroupConfiguration(
             services: services.map {
-                .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
+                .init(
+                    service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
+                    failureTerminationBehavior: .gracefullyShutdownGroup)
             },
             gracefulShutdownSignals: [.sigterm, .sigint, .sighup], logger: logger)
         configuration.maximumGracefulShutdownDuration = grace * (services.count + 1)
@@ -76,7 +79,8 @@ public enum SiteToken {
 
     static func fresh() -> String {
         var generator = SystemRandomNumberGenerator()
-        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined() + "\n"
+        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+            + "\n"
     }
 
     /// Writes `text` to `path` (mode 0600, written and synced under another name first); `replacing`: whatever is
@@ -105,7 +109,9 @@ public enum SiteToken {
         }
         defer { unlink(temporary) }
         if replacing {
-            guard rename(temporary, path) == 0 else { throw ValueError("cannot replace \(path): \(String(cString: strerror(errno)))") }
+            guard rename(temporary, path) == 0 else {
+                throw ValueError("cannot replace \(path): \(String(cString: strerror(errno)))")
+            }
             return true
         }
         // link() rather than rename(): a token made meanwhile by another `up` is kept, never replaced.
@@ -127,7 +133,8 @@ public enum SiteDirectory {
             return
         }
         do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: mode])
+            try FileManager.default.createDirectory(
+                atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: mode])
         } catch {
             throw ValueError("cannot create \(path): \(error.localizedDescription)")
         }

@@ -24,15 +24,21 @@ public enum SiteCredentials {
         let master = own.first { $0.component.kind == .master }?.verifier
         for (component, _) in own {
             guard let dir = component.stateDirectory else { continue }
-            let peers = component.kind == .master ? own.filter { $0.component.kind == .slave }.map(\.verifier) : (master.map { [$0] } ?? [])
+            let peers =
+                component.kind == .master
+                ? own.filter { $0.component.kind == .slave }.map(\.verifier) : (master.map { [$0] } ?? [])
             try accept([operatorVerifier] + peers, in: acceptFile(dir))
         }
         var notes: [String] = []
         for agent in site.elsewhere {
             if agent.name == "master" {
-                notes.append("the master is on another host: add each slave's line above to its accept file ('mirrorsync credential accept FILE LINE' there), and its master line to each slave's \(acceptFile("STATE/slave-NAME"))")
+                notes.append(
+                    "the master is on another host: add each slave's line above to its accept file ('mirrorsync credential accept FILE LINE' there), and its master line to each slave's \(acceptFile("STATE/slave-NAME"))"
+                )
             } else if let master {
-                notes.append("slave \(agent.name) is on another host: there, 'mirrorsync credential token FILE --for slave:\(agent.name)' and accept '\(master.line)' and the operator's '\(operatorVerifier.line)'; here, 'mirrorsync credential accept \(acceptFile(site.components.first { $0.kind == .master }?.stateDirectory ?? "STATE/master")) LINE' with the line it printed")
+                notes.append(
+                    "slave \(agent.name) is on another host: there, 'mirrorsync credential token FILE --for slave:\(agent.name)' and accept '\(master.line)' and the operator's '\(operatorVerifier.line)'; here, 'mirrorsync credential accept \(acceptFile(site.components.first { $0.kind == .master }?.stateDirectory ?? "STATE/master")) LINE' with the line it printed"
+                )
             }
         }
         return notes
@@ -40,7 +46,8 @@ public enum SiteCredentials {
 
     /// Puts `verifiers` in the accept file at `path` in place of the lines of their roles; other lines stay.
     public static func accept(_ verifiers: [CredentialVerifier], in path: String) throws(ValueError) {
-        var text = FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }
+        var text =
+            FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }
             ?? "# Credentials this agent accepts, one a line: ROLE [NAME] sha256:HEX (see 'mirrorsync credential').\n"
         for verifier in verifiers { text = AcceptedCredentials.replacing(text, with: verifier) }
         // Checked before it is written: a file the agent would refuse is never left in place.

@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One terminal for a whole site: each line of each process prefixed by its component (`master | `, `ftp1 | `,
@@ -18,7 +18,8 @@ public final class SiteOutput: Sendable {
     public init(names: [String], color: Bool, fileDescriptor: Int32 = 1) {
         width = names.map(\.count).max() ?? 0
         let palette = ["36", "33", "32", "35", "34", "91", "92", "93", "94", "95", "96"]
-        colors = color ? Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, palette[$0 % palette.count]) }) : [:]
+        colors =
+            color ? Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, palette[$0 % palette.count]) }) : [:]
         self.fileDescriptor = fileDescriptor
     }
 

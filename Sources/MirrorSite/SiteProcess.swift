@@ -4,13 +4,13 @@ import MirrorProcess
 import ServiceLifecycle
 import Subprocess
 #if canImport(System)
-import System
+    import System
 #else
-import SystemPackage
+    import SystemPackage
 #endif
 import Synchronization
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One process of the site as a Service: started once the agents it waits for listen, its output written to the
@@ -26,9 +26,11 @@ public struct SiteProcess: Service {
     let restartMax: TimeInterval
     let clock: any AgentClock
 
-    public init(_ component: SiteComponent, executable: String, output: SiteOutput, waitFor: [(host: String, port: Int)] = [],
-                grace: Duration = .seconds(15), restartBase: TimeInterval = 1, restartMax: TimeInterval = 60,
-                clock: any AgentClock = SystemClock()) {
+    public init(
+        _ component: SiteComponent, executable: String, output: SiteOutput, waitFor: [(host: String, port: Int)] = [],
+        grace: Duration = .seconds(15), restartBase: TimeInterval = 1, restartMax: TimeInterval = 60,
+        clock: any AgentClock = SystemClock()
+    ) {
         self.component = component
         self.executable = executable
         self.output = output
@@ -71,7 +73,10 @@ public struct SiteProcess: Service {
             if clock.now().timeIntervalSince(started) > restartMax { failures = 0 }
             failures += 1
             let delay = failures == 1 ? 0 : Backoff.delay(after: failures - 1, base: restartBase, max: restartMax)
-            output.write("up", "\(component.name) \(ended); restarting it" + (delay > 0 ? " in \(String(format: "%.1f", delay)) s" : ""))
+            output.write(
+                "up",
+                "\(component.name) \(ended); restarting it"
+                    + (delay > 0 ? " in \(String(format: "%.1f", delay)) s" : ""))
             let until = clock.now().addingTimeInterval(delay)
             while !group.isStopping && clock.now() < until {
                 try? await clock.sleep(until: min(until, clock.now().addingTimeInterval(0.1)))
@@ -101,7 +106,8 @@ public struct SiteProcess: Service {
                 }
                 switch result.terminationStatus {
                 case .exited(let code): return "exited with status \(code)"
-                case .signaled(let signal): return "was killed by signal \(signal) (\(String(cString: strsignal(signal))))"
+                case .signaled(let signal):
+                    return "was killed by signal \(signal) (\(String(cString: strsignal(signal))))"
                 }
             } catch {
                 return "could not start (\(error))"

@@ -3,13 +3,15 @@ import MirrorCore
 import MirrorTestSupport
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Agents as real processes: killed, stopped, restarted, and given large trees.
 @Suite("Agent processes (built binary, real rsync)", .serialized)
 struct AgentLifeTests {
-    @Test("kill -9 during a sync: the restarted agent opens its store, records the run as interrupted, stops the orphaned rsync and syncs again")
+    @Test(
+        "kill -9 during a sync: the restarted agent opens its store, records the run as interrupted, stops the orphaned rsync and syncs again"
+    )
     func killNine() async throws {
         let scratch = Scratch("kill9")
         let upstream = scratch.path + "/upstream"
@@ -23,21 +25,27 @@ struct AgentLifeTests {
         _ = try await agent.request("PUT", "/v1/projects/debian", json: slow)
         let running = try await agent.wait("runs debian") { $0.projects["debian"]?.status.activity == .running }
         let runID = try #require(running.projects["debian"]?.status.currentRunID)
-        try await eventually("rsync writes into the tree") { rsyncRunning(into: root + "/debian/") && Self.holdsFiles(root + "/debian") }
+        try await eventually("rsync writes into the tree") {
+            rsyncRunning(into: root + "/debian/") && Self.holdsFiles(root + "/debian")
+        }
         await agent.stop(SIGKILL)
         #expect(agent.terminationReason == .uncaughtSignal)
         // rsync has a process group of its own, so it outlives the agent...
         #expect(rsyncRunning(into: root + "/debian/"))
 
         try await agent.start()
-        let resumed = try await agent.wait("syncs debian again", seconds: 90) { ($0.projects["debian"]?.status.revision ?? 0) >= 1 }
+        let resumed = try await agent.wait("syncs debian again", seconds: 90) {
+            ($0.projects["debian"]?.status.revision ?? 0) >= 1
+        }
         #expect(resumed.projects["debian"]?.status.lastRun?.result == .success)
         let interrupted = try await agent.request("GET", "/v1/projects/debian/runs/\(runID)").decode(RunRecord.self)
         #expect(interrupted.result == .interrupted && interrupted.state == .finished)
         #expect(try Tree.snapshot(root + "/debian") == Tree.snapshot(upstream))
         // ...until the restarted agent stops it before it runs the project again.
         #expect(!rsyncRunning(into: root + "/debian/"))
-        #expect(try String(contentsOfFile: agent.log, encoding: .utf8).contains("stopped an rsync left by the previous agent"))
+        #expect(
+            try String(contentsOfFile: agent.log, encoding: .utf8).contains(
+                "stopped an rsync left by the previous agent"))
         await agent.stop()
     }
 
@@ -51,12 +59,16 @@ struct AgentLifeTests {
         try await agent.start()
         let root = scratch.path + "/root"
         _ = try await agent.request("PUT", "/v1/settings", json: AgentSettings(root: root))
-        _ = try await agent.request("PUT", "/v1/projects/p", json: try projectSpec(daemon.url, path: "p") {
-            $0.upstream.bandwidthLimit = ByteSize(bytes: 256 << 10)
-        })
+        _ = try await agent.request(
+            "PUT", "/v1/projects/p",
+            json: try projectSpec(daemon.url, path: "p") {
+                $0.upstream.bandwidthLimit = ByteSize(bytes: 256 << 10)
+            })
         let running = try await agent.wait("runs p") { $0.projects["p"]?.status.activity == .running }
         let runID = try #require(running.projects["p"]?.status.currentRunID)
-        try await eventually("rsync writes into the tree") { rsyncRunning(into: root + "/p/") && Self.holdsFiles(root + "/p") }
+        try await eventually("rsync writes into the tree") {
+            rsyncRunning(into: root + "/p/") && Self.holdsFiles(root + "/p")
+        }
         #expect(await agent.stop(SIGTERM) == 0)
         #expect(!rsyncRunning(into: root + "/p/"))
         // Read the record back through a restarted agent (which then syncs the project again).
@@ -102,9 +114,11 @@ struct AgentLifeTests {
         try await agent.start()
         _ = try await agent.request("PUT", "/v1/settings", json: AgentSettings(root: scratch.path + "/root"))
         // A line per file on standard output: the runner must drain it all without stalling rsync.
-        _ = try await agent.request("PUT", "/v1/projects/big", json: try projectSpec(daemon.url, path: "big") {
-            $0.rsyncOptions = ["--verbose", "--itemize-changes"]
-        })
+        _ = try await agent.request(
+            "PUT", "/v1/projects/big",
+            json: try projectSpec(daemon.url, path: "big") {
+                $0.rsyncOptions = ["--verbose", "--itemize-changes"]
+            })
         let state = try await agent.wait("syncs big", seconds: 300) { $0.projects["big"]?.status.lastRun != nil }
         let run = try #require(state.projects["big"]?.status.lastRun)
         #expect(run.result == .success, "\(run)")
@@ -113,14 +127,17 @@ struct AgentLifeTests {
         await agent.stop()
     }
 
-    @Test("the binary's --allow-root and --allow-local-upstream: a valid token gets 403 beyond them, and what is inside syncs")
+    @Test(
+        "the binary's --allow-root and --allow-local-upstream: a valid token gets 403 beyond them, and what is inside syncs"
+    )
     func bounds() async throws {
         let scratch = Scratch("bounds")
         let upstreams = scratch.path + "/upstreams"
         try Tree.generate(at: upstreams + "/debian", files: 4)
         let allowed = scratch.sub("allowed")
-        let agent = try AgentProcess(role: .master, name: "master", scratch: scratch,
-                                     extraArguments: ["--allow-root", allowed, "--allow-local-upstream", upstreams])
+        let agent = try AgentProcess(
+            role: .master, name: "master", scratch: scratch,
+            extraArguments: ["--allow-root", allowed, "--allow-local-upstream", upstreams])
         try await agent.start()
         for root in ["/etc", scratch.path + "/other"] {
             let reply = try await agent.request("PUT", "/v1/settings", json: AgentSettings(root: root))
@@ -128,10 +145,14 @@ struct AgentLifeTests {
             #expect(try reply.decode(APIErrorBody.self).error.code == "forbidden-path")
         }
         #expect(try await agent.state().settings == nil)
-        #expect(try await agent.request("PUT", "/v1/settings", json: AgentSettings(root: allowed + "/root")).status == 200)
+        #expect(
+            try await agent.request("PUT", "/v1/settings", json: AgentSettings(root: allowed + "/root")).status == 200)
         let etc = try await agent.request("PUT", "/v1/projects/etc", json: try projectSpec("/etc/", path: "etc"))
         #expect(try etc.status == 403 && etc.decode(APIErrorBody.self).error.field == "upstream.url")
-        #expect(try await agent.request("PUT", "/v1/projects/debian", json: try projectSpec(upstreams + "/debian", path: "debian")).status == 201)
+        #expect(
+            try await agent.request(
+                "PUT", "/v1/projects/debian", json: try projectSpec(upstreams + "/debian", path: "debian")
+            ).status == 201)
         let state = try await agent.wait("syncs debian") { ($0.projects["debian"]?.status.revision ?? 0) >= 1 }
         #expect(state.projects.keys.sorted() == ["debian"])
         #expect(try Tree.snapshot(allowed + "/root/debian") == Tree.snapshot(upstreams + "/debian"))

@@ -1,11 +1,11 @@
 import Foundation
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 import MirrorCore
 import MirrorTestSupport
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The built `mirrorsync` binary.
@@ -29,8 +29,11 @@ final class AgentProcess: @unchecked Sendable {
 
     /// An agent with a token of its own, or the site's shared one (`sharing`'s); it may read local upstreams in `scratch`.
     /// `environment`: added to the test's own, for the agent's process (a `PATH` that finds a wrapped rsync first).
-    init(role: AgentRole, name: String, scratch: Scratch, sharing other: AgentProcess? = nil, extraArguments: [String] = [],
-         environment: [String: String] = [:]) throws {
+    init(
+        role: AgentRole, name: String, scratch: Scratch, sharing other: AgentProcess? = nil,
+        extraArguments: [String] = [],
+        environment: [String: String] = [:]
+    ) throws {
         self.role = role
         self.name = name
         self.environment = environment
@@ -59,12 +62,16 @@ final class AgentProcess: @unchecked Sendable {
     func start() async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Binary.path)
-        var arguments = [role.rawValue, "--listen", "127.0.0.1:\(port)", "--token-file", tokenFile, "--state-dir", stateDirectory,
-                         "--log-level", "debug"]
+        var arguments = [
+            role.rawValue, "--listen", "127.0.0.1:\(port)", "--token-file", tokenFile, "--state-dir", stateDirectory,
+            "--log-level", "debug",
+        ]
         if role == .slave || name != "master" { arguments += ["--name", name] }
         arguments += extraArguments
         process.arguments = arguments
-        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         FileManager.default.createFile(atPath: log, contents: nil)
         let handle = FileHandle(forWritingAtPath: log)!
         handle.seekToEndOfFile()
@@ -109,7 +116,9 @@ final class AgentProcess: @unchecked Sendable {
     }
 
     /// A call with `bearer`, or with `token` when given (a credential used against this agent).
-    func request(_ method: String, _ path: String, json: (some Encodable)? = Optional<String>.none, token: String? = nil) async throws -> Reply {
+    func request(
+        _ method: String, _ path: String, json: (some Encodable)? = Optional<String>.none, token: String? = nil
+    ) async throws -> Reply {
         var request = URLRequest(url: URL(string: base + path)!)
         request.httpMethod = method
         request.setValue("Bearer \(token ?? bearer)", forHTTPHeaderField: "Authorization")
@@ -127,12 +136,18 @@ final class AgentProcess: @unchecked Sendable {
             if let state = try? await state(), condition(state) { return state }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw ValueError("\(name): never \(what) within \(Int(seconds))s; log: \((try? String(contentsOfFile: log, encoding: .utf8))?.suffix(2000) ?? "")")
+        throw ValueError(
+            "\(name): never \(what) within \(Int(seconds))s; log: \((try? String(contentsOfFile: log, encoding: .utf8))?.suffix(2000) ?? "")"
+        )
     }
 }
 
-func projectSpec(_ url: String, path: String, every: Int = 3600, tweak: (inout AgentProjectSpec) -> Void = { _ in }) throws -> AgentProjectSpec {
-    var spec = AgentProjectSpec(upstream: UpstreamSpec(url: try UpstreamLocation.parse(url)), path: path, interval: .every(TimeSpan(seconds: every)))
+func projectSpec(_ url: String, path: String, every: Int = 3600, tweak: (inout AgentProjectSpec) -> Void = { _ in })
+    throws -> AgentProjectSpec
+{
+    var spec = AgentProjectSpec(
+        upstream: UpstreamSpec(url: try UpstreamLocation.parse(url)), path: path,
+        interval: .every(TimeSpan(seconds: every)))
     tweak(&spec)
     return spec
 }

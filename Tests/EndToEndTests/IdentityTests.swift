@@ -9,7 +9,9 @@ import Testing
 ///
 /// `make test` runs a few rounds with a fixed seed; `make identity ROUNDS=200 SEED=N` runs more
 /// (`MIRRORSYNC_IDENTITY_ROUNDS`, `MIRRORSYNC_IDENTITY_SEED`). A failure names the seed and the round.
-@Suite("Identity: random upstream changes reach the master and both slaves whole (separate processes, real rsync)", .serialized)
+@Suite(
+    "Identity: random upstream changes reach the master and both slaves whole (separate processes, real rsync)",
+    .serialized)
 struct IdentityTests {
     static let seed = ProcessInfo.processInfo.environment["MIRRORSYNC_IDENTITY_SEED"].flatMap { UInt64($0) } ?? 21
     static let rounds = ProcessInfo.processInfo.environment["MIRRORSYNC_IDENTITY_ROUNDS"].flatMap { Int($0) } ?? 6
@@ -37,7 +39,8 @@ struct IdentityTests {
     @Test("every round of random changes arrives whole on the master and both slaves", arguments: modes)
     func identity(mode: Mode) async throws {
         let seed = Self.seed &+ mode.number
-        let replay = "seed \(seed), mode \(mode.name) (MIRRORSYNC_IDENTITY_SEED=\(Self.seed) MIRRORSYNC_IDENTITY_MODE='\(mode.name)' replays it)"
+        let replay =
+            "seed \(seed), mode \(mode.name) (MIRRORSYNC_IDENTITY_SEED=\(Self.seed) MIRRORSYNC_IDENTITY_MODE='\(mode.name)' replays it)"
         let site = try Site("identity")
         let upstream = site.upstream + "/linux"
         try FileManager.default.createDirectory(atPath: upstream + "/dists/stable", withIntermediateDirectories: true)
@@ -46,20 +49,28 @@ struct IdentityTests {
         }
         var changes = TreeChanges(root: upstream, seed: seed)
         try changes.settle()
-        try await site.start(replacing: "linux: { upstream: up, source: linux, interval: hourly, slaves: all }",
-                             with: "linux: { upstream: up, source: linux, interval: hourly, slaves: all, maxDelete: 100000\(mode.fields) }")
+        try await site.start(
+            replacing: "linux: { upstream: up, source: linux, interval: hourly, slaves: all }",
+            with:
+                "linux: { upstream: up, source: linux, interval: hourly, slaves: all, maxDelete: 100000\(mode.fields) }"
+        )
         try compare(site, upstream: upstream, context: "\(replay), before the first round")
         for round in 1...Self.rounds {
             let made = try changes.round(changes: Int.random(in: 1...10, using: &changes.random))
-            let context = "\(replay), round \(round) of \(Self.rounds) (MIRRORSYNC_IDENTITY_ROUNDS=\(round)); the changes:\n  "
+            let context =
+                "\(replay), round \(round) of \(Self.rounds) (MIRRORSYNC_IDENTITY_ROUNDS=\(round)); the changes:\n  "
                 + made.joined(separator: "\n  ")
             let before = try await site.status().projects["linux"]?.revision ?? 0
             let reply = try await site.master.request("POST", "/v1/projects/linux/sync")
             #expect(reply.status == 202, "\(context)")
             do {
                 try await site.wait("served a revision after \(before) everywhere", seconds: 90) { status in
-                    guard let linux = status.projects["linux"], linux.revision > before, linux.activity == .idle else { return false }
-                    return ["a", "b"].allSatisfy { linux.slaves[$0]?.revision == linux.revision && linux.slaves[$0]?.result == .success }
+                    guard let linux = status.projects["linux"], linux.revision > before, linux.activity == .idle else {
+                        return false
+                    }
+                    return ["a", "b"].allSatisfy {
+                        linux.slaves[$0]?.revision == linux.revision && linux.slaves[$0]?.result == .success
+                    }
                 }
             } catch {
                 Issue.record("\(context)\n\(error.localizedDescription.prefix(200))\n\(await Self.lastRuns(site))")
@@ -76,8 +87,10 @@ struct IdentityTests {
         for agent in [site.master, site.a, site.b] {
             let status = try? await agent.state().projects["linux"]?.status
             let run = status?.lastRun
-            lines.append("\(agent.name) at revision \(status?.revision ?? -1), \(status?.activity.rawValue ?? "?"): "
-                         + "\(run?.result?.rawValue ?? "no run") \(run?.reason ?? "") \(run?.message ?? "") \(run?.stderrTail ?? [])")
+            lines.append(
+                "\(agent.name) at revision \(status?.revision ?? -1), \(status?.activity.rawValue ?? "?"): "
+                    + "\(run?.result?.rawValue ?? "no run") \(run?.reason ?? "") \(run?.message ?? "") \(run?.stderrTail ?? [])"
+            )
         }
         return lines.joined(separator: "\n")
     }
@@ -87,8 +100,10 @@ struct IdentityTests {
     func compare(_ site: Site, upstream: String, context: String) throws -> Bool {
         let want = try RawTree.read(upstream)
         let master = URL(fileURLWithPath: site.scratch.path + "/master-root/linux").resolvingSymlinksInPath().path
-        let trees = [("the master", master, want), ("slave a", site.tree(site.a, "linux"), nil),
-                     ("slave b", site.tree(site.b, "linux"), nil)]
+        let trees = [
+            ("the master", master, want), ("slave a", site.tree(site.a, "linux"), nil),
+            ("slave b", site.tree(site.b, "linux"), nil),
+        ]
         let masterTree = try RawTree.read(master)
         for (name, path, expected) in trees {
             let have = try RawTree.read(URL(fileURLWithPath: path).resolvingSymlinksInPath().path)

@@ -14,13 +14,20 @@ struct PushSiteTests {
         let tokenFile = site.scratch.path + "/linux.push"
         try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
         chmod(tokenFile, 0o600)
-        try await site.start(replacing: "up: { url: \"\(site.daemon.url)\" }", with: "up: { url: \"\(site.daemon.url)\", pushTokenFile: \(tokenFile) }")
+        try await site.start(
+            replacing: "up: { url: \"\(site.daemon.url)\" }",
+            with: "up: { url: \"\(site.daemon.url)\", pushTokenFile: \(tokenFile) }")
 
         func curl(_ bearer: String) async -> (Int32, String) {
-            await run("/usr/bin/curl", ["-sS", "-w", "\n%{http_code}", "-X", "POST", "-H", "Authorization: Bearer \(bearer)",
-                                        site.master.base + "/v1/projects/linux/trigger"])
+            await run(
+                "/usr/bin/curl",
+                [
+                    "-sS", "-w", "\n%{http_code}", "-X", "POST", "-H", "Authorization: Bearer \(bearer)",
+                    site.master.base + "/v1/projects/linux/trigger",
+                ])
         }
-        try Data("published by the upstream\n".utf8).write(to: URL(fileURLWithPath: site.upstream + "/linux/pool/1/file-1.deb"))
+        try Data("published by the upstream\n".utf8).write(
+            to: URL(fileURLWithPath: site.upstream + "/linux/pool/1/file-1.deb"))
         // A wrong token and the agents' token: 401 and the site stays at revision 1.
         for wrong in ["wrong", try String(contentsOfFile: site.master.tokenFile, encoding: .utf8)] {
             let (status, output) = await curl(wrong)
@@ -33,7 +40,9 @@ struct PushSiteTests {
         let served = try await site.wait("served the pushed tree on both slaves", site.atRevision(2))
         #expect(served.projects["linux"]?.lastRun?.trigger == .push)
         for slave in [site.a, site.b] {
-            #expect(try String(contentsOfFile: site.tree(slave, "linux") + "/pool/1/file-1.deb", encoding: .utf8) == "published by the upstream\n")
+            #expect(
+                try String(contentsOfFile: site.tree(slave, "linux") + "/pool/1/file-1.deb", encoding: .utf8)
+                    == "published by the upstream\n")
         }
         for agent in [site.master, site.a, site.b] { await agent.stop() }
     }

@@ -14,9 +14,13 @@ struct SlaveHostFiles {
         while let relative = enumerator?.nextObject() as? String {
             var isDirectory: ObjCBool = false
             let path = slave.stateDirectory + "/" + relative
-            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue { paths.append(path) }
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {
+                paths.append(path)
+            }
         }
-        texts = paths.map { (try? Data(contentsOf: URL(fileURLWithPath: $0))).map { String(decoding: $0, as: UTF8.self) } ?? "" }
+        texts = paths.map {
+            (try? Data(contentsOf: URL(fileURLWithPath: $0))).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        }
     }
 
     /// Whether `secret` is written in any of the files.
@@ -26,11 +30,15 @@ struct SlaveHostFiles {
 @Suite("Scoped credentials: each role reaches only its own calls (separate processes, real rsync)", .serialized)
 struct ScopedCredentialTests {
     static func report(_ slave: String, revision: Int) -> SlaveReport {
-        SlaveReport(slave: slave, project: "linux", revision: revision, result: .success, runID: 999, startedAt: Date(), endedAt: Date(),
-                    durationSeconds: 1)
+        SlaveReport(
+            slave: slave, project: "linux", revision: revision, result: .success, runID: 999, startedAt: Date(),
+            endedAt: Date(),
+            durationSeconds: 1)
     }
 
-    @Test("with every file of slave a, nothing on the master or on b changes and b's report cannot be forged, while the site converges; a's credential rotated and then revoked touches nothing else")
+    @Test(
+        "with every file of slave a, nothing on the master or on b changes and b's report cannot be forged, while the site converges; a's credential rotated and then revoked touches nothing else"
+    )
     func compromisedSlave() async throws {
         let site = try Site("scoped", scoped: true)
         for agent in [site.master, site.a, site.b] { try await agent.start() }
@@ -47,18 +55,23 @@ struct ScopedCredentialTests {
         // Against the master: every operator call is 403, and a's report for b too; b's revision there stays.
         let spec = try projectSpec(site.daemon.url + "linux", path: "evil")
         var refused: [(String, Int)] = []
-        for (method, path) in [("PUT", "/v1/projects/evil"), ("PUT", "/v1/settings"), ("DELETE", "/v1/projects/linux"),
-                               ("POST", "/v1/projects/linux/sync"), ("POST", "/v1/projects/linux/cancel"), ("GET", "/v1/state"),
-                               ("GET", "/v1/projects/linux/runs/1/log")] {
+        for (method, path) in [
+            ("PUT", "/v1/projects/evil"), ("PUT", "/v1/settings"), ("DELETE", "/v1/projects/linux"),
+            ("POST", "/v1/projects/linux/sync"), ("POST", "/v1/projects/linux/cancel"), ("GET", "/v1/state"),
+            ("GET", "/v1/projects/linux/runs/1/log"),
+        ] {
             let reply = try await site.master.request(method, path, json: method == "PUT" ? spec : nil, token: token)
             refused.append(("master \(method) \(path)", reply.status))
         }
-        let forged = try await site.master.request("POST", "/v1/reports", json: Self.report("b", revision: 7), token: token)
+        let forged = try await site.master.request(
+            "POST", "/v1/reports", json: Self.report("b", revision: 7), token: token)
         refused.append(("master POST /v1/reports for b", forged.status))
         for (call, status) in refused { #expect(status == 403, "\(call) answered \(status)") }
         // Against b, which accepts no credential of a's: neither the operator's calls nor the master's trigger.
-        for (method, path) in [("PUT", "/v1/projects/evil"), ("PUT", "/v1/settings"), ("POST", "/v1/projects/linux/sync"),
-                               ("DELETE", "/v1/projects/linux"), ("GET", "/v1/state")] {
+        for (method, path) in [
+            ("PUT", "/v1/projects/evil"), ("PUT", "/v1/settings"), ("POST", "/v1/projects/linux/sync"),
+            ("DELETE", "/v1/projects/linux"), ("GET", "/v1/state"),
+        ] {
             let reply = try await site.b.request(method, path, json: method == "PUT" ? spec : nil, token: token)
             #expect(reply.status == 401, "b \(method) \(path) answered \(reply.status)")
         }
@@ -68,11 +81,15 @@ struct ScopedCredentialTests {
         #expect(try await site.status().projects["linux"]?.slaves["b"]?.revision == 1)
 
         // What a's credential may do: report for a, and fetch a's own rsync user, not b's, not the shared one.
-        let own = try await site.master.request("GET", "/v1/rsyncd/credential", token: token).decode(RsyncCredential.self)
+        let own = try await site.master.request("GET", "/v1/rsyncd/credential", token: token).decode(
+            RsyncCredential.self)
         #expect(own.user == "mirrorsync-a")
-        let bs = try await site.master.request("GET", "/v1/rsyncd/credential", token: site.b.token).decode(RsyncCredential.self)
+        let bs = try await site.master.request("GET", "/v1/rsyncd/credential", token: site.b.token).decode(
+            RsyncCredential.self)
         #expect(bs.user == "mirrorsync-b" && bs.password != own.password)
-        #expect(try await site.master.request("GET", "/v1/rsyncd/credential").status == 403, "the operator's is no rsync user")
+        #expect(
+            try await site.master.request("GET", "/v1/rsyncd/credential").status == 403,
+            "the operator's is no rsync user")
 
         // The site converges meanwhile: the reconciler (the operator's token) and a new revision on both slaves.
         try await site.reconcile()
@@ -81,24 +98,35 @@ struct ScopedCredentialTests {
 
         // Rotation: a new token for a, its line in the master's accept file alone, a restarted; b and the master's
         // own files are untouched.
-        let untouched = [site.b.tokenFile, site.scratch.path + "/b.accepted", site.master.tokenFile, site.operatorTokenFile]
+        let untouched = [
+            site.b.tokenFile, site.scratch.path + "/b.accepted", site.master.tokenFile, site.operatorTokenFile,
+        ]
         let before = try untouched.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
-        let (rotated, line) = await run(Binary.path, ["credential", "token", site.a.tokenFile, "--for", "slave:a", "--rotate"])
+        let (rotated, line) = await run(
+            Binary.path, ["credential", "token", site.a.tokenFile, "--for", "slave:a", "--rotate"])
         #expect(rotated == 0 && line.hasPrefix("slave a sha256:"), "\(line)")
-        let (accepted, acceptOutput) = await run(Binary.path, ["credential", "accept", site.scratch.path + "/master.accepted",
-                                                                line.trimmingCharacters(in: .whitespacesAndNewlines)])
+        let (accepted, acceptOutput) = await run(
+            Binary.path,
+            [
+                "credential", "accept", site.scratch.path + "/master.accepted",
+                line.trimmingCharacters(in: .whitespacesAndNewlines),
+            ])
         #expect(accepted == 0, "\(acceptOutput)")
         await site.a.stop()
         try await site.a.start()
         try await site.changeUpstream("third")
         try await site.wait("served revision 3 everywhere after a's rotation", site.atRevision(3))
-        #expect(try await site.master.request("POST", "/v1/reports", json: Self.report("a", revision: 3), token: token).status == 401,
-                "the old token is refused")
+        #expect(
+            try await site.master.request("POST", "/v1/reports", json: Self.report("a", revision: 3), token: token)
+                .status == 401,
+            "the old token is refused")
         #expect(try untouched.map { try Data(contentsOf: URL(fileURLWithPath: $0)) } == before)
 
         // Revocation: a's line removed on the master; b goes on, a's pulls are refused by the master's daemon.
         let file = site.scratch.path + "/master.accepted"
-        let kept = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").filter { !$0.hasPrefix("slave a ") }
+        let kept = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").filter {
+            !$0.hasPrefix("slave a ")
+        }
         try (kept.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
         chmod(file, 0o600)
         // The daemon's users are read again within a few seconds.
@@ -108,7 +136,9 @@ struct ScopedCredentialTests {
             status.projects["linux"]?.slaves["b"]?.revision == 4 && status.projects["linux"]?.revision == 4
         }
         #expect(status.projects["linux"]?.slaves["a"]?.revision == 3)
-        let aState = try await site.a.wait("failed its pull") { $0.projects["linux"]?.status.lastRun?.result == .failed }
+        let aState = try await site.a.wait("failed its pull") {
+            $0.projects["linux"]?.status.lastRun?.result == .failed
+        }
         #expect(aState.projects["linux"]?.status.revision == 3)
         for agent in [site.master, site.a, site.b] { await agent.stop() }
     }
@@ -125,7 +155,9 @@ struct ScopedCredentialTests {
         #expect(output.contains("warning: master, slave a, slave b accept one token shared by every role"), "\(output)")
         #expect(output.contains("mirrorsync credential"))
         await site.master.stop()
-        #expect(try String(contentsOfFile: site.master.log, encoding: .utf8).contains("this agent accepts a token shared by every role"))
+        #expect(
+            try String(contentsOfFile: site.master.log, encoding: .utf8).contains(
+                "this agent accepts a token shared by every role"))
         for agent in [site.master, site.a, site.b] { await agent.stop() }
     }
 }

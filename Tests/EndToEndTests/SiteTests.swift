@@ -3,7 +3,7 @@ import MirrorCore
 import MirrorTestSupport
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A whole site as separate processes of the built binary: an upstream rsync daemon, the master, two slaves, and
@@ -26,8 +26,10 @@ final class Site: @unchecked Sendable {
     /// `agentArguments`: extra flags for each agent, by its name; `agentEnvironment`: extra environment, by its name.
     /// `scoped`: each agent has a credential of its own and an accept file (`NAME.accepted`), and the tests' calls
     /// carry the operator's token; else every agent and the reconciler share the master's token.
-    init(_ label: String, scoped: Bool = false, agentArguments: (String) -> [String] = { _ in [] },
-         agentEnvironment: (String, Scratch) throws -> [String: String] = { _, _ in [:] }) throws {
+    init(
+        _ label: String, scoped: Bool = false, agentArguments: (String) -> [String] = { _ in [] },
+        agentEnvironment: (String, Scratch) throws -> [String: String] = { _, _ in [:] }
+    ) throws {
         let scratch = Scratch(label)
         self.scratch = scratch
         func accepting(_ name: String) -> [String] {
@@ -37,33 +39,36 @@ final class Site: @unchecked Sendable {
         try Tree.generate(at: upstream + "/linux", files: 40, bytes: 2048)
         try Tree.generate(at: upstream + "/tools", files: 5, bytes: 100, seed: 3)
         daemon = try RsyncDaemon(tree: upstream, scratch: scratch)
-        master = try AgentProcess(role: .master, name: "master", scratch: scratch, extraArguments: accepting("master"),
-                                  environment: try agentEnvironment("master", scratch))
-        a = try AgentProcess(role: .slave, name: "a", scratch: scratch, sharing: scoped ? nil : master, extraArguments: accepting("a"),
-                             environment: try agentEnvironment("a", scratch))
-        b = try AgentProcess(role: .slave, name: "b", scratch: scratch, sharing: scoped ? nil : master, extraArguments: accepting("b"),
-                             environment: try agentEnvironment("b", scratch))
+        master = try AgentProcess(
+            role: .master, name: "master", scratch: scratch, extraArguments: accepting("master"),
+            environment: try agentEnvironment("master", scratch))
+        a = try AgentProcess(
+            role: .slave, name: "a", scratch: scratch, sharing: scoped ? nil : master, extraArguments: accepting("a"),
+            environment: try agentEnvironment("a", scratch))
+        b = try AgentProcess(
+            role: .slave, name: "b", scratch: scratch, sharing: scoped ? nil : master, extraArguments: accepting("b"),
+            environment: try agentEnvironment("b", scratch))
         operatorTokenFile = scoped ? scratch.path + "/operator.token" : master.tokenFile
         rsyncdPort = freePort()
         directory = scratch.sub("mirrors.d")
         try """
-            master:
-              api: \(master.base)
-              tokenFile: \(operatorTokenFile)
-              root: \(scratch.path)/master-root
-              rsyncd: { address: 127.0.0.1, port: \(rsyncdPort) }
-            intervals:
-              hourly: { every: 1h }
-            upstreams:
-              up: { url: "\(daemon.url)" }
-            slaves:
-              a: { api: "\(a.base)", publicDir: \(scratch.path)/a-public }
-              b: { api: "\(b.base)", publicDir: \(scratch.path)/b-public }
-            projects:
-              linux: { upstream: up, source: linux, interval: hourly, slaves: all }
-              tools: { upstream: up, source: tools, interval: hourly, slaves: [a] }
+        master:
+          api: \(master.base)
+          tokenFile: \(operatorTokenFile)
+          root: \(scratch.path)/master-root
+          rsyncd: { address: 127.0.0.1, port: \(rsyncdPort) }
+        intervals:
+          hourly: { every: 1h }
+        upstreams:
+          up: { url: "\(daemon.url)" }
+        slaves:
+          a: { api: "\(a.base)", publicDir: \(scratch.path)/a-public }
+          b: { api: "\(b.base)", publicDir: \(scratch.path)/b-public }
+        projects:
+          linux: { upstream: up, source: linux, interval: hourly, slaves: all }
+          tools: { upstream: up, source: tools, interval: hourly, slaves: [a] }
 
-            """.write(toFile: directory + "/site.yaml", atomically: true, encoding: .utf8)
+        """.write(toFile: directory + "/site.yaml", atomically: true, encoding: .utf8)
         if scoped { try scopeCredentials() }
     }
 
@@ -85,9 +90,14 @@ final class Site: @unchecked Sendable {
         let operatorToken = "operator-\(UUID().uuidString)"
         try operatorToken.write(toFile: operatorTokenFile, atomically: true, encoding: .utf8)
         chmod(operatorTokenFile, 0o600)
-        let verifier = { (role: CredentialRole, agent: AgentProcess) in CredentialVerifier(role: role, token: agent.token).line }
+        let verifier = { (role: CredentialRole, agent: AgentProcess) in
+            CredentialVerifier(role: role, token: agent.token).line
+        }
         let op = CredentialVerifier(role: .operator, token: operatorToken).line
-        let accepted = ["master": [op, verifier(.slave("a"), a), verifier(.slave("b"), b)], "a": [op, verifier(.master, master)], "b": [op, verifier(.master, master)]]
+        let accepted = [
+            "master": [op, verifier(.slave("a"), a), verifier(.slave("b"), b)], "a": [op, verifier(.master, master)],
+            "b": [op, verifier(.master, master)],
+        ]
         for (name, lines) in accepted {
             let file = scratch.path + "/\(name).accepted"
             try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
@@ -149,7 +159,9 @@ func run(_ executable: String, _ arguments: [String]) async -> (Int32, String) {
 
 @Suite("The site: upstream → master → slaves (separate processes, real rsync)", .serialized)
 struct SiteTests {
-    @Test("slaves end byte-identical to the upstream, each with only its projects; a new revision reaches both; a slave away catches up by itself")
+    @Test(
+        "slaves end byte-identical to the upstream, each with only its projects; a new revision reaches both; a slave away catches up by itself"
+    )
     func chain() async throws {
         let site = try Site("site")
         for agent in [site.master, site.a, site.b] { try await agent.start() }
@@ -176,7 +188,9 @@ struct SiteTests {
         status = try await site.wait("served revision 2 everywhere", site.atRevision(2))
         #expect(status.projects["linux"]?.slaves.values.allSatisfy { $0.behind == 0 && $0.lagSeconds == 0 } == true)
         for slave in [site.a, site.b] {
-            #expect(try String(contentsOfFile: site.tree(slave, "linux") + "/pool/1/file-1.deb", encoding: .utf8) == "second")
+            #expect(
+                try String(contentsOfFile: site.tree(slave, "linux") + "/pool/1/file-1.deb", encoding: .utf8)
+                    == "second")
         }
 
         // b is stopped while the master triggers: a is served on time, b is marked unreachable and behind.
@@ -184,7 +198,9 @@ struct SiteTests {
         try await site.changeUpstream("third")
         try await site.wait("served revision 3 on a", site.atRevision(3, slaves: ["a"]))
         // The master asks the slaves how they are at most once a second: b shows as unreachable soon after.
-        status = try await site.wait("saw b gone", seconds: 5) { $0.slaves.first { $0.name == "b" }?.reachable == false }
+        status = try await site.wait("saw b gone", seconds: 5) {
+            $0.slaves.first { $0.name == "b" }?.reachable == false
+        }
         let away = try #require(status.projects["linux"]?.slaves["b"])
         #expect(!away.reachable && away.behind == 1 && away.revision == 2 && away.lastSeenAt != nil)
         #expect(status.slaves.first { $0.name == "b" }?.reachable == false)
@@ -201,24 +217,31 @@ struct SiteTests {
         // The master's rsync daemon killed: it is started again, and the slaves' next pulls succeed.
         let pid = try #require(status.rsyncd.pid)
         kill(pid, SIGKILL)
-        status = try await site.wait("restarted its rsync daemon") { $0.rsyncd.state == .running && $0.rsyncd.pid != pid }
+        status = try await site.wait("restarted its rsync daemon") {
+            $0.rsyncd.state == .running && $0.rsyncd.pid != pid
+        }
         #expect(status.rsyncd.restarts >= 1)
         try await site.changeUpstream("fourth")
         try await site.wait("served revision 4 everywhere", site.atRevision(4))
 
         // tools moves from a to b: a stops pulling it and keeps its files; b, new to it, pulls the master's revision.
         let yaml = try String(contentsOfFile: site.directory + "/site.yaml", encoding: .utf8)
-        try yaml.replacingOccurrences(of: "slaves: [a] }", with: "slaves: [b] }").write(toFile: site.directory + "/site.yaml", atomically: true, encoding: .utf8)
+        try yaml.replacingOccurrences(of: "slaves: [a] }", with: "slaves: [b] }").write(
+            toFile: site.directory + "/site.yaml", atomically: true, encoding: .utf8)
         try await site.reconcile()
         let tools = try #require(status.projects["tools"]?.revision)
         try await site.wait("served tools on b") { $0.projects["tools"]?.slaves["b"]?.revision == tools }
         #expect(try Tree.snapshot(site.tree(site.b, "tools")) == Tree.snapshot(site.upstream + "/tools"))
         #expect(try await site.a.state().projects["tools"] == nil)
-        #expect(try Tree.snapshot(site.tree(site.a, "tools")) == Tree.snapshot(site.upstream + "/tools"), "files kept without --prune")
+        #expect(
+            try Tree.snapshot(site.tree(site.a, "tools")) == Tree.snapshot(site.upstream + "/tools"),
+            "files kept without --prune")
         for agent in [site.master, site.a, site.b] { await agent.stop() }
     }
 
-    @Test("a slave with the wrong credential fails saying so while the other is unaffected, then gets the right one; the credential is 0600 and never shown")
+    @Test(
+        "a slave with the wrong credential fails saying so while the other is unaffected, then gets the right one; the credential is 0600 and never shown"
+    )
     func credential() async throws {
         let site = try Site("credential")
         for agent in [site.master, site.a, site.b] { try await agent.start() }
@@ -242,7 +265,8 @@ struct SiteTests {
         try await site.a.start()
         try await site.changeUpstream("second")
         let status = try await site.wait("failed on a and served b") { status in
-            status.projects["linux"]?.slaves["b"]?.revision == 2 && status.projects["linux"]?.slaves["a"]?.result == .failed
+            status.projects["linux"]?.slaves["b"]?.revision == 2
+                && status.projects["linux"]?.slaves["a"]?.result == .failed
         }
         let failed = try #require(status.projects["linux"]?.slaves["a"])
         #expect(failed.revision == 1 && failed.behind == 1)
@@ -259,7 +283,9 @@ struct SiteTests {
             shown.append(String(decoding: try await agent.request("GET", "/v1/status").body, as: UTF8.self))
         }
         for agent in [site.master, site.a, site.b] { await agent.stop() }
-        for agent in [site.master, site.a, site.b] { shown.append(try String(contentsOfFile: agent.log, encoding: .utf8)) }
+        for agent in [site.master, site.a, site.b] {
+            shown.append(try String(contentsOfFile: agent.log, encoding: .utf8))
+        }
         shown.append(try String(contentsOfFile: site.master.stateDirectory + "/rsyncd/rsyncd.log", encoding: .utf8))
         #expect(shown.allSatisfy { !$0.contains(password) })
         // The logs are not empty: the agents ran at debug level.

@@ -5,9 +5,13 @@ import Testing
 
 /// Debian's headless Chromium, when installed (`.ci/run` installs it).
 enum Chromium {
-    static let path: String? = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
-    static let unavailable: String? = path == nil
-        ? "chromium is not installed (apt-get install chromium; .ci/run installs it): the status page is not loaded in a browser" : nil
+    static let path: String? = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
+    static let unavailable: String? =
+        path == nil
+        ? "chromium is not installed (apt-get install chromium; .ci/run installs it): the status page is not loaded in a browser"
+        : nil
 
     /// Where the screenshots go for people to look at: the package's `.build/`.
     static let screenshots = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -17,12 +21,19 @@ enum Chromium {
     /// loopback; at most a minute (SIGTERM, then SIGKILL 10 s later). Its standard output.
     static func run(_ url: String, _ arguments: [String], scratch: Scratch) async throws -> String {
         let profile = scratch.sub("chromium-\(UUID().uuidString)")
-        let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(profile)", "--no-first-run",
-                     "--no-default-browser-check", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--disable-extensions", "--disable-default-apps", "--disable-domain-reliability", "--metrics-recording-only",
-                     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--hide-scrollbars", "--force-device-scale-factor=1"]
+        let flags = [
+            "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(profile)", "--no-first-run",
+            "--no-default-browser-check", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions", "--disable-default-apps", "--disable-domain-reliability",
+            "--metrics-recording-only",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--hide-scrollbars",
+            "--force-device-scale-factor=1",
+        ]
         let result = try await runProgram("/usr/bin/timeout", ["-k", "10", "60", path!] + flags + arguments + [url])
-        guard result.status == 0 else { throw ValueError("chromium \(arguments) \(url) exited \(result.status): \(result.stderr.suffix(2000))") }
+        guard result.status == 0 else {
+            throw ValueError("chromium \(arguments) \(url) exited \(result.status): \(result.stderr.suffix(2000))")
+        }
         return result.stdout
     }
 
@@ -32,7 +43,9 @@ enum Chromium {
     }
 
     /// A PNG of the page at `width` × `height`, saved under `.build/`.
-    static func screenshot(_ url: String, name: String, width: Int, height: Int, scratch: Scratch) async throws -> String {
+    static func screenshot(_ url: String, name: String, width: Int, height: Int, scratch: Scratch) async throws
+        -> String
+    {
         let file = screenshots + "/" + name
         try? FileManager.default.removeItem(atPath: file)
         _ = try await run(url, ["--screenshot=\(file)", "--window-size=\(width),\(height)"], scratch: scratch)
@@ -40,10 +53,13 @@ enum Chromium {
     }
 }
 
-@Suite("The status page in a browser (separate processes, real rsync, headless Chromium)", .serialized,
-       .enabled(if: Chromium.unavailable == nil, Comment(rawValue: Chromium.unavailable ?? "")))
+@Suite(
+    "The status page in a browser (separate processes, real rsync, headless Chromium)", .serialized,
+    .enabled(if: Chromium.unavailable == nil, Comment(rawValue: Chromium.unavailable ?? "")))
 struct StatusPageSiteTests {
-    @Test("GET / shows every project on every host with its revision, a slave away and behind in red, a failing project in red; the project page its runs; screenshots in .build/")
+    @Test(
+        "GET / shows every project on every host with its revision, a slave away and behind in red, a failing project in red; the project page its runs; screenshots in .build/"
+    )
     func page() async throws {
         let site = try Site("page")
         // The page is public here (a browser sends no bearer token).
@@ -86,13 +102,18 @@ struct StatusPageSiteTests {
         let project = try await Chromium.dom(site.master.base + "/projects/broken", scratch: site.scratch)
         #expect(project.contains("<h1>broken <span class=\"tag bad\">failed</span></h1>"), "\(project.prefix(3000))")
         #expect(project.contains("<article class=\"run bad\" id=\"run-"))
-        #expect(project.contains("more than maxDelete") || project.contains("the upstream lists no files"), "the run's message")
+        #expect(
+            project.contains("more than maxDelete") || project.contains("the upstream lists no files"),
+            "the run's message")
         #expect(project.contains("/runs/") && project.contains("/log\">log</a>"), "the link to the run's log")
 
-        for (name, path, width, height) in [("status-page-desktop.png", "/", 1280, 800), ("status-page-phone.png", "/", 390, 844),
-                                            ("status-page-project.png", "/projects/broken", 1280, 900),
-                                            ("status-page-project-phone.png", "/projects/broken", 390, 844)] {
-            let file = try await Chromium.screenshot(site.master.base + path, name: name, width: width, height: height, scratch: site.scratch)
+        for (name, path, width, height) in [
+            ("status-page-desktop.png", "/", 1280, 800), ("status-page-phone.png", "/", 390, 844),
+            ("status-page-project.png", "/projects/broken", 1280, 900),
+            ("status-page-project-phone.png", "/projects/broken", 390, 844),
+        ] {
+            let file = try await Chromium.screenshot(
+                site.master.base + path, name: name, width: width, height: height, scratch: site.scratch)
             let png = try Data(contentsOf: URL(fileURLWithPath: file))
             #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]) && png.count > 10_000, "\(file): \(png.count) bytes")
         }

@@ -5,20 +5,24 @@ import Testing
 
 @Suite("Debian trace files and hooks across the site (separate processes, real rsync)", .serialized)
 struct TraceSiteTests {
-    @Test("master and slaves each write their own trace, which the checker parses; each slave keeps the master's; the site's hook runs on every host")
+    @Test(
+        "master and slaves each write their own trace, which the checker parses; each slave keeps the master's; the site's hook runs on every host"
+    )
     func traces() async throws {
         let site = try Site("trace") { ["--trace-host", "\($0).mirror.example", "--allow-exec", "/bin"] }
         // linux's upstream is a Debian-style mirror: its own trace/master with the archive serial. tools has none.
-        try FileManager.default.createDirectory(atPath: site.upstream + "/linux/project/trace", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: site.upstream + "/linux/project/trace", withIntermediateDirectories: true)
         try "Sun Nov 29 06:00:00 UTC 2026\nDate: Sun, 29 Nov 2026 06:00:00 +0000\nArchive serial: 2026112901\n"
             .write(toFile: site.upstream + "/linux/project/trace/master", atomically: true, encoding: .utf8)
         let hooks = site.scratch.sub("hooks")
-        let yaml = try String(contentsOfFile: site.directory + "/site.yaml", encoding: .utf8) + """
-            defaults:
-              hooks:
-                onSuccess: [/bin/sh, -c, 'echo "$MIRRORSYNC_REVISION" > "$0/$MIRRORSYNC_HOST-$MIRRORSYNC_PROJECT"', \(hooks)]
+        let yaml =
+            try String(contentsOfFile: site.directory + "/site.yaml", encoding: .utf8) + """
+                defaults:
+                  hooks:
+                    onSuccess: [/bin/sh, -c, 'echo "$MIRRORSYNC_REVISION" > "$0/$MIRRORSYNC_HOST-$MIRRORSYNC_PROJECT"', \(hooks)]
 
-            """
+                """
         try yaml.write(toFile: site.directory + "/site.yaml", atomically: true, encoding: .utf8)
         for agent in [site.master, site.a, site.b] { try await agent.start() }
         try await site.reconcile()
@@ -32,15 +36,22 @@ struct TraceSiteTests {
         #expect(masterTrace.fields["Creator"]?.hasPrefix("mirrorsync ") == true)
         for slave in [site.a, site.b] {
             let tree = site.tree(slave, "linux")
-            let own = try #require(CheckedTrace(file: tree + "/project/trace/\(slave.name).mirror.example"), "\(slave.name)")
+            let own = try #require(
+                CheckedTrace(file: tree + "/project/trace/\(slave.name).mirror.example"), "\(slave.name)")
             #expect(own.fields["Archive serial"] == "2026112901")
             #expect(own.fields["Running on host"] == "\(slave.name).mirror.example")
             #expect(own.date >= masterTrace.date)
-            #expect(try Data(contentsOf: URL(fileURLWithPath: tree + "/project/trace/master.mirror.example"))
+            #expect(
+                try Data(contentsOf: URL(fileURLWithPath: tree + "/project/trace/master.mirror.example"))
                     == Data(contentsOf: URL(fileURLWithPath: masterTree + "/project/trace/master.mirror.example")))
-            #expect(try String(contentsOfFile: tree + "/project/trace/_traces", encoding: .utf8)
-                    == "project/trace/\(slave.name).mirror.example\nproject/trace/master\nproject/trace/master.mirror.example\n")
-            #expect(try FileManager.default.contentsOfDirectory(atPath: tree).allSatisfy { !$0.hasPrefix("Archive-Update-in-Progress-") })
+            #expect(
+                try String(contentsOfFile: tree + "/project/trace/_traces", encoding: .utf8)
+                    == "project/trace/\(slave.name).mirror.example\nproject/trace/master\nproject/trace/master.mirror.example\n"
+            )
+            #expect(
+                try FileManager.default.contentsOfDirectory(atPath: tree).allSatisfy {
+                    !$0.hasPrefix("Archive-Update-in-Progress-")
+                })
         }
         // tools' upstream has no project/trace/: no trace there (trace left out).
         #expect(!FileManager.default.fileExists(atPath: site.tree(site.a, "tools") + "/project/trace"))

@@ -3,7 +3,7 @@ import MirrorCore
 import MirrorTestSupport
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `mirrorsync up` as a user runs it: one process on a terminal (here a log file), which starts the site's agents and
@@ -40,7 +40,9 @@ final class UpProcess: @unchecked Sendable {
             if output.components(separatedBy: needle).count - 1 >= count { return }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw ValueError("'mirrorsync up' never printed \(count) × '\(needle)' within \(Int(seconds)) s; its output:\n\(output.suffix(4000))")
+        throw ValueError(
+            "'mirrorsync up' never printed \(count) × '\(needle)' within \(Int(seconds)) s; its output:\n\(output.suffix(4000))"
+        )
     }
 
     /// Sends `signal` and waits, off the cooperative pool, for `up` to end; its exit status.
@@ -66,16 +68,19 @@ final class UpProcess: @unchecked Sendable {
 func processes(mentioning text: String) -> [(pid: pid_t, argv: [String])] {
     guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
     return entries.compactMap { entry in
-        guard let pid = pid_t(entry), pid != getpid(), let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return nil }
+        guard let pid = pid_t(entry), pid != getpid(),
+            let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline")
+        else { return nil }
         let argv = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
         return argv.contains(where: { $0.contains(text) }) ? (pid, argv) : nil
     }
 }
 
-
 @Suite("mirrorsync up: a whole site from one command (separate processes, real rsync)", .serialized)
 struct UpTests {
-    @Test("up serves the upstream on both slaves, applies an edit, restarts a killed child, and stops with nothing left behind")
+    @Test(
+        "up serves the upstream on both slaves, applies an edit, restarts a killed child, and stops with nothing left behind"
+    )
     func wholeSite() async throws {
         let scratch = Scratch("up")
         let upstream = scratch.path + "/upstream"
@@ -87,22 +92,22 @@ struct UpTests {
         let (masterPort, aPort, bPort, rsyncdPort) = (freePort(), freePort(), freePort(), freePort())
         func writeSite(tools: Bool) throws {
             try """
-                master:
-                  api: http://127.0.0.1:\(masterPort)
-                  tokenFile: \(state)/token
-                  root: \(scratch.path)/master-root
-                  rsyncd: { address: 127.0.0.1, port: \(rsyncdPort) }
-                intervals:
-                  hourly: { every: 1h }
-                upstreams:
-                  up: { url: "\(daemon.url)" }
-                slaves:
-                  a: { api: "http://127.0.0.1:\(aPort)", publicDir: \(scratch.path)/a-public }
-                  b: { api: "http://localhost:\(bPort)", publicDir: \(scratch.path)/b-public }
-                projects:
-                  linux: { upstream: up, source: linux, interval: hourly, slaves: all }
+            master:
+              api: http://127.0.0.1:\(masterPort)
+              tokenFile: \(state)/token
+              root: \(scratch.path)/master-root
+              rsyncd: { address: 127.0.0.1, port: \(rsyncdPort) }
+            intervals:
+              hourly: { every: 1h }
+            upstreams:
+              up: { url: "\(daemon.url)" }
+            slaves:
+              a: { api: "http://127.0.0.1:\(aPort)", publicDir: \(scratch.path)/a-public }
+              b: { api: "http://localhost:\(bPort)", publicDir: \(scratch.path)/b-public }
+            projects:
+              linux: { upstream: up, source: linux, interval: hourly, slaves: all }
 
-                """.appending(tools ? "  tools: { upstream: up, source: tools, interval: hourly, slaves: [a] }\n" : "")
+            """.appending(tools ? "  tools: { upstream: up, source: tools, interval: hourly, slaves: [a] }\n" : "")
                 .write(toFile: directory + "/site.yaml", atomically: false, encoding: .utf8)
         }
         try writeSite(tools: false)
@@ -111,13 +116,17 @@ struct UpTests {
         try up.start()
         let expected = try Tree.snapshot(upstream + "/linux")
         try await eventually("served linux on both slaves") {
-            try Tree.snapshot(scratch.path + "/a-public/linux") == expected && Tree.snapshot(scratch.path + "/b-public/linux") == expected
+            try Tree.snapshot(scratch.path + "/a-public/linux") == expected
+                && Tree.snapshot(scratch.path + "/b-public/linux") == expected
         }
         let token = try String(contentsOfFile: state + "/token", encoding: .utf8)
         var info = stat()
         stat(state + "/token", &info)
         #expect(info.st_mode & 0o777 == 0o600)
-        for prefix in ["master    | ", "a         | ", "b         | ", "reconcile | ", "up        | made the operator's token in \(state)/token"] {
+        for prefix in [
+            "master    | ", "a         | ", "b         | ", "reconcile | ",
+            "up        | made the operator's token in \(state)/token",
+        ] {
             #expect(up.output.contains(prefix), "no '\(prefix)' in:\n\(up.output.suffix(3000))")
         }
         // Scoped credentials: each agent its own token and accept file; a slave's directory holds no other secret.
@@ -126,9 +135,12 @@ struct UpTests {
         for slave in ["a", "b"] {
             let dir = state + "/slave-" + slave
             let accepted = try AcceptedCredentials.read(dir + "/accepted")
-            #expect(accepted.role(of: operatorToken) == .operator && accepted.role(of: masterToken) == .master && !accepted.acceptsShared)
+            #expect(
+                accepted.role(of: operatorToken) == .operator && accepted.role(of: masterToken) == .master
+                    && !accepted.acceptsShared)
             for file in try FileManager.default.contentsOfDirectory(atPath: dir) where !file.hasSuffix(".db") {
-                let text = String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: dir + "/" + file))) ?? Data(), as: UTF8.self)
+                let text = String(
+                    decoding: (try? Data(contentsOf: URL(fileURLWithPath: dir + "/" + file))) ?? Data(), as: UTF8.self)
                 #expect(!text.contains(operatorToken) && !text.contains(masterToken), "\(dir)/\(file)")
             }
         }
@@ -136,7 +148,9 @@ struct UpTests {
         // An edit in place is picked up by the watching reconciler and served.
         try writeSite(tools: true)
         let tools = try Tree.snapshot(upstream + "/tools")
-        try await eventually("served the new project on a") { try Tree.snapshot(scratch.path + "/a-public/tools") == tools }
+        try await eventually("served the new project on a") {
+            try Tree.snapshot(scratch.path + "/a-public/tools") == tools
+        }
         #expect(!FileManager.default.fileExists(atPath: scratch.path + "/b-public/tools"))
 
         // A child killed outright is started again, and up says so.
@@ -169,10 +183,14 @@ struct UpTests {
     func invalidStartsNothing() async throws {
         let scratch = Scratch("up-invalid")
         let directory = scratch.sub("mirrors.d")
-        try "master:\n  api: http://127.0.0.1:1\n  tokenFile: /x\n  root: /r\n  maxConcurentSyncs: 2\n".write(toFile: directory + "/m.yaml", atomically: true, encoding: .utf8)
+        try "master:\n  api: http://127.0.0.1:1\n  tokenFile: /x\n  root: /r\n  maxConcurentSyncs: 2\n".write(
+            toFile: directory + "/m.yaml", atomically: true, encoding: .utf8)
         let (status, output) = await run(Binary.path, ["up", directory, "--state-dir", scratch.path + "/state"])
         #expect(status == 1)
-        #expect(output.contains("m.yaml:5:3: error: unknown key 'maxConcurentSyncs' in master; did you mean 'maxConcurrentSyncs'?"), "\(output)")
+        #expect(
+            output.contains(
+                "m.yaml:5:3: error: unknown key 'maxConcurentSyncs' in master; did you mean 'maxConcurrentSyncs'?"),
+            "\(output)")
         #expect(!FileManager.default.fileExists(atPath: scratch.path + "/state"))
     }
 }

@@ -1,12 +1,12 @@
 import Foundation
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 import MirrorCore
 import MirrorTestSupport
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A small tmpfs the test mounts, and unmounts at its end.
@@ -35,7 +35,9 @@ final class SmallDisk: Sendable {
     deinit { _ = try? NetworkLab.run("/usr/bin/env", ["umount", "-l", path]) }
 }
 
-@Suite("Faults: full disks", .serialized, .enabled(if: SmallDisk.unavailable == nil, Comment(rawValue: SmallDisk.unavailable ?? "")))
+@Suite(
+    "Faults: full disks", .serialized,
+    .enabled(if: SmallDisk.unavailable == nil, Comment(rawValue: SmallDisk.unavailable ?? "")))
 struct FullDiskTests {
     /// The story both trees share: `agent` serves revision 1 from `tree` on `disk`; revision 2 holds 4 MB more than the
     /// disk has room for. The run fails at once (a full disk is not retried), naming the host and the tree; the served
@@ -60,12 +62,18 @@ struct FullDiskTests {
         #expect(failure?.reason == "no-space" && failure?.attempts == 1)
         #expect(try await site.state(agent).projects["linux"]?.status.revision == 1)
         let after = try Tree.snapshot(tree)
-        #expect(served.allSatisfy { after[$0.key] == $0.value }, "served files changed or went: \(served.keys.filter { after[$0] != served[$0] }.sorted().prefix(5))")
-        #expect(after.keys.filter { $0.contains(".~tmp~") }.isEmpty, "debris left: \(after.keys.filter { $0.contains(".~tmp~") }.sorted().prefix(5))")
+        #expect(
+            served.allSatisfy { after[$0.key] == $0.value },
+            "served files changed or went: \(served.keys.filter { after[$0] != served[$0] }.sorted().prefix(5))")
+        #expect(
+            after.keys.filter { $0.contains(".~tmp~") }.isEmpty,
+            "debris left: \(after.keys.filter { $0.contains(".~tmp~") }.sorted().prefix(5))")
         #expect(disk.used <= usedBefore + 64 << 10, "the failed run left \(disk.used - usedBefore) bytes behind")
     }
 
-    @Test("a slave's public directory too small for the new revision: the pull fails saying so, deletes nothing served, leaves no debris, and succeeds once there is room")
+    @Test(
+        "a slave's public directory too small for the new revision: the pull fails saying so, deletes nothing served, leaves no debris, and succeeds once there is room"
+    )
     func slavePublicDirFull() async throws {
         let site = try KillSite()
         let disk = try SmallDisk(at: site.scratch.path + "/b-public", size: "3m")
@@ -79,12 +87,15 @@ struct FullDiskTests {
         await site.stopAll()
     }
 
-    @Test("the master's root too small for the upstream's new files: the sync fails saying so and is not retried, the served tree and its revision stay, no debris; once there is room it succeeds and the slaves follow")
+    @Test(
+        "the master's root too small for the upstream's new files: the sync fails saying so and is not retried, the served tree and its revision stay, no debris; once there is room it succeeds and the slaves follow"
+    )
     func masterRootFull() async throws {
         let site = try KillSite()
         let disk = try SmallDisk(at: site.scratch.path + "/master-root", size: "4m")
         for name in site.agents + ["reconcile"] { try site.start(name) }
-        try await fillsUp(site, agent: "master", host: "master", tree: site.scratch.path + "/master-root/linux", disk: disk)
+        try await fillsUp(
+            site, agent: "master", host: "master", tree: site.scratch.path + "/master-root/linux", disk: disk)
         try disk.resize("32m")
         _ = try await site.request("master", "POST", "/v1/projects/linux/sync")
         try await eventually("revision 2 on the master and both slaves", seconds: 90) {
@@ -95,7 +106,9 @@ struct FullDiskTests {
         await site.stopAll()
     }
 
-    @Test("the agent's own state directory full: a change is answered 503 with the reason and changes nothing; the agent keeps serving, and takes changes again once there is room")
+    @Test(
+        "the agent's own state directory full: a change is answered 503 with the reason and changes nothing; the agent keeps serving, and takes changes again once there is room"
+    )
     func stateDirectoryFull() async throws {
         let site = try KillSite()
         let disk = try SmallDisk(at: site.scratch.path + "/master-state", size: "2m")
@@ -115,7 +128,9 @@ struct FullDiskTests {
         }
         let refused = try await put()
         #expect(refused.status == 503, "\(refused)")
-        #expect(refused.body.contains("storage-full") && refused.body.contains("No space left on device"), "\(refused.body)")
+        #expect(
+            refused.body.contains("storage-full") && refused.body.contains("No space left on device"), "\(refused.body)"
+        )
         #expect(try await site.state("master").projects["tools"] == nil, "nothing changed")
         #expect(site.processes["master"]?.isRunning == true)
         try FileManager.default.removeItem(atPath: filler)

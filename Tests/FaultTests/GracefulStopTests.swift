@@ -3,7 +3,7 @@ import MirrorCore
 import MirrorTestSupport
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite("Faults: SIGTERM to an agent in any state", .serialized)
@@ -18,7 +18,9 @@ struct GracefulStopTests {
         return (status, Date().timeIntervalSince(start))
     }
 
-    @Test("idle, with triggers pending to slaves that are gone, mid-sync, and mid-sync with an rsync that does not end on SIGTERM: each agent exits 0 within the bound, having recorded the interrupted run")
+    @Test(
+        "idle, with triggers pending to slaves that are gone, mid-sync, and mid-sync with an rsync that does not end on SIGTERM: each agent exits 0 within the bound, having recorded the interrupted run"
+    )
     func stopsWithinBound() async throws {
         // A short --timeout: the watch's reconciles with slaves gone end soon, and the next edit is applied soon after.
         let site = try KillSite(timeout: 5)
@@ -43,7 +45,8 @@ struct GracefulStopTests {
             try await site.state("master").projects["linux"]?.status.revision == 2
         }
         try await eventually("the master's triggers to the gone slaves failing", seconds: 30) {
-            (try? String(contentsOfFile: site.scratch.path + "/master.log", encoding: .utf8))?.contains("; retrying") == true
+            (try? String(contentsOfFile: site.scratch.path + "/master.log", encoding: .utf8))?.contains("; retrying")
+                == true
         }
         let pending = await timedStop(site, "master")
         figures.append(String(format: "master with triggers pending to gone slaves %.2f s", pending.seconds))
@@ -55,7 +58,9 @@ struct GracefulStopTests {
         try await eventually("the master given the bandwidth limit", seconds: 60) {
             try await site.state("master").projects["linux"]?.spec.upstream.bandwidthLimit != nil
         }
-        try await eventually("the master idle", seconds: 30) { try await site.state("master").projects["linux"]?.status.activity == .idle }
+        try await eventually("the master idle", seconds: 30) {
+            try await site.state("master").projects["linux"]?.status.activity == .idle
+        }
         try Tree.generate(at: site.upstream + "/linux/large", files: 1, bytes: 8 << 20, seed: 2)
         let midSync = try await stopMidSync(site, freezing: false)
         figures.append(String(format: "master mid-sync %.2f s", midSync))
@@ -76,7 +81,8 @@ struct GracefulStopTests {
         _ = try await site.request("master", "POST", "/v1/projects/linux/sync")
         let tree = site.scratch.path + "/master-root/linux"
         try await eventually("the master syncing the large file", seconds: 30) {
-            try await site.state("master").projects["linux"]?.status.activity == .running && site.rsyncProcesses().count >= 2
+            try await site.state("master").projects["linux"]?.status.activity == .running
+                && site.rsyncProcesses().count >= 2
         }
         let running = try #require(try await site.state("master").projects["linux"]?.status.currentRunID)
         let rsyncs = site.rsyncProcesses()
@@ -87,21 +93,26 @@ struct GracefulStopTests {
         }
         if freezing {
             for rsync in rsyncs { kill(rsync.pid, SIGSTOP) }
-            try await eventually("the rsyncs stopped", seconds: 10) { rsyncs.allSatisfy { Self.state(of: $0.pid) == "T" } }
+            try await eventually("the rsyncs stopped", seconds: 10) {
+                rsyncs.allSatisfy { Self.state(of: $0.pid) == "T" }
+            }
         }
         let stop = await timedStop(site, "master")
         #expect(stop.status == 0 && stop.seconds < Self.bound, "exit \(stop.status) after \(stop.seconds) s")
         #expect(site.rsyncs().isEmpty, "the master left its rsync: \(site.rsyncs())")
         #expect(!rsyncRunning(into: tree), "the master left its rsync running")
         try site.start("master")
-        let cut = try APICoding.decoder().decode(RunRecord.self, from: try await site.request("master", "GET", "/v1/projects/linux/runs/\(running)"))
+        let cut = try APICoding.decoder().decode(
+            RunRecord.self, from: try await site.request("master", "GET", "/v1/projects/linux/runs/\(running)"))
         #expect(cut.result == .interrupted, "\(cut)")
         return stop.seconds
     }
 
     /// A process's state letter from /proc (`T`: stopped), or nil once it is gone.
     static func state(of pid: pid_t) -> Character? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return nil }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
         return stat[stat.index(after: close)...].first { $0 != " " }
     }
 }

@@ -3,17 +3,22 @@ import MirrorCore
 import MirrorTestSupport
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
-@Suite("Faults across hosts: each agent in a network namespace of its own", .serialized,
-       .enabled(if: NetworkLab.unavailable == nil, Comment(rawValue: NetworkLab.unavailable ?? "")))
+@Suite(
+    "Faults across hosts: each agent in a network namespace of its own", .serialized,
+    .enabled(if: NetworkLab.unavailable == nil, Comment(rawValue: NetworkLab.unavailable ?? "")))
 struct HostTests {
-    @Test("per-host addresses over TLS: the reconciler, the master and the slaves verify each other; the slaves pull from the master's rsync daemon, which refuses any other host")
+    @Test(
+        "per-host addresses over TLS: the reconciler, the master and the slaves verify each other; the slaves pull from the master's rsync daemon, which refuses any other host"
+    )
     func hostsAllow() async throws {
         let site = try LabSite("lab-hosts", tls: true)
         try await site.start()
-        let status = try await site.wait("served revision 1 on both slaves") { site.atRevision(1, slaves: ["a", "b"])($0) }
+        let status = try await site.wait("served revision 1 on both slaves") {
+            site.atRevision(1, slaves: ["a", "b"])($0)
+        }
         #expect(try Tree.snapshot(site.publicTree("a")) == Tree.snapshot(site.upstream + "/linux"))
         #expect(try Tree.snapshot(site.publicTree("b")) == Tree.snapshot(site.upstream + "/linux"))
         #expect(status.slaves.map(\.reachable) == [true, true])
@@ -25,8 +30,11 @@ struct HostTests {
         #expect(code == 5, "\(output)")
         #expect(output.contains("@ERROR: Unknown module 'linux'"), "\(output)")
         let log = try String(contentsOfFile: site.scratch.path + "/master-state/rsyncd/rsyncd.log", encoding: .utf8)
-        #expect(log.split(separator: "\n").contains { $0.contains("rsync denied on module linux from") && $0.hasSuffix("(\(site.lab.address("ops")))") },
-                "\(log)")
+        #expect(
+            log.split(separator: "\n").contains {
+                $0.contains("rsync denied on module linux from") && $0.hasSuffix("(\(site.lab.address("ops")))")
+            },
+            "\(log)")
         // Allowed by address, never looked up: no connection waits on DNS.
         #expect(!log.contains("name lookup failed"), "\(log)")
         // The agents served https:// only, and every peer call went through it: nothing was refused.
@@ -37,7 +45,9 @@ struct HostTests {
         }
     }
 
-    @Test("across hosts, refused and said so: a wrong CA, an expired certificate, a plain-HTTP downgrade, and the token over plain HTTP without insecure")
+    @Test(
+        "across hosts, refused and said so: a wrong CA, an expired certificate, a plain-HTTP downgrade, and the token over plain HTTP without insecure"
+    )
     func refusals() async throws {
         let site = try LabSite("lab-tls-refusals", tls: true)
         try await site.start()
@@ -47,7 +57,8 @@ struct HostTests {
         func dryRun(_ name: String, _ yaml: String) async throws -> (Int32, String) {
             let directory = site.scratch.sub(name)
             try yaml.write(toFile: directory + "/site.yaml", atomically: true, encoding: .utf8)
-            return await site.lab.run(on: "ops", [binary, "reconcile", directory, "--dry-run", "--timeout", "2", "--agent-timeout", "3"])
+            return await site.lab.run(
+                on: "ops", [binary, "reconcile", directory, "--dry-run", "--timeout", "2", "--agent-timeout", "3"])
         }
 
         // A wrong CA: every agent refused, by name, nothing applied.
@@ -55,19 +66,26 @@ struct HostTests {
         #expect(status == 1, "\(output)")
         for agent in ["master", "slave a", "slave b"] {
             let line = output.split(separator: "\n").first { $0.hasPrefix(agent + " ") } ?? ""
-            #expect(line.contains("TLS refused: the agent's certificate is not signed by the CA in \(other.caFile)"), "\(agent): \(output)")
+            #expect(
+                line.contains("TLS refused: the agent's certificate is not signed by the CA in \(other.caFile)"),
+                "\(agent): \(output)")
         }
 
         // A plain-HTTP downgrade of a, allowed by insecure: true in mirrors.d, refused by the agent's TLS port.
         (status, output) = try await dryRun("downgrade.d", site.siteYAML(a: ("http", true)))
         let downgrade = output.split(separator: "\n").first { $0.hasPrefix("slave a ") } ?? ""
-        #expect(status == 1 && downgrade.contains("serves TLS, and takes no plain HTTP; write the agent's api as https://"), "\(output)")
+        #expect(
+            status == 1 && downgrade.contains("serves TLS, and takes no plain HTTP; write the agent's api as https://"),
+            "\(output)")
 
         // Plain HTTP without insecure: validation refuses it, pointing at the api, before anything is sent.
         (status, output) = try await dryRun("plain.d", site.siteYAML(a: ("http", false)))
-        #expect(status == 1 && output.contains("site.yaml:13:13:") && output.contains("plain HTTP to a host that is not loopback"), "\(output)")
+        #expect(
+            status == 1 && output.contains("site.yaml:13:13:")
+                && output.contains("plain HTTP to a host that is not loopback"), "\(output)")
         // And the client itself refuses: the master, told by hand that a is at http:// with no leave, never sends it the token.
-        let settings = #"{"root": "\#(site.scratch.path)/master-root", "rsyncd": {"address": "\#(site.lab.address("master"))", "port": 873, "slavesOnly": true}, "slaves": {"a": "http://\#(site.lab.address("a")):7071", "b": "\#(site.apiURL("b"))"}, "peers": {"\#(site.apiURL("b"))": {"caFile": "\#(site.pki!.caFile)"}}}"#
+        let settings =
+            #"{"root": "\#(site.scratch.path)/master-root", "rsyncd": {"address": "\#(site.lab.address("master"))", "port": 873, "slavesOnly": true}, "slaves": {"a": "http://\#(site.lab.address("a")):7071", "b": "\#(site.apiURL("b"))"}, "peers": {"\#(site.apiURL("b"))": {"caFile": "\#(site.pki!.caFile)"}}}"#
         _ = try await site.api("master", "PUT", "/v1/settings", body: settings)
         try Tree.generate(at: site.upstream + "/linux/more", files: 3, seed: 3)
         _ = try await site.api("master", "POST", "/v1/projects/linux/sync")
@@ -78,21 +96,27 @@ struct HostTests {
         // An expired certificate on b: the reconciler refuses it, and so does the master, each saying so.
         _ = await site.slaves["b"]!.stop()
         let day: TimeInterval = 86_400
-        let expired = try site.pki!.issue("b-expired", addresses: [site.lab.address("b")], notBefore: Date().addingTimeInterval(-60 * day),
-                                          notAfter: Date().addingTimeInterval(-30 * day))
+        let expired = try site.pki!.issue(
+            "b-expired", addresses: [site.lab.address("b")], notBefore: Date().addingTimeInterval(-60 * day),
+            notAfter: Date().addingTimeInterval(-30 * day))
         try site.startSlave("b", certificate: expired)
         try await eventually("b listens again", seconds: 30) {
-            await site.lab.run(on: "ops", ["curl", "-sk", "--max-time", "2", site.apiURL("b") + "/v1/health"]).status == 0
+            await site.lab.run(on: "ops", ["curl", "-sk", "--max-time", "2", site.apiURL("b") + "/v1/health"]).status
+                == 0
         }
         #expect(site.slaves["b"]!.output.contains("the TLS certificate has expired"))
         (status, output) = try await dryRun("expired.d", site.siteYAML())
         let b = output.split(separator: "\n").first { $0.hasPrefix("slave b ") } ?? ""
         #expect(status == 1 && b.contains("TLS refused: the agent's certificate expired on "), "\(output)")
         // a, with its own certificate, is read as ever (in sync, the plan does not list it).
-        #expect(!output.split(separator: "\n").contains { $0.hasPrefix("slave a ") && $0.contains("unreachable") }, "\(output)")
+        #expect(
+            !output.split(separator: "\n").contains { $0.hasPrefix("slave a ") && $0.contains("unreachable") },
+            "\(output)")
     }
 
-    @Test("a slave cut off mid-pull: the master marks it unreachable and serves the other on time; back, it catches up by itself, never having published a partial pull")
+    @Test(
+        "a slave cut off mid-pull: the master marks it unreachable and serves the other on time; back, it catches up by itself, never having published a partial pull"
+    )
     func partitionDuringPull() async throws {
         let site = try await LabSite.serving("lab-partition")
         let before = try Tree.snapshot(site.publicTree("b"))
@@ -102,7 +126,9 @@ struct HostTests {
         try site.lab.throttle("b", rate: "4mbit")
         _ = try await site.api("master", "POST", "/v1/projects/linux/sync")
         // Mid-pull: the new directories stand and the files are still coming.
-        try await eventually("b pulling", seconds: 30) { FileManager.default.fileExists(atPath: site.publicTree("b") + "/big/pool") }
+        try await eventually("b pulling", seconds: 30) {
+            FileManager.default.fileExists(atPath: site.publicTree("b") + "/big/pool")
+        }
         try site.lab.link("b", up: false)
         let cutAt = Date()
         #expect(rsyncRunning(into: site.publicTree("b")), "the pull ended before the cut")
@@ -112,7 +138,9 @@ struct HostTests {
             site.atRevision(2, slaves: ["a"])(status) && status.slaves.first { $0.name == "b" }?.reachable == false
         }
         let b = try #require(during.slaves.first { $0.name == "b" })
-        #expect(b.lastSeenAt.map { $0 <= cutAt.addingTimeInterval(1) } == true, "last seen \(String(describing: b.lastSeenAt)), cut at \(cutAt)")
+        #expect(
+            b.lastSeenAt.map { $0 <= cutAt.addingTimeInterval(1) } == true,
+            "last seen \(String(describing: b.lastSeenAt)), cut at \(cutAt)")
         #expect(b.error != nil)
         #expect(during.projects["linux"]?.slaves["b"]?.revision == 1)
         #expect(try Tree.snapshot(site.publicTree("a")) == Tree.snapshot(site.upstream + "/linux"))
@@ -128,7 +156,9 @@ struct HostTests {
         #expect(before.count < Tree.count(site.publicTree("b")))
     }
 
-    @Test("the master cut off from its upstream mid-transfer: the attempt fails with rsync's reason and is retried with backoff, the served tree and revision untouched and no slave triggered; with the link back the retry succeeds and the slaves follow")
+    @Test(
+        "the master cut off from its upstream mid-transfer: the attempt fails with rsync's reason and is retried with backoff, the served tree and revision untouched and no slave triggered; with the link back the retry succeeds and the slaves follow"
+    )
     func upstreamCutMidTransfer() async throws {
         // A link cut silently is not seen by rsync's --timeout: its generator's keepalives, sent every half timeout, go
         // into the socket's buffer as if delivered. The connection fails when TCP gives up retransmitting them: after
@@ -143,11 +173,14 @@ struct HostTests {
         try Tree.generate(at: site.upstream + "/linux/big", files: 60, bytes: 100_000, seed: 9)
         try site.lab.throttle("master", rate: "4mbit")
         _ = try await site.api("master", "POST", "/v1/projects/linux/sync")
-        try await eventually("the master pulling", seconds: 30) { FileManager.default.fileExists(atPath: site.masterTree + "/big/pool") }
+        try await eventually("the master pulling", seconds: 30) {
+            FileManager.default.fileExists(atPath: site.masterTree + "/big/pool")
+        }
         try site.lab.link("upstream", up: false)
         let cutAt = Date()
         #expect(rsyncRunning(into: site.masterTree), "the transfer ended before the cut")
-        let state = try APICoding.decoder().decode(AgentState.self, from: try await site.api("master", "GET", "/v1/state"))
+        let state = try APICoding.decoder().decode(
+            AgentState.self, from: try await site.api("master", "GET", "/v1/state"))
         let id = try #require(state.projects["linux"]?.status.currentRunID)
 
         // The attempt fails with rsync's own reason, and the run waits to try again.
@@ -163,11 +196,15 @@ struct HostTests {
         let failedAfter = Date().timeIntervalSince(cutAt)
         #expect(failed.state == .running && failed.result == nil, "\(failed)")
         #expect(failed.exitCode != nil && failed.reason == failed.exitCode.map { "rsync-exit-\($0)" }, "\(failed)")
-        #expect(failed.message?.contains("Connection timed out") == true, "rsync's reason: \(failed.message ?? "no message"); stderr: \(failed.stderrTail)")
-        let retrying = try #require(try String(contentsOfFile: site.scratch.path + "/master.log", encoding: .utf8)
-            .split(separator: "\n").last { $0.contains("attempt failed; retrying") })
-        let retryIn = try #require(retrying.components(separatedBy: "retryIn=").dropFirst().first.flatMap { Int($0.prefix { $0.isNumber }) },
-                                   "\(retrying)")
+        #expect(
+            failed.message?.contains("Connection timed out") == true,
+            "rsync's reason: \(failed.message ?? "no message"); stderr: \(failed.stderrTail)")
+        let retrying = try #require(
+            try String(contentsOfFile: site.scratch.path + "/master.log", encoding: .utf8)
+                .split(separator: "\n").last { $0.contains("attempt failed; retrying") })
+        let retryIn = try #require(
+            retrying.components(separatedBy: "retryIn=").dropFirst().first.flatMap { Int($0.prefix { $0.isNumber }) },
+            "\(retrying)")
         #expect((15...45).contains(retryIn), "the first retry waits 30 s ± 50%: \(retrying)")
 
         // Meanwhile the master serves revision 1 as it was, and no slave was triggered.
@@ -181,16 +218,24 @@ struct HostTests {
 
         // The link back: the retry succeeds, and both slaves follow.
         try site.lab.link("upstream", up: true)
-        try await site.wait("served revision 2 on both slaves after the retry", seconds: 150) { site.atRevision(2, slaves: ["a", "b"])($0) }
+        try await site.wait("served revision 2 on both slaves after the retry", seconds: 150) {
+            site.atRevision(2, slaves: ["a", "b"])($0)
+        }
         let done = try await site.run("master", id)
         #expect(done.result == .success && done.attempts == 2 && done.revision == 2, "\(done)")
         #expect(try Tree.snapshot(site.masterTree) == Tree.snapshot(site.upstream + "/linux"))
         #expect(try Tree.snapshot(site.publicTree("b")) == Tree.snapshot(site.upstream + "/linux"))
-        print(String(format: "upstream cut: the attempt failed %.1f s after the cut, retried %d s later; run of %.1f s in all",
-                     failedAfter, retryIn, done.endedAt.flatMap { end in done.startedAt.map { end.timeIntervalSince($0) } } ?? -1))
+        print(
+            String(
+                format:
+                    "upstream cut: the attempt failed %.1f s after the cut, retried %d s later; run of %.1f s in all",
+                failedAfter, retryIn,
+                done.endedAt.flatMap { end in done.startedAt.map { end.timeIntervalSince($0) } } ?? -1))
     }
 
-    @Test("a slave whose link is down when the master triggers it: marked unreachable with the time it was last seen, the other slave served on time; back, it catches up")
+    @Test(
+        "a slave whose link is down when the master triggers it: marked unreachable with the time it was last seen, the other slave served on time; back, it catches up"
+    )
     func slaveDownDuringTrigger() async throws {
         let site = try await LabSite.serving("lab-trigger-down")
         let before = try Tree.snapshot(site.publicTree("b"))
@@ -205,11 +250,14 @@ struct HostTests {
         }
         let onTime = Date().timeIntervalSince(asked)
         let b = try #require(during.slaves.first { $0.name == "b" })
-        #expect(b.lastSeenAt.map { $0 <= cutAt.addingTimeInterval(1) } == true, "last seen \(String(describing: b.lastSeenAt)), cut at \(cutAt)")
+        #expect(
+            b.lastSeenAt.map { $0 <= cutAt.addingTimeInterval(1) } == true,
+            "last seen \(String(describing: b.lastSeenAt)), cut at \(cutAt)")
         #expect(b.error != nil)
         #expect(during.projects["linux"]?.slaves["b"]?.revision == 1)
         try await eventually("the master retrying its trigger to b", seconds: 30) {
-            (try? String(contentsOfFile: site.scratch.path + "/master.log", encoding: .utf8))?.contains("cannot deliver to b; retrying") == true
+            (try? String(contentsOfFile: site.scratch.path + "/master.log", encoding: .utf8))?.contains(
+                "cannot deliver to b; retrying") == true
         }
         #expect(try Tree.snapshot(site.publicTree("b")) == before, "b changed while its link was down")
 
@@ -217,7 +265,10 @@ struct HostTests {
         let back = Date()
         try await site.wait("caught up on b", seconds: 90) { site.atRevision(2, slaves: ["a", "b"])($0) }
         #expect(try Tree.snapshot(site.publicTree("b")) == Tree.snapshot(site.upstream + "/linux"))
-        print(String(format: "trigger to a slave that is down: a served %.1f s after the request; b caught up %.1f s after its link came back",
-                     onTime, Date().timeIntervalSince(back)))
+        print(
+            String(
+                format:
+                    "trigger to a slave that is down: a served %.1f s after the request; b caught up %.1f s after its link came back",
+                onTime, Date().timeIntervalSince(back)))
     }
 }

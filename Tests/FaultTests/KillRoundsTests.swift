@@ -1,12 +1,12 @@
 import Foundation
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 import MirrorCore
 import MirrorTestSupport
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A site on loopback ports whose processes the test kills outright: master, slaves a and b, and `reconcile --watch`.
@@ -44,32 +44,42 @@ final class KillSite: @unchecked Sendable {
     /// and linux every two hours.
     func writeConfig(variant: Int, atomically: Bool = true, bandwidthLimit: String? = nil) throws {
         try """
-            master:
-              api: http://127.0.0.1:\(ports["master"]!)
-              tokenFile: \(tokenFile)
-              root: \(scratch.path)/master-root
-              rsyncd: { address: 127.0.0.1, port: \(ports["rsyncd"]!) }
-            intervals:
-              hourly: { every: \(variant == 0 ? "1h" : "2h") }
-            upstreams:
-              up: { url: "\(daemon.url)"\(bandwidthLimit.map { ", bandwidthLimit: \($0)" } ?? "") }
-            slaves:
-              a: { api: "http://127.0.0.1:\(ports["a"]!)", publicDir: \(scratch.path)/a-public }
-              b: { api: "http://127.0.0.1:\(ports["b"]!)", publicDir: \(scratch.path)/b-public }
-            projects:
-              linux: { upstream: up, source: linux, interval: hourly, slaves: all }
-              tools: { upstream: up, source: tools, interval: hourly, slaves: \(variant == 0 ? "[a]" : "all") }
+        master:
+          api: http://127.0.0.1:\(ports["master"]!)
+          tokenFile: \(tokenFile)
+          root: \(scratch.path)/master-root
+          rsyncd: { address: 127.0.0.1, port: \(ports["rsyncd"]!) }
+        intervals:
+          hourly: { every: \(variant == 0 ? "1h" : "2h") }
+        upstreams:
+          up: { url: "\(daemon.url)"\(bandwidthLimit.map { ", bandwidthLimit: \($0)" } ?? "") }
+        slaves:
+          a: { api: "http://127.0.0.1:\(ports["a"]!)", publicDir: \(scratch.path)/a-public }
+          b: { api: "http://127.0.0.1:\(ports["b"]!)", publicDir: \(scratch.path)/b-public }
+        projects:
+          linux: { upstream: up, source: linux, interval: hourly, slaves: all }
+          tools: { upstream: up, source: tools, interval: hourly, slaves: \(variant == 0 ? "[a]" : "all") }
 
-            """.write(toFile: directory + "/site.yaml", atomically: atomically, encoding: .utf8)
+        """.write(toFile: directory + "/site.yaml", atomically: atomically, encoding: .utf8)
     }
 
     func command(_ name: String) -> [String] {
         switch name {
-        case "reconcile": [binary, "reconcile", directory, "--watch", "--resync", resync, "--debounce", "20", "--timeout", "\(timeout)"]
-        case "master": [binary, "master", "--listen", "127.0.0.1:\(ports["master"]!)", "--token-file", tokenFile,
-                        "--state-dir", scratch.path + "/master-state"]
-        default: [binary, "slave", "--name", name, "--listen", "127.0.0.1:\(ports[name]!)", "--token-file", tokenFile,
-                  "--state-dir", scratch.path + "/\(name)-state", "--catch-up-interval", "2"]
+        case "reconcile":
+            [
+                binary, "reconcile", directory, "--watch", "--resync", resync, "--debounce", "20", "--timeout",
+                "\(timeout)",
+            ]
+        case "master":
+            [
+                binary, "master", "--listen", "127.0.0.1:\(ports["master"]!)", "--token-file", tokenFile,
+                "--state-dir", scratch.path + "/master-state",
+            ]
+        default:
+            [
+                binary, "slave", "--name", name, "--listen", "127.0.0.1:\(ports[name]!)", "--token-file", tokenFile,
+                "--state-dir", scratch.path + "/\(name)-state", "--catch-up-interval", "2",
+            ]
         }
     }
 
@@ -78,7 +88,9 @@ final class KillSite: @unchecked Sendable {
         try process.start()
         processes[name] = process
         if let port = ports[name] {
-            guard RsyncDaemon.waitForListener(port: port, seconds: 20) else { throw ValueError("\(name) did not listen again") }
+            guard RsyncDaemon.waitForListener(port: port, seconds: 20) else {
+                throw ValueError("\(name) did not listen again")
+            }
         }
     }
 
@@ -107,10 +119,12 @@ final class KillSite: @unchecked Sendable {
     func rsyncProcesses() -> [(pid: pid_t, argv: [String])] {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
         return entries.compactMap { entry -> (pid_t, [String])? in
-            guard let pid = pid_t(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return nil }
+            guard let pid = pid_t(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline")
+            else { return nil }
             let argv = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
             guard let first = argv.first, (first as NSString).lastPathComponent == "rsync", !argv.contains("--daemon"),
-                  argv.contains(where: { $0.hasPrefix(scratch.path) }) else { return nil }
+                argv.contains(where: { $0.hasPrefix(scratch.path) })
+            else { return nil }
             return (pid, argv)
         }
     }
@@ -128,11 +142,14 @@ final class KillSite: @unchecked Sendable {
 
 @Suite("Faults: kill -9 rounds", .serialized)
 struct KillRoundsTests {
-    static let seed: UInt64 = ProcessInfo.processInfo.environment["MIRRORSYNC_FAULT_SEED"].flatMap { UInt64($0) }
+    static let seed: UInt64 =
+        ProcessInfo.processInfo.environment["MIRRORSYNC_FAULT_SEED"].flatMap { UInt64($0) }
         ?? UInt64.random(in: 1...UInt64(UInt32.max))
     static let rounds = ProcessInfo.processInfo.environment["MIRRORSYNC_KILL_ROUNDS"].flatMap { Int($0) } ?? 20
 
-    @Test("the master, a slave or the watching reconciler killed with SIGKILL at random moments while syncs run and mirrors.d changes: afterwards every store is sound, nothing is left running or 'running', and the site converges to the config and the upstream's last tree")
+    @Test(
+        "the master, a slave or the watching reconciler killed with SIGKILL at random moments while syncs run and mirrors.d changes: afterwards every store is sound, nothing is left running or 'running', and the site converges to the config and the upstream's last tree"
+    )
     func killRounds() async throws {
         let seed = Self.seed
         var random = SeededGenerator(state: seed)
@@ -143,7 +160,8 @@ struct KillRoundsTests {
         var kills: [String] = []
         for round in 1...Self.rounds {
             // Something changes upstream, the master is asked to sync, and mirrors.d is edited, in a random order.
-            try Data("round \(round)\n".utf8).write(to: URL(fileURLWithPath: site.upstream + "/linux/round-\(round).txt"))
+            try Data("round \(round)\n".utf8).write(
+                to: URL(fileURLWithPath: site.upstream + "/linux/round-\(round).txt"))
             try Data((0..<8192).map { UInt8(truncatingIfNeeded: $0 &+ round) })
                 .write(to: URL(fileURLWithPath: site.upstream + "/linux/pool/\(round % 10)/file-\(round % 300).deb"))
             _ = try? await site.request("master", "POST", "/v1/projects/linux/sync")
@@ -158,7 +176,8 @@ struct KillRoundsTests {
             kills.append(victim)
             try await Task.sleep(for: .milliseconds(Int.random(in: 0...300, using: &random)))
             do { try site.start(victim) } catch {
-                Issue.record("round \(round): \(victim) did not start again after kill -9: \(error); \(replay)\n\(site.logs())")
+                Issue.record(
+                    "round \(round): \(victim) did not start again after kill -9: \(error); \(replay)\n\(site.logs())")
                 return
             }
         }
@@ -172,36 +191,54 @@ struct KillRoundsTests {
         var settled = false
         while Date() < deadline && !settled {
             try await Task.sleep(for: .milliseconds(300))
-            guard let master = try? await site.state("master"), let a = try? await site.state("a"), let b = try? await site.state("b"),
-                  let linux = master.projects["linux"] else { continue }
+            guard let master = try? await site.state("master"), let a = try? await site.state("a"),
+                let b = try? await site.state("b"),
+                let linux = master.projects["linux"]
+            else { continue }
             let slaves = [a, b]
-            let trees = (try? ["a", "b"].allSatisfy { try Tree.snapshot(site.scratch.path + "/\($0)-public/linux") == expected }) ?? false
+            let trees =
+                (try? ["a", "b"].allSatisfy { try Tree.snapshot(site.scratch.path + "/\($0)-public/linux") == expected })
+                ?? false
             let idle = ([master] + slaves).allSatisfy { $0.projects.values.allSatisfy { $0.status.activity == .idle } }
             let toolsOnB = b.projects["tools"] != nil
-            settled = trees && idle && toolsOnB == (variant == 1)
+            settled =
+                trees && idle && toolsOnB == (variant == 1)
                 && slaves.allSatisfy { $0.projects["linux"]?.status.revision == linux.status.revision }
                 && (try? Tree.snapshot(site.scratch.path + "/master-root/linux")) == expected
-            last = "master linux r\(linux.status.revision) \(linux.status.activity); a r\(a.projects["linux"]?.status.revision ?? -1); "
+            last =
+                "master linux r\(linux.status.revision) \(linux.status.activity); a r\(a.projects["linux"]?.status.revision ?? -1); "
                 + "b r\(b.projects["linux"]?.status.revision ?? -1), tools on b: \(toolsOnB) (want \(variant == 1)); trees equal: \(trees)"
-            if !settled, linux.status.activity == .idle, !trees { _ = try? await site.request("master", "POST", "/v1/projects/linux/sync") }
+            if !settled, linux.status.activity == .idle, !trees {
+                _ = try? await site.request("master", "POST", "/v1/projects/linux/sync")
+            }
         }
-        print("kill rounds: \(Self.rounds) rounds; settled \(String(format: "%.1f", Date().timeIntervalSince(roundsEnded))) s after the last; \(last)")
-        #expect(settled, "the site did not converge after \(Self.rounds) rounds (kills: \(kills)); \(replay); last: \(last)\n\(site.logs())")
+        print(
+            "kill rounds: \(Self.rounds) rounds; settled \(String(format: "%.1f", Date().timeIntervalSince(roundsEnded))) s after the last; \(last)"
+        )
+        #expect(
+            settled,
+            "the site did not converge after \(Self.rounds) rounds (kills: \(kills)); \(replay); last: \(last)\n\(site.logs())"
+        )
 
         // No run of any agent is left 'running' in its store's history.
         for agent in site.agents {
             let state = try await site.state(agent)
             for (name, project) in state.projects {
-                #expect(project.status.lastRun?.state != .running || project.status.activity == .running,
-                        "\(agent)/\(name): a run is recorded running with none in progress; \(replay)")
+                #expect(
+                    project.status.lastRun?.state != .running || project.status.activity == .running,
+                    "\(agent)/\(name): a run is recorded running with none in progress; \(replay)")
             }
         }
         await site.stopAll()
         #expect(site.rsyncs().isEmpty, "rsync left running: \(site.rsyncs()); \(replay)")
         for agent in site.agents {
-            let (status, output) = try NetworkLab.run("/usr/bin/env", ["python3", "-c",
-                "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('PRAGMA integrity_check').fetchone()[0])",
-                site.scratch.path + "/\(agent)-state/agent.sqlite"], check: false)
+            let (status, output) = try NetworkLab.run(
+                "/usr/bin/env",
+                [
+                    "python3", "-c",
+                    "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('PRAGMA integrity_check').fetchone()[0])",
+                    site.scratch.path + "/\(agent)-state/agent.sqlite",
+                ], check: false)
             #expect(status == 0 && output == "ok\n", "\(agent)'s store: \(output); \(replay)")
         }
     }

@@ -3,7 +3,7 @@ import MirrorCore
 import MirrorTestSupport
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The built `mirrorsync` binary.
@@ -38,9 +38,12 @@ final class LabSite: @unchecked Sendable {
     ///   - project: the project `linux`'s spec in mirrors.d; its tree is `upstream/linux`.
     ///   - upstreamOptions: more fields of the upstream `up`, such as `, ioTimeout: 5s`.
     ///   - tls: the agents serve https://, and everyone verifies them against the site's CA.
-    init(_ label: String, files: Int = 40, bytes: Int = 2048,
-         project: String = "{ upstream: up, source: linux, interval: hourly, slaves: all }", upstreamOptions: String = "",
-         tls: Bool = false, scoped: Bool = false) throws {
+    init(
+        _ label: String, files: Int = 40, bytes: Int = 2048,
+        project: String = "{ upstream: up, source: linux, interval: hourly, slaves: all }",
+        upstreamOptions: String = "",
+        tls: Bool = false, scoped: Bool = false
+    ) throws {
         lab = try NetworkLab(hosts: ["upstream", "master", "a", "b", "ops"])
         self.scoped = scoped
         self.upstreamOptions = upstreamOptions
@@ -60,13 +63,13 @@ final class LabSite: @unchecked Sendable {
             if let pki { certificates[host] = try pki.issue(host, addresses: [lab.address(host)]) }
         }
         try """
-            use chroot = no
-            log file = \(scratch.path)/upstream-rsyncd.log
-            [pub]
-                path = \(upstream)
-                read only = yes
+        use chroot = no
+        log file = \(scratch.path)/upstream-rsyncd.log
+        [pub]
+            path = \(upstream)
+            read only = yes
 
-            """.write(toFile: scratch.path + "/upstream-rsyncd.conf", atomically: true, encoding: .utf8)
+        """.write(toFile: scratch.path + "/upstream-rsyncd.conf", atomically: true, encoding: .utf8)
         try siteYAML(project: project).write(toFile: directory + "/site.yaml", atomically: true, encoding: .utf8)
         if scoped { try scopeCredentials(operatorToken: token) }
     }
@@ -85,22 +88,29 @@ final class LabSite: @unchecked Sendable {
         var accepted = ["master": [op] + slaveNames.map { CredentialVerifier(role: .slave($0), token: own[$0]!).line }]
         for name in slaveNames { accepted[name] = [op, master] }
         for (host, lines) in accepted {
-            try (lines.joined(separator: "\n") + "\n").write(toFile: scratch.path + "/\(host).accepted", atomically: true, encoding: .utf8)
+            try (lines.joined(separator: "\n") + "\n").write(
+                toFile: scratch.path + "/\(host).accepted", atomically: true, encoding: .utf8)
             chmod(scratch.path + "/\(host).accepted", 0o600)
         }
     }
 
     /// The credential flags of an agent on `host`.
     func credentialFlags(_ host: String) -> [String] {
-        scoped ? ["--token-file", scratch.path + "/\(host).token", "--accept-file", scratch.path + "/\(host).accepted"] : ["--token-file", tokenFile]
+        scoped
+            ? ["--token-file", scratch.path + "/\(host).token", "--accept-file", scratch.path + "/\(host).accepted"]
+            : ["--token-file", tokenFile]
     }
 
     /// mirrors.d's one file: the agents at their hosts' addresses over https:// verified against `caFile` (the site's
     /// CA unless given), or over http:// with `insecure: true`; `scheme` and `insecure` override that for slave `a`.
-    func siteYAML(project: String = "{ upstream: up, source: linux, interval: hourly, slaves: all }", caFile: String? = nil,
-                  a: (scheme: String, insecure: Bool)? = nil) -> String {
+    func siteYAML(
+        project: String = "{ upstream: up, source: linux, interval: hourly, slaves: all }", caFile: String? = nil,
+        a: (scheme: String, insecure: Bool)? = nil
+    ) -> String {
         let insecure = pki == nil ? ", insecure: true" : ""
-        let aAPI = a.map { "\($0.scheme)://\(lab.address("a")):7071\"" + ($0.insecure ? ", insecure: true" : "") } ?? apiURL("a") + "\"" + insecure
+        let aAPI =
+            a.map { "\($0.scheme)://\(lab.address("a")):7071\"" + ($0.insecure ? ", insecure: true" : "") } ?? apiURL(
+                "a") + "\"" + insecure
         return """
             \(pki.map { "tls: { caFile: \(caFile ?? $0.caFile) }" } ?? "")
             master:
@@ -123,7 +133,9 @@ final class LabSite: @unchecked Sendable {
     }
 
     /// An agent's API, as mirrors.d names it.
-    func apiURL(_ host: String) -> String { "\(pki == nil ? "http" : "https")://\(lab.address(host)):\(host == "master" ? 7070 : 7071)" }
+    func apiURL(_ host: String) -> String {
+        "\(pki == nil ? "http" : "https")://\(lab.address(host)):\(host == "master" ? 7070 : 7071)"
+    }
 
     /// The flags that serve an agent's API over TLS, with `certificate` (its own by default).
     func tlsFlags(_ host: String, certificate: TestPKI.Issued? = nil) -> [String] {
@@ -154,11 +166,18 @@ final class LabSite: @unchecked Sendable {
 
     /// The upstream's daemon, the master and both slaves, each on its own host; then `reconcile` from ops.
     func start() async throws {
-        _ = try lab.start(on: "upstream", ["rsync", "--daemon", "--no-detach", "--config=\(scratch.path)/upstream-rsyncd.conf",
-                                           "--address=\(lab.address("upstream"))", "--port=873"], log: scratch.path + "/upstream.log")
-        master = try lab.start(on: "master", [binary, "master", "--listen", "\(lab.address("master")):7070"] + credentialFlags("master") + [
-                                              "--state-dir", scratch.path + "/master-state", "--log-level", "debug"] + tlsFlags("master"),
-                               log: scratch.path + "/master.log")
+        _ = try lab.start(
+            on: "upstream",
+            [
+                "rsync", "--daemon", "--no-detach", "--config=\(scratch.path)/upstream-rsyncd.conf",
+                "--address=\(lab.address("upstream"))", "--port=873",
+            ], log: scratch.path + "/upstream.log")
+        master = try lab.start(
+            on: "master",
+            [binary, "master", "--listen", "\(lab.address("master")):7070"] + credentialFlags("master") + [
+                "--state-dir", scratch.path + "/master-state", "--log-level", "debug",
+            ] + tlsFlags("master"),
+            log: scratch.path + "/master.log")
         for name in slaveNames { try startSlave(name) }
         try await waitForHealth()
         let (status, output) = await lab.run(on: "ops", [binary, "reconcile", directory, "--timeout", "60"])
@@ -167,10 +186,14 @@ final class LabSite: @unchecked Sendable {
 
     /// A slave on its host; `certificate` instead of its own (an expired one, say).
     func startSlave(_ name: String, certificate: TestPKI.Issued? = nil) throws {
-        slaves[name] = try lab.start(on: name, [binary, "slave", "--name", name, "--listen", "\(lab.address(name)):7071"]
-                                                + credentialFlags(name) + ["--state-dir", scratch.path + "/\(name)-state",
-                                                "--catch-up-interval", "2", "--log-level", "debug"] + tlsFlags(name, certificate: certificate),
-                                     log: scratch.path + "/\(name).log")
+        slaves[name] = try lab.start(
+            on: name,
+            [binary, "slave", "--name", name, "--listen", "\(lab.address(name)):7071"]
+                + credentialFlags(name) + [
+                    "--state-dir", scratch.path + "/\(name)-state",
+                    "--catch-up-interval", "2", "--log-level", "debug",
+                ] + tlsFlags(name, certificate: certificate),
+            log: scratch.path + "/\(name).log")
     }
 
     /// A site of 40 small files started, serving revision 1 of linux on both slaves: where the fault stories begin.
@@ -184,21 +207,30 @@ final class LabSite: @unchecked Sendable {
     func waitForHealth(_ hosts: [String]? = nil) async throws {
         for host in hosts ?? ["master"] + slaveNames {
             try await eventually("\(host) answers", seconds: 30) {
-                await lab.run(on: "ops", ["curl", "-sf", "--max-time", "2"] + curlTrust + ["\(apiURL(host))/v1/health"]).status == 0
+                await lab.run(
+                    on: "ops", ["curl", "-sf", "--max-time", "2"] + curlTrust + ["\(apiURL(host))/v1/health"]
+                ).status == 0
             }
         }
     }
 
     /// One run of linux on an agent, as `GET /v1/projects/linux/runs/{id}` gives it.
     func run(_ host: String, _ id: Int64) async throws -> RunRecord {
-        try APICoding.decoder().decode(RunRecord.self, from: try await api(host, "GET", "/v1/projects/linux/runs/\(id)"))
+        try APICoding.decoder().decode(
+            RunRecord.self, from: try await api(host, "GET", "/v1/projects/linux/runs/\(id)"))
     }
 
     /// A call to an agent's API from ops, with the token.
-    func api(_ host: String, _ method: String = "GET", _ path: String, timeout: Int = 10, body: String? = nil) async throws -> Data {
+    func api(_ host: String, _ method: String = "GET", _ path: String, timeout: Int = 10, body: String? = nil)
+        async throws -> Data
+    {
         let data = body.map { ["-H", "Content-Type: application/json", "--data", $0] } ?? []
-        let (status, output) = await lab.run(on: "ops", ["curl", "-sS", "--fail-with-body", "--max-time", "\(timeout)", "-X", method,
-                                                         "-H", "@\(headerFile)"] + curlTrust + data + ["\(apiURL(host))\(path)"])
+        let (status, output) = await lab.run(
+            on: "ops",
+            [
+                "curl", "-sS", "--fail-with-body", "--max-time", "\(timeout)", "-X", method,
+                "-H", "@\(headerFile)",
+            ] + curlTrust + data + ["\(apiURL(host))\(path)"])
         guard status == 0 else { throw ValueError("\(method) \(path) on \(host): curl exited \(status): \(output)") }
         return Data(output.utf8)
     }
@@ -239,4 +271,3 @@ final class LabSite: @unchecked Sendable {
         }.joined(separator: "\n")
     }
 }
-

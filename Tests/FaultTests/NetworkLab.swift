@@ -2,7 +2,7 @@ import Foundation
 import MirrorCore
 import MirrorTestSupport
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Hosts with their own addresses: each in a network namespace this lab made, with one veth to a bridge that lives in a
@@ -19,7 +19,10 @@ final class NetworkLab: @unchecked Sendable {
     /// Why namespaces cannot be made here, or nil.
     static let unavailable: String? = {
         guard getuid() == 0 else { return "network namespaces need root" }
-        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") || FileManager.default.isExecutableFile(atPath: "/sbin/ip") else {
+        guard
+            FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip")
+                || FileManager.default.isExecutableFile(atPath: "/sbin/ip")
+        else {
             return "no 'ip' (iproute2) to make network namespaces"
         }
         let name = "msprobe\(getpid())"
@@ -74,8 +77,12 @@ final class NetworkLab: @unchecked Sendable {
     /// long enough to be cut in the middle.
     func throttle(_ host: String, rate: String) throws {
         guard let index = hosts.firstIndex(of: host) else { return }
-        try Self.run("/usr/bin/env", ["ip", "netns", "exec", switchNamespace, "tc", "qdisc", "replace", "dev", "sw\(index)", "root",
-                                      "tbf", "rate", rate, "burst", "32kbit", "latency", "400ms"])
+        try Self.run(
+            "/usr/bin/env",
+            [
+                "ip", "netns", "exec", switchNamespace, "tc", "qdisc", "replace", "dev", "sw\(index)", "root",
+                "tbf", "rate", rate, "burst", "32kbit", "latency", "400ms",
+            ])
     }
 
     /// Sets a network sysctl of a host's namespace alone (`net.ipv4.*` settings are each namespace's own).
@@ -85,7 +92,9 @@ final class NetworkLab: @unchecked Sendable {
 
     /// Runs a command in a host's namespace to its end: its status and output (small outputs only).
     func run(on host: String, _ arguments: [String]) async -> (status: Int32, output: String) {
-        (try? await offPool { try Self.run("/usr/bin/env", ["ip", "netns", "exec", self.namespace(host)] + arguments, check: false) })
+        (try? await offPool {
+            try Self.run("/usr/bin/env", ["ip", "netns", "exec", self.namespace(host)] + arguments, check: false)
+        })
             ?? (-1, "could not start \(arguments.first ?? "")")
     }
 
@@ -112,7 +121,9 @@ final class NetworkLab: @unchecked Sendable {
     }
 
     @discardableResult
-    static func run(_ executable: String, _ arguments: [String], check: Bool = true) throws -> (status: Int32, output: String) {
+    static func run(_ executable: String, _ arguments: [String], check: Bool = true) throws -> (
+        status: Int32, output: String
+    ) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -124,7 +135,8 @@ final class NetworkLab: @unchecked Sendable {
         process.waitUntilExit()
         let output = String(decoding: data, as: UTF8.self)
         if check && process.terminationStatus != 0 {
-            throw ValueError("\(([executable] + arguments).joined(separator: " ")) exited \(process.terminationStatus): \(output)")
+            throw ValueError(
+                "\(([executable] + arguments).joined(separator: " ")) exited \(process.terminationStatus): \(output)")
         }
         return (process.terminationStatus, output)
     }

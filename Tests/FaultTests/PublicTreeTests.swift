@@ -3,7 +3,7 @@ import MirrorCore
 import MirrorTestSupport
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An apt-like archive: package files under pool/ and an index, dists/Packages, that names them.
@@ -18,8 +18,10 @@ struct Archive {
         for number in gone { try FileManager.default.removeItem(atPath: root + "/" + path(number)) }
         for (number, version) in packages {
             let file = root + "/" + path(number)
-            try FileManager.default.createDirectory(atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            try Data((0..<20_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ number &+ version &* 13) }).write(to: URL(fileURLWithPath: file))
+            try FileManager.default.createDirectory(
+                atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Data((0..<20_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ number &+ version &* 13) }).write(
+                to: URL(fileURLWithPath: file))
         }
         try FileManager.default.createDirectory(atPath: root + "/dists", withIntermediateDirectories: true)
         let index = packages.keys.sorted().map { "Filename: \(path($0))\n" }.joined()
@@ -27,14 +29,19 @@ struct Archive {
     }
 }
 
-@Suite("Faults across hosts: what a reader of a public tree sees during a pull", .serialized,
-       .enabled(if: NetworkLab.unavailable == nil, Comment(rawValue: NetworkLab.unavailable ?? "")))
+@Suite(
+    "Faults across hosts: what a reader of a public tree sees during a pull", .serialized,
+    .enabled(if: NetworkLab.unavailable == nil, Comment(rawValue: NetworkLab.unavailable ?? "")))
 struct PublicTreeTests {
-    @Test("all through a pull that rewrites a third, deletes a tenth and adds new files: no file of both revisions is ever missing, and the index never names a file that is not there")
+    @Test(
+        "all through a pull that rewrites a third, deletes a tenth and adds new files: no file of both revisions is ever missing, and the index never names a file that is not there"
+    )
     func readerDuringPull() async throws {
-        let site = try LabSite("lab-public", files: 0, project: """
-            { upstream: up, source: linux, interval: hourly, slaves: all, twoStage: ["Packages*"] }
-            """)
+        let site = try LabSite(
+            "lab-public", files: 0,
+            project: """
+                { upstream: up, source: linux, interval: hourly, slaves: all, twoStage: ["Packages*"] }
+                """)
         var archive = Archive(packages: Dictionary(uniqueKeysWithValues: (0..<300).map { ($0, 1) }))
         try archive.write(to: site.upstream + "/linux")
         try await site.start()
@@ -68,7 +75,9 @@ struct PublicTreeTests {
             // The index as a reader of it would use it: read, then its files checked, kept only if the index did not
             // change meanwhile (a reader that read the old index reads the old files).
             if let before = FileManager.default.contents(atPath: tree + "/dists/Packages") {
-                let named = String(decoding: before, as: UTF8.self).split(separator: "\n").map { String($0.dropFirst("Filename: ".count)) }
+                let named = String(decoding: before, as: UTF8.self).split(separator: "\n").map {
+                    String($0.dropFirst("Filename: ".count))
+                }
                 let absent = named.filter { !FileManager.default.fileExists(atPath: tree + "/" + $0) }
                 if FileManager.default.contents(atPath: tree + "/dists/Packages") == before {
                     consistent += 1
@@ -81,18 +90,24 @@ struct PublicTreeTests {
             }
             try await Task.sleep(for: .milliseconds(5))
         }
-        #expect(try Tree.snapshot(tree) == Tree.snapshot(site.upstream + "/linux"), "b did not end at revision 2\n\(site.logs())")
+        #expect(
+            try Tree.snapshot(tree) == Tree.snapshot(site.upstream + "/linux"),
+            "b did not end at revision 2\n\(site.logs())")
         #expect(midPull >= 5, "too few samples in the middle of the pull (\(midPull) of \(samples))")
         #expect(missing.isEmpty, "files of both revisions missing during the pull: \(Set(missing).sorted().prefix(10))")
         #expect(unnamed.isEmpty, "the index named files that were not there: \(Set(unnamed).sorted().prefix(10))")
         #expect(consistent > samples / 2)
     }
 
-    @Test("publish: atomic, the same pull: a reader that opens b's public path sees exactly revision 1 or revision 2 at every sample, never a mix")
+    @Test(
+        "publish: atomic, the same pull: a reader that opens b's public path sees exactly revision 1 or revision 2 at every sample, never a mix"
+    )
     func readerDuringAtomicPull() async throws {
-        let site = try LabSite("lab-atomic", files: 0, project: """
-            { upstream: up, source: linux, interval: hourly, slaves: all, twoStage: ["Packages*"], publish: atomic }
-            """)
+        let site = try LabSite(
+            "lab-atomic", files: 0,
+            project: """
+                { upstream: up, source: linux, interval: hourly, slaves: all, twoStage: ["Packages*"], publish: atomic }
+                """)
         var archive = Archive(packages: Dictionary(uniqueKeysWithValues: (0..<300).map { ($0, 1) }))
         try archive.write(to: site.upstream + "/linux")
         try await site.start()
@@ -115,7 +130,11 @@ struct PublicTreeTests {
         while Date() < deadline {
             // A reader opens the path once and reads inside what it opened.
             if let view = ReaderView.read(URL(fileURLWithPath: tree).resolvingSymlinksInPath().path) {
-                if let which = views.firstIndex(of: view) { seen[which] += 1 } else if mixed.count < 5 { mixed.append(view.differences(from: views)) }
+                if let which = views.firstIndex(of: view) {
+                    seen[which] += 1
+                } else if mixed.count < 5 {
+                    mixed.append(view.differences(from: views))
+                }
             }
             if Date().timeIntervalSince(lastStatusAt) > 0.5 {
                 lastStatusAt = Date()
@@ -126,7 +145,8 @@ struct PublicTreeTests {
         #expect(mixed.isEmpty, "a reader saw a tree that is neither revision: \(mixed)")
         #expect(seen[0] >= 5, "too few samples of revision 1 while b pulled (\(seen))")
         #expect(seen[1] >= 1, "b never served revision 2 (\(seen))\n\(site.logs())")
-        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: tree).hasPrefix(".mirrorsync-revisions/linux/2@"))
+        #expect(
+            try FileManager.default.destinationOfSymbolicLink(atPath: tree).hasPrefix(".mirrorsync-revisions/linux/2@"))
     }
 }
 
@@ -138,7 +158,9 @@ struct ReaderView: Equatable {
     /// What a reader sees of `archive` as `Archive.write` writes it.
     init(_ archive: Archive) {
         packages = [:]
-        for (number, version) in archive.packages { packages[archive.path(number)] = UInt8(truncatingIfNeeded: number &+ version &* 13) }
+        for (number, version) in archive.packages {
+            packages[archive.path(number)] = UInt8(truncatingIfNeeded: number &+ version &* 13)
+        }
         index = archive.packages.keys.sorted().map { "Filename: \(archive.path($0))\n" }.joined()
     }
 
@@ -152,7 +174,9 @@ struct ReaderView: Equatable {
         var packages: [String: UInt8] = [:]
         for bucket in 0..<10 {
             let folder = "pool/\(bucket)"
-            guard let names = try? FileManager.default.contentsOfDirectory(atPath: root + "/" + folder) else { continue }
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: root + "/" + folder) else {
+                continue
+            }
             for name in names where name.hasSuffix(".deb") {
                 let fd = open(root + "/" + folder + "/" + name, O_RDONLY)
                 guard fd >= 0 else { return nil }
@@ -171,7 +195,8 @@ struct ReaderView: Equatable {
     func differences(from views: [ReaderView]) -> String {
         views.enumerated().map { i, view in
             let differing = Set(packages.keys).union(view.packages.keys).filter { packages[$0] != view.packages[$0] }
-            return "revision \(i + 1): \(differing.count) packages differ (\(differing.sorted().prefix(3))), index \(index == view.index ? "same" : "differs")"
+            return
+                "revision \(i + 1): \(differing.count) packages differ (\(differing.sorted().prefix(3))), index \(index == view.index ? "same" : "differs")"
         }.joined(separator: "; ")
     }
 }

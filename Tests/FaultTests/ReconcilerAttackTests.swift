@@ -4,7 +4,7 @@ import MirrorTestSupport
 import Synchronization
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An "agent" that is not one: it takes connections on a loopback port and answers garbage, or sends half an answer
@@ -23,9 +23,13 @@ final class BadAgent: Sendable {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) }
+        }
         guard bound == 0, listen(listener, 16) == 0 else { throw ValueError("the bad agent cannot listen") }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
+        }
         fd = listener
         port = Int(UInt16(bigEndian: address.sin_port))
         self.mode.withLock { $0 = mode }
@@ -35,12 +39,14 @@ final class BadAgent: Sendable {
                 _ = read(client, &buffer, buffer.count)
                 switch self.mode.withLock({ $0 }) {
                 case .garbage:
-                    let reply = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 19\r\nConnection: close\r\n\r\n{\"role\": [garbage!]"
+                    let reply =
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 19\r\nConnection: close\r\n\r\n{\"role\": [garbage!]"
                     _ = reply.withCString { write(client, $0, strlen($0)) }
                     close(client)
                 case .hang:
                     // Headers promising a body that never comes; the connection stays open until the lab ends.
-                    let reply = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{\"role\": \"slave\", "
+                    let reply =
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{\"role\": \"slave\", "
                     _ = reply.withCString { write(client, $0, strlen($0)) }
                 }
             }
@@ -55,7 +61,9 @@ final class BadAgent: Sendable {
 
 @Suite("Faults: the reconciler under attack", .serialized)
 struct ReconcilerAttackTests {
-    @Test("an emptied mirrors.d, a YAML bomb, a path traversal, a world-readable token, a rotated token, agents answering garbage or hanging: each a clear refusal or error, nothing applied half-way, the watch still running")
+    @Test(
+        "an emptied mirrors.d, a YAML bomb, a path traversal, a world-readable token, a rotated token, agents answering garbage or hanging: each a clear refusal or error, nothing applied half-way, the watch still running"
+    )
     func attacks() async throws {
         let site = try KillSite(resync: "10m", timeout: 12)
         for name in site.agents + ["reconcile"] { try site.start(name) }
@@ -65,7 +73,9 @@ struct ReconcilerAttackTests {
         func nextReconcile(_ what: String) async throws -> String {
             var line: String?
             try await eventually(what, seconds: 60) {
-                let lines = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").filter { $0.contains("reconcile finished") }
+                let lines = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").filter {
+                    $0.contains("reconcile finished")
+                }
                 guard lines.count > seen else { return false }
                 line = String(lines[seen])
                 seen = lines.count
@@ -98,15 +108,21 @@ struct ReconcilerAttackTests {
         #expect(try await projects("a") == ["linux", "tools"])
 
         // A YAML bomb: refused after a handful of events, never expanded.
-        let bomb = "x-a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
-            + (1...9).map { "x-\(Character(UnicodeScalar(UInt8(97 + $0)))): &\(Character(UnicodeScalar(UInt8(97 + $0)))) [" + Array(repeating: "*\(Character(UnicodeScalar(UInt8(96 + $0))))", count: 9).joined(separator: ",") + "]\n" }.joined()
+        let bomb =
+            "x-a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
+            + (1...9).map {
+                "x-\(Character(UnicodeScalar(UInt8(97 + $0)))): &\(Character(UnicodeScalar(UInt8(97 + $0)))) ["
+                    + Array(repeating: "*\(Character(UnicodeScalar(UInt8(96 + $0))))", count: 9).joined(separator: ",")
+                    + "]\n"
+            }.joined()
         try (good + bomb).write(toFile: file, atomically: true, encoding: .utf8)
         line = try await nextReconcile("the YAML bomb")
         #expect(line.contains("outcome=invalid config"), "\(line)")
         #expect(try String(contentsOfFile: log, encoding: .utf8).lowercased().contains("alias"))
 
         // A path that climbs out of the tree.
-        try good.replacingOccurrences(of: "source: tools,", with: "source: tools, path: ../../etc,").write(toFile: file, atomically: true, encoding: .utf8)
+        try good.replacingOccurrences(of: "source: tools,", with: "source: tools, path: ../../etc,").write(
+            toFile: file, atomically: true, encoding: .utf8)
         line = try await nextReconcile("the path traversal")
         #expect(line.contains("outcome=invalid config"), "\(line)")
         #expect(try String(contentsOfFile: log, encoding: .utf8).contains("site.yaml:"))
@@ -130,15 +146,24 @@ struct ReconcilerAttackTests {
         // Two slaves that are not agents: one answers garbage, one hangs mid-answer. The others converge regardless.
         let garbage = try BadAgent(.garbage)
         let hanging = try BadAgent(.hang)
-        try good.replacingOccurrences(of: "slaves:\n", with: """
-            slaves:
-              junk: { api: "http://127.0.0.1:\(garbage.port)", publicDir: \(site.scratch.path)/junk }
-              stuck: { api: "http://127.0.0.1:\(hanging.port)", publicDir: \(site.scratch.path)/stuck }
+        try good.replacingOccurrences(
+            of: "slaves:\n",
+            with: """
+                slaves:
+                  junk: { api: "http://127.0.0.1:\(garbage.port)", publicDir: \(site.scratch.path)/junk }
+                  stuck: { api: "http://127.0.0.1:\(hanging.port)", publicDir: \(site.scratch.path)/stuck }
 
-            """).replacingOccurrences(of: "tools: { upstream: up, source: tools, interval: hourly, slaves: [a] }",
-                                      with: "tools: { upstream: up, source: tools, interval: hourly, slaves: [a] }\n  extra: { upstream: up, source: tools, interval: hourly, slaves: all }")
-            .write(toFile: file, atomically: true, encoding: .utf8)
-        try await eventually("extra on master, a and b\n\((try? String(contentsOfFile: log, encoding: .utf8))?.suffix(3000) ?? "")", seconds: 60) {
+                """
+        ).replacingOccurrences(
+            of: "tools: { upstream: up, source: tools, interval: hourly, slaves: [a] }",
+            with:
+                "tools: { upstream: up, source: tools, interval: hourly, slaves: [a] }\n  extra: { upstream: up, source: tools, interval: hourly, slaves: all }"
+        )
+        .write(toFile: file, atomically: true, encoding: .utf8)
+        try await eventually(
+            "extra on master, a and b\n\((try? String(contentsOfFile: log, encoding: .utf8))?.suffix(3000) ?? "")",
+            seconds: 60
+        ) {
             let (m, a, b) = try await (projects("master"), projects("a"), projects("b"))
             return m.contains("extra") && a.contains("extra") && b.contains("extra")
         }
@@ -148,7 +173,9 @@ struct ReconcilerAttackTests {
         let text = try String(contentsOfFile: log, encoding: .utf8)
         let junk = text.split(separator: "\n").filter { $0.contains("agent=junk") }.joined(separator: "\n")
         let stuck = text.split(separator: "\n").filter { $0.contains("agent=stuck") }.joined(separator: "\n")
-        #expect(junk.contains("http://127.0.0.1:\(garbage.port)") && junk.contains("not valid JSON"), "the garbage agent and why: \(junk)")
+        #expect(
+            junk.contains("http://127.0.0.1:\(garbage.port)") && junk.contains("not valid JSON"),
+            "the garbage agent and why: \(junk)")
         #expect(stuck.contains("timed out"), "the hanging agent and why: \(stuck)")
         #expect(reconcilerRunning(), "the watch stopped:\n\(text.suffix(3000))")
         await site.stopAll()

@@ -11,7 +11,8 @@ struct AgentAPITests {
         let agent = try await AgentHarness()
         #expect(try await agent.request("GET", "/v1/health", token: .some(nil)).status == 200)
         #expect(try await agent.request("GET", "/v1/state", token: .some(nil)).status == 401)
-        let wrong = try await agent.request("PUT", "/v1/settings", body: Data(#"{"root":"/srv/x"}"#.utf8), token: "nope")
+        let wrong = try await agent.request(
+            "PUT", "/v1/settings", body: Data(#"{"root":"/srv/x"}"#.utf8), token: "nope")
         #expect(wrong.status == 401)
         #expect(wrong.error?.code == "unauthorized")
         #expect(try await agent.request("GET", "/metrics", token: "Bearer").status == 401)
@@ -27,7 +28,9 @@ struct AgentAPITests {
         let settings = AgentSettings(root: agent.scratch.path + "/root", maxConcurrentSyncs: 2)
         #expect(try await agent.put("/v1/settings", settings).decode(PutResponse.self).change == .created)
         #expect(try await agent.put("/v1/settings", settings).decode(PutResponse.self).change == .unchanged)
-        let spec = try AgentHarness.project(agent.scratch.path + "/nonexistent/upstream", path: "p") { $0.suspended = true }
+        let spec = try AgentHarness.project(agent.scratch.path + "/nonexistent/upstream", path: "p") {
+            $0.suspended = true
+        }
         let created = try await agent.put("/v1/projects/p", spec)
         #expect(created.status == 201)
         let again = try await agent.put("/v1/projects/p", spec)
@@ -41,7 +44,8 @@ struct AgentAPITests {
         let digest = try #require(state.projectsDigest)
         #expect(digest == AgentState.digest(of: state.projects))
         let same = try await agent.request("GET", "/v1/state?ifDigest=\(digest)").decode(AgentState.self)
-        #expect(same.projectsOmitted && same.projects.isEmpty && same.projectsDigest == digest && same.settings == settings)
+        #expect(
+            same.projectsOmitted && same.projects.isEmpty && same.projectsDigest == digest && same.settings == settings)
         let other = try await agent.request("GET", "/v1/state?ifDigest=0000000000000000").decode(AgentState.self)
         #expect(!other.projectsOmitted && other.projects == state.projects)
         await agent.stop()
@@ -52,16 +56,25 @@ struct AgentAPITests {
         let agent = try await AgentHarness()
         _ = try await agent.put("/v1/settings", AgentSettings(root: agent.scratch.path + "/root"))
         for name in ["a", "b", "c"] {
-            _ = try await agent.put("/v1/projects/\(name)", try AgentHarness.project(agent.scratch.path + "/nonexistent/upstream", path: name) { $0.suspended = true })
+            _ = try await agent.put(
+                "/v1/projects/\(name)",
+                try AgentHarness.project(agent.scratch.path + "/nonexistent/upstream", path: name) {
+                    $0.suspended = true
+                })
         }
         let whole = try await agent.state()
         let version = try #require(whole.stateVersion)
         #expect(whole.projectsSince == nil && whole.projects.count == 3)
         // Nothing changed since: no project, the same digest and version.
         let none = try await agent.request("GET", "/v1/state?since=\(whole.bootID):\(version)").decode(AgentState.self)
-        #expect(none.projectsSince == version && none.projects.isEmpty && none.projectsDigest == whole.projectsDigest && none.stateVersion == version)
+        #expect(
+            none.projectsSince == version && none.projects.isEmpty && none.projectsDigest == whole.projectsDigest
+                && none.stateVersion == version)
         // One project changed: that one alone, and the digest of all three.
-        let changed = try AgentHarness.project(agent.scratch.path + "/nonexistent/upstream", path: "b") { $0.suspended = true; $0.exclude = ["*.tmp"] }
+        let changed = try AgentHarness.project(agent.scratch.path + "/nonexistent/upstream", path: "b") {
+            $0.suspended = true
+            $0.exclude = ["*.tmp"]
+        }
         _ = try await agent.put("/v1/projects/b", changed)
         let delta = try await agent.request("GET", "/v1/state?since=\(whole.bootID):\(version)").decode(AgentState.self)
         let after = try await agent.state()
@@ -81,12 +94,31 @@ struct AgentAPITests {
         let agent = try await AgentHarness()
         _ = try await agent.put("/v1/settings", AgentSettings(root: agent.scratch.path + "/root"))
         let cases: [(String, String, Int, String?)] = [
-            ("/v1/projects/p", #"{"upstream":{"url":"/srv/up"},"path":"../../etc","interval":{"every":"1h"},"suspended":true}"#, 400, "path"),
-            ("/v1/projects/p", #"{"upstream":{"url":"/srv/up"},"path":"p","interval":{"every":"1h"},"exclude":["- *"],"suspended":true}"#, 400, "exclude"),
-            ("/v1/projects/p", #"{"upstream":{"url":"/srv/up"},"path":"p","interval":{"every":"1h"},"rsyncOptions":["-e","sh"],"suspended":true}"#, 400, "rsyncOptions"),
-            ("/v1/projects/p", #"{"upstream":{"url":"/srv/up"},"path":"p","interval":{"every":"1h"},"rootSquash":true}"#, 400, "rootSquash"),
+            (
+                "/v1/projects/p",
+                #"{"upstream":{"url":"/srv/up"},"path":"../../etc","interval":{"every":"1h"},"suspended":true}"#, 400,
+                "path"
+            ),
+            (
+                "/v1/projects/p",
+                #"{"upstream":{"url":"/srv/up"},"path":"p","interval":{"every":"1h"},"exclude":["- *"],"suspended":true}"#,
+                400, "exclude"
+            ),
+            (
+                "/v1/projects/p",
+                #"{"upstream":{"url":"/srv/up"},"path":"p","interval":{"every":"1h"},"rsyncOptions":["-e","sh"],"suspended":true}"#,
+                400, "rsyncOptions"
+            ),
+            (
+                "/v1/projects/p",
+                #"{"upstream":{"url":"/srv/up"},"path":"p","interval":{"every":"1h"},"rootSquash":true}"#, 400,
+                "rootSquash"
+            ),
             ("/v1/projects/p", #"{"upstream":{"url":"/srv/up"},"path":"p","#, 400, nil),
-            ("/v1/projects/Bad.Name", #"{"upstream":{"url":"/srv/up"},"path":"p","interval":{"every":"1h"}}"#, 400, "name"),
+            (
+                "/v1/projects/Bad.Name", #"{"upstream":{"url":"/srv/up"},"path":"p","interval":{"every":"1h"}}"#, 400,
+                "name"
+            ),
             ("/v1/settings", #"{"root":"relative/path"}"#, 400, "root"),
         ]
         for (path, body, status, field) in cases {
@@ -103,7 +135,9 @@ struct AgentAPITests {
         await agent.stop()
     }
 
-    @Test("the master pulls a project from an rsync daemon at once; a changed file arrives on the next run with a new revision")
+    @Test(
+        "the master pulls a project from an rsync daemon at once; a changed file arrives on the next run with a new revision"
+    )
     func syncs() async throws {
         let agent = try await AgentHarness()
         let upstream = agent.scratch.path + "/upstream"
@@ -111,7 +145,9 @@ struct AgentAPITests {
         let daemon = try RsyncDaemon(tree: upstream, scratch: agent.scratch)
         let root = agent.scratch.path + "/root"
         _ = try await agent.put("/v1/settings", AgentSettings(root: root))
-        #expect(try await agent.put("/v1/projects/debian", try AgentHarness.project(daemon.url, path: "debian")).status == 201)
+        #expect(
+            try await agent.put("/v1/projects/debian", try AgentHarness.project(daemon.url, path: "debian")).status
+                == 201)
         let first = try await agent.waitForRun("debian", revision: 1)
         #expect(first.result == .success, "\(first)")
         #expect(try Tree.snapshot(root + "/debian") == Tree.snapshot(upstream))
@@ -121,7 +157,9 @@ struct AgentAPITests {
         #expect(accepted.status == 202)
         let sync = try accepted.decode(SyncResponse.self)
         let second = try await agent.waitForRun("debian", revision: 2)
-        #expect(second.id == sync.runID && second.result == .success && second.filesTransferred == 1 && second.revision == 2)
+        #expect(
+            second.id == sync.runID && second.result == .success && second.filesTransferred == 1 && second.revision == 2
+        )
         #expect(try String(contentsOfFile: root + "/debian/pool/7/file-7.deb", encoding: .utf8) == "new contents")
         let fetched = try await agent.request("GET", "/v1/projects/debian/runs/\(sync.runID)").decode(RunRecord.self)
         #expect(fetched == second)
@@ -141,7 +179,8 @@ struct AgentAPITests {
         try Tree.generate(at: upstream, files: 10)
         let daemon = try RsyncDaemon(tree: upstream, scratch: agent.scratch)
         _ = try await agent.put("/v1/settings", AgentSettings(root: agent.scratch.path + "/root"))
-        _ = try await agent.put("/v1/projects/down", try AgentHarness.project("rsync://127.0.0.1:\(freePort())/pub/", path: "down"))
+        _ = try await agent.put(
+            "/v1/projects/down", try AgentHarness.project("rsync://127.0.0.1:\(freePort())/pub/", path: "down"))
         _ = try await agent.put("/v1/projects/up", try AgentHarness.project(daemon.url, path: "up"))
         let failed = try await agent.waitForRun("down")
         #expect(failed.result == .failed && failed.attempts == 2 && failed.exitCode == 10)
@@ -165,15 +204,22 @@ struct AgentAPITests {
         _ = try await agent.waitForRun("gone", revision: 1)
         #expect(try await agent.request("DELETE", "/v1/projects/keep").status == 200)
         #expect(FileManager.default.fileExists(atPath: root + "/keep/pool/0/file-0.deb"))
-        #expect(FileManager.default.fileExists(atPath: agent.scratch.path + "/state/logs/keep"), "a project removed keeps its run logs")
+        #expect(
+            FileManager.default.fileExists(atPath: agent.scratch.path + "/state/logs/keep"),
+            "a project removed keeps its run logs")
         #expect(FileManager.default.fileExists(atPath: agent.scratch.path + "/state/logs/gone"))
         let purged = try await agent.request("DELETE", "/v1/projects/gone?purge=true")
-        #expect(try purged.status == 200 && purged.decode(DeleteResponse.self) == DeleteResponse(name: "gone", removed: true, purged: true))
+        #expect(
+            try purged.status == 200
+                && purged.decode(DeleteResponse.self) == DeleteResponse(name: "gone", removed: true, purged: true))
         #expect(!FileManager.default.fileExists(atPath: root + "/gone"))
-        #expect(!FileManager.default.fileExists(atPath: agent.scratch.path + "/state/logs/gone"), "a purge deletes the run logs too")
+        #expect(
+            !FileManager.default.fileExists(atPath: agent.scratch.path + "/state/logs/gone"),
+            "a purge deletes the run logs too")
         #expect(try await agent.request("DELETE", "/v1/projects/gone").status == 404)
         #expect(try await agent.request("POST", "/v1/projects/nothing/sync").status == 404)
-        _ = try await agent.put("/v1/projects/paused", try AgentHarness.project(upstream, path: "paused") { $0.suspended = true })
+        _ = try await agent.put(
+            "/v1/projects/paused", try AgentHarness.project(upstream, path: "paused") { $0.suspended = true })
         let refused = try await agent.request("POST", "/v1/projects/paused/sync")
         #expect(refused.status == 409 && refused.error?.code == "conflict")
         #expect(try await agent.state().projects.keys.sorted() == ["paused"])

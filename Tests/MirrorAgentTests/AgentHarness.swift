@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 import Logging
 import Testing
@@ -20,15 +20,19 @@ final class AgentHarness: Sendable {
 
     /// Local upstreams may be read from the harness's scratch directory (where the tests make them) unless
     /// `allowLocalUpstreams` says otherwise; hooks run programs from `allowExec` only; `limits`: the connections' bounds; `runner`: another than rsync's.
-    init(role: AgentRole = .master, name: String = "master", policy: SyncScheduler.Policy = .init(maxAttempts: 1),
-         stateDirectory: String? = nil, allowRoots: [String] = [], allowLocalUpstreams: [String]? = nil, allowExec: [String] = [],
-         limits: ConnectionLimits = .init(), acceptFile: String? = nil, runner: (any SyncRunner)? = nil) async throws {
+    init(
+        role: AgentRole = .master, name: String = "master", policy: SyncScheduler.Policy = .init(maxAttempts: 1),
+        stateDirectory: String? = nil, allowRoots: [String] = [], allowLocalUpstreams: [String]? = nil,
+        allowExec: [String] = [],
+        limits: ConnectionLimits = .init(), acceptFile: String? = nil, runner: (any SyncRunner)? = nil
+    ) async throws {
         tokenFile = scratch.path + "/token"
         try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
         chmod(tokenFile, 0o600)
-        var options = AgentOptions(role: role, name: name, host: "127.0.0.1", port: 0, tokenFile: tokenFile,
-                                   stateDirectory: stateDirectory ?? scratch.path + "/state", policy: policy, handleSignals: false,
-                                   allowRoots: allowRoots, allowLocalUpstreams: allowLocalUpstreams ?? [scratch.path])
+        var options = AgentOptions(
+            role: role, name: name, host: "127.0.0.1", port: 0, tokenFile: tokenFile,
+            stateDirectory: stateDirectory ?? scratch.path + "/state", policy: policy, handleSignals: false,
+            allowRoots: allowRoots, allowLocalUpstreams: allowLocalUpstreams ?? [scratch.path])
         options.allowExec = allowExec
         options.limits = limits
         options.acceptFile = acceptFile
@@ -77,8 +81,10 @@ final class AgentHarness: Sendable {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             let state = try await state()
-            if let p = state.projects[project], let run = p.status.lastRun, p.status.activity != .running, p.status.activity != .queued,
-               revision == nil || p.status.revision >= revision! {
+            if let p = state.projects[project], let run = p.status.lastRun, p.status.activity != .running,
+                p.status.activity != .queued,
+                revision == nil || p.status.revision >= revision!
+            {
                 return run
             }
             try await Task.sleep(for: .milliseconds(50))
@@ -97,9 +103,12 @@ final class AgentHarness: Sendable {
         return try #require(current)
     }
 
-    static func project(_ url: String, path: String, every: Int = 3600, tweak: (inout AgentProjectSpec) -> Void = { _ in }) throws -> AgentProjectSpec {
-        var spec = AgentProjectSpec(upstream: UpstreamSpec(url: try UpstreamLocation.parse(url)), path: path,
-                                    interval: .every(TimeSpan(seconds: every)))
+    static func project(
+        _ url: String, path: String, every: Int = 3600, tweak: (inout AgentProjectSpec) -> Void = { _ in }
+    ) throws -> AgentProjectSpec {
+        var spec = AgentProjectSpec(
+            upstream: UpstreamSpec(url: try UpstreamLocation.parse(url)), path: path,
+            interval: .every(TimeSpan(seconds: every)))
         tweak(&spec)
         return spec
     }

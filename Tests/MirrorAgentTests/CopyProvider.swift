@@ -24,43 +24,58 @@ final class CopyProvider: SyncProvider {
 
     func transfer(_ job: SyncJob, into mode: TransferMode, context: TransferContext) async -> SyncOutcome {
         context.activity?.note("copy: \(job.source) into \(job.destination)")
-        if failures.withLock({ count in defer { count -= 1 }; return count > 0 }) {
-            return SyncOutcome(result: .failed, reason: "copy-failed", message: "the copy failed on purpose", retryable: true)
+        if failures.withLock({ count in
+            defer { count -= 1 }
+            return count > 0
+        }) {
+            return SyncOutcome(
+                result: .failed, reason: "copy-failed", message: "the copy failed on purpose", retryable: true)
         }
         while let hold, FileManager.default.fileExists(atPath: hold) {
-            if Task.isCancelled { return SyncOutcome(result: .cancelled, reason: "cancelled", message: "the copy was stopped") }
+            if Task.isCancelled {
+                return SyncOutcome(result: .cancelled, reason: "cancelled", message: "the copy was stopped")
+            }
             try? await Task.sleep(for: .milliseconds(20))
         }
         let fm = FileManager.default
-        let source = job.source.localPath!, destination = job.destination
-        let want = Self.files(source), have = Self.files(destination)
+        let source = job.source.localPath!
+        let destination = job.destination
+        let want = Self.files(source)
+        let have = Self.files(destination)
         var deleted = 0
         if case .inPlace = mode {
             let extra = have.subtracting(want)
             let limit = job.deletionLimit(currentFiles: have.count)
             if extra.count > limit {
-                return SyncOutcome(result: .failed, reason: "deletion-cap",
-                                   message: "the upstream would delete \(extra.count) files, more than maxDelete allows (\(limit))")
+                return SyncOutcome(
+                    result: .failed, reason: "deletion-cap",
+                    message: "the upstream would delete \(extra.count) files, more than maxDelete allows (\(limit))")
             }
-            for path in extra.sorted(by: >) where (try? fm.removeItem(atPath: destination + path)) != nil { deleted += 1 }
+            for path in extra.sorted(by: >) where (try? fm.removeItem(atPath: destination + path)) != nil {
+                deleted += 1
+            }
         }
         var copied = 0
         for path in want.sorted() {
-            let from = source + path, to = destination + path
-            try? fm.createDirectory(atPath: (to as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            let from = source + path
+            let to = destination + path
+            try? fm.createDirectory(
+                atPath: (to as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             if fm.contentsEqual(atPath: from, andPath: to) { continue }
             if case .build(let base?) = mode, fm.contentsEqual(atPath: from, andPath: base + "/" + path) {
                 if (try? fm.linkItem(atPath: base + "/" + path, toPath: to)) != nil { continue }
             }
             try? fm.removeItem(atPath: to)
             do { try fm.copyItem(atPath: from, toPath: to) } catch {
-                return SyncOutcome(result: .failed, reason: "copy-failed", message: "cannot copy \(path): \(error)", retryable: true)
+                return SyncOutcome(
+                    result: .failed, reason: "copy-failed", message: "cannot copy \(path): \(error)", retryable: true)
             }
             context.activity?.note("copied \(path)")
             copied += 1
         }
-        return SyncOutcome(result: .success, message: "\(copied) files copied, \(deleted) deleted, \(want.count) in the tree",
-                           filesTransferred: copied, filesDeleted: deleted, filesTotal: want.count)
+        return SyncOutcome(
+            result: .success, message: "\(copied) files copied, \(deleted) deleted, \(want.count) in the tree",
+            filesTransferred: copied, filesDeleted: deleted, filesTotal: want.count)
     }
 
     /// The regular files under `root`, as paths from it (starting with '/').

@@ -10,7 +10,9 @@ import MirrorTestSupport
 struct ExecAllowlistTests {
     /// A directory of hooks as the host would make it: mode 0755, one program `run` (0755) that writes its first
     /// argument to the file its second names.
-    static func hooksDirectory(_ scratch: Scratch, _ name: String = "hooks") throws -> (directory: String, program: String) {
+    static func hooksDirectory(_ scratch: Scratch, _ name: String = "hooks") throws -> (
+        directory: String, program: String
+    ) {
         let directory = scratch.sub(name)
         chmod(directory, 0o755)
         let program = directory + "/run"
@@ -31,7 +33,9 @@ struct ExecAllowlistTests {
         return (scratch, directory, program, agent, upstream)
     }
 
-    @Test("a program resolves, links included, to a regular file inside an allowed directory; anything else is refused naming the program and the flag")
+    @Test(
+        "a program resolves, links included, to a regular file inside an allowed directory; anything else is refused naming the program and the flag"
+    )
     func resolve() throws {
         let scratch = Scratch("exec")
         chmod(scratch.path, 0o755)
@@ -47,12 +51,14 @@ struct ExecAllowlistTests {
         for refused in ["/bin/sh", directory + "/sh", scratch.path + "/missing", directory + "/../to-run-not"] {
             #expect { try allowlist.resolve(refused) } throws: { error in
                 let message = (error as? ExecRefusal)?.message ?? ""
-                return message.hasPrefix("program '\(refused)' is refused") && message.contains("--allow-exec \(directory)")
+                return message.hasPrefix("program '\(refused)' is refused")
+                    && message.contains("--allow-exec \(directory)")
                     && !message.contains("dash")
             }
         }
         #expect { try ExecAllowlist.none.resolve("/bin/sh") } throws: {
-            ($0 as? ExecRefusal)?.message == "program '/bin/sh' is refused: this agent runs no program (no --allow-exec); "
+            ($0 as? ExecRefusal)?.message
+                == "program '/bin/sh' is refused: this agent runs no program (no --allow-exec); "
                 + "start the agent with --allow-exec naming a directory that holds it to allow it"
         }
         // A directory in the allowed one is not a program; neither is a program in a tree the agent writes.
@@ -63,30 +69,39 @@ struct ExecAllowlistTests {
         }
     }
 
-    @Test("a program, its directory or one above it writable by group or others, or owned by the agent's user, is refused")
+    @Test(
+        "a program, its directory or one above it writable by group or others, or owned by the agent's user, is refused"
+    )
     func modes() throws {
         let scratch = Scratch("exec-modes")
         chmod(scratch.path, 0o755)
         let (directory, program) = try Self.hooksDirectory(scratch)
         let allowlist = try ExecAllowlist(directories: [directory], user: nil)
         chmod(program, 0o775)
-        #expect { try allowlist.resolve(program) } throws: { ($0 as? ExecRefusal)?.reason.contains("writable by group or others (mode 775)") == true }
+        #expect { try allowlist.resolve(program) } throws: {
+            ($0 as? ExecRefusal)?.reason.contains("writable by group or others (mode 775)") == true
+        }
         chmod(program, 0o755)
         // A directory the agent cannot start with, and why.
         chmod(directory, 0o777)
         #expect { try ExecAllowlist(directories: [directory], user: nil) } throws: {
-            ($0 as? ExecAllowlistError)?.message == "--allow-exec \(directory) is refused: it is writable by group or others (mode 777); run: chmod go-w \(directory)"
+            ($0 as? ExecAllowlistError)?.message
+                == "--allow-exec \(directory) is refused: it is writable by group or others (mode 777); run: chmod go-w \(directory)"
         }
-        #expect { try allowlist.resolve(program) } throws: { ($0 as? ExecRefusal)?.reason.contains("\(directory) above it is writable") == true }
+        #expect { try allowlist.resolve(program) } throws: {
+            ($0 as? ExecRefusal)?.reason.contains("\(directory) above it is writable") == true
+        }
         chmod(directory, 0o755)
         chmod(scratch.path, 0o757)
         #expect { try ExecAllowlist(directories: [directory], user: nil) } throws: {
-            ($0 as? ExecAllowlistError)?.message.contains("\(scratch.path) above it is writable by group or others") == true
+            ($0 as? ExecAllowlistError)?.message.contains("\(scratch.path) above it is writable by group or others")
+                == true
         }
         chmod(scratch.path, 0o755)
         chmod(program, 0o777)
         #expect { try ExecAllowlist(directories: [directory], user: nil) } throws: {
-            ($0 as? ExecAllowlistError)?.message.contains("it holds \(program), which is writable by group or others") == true
+            ($0 as? ExecAllowlistError)?.message.contains("it holds \(program), which is writable by group or others")
+                == true
         }
         chmod(program, 0o755)
         // Owned by the agent's own user (not root): it could rewrite its hooks. Root's are fine.
@@ -102,7 +117,9 @@ struct ExecAllowlistTests {
         #expect(throws: ExecAllowlistError.self) { try ExecAllowlist(directories: [scratch.path + "/none"], user: nil) }
     }
 
-    @Test("the agent refuses to start with an allowed directory in its state directory, or one the rule refuses; and no root may hold one")
+    @Test(
+        "the agent refuses to start with an allowed directory in its state directory, or one the rule refuses; and no root may hold one"
+    )
     func agentStart() async throws {
         let scratch = Scratch("exec-start")
         chmod(scratch.path, 0o755)
@@ -111,50 +128,78 @@ struct ExecAllowlistTests {
         try "t-\(UUID().uuidString)".write(toFile: token, atomically: true, encoding: .utf8)
         chmod(token, 0o600)
         func start(_ allowExec: [String], state: String) -> String? {
-            var options = AgentOptions(role: .master, name: "master", host: "127.0.0.1", port: 0, tokenFile: token, stateDirectory: state,
-                                       handleSignals: false)
+            var options = AgentOptions(
+                role: .master, name: "master", host: "127.0.0.1", port: 0, tokenFile: token, stateDirectory: state,
+                handleSignals: false)
             options.allowExec = allowExec
-            do { _ = try AgentDaemon(options: options, logger: testLogger); return nil } catch { return error.message }
+            do {
+                _ = try AgentDaemon(options: options, logger: testLogger)
+                return nil
+            } catch { return error.message }
         }
         let inState = scratch.sub("state/hooks")
         chmod(scratch.path + "/state", 0o755)
         chmod(inState, 0o755)
-        #expect(start([inState], state: scratch.path + "/state")?.contains("is inside the agent's state directory") == true)
+        #expect(
+            start([inState], state: scratch.path + "/state")?.contains("is inside the agent's state directory") == true)
         chmod(directory, 0o775)
-        #expect(start([directory], state: scratch.path + "/state2") == "--allow-exec \(directory) is refused: it is writable by group or others (mode 775); run: chmod go-w \(directory)")
+        #expect(
+            start([directory], state: scratch.path + "/state2")
+                == "--allow-exec \(directory) is refused: it is writable by group or others (mode 775); run: chmod go-w \(directory)"
+        )
         chmod(directory, 0o755)
 
         let agent = try await AgentHarness(allowExec: [directory])
         let holding = try await agent.put("/v1/settings", AgentSettings(root: scratch.path))
-        #expect(holding.status == 403 && holding.error?.message.contains("it holds the --allow-exec directory \(directory)") == true, "\(holding.text)")
+        #expect(
+            holding.status == 403
+                && holding.error?.message.contains("it holds the --allow-exec directory \(directory)") == true,
+            "\(holding.text)")
         await agent.stop()
     }
 
-    @Test("PUT of a project whose hook runs a program outside --allow-exec: 403 naming the program and the flag, nothing stored; inside: taken and run")
+    @Test(
+        "PUT of a project whose hook runs a program outside --allow-exec: 403 naming the program and the flag, nothing stored; inside: taken and run"
+    )
     func api() async throws {
         let (scratch, directory, program, agent, upstream) = try await Self.agentWithHooks()
-        for argv in [["/bin/sh", "-c", "id > /tmp/pwned"], [scratch.path + "/elsewhere"], [directory + "/../hooks-not/run"]] {
-            let reply = try await agent.put("/v1/projects/p", try AgentHarness.project(upstream, path: "p") { $0.hooks = HookSpec(onFailure: argv) })
-            #expect(reply.status == 403 && reply.error?.code == "forbidden-exec" && reply.error?.field == "hooks.onFailure", "\(reply.text)")
-            #expect(reply.error?.message.hasPrefix("hooks.onFailure '\(argv[0])' is refused: ") == true
+        for argv in [
+            ["/bin/sh", "-c", "id > /tmp/pwned"], [scratch.path + "/elsewhere"], [directory + "/../hooks-not/run"],
+        ] {
+            let reply = try await agent.put(
+                "/v1/projects/p", try AgentHarness.project(upstream, path: "p") { $0.hooks = HookSpec(onFailure: argv) }
+            )
+            #expect(
+                reply.status == 403 && reply.error?.code == "forbidden-exec" && reply.error?.field == "hooks.onFailure",
+                "\(reply.text)")
+            #expect(
+                reply.error?.message.hasPrefix("hooks.onFailure '\(argv[0])' is refused: ") == true
                     && reply.error?.message.contains("--allow-exec \(directory)") == true, "\(reply.text)")
         }
         #expect(try await agent.state().projects.isEmpty)
         let out = scratch.path + "/out"
-        let put = try await agent.put("/v1/projects/p", try AgentHarness.project(upstream, path: "p") { $0.hooks = HookSpec(onSuccess: [program, "ran", out]) })
+        let put = try await agent.put(
+            "/v1/projects/p",
+            try AgentHarness.project(upstream, path: "p") { $0.hooks = HookSpec(onSuccess: [program, "ran", out]) })
         #expect(put.status == 201, "\(put.text)")
-        try await eventually("the hook ran", seconds: 30) { (try? String(contentsOfFile: out, encoding: .utf8)) == "ran\n" }
+        try await eventually("the hook ran", seconds: 30) {
+            (try? String(contentsOfFile: out, encoding: .utf8)) == "ran\n"
+        }
         await agent.stop()
     }
 
-    @Test("at run time: a hook stored before the flag narrowed, or whose link now leads out, is refused and recorded as the hook's error")
+    @Test(
+        "at run time: a hook stored before the flag narrowed, or whose link now leads out, is refused and recorded as the hook's error"
+    )
     func runTime() async throws {
         let (scratch, directory, program, agent, upstream) = try await Self.agentWithHooks()
         // Stored as an agent without the rule took it, past today's API.
         let out = scratch.path + "/out"
-        _ = try await agent.daemon.scheduler.putProject("stored", spec: try AgentHarness.project(upstream, path: "stored") {
-            $0.hooks = HookSpec(onSuccess: ["/bin/sh", "-c", "echo ran > \(out)"])
-        })
+        _ = try await agent.daemon.scheduler.putProject(
+            "stored",
+            spec: try AgentHarness.project(upstream, path: "stored") {
+                $0.hooks = HookSpec(onSuccess: ["/bin/sh", "-c", "echo ran > \(out)"])
+            })
         // Allowed when it came, through a link that now leads out of the directory.
         let link = directory + "/linked"
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: program)
@@ -176,14 +221,17 @@ struct ExecAllowlistTests {
                 hook = try await agent.state().projects[name]?.status.lastRun?.hook
                 return hook != nil
             }
-            #expect(hook?.exitCode == nil && hook?.error?.hasPrefix("not run: program '\(program)' is refused: ") == true
+            #expect(
+                hook?.exitCode == nil && hook?.error?.hasPrefix("not run: program '\(program)' is refused: ") == true
                     && hook?.error?.contains("--allow-exec \(directory)") == true, "\(String(describing: hook))")
         }
         #expect(!FileManager.default.fileExists(atPath: out))
         await agent.stop()
     }
 
-    @Test("a hook's environment is clean: a minimal PATH and LANG and the run's MIRRORSYNC_*, nothing of the agent's (no token)")
+    @Test(
+        "a hook's environment is clean: a minimal PATH and LANG and the run's MIRRORSYNC_*, nothing of the agent's (no token)"
+    )
     func cleanEnvironment() async throws {
         setenv("MIRRORSYNC_TOKEN_FOR_TEST", "secret", 1)
         setenv("AGENT_ONLY_VARIABLE", "secret", 1)
@@ -191,15 +239,23 @@ struct ExecAllowlistTests {
         let upstream = agent.scratch.sub("upstream")
         try Tree.generate(at: upstream, files: 3)
         #expect(try await agent.put("/v1/settings", AgentSettings(root: agent.scratch.path + "/root")).status == 200)
-        #expect(try await agent.put("/v1/projects/env", try AgentHarness.project(upstream, path: "env") { $0.hooks = HookSpec(onSuccess: ["/usr/bin/env"]) }).status == 201)
+        #expect(
+            try await agent.put(
+                "/v1/projects/env",
+                try AgentHarness.project(upstream, path: "env") { $0.hooks = HookSpec(onSuccess: ["/usr/bin/env"]) }
+            ).status == 201)
         var hook: HookOutcome?
         try await eventually("the hook is recorded", seconds: 30) {
             hook = try await agent.state().projects["env"]?.status.lastRun?.hook
             return hook != nil
         }
-        let names = Set((hook?.outputTail ?? []).compactMap { $0.split(separator: "=", maxSplits: 1).first.map(String.init) })
-        #expect(names == ["PATH", "LANG", "MIRRORSYNC_PROJECT", "MIRRORSYNC_HOST", "MIRRORSYNC_RESULT", "MIRRORSYNC_EXIT_CODE",
-                          "MIRRORSYNC_REVISION", "MIRRORSYNC_DIR", "MIRRORSYNC_LOG"], "\(String(describing: hook))")
+        let names = Set(
+            (hook?.outputTail ?? []).compactMap { $0.split(separator: "=", maxSplits: 1).first.map(String.init) })
+        #expect(
+            names == [
+                "PATH", "LANG", "MIRRORSYNC_PROJECT", "MIRRORSYNC_HOST", "MIRRORSYNC_RESULT", "MIRRORSYNC_EXIT_CODE",
+                "MIRRORSYNC_REVISION", "MIRRORSYNC_DIR", "MIRRORSYNC_LOG",
+            ], "\(String(describing: hook))")
         #expect(!(hook?.outputTail ?? []).contains { $0.contains(agent.token) || $0.contains("secret") })
         await agent.stop()
     }

@@ -27,7 +27,9 @@ struct LinkOptionTests {
 
     @Test("the options that stay allowed are not taken for link options")
     func neighbours() throws {
-        for option in ["--compress", "--compress-level=9", "--checksum", "--no-owner", "--omit-link-times"] { try RsyncPolicy.checkOption(option) }
+        for option in ["--compress", "--compress-level=9", "--checksum", "--no-owner", "--omit-link-times"] {
+            try RsyncPolicy.checkOption(option)
+        }
         #expect(!RsyncPolicy.allowedFlags.contains { $0.contains("copy") || $0.contains("dirlinks") })
     }
 
@@ -36,15 +38,16 @@ struct LinkOptionTests {
         let scratch = Scratch("link-options")
         let options = Self.spellings.map { "\"\($0)\"" }.joined(separator: ", ")
         try """
-            master: { api: "http://127.0.0.1:7070", tokenFile: /etc/mirrorsync/token, root: /srv/mirror }
-            intervals: { hourly: { every: 1h } }
-            upstreams: { up: { url: "rsync://rsync.example.org/pub/" } }
-            projects:
-              p: { upstream: up, interval: hourly, rsyncOptions: [\(options)] }
-            """.write(toFile: scratch.path + "/site.yaml", atomically: true, encoding: .utf8)
+        master: { api: "http://127.0.0.1:7070", tokenFile: /etc/mirrorsync/token, root: /srv/mirror }
+        intervals: { hourly: { every: 1h } }
+        upstreams: { up: { url: "rsync://rsync.example.org/pub/" } }
+        projects:
+          p: { upstream: up, interval: hourly, rsyncOptions: [\(options)] }
+        """.write(toFile: scratch.path + "/site.yaml", atomically: true, encoding: .utf8)
         #expect { try DesiredStateLoader().load(directory: scratch.path) } throws: { error in
             let errors = (error as? ConfigError)?.errors ?? []
-            return errors.count == Self.spellings.count && errors.allSatisfy { $0.line == 5 && $0.message.contains("symlink") }
+            return errors.count == Self.spellings.count
+                && errors.allSatisfy { $0.line == 5 && $0.message.contains("symlink") }
         }
     }
 
@@ -52,15 +55,21 @@ struct LinkOptionTests {
     func api() async throws {
         let agent = try await AgentHarness()
         for option in Self.spellings {
-            let reply = try await agent.put("/v1/projects/p", try AgentHarness.project(agent.scratch.path, path: "p") { $0.rsyncOptions = [option] })
-            #expect(reply.status == 400 && reply.error?.field == "rsyncOptions" && reply.error?.message.contains("symlink") == true,
-                    "\(option): \(reply.text)")
+            let reply = try await agent.put(
+                "/v1/projects/p", try AgentHarness.project(agent.scratch.path, path: "p") { $0.rsyncOptions = [option] }
+            )
+            #expect(
+                reply.status == 400 && reply.error?.field == "rsyncOptions"
+                    && reply.error?.message.contains("symlink") == true,
+                "\(option): \(reply.text)")
         }
         #expect(try await agent.state().projects.isEmpty)
         await agent.stop()
     }
 
-    @Test("a spec stored before the rule does not copy a key that a link in the upstream points at: the run fails, writing nothing")
+    @Test(
+        "a spec stored before the rule does not copy a key that a link in the upstream points at: the run fails, writing nothing"
+    )
     func storedBeforeTheRule() async throws {
         let agent = try await AgentHarness()
         let upstream = agent.scratch.sub("upstream")
@@ -72,9 +81,12 @@ struct LinkOptionTests {
         #expect(try await agent.put("/v1/settings", AgentSettings(root: root)).status == 200)
         for (name, option) in [("links", "--copy-links"), ("unsafe", "--copy-unsafe-links")] {
             // Stored as an agent of the previous release took it, past today's API.
-            _ = try await agent.daemon.scheduler.putProject(name, spec: try AgentHarness.project(upstream, path: name) { $0.rsyncOptions = [option] })
+            _ = try await agent.daemon.scheduler.putProject(
+                name, spec: try AgentHarness.project(upstream, path: name) { $0.rsyncOptions = [option] })
             let run = try await agent.waitForRun(name)
-            #expect(run.result == .failed && run.reason == "forbidden-option" && run.message?.contains(option) == true, "\(run)")
+            #expect(
+                run.result == .failed && run.reason == "forbidden-option" && run.message?.contains(option) == true,
+                "\(run)")
             #expect(!FileManager.default.fileExists(atPath: root + "/\(name)/README"))
             #expect((try? String(contentsOfFile: root + "/\(name)/key", encoding: .utf8)) == nil)
         }

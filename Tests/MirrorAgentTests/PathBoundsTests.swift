@@ -17,14 +17,22 @@ struct PathBoundsTests {
     func defaults() throws {
         let bounds = try bounds()
         #expect(bounds.checkRoot("/")?.reason.hasPrefix("it is the file system's root") == true)
-        for path in ["/etc", "/etc/mirror", "/usr/lib/x", "/var/lib/mirrorsync", "/boot", "/proc/1", "/root/m", "/dev/sda1", "/run/m"] {
+        for path in [
+            "/etc", "/etc/mirror", "/usr/lib/x", "/var/lib/mirrorsync", "/boot", "/proc/1", "/root/m", "/dev/sda1",
+            "/run/m",
+        ] {
             #expect(bounds.checkRoot(path) != nil, "\(path)")
         }
         let holder = try #require(bounds.checkRoot("/var"))
         #expect(holder.reason.hasPrefix("it holds the system directory /var/"))
-        #expect(bounds.checkRoot("/etc")?.message == "root '/etc' is refused: it is the system directory /etc; no --allow-root allows it")
+        #expect(
+            bounds.checkRoot("/etc")?.message
+                == "root '/etc' is refused: it is the system directory /etc; no --allow-root allows it")
         #expect(bounds.checkRoot("/etc/mirror")?.reason.hasPrefix("it is inside the system directory /etc") == true)
-        for path in ["/srv/mirror", "/var/www/pub", "/home/me/mirror", "/opt/mirror", scratch.path + "/root", "/dev/shm/bench", "/dev/shm"] {
+        for path in [
+            "/srv/mirror", "/var/www/pub", "/home/me/mirror", "/opt/mirror", scratch.path + "/root", "/dev/shm/bench",
+            "/dev/shm",
+        ] {
             #expect(bounds.checkRoot(path) == nil, "\(path)")
         }
         // /dev/shm is memory every user may write to, but the rest of /dev is not.
@@ -38,11 +46,14 @@ struct PathBoundsTests {
         #expect(throws: PathBoundsError.self) { try self.bounds(roots: ["/root"]) }
     }
 
-    @Test("the state directory, anything inside it and anything holding it are refused; a sibling sharing its prefix is not")
+    @Test(
+        "the state directory, anything inside it and anything holding it are refused; a sibling sharing its prefix is not"
+    )
     func stateDirectory() throws {
         let bounds = try bounds()
         #expect(bounds.checkRoot(state)?.reason.hasPrefix("it is the agent's state directory") == true)
-        #expect(bounds.checkRoot(state + "/rsyncd")?.reason.hasPrefix("it is inside the agent's state directory") == true)
+        #expect(
+            bounds.checkRoot(state + "/rsyncd")?.reason.hasPrefix("it is inside the agent's state directory") == true)
         #expect(bounds.checkRoot(scratch.path)?.reason.hasPrefix("it holds the agent's state directory") == true)
         #expect(bounds.checkRoot(state + "2") == nil)
         #expect(bounds.checkLocalUpstream(state + "/rsyncd", field: "upstream.url") != nil)
@@ -66,7 +77,10 @@ struct PathBoundsTests {
         let bounds = try bounds()
         let refused = try #require(bounds.checkRoot(link + "/mirror"))
         #expect(refused.resolved == "/etc/mirror")
-        #expect(refused.message == "root '\(link)/mirror' (resolves to /etc/mirror) is refused: it is inside the system directory /etc; no --allow-root allows it")
+        #expect(
+            refused.message
+                == "root '\(link)/mirror' (resolves to /etc/mirror) is refused: it is inside the system directory /etc; no --allow-root allows it"
+        )
         #expect(bounds.checkRoot("/srv/../etc")?.resolved == "/etc")
     }
 
@@ -77,10 +91,13 @@ struct PathBoundsTests {
         #expect(bounds.checkRoot(allowed + "/m") == nil)
         #expect(bounds.checkRoot("/srv/mirror") == nil)
         let outside = try #require(bounds.checkRoot(scratch.path + "/other"))
-        #expect(outside.message.contains("not inside a directory this agent may write to (--allow-root \(allowed), --allow-root /srv/mirror)"))
+        #expect(
+            outside.message.contains(
+                "not inside a directory this agent may write to (--allow-root \(allowed), --allow-root /srv/mirror)"))
         #expect(outside.message.contains("start the agent with --allow-root"))
         // A link inside an allowed directory that leads out of it.
-        try FileManager.default.createSymbolicLink(atPath: allowed + "/out", withDestinationPath: scratch.path + "/other")
+        try FileManager.default.createSymbolicLink(
+            atPath: allowed + "/out", withDestinationPath: scratch.path + "/other")
         #expect(bounds.checkRoot(allowed + "/out/m") != nil)
         // `--allow-root /` allows everything the defaults leave, not /etc.
         let everywhere = try self.bounds(roots: ["/"])
@@ -98,16 +115,22 @@ struct PathBoundsTests {
             _ = try bounds(roots: ["/usr/local/mirror"])
             Issue.record("accepted")
         } catch {
-            #expect(error.message == "--allow-root /usr/local/mirror would allow nothing: it is inside the system directory /usr")
+            #expect(
+                error.message
+                    == "--allow-root /usr/local/mirror would allow nothing: it is inside the system directory /usr")
         }
     }
 
-    @Test("local upstreams: none without --allow-local-upstream; inside one only, links followed, never the state directory")
+    @Test(
+        "local upstreams: none without --allow-local-upstream; inside one only, links followed, never the state directory"
+    )
     func localUpstreams() throws {
         let none = try bounds()
         let refused = try #require(none.checkLocalUpstream("/etc", field: "upstream.url"))
-        #expect(refused.message == "upstream.url '/etc' is refused: this agent reads no local directory (no --allow-local-upstream); "
-            + "start the agent with --allow-local-upstream naming it or a directory above it to allow it")
+        #expect(
+            refused.message
+                == "upstream.url '/etc' is refused: this agent reads no local directory (no --allow-local-upstream); "
+                + "start the agent with --allow-local-upstream naming it or a directory above it to allow it")
         let allowed = scratch.sub("upstreams")
         let bounds = try bounds(upstreams: [allowed])
         #expect(bounds.checkLocalUpstream(allowed + "/debian") == nil)
@@ -115,8 +138,9 @@ struct PathBoundsTests {
         try FileManager.default.createSymbolicLink(atPath: allowed + "/etc", withDestinationPath: "/etc")
         #expect(bounds.checkLocalUpstream(allowed + "/etc") != nil)
         // A project's source under an allowed upstream that is a link out of it names the field `source`.
-        var spec = AgentProjectSpec(upstream: UpstreamSpec(url: try UpstreamLocation.parse(allowed)), source: "etc", path: "p",
-                                    interval: .every(TimeSpan(seconds: 3600)))
+        var spec = AgentProjectSpec(
+            upstream: UpstreamSpec(url: try UpstreamLocation.parse(allowed)), source: "etc", path: "p",
+            interval: .every(TimeSpan(seconds: 3600)))
         #expect(bounds.check(spec, root: nil)?.field == "source")
         spec.source = "debian"
         #expect(bounds.check(spec, root: nil) == nil)
@@ -130,7 +154,8 @@ struct PathBoundsTests {
     @Test("a run is checked again as it starts: its source and its destination")
     func jobs() throws {
         let bounds = try bounds(roots: [scratch.sub("allowed")], upstreams: [scratch.sub("upstreams")])
-        let good = SyncJob(project: "p", source: .test(scratch.path + "/upstreams/p/"), destination: scratch.path + "/allowed/p/")
+        let good = SyncJob(
+            project: "p", source: .test(scratch.path + "/upstreams/p/"), destination: scratch.path + "/allowed/p/")
         #expect(bounds.check(good) == nil)
         var job = good
         job.destination = scratch.path + "/other/p/"

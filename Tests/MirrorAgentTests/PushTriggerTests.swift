@@ -8,7 +8,8 @@ import MirrorTestSupport
 @Suite("Push triggers")
 struct PushTriggerTests {
     /// A token file of mode 0600 in the harness's scratch directory.
-    static func tokenFile(_ agent: AgentHarness, _ name: String, _ token: String, mode: mode_t = 0o600) throws -> String {
+    static func tokenFile(_ agent: AgentHarness, _ name: String, _ token: String, mode: mode_t = 0o600) throws -> String
+    {
         let path = agent.scratch.path + "/" + name
         try token.write(toFile: path, atomically: true, encoding: .utf8)
         chmod(path, mode)
@@ -16,7 +17,9 @@ struct PushTriggerTests {
     }
 
     /// A master with its settings put and a local upstream tree in its scratch directory.
-    static func master(policy: SyncScheduler.Policy = .init(maxAttempts: 1), files: Int = 4, bytes: Int = 1024) async throws -> (AgentHarness, String) {
+    static func master(policy: SyncScheduler.Policy = .init(maxAttempts: 1), files: Int = 4, bytes: Int = 1024)
+        async throws -> (AgentHarness, String)
+    {
         let agent = try await AgentHarness(policy: policy)
         let upstream = agent.scratch.path + "/upstream"
         try Tree.generate(at: upstream, files: files, bytes: bytes)
@@ -28,13 +31,18 @@ struct PushTriggerTests {
         try await agent.request("POST", "/v1/projects/\(project)/trigger", token: .some(token))
     }
 
-    @Test("a push with the project's token starts a run at once; ten pushes make one or two runs, the second after the gap")
+    @Test(
+        "a push with the project's token starts a run at once; ten pushes make one or two runs, the second after the gap"
+    )
     func burst() async throws {
         // A gap well beyond the burst, however slow a loaded machine makes its ten requests.
         let (agent, upstream) = try await Self.master(policy: .init(maxAttempts: 1, pushGap: 5), files: 20, bytes: 4096)
         let pushToken = "push-\(UUID().uuidString)"
         let file = try Self.tokenFile(agent, "debian.push", pushToken)
-        #expect(try await agent.put("/v1/projects/debian", try AgentHarness.project(upstream, path: "debian") { $0.pushTokenFile = file }).status == 201)
+        #expect(
+            try await agent.put(
+                "/v1/projects/debian", try AgentHarness.project(upstream, path: "debian") { $0.pushTokenFile = file }
+            ).status == 201)
         let first = try await agent.waitForRun("debian", revision: 1)
         #expect(first.trigger == .schedule)
 
@@ -44,7 +52,9 @@ struct PushTriggerTests {
             for _ in 0..<10 { group.addTask { try await Self.push(agent, "debian", token: pushToken) } }
             return try await group.reduce(into: []) { $0.append($1) }
         }
-        try #require(Date().timeIntervalSince(burst) < 5, "the burst outlasted the gap: this machine is too slow for the test's premise")
+        try #require(
+            Date().timeIntervalSince(burst) < 5,
+            "the burst outlasted the gap: this machine is too slow for the test's premise")
         #expect(replies.allSatisfy { $0.status == 202 }, "\(replies.map(\.text))")
         let answers = try replies.map { try $0.decode(PushResponse.self) }
         let queued = answers.filter { $0.outcome == .queued }
@@ -57,36 +67,46 @@ struct PushTriggerTests {
             let status = try await agent.state().projects["debian"]?.status
             guard let last = status?.lastRun, status?.activity == .idle else { return false }
             // A deferred push leaves one run to come: wait for it.
-            if answers.contains(where: { $0.outcome == .deferred }) { return last.id == pushed + 1 && last.state == .finished }
+            if answers.contains(where: { $0.outcome == .deferred }) {
+                return last.id == pushed + 1 && last.state == .finished
+            }
             return last.id == pushed && last.state == .finished
         }
         let runA = try await agent.request("GET", "/v1/projects/debian/runs/\(pushed)").decode(RunRecord.self)
         #expect(runA.trigger == .push && runA.result == .success)
         if let deferred = answers.first(where: { $0.outcome == .deferred }) {
             let runB = try await agent.request("GET", "/v1/projects/debian/runs/\(pushed + 1)").decode(RunRecord.self)
-            let startA = try #require(runA.startedAt), startB = try #require(runB.startedAt)
+            let startA = try #require(runA.startedAt)
+            let startB = try #require(runB.startedAt)
             #expect(runB.trigger == .push && runB.result == .success)
             #expect(startB.timeIntervalSince(startA) >= 5 - 0.001, "the second run waited for the gap")
             #expect(startB >= (deferred.notBefore ?? .distantFuture).addingTimeInterval(-0.001))
         }
         let later = try await agent.state().projects["debian"]?.status
         #expect(later?.lastRun?.id ?? 0 <= pushed + 1, "ten pushes made no more than two runs")
-        #expect((later?.nextRunAt ?? .distantPast) > Date().addingTimeInterval(3000), "nothing else pending: the next run is the interval's")
+        #expect(
+            (later?.nextRunAt ?? .distantPast) > Date().addingTimeInterval(3000),
+            "nothing else pending: the next run is the interval's")
         await agent.stop()
     }
 
-    @Test("a wrong token, the agents' token or none gets 401 and starts nothing; a project without a push token gets 403")
+    @Test(
+        "a wrong token, the agents' token or none gets 401 and starts nothing; a project without a push token gets 403")
     func refusals() async throws {
         let (agent, upstream) = try await Self.master()
         let pushToken = "push-\(UUID().uuidString)"
         // The upstream's token covers its projects; a project's own overrides it.
         let upstreamFile = try Self.tokenFile(agent, "upstream.push", "upstream-\(pushToken)")
         let projectFile = try Self.tokenFile(agent, "gnu.push", pushToken)
-        _ = try await agent.put("/v1/projects/gnu", try AgentHarness.project(upstream, path: "gnu") {
-            $0.upstream.pushTokenFile = upstreamFile
-            $0.pushTokenFile = projectFile
-        })
-        _ = try await agent.put("/v1/projects/kde", try AgentHarness.project(upstream, path: "kde") { $0.upstream.pushTokenFile = upstreamFile })
+        _ = try await agent.put(
+            "/v1/projects/gnu",
+            try AgentHarness.project(upstream, path: "gnu") {
+                $0.upstream.pushTokenFile = upstreamFile
+                $0.pushTokenFile = projectFile
+            })
+        _ = try await agent.put(
+            "/v1/projects/kde",
+            try AgentHarness.project(upstream, path: "kde") { $0.upstream.pushTokenFile = upstreamFile })
         _ = try await agent.put("/v1/projects/plain", try AgentHarness.project(upstream, path: "plain"))
         for project in ["gnu", "kde", "plain"] { _ = try await agent.waitForRun(project, revision: 1) }
         let before = try await agent.state().projects.mapValues { $0.status.lastRun?.id }
@@ -98,10 +118,14 @@ struct PushTriggerTests {
         #expect(try await Self.push(agent, "plain", token: agent.token).error?.code == "push-not-enabled")
         #expect(try await Self.push(agent, "plain", token: pushToken).status == 403)
         #expect(try await Self.push(agent, "nothing", token: pushToken).status == 404)
-        #expect(try await Self.push(agent, "kde", token: pushToken).status == 401, "the project's token is not its upstream's")
+        #expect(
+            try await Self.push(agent, "kde", token: pushToken).status == 401,
+            "the project's token is not its upstream's")
         let after = try await agent.state().projects
-        #expect(after.mapValues { $0.status.lastRun?.id } == before && after.values.allSatisfy { $0.status.activity != .queued && $0.status.activity != .running },
-                "a refused push starts nothing")
+        #expect(
+            after.mapValues { $0.status.lastRun?.id } == before
+                && after.values.allSatisfy { $0.status.activity != .queued && $0.status.activity != .running },
+            "a refused push starts nothing")
 
         // The right tokens: the project's for gnu, the upstream's for kde.
         #expect(try await Self.push(agent, "gnu", token: pushToken).status == 202)
@@ -127,9 +151,12 @@ struct PushTriggerTests {
             var bad = good
             bad.pushTokenFile = file
             let reply = try await agent.put("/v1/projects/gnu", bad)
-            #expect(reply.status == 422 && reply.error?.code == "invalid-push-token-file" && reply.error?.field == "pushTokenFile", "\(reply.text)")
+            #expect(
+                reply.status == 422 && reply.error?.code == "invalid-push-token-file"
+                    && reply.error?.field == "pushTokenFile", "\(reply.text)")
             #expect(reply.text.contains(why) && reply.text.contains(file), "\(reply.text)")
-            #expect(try await agent.state().projects["gnu"]?.spec.pushTokenFile == nil, "the refused PUT changed nothing")
+            #expect(
+                try await agent.state().projects["gnu"]?.spec.pushTokenFile == nil, "the refused PUT changed nothing")
         }
         await agent.stop()
     }

@@ -1,7 +1,7 @@
 import Foundation
 import MirrorTestSupport
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A TCP connection to a loopback port made by hand: a client that sends nothing, or a byte at a time, as no HTTP
@@ -11,7 +11,10 @@ final class RawConnection: Sendable {
 
     init(port: Int) throws {
         fd = connectLoopback(port: port)
-        guard fd >= 0 else { throw RawConnectionError(message: "cannot connect to 127.0.0.1:\(port): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw RawConnectionError(
+                message: "cannot connect to 127.0.0.1:\(port): \(String(cString: strerror(errno)))")
+        }
     }
 
     deinit { close(fd) }

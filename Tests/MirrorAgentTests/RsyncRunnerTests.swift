@@ -4,7 +4,7 @@ import Testing
 import MirrorCore
 import MirrorTestSupport
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite("rsync runner (real rsync, real daemon)")
@@ -12,12 +12,15 @@ struct RsyncRunnerTests {
     let runner = TreeRunner.rsync()
 
     func job(_ source: String, _ destination: String, _ tweak: (inout SyncJob) -> Void = { _ in }) -> SyncJob {
-        var job = SyncJob(project: "test", source: .test(source), destination: destination + "/", timeout: TimeSpan(seconds: 120))
+        var job = SyncJob(
+            project: "test", source: .test(source), destination: destination + "/", timeout: TimeSpan(seconds: 120))
         tweak(&job)
         return job
     }
 
-    @Test("a full sync from an rsync daemon gives a byte-identical tree, links and hard links kept; a re-sync copies nothing")
+    @Test(
+        "a full sync from an rsync daemon gives a byte-identical tree, links and hard links kept; a re-sync copies nothing"
+    )
     func fullSync() async throws {
         let scratch = Scratch()
         let upstream = scratch.path + "/upstream"
@@ -28,7 +31,9 @@ struct RsyncRunnerTests {
         #expect(outcome.result == .success, "\(outcome)")
         #expect(outcome.filesTransferred == 200)  // the hard link is made, not transferred
         #expect(try Tree.snapshot(mirror) == Tree.snapshot(upstream))
-        #expect(try Tree.snapshot(mirror)["hardlink.deb"]?.contains("linked to") == true || Tree.snapshot(mirror)["pool/0/file-0.deb"]?.contains("linked to") == true)
+        #expect(
+            try Tree.snapshot(mirror)["hardlink.deb"]?.contains("linked to") == true
+                || Tree.snapshot(mirror)["pool/0/file-0.deb"]?.contains("linked to") == true)
 
         let again = await runner.run(job(daemon.url, mirror), logger: testLogger)
         #expect(again.result == .success)
@@ -51,7 +56,8 @@ struct RsyncRunnerTests {
         }
         let daemon = try RsyncDaemon(tree: upstream, scratch: scratch)
         let mirror = scratch.path + "/mirror"
-        let outcome = await runner.run(job(daemon.url, mirror) { $0.twoStage = ["Packages*", "Release"] }, logger: testLogger)
+        let outcome = await runner.run(
+            job(daemon.url, mirror) { $0.twoStage = ["Packages*", "Release"] }, logger: testLogger)
         #expect(outcome.result == .success, "\(outcome)")
         #expect(try Tree.snapshot(mirror) == Tree.snapshot(upstream))
         func changeTime(_ path: String) -> Double {
@@ -64,7 +70,9 @@ struct RsyncRunnerTests {
         #expect(indexTimes.min()! > poolTimes.max()!)
     }
 
-    @Test("a slave's two stages as two runs: the first brings the packages, deletes nothing and leaves the index; the second brings the index and deletes within the first's count")
+    @Test(
+        "a slave's two stages as two runs: the first brings the packages, deletes nothing and leaves the index; the second brings the index and deletes within the first's count"
+    )
     func stagesAsRuns() async throws {
         let scratch = Scratch()
         let upstream = scratch.path + "/upstream"
@@ -73,7 +81,13 @@ struct RsyncRunnerTests {
         try Data("index 1\n".utf8).write(to: URL(fileURLWithPath: upstream + "/dists/Packages"))
         let daemon = try RsyncDaemon(tree: upstream, scratch: scratch)
         let mirror = scratch.path + "/mirror"
-        let staged = { (stage: SyncStage, previous: Int?) in self.job(daemon.url, mirror) { $0.twoStage = ["dists/"]; $0.stage = stage; $0.previousFiles = previous } }
+        let staged = { (stage: SyncStage, previous: Int?) in
+            self.job(daemon.url, mirror) {
+                $0.twoStage = ["dists/"]
+                $0.stage = stage
+                $0.previousFiles = previous
+            }
+        }
         let whole = await runner.run(staged(.whole, nil), logger: testLogger)
         #expect(whole.result == .success, "\(whole)")
 
@@ -84,12 +98,18 @@ struct RsyncRunnerTests {
         let first = await runner.run(staged(.first, whole.filesTotal), logger: testLogger)
         #expect(first.result == .success, "\(first)")
         #expect(first.message.hasPrefix("stage 1 of 2") && first.message.contains("2 to delete"), "\(first.message)")
-        #expect(first.deletionLimit == staged(.first, whole.filesTotal).deletionLimit(currentFiles: 0), "the cap on the tree it held")
+        #expect(
+            first.deletionLimit == staged(.first, whole.filesTotal).deletionLimit(currentFiles: 0),
+            "the cap on the tree it held")
         #expect(FileManager.default.fileExists(atPath: mirror + "/pool/1/new.deb"))
-        #expect(FileManager.default.fileExists(atPath: mirror + "/pool/2/file-2.deb"), "the first stage deletes nothing")
-        #expect(try String(contentsOfFile: mirror + "/dists/Packages", encoding: .utf8) == "index 1\n", "the index waits for stage 2")
+        #expect(
+            FileManager.default.fileExists(atPath: mirror + "/pool/2/file-2.deb"), "the first stage deletes nothing")
+        #expect(
+            try String(contentsOfFile: mirror + "/dists/Packages", encoding: .utf8) == "index 1\n",
+            "the index waits for stage 2")
 
-        let second = await runner.run(staged(.second(deletionLimit: try #require(first.deletionLimit)), whole.filesTotal), logger: testLogger)
+        let second = await runner.run(
+            staged(.second(deletionLimit: try #require(first.deletionLimit)), whole.filesTotal), logger: testLogger)
         #expect(second.result == .success, "\(second)")
         #expect(second.message.hasPrefix("stage 2 of 2"), "\(second.message)")
         #expect(second.filesDeleted == 2)
@@ -130,7 +150,11 @@ struct RsyncRunnerTests {
         #expect(!big.retryable)
 
         // An absolute limit lets the same deletions through.
-        let allowed = await runner.run(job(daemon.url, mirror) { $0.previousFiles = small.filesTotal; $0.maxDelete = .files(100) }, logger: testLogger)
+        let allowed = await runner.run(
+            job(daemon.url, mirror) {
+                $0.previousFiles = small.filesTotal
+                $0.maxDelete = .files(100)
+            }, logger: testLogger)
         #expect(allowed.result == .success)
         #expect(allowed.filesDeleted == 55)
     }
@@ -147,7 +171,11 @@ struct RsyncRunnerTests {
         try FileManager.default.removeItem(atPath: upstream)
         try FileManager.default.createDirectory(atPath: upstream, withIntermediateDirectories: true)
         // Even a cap of 100% does not let an empty upstream through.
-        let outcome = await runner.run(job(daemon.url, mirror) { $0.previousFiles = first.filesTotal; $0.maxDelete = .percent(100) }, logger: testLogger)
+        let outcome = await runner.run(
+            job(daemon.url, mirror) {
+                $0.previousFiles = first.filesTotal
+                $0.maxDelete = .percent(100)
+            }, logger: testLogger)
         #expect(outcome.result == .failed)
         #expect(outcome.reason == "empty-upstream")
         #expect(try Tree.snapshot(mirror) == before)
@@ -157,22 +185,35 @@ struct RsyncRunnerTests {
     func upstreamDown() async throws {
         let scratch = Scratch()
         let port = freePort()
-        let outcome = await runner.run(job("rsync://127.0.0.1:\(port)/pub/", scratch.path + "/mirror"), logger: testLogger)
+        let outcome = await runner.run(
+            job("rsync://127.0.0.1:\(port)/pub/", scratch.path + "/mirror"), logger: testLogger)
         #expect(outcome.result == .failed)
         #expect(outcome.exitCode == 10)
         #expect(outcome.message.contains("Connection refused"), "\(outcome.message)")
         #expect(outcome.retryable)
     }
 
-    @Test("a failure quotes the first system error rsync names, not what its sibling process says after it", arguments: [
-        // An upstream's link cut mid-transfer, once TCP gives up (the fault suite's story).
-        (["rsync: [receiver] read error: Connection timed out (110)", "rsync error: error in socket IO (code 10) at io.c(907) [receiver=3.5.0]",
-          "rsync: connection unexpectedly closed (2606 bytes received so far) [generator]",
-          "rsync error: error in rsync protocol data stream (code 12) at io.c(285) [generator=3.5.0]"], 12,
-         "rsync: [receiver] read error: Connection timed out (110)"),
-        (["[generator] io timeout after 5 seconds -- exiting", "rsync error: timeout in data send/receive (code 30) at io.c(248) [generator=3.5.0]",
-          "rsync error: received SIGUSR1 (code 19) at main.c(1660) [receiver=3.5.0]"], 30, "[generator] io timeout after 5 seconds -- exiting"),
-    ])
+    @Test(
+        "a failure quotes the first system error rsync names, not what its sibling process says after it",
+        arguments: [
+            // An upstream's link cut mid-transfer, once TCP gives up (the fault suite's story).
+            (
+                [
+                    "rsync: [receiver] read error: Connection timed out (110)",
+                    "rsync error: error in socket IO (code 10) at io.c(907) [receiver=3.5.0]",
+                    "rsync: connection unexpectedly closed (2606 bytes received so far) [generator]",
+                    "rsync error: error in rsync protocol data stream (code 12) at io.c(285) [generator=3.5.0]",
+                ], 12,
+                "rsync: [receiver] read error: Connection timed out (110)"
+            ),
+            (
+                [
+                    "[generator] io timeout after 5 seconds -- exiting",
+                    "rsync error: timeout in data send/receive (code 30) at io.c(248) [generator=3.5.0]",
+                    "rsync error: received SIGUSR1 (code 19) at main.c(1660) [receiver=3.5.0]",
+                ], 30, "[generator] io timeout after 5 seconds -- exiting"
+            ),
+        ])
     func causeOfFailure(stderr: [String], code: Int, cause: String) {
         var invocation = RsyncProvider.Invocation()
         invocation.exitCode = code
@@ -187,18 +228,28 @@ struct RsyncRunnerTests {
         let upstream = scratch.path + "/upstream"
         try Tree.generate(at: upstream, files: 10)
         let daemon = try RsyncDaemon(tree: upstream, scratch: scratch, user: "mirror", password: "s3cret")
-        let good = scratch.path + "/good.secret", bad = scratch.path + "/bad.secret"
+        let good = scratch.path + "/good.secret"
+        let bad = scratch.path + "/bad.secret"
         try "s3cret\n".write(toFile: good, atomically: true, encoding: .utf8)
         try "wrong\n".write(toFile: bad, atomically: true, encoding: .utf8)
         // Secrets only their owner may read (SecretFileRules).
         chmod(good, 0o600)
         chmod(bad, 0o600)
-        let ok = await runner.run(job(daemon.url(user: "mirror"), scratch.path + "/a") { $0.source = .test(daemon.url(user: "mirror"), passwordFile: good) }, logger: testLogger)
+        let ok = await runner.run(
+            job(daemon.url(user: "mirror"), scratch.path + "/a") {
+                $0.source = .test(daemon.url(user: "mirror"), passwordFile: good)
+            }, logger: testLogger)
         #expect(ok.result == .success, "\(ok)")
-        let denied = await runner.run(job(daemon.url(user: "mirror"), scratch.path + "/b") { $0.source = .test(daemon.url(user: "mirror"), passwordFile: bad) }, logger: testLogger)
+        let denied = await runner.run(
+            job(daemon.url(user: "mirror"), scratch.path + "/b") {
+                $0.source = .test(daemon.url(user: "mirror"), passwordFile: bad)
+            }, logger: testLogger)
         #expect(denied.result == .failed)
         #expect(denied.message.contains("auth failed"), "\(denied.message)")
-        let missing = await runner.run(job(daemon.url(user: "mirror"), scratch.path + "/c") { $0.source = .test(daemon.url(user: "mirror"), passwordFile: scratch.path + "/none") }, logger: testLogger)
+        let missing = await runner.run(
+            job(daemon.url(user: "mirror"), scratch.path + "/c") {
+                $0.source = .test(daemon.url(user: "mirror"), passwordFile: scratch.path + "/none")
+            }, logger: testLogger)
         #expect(missing.reason == "password-file")
     }
 
@@ -207,7 +258,9 @@ struct RsyncRunnerTests {
         var password: String
         var forgotten = 0
         init(password: String) { self.password = password }
-        func credential(from masterAPI: String) async throws(PeerError) -> RsyncCredential { RsyncCredential(user: "mirror", password: password) }
+        func credential(from masterAPI: String) async throws(PeerError) -> RsyncCredential {
+            RsyncCredential(user: "mirror", password: password)
+        }
         func forget() { forgotten += 1 }
     }
 
@@ -218,15 +271,29 @@ struct RsyncRunnerTests {
         try Tree.generate(at: upstream, files: 10)
         let daemon = try RsyncDaemon(tree: upstream, scratch: scratch, user: "mirror", password: "s3cret")
         let good = FixedCredentials(password: "s3cret")
-        let ok = await TreeRunner.rsync(siteCredentials: good).run(job(daemon.url, scratch.path + "/a") { $0.source = .masterModule(.rsync(user: nil, host: "127.0.0.1", port: daemon.port, path: "pub"), masterAPI: "http://m") },
-                                                              logger: testLogger)
+        let ok = await TreeRunner.rsync(siteCredentials: good).run(
+            job(daemon.url, scratch.path + "/a") {
+                $0.source = .masterModule(
+                    .rsync(user: nil, host: "127.0.0.1", port: daemon.port, path: "pub"), masterAPI: "http://m")
+            },
+            logger: testLogger)
         #expect(ok.result == .success, "\(ok)")
         let bad = FixedCredentials(password: "wrong")
-        let denied = await TreeRunner.rsync(siteCredentials: bad).run(job(daemon.url, scratch.path + "/b") { $0.source = .masterModule(.rsync(user: nil, host: "127.0.0.1", port: daemon.port, path: "pub"), masterAPI: "http://m") },
-                                                                 logger: testLogger)
-        #expect(denied.reason == "credential-refused" && denied.message.contains("refused this slave's credential"), "\(denied.message)")
+        let denied = await TreeRunner.rsync(siteCredentials: bad).run(
+            job(daemon.url, scratch.path + "/b") {
+                $0.source = .masterModule(
+                    .rsync(user: nil, host: "127.0.0.1", port: daemon.port, path: "pub"), masterAPI: "http://m")
+            },
+            logger: testLogger)
+        #expect(
+            denied.reason == "credential-refused" && denied.message.contains("refused this slave's credential"),
+            "\(denied.message)")
         #expect(await bad.forgotten == 1)
-        let orphan = await runner.run(job(daemon.url, scratch.path + "/c") { $0.source = .masterModule(.rsync(user: nil, host: "127.0.0.1", port: daemon.port, path: "pub"), masterAPI: nil) }, logger: testLogger)
+        let orphan = await runner.run(
+            job(daemon.url, scratch.path + "/c") {
+                $0.source = .masterModule(
+                    .rsync(user: nil, host: "127.0.0.1", port: daemon.port, path: "pub"), masterAPI: nil)
+            }, logger: testLogger)
         #expect(orphan.reason == "credential")
     }
 
@@ -237,10 +304,11 @@ struct RsyncRunnerTests {
         try await offPool { try Tree.generate(at: upstream, files: 4, bytes: 4 << 20) }
         let daemon = try RsyncDaemon(tree: upstream, scratch: scratch)
         let start = Date()
-        let outcome = await runner.run(job(daemon.url, scratch.path + "/mirror") {
-            $0.bandwidthLimit = ByteSize(bytes: 64 << 10)
-            $0.timeout = TimeSpan(seconds: 1)
-        }, logger: testLogger)
+        let outcome = await runner.run(
+            job(daemon.url, scratch.path + "/mirror") {
+                $0.bandwidthLimit = ByteSize(bytes: 64 << 10)
+                $0.timeout = TimeSpan(seconds: 1)
+            }, logger: testLogger)
         #expect(outcome.result == .failed)
         #expect(outcome.reason == "timeout")
         // Stopped, not finished: the whole transfer at 64 KiB/s would take 256 s (the bound leaves room for a machine
@@ -269,16 +337,21 @@ struct RsyncRunnerTests {
 
     @Test("the arguments are an argv array with safe defaults, in the order the passes need")
     func arguments() {
-        var job = SyncJob(project: "p", source: .test("rsync://h/m/"), destination: "/srv/m/p/", exclude: ["*.tmp"], twoStage: ["Packages*"],
-                          rsyncOptions: ["--no-owner"], bandwidthLimit: ByteSize(bytes: 1500))
+        var job = SyncJob(
+            project: "p", source: .test("rsync://h/m/"), destination: "/srv/m/p/", exclude: ["*.tmp"],
+            twoStage: ["Packages*"],
+            rsyncOptions: ["--no-owner"], bandwidthLimit: ByteSize(bytes: 1500))
         let first = RsyncArguments.arguments(for: job, pass: .first)
-        #expect(first.contains("--max-delete=0") && first.contains("--delete-delay") && !first.contains("--delay-updates"))
+        #expect(
+            first.contains("--max-delete=0") && first.contains("--delete-delay") && !first.contains("--delay-updates"))
         #expect(first.contains("--exclude=Packages*") && first.contains("--exclude=*.tmp"))
         #expect(first.contains("--bwlimit=2") && first.contains("--safe-links") && first.contains("--hard-links"))
         #expect(Array(first.suffix(3)) == ["--", "rsync://h/m/", "/srv/m/p/"])
         #expect(first.firstIndex(of: "--no-owner")! > first.firstIndex(of: "--owner")!)
         let second = RsyncArguments.arguments(for: job, pass: .second(maxDelete: 7))
-        #expect(second.contains("--max-delete=7") && second.contains("--delay-updates") && !second.contains("--exclude=Packages*"))
+        #expect(
+            second.contains("--max-delete=7") && second.contains("--delay-updates")
+                && !second.contains("--exclude=Packages*"))
         job.twoStage = []
         #expect(RsyncArguments.arguments(for: job, pass: .first).contains("--delay-updates"))
     }

@@ -16,7 +16,9 @@ struct RunLogTests {
         return (agent, source)
     }
 
-    @Test("a slowed sync's log is followed to its end over HTTP while long polls see its progress; the log has the file list and the statistics")
+    @Test(
+        "a slowed sync's log is followed to its end over HTTP while long polls see its progress; the log has the file list and the statistics"
+    )
     func followAndProgress() async throws {
         // 2.4 MB at 400 KiB/s: about six seconds of rsync, long enough to be seen mid-way on a loaded machine.
         let (agent, source) = try await agentWithUpstream(files: 30, bytes: 80_000)
@@ -30,7 +32,8 @@ struct RunLogTests {
         let polls = Task {
             var seen: [RunProgress] = []
             while true {
-                let run = try APIClient.decode(RunRecord.self, try await client.call("GET", agent.base + "/v1/projects/slow/runs/\(id)?wait=30"))
+                let run = try APIClient.decode(
+                    RunRecord.self, try await client.call("GET", agent.base + "/v1/projects/slow/runs/\(id)?wait=30"))
                 if let progress = run.progress { seen.append(progress) }
                 if run.state == .finished { return (seen, run) }
             }
@@ -67,10 +70,13 @@ struct RunLogTests {
         await agent.stop()
     }
 
-    @Test("each run keeps a log; past logRetention the oldest are deleted; unknown runs, other projects' runs and deleted logs answer 404")
+    @Test(
+        "each run keeps a log; past logRetention the oldest are deleted; unknown runs, other projects' runs and deleted logs answer 404"
+    )
     func retentionAndErrors() async throws {
         let (agent, source) = try await agentWithUpstream(files: 3)
-        _ = try await agent.put("/v1/projects/keep", try AgentHarness.project(source, path: "keep") { $0.logRetention = 2 })
+        _ = try await agent.put(
+            "/v1/projects/keep", try AgentHarness.project(source, path: "keep") { $0.logRetention = 2 })
         _ = try await agent.put("/v1/projects/other", try AgentHarness.project(source, path: "other"))
         var ids = [try await agent.waitForRun("keep", revision: 1).id]
         for revision in 2...3 {
@@ -84,9 +90,13 @@ struct RunLogTests {
         }
         let latest = try await agent.request("GET", "/v1/projects/keep/runs/latest/log")
         let lastMessage = try await agent.daemon.scheduler.run(ids[2])?.message ?? ""
-        #expect(latest.status == 200 && latest.text.hasSuffix("mirrorsync: run \(ids[2]) success: \(lastMessage)\n"), "\(latest.text)")
+        #expect(
+            latest.status == 200 && latest.text.hasSuffix("mirrorsync: run \(ids[2]) success: \(lastMessage)\n"),
+            "\(latest.text)")
         let pruned = try await agent.request("GET", "/v1/projects/keep/runs/\(ids[0])/log")
-        #expect(pruned.status == 404 && pruned.error?.code == "no-log" && pruned.error?.message.contains("keeps its newest 2") == true, "\(pruned.text)")
+        #expect(
+            pruned.status == 404 && pruned.error?.code == "no-log"
+                && pruned.error?.message.contains("keeps its newest 2") == true, "\(pruned.text)")
         for (path, status, code) in [
             ("/v1/projects/keep/runs/987654/log", 404, "not-found"),
             ("/v1/projects/other/runs/\(ids[2])/log", 404, "not-found"),
@@ -98,7 +108,9 @@ struct RunLogTests {
             #expect(reply.status == status && reply.error?.code == code, "\(path): \(reply.status) \(reply.text)")
         }
         // A long poll on a finished run answers at once, with the run.
-        #expect(try await agent.request("GET", "/v1/projects/keep/runs/\(ids[2])?wait=30").decode(RunRecord.self).state == .finished)
+        #expect(
+            try await agent.request("GET", "/v1/projects/keep/runs/\(ids[2])?wait=30").decode(RunRecord.self).state
+                == .finished)
         await agent.stop()
     }
 
@@ -106,7 +118,8 @@ struct RunLogTests {
     func unwritableLog() async throws {
         let (agent, source) = try await agentWithUpstream(files: 3)
         // A file where the project's log directory would be: neither the directory nor the log can be made.
-        try FileManager.default.createDirectory(atPath: agent.scratch.path + "/state/logs", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: agent.scratch.path + "/state/logs", withIntermediateDirectories: true)
         try "x".write(toFile: agent.scratch.path + "/state/logs/blocked", atomically: true, encoding: .utf8)
         _ = try await agent.put("/v1/projects/blocked", try AgentHarness.project(source, path: "blocked"))
         let run = try await agent.waitForRun("blocked")
@@ -118,7 +131,9 @@ struct RunLogTests {
 
 @Suite("rsync's output, read as it comes")
 struct RsyncOutputTests {
-    @Test("progress2 lines (ended by carriage returns) become progress, not log; other lines are logged whole, across buffers")
+    @Test(
+        "progress2 lines (ended by carriage returns) become progress, not log; other lines are logged whole, across buffers"
+    )
     func lines() {
         var output = RsyncOutput(pass: 1)
         var log: [UInt8] = []
@@ -133,19 +148,30 @@ struct RsyncOutputTests {
             if taken.progressed { progressed += 1 }
         }
         log += output.finish().log
-        #expect(String(decoding: log, as: UTF8.self) == ">f+++++++++ pool/0/a.deb\n\nNumber of files: 5 (reg: 4, dir: 1)\nTotal file size: 1,200,000 bytes\nrsync warning: x\n")
+        #expect(
+            String(decoding: log, as: UTF8.self)
+                == ">f+++++++++ pool/0/a.deb\n\nNumber of files: 5 (reg: 4, dir: 1)\nTotal file size: 1,200,000 bytes\nrsync warning: x\n"
+        )
         #expect(progressed == 2)
-        #expect(output.progress == RunProgress(pass: 1, bytes: 1_200_000, files: 4, percent: 100, filesTotal: 5, filesToCheck: 0, bytesTotal: 1_200_000))
+        #expect(
+            output.progress
+                == RunProgress(
+                    pass: 1, bytes: 1_200_000, files: 4, percent: 100, filesTotal: 5, filesToCheck: 0,
+                    bytesTotal: 1_200_000))
         #expect(output.report.filesTotal == 5 && output.report.bytesTotal == 1_200_000)
     }
 
-    @Test("a progress line without its parenthesis keeps the files counted so far; incremental recursion has no total yet")
+    @Test(
+        "a progress line without its parenthesis keeps the files counted so far; incremental recursion has no total yet"
+    )
     func progress() {
-        let first = RunProgress.parse("        300,000  25%  410.33kB/s    0:00:00 (xfr#1, ir-chk=3/5)", pass: 1, previous: nil)
+        let first = RunProgress.parse(
+            "        300,000  25%  410.33kB/s    0:00:00 (xfr#1, ir-chk=3/5)", pass: 1, previous: nil)
         #expect(first == RunProgress(pass: 1, bytes: 300_000, files: 1, percent: 25))
         let between = RunProgress.parse("        496,608  41%  404.80kB/s    0:00:01", pass: 1, previous: first)
         #expect(between == RunProgress(pass: 1, bytes: 496_608, files: 1, percent: 41))
-        let listed = RunProgress.parse("        900,000  75%  402.90kB/s    0:00:02 (xfr#3, to-chk=1/5)", pass: 1, previous: between)
+        let listed = RunProgress.parse(
+            "        900,000  75%  402.90kB/s    0:00:02 (xfr#3, to-chk=1/5)", pass: 1, previous: between)
         #expect(listed?.filesTotal == 5 && listed?.filesToCheck == 1 && listed?.bytesTotal == 1_200_000)
         #expect(RunProgress.parse("Number of files: 5", pass: 1, previous: nil) == nil)
         #expect(RunProgress.parse(" 12 files to consider", pass: 1, previous: nil) == nil)

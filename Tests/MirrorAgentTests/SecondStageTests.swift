@@ -4,7 +4,7 @@ import Testing
 import MirrorCore
 import MirrorTestSupport
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A two-stage sync: the first pass brings everything but the second stage and deletes nothing; the second walks the
@@ -14,10 +14,14 @@ struct SecondStageTests {
     let runner = TreeRunner.rsync()
     let stages = ["Packages*", "Release", "i18n/"]
     /// The second stage of the tree `upstream` builds: index files at the top and a directory the patterns name whole.
-    let indexFiles = ["Packages", "Packages.gz", "Release", "dists/main/i18n/Translation-en", "dists/main/i18n/de/Translation-de"]
+    let indexFiles = [
+        "Packages", "Packages.gz", "Release", "dists/main/i18n/Translation-en", "dists/main/i18n/de/Translation-de",
+    ]
 
     func job(_ source: String, _ destination: String, _ tweak: (inout SyncJob) -> Void = { _ in }) -> SyncJob {
-        var job = SyncJob(project: "test", source: .test(source), destination: destination + "/", twoStage: stages, timeout: TimeSpan(seconds: 120))
+        var job = SyncJob(
+            project: "test", source: .test(source), destination: destination + "/", twoStage: stages,
+            timeout: TimeSpan(seconds: 120))
         tweak(&job)
         return job
     }
@@ -27,8 +31,11 @@ struct SecondStageTests {
     func upstream(in scratch: Scratch, revision: String = "1") throws -> String {
         let upstream = scratch.path + "/upstream"
         try Tree.generate(at: upstream, files: 300)
-        try FileManager.default.createDirectory(atPath: upstream + "/dists/main/i18n/de", withIntermediateDirectories: true)
-        for name in indexFiles { try Data("\(name) \(revision)".utf8).write(to: URL(fileURLWithPath: upstream + "/" + name)) }
+        try FileManager.default.createDirectory(
+            atPath: upstream + "/dists/main/i18n/de", withIntermediateDirectories: true)
+        for name in indexFiles {
+            try Data("\(name) \(revision)".utf8).write(to: URL(fileURLWithPath: upstream + "/" + name))
+        }
         return upstream
     }
 
@@ -42,7 +49,9 @@ struct SecondStageTests {
 
     func synced() async throws -> (Synced, SyncOutcome) {
         let scratch = Scratch()
-        let site = Synced(scratch: scratch, upstream: try upstream(in: scratch), daemon: try RsyncDaemon(tree: scratch.path + "/upstream", scratch: scratch))
+        let site = Synced(
+            scratch: scratch, upstream: try upstream(in: scratch),
+            daemon: try RsyncDaemon(tree: scratch.path + "/upstream", scratch: scratch))
         let full = await runner.run(job(site.daemon.url, site.mirror), logger: testLogger)
         #expect(full.result == .success, "\(full)")
         return (site, full)
@@ -50,8 +59,10 @@ struct SecondStageTests {
 
     @Test("a second stage always has a second pass over the whole tree; without one, only deletions ask for it")
     func arguments() {
-        let job = SyncJob(project: "p", source: .test("rsync://h/m/"), destination: "/srv/m/p/", exclude: ["*.tmp"], twoStage: ["Packages*", "dists/"],
-                          rsyncOptions: ["--no-owner"])
+        let job = SyncJob(
+            project: "p", source: .test("rsync://h/m/"), destination: "/srv/m/p/", exclude: ["*.tmp"],
+            twoStage: ["Packages*", "dists/"],
+            rsyncOptions: ["--no-owner"])
         #expect(RsyncArguments.secondPass(for: job, pendingDeletions: 0, limit: 9) == .second(maxDelete: 9))
         #expect(RsyncArguments.secondPass(for: job, pendingDeletions: 3, limit: 9) == .second(maxDelete: 9))
         var plain = job
@@ -60,9 +71,14 @@ struct SecondStageTests {
         #expect(RsyncArguments.secondPass(for: plain, pendingDeletions: 1, limit: 9) == .second(maxDelete: 9))
 
         let first = RsyncArguments.arguments(for: job, pass: .first)
-        #expect(first.filter { $0.hasPrefix("--exclude=") } == ["--exclude=*.tmp", "--exclude=Packages*", "--exclude=dists/"])
+        #expect(
+            first.filter { $0.hasPrefix("--exclude=") } == [
+                "--exclude=*.tmp", "--exclude=Packages*", "--exclude=dists/",
+            ])
         let second = RsyncArguments.arguments(for: job, pass: .second(maxDelete: 9))
-        #expect(second.contains("--max-delete=9") && second.contains("--delay-updates") && second.contains("--delete-delay"))
+        #expect(
+            second.contains("--max-delete=9") && second.contains("--delay-updates") && second.contains("--delete-delay")
+        )
         #expect(second.filter { $0.hasPrefix("--include=") || $0.hasPrefix("--exclude=") } == ["--exclude=*.tmp"])
         #expect(Array(second.suffix(3)) == ["--", "rsync://h/m/", "/srv/m/p/"])
     }
@@ -101,7 +117,9 @@ struct SecondStageTests {
         #expect(try Tree.snapshot(mirror) == Tree.snapshot(upstream))
     }
 
-    @Test("with no deletions counted, a changed pool file comes in the first pass, changed, new and vanished index files in the second, index files last")
+    @Test(
+        "with no deletions counted, a changed pool file comes in the first pass, changed, new and vanished index files in the second, index files last"
+    )
     func changesWithoutDeletions() async throws {
         let (site, full) = try await synced()
         let (upstream, daemon, mirror) = (site.upstream, site.daemon, site.mirror)
@@ -120,10 +138,15 @@ struct SecondStageTests {
         #expect(again.filesTransferred == 5)
         #expect(again.filesTotal == Tree.count(upstream) + 1)  // rsync counts the top directory too
         // The public tree's guarantee: the new package was in place before any index file changed.
-        #expect(changeTime(mirror + "/pool/3/new.deb") < ["Packages", "Packages.xz", "Release"].map { changeTime(mirror + "/" + $0) }.min()!)
+        #expect(
+            changeTime(mirror + "/pool/3/new.deb") < ["Packages", "Packages.xz", "Release"].map {
+                changeTime(mirror + "/" + $0)
+            }.min()!)
     }
 
-    @Test("deletions the first pass counted happen in the second pass; over the cap, nothing changes, index files included")
+    @Test(
+        "deletions the first pass counted happen in the second pass; over the cap, nothing changes, index files included"
+    )
     func deletionsWalkTheWholeTree() async throws {
         let (site, full) = try await synced()
         let (upstream, daemon, mirror) = (site.upstream, site.daemon, site.mirror)

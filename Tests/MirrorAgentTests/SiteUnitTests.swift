@@ -6,7 +6,7 @@ import Testing
 import MirrorCore
 import MirrorTestSupport
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Records what the scheduler tells its observer.
@@ -25,11 +25,15 @@ struct SlaveSchedulingTests {
     static let settings = AgentSettings(root: "/srv/ftp", master: "http://127.0.0.1:1")
 
     static func pull() -> AgentProjectSpec {
-        AgentProjectSpec(upstream: UpstreamSpec(url: .rsync(user: nil, host: "127.0.0.1", port: 8873, path: "p"), credential: .site), path: "p",
-                         interval: .every(DesiredAgent.slaveFallbackInterval))
+        AgentProjectSpec(
+            upstream: UpstreamSpec(url: .rsync(user: nil, host: "127.0.0.1", port: 8873, path: "p"), credential: .site),
+            path: "p",
+            interval: .every(DesiredAgent.slaveFallbackInterval))
     }
 
-    @Test("a slave pulls only once the master has a revision; a trigger during a pull queues exactly one more, which brings the newer revision")
+    @Test(
+        "a slave pulls only once the master has a revision; a trigger during a pull queues exactly one more, which brings the newer revision"
+    )
     func triggers() async throws {
         let observer = RecordingObserver()
         let h = try SchedulerHarness(role: .slave, observer: observer)
@@ -46,7 +50,11 @@ struct SlaveSchedulingTests {
         try await eventually("the pull starts") { h.runner.startCount("p") == 1 }
         // The pull's source names the site's credential; the job says which master hands it out.
         #expect(h.runner.starts[0].job.source.description.hasPrefix("rsync://"))
-        if case .masterModule(_, let master) = h.runner.starts[0].job.source { #expect(master == "http://127.0.0.1:1") } else { Issue.record("not the master's module: \(h.runner.starts[0].job.source)") }
+        if case .masterModule(_, let master) = h.runner.starts[0].job.source {
+            #expect(master == "http://127.0.0.1:1")
+        } else {
+            Issue.record("not the master's module: \(h.runner.starts[0].job.source)")
+        }
         _ = try await h.scheduler.requestRun("p", trigger: .trigger, revision: 2)
         _ = try await h.scheduler.requestRun("p", trigger: .trigger, revision: 3)
         #expect(h.runner.startCount("p") == 1, "never two pulls of one project at once")
@@ -122,11 +130,15 @@ struct CourierTests {
         func got(_ peer: String) -> [Int] { received.withLock { $0[peer] ?? [] } }
     }
 
-    @Test("a peer that is down gets the newest revision once it is back, after a backoff that grows; older pending ones are superseded")
+    @Test(
+        "a peer that is down gets the newest revision once it is back, after a backoff that grows; older pending ones are superseded"
+    )
     func supersede() async throws {
-        let clock = ManualClock(), peers = Peers()
+        let clock = ManualClock()
+        let peers = Peers()
         peers.down.withLock { $0 = ["b"] }
-        let courier = Courier<Int>(clock: clock, retryBase: 2, retryMax: 60, logger: testLogger) { peer, revision throws(PeerError) in
+        let courier = Courier<Int>(clock: clock, retryBase: 2, retryMax: 60, logger: testLogger) {
+            peer, revision throws(PeerError) in
             try await peers.send(peer, revision)
         }
         await courier.post(1, to: "b", key: "linux")
@@ -159,7 +171,10 @@ struct CourierTests {
         try await eventually("fast has all three") { peers.got("fast") == [0, 1, 2] }
         #expect(peers.got("slow").isEmpty)
         try await eventually("slow is waiting") { peers.gate.withLock { $0 != nil } }
-        peers.gate.withLock { $0?.resume(); $0 = nil }
+        peers.gate.withLock {
+            $0?.resume()
+            $0 = nil
+        }
         try await eventually("slow has it") { peers.got("slow") == [1] }
         #expect(await courier.delivered == 4)
         await courier.stop()
@@ -168,15 +183,23 @@ struct CourierTests {
 
 @Suite("The master's rsyncd.conf")
 struct RsyncdConfigTests {
-    @Test("one read-only module per project, open to the site's user alone, symlinks as they are; hosts allow from the slaves")
+    @Test(
+        "one read-only module per project, open to the site's user alone, symlinks as they are; hosts allow from the slaves"
+    )
     func render() {
         let text = RsyncdConfig.render(
-            modules: [.init(name: "tools", path: "/srv/mirror/tools"), .init(name: "linux", path: "/srv/mirror/kernel")],
+            modules: [
+                .init(name: "tools", path: "/srv/mirror/tools"), .init(name: "linux", path: "/srv/mirror/kernel"),
+            ],
             user: "mirrorsync", secretsFile: "/var/lib/m/rsyncd.secrets", logFile: "/var/lib/m/rsyncd.log",
-            hostsAllow: RsyncdConfig.hosts(ofSlaves: ["b": "http://[::1]:7072", "a": "http://ftp1.example.org:7071", "c": "http://ftp1.example.org:7073"]))
+            hostsAllow: RsyncdConfig.hosts(ofSlaves: [
+                "b": "http://[::1]:7072", "a": "http://ftp1.example.org:7071", "c": "http://ftp1.example.org:7073",
+            ]))
         let lines = text.split(separator: "\n").map(String.init)
-        for expected in ["use chroot = no", "munge symlinks = no", "read only = yes", "list = no", "auth users = mirrorsync:ro",
-                         "secrets file = /var/lib/m/rsyncd.secrets", "hosts allow = ::1 ftp1.example.org"] {
+        for expected in [
+            "use chroot = no", "munge symlinks = no", "read only = yes", "list = no", "auth users = mirrorsync:ro",
+            "secrets file = /var/lib/m/rsyncd.secrets", "hosts allow = ::1 ftp1.example.org",
+        ] {
             #expect(lines.contains(expected), "\(expected)")
         }
         #expect(lines.contains { $0.hasPrefix("refuse options =") && $0.contains("copy-links") })
@@ -184,15 +207,22 @@ struct RsyncdConfigTests {
         #expect(modules == ["[linux]", "[tools]"])
         #expect(lines.contains("    path = /srv/mirror/kernel"))
         // Without slavesOnly, no host list; with it and no slaves, nobody.
-        #expect(!RsyncdConfig.render(modules: [], user: "u", secretsFile: "s", logFile: "l", hostsAllow: nil).contains("hosts allow"))
-        #expect(RsyncdConfig.render(modules: [], user: "u", secretsFile: "s", logFile: "l", hostsAllow: []).contains("hosts allow = 0.0.0.0/32"))
+        #expect(
+            !RsyncdConfig.render(modules: [], user: "u", secretsFile: "s", logFile: "l", hostsAllow: nil).contains(
+                "hosts allow"))
+        #expect(
+            RsyncdConfig.render(modules: [], user: "u", secretsFile: "s", logFile: "l", hostsAllow: []).contains(
+                "hosts allow = 0.0.0.0/32"))
     }
 }
 
 /// Runs rsync by hand against the master's daemon.
 func rsyncList(_ url: String, password: String) async -> (status: Int32, output: String) {
-    guard let result = try? await runProgram("/usr/bin/rsync", ["--list-only", "--contimeout=5", url],
-                                             environment: ["RSYNC_PASSWORD": password, "LC_ALL": "C"]) else {
+    guard
+        let result = try? await runProgram(
+            "/usr/bin/rsync", ["--list-only", "--contimeout=5", url],
+            environment: ["RSYNC_PASSWORD": password, "LC_ALL": "C"])
+    else {
         return (-1, "cannot run rsync")
     }
     return (result.status, result.stdout + result.stderr)
@@ -207,16 +237,22 @@ func occupy(_ port: Int) -> Int32 {
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     address.sin_port = UInt16(port).bigEndian
-    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    _ = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
     listen(fd, 1)
     return fd
 }
 
 @Suite("The master's rsync daemon and site API (real rsync, live HTTP)", .serialized)
 struct MasterSiteTests {
-    func status(_ agent: AgentHarness) async throws -> SiteStatus { try await agent.request("GET", "/v1/status").decode(SiteStatus.self) }
+    func status(_ agent: AgentHarness) async throws -> SiteStatus {
+        try await agent.request("GET", "/v1/status").decode(SiteStatus.self)
+    }
 
-    func waitFor(_ agent: AgentHarness, _ what: String, seconds: Double = 20, _ condition: (SiteStatus) -> Bool) async throws -> SiteStatus {
+    func waitFor(_ agent: AgentHarness, _ what: String, seconds: Double = 20, _ condition: (SiteStatus) -> Bool)
+        async throws -> SiteStatus
+    {
         let deadline = Date().addingTimeInterval(seconds)
         var last: SiteStatus?
         while Date() < deadline {
@@ -227,16 +263,22 @@ struct MasterSiteTests {
         throw AgentStartError("never \(what); last: \(String(describing: last?.rsyncd))")
     }
 
-    @Test("a new project's module is served without restarting the daemon, to the site's credential only; the credential needs the token")
+    @Test(
+        "a new project's module is served without restarting the daemon, to the site's credential only; the credential needs the token"
+    )
     func modules() async throws {
         let agent = try await AgentHarness()
         let upstream = agent.scratch.sub("upstream")
         try Tree.generate(at: upstream, files: 3)
         let port = freePort()
-        _ = try await agent.put("/v1/settings", AgentSettings(root: agent.scratch.path + "/root", rsyncd: RsyncdSpec(address: "127.0.0.1", port: port)))
+        _ = try await agent.put(
+            "/v1/settings",
+            AgentSettings(root: agent.scratch.path + "/root", rsyncd: RsyncdSpec(address: "127.0.0.1", port: port)))
         _ = try await agent.put("/v1/projects/one", try AgentHarness.project(upstream, path: "one"))
         _ = try await agent.waitForRun("one", revision: 1)
-        let running = try await waitFor(agent, "runs the daemon") { $0.rsyncd.state == .running && $0.rsyncd.modules == 1 }
+        let running = try await waitFor(agent, "runs the daemon") {
+            $0.rsyncd.state == .running && $0.rsyncd.modules == 1
+        }
         #expect(try await agent.request("GET", "/v1/rsyncd/credential", token: .some(nil)).status == 401)
         let credential = try await agent.request("GET", "/v1/rsyncd/credential").decode(RsyncCredential.self)
         #expect(credential.user == "mirrorsync")
@@ -251,21 +293,32 @@ struct MasterSiteTests {
         #expect(after.rsyncd.pid == running.rsyncd.pid && after.rsyncd.restarts == 0, "a new module needs no restart")
         #expect(await rsyncList("rsync://mirrorsync@127.0.0.1:\(port)/two/", password: credential.password).status == 0)
         // The revisions a slave catches up with; the state never holds the credential.
-        #expect(try await agent.request("GET", "/v1/revisions").decode(RevisionsResponse.self).projects == ["one": 1, "two": 1])
+        #expect(
+            try await agent.request("GET", "/v1/revisions").decode(RevisionsResponse.self).projects == [
+                "one": 1, "two": 1,
+            ])
         #expect(try await !agent.request("GET", "/v1/state").text.contains(credential.password))
         await agent.stop()
-        #expect(await rsyncList("rsync://mirrorsync@127.0.0.1:\(port)/one/", password: credential.password).status != 0, "stopped with the agent")
+        #expect(
+            await rsyncList("rsync://mirrorsync@127.0.0.1:\(port)/one/", password: credential.password).status != 0,
+            "stopped with the agent")
     }
 
-    @Test("a port already taken is an error in the status, retried with backoff rather than in a loop; once free, the daemon runs")
+    @Test(
+        "a port already taken is an error in the status, retried with backoff rather than in a loop; once free, the daemon runs"
+    )
     func portTaken() async throws {
         let agent = try await AgentHarness()
         let port = freePort()
         let holder = occupy(port)
-        _ = try await agent.put("/v1/settings", AgentSettings(root: agent.scratch.path + "/root", rsyncd: RsyncdSpec(address: "127.0.0.1", port: port)))
+        _ = try await agent.put(
+            "/v1/settings",
+            AgentSettings(root: agent.scratch.path + "/root", rsyncd: RsyncdSpec(address: "127.0.0.1", port: port)))
         let failed = try await waitFor(agent, "fails") { $0.rsyncd.state == .failed }
-        #expect(failed.rsyncd.message?.contains("cannot listen on 127.0.0.1:\(port): the address is already in use") == true,
-                "\(failed.rsyncd.message ?? "")")
+        #expect(
+            failed.rsyncd.message?.contains("cannot listen on 127.0.0.1:\(port): the address is already in use")
+                == true,
+            "\(failed.rsyncd.message ?? "")")
         #expect(failed.rsyncd.retryAt != nil)
         try await Task.sleep(for: .seconds(2))
         let later = try await status(agent)
@@ -275,16 +328,25 @@ struct MasterSiteTests {
         await agent.stop()
     }
 
-    @Test("reports from slaves are checked: a bad body names the field; an unknown slave or a project it does not serve is refused")
+    @Test(
+        "reports from slaves are checked: a bad body names the field; an unknown slave or a project it does not serve is refused"
+    )
     func reports() async throws {
         let agent = try await AgentHarness()
         let upstream = agent.scratch.sub("upstream")
         try Tree.generate(at: upstream, files: 1)
-        _ = try await agent.put("/v1/settings", AgentSettings(root: agent.scratch.path + "/root", slaves: ["a": "http://127.0.0.1:1", "b": "http://127.0.0.1:2"]))
-        _ = try await agent.put("/v1/projects/linux", try AgentHarness.project(upstream, path: "linux") { $0.slaves = ["a"] })
+        _ = try await agent.put(
+            "/v1/settings",
+            AgentSettings(
+                root: agent.scratch.path + "/root", slaves: ["a": "http://127.0.0.1:1", "b": "http://127.0.0.1:2"]))
+        _ = try await agent.put(
+            "/v1/projects/linux", try AgentHarness.project(upstream, path: "linux") { $0.slaves = ["a"] })
         _ = try await agent.waitForRun("linux", revision: 1)
-        func post(_ json: String) async throws -> AgentHarness.Reply { try await agent.request("POST", "/v1/reports", body: Data(json.utf8)) }
-        let good = #"{"slave":"a","project":"linux","revision":1,"result":"success","runID":3,"endedAt":"2026-11-26T08:00:00.000Z","durationSeconds":1.5}"#
+        func post(_ json: String) async throws -> AgentHarness.Reply {
+            try await agent.request("POST", "/v1/reports", body: Data(json.utf8))
+        }
+        let good =
+            #"{"slave":"a","project":"linux","revision":1,"result":"success","runID":3,"endedAt":"2026-11-26T08:00:00.000Z","durationSeconds":1.5}"#
 
         let missing = try await post(#"{"slave":"a","project":"linux"}"#)
         #expect(missing.status == 400 && missing.error?.field == "revision")
@@ -295,14 +357,16 @@ struct MasterSiteTests {
         #expect(unknown.status == 404 && unknown.error?.field == "slave")
         let unassigned = try await post(good.replacingOccurrences(of: #""slave":"a""#, with: #""slave":"b""#))
         #expect(unassigned.status == 409)
-        #expect(try await status(agent).projects["linux"]?.slaves["a"]?.result == nil, "nothing kept from refused reports")
+        #expect(
+            try await status(agent).projects["linux"]?.slaves["a"]?.result == nil, "nothing kept from refused reports")
 
         #expect(try await post(good).status == 202)
         let status = try await status(agent)
         let copy = try #require(status.projects["linux"]?.slaves["a"])
         #expect(copy.revision == 1 && copy.result == .success && copy.behind == 0 && copy.lastSeenAt != nil)
         #expect(!copy.reachable, "nothing answers at 127.0.0.1:1")
-        #expect(status.slaves.map(\.name) == ["a", "b"] && status.slaves.allSatisfy { !$0.reachable && $0.error != nil })
+        #expect(
+            status.slaves.map(\.name) == ["a", "b"] && status.slaves.allSatisfy { !$0.reachable && $0.error != nil })
         // A trigger's body is checked the same way.
         let trigger = try await agent.request("POST", "/v1/projects/linux/sync", body: Data(#"{"revision":"x"}"#.utf8))
         #expect(trigger.status == 400 && trigger.error?.field == "revision")

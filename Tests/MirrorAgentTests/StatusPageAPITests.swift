@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 import Testing
 @testable import MirrorAgent
@@ -12,13 +12,18 @@ import MirrorTestSupport
 @Suite("The status page (live master)")
 struct StatusPageAPITests {
     /// A GET with or without the token: its status, content type, security policy and body.
-    static func get(_ agent: AgentHarness, _ path: String, token: Bool = true) async throws -> (status: Int, type: String?, csp: String?, body: String) {
+    static func get(_ agent: AgentHarness, _ path: String, token: Bool = true) async throws -> (
+        status: Int, type: String?, csp: String?, body: String
+    ) {
         var request = URLRequest(url: URL(string: agent.base + path)!)
         if token { request.setValue("Bearer \(agent.token)", forHTTPHeaderField: "Authorization") }
         let (data, response) = try await URLSession.shared.data(for: request)
         let http = response as! HTTPURLResponse
-        return (http.statusCode, http.value(forHTTPHeaderField: "Content-Type"), http.value(forHTTPHeaderField: "Content-Security-Policy"),
-                String(decoding: data, as: UTF8.self))
+        return (
+            http.statusCode, http.value(forHTTPHeaderField: "Content-Type"),
+            http.value(forHTTPHeaderField: "Content-Security-Policy"),
+            String(decoding: data, as: UTF8.self)
+        )
     }
 
     static func suspended(_ agent: AgentHarness) throws -> AgentProjectSpec {
@@ -28,11 +33,14 @@ struct StatusPageAPITests {
         }
     }
 
-    @Test("behind the token unless publicStatus; HTML that may run no script; a page per project; 404 for one the master lacks; master only")
+    @Test(
+        "behind the token unless publicStatus; HTML that may run no script; a page per project; 404 for one the master lacks; master only"
+    )
     func access() async throws {
         let agent = try await AgentHarness()
         // ftp1 listens nowhere: it shows as unreachable.
-        let settings = AgentSettings(root: agent.scratch.path + "/root", slaves: ["ftp1": "http://127.0.0.1:\(freePort())"])
+        let settings = AgentSettings(
+            root: agent.scratch.path + "/root", slaves: ["ftp1": "http://127.0.0.1:\(freePort())"])
         #expect(try await agent.put("/v1/settings", settings).status == 200)
         var spec = try Self.suspended(agent)
         spec.tree.path = "debian"
@@ -49,9 +57,14 @@ struct StatusPageAPITests {
         #expect(project.status == 200 && project.body.contains("<h1>debian <span class=\"tag\">suspended</span></h1>"))
         #expect(project.body.contains("No run yet."))
         let missing = try await Self.get(agent, "/projects/nope")
-        #expect(missing.status == 404 && missing.type == "text/html; charset=utf-8" && missing.body.contains("No project nope"))
+        #expect(
+            missing.status == 404 && missing.type == "text/html; charset=utf-8"
+                && missing.body.contains("No project nope"))
 
-        #expect(try await agent.put("/v1/settings", AgentSettings(root: settings.root, publicStatus: true, slaves: settings.slaves)).status == 200)
+        #expect(
+            try await agent.put(
+                "/v1/settings", AgentSettings(root: settings.root, publicStatus: true, slaves: settings.slaves)
+            ).status == 200)
         #expect(try await Self.get(agent, "/", token: false).status == 200)
         #expect(try await Self.get(agent, "/projects/debian", token: false).status == 200)
         #expect(try await Self.get(agent, "/v1/state", token: false).status == 401, "only the status is public")
@@ -73,9 +86,12 @@ struct StatusPageAPITests {
         #expect(run.result == .failed)
         // The log's last line is the run's end, which no stderr line says.
         @Sendable func lastLine() async throws -> String {
-            try await agent.request("GET", "/v1/projects/gone/runs/\(run.id)/log").text.split(separator: "\n").last.map(String.init) ?? ""
+            try await agent.request("GET", "/v1/projects/gone/runs/\(run.id)/log").text.split(separator: "\n").last.map(
+                String.init) ?? ""
         }
-        try await eventually("the run's end in its log") { try await lastLine().hasPrefix("mirrorsync: run \(run.id) ") }
+        try await eventually("the run's end in its log") {
+            try await lastLine().hasPrefix("mirrorsync: run \(run.id) ")
+        }
         let last = try await lastLine()
         let page = try await Self.get(agent, "/projects/gone")
         #expect(page.body.contains("<article class=\"run bad\" id=\"run-\(run.id)\">"), "\(page.body)")
@@ -89,7 +105,9 @@ struct StatusPageAPITests {
     func thousand() async throws {
         let agent = try await AgentHarness()
         let slaves = Dictionary(uniqueKeysWithValues: (1...3).map { ("ftp\($0)", "http://127.0.0.1:\(freePort())") })
-        #expect(try await agent.put("/v1/settings", AgentSettings(root: agent.scratch.path + "/root", slaves: slaves)).status == 200)
+        #expect(
+            try await agent.put("/v1/settings", AgentSettings(root: agent.scratch.path + "/root", slaves: slaves))
+                .status == 200)
         var spec = try Self.suspended(agent)
         spec.slaves = slaves.keys.sorted()
         for i in 0..<1_000 {
@@ -108,8 +126,9 @@ struct StatusPageAPITests {
             size = page.body.utf8.count
         }
         times.sort()
-        print("GET / at 1,000 projects x 3 slaves (live master): \(size) bytes, median \(String(format: "%.0f", times[2] * 1000)) ms, "
-              + "best \(String(format: "%.0f", times[0] * 1000)) ms")
+        print(
+            "GET / at 1,000 projects x 3 slaves (live master): \(size) bytes, median \(String(format: "%.0f", times[2] * 1000)) ms, "
+                + "best \(String(format: "%.0f", times[0] * 1000)) ms")
         await agent.stop()
     }
 }

@@ -8,7 +8,8 @@ import MirrorTestSupport
 /// ends it; an agent started again knows it from its store.
 @Suite("Stuck projects (manual clock)")
 struct StuckProjectTests {
-    static let capped = SyncOutcome(result: .failed, reason: "deletion-cap", message: "the upstream would delete 900 files")
+    static let capped = SyncOutcome(
+        result: .failed, reason: "deletion-cap", message: "the upstream would delete 900 files")
 
     func status(_ h: SchedulerHarness) async -> ProjectStatus? { await h.scheduler.projectStates()["a"]?.status }
 
@@ -21,7 +22,9 @@ struct StuckProjectTests {
         try await eventually("a ends") { await self.status(h)?.activity == .idle }
     }
 
-    @Test("three failures in a row with one cause make a project stuck, in its state, the site's status, the metrics and the page; a success ends it")
+    @Test(
+        "three failures in a row with one cause make a project stuck, in its state, the site's status, the metrics and the page; a success ends it"
+    )
     func stuckAndMended() async throws {
         let scratch = Scratch("stuck")
         let clock = ManualClock()
@@ -45,7 +48,8 @@ struct StuckProjectTests {
         let metrics = AlertMetrics.render(projects: await h.scheduler.projectStates(), site: nil)
         #expect(metrics.contains(#"mirrorsync_project_stuck_runs{project="a",cause="deletion-cap"} 3"#), "\(metrics)")
         let state = try #require(await h.scheduler.projectStates()["a"])
-        let page = StatusPage.project("a", siteName: "site", state: state, site: nil, slaves: [], runs: [], now: clock.now())
+        let page = StatusPage.project(
+            "a", siteName: "site", state: state, site: nil, slaves: [], runs: [], now: clock.now())
         #expect(page.contains("stuck: deletion-cap"), "\(page)")
 
         // A cancelled run says nothing of the cause; the agent started again counts from its store.
@@ -61,21 +65,30 @@ struct StuckProjectTests {
         await again.shutdown()
     }
 
-    @Test("a streak: failures with one cause add up; another cause starts anew; a success ends it; a stopped run leaves it")
+    @Test(
+        "a streak: failures with one cause add up; another cause starts anew; a success ends it; a stopped run leaves it"
+    )
     func streak() {
         func record(_ result: RunResult, _ reason: String? = nil, at seconds: Double) -> RunRecord {
-            var run = RunRecord(id: 1, project: "a", trigger: .schedule, state: .finished, queuedAt: Date(timeIntervalSince1970: seconds))
+            var run = RunRecord(
+                id: 1, project: "a", trigger: .schedule, state: .finished,
+                queuedAt: Date(timeIntervalSince1970: seconds))
             run.result = result
             run.reason = reason
             run.endedAt = Date(timeIntervalSince1970: seconds)
             return run
         }
         // Newest first, as the store lists them.
-        let runs = [record(.failed, "no-space", at: 5), record(.cancelled, at: 4), record(.failed, "no-space", at: 3),
-                    record(.failed, "no-space", at: 2), record(.failed, "timeout", at: 1), record(.success, at: 0)]
-        #expect(FailureStreak.of(runs) == FailureStreak(cause: "no-space", runs: 3, since: Date(timeIntervalSince1970: 2)))
+        let runs = [
+            record(.failed, "no-space", at: 5), record(.cancelled, at: 4), record(.failed, "no-space", at: 3),
+            record(.failed, "no-space", at: 2), record(.failed, "timeout", at: 1), record(.success, at: 0),
+        ]
+        #expect(
+            FailureStreak.of(runs) == FailureStreak(cause: "no-space", runs: 3, since: Date(timeIntervalSince1970: 2)))
         #expect(FailureStreak.of(runs)?.isStuck == true)
-        #expect(FailureStreak.of(Array(runs.dropFirst(3))) == FailureStreak(cause: "no-space", runs: 1, since: Date(timeIntervalSince1970: 2)))
+        #expect(
+            FailureStreak.of(Array(runs.dropFirst(3)))
+                == FailureStreak(cause: "no-space", runs: 1, since: Date(timeIntervalSince1970: 2)))
         #expect(FailureStreak.of([record(.success, at: 9)] + runs) == nil)
     }
 }

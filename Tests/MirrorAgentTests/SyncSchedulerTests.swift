@@ -39,7 +39,9 @@ final class ScriptedRunner: SyncRunner {
     var running: Set<String> { state.withLock { Set($0.waiting.keys) } }
     func startCount(_ project: String) -> Int { starts.filter { $0.project == project }.count }
 
-    func finish(_ project: String, _ outcome: SyncOutcome = SyncOutcome(result: .success, message: "ok", filesTotal: 10)) {
+    func finish(
+        _ project: String, _ outcome: SyncOutcome = SyncOutcome(result: .success, message: "ok", filesTotal: 10)
+    ) {
         let waiter = state.withLock { $0.waiting.removeValue(forKey: project) }
         waiter?.resume(returning: outcome)
     }
@@ -63,11 +65,16 @@ final class SchedulerHarness: Sendable {
     let store: AgentStore
     let loop: Task<Void, Never>
 
-    init(clock: ManualClock = ManualClock(), directory: String? = nil, policy: SyncScheduler.Policy = .init(retryBase: 30),
-         role: AgentRole = .master, observer: (any RunObserver)? = nil) throws {
+    init(
+        clock: ManualClock = ManualClock(), directory: String? = nil,
+        policy: SyncScheduler.Policy = .init(retryBase: 30),
+        role: AgentRole = .master, observer: (any RunObserver)? = nil
+    ) throws {
         self.clock = clock
         store = try AgentStore(directory: directory ?? scratch.path)
-        scheduler = try SyncScheduler(store: store, role: role, runner: runner, observer: observer, clock: clock, policy: policy, logger: testLogger)
+        scheduler = try SyncScheduler(
+            store: store, role: role, runner: runner, observer: observer, clock: clock, policy: policy,
+            logger: testLogger)
         let scheduler = self.scheduler
         loop = Task { await scheduler.run() }
     }
@@ -78,8 +85,10 @@ final class SchedulerHarness: Sendable {
     }
 
     static func spec(every seconds: Int = 3600, suspended: Bool = false, exclude: [String] = []) -> AgentProjectSpec {
-        AgentProjectSpec(upstream: UpstreamSpec(url: .local(path: "/srv/upstream")), path: "p", interval: .every(TimeSpan(seconds: seconds)),
-                         exclude: exclude, suspended: suspended)
+        AgentProjectSpec(
+            upstream: UpstreamSpec(url: .local(path: "/srv/upstream")), path: "p",
+            interval: .every(TimeSpan(seconds: seconds)),
+            exclude: exclude, suspended: suspended)
     }
 
     /// Waits until the loop sleeps with nothing left to start.
@@ -247,23 +256,30 @@ struct SyncSchedulerTests {
         let h = try SchedulerHarness(policy: .init(maxAttempts: 3, retryBase: 30, retryMax: 600))
         _ = try await h.scheduler.putSettings(AgentSettings(root: h.scratch.path))
         _ = try await h.scheduler.putProject("a", spec: SchedulerHarness.spec())
-        let refused = SyncOutcome(result: .failed, exitCode: 10, reason: "rsync-exit-10", message: "Connection refused", retryable: true)
+        let refused = SyncOutcome(
+            result: .failed, exitCode: 10, reason: "rsync-exit-10", message: "Connection refused", retryable: true)
         try await eventually { h.runner.startCount("a") == 1 }
         let start = h.clock.now()
         h.runner.finish("a", refused)
-        try await eventually("waits to retry") { h.clock.nextDeadline.map { $0.timeIntervalSince(start) < 50 } ?? false }
+        try await eventually("waits to retry") {
+            h.clock.nextDeadline.map { $0.timeIntervalSince(start) < 50 } ?? false
+        }
         let firstWait = h.clock.nextDeadline!.timeIntervalSince(start)
         #expect(firstWait >= 15 && firstWait <= 45)
         // While it waits, the run says why: its attempts so far and the last one's reason.
         let id = try #require(try h.store.runs(project: "a").first?.id)
         let waiting = try #require(try await h.scheduler.run(id))
         #expect(waiting.state == .running && waiting.result == nil && waiting.attempts == 1, "\(waiting)")
-        #expect(waiting.exitCode == 10 && waiting.reason == "rsync-exit-10" && waiting.message == "Connection refused", "\(waiting)")
+        #expect(
+            waiting.exitCode == 10 && waiting.reason == "rsync-exit-10" && waiting.message == "Connection refused",
+            "\(waiting)")
         h.clock.advanceToNextDeadline()
         try await eventually { h.runner.startCount("a") == 2 }
         let secondStart = h.clock.now()
         h.runner.finish("a", refused)
-        try await eventually("waits longer") { h.clock.nextDeadline.map { $0.timeIntervalSince(secondStart) < 100 } ?? false }
+        try await eventually("waits longer") {
+            h.clock.nextDeadline.map { $0.timeIntervalSince(secondStart) < 100 } ?? false
+        }
         #expect(h.clock.nextDeadline!.timeIntervalSince(secondStart) >= 30)
         h.clock.advanceToNextDeadline()
         try await eventually { h.runner.startCount("a") == 3 }

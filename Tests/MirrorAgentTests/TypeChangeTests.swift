@@ -4,7 +4,7 @@ import Testing
 import MirrorCore
 import MirrorTestSupport
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An entry the upstream turns into another type (a directory into a file or a link, and back) arrives in one run, in
@@ -32,8 +32,9 @@ struct TypeChangeTests {
     }
 
     func job(_ source: String, _ destination: String, _ mode: Mode, previous: Int? = nil) -> SyncJob {
-        var job = SyncJob(project: "test", source: .test(source), destination: destination + "/", twoStage: mode.twoStage,
-                          timeout: TimeSpan(seconds: 120), maxDelete: .files(1000), previousFiles: previous)
+        var job = SyncJob(
+            project: "test", source: .test(source), destination: destination + "/", twoStage: mode.twoStage,
+            timeout: TimeSpan(seconds: 120), maxDelete: .files(1000), previousFiles: previous)
         job.publish = mode.publish
         return job
     }
@@ -47,10 +48,15 @@ struct TypeChangeTests {
         let fm = FileManager.default
         try Tree.generate(at: upstream, files: 20)
         func file(_ path: String, _ text: String = "x") throws {
-            try fm.createDirectory(atPath: (upstream + "/" + path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try fm.createDirectory(
+                atPath: (upstream + "/" + path as NSString).deletingLastPathComponent, withIntermediateDirectories: true
+            )
             try Data(text.utf8).write(to: URL(fileURLWithPath: upstream + "/" + path))
         }
-        for path in ["dirToFile/a", "dirToFile/sub/b", "dirToLink/a", "dists/main/Packages", "fileToDir", "fileToLink", "Release"] {
+        for path in [
+            "dirToFile/a", "dirToFile/sub/b", "dirToLink/a", "dists/main/Packages", "fileToDir", "fileToLink",
+            "Release",
+        ] {
             try file(path)
         }
         try fm.createSymbolicLink(atPath: upstream + "/linkToDir", withDestinationPath: "pool")
@@ -80,14 +86,18 @@ struct TypeChangeTests {
         if mode.publish == .inPlace { #expect(changed.filesDeleted == 6, "\(changed)") }
     }
 
-    @Test("the deletions a change of type makes count against the cap: over it, nothing changes; within it, the change arrives")
+    @Test(
+        "the deletions a change of type makes count against the cap: over it, nothing changes; within it, the change arrives"
+    )
     func capped() async throws {
         let scratch = Scratch()
         let upstream = scratch.path + "/upstream"
         let fm = FileManager.default
         try Tree.generate(at: upstream, files: 20)
         try fm.createDirectory(atPath: upstream + "/swap/sub/deeper", withIntermediateDirectories: true)
-        for path in ["swap/a", "swap/sub/b", "swap/sub/deeper/c"] { try Data("x".utf8).write(to: URL(fileURLWithPath: upstream + "/" + path)) }
+        for path in ["swap/a", "swap/sub/b", "swap/sub/deeper/c"] {
+            try Data("x".utf8).write(to: URL(fileURLWithPath: upstream + "/" + path))
+        }
         try fm.createSymbolicLink(atPath: upstream + "/swap/l", withDestinationPath: "a")
         try settle(upstream)
         let daemon = try RsyncDaemon(tree: upstream, scratch: scratch)

@@ -4,9 +4,12 @@ import MirrorCore
 import MirrorTestSupport
 
 /// A command run to its end off the cooperative pool, its standard output and error together.
-func runTool(_ arguments: [String], in directory: String, environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
-    let result = try await runProgram("/usr/bin/env", arguments, in: directory,
-                                      environment: ProcessInfo.processInfo.environment.merging(environment) { $1 })
+func runTool(_ arguments: [String], in directory: String, environment: [String: String] = [:]) async throws -> (
+    status: Int32, output: String
+) {
+    let result = try await runProgram(
+        "/usr/bin/env", arguments, in: directory,
+        environment: ProcessInfo.processInfo.environment.merging(environment) { $1 })
     return (result.status, result.stdout + result.stderr)
 }
 
@@ -32,23 +35,27 @@ struct GitOpsTests {
         try #require(version.status == 0, "pre-commit is not installed (make deps installs it): \(version.output)")
 
         let hooks = scratch.sub("hooks")
-        try FileManager.default.copyItem(atPath: Binary.repositoryRoot + "/.pre-commit-hooks.yaml", toPath: hooks + "/.pre-commit-hooks.yaml")
-        for step in [["git", "init", "-q", "-b", "main"], ["git", "add", "."], ["git", "commit", "-q", "-m", "hooks"]] {
+        try FileManager.default.copyItem(
+            atPath: Binary.repositoryRoot + "/.pre-commit-hooks.yaml", toPath: hooks + "/.pre-commit-hooks.yaml")
+        for step in [
+            ["git", "init", "-q", "-b", "main"], ["git", "add", "."], ["git", "commit", "-q", "-m", "hooks"],
+        ] {
             let result = try await run(step, in: hooks)
             try #require(result.status == 0, "\(step): \(result.output)")
         }
-        let rev = try await run(["git", "rev-parse", "HEAD"], in: hooks).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let rev = try await run(["git", "rev-parse", "HEAD"], in: hooks).output.trimmingCharacters(
+            in: .whitespacesAndNewlines)
 
         let site = scratch.sub("site")
         try FileManager.default.copyItem(atPath: Binary.repositoryRoot + "/mirrors.d", toPath: site + "/mirrors.d")
         try """
-            repos:
-              - repo: \(hooks)
-                rev: \(rev)
-                hooks:
-                  - id: mirrorsync-validate
+        repos:
+          - repo: \(hooks)
+            rev: \(rev)
+            hooks:
+              - id: mirrorsync-validate
 
-            """.write(toFile: site + "/.pre-commit-config.yaml", atomically: true, encoding: .utf8)
+        """.write(toFile: site + "/.pre-commit-config.yaml", atomically: true, encoding: .utf8)
         try "a site\n".write(toFile: site + "/README", atomically: true, encoding: .utf8)
         for step in [["git", "init", "-q", "-b", "main"], ["pre-commit", "install"], ["git", "add", "."]] {
             let result = try await run(step, in: site)
@@ -62,13 +69,16 @@ struct GitOpsTests {
 
         let file = site + "/mirrors.d/40-projects-debian.yaml"
         var lines = try String(contentsOfFile: file, encoding: .utf8).components(separatedBy: "\n")
-        let index = try #require(lines.firstIndex { $0.hasPrefix("    interval:") }, "no '    interval:' line in 40-projects-debian.yaml")
+        let index = try #require(
+            lines.firstIndex { $0.hasPrefix("    interval:") }, "no '    interval:' line in 40-projects-debian.yaml")
         lines[index] = lines[index].replacingOccurrences(of: "interval:", with: "intervall:")
         try lines.joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
         _ = try await run(["git", "add", "mirrors.d"], in: site)
         let bad = try await run(["git", "commit", "-m", "a typo"], in: site)
         #expect(bad.status != 0, "\(bad.output)")
-        #expect(bad.output.contains("mirrors.d/40-projects-debian.yaml:\(index + 1):5: error: unknown key 'intervall'"), "\(bad.output)")
+        #expect(
+            bad.output.contains("mirrors.d/40-projects-debian.yaml:\(index + 1):5: error: unknown key 'intervall'"),
+            "\(bad.output)")
         #expect(bad.output.contains("Failed"), "\(bad.output)")
         let log = try await run(["git", "log", "--format=%s"], in: site)
         #expect(log.output == "the site\n", "the bad commit went in: \(log.output)")
@@ -99,7 +109,8 @@ struct GitOpsTests {
     }
 
     /// The CI examples as YAML (PyYAML reads them, as their CI systems' parsers would), and what each job does.
-    @Test("the CI examples parse, validate on every merge request, post the markdown plan, and apply on the main branch")
+    @Test(
+        "the CI examples parse, validate on every merge request, post the markdown plan, and apply on the main branch")
     func ciExamples() async throws {
         let script = """
             import json, sys, yaml
@@ -117,11 +128,19 @@ struct GitOpsTests {
             return (script, "\(job["rules"] ?? "")")
         }
         #expect(gitlab["stages"] as? [String] == ["validate", "plan", "apply"])
-        let validate = try gitlabJob("validate"), plan = try gitlabJob("plan"), apply = try gitlabJob("apply")
+        let validate = try gitlabJob("validate")
+        let plan = try gitlabJob("plan")
+        let apply = try gitlabJob("apply")
         #expect(validate.script.contains("mirrorsync validate") && validate.rules.contains("merge_request_event"))
-        #expect(plan.script.contains("reconcile \"$MIRRORS_DIR\" --dry-run --output markdown") && plan.rules.contains("merge_request_event"))
-        #expect(plan.script.contains(PlanMarkdown.marker) && plan.script.contains("merge_requests/$CI_MERGE_REQUEST_IID/notes"))
-        #expect(apply.script.contains("mirrorsync reconcile \"$MIRRORS_DIR\" --token-file") && apply.rules.contains("$CI_DEFAULT_BRANCH"))
+        #expect(
+            plan.script.contains("reconcile \"$MIRRORS_DIR\" --dry-run --output markdown")
+                && plan.rules.contains("merge_request_event"))
+        #expect(
+            plan.script.contains(PlanMarkdown.marker)
+                && plan.script.contains("merge_requests/$CI_MERGE_REQUEST_IID/notes"))
+        #expect(
+            apply.script.contains("mirrorsync reconcile \"$MIRRORS_DIR\" --token-file")
+                && apply.rules.contains("$CI_DEFAULT_BRANCH"))
         #expect(!apply.script.contains("--dry-run"))
 
         let github = try #require(parsed["github-actions.yml"] as? [String: Any])
@@ -135,10 +154,14 @@ struct GitOpsTests {
             return steps.map { "\($0["run"] ?? "") \($0["with"] ?? "")" }.joined(separator: "\n")
         }
         #expect(try steps("validate").contains("mirrorsync validate"))
-        #expect(try steps("plan").contains("--dry-run --output markdown") && steps("plan").contains(PlanMarkdown.marker))
-        let planCondition = "\(jobs["plan"]?["if"] ?? "")", applyCondition = "\(jobs["apply"]?["if"] ?? "")"
+        #expect(
+            try steps("plan").contains("--dry-run --output markdown") && steps("plan").contains(PlanMarkdown.marker))
+        let planCondition = "\(jobs["plan"]?["if"] ?? "")"
+        let applyCondition = "\(jobs["apply"]?["if"] ?? "")"
         #expect(planCondition.contains("pull_request"))
-        #expect(try steps("apply").contains("mirrorsync reconcile \"$MIRRORS_DIR\" --token-file") && !steps("apply").contains("--dry-run"))
+        #expect(
+            try steps("apply").contains("mirrorsync reconcile \"$MIRRORS_DIR\" --token-file")
+                && !steps("apply").contains("--dry-run"))
         #expect(applyCondition.contains("refs/heads/main"))
     }
 }

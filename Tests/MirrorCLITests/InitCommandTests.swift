@@ -8,15 +8,19 @@ struct InitCommandTests {
     func initThenValidate() async throws {
         let scratch = Scratch("init-cli")
         let directory = scratch.path + "/site/mirrors.d"
-        let made = try await Binary.run(["init", directory, "--state-dir", scratch.path + "/state", "--root", scratch.path + "/m",
-                                         "--public-dir", scratch.path + "/p"])
+        let made = try await Binary.run([
+            "init", directory, "--state-dir", scratch.path + "/state", "--root", scratch.path + "/m",
+            "--public-dir", scratch.path + "/p",
+        ])
         #expect(made.status == 0, "\(made.stderr)")
         #expect(made.stdout.contains("wrote \(directory)/00-master.yaml\n"))
         #expect(made.stdout.contains("mirrorsync up \(directory)"))
         let checked = try await Binary.run(["validate", directory])
         #expect(checked.status == 0, "\(checked.stderr)")
         #expect(checked.stderr.isEmpty, "a starter should validate without a warning: \(checked.stderr)")
-        #expect(checked.stdout.contains("valid: 1 project, 1 slave, 1 upstream, 1 interval in 5 files\n"), "\(checked.stdout)")
+        #expect(
+            checked.stdout.contains("valid: 1 project, 1 slave, 1 upstream, 1 interval in 5 files\n"),
+            "\(checked.stdout)")
         let master = try String(contentsOfFile: directory + "/00-master.yaml", encoding: .utf8)
         #expect(master.contains("tokenFile: \"\(scratch.path)/state/token\""))
         #expect(master.contains("root: \"\(scratch.path)/m\""))

@@ -6,35 +6,40 @@ import MirrorReconciler
 import MirrorCore
 import MirrorTestSupport
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite("mirrorsync reconcile, status and sync (the binary against live agents)", .serialized)
 struct ReconcileCommandTests {
-    @Test("dry-run exits 2 with changes pending, apply converges with 0, then dry-run exits 0; an agent down or an invalid config: 1")
+    @Test(
+        "dry-run exits 2 with changes pending, apply converges with 0, then dry-run exits 0; an agent down or an invalid config: 1"
+    )
     func exitCodes() async throws {
         let scratch = Scratch("cli-site")
         let token = try cliToken(in: scratch)
         try Tree.generate(at: scratch.path + "/upstream/linux", files: 5)
-        var daemons: [AgentDaemon] = [], tasks: [Task<Void, Never>] = []
+        var daemons: [AgentDaemon] = []
+        var tasks: [Task<Void, Never>] = []
         var ports: [Int] = []
         for (role, name) in [(AgentRole.master, "master"), (.slave, "ftp1")] {
-            let daemon = try AgentDaemon(options: AgentOptions(role: role, name: name, host: "127.0.0.1", port: 0, tokenFile: token,
-                                                               stateDirectory: scratch.path + "/\(name)", policy: .init(maxAttempts: 1),
-                                                               handleSignals: false, allowLocalUpstreams: [scratch.path + "/upstream"]),
-                                         logger: testLogger)
+            let daemon = try AgentDaemon(
+                options: AgentOptions(
+                    role: role, name: name, host: "127.0.0.1", port: 0, tokenFile: token,
+                    stateDirectory: scratch.path + "/\(name)", policy: .init(maxAttempts: 1),
+                    handleSignals: false, allowLocalUpstreams: [scratch.path + "/upstream"]),
+                logger: testLogger)
             daemons.append(daemon)
             tasks.append(Task { try? await daemon.run() })
             ports.append(await daemon.listeningPort() ?? 0)
         }
         let dir = scratch.sub("mirrors.d")
         try """
-            master: { api: "http://127.0.0.1:\(ports[0])", tokenFile: \(token), root: \(scratch.path)/root, rsyncd: { address: 127.0.0.1, port: \(freePort()) } }
-            intervals: { hourly: { every: 1h } }
-            upstreams: { local: { url: \(scratch.path)/upstream } }
-            slaves: { ftp1: { api: "http://127.0.0.1:\(ports[1])", publicDir: \(scratch.path)/pub } }
-            projects: { linux: { upstream: local, source: linux, interval: hourly } }
-            """.write(toFile: dir + "/site.yaml", atomically: true, encoding: .utf8)
+        master: { api: "http://127.0.0.1:\(ports[0])", tokenFile: \(token), root: \(scratch.path)/root, rsyncd: { address: 127.0.0.1, port: \(freePort()) } }
+        intervals: { hourly: { every: 1h } }
+        upstreams: { local: { url: \(scratch.path)/upstream } }
+        slaves: { ftp1: { api: "http://127.0.0.1:\(ports[1])", publicDir: \(scratch.path)/pub } }
+        projects: { linux: { upstream: local, source: linux, interval: hourly } }
+        """.write(toFile: dir + "/site.yaml", atomically: true, encoding: .utf8)
 
         // The agents answer from this test process, which every suite of the run shares: a generous --agent-timeout
         // where they are up, so that a slow answer is not taken for an agent that is down.
@@ -43,11 +48,18 @@ struct ReconcileCommandTests {
         }
         let pending = try await live(["reconcile", dir, "--dry-run"])
         #expect(pending.status == 2, "\(pending.stderr)")
-        #expect(pending.stdout.contains("+ project linux") && pending.stdout.hasSuffix("Plan: 4 to create, 0 to update, 0 to remove.\n"))
+        #expect(
+            pending.stdout.contains("+ project linux")
+                && pending.stdout.hasSuffix("Plan: 4 to create, 0 to update, 0 to remove.\n"))
         let markdown = try await live(["reconcile", dir, "--dry-run", "--output", "markdown"])
         #expect(markdown.status == 2, "\(markdown.stderr)")
-        #expect(markdown.stdout.hasPrefix(PlanMarkdown.marker + "\n### mirrorsync plan: 4 to create, 0 to update, 0 to remove\n"), "\(markdown.stdout)")
-        #expect(markdown.stdout.contains("| create | project `linux` | upstream=local interval=hourly |"), "\(markdown.stdout)")
+        #expect(
+            markdown.stdout.hasPrefix(
+                PlanMarkdown.marker + "\n### mirrorsync plan: 4 to create, 0 to update, 0 to remove\n"),
+            "\(markdown.stdout)")
+        #expect(
+            markdown.stdout.contains("| create | project `linux` | upstream=local interval=hourly |"),
+            "\(markdown.stdout)")
         let applied = try await live(["reconcile", dir])
         #expect(applied.status == 0, "\(applied.stdout)\(applied.stderr)")
         #expect(applied.stdout.hasSuffix("Applied 4 changes; every agent has converged.\n"))
@@ -71,10 +83,13 @@ struct ReconcileCommandTests {
         #expect(down.stdout.contains("slave ftp1  http://127.0.0.1:\(ports[1])  unreachable:"))
         let downMarkdown = try await Binary.run(["reconcile", dir, "--dry-run", "--output", "markdown"])
         #expect(downMarkdown.status == 1)
-        #expect(downMarkdown.stdout.contains("| slave `ftp1` | `http://127.0.0.1:\(ports[1])` | `"), "\(downMarkdown.stdout)")
+        #expect(
+            downMarkdown.stdout.contains("| slave `ftp1` | `http://127.0.0.1:\(ports[1])` | `"),
+            "\(downMarkdown.stdout)")
         #expect(try await Binary.run(["status", dir]).status == 1)
 
-        try "projects: { linux: { upstream: nowhere, interval: hourly } }\n".write(toFile: dir + "/zz-broken.yaml", atomically: true, encoding: .utf8)
+        try "projects: { linux: { upstream: nowhere, interval: hourly } }\n".write(
+            toFile: dir + "/zz-broken.yaml", atomically: true, encoding: .utf8)
         let invalid = try await Binary.run(["reconcile", dir])
         #expect(invalid.status == 1 && invalid.stderr.contains("project 'linux' is defined twice"))
         try FileManager.default.removeItem(atPath: dir + "/zz-broken.yaml")
@@ -85,29 +100,37 @@ struct ReconcileCommandTests {
         await tasks[0].value
     }
 
-    @Test("an agent's 403 for a path out of its bounds is shown as the agent said it, naming the agent and the project; exit 1")
+    @Test(
+        "an agent's 403 for a path out of its bounds is shown as the agent said it, naming the agent and the project; exit 1"
+    )
     func forbiddenPath() async throws {
         let scratch = Scratch("cli-bounds")
         let token = try cliToken(in: scratch)
         try Tree.generate(at: scratch.path + "/upstream/linux", files: 2)
         // The master may read no local upstream at all.
-        let master = try AgentDaemon(options: AgentOptions(role: .master, name: "master", host: "127.0.0.1", port: 0, tokenFile: token,
-                                                           stateDirectory: scratch.path + "/master", handleSignals: false), logger: testLogger)
+        let master = try AgentDaemon(
+            options: AgentOptions(
+                role: .master, name: "master", host: "127.0.0.1", port: 0, tokenFile: token,
+                stateDirectory: scratch.path + "/master", handleSignals: false), logger: testLogger)
         let task = Task { try? await master.run() }
         let port = await master.listeningPort() ?? 0
         let dir = scratch.sub("mirrors.d")
         try """
-            master: { api: "http://127.0.0.1:\(port)", tokenFile: \(token), root: \(scratch.path)/root, rsyncd: { address: 127.0.0.1, port: \(freePort()) } }
-            intervals: { hourly: { every: 1h } }
-            upstreams: { local: { url: \(scratch.path)/upstream } }
-            projects: { linux: { upstream: local, source: linux, interval: hourly } }
-            """.write(toFile: dir + "/site.yaml", atomically: true, encoding: .utf8)
+        master: { api: "http://127.0.0.1:\(port)", tokenFile: \(token), root: \(scratch.path)/root, rsyncd: { address: 127.0.0.1, port: \(freePort()) } }
+        intervals: { hourly: { every: 1h } }
+        upstreams: { local: { url: \(scratch.path)/upstream } }
+        projects: { linux: { upstream: local, source: linux, interval: hourly } }
+        """.write(toFile: dir + "/site.yaml", atomically: true, encoding: .utf8)
         let applied = try await Binary.run(["reconcile", dir, "--timeout", "1"])
         #expect(applied.status == 1)
-        #expect(applied.stdout.contains("error: master: linux: PUT /v1/projects/linux?managed=true answered 403: upstream.url '\(scratch.path)/upstream' "
-            + "is refused: this agent reads no local directory (no --allow-local-upstream); start the agent with --allow-local-upstream"),
+        #expect(
+            applied.stdout.contains(
+                "error: master: linux: PUT /v1/projects/linux?managed=true answered 403: upstream.url '\(scratch.path)/upstream' "
+                    + "is refused: this agent reads no local directory (no --allow-local-upstream); start the agent with --allow-local-upstream"
+            ),
             "\(applied.stdout)")
-        #expect(try await HTTPAgentClient(base: "http://127.0.0.1:\(port)", token: "cli-token").state().projects.isEmpty)
+        #expect(
+            try await HTTPAgentClient(base: "http://127.0.0.1:\(port)", token: "cli-token").state().projects.isEmpty)
         await master.shutdown()
         await task.value
     }
@@ -124,16 +147,23 @@ struct StatusTableTests {
             slaves: { ftp1: { api: "http://127.0.0.1:7071", publicDir: /srv/ftp }, ftp2: { api: "http://127.0.0.1:7072", publicDir: /srv/www } }
             projects: { linux: { upstream: up, interval: hourly } }
             """
-        let desired = DesiredAgent.all(from: try DesiredStateLoader().load(files: [("a.yaml", Array(yaml.utf8))], directory: "mirrors.d").state)
+        let desired = DesiredAgent.all(
+            from: try DesiredStateLoader().load(files: [("a.yaml", Array(yaml.utf8))], directory: "mirrors.d").state)
         func state(_ agent: DesiredAgent, revision: Int) -> Planner.Observation {
             let projects = agent.projects.mapValues { spec in
-                ProjectState(spec: spec, generation: Generation.of(spec), status: ProjectStatus(activity: .idle, revision: revision), managed: true)
+                ProjectState(
+                    spec: spec, generation: Generation.of(spec),
+                    status: ProjectStatus(activity: .idle, revision: revision), managed: true)
             }
-            return .state(AgentState(role: agent.role, name: agent.name, bootID: "b", version: "v", settings: agent.settings,
-                                     settingsGeneration: nil, projects: projects))
+            return .state(
+                AgentState(
+                    role: agent.role, name: agent.name, bootID: "b", version: "v", settings: agent.settings,
+                    settingsGeneration: nil, projects: projects))
         }
-        let observed: [String: Planner.Observation] = ["master": state(desired[0], revision: 5), "ftp1": state(desired[1], revision: 3),
-                                                       "ftp2": state(desired[2], revision: 5)]
+        let observed: [String: Planner.Observation] = [
+            "master": state(desired[0], revision: 5), "ftp1": state(desired[1], revision: 3),
+            "ftp2": state(desired[2], revision: 5),
+        ]
         let report = StatusCommand.report(desired: desired, observed: observed, now: Date())
         #expect(report.rows.map(\.behind) == [nil, 2, 0])
         let table = StatusCommand.table(report, now: Date())

@@ -6,8 +6,9 @@ import Testing
 @Suite("Agent request bodies")
 struct AgentRequestTests {
     static let spec = AgentProjectSpec(
-        upstream: UpstreamSpec(url: try! UpstreamLocation.parse("rsync://mirror@127.0.0.1:8873/pub/"),
-                               passwordFile: "/etc/mirrorsync/up.secret", bandwidthLimit: ByteSize(bytes: 1 << 20)),
+        upstream: UpstreamSpec(
+            url: try! UpstreamLocation.parse("rsync://mirror@127.0.0.1:8873/pub/"),
+            passwordFile: "/etc/mirrorsync/up.secret", bandwidthLimit: ByteSize(bytes: 1 << 20)),
         source: "debian", path: "debian", interval: .every(TimeSpan(seconds: 3600), jitter: TimeSpan(seconds: 60)),
         exclude: ["*.tmp"], twoStage: ["Packages*"], rsyncOptions: ["--no-owner"], timeout: TimeSpan(seconds: 7200),
         maxDelete: .percent(2.5), slaves: ["ftp1"])
@@ -21,10 +22,13 @@ struct AgentRequestTests {
         let read = try AgentRequest.project(try body(Self.spec), name: "debian")
         #expect(read == Self.spec)
         #expect(Generation.of(read) == Generation.of(Self.spec))
-        let cron = AgentProjectSpec(upstream: UpstreamSpec(url: .local(path: "/srv/up")), path: "x",
-                                    interval: .cron(try CronExpression.parse("@daily"), timezone: "Europe/Berlin"))
+        let cron = AgentProjectSpec(
+            upstream: UpstreamSpec(url: .local(path: "/srv/up")), path: "x",
+            interval: .cron(try CronExpression.parse("@daily"), timezone: "Europe/Berlin"))
         #expect(try AgentRequest.project(try body(cron), name: "x") == cron)
-        let settings = AgentSettings(root: "/srv/mirror", maxConcurrentSyncs: 2, publicStatus: true, rsyncd: RsyncdSpec(address: "127.0.0.1", port: 8730))
+        let settings = AgentSettings(
+            root: "/srv/mirror", maxConcurrentSyncs: 2, publicStatus: true,
+            rsyncd: RsyncdSpec(address: "127.0.0.1", port: 8730))
         #expect(try AgentRequest.settings(try body(settings)) == settings)
     }
 
@@ -38,9 +42,12 @@ struct AgentRequestTests {
         copy.tree.exclude.append("*.iso")
         copy.twoStage = []
         copy.slaves.append("ftp2")
-        #expect(original.upstream.passwordFile == "/etc/mirrorsync/up.secret" && original.interval.every == TimeSpan(seconds: 3600))
+        #expect(
+            original.upstream.passwordFile == "/etc/mirrorsync/up.secret"
+                && original.interval.every == TimeSpan(seconds: 3600))
         #expect(original.exclude == ["*.tmp"] && original.twoStage == ["Packages*"] && original.slaves == ["ftp1"])
-        #expect(copy.upstream.passwordFile == nil && copy.exclude == ["*.tmp", "*.iso"] && copy.slaves == ["ftp1", "ftp2"])
+        #expect(
+            copy.upstream.passwordFile == nil && copy.exclude == ["*.tmp", "*.iso"] && copy.slaves == ["ftp1", "ftp2"])
         #expect(copy != original && Generation.of(copy) != Generation.of(original))
         #expect(Set([original, copy, Self.spec]).count == 2)
         // Written side by side on every core: each copy stays its own.
@@ -60,8 +67,11 @@ struct AgentRequestTests {
         // fed the fields straight: the same.)
         #expect(Generation.of(Self.spec) == "59330d730b911846")
         #expect(Generation.reference(of: Self.spec) == Generation.of(Self.spec))
-        #expect(ProjectsDigest.of([(name: "debian", generation: Generation.of(Self.spec), managed: true),
-                                   (name: "linux", generation: "0123456789abcdef", managed: false)]) == "4db292053b7ee241")
+        #expect(
+            ProjectsDigest.of([
+                (name: "debian", generation: Generation.of(Self.spec), managed: true),
+                (name: "linux", generation: "0123456789abcdef", managed: false),
+            ]) == "4db292053b7ee241")
     }
 
     @Test("generations ignore key order and formatting, and change with the spec")
@@ -70,28 +80,51 @@ struct AgentRequestTests {
         #expect(Generation.of(other) == Generation.of(Self.spec))
         other.exclude.append("*.part")
         #expect(Generation.of(other) != Generation.of(Self.spec))
-        let reordered = #"{"path":"debian","interval":{"jitter":"1m","every":"60m"},"source":"debian/","upstream":{"url":"rsync://mirror@127.0.0.1:8873/pub","passwordFile":"/etc/mirrorsync/up.secret","bandwidthLimit":"1MiB","timeout":"2h","ioTimeout":"10m"},"exclude":["*.tmp"],"twoStage":["Packages*"],"rsyncOptions":["--no-owner"],"timeout":"2h","maxDelete":"2.5%","slaves":["ftp1"]}"#
+        let reordered =
+            #"{"path":"debian","interval":{"jitter":"1m","every":"60m"},"source":"debian/","upstream":{"url":"rsync://mirror@127.0.0.1:8873/pub","passwordFile":"/etc/mirrorsync/up.secret","bandwidthLimit":"1MiB","timeout":"2h","ioTimeout":"10m"},"exclude":["*.tmp"],"twoStage":["Packages*"],"rsyncOptions":["--no-owner"],"timeout":"2h","maxDelete":"2.5%","slaves":["ftp1"]}"#
         var expected = Self.spec
         expected.upstream.timeout = TimeSpan(seconds: 7200)
         #expect(try AgentRequest.project(Array(reordered.utf8), name: "debian") == expected)
     }
 
-    @Test("hostile or broken bodies are refused with the field and place", arguments: [
-        (#"{"upstream":{"url":"/srv/up"},"path":"../etc","interval":{"every":"1h"}}"#, "path", "'..' segment"),
-        (#"{"upstream":{"url":"/srv/up"},"path":"x","interval":{"every":"1h"},"exclude":["+ /etc"]}"#, "exclude", "filter rule"),
-        (#"{"upstream":{"url":"/srv/up"},"path":"x","interval":{"every":"1h"},"rsyncOptions":["--rsh=sh"]}"#, "rsyncOptions", "not allowed"),
-        (#"{"upstream":{"url":"/srv/up"},"path":"x","interval":{"every":"1h"},"owner":"root"}"#, "owner", "unknown key"),
-        (#"{"upstream":{"url":"rsync://u:pw@h/m/"},"path":"x","interval":{"every":"1h"}}"#, "url", "holds a password"),
-        (#"{"upstream":{"url":"/srv/up","password":"x"},"path":"x","interval":{"every":"1h"}}"#, "password", "secrets never go inline"),
-        (#"{"path":"x","interval":{"every":"1h"}}"#, "upstream", "has no 'upstream'"),
-        (#"{"upstream":{"url":"/srv/up"},"path":"x","interval":{"every":"1h"},"suspended":"yes"}"#, "suspended", "true or false"),
-    ])
+    @Test(
+        "hostile or broken bodies are refused with the field and place",
+        arguments: [
+            (#"{"upstream":{"url":"/srv/up"},"path":"../etc","interval":{"every":"1h"}}"#, "path", "'..' segment"),
+            (
+                #"{"upstream":{"url":"/srv/up"},"path":"x","interval":{"every":"1h"},"exclude":["+ /etc"]}"#, "exclude",
+                "filter rule"
+            ),
+            (
+                #"{"upstream":{"url":"/srv/up"},"path":"x","interval":{"every":"1h"},"rsyncOptions":["--rsh=sh"]}"#,
+                "rsyncOptions", "not allowed"
+            ),
+            (
+                #"{"upstream":{"url":"/srv/up"},"path":"x","interval":{"every":"1h"},"owner":"root"}"#, "owner",
+                "unknown key"
+            ),
+            (
+                #"{"upstream":{"url":"rsync://u:pw@h/m/"},"path":"x","interval":{"every":"1h"}}"#, "url",
+                "holds a password"
+            ),
+            (
+                #"{"upstream":{"url":"/srv/up","password":"x"},"path":"x","interval":{"every":"1h"}}"#, "password",
+                "secrets never go inline"
+            ),
+            (#"{"path":"x","interval":{"every":"1h"}}"#, "upstream", "has no 'upstream'"),
+            (
+                #"{"upstream":{"url":"/srv/up"},"path":"x","interval":{"every":"1h"},"suspended":"yes"}"#, "suspended",
+                "true or false"
+            ),
+        ])
     func refused(_ text: String, _ field: String, _ words: String) {
         #expect {
             try AgentRequest.project(Array(text.utf8), name: "x")
         } throws: { error in
             let d = (error as! ConfigError).errors
-            return d.contains { $0.field == field && $0.message.contains(words) && $0.line == 1 && $0.file == "request body" }
+            return d.contains {
+                $0.field == field && $0.message.contains(words) && $0.line == 1 && $0.file == "request body"
+            }
         }
     }
 
@@ -104,17 +137,24 @@ struct AgentRequestTests {
         #expect(throws: ConfigError.self) { try AgentRequest.settings(Array(#"{"root":"srv"}"#.utf8)) }
     }
 
-    @Test("a slave's pull names the site's credential; mirrors.d cannot, and a body may not mix it with a user or a passwordFile")
+    @Test(
+        "a slave's pull names the site's credential; mirrors.d cannot, and a body may not mix it with a user or a passwordFile"
+    )
     func siteCredential() throws {
-        let pull = AgentProjectSpec(upstream: UpstreamSpec(url: .rsync(user: nil, host: "m", port: 8873, path: "p"), credential: .site), path: "p",
-                                    interval: .every(TimeSpan(seconds: 3600)))
+        let pull = AgentProjectSpec(
+            upstream: UpstreamSpec(url: .rsync(user: nil, host: "m", port: 8873, path: "p"), credential: .site),
+            path: "p",
+            interval: .every(TimeSpan(seconds: 3600)))
         #expect(try AgentRequest.project(try body(pull), name: "p") == pull)
-        let withUser = #"{"path":"p","interval":{"every":"1h"},"upstream":{"url":"rsync://u@m/p/","credential":"site"}}"#
+        let withUser =
+            #"{"path":"p","interval":{"every":"1h"},"upstream":{"url":"rsync://u@m/p/","credential":"site"}}"#
         #expect(throws: ConfigError.self) { try AgentRequest.project(Array(withUser.utf8), name: "p") }
-        let withFile = #"{"path":"p","interval":{"every":"1h"},"upstream":{"url":"rsync://m/p/","credential":"site","passwordFile":"/etc/s"}}"#
+        let withFile =
+            #"{"path":"p","interval":{"every":"1h"},"upstream":{"url":"rsync://m/p/","credential":"site","passwordFile":"/etc/s"}}"#
         #expect(throws: ConfigError.self) { try AgentRequest.project(Array(withFile.utf8), name: "p") }
         let other = #"{"path":"p","interval":{"every":"1h"},"upstream":{"url":"rsync://m/p/","credential":"mine"}}"#
         #expect(throws: ConfigError.self) { try AgentRequest.project(Array(other.utf8), name: "p") }
-        #expect(!SpecDecoder.upstreamKeys.contains("credential") && SpecDecoder.agentUpstreamKeys.contains("credential"))
+        #expect(
+            !SpecDecoder.upstreamKeys.contains("credential") && SpecDecoder.agentUpstreamKeys.contains("credential"))
     }
 }

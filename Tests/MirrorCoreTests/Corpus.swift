@@ -7,7 +7,8 @@ import Foundation
 /// `# expect: LINE:COLUMN: words | more words` (one line per error, in source order; `-` for a whole-file error),
 /// `# schema: reject | accept | exempt REASON | skip REASON`, and `# load: alone` for a file loaded without the base.
 enum Corpus {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").path
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+        .path
     static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().path
 
@@ -17,7 +18,9 @@ enum Corpus {
         var column: Int?
         var keywords: [String]
 
-        var description: String { "\(file ?? "-"):\(line.map(String.init) ?? "-"):\(column.map(String.init) ?? "-"): \(keywords.joined(separator: " | "))" }
+        var description: String {
+            "\(file ?? "-"):\(line.map(String.init) ?? "-"):\(column.map(String.init) ?? "-"): \(keywords.joined(separator: " | "))"
+        }
 
         /// Parses `L:C: words | words`, `-: words`, or with a leading file name, `FILE:L:C: words` and `FILE: words`.
         init(_ text: String, withFile: Bool) {
@@ -76,15 +79,22 @@ enum Corpus {
                 expectations.append(Expectation(String(text.dropFirst("# expect: ".count)), withFile: false))
             } else if text.hasPrefix("# schema: ") {
                 let value = text.dropFirst("# schema: ".count)
-                if value == "reject" { schema = .reject }
-                else if value == "accept" { schema = .accept }
-                else if value.hasPrefix("exempt ") { schema = .exempt(String(value.dropFirst(7))) }
-                else if value.hasPrefix("skip ") { schema = .skip(String(value.dropFirst(5))) }
+                if value == "reject" {
+                    schema = .reject
+                } else if value == "accept" {
+                    schema = .accept
+                } else if value.hasPrefix("exempt ") {
+                    schema = .exempt(String(value.dropFirst(7)))
+                } else if value.hasPrefix("skip ") {
+                    schema = .skip(String(value.dropFirst(5)))
+                }
             } else if text == "# load: alone" {
                 alone = true
             }
         }
-        return Fixture(name: (relative as NSString).lastPathComponent, bytes: data, expectations: expectations, schema: schema, alone: alone)
+        return Fixture(
+            name: (relative as NSString).lastPathComponent, bytes: data, expectations: expectations, schema: schema,
+            alone: alone)
     }
 
     /// Loads a single-file fixture the way `validate` would load a directory holding it (and the base, unless alone).

@@ -39,7 +39,8 @@ struct FixtureCorpusTests {
         #expect(!loaded.state.projects.isEmpty || name.contains("null"))
     }
 
-    @Test("each broken directory is rejected with its errors, and yields no desired state", arguments: invalidDirectories)
+    @Test(
+        "each broken directory is rejected with its errors, and yields no desired state", arguments: invalidDirectories)
     func negativeDirectory(_ name: String) throws {
         let directory = Corpus.root + "/invalid-dirs/" + name
         let expected = try String(contentsOfFile: directory + "/expect.txt", encoding: .utf8)
@@ -62,7 +63,11 @@ struct FixtureCorpusTests {
         let directory = Corpus.root + "/valid-dirs/" + name
         let loaded = try DesiredStateLoader().load(directory: directory)
         let names = loaded.state.files.map { ($0 as NSString).lastPathComponent }
-        #expect(names.allSatisfy { !$0.hasPrefix(".") && !$0.hasPrefix("#") && !$0.hasSuffix("~") && ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) })
+        #expect(
+            names.allSatisfy {
+                !$0.hasPrefix(".") && !$0.hasPrefix("#") && !$0.hasSuffix("~")
+                    && ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml"))
+            })
         #expect(names == names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })
         #expect(loaded.warnings.isEmpty, "\(loaded.warnings)")
     }

@@ -25,11 +25,14 @@ struct LoaderTests {
 
     @Test("reordered keys, other formatting and defaults spelled out give the same desired state")
     func equivalentSpellings() throws {
-        let terse = try Scratch(["a.yaml": Self.site + """
-            projects:
-              linux: { upstream: kernel-org, interval: hourly, source: linux/ }
-            """])
-        let verbose = try Scratch(["b.yaml": """
+        let terse = try Scratch([
+            "a.yaml": Self.site + """
+                projects:
+                  linux: { upstream: kernel-org, interval: hourly, source: linux/ }
+                """
+        ])
+        let verbose = try Scratch([
+            "b.yaml": """
             projects:
               linux:
                 suspended: false
@@ -40,7 +43,8 @@ struct LoaderTests {
                 source: 'linux'
                 upstream: kernel-org
                 exclude: []
-            """, "a.yaml": """
+            """,
+            "a.yaml": """
             upstreams:
               kernel-org:
                 url: rsync://RSYNC.kernel.org/pub
@@ -57,7 +61,8 @@ struct LoaderTests {
               api: HTTP://127.0.0.1:7070
               rsyncd: { address: 0.0.0.0, port: 873 }
               maxConcurrentSyncs: 4
-            """])
+            """,
+        ])
         let a = try DesiredStateLoader().load(directory: terse.path).state
         let b = try DesiredStateLoader().load(directory: verbose.path).state
         #expect(a.master == b.master)
@@ -72,7 +77,8 @@ struct LoaderTests {
         let scratch = try Scratch([
             "00-site.yaml": Self.site,
             "10-good.yaml": "projects:\n  linux: { upstream: kernel-org, interval: hourly }\n",
-            "20-bad.yaml": "projects:\n  gnu: { upstream: gnu-org, interval: hourly }\n  debian: { upstream: kernel-org, intervall: hourly }\n",
+            "20-bad.yaml":
+                "projects:\n  gnu: { upstream: gnu-org, interval: hourly }\n  debian: { upstream: kernel-org, intervall: hourly }\n",
         ])
         #expect {
             try DesiredStateLoader().load(directory: scratch.path)
@@ -105,7 +111,8 @@ struct LoaderTests {
     func unreadableFile() throws {
         let scratch = try Scratch(["00-site.yaml": Self.site])
         // A dangling link is listed like a file but cannot be opened, even by root.
-        try FileManager.default.createSymbolicLink(atPath: scratch.path + "/10-gone.yaml", withDestinationPath: scratch.path + "/missing")
+        try FileManager.default.createSymbolicLink(
+            atPath: scratch.path + "/10-gone.yaml", withDestinationPath: scratch.path + "/missing")
         #expect {
             try DesiredStateLoader().load(directory: scratch.path)
         } throws: { error in
@@ -114,7 +121,9 @@ struct LoaderTests {
         }
     }
 
-    @Test("loading again with the files decoded last gives what a fresh load gives: after an edit, an invalid edit, a file removed, added, unreadable and back")
+    @Test(
+        "loading again with the files decoded last gives what a fresh load gives: after an edit, an invalid edit, a file removed, added, unreadable and back"
+    )
     func decodedFilesKept() throws {
         let scratch = try Scratch([
             "00-site.yaml": Self.site,
@@ -154,7 +163,8 @@ struct LoaderTests {
         try write("10-a.yaml", "projects:\n  linux: { upstream: kernel-org, interval: hourly, suspended: true }\n")
         agree("a file added")
         try FileManager.default.removeItem(atPath: scratch.path + "/10-a.yaml")
-        try FileManager.default.createSymbolicLink(atPath: scratch.path + "/10-a.yaml", withDestinationPath: scratch.path + "/missing")
+        try FileManager.default.createSymbolicLink(
+            atPath: scratch.path + "/10-a.yaml", withDestinationPath: scratch.path + "/missing")
         agree("unreadable")
         try FileManager.default.removeItem(atPath: scratch.path + "/10-a.yaml")
         try write("10-a.yaml", "")
@@ -165,23 +175,28 @@ struct LoaderTests {
     func unusedWarnings() throws {
         let scratch = try Scratch(["a.yaml": Self.site + "projects: {}\n"])
         let loaded = try DesiredStateLoader().load(directory: scratch.path)
-        #expect(Set(loaded.warnings.map(\.message)) == [
-            "interval 'hourly' is not used by any project", "upstream 'kernel-org' is not used by any project",
-            "slave 'ftp1' is not used by any project",
-        ])
+        #expect(
+            Set(loaded.warnings.map(\.message)) == [
+                "interval 'hourly' is not used by any project", "upstream 'kernel-org' is not used by any project",
+                "slave 'ftp1' is not used by any project",
+            ])
         #expect(loaded.warnings.allSatisfy { $0.severity == .warning })
     }
 
     @Test("the desired state says which slaves serve a project")
     func slavesServing() throws {
-        let fixed = try Scratch(["a.yaml": Self.site.replacingOccurrences(
-            of: "slaves: { ftp1: { api: \"http://127.0.0.1:7071\", publicDir: /srv/ftp } }",
-            with: "slaves: { ftp1: { api: \"http://127.0.0.1:7071\", publicDir: /srv/ftp }, ftp2: { api: \"http://127.0.0.1:7072\", publicDir: /srv/ftp } }") + """
-            projects:
-              linux: { upstream: kernel-org, interval: hourly }
-              gnu: { upstream: kernel-org, interval: hourly, slaves: [ftp2] }
-              local-only: { upstream: kernel-org, interval: hourly, slaves: [] }
-            """])
+        let fixed = try Scratch([
+            "a.yaml": Self.site.replacingOccurrences(
+                of: "slaves: { ftp1: { api: \"http://127.0.0.1:7071\", publicDir: /srv/ftp } }",
+                with:
+                    "slaves: { ftp1: { api: \"http://127.0.0.1:7071\", publicDir: /srv/ftp }, ftp2: { api: \"http://127.0.0.1:7072\", publicDir: /srv/ftp } }"
+            ) + """
+                projects:
+                  linux: { upstream: kernel-org, interval: hourly }
+                  gnu: { upstream: kernel-org, interval: hourly, slaves: [ftp2] }
+                  local-only: { upstream: kernel-org, interval: hourly, slaves: [] }
+                """
+        ])
         let state = try DesiredStateLoader().load(directory: fixed.path).state
         #expect(state.slaves(serving: state.projects["linux"]!) == ["ftp1", "ftp2"])
         #expect(state.slaves(serving: state.projects["gnu"]!) == ["ftp2"])

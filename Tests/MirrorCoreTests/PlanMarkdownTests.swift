@@ -9,8 +9,10 @@ import Testing
 struct PlanMarkdownTests {
     let plans = PlanTests()
 
-    func expect(_ plan: Plan, matches name: String, options: PlanMarkdown.Options = .init(),
-                sourceLocation: SourceLocation = #_sourceLocation) throws {
+    func expect(
+        _ plan: Plan, matches name: String, options: PlanMarkdown.Options = .init(),
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let rendered = PlanMarkdown.render(plan, options: options)
         let path = Corpus.root + "/plans/" + name + ".md"
         if ProcessInfo.processInfo.environment["MIRRORSYNC_UPDATE_GOLDEN"] != nil {
@@ -28,31 +30,39 @@ struct PlanMarkdownTests {
 
     @Test("creates, updates with their field changes, removes and a project put by hand, on the master and the slaves")
     func changes() throws {
-        let before = try plans.desired("""
+        let before = try plans.desired(
+            """
             projects:
               centos: { upstream: local, interval: hourly }
               debian: { upstream: kernel-org, interval: hourly, slaves: [ftp1] }
               gnu: { upstream: local, interval: hourly, slaves: [ftp2], exclude: ["*.tmp"] }
             """)
-        let after = try plans.desired("""
+        let after = try plans.desired(
+            """
             projects:
               debian: { upstream: kernel-org, interval: frequent, slaves: [ftp1], exclude: ["*.tmp", ".~tmp~/"], rsyncOptions: [--no-owner] }
               fedora: { upstream: local, interval: hourly, slaves: [ftp1] }
               gnu: { upstream: local, interval: hourly, slaves: [ftp2], exclude: ["*.tmp"], path: pub/gnu }
-            """, site: PlanTests.site.replacingOccurrences(of: "rsyncd: { port: 8873 }", with: "rsyncd: { port: 8873 }, maxConcurrentSyncs: 8"))
+            """,
+            site: PlanTests.site.replacingOccurrences(
+                of: "rsyncd: { port: 8873 }", with: "rsyncd: { port: 8873 }, maxConcurrentSyncs: 8"))
         var observed = plans.inSync(before)
         if case .state(var master)? = observed["master"] {
-            master.projects["handmade"] = ProjectState(spec: after[0].projects["fedora"]!, generation: "x",
-                                                       status: ProjectStatus(activity: .idle, revision: 0))
+            master.projects["handmade"] = ProjectState(
+                spec: after[0].projects["fedora"]!, generation: "x",
+                status: ProjectStatus(activity: .idle, revision: 0))
             observed["master"] = .state(master)
         }
         try expect(Planner.plan(desired: after, observed: observed), matches: "changes")
-        try expect(Planner.plan(desired: after, observed: observed, options: .init(prune: true, allowMassRemoval: true)), matches: "changes-pruned")
+        try expect(
+            Planner.plan(desired: after, observed: observed, options: .init(prune: true, allowMassRemoval: true)),
+            matches: "changes-pruned")
     }
 
     @Test("a refused plan says so first")
     func refused() throws {
-        let full = try plans.desired("projects:\n" + (0..<3).map { "  p\($0): { upstream: local, interval: hourly, slaves: [] }\n" }.joined())
+        let full = try plans.desired(
+            "projects:\n" + (0..<3).map { "  p\($0): { upstream: local, interval: hourly, slaves: [] }\n" }.joined())
         let one = try plans.desired("projects:\n  p0: { upstream: local, interval: hourly, slaves: [] }\n")
         try expect(Planner.plan(desired: one, observed: plans.inSync(full)), matches: "refused")
     }
@@ -71,7 +81,11 @@ struct PlanMarkdownTests {
 
     @Test("a long plan folds each long table into <details>, and past maxRows counts the rest")
     func long() throws {
-        let agents = try plans.desired("projects:\n" + (0..<14).map { "  p\($0 < 10 ? "0" : "")\($0): { upstream: local, interval: hourly, slaves: [ftp1] }\n" }.joined())
+        let agents = try plans.desired(
+            "projects:\n"
+                + (0..<14).map {
+                    "  p\($0 < 10 ? "0" : "")\($0): { upstream: local, interval: hourly, slaves: [ftp1] }\n"
+                }.joined())
         var observed = plans.inSync(agents)
         for name in ["master", "ftp1"] {
             if case .state(var state)? = observed[name] {
@@ -90,7 +104,8 @@ struct PlanMarkdownTests {
         #expect(PlanMarkdown.code("x`y") == "``x`y``")
         #expect(PlanMarkdown.code("`x``") == "``` `x`` ```")
         #expect(PlanMarkdown.code("a\nb") == "`a b`")
-        #expect(PlanMarkdown.text("see <b>*this*</b> | [x](y) & more") == #"see \<b\>\*this\*\</b\> \| \[x\](y) \& more"#)
+        #expect(
+            PlanMarkdown.text("see <b>*this*</b> | [x](y) & more") == #"see \<b\>\*this\*\</b\> \| \[x\](y) \& more"#)
         #expect(PlanMarkdown.value(nil) == "*(none)*" && PlanMarkdown.value("") == "*(empty)*")
     }
 }

@@ -36,8 +36,10 @@ struct SchemaAgreementTests {
         out.append(("base.yaml", true, "the base of every fixture"))
         for folder in ["valid-dirs", "invalid-dirs"] {
             for dir in Corpus.names(in: folder, suffix: "") {
-                for name in Corpus.names(in: "\(folder)/\(dir)") where DesiredStateLoader.isConfigFileName(name)
-                    && !FileManager.default.fileExists(atPath: "\(Corpus.root)/\(folder)/\(dir)/\(name)/") {
+                for name in Corpus.names(in: "\(folder)/\(dir)")
+                where DesiredStateLoader.isConfigFileName(name)
+                    && !FileManager.default.fileExists(atPath: "\(Corpus.root)/\(folder)/\(dir)/\(name)/")
+                {
                     let f = Corpus.fixture("\(folder)/\(dir)/\(name)")
                     out.append(("\(folder)/\(dir)/\(name)", f.schema == .accept, "its header says \(f.schema)"))
                 }
@@ -56,13 +58,18 @@ struct SchemaAgreementTests {
         let verdicts = try await Self.runSchemaCheck(checked.map(\.0))
         for (path, expected, why) in checked {
             let verdict = try #require(verdicts[path], "no verdict for \(path)")
-            #expect(verdict.valid == expected, "\(path): schema says \(verdict.valid ? "valid" : "invalid \(verdict.errors)"), expected \(expected!) (\(why))")
+            #expect(
+                verdict.valid == expected,
+                "\(path): schema says \(verdict.valid ? "valid" : "invalid \(verdict.errors)"), expected \(expected!) (\(why))"
+            )
         }
     }
 
     @Test("the schema's patterns, keys and option list are the validator's own")
     func sameRules() throws {
-        let schema = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.schemaPath))) as? [String: Any])
+        let schema = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.schemaPath)))
+                as? [String: Any])
         let defs = try #require(schema["$defs"] as? [String: [String: Any]])
         func pattern(_ def: String) -> String? {
             let d = defs[def] ?? [:]
@@ -91,9 +98,13 @@ struct SchemaAgreementTests {
         #expect(keys("site") == Set(SiteSpec.keys))
         #expect(Set((schema["properties"] as? [String: Any])?.keys ?? [:].keys) == Set(DesiredStateLoader.topLevelKeys))
 
-        let options = (((defs["project"]?["properties"] as? [String: Any])?["rsyncOptions"] as? [String: Any])?["items"] as? [String: Any])?["anyOf"] as? [[String: Any]]
+        let options =
+            (((defs["project"]?["properties"] as? [String: Any])?["rsyncOptions"] as? [String: Any])?["items"]
+            as? [String: Any])?["anyOf"] as? [[String: Any]]
         #expect(options?.first?["enum"] as? [String] == RsyncPolicy.allowedFlags)
-        #expect(options?.dropFirst().compactMap { $0["pattern"] as? String } == RsyncPolicy.allowedValueOptions.map { "^\($0.name)=(\($0.pattern))$" })
+        #expect(
+            options?.dropFirst().compactMap { $0["pattern"] as? String }
+                == RsyncPolicy.allowedValueOptions.map { "^\($0.name)=(\($0.pattern))$" })
     }
 
     @Test("every exemption and skip in the corpus says why")
@@ -112,7 +123,9 @@ struct SchemaAgreementTests {
     static func runSchemaCheck(_ files: [String]) async throws -> [String: Verdict] {
         let result = try await runProgram("/usr/bin/env", ["python3", script, schemaPath] + files)
         guard result.status == 0 else {
-            throw ValueError("schema_check.py exited \(result.status); is python3 with jsonschema and PyYAML installed (make deps)? \(result.stderr)")
+            throw ValueError(
+                "schema_check.py exited \(result.status); is python3 with jsonschema and PyYAML installed (make deps)? \(result.stderr)"
+            )
         }
         let data = Data(result.stdout.utf8)
         return try JSONDecoder().decode([String: Verdict].self, from: data)

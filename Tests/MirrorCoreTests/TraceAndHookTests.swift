@@ -6,11 +6,17 @@ import Testing
 struct TraceAndHookTests {
     @Test("the archive serial, the list of traces and what rsync must leave alone")
     func helpers() {
-        #expect(DebianTrace.archiveSerial(inMasterTrace: "Tue Oct 27 06:46:34 UTC 2026\nDate: x\nArchive serial: 2026102701\n") == "2026102701")
+        #expect(
+            DebianTrace.archiveSerial(
+                inMasterTrace: "Tue Oct 27 06:46:34 UTC 2026\nDate: x\nArchive serial: 2026102701\n") == "2026102701")
         #expect(DebianTrace.archiveSerial(inMasterTrace: "Tue Oct 27 06:46:34 UTC 2026\nDate: x\n") == nil)
-        #expect(DebianTrace.list(of: ["master", "_traces", "ftp1.example.org", "ftp1.example.org.new", "_hierarchy"])
+        #expect(
+            DebianTrace.list(of: ["master", "_traces", "ftp1.example.org", "ftp1.example.org.new", "_hierarchy"])
                 == "project/trace/ftp1.example.org\nproject/trace/master\n")
-        #expect(DebianTrace.protectedPatterns(host: "ftp1") == ["/Archive-Update-in-Progress-*", "/project/trace/ftp1", "/project/trace/_traces"])
+        #expect(
+            DebianTrace.protectedPatterns(host: "ftp1") == [
+                "/Archive-Update-in-Progress-*", "/project/trace/ftp1", "/project/trace/_traces",
+            ])
     }
 
     @Test("hooks: an argv per event, the environment a hook gets, and the rules on its program")
@@ -21,17 +27,23 @@ struct TraceAndHookTests {
         #expect(spec.argv(after: .failed)?.event == "onFailure")
         #expect(spec.argv(after: .interrupted) == nil)
         #expect(HookSpec(onFailure: ["/bin/false"]).argv(after: .success) == nil)
-        let env = HookSpec.environment(project: "linux", host: "ftp1", result: .failed, exitCode: 23, revision: nil,
-                                       directory: "/srv/ftp/linux", log: "/var/lib/mirrorsync/hook-logs/linux.log")
-        #expect(env == ["MIRRORSYNC_PROJECT": "linux", "MIRRORSYNC_HOST": "ftp1", "MIRRORSYNC_RESULT": "failed",
-                        "MIRRORSYNC_EXIT_CODE": "23", "MIRRORSYNC_REVISION": "", "MIRRORSYNC_DIR": "/srv/ftp/linux",
-                        "MIRRORSYNC_LOG": "/var/lib/mirrorsync/hook-logs/linux.log"])
+        let env = HookSpec.environment(
+            project: "linux", host: "ftp1", result: .failed, exitCode: 23, revision: nil,
+            directory: "/srv/ftp/linux", log: "/var/lib/mirrorsync/hook-logs/linux.log")
+        #expect(
+            env == [
+                "MIRRORSYNC_PROJECT": "linux", "MIRRORSYNC_HOST": "ftp1", "MIRRORSYNC_RESULT": "failed",
+                "MIRRORSYNC_EXIT_CODE": "23", "MIRRORSYNC_REVISION": "", "MIRRORSYNC_DIR": "/srv/ftp/linux",
+                "MIRRORSYNC_LOG": "/var/lib/mirrorsync/hook-logs/linux.log",
+            ])
         #expect(throws: ValueError.self) { try HookSpec.check(argv: []) }
         #expect(throws: ValueError.self) { try HookSpec.check(argv: ["reindex"]) }
         try HookSpec.check(argv: ["/bin/true"])
     }
 
-    @Test("mirrors.d: trace and hooks are read, and a hook that would need a shell or a search path is refused where it is written")
+    @Test(
+        "mirrors.d: trace and hooks are read, and a hook that would need a shell or a search path is refused where it is written"
+    )
     func decoding() throws {
         let ok = """
             linux: { upstream: up, interval: hourly, trace: true, hooks: { onSuccess: [/usr/bin/touch, /tmp/x], timeout: 30s } }
@@ -55,21 +67,26 @@ struct TraceAndHookTests {
         #expect(messages.contains { $0.contains("onFailure") && $0.contains("not an absolute path") }, "\(messages)")
     }
 
-    @Test("defaults: a project that leaves hooks, trace or logRetention out takes the site's; one that writes them keeps its own; defined twice is an error")
+    @Test(
+        "defaults: a project that leaves hooks, trace or logRetention out takes the site's; one that writes them keeps its own; defined twice is an error"
+    )
     func siteDefaults() throws {
-        let site = LoaderTests.site + """
-            defaults:
-              trace: false
-              hooks: { onFailure: [/usr/local/bin/page, admin], timeout: 1m }
-              logRetention: 200
-            projects:
-              linux: { upstream: kernel-org, interval: hourly }
-              debian: { upstream: kernel-org, interval: hourly, trace: true, hooks: { onSuccess: [/bin/true] }, logRetention: 5 }
-            """
+        let site =
+            LoaderTests.site + """
+                defaults:
+                  trace: false
+                  hooks: { onFailure: [/usr/local/bin/page, admin], timeout: 1m }
+                  logRetention: 200
+                projects:
+                  linux: { upstream: kernel-org, interval: hourly }
+                  debian: { upstream: kernel-org, interval: hourly, trace: true, hooks: { onSuccess: [/bin/true] }, logRetention: 5 }
+                """
         let scratch = try LoaderTests.Scratch(["site.yaml": site])
         let state = try DesiredStateLoader().load(directory: scratch.path).state
         #expect(state.projects["linux"]?.trace == false)
-        #expect(state.projects["linux"]?.hooks == HookSpec(onFailure: ["/usr/local/bin/page", "admin"], timeout: TimeSpan(seconds: 60)))
+        #expect(
+            state.projects["linux"]?.hooks
+                == HookSpec(onFailure: ["/usr/local/bin/page", "admin"], timeout: TimeSpan(seconds: 60)))
         #expect(state.projects["linux"]?.logRetention == 200)
         #expect(state.projects["debian"]?.trace == true)
         #expect(state.projects["debian"]?.hooks == HookSpec(onSuccess: ["/bin/true"]))
@@ -81,7 +98,8 @@ struct TraceAndHookTests {
             try DesiredStateLoader().load(directory: bad.path)
         } throws: { error in
             let errors = (error as! ConfigError).errors
-            return errors.count == 1 && errors[0].line == 5 && errors[0].message.contains("logRetention: 0 is outside 1...10000")
+            return errors.count == 1 && errors[0].line == 5
+                && errors[0].message.contains("logRetention: 0 is outside 1...10000")
         }
 
         let twice = try LoaderTests.Scratch(["a.yaml": site, "b.yaml": "defaults: { trace: true }\n"])

@@ -24,10 +24,15 @@ struct TransportTests {
 
     @Test("loopback names and addresses are told from the rest by their spelling")
     func loopback() {
-        for host in ["localhost", "LOCALHOST", "mirror.localhost", "127.0.0.1", "127.1.2.3", "::1", "0:0:0:0:0:0:0:1", "0::1"] {
+        for host in [
+            "localhost", "LOCALHOST", "mirror.localhost", "127.0.0.1", "127.1.2.3", "::1", "0:0:0:0:0:0:0:1", "0::1",
+        ] {
             #expect(AgentURL.isLoopback(host), "\(host)")
         }
-        for host in ["10.0.0.1", "128.0.0.1", "127.0.0", "127.0.0.1.example.org", "localhost.example.org", "::", "::2", "1::1", "2001:db8::1", "example.org"] {
+        for host in [
+            "10.0.0.1", "128.0.0.1", "127.0.0", "127.0.0.1.example.org", "localhost.example.org", "::", "::2", "1::1",
+            "2001:db8::1", "example.org",
+        ] {
             #expect(!AgentURL.isLoopback(host), "\(host)")
         }
         #expect(AgentURL.isPlainHTTPOffHost("http://10.0.0.1:7071"))
@@ -49,16 +54,22 @@ struct TransportTests {
         #expect(errors.count == 1, "\(errors)")
         #expect(error.code == "plain-http")
         #expect((error.line, error.column) == (3, 16))
-        #expect(error.message.contains("slave 'ftp1'") && error.message.contains("http://10.1.2.3:7071"), "\(error.message)")
-        #expect(error.message.contains("in clear") && error.message.contains("https://") && error.message.contains("insecure: true"), "\(error.message)")
+        #expect(
+            error.message.contains("slave 'ftp1'") && error.message.contains("http://10.1.2.3:7071"), "\(error.message)"
+        )
+        #expect(
+            error.message.contains("in clear") && error.message.contains("https://")
+                && error.message.contains("insecure: true"), "\(error.message)")
         // The master too.
-        let master = Self.errors("master: { api: \"http://master.example.org:7070\", tokenFile: /etc/t, root: /srv/m }\n" + Self.rest)
+        let master = Self.errors(
+            "master: { api: \"http://master.example.org:7070\", tokenFile: /etc/t, root: /srv/m }\n" + Self.rest)
         #expect(master.map(\.code) == ["plain-http"] && master.first?.message.hasPrefix("master:") == true, "\(master)")
     }
 
     @Test("insecure: true lets an http:// api through, and the agents that call it are told so")
     func insecureAllows() throws {
-        let state = try Self.load("""
+        let state = try Self.load(
+            """
             master: { api: "http://10.1.2.2:7070", tokenFile: /etc/t, root: /srv/m, insecure: true }
             slaves:
               ftp1: { api: "http://10.1.2.3:7071", publicDir: /srv/ftp, insecure: true }
@@ -74,9 +85,12 @@ struct TransportTests {
         #expect(agents["ftp2"]?.settings.transport(to: "http://10.1.2.2:7070") == AgentTransport(insecure: true))
     }
 
-    @Test("the site's tls is every agent's CA unless an agent names its own; https:// without one means the system's trust store")
+    @Test(
+        "the site's tls is every agent's CA unless an agent names its own; https:// without one means the system's trust store"
+    )
     func caFiles() throws {
-        let state = try Self.load("""
+        let state = try Self.load(
+            """
             tls: { caFile: /etc/mirrorsync/ca.pem }
             master: { api: "https://master.example.org:7070", tokenFile: /etc/t, root: /srv/m }
             slaves:
@@ -87,13 +101,18 @@ struct TransportTests {
         #expect(agents["master"]?.transport.caFile == "/etc/mirrorsync/ca.pem")
         #expect(agents["ftp1"]?.transport.caFile == "/etc/mirrorsync/ca.pem")
         #expect(agents["ftp2"]?.transport.caFile == "/etc/partner/ca.pem")
-        #expect(agents["master"]?.settings.peers == [
-            "https://ftp1.example.org:7071": AgentTransport(caFile: "/etc/mirrorsync/ca.pem"),
-            "https://ftp2.example.org:7071": AgentTransport(caFile: "/etc/partner/ca.pem"),
-        ])
-        #expect(agents["ftp2"]?.settings.peers == ["https://master.example.org:7070": AgentTransport(caFile: "/etc/mirrorsync/ca.pem")])
+        #expect(
+            agents["master"]?.settings.peers == [
+                "https://ftp1.example.org:7071": AgentTransport(caFile: "/etc/mirrorsync/ca.pem"),
+                "https://ftp2.example.org:7071": AgentTransport(caFile: "/etc/partner/ca.pem"),
+            ])
+        #expect(
+            agents["ftp2"]?.settings.peers == [
+                "https://master.example.org:7070": AgentTransport(caFile: "/etc/mirrorsync/ca.pem")
+            ])
 
-        let system = try Self.load("master: { api: \"https://master.example.org:7070\", tokenFile: /etc/t, root: /srv/m }\n" + Self.rest)
+        let system = try Self.load(
+            "master: { api: \"https://master.example.org:7070\", tokenFile: /etc/t, root: /srv/m }\n" + Self.rest)
         #expect(DesiredAgent.all(from: system).first?.transport == AgentTransport())
         #expect(DesiredAgent.all(from: system).first?.settings.peers == [:])
     }
@@ -108,18 +127,25 @@ struct TransportTests {
             """ + "\n" + Self.rest
         var errors: [Diagnostic] = []
         do {
-            _ = try DesiredStateLoader().load(files: [("a.yaml", Array(first.utf8)), ("b.yaml", Array("tls: { caFile: /etc/other.pem }\n".utf8))],
-                                              directory: "mirrors.d")
+            _ = try DesiredStateLoader().load(
+                files: [("a.yaml", Array(first.utf8)), ("b.yaml", Array("tls: { caFile: /etc/other.pem }\n".utf8))],
+                directory: "mirrors.d")
         } catch { errors = error.errors }
         let found = errors.map { "\($0.file):\($0.line ?? 0):\($0.column ?? 0) \($0.code)" }
-        #expect(found.sorted() == ["a.yaml:2:79 conflicting-keys", "a.yaml:4:62 conflicting-keys", "b.yaml:1:1 duplicate-name"], "\(found)")
-        #expect(errors.contains { $0.message.contains("the site's tls is defined twice: here and at a.yaml:1:1") }, "\(errors)")
+        #expect(
+            found.sorted() == [
+                "a.yaml:2:79 conflicting-keys", "a.yaml:4:62 conflicting-keys", "b.yaml:1:1 duplicate-name",
+            ], "\(found)")
+        #expect(
+            errors.contains { $0.message.contains("the site's tls is defined twice: here and at a.yaml:1:1") },
+            "\(errors)")
     }
 
     @Test("settings carry the peers' transports, are read back the same, and without any keep the JSON they had")
     func settingsRoundTrip() throws {
-        let settings = AgentSettings(root: "/srv", master: "https://m.example.org:7070",
-                                     peers: ["https://m.example.org:7070": AgentTransport(caFile: "/etc/ca.pem")])
+        let settings = AgentSettings(
+            root: "/srv", master: "https://m.example.org:7070",
+            peers: ["https://m.example.org:7070": AgentTransport(caFile: "/etc/ca.pem")])
         let body = try APICoding.encoder().encode(settings)
         #expect(try AgentRequest.settings(Array(body)) == settings)
         let plain = AgentSettings(root: "/srv")

@@ -37,7 +37,8 @@ struct YAMLReaderTests {
 
     @Test("anchors and aliases expand, and << merges keys without overriding explicit ones")
     func anchorsAndMerges() throws {
-        let result = read("""
+        let result = read(
+            """
             base: &b { upstream: up, interval: hourly }
             p:
               interval: nightly

@@ -33,15 +33,22 @@ final class CountingClient: ForwardingClient {
 
 @Suite("Reconciler with memory: reads what changed (live agents on loopback)", .serialized)
 struct AgentMemoryTests {
-    @Test("once read whole, agents are read by delta: an edit of one project reads that project alone; a project removed by hand is read whole and put back")
+    @Test(
+        "once read whole, agents are read by delta: an edit of one project reads that project alone; a project removed by hand is read whole and put back"
+    )
     func deltas() async throws {
         let site = try LiveSite(slaves: ["ftp1"])
         for name in ["master", "ftp1"] { try await site.start(name) }
         var projects = (0..<20).map { "  p\($0): { upstream: local, interval: hourly, suspended: true }" }
-        let clients = Dictionary(uniqueKeysWithValues: site.ports.map { name, port in
-            (name, CountingClient(HTTPAgentClient(base: "http://127.0.0.1:\(port)", token: site.token, timeout: 20)))
-        })
-        var reconciler = Reconciler(clients: clients.mapValues { $0 as any AgentClient }, logger: testLogger, retryBase: 0.05, retryMax: 0.3)
+        let clients = Dictionary(
+            uniqueKeysWithValues: site.ports.map { name, port in
+                (
+                    name,
+                    CountingClient(HTTPAgentClient(base: "http://127.0.0.1:\(port)", token: site.token, timeout: 20))
+                )
+            })
+        var reconciler = Reconciler(
+            clients: clients.mapValues { $0 as any AgentClient }, logger: testLogger, retryBase: 0.05, retryMax: 0.3)
         reconciler.memory = AgentMemory()
         let first = await reconciler.reconcile(try site.desired(projects.joined(separator: "\n")), timeout: 10)
         #expect(first.converged && first.applied.count == 2 + 40)
@@ -51,7 +58,9 @@ struct AgentMemoryTests {
         let again = await reconciler.reconcile(try site.desired(projects.joined(separator: "\n")), timeout: 10)
         #expect(again.converged && again.applied.isEmpty)
         for (name, client) in clients {
-            #expect(!client.reads.isEmpty && client.reads.allSatisfy { $0.kind == "since" && $0.projects.isEmpty }, "\(name): \(client.reads)")
+            #expect(
+                !client.reads.isEmpty && client.reads.allSatisfy { $0.kind == "since" && $0.projects.isEmpty },
+                "\(name): \(client.reads)")
         }
 
         // One project edited (its excludes, which the master and the slave hold): the reads carry that project alone,
@@ -61,17 +70,25 @@ struct AgentMemoryTests {
         let edit = await reconciler.reconcile(try site.desired(projects.joined(separator: "\n")), timeout: 10)
         #expect(edit.converged && edit.plan.counts.update == 2)
         for (name, client) in clients {
-            #expect(client.reads.allSatisfy { $0.kind == "since" && $0.projects.allSatisfy { $0 == "p3" } }, "\(name): \(client.reads)")
+            #expect(
+                client.reads.allSatisfy { $0.kind == "since" && $0.projects.allSatisfy { $0 == "p3" } },
+                "\(name): \(client.reads)")
         }
         #expect(try await site.state("ftp1").projects["p3"]?.spec.exclude == ["*.tmp"])
-        #expect(edit.conditions.count == 2 && edit.conditions.allSatisfy { $0.condition.reason == "Converged" && $0.projects.count == 20 })
+        #expect(
+            edit.conditions.count == 2
+                && edit.conditions.allSatisfy { $0.condition.reason == "Converged" && $0.projects.count == 20 })
         #expect(edit.conditions.allSatisfy { $0.projects.values.allSatisfy { $0.reason == "Suspended" } })
 
         // A project removed from the slave by hand: the delta does not add up, the slave is read whole, the project put back.
         for client in clients.values { client.reset() }
         try await clients["ftp1"]!.http.deleteProject("p5", purge: false)
         let repaired = await reconciler.reconcile(try site.desired(projects.joined(separator: "\n")), timeout: 10)
-        #expect(repaired.converged && repaired.applied.map { "\($0.agent) \($0.action.change.rawValue) \($0.action.name)" } == ["ftp1 create p5"])
+        #expect(
+            repaired.converged
+                && repaired.applied.map { "\($0.agent) \($0.action.change.rawValue) \($0.action.name)" } == [
+                    "ftp1 create p5"
+                ])
         #expect(clients["ftp1"]!.reads.contains { $0.kind == "whole" && $0.projects.count == 19 })
         #expect(try await site.state("ftp1").projects["p5"]?.managed == true)
         await site.stopAll()

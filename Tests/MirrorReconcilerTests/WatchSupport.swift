@@ -7,7 +7,7 @@ import ServiceLifecycle
 import Synchronization
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Whatever a stream delivers, kept for the test to look at while it keeps coming.
@@ -49,7 +49,8 @@ enum Edit {
     /// Writes a hidden temporary file beside it and renames it over, as most editors and config tools save.
     static func atomic(_ path: String, _ text: String) throws {
         let url = URL(fileURLWithPath: path)
-        let temp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path
+        let temp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+            .path
         try inPlace(temp, text)
         guard rename(temp, path) == 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
     }
@@ -58,7 +59,8 @@ enum Edit {
     /// the new text written under the name, the backup deleted.
     static func vim(_ path: String, _ text: String) throws {
         let url = URL(fileURLWithPath: path)
-        let dir = url.deletingLastPathComponent().path, name = url.lastPathComponent
+        let dir = url.deletingLastPathComponent().path
+        let name = url.lastPathComponent
         try inPlace("\(dir)/.\(name).swp", "swap")
         try inPlace("\(dir)/4913", "")
         unlink("\(dir)/4913")
@@ -101,7 +103,8 @@ final class TakenWatcher: DirectoryWatcher {
     }
 
     init(_ inner: any DirectoryWatcher) {
-        let source = Source(inner.changes), taken = Collected<String>()
+        let source = Source(inner.changes)
+        let taken = Collected<String>()
         self.inner = inner
         self.taken = taken
         changes = AsyncStream(unfolding: {
@@ -122,12 +125,22 @@ protocol ForwardingClient: AgentClient {
 
 extension ForwardingClient {
     func state(ifDigest: String?) async throws(ClientError) -> AgentState { try await inner.state(ifDigest: ifDigest) }
-    func state(since bootID: String, version: UInt64) async throws(ClientError) -> AgentState { try await inner.state(since: bootID, version: version) }
-    func putSettings(_ settings: AgentSettings) async throws(ClientError) -> PutResponse { try await inner.putSettings(settings) }
-    func putProject(_ name: String, _ spec: AgentProjectSpec) async throws(ClientError) -> PutResponse { try await inner.putProject(name, spec) }
-    func deleteProject(_ name: String, purge: Bool) async throws(ClientError) { try await inner.deleteProject(name, purge: purge) }
+    func state(since bootID: String, version: UInt64) async throws(ClientError) -> AgentState {
+        try await inner.state(since: bootID, version: version)
+    }
+    func putSettings(_ settings: AgentSettings) async throws(ClientError) -> PutResponse {
+        try await inner.putSettings(settings)
+    }
+    func putProject(_ name: String, _ spec: AgentProjectSpec) async throws(ClientError) -> PutResponse {
+        try await inner.putProject(name, spec)
+    }
+    func deleteProject(_ name: String, purge: Bool) async throws(ClientError) {
+        try await inner.deleteProject(name, purge: purge)
+    }
     func requestSync(_ name: String) async throws(ClientError) -> SyncResponse { try await inner.requestSync(name) }
-    func run(project: String, id: Int64) async throws(ClientError) -> RunRecord { try await inner.run(project: project, id: id) }
+    func run(project: String, id: Int64) async throws(ClientError) -> RunRecord {
+        try await inner.run(project: project, id: id)
+    }
     func run(project: String, id: Int64, waitingUpTo seconds: Double) async throws(ClientError) -> RunRecord {
         try await inner.run(project: project, id: id, waitingUpTo: seconds)
     }
@@ -200,27 +213,40 @@ final class WatchedSite: Sendable {
     private let group: ServiceGroup
     private let task: Task<Void, Never>
 
-    private init(site: LiveSite, directory: String, runs: Collected<WatchRun>, loop: WatchLoop, gate: Gate, watcher: TakenWatcher,
-                 clock: ManualClock?, group: ServiceGroup, task: Task<Void, Never>) {
-        (self.site, self.directory, self.runs, self.loop, self.gate, self.watcher) = (site, directory, runs, loop, gate, watcher)
+    private init(
+        site: LiveSite, directory: String, runs: Collected<WatchRun>, loop: WatchLoop, gate: Gate,
+        watcher: TakenWatcher,
+        clock: ManualClock?, group: ServiceGroup, task: Task<Void, Never>
+    ) {
+        (self.site, self.directory, self.runs, self.loop, self.gate, self.watcher) = (
+            site, directory, runs, loop, gate, watcher
+        )
         (self.clock, self.group, self.task) = (clock, group, task)
     }
 
     /// Starts the loop; `watcher`: nil for real inotify on `directory`; `clock`: the loop's, the system's if nil.
-    static func start(_ site: LiveSite, directory: String, watcher: (any DirectoryWatcher)? = nil,
-                      options: WatchOptions = .init(debounce: 0.03), clock: ManualClock? = nil) throws -> WatchedSite {
+    static func start(
+        _ site: LiveSite, directory: String, watcher: (any DirectoryWatcher)? = nil,
+        options: WatchOptions = .init(debounce: 0.03), clock: ManualClock? = nil
+    ) throws -> WatchedSite {
         let watcher = TakenWatcher(try watcher ?? InotifyWatcher(directory: directory, logger: testLogger))
-        let runs = Collected<WatchRun>(), gate = Gate()
-        let loop = WatchLoop(directory: directory, watcher: watcher, options: options, clock: clock ?? SystemClock(), logger: testLogger,
-                             onRun: { runs.append($0) }) { _, _ in
+        let runs = Collected<WatchRun>()
+        let gate = Gate()
+        let loop = WatchLoop(
+            directory: directory, watcher: watcher, options: options, clock: clock ?? SystemClock(), logger: testLogger,
+            onRun: { runs.append($0) }
+        ) { _, _ in
             var reconciler = site.reconciler()
             reconciler.clients = reconciler.clients.mapValues { GatedClient($0, gate: gate) as any AgentClient }
             return reconciler
         }
-        let group = ServiceGroup(configuration: .init(services: [.init(service: watcher), .init(service: loop)], logger: testLogger))
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: watcher), .init(service: loop)], logger: testLogger))
         let task = Task<Void, Never> { try? await group.run() }
-        return WatchedSite(site: site, directory: directory, runs: runs, loop: loop, gate: gate, watcher: watcher, clock: clock, group: group,
-                           task: task)
+        return WatchedSite(
+            site: site, directory: directory, runs: runs, loop: loop, gate: gate, watcher: watcher, clock: clock,
+            group: group,
+            task: task)
     }
 
     /// With the manual clock: waits until the loop sleeps in its debounce (its resync sleeps beside it), then moves the

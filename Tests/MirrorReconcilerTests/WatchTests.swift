@@ -4,7 +4,7 @@ import MirrorCore
 @testable import MirrorReconciler
 import MirrorTestSupport
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite("The inotify watcher (real inotify on temporary directories)", .serialized)
@@ -16,7 +16,10 @@ struct WatcherTests {
         let task: Task<Void, Never>
         let reader: Task<Void, Never>
 
-        private init(watcher: InotifyWatcher, task: Task<Void, Never>, reader: Task<Void, Never>, batches: Collected<DirectoryChange>) {
+        private init(
+            watcher: InotifyWatcher, task: Task<Void, Never>, reader: Task<Void, Never>,
+            batches: Collected<DirectoryChange>
+        ) {
             (self.watcher, self.task, self.reader, self.batches) = (watcher, task, reader, batches)
         }
 
@@ -73,7 +76,9 @@ struct WatcherTests {
         try await running.settle(dir)
         try Edit.vim(dir + "/a.yaml", "slaves: {}\n")
         let marker = try await running.mark(dir)
-        #expect(running.files.subtracting([marker]) == ["a.yaml"], "the swap file, 4913 and the backup a.yaml~ are not config files")
+        #expect(
+            running.files.subtracting([marker]) == ["a.yaml"],
+            "the swap file, 4913 and the backup a.yaml~ are not config files")
         await running.stop()
     }
 
@@ -85,7 +90,9 @@ struct WatcherTests {
         mkdir(dir + "/archive.yaml", 0o755)
         mkdir(dir + "/old", 0o755)
         try Edit.inPlace(dir + "/old/x.yaml", "")
-        for name in [".hidden.yaml", ".#a.yaml", "a.yaml~", "#a.yaml#", "notes.txt", ".a.yaml.swp"] { try Edit.inPlace(dir + "/" + name, "") }
+        for name in [".hidden.yaml", ".#a.yaml", "a.yaml~", "#a.yaml#", "notes.txt", ".a.yaml.swp"] {
+            try Edit.inPlace(dir + "/" + name, "")
+        }
         try Edit.inPlace(scratch.path + "/elsewhere.yaml", "")
         symlink(scratch.path + "/elsewhere.yaml", dir + "/linked.yaml")
         #expect(await eventually { running.files.contains("linked.yaml") })
@@ -94,10 +101,12 @@ struct WatcherTests {
         await running.stop()
     }
 
-    @Test("a symlink flip of the directory (ln -sfn) moves the watch to the new target; the old one is no longer watched")
+    @Test(
+        "a symlink flip of the directory (ln -sfn) moves the watch to the new target; the old one is no longer watched")
     func symlinkFlip() async throws {
         let scratch = Scratch("watch")
-        let one = scratch.sub("releases/1"), two = scratch.sub("releases/2")
+        let one = scratch.sub("releases/1")
+        let two = scratch.sub("releases/2")
         symlink("releases/1", scratch.path + "/mirrors.d")
         let running = try Running.start(scratch.path + "/mirrors.d")
         let ln = Process()
@@ -110,7 +119,10 @@ struct WatcherTests {
         try Edit.inPlace(one + "/old.yaml", "")
         try Edit.inPlace(two + "/new.yaml", "")
         let marker = try await running.mark(two)
-        #expect(running.files.subtracting([marker]) == ["new.yaml"], "old.yaml was written first: had its directory still been watched, its event would have come before the marker's")
+        #expect(
+            running.files.subtracting([marker]) == ["new.yaml"],
+            "old.yaml was written first: had its directory still been watched, its event would have come before the marker's"
+        )
         await running.stop()
     }
 
@@ -121,8 +133,11 @@ struct WatcherTests {
         return (try? value.write(toFile: queueLimit, atomically: false, encoding: .utf8)) != nil
     }()
 
-    @Test("the kernel's queue overflow is reported (with max_queued_events at 16 for this watcher)",
-          .enabled(if: queueLimitSettable, "max_queued_events cannot be set here; WatchLoopTests simulate the overflow at the protocol"))
+    @Test(
+        "the kernel's queue overflow is reported (with max_queued_events at 16 for this watcher)",
+        .enabled(
+            if: queueLimitSettable,
+            "max_queued_events cannot be set here; WatchLoopTests simulate the overflow at the protocol"))
     func overflow() async throws {
         let knob = Self.queueLimit
         let saved = try String(contentsOfFile: knob, encoding: .utf8)
@@ -144,8 +159,10 @@ struct WatcherTests {
 struct WatchLoopTests {
     /// A site with a master and a slave, its mirrors.d in `site.yaml`, and the watch loop running on it.
     /// With `clock`, the debounce window closes only when the test moves it (`WatchedSite.closeWindow`).
-    static func start(_ names: String..., options: WatchOptions = .init(debounce: 0.03), watcher: (any DirectoryWatcher)? = nil,
-                      directory: String? = nil, clock: ManualClock? = nil) async throws -> (WatchedSite, String) {
+    static func start(
+        _ names: String..., options: WatchOptions = .init(debounce: 0.03), watcher: (any DirectoryWatcher)? = nil,
+        directory: String? = nil, clock: ManualClock? = nil
+    ) async throws -> (WatchedSite, String) {
         let site = try LiveSite(slaves: ["ftp1"])
         for name in ["master", "ftp1"] { try await site.start(name) }
         let dir = directory ?? site.scratch.sub("mirrors.d")
@@ -170,8 +187,14 @@ struct WatchLoopTests {
         let site = watched.site
         let steps: [(String, () throws -> Void, [String])] = [
             ("in place", { try Edit.inPlace(dir + "/site.yaml", site.yaml(Self.projects(["a", "b"]))) }, ["a", "b"]),
-            ("atomic", { try Edit.atomic(dir + "/site.yaml", site.yaml(Self.projects(["a", "b", "c"]))) }, ["a", "b", "c"]),
-            ("new file", { try Edit.atomic(dir + "/extra.yaml", "projects:\n" + Self.projects(["d"])) }, ["a", "b", "c", "d"]),
+            (
+                "atomic", { try Edit.atomic(dir + "/site.yaml", site.yaml(Self.projects(["a", "b", "c"]))) },
+                ["a", "b", "c"]
+            ),
+            (
+                "new file", { try Edit.atomic(dir + "/extra.yaml", "projects:\n" + Self.projects(["d"])) },
+                ["a", "b", "c", "d"]
+            ),
             ("delete", { unlink(dir + "/extra.yaml") }, ["a", "b", "c"]),
             ("vim", { try Edit.vim(dir + "/site.yaml", site.yaml(Self.projects(["a", "c"]))) }, ["a", "c"]),
         ]
@@ -188,7 +211,9 @@ struct WatchLoopTests {
         await watched.stopAll()
     }
 
-    @Test("100 rapid writes (a git checkout) within the debounce are one reconcile of the final text; a burst that never pauses is reconciled maxDelay after it began")
+    @Test(
+        "100 rapid writes (a git checkout) within the debounce are one reconcile of the final text; a burst that never pauses is reconciled maxDelay after it began"
+    )
     func burst() async throws {
         let clock = ManualClock()
         let (watched, dir) = try await Self.start("a", options: .init(debounce: 0.04, maxDelay: 0.5), clock: clock)
@@ -215,17 +240,24 @@ struct WatchLoopTests {
         await watched.stopAll()
     }
 
-    @Test("an invalid edit applies nothing, logs file:line:column, marks the agents Stalled/InvalidConfig; the fix applies at once")
+    @Test(
+        "an invalid edit applies nothing, logs file:line:column, marks the agents Stalled/InvalidConfig; the fix applies at once"
+    )
     func invalidThenFixed() async throws {
         let (watched, dir) = try await Self.start("a")
         try Edit.atomic(dir + "/extra.yaml", "projects:\n  b: { upstream: local, intervall: hourly }\n")
         let invalid = try #require(await watched.run(after: 1))
         #expect(invalid.report == nil)
-        #expect(invalid.diagnostics.contains { $0.description.hasPrefix(dir + "/extra.yaml:2:25: error: unknown key 'intervall'") },
-                "\(invalid.diagnostics.map(\.description))")
+        #expect(
+            invalid.diagnostics.contains {
+                $0.description.hasPrefix(dir + "/extra.yaml:2:25: error: unknown key 'intervall'")
+            },
+            "\(invalid.diagnostics.map(\.description))")
         #expect(invalid.conditions.map(\.agent).sorted() == ["ftp1", "master"])
-        #expect(invalid.conditions.allSatisfy { $0.condition.status == .stalled && $0.condition.reason == "InvalidConfig" })
-        #expect(invalid.conditions.first { $0.agent == "master" }?.projects["a"] != nil, "the last good state's projects")
+        #expect(
+            invalid.conditions.allSatisfy { $0.condition.status == .stalled && $0.condition.reason == "InvalidConfig" })
+        #expect(
+            invalid.conditions.first { $0.agent == "master" }?.projects["a"] != nil, "the last good state's projects")
         #expect(try await watched.projects("master") == ["a"])
         try Edit.atomic(dir + "/extra.yaml", "projects:\n" + Self.projects(["b"]))
         let fixed = try #require(await watched.run(after: 2))
@@ -234,7 +266,9 @@ struct WatchLoopTests {
         await watched.stopAll()
     }
 
-    @Test("changes during a reconcile make exactly one more, never two at once; graceful shutdown lets the one in progress end")
+    @Test(
+        "changes during a reconcile make exactly one more, never two at once; graceful shutdown lets the one in progress end"
+    )
     func coalescing() async throws {
         let (watched, dir) = try await Self.start("a", clock: ManualClock())
         watched.gate.close()
@@ -298,7 +332,8 @@ struct WatchLoopTests {
     @Test("a symlink flip of mirrors.d to another release reconciles the new one")
     func symlinkFlip() async throws {
         let scratch = Scratch("flip")
-        let one = scratch.sub("releases/1"), two = scratch.sub("releases/2")
+        let one = scratch.sub("releases/1")
+        let two = scratch.sub("releases/2")
         let link = scratch.path + "/mirrors.d"
         symlink(one, link)
         let (watched, _) = try await Self.start("a", directory: link)
@@ -324,7 +359,10 @@ struct WatchLoopTests {
         try FileManager.default.removeItem(atPath: site.scratch.path + "/state-ftp1")
         try await site.start("ftp1")
         #expect(try await watched.projects("ftp1") == [])
-        #expect(await eventually { watched.runs.all.contains { $0.triggers == [.resync] && $0.report?.applied.isEmpty == false } })
+        #expect(
+            await eventually {
+                watched.runs.all.contains { $0.triggers == [.resync] && $0.report?.applied.isEmpty == false }
+            })
         #expect(try await watched.projects("ftp1") == ["a", "b"])
         let repair = try #require(watched.runs.all.last { $0.report?.applied.isEmpty == false })
         #expect(repair.triggers == [.resync] && repair.report?.converged == true, "\(watched.runs.all.map(\.triggers))")

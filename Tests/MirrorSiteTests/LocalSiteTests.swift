@@ -7,7 +7,7 @@ import Logging
 import Synchronization
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 private let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -19,10 +19,16 @@ struct StarterSiteTests {
     func writesAValidSite() throws {
         let scratch = Scratch("init")
         let directory = scratch.path + "/conf d"
-        let starter = StarterSite(stateDirectory: scratch.path + "/state", root: scratch.path + "/my \"root\"", publicDir: scratch.path + "/public")
+        let starter = StarterSite(
+            stateDirectory: scratch.path + "/state", root: scratch.path + "/my \"root\"",
+            publicDir: scratch.path + "/public")
         let written = try starter.write(into: directory)
-        #expect(written.map { ($0 as NSString).lastPathComponent }
-            == ["00-master.yaml", "10-intervals.yaml", "20-upstreams.yaml", "30-slaves.yaml", "40-projects.yaml", "mirrors.schema.json"])
+        #expect(
+            written.map { ($0 as NSString).lastPathComponent }
+                == [
+                    "00-master.yaml", "10-intervals.yaml", "20-upstreams.yaml", "30-slaves.yaml", "40-projects.yaml",
+                    "mirrors.schema.json",
+                ])
         let loaded = try DesiredStateLoader().load(directory: directory)
         #expect(loaded.state.master.root == scratch.path + "/my \"root\"")
         #expect(loaded.state.master.tokenFile == scratch.path + "/state/token")
@@ -31,23 +37,34 @@ struct StarterSiteTests {
         for path in written where path.hasSuffix(".yaml") {
             let text = try String(contentsOfFile: path, encoding: .utf8)
             #expect(text.hasPrefix("# yaml-language-server: $schema=mirrors.schema.json\n"), "\(path)")
-            #expect(text.split(separator: "\n").count(where: { $0.contains("#") }) >= 3, "\(path) should explain itself")
+            #expect(
+                text.split(separator: "\n").count(where: { $0.contains("#") }) >= 3, "\(path) should explain itself")
         }
-        #expect(try String(contentsOfFile: directory + "/mirrors.schema.json", encoding: .utf8)
-            == String(contentsOfFile: repositoryRoot + "/schemas/mirrors.schema.json", encoding: .utf8))
+        #expect(
+            try String(contentsOfFile: directory + "/mirrors.schema.json", encoding: .utf8)
+                == String(contentsOfFile: repositoryRoot + "/schemas/mirrors.schema.json", encoding: .utf8))
     }
 
     @Test("the JSON Schema finds nothing wrong with the files either")
     func schemaAgrees() async throws {
         let scratch = Scratch("init")
-        let written = try StarterSite(stateDirectory: "/var/lib/ms", root: "/srv/mirror", publicDir: "/srv/pub").write(into: scratch.path)
-        let result = try await runProgram("/usr/bin/env", ["python3", repositoryRoot + "/Tests/MirrorCoreTests/schema_check.py",
-                                                           repositoryRoot + "/schemas/mirrors.schema.json"] + written.filter { $0.hasSuffix(".yaml") })
-        #expect(result.status == 0, "schema_check.py failed; is python3 with jsonschema and PyYAML installed (make deps)? \(result.stderr)")
+        let written = try StarterSite(stateDirectory: "/var/lib/ms", root: "/srv/mirror", publicDir: "/srv/pub").write(
+            into: scratch.path)
+        let result = try await runProgram(
+            "/usr/bin/env",
+            [
+                "python3", repositoryRoot + "/Tests/MirrorCoreTests/schema_check.py",
+                repositoryRoot + "/schemas/mirrors.schema.json",
+            ] + written.filter { $0.hasSuffix(".yaml") })
+        #expect(
+            result.status == 0,
+            "schema_check.py failed; is python3 with jsonschema and PyYAML installed (make deps)? \(result.stderr)")
         let data = Data(result.stdout.utf8)
         let verdicts = try JSONSerialization.jsonObject(with: data) as? [String: [String: Any]] ?? [:]
         #expect(verdicts.count == 5)
-        for (file, verdict) in verdicts { #expect(verdict["valid"] as? Bool == true, "\(file): \(verdict["errors"] ?? "")") }
+        for (file, verdict) in verdicts {
+            #expect(verdict["valid"] as? Bool == true, "\(file): \(verdict["errors"] ?? "")")
+        }
     }
 
     @Test("refuses when any of its files exists, and writes none of them")
@@ -71,9 +88,12 @@ struct StarterSiteTests {
 @Suite("up: which processes run here")
 struct LocalSitePlanTests {
     let state: DesiredState = {
-        var state = DesiredState(master: MasterSpec(api: "http://127.0.0.1:7070", tokenFile: "/etc/site/token", root: "/srv/mirror"))
-        state.slaves = ["b": SlaveSpec(api: "http://ftp-b.example.org:7071", publicDir: "/srv/b"),
-                        "a": SlaveSpec(api: "http://[::1]:7072", publicDir: "/srv/a")]
+        var state = DesiredState(
+            master: MasterSpec(api: "http://127.0.0.1:7070", tokenFile: "/etc/site/token", root: "/srv/mirror"))
+        state.slaves = [
+            "b": SlaveSpec(api: "http://ftp-b.example.org:7071", publicDir: "/srv/b"),
+            "a": SlaveSpec(api: "http://[::1]:7072", publicDir: "/srv/a"),
+        ]
         return state
     }()
 
@@ -83,14 +103,22 @@ struct LocalSitePlanTests {
             host == "127.0.0.1" || host == "::1"
         }
         #expect(site.components.map(\.name) == ["master", "a", "reconcile"])
-        #expect(site.components[0].arguments
-            == ["master", "--listen", "127.0.0.1:7070", "--state-dir", "/st/master", "--token-file", "/st/master/credential",
-                "--accept-file", "/st/master/accepted", "--log-level", "info",
-                "--allow-root", "/srv/mirror"])
-        #expect(site.components[1].arguments
-            == ["slave", "--name", "a", "--listen", "[::1]:7072", "--state-dir", "/st/slave-a", "--token-file", "/st/slave-a/credential",
-                "--accept-file", "/st/slave-a/accepted", "--log-level", "info",
-                "--allow-root", "/srv/a"])
+        #expect(
+            site.components[0].arguments
+                == [
+                    "master", "--listen", "127.0.0.1:7070", "--state-dir", "/st/master", "--token-file",
+                    "/st/master/credential",
+                    "--accept-file", "/st/master/accepted", "--log-level", "info",
+                    "--allow-root", "/srv/mirror",
+                ])
+        #expect(
+            site.components[1].arguments
+                == [
+                    "slave", "--name", "a", "--listen", "[::1]:7072", "--state-dir", "/st/slave-a", "--token-file",
+                    "/st/slave-a/credential",
+                    "--accept-file", "/st/slave-a/accepted", "--log-level", "info",
+                    "--allow-root", "/srv/a",
+                ])
         #expect(site.components[2].arguments == ["reconcile", "/conf", "--watch", "--token-file", "/etc/site/token"])
         #expect(site.components[1].listen?.host == "::1" && site.components[1].listen?.port == 7072)
         #expect(site.elsewhere == [LocalSite.AgentElsewhere(name: "b", api: "http://ftp-b.example.org:7071")])
@@ -99,32 +127,47 @@ struct LocalSitePlanTests {
 
     @Test("up --allow-exec hands each directory to every agent it starts, not to the reconciler")
     func allowExec() {
-        let site = LocalSite.plan(state, directory: "/conf", stateDirectory: "/st", tokenFileExists: true,
-                                  allowExec: ["/etc/hooks", "/opt/hooks"]) { _ in true }
+        let site = LocalSite.plan(
+            state, directory: "/conf", stateDirectory: "/st", tokenFileExists: true,
+            allowExec: ["/etc/hooks", "/opt/hooks"]
+        ) { _ in true }
         for component in site.components {
-            let given = component.arguments.indices.filter { component.arguments[$0] == "--allow-exec" }.map { component.arguments[$0 + 1] }
-            #expect(given == (component.kind == .reconciler ? [] : ["/etc/hooks", "/opt/hooks"]), "\(component.arguments)")
+            let given = component.arguments.indices.filter { component.arguments[$0] == "--allow-exec" }.map {
+                component.arguments[$0 + 1]
+            }
+            #expect(
+                given == (component.kind == .reconciler ? [] : ["/etc/hooks", "/opt/hooks"]), "\(component.arguments)")
         }
     }
 
-    @Test("each agent may write in its root or publicDir only, and the master read the local upstreams; a leftover is known without them")
+    @Test(
+        "each agent may write in its root or publicDir only, and the master read the local upstreams; a leftover is known without them"
+    )
     func bounds() throws {
         var state = self.state
-        state.upstreams = ["up": UpstreamSpec(url: try UpstreamLocation.parse("/data/upstream/")),
-                           "same": UpstreamSpec(url: try UpstreamLocation.parse("/data/upstream")),
-                           "other": UpstreamSpec(url: try UpstreamLocation.parse("/data/other")),
-                           "remote": UpstreamSpec(url: try UpstreamLocation.parse("rsync://mirror.example.org/pub/"))]
+        state.upstreams = [
+            "up": UpstreamSpec(url: try UpstreamLocation.parse("/data/upstream/")),
+            "same": UpstreamSpec(url: try UpstreamLocation.parse("/data/upstream")),
+            "other": UpstreamSpec(url: try UpstreamLocation.parse("/data/other")),
+            "remote": UpstreamSpec(url: try UpstreamLocation.parse("rsync://mirror.example.org/pub/")),
+        ]
         let site = LocalSite.plan(state, directory: "/conf", stateDirectory: "/st", tokenFileExists: true) { _ in true }
         let master = site.components[0].arguments
-        #expect(Array(master.suffix(6))
-            == ["--allow-root", "/srv/mirror", "--allow-local-upstream", "/data/other", "--allow-local-upstream", "/data/upstream"])
-        #expect(site.components.filter { $0.kind == .slave }.map { Array($0.arguments.suffix(2)) }
-            == [["--allow-root", "/srv/a"], ["--allow-root", "/srv/b"]])
+        #expect(
+            Array(master.suffix(6))
+                == [
+                    "--allow-root", "/srv/mirror", "--allow-local-upstream", "/data/other", "--allow-local-upstream",
+                    "/data/upstream",
+                ])
+        #expect(
+            site.components.filter { $0.kind == .slave }.map { Array($0.arguments.suffix(2)) }
+                == [["--allow-root", "/srv/a"], ["--allow-root", "/srv/b"]])
         #expect(!site.components.contains { $0.kind != .master && $0.arguments.contains("--allow-local-upstream") })
         // A process of an `up` started before mirrors.d moved the root is the same component.
         var moved = state
         moved.master.root = "/srv/elsewhere"
-        let before = LocalSite.plan(moved, directory: "/conf", stateDirectory: "/st", tokenFileExists: true) { _ in true }
+        let before = LocalSite.plan(moved, directory: "/conf", stateDirectory: "/st", tokenFileExists: true) { _ in true
+        }
         #expect(before.components[0].arguments != master)
         #expect(LocalSite.identity(before.components[0].arguments) == LocalSite.identity(master))
         #expect(LocalSite.identity(master) == Array(master.prefix(11)))
@@ -132,19 +175,28 @@ struct LocalSitePlanTests {
 
     @Test("an operator's token file that does not exist yet becomes STATE/token, for the reconciler alone")
     func generatedToken() {
-        let site = LocalSite.plan(state, directory: "/conf", stateDirectory: "/st", tokenFileExists: false) { _ in true }
+        let site = LocalSite.plan(state, directory: "/conf", stateDirectory: "/st", tokenFileExists: false) { _ in true
+        }
         #expect(site.tokenIsGenerated)
         #expect(site.tokenFile == "/st/token")
         #expect(site.components.count == 4)
-        #expect(site.components.allSatisfy { $0.arguments.contains("/st/token") == ($0.kind == .reconciler) && !$0.arguments.contains("/etc/site/token") })
+        #expect(
+            site.components.allSatisfy {
+                $0.arguments.contains("/st/token") == ($0.kind == .reconciler)
+                    && !$0.arguments.contains("/etc/site/token")
+            })
     }
 
-    @Test("up gives each agent its own credential and an accept file of verifiers: a slave holds no other token; made once, other lines kept")
+    @Test(
+        "up gives each agent its own credential and an accept file of verifiers: a slave holds no other token; made once, other lines kept"
+    )
     func scopedCredentials() throws {
         let scratch = Scratch("scoped-up")
         let operatorFile = scratch.path + "/operator.token"
         try SiteToken.ensure(operatorFile)
-        let site = LocalSite.plan(state, directory: "/conf", stateDirectory: scratch.path + "/st", tokenFileExists: true) { _ in true }
+        let site = LocalSite.plan(
+            state, directory: "/conf", stateDirectory: scratch.path + "/st", tokenFileExists: true
+        ) { _ in true }
         let notes = try SiteCredentials.prepare(site, operatorTokenFile: operatorFile)
         #expect(notes.isEmpty)
         let dir = { (name: String) in scratch.path + "/st/" + name }
@@ -163,7 +215,9 @@ struct LocalSitePlanTests {
             // The slave's files hold its own token and verifiers, never another secret.
             for file in try FileManager.default.contentsOfDirectory(atPath: dir(slave)) {
                 let text = try String(contentsOfFile: dir(slave) + "/" + file, encoding: .utf8)
-                for secret in [op, try token("master"), try token(slave == "slave-a" ? "slave-b" : "slave-a")] { #expect(!text.contains(secret)) }
+                for secret in [op, try token("master"), try token(slave == "slave-a" ? "slave-b" : "slave-a")] {
+                    #expect(!text.contains(secret))
+                }
             }
             var info = stat()
             stat(SiteCredentials.acceptFile(dir(slave)), &info)
@@ -179,17 +233,26 @@ struct LocalSitePlanTests {
         #expect(try accepted("master").verifiers.count == 4)
     }
 
-    @Test("up says what to do for a slave on another host: the master's and the operator's lines to accept there, and where its line goes here")
+    @Test(
+        "up says what to do for a slave on another host: the master's and the operator's lines to accept there, and where its line goes here"
+    )
     func credentialsElsewhere() throws {
         let scratch = Scratch("scoped-elsewhere")
         let operatorFile = scratch.path + "/operator.token"
         try SiteToken.ensure(operatorFile)
-        let site = LocalSite.plan(state, directory: "/conf", stateDirectory: scratch.path + "/st", tokenFileExists: true) { $0 != "ftp-b.example.org" }
+        let site = LocalSite.plan(
+            state, directory: "/conf", stateDirectory: scratch.path + "/st", tokenFileExists: true
+        ) { $0 != "ftp-b.example.org" }
         let notes = try SiteCredentials.prepare(site, operatorTokenFile: operatorFile)
-        let master = CredentialVerifier(role: .master, token: try TokenFile.read(scratch.path + "/st/master/credential")).line
+        let master = CredentialVerifier(
+            role: .master, token: try TokenFile.read(scratch.path + "/st/master/credential")
+        ).line
         let op = CredentialVerifier(role: .operator, token: try TokenFile.read(operatorFile)).line
         #expect(notes.count == 1)
-        #expect(notes.first?.hasPrefix("slave b is on another host: there, 'mirrorsync credential token FILE --for slave:b'") == true, "\(notes)")
+        #expect(
+            notes.first?.hasPrefix(
+                "slave b is on another host: there, 'mirrorsync credential token FILE --for slave:b'") == true,
+            "\(notes)")
         #expect(notes.first?.contains(master) == true && notes.first?.contains(op) == true)
         #expect(notes.first?.contains("mirrorsync credential accept \(scratch.path)/st/master/accepted LINE") == true)
         #expect(try AcceptedCredentials.read(scratch.path + "/st/master/accepted").slaves.map(\.name) == ["a"])
@@ -215,7 +278,9 @@ struct LocalSitePlanTests {
         #expect(!LocalAddresses(addresses: ["10.9.8.7"], hostName: "box").contains("10.9.8.6"))
     }
 
-    @Test("a rotated token is fresh and keeps its file's group and mode (the package's 0640 root:mirrorsync), never writable by others")
+    @Test(
+        "a rotated token is fresh and keeps its file's group and mode (the package's 0640 root:mirrorsync), never writable by others"
+    )
     func rotationKeepsOwnership() throws {
         let scratch = Scratch("rotate")
         let path = scratch.path + "/agent.token"
@@ -273,7 +338,9 @@ final class DeathWatch: Sendable {
 
 /// Whether a process runs: it exists and is not a zombie waiting to be reaped.
 func alive(_ pid: pid_t) -> Bool {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+    else { return false }
     let state = stat[stat.index(close, offsetBy: 2)]
     return state != "Z" && state != "X"
 }
@@ -311,8 +378,9 @@ struct SiteProcessTests {
         let scratch = Scratch("child")
         let capture = Capture(scratch)
         let output = SiteOutput(names: ["child", "up"], color: false, fileDescriptor: capture.fd)
-        let service = SiteProcess(component("echo started; exit 3"), executable: "/bin/sh", output: output,
-                                  restartBase: 0.01, restartMax: 0.05)
+        let service = SiteProcess(
+            component("echo started; exit 3"), executable: "/bin/sh", output: output,
+            restartBase: 0.01, restartMax: 0.05)
         let group = ServiceGroup(services: [service], logger: Logger(label: "test"))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -351,13 +419,16 @@ struct SiteProcessTests {
         #expect(!capture.text.contains("restarting"))
     }
 
-    @Test("a child started again is stopped as surely: the one that ignores SIGTERM is killed after the grace", .timeLimit(.minutes(1)))
+    @Test(
+        "a child started again is stopped as surely: the one that ignores SIGTERM is killed after the grace",
+        .timeLimit(.minutes(1)))
     func stopsARestartedChild() async throws {
         let scratch = Scratch("child")
         let capture = Capture(scratch)
         let output = SiteOutput(names: ["child", "up"], color: false, fileDescriptor: capture.fd)
         // The first run ends by itself; the second notes when SIGTERM came and goes on.
-        let script = "if [ ! -e \(scratch.path)/ran ]; then touch \(scratch.path)/ran; exit 3; fi; trap 'date +%s.%N > \(scratch.path)/term' TERM; echo second $$; while :; do sleep 0.1; done"
+        let script =
+            "if [ ! -e \(scratch.path)/ran ]; then touch \(scratch.path)/ran; exit 3; fi; trap 'date +%s.%N > \(scratch.path)/term' TERM; echo second $$; while :; do sleep 0.1; done"
         let service = SiteProcess(component(script), executable: "/bin/sh", output: output, grace: .milliseconds(500))
         let group = ServiceGroup(services: [service], logger: Logger(label: "test"))
         var pid: pid_t = 0
@@ -365,7 +436,10 @@ struct SiteProcessTests {
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             try await capture.wait(for: "child | second ")
-            pid = capture.text.split(separator: "\n").first { $0.hasPrefix("child | second ") }.flatMap { $0.split(separator: " ").last }.flatMap { pid_t($0) } ?? 0
+            pid =
+                capture.text.split(separator: "\n").first { $0.hasPrefix("child | second ") }.flatMap {
+                    $0.split(separator: " ").last
+                }.flatMap { pid_t($0) } ?? 0
             death = DeathWatch(pid)
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
@@ -374,7 +448,8 @@ struct SiteProcessTests {
         #expect(pid > 0 && !alive(pid), "the second run was left running")
         // Timed from the process's side (its trap's clock, a thread watching /proc), not from this task's wake-up,
         // which a loaded machine's busy cooperative pool delayed by 11 s once.
-        let term = try String(contentsOfFile: scratch.path + "/term", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let term = try String(contentsOfFile: scratch.path + "/term", encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines)
         let died = try #require(death?.ended?.timeIntervalSince1970)
         let afterTerm = died - (try #require(Double(term)))
         #expect(afterTerm > 0.3 && afterTerm < 5, "the SIGKILL comes 0.5 s after SIGTERM, here \(afterTerm) s")

@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A path inside a tree as the bytes the kernel has, so that names that are not UTF-8 (or hold a newline) survive:
@@ -14,7 +14,9 @@ public struct RawPath: Hashable, Comparable, Sendable, CustomStringConvertible {
     public static func < (a: RawPath, b: RawPath) -> Bool { a.bytes.lexicographicallyPrecedes(b.bytes) }
 
     /// `self/name`; the root is the empty path.
-    public func appending(_ name: [UInt8]) -> RawPath { RawPath(bytes.isEmpty ? name : bytes + [UInt8(ascii: "/")] + name) }
+    public func appending(_ name: [UInt8]) -> RawPath {
+        RawPath(bytes.isEmpty ? name : bytes + [UInt8(ascii: "/")] + name)
+    }
 
     public var components: [[UInt8]] { bytes.split(separator: UInt8(ascii: "/")).map(Array.init) }
 
@@ -24,8 +26,11 @@ public struct RawPath: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     /// Printable: control characters and bytes that are not ASCII as `\xNN`.
     public var description: String {
-        bytes.map { $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\\") ? String(UnicodeScalar($0)) : String(format: "\\x%02X", $0) }
-            .joined()
+        bytes.map {
+            $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\\")
+                ? String(UnicodeScalar($0)) : String(format: "\\x%02X", $0)
+        }
+        .joined()
     }
 
     /// `root/self` as a C string for the system calls.
@@ -78,7 +83,9 @@ public struct RawTree: Equatable, Sendable {
                 if directory.bytes.isEmpty && skip.contains(name) { continue }
                 let path = directory.appending(name)
                 var info = stat()
-                guard lstat(path.cString(under: root), &info) == 0 else { throw RawTreeError("cannot stat \(path) under \(root)") }
+                guard lstat(path.cString(under: root), &info) == 0 else {
+                    throw RawTreeError("cannot stat \(path) under \(root)")
+                }
                 let kind: Kind
                 switch info.st_mode & S_IFMT {
                 case S_IFDIR:
@@ -96,8 +103,9 @@ public struct RawTree: Equatable, Sendable {
                     throw RawTreeError("\(path) under \(root) is neither a file, a directory nor a link")
                 }
                 let isLink = info.st_mode & S_IFMT == S_IFLNK
-                entries[path] = Entry(kind: kind, mode: isLink ? 0 : UInt32(info.st_mode & 0o7777), modified: info.st_mtim,
-                                      linkGroup: nil)
+                entries[path] = Entry(
+                    kind: kind, mode: isLink ? 0 : UInt32(info.st_mode & 0o7777), modified: info.st_mtim,
+                    linkGroup: nil)
             }
         }
         for group in inodes.values where group.count > 1 {
@@ -111,21 +119,26 @@ public struct RawTree: Equatable, Sendable {
     public func differences(from other: RawTree, limit: Int = 20) -> [String] {
         var lines: [String] = []
         for path in Set(entries.keys).union(other.entries.keys).sorted() {
-            let want = entries[path], have = other.entries[path]
+            let want = entries[path]
+            let have = other.entries[path]
             guard want != have else { continue }
-            lines.append("\(path): expected \(want.map(Self.describe) ?? "nothing"), found \(have.map(Self.describe) ?? "nothing")")
+            lines.append(
+                "\(path): expected \(want.map(Self.describe) ?? "nothing"), found \(have.map(Self.describe) ?? "nothing")"
+            )
             if lines.count == limit { break }
         }
         return lines
     }
 
     static func describe(_ entry: Entry) -> String {
-        let kind = switch entry.kind {
-        case .file(let size, let digest): "file of \(size) bytes #\(String(digest, radix: 16))"
-        case .directory: "directory"
-        case .symlink(let target): "link to \(RawPath(target))"
-        }
-        var text = kind + String(format: " mode %o mtime %d.%09d", entry.mode, entry.modified.tv_sec, entry.modified.tv_nsec)
+        let kind =
+            switch entry.kind {
+            case .file(let size, let digest): "file of \(size) bytes #\(String(digest, radix: 16))"
+            case .directory: "directory"
+            case .symlink(let target): "link to \(RawPath(target))"
+            }
+        var text =
+            kind + String(format: " mode %o mtime %d.%09d", entry.mode, entry.modified.tv_sec, entry.modified.tv_nsec)
         if let group = entry.linkGroup { text += " linked with \(group)" }
         return text
     }

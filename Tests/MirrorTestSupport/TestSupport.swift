@@ -3,7 +3,7 @@ import Logging
 import MirrorCore
 import Synchronization
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A scratch directory, removed when the test ends.
@@ -58,7 +58,11 @@ public enum Tree {
                 let data = (try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data()
                 var description = "file \(data.count) \(data.hashValue)"
                 if info.st_nlink > 1 {
-                    if let first = inodes[UInt64(info.st_ino)] { description += " linked to \(first)" } else { inodes[UInt64(info.st_ino)] = relative }
+                    if let first = inodes[UInt64(info.st_ino)] {
+                        description += " linked to \(first)"
+                    } else {
+                        inodes[UInt64(info.st_ino)] = relative
+                    }
                 }
                 out[relative] = description
             }
@@ -148,8 +152,12 @@ func kernelPickedPort() -> Int {
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     address.sin_port = 0
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    _ = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+    }
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
@@ -162,7 +170,9 @@ public final class RsyncDaemon: @unchecked Sendable {
     private let process: Process
 
     /// `user`/`password` turn on `auth users` with a secrets file of mode 0600.
-    public init(tree: String, scratch: Scratch, module: String = "pub", user: String? = nil, password: String? = nil) throws {
+    public init(tree: String, scratch: Scratch, module: String = "pub", user: String? = nil, password: String? = nil)
+        throws
+    {
         self.tree = tree
         self.module = module
         let dir = scratch.sub("rsyncd-\(module)")
@@ -188,7 +198,9 @@ public final class RsyncDaemon: @unchecked Sendable {
             let port = freePort()
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/rsync")
-            process.arguments = ["--daemon", "--no-detach", "--config=\(dir)/rsyncd.conf", "--address=127.0.0.1", "--port=\(port)"]
+            process.arguments = [
+                "--daemon", "--no-detach", "--config=\(dir)/rsyncd.conf", "--address=127.0.0.1", "--port=\(port)",
+            ]
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
@@ -241,15 +253,18 @@ public let testLogger: Logger = {
 /// Swift's cooperative pool has one thread per core, two on the machines these tests run on: a test that waits for
 /// a slow tool (pre-commit, python, git) on one of them starves every other test's agents and processes of the
 /// thread they need, and they fail by timing. Waiting here takes no thread of the pool.
-public func runProgram(_ executable: String, _ arguments: [String], in directory: String? = nil,
-                       environment: [String: String]? = nil) async throws -> (status: Int32, stdout: String, stderr: String) {
+public func runProgram(
+    _ executable: String, _ arguments: [String], in directory: String? = nil,
+    environment: [String: String]? = nil
+) async throws -> (status: Int32, stdout: String, stderr: String) {
     try await offPool {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         if let environment { process.environment = environment }
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         try process.run()
@@ -264,8 +279,10 @@ public func runProgram(_ executable: String, _ arguments: [String], in directory
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         stderrRead.wait()
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self),
-                String(decoding: stderr.withLock { $0 }, as: UTF8.self))
+        return (
+            process.terminationStatus, String(decoding: stdout, as: UTF8.self),
+            String(decoding: stderr.withLock { $0 }, as: UTF8.self)
+        )
     }
 }
 
@@ -278,7 +295,9 @@ public func connectLoopback(port: Int) -> Int32 {
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     address.sin_port = UInt16(port).bigEndian
     let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
     }
     guard connected == 0 else {
         let saved = errno

@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A Debian trace file read back as Debian's mirror checker reads it: the first line with strptime's
@@ -13,7 +13,9 @@ public struct CheckedTrace: Sendable {
 
     public init?(_ text: String) {
         var lines = text.split(separator: "\n").map(String.init)
-        guard !lines.isEmpty, let date = Self.strptime(lines.removeFirst(), "%a %b %d %H:%M:%S UTC %Y") else { return nil }
+        guard !lines.isEmpty, let date = Self.strptime(lines.removeFirst(), "%a %b %d %H:%M:%S UTC %Y") else {
+            return nil
+        }
         self.date = date
         fields = [:]
         keys = []
@@ -37,7 +39,9 @@ public struct CheckedTrace: Sendable {
 
     /// The C library's strptime (Glibc's module map leaves it out), the whole text consumed, read as UTC.
     static func strptime(_ text: String, _ format: String) -> Date? {
-        typealias Parse = @convention(c) (UnsafePointer<CChar>, UnsafePointer<CChar>, UnsafeMutablePointer<tm>) -> UnsafeMutablePointer<CChar>?
+        typealias Parse =
+            @convention(c) (UnsafePointer<CChar>, UnsafePointer<CChar>, UnsafeMutablePointer<tm>) ->
+            UnsafeMutablePointer<CChar>?
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "strptime") else { return nil }
         let parse = unsafeBitCast(symbol, to: Parse.self)
         var parts = tm()

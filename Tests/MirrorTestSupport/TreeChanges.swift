@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Random changes to a tree, as a hostile or merely busy upstream makes them: creates, rewrites, deletes and renames;
@@ -75,7 +75,9 @@ public struct TreeChanges {
             let isFile = files.contains(path)
             let parent = isFile ? directories.randomElement(using: &random)! : path.parent
             let target = newPath(in: parent)
-            guard rename(path.cString(under: root), target.cString(under: root)) == 0 else { throw fail("rename \(path) to \(target)") }
+            guard rename(path.cString(under: root), target.cString(under: root)) == 0 else {
+                throw fail("rename \(path) to \(target)")
+            }
             return "renamed \(isDirectory ? "directory" : "entry") \(path) to \(target)"
         case .changeType:
             guard let path = all.randomElement(using: &random), let was = tree.entries[path]?.kind else { return nil }
@@ -95,7 +97,9 @@ public struct TreeChanges {
         case .hardLink:
             guard let file = files.randomElement(using: &random) else { return nil }
             let path = newPath(in: directories.randomElement(using: &random)!)
-            guard link(file.cString(under: root), path.cString(under: root)) == 0 else { throw fail("hard-link \(file) as \(path)") }
+            guard link(file.cString(under: root), path.cString(under: root)) == 0 else {
+                throw fail("hard-link \(file) as \(path)")
+            }
             return "hard-linked \(file) as \(path)"
         case .chmod:
             guard let path = (files + directories.dropFirst()).randomElement(using: &random) else { return nil }
@@ -156,7 +160,9 @@ public struct TreeChanges {
         let fd = open(path.cString(under: root), O_WRONLY | O_CREAT | (truncating ? O_TRUNC : O_EXCL), 0o644)
         guard fd >= 0 else { throw fail("create \(path)") }
         defer { close(fd) }
-        guard contents.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == size else { throw fail("write \(path)") }
+        guard contents.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == size else {
+            throw fail("write \(path)")
+        }
         if !truncating {
             let mode = [0o644, 0o755, 0o444].randomElement(using: &random)!
             fchmod(fd, mode_t(mode))
@@ -184,17 +190,22 @@ public struct TreeChanges {
         } else {
             target = Array("missing-\(serial)".utf8)
         }
-        guard symlink(target.map { CChar(bitPattern: $0) } + [0], path.cString(under: root)) == 0 else { throw fail("symlink \(path)") }
+        guard symlink(target.map { CChar(bitPattern: $0) } + [0], path.cString(under: root)) == 0 else {
+            throw fail("symlink \(path)")
+        }
         try setTime(path)
         return RawPath(target)
     }
 
     /// A time of the past, to the nanosecond, so that a rewrite of the same size is still seen as a change.
     mutating func setTime(_ path: RawPath) throws {
-        let time = timespec(tv_sec: Int.random(in: 1_500_000_000..<1_700_000_000, using: &random),
-                            tv_nsec: Int.random(in: 0..<1_000_000_000, using: &random))
+        let time = timespec(
+            tv_sec: Int.random(in: 1_500_000_000..<1_700_000_000, using: &random),
+            tv_nsec: Int.random(in: 0..<1_000_000_000, using: &random))
         let times = [time, time]
-        guard utimensat(AT_FDCWD, path.cString(under: root), times, AT_SYMLINK_NOFOLLOW) == 0 else { throw fail("set the time of \(path)") }
+        guard utimensat(AT_FDCWD, path.cString(under: root), times, AT_SYMLINK_NOFOLLOW) == 0 else {
+            throw fail("set the time of \(path)")
+        }
     }
 
     func remove(_ path: RawPath) throws {
