@@ -169,7 +169,10 @@ let package = Package(
         ),
         .testTarget(
             name: "MirrorCLITests",
-            dependencies: ["MirrorCLI", "MirrorAgent", "MirrorTestSupport", "mirrorsync"]
+            dependencies: [
+                "MirrorCLI", "MirrorAgent", "MirrorTestSupport", "mirrorsync",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
     ]
 )
