@@ -30,7 +30,9 @@ final class RawConnection: Sendable {
     }
 
     /// What the agent sent until it closed the connection or `seconds` passed, and whether it closed it.
-    func read(seconds: Double) -> (text: String, closed: Bool) {
+    /// What arrives within `seconds`, or until the agent closes the connection, or until what arrived satisfies
+    /// `enough` (a whole response head, say).
+    func read(seconds: Double, until enough: ((String) -> Bool)? = nil) -> (text: String, closed: Bool) {
         let deadline = Date().addingTimeInterval(seconds)
         var received = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 16 << 10)
@@ -45,6 +47,9 @@ final class RawConnection: Sendable {
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { return (String(decoding: received, as: UTF8.self), true) }
             received += buffer[..<n]
+            if let enough, enough(String(decoding: received, as: UTF8.self)) {
+                return (String(decoding: received, as: UTF8.self), false)
+            }
         }
     }
 }
