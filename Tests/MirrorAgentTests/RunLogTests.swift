@@ -20,10 +20,11 @@ struct RunLogTests {
         "a slowed sync's log is followed to its end over HTTP while long polls see its progress; the log has the file list and the statistics"
     )
     func followAndProgress() async throws {
-        // 2.4 MB at 400 KiB/s: about six seconds of rsync, long enough to be seen mid-way on a loaded machine.
+        // 2.4 MB at 200 KiB/s: about twelve seconds of rsync, long enough to be seen mid-way on a loaded machine (at
+        // 400 KiB/s, beside every other suite, the first progress a poll saw was once the last).
         let (agent, source) = try await agentWithUpstream(files: 30, bytes: 80_000)
         let spec = try AgentHarness.project(source, path: "slow") {
-            $0.upstream.bandwidthLimit = ByteSize(bytes: 400 << 10)
+            $0.upstream.bandwidthLimit = ByteSize(bytes: 200 << 10)
             $0.rsyncOptions = ["--itemize-changes"]
         }
         _ = try await agent.put("/v1/projects/slow", spec)
