@@ -129,8 +129,12 @@ struct ScopedCredentialTests {
         }
         try (kept.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
         chmod(file, 0o600)
-        // The daemon's users are read again within a few seconds.
-        try await Task.sleep(for: .seconds(4))
+        // The daemon's users are read again within a few seconds: a's is gone once its secrets no longer name it.
+        let secrets = site.master.stateDirectory + "/rsyncd/rsyncd.secrets"
+        try await eventually("the master's rsync daemon dropped a's user", seconds: 30) {
+            let text = try String(contentsOfFile: secrets, encoding: .utf8)
+            return text.contains("mirrorsync-b:") && !text.contains("mirrorsync-a:")
+        }
         try await site.changeUpstream("fourth")
         let status = try await site.wait("served b and not a") { status in
             status.projects["linux"]?.slaves["b"]?.revision == 4 && status.projects["linux"]?.revision == 4
