@@ -16,11 +16,14 @@ demo: deps
 	SWIFT=$(SWIFT) KEEP=$(KEEP) scripts/demo.sh
 
 # The fault suite, the connection tests and the identity test run after the rest, one test at a time: their load
-# (whole sites, a thousand sockets) would starve the timing of the others on 2 cores, and theirs is timed too.
+# (whole sites, a thousand sockets) would starve the timing of the others on 2 cores, and theirs is timed too. The TLS
+# site test with them: beside every other suite, one of its applies failed (then converged) twice in six runs.
 test: deps lint
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --skip FaultTests --skip ConnectionLimitsTests --skip ConnectionLoadTests --skip IdentityTests
-	$(SWIFT) test --skip-build --filter 'FaultTests|ConnectionLimitsTests|ConnectionLoadTests|IdentityTests' --no-parallel
+	$(SWIFT) test --skip-build --skip FaultTests --skip ConnectionLimitsTests --skip ConnectionLoadTests --skip IdentityTests \
+		--skip TLSTests
+	$(SWIFT) test --skip-build --filter 'FaultTests|ConnectionLimitsTests|ConnectionLoadTests|IdentityTests|TLSTests' \
+		--no-parallel
 
 # The Swift sources as `swift format` (shipped with the toolchain) writes them, by .swift-format; `swift format format
 # --in-place --recursive --parallel Sources Tests Benchmarks Package.swift` writes them so.

@@ -92,7 +92,7 @@ struct TLSTests {
         let desired = try site.desired("  linux: { upstream: local, source: linux, interval: hourly, slaves: all }")
         let report = await site.reconciler(desired).reconcile(desired, timeout: 20)
         #expect(report.converged, "\(report.plan.agents.compactMap(\.error)) \(report.applied.compactMap(\.error))")
-        #expect(report.applied.allSatisfy { $0.error == nil })
+        #expect(report.applied.allSatisfy { $0.error == nil }, "\(report.applied.compactMap(\.error))")
         // The master was told how to reach its slave, and the slave its master: the same CA file.
         let master = HTTPAgentClient(
             base: site.api("master"), token: site.token, transport: AgentTransport(caFile: site.pki.caFile))
