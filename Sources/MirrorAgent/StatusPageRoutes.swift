@@ -34,12 +34,12 @@ extension AgentAPI {
                 throw APIError(error)
             }
             guard api.credentials.authorisesOperator(request) else {
-                // The public's page: each run's class, not its message, stderr, hook or log lines.
+                // The public's page: each run's class, not its message, stderr, hook, log lines or a link to a log it may not read.
                 return Self.htmlResponse(
                     StatusPage.project(
                         name, siteName: status.name, state: PublicView.state(state),
                         site: PublicView.status(status).projects[name], slaves: status.slaves,
-                        runs: runs.map { PublicView.run($0) }, now: site.clock.now()))
+                        runs: runs.map { PublicView.run($0) }, showsLogs: false, now: site.clock.now()))
             }
             // The tail of each shown run's log, read from the end of its file: a few KiB whatever the log's size.
             let scheduler = api.scheduler

@@ -192,7 +192,8 @@ public enum StatusPage {
     /// each with its message and the tail of its output.
     public static func project(
         _ name: String, siteName: String, state: ProjectState, site project: SiteProject?,
-        slaves: [SlaveHealth], runs: [RunRecord], logTails: [Int64: [String]] = [:], now: Date
+        slaves: [SlaveHealth], runs: [RunRecord], logTails: [Int64: [String]] = [:], showsLogs: Bool = true,
+        now: Date
     ) -> String {
         let spec = state.spec
         let status = state.status
@@ -275,7 +276,9 @@ public enum StatusPage {
 
         page.raw("<h2>Last runs</h2>\n")
         if runs.isEmpty { page.raw("<p class=\"muted\">No run yet.</p>\n") }
-        for run in runs { page.run(run, project: name, logTail: logTails[run.id], now: now) }
+        for run in runs {
+            page.run(run, project: name, logTail: showsLogs ? logTails[run.id] : nil, showsLog: showsLogs, now: now)
+        }
         page.footer()
         return page.out
     }
@@ -537,7 +540,7 @@ struct HTMLWriter {
     }
 
     /// One run on the project's page.
-    mutating func run(_ run: RunRecord, project: String, logTail tail: [String]?, now: Date) {
+    mutating func run(_ run: RunRecord, project: String, logTail tail: [String]?, showsLog: Bool, now: Date) {
         let bad = run.result == .failed
         raw(bad ? "<article class=\"run bad\" id=\"run-" : "<article class=\"run\" id=\"run-")
         text(String(run.id))
@@ -582,7 +585,7 @@ struct HTMLWriter {
             text(message)
             raw("</p>\n")
         }
-        logTail(run, project: project, lines: tail)
+        if showsLog { logTail(run, project: project, lines: tail) }
         if let hook = run.hook {
             raw("<p class=\"muted\">")
             text("hook \(hook.event): ")
