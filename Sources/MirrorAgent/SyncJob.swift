@@ -3,6 +3,10 @@ import Logging
 import MirrorCore
 
 /// One sync to run: where from, where to and how; built from a project's spec and the agent's settings.
+///
+/// It holds the project's tree as the spec does (`TreeSpec`), so a field of the tree reaches the job with no line
+/// here: `job.exclude`, `job.publish`, ... read it. What the upstream decides is resolved into the job's own fields.
+@dynamicMemberLookup
 public struct SyncJob: Sendable, Hashable {
     public var project: String
     /// Where the tree comes from, and so which provider brings it.
@@ -11,20 +15,14 @@ public struct SyncJob: Sendable, Hashable {
     public var destination: String
     /// The agent's root the destination is under, when the job was made from a spec: no secret is read from it.
     public var root: String?
-    public var exclude: [String]
-    public var twoStage: [String]
-    public var rsyncOptions: [String]
+    /// The project's tree: what to copy and how (its `path` and `source` are already in `destination` and `source`).
+    public var tree: TreeSpec
     public var ioTimeout: TimeSpan
     /// The longest the whole run may take.
     public var timeout: TimeSpan
     public var bandwidthLimit: ByteSize?
-    public var maxDelete: DeletionLimit
     /// Files in the tree after its last successful sync, if it had one.
     public var previousFiles: Int?
-    /// Debian trace files: true writes them, false never, nil when the tree has a `project/trace/` directory.
-    public var trace: Bool?
-    /// In place, or by whole revisions behind a link at `destination`.
-    public var publish = PublishMode.inPlace
     /// Which passes this run makes: a slave of a `stage: site` project runs its two stages as two runs.
     public var stage = SyncStage.whole
 
@@ -37,13 +35,11 @@ public struct SyncJob: Sendable, Hashable {
         self.project = project
         self.source = source
         self.destination = destination
-        self.exclude = exclude
-        self.twoStage = twoStage
-        self.rsyncOptions = rsyncOptions
+        self.tree = TreeSpec(
+            path: project, exclude: exclude, twoStage: twoStage, rsyncOptions: rsyncOptions, maxDelete: maxDelete)
         self.ioTimeout = ioTimeout
         self.timeout = timeout
         self.bandwidthLimit = bandwidthLimit
-        self.maxDelete = maxDelete
         self.previousFiles = previousFiles
     }
 
@@ -57,18 +53,21 @@ public struct SyncJob: Sendable, Hashable {
             }
         self.init(
             project: project, source: source.appending(spec.source), destination: root + "/" + spec.path + "/",
-            exclude: spec.exclude, twoStage: spec.twoStage, rsyncOptions: spec.rsyncOptions,
-            ioTimeout: spec.upstream.ioTimeout,
-            timeout: spec.runTimeout, bandwidthLimit: spec.upstream.bandwidthLimit,
-            maxDelete: spec.maxDelete, previousFiles: previousFiles)
-        trace = spec.trace
-        publish = spec.publish
+            ioTimeout: spec.upstream.ioTimeout, timeout: spec.runTimeout, bandwidthLimit: spec.upstream.bandwidthLimit,
+            previousFiles: previousFiles)
+        tree = spec.tree
         self.root = root
+    }
+
+    /// A field of the project's tree, as the job's own.
+    public subscript<T>(dynamicMember keyPath: WritableKeyPath<TreeSpec, T>) -> T {
+        get { tree[keyPath: keyPath] }
+        set { tree[keyPath: keyPath] = newValue }
     }
 
     /// How many files this run may delete, given how many it would delete and how many the tree holds now.
     public func deletionLimit(currentFiles: Int) -> Int {
-        switch maxDelete {
+        switch tree.maxDelete {
         case .files(let n): return n
         case .percent(let p):
             let base = previousFiles ?? currentFiles

@@ -217,26 +217,11 @@ extension DesiredAgent {
                 row.servers =
                     if case .all = project.slaves { everySlave } else { servers.compactMap { slavePlaces[$0] } }
                 // A slave pulls the master's copy: one module per project on the master's rsync daemon, with the site's
-                // credential (user and password), which the slave gets from the master.
-                let module = UpstreamSpec(
-                    url: .rsync(user: nil, host: masterHost, port: modulePort, path: name),
-                    timeout: project.timeout ?? upstream.timeout, ioTimeout: upstream.ioTimeout, credential: .site)
-                // The slave holds the project's tree as the master does: the excludes the master's copy already went
-                // through also keep the slave from deleting what it holds under those names, and the rsync options
-                // (permissions, owners) apply on every host. Only where it comes from differs: the whole module, within
-                // the module's timeout.
-                var pullTree = project.tree
-                pullTree.source = ""
-                pullTree.timeout = nil
-                // What mirror lists show is the master's to say (GET /mirrorz.json): a new description moves no slave.
-                pullTree.cname = nil
-                pullTree.desc = nil
-                pullTree.help = nil
-                // Pushes are announced to the master alone.
-                pullTree.pushTokenFile = nil
-                // The master tells a slave each stage in its trigger.
-                pullTree.stage = .host
-                let pull = AgentProjectSpec(upstream: module, interval: .every(slaveFallbackInterval), tree: pullTree)
+                // credential (user and password), which the slave gets from the master; each field as its row's scope
+                // says.
+                let pull = spec.pull(
+                    from: .rsync(user: nil, host: masterHost, port: modulePort, path: name),
+                    every: slaveFallbackInterval)
                 row.pullGeneration = Generation.of(pull)
                 row.pull = pull
                 local.append(row)

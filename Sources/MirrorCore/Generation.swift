@@ -2,57 +2,35 @@ import Foundation
 
 /// A hash of an object's canonical form: equal generations mean nothing to do.
 ///
-/// A project's generation is `ProjectFields` walked in order, each field's canonical value fed to `CanonicalHash`;
+/// A project's generation is the field table (`AgentProjectSpec.fields`) walked in order, each field's canonical
+/// value fed to `CanonicalHash`;
 /// any other object's (the settings) is its JSON with sorted keys, after every default is filled in. The reconciler
 /// and the agents call the same functions, so the two always agree.
 public enum Generation {
-    /// A project's generation: `reference(of:)`, each field fed straight from the spec, with no closure call and no
-    /// `FieldValue` per field (the reconciler computes one for each of a large site's specs at every plan).
-    /// `ProjectFieldTableTests` holds the two equal for every field changed one at a time, so a field added to the
-    /// table and not here fails there.
-    public static func of(_ spec: AgentProjectSpec) -> String {
-        var h = CanonicalHash()
-        h.add("project/v2")
-        h.add(spec.upstream.url.description)
-        h.add(spec.upstream.passwordFile)
-        h.add(spec.upstream.credential?.rawValue)
-        h.add(span: spec.upstream.timeout)
-        h.add(span: spec.upstream.ioTimeout)
-        h.add(spec.upstream.pushTokenFile)
-        h.add(number: spec.upstream.bandwidthLimit?.bytes)
-        h.add(spec.tree.source)
-        h.add(spec.tree.path)
-        h.add(span: spec.interval.every)
-        h.add(span: spec.interval.jitter)
-        h.add(spec.interval.cron?.text)
-        h.add(spec.interval.timezone)
-        h.add(list: spec.tree.exclude)
-        h.add(list: spec.tree.twoStage)
-        h.add(list: spec.tree.rsyncOptions)
-        h.add(flag: spec.tree.suspended)
-        h.add(span: spec.tree.timeout)
-        h.add(spec.tree.maxDelete.description)
-        h.add(spec.tree.publish.rawValue)
-        h.add(spec.tree.stage.rawValue)
-        h.add(flag: spec.tree.trace)
-        h.add(list: spec.tree.hooks?.onSuccess)
-        h.add(list: spec.tree.hooks?.onFailure)
-        h.add(span: spec.tree.hooks?.timeout)
-        h.add(number: spec.tree.logRetention.map(Int64.init))
-        h.add(list: spec.slaves)
-        h.add(spec.tree.cname)
-        h.add(spec.tree.desc)
-        h.add(spec.tree.help)
-        h.add(spec.tree.pushTokenFile)
-        return h.hex
+    /// A project's generation: the field table walked in order, each `always` field's canonical value fed to
+    /// `CanonicalHash`, then each `whenSet` field that is set, its path and its value.
+    public static func of(_ spec: AgentProjectSpec) -> String { of(spec, always: always, whenSet: whenSet) }
+
+    /// The generation as `fields` would give it: a table with one more `whenSet` row gives every spec that leaves it
+    /// out the generation it had.
+    static func of(_ spec: AgentProjectSpec, fields: [ProjectField]) -> String {
+        of(spec, always: fields.filter { $0.hashing == .always }, whenSet: fields.filter { $0.hashing == .whenSet })
     }
 
-    /// A project's generation as its definition says: `AgentProjectSpec.fields` walked in order, each field's
-    /// canonical value fed to `CanonicalHash`.
-    static func reference(of spec: AgentProjectSpec) -> String {
+    private static let always = AgentProjectSpec.fields.filter { $0.hashing == .always }
+    private static let whenSet = AgentProjectSpec.fields.filter { $0.hashing == .whenSet }
+
+    private static func of(_ spec: AgentProjectSpec, always: [ProjectField], whenSet: [ProjectField]) -> String {
         var h = CanonicalHash()
         h.add("project/v2")
-        for field in AgentProjectSpec.fields { h.add(field.value(spec)) }
+        for field in always { h.add(field.value(spec)) }
+        for field in whenSet {
+            let value = field.value(spec)
+            if value != .absent {
+                h.add(field.path)
+                h.add(value)
+            }
+        }
         return h.hex
     }
 

@@ -493,14 +493,11 @@ private struct Assembly {
 /// so the agents receive each project's fields spelled out, and a change to a default is a change to every project
 /// that takes it (its generation, the plan).
 struct ProjectDefaults: Sendable, Hashable {
-    static let keys = ["hooks", "trace", "logRetention"]
-    var hooks: HookSpec?
-    var trace: Bool?
-    var logRetention: Int?
+    /// The fields `defaults:` set; every other field of it is at its default, which no project takes from here.
+    var tree: TreeSpec
 
+    /// Gives `tree`, a project's, each field it leaves out that the defaults set, as the field's row says.
     func apply(to tree: inout TreeSpec) {
-        if tree.hooks == nil { tree.hooks = hooks }
-        if tree.trace == nil { tree.trace = trace }
-        if tree.logRetention == nil { tree.logRetention = logRetention }
+        for field in AgentProjectSpec.fields { field.inherit?(&tree, self.tree) }
     }
 }

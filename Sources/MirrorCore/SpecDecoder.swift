@@ -181,20 +181,13 @@ public struct SpecDecoder: Sendable {
         guard let f = fields(node, what: what, known: agent ? Self.agentUpstreamKeys : Self.upstreamKeys, at: mark)
         else { return nil }
         let url = required(f, "url") { text, _ throws(ValueError) in try UpstreamLocation.parse(text) }
-        let passwordFile = optional(f, "passwordFile") { text, _ throws(ValueError) in try AbsolutePath.normalize(text)
+        // Every other key as its row says; every rule below turns on the url.
+        var spec = UpstreamSpec(url: url ?? .local(path: "/"))
+        for field in AgentProjectSpec.fields {
+            if case .upstream(let decode) = field.decoding { decode(&self, f, &spec) }
         }
-        let timeout = optional(f, "timeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) }
-        let ioTimeout = optional(f, "ioTimeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) }
-        let bandwidth = optional(f, "bandwidthLimit") { text, _ throws(ValueError) in try ByteSize.parse(text) }
-        let pushTokenFile = optional(f, "pushTokenFile") { text, _ throws(ValueError) in
-            try AbsolutePath.normalize(text)
-        }
-        let credential = optional(f, "credential") { text, _ throws(ValueError) in
-            guard let credential = UpstreamCredential(rawValue: text) else {
-                throw ValueError("'\(text)' is not a credential; the one there is is 'site'")
-            }
-            return credential
-        }
+        let credential = spec.credential
+        let passwordFile = spec.passwordFile
         guard let url else { return nil }
         if let c = f["credential"] {
             guard credential != nil else { return nil }
@@ -231,11 +224,7 @@ public struct SpecDecoder: Sendable {
             }
         }
         if f["passwordFile"] != nil && passwordFile == nil { return nil }
-        if f["pushTokenFile"] != nil && pushTokenFile == nil { return nil }
-        var spec = UpstreamSpec(
-            url: url, passwordFile: passwordFile, timeout: timeout ?? UpstreamSpec.defaultTimeout,
-            ioTimeout: ioTimeout ?? UpstreamSpec.defaultIOTimeout, bandwidthLimit: bandwidth, credential: credential)
-        spec.pushTokenFile = pushTokenFile
+        if f["pushTokenFile"] != nil && spec.pushTokenFile == nil { return nil }
         return spec
     }
 
@@ -286,35 +275,13 @@ public struct SpecDecoder: Sendable {
         return (spec, refs)
     }
 
-    /// The fields of a project's tree, as mirrors.d and `PUT /v1/projects/{name}` both write them: one rule each.
+    /// The fields of a project's tree, as mirrors.d and `PUT /v1/projects/{name}` both write them: each read and
+    /// checked as its row says, then the rules that span fields.
     mutating func tree(_ f: Fields, name: String) -> TreeSpec {
-        let check = { (text: String) throws(ValueError) -> String in
-            try RsyncPolicy.checkPattern(text)
-            return text
+        var tree = TreeSpec(path: name)
+        for field in AgentProjectSpec.fields {
+            if case .tree(let decode) = field.decoding { decode(&self, f, &tree) }
         }
-        let source = optional(f, "source") { text, _ throws(ValueError) in try MirrorPath.normalize(text) } ?? ""
-        var tree = TreeSpec(
-            source: source,
-            path: optional(f, "path") { text, _ throws(ValueError) in try MirrorPath.normalize(text) } ?? name)
-        tree.exclude = list(f, "exclude", check) ?? []
-        tree.twoStage = list(f, "twoStage", check) ?? []
-        tree.rsyncOptions =
-            list(f, "rsyncOptions") { (text: String) throws(ValueError) -> String in
-                try RsyncPolicy.checkOption(text)
-                return text
-            } ?? []
-        tree.suspended = boolean(f, "suspended") ?? false
-        tree.timeout = optional(f, "timeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) }
-        tree.maxDelete =
-            optional(f, "maxDelete") { text, scalar throws(ValueError) in
-                try DeletionLimit.parse(text, plain: scalar.isPlain)
-            } ?? .default
-        tree.cname = optional(f, "cname") { text, _ throws(ValueError) in try DisplayText.check(text) }
-        tree.desc = optional(f, "desc") { text, _ throws(ValueError) in try DisplayText.check(text) }
-        tree.help = optional(f, "help") { text, _ throws(ValueError) in try WebLink.check(text) }
-        tree.trace = boolean(f, "trace")
-        tree.publish = optional(f, "publish") { text, _ throws(ValueError) in try PublishMode.parse(text) } ?? .inPlace
-        tree.stage = optional(f, "stage") { text, _ throws(ValueError) in try StageMode.parse(text) } ?? .host
         if tree.stage == .site, let entry = f["stage"] {
             // A site-wide second stage needs a second stage, and whole revisions already switch each host at once.
             if tree.twoStage.isEmpty {
@@ -329,23 +296,23 @@ public struct SpecDecoder: Sendable {
                     field: "stage")
             }
         }
-        tree.pushTokenFile = optional(f, "pushTokenFile") { text, _ throws(ValueError) in
-            try AbsolutePath.normalize(text)
-        }
-        tree.logRetention = integer(f, "logRetention", in: TreeSpec.logRetentionRange)
-        if let entry = f["hooks"] { tree.hooks = hooks(entry.value, what: Subject("hooks of project", name)) }
         return tree
     }
 
-    /// The site's `defaults:` for project fields, with each field's own rule.
+    /// The site's `defaults:` for project fields: those whose rows allow it, each read as its row says.
     mutating func projectDefaults(_ node: YAMLNode) -> ProjectDefaults? {
-        guard let f = fields(node, what: Subject("defaults"), known: ProjectDefaults.keys) else { return nil }
+        guard let f = fields(node, what: Subject("defaults"), known: AgentProjectSpec.defaultsKeys) else { return nil }
         let errorsBefore = diagnostics.all.count
-        var defaults = ProjectDefaults()
-        defaults.trace = boolean(f, "trace")
-        defaults.logRetention = integer(f, "logRetention", in: TreeSpec.logRetentionRange)
-        if let entry = f["hooks"] { defaults.hooks = hooks(entry.value, what: Subject("defaults' hooks")) }
-        return diagnostics.all.count == errorsBefore ? defaults : nil
+        var tree = TreeSpec(path: "")
+        for field in AgentProjectSpec.fields where field.inDefaults {
+            if case .tree(let decode) = field.decoding { decode(&self, f, &tree) }
+        }
+        return diagnostics.all.count == errorsBefore ? ProjectDefaults(tree: tree) : nil
+    }
+
+    /// What the `hooks` of a project's mapping, or of `defaults:`, are called in messages.
+    static func hooksSubject(of what: Subject) -> Subject {
+        what.kind == "defaults" ? Subject("defaults' hooks") : Subject("hooks of project", what.name)
     }
 
     /// A project's `hooks`: each event an argv whose program is an absolute path, and a timeout.

@@ -90,7 +90,9 @@ struct WatchCommandTests {
         }
         try site("a: { upstream: local, interval: hourly, suspended: true }")
 
-        let watch = try Running(["reconcile", dir, "--watch", "--debounce", "20", "--resync", "1h"])
+        // 300 ms of quiet: a file written atomically on a loaded machine once came as two events more than 20 ms apart,
+        // and so two reconciles.
+        let watch = try Running(["reconcile", dir, "--watch", "--debounce", "300", "--resync", "1h"])
         #expect(await watch.wait("reconcile finished", "trigger=start", "outcome=converged"), "\(watch.text)")
         try site("a: { upstream: local, interval: hourly, suspended: true }, b: { upstream: local, intervall: hourly }")
         #expect(await watch.wait("site.yaml:4:94: error: unknown key 'intervall' in project 'b'"), "\(watch.text)")

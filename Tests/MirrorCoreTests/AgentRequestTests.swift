@@ -63,15 +63,35 @@ struct AgentRequestTests {
     @Test("a project's generation and a projects digest are pinned: changing how they hash changes every agent's plan")
     func generationPinned() throws {
         // A new value here means every project of every site shows as an update after the upgrade: say so under
-        // "Upgrading" in docs/operations.md, or keep the hash. (These are the values of the table walk before `Generation.of`
-        // fed the fields straight: the same.)
+        // "Upgrading" in docs/operations.md, or keep the hash.
         #expect(Generation.of(Self.spec) == "59330d730b911846")
-        #expect(Generation.reference(of: Self.spec) == Generation.of(Self.spec))
         #expect(
             ProjectsDigest.of([
                 (name: "debian", generation: Generation.of(Self.spec), managed: true),
                 (name: "linux", generation: "0123456789abcdef", managed: false),
             ]) == "4db292053b7ee241")
+    }
+
+    @Test(
+        "a new optional field (a row with hashing: whenSet) leaves the pinned generation as it was while it is left out, and changes it once set"
+    )
+    func newFieldKeepsGenerations() throws {
+        // A hypothetical per-project bandwidth limit, as a new field would be added: its row at the end of the table
+        // (its value kept where `cname` is, so that the test needs no new property).
+        let limit = ProjectField.treeText("bandwidthLimit", { $0.cname }, { $0.cname = $1 }, check: { $0 })
+        let added = ProjectField(
+            "bandwidthLimit", limit.value, text: limit.text, scope: .everyHost, hashing: .whenSet,
+            decoding: limit.decoding)
+        let table = AgentProjectSpec.fields + [added]
+        #expect(Generation.of(Self.spec, fields: table) == "59330d730b911846")
+        #expect(Generation.of(Self.spec, fields: table) == Generation.of(Self.spec))
+        var set = Self.spec
+        set.cname = "20MiB"
+        #expect(Generation.of(set, fields: table) != Generation.of(set, fields: AgentProjectSpec.fields))
+        // A field appended as `always` instead would move every generation: what `whenSet` is for.
+        let always = ProjectField(
+            "bandwidthLimit", limit.value, text: limit.text, scope: .everyHost, decoding: limit.decoding)
+        #expect(Generation.of(Self.spec, fields: AgentProjectSpec.fields + [always]) != "59330d730b911846")
     }
 
     @Test("generations ignore key order and formatting, and change with the spec")
