@@ -107,6 +107,21 @@ struct SchemaAgreementTests {
                 == RsyncPolicy.allowedValueOptions.map { "^\($0.name)=(\($0.pattern))$" })
     }
 
+    @Test("schemas/mirrors.schema.json is what `mirrorsync schema` prints (make schema writes it)")
+    func committedCopyIsCurrent() throws {
+        let committed = try String(contentsOfFile: Self.schemaPath, encoding: .utf8)
+        #expect(committed == ConfigSchema.json, "schemas/mirrors.schema.json is stale: run `make schema`")
+    }
+
+    @Test("ConfigSchema's printer writes JSON that reads back as the same document")
+    func printedSchemaReadsBack() throws {
+        let printed = try JSONSerialization.jsonObject(with: Data(ConfigSchema.json.utf8)) as? NSDictionary
+        let compact =
+            try JSONSerialization.jsonObject(with: Data(ConfigSchema.document.compact().utf8)) as? NSDictionary
+        #expect(printed != nil && printed == compact)
+        #expect(JSONValue.quote("a\"b\\c\n\u{1}\u{7f}é") == "\"a\\\"b\\\\c\\n\\u0001\u{7f}é\"")
+    }
+
     @Test("every exemption and skip in the corpus says why")
     func exemptionsHaveReasons() {
         for (path, _, why) in Self.cases() {
