@@ -113,6 +113,15 @@ struct SchemaAgreementTests {
         #expect(committed == ConfigSchema.json, "schemas/mirrors.schema.json is stale: run `make schema`")
     }
 
+    @Test("every field of a project that mirrors.d may write has its schema, and no schema is of a field that is gone")
+    func everyFieldHasItsSchema() {
+        let fields = Set(AgentProjectSpec.fields.filter { !$0.agentOnly }.map(\.path))
+        // The project's references by name, and its whole hooks object, are keys of mirrors.d, not rows.
+        let references: Set = ["project.upstream", "project.interval", "hooks"]
+        #expect(Set(ConfigSchema.fieldPaths).subtracting(references) == fields)
+        #expect(ConfigSchema.fieldPaths.count == Set(ConfigSchema.fieldPaths).count)
+    }
+
     @Test("ConfigSchema's printer writes JSON that reads back as the same document")
     func printedSchemaReadsBack() throws {
         let printed = try JSONSerialization.jsonObject(with: Data(ConfigSchema.json.utf8)) as? NSDictionary
