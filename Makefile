@@ -3,7 +3,7 @@
 SWIFT ?= swift
 DIR ?= mirrors.d
 
-.PHONY: deps build demo test lint identity validate bench release release-test clean
+.PHONY: deps build demo test lint schema identity validate bench release release-test clean
 
 deps:
 	@scripts/install-deps.sh
@@ -29,6 +29,25 @@ test: deps lint
 # --in-place --recursive --parallel Sources Tests Benchmarks Package.swift` writes them so.
 lint:
 	$(SWIFT) format lint --strict --recursive --parallel Sources Tests Benchmarks Package.swift
+
+# schemas/mirrors.schema.json and the reference in docs/configuration.md (between its two marker lines), written by the
+# built binary: `mirrorsync schema` and `mirrorsync schema --reference`. The tests fail while either copy is stale.
+SCHEMA_BEGIN = <!-- BEGIN mirrorsync schema --reference -->
+SCHEMA_END = <!-- END mirrorsync schema --reference -->
+schema: build
+	@set -e; bin="$$($(SWIFT) build --show-bin-path)/mirrorsync"; \
+	for marker in '$(SCHEMA_BEGIN)' '$(SCHEMA_END)'; do \
+		grep -qxF -- "$$marker" docs/configuration.md \
+			|| { echo "make schema: docs/configuration.md has no line $$marker" >&2; exit 1; }; \
+	done; \
+	"$$bin" schema >.build/mirrors.schema.json; \
+	"$$bin" schema --reference >.build/reference.md; \
+	awk -v begin='$(SCHEMA_BEGIN)' -v end='$(SCHEMA_END)' \
+		'$$0 == end { skip = 0 } !skip { print } $$0 == begin { while ((getline line < ".build/reference.md") > 0) print line; skip = 1 }' \
+		docs/configuration.md >.build/configuration.md; \
+	mv .build/mirrors.schema.json schemas/mirrors.schema.json; \
+	mv .build/configuration.md docs/configuration.md; \
+	echo "make schema: wrote schemas/mirrors.schema.json and the reference in docs/configuration.md"
 
 # The randomized identity test alone, longer: ROUNDS rounds of random upstream changes in every publication mode, from
 # SEED (make test runs 6 rounds from seed 21).

@@ -14,7 +14,7 @@ public struct MirrorsyncCommand: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, UpCommand.self, ValidateCommand.self, ReconcileCommand.self, StatusCommand.self,
             SyncCommand.self, LogsCommand.self,
-            CancelCommand.self, CredentialCommand.self, MasterCommand.self, SlaveCommand.self,
+            CancelCommand.self, CredentialCommand.self, MasterCommand.self, SlaveCommand.self, SchemaCommand.self,
         ]
     )
 

@@ -239,10 +239,10 @@ public enum Planner {
 
     static func flatten(_ value: some Encodable) -> [String: String] {
         guard let data = try? APICoding.encoder().encode(value),
-            let json = try? JSONDecoder().decode(JSONValue.self, from: data)
+            let json = try? JSONDecoder().decode(DiffJSON.self, from: data)
         else { return [:] }
         var out: [String: String] = [:]
-        func walk(_ value: JSONValue, _ path: String) {
+        func walk(_ value: DiffJSON, _ path: String) {
             if case .object(let dict) = value {
                 for (key, item) in dict { walk(item, path.isEmpty ? key : path + "." + key) }
             } else {
@@ -255,8 +255,8 @@ public enum Planner {
 }
 
 /// JSON as a value, to compare and print specs field by field.
-enum JSONValue: Decodable, Hashable {
-    case object([String: JSONValue]), array([JSONValue]), string(String), number(Double), bool(Bool), null
+enum DiffJSON: Decodable, Hashable {
+    case object([String: DiffJSON]), array([DiffJSON]), string(String), number(Double), bool(Bool), null
 
     init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
@@ -268,10 +268,10 @@ enum JSONValue: Decodable, Hashable {
             self = .number(n)
         } else if let s = try? c.decode(String.self) {
             self = .string(s)
-        } else if let a = try? c.decode([JSONValue].self) {
+        } else if let a = try? c.decode([DiffJSON].self) {
             self = .array(a)
         } else {
-            self = .object(try c.decode([String: JSONValue].self))
+            self = .object(try c.decode([String: DiffJSON].self))
         }
     }
 

@@ -127,7 +127,7 @@ public struct StarterSite: Sendable {
     /// anything, when one of them exists. Returns the paths written.
     public func write(into directory: String) throws(ValueError) -> [String] {
         try SiteDirectory.make(directory, mode: 0o755)
-        let all = files + [(Self.schemaFileName, BundledSchema.json + "\n")]
+        let all = files + [(Self.schemaFileName, ConfigSchema.json)]
         let existing = all.map { directory + "/" + $0.name }.filter { FileManager.default.fileExists(atPath: $0) }
         guard existing.isEmpty else {
             throw ValueError(

@@ -1,12 +1,13 @@
 import ArgumentParser
 import Foundation
+import MirrorCore
 import Testing
 
 @testable import MirrorCLI
 
-/// The README and docs/ hold what a stranger reads first: their links lead somewhere, and every `mirrorsync` command
-/// line they show is one the current commands take.
-@Suite("The docs: links resolve, command lines parse")
+/// The README and docs/ hold what a stranger reads first: their links lead somewhere, every `mirrorsync` command
+/// line they show is one the current commands take, and the configuration reference is the binary's own.
+@Suite("The docs: links resolve, command lines parse, the reference is current")
 struct DocsTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
@@ -55,7 +56,8 @@ struct DocsTests {
         for page in try Self.pages() {
             let directory = (page as NSString).deletingLastPathComponent
             for line in Self.split(try Self.text(page)).prose {
-                for match in line.matches(of: link) {
+                // Inside `code` a "](" is text (a regular expression in the reference), never a link.
+                for match in line.replacing(/`[^`]*`/, with: "").matches(of: link) {
                     let target = String(match.output.1)
                     if target.hasPrefix("http://") || target.hasPrefix("https://") || target.hasPrefix("mailto:") {
                         continue
@@ -135,5 +137,19 @@ struct DocsTests {
             }
         }
         #expect(parsed > 20, "only \(parsed) command lines")
+    }
+
+    @Test("docs/configuration.md holds, between its markers, what `mirrorsync schema --reference` prints")
+    func configurationReference() throws {
+        let text = try Self.text("docs/configuration.md")
+        let begin = try #require(
+            text.firstRange(of: ConfigReference.begin + "\n"),
+            "no line \(ConfigReference.begin) in docs/configuration.md")
+        let end = try #require(
+            text[begin.upperBound...].firstRange(of: ConfigReference.end + "\n"),
+            "no line \(ConfigReference.end) after the first marker in docs/configuration.md")
+        #expect(
+            String(text[begin.upperBound..<end.lowerBound]) == ConfigSchema.reference,
+            "the reference in docs/configuration.md is stale: run `make schema`")
     }
 }

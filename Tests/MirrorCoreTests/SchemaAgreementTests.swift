@@ -107,6 +107,30 @@ struct SchemaAgreementTests {
                 == RsyncPolicy.allowedValueOptions.map { "^\($0.name)=(\($0.pattern))$" })
     }
 
+    @Test("schemas/mirrors.schema.json is what `mirrorsync schema` prints (make schema writes it)")
+    func committedCopyIsCurrent() throws {
+        let committed = try String(contentsOfFile: Self.schemaPath, encoding: .utf8)
+        #expect(committed == ConfigSchema.json, "schemas/mirrors.schema.json is stale: run `make schema`")
+    }
+
+    @Test("every field of a project that mirrors.d may write has its schema, and no schema is of a field that is gone")
+    func everyFieldHasItsSchema() {
+        let fields = Set(AgentProjectSpec.fields.filter { !$0.agentOnly }.map(\.path))
+        // The project's references by name, and its whole hooks object, are keys of mirrors.d, not rows.
+        let references: Set = ["project.upstream", "project.interval", "hooks"]
+        #expect(Set(ConfigSchema.fieldPaths).subtracting(references) == fields)
+        #expect(ConfigSchema.fieldPaths.count == Set(ConfigSchema.fieldPaths).count)
+    }
+
+    @Test("ConfigSchema's printer writes JSON that reads back as the same document")
+    func printedSchemaReadsBack() throws {
+        let printed = try JSONSerialization.jsonObject(with: Data(ConfigSchema.json.utf8)) as? NSDictionary
+        let compact =
+            try JSONSerialization.jsonObject(with: Data(ConfigSchema.document.compact().utf8)) as? NSDictionary
+        #expect(printed != nil && printed == compact)
+        #expect(JSONValue.quote("a\"b\\c\n\u{1}\u{7f}é") == "\"a\\\"b\\\\c\\n\\u0001\u{7f}é\"")
+    }
+
     @Test("every exemption and skip in the corpus says why")
     func exemptionsHaveReasons() {
         for (path, _, why) in Self.cases() {

@@ -1,0 +1,136 @@
+extension ConfigSchema {
+    /// How an agent's https:// API is verified: the site's, or one agent's own.
+    static let tls: JSONValue = [
+        "title": "TLS",
+        "description":
+            "How the agents' https:// APIs are verified, for the whole site (top-level tls:) or for one agent (its own tls:, which wins). Without it an https:// api is verified against the system's trust store.",
+        "type": "object",
+        "properties": [
+            "caFile": ref(
+                "absolutePath",
+                "A PEM file of one or more CA certificates that sign the agents' certificates, at this path on every host that calls an agent: the reconciler's, the master's (its triggers to the slaves) and the slaves' (their reports to the master).",
+                examples: ["/etc/mirrorsync/ca.pem"])
+        ],
+        "required": ["caFile"],
+        "additionalProperties": false,
+    ]
+
+    /// An agent's own `tls`, which wins over the site's.
+    static func agentTLS(_ who: String) -> JSONValue {
+        ref(
+            "tls",
+            "The CA that verifies \(who)'s https:// api, instead of the site's tls. Refused with an http:// api (\(checked))."
+        )
+    }
+
+    /// An agent's `insecure`.
+    static let insecure: JSONValue = [
+        "description":
+            "Allows an http:// api to a host that is not loopback: the bearer token then crosses the network in clear, where it can be read and replayed. Without it such an api is refused; refused with an https:// api, which is always verified (\(checked)).",
+        "type": "boolean", "default": false,
+    ]
+
+    static let master: JSONValue = [
+        "title": "Master",
+        "description":
+            "The master node: it pulls every project from its upstream and serves the slaves from its rsync daemon.",
+        "type": "object",
+        "properties": [
+            "api": ref(
+                "agentURL",
+                "The master agent's API address: https:// (the agent started with --tls-cert and --tls-key), or http:// on loopback or with insecure: true (\(checked)).",
+                examples: ["https://mirror-master.example.org:7070"]),
+            "tokenFile": ref(
+                "absolutePath",
+                "The file that holds the operator's bearer token, which the reconciler and the CLI send (mode 0600); the token itself never goes in mirrors.d. Each agent has a credential of its own (docs/security.md).",
+                examples: ["/etc/mirrorsync/token"]),
+            "root": ref(
+                "absolutePath", "The master's tree: each project lives at ROOT/PATH.", examples: ["/srv/mirror"]),
+            "rsyncd": [
+                "description": "Where the master's rsync daemon listens for its slaves.",
+                "type": "object",
+                "properties": [
+                    "address": ref(
+                        "hostAddress", "The address the rsync daemon listens on: an IP address or a host name.",
+                        default: "0.0.0.0"),
+                    "port": [
+                        "description": "The TCP port the rsync daemon listens on (1-65535; a plain integer).",
+                        "type": "integer", "minimum": 1, "maximum": 65535, "default": 873,
+                    ],
+                    "slavesOnly": [
+                        "description":
+                            "Whether the daemon takes connections only from the slaves' hosts (rsyncd's 'hosts allow', built from the hosts of the slaves' API addresses; true or false).",
+                        "type": "boolean", "default": false,
+                    ],
+                ],
+                "additionalProperties": false,
+                "default": ["address": "0.0.0.0", "port": 873, "slavesOnly": false],
+            ],
+            "maxConcurrentSyncs": [
+                "description": "How many upstream syncs may run at once (1-256; a plain integer).",
+                "type": "integer", "minimum": 1, "maximum": 256, "default": 4,
+            ],
+            "publicStatus": [
+                "description": "Whether GET /v1/status answers without a token (true or false).",
+                "type": "boolean", "default": false,
+            ],
+            "tls": agentTLS("the master"),
+            "insecure": insecure,
+        ],
+        "required": ["api", "tokenFile", "root"],
+        "additionalProperties": false,
+    ]
+
+    static let slave: JSONValue = [
+        "title": "Slave",
+        "description": "A public host that pulls the projects it serves from the master.",
+        "type": "object",
+        "properties": [
+            "api": ref(
+                "agentURL",
+                "The slave agent's API address; no two agents may share one. https://, or http:// on loopback or with insecure: true (\(checked)).",
+                examples: ["https://ftp1.example.org:7071"]),
+            "publicDir": ref(
+                "absolutePath", "The slave's public tree: each project it serves lives at PUBLICDIR/PATH.",
+                examples: ["/srv/ftp/pub"]),
+            "tls": agentTLS("the slave"),
+            "insecure": insecure,
+        ],
+        "required": ["api", "publicDir"],
+        "additionalProperties": false,
+    ]
+
+    /// The site as mirror lists show it: mirrorz's `site`.
+    static let site: JSONValue = [
+        "title": "Site",
+        "description":
+            "The mirror site as mirror lists show it: the 'site' object of mirrorz's mirrorz.json (data format 1.7), which the master serves at GET /mirrorz.json. Defined in one file at most (\(checked)).",
+        "type": "object",
+        "properties": [
+            "url": ref(
+                "agentURL",
+                "The site's address, such as https://mirrors.example.org; a trailing '/' is dropped. Every project's url in mirrorz.json is a path under it.",
+                examples: ["https://mirrors.example.org"]),
+            "abbr": ref("displayText", "A short name of the site, such as EXAMPLE.", examples: ["EXAMPLE"]),
+            "name": ref("displayText", "The site's full name."),
+            "logo": ref("webLink", "The site's logo (not an .ico; at least 64x64)."),
+            "logoDarkmode": ref(
+                "webLink", "The logo for dark mode (mirrorz's logo_darkmode); set it only with 'logo'."),
+            "homepage": ref("webLink", "The site's home page or blog."),
+            "issue": ref("webLink", "Where to report problems."),
+            "request": ref("webLink", "Where to ask for a new mirror."),
+            "email": ref("displayText", "The site's contact address."),
+            "group": ref("displayText", "Where its users talk, such as a chat group."),
+            "disk": ref("displayText", "Any words on the disk's use."),
+            "note": ref("displayText", "Any words, such as a speed or connection limit."),
+            "big": ref("webLink", "A big file for speed tests, such as /speedtest/1000mb.bin."),
+            "disable": [
+                "description":
+                    "The site is out of service: mirrorz marks it disabled and sends nobody to it (true or false).",
+                "type": "boolean", "default": false,
+            ],
+        ],
+        "required": ["url", "abbr"],
+        "additionalProperties": false,
+    ]
+}
