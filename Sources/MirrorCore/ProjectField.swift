@@ -58,6 +58,11 @@ public struct ProjectField: Sendable {
     let carry: (@Sendable (inout AgentProjectSpec, AgentProjectSpec) -> Void)?
     /// For a field `defaults:` may set: a project that leaves it out takes the defaults' value.
     let inherit: (@Sendable (inout TreeSpec, TreeSpec) -> Void)?
+    /// Its JSON Schema, for editors and the configuration reference (`ConfigSchema`); nil for a field mirrors.d
+    /// cannot write.
+    public private(set) var schema: JSONValue?
+    /// For the row that carries a whole object (`hooks`): the object's own schema under the project's key.
+    public private(set) var objectSchema: JSONValue?
 
     init(
         _ path: String, _ value: @escaping @Sendable (AgentProjectSpec) -> FieldValue,
@@ -77,6 +82,14 @@ public struct ProjectField: Sendable {
         self.coding = coding
         self.carry = carry
         self.inherit = inherit
+    }
+
+    /// The row with its schema (and, for the row that carries a whole object, the object's).
+    func described(_ schema: JSONValue, object: JSONValue? = nil) -> ProjectField {
+        var row = self
+        row.schema = schema
+        row.objectSchema = object
+        return row
     }
 
     /// The key in the project's mapping: `upstream` for `upstream.url`.

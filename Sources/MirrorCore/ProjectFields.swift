@@ -2,13 +2,23 @@
 // `UpstreamSpec` for a field of the upstream), its row here with `hashing: .whenSet` at the end of the table, its
 // schema text (`ConfigSchema`), and its use; its test is a row of `ProjectFieldTableTests`.
 
+private typealias S = ConfigSchema
+
 extension AgentProjectSpec {
     /// Every field of a project, in the order the generation walks them.
     public static let fields: [ProjectField] = [
         .upstream(
             "url", { $0.url }, { $0.url = $1 }, scope: .upstreamLeg, value: { .text($0.description) },
-            text: { $0.description }, decode: nil),
-        .upstreamFile("passwordFile", { $0.passwordFile }) { $0.passwordFile = $1 },
+            text: { $0.description }, decode: nil).described(
+            S.ref(
+                "upstreamURL",
+                "Where the trees come from: rsync://[USER@]HOST[:PORT]/MODULE/ or an absolute path on the master.",
+                examples: ["rsync://rsync.kernel.org/pub/"])),
+        .upstreamFile("passwordFile", { $0.passwordFile }) { $0.passwordFile = $1 }.described(
+            S.ref(
+                "absolutePath",
+                "The file that holds the rsync password of the USER in url (mode 0600); never the password itself. It needs an rsync:// url with a user (\(S.checked)).",
+                examples: ["/etc/mirrorsync/partner.secret"])),
         // The reconciler names the site's credential in every slave's pull; the pull gets it from there, not from
         // the master's spec.
         .upstream(
@@ -26,39 +36,92 @@ extension AgentProjectSpec {
         .upstream(
             "timeout", { $0.timeout }, { $0.timeout = $1 }, scope: .everyHost, value: Canonical.span,
             text: { $0.description }, carry: { pull, spec in pull.upstream.timeout = spec.runTimeout },
-            decode: { d, f in d.optional(f, "timeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) } }),
+            decode: { d, f in d.optional(f, "timeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) } }).described(
+            S.ref(
+                "duration", "The longest one sync from this upstream may run before it is stopped.", default: "6h")),
         .upstream(
             "ioTimeout", { $0.ioTimeout }, { $0.ioTimeout = $1 }, scope: .everyHost, value: Canonical.span,
             text: { $0.description },
-            decode: { d, f in d.optional(f, "ioTimeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) } }),
-        .upstreamFile("pushTokenFile", { $0.pushTokenFile }) { $0.pushTokenFile = $1 },
+            decode: { d, f in d.optional(f, "ioTimeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) } }).described(
+            S.ref(
+                "duration", "How long a transfer may sit without I/O before rsync gives up (rsync's --timeout).",
+                default: "10m")),
+        .upstreamFile("pushTokenFile", { $0.pushTokenFile }) { $0.pushTokenFile = $1 }.described(
+            S.ref(
+                "absolutePath",
+                "A file on the master (mode 0600) holding the token with which this upstream announces a new tree: POST /v1/projects/NAME/trigger with Authorization: Bearer TOKEN starts the sync at once. For every project from this upstream that names no pushTokenFile of its own.",
+                examples: ["/etc/mirrorsync/debian.push"])),
         .upstream(
             "bandwidthLimit", { $0.bandwidthLimit }, { $0.bandwidthLimit = $1 }, scope: .upstreamLeg,
             value: { $0.map { .number($0.bytes) } ?? .absent }, text: { $0?.description },
             decode: { d, f in
                 d.optional(f, "bandwidthLimit") { text, _ throws(ValueError) in try ByteSize.parse(text) }
-            }),
+            }).described(
+            S.ref(
+                "size", "The most bandwidth one sync from this upstream may use, per second; no limit when absent.",
+                examples: ["20MiB", "500K"])),
         .tree(
             "source", { $0.source }, { $0.source = $1 }, scope: .upstreamLeg, omit: { $0.isEmpty },
             value: { .text($0) }, text: { $0.isEmpty ? nil : $0 },
             decode: { d, f in d.optional(f, "source") { text, _ throws(ValueError) in try MirrorPath.normalize(text) } }
-        ),
+        ).described(
+            S.ref(
+                "mirrorPath",
+                "The path inside the upstream. When absent, the upstream's whole tree; an explicit empty string is refused."
+            )),
         // Left out, the project's name (the tree starts with it).
         .tree(
             "path", { $0.path }, { $0.path = $1 }, required: true, value: { .text($0) }, text: { $0 },
-            decode: { d, f in d.optional(f, "path") { text, _ throws(ValueError) in try MirrorPath.normalize(text) } }),
-        .interval("every", { $0.every }, value: Canonical.span, text: { $0?.description }),
-        .interval("jitter", { $0.jitter }, value: Canonical.span, text: { $0?.description }),
-        .interval("cron", { $0.cron?.text }, value: Canonical.text, text: { $0 }),
-        .interval("timezone", { $0.timezone }, value: Canonical.text, text: { $0 }),
-        .treeList("exclude", { $0.exclude }, { $0.exclude = $1 }, check: RsyncPolicy.checkPattern),
-        .treeList("twoStage", { $0.twoStage }, { $0.twoStage = $1 }, check: RsyncPolicy.checkPattern),
-        .treeList("rsyncOptions", { $0.rsyncOptions }, { $0.rsyncOptions = $1 }, check: RsyncPolicy.checkOption),
+            decode: { d, f in d.optional(f, "path") { text, _ throws(ValueError) in try MirrorPath.normalize(text) } }).described(
+            S.ref(
+                "mirrorPath",
+                "The path under the master's root and each slave's publicDir; the project's name when absent. No two projects may share a path or nest one inside the other (\(S.checked))."
+            )),
+        .interval("every", { $0.every }, value: Canonical.span, text: { $0?.description }).described(
+            S.ref("duration", "Run this often, such as 15m, 1h or 1d.", examples: ["15m", "1h", "6h"])),
+        .interval("jitter", { $0.jitter }, value: Canonical.span, text: { $0?.description }).described(
+            S.ref(
+                "duration",
+                "A random delay of up to this long before each run, so that mirrors do not all call at once. Goes with 'every', and must be shorter than it (\(S.checked)).",
+                examples: ["1m", "10m"])),
+        .interval("cron", { $0.cron?.text }, value: Canonical.text, text: { $0 }).described(
+            S.ref("cron", "Run at the times this cron expression names.", examples: ["30 2 * * *"])),
+        .interval("timezone", { $0.timezone }, value: Canonical.text, text: { $0 }).described(
+            [
+                "description":
+                    "The IANA time zone the cron expression is read in, such as UTC or Europe/Berlin. Goes with 'cron'. Whether the zone exists is \(S.checked).",
+                "type": "string", "minLength": 1, "default": "UTC",
+                "examples": ["UTC", "Europe/Berlin", "America/New_York"],
+            ]),
+        .treeList("exclude", { $0.exclude }, { $0.exclude = $1 }, check: RsyncPolicy.checkPattern).described(
+            [
+                "description": "rsync patterns of files the project leaves out.", "type": "array",
+                "items": ["$ref": "#/$defs/filterPattern"], "default": [], "examples": [["*.tmp", ".~tmp~/"]],
+            ]),
+        .treeList("twoStage", { $0.twoStage }, { $0.twoStage = $1 }, check: RsyncPolicy.checkPattern).described(
+            [
+                "description":
+                    "rsync patterns of files synced, with deletions, in a second pass after everything else, such as index files (Packages*, Release*, dists/), so that clients never see an index before the files it names.",
+                "type": "array", "items": ["$ref": "#/$defs/filterPattern"], "default": [],
+                "examples": [["Packages*", "Sources*", "Release*", "InRelease"]],
+            ]),
+        .treeList("rsyncOptions", { $0.rsyncOptions }, { $0.rsyncOptions = $1 }, check: RsyncPolicy.checkOption).described(
+            [
+                "description": "Extra rsync options, from mirrorsync's allowlist only.", "type": "array",
+                "items": S.rsyncOption, "default": [], "examples": [["--no-owner", "--no-group", "--chmod=D755,F644"]],
+            ]),
         .tree(
             "suspended", { $0.suspended }, { $0.suspended = $1 }, value: { .flag($0) }, text: Canonical.flag,
-            decode: { d, f in d.boolean(f, "suspended") }),
+            decode: { d, f in d.boolean(f, "suspended") }).described(
+            [
+                "description": "Paused: the project keeps its files and runs no sync (true or false).",
+                "type": "boolean", "default": false,
+            ]),
         // A slave's pull takes the whole run's timeout as its upstream's (above).
-        .treeSpan("timeout", { $0.timeout }, { $0.timeout = $1 }, scope: .upstreamLeg),
+        .treeSpan("timeout", { $0.timeout }, { $0.timeout = $1 }, scope: .upstreamLeg).described(
+            S.ref(
+                "duration", "The longest one sync of this project may run; the upstream's timeout when absent.",
+                examples: ["12h"])),
         // "10%" and "10" differ: the text is canonical.
         .tree(
             "maxDelete", { $0.maxDelete }, { $0.maxDelete = $1 }, value: { .text($0.description) },
@@ -67,36 +130,97 @@ extension AgentProjectSpec {
                 d.optional(f, "maxDelete") { text, scalar throws(ValueError) in
                     try DeletionLimit.parse(text, plain: scalar.isPlain)
                 }
-            }),
-        .treeChoice("publish", { $0.publish }, { $0.publish = $1 }, initial: .inPlace, parse: PublishMode.parse),
+            }).described(
+            S.ref(
+                "deletionLimit",
+                "How much one sync may delete before it is stopped with nothing deleted: a number of files (5000) or a share of the tree (10%, 2.5%).",
+                default: "10%")),
+        .treeChoice("publish", { $0.publish }, { $0.publish = $1 }, initial: .inPlace, parse: PublishMode.parse).described(
+            [
+                "description":
+                    "How a sync makes the tree public: inPlace (rsync updates the served tree where it stands, index files last with twoStage) or atomic (each sync builds a new revision beside the served one, unchanged files hard-linked, and publishes it with one rename of a symbolic link at the project's path, so a reader sees one whole revision at every moment; on the master and every slave).",
+                "enum": ["inPlace", "atomic"], "default": "inPlace",
+            ]),
         // The master tells a slave each stage in its trigger.
         .treeChoice(
-            "stage", { $0.stage }, { $0.stage = $1 }, initial: .host, scope: .masterOnly, parse: StageMode.parse),
+            "stage", { $0.stage }, { $0.stage = $1 }, initial: .host, scope: .masterOnly, parse: StageMode.parse).described(
+            [
+                "description":
+                    "With twoStage: host (each host runs its second stage right after its first) or site (ftpsync's staged mode: every slave pulls the first stage, everything but the index files; once every reachable slave has finished it, or the master's --stage-timeout has passed, the master tells them all to run the second, so the public hosts switch their indices within seconds of each other). site needs twoStage and publish: inPlace.",
+                "enum": ["host", "site"], "default": "host",
+            ]),
         .tree(
             "trace", { $0.trace }, { $0.trace = $1 }, inDefaults: true, omit: { $0 == nil },
             value: { $0.map(FieldValue.flag) ?? .absent }, text: Canonical.flag,
-            decode: { d, f in d.boolean(f, "trace") }),
-        .hook("hooks.onSuccess", { $0.onSuccess }, whole: true),
-        .hook("hooks.onFailure", { $0.onFailure }),
+            decode: { d, f in d.boolean(f, "trace") }).described(
+            [
+                "description":
+                    "Debian trace files: after each successful sync the master and each slave write project/trace/HOST (as Debian's ftpsync does) and project/trace/_traces, and hold Archive-Update-in-Progress-HOST at the top of the tree while a sync runs. true or false; when absent, on for a tree that has a project/trace/ directory (brought by its upstream).",
+                "type": "boolean",
+            ]),
+        .hook("hooks.onSuccess", { $0.onSuccess }, whole: true).described(
+            S.ref("hookArgv", "Run after a successful sync (or one with a warning)."),
+            object: S.ref("hooks", "Programs run after each sync on the host that ran it; see the definition.")),
+        .hook("hooks.onFailure", { $0.onFailure }).described(
+            S.ref("hookArgv", "Run after a failed sync.")),
         ProjectField(
             "hooks.timeout", { Canonical.span($0.hooks?.timeout) }, text: { $0.hooks?.timeout?.description },
-            scope: .everyHost, decoding: .withObject, carry: { pull, spec in pull.tree.hooks = spec.tree.hooks }),
+            scope: .everyHost, decoding: .withObject, carry: { pull, spec in pull.tree.hooks = spec.tree.hooks }).described(
+            S.ref(
+                "duration",
+                "How long a hook may run before it is stopped (SIGTERM to its process group, then SIGKILL).",
+                default: "5m")),
         .tree(
             "logRetention", { $0.logRetention }, { $0.logRetention = $1 }, inDefaults: true, omit: { $0 == nil },
             value: { $0.map { FieldValue.number(Int64($0)) } ?? .absent }, text: { $0.map(String.init) },
-            decode: { d, f in d.integer(f, "logRetention", in: TreeSpec.logRetentionRange) }),
+            decode: { d, f in d.integer(f, "logRetention", in: TreeSpec.logRetentionRange) }).described(
+            [
+                "description":
+                    "How many run logs (rsync's statistics, its standard error and, with --itemize-changes or --verbose, the file list of each run) the master and each slave keep for the project under their state directory; older ones are deleted as each run ends.",
+                "type": "integer", "minimum": .integer(TreeSpec.logRetentionRange.lowerBound),
+                "maximum": .integer(TreeSpec.logRetentionRange.upperBound),
+                "default": .integer(TreeSpec.defaultLogRetention),
+            ]),
         // mirrors.d names them, or `all`; the master's spec lists them.
         ProjectField(
             "slaves", { .list($0.slaves) }, text: { Canonical.listText($0.slaves) }, scope: .masterOnly,
-            decoding: .withObject),
+            decoding: .withObject).described(
+            [
+                "description":
+                    "Which slaves serve it: all or a list of slave names, each defined in some file of mirrors.d (\(S.checked)). An empty list means the master alone holds it.",
+                "oneOf": [
+                    ["const": "all", "description": "every slave"],
+                    [
+                        "type": "array", "items": ["$ref": "#/$defs/name"], "uniqueItems": true,
+                        "description": "the slaves named",
+                    ],
+                ],
+                "default": "all",
+                "examples": ["all", ["ftp1", "ftp2"]],
+            ]),
         // What mirror lists show of the project (GET /mirrorz.json) is the master's to say.
-        .treeText("cname", { $0.cname }, { $0.cname = $1 }, scope: .masterOnly, check: DisplayText.check),
-        .treeText("desc", { $0.desc }, { $0.desc = $1 }, scope: .masterOnly, check: DisplayText.check),
-        .treeText("help", { $0.help }, { $0.help = $1 }, scope: .masterOnly, check: WebLink.check),
+        .treeText("cname", { $0.cname }, { $0.cname = $1 }, scope: .masterOnly, check: DisplayText.check).described(
+            S.ref(
+                "displayText",
+                "How mirror lists name the project (mirrorz's cname); the project's name when absent. Only the master holds it.",
+                examples: ["Debian", "AOSP"])),
+        .treeText("desc", { $0.desc }, { $0.desc = $1 }, scope: .masterOnly, check: DisplayText.check).described(
+            S.ref(
+                "displayText", "A line about the project for mirror lists (mirrorz's desc). Only the master holds it.",
+                examples: ["The universal operating system"])),
+        .treeText("help", { $0.help }, { $0.help = $1 }, scope: .masterOnly, check: WebLink.check).described(
+            S.ref(
+                "webLink",
+                "Where the project's help page is, for mirror lists (mirrorz's help): a path on the site or a whole URL. Only the master holds it.",
+                examples: ["/help/debian/"])),
         // Who may announce a new tree is the master's to check.
         .treeText(
             "pushTokenFile", { $0.pushTokenFile }, { $0.pushTokenFile = $1 }, scope: .masterOnly,
-            check: AbsolutePath.normalize),
+            check: AbsolutePath.normalize).described(
+            S.ref(
+                "absolutePath",
+                "A file on the master (mode 0600) holding the token with which the upstream announces a new tree (POST /v1/projects/NAME/trigger); overrides the upstream's pushTokenFile. Only the master holds it.",
+                examples: ["/etc/mirrorsync/debian.push"])),
     ]
 
     /// The fields of the project's tree, which code themselves into its JSON object.

@@ -1,7 +1,7 @@
 /// The JSON Schema (2020-12) of one file of mirrors.d, for editors running yaml-language-server: what
 /// `mirrorsync schema` prints, `schemas/mirrors.schema.json` holds and `mirrorsync init` writes beside its files.
 ///
-/// Its patterns are the value types' own constants, its project fields come from `fieldSchema(_:)`, and the
+/// Its patterns are the value types' own constants, its project fields come from the field table's rows, and the
 /// configuration reference (`ConfigReference`) is read off the same document.
 public enum ConfigSchema {
     /// The whole schema.
@@ -74,33 +74,6 @@ public enum ConfigSchema {
         ]
     }
 
-    /// The paths of `fieldSchema(_:)` in the order their objects list them: a path without a dot, or under
-    /// `project.`, is a key of the project; `upstream.url` is `url` of the upstream, and so on.
-    static let fieldPaths = [
-        "project.upstream", "source", "path", "project.interval", "slaves", "exclude", "twoStage", "rsyncOptions",
-        "suspended", "timeout", "maxDelete", "cname", "desc", "help", "publish", "stage", "trace", "hooks",
-        "pushTokenFile", "logRetention",
-        "upstream.url", "upstream.passwordFile", "upstream.pushTokenFile", "upstream.timeout", "upstream.ioTimeout",
-        "upstream.bandwidthLimit",
-        "interval.every", "interval.jitter", "interval.cron", "interval.timezone",
-        "hooks.onSuccess", "hooks.onFailure", "hooks.timeout",
-    ]
-
-    /// The object a field path belongs to and its key there: `("project", "exclude")`, `("upstream", "url")`.
-    static func place(of path: String) -> (object: String, key: String) {
-        guard let dot = path.firstIndex(of: ".") else { return ("project", path) }
-        return (String(path[..<dot]), String(path[path.index(after: dot)...]))
-    }
-
-    /// The `properties` of `object` (`project`, `upstream`, `interval`, `hooks`), walked from `fieldPaths`.
-    static func properties(of object: String) -> JSONValue {
-        .object(
-            fieldPaths.compactMap { path in
-                let place = place(of: path)
-                return place.object == object ? (place.key, fieldSchema(path)) : nil
-            })
-    }
-
     static let interval: JSONValue = [
         "title": "Interval",
         "description":
@@ -146,7 +119,7 @@ public enum ConfigSchema {
         "description":
             "The site's defaults for project fields: a project that leaves one of these out takes it from here. At most one file of mirrors.d defines it (\(checked)).",
         "type": "object",
-        "properties": .object(ProjectDefaults.keys.map { ($0, fieldSchema($0)) }),
+        "properties": defaultsProperties,
         "additionalProperties": false,
     ]
 }
