@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import MirrorCore
+import MirrorPresentation
 import MirrorHTTP
 import NIOCore
 
