@@ -408,11 +408,11 @@ public struct AgentAPI: Sendable {
         }
         // A first stage says nothing of what the slave serves: it moves the project's staged pull on.
         if report.stage == 1 {
-            await scheduler.markSeen([report.slave])
+            scheduler.slaves.markSeen([report.slave])
             await stages?.firstStageFinished(report)
             return
         }
-        do throws(SchedulerError) { try await scheduler.putReport(report) } catch { throw APIError(error) }
+        do throws(SchedulerError) { try scheduler.slaves.put(report) } catch { throw APIError(error) }
     }
 
     /// A trigger's stage: 1 or 2, and only a slave runs stages.

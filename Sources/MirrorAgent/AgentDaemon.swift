@@ -208,7 +208,7 @@ public final class AgentDaemon: Sendable {
                 let triggers = Courier<SlaveTrigger>(
                     clock: clock, retryBase: options.peerRetryBase, logger: logger,
                     outcome: { slave, error in
-                        if error == nil, let scheduler = made.scheduler { await scheduler.markSeen([slave]) }
+                        if error == nil, let scheduler = made.scheduler { scheduler.slaves.markSeen([slave]) }
                         if error != nil { await unreachable.rollouts?.unreachable(slave) }
                     },
                     send: { _, trigger throws(PeerError) in
