@@ -4,6 +4,7 @@ import MirrorCore
 // What the scheduler keeps: its policy, and for each project its spec, what it has done and what runs or waits.
 
 extension SyncScheduler {
+    /// How the scheduler retries a failed run and spaces the runs pushes and stages ask for.
     public struct Policy: Sendable {
         /// Attempts per run, the first included.
         public var maxAttempts: Int
@@ -35,6 +36,7 @@ extension SyncScheduler {
         }
     }
 
+    /// A project's run in progress: its record as it stands, and the task that runs it (`RunExecution`).
     struct Running {
         var record: RunRecord
         var task: Task<Void, Never>
@@ -42,6 +44,7 @@ extension SyncScheduler {
         var pulling: Int?
     }
 
+    /// One project as the scheduler holds it: its spec, what it has done, and what runs or waits.
     struct Entry {
         var spec: AgentProjectSpec
         var generation: String

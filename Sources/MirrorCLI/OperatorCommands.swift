@@ -126,8 +126,8 @@ struct CancelCommand: AsyncParsableCommand {
 }
 
 extension AgentsOptions {
-    /// The agent `--host` names and a client for it (`OperatorClient`), after checking against mirrors.d that the host exists and holds
-    /// the project; otherwise one line on stderr naming what would do (with "did you mean") and exit 1.
+    /// The agent `--host` names and a client for it (`OperatorClient`), after checking against mirrors.d that the host
+    /// exists and holds the project; otherwise one line on stderr naming what would do (with "did you mean") and exit 1.
     func agent(_ host: String, serving project: String, command: String) throws -> (DesiredAgent, OperatorClient) {
         let state = try load()
         func fail(_ message: String) -> ExitCode {
