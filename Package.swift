@@ -54,6 +54,12 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
+        // What the agent shows people and other sites: the status page's HTML, mirrorz.json and tunasync's jobs, the
+        // alert metrics' text, the public's view without the token. Pure functions of the core's values.
+        .target(
+            name: "MirrorPresentation",
+            dependencies: ["MirrorCore"]
+        ),
         // Child processes' groups: stopped as a whole, and what a killed parent left behind.
         .target(
             name: "MirrorProcess"
@@ -64,6 +70,7 @@ let package = Package(
                 "MirrorCore",
                 "MirrorProcess",
                 "MirrorHTTP",
+                "MirrorPresentation",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -106,8 +113,10 @@ let package = Package(
             dependencies: [
                 "MirrorCore",
                 "MirrorAgent",
+                "MirrorHTTP",
                 "MirrorReconciler",
                 "MirrorSite",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -143,17 +152,28 @@ let package = Package(
             path: "Tests/MirrorTestSupport"
         ),
         .testTarget(
+            name: "MirrorPresentationTests",
+            dependencies: ["MirrorPresentation", "MirrorCore"]
+        ),
+        .testTarget(
             name: "MirrorAgentTests",
-            dependencies: ["MirrorAgent", "MirrorTestSupport"]
+            dependencies: [
+                "MirrorAgent", "MirrorCore", "MirrorHTTP", "MirrorPresentation", "MirrorTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // The heavy suite: the built binary as separate processes, signals, large trees.
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["MirrorCore", "MirrorTestSupport", "mirrorsync"]
+            dependencies: ["MirrorCore", "MirrorPresentation", "MirrorTestSupport", "mirrorsync"]
         ),
         .testTarget(
             name: "MirrorReconcilerTests",
-            dependencies: ["MirrorReconciler", "MirrorAgent", "MirrorHTTP", "MirrorTestSupport"]
+            dependencies: [
+                "MirrorReconciler", "MirrorAgent", "MirrorCore", "MirrorHTTP", "MirrorTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         // The fault suite: the site on hosts of its own (network namespaces), partitions, full disks, kill -9 rounds.
         .testTarget(
@@ -163,14 +183,15 @@ let package = Package(
         .testTarget(
             name: "MirrorSiteTests",
             dependencies: [
-                "MirrorSite", "MirrorTestSupport",
+                "MirrorSite", "MirrorCore", "MirrorTestSupport",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(
             name: "MirrorCLITests",
             dependencies: [
-                "MirrorCLI", "MirrorAgent", "MirrorTestSupport", "mirrorsync",
+                "MirrorCLI", "MirrorAgent", "MirrorCore", "MirrorReconciler", "MirrorTestSupport", "mirrorsync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,5 +1,6 @@
 import Foundation
 import MirrorCore
+import MirrorPresentation
 
 // What an operator asks of an agent besides its specs, and what an alerting system reads: `POST .../cancel` and the
 // part of `GET /metrics` that is worked out from the state when scraped.

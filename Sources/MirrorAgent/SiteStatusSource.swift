@@ -53,8 +53,8 @@ final class SiteStatusSource: Sendable {
         let slaves = settings?.slaves ?? [:]
         let answers = await probe(slaves)
         let now = clock.now()
-        await scheduler.markSeen(answers.filter { $0.value == nil }.map(\.key))
-        let (seen, reports) = await scheduler.slaveRecords()
+        scheduler.slaves.markSeen(answers.filter { $0.value == nil }.map(\.key))
+        let (seen, reports) = scheduler.slaves.all()
         let states = await scheduler.projectStates()
         // Where each slave stands on each project, and how long since the master made the first revision it lacks.
         var behindSince: [String: Set<Int>] = [:]
@@ -64,7 +64,7 @@ final class SiteStatusSource: Sendable {
                 if state.status.revision > revision { behindSince[name, default: []].insert(revision) }
             }
         }
-        let firstAfter = await scheduler.firstRevisionTimes(after: behindSince)
+        let firstAfter = scheduler.slaves.firstRevisionTimes(after: behindSince)
         let health = slaves.keys.sorted().map { slave in
             SlaveHealth(
                 name: slave, api: slaves[slave]!, reachable: answers[slave] == .some(nil), lastSeenAt: seen[slave],

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import MirrorCore
+import MirrorPresentation
 import NIOCore
 
 // The master's status page for people: `GET /` and `GET /projects/{name}`, HTML rendered by `StatusPage` (MirrorCore)

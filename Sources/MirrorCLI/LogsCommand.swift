@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import MirrorCore
-import MirrorReconciler
 
 /// `mirrorsync logs PROJECT [DIR] [--host HOST] [--run ID] [--follow]`: a run's log, from the agent that ran it.
 struct LogsCommand: AsyncParsableCommand {
@@ -40,7 +39,7 @@ struct LogsCommand: AsyncParsableCommand {
     func run() async throws {
         // The same checks of the host and the project as sync and cancel, with "did you mean".
         let (_, client) = try agents.agent(host, serving: project, command: "logs")
-        do throws(ClientError) {
+        do throws(OperatorCallError) {
             try await client.runLog(project: project, run: run.map(String.init) ?? "latest", follow: follow) { piece in
                 Terminal.write(String(decoding: piece, as: UTF8.self), to: .standardOutput)
             }

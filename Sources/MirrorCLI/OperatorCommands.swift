@@ -1,7 +1,76 @@
 import ArgumentParser
 import Foundation
 import MirrorCore
-import MirrorReconciler
+
+/// `mirrorsync sync PROJECT [DIR] [--host HOST]`: run a project's sync on the master, or a slave's pull, now.
+struct SyncCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync",
+        abstract: "Run a project's sync on the master (or, with --host, a slave's pull from the master) now.",
+        discussion: "Exit status: 0 when the run was queued (with --wait: when it succeeded), 1 otherwise."
+    )
+
+    @Argument(help: "The project, as mirrors.d names it.")
+    var project: String
+
+    @OptionGroup var agents: AgentsOptions
+
+    @Option(
+        help: ArgumentHelp(
+            "The host to sync on: 'master' (from the upstream) or a slave's name from mirrors.d (from the master).",
+            valueName: "host"))
+    var host = "master"
+
+    @Flag(help: "Follow the run to its end, showing its progress, and exit with its result.")
+    var wait = false
+
+    @Option(help: ArgumentHelp("With --wait, how long to follow the run, in seconds.", valueName: "seconds"))
+    var waitTimeout: Double = 6 * 3600
+
+    func validate() throws { try agents.refuseMarkdown("sync") }
+
+    func run() async throws {
+        let (target, agent) = try agents.agent(host, serving: project, command: "sync")
+        let accepted: SyncResponse
+        do throws(OperatorCallError) { accepted = try await agent.requestSync(project) } catch {
+            Terminal.write("mirrorsync sync: error: \(error.message)\n", to: .standardError)
+            throw ExitCode(1)
+        }
+        guard wait else {
+            if agents.output == .json {
+                agents.printJSON(accepted)
+            } else {
+                Terminal.write(
+                    "run \(accepted.runID) of \(project) queued on \(target.role == .master ? "the master" : target.label)\n",
+                    to: .standardOutput)
+            }
+            return
+        }
+        // Followed through the agent's long poll, with its progress shown (RunFollower.swift).
+        var follower = RunFollower(
+            project: project, runID: accepted.runID,
+            display: ProgressDisplay(style: ProgressDisplay.style(json: agents.output == .json)))
+        let run: RunRecord?
+        do throws(OperatorCallError) { run = try await follower.follow(agent, timeout: waitTimeout) } catch {
+            Terminal.write("mirrorsync sync: error: \(error.message)\n", to: .standardError)
+            throw ExitCode(1)
+        }
+        guard let run, run.state == .finished else {
+            Terminal.write(
+                "mirrorsync sync: run \(accepted.runID) did not finish within \(Int(waitTimeout)) s\n",
+                to: .standardError)
+            throw ExitCode(1)
+        }
+        if agents.output == .json {
+            agents.printJSON(run)
+        } else {
+            Terminal.write(
+                "run \(run.id) of \(project): \(run.result?.rawValue ?? "?")\(run.message.map { ": \($0)" } ?? "")\n",
+                to: .standardOutput)
+        }
+        if run.result?.isSuccess != true { throw ExitCode(1) }
+    }
+}
 
 /// `mirrorsync cancel PROJECT [DIR] [--host HOST]`: stop a project's sync on the master or a slave.
 struct CancelCommand: AsyncParsableCommand {
@@ -35,7 +104,7 @@ struct CancelCommand: AsyncParsableCommand {
         options.agentTimeout = max(agents.agentTimeout, 15)
         let (agent, client) = try options.agent(host, serving: project, command: "cancel")
         let answer: CancelResponse
-        do throws(ClientError) { answer = try await client.cancel(project) } catch {
+        do throws(OperatorCallError) { answer = try await client.cancel(project) } catch {
             Terminal.write("mirrorsync cancel: error: \(error.message)\n", to: .standardError)
             throw ExitCode(1)
         }
@@ -57,9 +126,9 @@ struct CancelCommand: AsyncParsableCommand {
 }
 
 extension AgentsOptions {
-    /// The agent `--host` names and a client for it, after checking against mirrors.d that the host exists and holds
-    /// the project; otherwise one line on stderr naming what would do (with "did you mean") and exit 1.
-    func agent(_ host: String, serving project: String, command: String) throws -> (DesiredAgent, any AgentClient) {
+    /// The agent `--host` names and a client for it (`OperatorClient`), after checking against mirrors.d that the host
+    /// exists and holds the project; otherwise one line on stderr naming what would do (with "did you mean") and exit 1.
+    func agent(_ host: String, serving project: String, command: String) throws -> (DesiredAgent, OperatorClient) {
         let state = try load()
         func fail(_ message: String) -> ExitCode {
             Terminal.write("mirrorsync \(command): error: \(message)\n", to: .standardError)
@@ -83,7 +152,8 @@ extension AgentsOptions {
                 "\(agent.label) does not serve project '\(project)'"
                     + (serving.isEmpty ? "; no slave does" : " (served by \(serving.joined(separator: ", ")))"))
         }
-        guard let client = try clients(state, [agent])[agent.name] else { throw ExitCode(1) }
+        let client = OperatorClient(
+            base: agent.api, token: try token(state), timeout: agentTimeout, transport: agent.transport)
         return (agent, client)
     }
 }

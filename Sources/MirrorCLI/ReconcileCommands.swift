@@ -45,12 +45,7 @@ struct AgentsOptions: ParsableArguments {
 
     /// A client per agent: the master at master.api, each slave at its api, all with the shared token.
     func clients(_ state: DesiredState, _ agents: [DesiredAgent]) throws -> [String: any AgentClient] {
-        let file = tokenFile ?? state.master.tokenFile
-        let token: String
-        do throws(ValueError) { token = try TokenFile.read(file) } catch {
-            Terminal.write("mirrorsync: error: \(error.message)\n", to: .standardError)
-            throw ExitCode(1)
-        }
+        let token = try token(state)
         return Dictionary(
             uniqueKeysWithValues: agents.map {
                 (
@@ -59,6 +54,14 @@ struct AgentsOptions: ParsableArguments {
                         as any AgentClient
                 )
             })
+    }
+
+    /// The bearer token from `--token-file`, else master.tokenFile; or the reason on stderr and exit 1.
+    func token(_ state: DesiredState) throws -> String {
+        do throws(ValueError) { return try TokenFile.read(tokenFile ?? state.master.tokenFile) } catch {
+            Terminal.write("mirrorsync: error: \(error.message)\n", to: .standardError)
+            throw ExitCode(1)
+        }
     }
 
     func printJSON(_ value: some Encodable) {

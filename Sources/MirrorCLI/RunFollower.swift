@@ -3,7 +3,6 @@
 #endif
 import Foundation
 import MirrorCore
-import MirrorReconciler
 
 /// `sync --wait`: follows a run to its end through the agent's long poll (`GET .../runs/{id}?wait=`), which answers
 /// as soon as the run changes or ends, so the command returns as the run ends rather than at the next tick of a poll.
@@ -15,7 +14,7 @@ struct RunFollower {
     static let longestPoll = 30.0
 
     /// The run once it has finished; nil if it has not within `timeout` seconds.
-    mutating func follow(_ client: any AgentClient, timeout: Double) async throws(ClientError) -> RunRecord? {
+    mutating func follow(_ client: any RunPolling, timeout: Double) async throws(OperatorCallError) -> RunRecord? {
         let deadline = Date().addingTimeInterval(timeout)
         defer { display.finish() }
         var unreachable = 0
@@ -25,7 +24,7 @@ struct RunFollower {
                 run = try await client.run(
                     project: project, id: runID,
                     waitingUpTo: min(Self.longestPoll, max(0, deadline.timeIntervalSinceNow)))
-            } catch  where error.kind == .unreachable {
+            } catch  where error.unreachable {
                 // The agent restarting: look again after a pause that grows, up to 5 s.
                 unreachable += 1
                 try? await Task.sleep(for: .milliseconds(min(5000, 250 << min(unreachable, 5))))

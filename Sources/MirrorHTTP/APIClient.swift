@@ -49,6 +49,25 @@ public enum APICallFailure: Error, Sendable {
         }
     }
 
+    /// The failure of `method path` on the agent at `base`, in one line: as the reconciler and the operator commands
+    /// report it.
+    public func message(_ method: String, _ path: String, at base: String) -> String {
+        switch self {
+        case .badURL(let url): return "bad URL \(url)"
+        case .notHTTP: return "\(base) did not answer HTTP"
+        case .status(let status, let body): return "\(method) \(path) answered \(status): \(Self.detail(body))"
+        case .unreachable, .plainHTTP, .tls, .trust: return "\(method) \(base)\(path): \(reason)"
+        }
+    }
+
+    /// Whether the call never reached the agent: no answer, or refused at the TLS layer or before sending.
+    public var isUnreachable: Bool {
+        switch self {
+        case .unreachable, .plainHTTP, .tls, .trust: return true
+        case .badURL, .notHTTP, .status: return false
+        }
+    }
+
     /// An error from the HTTP client or the network, in a few words.
     static func describe(_ error: any Error) -> String {
         if let client = error as? HTTPClientError {

@@ -76,15 +76,13 @@ public struct HTTPAgentClient: AgentClient {
 
     /// A failed call in the reconciler's terms.
     func failure(_ error: APICallFailure, _ method: String, _ path: String) -> ClientError {
+        let message = error.message(method, path, at: base)
         switch error {
-        case .badURL(let url): return ClientError(.invalidResponse, "bad URL \(url)")
-        case .notHTTP: return ClientError(.invalidResponse, "\(base) did not answer HTTP")
-        case .status(let status, let body):
-            let message = "\(method) \(path) answered \(status): \(APICallFailure.detail(body))"
+        case .badURL, .notHTTP: return ClientError(.invalidResponse, message)
+        case .status(let status, _):
             return ClientError(status == 401 ? .unauthorized : .rejected(status: status), message)
         // Refused at the TLS layer, or before sending: the agent is not reached, and the message says why.
-        case .unreachable, .plainHTTP, .tls, .trust:
-            return ClientError(.unreachable, "\(method) \(base)\(path): \(error.reason)")
+        case .unreachable, .plainHTTP, .tls, .trust: return ClientError(.unreachable, message)
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import MirrorCore
+import MirrorPresentation
 import MirrorTestSupport
 import Testing
 #if canImport(Glibc)

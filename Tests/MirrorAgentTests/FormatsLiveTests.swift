@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import MirrorAgent
 import MirrorCore
+import MirrorPresentation
 import MirrorTestSupport
 
 /// `GET /mirrorz.json` and `GET /jobs` from a real master agent syncing from a real rsync daemon: after a success, a

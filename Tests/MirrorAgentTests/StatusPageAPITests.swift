@@ -5,6 +5,7 @@ import Foundation
 import Testing
 @testable import MirrorAgent
 import MirrorCore
+import MirrorPresentation
 import MirrorTestSupport
 
 /// `GET /` and `GET /projects/{name}` from a master in this process: HTML, public only where `publicStatus` says,

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import MirrorAgent
 import MirrorCore
+import MirrorPresentation
 import MirrorTestSupport
 
 /// A project whose runs keep failing with one cause is shown as stuck, with the cause; a success, or another cause,

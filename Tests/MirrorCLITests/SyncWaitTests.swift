@@ -2,13 +2,12 @@ import Foundation
 import Testing
 import MirrorAgent
 @testable import MirrorCLI
-import MirrorReconciler
 import MirrorCore
 import MirrorTestSupport
 import Synchronization
 
-/// An agent client whose runs are a script: each `run` answers the next record, and keeps how long it was asked to wait.
-final class ScriptedRuns: AgentClient {
+/// An agent whose runs are a script: each `run` answers the next record, and keeps how long it was asked to wait.
+final class ScriptedRuns: RunPolling {
     private let calls: Mutex<(script: [RunRecord], waits: [Double])>
 
     init(_ script: [RunRecord]) { calls = Mutex((script, [])) }
@@ -16,34 +15,11 @@ final class ScriptedRuns: AgentClient {
     var left: Int { calls.withLock { $0.script.count } }
     var waits: [Double] { calls.withLock { $0.waits } }
 
-    func run(project: String, id: Int64, waitingUpTo seconds: Double) async throws(ClientError) -> RunRecord {
+    func run(project: String, id: Int64, waitingUpTo seconds: Double) async throws(OperatorCallError) -> RunRecord {
         calls.withLock { calls in
             calls.waits.append(seconds)
             return calls.script.removeFirst()
         }
-    }
-
-    func state(ifDigest: String?) async throws(ClientError) -> AgentState {
-        throw ClientError(.invalidResponse, "not scripted")
-    }
-    func putSettings(_ settings: AgentSettings) async throws(ClientError) -> PutResponse {
-        throw ClientError(.invalidResponse, "not scripted")
-    }
-    func putProject(_ name: String, _ spec: AgentProjectSpec) async throws(ClientError) -> PutResponse {
-        throw ClientError(.invalidResponse, "not scripted")
-    }
-    func deleteProject(_ name: String, purge: Bool) async throws(ClientError) {
-        throw ClientError(.invalidResponse, "not scripted")
-    }
-    func requestSync(_ name: String) async throws(ClientError) -> SyncResponse {
-        throw ClientError(.invalidResponse, "not scripted")
-    }
-    func run(project: String, id: Int64) async throws(ClientError) -> RunRecord {
-        throw ClientError(.invalidResponse, "a plain poll")
-    }
-    func runLog(project: String, run: String, follow: Bool, receive: (Data) -> Void) async throws(ClientError) {}
-    func cancel(_ name: String) async throws(ClientError) -> CancelResponse {
-        throw ClientError(.invalidResponse, "not scripted")
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import MirrorCore
 import Synchronization
 
 /// The metrics an alerting system needs that are not kept as runs end but read off an agent's state when it is

@@ -1,5 +1,6 @@
 import Foundation
 import MirrorCore
+import MirrorPresentation
 import Testing
 
 @Suite("The alert metrics' text (pure)")

@@ -1,27 +1,10 @@
 import Foundation
+import MirrorCore
 
 // The mirror world's formats, built from what the master holds: mirrorz's `mirrorz.json` (data format 1.7, as the
 // README of github.com/mirrorz-org/mirrorz defines it) and tunasync's `GET /jobs` (the manager's `WebMirrorStatus`,
 // github.com/tuna/tunasync internal/status_web.go). Pure functions of a project's spec and status, so that every
 // field can be checked without an agent.
-
-/// A size as `rsync --stats -h` prints its "Total file size", which is what tunasync reports for an rsync job:
-/// under 1000 bytes the number itself; above, powers of 1000 with two decimals (`1.00K`, `100.00K`, `1.50M`,
-/// `1.23G`, `1.50T`).
-public enum SizeText {
-    public static func human(_ bytes: Int64) -> String {
-        guard bytes >= 1000 else { return String(max(0, bytes)) }
-        let units: [String] = ["K", "M", "G", "T", "P", "E"]
-        var value = Double(bytes) / 1000
-        var unit = 0
-        // The unit is chosen before rounding, as rsync does: 999,999 bytes are 999.999K, printed "1000.00K".
-        while value >= 1000, unit < units.count - 1 {
-            value /= 1000
-            unit += 1
-        }
-        return String(format: "%.2f", value) + units[unit]
-    }
-}
 
 /// Times as the formats write them.
 public enum FormatTime {
@@ -113,6 +96,15 @@ public enum MirrorzStatus {
     }
 }
 
+/// A key of mirrorz's `site` object, as mirrorz spells it.
+struct MirrorzKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(_ key: String) { stringValue = key }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
 /// `GET /mirrorz.json`: mirrorz's data format 1.7.
 public struct MirrorzDocument: Codable, Sendable, Hashable {
     public var version: Double
@@ -127,29 +119,31 @@ public struct MirrorzDocument: Codable, Sendable, Hashable {
     public struct Site: Codable, Sendable, Hashable {
         public var spec: SiteSpec
 
-        static func mirrorzKey(_ key: String) -> FieldKey { FieldKey(key == "logoDarkmode" ? "logo_darkmode" : key) }
+        static func mirrorzKey(_ key: String) -> MirrorzKey {
+            MirrorzKey(key == "logoDarkmode" ? "logo_darkmode" : key)
+        }
 
         public init(_ spec: SiteSpec) { self.spec = spec }
 
         public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: FieldKey.self)
+            let c = try decoder.container(keyedBy: MirrorzKey.self)
             spec = SiteSpec(
-                url: try c.decode(String.self, forKey: FieldKey("url")),
-                abbr: try c.decode(String.self, forKey: FieldKey("abbr")),
-                disable: try c.decodeIfPresent(Bool.self, forKey: FieldKey("disable")))
+                url: try c.decode(String.self, forKey: MirrorzKey("url")),
+                abbr: try c.decode(String.self, forKey: MirrorzKey("abbr")),
+                disable: try c.decodeIfPresent(Bool.self, forKey: MirrorzKey("disable")))
             for field in SiteSpec.optionalFields {
                 spec[keyPath: field.path] = try c.decodeIfPresent(String.self, forKey: Self.mirrorzKey(field.key))
             }
         }
 
         public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: FieldKey.self)
-            try c.encode(spec.url, forKey: FieldKey("url"))
-            try c.encode(spec.abbr, forKey: FieldKey("abbr"))
+            var c = encoder.container(keyedBy: MirrorzKey.self)
+            try c.encode(spec.url, forKey: MirrorzKey("url"))
+            try c.encode(spec.abbr, forKey: MirrorzKey("abbr"))
             for field in SiteSpec.optionalFields {
                 try c.encodeIfPresent(spec[keyPath: field.path], forKey: Self.mirrorzKey(field.key))
             }
-            try c.encodeIfPresent(spec.disable, forKey: FieldKey("disable"))
+            try c.encodeIfPresent(spec.disable, forKey: MirrorzKey("disable"))
         }
     }
 

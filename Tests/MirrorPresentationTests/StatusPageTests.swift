@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import MirrorCore
+import MirrorCore
+@testable import MirrorPresentation
 
 /// The status page's HTML from status values alone: escaping, the red and amber marks, stale, behind, the project
 /// page's runs, and the size and time of a page of 1,000 projects on 3 slaves.

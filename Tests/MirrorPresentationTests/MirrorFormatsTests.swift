@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import MirrorCore
+import MirrorCore
+@testable import MirrorPresentation
 
 /// mirrorz.json (data format 1.7, README of github.com/mirrorz-org/mirrorz at 96050b6) and tunasync's `/jobs`
 /// (`WebMirrorStatus`, github.com/tuna/tunasync internal/status_web.go at 6be7eeb), field by field and as golden

@@ -1,4 +1,5 @@
 import Foundation
+import MirrorCore
 
 // What a request without the token sees where `publicStatus` is true: what a mirror's users need (state, times,
 // sizes, revisions, and a failure's class), and nothing of how the site is run. A run's message, rsync's standard

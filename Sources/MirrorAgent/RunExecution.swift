@@ -1,0 +1,95 @@
+import Foundation
+import Logging
+import MirrorCore
+
+/// What an agent does when a run has ended and been recorded: the master triggers its slaves, a slave reports
+/// to the master.
+public protocol RunObserver: Sendable {
+    /// `revision`: the project's revision after the run (the master's count, or the one a slave serves).
+    func runFinished(_ run: RunRecord, revision: Int, spec: AgentProjectSpec, settings: AgentSettings) async
+}
+
+/// One run of a project, from its start to the end of its hook: the runner over every attempt the policy allows, with
+/// the backoff between them; then the run's end recorded by the scheduler, the observer told (the master's triggers,
+/// a slave's report), and the project's hook.
+///
+/// The scheduler owns one and starts `perform` in a task of its own as each run starts, off the scheduler's actor so
+/// that runs proceed side by side. Everything here is immutable and `Sendable`; every change of state (the attempt,
+/// the end, the hook's task and outcome) is made by a call back on the scheduler's actor (SyncScheduler+Runs.swift).
+struct RunExecution: Sendable {
+    let runner: any SyncRunner
+    let observer: (any RunObserver)?
+    /// Runs the projects' hooks after their runs; nil runs none.
+    let hooks: HookRunner?
+    let clock: any AgentClock
+    let policy: SyncScheduler.Policy
+    let logger: Logger
+
+    /// Runs `record` of `scheduler`, over every attempt it is allowed.
+    func perform(_ record: RunRecord, job: SyncJob, activity: RunActivity?, for scheduler: SyncScheduler) async {
+        var runLogger = logger
+        runLogger[metadataKey: "project"] = "\(record.project)"
+        runLogger[metadataKey: "run"] = "\(record.id)"
+        var attempts = 0
+        var outcome: SyncOutcome
+        while true {
+            attempts += 1
+            outcome = await runner.run(job, activity: activity, logger: runLogger)
+            if outcome.result.isSuccess || outcome.result == .cancelled || !outcome.retryable
+                || attempts >= policy.maxAttempts
+            {
+                break
+            }
+            let delay = policy.backoff(after: attempts)
+            runLogger.warning(
+                "attempt failed; retrying",
+                metadata: [
+                    "attempt": "\(attempts)", "retryIn": "\(Int(delay))s", "reason": "\(outcome.message)",
+                ])
+            await scheduler.attemptFailed(record, outcome: outcome, attempts: attempts)
+            do { try await clock.sleep(for: delay) } catch {
+                outcome = SyncOutcome(
+                    result: .cancelled, reason: "cancelled",
+                    message: "stopped while waiting to retry: \(outcome.message)")
+                break
+            }
+        }
+        let (run, project, settings) = await scheduler.finished(record, outcome: outcome, attempts: attempts)
+        if let observer, let project, let settings {
+            await observer.runFinished(run, revision: project.revision, spec: project.spec, settings: settings)
+        }
+        // After the run is recorded and the observer told (the master's triggers are on their way): the next run of
+        // the project may start while the hook runs, and the hook's outcome is added to the run's record.
+        // A first stage is half a sync: the hooks run after the second.
+        if let hooks, let project, let settings, let spec = project.spec.hooks, run.trigger != .firstStage {
+            let directory = settings.root + "/" + project.spec.path
+            let log = activity?.logPath.flatMap {
+                activity?.logFailure == nil && FileManager.default.fileExists(atPath: $0) ? $0 : nil
+            }
+            let task = Task {
+                await hooks.run(
+                    spec, after: run, revision: project.revision, directory: directory, log: log, logger: runLogger)
+            }
+            await scheduler.startHook(task, run: run.id)
+            await scheduler.endHook(await task.value, run: run)
+        }
+    }
+
+    /// `record` as `outcome` ended it, after `attempts` attempts, at `end`.
+    static func ended(_ record: RunRecord, outcome: SyncOutcome, attempts: Int, at end: Date) -> RunRecord {
+        var run = record
+        run.result = outcome.result
+        run.endedAt = end
+        run.attempts = attempts
+        run.exitCode = outcome.exitCode
+        run.reason = outcome.reason
+        run.message = outcome.message
+        run.filesTransferred = outcome.filesTransferred
+        run.bytesTransferred = outcome.bytesTransferred
+        run.filesDeleted = outcome.filesDeleted
+        run.filesTotal = outcome.filesTotal
+        run.bytesTotal = outcome.bytesTotal
+        run.stderrTail = outcome.stderrTail
+        return run
+    }
+}
