@@ -1,6 +1,6 @@
 // The field table: every field of a project, one row each. A new field is a property (of `TreeSpec`, or of
-// `UpstreamSpec` for a field of the upstream), its row here with `hashing: .whenSet` at the end of the table, its
-// schema text (`ConfigSchema`), and its use; its test is a row of `ProjectFieldTableTests`.
+// `UpstreamSpec` for a field of the upstream), its row here (with `hashing: .whenSet`, at the end of the table, and
+// its schema text in `.described`), and its use; its test is a row of `ProjectFieldTableTests`.
 
 private typealias S = ConfigSchema
 
@@ -9,7 +9,8 @@ extension AgentProjectSpec {
     public static let fields: [ProjectField] = [
         .upstream(
             "url", { $0.url }, { $0.url = $1 }, scope: .upstreamLeg, value: { .text($0.description) },
-            text: { $0.description }, decode: nil).described(
+            text: { $0.description }, decode: nil
+        ).described(
             S.ref(
                 "upstreamURL",
                 "Where the trees come from: rsync://[USER@]HOST[:PORT]/MODULE/ or an absolute path on the master.",
@@ -36,13 +37,15 @@ extension AgentProjectSpec {
         .upstream(
             "timeout", { $0.timeout }, { $0.timeout = $1 }, scope: .everyHost, value: Canonical.span,
             text: { $0.description }, carry: { pull, spec in pull.upstream.timeout = spec.runTimeout },
-            decode: { d, f in d.optional(f, "timeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) } }).described(
+            decode: { d, f in d.optional(f, "timeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) } }
+        ).described(
             S.ref(
                 "duration", "The longest one sync from this upstream may run before it is stopped.", default: "6h")),
         .upstream(
             "ioTimeout", { $0.ioTimeout }, { $0.ioTimeout = $1 }, scope: .everyHost, value: Canonical.span,
             text: { $0.description },
-            decode: { d, f in d.optional(f, "ioTimeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) } }).described(
+            decode: { d, f in d.optional(f, "ioTimeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) } }
+        ).described(
             S.ref(
                 "duration", "How long a transfer may sit without I/O before rsync gives up (rsync's --timeout).",
                 default: "10m")),
@@ -56,7 +59,8 @@ extension AgentProjectSpec {
             value: { $0.map { .number($0.bytes) } ?? .absent }, text: { $0?.description },
             decode: { d, f in
                 d.optional(f, "bandwidthLimit") { text, _ throws(ValueError) in try ByteSize.parse(text) }
-            }).described(
+            }
+        ).described(
             S.ref(
                 "size", "The most bandwidth one sync from this upstream may use, per second; no limit when absent.",
                 examples: ["20MiB", "500K"])),
@@ -72,7 +76,8 @@ extension AgentProjectSpec {
         // Left out, the project's name (the tree starts with it).
         .tree(
             "path", { $0.path }, { $0.path = $1 }, required: true, value: { .text($0) }, text: { $0 },
-            decode: { d, f in d.optional(f, "path") { text, _ throws(ValueError) in try MirrorPath.normalize(text) } }).described(
+            decode: { d, f in d.optional(f, "path") { text, _ throws(ValueError) in try MirrorPath.normalize(text) } }
+        ).described(
             S.ref(
                 "mirrorPath",
                 "The path under the master's root and each slave's publicDir; the project's name when absent. No two projects may share a path or nest one inside the other (\(S.checked))."
@@ -105,14 +110,17 @@ extension AgentProjectSpec {
                 "type": "array", "items": ["$ref": "#/$defs/filterPattern"], "default": [],
                 "examples": [["Packages*", "Sources*", "Release*", "InRelease"]],
             ]),
-        .treeList("rsyncOptions", { $0.rsyncOptions }, { $0.rsyncOptions = $1 }, check: RsyncPolicy.checkOption).described(
-            [
-                "description": "Extra rsync options, from mirrorsync's allowlist only.", "type": "array",
-                "items": S.rsyncOption, "default": [], "examples": [["--no-owner", "--no-group", "--chmod=D755,F644"]],
-            ]),
+        .treeList("rsyncOptions", { $0.rsyncOptions }, { $0.rsyncOptions = $1 }, check: RsyncPolicy.checkOption)
+            .described(
+                [
+                    "description": "Extra rsync options, from mirrorsync's allowlist only.", "type": "array",
+                    "items": S.rsyncOption, "default": [],
+                    "examples": [["--no-owner", "--no-group", "--chmod=D755,F644"]],
+                ]),
         .tree(
             "suspended", { $0.suspended }, { $0.suspended = $1 }, value: { .flag($0) }, text: Canonical.flag,
-            decode: { d, f in d.boolean(f, "suspended") }).described(
+            decode: { d, f in d.boolean(f, "suspended") }
+        ).described(
             [
                 "description": "Paused: the project keeps its files and runs no sync (true or false).",
                 "type": "boolean", "default": false,
@@ -130,20 +138,23 @@ extension AgentProjectSpec {
                 d.optional(f, "maxDelete") { text, scalar throws(ValueError) in
                     try DeletionLimit.parse(text, plain: scalar.isPlain)
                 }
-            }).described(
+            }
+        ).described(
             S.ref(
                 "deletionLimit",
                 "How much one sync may delete before it is stopped with nothing deleted: a number of files (5000) or a share of the tree (10%, 2.5%).",
                 default: "10%")),
-        .treeChoice("publish", { $0.publish }, { $0.publish = $1 }, initial: .inPlace, parse: PublishMode.parse).described(
-            [
-                "description":
-                    "How a sync makes the tree public: inPlace (rsync updates the served tree where it stands, index files last with twoStage) or atomic (each sync builds a new revision beside the served one, unchanged files hard-linked, and publishes it with one rename of a symbolic link at the project's path, so a reader sees one whole revision at every moment; on the master and every slave).",
-                "enum": ["inPlace", "atomic"], "default": "inPlace",
-            ]),
+        .treeChoice("publish", { $0.publish }, { $0.publish = $1 }, initial: .inPlace, parse: PublishMode.parse)
+            .described(
+                [
+                    "description":
+                        "How a sync makes the tree public: inPlace (rsync updates the served tree where it stands, index files last with twoStage) or atomic (each sync builds a new revision beside the served one, unchanged files hard-linked, and publishes it with one rename of a symbolic link at the project's path, so a reader sees one whole revision at every moment; on the master and every slave).",
+                    "enum": ["inPlace", "atomic"], "default": "inPlace",
+                ]),
         // The master tells a slave each stage in its trigger.
         .treeChoice(
-            "stage", { $0.stage }, { $0.stage = $1 }, initial: .host, scope: .masterOnly, parse: StageMode.parse).described(
+            "stage", { $0.stage }, { $0.stage = $1 }, initial: .host, scope: .masterOnly, parse: StageMode.parse
+        ).described(
             [
                 "description":
                     "With twoStage: host (each host runs its second stage right after its first) or site (ftpsync's staged mode: every slave pulls the first stage, everything but the index files; once every reachable slave has finished it, or the master's --stage-timeout has passed, the master tells them all to run the second, so the public hosts switch their indices within seconds of each other). site needs twoStage and publish: inPlace.",
@@ -152,7 +163,8 @@ extension AgentProjectSpec {
         .tree(
             "trace", { $0.trace }, { $0.trace = $1 }, inDefaults: true, omit: { $0 == nil },
             value: { $0.map(FieldValue.flag) ?? .absent }, text: Canonical.flag,
-            decode: { d, f in d.boolean(f, "trace") }).described(
+            decode: { d, f in d.boolean(f, "trace") }
+        ).described(
             [
                 "description":
                     "Debian trace files: after each successful sync the master and each slave write project/trace/HOST (as Debian's ftpsync does) and project/trace/_traces, and hold Archive-Update-in-Progress-HOST at the top of the tree while a sync runs. true or false; when absent, on for a tree that has a project/trace/ directory (brought by its upstream).",
@@ -165,7 +177,8 @@ extension AgentProjectSpec {
             S.ref("hookArgv", "Run after a failed sync.")),
         ProjectField(
             "hooks.timeout", { Canonical.span($0.hooks?.timeout) }, text: { $0.hooks?.timeout?.description },
-            scope: .everyHost, decoding: .withObject, carry: { pull, spec in pull.tree.hooks = spec.tree.hooks }).described(
+            scope: .everyHost, decoding: .withObject, carry: { pull, spec in pull.tree.hooks = spec.tree.hooks }
+        ).described(
             S.ref(
                 "duration",
                 "How long a hook may run before it is stopped (SIGTERM to its process group, then SIGKILL).",
@@ -173,7 +186,8 @@ extension AgentProjectSpec {
         .tree(
             "logRetention", { $0.logRetention }, { $0.logRetention = $1 }, inDefaults: true, omit: { $0 == nil },
             value: { $0.map { FieldValue.number(Int64($0)) } ?? .absent }, text: { $0.map(String.init) },
-            decode: { d, f in d.integer(f, "logRetention", in: TreeSpec.logRetentionRange) }).described(
+            decode: { d, f in d.integer(f, "logRetention", in: TreeSpec.logRetentionRange) }
+        ).described(
             [
                 "description":
                     "How many run logs (rsync's statistics, its standard error and, with --itemize-changes or --verbose, the file list of each run) the master and each slave keep for the project under their state directory; older ones are deleted as each run ends.",
@@ -184,7 +198,8 @@ extension AgentProjectSpec {
         // mirrors.d names them, or `all`; the master's spec lists them.
         ProjectField(
             "slaves", { .list($0.slaves) }, text: { Canonical.listText($0.slaves) }, scope: .masterOnly,
-            decoding: .withObject).described(
+            decoding: .withObject
+        ).described(
             [
                 "description":
                     "Which slaves serve it: all or a list of slave names, each defined in some file of mirrors.d (\(S.checked)). An empty list means the master alone holds it.",
@@ -216,7 +231,8 @@ extension AgentProjectSpec {
         // Who may announce a new tree is the master's to check.
         .treeText(
             "pushTokenFile", { $0.pushTokenFile }, { $0.pushTokenFile = $1 }, scope: .masterOnly,
-            check: AbsolutePath.normalize).described(
+            check: AbsolutePath.normalize
+        ).described(
             S.ref(
                 "absolutePath",
                 "A file on the master (mode 0600) holding the token with which the upstream announces a new tree (POST /v1/projects/NAME/trigger); overrides the upstream's pushTokenFile. Only the master holds it.",

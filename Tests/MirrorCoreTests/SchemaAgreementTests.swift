@@ -113,15 +113,19 @@ struct SchemaAgreementTests {
         #expect(committed == ConfigSchema.json, "schemas/mirrors.schema.json is stale: run `make schema`")
     }
 
-    @Test("every field of a project that mirrors.d may write has its schema in its row, and the reader agent-only ones none")
+    @Test(
+        "every field of a project that mirrors.d may write has its schema in its row, and the reader agent-only ones none"
+    )
     func everyFieldHasItsSchema() {
         for field in AgentProjectSpec.fields {
             #expect((field.schema == nil) == field.agentOnly, "\(field.path)'s schema")
         }
         // Each key of a project's objects in the schema is a key the decoder knows, and the other way round.
         #expect(ConfigSchema.properties(of: "project").members?.map(\.key).sorted() == SpecDecoder.projectKeys.sorted())
-        #expect(ConfigSchema.properties(of: "upstream").members?.map(\.key).sorted() == SpecDecoder.upstreamKeys.sorted())
-        #expect(ConfigSchema.properties(of: "interval").members?.map(\.key).sorted() == SpecDecoder.intervalKeys.sorted())
+        #expect(
+            ConfigSchema.properties(of: "upstream").members?.map(\.key).sorted() == SpecDecoder.upstreamKeys.sorted())
+        #expect(
+            ConfigSchema.properties(of: "interval").members?.map(\.key).sorted() == SpecDecoder.intervalKeys.sorted())
         #expect(
             ConfigSchema.defaultsProperties.members?.map(\.key).sorted() == AgentProjectSpec.defaultsKeys.sorted())
     }
