@@ -54,6 +54,8 @@ public enum SyncSource: Sendable, Hashable, CustomStringConvertible {
             case .local(let path): .local(path: path.hasSuffix("/") ? path + subpath : path + "/" + subpath)
             case .rsync(let user, let host, let port, let path):
                 .rsync(user: user, host: host, port: port, path: path + "/" + subpath)
+            // A program's address is the program's to read; `source` is no part of it.
+            case .program: location
             }
         return switch self {
         case .rsync(_, let file): .rsync(below, passwordFile: file)

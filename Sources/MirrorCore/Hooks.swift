@@ -28,14 +28,17 @@ public struct HookSpec: Codable, Sendable, Hashable {
     }
 
     /// An argv's rule: a program (an absolute path, so that no search path decides what runs) and its arguments.
-    public static func check(argv: [String]) throws(ValueError) {
-        guard let program = argv.first else { throw ValueError("a hook needs at least the program to run") }
+    /// `what`: `hook`, or `command` for an upstream's program.
+    public static func check(argv: [String], what: String = "hook") throws(ValueError) {
+        guard let program = argv.first else { throw ValueError("a \(what) needs at least the program to run") }
         guard program.hasPrefix("/") else {
             throw ValueError(
-                "'\(program)' is not an absolute path; a hook's program is named by its full path (it is run directly, never through a shell)"
+                "'\(program)' is not an absolute path; a \(what)'s program is named by its full path (it is run directly, never through a shell)"
             )
         }
-        if argv.contains(where: { $0.contains("\0") }) { throw ValueError("a hook's argument holds a NUL character") }
+        if argv.contains(where: { $0.contains("\0") }) {
+            throw ValueError("a \(what)'s argument holds a NUL character")
+        }
     }
 
     /// The variables a hook gets besides a minimal PATH and LANG (nothing of the agent's own): what ran, where, and how

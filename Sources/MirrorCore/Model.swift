@@ -72,39 +72,6 @@ public struct IntervalSpec: Sendable, Hashable, Codable {
     }
 }
 
-/// Where projects come from, and how to reach it.
-public struct UpstreamSpec: Sendable, Hashable, Codable {
-    public var url: UpstreamLocation
-    /// The file holding the rsync password for the user in `url`; never the password itself.
-    public var passwordFile: String?
-    /// The longest one sync from this upstream may run before it is stopped.
-    public var timeout: TimeSpan
-    /// rsync's `--timeout`: how long the transfer may sit without I/O.
-    public var ioTimeout: TimeSpan
-    public var bandwidthLimit: ByteSize?
-    /// Where the rsync password comes from when it is not in `passwordFile`: only a slave's pull from the master's
-    /// module has one (`site`); mirrors.d cannot write it.
-    public var credential: UpstreamCredential?
-    /// The file on the master holding the token with which this upstream announces a new tree
-    /// (`POST /v1/projects/{name}/trigger`), for every project that comes from it and names none of its own.
-    public var pushTokenFile: String?
-
-    public static let defaultTimeout = TimeSpan(seconds: 6 * 3_600)
-    public static let defaultIOTimeout = TimeSpan(seconds: 600)
-
-    public init(
-        url: UpstreamLocation, passwordFile: String? = nil, timeout: TimeSpan = defaultTimeout,
-        ioTimeout: TimeSpan = defaultIOTimeout, bandwidthLimit: ByteSize? = nil, credential: UpstreamCredential? = nil
-    ) {
-        self.url = url
-        self.passwordFile = passwordFile
-        self.timeout = timeout
-        self.ioTimeout = ioTimeout
-        self.bandwidthLimit = bandwidthLimit
-        self.credential = credential
-    }
-}
-
 /// A credential an upstream's spec names rather than holds.
 public enum UpstreamCredential: String, Sendable, Hashable, Codable {
     /// The site's credential for the master's rsync daemon, user name and password, which the master hands its

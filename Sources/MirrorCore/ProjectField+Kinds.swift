@@ -177,6 +177,10 @@ enum Canonical {
     @Sendable static func span(_ span: TimeSpan?) -> FieldValue { span.map { .number(Int64($0.seconds)) } ?? .absent }
     @Sendable static func text(_ text: String?) -> FieldValue { text.map(FieldValue.text) ?? .absent }
     @Sendable static func flag(_ flag: Bool?) -> String? { flag.map { $0 ? "true" : "false" } }
+    /// A program's variables as `NAME=value`, sorted by name.
+    @Sendable static func variables(_ env: [String: String]) -> [String] {
+        env.sorted { $0.key < $1.key }.map { $0.key + "=" + $0.value }
+    }
     @Sendable static func listText(_ list: [String]) -> String {
         "[" + list.map { "\"\($0)\"" }.joined(separator: ", ") + "]"
     }

@@ -11,10 +11,11 @@ extension AgentProjectSpec {
             "url", { $0.url }, { $0.url = $1 }, scope: .upstreamLeg, value: { .text($0.description) },
             text: { $0.description }, decode: nil
         ).described(
-            S.ref(
-                "upstreamURL",
-                "Where the trees come from: rsync://[USER@]HOST[:PORT]/MODULE/ or an absolute path on the master.",
-                examples: ["rsync://rsync.kernel.org/pub/"])),
+            [
+                "description":
+                    "Where the trees come from: rsync://[USER@]HOST[:PORT]/MODULE/ or an absolute path on the master; with command, any address the program reads (TUNASYNC_UPSTREAM_URL).",
+                "type": "string", "examples": ["rsync://rsync.kernel.org/pub/", "https://pypi.org/"],
+            ]),
         .upstreamFile("passwordFile", { $0.passwordFile }) { $0.passwordFile = $1 }.described(
             S.ref(
                 "absolutePath",
@@ -237,6 +238,64 @@ extension AgentProjectSpec {
                 "absolutePath",
                 "A file on the master (mode 0600) holding the token with which the upstream announces a new tree (POST /v1/projects/NAME/trigger); overrides the upstream's pushTokenFile. Only the master holds it.",
                 examples: ["/etc/mirrorsync/debian.push"])),
+        // Added since project/v2: hashed only when set, so a project that leaves them out keeps its generation.
+        // An upstream that is a program (docs/providers.md): what the master runs, and how its output is read.
+        .upstream(
+            "command", { $0.command }, { $0.command = $1 }, scope: .upstreamLeg, hashing: .whenSet,
+            value: { $0.map(FieldValue.list) ?? .absent }, text: { $0.map(Canonical.listText) },
+            decode: { d, f in d.argv(f, "command", what: "command") }
+        ).described(
+            S.ref(
+                "hookArgv",
+                "A program that brings the tree instead of rsync: its absolute path, inside the master's --allow-exec, then its arguments; run directly (never through a shell) in the project's tree, in its own process group, with tunasync's TUNASYNC_* and mirrorsync's MIRRORSYNC_* variables (docs/providers.md). Its output is the run's log and its exit status the run's result. The url is then any address, handed to it as TUNASYNC_UPSTREAM_URL.",
+                examples: [["/usr/share/mirrorsync/providers/git-mirror"]])),
+        .upstream(
+            "env", { $0.env }, { $0.env = $1 }, scope: .upstreamLeg, hashing: .whenSet,
+            value: { $0.map { .list(Canonical.variables($0)) } ?? .absent },
+            text: { $0.map { Canonical.listText(Canonical.variables($0)) } },
+            decode: { d, f in d.variables(f, "env") }
+        ).described([
+            "description":
+                "Variables added to the program's environment (which is otherwise clean: a minimal PATH and LANG, and the TUNASYNC_* and MIRRORSYNC_* ones, which env cannot replace). Goes with command.",
+            "type": "object", "propertyNames": ["pattern": "^[A-Za-z_][A-Za-z0-9_]*$"],
+            "additionalProperties": ["type": "string"], "examples": [["BANDERSNATCH_WORKERS": "4"]],
+        ]),
+        .upstream(
+            "sizePattern", { $0.sizePattern }, { $0.sizePattern = $1 }, scope: .upstreamLeg, hashing: .whenSet,
+            value: Canonical.text, text: { $0 },
+            decode: { d, f in
+                d.optional(f, "sizePattern") { text, _ throws(ValueError) in
+                    try ProgramUpstream.checkPattern(text, needsGroup: true)
+                }
+            }
+        ).described([
+            "description":
+                "A regular expression over the program's output whose first group is the tree's size (1.2G, 345M, 12K or bytes), shown wherever a size is shown (tunasync's size_pattern). Goes with command.",
+            "type": "string", "examples": ["Total size is ([0-9.]+[KMGTP]?)"],
+        ]),
+        .upstream(
+            "failOnMatch", { $0.failOnMatch }, { $0.failOnMatch = $1 }, scope: .upstreamLeg, hashing: .whenSet,
+            value: Canonical.text, text: { $0 },
+            decode: { d, f in
+                d.optional(f, "failOnMatch") { text, _ throws(ValueError) in
+                    try ProgramUpstream.checkPattern(text, needsGroup: false)
+                }
+            }
+        ).described([
+            "description":
+                "A regular expression over the program's output: a match fails the run, whatever its exit status (tunasync's fail_on_match). Goes with command.",
+            "type": "string", "examples": ["^ERROR"],
+        ]),
+        .upstream(
+            "successExitCodes", { $0.successExitCodes }, { $0.successExitCodes = $1 }, scope: .upstreamLeg,
+            hashing: .whenSet, value: { $0.map { .list($0.map(String.init)) } ?? .absent },
+            text: { $0.map { "[" + $0.map(String.init).joined(separator: ", ") + "]" } },
+            decode: { d, f in d.exitCodes(f, "successExitCodes") }
+        ).described([
+            "description": "The program's exit codes that mean success. Goes with command.", "type": "array",
+            "items": ["type": "integer", "minimum": 0, "maximum": 255], "minItems": 1, "default": [0],
+            "examples": [[0, 24]],
+        ]),
     ]
 
     /// The fields of the project's tree, which code themselves into its JSON object.

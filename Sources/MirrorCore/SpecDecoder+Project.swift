@@ -54,7 +54,11 @@ extension SpecDecoder {
         let what = Subject("upstream", name)
         guard let f = fields(node, what: what, known: agent ? Self.agentUpstreamKeys : Self.upstreamKeys, at: mark)
         else { return nil }
-        let url = required(f, "url") { text, _ throws(ValueError) in try UpstreamLocation.parse(text) }
+        // With a command, the url is the program's to read: any address.
+        let program = f["command"] != nil
+        let url = required(f, "url") { text, _ throws(ValueError) in
+            program ? try UpstreamLocation.parse(programURL: text) : try UpstreamLocation.parse(text)
+        }
         // Every other key as its row says; every rule below turns on the url.
         var spec = UpstreamSpec(url: url ?? .local(path: "/"))
         for field in AgentProjectSpec.fields {
@@ -62,7 +66,7 @@ extension SpecDecoder {
         }
         let credential = spec.credential
         let passwordFile = spec.passwordFile
-        guard let url else { return nil }
+        guard programRules(f), let url else { return nil }
         if let c = f["credential"] {
             guard credential != nil else { return nil }
             if f["passwordFile"] != nil {

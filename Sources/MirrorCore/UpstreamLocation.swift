@@ -6,6 +6,9 @@ public enum UpstreamLocation: Sendable, Hashable, Codable, CustomStringConvertib
     case rsync(user: String?, host: String, port: Int?, path: String)
     /// A directory on the master itself.
     case local(path: String)
+    /// An address only a program understands (`https://`, `git://`, `ftp://`, ...): the `url` of an upstream with a
+    /// `command`, handed to the program as it is written (`TUNASYNC_UPSTREAM_URL`).
+    case program(url: String)
 
     public static let pattern =
         "^(rsync://([A-Za-z0-9._-]+@)?(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?/(?!-)(?!(.*/)?\\.\\.?(/|$))[A-Za-z0-9._+~@,=%-]+(/[A-Za-z0-9._+~@,=%-]+)*/?|(?!.*//)/(?!(.*/)?\\.\\.?(/|$))[^\\x00-\\x1f\\x7f]*)$"
@@ -70,10 +73,32 @@ public enum UpstreamLocation: Sendable, Hashable, Codable, CustomStringConvertib
         return .rsync(user: user, host: String(host).lowercased(), port: port, path: normalized)
     }
 
+    /// The `url` of an upstream with a `command`: any SCHEME://... address (or an rsync URL or a path, taken as
+    /// written), on one line, at most 2048 bytes; the program is what reads it.
+    public static func parse(programURL text: String) throws(ValueError) -> UpstreamLocation {
+        guard text.utf8.count <= 2048 else { throw ValueError("the url is longer than 2048 bytes") }
+        guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f || $0 == " " }) else {
+            throw ValueError("'\(text)' holds a space or a control character")
+        }
+        if text.hasPrefix("/") { return .program(url: try AbsolutePath.normalize(text)) }
+        guard let colon = text.range(of: "://"), !text[..<colon.lowerBound].isEmpty,
+            text[..<colon.lowerBound].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+.-".contains($0)) }),
+            text[colon.upperBound...].count > 0
+        else {
+            throw ValueError("'\(text)' is not a URL (SCHEME://...) or an absolute path")
+        }
+        let authority = text[colon.upperBound...].prefix { $0 != "/" }
+        if let at = authority.lastIndex(of: "@"), authority[..<at].contains(":") {
+            throw ValueError("'\(text)' holds a password; secrets never go inline: give them to the program in a file")
+        }
+        return .program(url: text)
+    }
+
     /// The canonical URL, ending in `/` for rsync so that a tree's contents are copied, not the tree itself.
     public var description: String {
         switch self {
         case .local(let path): return path
+        case .program(let url): return url
         case .rsync(let user, let host, let port, let path):
             var out = "rsync://"
             if let user { out += user + "@" }
@@ -88,6 +113,7 @@ public enum UpstreamLocation: Sendable, Hashable, Codable, CustomStringConvertib
         return nil
     }
 
+    /// An rsync URL or a path (`UpstreamSpec` reads a program's address itself, knowing its `command`).
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         do { self = try UpstreamLocation.parse(text) } catch {

@@ -249,6 +249,16 @@ enum ShownUpstream {
         case .local: base = spec.upstream.url.description
         case .rsync(_, let host, let port, let path):
             base = UpstreamLocation.rsync(user: nil, host: host, port: port, path: path).description
+        case .program(let url):
+            // A program's address, without a user before its host.
+            base = url
+            if let scheme = url.range(of: "://") {
+                let authority = url[scheme.upperBound...].prefix { $0 != "/" }
+                if let at = authority.lastIndex(of: "@") {
+                    base = String(url[..<scheme.upperBound]) + url[authority.index(after: at)...]
+                }
+            }
+            return base
         }
         guard !spec.source.isEmpty else { return base }
         if !base.hasSuffix("/") { base += "/" }

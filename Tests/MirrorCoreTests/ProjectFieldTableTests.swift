@@ -171,6 +171,40 @@ struct ProjectFieldTableTests {
                 change: { $0.upstreams["kernel-org"]!.bandwidthLimit = ByteSize(bytes: 1 << 20) },
                 expect: [e("master", "linux", "upstream.bandwidthLimit")]),
 
+            // A program upstream: its url is the program's (written as it was), and the pulls of the slaves, which come
+            // from the master's module, stay as they were.
+            Row(
+                field: "upstream.command", change: { Self.program(&$0) },
+                expect: [e("master", "gnu", "upstream.command")], why: "the upstream leg alone"),
+            Row(
+                field: "upstream.env",
+                change: {
+                    Self.program(&$0)
+                    $0.upstreams["local"]!.env = ["WORKERS": "4"]
+                },
+                expect: [e("master", "gnu", "upstream.command"), e("master", "gnu", "upstream.env")]),
+            Row(
+                field: "upstream.sizePattern",
+                change: {
+                    Self.program(&$0)
+                    $0.upstreams["local"]!.sizePattern = "size: ([0-9.]+[KMG]?)"
+                },
+                expect: [e("master", "gnu", "upstream.command"), e("master", "gnu", "upstream.sizePattern")]),
+            Row(
+                field: "upstream.failOnMatch",
+                change: {
+                    Self.program(&$0)
+                    $0.upstreams["local"]!.failOnMatch = "^ERROR"
+                },
+                expect: [e("master", "gnu", "upstream.command"), e("master", "gnu", "upstream.failOnMatch")]),
+            Row(
+                field: "upstream.successExitCodes",
+                change: {
+                    Self.program(&$0)
+                    $0.upstreams["local"]!.successExitCodes = [0, 24]
+                },
+                expect: [e("master", "gnu", "upstream.command"), e("master", "gnu", "upstream.successExitCodes")]),
+
             Row(
                 field: "interval.every", change: { $0.intervals["hourly"]!.every = TimeSpan(seconds: 7200) },
                 expect: [e("master", "linux", "interval.every")]),
@@ -251,6 +285,12 @@ struct ProjectFieldTableTests {
                 default: state.site![keyPath: SiteSpec.optionalFields.first { $0.key == key }!.path] = "/x"
                 }
             }, expect: [e("master", "settings", "site." + key)])
+    }
+
+    /// Makes the upstream `local` a program, its url the same text.
+    static func program(_ state: inout DesiredState) {
+        state.upstreams["local"]!.command = ["/usr/local/bin/fetch-gnu", "--quiet"]
+        state.upstreams["local"]!.url = .program(url: "/srv/upstream")
     }
 
     /// An agent's state as if it held exactly what `agent` should, all managed.
@@ -404,6 +444,11 @@ struct ProjectFieldTableTests {
         spec.hooks = HookSpec(onSuccess: ["/bin/true"], onFailure: ["/bin/false"], timeout: TimeSpan(seconds: 9))
         spec.interval.cron = try CronExpression.parse("@daily")
         spec.interval.timezone = "UTC"
+        spec.upstream.command = ["/usr/local/bin/fetch"]
+        spec.upstream.env = ["A": "b"]
+        spec.upstream.sizePattern = "([0-9]+)"
+        spec.upstream.failOnMatch = "^E"
+        spec.upstream.successExitCodes = [0, 24]
         #expect(Set(Planner.flatten(spec).keys) == Set(AgentProjectSpec.fields.map(\.path)))
     }
 

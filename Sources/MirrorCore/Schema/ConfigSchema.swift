@@ -90,10 +90,20 @@ public enum ConfigSchema {
 
     static let upstream: JSONValue = [
         "title": "Upstream",
-        "description": "A place projects come from: an rsync daemon or a directory on the master.",
+        "description":
+            "A place projects come from: an rsync daemon, a directory on the master, or a program that brings the tree (command).",
         "type": "object",
         "properties": properties(of: "upstream"),
         "required": ["url"],
+        // rsync's url but for a program's, which is any address; the program's keys go with its command, and rsync's
+        // keys not.
+        "if": ["required": ["command"]],
+        "then": ["not": ["anyOf": [
+            ["required": ["passwordFile"]], ["required": ["bandwidthLimit"]], ["required": ["ioTimeout"]],
+        ]]],
+        "else": ["properties": ["url": ["$ref": "#/$defs/upstreamURL"]]],
+        "dependentRequired": .object(
+            ProgramUpstream.keys.dropFirst().map { ($0, ["command"]) }),
         "additionalProperties": false,
     ]
 
