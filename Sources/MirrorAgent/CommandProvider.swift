@@ -30,12 +30,14 @@ public struct CommandProvider: SyncProvider {
     public var scratchLogDirectory: String
     /// How long the program gets to end after SIGTERM before SIGKILL.
     public var terminationGrace: Duration
+    /// How many of the output's last lines the run's record keeps.
     public var outputTailLines: Int
     /// Files that programs rewrite in place rather than replace (shell patterns over the path from the tree's root,
     /// `*` crossing '/'), which a build holds as real copies, not links into the served revision: git's `FETCH_HEAD`
     /// (truncated and rewritten by every fetch), `ORIG_HEAD` and its reflogs (appended).
     public var copiedInPlace: [String]
 
+    /// `copiedInPlace` unless told otherwise: what git rewrites in place.
     public static let defaultCopiedInPlace = [
         "FETCH_HEAD", "*/FETCH_HEAD", "ORIG_HEAD", "*/ORIG_HEAD", "logs/*", "*/logs/*",
     ]

@@ -20,6 +20,7 @@ public struct ConfinementRequest: Sendable, Hashable {
         self.ioIdle = ioIdle
     }
 
+    /// Whether it limits nothing.
     public var isEmpty: Bool { memoryBytes == nil && cpus == nil && nice == nil && ioIdle == nil }
 }
 
@@ -31,6 +32,7 @@ public struct ConfinementRequest: Sendable, Hashable {
 /// swift-subprocess runs nothing between fork and exec, so the leader is moved in (and its limits set) just after it
 /// is spawned, with any member of its group already forked; everything it starts afterwards inherits them.
 public final class RunConfinement: Sendable {
+    /// What the run is held to.
     public let request: ConfinementRequest
     /// One line per limit: what holds it, or why nothing does.
     public let held: [String]
