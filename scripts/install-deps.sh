@@ -4,8 +4,9 @@
 set -euo pipefail
 
 # libcurl4-openssl-dev: the static release build links FoundationNetworking, which links libcurl;
-# binutils (strip, objdump) for make release; git for the pre-commit test; curl plays the upstream that pushes.
-debs=(libyaml-dev libsqlite3-dev rsync pkg-config procps libcurl4-openssl-dev binutils git curl)
+# binutils (strip, objdump) for make release; git for the pre-commit test and the git-mirror provider's test; curl
+# plays the upstream that pushes; lftp for the lftp-mirror provider's test.
+debs=(libyaml-dev libsqlite3-dev rsync pkg-config procps libcurl4-openssl-dev binutils git curl lftp)
 missing=()
 for deb in "${debs[@]}"; do
     dpkg-query -W -f='${Status}' "$deb" 2>/dev/null | grep -q "install ok installed" || missing+=("$deb")

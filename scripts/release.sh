@@ -72,6 +72,10 @@ done
 install -D -m 0644 packaging/etc/00-master.yaml "$ROOT/etc/mirrorsync/mirrors.d/00-master.yaml"
 install -D -m 0644 schemas/mirrors.schema.json "$ROOT/usr/share/mirrorsync/mirrors.schema.json"
 install -D -m 0644 deploy/prometheus/mirrorsync-rules.yml "$ROOT/usr/share/mirrorsync/prometheus/mirrorsync-rules.yml"
+# The command upstreams' providers (docs/providers.md): --allow-exec /usr/share/mirrorsync/providers allows them.
+for provider in providers/*; do
+    install -D -m 0755 "$provider" "$ROOT/usr/share/mirrorsync/providers/$(basename "$provider")"
+done
 DOC=$ROOT/usr/share/doc/mirrorsync
 install -D -m 0644 README.md "$DOC/README.md"
 for page in docs/*.md; do install -D -m 0644 "$page" "$DOC/$page"; done
@@ -149,9 +153,11 @@ for package in $(printf '%s\n' "${depends[@]}" | sort); do
 done
 DEPENDS+="rsync, passwd"
 step "Depends: $DEPENDS"
+# What the shipped providers run: only a site that uses them needs them.
+SUGGESTS="git, lftp"
 
 mkdir -p "$ROOT/DEBIAN"
-sed -e "s/@VERSION@/$VERSION/" -e "s/@ARCH@/$ARCH/" -e "s/@DEPENDS@/$DEPENDS/" \
+sed -e "s/@VERSION@/$VERSION/" -e "s/@ARCH@/$ARCH/" -e "s/@DEPENDS@/$DEPENDS/" -e "s/@SUGGESTS@/$SUGGESTS/" \
     -e "s/@INSTALLED_SIZE@/$(du -sk --apparent-size "$ROOT" | cut -f1)/" packaging/debian/control.in >"$ROOT/DEBIAN/control"
 install -m 0644 packaging/debian/conffiles "$ROOT/DEBIAN/conffiles"
 install -m 0755 packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm "$ROOT/DEBIAN/"

@@ -104,6 +104,9 @@ for path in /usr/bin/mirrorsync /usr/lib/systemd/system/mirrorsync-master.servic
     /usr/share/man/man1/mirrorsync-master.1.gz /usr/share/doc/mirrorsync/examples/trees.conf; do
     check "installed: $path" test -s "$ROOT$path"
 done
+for provider in git-mirror lftp-mirror; do
+    check "installed: the provider $provider, executable" test -x "$ROOT/usr/share/mirrorsync/providers/$provider"
+done
 # The tree an agent unit makes writable (ReadWritePaths=) is the one it lets its API put a root in (--allow-root).
 allows_its_tree() {
     local tree

@@ -39,11 +39,14 @@ public struct RsyncProvider: SyncProvider {
         var spawnError: String?
         /// How long the process ran.
         var seconds: Double = 0
+        /// The kernel stopped it at the job's memory limit.
+        var memoryFailure: SyncOutcome?
     }
 
     public func accepts(_ source: SyncSource) -> Bool {
         switch source {
         case .rsync, .masterModule: true
+        case .command: false
         }
     }
 
@@ -59,6 +62,9 @@ public struct RsyncProvider: SyncProvider {
         var job = job
         var password: String?
         switch job.source {
+        case .command:
+            return SyncOutcome(
+                result: .failed, reason: "no-provider", message: "nothing was synced: rsync runs no program")
         case .rsync(_, nil): break
         case .rsync(_, let file?):
             do throws(SecretRefusal) {
@@ -114,7 +120,7 @@ public struct RsyncProvider: SyncProvider {
     {
         let pass = await invoke(
             RsyncArguments.arguments(for: job, pass: .build(linkDest: linkDest)), password: password,
-            activity: activity, pass: 1, logger: logger)
+            activity: activity, pass: 1, limits: job, logger: logger)
         if let failure = failure(of: pass, pass: "build", allowing: [0, 24]) { return failure }
         let warnings = pass.exitCode == 24 ? ["files vanished on the upstream while they were copied"] : []
         return outcome(job, first: pass, second: nil, warnings: warnings)
@@ -129,7 +135,7 @@ public struct RsyncProvider: SyncProvider {
         }
         let first = await invoke(
             RsyncArguments.arguments(for: job, pass: .first), password: password, activity: activity, pass: 1,
-            logger: logger)
+            limits: job, logger: logger)
         // A directory the upstream changed into a file or a link is replaced by deleting what it holds, which the first
         // pass may not do: rsync counts those deletions and ends with 23. The second pass, held to the cap, makes the
         // change, as it makes every other deletion; anything else that went wrong fails that pass in turn.
@@ -192,7 +198,7 @@ public struct RsyncProvider: SyncProvider {
         // Held to the limit again, in case the upstream changed between the passes.
         let second = await invoke(
             RsyncArguments.arguments(for: job, pass: pass), password: password,
-            activity: activity, pass: first == nil ? 1 : 2, logger: logger)
+            activity: activity, pass: first == nil ? 1 : 2, limits: job, logger: logger)
         if second.exitCode == 25 || second.report.heldForTheCap(exitCode: second.exitCode) {
             return SyncOutcome(
                 result: .failed, exitCode: second.exitCode, reason: "deletion-cap",
@@ -234,6 +240,7 @@ public struct RsyncProvider: SyncProvider {
         if let spawnError = invocation.spawnError {
             return SyncOutcome(result: .failed, reason: "spawn", message: spawnError)
         }
+        if let memory = invocation.memoryFailure { return memory }
         if Task.isCancelled {
             return SyncOutcome(
                 result: .cancelled, reason: "cancelled", message: "the run was stopped",
@@ -271,9 +278,11 @@ public struct RsyncProvider: SyncProvider {
     }
 
     /// Runs rsync once, draining both of its outputs as they come, through to `activity`'s log.
-    func invoke(_ arguments: [String], password: String?, activity: RunActivity? = nil, pass: Int = 1, logger: Logger)
-        async -> Invocation
-    {
+    func invoke(
+        _ arguments: [String], password: String?, activity: RunActivity? = nil, pass: Int = 1,
+        limits job: SyncJob? = nil,
+        logger: Logger
+    ) async -> Invocation {
         var platform = PlatformOptions()
         // rsync and anything it starts get a process group of their own, so that a teardown reaches them all.
         platform.processGroupID = 0
@@ -291,6 +300,7 @@ public struct RsyncProvider: SyncProvider {
         // swift-subprocess can lose a cancellation that arrives while rsync is being spawned.
         let group = ProcessGroupStopper(grace: terminationGrace)
         guard !Task.isCancelled else { return Invocation() }
+        let confinement = job.flatMap { RunLimits.confine($0, activity: pass == 1 ? activity : nil) }
         let began = ContinuousClock.now
         let executable = self.executable
         do {
@@ -302,6 +312,7 @@ public struct RsyncProvider: SyncProvider {
                         input: .none, output: .sequence, error: .sequence
                     ) { execution in
                         group.started(execution.processIdentifier.value)
+                        confinement?.adopt(execution.processIdentifier.value)
                         // Standard output (a line per file with --itemize-changes, the progress, the statistics) is drained
                         // in whole buffers, written through to the log a buffer at a time, and read for its progress and
                         // statistics; nothing of it is kept.
@@ -346,6 +357,9 @@ public struct RsyncProvider: SyncProvider {
                 group.stop()
             }
             await group.waitForGroup()
+            invocation.memoryFailure = RunLimits.memoryFailure(
+                confinement, program: "rsync", tail: invocation.stderrTail)
+            await confinement?.release()
             invocation.seconds = (ContinuousClock.now - began).inSeconds
             logger.debug(
                 "rsync ended",
@@ -353,6 +367,7 @@ public struct RsyncProvider: SyncProvider {
             return invocation
         } catch {
             await group.waitForGroup()
+            await confinement?.release()
             var invocation = Invocation()
             if Task.isCancelled { return invocation }
             invocation.spawnError = "cannot run \(executable): \(error)"

@@ -25,6 +25,8 @@ public struct SyncJob: Sendable, Hashable {
     public var previousFiles: Int?
     /// Which passes this run makes: a slave of a `stage: site` project runs its two stages as two runs.
     public var stage = SyncStage.whole
+    /// What the run's processes may use (memory, CPUs, priority), applied to its whole process group.
+    public var limits: ResourceLimits?
 
     public init(
         project: String, source: SyncSource, destination: String, exclude: [String] = [], twoStage: [String] = [],

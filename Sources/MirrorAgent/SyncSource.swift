@@ -1,3 +1,4 @@
+import Foundation
 import MirrorCore
 
 /// Where a job's tree comes from, as a value rather than a string to guess from: the provider that brings it is the
@@ -9,22 +10,25 @@ public enum SyncSource: Sendable, Hashable, CustomStringConvertible {
     /// The master's module, pulled by a slave as the site's rsync user, whose credential the master at `masterAPI`
     /// hands out; nil when the slave's settings name no master.
     case masterModule(UpstreamLocation, masterAPI: String?)
+    /// A program that brings the tree itself, run in the project's tree (`CommandProvider`).
+    case command(CommandUpstream)
 
     /// An rsync upstream from its text (`rsync://HOST/MODULE/` or an absolute path), as mirrors.d writes it.
     public static func upstream(_ text: String, passwordFile: String? = nil) throws(ValueError) -> SyncSource {
         .rsync(try UpstreamLocation.parse(text), passwordFile: passwordFile)
     }
 
-    /// Where rsync reads, whichever way it is pulled.
-    public var location: UpstreamLocation {
+    /// Where rsync reads, whichever way it is pulled; nil for a program.
+    public var location: UpstreamLocation? {
         switch self {
         case .rsync(let location, _), .masterModule(let location, _): location
+        case .command: nil
         }
     }
 
     /// A daemon's module, not a local directory: rsync's connection timeout applies.
     public var isDaemon: Bool {
-        if case .rsync = location { return true }
+        if case .rsync? = location { return true }
         return false
     }
 
@@ -34,21 +38,29 @@ public enum SyncSource: Sendable, Hashable, CustomStringConvertible {
         return nil
     }
 
-    /// The host a trace file names as the upstream mirror; nil for a local directory.
+    /// The host a trace file names as the upstream mirror: a daemon's, or that of a program's `url`; nil for a local
+    /// directory.
     public var host: String? {
-        if case .rsync(_, let host, _, _) = location { return host }
+        if case .command(let upstream) = self { return upstream.url.flatMap { URL(string: $0)?.host } }
+        if case .rsync(_, let host, _, _)? = location { return host }
         return nil
     }
 
-    /// rsync's source argument: the location, ending in '/' so that the tree's contents are copied.
+    /// rsync's source argument: the location, ending in '/' so that the tree's contents are copied; for a program,
+    /// its argv.
     public var description: String {
+        guard let location else {
+            if case .command(let upstream) = self { return "command " + upstream.command.joined(separator: " ") }
+            return ""
+        }
         let text = location.description
         return text.hasSuffix("/") ? text : text + "/"
     }
 
-    /// `self` with `subpath` (a project's `source`) below its location; itself when `subpath` is empty.
+    /// `self` with `subpath` (a project's `source`) below its location; itself when `subpath` is empty, and for a
+    /// program (which knows its own tree).
     public func appending(_ subpath: String) -> SyncSource {
-        guard !subpath.isEmpty else { return self }
+        guard !subpath.isEmpty, let location else { return self }
         let below: UpstreamLocation =
             switch location {
             case .local(let path): .local(path: path.hasSuffix("/") ? path + subpath : path + "/" + subpath)
@@ -60,6 +72,7 @@ public enum SyncSource: Sendable, Hashable, CustomStringConvertible {
         return switch self {
         case .rsync(_, let file): .rsync(below, passwordFile: file)
         case .masterModule(_, let master): .masterModule(below, masterAPI: master)
+        case .command: self
         }
     }
 

@@ -42,10 +42,12 @@ public struct HookSpec: Codable, Sendable, Hashable {
     }
 
     /// The variables a hook gets besides a minimal PATH and LANG (nothing of the agent's own): what ran, where, and how
-    /// it ended.
+    /// it ended; and the same in tunasync's names, which its `exec_on_success`/`exec_on_failure` hooks get after a
+    /// run of any provider, so that its hook scripts run unchanged (`TUNASYNC_JOB_EXIT_STATUS` is `success` after a
+    /// success or a warning, `failure` after a failure). `upstream`: the upstream's address, when the caller knows it.
     public static func environment(
         project: String, host: String, result: RunResult, exitCode: Int?, revision: Int?,
-        directory: String, log: String
+        directory: String, log: String, upstream: String = ""
     ) -> [String: String] {
         [
             "MIRRORSYNC_PROJECT": project,
@@ -55,6 +57,12 @@ public struct HookSpec: Codable, Sendable, Hashable {
             "MIRRORSYNC_REVISION": revision.map(String.init) ?? "",
             "MIRRORSYNC_DIR": directory,
             "MIRRORSYNC_LOG": log,
+            "TUNASYNC_MIRROR_NAME": project,
+            "TUNASYNC_WORKING_DIR": directory,
+            "TUNASYNC_UPSTREAM_URL": upstream,
+            "TUNASYNC_LOG_DIR": log.isEmpty ? "" : (log as NSString).deletingLastPathComponent,
+            "TUNASYNC_LOG_FILE": log.isEmpty ? "/dev/null" : log,
+            "TUNASYNC_JOB_EXIT_STATUS": result == .failed ? "failure" : "success",
         ]
     }
 }

@@ -134,7 +134,7 @@ struct SyncSourceTests {
         let module = SyncSource.masterModule(
             try UpstreamLocation.parse("rsync://master.example:8873/linux/"), masterAPI: "http://m")
         #expect(
-            SyncSource.location(module.location, as: "mirrorsync").description
+            SyncSource.location(module.location!, as: "mirrorsync").description
                 == "rsync://mirrorsync@master.example:8873/linux/")
         #expect(throws: ValueError.self) { try SyncSource.upstream("ftp://example.org/pub/") }
     }

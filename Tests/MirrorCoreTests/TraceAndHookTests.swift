@@ -35,6 +35,9 @@ struct TraceAndHookTests {
                 "MIRRORSYNC_PROJECT": "linux", "MIRRORSYNC_HOST": "ftp1", "MIRRORSYNC_RESULT": "failed",
                 "MIRRORSYNC_EXIT_CODE": "23", "MIRRORSYNC_REVISION": "", "MIRRORSYNC_DIR": "/srv/ftp/linux",
                 "MIRRORSYNC_LOG": "/var/lib/mirrorsync/hook-logs/linux.log",
+                "TUNASYNC_MIRROR_NAME": "linux", "TUNASYNC_WORKING_DIR": "/srv/ftp/linux", "TUNASYNC_UPSTREAM_URL": "",
+                "TUNASYNC_LOG_DIR": "/var/lib/mirrorsync/hook-logs",
+                "TUNASYNC_LOG_FILE": "/var/lib/mirrorsync/hook-logs/linux.log", "TUNASYNC_JOB_EXIT_STATUS": "failure",
             ])
         #expect(throws: ValueError.self) { try HookSpec.check(argv: []) }
         #expect(throws: ValueError.self) { try HookSpec.check(argv: ["reindex"]) }
