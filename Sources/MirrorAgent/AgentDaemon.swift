@@ -106,12 +106,16 @@ public final class AgentDaemon: Sendable {
             options.role == .slave
             ? MasterCredential(file: options.stateDirectory + "/master-rsync.secret", peers: peers, token: tokenText)
             : nil
-        let runner =
-            runner
-            ?? TreeRunner.rsync(
-                clock: clock, siteCredentials: siteCredentials,
-                host: options.role == .master ? "master" : "slave \(options.name)", bounds: bounds,
-                traceHost: options.traceHost, creator: "mirrorsync \(options.version)")
+        var treeRunner = TreeRunner.rsync(
+            clock: clock, siteCredentials: siteCredentials,
+            host: options.role == .master ? "master" : "slave \(options.name)", bounds: bounds,
+            traceHost: options.traceHost, creator: "mirrorsync \(options.version)")
+        // The master also runs upstreams that are programs, each inside --allow-exec; a slave pulls by rsync alone.
+        if options.role == .master {
+            treeRunner.providers.append(
+                CommandProvider(host: options.name, allowlist: bounds.exec, stateDirectory: options.stateDirectory))
+        }
+        let runner = runner ?? treeRunner
         let hooks = HookRunner(
             host: options.name, logDirectory: options.stateDirectory + "/hook-logs", allowlist: bounds.exec,
             stateDirectory: options.stateDirectory)

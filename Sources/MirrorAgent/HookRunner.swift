@@ -54,13 +54,13 @@ public struct HookRunner: Sendable {
     /// `MIRRORSYNC_LOG` names when there is one.
     public func run(
         _ spec: HookSpec, after run: RunRecord, revision: Int, directory: String, log runLog: String? = nil,
-        logger: Logger
+        upstream: String = "", logger: Logger
     ) async -> HookOutcome? {
         guard let result = run.result, let (event, argv) = spec.argv(after: result) else { return nil }
         let log = runLog ?? writeLog(run)
         let environment = HookSpec.environment(
             project: run.project, host: host, result: result, exitCode: run.exitCode,
-            revision: revision, directory: directory, log: log ?? "")
+            revision: revision, directory: directory, log: log ?? "", upstream: upstream)
         let timeout = spec.timeout ?? HookSpec.defaultTimeout
         var hook: HookOutcome
         do throws(ExecRefusal) {

@@ -146,14 +146,17 @@ public struct PathBounds: Sendable {
                     field: field, path: file, resolved: file, reason: refusal.reason, code: "forbidden-secret")
             }
         }
-        for (event, argv) in [("onSuccess", spec.hooks?.onSuccess), ("onFailure", spec.hooks?.onFailure)] {
+        // The programs a spec runs, hooks and an upstream's command alike: only inside --allow-exec.
+        for (field, argv) in [
+            ("hooks.onSuccess", spec.hooks?.onSuccess), ("hooks.onFailure", spec.hooks?.onFailure),
+            ("upstream.command", spec.upstream.command),
+        ] {
             guard let program = argv?.first else { continue }
             do throws(ExecRefusal) {
                 _ = try exec.resolve(program, trees: [(stateDirectory, "the agent's state directory")])
             } catch {
                 return PathRefusal(
-                    field: "hooks.\(event)", path: program, resolved: program, reason: error.reason,
-                    code: "forbidden-exec")
+                    field: field, path: program, resolved: program, reason: error.reason, code: "forbidden-exec")
             }
         }
         return nil

@@ -68,7 +68,8 @@ struct RunExecution: Sendable {
             }
             let task = Task {
                 await hooks.run(
-                    spec, after: run, revision: project.revision, directory: directory, log: log, logger: runLogger)
+                    spec, after: run, revision: project.revision, directory: directory, log: log,
+                    upstream: project.spec.upstream.url.description, logger: runLogger)
             }
             await scheduler.startHook(task, run: run.id)
             await scheduler.endHook(await task.value, run: run)

@@ -25,8 +25,6 @@ public struct SyncJob: Sendable, Hashable {
     public var previousFiles: Int?
     /// Which passes this run makes: a slave of a `stage: site` project runs its two stages as two runs.
     public var stage = SyncStage.whole
-    /// What the run's processes may use (memory, CPUs, priority), applied to its whole process group.
-    public var limits: ResourceLimits?
 
     public init(
         project: String, source: SyncSource, destination: String, exclude: [String] = [], twoStage: [String] = [],
@@ -48,10 +46,19 @@ public struct SyncJob: Sendable, Hashable {
     /// The job a project's spec asks for, with its tree under `root`; `masterAPI` (a slave's settings) hands out the
     /// site's credential when the spec's source names it.
     public init(project: String, spec: AgentProjectSpec, root: String, previousFiles: Int?, masterAPI: String? = nil) {
+        let upstream = spec.upstream
         let source: SyncSource =
-            switch spec.upstream.credential {
-            case .site: .masterModule(spec.upstream.url, masterAPI: masterAPI)
-            case nil: .rsync(spec.upstream.url, passwordFile: spec.upstream.passwordFile)
+            if let command = upstream.command {
+                .command(
+                    CommandUpstream(
+                        command: command, url: upstream.url.description, env: upstream.env ?? [:],
+                        sizePattern: upstream.sizePattern, failOnMatch: upstream.failOnMatch,
+                        successExitCodes: upstream.successExitCodes ?? [0]))
+            } else {
+                switch upstream.credential {
+                case .site: .masterModule(upstream.url, masterAPI: masterAPI)
+                case nil: .rsync(upstream.url, passwordFile: upstream.passwordFile)
+                }
             }
         self.init(
             project: project, source: source.appending(spec.source), destination: root + "/" + spec.path + "/",

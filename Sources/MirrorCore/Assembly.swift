@@ -85,11 +85,29 @@ struct Assembly {
         // Warnings about unused objects only make sense once every project could be read.
         guard !decoder.diagnostics.hasErrors, let master else { throw ConfigError(decoder.diagnostics.all) }
         // The decoder's own warnings (`insecure: true`) with them.
-        let warnings = decoder.diagnostics.all.filter { $0.severity == .warning } + unusedObjects()
+        let warnings =
+            decoder.diagnostics.all.filter { $0.severity == .warning } + unusedObjects() + programsInPlace()
         let state = DesiredState(
             master: master.spec, intervals: intervals, upstreams: upstreams, slaves: slaves,
             projects: projects, site: site, sources: sources, files: files, tls: tls?.spec)
         return LoadedConfig(state: state, warnings: warnings.sorted(by: Diagnostic.inSourceOrder))
+    }
+
+    /// A program that writes the served tree in place has no deletion cap (nothing counts what it deletes before it
+    /// does), and a reader sees its files change as it writes; with `publish: atomic` it works on a copy that is
+    /// published only when its deletions are within `maxDelete`.
+    func programsInPlace() -> [Diagnostic] {
+        projects.keys.sorted().compactMap { name in
+            let project = projects[name]!
+            guard project.tree.publish == .inPlace, upstreams[project.upstream]?.command != nil,
+                let mark = sources[ObjectRef(.project, name)]
+            else { return nil }
+            return Diagnostic(
+                .warning, at: mark, code: "program-in-place",
+                message:
+                    "project '\(name)' comes from upstream '\(project.upstream)', a program, and publishes in place: no maxDelete can stop it emptying the tree; write publish: atomic, so that it works on a copy published only within maxDelete"
+            )
+        }
     }
 
     /// Every project's upstream, interval and slaves must exist; near misses get a did-you-mean.

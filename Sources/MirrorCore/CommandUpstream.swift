@@ -31,45 +31,22 @@ public struct CommandUpstream: Codable, Sendable, Hashable {
         self.successExitCodes = successExitCodes
     }
 
-    /// The prefixes of the variables the agent sets itself.
-    public static let reservedPrefixes = ["TUNASYNC_", "MIRRORSYNC_"]
-
-    /// The rules on each field: an absolute program (no search path decides what runs), variable names that are
-    /// names and not the agent's own, regexes that compile, exit codes that exist.
+    /// The rules on each field, as mirrors.d's (`SpecDecoder`) are: an absolute program (no search path decides what
+    /// runs), variable names that are names and not the agent's own, regexes that compile, exit codes that exist.
+    /// The agent checks again what a stored spec holds before it runs it.
     public func check() throws(ValueError) {
-        guard let program = command.first else { throw ValueError("a command needs at least the program to run") }
-        guard program.hasPrefix("/") else {
-            throw ValueError(
-                "'\(program)' is not an absolute path; a command's program is named by its full path (it is run directly, never through a shell)"
-            )
-        }
-        if command.contains(where: { $0.contains("\0") }) {
-            throw ValueError("a command's argument holds a NUL character")
-        }
+        try HookSpec.check(argv: command, what: "command")
         for (key, value) in env.sorted(by: { $0.key < $1.key }) {
-            guard let first = key.unicodeScalars.first,
-                first == "_" || (first.isASCII && first.properties.isAlphabetic),
-                key.unicodeScalars.allSatisfy({
-                    $0 == "_" || ($0.isASCII && $0.properties.isAlphabetic) || ("0"..."9").contains($0)
-                })
-            else {
-                throw ValueError(
-                    "'\(key)' is not a variable's name: letters, digits and '_', not starting with a digit")
-            }
-            if let prefix = Self.reservedPrefixes.first(where: { key.hasPrefix($0) }) {
-                throw ValueError(
-                    "'\(key)' is set by the agent itself (every \(prefix)* variable is); choose another name")
-            }
-            if value.contains("\0") { throw ValueError("the value of \(key) holds a NUL character") }
+            try ProgramUpstream.checkVariable(key, value: value)
         }
-        for (field, pattern) in [("sizePattern", sizePattern), ("failOnMatch", failOnMatch)] {
-            guard let pattern else { continue }
-            let compiled: NSRegularExpression
-            do { compiled = try NSRegularExpression(pattern: pattern) } catch {
-                throw ValueError("\(field) '\(pattern)' is not a regular expression")
+        if let sizePattern {
+            do throws(ValueError) { _ = try ProgramUpstream.checkPattern(sizePattern, needsGroup: true) } catch {
+                throw ValueError("sizePattern: \(error.message)")
             }
-            if field == "sizePattern", compiled.numberOfCaptureGroups == 0 {
-                throw ValueError("sizePattern '\(pattern)' needs a group, '(...)', around the size")
+        }
+        if let failOnMatch {
+            do throws(ValueError) { _ = try ProgramUpstream.checkPattern(failOnMatch, needsGroup: false) } catch {
+                throw ValueError("failOnMatch: \(error.message)")
             }
         }
         guard !successExitCodes.isEmpty else { throw ValueError("successExitCodes lists no exit code") }

@@ -1,4 +1,4 @@
-/// What `validate` can say offline of the programs the hooks of mirrors.d name: an agent runs one only from a
+/// What `validate` can say offline of the programs mirrors.d names (hooks, and upstreams that are programs): an agent runs one only from a
 /// directory its `--allow-exec` allows (`ExecAllowlist`). Given the same directories, each program is checked on this
 /// host as an agent would check it; without them, each program is a warning that names the flag.
 public enum HookPrograms {
@@ -8,10 +8,14 @@ public enum HookPrograms {
         var seen: Set<String> = []
         var uses: [(program: String, field: String, project: String, mark: SourceMark)] = []
         for (name, project) in state.projects.sorted(by: { $0.key < $1.key }) {
-            guard let hooks = project.tree.hooks, let mark = state.sources[ObjectRef(.project, name)] else { continue }
-            for (event, argv) in [("onSuccess", hooks.onSuccess), ("onFailure", hooks.onFailure)] {
+            guard let mark = state.sources[ObjectRef(.project, name)] else { continue }
+            // Its hooks, and its upstream's program, which the master runs by the same rule.
+            for (field, argv) in [
+                ("hooks.onSuccess", project.tree.hooks?.onSuccess), ("hooks.onFailure", project.tree.hooks?.onFailure),
+                ("upstream.command", state.upstreams[project.upstream]?.command),
+            ] {
                 guard let program = argv?.first, seen.insert(program).inserted else { continue }
-                uses.append((program, "hooks.\(event)", name, mark))
+                uses.append((program, field, name, mark))
             }
         }
         guard !uses.isEmpty else { return [] }

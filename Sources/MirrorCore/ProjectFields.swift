@@ -257,7 +257,10 @@ extension AgentProjectSpec {
         ).described([
             "description":
                 "Variables added to the program's environment (which is otherwise clean: a minimal PATH and LANG, and the TUNASYNC_* and MIRRORSYNC_* ones, which env cannot replace). Goes with command.",
-            "type": "object", "propertyNames": ["pattern": "^[A-Za-z_][A-Za-z0-9_]*$"],
+            "type": "object",
+            "propertyNames": [
+                "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "not": ["pattern": "^(TUNASYNC_|MIRRORSYNC_|PATH$|LANG$)"],
+            ],
             "additionalProperties": ["type": "string"], "examples": [["BANDERSNATCH_WORKERS": "4"]],
         ]),
         .upstream(
@@ -295,6 +298,30 @@ extension AgentProjectSpec {
             "description": "The program's exit codes that mean success. Goes with command.", "type": "array",
             "items": ["type": "integer", "minimum": 0, "maximum": 255], "minItems": 1, "default": [0],
             "examples": [[0, 24]],
+        ]),
+        .tree(
+            "limits", { $0.limits }, { $0.limits = $1 }, hashing: .whenSet, omit: { $0 == nil },
+            value: { $0.map { .text($0.canonical) } ?? .absent }, text: { $0?.canonical },
+            decode: { d, f in d.limits(f) }
+        ).described([
+            "description":
+                "What each run of the project may use, on the master and on every slave, applied to the run's whole process group (rsync's, or a command's program and all it starts): a cgroup where the agent can make one, else rlimits, nice and ionice; the run's log says which held. A run past its memory limit is stopped and fails with \"memory limit\".",
+            "type": "object",
+            "properties": [
+                "memory": S.ref("size", "The most memory the run's processes may hold together; at least 16MiB."),
+                "cpus": [
+                    "description": "CPU time, in CPUs: 1.5 is one and a half CPUs.", "type": "number", "minimum": 0.01,
+                ],
+                "nice": [
+                    "description": "The scheduling niceness, 0 to 19.", "type": "integer", "minimum": 0, "maximum": 19,
+                ],
+                "io": [
+                    "description": "The I/O class: idle (disk time only when no one else wants it) or best-effort.",
+                    "enum": ["idle", "best-effort"],
+                ],
+            ],
+            "additionalProperties": false,
+            "examples": [["memory": "2GiB", "cpus": 1.5, "nice": 10, "io": "idle"]],
         ]),
     ]
 

@@ -32,6 +32,9 @@ public struct ResourceLimits: Codable, Sendable, Hashable {
     /// The least memory a limit may give: below it, a program cannot even start.
     public static let minimumMemory = ByteSize(bytes: 16 << 20)
 
+    /// The keys of `limits:` in mirrors.d.
+    public static let keys = ["memory", "cpus", "nice", "io"]
+
     /// Whether it limits nothing.
     public var isEmpty: Bool { memory == nil && cpus == nil && nice == nil && io == nil }
 
@@ -46,5 +49,14 @@ public struct ResourceLimits: Codable, Sendable, Hashable {
         if let nice, !(0...19).contains(nice) {
             throw ValueError("nice \(nice) is out of range; write 0 (the agent's own) to 19 (the lowest priority)")
         }
+    }
+
+    /// Its canonical text, as the plan shows it and the generation hashes it: `memory=2GiB cpus=1.5 nice=10 io=idle`,
+    /// the limits set, in that order.
+    public var canonical: String {
+        [
+            memory.map { "memory=\($0)" }, cpus.map { "cpus=\($0)" }, nice.map { "nice=\($0)" },
+            io.map { "io=\($0.rawValue)" },
+        ].compactMap { $0 }.joined(separator: " ")
     }
 }

@@ -62,12 +62,41 @@ extension SpecDecoder {
         return out
     }
 
+    /// A project's `limits`: memory (a size), cpus (a number), nice (0 to 19), io (idle or best-effort).
+    mutating func limits(_ f: Fields) -> ResourceLimits? {
+        guard let entry = f["limits"],
+            let l = fields(entry.value, what: Subject("limits of project", f.what.name), known: ResourceLimits.keys)
+        else { return nil }
+        let errorsBefore = diagnostics.all.count
+        var limits = ResourceLimits()
+        limits.memory = optional(l, "memory") { text, _ throws(ValueError) in try ByteSize.parse(text) }
+        limits.cpus = optional(l, "cpus") { text, scalar throws(ValueError) in
+            guard scalar.isPlain, let cpus = Double(text), cpus.isFinite else {
+                throw ValueError("'\(text)' is not a number of CPUs; write one such as 0.5, 1 or 1.5")
+            }
+            return cpus
+        }
+        limits.nice = integer(l, "nice", in: 0...19)
+        limits.io = optional(l, "io") { text, _ throws(ValueError) in
+            guard let io = ResourceLimits.IOClass(rawValue: text) else {
+                throw ValueError("'\(text)' is not an I/O class; write idle or best-effort")
+            }
+            return io
+        }
+        guard diagnostics.all.count == errorsBefore else { return nil }
+        do throws(ValueError) { try limits.check() } catch {
+            diagnostics.error(entry.value.mark, "invalid-value", "\(l.what): \(error.message)", field: "limits")
+            return nil
+        }
+        return limits.isEmpty ? nil : limits
+    }
+
     /// An upstream's rules on its program's keys: `command` takes no rsync password or rsync option, and the
     /// program's other keys go with a `command`.
     mutating func programRules(_ f: Fields) -> Bool {
         let errorsBefore = diagnostics.all.count
         if f["command"] != nil {
-            for key in ["passwordFile", "credential", "bandwidthLimit", "ioTimeout"] {
+            for key in ["passwordFile", "credential", "bandwidthLimit"] {
                 guard let entry = f[key] else { continue }
                 diagnostics.error(
                     entry.keyMark, "conflicting-keys",

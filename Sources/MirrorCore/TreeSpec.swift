@@ -38,6 +38,9 @@ public struct TreeSpec: Sendable, Hashable {
     /// `defaultLogRetention`.
     public var logRetention: Int?
 
+    /// What each run of the project may use (memory, CPUs, priority), on every host that runs it.
+    public var limits: ResourceLimits?
+
     /// The run logs kept when a project names no `logRetention`.
     public static let defaultLogRetention = 20
     /// The most run logs a project may keep.

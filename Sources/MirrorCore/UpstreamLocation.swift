@@ -21,7 +21,8 @@ public enum UpstreamLocation: Sendable, Hashable, Codable, CustomStringConvertib
             }
             if text.contains("://") {
                 throw ValueError(
-                    "'\(text)' is not an rsync URL; upstreams are rsync://HOST/MODULE/ URLs or absolute local paths")
+                    "'\(text)' is not an rsync URL; upstreams are rsync://HOST/MODULE/ URLs or absolute local paths, or, with a command (a program that brings the tree), any address"
+                )
             }
             throw ValueError(
                 "'\(text)' is neither an rsync:// URL nor an absolute path (remote shells such as ssh are never used)")

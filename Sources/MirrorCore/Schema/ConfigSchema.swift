@@ -98,9 +98,13 @@ public enum ConfigSchema {
         // rsync's url but for a program's, which is any address; the program's keys go with its command, and rsync's
         // keys not.
         "if": ["required": ["command"]],
-        "then": ["not": ["anyOf": [
-            ["required": ["passwordFile"]], ["required": ["bandwidthLimit"]], ["required": ["ioTimeout"]],
-        ]]],
+        "then": [
+            "not": [
+                "anyOf": [
+                    ["required": ["passwordFile"]], ["required": ["bandwidthLimit"]],
+                ]
+            ]
+        ],
         "else": ["properties": ["url": ["$ref": "#/$defs/upstreamURL"]]],
         "dependentRequired": .object(
             ProgramUpstream.keys.dropFirst().map { ($0, ["command"]) }),
