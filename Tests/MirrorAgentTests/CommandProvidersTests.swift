@@ -63,36 +63,6 @@ struct CommandProvidersTests {
         #expect(try await head(revision1) != head(revision2))
     }
 
-    /// `python3 -m http.server` over `directory` on a free loopback port, stopped with `stop`.
-    final class HTTPServer: Sendable {
-        let process: Process
-        let url: String
-
-        init(serving directory: String) async throws {
-            let port = freePort()
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-            process.arguments = ["-m", "http.server", "\(port)", "--bind", "127.0.0.1", "--directory", directory]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            self.process = process
-            url = "http://127.0.0.1:\(port)/"
-            try await eventually("http.server listens on \(port)", seconds: 20) {
-                let fd = connectLoopback(port: port)
-                if fd >= 0 { close(fd) }
-                return fd >= 0
-            }
-        }
-
-        /// SIGKILL: a child that Foundation's `Process` starts here inherits the test runner's blocked signals, SIGTERM
-        /// among them.
-        func stop() {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-    }
-
     @Test("lftp-mirror mirrors an HTTP tree and its new files; an emptied upstream publishes nothing, saying why")
     func lftpMirror() async throws {
         let scratch = Scratch("lftp-mirror")
