@@ -74,6 +74,10 @@ public struct StarterSite: Sendable {
                       #   url: rsync://mirror@rsync.partner.example/pub/
                       #   passwordFile: /etc/mirrorsync/partner.secret   # the password's file, never the password
                       #   bandwidthLimit: 20MiB
+                      # linux-git:                         # a program instead of rsync (docs/providers.md): the
+                      #   command: [/usr/share/mirrorsync/providers/git-mirror]   # master runs it inside --allow-exec
+                      #   url: https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git
+                      #   # and its project: publish: atomic, so an emptied upstream publishes nothing
 
                     """
             ),
