@@ -17,13 +17,14 @@ extension ProjectField {
         let decoding: FieldDecoding = .tree { decoder, fields, tree in
             if let decoded = decode(&decoder, fields) { set(&tree, decoded) }
         }
-        var carry: (@Sendable (inout AgentProjectSpec, AgentProjectSpec) -> Void)? = nil
-        if scope == .everyHost { carry = { pull, spec in set(&pull.tree, get(spec.tree)) } }
+        // A pull copies the master's tree whole: a field it does not hold goes back to its default.
+        var leave: (@Sendable (inout TreeSpec) -> Void)? = nil
+        if scope != .everyHost { leave = { tree in set(&tree, get(TreeSpec.blank)) } }
         var inherit: (@Sendable (inout TreeSpec, TreeSpec) -> Void)? = nil
         if inDefaults { inherit = { tree, defaults in if omit(get(tree)) { set(&tree, get(defaults)) } } }
         return ProjectField(
             path, { value(get($0.tree)) }, text: { text(get($0.tree)) }, scope: scope, hashing: hashing,
-            decoding: decoding, coding: coding(path, get, set, required: required, omit: omit), carry: carry,
+            decoding: decoding, coding: coding(path, get, set, required: required, omit: omit), leave: leave,
             inherit: inherit)
     }
 
@@ -102,7 +103,7 @@ extension ProjectField {
         return ProjectField(
             path, value, text: text, scope: .everyHost, decoding: decoding,
             coding: whole ? coding("hooks", hooks, setHooks, omit: { $0 == nil }) : nil,
-            carry: { pull, spec in pull.tree.hooks = spec.tree.hooks }, inherit: inherit)
+            inherit: inherit)
     }
 
     /// A field of the upstream: `UpstreamSpec` codes itself. `decode` nil: read with the whole upstream.

@@ -41,6 +41,9 @@ public struct TreeSpec: Sendable, Hashable {
     /// What each run of the project may use (memory, CPUs, priority), on every host that runs it.
     public var limits: ResourceLimits?
 
+    /// A tree with every field at its default.
+    static let blank = TreeSpec(path: "")
+
     /// The run logs kept when a project names no `logRetention`.
     public static let defaultLogRetention = 20
     /// The most run logs a project may keep.

@@ -178,7 +178,7 @@ extension AgentProjectSpec {
             S.ref("hookArgv", "Run after a failed sync.")),
         ProjectField(
             "hooks.timeout", { Canonical.span($0.hooks?.timeout) }, text: { $0.hooks?.timeout?.description },
-            scope: .everyHost, decoding: .withObject, carry: { pull, spec in pull.tree.hooks = spec.tree.hooks }
+            scope: .everyHost, decoding: .withObject
         ).described(
             S.ref(
                 "duration",
@@ -352,12 +352,18 @@ extension AgentProjectSpec {
     static let sortedFields = fields.sorted { $0.path < $1.path }
 
     /// A slave's pull of this project, the master's copy: from the master's module `module`, with the site's
-    /// credential, every `fallback` even without a trigger, and each field the rows carry (`FieldScope.everyHost`).
+    /// credential, every `fallback` even without a trigger, and each field its row's scope gives every host
+    /// (`FieldScope.everyHost`): the tree copied whole, less what it does not hold, and what the rows carry.
     public func pull(from module: UpstreamLocation, every fallback: TimeSpan) -> AgentProjectSpec {
+        var tree = self.tree
+        for leave in Self.pullLeaves { leave(&tree) }
         var pull = AgentProjectSpec(
-            upstream: UpstreamSpec(url: module, credential: .site), interval: .every(fallback),
-            tree: TreeSpec(path: tree.path))
-        for field in Self.fields { field.carry?(&pull, self) }
+            upstream: UpstreamSpec(url: module, credential: .site), interval: .every(fallback), tree: tree)
+        for carry in Self.pullCarries { carry(&pull, self) }
         return pull
     }
+
+    static let pullLeaves = fields.compactMap(\.leave)
+    static let pullCarries = fields.compactMap(\.carry)
+
 }

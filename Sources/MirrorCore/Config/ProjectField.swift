@@ -54,8 +54,11 @@ public struct ProjectField: Sendable {
     let decoding: FieldDecoding
     /// For a field of the tree: its JSON. The upstream, the interval and the slaves code themselves.
     let coding: TreeCoding?
-    /// What it gives a slave's pull, from the master's spec; nil for a field the pull leaves at its default.
+    /// For a field outside the tree that a slave's pull holds: what it gives the pull, from the master's spec.
     let carry: (@Sendable (inout AgentProjectSpec, AgentProjectSpec) -> Void)?
+    /// For a field of the tree that a slave's pull does not hold: sets it back to its default in the pull's copy of
+    /// the tree (which holds every other field of the tree as the master's does).
+    let leave: (@Sendable (inout TreeSpec) -> Void)?
     /// For a field `defaults:` may set: a project that leaves it out takes the defaults' value.
     let inherit: (@Sendable (inout TreeSpec, TreeSpec) -> Void)?
     /// Its JSON Schema, for editors and the configuration reference (`ConfigSchema`); nil for a field mirrors.d
@@ -69,6 +72,7 @@ public struct ProjectField: Sendable {
         text: @escaping @Sendable (AgentProjectSpec) -> String?, scope: FieldScope, hashing: FieldHashing = .always,
         agentOnly: Bool = false, decoding: FieldDecoding, coding: TreeCoding? = nil,
         carry: (@Sendable (inout AgentProjectSpec, AgentProjectSpec) -> Void)? = nil,
+        leave: (@Sendable (inout TreeSpec) -> Void)? = nil,
         inherit: (@Sendable (inout TreeSpec, TreeSpec) -> Void)? = nil
     ) {
         self.path = path
@@ -81,6 +85,7 @@ public struct ProjectField: Sendable {
         self.decoding = decoding
         self.coding = coding
         self.carry = carry
+        self.leave = leave
         self.inherit = inherit
     }
 
