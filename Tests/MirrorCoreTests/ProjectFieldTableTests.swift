@@ -344,11 +344,14 @@ struct ProjectFieldTableTests {
             return
         }
         #expect(DesiredAgent.digest(after) != DesiredAgent.digest(before))
-        // Every agent's generation of every spec it holds is the one the agent computes from the spec it receives.
+        // Every agent's generation of every spec it holds is the table's walk of it: the frozen fields fed straight
+        // from the spec give what their rows give.
         for agent in after {
             for (name, generation) in zip(agent.order, agent.generations) {
                 let spec = try #require(agent.spec(name))
-                #expect(generation == Generation.of(spec), "\(agent.label) \(name) with \(row.field) changed")
+                #expect(
+                    generation == Generation.of(spec, fields: AgentProjectSpec.fields),
+                    "\(agent.label) \(name) with \(row.field) changed")
             }
         }
         // The changed spec goes through the validator's rule for the field as a PUT carries it, and comes out equal:
@@ -409,6 +412,13 @@ struct ProjectFieldTableTests {
         for label in labels(AgentSettings(root: "/")) {
             #expect(settingsNamed.contains(label), "no row changes the settings' \(label)")
         }
+    }
+
+    @Test("the always rows are project/v2's, frozen, in their order: a new field is a whenSet row")
+    func frozenFields() {
+        #expect(
+            AgentProjectSpec.fields.filter { $0.hashing == .always }.map(\.path) == Generation.frozenFields,
+            "a row hashed always moves every generation of every site; make it hashing: .whenSet")
     }
 
     @Test("cname, desc and help reach the master alone: every slave's pull stays as it was")

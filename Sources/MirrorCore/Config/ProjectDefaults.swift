@@ -7,6 +7,8 @@ struct ProjectDefaults: Sendable, Hashable {
 
     /// Gives `tree`, a project's, each field it leaves out that the defaults set, as the field's row says.
     func apply(to tree: inout TreeSpec) {
-        for field in AgentProjectSpec.fields { field.inherit?(&tree, self.tree) }
+        for inherit in Self.inheritors { inherit(&tree, self.tree) }
     }
+
+    static let inheritors = AgentProjectSpec.fields.compactMap(\.inherit)
 }

@@ -12,7 +12,8 @@ extension ProjectField {
         hashing: FieldHashing = .always, required: Bool = false, inDefaults: Bool = false,
         omit: @escaping @Sendable (T) -> Bool = { _ in false }, value: @escaping @Sendable (T) -> FieldValue,
         text: @escaping @Sendable (T) -> String?,
-        decode: @escaping @Sendable (inout SpecDecoder, SpecDecoder.Fields) -> T?
+        decode: @escaping @Sendable (inout SpecDecoder, SpecDecoder.Fields) -> T?,
+        direct: (@Sendable (AgentProjectSpec) -> FieldValue)? = nil
     ) -> ProjectField {
         let decoding: FieldDecoding = .tree { decoder, fields, tree in
             if let decoded = decode(&decoder, fields) { set(&tree, decoded) }
@@ -23,7 +24,7 @@ extension ProjectField {
         var inherit: (@Sendable (inout TreeSpec, TreeSpec) -> Void)? = nil
         if inDefaults { inherit = { tree, defaults in if omit(get(tree)) { set(&tree, get(defaults)) } } }
         return ProjectField(
-            path, { value(get($0.tree)) }, text: { text(get($0.tree)) }, scope: scope, hashing: hashing,
+            path, direct ?? { value(get($0.tree)) }, text: { text(get($0.tree)) }, scope: scope, hashing: hashing,
             decoding: decoding, coding: coding(path, get, set, required: required, omit: omit), leave: leave,
             inherit: inherit)
     }
@@ -34,7 +35,8 @@ extension ProjectField {
     ) -> ProjectField {
         tree(
             path, get, set, scope: scope, omit: { $0 == nil }, value: Canonical.span, text: { $0?.description },
-            decode: { d, f in d.optional(f, path) { text, _ throws(ValueError) in try TimeSpan.parse(text) } })
+            decode: { d, f in d.optional(f, path) { text, _ throws(ValueError) in try TimeSpan.parse(text) } },
+            direct: { Canonical.span(get($0.tree)) })
     }
 
     /// An optional text of the tree, checked by `check`.
@@ -45,7 +47,8 @@ extension ProjectField {
     ) -> ProjectField {
         tree(
             path, get, set, scope: scope, omit: { $0 == nil }, value: { $0.map(FieldValue.text) ?? .absent },
-            text: { $0 }, decode: { d, f in d.optional(f, path) { text, _ throws(ValueError) in try check(text) } })
+            text: { $0 }, decode: { d, f in d.optional(f, path) { text, _ throws(ValueError) in try check(text) } },
+            direct: { Canonical.text(get($0.tree)) })
     }
 
     /// A list of rsync patterns or options of the tree, each checked by `check`.
@@ -61,7 +64,7 @@ extension ProjectField {
                     try check(text)
                     return text
                 }
-            })
+            }, direct: { .list(get($0.tree)) })
     }
 
     /// An enumeration of the tree, written as its raw value; `initial` is left out of the JSON.

@@ -61,9 +61,7 @@ extension SpecDecoder {
         }
         // Every other key as its row says; every rule below turns on the url.
         var spec = UpstreamSpec(url: url ?? .local(path: "/"))
-        for field in AgentProjectSpec.fields {
-            if case .upstream(let decode) = field.decoding { decode(&self, f, &spec) }
-        }
+        for decode in Self.upstreamDecoders { decode(&self, f, &spec) }
         let credential = spec.credential
         let passwordFile = spec.passwordFile
         guard programRules(f), let url else { return nil }
@@ -148,9 +146,7 @@ extension SpecDecoder {
     /// checked as its row says, then the rules that span fields.
     mutating func tree(_ f: Fields, name: String) -> TreeSpec {
         var tree = TreeSpec(path: name)
-        for field in AgentProjectSpec.fields {
-            if case .tree(let decode) = field.decoding { decode(&self, f, &tree) }
-        }
+        for decode in Self.treeDecoders { decode(&self, f, &tree) }
         if tree.stage == .site, let entry = f["stage"] {
             // A site-wide second stage needs a second stage, and whole revisions already switch each host at once.
             if tree.twoStage.isEmpty {
@@ -231,4 +227,12 @@ extension SpecDecoder {
         return out
     }
 
+    // The rows' decoders alone, in the table's order: a walk over the rows would copy each row (its closures, its
+    // schema) for every project of a large mirrors.d.
+    static let treeDecoders = AgentProjectSpec.fields.compactMap { field in
+        if case .tree(let decode) = field.decoding { decode } else { nil }
+    }
+    static let upstreamDecoders = AgentProjectSpec.fields.compactMap { field in
+        if case .upstream(let decode) = field.decoding { decode } else { nil }
+    }
 }
