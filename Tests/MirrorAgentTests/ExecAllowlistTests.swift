@@ -230,7 +230,7 @@ struct ExecAllowlistTests {
     }
 
     @Test(
-        "a hook's environment is clean: a minimal PATH and LANG and the run's MIRRORSYNC_*, nothing of the agent's (no token)"
+        "a hook's environment is clean: a minimal PATH and LANG, the run's MIRRORSYNC_* and tunasync's TUNASYNC_*, nothing of the agent's (no token)"
     )
     func cleanEnvironment() async throws {
         setenv("MIRRORSYNC_TOKEN_FOR_TEST", "secret", 1)
@@ -255,6 +255,9 @@ struct ExecAllowlistTests {
             names == [
                 "PATH", "LANG", "MIRRORSYNC_PROJECT", "MIRRORSYNC_HOST", "MIRRORSYNC_RESULT", "MIRRORSYNC_EXIT_CODE",
                 "MIRRORSYNC_REVISION", "MIRRORSYNC_DIR", "MIRRORSYNC_LOG",
+                // tunasync's names for its hooks' scripts (docs/providers.md).
+                "TUNASYNC_MIRROR_NAME", "TUNASYNC_WORKING_DIR", "TUNASYNC_UPSTREAM_URL", "TUNASYNC_LOG_DIR",
+                "TUNASYNC_LOG_FILE", "TUNASYNC_JOB_EXIT_STATUS",
             ], "\(String(describing: hook))")
         #expect(!(hook?.outputTail ?? []).contains { $0.contains(agent.token) || $0.contains("secret") })
         await agent.stop()
