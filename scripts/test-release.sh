@@ -82,9 +82,12 @@ if [[ $(id -u) -eq 0 ]]; then
     check "the units send agent.token and accept only accepted" \
         test "$(grep -c -- '--token-file ${MIRRORSYNC_TOKEN_FILE} --accept-file ${MIRRORSYNC_ACCEPT_FILE}' "$ROOT/usr/lib/systemd/system/mirrorsync-master.service" "$ROOT/usr/lib/systemd/system/mirrorsync-slave@.service" | grep -c ':1$')" = 2
     check "/var/lib/mirrorsync: 0750 mirrorsync" test "$(stat -c '%a %u %g' "$ROOT/var/lib/mirrorsync")" = "750 $uid $gid"
-    check "/etc/mirrorsync/hooks: 0755 root:root, the units' only --allow-exec" \
+    check "/etc/mirrorsync/hooks: 0755 root:root, an --allow-exec of both units" \
         test "$(stat -c '%a %u %g' "$ROOT/etc/mirrorsync/hooks")" = "755 0 0" \
         -a "$(grep -c -- '--allow-exec /etc/mirrorsync/hooks ' "$ROOT/usr/lib/systemd/system/mirrorsync-master.service" "$ROOT/usr/lib/systemd/system/mirrorsync-slave@.service" | grep -c ':1$')" = 2
+    check "the master's unit allows the shipped providers, and no slave's" \
+        test "$(grep -c -- '--allow-exec /usr/share/mirrorsync/providers ' "$ROOT/usr/lib/systemd/system/mirrorsync-master.service")" = 1 \
+        -a "$(grep -c -- '/usr/share/mirrorsync/providers' "$ROOT/usr/lib/systemd/system/mirrorsync-slave@.service")" = 0
     token=$(cat "$ROOT/etc/mirrorsync/token")
     echo "MIRRORSYNC_LISTEN=0.0.0.0:7070  # edited" >>"$ROOT/etc/mirrorsync/master.env"
     check "a reinstall goes through" dpkg_root --install "$DEB"
