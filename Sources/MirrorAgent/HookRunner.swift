@@ -108,13 +108,8 @@ public struct HookRunner: Sendable {
         let options = platform
         let started = ContinuousClock.now
         let stopper = ProcessGroupStopper(grace: terminationGrace)
-        let timedOut = Atomic<Bool>(false)
-        let timer = Task {
-            try await Task.sleep(for: timeout)
-            timedOut.store(true, ordering: .sequentiallyConsistent)
-            stopper.stop()
-        }
-        defer { timer.cancel() }
+        let deadline = stopper.stop(after: timeout)
+        defer { deadline.cancel() }
         let tailLimit = outputTailLines
         var outcome = HookOutcome(event: "", argv: argv)
         let updates = Self.baseEnvironment.merging(environment) { $1 }
@@ -151,9 +146,9 @@ public struct HookRunner: Sendable {
         } catch {
             outcome.error = "cannot run \(argv[0]): \(error)"
         }
-        timer.cancel()
+        deadline.cancel()
         await stopper.waitForGroup(endingStragglers: true)
-        outcome.timedOut = timedOut.load(ordering: .sequentiallyConsistent)
+        outcome.timedOut = deadline.fired
         if outcome.timedOut { outcome.exitCode = nil }
         outcome.seconds = (ContinuousClock.now - started).inSeconds
         return outcome

@@ -48,6 +48,18 @@ public final class ProcessGroupStopper: Sendable {
         }
     }
 
+    /// Stops the group once `delay` has passed, unless the returned deadline is cancelled first. On the kill's queue,
+    /// not a `Task.sleep`, for the same reason: a hook's 2 s timeout was seen to stop it after 10 s on a busy pool.
+    public func stop(after delay: Duration) -> StopDeadline {
+        let deadline = StopDeadline()
+        let (seconds, attoseconds) = delay.components
+        let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+        Self.killTimers.asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) {
+            if deadline.fire() { self.stop() }
+        }
+        return deadline
+    }
+
     /// A serial queue made with `DispatchQueue(label:)` runs on libdispatch's overcommitting threads, never the pool's.
     private static let killTimers = DispatchQueue(label: "mirrorsync.process-group-stopper")
 
@@ -130,4 +142,17 @@ public enum LeftoverProcesses {
     public static func program(_ argv: [String]) -> String? {
         argv.first.map { ($0 as NSString).lastPathComponent }
     }
+}
+
+/// A stop at a deadline (`ProcessGroupStopper.stop(after:)`): cancelled, or fired once.
+public final class StopDeadline: Sendable {
+    private let state = Atomic<Int>(0)  // 0 pending, 1 fired, 2 cancelled
+
+    /// Whether the deadline passed and the group was told to stop.
+    public var fired: Bool { state.load(ordering: .sequentiallyConsistent) == 1 }
+
+    /// After this, the deadline does nothing; `fired` stays as it was.
+    public func cancel() { _ = state.compareExchange(expected: 0, desired: 2, ordering: .sequentiallyConsistent) }
+
+    func fire() -> Bool { state.compareExchange(expected: 0, desired: 1, ordering: .sequentiallyConsistent).exchanged }
 }
