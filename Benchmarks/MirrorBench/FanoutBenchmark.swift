@@ -27,7 +27,9 @@ func fanoutBenchmark(_ options: [String: String]) async throws -> Int32 {
     let site = try await FanoutSite(work: work + "/mirrorsync", upstream: daemon.url, slaves: count)
     defer { site.stop() }
     try await site.startSync(revision: 1)
-    _ = try await site.waitServed(revision: 1)
+    _ = try await site.waitServed(
+        revision: 1, file: "d0/f0", bytes: try Data(contentsOf: URL(fileURLWithPath: upstream + "/d0/f0")))
+    _ = try await site.reported(revision: 1)
 
     // The floor: the same pulls by a plain script, each into a copy of its own, all at once.
     let (module, password) = try site.module()
@@ -57,12 +59,13 @@ func fanoutBenchmark(_ options: [String: String]) async throws -> Int32 {
         let revision = round + 1
         // One file rewritten, its size changed too, so that no check by size and time could miss it.
         let index = (round * 37) % files
-        try Data((0..<(1024 + round % 2)).map { _ in UInt8.random(in: 0...255) }).write(
-            to: URL(fileURLWithPath: "\(upstream)/d\(index / 20)/f\(index)"))
+        let file = "d\(index / 20)/f\(index)"
+        let bytes = Data((0..<(1024 + round % 2)).map { _ in UInt8.random(in: 0...255) })
+        try bytes.write(to: URL(fileURLWithPath: upstream + "/" + file))
         let start = Date()
         try await site.startSync(revision: revision)
-        let masterRun = try await site.waitServed(revision: revision)
-        let runs = try await site.slaveRuns()
+        let runs = try await site.waitServed(revision: revision, file: file, bytes: bytes)
+        let masterRun = try await site.reported(revision: revision)
         guard let synced = masterRun.endedAt, let last = runs.compactMap(\.endedAt).max() else {
             throw BenchError("the runs have no ends")
         }

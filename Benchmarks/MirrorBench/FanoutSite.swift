@@ -1,10 +1,8 @@
 // A master and N slave agents, each a process of its own (this binary's `_agent`), set up from a generated mirrors.d
 // as `reconcile` sets them up: what the `fanout` benchmark drives.
 import Foundation
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
 import MirrorCore
+import MirrorHTTP
 import MirrorTestSupport
 
 final class FanoutSite: @unchecked Sendable {
@@ -15,7 +13,8 @@ final class FanoutSite: @unchecked Sendable {
     let rsyncdPort: Int
     let token: String
     let masterDesired: DesiredAgent
-    private let session: URLSession
+    /// The agents' own client (AsyncHTTPClient): Foundation's URLSession on Linux crashed under 16 calls at once.
+    private let http: APIClient
 
     init(work: String, upstream: String, slaves count: Int) async throws {
         self.work = work
@@ -23,10 +22,7 @@ final class FanoutSite: @unchecked Sendable {
         token = "bench-\(UUID().uuidString)"
         try token.write(toFile: work + "/token", atomically: true, encoding: .utf8)
         chmod(work + "/token", 0o600)
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.httpMaximumConnectionsPerHost = 16
-        configuration.timeoutIntervalForRequest = 120
-        session = URLSession(configuration: configuration)
+        http = APIClient(token: token, timeout: 120)
         func spawn(_ role: String, _ name: String) throws -> (Process, String) {
             let port = freePort()
             let process = try Bench.spawn(
@@ -91,15 +87,9 @@ final class FanoutSite: @unchecked Sendable {
     }
 
     func call(_ method: String, _ url: String, body: Data? = nil) async throws -> Data {
-        var request = URLRequest(url: URL(string: url)!)
-        request.httpMethod = method
-        request.httpBody = body
-        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
-        let (data, response) = try await session.data(for: request)
-        guard let status = (response as? HTTPURLResponse)?.statusCode, status < 300 else {
-            throw BenchError("\(method) \(url): \(String(decoding: data, as: UTF8.self))")
+        do throws(APICallFailure) { return try await http.call(method, url, body: body) } catch {
+            throw BenchError("\(method) \(url): \(error.message(method, url, at: url))")
         }
-        return data
     }
 
     /// The master's sync of a new revision: the first comes with the project, later ones on request.
@@ -111,44 +101,59 @@ final class FanoutSite: @unchecked Sendable {
         }
     }
 
-    /// Waits until the master's status has every slave serving `revision` (their reports), polling every 50 ms so
-    /// that watching costs the agents next to nothing; returns the master's run.
-    func waitServed(revision: Int, timeout: TimeInterval = 600) async throws -> RunRecord {
+    /// Waits until every slave serves `revision`: its tree holds `file` (a path in the tree) as `bytes`, watched by
+    /// reading the trees every 10 ms, so that watching costs the agents nothing (the master's `GET /v1/status` probes
+    /// every slave's health once a second, 100 requests, which is load the benchmark would add to what it measures);
+    /// then until each slave has recorded the run. Returns their runs.
+    func waitServed(revision: Int, file: String, bytes: Data, timeout: TimeInterval = 600) async throws -> [RunRecord] {
         let deadline = Date().addingTimeInterval(timeout)
+        var waiting = slaves.map(\.name)
+        while !waiting.isEmpty {
+            guard Date() < deadline else {
+                throw BenchError("\(waiting.count) slaves did not serve revision \(revision) within \(Int(timeout)) s")
+            }
+            try await Task.sleep(for: .milliseconds(10))
+            waiting.removeAll { FileManager.default.contents(atPath: tree($0) + "/" + file) == bytes }
+        }
         while Date() < deadline {
-            try await Task.sleep(for: .milliseconds(50))
+            let runs = try await slaveRuns().compactMap { $0 }
+            if runs.count == slaves.count, runs.allSatisfy({ $0.endedAt != nil && $0.revision == revision }) {
+                guard runs.allSatisfy({ $0.result?.isSuccess == true }) else {
+                    throw BenchError(
+                        "a slave's pull failed: \(runs.first { $0.result?.isSuccess != true }!.message ?? "")")
+                }
+                return runs
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw BenchError("the slaves did not record their pulls of revision \(revision) within \(Int(timeout)) s")
+    }
+
+    /// The master's view once the slaves serve `revision`: each one's report of it, and the master's run.
+    func reported(revision: Int) async throws -> RunRecord {
+        for _ in 0..<600 {
             let status = try APICoding.decoder().decode(
                 SiteStatus.self, from: try await call("GET", master.api + "/v1/status"))
-            guard let project = status.projects["bench"] else { continue }
-            if project.slaves.count == slaves.count,
-                project.slaves.values.allSatisfy({ $0.revision >= revision && $0.result?.isSuccess == true }),
-                let run = project.lastRun
+            if let project = status.projects["bench"], let run = project.lastRun, project.slaves.count == slaves.count,
+                project.slaves.values.allSatisfy({ $0.revision >= revision && $0.result?.isSuccess == true })
             {
                 return run
             }
-            if let failed = project.slaves.values.first(where: { $0.result == .failed }) {
-                throw BenchError("a slave's pull failed: \(failed.message ?? "")")
-            }
-            if let run = project.lastRun, run.result == .failed {
-                throw BenchError("the master's sync failed: \(run.message ?? "")")
-            }
+            try await Task.sleep(for: .milliseconds(100))
         }
-        throw BenchError("the slaves did not all serve revision \(revision) within \(Int(timeout)) s")
+        throw BenchError("the master did not hear every slave's report of revision \(revision)")
     }
 
-    /// Each slave's last run of the project, from its own state (16 at a time).
-    func slaveRuns() async throws -> [RunRecord] {
-        try await withThrowingTaskGroup(of: RunRecord.self) { group in
-            var runs: [RunRecord] = []
+    /// Each slave's last finished run of the project (nil before its first has ended), from its own state, 16 at a time.
+    func slaveRuns() async throws -> [RunRecord?] {
+        try await withThrowingTaskGroup(of: RunRecord?.self) { group in
+            var runs: [RunRecord?] = []
             for (i, slave) in slaves.enumerated() {
                 if i >= 16, let run = try await group.next() { runs.append(run) }
                 group.addTask {
                     let state = try APICoding.decoder().decode(
                         AgentState.self, from: try await self.call("GET", slave.api + "/v1/state"))
-                    guard let run = state.projects["bench"]?.status.lastRun else {
-                        throw BenchError("slave \(slave.name) has no run")
-                    }
-                    return run
+                    return state.projects["bench"]?.status.lastRun
                 }
             }
             for try await run in group { runs.append(run) }
