@@ -200,14 +200,8 @@ final class Chain: @unchecked Sendable {
               b: { api: "\(agents["b"]!.api)", publicDir: \(work)/b }
             projects: { bench: { upstream: up, interval: daily, slaves: all } }
             """
-        try FileManager.default.createDirectory(atPath: work + "/mirrors.d", withIntermediateDirectories: true)
-        try yaml.write(toFile: work + "/mirrors.d/site.yaml", atomically: true, encoding: .utf8)
-        let state: DesiredState
-        do throws(ConfigError) { state = try DesiredStateLoader().load(directory: work + "/mirrors.d").state } catch {
-            throw BenchError("the generated mirrors.d is invalid: \(error.errors.map(\.message))")
-        }
         // The slaves first, then the master's settings; the master's first sync starts when its project arrives.
-        let desired = DesiredAgent.all(from: state)
+        let desired = try Self.desired(yaml, in: work)
         masterDesired = desired[0]
         for slave in desired where slave.role == .slave {
             try await put(slave.api + "/v1/settings", slave.settings)
@@ -217,6 +211,17 @@ final class Chain: @unchecked Sendable {
     }
 
     let masterDesired: DesiredAgent
+
+    /// What each agent should hold, from `yaml` written as `work/mirrors.d/site.yaml` and loaded as `reconcile` loads it.
+    static func desired(_ yaml: String, in work: String) throws -> [DesiredAgent] {
+        try FileManager.default.createDirectory(atPath: work + "/mirrors.d", withIntermediateDirectories: true)
+        try yaml.write(toFile: work + "/mirrors.d/site.yaml", atomically: true, encoding: .utf8)
+        let state: DesiredState
+        do throws(ConfigError) { state = try DesiredStateLoader().load(directory: work + "/mirrors.d").state } catch {
+            throw BenchError("the generated mirrors.d is invalid: \(error.errors.map(\.message))")
+        }
+        return DesiredAgent.all(from: state)
+    }
 
     func tree(_ slave: String) -> String { work + "/\(slave)/bench" }
 

@@ -31,8 +31,11 @@ extension AgentStore {
         }
     }
 
-    public func markSeen(_ slave: String, at now: Date) throws(StoreError) {
-        try write("mark slave '\(slave)' seen") { db in try Self.markSeen(db, slave, at: now) }
+    /// Marks `slaves` seen at `now`, in one transaction.
+    public func markSeen(_ slaves: [String], at now: Date) throws(StoreError) {
+        try write("mark slaves \(slaves.joined(separator: ", ")) seen") { db in
+            for slave in slaves { try Self.markSeen(db, slave, at: now) }
+        }
     }
 
     static func markSeen(_ db: Database, _ slave: String, at now: Date) throws {

@@ -55,6 +55,10 @@ public enum RsyncArguments {
         if job.source.isDaemon && !job.rsyncOptions.contains(where: { $0.hasPrefix("--contimeout=") }) {
             args.append("--contimeout=60")
         }
+        // rsync's protocol trades many small messages over a daemon's socket, and with Nagle's algorithm each one that
+        // waits for the ACK of the one before waits out the peer's delayed ACK (40 ms on Linux): a pull of a small
+        // change took 0.2 s where the work is 0.01-0.05 s. Only this side's sends; the master's daemon sets its own.
+        if job.source.isDaemon { args.append("--sockopts=TCP_NODELAY") }
         if let limit = job.bandwidthLimit {
             // rsync's --bwlimit counts in KiB per second.
             args.append("--bwlimit=\(max(1, (limit.bytes + 1023) / 1024))")

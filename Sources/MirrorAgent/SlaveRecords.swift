@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MirrorCore
+import Synchronization
 
 /// What the master keeps of its slaves, in the store the scheduler owns: when each last answered, each one's last
 /// report on each project, and when the master made the revisions a slave is behind.
@@ -13,26 +14,64 @@ public struct SlaveRecords: Sendable {
     let store: AgentStore
     let clock: any AgentClock
     let logger: Logger
+    /// When each slave was last seen, and when that was last written to the store.
+    let sightings = Sightings()
+
+    /// A slave's sighting is written to the store at most this often; `all()` reads the newer one from memory.
+    static let writeEvery: TimeInterval = 10
+
+    final class Sightings: Sendable {
+        let times = Mutex<[String: (seen: Date, written: Date)]>([:])
+    }
+
+    init(store: AgentStore, clock: any AgentClock, logger: Logger) {
+        self.store = store
+        self.clock = clock
+        self.logger = logger
+    }
 
     /// Keeps a slave's report on a project (and marks the slave seen).
     public func put(_ report: SlaveReport) throws(SchedulerError) {
-        do { try store.putReport(report, at: clock.now()) } catch { throw SchedulerError(error) }
+        let now = clock.now()
+        do { try store.putReport(report, at: now) } catch { throw SchedulerError(error) }
+        sightings.times.withLock { $0[report.slave] = (now, now) }
     }
 
-    /// Marks slaves as seen now: they answered the master.
+    /// Marks slaves as seen now: they answered the master. Each answer was a store transaction of its own, with its
+    /// fsync, on whichever thread took it: a fan-out to 100 slaves made 100 of them as the triggers were answered, and
+    /// every `GET /v1/status` another 100, holding the process's few threads while the triggers still went out. Now a
+    /// slave's sighting is kept in memory and written, with the others due, in one transaction at most every
+    /// `writeEvery` seconds: after a restart a slave's `lastSeenAt` may be that much older than its last answer.
     public func markSeen(_ slaves: [String]) {
         let now = clock.now()
-        for slave in slaves {
-            do { try store.markSeen(slave, at: now) } catch {
-                logger.error(
-                    "cannot record that a slave was seen", metadata: ["slave": "\(slave)", "error": "\(error)"])
+        let due = sightings.times.withLock { times -> [String] in
+            var due: [String] = []
+            for slave in slaves {
+                let written = times[slave]?.written
+                if let written, now.timeIntervalSince(written) < Self.writeEvery {
+                    let before = times[slave]?.seen ?? now
+                    times[slave]?.seen = max(before, now)
+                } else {
+                    times[slave] = (now, now)
+                    due.append(slave)
+                }
             }
+            return due
+        }
+        guard !due.isEmpty else { return }
+        do { try store.markSeen(due, at: now) } catch {
+            logger.error(
+                "cannot record that slaves were seen", metadata: ["slaves": "\(due)", "error": "\(error)"])
         }
     }
 
     /// What the master knows of its slaves: when each last answered, and each one's last report on each project.
     public func all() -> (seen: [String: Date], reports: [String: [String: (report: SlaveReport, at: Date)]]) {
-        ((try? store.lastSeen()) ?? [:], (try? store.reports()) ?? [:])
+        var seen = (try? store.lastSeen()) ?? [:]
+        for (slave, times) in sightings.times.withLock({ $0 }) where seen[slave].map({ $0 < times.seen }) ?? true {
+            seen[slave] = times.seen
+        }
+        return (seen, (try? store.reports()) ?? [:])
     }
 
     /// For each project and revision, when the master made the first revision after it: how long a slave at that
