@@ -3,14 +3,16 @@ import Foundation
 // The keys of an upstream that is a program (`command`, `env`, `sizePattern`, `failOnMatch`, `successExitCodes`),
 // each read as its row of the field table says, and the rules that tie them to the rest of the upstream.
 extension SpecDecoder {
-    /// An argv: a list of strings whose first is an absolute path (`HookSpec.check`).
-    mutating func argv(_ f: Fields, _ key: String, what: String) -> [String]? {
+    /// An argv: a list of strings whose first is an absolute path (`HookSpec.check`); a hook's or a command's.
+    /// `field`: what an error names, when not `key` itself (a hook's errors name `hooks`).
+    mutating func argv(_ f: Fields, _ key: String, what: String, field: String? = nil) -> [String]? {
         guard let argv = list(f, key, { (text: String) throws(ValueError) -> String in text }) else { return nil }
         do throws(ValueError) {
             try HookSpec.check(argv: argv, what: what)
             return argv
         } catch {
-            diagnostics.error(f[key]!.value.mark, "invalid-value", "\(f.what): \(key): \(error.message)", field: key)
+            diagnostics.error(
+                f[key]!.value.mark, "invalid-value", "\(f.what): \(key): \(error.message)", field: field ?? key)
             return nil
         }
     }

@@ -185,14 +185,7 @@ extension SpecDecoder {
         guard let h = fields(node, what: what, known: AgentProjectSpec.keys(of: "hooks")) else { return nil }
         var spec = HookSpec()
         for key in ["onSuccess", "onFailure"] {
-            guard let argv = list(h, key, { (text: String) throws(ValueError) -> String in text }) else { continue }
-            do throws(ValueError) {
-                try HookSpec.check(argv: argv)
-            } catch {
-                diagnostics.error(
-                    h[key]!.value.mark, "invalid-value", "\(h.what): \(key): \(error.message)", field: "hooks")
-                continue
-            }
+            guard let argv = argv(h, key, what: "hook", field: "hooks") else { continue }
             if key == "onSuccess" { spec.onSuccess = argv } else { spec.onFailure = argv }
         }
         spec.timeout = optional(h, "timeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) }
