@@ -143,6 +143,10 @@ struct ProjectFieldTableTests {
                 expect: [e("master", "linux", "logRetention"), e("ftp1", "linux", "logRetention")]),
 
             Row(
+                field: "project.verifyEvery",
+                change: { $0.projects["linux"]!.verifyEvery = TimeSpan(seconds: 7200) },
+                expect: [e("master", "linux", "verifyEvery"), e("ftp1", "linux", "verifyEvery")]),
+            Row(
                 field: "project.limits",
                 change: { $0.projects["linux"]!.limits = ResourceLimits(memory: ByteSize(bytes: 1 << 30), nice: 10) },
                 expect: [e("master", "linux", "limits"), e("ftp1", "linux", "limits")]),
@@ -465,6 +469,7 @@ struct ProjectFieldTableTests {
         spec.upstream.failOnMatch = "^E"
         spec.upstream.successExitCodes = [0, 24]
         spec.limits = ResourceLimits(cpus: 1.5, io: .idle)
+        spec.verifyEvery = TimeSpan(seconds: 3600)
         // A field whose value is a mapping (`upstream.env`, `limits`) is one row: its keys count as the row.
         let paths = Set(AgentProjectSpec.fields.map(\.path))
         let flattened = Set(

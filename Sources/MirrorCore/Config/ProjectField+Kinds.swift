@@ -31,10 +31,12 @@ extension ProjectField {
 
     static func treeSpan(
         _ path: String, _ get: @escaping @Sendable (TreeSpec) -> TimeSpan?,
-        _ set: @escaping @Sendable (inout TreeSpec, TimeSpan?) -> Void, scope: FieldScope = .everyHost
+        _ set: @escaping @Sendable (inout TreeSpec, TimeSpan?) -> Void, scope: FieldScope = .everyHost,
+        hashing: FieldHashing = .always, inDefaults: Bool = false
     ) -> ProjectField {
         tree(
-            path, get, set, scope: scope, omit: { $0 == nil }, value: Canonical.span, text: { $0?.description },
+            path, get, set, scope: scope, hashing: hashing, inDefaults: inDefaults, omit: { $0 == nil },
+            value: Canonical.span, text: { $0?.description },
             decode: { d, f in d.optional(f, path) { text, _ throws(ValueError) in try TimeSpan.parse(text) } },
             direct: { Canonical.span(get($0.tree)) })
     }

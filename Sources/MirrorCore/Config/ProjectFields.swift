@@ -299,6 +299,13 @@ extension AgentProjectSpec {
             "items": ["type": "integer", "minimum": 0, "maximum": 255], "minItems": 1, "default": [0],
             "examples": [[0, 24]],
         ]),
+        // Every host walks the whole tree at least this often, whatever a cheaper pull would do.
+        .treeSpan("verifyEvery", { $0.verifyEvery }, { $0.verifyEvery = $1 }, hashing: .whenSet, inDefaults: true)
+            .described(
+                S.ref(
+                    "duration",
+                    "The longest a host goes between two full walks of the tree: a pull that would read only a change list, or a run the upstream's probe would skip, walks everything instead once this much has passed since the last full walk.",
+                    examples: ["12h", "7d"], default: "1d")),
         .tree(
             "limits", { $0.limits }, { $0.limits = $1 }, hashing: .whenSet, omit: { $0 == nil },
             value: { $0.map { .text($0.canonical) } ?? .absent }, text: { $0?.canonical },

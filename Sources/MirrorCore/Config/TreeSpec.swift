@@ -40,10 +40,14 @@ public struct TreeSpec: Sendable, Hashable {
 
     /// What each run of the project may use (memory, CPUs, priority), on every host that runs it.
     public var limits: ResourceLimits?
+    /// The longest a host goes between two full walks of the tree; nil is `defaultVerifyEvery`.
+    public var verifyEvery: TimeSpan?
 
     /// A tree with every field at its default.
     static let blank = TreeSpec(path: "")
 
+    /// The full walk's interval when a project names no `verifyEvery`.
+    public static let defaultVerifyEvery = TimeSpan(seconds: 86_400)
     /// The run logs kept when a project names no `logRetention`.
     public static let defaultLogRetention = 20
     /// The most run logs a project may keep.
