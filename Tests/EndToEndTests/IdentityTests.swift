@@ -73,7 +73,7 @@ struct IdentityTests {
                     }
                 }
             } catch {
-                Issue.record("\(context)\n\(error.localizedDescription.prefix(200))\n\(await Self.lastRuns(site))")
+                Issue.record("\(context)\n\(String(describing: error).prefix(300))\n\(await Self.lastRuns(site))")
                 return
             }
             guard try compare(site, upstream: upstream, context: context) else { return }

@@ -19,8 +19,12 @@ extension ProjectField {
             if let decoded = decode(&decoder, fields) { set(&tree, decoded) }
         }
         // A pull copies the master's tree whole: a field it does not hold goes back to its default.
+        // Its default is taken once, here: a pull is built for every project of a large site's plan.
         var leave: (@Sendable (inout TreeSpec) -> Void)? = nil
-        if scope != .everyHost { leave = { tree in set(&tree, get(TreeSpec.blank)) } }
+        if scope != .everyHost {
+            let initial = get(TreeSpec.blank)
+            leave = { tree in set(&tree, initial) }
+        }
         var inherit: (@Sendable (inout TreeSpec, TreeSpec) -> Void)? = nil
         if inDefaults { inherit = { tree, defaults in if omit(get(tree)) { set(&tree, get(defaults)) } } }
         return ProjectField(

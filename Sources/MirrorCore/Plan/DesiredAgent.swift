@@ -35,7 +35,8 @@ public struct DesiredAgent: Sendable {
     let table: SpecTable
     /// The places in `table` of the agent's projects, ascending (so in name order); nil: all of them.
     let members: [Int32]?
-    let summaries: [String: String]
+    /// mirrors.d's projects, for the line a created project shows (the master's); nil: a slave's, "from master".
+    let summaries: [String: ProjectSpec]?
     /// `ProjectsDigest` of what the agent should hold, every project managed.
     public let projectsDigest: String
     /// `Generation.of(settings)`: computed once, since the plan and the config digest both need it.
@@ -44,7 +45,8 @@ public struct DesiredAgent: Sendable {
     init(
         role: AgentRole, name: String, api: String, transport: AgentTransport, settings: AgentSettings,
         table: SpecTable,
-        members: [Int32]?, summaries: [String: String], projectsDigest: String? = nil, settingsGeneration: String? = nil
+        members: [Int32]?, summaries: [String: ProjectSpec]?, projectsDigest: String? = nil,
+        settingsGeneration: String? = nil
     ) {
         self.transport = transport
         self.role = role
@@ -77,7 +79,11 @@ public struct DesiredAgent: Sendable {
     }
 
     /// A short line for plans: the names of the project's upstream and interval, as mirrors.d writes them.
-    public func summary(_ project: String) -> String { summaries[project] ?? "from master" }
+    /// The line a created project shows: written when a plan shows it, not for each of a large site's projects.
+    public func summary(_ project: String) -> String {
+        guard let spec = summaries?[project] else { return "from master" }
+        return "upstream=\(spec.upstream) interval=\(spec.interval)" + (spec.suspended ? " suspended" : "")
+    }
 
     /// `ProjectsDigest` of the projects at `members` in `table` (all of them for nil), every one managed.
     static func digest(_ table: SpecTable, _ members: [Int32]?) -> String {
@@ -124,12 +130,10 @@ extension DesiredAgent {
         var masterMembers: [Int32] = []
         var pullSpecs: [AgentProjectSpec?] = []
         var pullGenerations: [String] = []
-        var summaries: [String: String] = [:]
         masterSpecs.reserveCapacity(names.count)
         masterGenerations.reserveCapacity(names.count)
         pullSpecs.reserveCapacity(names.count)
         pullGenerations.reserveCapacity(names.count)
-        summaries.reserveCapacity(names.count)
         var slaveMembers = [[Int32]](repeating: [], count: slaveNames.count)
         for (place, (name, row)) in zip(names, rows).enumerated() {
             places[name] = place
@@ -139,7 +143,6 @@ extension DesiredAgent {
             pullGenerations.append(row.pullGeneration)
             guard row.spec != nil else { continue }
             masterMembers.append(Int32(place))
-            summaries[name] = row.summary
             for slave in row.servers { slaveMembers[Int(slave)].append(Int32(place)) }
         }
         let masterTable = SpecTable(names: names, places: places, specs: masterSpecs, generations: masterGenerations)
@@ -158,7 +161,8 @@ extension DesiredAgent {
                 root: state.master.root, maxConcurrentSyncs: state.master.maxConcurrentSyncs,
                 publicStatus: state.master.publicStatus, rsyncd: state.master.rsyncd,
                 slaves: state.slaves.mapValues(\.api), peers: slavePeers, site: state.site),
-            table: masterTable, members: masterMembers.count == names.count ? nil : masterMembers, summaries: summaries)
+            table: masterTable, members: masterMembers.count == names.count ? nil : masterMembers,
+            summaries: state.projects)
         // Each slave's digest hashes its whole list: side by side on every core.
         let digests = Mutex([String](repeating: "", count: slaveNames.count))
         let members = slaveMembers
@@ -178,7 +182,7 @@ extension DesiredAgent {
                 return DesiredAgent(
                     role: .slave, name: name, api: state.slaves[name]!.api,
                     transport: state.transport(slave: state.slaves[name]!),
-                    settings: settings, table: pullTable, members: slaveMembers[i], summaries: [:],
+                    settings: settings, table: pullTable, members: slaveMembers[i], summaries: nil,
                     projectsDigest: slaveDigests[i], settingsGeneration: generation)
             }
     }
@@ -206,10 +210,7 @@ extension DesiredAgent {
                 }
                 let servers = state.slaves(serving: project, allSlaves: slaveNames)
                 let spec = AgentProjectSpec(upstream: upstream, interval: interval, tree: project.tree, slaves: servers)
-                var row = Built(
-                    spec: spec, generation: Generation.of(spec),
-                    summary: "upstream=\(project.upstream) interval=\(project.interval)"
-                        + (project.suspended ? " suspended" : ""))
+                var row = Built(spec: spec, generation: Generation.of(spec))
                 guard !servers.isEmpty else {
                     local.append(row)
                     continue
@@ -235,7 +236,6 @@ extension DesiredAgent {
     private struct Built: Sendable {
         var spec: AgentProjectSpec?
         var generation = ""
-        var summary = ""
         /// The slaves' pull, and the places of the slaves that serve the project; nil and empty when none does.
         var pull: AgentProjectSpec?
         var pullGeneration = ""
