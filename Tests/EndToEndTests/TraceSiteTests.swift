@@ -46,8 +46,7 @@ struct TraceSiteTests {
                     == Data(contentsOf: URL(fileURLWithPath: masterTree + "/project/trace/master.mirror.example")))
             #expect(
                 try String(contentsOfFile: tree + "/project/trace/_traces", encoding: .utf8)
-                    == "project/trace/\(slave.name).mirror.example\nproject/trace/master\nproject/trace/master.mirror.example\n"
-            )
+                    == "master\nmaster.mirror.example\n\(slave.name).mirror.example\n")
             #expect(
                 try FileManager.default.contentsOfDirectory(atPath: tree).allSatisfy {
                     !$0.hasPrefix("Archive-Update-in-Progress-")
