@@ -115,7 +115,8 @@ extension RsyncProvider {
         var source = job.source.description
         if !source.hasSuffix("/") { source += "/" }
         var arguments = ["--list-only", "--no-motd", "--timeout=\(job.ioTimeout.seconds)"]
-        if job.source.isDaemon { arguments.append("--contimeout=60") }
+        // As every pass (RsyncArguments): a daemon's connection time bounded, its small messages not held by Nagle.
+        if job.source.isDaemon { arguments += ["--contimeout=60", "--sockopts=TCP_NODELAY"] }
         arguments += ["--", source]
         do {
             let result = try await Subprocess.run(
