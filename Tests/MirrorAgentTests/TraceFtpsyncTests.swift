@@ -205,6 +205,45 @@ struct TraceFtpsyncTests {
         daemon.stop()
     }
 
+    @Test(
+        "stage: site: the first stage writes HOST-stage1, the second's trace takes its stage 1 time, a whole sync removes it"
+    )
+    func stagedTraces() async throws {
+        let scratch = Scratch()
+        let upstream = scratch.path + "/up"
+        try Self.masterTree(upstream, poolBytes: 384 << 10)
+        let tree = scratch.path + "/ftp1"
+        let runner = TreeRunner.rsync(traceHost: "ftp1.example.org")
+        func pull(_ stage: SyncStage) -> SyncJob {
+            job(upstream + "/", tree) {
+                $0.trace = true
+                $0.twoStage = ["Packages*", "Sources*", "Release"]
+                $0.stage = stage
+                // Slow enough that the first stage's time is whole seconds.
+                $0.bandwidthLimit = ByteSize(bytes: 256 << 10)
+            }
+        }
+        let first = await runner.run(pull(.first), logger: testLogger)
+        #expect(first.result == .success, "\(first)")
+        let stage1 = try #require(CheckedTrace(file: tree + "/project/trace/ftp1.example.org-stage1"))
+        let seconds = try #require(stage1.fields["Total time spent in stage1 rsync"])
+        #expect((Int(seconds) ?? 0) >= 1)
+        #expect(!FileManager.default.fileExists(atPath: tree + "/project/trace/ftp1.example.org"))
+        #expect(
+            try String(contentsOfFile: tree + "/project/trace/_hierarchy", encoding: .utf8)
+                .hasSuffix("ftp1.example.org-stage1 ftp1.example.org ftp1.example.org ftp1.example.org\n"))
+        let second = await runner.run(pull(.second(deletionLimit: first.deletionLimit ?? 0)), logger: testLogger)
+        #expect(second.result == .success, "\(second)")
+        let trace = try #require(CheckedTrace(file: tree + "/project/trace/ftp1.example.org"))
+        #expect(trace.fields["Total time spent in stage1 rsync"] == seconds)
+        let stage2 = try #require(Int(trace.fields["Total time spent in stage2 rsync"] ?? ""))
+        #expect(trace.fields["Total time spent in rsync"] == "\((Int(seconds) ?? 0) + stage2)")
+        // ftpsync keeps HOST-stage1 after a second stage, and removes it after a whole sync.
+        #expect(FileManager.default.fileExists(atPath: tree + "/project/trace/ftp1.example.org-stage1"))
+        _ = await runner.run(pull(.whole), logger: testLogger)
+        #expect(!FileManager.default.fileExists(atPath: tree + "/project/trace/ftp1.example.org-stage1"))
+    }
+
     @Test("a push during a run writes Archive-Update-Required-HOST in the tree, and one more run follows")
     func requiredOnPush() async throws {
         let scratch = Scratch("required")
