@@ -148,7 +148,9 @@ public struct TreeRunner: SyncRunner {
         guard job.trace != false else { return }
         job.exclude += DebianTrace.protectedPatterns(host: trace.host)
         job.protect += DebianTrace.protectedOnly()
-        if trace.enabled {
+        // A slave's pull of the master's module needs no look: the master triggers it, or it asks the master's
+        // revision, only once a sync has ended, and the look would cost every slave one more connection.
+        if trace.enabled, case .rsync = job.source {
             job.upstreamBusy = UpstreamBusy(
                 wait: job.traceInfo?.upstreamWait ?? TraceSettings.defaultUpstreamWait,
                 retries: job.traceInfo?.upstreamRetries ?? TraceSettings.defaultUpstreamRetries,
