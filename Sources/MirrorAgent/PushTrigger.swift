@@ -19,12 +19,22 @@ extension SyncScheduler {
         let allowed = pushAllowed(entry)
         entry.pushPending = true
         entries[name] = entry
+        if entry.running != nil { markUpdateRequired(name, entry) }
         if entry.running == nil, allowed <= now {
             let run = try queue(name, trigger: .push)
             return PushResponse(project: name, outcome: .queued, runID: run.id)
         }
         wake.signal()
         return PushResponse(project: name, outcome: .deferred, notBefore: max(allowed, now))
+    }
+
+    /// A push or a trigger came while the project syncs: its tree says another sync is due until that sync starts
+    /// (`Archive-Update-Required-<host>`, as ftpsync writes it).
+    func markUpdateRequired(_ name: String, _ entry: Entry) {
+        guard let settings else { return }
+        var job = SyncJob(project: name, spec: entry.spec, root: settings.root, previousFiles: nil)
+        job.traceInfo = settings.trace
+        execution.runner.markUpdateRequired(job, logger: logger)
     }
 
     /// The earliest a run for a push may start: `pushGap` after the last one a push started.

@@ -63,6 +63,7 @@ public enum RsyncArguments {
             // rsync's --bwlimit counts in KiB per second.
             args.append("--bwlimit=\(max(1, (limit.bytes + 1023) / 1024))")
         }
+        args += job.protect.map { "--filter=P \($0)" }
         args += job.exclude.map { "--exclude=\($0)" }
         if case .first = pass { args += job.twoStage.map { "--exclude=\($0)" } }
         args += job.rsyncOptions

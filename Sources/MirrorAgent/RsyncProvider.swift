@@ -59,39 +59,17 @@ public struct RsyncProvider: SyncProvider {
                     result: .failed, reason: "forbidden-option", message: "nothing was synced: \(error.message)")
             }
         }
-        var job = job
-        var password: String?
-        switch job.source {
-        case .command:
-            return SyncOutcome(
-                result: .failed, reason: "no-provider", message: "nothing was synced: rsync runs no program")
-        case .rsync(_, nil): break
-        case .rsync(_, let file?):
-            do throws(SecretRefusal) {
-                password = try context.secrets.read(file, field: "passwordFile")
-            } catch {
-                // The run's message is read through the API: what the file system said goes to the log alone.
-                logger.error(
-                    "the passwordFile is refused",
-                    metadata: ["file": "\(file)", "why": "\(error.detail ?? error.reason)"])
-                return SyncOutcome(
-                    result: .failed, reason: "password-file", message: "nothing was synced: \(error.message)")
-            }
-        case .masterModule(let location, let masterAPI):
-            guard let masterAPI, let siteCredentials else {
-                return SyncOutcome(
-                    result: .failed, reason: "credential",
-                    message:
-                        "the project is pulled with the site's credential, but this agent has no master to get it from")
-            }
-            do throws(PeerError) {
-                let credential = try await siteCredentials.credential(from: masterAPI)
-                password = credential.password
-                job.source = .masterModule(SyncSource.location(location, as: credential.user), masterAPI: masterAPI)
-            } catch {
-                return SyncOutcome(
-                    result: .failed, reason: "credential",
-                    message: "cannot get the rsync credential from the master: \(error.message)", retryable: true)
+        let resolved: (job: SyncJob, password: String?)
+        switch await resolve(job, context: context) {
+        case .failure(let failure): return failure.outcome
+        case .success(let value): resolved = value
+        }
+        let (job, password) = resolved
+        var waited: UpstreamWait?
+        if let busy = job.upstreamBusy {
+            switch await waitForUpstream(job, busy, password: password, context: context) {
+            case .failure(let failure): return failure.outcome
+            case .success(let wait): waited = wait
             }
         }
         var outcome: SyncOutcome
@@ -111,6 +89,7 @@ public struct RsyncProvider: SyncProvider {
                 + "again from the master before its next pull"
             outcome.retryable = false
         }
+        if let waited, waited.retries > 0 { outcome.message += "; " + waited.summary }
         return outcome
     }
 

@@ -25,6 +25,14 @@ public struct SyncJob: Sendable, Hashable {
     public var previousFiles: Int?
     /// Which passes this run makes: a slave of a `stage: site` project runs its two stages as two runs.
     public var stage = SyncStage.whole
+    /// Patterns (anchored at the tree's top) rsync may bring but never deletes: rsync's protect rules.
+    public var protect: [String] = []
+    /// How this host names and describes itself in its trace files (the agent's settings), and what started the run.
+    public var traceInfo: TraceSettings?
+    public var trigger: RunTrigger?
+    /// Whether the run first looks for the upstream's own `Archive-Update-in-Progress-*` and waits it out: set by the
+    /// runner for a traced tree.
+    public var upstreamBusy: UpstreamBusy?
 
     public init(
         project: String, source: SyncSource, destination: String, exclude: [String] = [], twoStage: [String] = [],
@@ -85,6 +93,22 @@ public struct SyncJob: Sendable, Hashable {
     }
 }
 
+/// How a run waits for an upstream that is updating itself, as ftpsync's UIPSLEEP and UIPRETRIES.
+public struct UpstreamBusy: Sendable, Hashable {
+    /// How long it waits before it looks again.
+    public var wait: TimeSpan
+    /// How many times it looks again before the run fails.
+    public var retries: Int
+    /// This host's own marker: an upstream's marker of the same name is not taken for the upstream's.
+    public var ownMarker: String
+
+    public init(wait: TimeSpan, retries: Int, ownMarker: String) {
+        self.wait = wait
+        self.retries = retries
+        self.ownMarker = ownMarker
+    }
+}
+
 /// The passes of a run.
 public enum SyncStage: Sendable, Hashable {
     /// Both passes (the second only when needed), one after the other.
@@ -142,9 +166,16 @@ public protocol SyncRunner: Sendable {
     /// Runs `job` to its end, reporting as it goes (its output into the run's log, its progress) to `activity` when
     /// there is one. A cancelled task stops the sync and yields `.cancelled`.
     func run(_ job: SyncJob, activity: RunActivity?, logger: Logger) async -> SyncOutcome
+
+    /// Says in `job`'s tree that a push came while it synced, so that another sync is due (Debian's
+    /// `Archive-Update-Required-<host>`); the next run of the job takes it away as it starts.
+    func markUpdateRequired(_ job: SyncJob, logger: Logger)
 }
 
 extension SyncRunner {
+    /// A runner that writes no trace files says nothing.
+    public func markUpdateRequired(_ job: SyncJob, logger: Logger) {}
+
     /// Runs `job` with no log or progress to report to.
     public func run(_ job: SyncJob, logger: Logger) async -> SyncOutcome {
         await run(job, activity: nil, logger: logger)

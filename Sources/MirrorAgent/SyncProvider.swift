@@ -36,10 +36,16 @@ public struct TransferContext: Sendable {
     public var logger: Logger
     /// The files a secret (an upstream's `passwordFile`) may be read from.
     public var secrets: SecretFileRules
+    /// What a wait inside the transfer (an upstream's own update) waits on.
+    public var clock: any AgentClock
 
-    public init(activity: RunActivity?, logger: Logger, secrets: SecretFileRules = SecretFileRules()) {
+    public init(
+        activity: RunActivity?, logger: Logger, secrets: SecretFileRules = SecretFileRules(),
+        clock: any AgentClock = SystemClock()
+    ) {
         self.activity = activity
         self.logger = logger
         self.secrets = secrets
+        self.clock = clock
     }
 }

@@ -116,6 +116,7 @@ extension SyncScheduler {
                 kind: .conflict, message: "project '\(name)' is suspended; set suspended: false to sync it")
         }
         if let revision { entries[name]?.wantedRevision = revision }
+        if entry.running != nil, entry.queued == nil { markUpdateRequired(name, entry) }
         return try queue(name, trigger: trigger)
     }
 

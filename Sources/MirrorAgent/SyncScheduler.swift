@@ -211,6 +211,8 @@ public actor SyncScheduler {
                 project: name, spec: entry.spec, root: settings.root, previousFiles: entry.syncedFiles,
                 masterAPI: settings.master)
             job.stage = stage(of: record, entry)
+            job.traceInfo = settings.trace
+            job.trigger = record.trigger
             let activity = activities[record.id]
             activity?.touch()
             let task = Task { await self.execution.perform(record, job: job, activity: activity, for: self) }

@@ -88,7 +88,8 @@ public struct TreeRunner: SyncRunner {
                 message: "cannot create \(directory): \(error.localizedDescription)")
         }
         let context = TransferContext(
-            activity: activity, logger: logger, secrets: bounds?.secrets(root: job.root) ?? SecretFileRules())
+            activity: activity, logger: logger, secrets: bounds?.secrets(root: job.root) ?? SecretFileRules(),
+            clock: clock)
         var outcome =
             job.publish == .atomic
             ? await atomic(job, in: revisions, provider: provider, context: context)
@@ -119,25 +120,53 @@ public struct TreeRunner: SyncRunner {
         var job = job
         // A traced tree: rsync leaves this host's trace files and every in-progress marker alone, and the marker says a
         // sync runs until the trace is written (or the run has ended some other way).
-        let trace = TraceFiles(tree: job.destination, host: traceHost, setting: job.trace)
-        if job.trace != false { job.exclude += DebianTrace.protectedPatterns(host: traceHost) }
+        let trace = traceFiles(job.destination, job)
+        let unfiltered = job.exclude.isEmpty
+        traced(&job, trace)
         trace.markStart(logger: logger)
         defer { trace.markEnd(logger: logger) }
         let started = clock.now()
         let synced = job
         var outcome = await timed(job) { await provider.transfer(synced, into: .inPlace, context: context) }
-        // A first stage leaves the tree at the revision before, index files and all: its trace is written by the second.
-        if outcome.result.isSuccess, job.stage != .first {
-            writeTrace(trace, job: job, started: started, into: &outcome, logger: logger)
+        if outcome.result.isSuccess {
+            writeTrace(trace, job: job, unfiltered: unfiltered, started: started, into: &outcome, logger: logger)
         }
         return outcome
     }
 
-    func writeTrace(_ trace: TraceFiles, job: SyncJob, started: Date, into outcome: inout SyncOutcome, logger: Logger) {
-        let upstream = job.source.host ?? traceHost
-        if let failure = trace.write(
-            started: started, ended: clock.now(), creator: creator, upstream: upstream, outcome: outcome)
-        {
+    public func markUpdateRequired(_ job: SyncJob, logger: Logger) {
+        traceFiles(job.destination, job).markRequired(logger: logger)
+    }
+
+    /// A tree's trace files, named after this host's public name: its settings' `trace.host`, else `traceHost`.
+    func traceFiles(_ tree: String, _ job: SyncJob) -> TraceFiles {
+        TraceFiles(tree: tree, host: job.traceInfo?.host ?? traceHost, machine: traceHost, setting: job.trace)
+    }
+
+    /// What a traced job leaves alone, and, in a tree traced already, the wait for an upstream that is updating.
+    func traced(_ job: inout SyncJob, _ trace: TraceFiles) {
+        guard job.trace != false else { return }
+        job.exclude += DebianTrace.protectedPatterns(host: trace.host)
+        job.protect += DebianTrace.protectedOnly()
+        // A slave's pull of the master's module needs no look: the master triggers it, or it asks the master's
+        // revision, only once a sync has ended, and the look would cost every slave one more connection.
+        if trace.enabled, case .rsync = job.source {
+            job.upstreamBusy = UpstreamBusy(
+                wait: job.traceInfo?.upstreamWait ?? TraceSettings.defaultUpstreamWait,
+                retries: job.traceInfo?.upstreamRetries ?? TraceSettings.defaultUpstreamRetries,
+                ownMarker: DebianTrace.markerName(host: trace.host))
+        }
+    }
+
+    func writeTrace(
+        _ trace: TraceFiles, job: SyncJob, unfiltered: Bool, started: Date, into outcome: inout SyncOutcome,
+        logger: Logger
+    ) {
+        let context = TraceFiles.Context(
+            creator: creator, upstream: job.source.host ?? traceHost, info: job.traceInfo,
+            trigger: job.trigger.map(DebianTrace.trigger), architecturesConfiguration: unfiltered ? "ALL" : nil,
+            stage: job.stage)
+        if let failure = trace.write(started: started, ended: clock.now(), outcome: outcome, context: context) {
             logger.warning("cannot write the trace file", metadata: ["error": "\(failure)"])
             outcome.message += "; the trace file was not written: \(failure)"
         }
@@ -160,15 +189,17 @@ public struct TreeRunner: SyncRunner {
         }
         var buildJob = job
         buildJob.destination = build.directory + "/"
-        let trace = TraceFiles(tree: buildJob.destination, host: traceHost, setting: job.trace)
-        if job.trace != false { buildJob.exclude += DebianTrace.protectedPatterns(host: traceHost) }
+        // The served tree says whether the tree is traced before the build has its trace directory.
+        let unfiltered = job.exclude.isEmpty
+        traced(&buildJob, traceFiles(job.destination, job))
+        let trace = traceFiles(buildJob.destination, job)
         let started = clock.now()
         let building = buildJob
         var outcome = await timed(job) {
             await provider.transfer(building, into: .build(linkDest: base), context: context)
         }
         if outcome.result.isSuccess {
-            writeTrace(trace, job: buildJob, started: started, into: &outcome, logger: logger)
+            writeTrace(trace, job: buildJob, unfiltered: unfiltered, started: started, into: &outcome, logger: logger)
             if let base { outcome = await held(outcome, job: job, base: base, build: build.directory) }
         }
         guard outcome.result.isSuccess else {

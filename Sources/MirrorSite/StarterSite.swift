@@ -94,6 +94,10 @@ public struct StarterSite: Sendable {
                       # ftp2:                              # another host: run `mirrorsync slave` there
                       #   api: http://ftp2.example.org:7071
                       #   publicDir: /srv/ftp/pub
+                      #   trace:                           # its Debian trace files, as ftpsync's settings say it
+                      #     host: ftp2.example.org         # the public name project/trace/HOST is named after
+                      #     maintainer: "Mirror admins <mirror@example.org>"
+                      #     country: DE                    # and sponsor, location, throughput
 
                     """
             ),

@@ -16,8 +16,15 @@ struct TraceSiteTests {
         try "Sun Nov 29 06:00:00 UTC 2026\nDate: Sun, 29 Nov 2026 06:00:00 +0000\nArchive serial: 2026112901\n"
             .write(toFile: site.upstream + "/linux/project/trace/master", atomically: true, encoding: .utf8)
         let hooks = site.scratch.sub("hooks")
+        // Slave b names and describes itself in mirrors.d (trace:), over its --trace-host; a keeps the flag's name.
+        let described = try String(contentsOfFile: site.directory + "/site.yaml", encoding: .utf8).replacingOccurrences(
+            of: "/b-public }",
+            with:
+                "/b-public, trace: { host: ftp-b.example.org, maintainer: \"Mirror admins <mirror@example.org>\", country: DE } }"
+        )
+        #expect(described.contains("ftp-b.example.org"))
         let yaml =
-            try String(contentsOfFile: site.directory + "/site.yaml", encoding: .utf8) + """
+            described + """
                 defaults:
                   hooks:
                     onSuccess: [/bin/sh, -c, 'echo "$MIRRORSYNC_REVISION" > "$0/$MIRRORSYNC_HOST-$MIRRORSYNC_PROJECT"', \(hooks)]
@@ -36,21 +43,27 @@ struct TraceSiteTests {
         #expect(masterTrace.fields["Creator"]?.hasPrefix("mirrorsync ") == true)
         for slave in [site.a, site.b] {
             let tree = site.tree(slave, "linux")
-            let own = try #require(
-                CheckedTrace(file: tree + "/project/trace/\(slave.name).mirror.example"), "\(slave.name)")
+            let name = slave.name == "b" ? "ftp-b.example.org" : "\(slave.name).mirror.example"
+            let own = try #require(CheckedTrace(file: tree + "/project/trace/\(name)"), "\(slave.name)")
             #expect(own.fields["Archive serial"] == "2026112901")
             #expect(own.fields["Running on host"] == "\(slave.name).mirror.example")
+            #expect(own.fields["Trigger"] == "push")
+            #expect(own.fields["Maintainer"] == (slave.name == "b" ? "Mirror admins <mirror@example.org>" : nil))
+            #expect(own.fields["Country"] == (slave.name == "b" ? "DE" : nil))
             #expect(own.date >= masterTrace.date)
             #expect(
                 try Data(contentsOf: URL(fileURLWithPath: tree + "/project/trace/master.mirror.example"))
                     == Data(contentsOf: URL(fileURLWithPath: masterTree + "/project/trace/master.mirror.example")))
             #expect(
                 try String(contentsOfFile: tree + "/project/trace/_traces", encoding: .utf8)
-                    == "project/trace/\(slave.name).mirror.example\nproject/trace/master\nproject/trace/master.mirror.example\n"
-            )
+                    == "master\nmaster.mirror.example\n\(name)\n")
+            #expect(
+                try String(contentsOfFile: tree + "/project/trace/_hierarchy", encoding: .utf8)
+                    == "master.mirror.example master.mirror.example master.mirror.example 127.0.0.1\n"
+                    + "\(name) \(name) \(slave.name).mirror.example 127.0.0.1\n")
             #expect(
                 try FileManager.default.contentsOfDirectory(atPath: tree).allSatisfy {
-                    !$0.hasPrefix("Archive-Update-in-Progress-")
+                    !$0.hasPrefix("Archive-Update-")
                 })
         }
         // tools' upstream has no project/trace/: no trace there (trace left out).

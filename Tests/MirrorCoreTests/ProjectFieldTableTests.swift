@@ -240,6 +240,9 @@ struct ProjectFieldTableTests {
             Row(
                 field: "slave.insecure", change: { $0.slaves["ftp1"]!.insecure = true },
                 expect: [e("master", "settings", "peers.http://127.0.0.1:7071.insecure")]),
+            Row(
+                field: "slave.trace", change: { $0.slaves["ftp1"]!.trace = TraceSettings(host: "ftp1.example.org") },
+                expect: [e("ftp1", "settings", "trace.host")]),
 
             Row(
                 field: "master.api", change: { $0.master.api = "http://localhost:7070" },
@@ -256,6 +259,9 @@ struct ProjectFieldTableTests {
             Row(
                 field: "master.insecure", change: { $0.master.insecure = true },
                 expect: [e("ftp1", "settings", "peers.http://127.0.0.1:7070.insecure")]),
+            Row(
+                field: "master.trace", change: { $0.master.trace = TraceSettings(country: "DE") },
+                expect: [e("master", "settings", "trace.country")]),
             Row(
                 field: "master.tokenFile", change: { $0.master.tokenFile = "/etc/mirrorsync/other-token" }, expect: [],
                 why: "the reconciler reads the token file itself; no agent holds its name"),

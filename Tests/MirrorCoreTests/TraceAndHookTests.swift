@@ -10,13 +10,11 @@ struct TraceAndHookTests {
             DebianTrace.archiveSerial(
                 inMasterTrace: "Tue Oct 27 06:46:34 UTC 2026\nDate: x\nArchive serial: 2026102701\n") == "2026102701")
         #expect(DebianTrace.archiveSerial(inMasterTrace: "Tue Oct 27 06:46:34 UTC 2026\nDate: x\n") == nil)
+        let t = Date(timeIntervalSince1970: 0)
         #expect(
-            DebianTrace.list(of: ["master", "_traces", "ftp1.example.org", "ftp1.example.org.new", "_hierarchy"])
-                == "project/trace/ftp1.example.org\nproject/trace/master\n")
-        #expect(
-            DebianTrace.protectedPatterns(host: "ftp1") == [
-                "/Archive-Update-in-Progress-*", "/project/trace/ftp1", "/project/trace/_traces",
-            ])
+            DebianTrace.list(
+                of: ["master", "_traces", "ftp1.example.org", "ftp1.example.org.new", "_hierarchy"].map { ($0, t) })
+                == "master\nftp1.example.org\n")
     }
 
     @Test("hooks: an argv per event, the environment a hook gets, and the rules on its program")

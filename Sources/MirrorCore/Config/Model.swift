@@ -16,11 +16,15 @@ public struct MasterSpec: Sendable, Hashable, Codable {
     public var tls: TLSSpec?
     /// Whether the token may go to an http:// `api` that is not loopback, in clear.
     public var insecure: Bool
+    /// How the master names and describes itself in its Debian trace files.
+    public var trace: TraceSettings?
 
     public init(
         api: String, tokenFile: String, root: String, rsyncd: RsyncdSpec = RsyncdSpec(),
-        maxConcurrentSyncs: Int = 4, publicStatus: Bool = false, tls: TLSSpec? = nil, insecure: Bool = false
+        maxConcurrentSyncs: Int = 4, publicStatus: Bool = false, tls: TLSSpec? = nil, insecure: Bool = false,
+        trace: TraceSettings? = nil
     ) {
+        self.trace = trace
         self.tls = tls
         self.insecure = insecure
         self.api = api
@@ -88,8 +92,13 @@ public struct SlaveSpec: Sendable, Hashable, Codable {
     public var tls: TLSSpec?
     /// Whether the token may go to an http:// `api` that is not loopback, in clear.
     public var insecure: Bool
+    /// How the slave names and describes itself in its Debian trace files.
+    public var trace: TraceSettings?
 
-    public init(api: String, publicDir: String, tls: TLSSpec? = nil, insecure: Bool = false) {
+    public init(
+        api: String, publicDir: String, tls: TLSSpec? = nil, insecure: Bool = false, trace: TraceSettings? = nil
+    ) {
+        self.trace = trace
         self.api = api
         self.publicDir = publicDir
         self.tls = tls

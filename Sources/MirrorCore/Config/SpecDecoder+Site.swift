@@ -30,10 +30,14 @@ extension SpecDecoder {
         let maxSyncs = integer(f, "maxConcurrentSyncs", in: 1...256) ?? 4
         let publicStatus = boolean(f, "publicStatus") ?? false
         let (tls, insecure, transportValid) = transport(f, api: api)
-        guard let api, let tokenFile, let root, transportValid else { return nil }
+        let errorsBefore = diagnostics.all.count
+        let trace = f["trace"].flatMap { traceSettings($0.value, what: Subject("master's trace")) }
+        guard let api, let tokenFile, let root, transportValid, diagnostics.all.count == errorsBefore else {
+            return nil
+        }
         return MasterSpec(
             api: api, tokenFile: tokenFile, root: root, rsyncd: rsyncd,
-            maxConcurrentSyncs: maxSyncs, publicStatus: publicStatus, tls: tls, insecure: insecure)
+            maxConcurrentSyncs: maxSyncs, publicStatus: publicStatus, tls: tls, insecure: insecure, trace: trace)
     }
 
     /// `tls:` for the whole site, or for one agent.
@@ -106,7 +110,9 @@ extension SpecDecoder {
         let api = required(f, "api") { text, _ throws(ValueError) in try AgentURL.normalize(text) }
         let publicDir = required(f, "publicDir") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
         let (tls, insecure, transportValid) = transport(f, api: api)
-        guard let api, let publicDir, transportValid else { return nil }
-        return SlaveSpec(api: api, publicDir: publicDir, tls: tls, insecure: insecure)
+        let errorsBefore = diagnostics.all.count
+        let trace = f["trace"].flatMap { traceSettings($0.value, what: Subject("trace of slave", name)) }
+        guard let api, let publicDir, transportValid, diagnostics.all.count == errorsBefore else { return nil }
+        return SlaveSpec(api: api, publicDir: publicDir, tls: tls, insecure: insecure, trace: trace)
     }
 }

@@ -160,7 +160,7 @@ extension DesiredAgent {
             settings: AgentSettings(
                 root: state.master.root, maxConcurrentSyncs: state.master.maxConcurrentSyncs,
                 publicStatus: state.master.publicStatus, rsyncd: state.master.rsyncd,
-                slaves: state.slaves.mapValues(\.api), peers: slavePeers, site: state.site),
+                slaves: state.slaves.mapValues(\.api), peers: slavePeers, site: state.site, trace: state.master.trace),
             table: masterTable, members: masterMembers.count == names.count ? nil : masterMembers,
             summaries: state.projects)
         // Each slave's digest hashes its whole list: side by side on every core.
@@ -176,7 +176,8 @@ extension DesiredAgent {
         return [master]
             + slaveNames.enumerated().map { i, name in
                 let settings = AgentSettings(
-                    root: state.slaves[name]!.publicDir, master: state.master.api, peers: masterPeer)
+                    root: state.slaves[name]!.publicDir, master: state.master.api, peers: masterPeer,
+                    trace: state.slaves[name]!.trace)
                 let generation = settingsGenerations[settings] ?? Generation.of(settings)
                 settingsGenerations[settings] = generation
                 return DesiredAgent(

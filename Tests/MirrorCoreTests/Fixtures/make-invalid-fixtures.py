@@ -152,6 +152,20 @@ fx("site-unknown-key", "reject", [(3, 3, "unknown key 'logo_darkmode' in site | 
 fx("project-help-not-a-link", "reject", [(5, 11, "neither a path nor a URL")], proj("    help: help/linux\n"))
 fx("project-desc-tab", "reject", [(5, 11, "a tab | one line")], proj("    desc: \"Linux\\tkernel\"\n"))
 
+# --- a host's trace: (one line of printable text for each value, a host name, a country code)
+def traced(line):
+    return "slaves:\n  ftp3:\n    api: \"https://ftp3.example.org:7071\"\n    publicDir: /srv/ftp\n    trace:\n      host: ftp3.example.org\n" + line
+fx("slave-trace-newline", "reject", [(7, 19, "a control character or line break | one line of printable text")],
+   traced("      maintainer: \"Admins <mirror@example.org>\\nX-Injected: yes\"\n"))
+fx("slave-trace-line-separator", "reject", [(7, 17, "U+2028 | one line of printable text")],
+   traced("      location: \"Berlin\\u2028Mitte\"\n"))
+fx("slave-trace-country", "reject", [(7, 16, "'Germany' is not a country code | ISO 3166")], traced("      country: Germany\n"))
+fx("slave-trace-host", "reject", [(6, 13, "is not a host name")],
+   traced("").replace("host: ftp3.example.org", "host: ftp3.example.org/x"))
+fx("slave-trace-unknown-key", "reject", [(7, 7, "unknown key 'sponser' in trace of slave 'ftp3' | did you mean 'sponsor'")],
+   traced("      sponser: Example University\n"))
+fx("slave-trace-retries", "reject", [(7, 24, "1000 is outside 0...100")], traced("      upstreamRetries: 1000\n"))
+
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "invalid")
 os.makedirs(out, exist_ok=True)
 for name, schema, expects, content in F:
