@@ -157,7 +157,8 @@ extension DesiredAgent {
             settings: AgentSettings(
                 root: state.master.root, maxConcurrentSyncs: state.master.maxConcurrentSyncs,
                 publicStatus: state.master.publicStatus, rsyncd: state.master.rsyncd,
-                slaves: state.slaves.mapValues(\.api), peers: slavePeers, site: state.site),
+                slaves: state.slaves.mapValues(\.api), peers: slavePeers, site: state.site,
+                notify: state.notify),
             table: masterTable, members: masterMembers.count == names.count ? nil : masterMembers, summaries: summaries)
         // Each slave's digest hashes its whole list: side by side on every core.
         let digests = Mutex([String](repeating: "", count: slaveNames.count))

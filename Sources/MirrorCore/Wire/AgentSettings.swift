@@ -20,12 +20,15 @@ public struct AgentSettings: Codable, Sendable, Hashable {
     public var peers: [String: AgentTransport]
     /// On the master, the site as mirror lists show it (`site:` in mirrors.d), for `GET /mirrorz.json`.
     public var site: SiteSpec?
+    /// On the master, whom it tells of changes of the site's state (`notify:` in mirrors.d).
+    public var notify: NotifySpec?
 
     public init(
         root: String, maxConcurrentSyncs: Int = 4, publicStatus: Bool = false, rsyncd: RsyncdSpec? = nil,
         master: String? = nil, slaves: [String: String] = [:], peers: [String: AgentTransport] = [:],
-        site: SiteSpec? = nil
+        site: SiteSpec? = nil, notify: NotifySpec? = nil
     ) {
+        self.notify = notify
         self.peers = peers
         self.site = site
         self.root = root
@@ -38,7 +41,7 @@ public struct AgentSettings: Codable, Sendable, Hashable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case root, maxConcurrentSyncs, publicStatus, rsyncd, master, slaves, peers, site
+        case root, maxConcurrentSyncs, publicStatus, rsyncd, master, slaves, peers, site, notify
     }
 
     /// How this agent reaches the peer at `api`.
@@ -55,9 +58,10 @@ public struct AgentSettings: Codable, Sendable, Hashable {
         slaves = try c.decodeIfPresent([String: String].self, forKey: .slaves) ?? [:]
         peers = try c.decodeIfPresent([String: AgentTransport].self, forKey: .peers) ?? [:]
         site = try c.decodeIfPresent(SiteSpec.self, forKey: .site)
+        notify = try c.decodeIfPresent(NotifySpec.self, forKey: .notify)
     }
 
-    // `peers` is left out when empty, and `site` when there is none: settings without it keep the generation and the JSON they always had.
+    // `peers` is left out when empty, and `site` and `notify` when there is none: settings without it keep the generation and the JSON they always had.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(root, forKey: .root)
@@ -68,6 +72,7 @@ public struct AgentSettings: Codable, Sendable, Hashable {
         try c.encode(slaves, forKey: .slaves)
         if !peers.isEmpty { try c.encode(peers, forKey: .peers) }
         try c.encodeIfPresent(site, forKey: .site)
+        try c.encodeIfPresent(notify, forKey: .notify)
     }
 }
 
