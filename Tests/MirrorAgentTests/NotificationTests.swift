@@ -118,4 +118,19 @@ struct NotificationTests {
         #expect(sendmail.mails().count == 3)
         await quiet.stop()
     }
+
+    @Test("a webhook's secretFile inside the agent's root or state directory is refused at PUT, and nothing changes")
+    func secretFileBounds() async throws {
+        let root = scratch.sub("bounded-root")
+        let master = try await AgentHarness(stateDirectory: scratch.path + "/bounded-state")
+        for file in [root + "/webhook.secret", scratch.path + "/bounded-state/webhook.secret"] {
+            let reply = try await master.put(
+                "/v1/settings", settings(root: root, hook: "http://127.0.0.1:9/hook", secretFile: file))
+            #expect(reply.status == 403, "\(file): \(reply.text)")
+            #expect(reply.error?.code == "forbidden-secret")
+            #expect(reply.error?.field == "notify.webhooks.ops.secretFile")
+        }
+        #expect(try await master.state().settings == nil)
+        await master.stop()
+    }
 }
