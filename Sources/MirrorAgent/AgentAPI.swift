@@ -137,6 +137,7 @@ public struct AgentAPI: Sendable {
             let settings: AgentSettings
             do throws(ConfigError) { settings = try AgentRequest.settings(body) } catch { throw APIError(error) }
             if let refusal = api.bounds.checkRoot(settings.root) { throw APIError(refusal) }
+            if let refusal = api.bounds.check(settings.notify, root: settings.root) { throw APIError(refusal) }
             // A CA file the agent cannot use would fail every call to that peer later: refused now, nothing changed.
             for (peer, transport) in settings.peers.sorted(by: { $0.key < $1.key }) {
                 guard let caFile = transport.caFile else { continue }

@@ -144,16 +144,17 @@ public final class AgentDaemon: Sendable {
                     await made.scheduler?.holdRuns(of: project, until: until)
                 }
                 unreachable.set(stages)
+                let notifyChanged = WakeSignal()
                 scheduler = try SyncScheduler(
                     store: store, role: .master, runner: runner,
-                    observer: TriggerSlaves(courier: triggers, stages: stages, logger: logger),
+                    observer: NotifyingObserver(
+                        inner: TriggerSlaves(courier: triggers, stages: stages, logger: logger), changed: notifyChanged),
                     hooks: hooks, clock: clock, metrics: metrics, policy: options.policy, logs: logs, logger: logger)
                 made.set(scheduler)
                 let supervisor = try RsyncDaemonSupervisor(
                     stateDirectory: options.stateDirectory, scheduler: scheduler,
                     credentials: credentials, executable: options.rsyncExecutable, clock: clock, logger: logger)
                 rsyncd = supervisor
-                extraServices = [RsyncDaemonService(supervisor: supervisor)]
                 stopPeers = {
                     await stages.stop()
                     await triggers.stop()
@@ -161,6 +162,15 @@ public final class AgentDaemon: Sendable {
                 let site = SiteStatusSource(
                     name: options.name, scheduler: scheduler, supervisor: supervisor,
                     prober: PeerClient(token: tokenText, timeout: 2, transport: transport), clock: clock)
+                let secretBounds = bounds
+                let notifier = Notifier(
+                    scheduler: scheduler, site: site,
+                    senders: NotificationSenders(
+                        sendmail: options.sendmail, spool: options.stateDirectory, sendmailTimeout: .seconds(60),
+                        secrets: { root in secretBounds.secrets(root: root) }),
+                    clock: clock, retryBase: options.peerRetryBase, name: options.name, changed: notifyChanged,
+                    logger: logger)
+                extraServices = [RsyncDaemonService(supervisor: supervisor), NotificationService(notifier: notifier)]
                 api = AgentAPI(
                     role: .master, name: options.name, bootID: bootID, version: options.version, scheduler: scheduler,
                     metrics: metrics, credentials: credentials, bounds: bounds, site: site, stages: stages,

@@ -38,6 +38,10 @@ public struct AgentOptions: Sendable {
     public var traceHost: String?
     /// How many connections the API holds, and for how long.
     public var limits = ConnectionLimits()
+    /// On the master, the program that sends notify:'s mail (`PROGRAM -t -oi`, the message on its standard input): the
+    /// host's choice, never mirrors.d's.
+    public var sendmail = Self.defaultSendmail
+    public static let defaultSendmail = "/usr/sbin/sendmail"
 
     public init(
         role: AgentRole, name: String, host: String, port: Int, tokenFile: String, stateDirectory: String,

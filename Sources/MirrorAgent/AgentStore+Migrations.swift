@@ -85,6 +85,31 @@ extension AgentStore {
             // How a project's hook ended after the run, as JSON (`HookOutcome`); null when none ran.
             try db.execute(sql: "ALTER TABLE run ADD COLUMN hook TEXT")
         }
+        migrator.registerMigration("v6: notifications") { db in
+            // On the master: the troubles in force that were told (`NotifyCondition` as JSON, by key), and the
+            // messages to send and sent (`NotifyEvent`s as JSON), by target; `delivery` is the first row of the message
+            // a row went out in.
+            try db.execute(
+                sql: """
+                    CREATE TABLE notify_condition (
+                        key TEXT PRIMARY KEY,
+                        condition TEXT NOT NULL
+                    );
+                    CREATE TABLE notify_outbox (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        target TEXT NOT NULL,
+                        events TEXT NOT NULL,
+                        createdAt REAL NOT NULL,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        nextAttemptAt REAL NOT NULL,
+                        lastError TEXT,
+                        sentAt REAL,
+                        delivery INTEGER,
+                        gaveUp INTEGER NOT NULL DEFAULT 0
+                    );
+                    CREATE INDEX notify_outbox_pending ON notify_outbox(target, sentAt, gaveUp);
+                    """)
+        }
         return migrator
     }
 }

@@ -162,6 +162,20 @@ public struct PathBounds: Sendable {
         return nil
     }
 
+    /// Why notify's secret files may not be read: a webhook's `secretFile` among the agent's credentials or in its trees.
+    public func check(_ notify: NotifySpec?, root: String) -> PathRefusal? {
+        let rules = secrets(root: root)
+        for (name, hook) in (notify?.webhooks ?? [:]).sorted(by: { $0.key < $1.key }) {
+            let field = "notify.webhooks.\(name).secretFile"
+            if let refusal = rules.check(hook.secretFile, field: field) {
+                return PathRefusal(
+                    field: field, path: hook.secretFile, resolved: hook.secretFile, reason: refusal.reason,
+                    code: "forbidden-secret")
+            }
+        }
+        return nil
+    }
+
     /// Where a secret a spec names may be read from: not the agent's credentials, not its state directory or `root`.
     public func secrets(root: String?) -> SecretFileRules {
         let roots =

@@ -21,6 +21,8 @@ public actor SyncScheduler {
     /// What the master keeps of its slaves, in the same store; it touches no project or run of the scheduler's, so it
     /// is reached without waiting for the scheduler.
     public nonisolated let slaves: SlaveRecords
+    /// The master's notifications' conditions and outbox, in the same store; like `slaves`, none of the scheduler's.
+    public nonisolated let notifications: NotificationRecords
     /// Hooks running now, by run: stopped with the agent.
     var hookTasks: [Int64: Task<HookOutcome?, Never>] = [:]
     /// Where each run's log is written; nil keeps none.
@@ -62,6 +64,7 @@ public actor SyncScheduler {
         self.execution = RunExecution(
             runner: runner, observer: observer, hooks: hooks, clock: clock, policy: policy, logger: logger)
         self.slaves = SlaveRecords(store: store, clock: clock, logger: logger)
+        self.notifications = NotificationRecords(store: store)
         self.clock = clock
         self.metrics = metrics
         self.policy = policy

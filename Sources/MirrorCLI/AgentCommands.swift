@@ -190,7 +190,16 @@ struct MasterCommand: AsyncParsableCommand {
                 + "that finished run the second without the rest.", valueName: "seconds"))
     var stageTimeout: Double = StagedRollouts.defaultTimeout
 
+    @Option(
+        help: ArgumentHelp(
+            "The program that sends notify:'s mail, run as PROGRAM -t -oi with the message on its standard input "
+                + "(an absolute path).", valueName: "path"))
+    var sendmail: String = AgentOptions.defaultSendmail
+
     func validate() throws {
+        guard sendmail.hasPrefix("/") else {
+            throw ValidationError("--sendmail takes an absolute path, such as /usr/sbin/sendmail; got '\(sendmail)'")
+        }
         guard pushGap >= 0, pushGap.isFinite else {
             throw ValidationError("--push-gap takes seconds, 0 or more; got \(pushGap)")
         }
@@ -203,6 +212,7 @@ struct MasterCommand: AsyncParsableCommand {
         try await flags.run(role: .master, name: name, defaultListen: "127.0.0.1:7070") {
             $0.policy.pushGap = pushGap
             $0.policy.stageTimeout = stageTimeout
+            $0.sendmail = sendmail
         }
     }
 }

@@ -24,7 +24,8 @@ final class AgentHarness: Sendable {
         role: AgentRole = .master, name: String = "master", policy: SyncScheduler.Policy = .init(maxAttempts: 1),
         stateDirectory: String? = nil, allowRoots: [String] = [], allowLocalUpstreams: [String]? = nil,
         allowExec: [String] = [],
-        limits: ConnectionLimits = .init(), acceptFile: String? = nil, runner: (any SyncRunner)? = nil
+        limits: ConnectionLimits = .init(), acceptFile: String? = nil, runner: (any SyncRunner)? = nil,
+        sendmail: String? = nil
     ) async throws {
         tokenFile = scratch.path + "/token"
         try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
@@ -36,6 +37,7 @@ final class AgentHarness: Sendable {
         options.allowExec = allowExec
         options.limits = limits
         options.acceptFile = acceptFile
+        if let sendmail { options.sendmail = sendmail }
         daemon = try AgentDaemon(options: options, runner: runner, logger: testLogger)
         let daemon = self.daemon
         task = Task { try? await daemon.run() }

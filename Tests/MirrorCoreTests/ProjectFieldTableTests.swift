@@ -55,7 +55,7 @@ struct ProjectFieldTableTests {
                 "linux": ProjectSpec(upstream: "kernel-org", source: "linux", path: "linux", interval: "hourly"),
                 "gnu": ProjectSpec(upstream: "local", path: "gnu", interval: "nightly", slaves: .named(["ftp1"])),
             ],
-            site: SiteSpec(url: "https://mirrors.example.org", abbr: "EXAMPLE"))
+            site: SiteSpec(url: "https://mirrors.example.org", abbr: "EXAMPLE"), notify: NotifySpec())
     }
 
     static let rows: [Row] =
@@ -286,7 +286,35 @@ struct ProjectFieldTableTests {
             Row(
                 field: "master.rsyncd.slavesOnly", change: { $0.master.rsyncd.slavesOnly = true },
                 expect: [e("master", "settings", "rsyncd.slavesOnly")]),
-        ] + siteRows
+        ] + siteRows + notifyRows
+
+    /// Each key of `notify:` reaches the master's settings alone.
+    static let notifyRows: [Row] = NotifySpec.keys.map { key in
+        Row(
+            field: "notify." + key,
+            change: { state in
+                switch key {
+                case "webhooks":
+                    state.notify!.webhooks["ops"] = WebhookTarget(url: "https://h.example.org", secretFile: "/s")
+                case "mail": state.notify!.mail["ops"] = MailTarget(to: ["ops@example.org"])
+                case "routes": state.notify!.routes["linux"] = MailTarget(to: ["linux@example.org"])
+                case "from": state.notify!.from = "mirrors@example.org"
+                case "maxPerHour": state.notify!.maxPerHour = 5
+                default:
+                    let path: WritableKeyPath<NotifySpec, TimeSpan> =
+                        key == "checkEvery"
+                        ? \.checkEvery : key == "unreachableAfter" ? \.unreachableAfter : \.behindAfter
+                    state.notify![keyPath: path] = TimeSpan(seconds: 7)
+                }
+            },
+            expect: [
+                e(
+                    "master", "settings",
+                    "notify." + key
+                        + ["webhooks": ".ops.url", "mail": ".ops.severity", "routes": ".linux.severity"][
+                            key, default: ""])
+            ])
+    }
 
     /// Each key of `site:` reaches the master's settings alone.
     static let siteRows: [Row] = SiteSpec.keys.map { key in
@@ -404,6 +432,7 @@ struct ProjectFieldTableTests {
             + labels(base.master).filter { $0 != "rsyncd" }.map { "master." + $0 }
             + labels(base.master.rsyncd).map { "master.rsyncd." + $0 }
             + SiteSpec.keys.map { "site." + $0 } + labels(base.site!).map { "site." + $0 }
+            + NotifySpec.keys.map { "notify." + $0 } + labels(base.notify!).map { "notify." + $0 }
         for field in wanted { #expect(covered.contains(field), "no row changes \(field)") }
         #expect(covered.subtracting(wanted).isEmpty, "rows for unknown fields: \(covered.subtracting(wanted))")
 

@@ -20,6 +20,7 @@ struct Assembly {
     var site: SiteSpec?
     var sources: [ObjectRef: SourceMark] = [:]
     var defaults: (spec: ProjectDefaults, mark: SourceMark)?
+    var notify: (spec: NotifySpec?, routes: [String: SourceMark], mark: SourceMark)?
 
     init(directory: String) { self.directory = directory }
 
@@ -32,6 +33,14 @@ struct Assembly {
                     section.mark, "duplicate-name", "the site's tls is defined twice: here and at \(first.mark)")
             } else {
                 tls = section
+            }
+        }
+        if let section = file.notify {
+            if let first = notify {
+                decoder.diagnostics.error(
+                    section.mark, "duplicate-name", "'notify' is defined twice: here and at \(first.mark)")
+            } else {
+                notify = section
             }
         }
         for (spec, mark) in file.defaults {
@@ -80,6 +89,7 @@ struct Assembly {
             for name in projects.keys { defaults.spec.apply(to: &projects[name]!.tree) }
         }
         checkReferences()
+        checkRoutes()
         checkPaths()
         checkAgents()
         // Warnings about unused objects only make sense once every project could be read.
@@ -89,7 +99,8 @@ struct Assembly {
             decoder.diagnostics.all.filter { $0.severity == .warning } + unusedObjects() + programsInPlace()
         let state = DesiredState(
             master: master.spec, intervals: intervals, upstreams: upstreams, slaves: slaves,
-            projects: projects, site: site, sources: sources, files: files, tls: tls?.spec)
+            projects: projects, site: site, sources: sources, files: files, tls: tls?.spec,
+            notify: notify?.spec)
         return LoadedConfig(state: state, warnings: warnings.sorted(by: Diagnostic.inSourceOrder))
     }
 

@@ -33,6 +33,8 @@ struct FileObjects: Sendable {
     var objects: [(ref: ObjectRef, mark: SourceMark, object: Object)] = []
     /// The site's `tls:` section, if this file has one, and where.
     var tls: (spec: TLSSpec?, mark: SourceMark)?
+    /// The file's `notify:` section, if it has one: the spec, where each route names its project, and where.
+    var notify: (spec: NotifySpec?, routes: [String: SourceMark], mark: SourceMark)?
     /// The file's `defaults:` section, if it has one (twice in a mapping is the reader's duplicate-key error).
     var defaults: [(spec: ProjectDefaults?, mark: SourceMark)] = []
     var diagnostics: [Diagnostic]
@@ -71,6 +73,10 @@ struct FileObjects: Sendable {
                 objects.append(
                     (ObjectRef(.site, "site"), section.keyMark, .site(decoder.site(section.value, at: section.keyMark)))
                 )
+                continue
+            case "notify":
+                let decoded = decoder.notify(section.value, at: section.keyMark)
+                notify = (decoded?.spec, decoded?.routes ?? [:], section.keyMark)
                 continue
             case "intervals": kind = .interval
             case "upstreams": kind = .upstream

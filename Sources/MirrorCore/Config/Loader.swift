@@ -40,7 +40,7 @@ public struct DesiredStateLoader: Sendable {
     }
 
     public static let topLevelKeys = [
-        "master", "tls", "intervals", "upstreams", "slaves", "projects", "site", "defaults",
+        "master", "tls", "intervals", "upstreams", "slaves", "projects", "site", "defaults", "notify",
     ]
 
     /// Whether a directory entry is a config file: `*.yaml` or `*.yml`, not hidden, not an editor's leftover.

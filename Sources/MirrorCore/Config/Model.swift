@@ -217,6 +217,8 @@ public struct DesiredState: Sendable, Equatable {
     public var projects: [String: ProjectSpec]
     /// The site as mirror lists show it (`site:`), when a file describes it.
     public var site: SiteSpec?
+    /// Whom the master tells of changes (`notify:`), when a file says.
+    public var notify: NotifySpec?
     /// Where each object was defined, for messages.
     public var sources: [ObjectRef: SourceMark]
     /// The files read, in the order they were read.
@@ -225,8 +227,9 @@ public struct DesiredState: Sendable, Equatable {
     public init(
         master: MasterSpec, intervals: [String: IntervalSpec] = [:], upstreams: [String: UpstreamSpec] = [:],
         slaves: [String: SlaveSpec] = [:], projects: [String: ProjectSpec] = [:], site: SiteSpec? = nil,
-        sources: [ObjectRef: SourceMark] = [:], files: [String] = [], tls: TLSSpec? = nil
+        sources: [ObjectRef: SourceMark] = [:], files: [String] = [], tls: TLSSpec? = nil, notify: NotifySpec? = nil
     ) {
+        self.notify = notify
         self.master = master
         self.tls = tls
         self.intervals = intervals

@@ -160,7 +160,8 @@ extension DesiredAgent {
             settings: AgentSettings(
                 root: state.master.root, maxConcurrentSyncs: state.master.maxConcurrentSyncs,
                 publicStatus: state.master.publicStatus, rsyncd: state.master.rsyncd,
-                slaves: state.slaves.mapValues(\.api), peers: slavePeers, site: state.site, trace: state.master.trace),
+                slaves: state.slaves.mapValues(\.api), peers: slavePeers, site: state.site, trace: state.master.trace,
+                notify: state.notify),
             table: masterTable, members: masterMembers.count == names.count ? nil : masterMembers,
             summaries: state.projects)
         // Each slave's digest hashes its whole list: side by side on every core.

@@ -22,13 +22,16 @@ public struct AgentSettings: Codable, Sendable, Hashable {
     public var site: SiteSpec?
     /// How this host names and describes itself in its Debian trace files (`trace:` on its entry in mirrors.d).
     public var trace: TraceSettings?
+    /// On the master, whom it tells of changes of the site's state (`notify:` in mirrors.d).
+    public var notify: NotifySpec?
 
     public init(
         root: String, maxConcurrentSyncs: Int = 4, publicStatus: Bool = false, rsyncd: RsyncdSpec? = nil,
         master: String? = nil, slaves: [String: String] = [:], peers: [String: AgentTransport] = [:],
-        site: SiteSpec? = nil, trace: TraceSettings? = nil
+        site: SiteSpec? = nil, trace: TraceSettings? = nil, notify: NotifySpec? = nil
     ) {
         self.trace = trace
+        self.notify = notify
         self.peers = peers
         self.site = site
         self.root = root
@@ -41,7 +44,7 @@ public struct AgentSettings: Codable, Sendable, Hashable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case root, maxConcurrentSyncs, publicStatus, rsyncd, master, slaves, peers, site, trace
+        case root, maxConcurrentSyncs, publicStatus, rsyncd, master, slaves, peers, site, trace, notify
     }
 
     /// How this agent reaches the peer at `api`.
@@ -59,10 +62,11 @@ public struct AgentSettings: Codable, Sendable, Hashable {
         peers = try c.decodeIfPresent([String: AgentTransport].self, forKey: .peers) ?? [:]
         site = try c.decodeIfPresent(SiteSpec.self, forKey: .site)
         trace = try c.decodeIfPresent(TraceSettings.self, forKey: .trace)
+        notify = try c.decodeIfPresent(NotifySpec.self, forKey: .notify)
     }
 
-    // `peers` is left out when empty, and `site` and `trace` when there are none: settings without them keep the
-    // generation and the JSON they always had.
+    // `peers` is left out when empty, and `site`, `trace` and `notify` when there are none: settings without them
+    // keep the generation and the JSON they always had.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(root, forKey: .root)
@@ -74,6 +78,7 @@ public struct AgentSettings: Codable, Sendable, Hashable {
         if !peers.isEmpty { try c.encode(peers, forKey: .peers) }
         try c.encodeIfPresent(site, forKey: .site)
         try c.encodeIfPresent(trace, forKey: .trace)
+        try c.encodeIfPresent(notify, forKey: .notify)
     }
 }
 

@@ -149,6 +149,20 @@ fx("site-missing-abbr", "reject", [(1, 1, "site has no 'abbr'")], "site:\n  url:
 fx("site-url-ftp", "reject", [(2, 8, "http:// or https://")], "site:\n  url: ftp://mirrors.example.org\n  abbr: EXAMPLE\n")
 fx("site-unknown-key", "reject", [(3, 3, "unknown key 'logo_darkmode' in site | did you mean 'logoDarkmode'")],
    "site:\n  url: https://mirrors.example.org\n  logo_darkmode: /img/logo-white.svg\n  abbr: EXAMPLE\n")
+# --- notify: webhooks, mail, routes
+fx("notify-unknown-key", "reject", [(2, 3, "unknown key 'webhook' in notify | did you mean 'webhooks'")],
+   "notify:\n  webhook:\n    ops: { url: \"https://hooks.example.org/m\", secretFile: /etc/mirrorsync/webhook.secret }\n")
+fx("notify-bad-severity", "reject", [(5, 17, "'critical' is not a severity | warning or error")],
+   "notify:\n  mail:\n    ops:\n      to: [ops@example.org]\n      severity: critical\n")
+fx("notify-mail-header-injection", "reject", [(4, 12, "holds a newline | a mail address is ASCII")],
+   "notify:\n  mail:\n    ops:\n      to: [\"ops@example.org\\nBcc: all@example.org\"]\n")
+fx("notify-route-unknown-project", "exempt references cross files",
+   [(7, 5, "notify's routes name project 'linxu', which no file defines | did you mean 'linux'")],
+   proj("notify:\n  routes:\n    linxu: { to: [linux@example.org] }\n"))
+fx("notify-inline-secret", "reject",
+   [(3, 5, "notify's webhook 'ops' has no 'secretFile'"), (5, 7, "'secret' in notify's webhook 'ops' is not allowed | secretFile")],
+   "notify:\n  webhooks:\n    ops:\n      url: https://hooks.example.org/mirrorsync\n      secret: hunter2\n")
+fx("notify-max-per-hour-zero", "reject", [(2, 15, "0 is outside 1...1000")], "notify:\n  maxPerHour: 0\n")
 fx("project-help-not-a-link", "reject", [(5, 11, "neither a path nor a URL")], proj("    help: help/linux\n"))
 fx("project-desc-tab", "reject", [(5, 11, "a tab | one line")], proj("    desc: \"Linux\\tkernel\"\n"))
 

@@ -9,7 +9,7 @@ public enum ConfigSchema {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://mirrorsync.example/schemas/mirrors.schema.json",
         "$comment":
-            "Written by 'mirrorsync schema' (make schema) from Sources/MirrorCore/Schema: each 'pattern' that stands alone or first in an allOf is a Swift constant (ObjectName.pattern, TimeSpan.pattern, ByteSize.pattern, MirrorPath.pattern, AbsolutePath.pattern, AgentURL.pattern, UpstreamLocation.pattern, CronExpression.pattern, DeletionLimit.percentPattern, DisplayText.pattern, WebLink.pattern, TraceValue.pattern, TraceValue.hostPattern, TraceValue.countryPattern, RsyncPolicy.filterPatternSchema, RsyncPolicy.allowedFlags and allowedValueOptions); the clauses beside them add what the Swift parsers refuse and those patterns let through. A test fails while this copy is stale.",
+            "Written by 'mirrorsync schema' (make schema) from Sources/MirrorCore/Schema: each 'pattern' that stands alone or first in an allOf is a Swift constant (ObjectName.pattern, TimeSpan.pattern, ByteSize.pattern, MirrorPath.pattern, AbsolutePath.pattern, AgentURL.pattern, UpstreamLocation.pattern, CronExpression.pattern, DeletionLimit.percentPattern, DisplayText.pattern, WebLink.pattern, TraceValue.pattern, TraceValue.hostPattern, TraceValue.countryPattern, MailAddress.pattern, RsyncPolicy.filterPatternSchema, RsyncPolicy.allowedFlags and allowedValueOptions); the clauses beside them add what the Swift parsers refuse and those patterns let through. A test fails while this copy is stale.",
         "title": "mirrorsync: one file of mirrors.d",
         "description":
             "One file of mirrorsync's desired state. Every *.yaml and *.yml file of mirrors.d is read in lexical order and merged. This schema checks one file; what spans objects or files (references, duplicate names, path nesting, agent addresses) is \(checked).",
@@ -26,6 +26,7 @@ public enum ConfigSchema {
             "projects": section("project", "The mirrored trees."),
             "site": ref("site", "The site as mirror lists (mirrorz, mirror-web) show it."),
             "defaults": defaults,
+            "notify": ref("notify", "Whom the master tells when the site's state changes, and how."),
         ],
         "patternProperties": [
             "^x-": ["description": "Free for YAML anchors that '<<' merges reuse; mirrorsync ignores the key itself."]
@@ -36,7 +37,7 @@ public enum ConfigSchema {
                 ("tls", tls), ("master", master), ("interval", interval), ("upstream", upstream), ("slave", slave),
                 ("hookArgv", hookArgv), ("hooks", hooks), ("project", project), ("site", site),
                 ("trace", trace),
-            ]),
+            ] + notifyDefinitions),
     ]
 
     /// The schema as `schemas/mirrors.schema.json` holds it, newline included.
