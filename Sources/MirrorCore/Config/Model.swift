@@ -88,12 +88,21 @@ public struct SlaveSpec: Sendable, Hashable, Codable {
     public var tls: TLSSpec?
     /// Whether the token may go to an http:// `api` that is not loopback, in clear.
     public var insecure: Bool
+    /// The slave it pulls from (a tier, as ftpsync's `mhop`); nil: the master.
+    public var from: String?
+    /// Its own rsync daemon, for the slaves that pull from it; nil: on port 873 of every address, when one does.
+    public var rsyncd: RsyncdSpec?
 
-    public init(api: String, publicDir: String, tls: TLSSpec? = nil, insecure: Bool = false) {
+    public init(
+        api: String, publicDir: String, tls: TLSSpec? = nil, insecure: Bool = false, from: String? = nil,
+        rsyncd: RsyncdSpec? = nil
+    ) {
         self.api = api
         self.publicDir = publicDir
         self.tls = tls
         self.insecure = insecure
+        self.from = from
+        self.rsyncd = rsyncd
     }
 }
 

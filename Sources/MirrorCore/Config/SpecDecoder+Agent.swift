@@ -5,7 +5,7 @@ extension SpecDecoder {
     // MARK: - What agents receive
 
     public static let agentSettingsKeys = [
-        "root", "maxConcurrentSyncs", "publicStatus", "rsyncd", "master", "slaves", "peers", "site",
+        "root", "maxConcurrentSyncs", "publicStatus", "rsyncd", "master", "slaves", "peers", "site", "tiers", "chain",
     ]
     public static let agentTransportKeys = ["caFile", "insecure"]
     public static let agentProjectKeys = AgentProjectSpec.keys
@@ -78,10 +78,11 @@ extension SpecDecoder {
             }
         }
         let site = f["site"].flatMap { self.site($0.value) }
+        let (tiers, chain) = agentTiers(f, slaves: slaves)
         guard diagnostics.all.count == errorsBefore, let root else { return nil }
         return AgentSettings(
             root: root, maxConcurrentSyncs: maxSyncs, publicStatus: publicStatus, rsyncd: rsyncd, master: master,
-            slaves: slaves, peers: peers, site: site)
+            slaves: slaves, peers: peers, site: site, tiers: tiers, chain: chain)
     }
 
     /// A project as an agent holds it, with its upstream and interval spelled out: `PUT /v1/projects/{name}`.

@@ -76,8 +76,11 @@ public struct DesiredAgent: Sendable {
         Dictionary(uniqueKeysWithValues: order.compactMap { name in table.spec(name).map { (name, $0) } })
     }
 
-    /// A short line for plans: the names of the project's upstream and interval, as mirrors.d writes them.
-    public func summary(_ project: String) -> String { summaries[project] ?? "from master" }
+    /// A short line for plans: the names of the project's upstream and interval, as mirrors.d writes them; on a
+    /// slave, where it pulls from (the chain of hops for a tier).
+    public func summary(_ project: String) -> String { summaries[project] ?? pullSummary }
+    /// What `summary` says of a slave's pulls: `from master`, or `from ftp1 (master → ftp1)`.
+    var pullSummary = "from master"
 
     /// `ProjectsDigest` of the projects at `members` in `table` (all of them for nil), every one managed.
     static func digest(_ table: SpecTable, _ members: [Int32]?) -> String {
@@ -157,7 +160,8 @@ extension DesiredAgent {
             settings: AgentSettings(
                 root: state.master.root, maxConcurrentSyncs: state.master.maxConcurrentSyncs,
                 publicStatus: state.master.publicStatus, rsyncd: state.master.rsyncd,
-                slaves: state.slaves.mapValues(\.api), peers: slavePeers, site: state.site),
+                slaves: state.slaves.mapValues(\.api), peers: slavePeers, site: state.site,
+                tiers: state.slaves.compactMapValues(\.from)),
             table: masterTable, members: masterMembers.count == names.count ? nil : masterMembers, summaries: summaries)
         // Each slave's digest hashes its whole list: side by side on every core.
         let digests = Mutex([String](repeating: "", count: slaveNames.count))
@@ -169,8 +173,15 @@ extension DesiredAgent {
         let slaveDigests = digests.withLock { $0 }
         // Slaves mostly have the same settings (one publicDir, one master): each distinct one is encoded once.
         var settingsGenerations: [AgentSettings: String] = [:]
+        let tiers = state.hasTiers
         return [master]
             + slaveNames.enumerated().map { i, name in
+                // A slave in a tier, or one that feeds one, pulls its own way (DesiredAgent+Tiers.swift).
+                if tiers, state.slaves[name]!.from != nil || state.feeds(name) {
+                    return tierSlave(
+                        name, of: state, names: names, places: places, masterSpecs: masterSpecs,
+                        members: slaveMembers[i])
+                }
                 let settings = AgentSettings(
                     root: state.slaves[name]!.publicDir, master: state.master.api, peers: masterPeer)
                 let generation = settingsGenerations[settings] ?? Generation.of(settings)

@@ -20,12 +20,20 @@ public struct AgentSettings: Codable, Sendable, Hashable {
     public var peers: [String: AgentTransport]
     /// On the master, the site as mirror lists show it (`site:` in mirrors.d), for `GET /mirrorz.json`.
     public var site: SiteSpec?
+    /// Tiers: of the slaves in `slaves`, those that pull from another slave below this agent rather than from it,
+    /// each with the slave it pulls from. This agent does not trigger them; their reports reach it through that slave.
+    public var tiers: [String: String]
+    /// On a slave that pulls from another slave: the hops above it, the master first (`["master", "ftp1"]`). Empty
+    /// on the master and on a slave that pulls from the master. Trace files (`_hierarchy`) read it.
+    public var chain: [String]
 
     public init(
         root: String, maxConcurrentSyncs: Int = 4, publicStatus: Bool = false, rsyncd: RsyncdSpec? = nil,
         master: String? = nil, slaves: [String: String] = [:], peers: [String: AgentTransport] = [:],
-        site: SiteSpec? = nil
+        site: SiteSpec? = nil, tiers: [String: String] = [:], chain: [String] = []
     ) {
+        self.tiers = tiers
+        self.chain = chain
         self.peers = peers
         self.site = site
         self.root = root
@@ -38,7 +46,7 @@ public struct AgentSettings: Codable, Sendable, Hashable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case root, maxConcurrentSyncs, publicStatus, rsyncd, master, slaves, peers, site
+        case root, maxConcurrentSyncs, publicStatus, rsyncd, master, slaves, peers, site, tiers, chain
     }
 
     /// How this agent reaches the peer at `api`.
@@ -55,6 +63,8 @@ public struct AgentSettings: Codable, Sendable, Hashable {
         slaves = try c.decodeIfPresent([String: String].self, forKey: .slaves) ?? [:]
         peers = try c.decodeIfPresent([String: AgentTransport].self, forKey: .peers) ?? [:]
         site = try c.decodeIfPresent(SiteSpec.self, forKey: .site)
+        tiers = try c.decodeIfPresent([String: String].self, forKey: .tiers) ?? [:]
+        chain = try c.decodeIfPresent([String].self, forKey: .chain) ?? []
     }
 
     // `peers` is left out when empty, and `site` when there is none: settings without it keep the generation and the JSON they always had.
@@ -68,6 +78,25 @@ public struct AgentSettings: Codable, Sendable, Hashable {
         try c.encode(slaves, forKey: .slaves)
         if !peers.isEmpty { try c.encode(peers, forKey: .peers) }
         try c.encodeIfPresent(site, forKey: .site)
+        // Left out when empty, as `peers`: a site without tiers keeps its settings' generation.
+        if !tiers.isEmpty { try c.encode(tiers, forKey: .tiers) }
+        if !chain.isEmpty { try c.encode(chain, forKey: .chain) }
+    }
+
+    /// The slaves this agent triggers itself: those of `slaves` that pull from it, not from a tier below.
+    public var directSlaves: [String: String] { slaves.filter { tiers[$0.key] == nil } }
+
+    /// Whether `hop` may speak for `slave` (its reports, relayed): it is that slave, or a slave `slave` pulls from
+    /// through a chain of `tiers` below this agent.
+    public func relays(_ hop: String, for slave: String) -> Bool {
+        var current = slave
+        var steps = 0
+        while current != hop {
+            guard let next = tiers[current], steps < tiers.count else { return false }
+            current = next
+            steps += 1
+        }
+        return true
     }
 }
 

@@ -152,6 +152,18 @@ fx("site-unknown-key", "reject", [(3, 3, "unknown key 'logo_darkmode' in site | 
 fx("project-help-not-a-link", "reject", [(5, 11, "neither a path nor a URL")], proj("    help: help/linux\n"))
 fx("project-desc-tab", "reject", [(5, 11, "a tab | one line")], proj("    desc: \"Linux\\tkernel\"\n"))
 
+# --- tiers: a slave that pulls from another (from:)
+fx("tier-from-unknown", "exempt references cross objects", [(2, 68, "slave 'ftp3' pulls from slave 'ftp9', which no file defines")],
+   "slaves:\n  ftp3: { api: \"http://127.0.0.1:7173\", publicDir: /srv/ftp, from: ftp9 }\n")
+fx("tier-from-itself", "exempt the schema does not relate a key to its object's name", [(2, 68, "a slave cannot pull from itself")],
+   "slaves:\n  ftp3: { api: \"http://127.0.0.1:7173\", publicDir: /srv/ftp, from: ftp3 }\n")
+fx("tier-cycle", "exempt references cross objects",
+   [(2, 68, "slave 'ftp3' pulls from itself through ftp3 <- ftp4 <- ftp3"), (3, 68, "slave 'ftp4' pulls from itself through ftp4 <- ftp3 <- ftp4")],
+   "slaves:\n  ftp3: { api: \"http://127.0.0.1:7173\", publicDir: /srv/ftp, from: ftp4 }\n  ftp4: { api: \"http://127.0.0.1:7174\", publicDir: /srv/ftp, from: ftp3 }\nprojects:\n  linux: { upstream: kernel-org, interval: hourly, slaves: [ftp3, ftp4] }\n")
+fx("tier-not-served", "exempt references cross objects",
+   [(4, 67, "project 'linux' is served by slave 'ftp3', which pulls from slave 'ftp1', but 'ftp1' does not serve it")],
+   "slaves:\n  ftp3: { api: \"http://127.0.0.1:7173\", publicDir: /srv/ftp, from: ftp1 }\nprojects:\n  linux: { upstream: kernel-org, interval: hourly, slaves: [ftp2, ftp3] }\n")
+
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "invalid")
 os.makedirs(out, exist_ok=True)
 for name, schema, expects, content in F:
