@@ -25,6 +25,8 @@ public struct AgentAPI: Sendable {
     let site: SiteStatusSource?
     /// The master's staged pulls (`stage: site`), told of the slaves' first stages.
     let stages: StagedRollouts?
+    /// On a slave, its part in a tier: the routes of the master's it serves to the slaves that pull from it.
+    let hop: TierHop?
     /// The long polls and log follows held open now, and their cap (`--max-long-polls`).
     let longPolls: HeldCount
     /// Bodies larger than this are refused with 413: a spec is a few hundred bytes.
@@ -39,8 +41,9 @@ public struct AgentAPI: Sendable {
         role: AgentRole, name: String, bootID: String, version: String, scheduler: SyncScheduler, metrics: AgentMetrics,
         credentials: AgentCredentials,
         bounds: PathBounds, site: SiteStatusSource? = nil, stages: StagedRollouts? = nil,
-        maxLongPolls: Int = ConnectionLimits().maxLongPolls
+        maxLongPolls: Int = ConnectionLimits().maxLongPolls, hop: TierHop? = nil
     ) {
+        self.hop = hop
         self.longPolls = HeldCount(limit: maxLongPolls)
         self.bounds = bounds
         self.site = site
@@ -118,16 +121,19 @@ public struct AgentAPI: Sendable {
             return try APIResponse.json(TunasyncJob.jobs(await scheduler.projectStates(), timeZone: api.timeZone))
                 .readableAnywhere()
         }
+        // The master's, and a tier slave's for the slaves that pull from it (TierHop.swift).
         router.get("/v1/revisions") { _, _ in
-            guard api.site != nil else { throw APIError.masterOnly("/v1/revisions") }
+            guard api.site != nil || api.hop != nil else { throw APIError.masterOnly("/v1/revisions") }
             return try APIResponse.json(RevisionsResponse(projects: await scheduler.revisions()))
         }
         router.get("/v1/rsyncd/credential") { _, _ in
-            guard let site = api.site else { throw APIError.masterOnly("/v1/rsyncd/credential") }
-            return try APIResponse.json(try site.supervisor.credential(for: Caller.role))
+            guard let supervisor = api.site?.supervisor ?? api.hop?.supervisor else {
+                throw APIError.masterOnly("/v1/rsyncd/credential")
+            }
+            return try APIResponse.json(try supervisor.credential(for: Caller.role))
         }
         router.post("/v1/reports") { request, _ in
-            guard api.site != nil else { throw APIError.masterOnly("/v1/reports") }
+            guard api.site != nil || api.hop != nil else { throw APIError.masterOnly("/v1/reports") }
             let report = try api.decodeJSON(SlaveReport.self, try await api.body(request))
             try await api.accept(report)
             return try APIResponse.json(report, status: .accepted)

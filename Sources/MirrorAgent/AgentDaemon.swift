@@ -48,7 +48,7 @@ public final class AgentDaemon: Sendable {
     public let metrics: AgentMetrics
     let api: AgentAPI
     let logger: Logger
-    /// The master's rsync daemon; nil on a slave.
+    /// The rsync daemon: the master's, or a slave's for the slaves that pull from it (disabled on most slaves).
     public let rsyncd: RsyncDaemonSupervisor?
     let extraServices: [any Service]
     let stopPeers: @Sendable () async -> Void
@@ -180,22 +180,38 @@ public final class AgentDaemon: Sendable {
                     _, delivery throws(PeerError) in
                     try await peers.report(delivery.api, delivery.report)
                 }
+                // A slave that others pull from (a tier, TierHop.swift) triggers them after its own pulls.
+                let triggers = Courier<SlaveTrigger>(
+                    clock: clock, retryBase: options.peerRetryBase, logger: logger
+                ) { _, trigger throws(PeerError) in
+                    try await peers.trigger(trigger.api, project: trigger.project, revision: trigger.revision)
+                }
                 scheduler = try SyncScheduler(
                     store: store, role: .slave, runner: runner,
-                    observer: ReportToMaster(slave: options.name, courier: reports),
+                    observer: ReportAndTrigger(
+                        report: ReportToMaster(slave: options.name, courier: reports),
+                        trigger: TriggerDownstream(courier: triggers, logger: logger)),
                     hooks: hooks, clock: clock, metrics: metrics, policy: options.policy, logs: logs, logger: logger)
                 made.set(scheduler)
-                rsyncd = nil
+                // Its rsync daemon for them: disabled while its settings have no `rsyncd`, as on most slaves.
+                let supervisor = try RsyncDaemonSupervisor(
+                    stateDirectory: options.stateDirectory, scheduler: scheduler,
+                    credentials: credentials, executable: options.rsyncExecutable, clock: clock, logger: logger)
+                rsyncd = supervisor
                 extraServices = [
                     CatchUpService(
                         scheduler: scheduler, peers: peers, clock: clock, interval: options.catchUpInterval,
-                        retryBase: options.peerRetryBase, retryMax: 60, logger: logger)
+                        retryBase: options.peerRetryBase, retryMax: 60, logger: logger),
+                    RsyncDaemonService(supervisor: supervisor),
                 ]
-                stopPeers = { await reports.stop() }
+                stopPeers = {
+                    await triggers.stop()
+                    await reports.stop()
+                }
                 api = AgentAPI(
                     role: .slave, name: options.name, bootID: bootID, version: options.version, scheduler: scheduler,
                     metrics: metrics, credentials: credentials, bounds: bounds,
-                    maxLongPolls: options.limits.maxLongPolls)
+                    maxLongPolls: options.limits.maxLongPolls, hop: TierHop(supervisor: supervisor, reports: reports))
             }
         } catch let error as AgentStartError {
             throw error

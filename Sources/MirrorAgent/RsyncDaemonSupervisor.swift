@@ -177,7 +177,7 @@ public actor RsyncDaemonSupervisor {
             }
         defer { poll?.cancel() }
         await WakeSignal.first(
-            of: [scheduler.projectsChanged, exited, credentials.changed], orUntil: child == nil ? retryAt : nil,
+            of: [scheduler.modulesChanged, exited, credentials.changed], orUntil: child == nil ? retryAt : nil,
             on: clock)
     }
 

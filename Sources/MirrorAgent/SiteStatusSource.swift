@@ -9,14 +9,17 @@ final class SiteStatusSource: Sendable {
     let supervisor: RsyncDaemonSupervisor
     /// With a short timeout: a slave that does not answer at once is marked unreachable.
     let prober: PeerClient
+    /// For the slaves in tiers (which do not accept the master's credential): their public health, with no credential.
+    let publicProber: PeerClient
     let clock: any AgentClock
     /// The last answers, reused for a second: a status page polled often does not poll every slave as often.
     let lastProbe = Mutex<(at: Date, slaves: [String: String], answers: [String: String?])?>(nil)
 
     init(
         name: String, scheduler: SyncScheduler, supervisor: RsyncDaemonSupervisor, prober: PeerClient,
-        clock: any AgentClock
+        publicProber: PeerClient = PeerClient(token: "", timeout: 2), clock: any AgentClock
     ) {
+        self.publicProber = publicProber
         self.name = name
         self.scheduler = scheduler
         self.supervisor = supervisor
@@ -25,13 +28,14 @@ final class SiteStatusSource: Sendable {
     }
 
     /// Each slave's answer to `GET /v1/health`: nil when it answered, else why not.
-    func probe(_ slaves: [String: String]) async -> [String: String?] {
+    func probe(_ slaves: [String: String], tiers: [String: String] = [:]) async -> [String: String?] {
         if let last = lastProbe.withLock({ $0 }), last.slaves == slaves, clock.now().timeIntervalSince(last.at) < 1 {
             return last.answers
         }
-        let prober = self.prober
         let answers = await withTaskGroup(of: (String, String?).self) { group in
             for (slave, api) in slaves {
+                // The master's credential goes only to the slaves that accept it, not to those in tiers.
+                let prober = tiers[slave] == nil ? self.prober : self.publicProber
                 group.addTask {
                     // One return after the do/catch: a return from inside a typed-throws do/catch in a child task
                     // crashed release builds (Swift 6.3; see Reconciler.observe).
@@ -51,7 +55,8 @@ final class SiteStatusSource: Sendable {
     func status() async -> SiteStatus {
         let (settings, _) = await scheduler.currentSettings()
         let slaves = settings?.slaves ?? [:]
-        let answers = await probe(slaves)
+        let tiers = settings?.tiers ?? [:]
+        let answers = await probe(slaves, tiers: tiers)
         let now = clock.now()
         scheduler.slaves.markSeen(answers.filter { $0.value == nil }.map(\.key))
         let (seen, reports) = scheduler.slaves.all()
@@ -68,7 +73,7 @@ final class SiteStatusSource: Sendable {
         let health = slaves.keys.sorted().map { slave in
             SlaveHealth(
                 name: slave, api: slaves[slave]!, reachable: answers[slave] == .some(nil), lastSeenAt: seen[slave],
-                error: answers[slave] ?? nil)
+                error: answers[slave] ?? nil, chain: Self.chain(of: slave, tiers: tiers, top: "master"))
         }
         let reachable = Dictionary(uniqueKeysWithValues: health.map { ($0.name, $0.reachable) })
         var projects: [String: SiteProject] = [:]
@@ -93,5 +98,17 @@ final class SiteStatusSource: Sendable {
         }
         return SiteStatus(
             name: name, generatedAt: now, rsyncd: await supervisor.status, slaves: health, projects: projects)
+    }
+
+    /// The hops above a slave in a tier, `top` first: `["master", "ftp1"]` for ftp3 that pulls from ftp1; nil for a
+    /// slave that pulls from this agent itself.
+    static func chain(of slave: String, tiers: [String: String], top: String) -> [String]? {
+        var hops: [String] = []
+        var current = slave
+        while let next = tiers[current], hops.count <= tiers.count {
+            hops.append(next)
+            current = next
+        }
+        return hops.isEmpty ? nil : [top] + hops.reversed()
     }
 }

@@ -30,6 +30,8 @@ struct TriggerSlaves: RunObserver {
         guard run.result?.isSuccess == true else { return }
         var slaves: [(name: String, api: String)] = []
         for slave in spec.slaves {
+            // A slave in a tier is triggered by the slave it pulls from, after that one's pull (TierHop.swift).
+            if settings.tiers[slave] != nil { continue }
             guard let api = settings.slaves[slave] else {
                 logger.warning(
                     "no API address for a slave that serves the project",

@@ -12,7 +12,7 @@ extension SyncScheduler {
         settings = new
         settingsGeneration = Generation.of(new)
         wake.signal()
-        if change != .unchanged { projectsChanged.signal() }
+        if change != .unchanged { projectsDidChange() }
         return PutResponse(name: "settings", generation: settingsGeneration!, change: change)
     }
 
@@ -43,7 +43,7 @@ extension SyncScheduler {
             "project \(response.change.rawValue)",
             metadata: ["project": "\(name)", "generation": "\(response.generation)"])
         wake.signal()
-        projectsChanged.signal()
+        projectsDidChange()
         return response
     }
 
@@ -88,7 +88,7 @@ extension SyncScheduler {
         }
         logger.info("project removed", metadata: ["project": "\(name)", "purge": "\(purge)"])
         wake.signal()
-        projectsChanged.signal()
+        projectsDidChange()
     }
 
     /// Ends a queued run before it started; returns it as recorded.

@@ -47,9 +47,17 @@ public actor SyncScheduler {
     var stopping = false
     var waiting = false
     let wake = WakeSignal()
-    /// Signalled when the settings or the set of projects change: the master's rsync daemon rewrites its modules,
-    /// a slave asks the master where its new projects are.
+    /// Signalled when the settings or the set of projects change: a slave asks the master where its new projects are.
     nonisolated let projectsChanged = WakeSignal()
+    /// The same, for the rsync daemon, which rewrites its modules: a signal of its own, since a `WakeSignal` has one
+    /// waiter, and a slave that others pull from (a tier) waits on both.
+    nonisolated let modulesChanged = WakeSignal()
+
+    /// Tells both waiters that the settings or the set of projects changed.
+    func projectsDidChange() {
+        projectsChanged.signal()
+        modulesChanged.signal()
+    }
 
     /// Loads what the store holds; runs left open by a crash are recorded as interrupted and will run again.
     public init(

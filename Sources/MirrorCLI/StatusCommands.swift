@@ -25,6 +25,8 @@ struct StatusRow: Codable, Sendable {
     var failed: Bool
     /// Its runs keep failing with one cause (`FailureStreak`).
     var stuck: FailureStreak?
+    /// A slave in a tier: the hops it pulls through, the master first.
+    var chain: [String]? = nil
 }
 
 struct StatusReport: Codable, Sendable {
@@ -94,7 +96,8 @@ struct StatusCommand: AsyncParsableCommand {
                         lastResult: status.lastRun?.result, lastRunEndedAt: status.lastRun?.endedAt,
                         lastSuccessAt: status.lastSuccessAt, age: age, nextRunAt: status.nextRunAt,
                         sizeBytes: status.sizeBytes, stale: stale,
-                        failed: status.lastRun?.result == .failed, stuck: status.stuck))
+                        failed: status.lastRun?.result == .failed, stuck: status.stuck,
+                        chain: agent.settings.chain.isEmpty ? nil : agent.settings.chain))
             }
         }
         return StatusReport(rows: rows, unreachable: unreachable, sharedToken: shared)
@@ -126,7 +129,8 @@ struct StatusCommand: AsyncParsableCommand {
                 row.nextRunAt.map { "in " + span(Int($0.timeIntervalSince(now))) }
                 ?? (row.activity == .idle ? "now" : "-")
             rows.append([
-                row.failed ? "!" : row.stale ? "~" : "", row.agent, row.project,
+                row.failed ? "!" : row.stale ? "~" : "",
+                row.agent + (row.chain.map { " (via \($0.dropFirst().joined(separator: ", ")))" } ?? ""), row.project,
                 "\(row.revision)" + (row.behind.map { $0 > 0 ? " (\($0) behind)" : "" } ?? ""), row.activity.rawValue,
                 time(row.lastRunEndedAt),
                 (row.lastResult?.rawValue ?? "-") + (row.stuck.map { ", stuck: \($0.cause) x\($0.runs)" } ?? ""),

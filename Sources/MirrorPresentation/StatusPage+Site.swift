@@ -81,7 +81,10 @@ extension StatusPage {
             page.raw(slave.reachable ? "<tr>" : "<tr class=\"bad\">")
             page.raw("<th scope=\"row\">")
             page.text(slave.name)
-            page.raw("</th><td>slave</td><td")
+            // A slave in a tier names the hops it pulls through.
+            page.raw("</th><td>")
+            page.text(slave.chain.map { "slave via " + $0.dropFirst().joined(separator: " → ") } ?? "slave")
+            page.raw("</td><td")
             if slave.reachable {
                 page.raw(" class=\"ok\">")
                 page.text("up · " + slave.api)

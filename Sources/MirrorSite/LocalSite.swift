@@ -44,6 +44,8 @@ public struct LocalSite: Sendable, Equatable {
     public var tokenFile: String
     /// Whether `up` makes the token, because the desired state's `master.tokenFile` does not exist.
     public var tokenIsGenerated: Bool
+    /// The slaves in tiers, each with the slave it pulls from: whose credential each agent accepts (`SiteCredentials`).
+    public var tiers: [String: String] = [:]
 
     public struct AgentElsewhere: Sendable, Equatable {
         public var name: String
@@ -116,7 +118,8 @@ public struct LocalSite: Sendable, Equatable {
                 arguments: ["reconcile", directory, "--watch", "--token-file", tokenFile],
                 listen: nil, stateDirectory: nil))
         return LocalSite(
-            components: components, elsewhere: elsewhere, tokenFile: tokenFile, tokenIsGenerated: !tokenFileExists)
+            components: components, elsewhere: elsewhere, tokenFile: tokenFile, tokenIsGenerated: !tokenFileExists,
+            tiers: state.slaves.compactMapValues(\.from))
     }
 
     /// The directories of the upstreams whose URL is a path, sorted.

@@ -22,12 +22,22 @@ public enum SiteCredentials {
             own.append((component, CredentialVerifier(role: role, token: try TokenFile.read(tokenFile(dir)))))
         }
         let master = own.first { $0.component.kind == .master }?.verifier
+        let slaves = Dictionary(
+            own.compactMap { $0.component.kind == .slave ? ($0.component.name, $0.verifier) : nil },
+            uniquingKeysWith: { a, _ in a })
         for (component, _) in own {
             guard let dir = component.stateDirectory else { continue }
-            let peers =
-                component.kind == .master
-                ? own.filter { $0.component.kind == .slave }.map(\.verifier) : (master.map { [$0] } ?? [])
-            try accept([operatorVerifier] + peers, in: acceptFile(dir))
+            // Credentials are scoped per hop: each agent accepts the slaves that pull from it, and its own "master"
+            // is the agent it pulls from; a slave in a tier is never known to the master (docs/security.md).
+            let isMaster = component.kind == .master
+            let below = slaves.filter { site.tiers[$0.key] == (isMaster ? nil : component.name) }
+            var peers = below.keys.sorted().map { below[$0]! }
+            if !isMaster, let above = site.tiers[component.name].map({ slaves[$0] }) ?? master {
+                peers.append(CredentialVerifier(role: .master, digest: above.digest))
+            }
+            // A slave moved into a tier leaves the accept file of the agent it pulled from before.
+            let gone = slaves.keys.filter { below[$0] == nil }.map { CredentialRole.slave($0) }
+            try accept([operatorVerifier] + peers, in: acceptFile(dir), removing: gone)
         }
         var notes: [String] = []
         for agent in site.elsewhere {
@@ -45,10 +55,17 @@ public enum SiteCredentials {
     }
 
     /// Puts `verifiers` in the accept file at `path` in place of the lines of their roles; other lines stay.
-    public static func accept(_ verifiers: [CredentialVerifier], in path: String) throws(ValueError) {
+    public static func accept(
+        _ verifiers: [CredentialVerifier], in path: String, removing gone: [CredentialRole] = []
+    ) throws(ValueError) {
         var text =
             FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }
             ?? "# Credentials this agent accepts, one a line: ROLE [NAME] sha256:HEX (see 'mirrorsync credential').\n"
+        for role in gone {
+            let prefix = CredentialVerifier(role: role, digest: []).line.prefix { $0 != ":" }.dropLast("sha256".count)
+            text = text.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.hasPrefix(prefix) }
+                .joined(separator: "\n")
+        }
         for verifier in verifiers { text = AcceptedCredentials.replacing(text, with: verifier) }
         // Checked before it is written: a file the agent would refuse is never left in place.
         _ = try AcceptedCredentials.parse(text, file: path)

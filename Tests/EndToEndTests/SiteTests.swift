@@ -119,16 +119,7 @@ final class Site: @unchecked Sendable {
     /// Waits until the master's status satisfies `condition`.
     @discardableResult
     func wait(_ what: String, seconds: Double = 60, _ condition: (SiteStatus) -> Bool) async throws -> SiteStatus {
-        let deadline = Date().addingTimeInterval(seconds)
-        var last: SiteStatus?
-        while Date() < deadline {
-            if let status = try? await status() {
-                last = status
-                if condition(status) { return status }
-            }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw ValueError("the site never \(what) within \(Int(seconds))s; last status: \(String(describing: last))")
+        try await waitForStatus(of: master, what, seconds: seconds, condition)
     }
 
     /// Master and slaves at `revision` of linux (and of tools on a), reported back to the master.
@@ -145,6 +136,23 @@ final class Site: @unchecked Sendable {
         let reply = try await master.request("POST", "/v1/projects/linux/sync")
         #expect(reply.status == 202)
     }
+}
+
+/// Waits until `master`'s site status (`GET /v1/status`) satisfies `condition`.
+@discardableResult
+func waitForStatus(
+    of master: AgentProcess, _ what: String, seconds: Double = 60, _ condition: (SiteStatus) -> Bool
+) async throws -> SiteStatus {
+    let deadline = Date().addingTimeInterval(seconds)
+    var last: SiteStatus?
+    while Date() < deadline {
+        if let status = try? await master.request("GET", "/v1/status").decode(SiteStatus.self) {
+            last = status
+            if condition(status) { return status }
+        }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    throw ValueError("the site never \(what) within \(Int(seconds))s; last status: \(String(describing: last))")
 }
 
 /// A program run to its end, its standard output and error together; -1 and the error if it cannot start.

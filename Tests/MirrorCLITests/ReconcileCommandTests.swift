@@ -170,6 +170,39 @@ struct StatusTableTests {
         #expect(table.contains("slave ftp1  linux    3 (2 behind)"), "\(table)")
         #expect(!table.contains("slave ftp2  linux    5 ("))
     }
+
+    @Test("a slave in a tier names the hops it pulls through")
+    func chain() throws {
+        let yaml = """
+            master: { api: "http://127.0.0.1:7070", tokenFile: /etc/token, root: /srv/mirror }
+            intervals: { hourly: { every: 1h } }
+            upstreams: { up: { url: "rsync://example.org/pub/" } }
+            slaves: { ftp1: { api: "http://127.0.0.1:7071", publicDir: /srv/ftp }, ftp2: { api: "http://127.0.0.1:7072", publicDir: /srv/www, from: ftp1 } }
+            projects: { linux: { upstream: up, interval: hourly } }
+            """
+        let desired = DesiredAgent.all(
+            from: try DesiredStateLoader().load(files: [("a.yaml", Array(yaml.utf8))], directory: "mirrors.d").state)
+        let observed = Dictionary(
+            uniqueKeysWithValues: desired.map { agent in
+                (
+                    agent.name,
+                    Planner.Observation.state(
+                        AgentState(
+                            role: agent.role, name: agent.name, bootID: "b", version: "v", settings: agent.settings,
+                            settingsGeneration: nil,
+                            projects: agent.projects.mapValues {
+                                ProjectState(
+                                    spec: $0, generation: Generation.of($0),
+                                    status: ProjectStatus(activity: .idle, revision: 1), managed: true)
+                            }))
+                )
+            })
+        let report = StatusCommand.report(desired: desired, observed: observed, now: Date())
+        #expect(report.rows.map(\.chain) == [nil, nil, ["master", "ftp1"]])
+        let table = StatusCommand.table(report, now: Date())
+        #expect(table.contains("slave ftp2 (via ftp1)  linux"), "\(table)")
+        #expect(!table.contains("slave ftp1 (via"), "\(table)")
+    }
 }
 
 /// `scratch/token`, holding `cli-token` with mode 0600: the token of the agents these tests run.

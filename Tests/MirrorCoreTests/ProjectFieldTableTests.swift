@@ -243,6 +243,18 @@ struct ProjectFieldTableTests {
             Row(
                 field: "slave.trace", change: { $0.slaves["ftp1"]!.trace = TraceSettings(host: "ftp1.example.org") },
                 expect: [e("ftp1", "settings", "trace.host")]),
+            // A tier: ftp2 pulls from ftp1's daemon, which ftp1 now runs and triggers; the master relays for ftp2.
+            Row(
+                field: "slave.from", change: { $0.slaves["ftp2"]!.from = "ftp1" },
+                expect: [
+                    e("master", "settings", "tiers.ftp2"), e("ftp2", "settings", "master"),
+                    e("ftp2", "settings", "chain"),
+                    e("ftp2", "linux", "upstream.url"), e("ftp1", "linux", "slaves"),
+                ]),
+            Row(
+                field: "slave.rsyncd",
+                change: { $0.slaves["ftp1"]!.rsyncd = RsyncdSpec(address: "127.0.0.1", port: 8874) }, expect: [],
+                why: "a slave's rsync daemon runs only when another slave pulls from it (from:)"),
 
             Row(
                 field: "master.api", change: { $0.master.api = "http://localhost:7070" },

@@ -307,4 +307,14 @@ struct StatusPageTests {
                 + html.components(separatedBy: "<tr class=\"bad\" id=\"p-").count - 1 == 1_000)
         #expect(html.utf8.count < 1_000_000)
     }
+
+    @Test("a slave in a tier names the hops it pulls through in the hosts' table")
+    func chain() throws {
+        let states = ["linux": try Self.state()]
+        var status = Self.site(states)
+        status.slaves[1].chain = ["master", "a"]
+        let html = StatusPage.site(status, states: states, now: Self.now)
+        #expect(html.contains("<td>slave via a</td>"), "\(html)")
+        #expect(html.contains("<td>slave</td>"), "a, which pulls from the master, says slave alone")
+    }
 }

@@ -236,6 +236,36 @@ struct LocalSitePlanTests {
     }
 
     @Test(
+        "up scopes credentials per hop in a chain: b, pulling from a, accepts a as its master; the master does not know b, even after b moved into the tier"
+    )
+    func tierCredentials() throws {
+        let scratch = Scratch("scoped-tiers")
+        let operatorFile = scratch.path + "/operator.token"
+        try SiteToken.ensure(operatorFile)
+        let flat = LocalSite.plan(
+            state, directory: "/conf", stateDirectory: scratch.path + "/st", tokenFileExists: true
+        ) { _ in true }
+        _ = try SiteCredentials.prepare(flat, operatorTokenFile: operatorFile)
+        var tiered = state
+        tiered.slaves["b"]!.from = "a"
+        let site = LocalSite.plan(
+            tiered, directory: "/conf", stateDirectory: scratch.path + "/st", tokenFileExists: true
+        ) { _ in true }
+        #expect(site.tiers == ["b": "a"])
+        _ = try SiteCredentials.prepare(site, operatorTokenFile: operatorFile)
+        let dir = { (name: String) in scratch.path + "/st/" + name }
+        let token = { (name: String) in try TokenFile.read(SiteCredentials.tokenFile(dir(name))) }
+        let accepted = { (name: String) in try AcceptedCredentials.read(SiteCredentials.acceptFile(dir(name))) }
+        #expect(try accepted("master").role(of: token("slave-a")) == .slave("a"))
+        #expect(try accepted("master").role(of: token("slave-b")) == nil, "b's line left the master's file")
+        #expect(try accepted("slave-a").role(of: token("master")) == .master)
+        #expect(try accepted("slave-a").role(of: token("slave-b")) == .slave("b"))
+        #expect(try accepted("slave-b").role(of: token("slave-a")) == .master)
+        #expect(try accepted("slave-b").role(of: token("master")) == nil, "the master is not b's master")
+        #expect(try accepted("slave-b").verifiers.count == 2)
+    }
+
+    @Test(
         "up says what to do for a slave on another host: the master's and the operator's lines to accept there, and where its line goes here"
     )
     func credentialsElsewhere() throws {

@@ -15,6 +15,8 @@ struct Assembly {
     var intervals: [String: IntervalSpec] = [:]
     var upstreams: [String: UpstreamSpec] = [:]
     var slaves: [String: SlaveSpec] = [:]
+    /// Where each tier slave's `from` is written.
+    var slaveFrom: [String: SourceMark] = [:]
     var projects: [String: ProjectSpec] = [:]
     var projectRefs: [String: SpecDecoder.ProjectReferences] = [:]
     var site: SiteSpec?
@@ -58,7 +60,9 @@ struct Assembly {
             case .site(let spec): site = spec
             case .interval(let spec): if let spec { intervals[ref.name] = spec }
             case .upstream(let spec): if let spec { upstreams[ref.name] = spec }
-            case .slave(let spec): if let spec { slaves[ref.name] = spec }
+            case .slave(let spec, let from):
+                if let spec { slaves[ref.name] = spec }
+                if let from { slaveFrom[ref.name] = from }
             case .project(let spec, let refs):
                 if let spec, let refs {
                     projects[ref.name] = spec
@@ -92,6 +96,7 @@ struct Assembly {
         checkRoutes()
         checkPaths()
         checkAgents()
+        checkTiers()
         // Warnings about unused objects only make sense once every project could be read.
         guard !decoder.diagnostics.hasErrors, let master else { throw ConfigError(decoder.diagnostics.all) }
         // The decoder's own warnings (`insecure: true`) with them.

@@ -24,7 +24,8 @@ struct FileObjects: Sendable {
         case master(MasterSpec?)
         case interval(IntervalSpec?)
         case upstream(UpstreamSpec?)
-        case slave(SlaveSpec?)
+        /// A slave, and where its `from` is written.
+        case slave(SlaveSpec?, SourceMark?)
         case project(ProjectSpec?, SpecDecoder.ProjectReferences?)
         case site(SiteSpec?)
     }
@@ -119,7 +120,9 @@ struct FileObjects: Sendable {
                 switch kind {
                 case .interval: object = .interval(decoder.interval(node, name: name, at: mark))
                 case .upstream: object = .upstream(decoder.upstream(node, name: name, at: mark))
-                case .slave: object = .slave(decoder.slave(node, name: name, at: mark))
+                case .slave:
+                    let decoded = decoder.slaveWithTier(node, name: name, at: mark)
+                    object = .slave(decoded.spec, decoded.from)
                 case .project:
                     let decoded = decoder.project(node, name: name, at: mark)
                     object = .project(decoded?.0, decoded?.1)

@@ -94,15 +94,22 @@ public struct SlaveSpec: Sendable, Hashable, Codable {
     public var insecure: Bool
     /// How the slave names and describes itself in its Debian trace files.
     public var trace: TraceSettings?
+    /// The slave it pulls from (a tier, as ftpsync's `mhop`); nil: the master.
+    public var from: String?
+    /// Its own rsync daemon, for the slaves that pull from it; nil: on port 873 of every address, when one does.
+    public var rsyncd: RsyncdSpec?
 
     public init(
-        api: String, publicDir: String, tls: TLSSpec? = nil, insecure: Bool = false, trace: TraceSettings? = nil
+        api: String, publicDir: String, tls: TLSSpec? = nil, insecure: Bool = false, trace: TraceSettings? = nil,
+        from: String? = nil, rsyncd: RsyncdSpec? = nil
     ) {
         self.trace = trace
         self.api = api
         self.publicDir = publicDir
         self.tls = tls
         self.insecure = insecure
+        self.from = from
+        self.rsyncd = rsyncd
     }
 }
 

@@ -6,6 +6,7 @@ extension SpecDecoder {
 
     public static let agentSettingsKeys = [
         "root", "maxConcurrentSyncs", "publicStatus", "rsyncd", "master", "slaves", "peers", "site", "trace", "notify",
+        "tiers", "chain",
     ]
     public static let agentTransportKeys = ["caFile", "insecure"]
     public static let agentProjectKeys = AgentProjectSpec.keys
@@ -80,10 +81,11 @@ extension SpecDecoder {
         let site = f["site"].flatMap { self.site($0.value) }
         let trace = f["trace"].flatMap { traceSettings($0.value, what: Subject("settings' trace")) }
         let notify = f["notify"].flatMap { self.notify($0.value)?.spec }
+        let (tiers, chain) = agentTiers(f, slaves: slaves)
         guard diagnostics.all.count == errorsBefore, let root else { return nil }
         return AgentSettings(
             root: root, maxConcurrentSyncs: maxSyncs, publicStatus: publicStatus, rsyncd: rsyncd, master: master,
-            slaves: slaves, peers: peers, site: site, trace: trace, notify: notify)
+            slaves: slaves, peers: peers, site: site, trace: trace, notify: notify, tiers: tiers, chain: chain)
     }
 
     /// A project as an agent holds it, with its upstream and interval spelled out: `PUT /v1/projects/{name}`.

@@ -15,18 +15,7 @@ extension SpecDecoder {
             }
             return root
         }
-        var rsyncd = RsyncdSpec()
-        if let entry = f["rsyncd"],
-            let r = fields(entry.value, what: Subject("master's rsyncd"), known: Self.rsyncdKeys)
-        {
-            rsyncd.address =
-                optional(r, "address") { text, _ throws(ValueError) in
-                    guard AgentURL.isHost(text) else { throw ValueError("'\(text)' is not an IP address or host name") }
-                    return text
-                } ?? rsyncd.address
-            rsyncd.port = integer(r, "port", in: 1...65535) ?? rsyncd.port
-            rsyncd.slavesOnly = boolean(r, "slavesOnly") ?? false
-        }
+        let rsyncd = f["rsyncd"].flatMap { self.rsyncd($0.value, what: Subject("master's rsyncd")) } ?? RsyncdSpec()
         let maxSyncs = integer(f, "maxConcurrentSyncs", in: 1...256) ?? 4
         let publicStatus = boolean(f, "publicStatus") ?? false
         let (tls, insecure, transportValid) = transport(f, api: api)
@@ -105,14 +94,48 @@ extension SpecDecoder {
         return site
     }
 
+    /// An rsync daemon's `address`, `port` and `slavesOnly`: the master's, or a slave's for the slaves that pull from it.
+    mutating func rsyncd(_ node: YAMLNode, what: Subject) -> RsyncdSpec? {
+        guard let r = fields(node, what: what, known: Self.rsyncdKeys) else { return nil }
+        var rsyncd = RsyncdSpec()
+        rsyncd.address =
+            optional(r, "address") { text, _ throws(ValueError) in
+                guard AgentURL.isHost(text) else { throw ValueError("'\(text)' is not an IP address or host name") }
+                return text
+            } ?? rsyncd.address
+        rsyncd.port = integer(r, "port", in: 1...65535) ?? rsyncd.port
+        rsyncd.slavesOnly = boolean(r, "slavesOnly") ?? false
+        return rsyncd
+    }
+
     public mutating func slave(_ node: YAMLNode, name: String, at mark: SourceMark? = nil) -> SlaveSpec? {
-        guard let f = fields(node, what: Subject("slave", name), known: Self.slaveKeys, at: mark) else { return nil }
+        slaveWithTier(node, name: name, at: mark).spec
+    }
+
+    /// A slave, and where its `from` is written (for the checks across files: a defined slave, no cycle).
+    mutating func slaveWithTier(_ node: YAMLNode, name: String, at mark: SourceMark? = nil) -> (
+        spec: SlaveSpec?, from: SourceMark?
+    ) {
+        guard let f = fields(node, what: Subject("slave", name), known: Self.slaveKeys, at: mark) else {
+            return (nil, nil)
+        }
+        let errorsBefore = diagnostics.all.count
         let api = required(f, "api") { text, _ throws(ValueError) in try AgentURL.normalize(text) }
         let publicDir = required(f, "publicDir") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
         let (tls, insecure, transportValid) = transport(f, api: api)
-        let errorsBefore = diagnostics.all.count
         let trace = f["trace"].flatMap { traceSettings($0.value, what: Subject("trace of slave", name)) }
-        guard let api, let publicDir, transportValid, diagnostics.all.count == errorsBefore else { return nil }
-        return SlaveSpec(api: api, publicDir: publicDir, tls: tls, insecure: insecure, trace: trace)
+        // A tier: the slave pulls from another slave's rsync daemon, not the master's.
+        let from = optional(f, "from") { text, _ throws(ValueError) in
+            try ObjectName.validate(text)
+            guard text != name else { throw ValueError("a slave cannot pull from itself") }
+            return text
+        }
+        let rsyncd = f["rsyncd"].flatMap { self.rsyncd($0.value, what: Subject("rsyncd of slave '\(name)'")) }
+        guard let api, let publicDir, transportValid, diagnostics.all.count == errorsBefore else { return (nil, nil) }
+        return (
+            SlaveSpec(
+                api: api, publicDir: publicDir, tls: tls, insecure: insecure, trace: trace, from: from, rsyncd: rsyncd),
+            f["from"]?.value.mark
+        )
     }
 }

@@ -26,7 +26,7 @@ public struct SpecDecoder: Sendable {
     /// An interval's and an upstream's keys, and a project's: from the one list of a project's fields.
     public static let intervalKeys = AgentProjectSpec.keys(of: "interval", inMirrorsD: true)
     public static let upstreamKeys = AgentProjectSpec.keys(of: "upstream", inMirrorsD: true)
-    public static let slaveKeys = ["api", "publicDir", "tls", "insecure", "trace"]
+    public static let slaveKeys = ["api", "publicDir", "tls", "insecure", "trace", "from", "rsyncd"]
     /// In mirrors.d, `upstream` and `interval` name objects and `slaves` may be `all`; the keys are the agent's.
     public static let projectKeys = AgentProjectSpec.keys
 

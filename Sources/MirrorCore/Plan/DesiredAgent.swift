@@ -78,12 +78,15 @@ public struct DesiredAgent: Sendable {
         Dictionary(uniqueKeysWithValues: order.compactMap { name in table.spec(name).map { (name, $0) } })
     }
 
-    /// A short line for plans: the names of the project's upstream and interval, as mirrors.d writes them.
-    /// The line a created project shows: written when a plan shows it, not for each of a large site's projects.
+    /// A short line for plans: the names of the project's upstream and interval, as mirrors.d writes them; on a
+    /// slave, where it pulls from (the chain of hops for a tier). Written when a plan shows it, not for each of a large
+    /// site's projects.
     public func summary(_ project: String) -> String {
-        guard let spec = summaries?[project] else { return "from master" }
+        guard let spec = summaries?[project] else { return pullSummary }
         return "upstream=\(spec.upstream) interval=\(spec.interval)" + (spec.suspended ? " suspended" : "")
     }
+    /// What `summary` says of a slave's pulls: `from master`, or `from ftp1 (master → ftp1)`.
+    var pullSummary = "from master"
 
     /// `ProjectsDigest` of the projects at `members` in `table` (all of them for nil), every one managed.
     static func digest(_ table: SpecTable, _ members: [Int32]?) -> String {
@@ -161,7 +164,7 @@ extension DesiredAgent {
                 root: state.master.root, maxConcurrentSyncs: state.master.maxConcurrentSyncs,
                 publicStatus: state.master.publicStatus, rsyncd: state.master.rsyncd,
                 slaves: state.slaves.mapValues(\.api), peers: slavePeers, site: state.site, trace: state.master.trace,
-                notify: state.notify),
+                notify: state.notify, tiers: state.slaves.compactMapValues(\.from)),
             table: masterTable, members: masterMembers.count == names.count ? nil : masterMembers,
             summaries: state.projects)
         // Each slave's digest hashes its whole list: side by side on every core.
@@ -174,8 +177,15 @@ extension DesiredAgent {
         let slaveDigests = digests.withLock { $0 }
         // Slaves mostly have the same settings (one publicDir, one master): each distinct one is encoded once.
         var settingsGenerations: [AgentSettings: String] = [:]
+        let tiers = state.hasTiers
         return [master]
             + slaveNames.enumerated().map { i, name in
+                // A slave in a tier, or one that feeds one, pulls its own way (DesiredAgent+Tiers.swift).
+                if tiers, state.slaves[name]!.from != nil || state.feeds(name) {
+                    return tierSlave(
+                        name, of: state, names: names, places: places, masterSpecs: masterSpecs,
+                        members: slaveMembers[i])
+                }
                 let settings = AgentSettings(
                     root: state.slaves[name]!.publicDir, master: state.master.api, peers: masterPeer,
                     trace: state.slaves[name]!.trace)

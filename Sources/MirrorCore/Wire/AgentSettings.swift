@@ -24,14 +24,23 @@ public struct AgentSettings: Codable, Sendable, Hashable {
     public var trace: TraceSettings?
     /// On the master, whom it tells of changes of the site's state (`notify:` in mirrors.d).
     public var notify: NotifySpec?
+    /// Tiers: of the slaves in `slaves`, those that pull from another slave below this agent rather than from it,
+    /// each with the slave it pulls from. This agent does not trigger them; their reports reach it through that slave.
+    public var tiers: [String: String]
+    /// On a slave that pulls from another slave: the hops above it, the master first (`["master", "ftp1"]`). Empty
+    /// on the master and on a slave that pulls from the master. Trace files (`_hierarchy`) read it.
+    public var chain: [String]
 
     public init(
         root: String, maxConcurrentSyncs: Int = 4, publicStatus: Bool = false, rsyncd: RsyncdSpec? = nil,
         master: String? = nil, slaves: [String: String] = [:], peers: [String: AgentTransport] = [:],
-        site: SiteSpec? = nil, trace: TraceSettings? = nil, notify: NotifySpec? = nil
+        site: SiteSpec? = nil, trace: TraceSettings? = nil, notify: NotifySpec? = nil, tiers: [String: String] = [:],
+        chain: [String] = []
     ) {
         self.trace = trace
         self.notify = notify
+        self.tiers = tiers
+        self.chain = chain
         self.peers = peers
         self.site = site
         self.root = root
@@ -44,7 +53,7 @@ public struct AgentSettings: Codable, Sendable, Hashable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case root, maxConcurrentSyncs, publicStatus, rsyncd, master, slaves, peers, site, trace, notify
+        case root, maxConcurrentSyncs, publicStatus, rsyncd, master, slaves, peers, site, trace, notify, tiers, chain
     }
 
     /// How this agent reaches the peer at `api`.
@@ -63,6 +72,8 @@ public struct AgentSettings: Codable, Sendable, Hashable {
         site = try c.decodeIfPresent(SiteSpec.self, forKey: .site)
         trace = try c.decodeIfPresent(TraceSettings.self, forKey: .trace)
         notify = try c.decodeIfPresent(NotifySpec.self, forKey: .notify)
+        tiers = try c.decodeIfPresent([String: String].self, forKey: .tiers) ?? [:]
+        chain = try c.decodeIfPresent([String].self, forKey: .chain) ?? []
     }
 
     // `peers` is left out when empty, and `site`, `trace` and `notify` when there are none: settings without them
@@ -79,6 +90,25 @@ public struct AgentSettings: Codable, Sendable, Hashable {
         try c.encodeIfPresent(site, forKey: .site)
         try c.encodeIfPresent(trace, forKey: .trace)
         try c.encodeIfPresent(notify, forKey: .notify)
+        // Left out when empty, as `peers`: a site without tiers keeps its settings' generation.
+        if !tiers.isEmpty { try c.encode(tiers, forKey: .tiers) }
+        if !chain.isEmpty { try c.encode(chain, forKey: .chain) }
+    }
+
+    /// The slaves this agent triggers itself: those of `slaves` that pull from it, not from a tier below.
+    public var directSlaves: [String: String] { slaves.filter { tiers[$0.key] == nil } }
+
+    /// Whether `hop` may speak for `slave` (its reports, relayed): it is that slave, or a slave `slave` pulls from
+    /// through a chain of `tiers` below this agent.
+    public func relays(_ hop: String, for slave: String) -> Bool {
+        var current = slave
+        var steps = 0
+        while current != hop {
+            guard let next = tiers[current], steps < tiers.count else { return false }
+            current = next
+            steps += 1
+        }
+        return true
     }
 }
 

@@ -138,13 +138,19 @@ public struct SlaveHealth: Codable, Sendable, Hashable {
     public var reachable: Bool
     public var lastSeenAt: Date?
     public var error: String?
+    /// A slave in a tier: the hops it pulls through, the master first (`["master", "ftp1"]`); absent for a slave
+    /// that pulls from the master.
+    public var chain: [String]?
 
-    public init(name: String, api: String, reachable: Bool, lastSeenAt: Date?, error: String? = nil) {
+    public init(
+        name: String, api: String, reachable: Bool, lastSeenAt: Date?, error: String? = nil, chain: [String]? = nil
+    ) {
         self.name = name
         self.api = api
         self.reachable = reachable
         self.lastSeenAt = lastSeenAt
         self.error = error
+        self.chain = chain
     }
 }
 

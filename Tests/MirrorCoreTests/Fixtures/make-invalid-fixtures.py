@@ -179,6 +179,17 @@ fx("slave-trace-host", "reject", [(6, 13, "is not a host name")],
 fx("slave-trace-unknown-key", "reject", [(7, 7, "unknown key 'sponser' in trace of slave 'ftp3' | did you mean 'sponsor'")],
    traced("      sponser: Example University\n"))
 fx("slave-trace-retries", "reject", [(7, 24, "1000 is outside 0...100")], traced("      upstreamRetries: 1000\n"))
+# --- tiers: a slave that pulls from another (from:)
+fx("tier-from-unknown", "exempt references cross objects", [(2, 68, "slave 'ftp3' pulls from slave 'ftp9', which no file defines")],
+   "slaves:\n  ftp3: { api: \"http://127.0.0.1:7173\", publicDir: /srv/ftp, from: ftp9 }\n")
+fx("tier-from-itself", "exempt the schema does not relate a key to its object's name", [(2, 68, "a slave cannot pull from itself")],
+   "slaves:\n  ftp3: { api: \"http://127.0.0.1:7173\", publicDir: /srv/ftp, from: ftp3 }\n")
+fx("tier-cycle", "exempt references cross objects",
+   [(2, 68, "slave 'ftp3' pulls from itself through ftp3 <- ftp4 <- ftp3"), (3, 68, "slave 'ftp4' pulls from itself through ftp4 <- ftp3 <- ftp4")],
+   "slaves:\n  ftp3: { api: \"http://127.0.0.1:7173\", publicDir: /srv/ftp, from: ftp4 }\n  ftp4: { api: \"http://127.0.0.1:7174\", publicDir: /srv/ftp, from: ftp3 }\nprojects:\n  linux: { upstream: kernel-org, interval: hourly, slaves: [ftp3, ftp4] }\n")
+fx("tier-not-served", "exempt references cross objects",
+   [(4, 67, "project 'linux' is served by slave 'ftp3', which pulls from slave 'ftp1', but 'ftp1' does not serve it")],
+   "slaves:\n  ftp3: { api: \"http://127.0.0.1:7173\", publicDir: /srv/ftp, from: ftp1 }\nprojects:\n  linux: { upstream: kernel-org, interval: hourly, slaves: [ftp2, ftp3] }\n")
 
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "invalid")
 os.makedirs(out, exist_ok=True)

@@ -46,26 +46,9 @@ extension ConfigSchema {
                 examples: ["/etc/mirrorsync/token"]),
             "root": ref(
                 "absolutePath", "The master's tree: each project lives at ROOT/PATH.", examples: ["/srv/mirror"]),
-            "rsyncd": [
-                "description": "Where the master's rsync daemon listens for its slaves.",
-                "type": "object",
-                "properties": [
-                    "address": ref(
-                        "hostAddress", "The address the rsync daemon listens on: an IP address or a host name.",
-                        default: "0.0.0.0"),
-                    "port": [
-                        "description": "The TCP port the rsync daemon listens on (1-65535; a plain integer).",
-                        "type": "integer", "minimum": 1, "maximum": 65535, "default": 873,
-                    ],
-                    "slavesOnly": [
-                        "description":
-                            "Whether the daemon takes connections only from the slaves' hosts (rsyncd's 'hosts allow', built from the hosts of the slaves' API addresses; true or false).",
-                        "type": "boolean", "default": false,
-                    ],
-                ],
-                "additionalProperties": false,
-                "default": ["address": "0.0.0.0", "port": 873, "slavesOnly": false],
-            ],
+            "rsyncd": rsyncd(
+                "Where the master's rsync daemon listens for its slaves.",
+                default: ["address": "0.0.0.0", "port": 873, "slavesOnly": false]),
             "maxConcurrentSyncs": [
                 "description": "How many upstream syncs may run at once (1-256; a plain integer).",
                 "type": "integer", "minimum": 1, "maximum": 256, "default": 4,
@@ -97,6 +80,15 @@ extension ConfigSchema {
             "tls": agentTLS("the slave"),
             "insecure": insecure,
             "trace": ref("trace", "How the slave names and describes itself in its Debian trace files."),
+            "from": [
+                "$ref": "#/$defs/name",
+                "description":
+                    "A tier (as ftpsync's mhop): the slave this one pulls from, rather than the master. That slave runs an rsync daemon for it (its rsyncd), triggers it after its own pull and relays its reports to the master; this slave's credential reaches that slave alone (docs/security.md). It must name a defined slave, the chain must end at the master, and every project this slave serves must be served by that one too (\(checked)).",
+                "examples": ["ftp1"],
+            ],
+            "rsyncd": rsyncd(
+                "Where this slave's rsync daemon listens for the slaves that pull from it (from:); it runs only when one does. Absent: port 873 on every address.",
+                default: nil),
         ],
         "required": ["api", "publicDir"],
         "additionalProperties": false,
@@ -135,4 +127,28 @@ extension ConfigSchema {
         "required": ["url", "abbr"],
         "additionalProperties": false,
     ]
+
+    /// An rsync daemon's address, port and `slavesOnly`: the master's, or a slave's for the slaves in tiers below it.
+    static func rsyncd(_ description: String, default value: JSONValue?) -> JSONValue {
+        let properties: JSONValue = [
+            "address": ref(
+                "hostAddress", "The address the rsync daemon listens on: an IP address or a host name.",
+                default: "0.0.0.0"),
+            "port": [
+                "description": "The TCP port the rsync daemon listens on (1-65535; a plain integer).",
+                "type": "integer", "minimum": 1, "maximum": 65535, "default": 873,
+            ],
+            "slavesOnly": [
+                "description":
+                    "Whether the daemon takes connections only from the slaves' hosts (rsyncd's 'hosts allow', built from the hosts of the slaves' API addresses; true or false).",
+                "type": "boolean", "default": false,
+            ],
+        ]
+        var pairs: [(key: String, value: JSONValue)] = [
+            ("description", .string(description)), ("type", "object"), ("properties", properties),
+            ("additionalProperties", false),
+        ]
+        if let value { pairs.append(("default", value)) }
+        return .object(pairs)
+    }
 }
