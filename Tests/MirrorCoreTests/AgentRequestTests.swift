@@ -73,6 +73,28 @@ struct AgentRequestTests {
     }
 
     @Test(
+        "each desired agent's digest, fed from its table's kept words, is the one an agent computes from its projects")
+    func desiredDigestsMatchAgents() throws {
+        var state = try ProjectFieldTableTests.base()
+        // Projects served by every slave, by one, and by none, with names of every length around a word's 8 bytes.
+        for (i, name) in ["a", "abcdefg", "abcdefgh", "abcdefghi", "n-\u{e9}t\u{e9}-16-bytes-x", "z"].enumerated() {
+            var project = state.projects["linux"]!
+            project.path = "p\(i)"
+            project.slaves = i % 3 == 0 ? .all : i % 3 == 1 ? .named(["ftp1"]) : .named([])
+            state.projects[name] = project
+        }
+        let agents = DesiredAgent.all(from: state)
+        #expect(agents.count > 1)
+        for agent in agents {
+            let projects = agent.projects
+            #expect(!projects.isEmpty, "\(agent.name)")
+            let computed = ProjectsDigest.of(
+                projects.keys.sorted().map { (name: $0, generation: Generation.of(projects[$0]!), managed: true) })
+            #expect(agent.projectsDigest == computed, "\(agent.name)")
+        }
+    }
+
+    @Test(
         "a new optional field (a row with hashing: whenSet) leaves the pinned generation as it was while it is left out, and changes it once set"
     )
     func newFieldKeepsGenerations() throws {

@@ -12,12 +12,15 @@ public final class SpecTable: Sendable {
     /// Place by place: the spec, and its generation; nil and "" where the table has none (no slave pulls it).
     let specs: [AgentProjectSpec?]
     let generations: [String]
+    /// Each place's entry in an agent's `ProjectsDigest`, kept once for every agent that holds it.
+    let entries: ProjectsDigest.Entries
 
     init(names: [String], places: [String: Int], specs: [AgentProjectSpec?], generations: [String]) {
         self.names = names
         self.places = places
         self.specs = specs
         self.generations = generations
+        self.entries = ProjectsDigest.Entries(names: names, generations: generations)
     }
 
     func spec(_ name: String) -> AgentProjectSpec? { places[name].flatMap { specs[$0] } }
@@ -90,22 +93,14 @@ public struct DesiredAgent: Sendable {
 
     /// `ProjectsDigest` of the projects at `members` in `table` (all of them for nil), every one managed.
     static func digest(_ table: SpecTable, _ members: [Int32]?) -> String {
-        // Names and generations read in place: a copy of each would retain strings that every slave's digest, computed
-        // side by side, also retains, and the cores would contend for their counts.
-        table.names.withUnsafeBufferPointer { names in
-            table.generations.withUnsafeBufferPointer { generations in
-                var digest = ProjectsDigest.Builder()
-                if let members {
-                    for place in members {
-                        digest.add(name: names[Int(place)], generation: generations[Int(place)], managed: true)
-                    }
-                } else {
-                    for place in names.indices {
-                        digest.add(name: names[place], generation: generations[place], managed: true)
-                    }
-                }
-                return digest.hex
+        table.entries.withKept { kept in
+            var digest = ProjectsDigest.Builder()
+            if let members {
+                for place in members { digest.add(kept, at: Int(place)) }
+            } else {
+                for place in table.names.indices { digest.add(kept, at: place) }
             }
+            return digest.hex
         }
     }
 }

@@ -130,13 +130,62 @@ public enum ProjectsDigest {
         init() { h.add("projects/v2") }
 
         mutating func add(name: String, generation: String, managed: Bool) {
-            h.add(name)
-            h.add(generation)
-            h.add(flag: managed)
+            Self.entry(name: name, generation: generation, managed: managed, into: &h)
+        }
+
+        /// One project's entry, as `Entries` kept it (read in place through `Entries.withKept`).
+        mutating func add(_ kept: Entries.Kept, at place: Int) {
+            h.add(
+                words: UnsafeBufferPointer(rebasing: kept.words[Int(kept.starts[place])..<Int(kept.starts[place + 1])]))
+        }
+
+        static func entry<Sink: CanonicalWordSink>(
+            name: String, generation: String, managed: Bool, into sink: inout Sink
+        ) {
+            sink.add(name)
+            sink.add(generation)
+            sink.add(flag: managed)
         }
 
         var hex: String { h.hex }
     }
+
+    /// Each project's entry in a digest (its name and generation, managed), as words kept once and fed to every
+    /// digest that holds it: a thousand slaves' digests then cost arithmetic, not a reading of each name and
+    /// generation for each slave.
+    struct Entries: Sendable {
+        fileprivate var words = CanonicalWords()
+        /// Where each place's words start, and after the last, where they end.
+        fileprivate var starts: [Int32] = [0]
+
+        /// The words and starts, borrowed in place: slaves' digests computed side by side then share no reference
+        /// count to contend for.
+        struct Kept {
+            let words: UnsafeBufferPointer<UInt64>
+            let starts: UnsafeBufferPointer<Int32>
+        }
+
+        func withKept<R>(_ body: (Kept) -> R) -> R {
+            words.words.withUnsafeBufferPointer { words in
+                starts.withUnsafeBufferPointer { starts in body(Kept(words: words, starts: starts)) }
+            }
+        }
+
+        init(names: [String], generations: [String]) {
+            words.words.reserveCapacity(names.count * 8)
+            starts.reserveCapacity(names.count + 1)
+            for (name, generation) in zip(names, generations) {
+                Builder.entry(name: name, generation: generation, managed: true, into: &words)
+                starts.append(Int32(words.words.count))
+            }
+        }
+    }
+}
+
+/// What feeds `CanonicalHash` a stream of 64-bit words: the hash itself, or `CanonicalWords`, which keeps them to be fed
+/// again (a project's entry in a digest is the same words for each of a thousand slaves).
+protocol CanonicalWordSink {
+    mutating func word(_ w: UInt64)
 }
 
 /// The 64-bit hash behind generations and digests: a stream of tagged, length-delimited values, so that no two
@@ -150,7 +199,7 @@ public enum ProjectsDigest {
 /// same shape that differ in one field always end in different states; `fmix64` then spreads a change in any bit
 /// over all 64 bits of the result (FNV's multiply alone only carries a difference upward). Not a cryptographic
 /// hash: generations detect change, they do not defend against forgery.
-struct CanonicalHash {
+struct CanonicalHash: CanonicalWordSink {
     private var state: UInt64 = 0xcbf2_9ce4_8422_2325
     private var words: UInt64 = 0
 
@@ -163,6 +212,35 @@ struct CanonicalHash {
         words &+= 1
     }
 
+    /// Words kept by `CanonicalWords`, absorbed as if fed one by one.
+    mutating func add(words kept: UnsafeBufferPointer<UInt64>) {
+        for w in kept { word(w) }
+    }
+
+    var value: UInt64 {
+        var h = state ^ words
+        h ^= h >> 33
+        h = h &* 0xff51_afd7_ed55_8ccd
+        h ^= h >> 33
+        h = h &* 0xc4ce_b9fe_1a85_ec53
+        h ^= h >> 33
+        return h
+    }
+
+    var hex: String {
+        let text = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - text.count) + text
+    }
+}
+
+/// The words a run of values would feed `CanonicalHash`, kept to be fed later, as many times as needed.
+struct CanonicalWords: CanonicalWordSink {
+    var words: [UInt64] = []
+
+    mutating func word(_ w: UInt64) { words.append(w) }
+}
+
+extension CanonicalWordSink {
     /// A tag in the top byte, a count or a small value below it.
     private mutating func tag(_ tag: UInt64, _ value: Int) {
         word(tag << 56 | UInt64(truncatingIfNeeded: value) & 0x00ff_ffff_ffff_ffff)
@@ -244,20 +322,5 @@ struct CanonicalHash {
             for item in items { add(item) }
         case .flag(let b): tag(4, b ? 1 : 0)
         }
-    }
-
-    var value: UInt64 {
-        var h = state ^ words
-        h ^= h >> 33
-        h = h &* 0xff51_afd7_ed55_8ccd
-        h ^= h >> 33
-        h = h &* 0xc4ce_b9fe_1a85_ec53
-        h ^= h >> 33
-        return h
-    }
-
-    var hex: String {
-        let text = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - text.count) + text
     }
 }
