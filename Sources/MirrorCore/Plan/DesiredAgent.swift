@@ -172,7 +172,9 @@ extension DesiredAgent {
         return [master]
             + slaveNames.enumerated().map { i, name in
                 let settings = AgentSettings(
-                    root: state.slaves[name]!.publicDir, master: state.master.api, peers: masterPeer)
+                    root: state.slaves[name]!.publicDir,
+                    maxConcurrentSyncs: state.master.rsyncd.maxPerSlave ?? AgentSettings.defaultMaxConcurrentSyncs,
+                    master: state.master.api, peers: masterPeer)
                 let generation = settingsGenerations[settings] ?? Generation.of(settings)
                 settingsGenerations[settings] = generation
                 return DesiredAgent(

@@ -21,8 +21,12 @@ public struct AgentSettings: Codable, Sendable, Hashable {
     /// On the master, the site as mirror lists show it (`site:` in mirrors.d), for `GET /mirrorz.json`.
     public var site: SiteSpec?
 
+    /// The runs an agent makes at once when its settings say nothing else.
+    public static let defaultMaxConcurrentSyncs = 4
+
     public init(
-        root: String, maxConcurrentSyncs: Int = 4, publicStatus: Bool = false, rsyncd: RsyncdSpec? = nil,
+        root: String, maxConcurrentSyncs: Int = defaultMaxConcurrentSyncs, publicStatus: Bool = false,
+        rsyncd: RsyncdSpec? = nil,
         master: String? = nil, slaves: [String: String] = [:], peers: [String: AgentTransport] = [:],
         site: SiteSpec? = nil
     ) {

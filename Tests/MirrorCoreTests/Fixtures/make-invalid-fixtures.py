@@ -152,6 +152,17 @@ fx("site-unknown-key", "reject", [(3, 3, "unknown key 'logo_darkmode' in site | 
 fx("project-help-not-a-link", "reject", [(5, 11, "neither a path nor a URL")], proj("    help: help/linux\n"))
 fx("project-desc-tab", "reject", [(5, 11, "a tab | one line")], proj("    desc: \"Linux\\tkernel\"\n"))
 
+# --- probes and the master's daemon's bounds
+fx("probe-dotdot", "reject", [(5, 12, "'..' segment")], proj("    probe: ../trace/master\n"))
+fx("probe-option-like", "reject", [(5, 12, "starts with '-' | option")], proj("    probe: --delete\n"))
+fx("probe-directory", "exempt the schema's mirrorPath allows a trailing '/'; that a probe is one file is the validator's rule", [(5, 12, "ends in '/' | one file")], proj("    probe: project/trace/\n"))
+fx("probe-absolute", "reject", [(2, 57, "is absolute")],
+   "upstreams:\n  mirror: { url: \"rsync://ftp.example.org/pub/\", probe: /project/trace/master }\n")
+fx("rsyncd-max-connections-zero", "reject alone", [(5, 29, "0 is outside 1...100000")],
+   "master:\n  api: http://127.0.0.1:7070\n  tokenFile: /etc/mirrorsync/token\n  root: /srv/mirror\n  rsyncd: { maxConnections: 0 }\n")
+fx("rsyncd-max-per-slave-quoted", "reject alone", [(5, 26, "expected a whole number | quoted")],
+   "master:\n  api: http://127.0.0.1:7070\n  tokenFile: /etc/mirrorsync/token\n  root: /srv/mirror\n  rsyncd: { maxPerSlave: \"4\" }\n")
+
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "invalid")
 os.makedirs(out, exist_ok=True)
 for name, schema, expects, content in F:
