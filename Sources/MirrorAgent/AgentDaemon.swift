@@ -146,8 +146,10 @@ public final class AgentDaemon: Sendable {
                 unreachable.set(stages)
                 scheduler = try SyncScheduler(
                     store: store, role: .master, runner: runner,
-                    observer: TriggerSlaves(courier: triggers, stages: stages, logger: logger),
-                    hooks: hooks, clock: clock, metrics: metrics, policy: options.policy, logs: logs, logger: logger)
+                    observer: TriggerSlaves(courier: triggers, stages: stages, logger: logger), hooks: hooks,
+                    prober: UpstreamProber(
+                        rsync: RsyncProvider(), scratchDirectory: options.stateDirectory + "/probes", bounds: bounds),
+                    clock: clock, metrics: metrics, policy: options.policy, logs: logs, logger: logger)
                 made.set(scheduler)
                 let supervisor = try RsyncDaemonSupervisor(
                     stateDirectory: options.stateDirectory, scheduler: scheduler,

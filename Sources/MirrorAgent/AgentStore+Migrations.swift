@@ -85,6 +85,19 @@ extension AgentStore {
             // How a project's hook ended after the run, as JSON (`HookOutcome`); null when none ran.
             try db.execute(sql: "ALTER TABLE run ADD COLUMN hook TEXT")
         }
+        migrator.registerMigration("v6: probes") { db in
+            // On the master, a probed project's last full run: the probe's digest then (null after a run that did not
+            // succeed, or whose probe failed), for the spec of `generation`, and when a full run last succeeded.
+            try db.execute(
+                sql: """
+                    CREATE TABLE probe (
+                        project TEXT PRIMARY KEY,
+                        generation TEXT NOT NULL,
+                        digest TEXT,
+                        verifiedAt REAL
+                    );
+                    """)
+        }
         return migrator
     }
 }
