@@ -66,7 +66,10 @@ func probeBenchmark(_ options: [String: String]) async throws -> Int32 {
         noop.append(try stats(sync))
         // The probe's own argv, counted by rsync's statistics on both sides of the wire.
         probe.append(
-            try stats(["--no-motd", "--stats", daemon.url + "project/trace/master", tree.path + "/probe-by-hand"]))
+            try stats([
+                "--no-motd", "--stats", "--sockopts=TCP_NODELAY", daemon.url + "project/trace/master",
+                tree.path + "/probe-by-hand",
+            ]))
         let start = ContinuousClock.now
         guard case .fetched = await prober.probe(job, path: "project/trace/master", logger: logger) else {
             throw BenchError("the probe failed")
@@ -82,6 +85,7 @@ func probeBenchmark(_ options: [String: String]) async throws -> Int32 {
     print("                       wall s     bytes on the wire")
     print(String(format: "no-op full sync     %9.3f   %12lld", noopSeconds, noopBytes))
     print(String(format: "probe (mirrorsync)  %9.3f   %12lld", probeSeconds, probeBytes))
+    print(String(format: "probe (rsync alone) %9.3f", Bench.median(probe.map(\.seconds))))
     print(
         String(
             format: "probe / no-op       %9.4f   %12.5f", probeSeconds / noopSeconds,

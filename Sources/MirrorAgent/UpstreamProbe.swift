@@ -75,7 +75,8 @@ public struct UpstreamProber: UpstreamProbing {
         // fetch's file to be read as this one's.
         try? FileManager.default.removeItem(atPath: scratch)
         var arguments = ["--no-motd", "--stats", "--timeout=\(seconds)", "--max-size=\(maxBytes)"]
-        if job.source.isDaemon { arguments.append("--contimeout=\(seconds)") }
+        // As a pull's (RsyncArguments): without it, each small message of the protocol can wait out a delayed ACK.
+        if job.source.isDaemon { arguments += ["--contimeout=\(seconds)", "--sockopts=TCP_NODELAY"] }
         arguments += ["--", job.source.description + path, scratch]
         let invocation = await rsync.invoke(arguments, password: password, logger: logger)
         guard invocation.exitCode == 0 else {
