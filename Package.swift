@@ -137,6 +137,9 @@ let package = Package(
             dependencies: [
                 "MirrorCore", "MirrorAgent", "MirrorReconciler", "MirrorTestSupport", "YAMLScanFloor",
                 .product(name: "Logging", package: "swift-log"),
+                // The `fanout1000` stand-in: one NIO server bound to a port per slave.
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Benchmarks/MirrorBench"
         ),

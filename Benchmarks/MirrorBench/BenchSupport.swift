@@ -116,6 +116,26 @@ enum Bench {
         func remove() { if !given { try? FileManager.default.removeItem(atPath: path) } }
     }
 
+    /// Small files (1 KiB each, 20 to a directory), where the walk, the processes and the agents are what costs, not
+    /// bytes: the fan-out benchmarks' tree.
+    static func writeSmallFiles(at upstream: String, files: Int) throws {
+        for i in 0..<files {
+            let dir = upstream + "/d\(i / 20)"
+            if i % 20 == 0 { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+            try Data(repeating: UInt8(i % 251), count: 1024).write(to: URL(fileURLWithPath: "\(dir)/f\(i)"))
+        }
+    }
+
+    /// One file of `writeSmallFiles`' tree rewritten for `round`, its size changed too, so that no check by size and
+    /// time could miss it; returns its path in the tree and its new bytes.
+    static func rewriteSmallFile(at upstream: String, round: Int, files: Int) throws -> (String, Data) {
+        let index = (round * 37) % files
+        let file = "d\(index / 20)/f\(index)"
+        let bytes = Data((0..<(1024 + round % 2)).map { _ in UInt8.random(in: 0...255) })
+        try bytes.write(to: URL(fileURLWithPath: upstream + "/" + file))
+        return (file, bytes)
+    }
+
     /// A tree of `files` files of equal size in 100 directories, `mib` MiB in all, with bytes that do not compress.
     static func writeTree(at root: String, files: Int, mib: Int) throws {
         let fm = FileManager.default

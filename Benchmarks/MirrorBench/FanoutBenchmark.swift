@@ -14,12 +14,7 @@ func fanoutBenchmark(_ options: [String: String]) async throws -> Int32 {
     defer { if given == nil { try? FileManager.default.removeItem(atPath: work) } }
     let fm = FileManager.default
     let upstream = work + "/upstream"
-    // Small files (1 KiB each, 20 to a directory): the walk, the processes and the agents are what costs, not bytes.
-    for i in 0..<files {
-        let dir = upstream + "/d\(i / 20)"
-        if i % 20 == 0 { try fm.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-        try Data(repeating: UInt8(i % 251), count: 1024).write(to: URL(fileURLWithPath: "\(dir)/f\(i)"))
-    }
+    try Bench.writeSmallFiles(at: upstream, files: files)
     let scratch = Scratch("mirrorsync-fanout-bench")
     let daemon = try RsyncDaemon(tree: upstream, scratch: scratch)
     defer { daemon.stop() }
@@ -57,11 +52,7 @@ func fanoutBenchmark(_ options: [String: String]) async throws -> Int32 {
     var queued: [Double] = []
     for round in 1...runs {
         let revision = round + 1
-        // One file rewritten, its size changed too, so that no check by size and time could miss it.
-        let index = (round * 37) % files
-        let file = "d\(index / 20)/f\(index)"
-        let bytes = Data((0..<(1024 + round % 2)).map { _ in UInt8.random(in: 0...255) })
-        try bytes.write(to: URL(fileURLWithPath: upstream + "/" + file))
+        let (file, bytes) = try Bench.rewriteSmallFile(at: upstream, round: round, files: files)
         let start = Date()
         try await site.startSync(revision: revision)
         let runs = try await site.waitServed(revision: revision, file: file, bytes: bytes)

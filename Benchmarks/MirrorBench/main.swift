@@ -11,6 +11,8 @@
 //   swift run -c release mirrorsync-bench twostage [--files N] [--mib N] [--runs N] [--dir DIR] [--arguments 1]
 //   swift run -c release mirrorsync-bench atomic  [--files N] [--mib N] [--changed SHARE] [--runs N] [--dir DIR]
 //   swift run -c release mirrorsync-bench fanout  [--slaves N] [--files N] [--runs N] [--dir DIR]
+//   swift run -c release mirrorsync-bench fanout1000 [--slaves N] [--files N] [--pool N] [--max-connections N] [--runs N] [--dir DIR]
+//   swift run -c release mirrorsync-bench probe   [--files N] [--mib N] [--runs N] [--dir DIR]
 import Foundation
 #if canImport(Glibc)
     import Glibc
@@ -39,6 +41,8 @@ let usage = """
            mirrorsync-bench twostage [--files N] [--mib N] [--runs N] [--dir DIR] [--arguments 1]
            mirrorsync-bench atomic [--files N] [--mib N] [--changed SHARE] [--runs N] [--dir DIR]
            mirrorsync-bench fanout [--slaves N] [--files N] [--runs N] [--dir DIR]
+           mirrorsync-bench fanout1000 [--slaves N] [--files N] [--pool N] [--max-connections N] [--runs N] [--dir DIR]
+           mirrorsync-bench probe  [--files N] [--mib N] [--runs N] [--dir DIR]
     """
 
 func report(_ body: () async throws -> Int32) async -> Never {
@@ -65,6 +69,8 @@ case "startup": await report { try await startupBenchmark(parseOptions(arguments
 case "twostage": await report { try await twoStageBenchmark(parseOptions(arguments.dropFirst(2))) }
 case "atomic": await report { try await atomicBenchmark(parseOptions(arguments.dropFirst(2))) }
 case "fanout": await report { try await fanoutBenchmark(parseOptions(arguments.dropFirst(2))) }
+case "fanout1000": await report { try await fanout1000Benchmark(parseOptions(arguments.dropFirst(2))) }
+case "probe": await report { try await probeBenchmark(parseOptions(arguments.dropFirst(2))) }
 default:
     print(usage)
     exit(2)

@@ -149,7 +149,10 @@ public final class AgentDaemon: Sendable {
                     store: store, role: .master, runner: runner,
                     observer: NotifyingObserver(
                         inner: TriggerSlaves(courier: triggers, stages: stages, logger: logger), changed: notifyChanged),
-                    hooks: hooks, clock: clock, metrics: metrics, policy: options.policy, logs: logs, logger: logger)
+                    hooks: hooks,
+                    prober: UpstreamProber(
+                        rsync: RsyncProvider(), scratchDirectory: options.stateDirectory + "/probes", bounds: bounds),
+                    clock: clock, metrics: metrics, policy: options.policy, logs: logs, logger: logger)
                 made.set(scheduler)
                 let supervisor = try RsyncDaemonSupervisor(
                     stateDirectory: options.stateDirectory, scheduler: scheduler,

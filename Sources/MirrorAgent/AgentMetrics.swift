@@ -35,6 +35,12 @@ public final class AgentMetrics: Sendable {
                 label: "mirrorsync_transferred_files_total", dimensions: [("project", run.project)], factory: factory
             ).increment(by: files)
         }
+        if run.result == .unchanged {
+            Counter(
+                label: "mirrorsync_project_unchanged_runs_total", dimensions: [("project", run.project)],
+                factory: factory
+            ).increment()
+        }
         // The last success's time is read off the state when scraped (AlertMetrics), so that it survives a restart.
         if run.result?.isSuccess == true, let bytes = run.bytesTotal { record(size: bytes, of: run.project) }
     }

@@ -110,6 +110,19 @@ extension AgentStore {
                     CREATE INDEX notify_outbox_pending ON notify_outbox(target, sentAt, gaveUp);
                     """)
         }
+        migrator.registerMigration("v7: probes") { db in
+            // On the master, a probed project's last full run: the probe's digest then (null after a run that did not
+            // succeed, or whose probe failed), for the spec of `generation`, and when a full run last succeeded.
+            try db.execute(
+                sql: """
+                    CREATE TABLE probe (
+                        project TEXT PRIMARY KEY,
+                        generation TEXT NOT NULL,
+                        digest TEXT,
+                        verifiedAt REAL
+                    );
+                    """)
+        }
         return migrator
     }
 }

@@ -66,6 +66,11 @@ extension AgentStore {
                     ])
                 run.revision = try Int.fetchOne(
                     db, sql: "SELECT revision FROM project WHERE name = ?", arguments: [run.project])
+            } else if run.result == .unchanged, let end = run.endedAt {
+                // The upstream is as it was: the tree is current as of now, at the revision it had.
+                try db.execute(
+                    sql: "UPDATE project SET lastSuccessAt = ?, lastEndAt = ? WHERE name = ?",
+                    arguments: [end.timeIntervalSince1970, end.timeIntervalSince1970, run.project])
             } else if run.result == .failed, let end = run.endedAt {
                 try db.execute(
                     sql: "UPDATE project SET lastEndAt = ? WHERE name = ?",

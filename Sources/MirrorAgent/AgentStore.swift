@@ -146,6 +146,7 @@ public final class AgentStore: Sendable {
     public func deleteProject(_ name: String) throws(StoreError) -> Bool {
         try write("delete project '\(name)'") { db in
             try db.execute(sql: "DELETE FROM run WHERE project = ?", arguments: [name])
+            try db.execute(sql: "DELETE FROM probe WHERE project = ?", arguments: [name])
             try db.execute(sql: "DELETE FROM project WHERE name = ?", arguments: [name])
             return db.changesCount > 0
         }

@@ -132,7 +132,8 @@ public actor RsyncDaemonSupervisor {
         let secrets = allowed.map { "\($0.user):\($0.password)\n" }.joined()
         let config = RsyncdConfig.render(
             modules: modules, users: allowed.map(\.user), secretsFile: secretsFile, logFile: logFile,
-            hostsAllow: rsyncd.slavesOnly ? RsyncdConfig.hosts(ofSlaves: settings.slaves) : nil)
+            hostsAllow: rsyncd.slavesOnly ? RsyncdConfig.hosts(ofSlaves: settings.slaves) : nil,
+            maxConnections: rsyncd.maxConnections.map { ($0, directory + "/rsyncd.lock") })
         if config != writtenConfig || secrets != writtenSecrets {
             do throws(AtomicFile.Failure) {
                 // The secrets first: a config naming a user the secrets do not have yet would refuse that user.

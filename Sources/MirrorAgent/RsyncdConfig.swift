@@ -22,14 +22,20 @@ public enum RsyncdConfig {
     }
 
     public static func render(
-        modules: [Module], user: String, secretsFile: String, logFile: String, hostsAllow: [String]?
+        modules: [Module], user: String, secretsFile: String, logFile: String, hostsAllow: [String]?,
+        maxConnections: (count: Int, lockFile: String)? = nil
     ) -> String {
-        render(modules: modules, users: [user], secretsFile: secretsFile, logFile: logFile, hostsAllow: hostsAllow)
+        render(
+            modules: modules, users: [user], secretsFile: secretsFile, logFile: logFile, hostsAllow: hostsAllow,
+            maxConnections: maxConnections)
     }
 
-    /// No user at all: nobody may pull (`auth users` takes a name that no secrets line has).
+    /// No user at all: nobody may pull (`auth users` takes a name that no secrets line has). `maxConnections`: the
+    /// most pulls the daemon serves at once, over all its modules, counted in one lock file; one more is refused
+    /// with "@ERROR: max connections (N) reached -- try again later" (rsync's exit 5), and its slave tries again.
     public static func render(
-        modules: [Module], users: [String], secretsFile: String, logFile: String, hostsAllow: [String]?
+        modules: [Module], users: [String], secretsFile: String, logFile: String, hostsAllow: [String]?,
+        maxConnections: (count: Int, lockFile: String)? = nil
     ) -> String {
         var lines = [
             "# Written by the mirrorsync master agent; it is rewritten whenever the projects change.",
@@ -51,6 +57,10 @@ public enum RsyncdConfig {
             "auth users = \(users.isEmpty ? "nobody-has-a-credential" : users.map { "\($0):ro" }.joined(separator: ", "))",
             "secrets file = \(secretsFile)",
         ]
+        if let maxConnections {
+            // Set globally, every module inherits it; as they share the lock file, they share the count.
+            lines += ["max connections = \(maxConnections.count)", "lock file = \(maxConnections.lockFile)"]
+        }
         if let hostsAllow {
             // No slave address known: nobody at all, rather than everybody.
             lines.append("hosts allow = \(hostsAllow.isEmpty ? "0.0.0.0/32" : hostsAllow.joined(separator: " "))")

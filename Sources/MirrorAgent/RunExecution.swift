@@ -21,20 +21,54 @@ struct RunExecution: Sendable {
     let observer: (any RunObserver)?
     /// Runs the projects' hooks after their runs; nil runs none.
     let hooks: HookRunner?
+    /// Fetches a probed project's probe before its run; nil probes nothing.
+    let prober: (any UpstreamProbing)?
     let clock: any AgentClock
     let policy: SyncScheduler.Policy
     let logger: Logger
 
     /// Runs `record` of `scheduler`, over every attempt it is allowed.
-    func perform(_ record: RunRecord, job: SyncJob, activity: RunActivity?, for scheduler: SyncScheduler) async {
+    func perform(
+        _ record: RunRecord, job: SyncJob, probe: ProbePlan? = nil, activity: RunActivity?, for scheduler: SyncScheduler
+    ) async {
         var runLogger = logger
         runLogger[metadataKey: "project"] = "\(record.project)"
         runLogger[metadataKey: "run"] = "\(record.id)"
+        var probed: (plan: ProbePlan, digest: String?)?
+        if let probe, let prober {
+            let digest = await Self.probe(probe, job: job, with: prober, activity: activity, logger: runLogger)
+            if probe.mayEnd, let digest, digest == probe.last {
+                let outcome = SyncOutcome(
+                    result: .unchanged,
+                    message: "the probe \(probe.path) is as it was at the last successful run: nothing was walked")
+                _ = await scheduler.finished(record, outcome: outcome, attempts: 1)
+                return
+            }
+            probed = (probe, digest)
+        }
         var attempts = 0
         var outcome: SyncOutcome
+        var busy = BusyDaemon()
         while true {
             attempts += 1
             outcome = await runner.run(job, activity: activity, logger: runLogger)
+            // A daemon at its max connections: the pull waits its turn, which is no failed attempt, up to a bound.
+            if let delay = busy.refused(&outcome, at: clock.now(), policy: policy) {
+                attempts -= 1
+                runLogger.notice(
+                    "the master's rsync daemon is at its max connections; the pull waits its turn",
+                    metadata: ["retryIn": "\(String(format: "%.1f", delay))s"])
+                activity?.note(
+                    "the master's rsync daemon is at its max connections: trying again in \(String(format: "%.1f", delay)) s"
+                )
+                do { try await clock.sleep(for: delay) } catch {
+                    outcome = SyncOutcome(
+                        result: .cancelled, reason: "cancelled",
+                        message: "stopped while waiting for the master's daemon")
+                    break
+                }
+                continue
+            }
             if outcome.result.isSuccess || outcome.result == .cancelled || !outcome.retryable
                 || attempts >= policy.maxAttempts
             {
@@ -54,7 +88,8 @@ struct RunExecution: Sendable {
                 break
             }
         }
-        let (run, project, settings) = await scheduler.finished(record, outcome: outcome, attempts: attempts)
+        let (run, project, settings) = await scheduler.finished(
+            record, outcome: outcome, attempts: attempts, probed: probed)
         if let observer, let project, let settings {
             await observer.runFinished(run, revision: project.revision, spec: project.spec, settings: settings)
         }
@@ -73,6 +108,34 @@ struct RunExecution: Sendable {
             }
             await scheduler.startHook(task, run: run.id)
             await scheduler.endHook(await task.value, run: run)
+        }
+    }
+
+    /// Fetches the probe and says in the run's log what it found and what the run does; the probe's digest, or nil
+    /// when it could not be fetched (the run then walks the tree in full).
+    static func probe(
+        _ plan: ProbePlan, job: SyncJob, with prober: any UpstreamProbing, activity: RunActivity?, logger: Logger
+    ) async -> String? {
+        switch await prober.probe(job, path: plan.path, logger: logger) {
+        case .fetched(let digest, let wire):
+            let said =
+                if plan.last == nil {
+                    "fetched; nothing to compare it with, so the run walks the tree in full"
+                } else if digest != plan.last {
+                    "changed since the last successful run: the run walks the tree in full"
+                } else if plan.mayEnd {
+                    "unchanged since the last successful run"
+                } else {
+                    "unchanged, but the run walks the tree in full (a push, a manual sync, or verifyEvery has passed)"
+                }
+            activity?.note("probe \(plan.path): \(said)" + (wire.map { " (\($0) bytes received)" } ?? ""))
+            return digest
+        case .failed(let why):
+            logger.warning(
+                "the probe failed; the run walks the tree in full",
+                metadata: ["probe": "\(plan.path)", "why": "\(why)"])
+            activity?.note("probe \(plan.path) failed (\(why)): the run walks the tree in full")
+            return nil
         }
     }
 

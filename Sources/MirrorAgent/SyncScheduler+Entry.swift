@@ -17,6 +17,14 @@ extension SyncScheduler {
         /// On the master, how long a `stage: site` project's slaves may take over their first stage before the ones
         /// that finished go on to the second without the rest.
         public var stageTimeout: TimeInterval
+        /// A pull the master's rsync daemon refused at its `max connections` is no failed attempt: it is tried again
+        /// after a random wait from `busyRetryBase` (doubling, at most `busyRetryMax`), until it has been refused
+        /// for `busyBound`, and only then fails.
+        public var busyRetryBase: TimeInterval = 1
+        public var busyRetryMax: TimeInterval = 30
+        public var busyBound: TimeInterval = 1_800
+        /// The spread of those waits: a number in the range it is given (the tests give a fixed one).
+        public var random: @Sendable (ClosedRange<Double>) -> Double = { Double.random(in: $0) }
 
         public init(
             maxAttempts: Int = 3, retryBase: TimeInterval = 30, retryMax: TimeInterval = 600,
@@ -28,6 +36,12 @@ extension SyncScheduler {
             self.retryMax = retryMax
             self.pushGap = pushGap
             self.stageTimeout = stageTimeout
+        }
+
+        /// The wait after the `refusals`th refusal in a row by a busy daemon: doubling from `busyRetryBase`, at
+        /// most `busyRetryMax`, spread by ±50% so that the refused slaves do not come back in step.
+        func busyDelay(after refusals: Int) -> TimeInterval {
+            min(busyRetryMax, busyRetryBase * pow(2, Double(max(1, refusals) - 1))) * random(0.5...1.5)
         }
 
         /// The wait after `attempt` failed attempts: exponential, capped, and spread by ±50%.
@@ -78,5 +92,7 @@ extension SyncScheduler {
         /// On the master, a `stage: site` project's slaves are between their stages: its next upstream sync waits
         /// until they are done or this time has passed, so that their second stage pulls the revision of their first.
         var heldUntil: Date?
+        /// On the master, a probed project's probe at its last full run (SyncScheduler+Probes.swift).
+        var probe: ProbeMark?
     }
 }

@@ -40,7 +40,9 @@ extension SyncScheduler {
     }
 
     /// Records the end of a run; returns it as stored, with the project's spec and revision now, and the settings.
-    func finished(_ record: RunRecord, outcome: SyncOutcome, attempts: Int) -> (
+    func finished(
+        _ record: RunRecord, outcome: SyncOutcome, attempts: Int, probed: (plan: ProbePlan, digest: String?)? = nil
+    ) -> (
         RunRecord, (spec: AgentProjectSpec, revision: Int)?, AgentSettings?
     ) {
         var run = RunExecution.ended(record, outcome: outcome, attempts: attempts, at: clock.now())
@@ -77,10 +79,14 @@ extension SyncScheduler {
                 entry.syncedFiles = run.filesTotal ?? entry.syncedFiles
                 entry.syncedBytes = run.bytesTotal ?? entry.syncedBytes
             }
-            if run.result?.isSuccess == true || run.result == .failed { entry.lastEndAt = run.endedAt }
+            if run.result == .unchanged { entry.lastSuccessAt = run.endedAt }
+            if run.result?.isSuccess == true || run.result == .failed || run.result == .unchanged {
+                entry.lastEndAt = run.endedAt
+            }
             if run.result == .interrupted { entry.resume = true }
             entries[run.project] = entry
         }
+        recordProbe(after: run, probed: probed)
         endActivity(of: run)
         wake.signal()
         // A first stage's report names the revision it pulled, which the slave does not serve yet.

@@ -62,7 +62,8 @@ public actor SyncScheduler {
     /// Loads what the store holds; runs left open by a crash are recorded as interrupted and will run again.
     public init(
         store: AgentStore, role: AgentRole = .master, runner: any SyncRunner, observer: (any RunObserver)? = nil,
-        hooks: HookRunner? = nil, clock: any AgentClock = SystemClock(), metrics: AgentMetrics = AgentMetrics(),
+        hooks: HookRunner? = nil, prober: (any UpstreamProbing)? = nil, clock: any AgentClock = SystemClock(),
+        metrics: AgentMetrics = AgentMetrics(),
         policy: Policy = Policy(),
         logs: RunLogs? = nil, logger: Logger
     ) throws(StoreError) {
@@ -70,7 +71,8 @@ public actor SyncScheduler {
         self.logs = logs
         self.role = role
         self.execution = RunExecution(
-            runner: runner, observer: observer, hooks: hooks, clock: clock, policy: policy, logger: logger)
+            runner: runner, observer: observer, hooks: hooks, prober: prober, clock: clock, policy: policy,
+            logger: logger)
         self.slaves = SlaveRecords(store: store, clock: clock, logger: logger)
         self.notifications = NotificationRecords(store: store)
         self.clock = clock
@@ -83,6 +85,7 @@ public actor SyncScheduler {
         }
         let interrupted = try store.interruptOpenRuns(at: clock.now())
         let lastRuns = try store.lastFinishedRuns()
+        let probes = try store.probeMarks()
         var loaded: [String: Entry] = [:]
         for project in try store.projects() {
             loaded[project.name] = Entry(
@@ -94,7 +97,8 @@ public actor SyncScheduler {
                 resume: interrupted.contains { $0.project == project.name && $0.state == .running },
                 lastRun: lastRuns[project.name],
                 failures: lastRuns[project.name]?.result == .failed
-                    ? FailureStreak.of(try store.runs(project: project.name, limit: 50)) : nil)
+                    ? FailureStreak.of(try store.runs(project: project.name, limit: 50)) : nil,
+                probe: probes[project.name])
         }
         entries.replaceAll(loaded)
         for (name, entry) in loaded { if let bytes = entry.syncedBytes { metrics.record(size: bytes, of: name) } }
@@ -224,9 +228,12 @@ public actor SyncScheduler {
             job.stage = stage(of: record, entry)
             job.traceInfo = settings.trace
             job.trigger = record.trigger
+            let probe = probePlan(entry, trigger: record.trigger, now: now)
             let activity = activities[record.id]
             activity?.touch()
-            let task = Task { await self.execution.perform(record, job: job, activity: activity, for: self) }
+            let task = Task {
+                await self.execution.perform(record, job: job, probe: probe, activity: activity, for: self)
+            }
             entry.running = Running(
                 record: record, task: task, pulling: role == .slave ? entry.wantedRevision ?? entry.revision : nil)
             entry.queued = nil

@@ -214,12 +214,14 @@ public struct APIClient: Sendable {
 
     /// The status and the whole body, within `seconds`: AsyncHTTPClient's deadline ends the wait for the answer's head,
     /// not for its body, so an agent that sends half an answer and hangs is cut off here.
-    static func execute(_ request: HTTPClientRequest, within seconds: TimeInterval) async throws -> (Int, ByteBuffer) {
+    static func execute(_ request: HTTPClientRequest, within seconds: TimeInterval, upTo limit: Int = maxAnswer)
+        async throws -> (Int, ByteBuffer)
+    {
         let deadline = NIODeadline.now() + .milliseconds(Int64(seconds * 1000))
         return try await withThrowingTaskGroup(of: (Int, ByteBuffer)?.self) { group in
             group.addTask {
                 let response = try await http.execute(request, deadline: deadline)
-                return (Int(response.status.code), try await response.body.collect(upTo: maxAnswer))
+                return (Int(response.status.code), try await response.body.collect(upTo: limit))
             }
             group.addTask {
                 try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))

@@ -11,7 +11,7 @@ public enum PublicView {
     /// A failed or warned run's class, from its stable `reason`: `upstream unreachable`, `deletion cap`, ... Never its
     /// message, which quotes rsync and the agent's own paths; a reason this does not know reads as `failed`.
     public static func failureClass(reason: String?, result: RunResult?) -> String? {
-        guard let result, result != .success else { return nil }
+        guard let result, result != .success, result != .unchanged else { return nil }
         guard let reason else { return result.rawValue }
         switch reason {
         // 10: socket I/O; 12: the stream broke off; 30 and 35: timeouts of the data and of the daemon's answer.

@@ -143,6 +143,9 @@ struct ProjectFieldTableTests {
                 expect: [e("master", "linux", "logRetention"), e("ftp1", "linux", "logRetention")]),
 
             Row(
+                field: "project.probe", change: { $0.projects["linux"]!.probe = "project/trace/master" },
+                expect: [e("master", "linux", "probe")], why: "a probe is of the upstream: the master's alone"),
+            Row(
                 field: "project.verifyEvery",
                 change: { $0.projects["linux"]!.verifyEvery = TimeSpan(seconds: 7200) },
                 expect: [e("master", "linux", "verifyEvery"), e("ftp1", "linux", "verifyEvery")]),
@@ -175,6 +178,9 @@ struct ProjectFieldTableTests {
             Row(
                 field: "upstream.credential", change: nil, expect: [e("ftp1", "linux", "upstream.credential")],
                 why: "the reconciler names the site's credential in every slave's pull"),
+            Row(
+                field: "upstream.probe", change: { $0.upstreams["kernel-org"]!.probe = "project/trace/master" },
+                expect: [e("master", "linux", "upstream.probe")]),
             Row(
                 field: "upstream.bandwidthLimit",
                 change: { $0.upstreams["kernel-org"]!.bandwidthLimit = ByteSize(bytes: 1 << 20) },
@@ -298,6 +304,16 @@ struct ProjectFieldTableTests {
             Row(
                 field: "master.rsyncd.slavesOnly", change: { $0.master.rsyncd.slavesOnly = true },
                 expect: [e("master", "settings", "rsyncd.slavesOnly")]),
+            Row(
+                field: "master.rsyncd.maxConnections", change: { $0.master.rsyncd.maxConnections = 50 },
+                expect: [e("master", "settings", "rsyncd.maxConnections")]),
+            // rsyncd cannot count per host: each slave holds its own pulls to the bound.
+            Row(
+                field: "master.rsyncd.maxPerSlave", change: { $0.master.rsyncd.maxPerSlave = 2 },
+                expect: [
+                    e("master", "settings", "rsyncd.maxPerSlave"), e("ftp1", "settings", "maxConcurrentSyncs"),
+                    e("ftp2", "settings", "maxConcurrentSyncs"),
+                ]),
         ] + siteRows + notifyRows
 
     /// Each key of `notify:` reaches the master's settings alone.
@@ -517,6 +533,8 @@ struct ProjectFieldTableTests {
         spec.upstream.successExitCodes = [0, 24]
         spec.limits = ResourceLimits(cpus: 1.5, io: .idle)
         spec.verifyEvery = TimeSpan(seconds: 3600)
+        spec.probe = "project/trace/master"
+        spec.upstream.probe = "project/trace/ftp-master"
         // A field whose value is a mapping (`upstream.env`, `limits`) is one row: its keys count as the row.
         let paths = Set(AgentProjectSpec.fields.map(\.path))
         let flattened = Set(

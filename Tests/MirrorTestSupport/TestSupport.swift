@@ -193,22 +193,29 @@ public final class RsyncDaemon: @unchecked Sendable {
             conf += "    auth users = \(user)\n    secrets file = \(secrets)\n"
         }
         try conf.write(toFile: dir + "/rsyncd.conf", atomically: true, encoding: .utf8)
+        (port, process) = try Self.start(config: dir + "/rsyncd.conf")
+    }
+
+    /// A daemon of the configuration file `config` (such as mirrorsync's own `RsyncdConfig`), serving `module` at `tree`.
+    public init(config: String, tree: String, module: String) throws {
+        self.tree = tree
+        self.module = module
+        (port, process) = try Self.start(config: config)
+    }
+
+    private static func start(config: String) throws -> (Int, Process) {
         var lastError: String = ""
         for _ in 0..<5 {
             let port = freePort()
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/rsync")
             process.arguments = [
-                "--daemon", "--no-detach", "--config=\(dir)/rsyncd.conf", "--address=127.0.0.1", "--port=\(port)",
+                "--daemon", "--no-detach", "--config=\(config)", "--address=127.0.0.1", "--port=\(port)",
             ]
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
-            if Self.waitForListener(port: port) {
-                self.port = port
-                self.process = process
-                return
-            }
+            if Self.waitForListener(port: port) { return (port, process) }
             process.terminate()
             process.waitUntilExit()
             lastError = "rsync --daemon did not listen on \(port)"

@@ -17,13 +17,13 @@ public struct HookSpec: Codable, Sendable, Hashable {
         self.timeout = timeout
     }
 
-    /// The argv to run after a run that ended with `result`; nil when there is none (a cancelled or interrupted run
-    /// runs no hook).
+    /// The argv to run after a run that ended with `result`; nil when there is none (a cancelled or interrupted run,
+    /// or one that found the upstream unchanged, runs no hook).
     public func argv(after result: RunResult) -> (event: String, argv: [String])? {
         switch result {
         case .success, .warning: onSuccess.map { ("onSuccess", $0) }
         case .failed: onFailure.map { ("onFailure", $0) }
-        case .cancelled, .interrupted: nil
+        case .cancelled, .interrupted, .unchanged: nil
         }
     }
 

@@ -42,14 +42,27 @@ public struct RsyncdSpec: Sendable, Hashable, Codable {
     public var port: Int
     /// Whether the daemon takes connections only from the slaves' hosts (`hosts allow`, from their API addresses).
     public var slavesOnly: Bool
+    /// The most pulls the daemon serves at once, over all its modules (rsyncd's `max connections`); nil: no bound.
+    public var maxConnections: Int?
+    /// The most pulls each slave makes from the daemon at once: each slave's own bound on its runs, since rsyncd
+    /// cannot count connections per host; nil: the slave's default (`AgentSettings`' `maxConcurrentSyncs`).
+    public var maxPerSlave: Int?
 
-    public init(address: String = "0.0.0.0", port: Int = 873, slavesOnly: Bool = false) {
+    public init(
+        address: String = "0.0.0.0", port: Int = 873, slavesOnly: Bool = false, maxConnections: Int? = nil,
+        maxPerSlave: Int? = nil
+    ) {
         self.address = address
         self.port = port
         self.slavesOnly = slavesOnly
+        self.maxConnections = maxConnections
+        self.maxPerSlave = maxPerSlave
     }
 
-    enum CodingKeys: String, CodingKey { case address, port, slavesOnly }
+    enum CodingKeys: String, CodingKey { case address, port, slavesOnly, maxConnections, maxPerSlave }
+
+    /// What `maxConnections` may be.
+    public static let connectionRange = 1...100_000
 
     // Settings stored before `slavesOnly` existed lack it.
     public init(from decoder: any Decoder) throws {
@@ -57,6 +70,8 @@ public struct RsyncdSpec: Sendable, Hashable, Codable {
         address = try c.decode(String.self, forKey: .address)
         port = try c.decode(Int.self, forKey: .port)
         slavesOnly = try c.decodeIfPresent(Bool.self, forKey: .slavesOnly) ?? false
+        maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections)
+        maxPerSlave = try c.decodeIfPresent(Int.self, forKey: .maxPerSlave)
     }
 }
 

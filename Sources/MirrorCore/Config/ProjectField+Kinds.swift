@@ -49,10 +49,11 @@ extension ProjectField {
     static func treeText(
         _ path: String, _ get: @escaping @Sendable (TreeSpec) -> String?,
         _ set: @escaping @Sendable (inout TreeSpec, String?) -> Void, scope: FieldScope = .everyHost,
-        check: @escaping @Sendable (String) throws(ValueError) -> String
+        hashing: FieldHashing = .always, check: @escaping @Sendable (String) throws(ValueError) -> String
     ) -> ProjectField {
         tree(
-            path, get, set, scope: scope, omit: { $0 == nil }, value: { $0.map(FieldValue.text) ?? .absent },
+            path, get, set, scope: scope, hashing: hashing, omit: { $0 == nil },
+            value: { $0.map(FieldValue.text) ?? .absent },
             text: { $0 }, decode: { d, f in d.optional(f, path) { text, _ throws(ValueError) in try check(text) } },
             direct: { Canonical.text(get($0.tree)) })
     }

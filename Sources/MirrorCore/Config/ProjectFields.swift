@@ -330,6 +330,22 @@ extension AgentProjectSpec {
             "additionalProperties": false,
             "examples": [["memory": "2GiB", "cpus": 1.5, "nice": 10, "io": "idle"]],
         ]),
+        // A probe is of the upstream: a slave's pull, from the master's module, does not hold it.
+        .treeText("probe", { $0.probe }, { $0.probe = $1 }, scope: .upstreamLeg, hashing: .whenSet, check: Probe.check)
+            .described(
+                S.ref(
+                    "mirrorPath",
+                    "A small file inside the project's tree on the upstream, such as project/trace/master, which the master fetches alone (by rsync; by HTTP(S) for a command upstream whose url is http(s)) before each scheduled run: when its content is what it was at the last successful run, the run ends unchanged without walking the tree. A full run still happens at least every verifyEvery, and a push or a manual sync always runs in full. Overrides the upstream's probe.",
+                    examples: ["project/trace/master"])),
+        .upstream(
+            "probe", { $0.probe }, { $0.probe = $1 }, scope: .upstreamLeg, hashing: .whenSet, value: Canonical.text,
+            text: { $0 },
+            decode: { d, f in d.optional(f, "probe") { text, _ throws(ValueError) in try Probe.check(text) } }
+        ).described(
+            S.ref(
+                "mirrorPath",
+                "The probe of every project from this upstream that names none of its own: a small file inside each project's tree on the upstream (see the project's probe).",
+                examples: ["project/trace/master"])),
     ]
 
     /// The fields of the project's tree, which code themselves into its JSON object.

@@ -29,7 +29,9 @@ extension SpecDecoder {
                     return text
                 } ?? "0.0.0.0",
                 port: integer(r, "port", in: 1...65535) ?? 873,
-                slavesOnly: boolean(r, "slavesOnly") ?? false)
+                slavesOnly: boolean(r, "slavesOnly") ?? false,
+                maxConnections: integer(r, "maxConnections", in: RsyncdSpec.connectionRange),
+                maxPerSlave: integer(r, "maxPerSlave", in: 1...256))
         }
         let master = optional(f, "master") { text, _ throws(ValueError) in try AgentURL.normalize(text) }
         var slaves: [String: String] = [:]

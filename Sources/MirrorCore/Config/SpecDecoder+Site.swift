@@ -105,6 +105,8 @@ extension SpecDecoder {
             } ?? rsyncd.address
         rsyncd.port = integer(r, "port", in: 1...65535) ?? rsyncd.port
         rsyncd.slavesOnly = boolean(r, "slavesOnly") ?? false
+        rsyncd.maxConnections = integer(r, "maxConnections", in: RsyncdSpec.connectionRange)
+        rsyncd.maxPerSlave = integer(r, "maxPerSlave", in: 1...256)
         return rsyncd
     }
 

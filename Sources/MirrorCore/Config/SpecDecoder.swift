@@ -22,7 +22,7 @@ public struct SpecDecoder: Sendable {
         "api", "tokenFile", "root", "rsyncd", "maxConcurrentSyncs", "publicStatus", "tls", "insecure", "trace",
     ]
     public static let tlsKeys = ["caFile"]
-    public static let rsyncdKeys = ["address", "port", "slavesOnly"]
+    public static let rsyncdKeys = ["address", "port", "slavesOnly", "maxConnections", "maxPerSlave"]
     /// An interval's and an upstream's keys, and a project's: from the one list of a project's fields.
     public static let intervalKeys = AgentProjectSpec.keys(of: "interval", inMirrorsD: true)
     public static let upstreamKeys = AgentProjectSpec.keys(of: "upstream", inMirrorsD: true)

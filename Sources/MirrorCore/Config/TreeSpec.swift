@@ -40,6 +40,10 @@ public struct TreeSpec: Sendable, Hashable {
 
     /// What each run of the project may use (memory, CPUs, priority), on every host that runs it.
     public var limits: ResourceLimits?
+    /// A small file inside the project's tree on the upstream (`project/trace/master`), fetched alone before a
+    /// scheduled run: unchanged since the last successful run, the run ends `unchanged` without a walk. Overrides
+    /// the upstream's `probe`. The master alone holds it.
+    public var probe: String?
     /// The longest a host goes between two full walks of the tree; nil is `defaultVerifyEvery`.
     public var verifyEvery: TimeSpan?
 

@@ -26,6 +26,9 @@ public struct UpstreamSpec: Sendable, Hashable, Codable {
     public var failOnMatch: String?
     /// The program's exit codes that mean success; `[0]` when nil.
     public var successExitCodes: [Int]?
+    /// A small file inside each project's tree on this upstream, fetched alone before a scheduled run; a project's
+    /// own `probe` overrides it.
+    public var probe: String?
 
     public static let defaultTimeout = TimeSpan(seconds: 6 * 3_600)
     public static let defaultIOTimeout = TimeSpan(seconds: 600)
@@ -44,7 +47,7 @@ public struct UpstreamSpec: Sendable, Hashable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case url, passwordFile, timeout, ioTimeout, bandwidthLimit, credential, pushTokenFile, command, env,
-            sizePattern, failOnMatch, successExitCodes
+            sizePattern, failOnMatch, successExitCodes, probe
     }
 
     /// As the synthesized decoding would, except `url`: a program's address when there is a `command`.
@@ -67,5 +70,6 @@ public struct UpstreamSpec: Sendable, Hashable, Codable {
         sizePattern = try c.decodeIfPresent(String.self, forKey: .sizePattern)
         failOnMatch = try c.decodeIfPresent(String.self, forKey: .failOnMatch)
         successExitCodes = try c.decodeIfPresent([Int].self, forKey: .successExitCodes)
+        probe = try c.decodeIfPresent(String.self, forKey: .probe)
     }
 }

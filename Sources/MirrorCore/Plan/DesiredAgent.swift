@@ -182,8 +182,9 @@ extension DesiredAgent {
                         members: slaveMembers[i])
                 }
                 let settings = AgentSettings(
-                    root: state.slaves[name]!.publicDir, master: state.master.api, peers: masterPeer,
-                    trace: state.slaves[name]!.trace)
+                    root: state.slaves[name]!.publicDir,
+                    maxConcurrentSyncs: state.master.rsyncd.maxPerSlave ?? AgentSettings.defaultMaxConcurrentSyncs,
+                    master: state.master.api, peers: masterPeer, trace: state.slaves[name]!.trace)
                 let generation = settingsGenerations[settings] ?? Generation.of(settings)
                 settingsGenerations[settings] = generation
                 return DesiredAgent(

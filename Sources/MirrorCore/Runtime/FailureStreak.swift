@@ -34,7 +34,7 @@ public struct FailureStreak: Codable, Sendable, Hashable {
                 return streak
             }
             return FailureStreak(cause: cause, runs: 1, since: run.endedAt)
-        case .cancelled?, .interrupted?, nil: return previous
+        case .cancelled?, .interrupted?, .unchanged?, nil: return previous
         }
     }
 

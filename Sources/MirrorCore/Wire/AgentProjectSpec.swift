@@ -118,6 +118,12 @@ public struct AgentProjectSpec: Codable, Sendable, Hashable, CustomReflectable {
     /// The longest one run may take: the project's own timeout, else its upstream's.
     public var runTimeout: TimeSpan { tree.timeout ?? upstream.timeout }
 
+    /// The file a scheduled run probes first: the project's own `probe`, else its upstream's.
+    public var effectiveProbe: String? { tree.probe ?? upstream.probe }
+
+    /// The longest the project goes without a full walk.
+    public var verifyInterval: TimeSpan { tree.verifyEvery ?? TreeSpec.defaultVerifyEvery }
+
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: FieldKey.self)
         self.init(

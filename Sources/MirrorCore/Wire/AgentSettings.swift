@@ -31,8 +31,12 @@ public struct AgentSettings: Codable, Sendable, Hashable {
     /// on the master and on a slave that pulls from the master. Trace files (`_hierarchy`) read it.
     public var chain: [String]
 
+    /// The runs an agent makes at once when its settings say nothing else.
+    public static let defaultMaxConcurrentSyncs = 4
+
     public init(
-        root: String, maxConcurrentSyncs: Int = 4, publicStatus: Bool = false, rsyncd: RsyncdSpec? = nil,
+        root: String, maxConcurrentSyncs: Int = defaultMaxConcurrentSyncs, publicStatus: Bool = false,
+        rsyncd: RsyncdSpec? = nil,
         master: String? = nil, slaves: [String: String] = [:], peers: [String: AgentTransport] = [:],
         site: SiteSpec? = nil, trace: TraceSettings? = nil, notify: NotifySpec? = nil, tiers: [String: String] = [:],
         chain: [String] = []

@@ -11,6 +11,9 @@ public enum RunResult: String, Codable, Sendable, Hashable {
     case cancelled
     /// The agent stopped (or died) while it ran.
     case interrupted
+    /// A scheduled run whose probe found the upstream as it was at the last successful run: it ended without a walk,
+    /// the tree and its revision as they were.
+    case unchanged
 
     public var isSuccess: Bool { self == .success || self == .warning }
 }

@@ -190,6 +190,16 @@ fx("tier-cycle", "exempt references cross objects",
 fx("tier-not-served", "exempt references cross objects",
    [(4, 67, "project 'linux' is served by slave 'ftp3', which pulls from slave 'ftp1', but 'ftp1' does not serve it")],
    "slaves:\n  ftp3: { api: \"http://127.0.0.1:7173\", publicDir: /srv/ftp, from: ftp1 }\nprojects:\n  linux: { upstream: kernel-org, interval: hourly, slaves: [ftp2, ftp3] }\n")
+# --- probes and the master's daemon's bounds
+fx("probe-dotdot", "reject", [(5, 12, "'..' segment")], proj("    probe: ../trace/master\n"))
+fx("probe-option-like", "reject", [(5, 12, "starts with '-' | option")], proj("    probe: --delete\n"))
+fx("probe-directory", "exempt the schema's mirrorPath allows a trailing '/'; that a probe is one file is the validator's rule", [(5, 12, "ends in '/' | one file")], proj("    probe: project/trace/\n"))
+fx("probe-absolute", "reject", [(2, 57, "is absolute")],
+   "upstreams:\n  mirror: { url: \"rsync://ftp.example.org/pub/\", probe: /project/trace/master }\n")
+fx("rsyncd-max-connections-zero", "reject alone", [(5, 29, "0 is outside 1...100000")],
+   "master:\n  api: http://127.0.0.1:7070\n  tokenFile: /etc/mirrorsync/token\n  root: /srv/mirror\n  rsyncd: { maxConnections: 0 }\n")
+fx("rsyncd-max-per-slave-quoted", "reject alone", [(5, 26, "expected a whole number | quoted")],
+   "master:\n  api: http://127.0.0.1:7070\n  tokenFile: /etc/mirrorsync/token\n  root: /srv/mirror\n  rsyncd: { maxPerSlave: \"4\" }\n")
 
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "invalid")
 os.makedirs(out, exist_ok=True)

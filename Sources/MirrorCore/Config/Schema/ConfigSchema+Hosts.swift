@@ -143,6 +143,17 @@ extension ConfigSchema {
                     "Whether the daemon takes connections only from the slaves' hosts (rsyncd's 'hosts allow', built from the hosts of the slaves' API addresses; true or false).",
                 "type": "boolean", "default": false,
             ],
+            "maxConnections": [
+                "description":
+                    "The most pulls the daemon serves at once, over all its modules (rsyncd's 'max connections', counted in one lock file; 1-100000, a plain integer). A slave refused with 'max connections reached' tries again after a short random wait, and is not failed unless it stays refused for 30 minutes. No bound when absent.",
+                "type": "integer", "minimum": .integer(RsyncdSpec.connectionRange.lowerBound),
+                "maximum": .integer(RsyncdSpec.connectionRange.upperBound),
+            ],
+            "maxPerSlave": [
+                "description":
+                    "The most pulls each slave makes from the daemon at once (1-256, a plain integer): rsyncd cannot count connections per host, so each slave holds its own pulls to it (its maxConcurrentSyncs). When absent, each slave's default, 4. The master's alone: a tier's slaves keep their own.",
+                "type": "integer", "minimum": 1, "maximum": 256,
+            ],
         ]
         var pairs: [(key: String, value: JSONValue)] = [
             ("description", .string(description)), ("type", "object"), ("properties", properties),
