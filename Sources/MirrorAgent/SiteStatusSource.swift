@@ -89,7 +89,7 @@ final class SiteStatusSource: Sendable {
             projects[name] = SiteProject(
                 revision: state.status.revision, activity: state.status.activity, lastRun: state.status.lastRun,
                 lastSuccessAt: state.status.lastSuccessAt, nextRunAt: state.status.nextRunAt, slaves: copies,
-                sizeBytes: state.status.sizeBytes, stuck: state.status.stuck)
+                sizeBytes: state.status.sizeBytes, stuck: state.status.stuck, retry: state.status.retry)
         }
         return SiteStatus(
             name: name, generatedAt: now, rsyncd: await supervisor.status, slaves: health, projects: projects)

@@ -25,6 +25,8 @@ struct StatusRow: Codable, Sendable {
     var failed: Bool
     /// Its runs keep failing with one cause (`FailureStreak`).
     var stuck: FailureStreak?
+    /// While its run waits to retry (activity `retrying`): when the next attempt starts, and why the last failed.
+    var retry: RetryWait?
 }
 
 struct StatusReport: Codable, Sendable {
@@ -94,7 +96,7 @@ struct StatusCommand: AsyncParsableCommand {
                         lastResult: status.lastRun?.result, lastRunEndedAt: status.lastRun?.endedAt,
                         lastSuccessAt: status.lastSuccessAt, age: age, nextRunAt: status.nextRunAt,
                         sizeBytes: status.sizeBytes, stale: stale,
-                        failed: status.lastRun?.result == .failed, stuck: status.stuck))
+                        failed: status.lastRun?.result == .failed, stuck: status.stuck, retry: status.retry))
             }
         }
         return StatusReport(rows: rows, unreachable: unreachable, sharedToken: shared)
@@ -123,7 +125,8 @@ struct StatusCommand: AsyncParsableCommand {
         var rows = [header]
         for row in report.rows {
             let next =
-                row.nextRunAt.map { "in " + span(Int($0.timeIntervalSince(now))) }
+                row.retry.map { "retry in " + span(Int($0.at.timeIntervalSince(now))) }
+                ?? row.nextRunAt.map { "in " + span(Int($0.timeIntervalSince(now))) }
                 ?? (row.activity == .idle ? "now" : "-")
             rows.append([
                 row.failed ? "!" : row.stale ? "~" : "", row.agent, row.project,
