@@ -137,6 +137,8 @@ let package = Package(
             dependencies: [
                 "MirrorCore", "MirrorAgent", "MirrorReconciler", "MirrorTestSupport", "YAMLScanFloor",
                 .product(name: "Logging", package: "swift-log"),
+                // The status benchmark writes a master's history of runs straight into its store.
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "Benchmarks/MirrorBench"
         ),
