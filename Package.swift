@@ -140,6 +140,8 @@ let package = Package(
                 // The `fanout1000` stand-in: one NIO server bound to a port per slave.
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                // The status benchmark writes a master's history of runs straight into its store.
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "Benchmarks/MirrorBench"
         ),

@@ -5,8 +5,9 @@ set -euo pipefail
 
 # libcurl4-openssl-dev: the static release build links FoundationNetworking, which links libcurl;
 # binutils (strip, objdump) for make release; git for the pre-commit test and the git-mirror provider's test; curl
-# plays the upstream that pushes; lftp for the lftp-mirror provider's test.
-debs=(libyaml-dev libsqlite3-dev rsync pkg-config procps libcurl4-openssl-dev binutils git curl lftp)
+# plays the upstream that pushes; lftp for the lftp-mirror provider's test; lintian checks the .deb in make release-test,
+# and systemd's systemd-sysusers and systemd-tmpfiles run the .deb's postinst there (its systemd-analyze checks the units).
+debs=(libyaml-dev libsqlite3-dev rsync pkg-config procps libcurl4-openssl-dev binutils git curl lftp lintian systemd)
 missing=()
 for deb in "${debs[@]}"; do
     dpkg-query -W -f='${Status}' "$deb" 2>/dev/null | grep -q "install ok installed" || missing+=("$deb")

@@ -5,6 +5,8 @@
 # The version is the one `mirrorsync --version` prints (Sources/MirrorCLI/MirrorsyncCommand.swift); the packaging
 # sources are in packaging/. Swift's standard library and Foundation are linked in (--static-swift-stdlib), so the
 # host needs no Swift; the .deb's Depends names the shared libraries the binary still loads, found with ldd and dpkg -S.
+# BUILT=DIR packages the mirrorsync and generate-manual already built in DIR (such as .build-release/release, from an
+# earlier run) instead of building them, to work on the packaging alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +28,13 @@ ARCH=$(dpkg --print-architecture)
 MACHINE=$(uname -m)
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 step "mirrorsync $VERSION for linux-$MACHINE ($ARCH)"
+[[ $(sed -n '1s/^mirrorsync (\([^)]*\)).*/\1/p' packaging/debian/changelog) == "$VERSION" ]] \
+    || fail "packaging/debian/changelog's first entry is not for $VERSION: add one"
+# The copyright file names every package the binary links (Package.resolved), each by its checkout.
+for package in $(sed -n 's|^ *"location" : "https://[^"]*/\([^/"]*\)",$|\1|p' Package.resolved | sed 's/\.git$//'); do
+    grep -qxF "Files: .build/checkouts/$package/*" packaging/debian/copyright \
+        || fail "packaging/debian/copyright has no paragraph for $package (Package.resolved): add one, with its licence"
+done
 
 # Start-up (docs/benchmarks.md, "Benchmark: start-up and validate"): linked as a fixed-address executable (-no-pie), since a
 # position-independent one has the dynamic loader apply about 130,000 relocations to Swift's metadata at every start
@@ -36,16 +45,23 @@ step "mirrorsync $VERSION for linux-$MACHINE ($ARCH)"
 # every dladdr() at start-up walked them all.
 LINK=(-Xlinker -no-pie -Xlinker --no-export-dynamic)
 started=$(date +%s)
-step "swift build -c release --product mirrorsync --static-swift-stdlib ${LINK[*]} --scratch-path $SCRATCH"
-"$SWIFT" build -c release --product mirrorsync --static-swift-stdlib "${LINK[@]}" --scratch-path "$SCRATCH"
-BIN=$("$SWIFT" build -c release --scratch-path "$SCRATCH" --show-bin-path)/mirrorsync
-step "built in $(($(date +%s) - started)) s: $BIN"
+if [[ -n ${BUILT:-} ]]; then
+    BIN=$BUILT/mirrorsync
+    GENERATE_MANUAL=$BUILT/generate-manual
+    [[ -x $BIN && -x $GENERATE_MANUAL ]] || fail "BUILT=$BUILT holds no mirrorsync and generate-manual"
+    step "packaging $BIN, built before (BUILT)"
+else
+    step "swift build -c release --product mirrorsync --static-swift-stdlib ${LINK[*]} --scratch-path $SCRATCH"
+    "$SWIFT" build -c release --product mirrorsync --static-swift-stdlib "${LINK[@]}" --scratch-path "$SCRATCH"
+    BIN=$("$SWIFT" build -c release --scratch-path "$SCRATCH" --show-bin-path)/mirrorsync
+    step "built in $(($(date +%s) - started)) s: $BIN"
 
-# The man pages: swift-argument-parser's generate-manual reads the binary's own --experimental-dump-help.
-step "swift build -c release --product generate-manual"
-# The same flags as the binary's build, so that neither build undoes the other's.
-"$SWIFT" build -c release --product generate-manual --static-swift-stdlib "${LINK[@]}" --scratch-path "$SCRATCH"
-GENERATE_MANUAL=$(dirname "$BIN")/generate-manual
+    # The man pages: swift-argument-parser's generate-manual reads the binary's own --experimental-dump-help.
+    step "swift build -c release --product generate-manual"
+    # The same flags as the binary's build, so that neither build undoes the other's.
+    "$SWIFT" build -c release --product generate-manual --static-swift-stdlib "${LINK[@]}" --scratch-path "$SCRATCH"
+    GENERATE_MANUAL=$(dirname "$BIN")/generate-manual
+fi
 
 if ldd "$BIN" | grep -Eq 'lib(swift|Foundation|dispatch|BlocksRuntime)'; then
     ldd "$BIN" >&2
@@ -62,10 +78,13 @@ mkdir -p "$ROOT"
 
 # The install tree, shared by both artifacts.
 install -D -m 0755 "$BIN" "$ROOT/usr/bin/mirrorsync"
-strip --strip-unneeded "$ROOT/usr/bin/mirrorsync"
+strip --strip-unneeded --remove-section=.comment "$ROOT/usr/bin/mirrorsync"
 for unit in packaging/systemd/*.service; do
     install -D -m 0644 "$unit" "$ROOT/usr/lib/systemd/system/$(basename "$unit")"
 done
+# The mirrorsync user and its directories, as systemd-sysusers and systemd-tmpfiles make them (the postinst runs both).
+install -D -m 0644 packaging/debian/sysusers.conf "$ROOT/usr/lib/sysusers.d/mirrorsync.conf"
+install -D -m 0644 packaging/debian/tmpfiles.conf "$ROOT/usr/lib/tmpfiles.d/mirrorsync.conf"
 for env in master slave reconcile; do
     install -D -m 0644 "packaging/etc/$env.env" "$ROOT/etc/mirrorsync/$env.env"
 done
@@ -78,6 +97,12 @@ for provider in providers/*; do
 done
 DOC=$ROOT/usr/share/doc/mirrorsync
 install -D -m 0644 README.md "$DOC/README.md"
+# Debian's: the licences of all that the binary holds (DEP-5), the changelog of a native package, and what lintian
+# reports that stays, with why.
+install -D -m 0644 packaging/debian/copyright "$DOC/copyright"
+gzip -9n <packaging/debian/changelog >"$DOC/changelog.gz"
+chmod 0644 "$DOC/changelog.gz"
+install -D -m 0644 packaging/debian/lintian-overrides "$ROOT/usr/share/lintian/overrides/mirrorsync"
 for page in docs/*.md; do install -D -m 0644 "$page" "$DOC/$page"; done
 install -D -m 0644 packaging/doc/trees.conf "$DOC/examples/trees.conf"
 mkdir -p "$DOC/examples/mirrors.d" "$DOC/examples/ci"
@@ -92,12 +117,15 @@ MAN=$ROOT/usr/share/man/man1
 mkdir -p "$MAN"
 "$GENERATE_MANUAL" "$BIN" --output-directory "$MAN" --multi-page --date "$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%d)" \
     --section 1 >/dev/null
-# generate-manual names a subcommand's page mirrorsync.validate.1; man mirrorsync-validate is how Debian spells it.
-# The page of the `help` subcommand says nothing that --help does not.
+# generate-manual names a subcommand's page mirrorsync.credential.token.1; Debian spells it mirrorsync-credential-token,
+# and packaging/manpages.awk makes each page say so (and read cleanly to whatis and man --warnings). The page of the
+# `help` subcommand says nothing that --help does not.
 rm -f "$MAN/mirrorsync.help.1"
 for page in "$MAN"/*.1; do
-    sed -i -e '/^\.Xr mirrorsync\.help 1 ,$/d' -e 's/^\.Xr mirrorsync\./.Xr mirrorsync-/' -e 's/^\.Dt MIRRORSYNC\./.Dt MIRRORSYNC-/' "$page"
-    [[ $page == */mirrorsync.1 ]] || mv "$page" "$MAN/$(basename "$page" | sed 's/^mirrorsync\./mirrorsync-/')"
+    name=$(basename "$page" .1)
+    awk -f packaging/manpages.awk "$page" >"$MAN/${name//./-}.1.new"
+    rm "$page"
+    mv "$MAN/${name//./-}.1.new" "$MAN/${name//./-}.1"
 done
 ls "$MAN"/mirrorsync.1 "$MAN"/mirrorsync-validate.1 >/dev/null || fail "generate-manual wrote no pages"
 gzip -9n "$MAN"/*.1
@@ -107,7 +135,8 @@ install -D -m 0755 packaging/debian/postinst "$ROOT/usr/share/mirrorsync/postins
 cat >"$STAGE/INSTALL" <<EOF
 mirrorsync $VERSION for linux-$MACHINE: the binary, its systemd units, settings and man pages.
 
-Needs: rsync and the libraries 'ldd usr/bin/mirrorsync' names (libyaml, libsqlite3, zlib); no Swift.
+Needs: rsync, the libraries 'ldd usr/bin/mirrorsync' names (libyaml, libsqlite3, zlib), and systemd's
+systemd-sysusers and systemd-tmpfiles (for the postinst below); no Swift.
 On Debian or Ubuntu, prefer the .deb (mirrorsync_${VERSION}_$ARCH.deb). Otherwise, as root, from this folder:
 
     cp -R usr/. /usr/
@@ -151,7 +180,9 @@ for package in $(printf '%s\n' "${depends[@]}" | sort); do
         *) DEPENDS+="$package, " ;;
     esac
 done
-DEPENDS+="rsync, passwd"
+# systemd-sysusers and systemd-tmpfiles make the user and its directories in the postinst: systemd's own, or the
+# standalone ones of a host without systemd as init.
+DEPENDS+="rsync, systemd | systemd-standalone-sysusers, systemd | systemd-standalone-tmpfiles"
 step "Depends: $DEPENDS"
 # What the shipped providers run: only a site that uses them needs them.
 SUGGESTS="git, lftp"

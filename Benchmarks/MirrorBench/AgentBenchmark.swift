@@ -26,12 +26,8 @@ func runAgent(_ options: [String: String]) async throws -> Int32 {
 func agentBenchmark(_ options: [String: String]) async throws -> Int32 {
     let projects = Int(options["projects"] ?? "") ?? 1000
     let requests = Int(options["requests"] ?? "") ?? 1000
-    let work = NSTemporaryDirectory() + "mirrorsync-agent-bench-\(getpid())"
-    try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+    let (work, token) = try Bench.agentWorkspace("agent")
     defer { try? FileManager.default.removeItem(atPath: work) }
-    let token = "bench-\(UUID().uuidString)"
-    try token.write(toFile: work + "/token", atomically: true, encoding: .utf8)
-    chmod(work + "/token", 0o600)
     let port = freePort()
     // The binary users install (--binary, else scripts/release.sh's in .build-release, else the one built beside this
     // benchmark); without any, the same agent code in this binary, which also links what the benchmark's HTTP client needs.

@@ -19,6 +19,17 @@ enum Bench {
         return process
     }
 
+    /// A scratch directory of this process's own under the temporary directory, and a fresh token in its `token`
+    /// (mode 0600, as an agent's `--token-file` must be).
+    static func agentWorkspace(_ name: String) throws -> (work: String, token: String) {
+        let work = NSTemporaryDirectory() + "mirrorsync-\(name)-bench-\(getpid())"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let token = "bench-\(UUID().uuidString)"
+        try token.write(toFile: work + "/token", atomically: true, encoding: .utf8)
+        chmod(work + "/token", 0o600)
+        return (work, token)
+    }
+
     /// Runs a process to its end and returns its wall time in seconds.
     static func timed(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (
         Double, Int32

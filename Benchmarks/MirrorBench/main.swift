@@ -13,6 +13,7 @@
 //   swift run -c release mirrorsync-bench fanout  [--slaves N] [--files N] [--runs N] [--dir DIR]
 //   swift run -c release mirrorsync-bench fanout1000 [--slaves N] [--files N] [--pool N] [--max-connections N] [--runs N] [--dir DIR]
 //   swift run -c release mirrorsync-bench probe   [--files N] [--mib N] [--runs N] [--dir DIR]
+//   swift run -c release mirrorsync-bench status  [--projects N] [--runs N] [--requests N]
 import Foundation
 #if canImport(Glibc)
     import Glibc
@@ -43,6 +44,7 @@ let usage = """
            mirrorsync-bench fanout [--slaves N] [--files N] [--runs N] [--dir DIR]
            mirrorsync-bench fanout1000 [--slaves N] [--files N] [--pool N] [--max-connections N] [--runs N] [--dir DIR]
            mirrorsync-bench probe  [--files N] [--mib N] [--runs N] [--dir DIR]
+           mirrorsync-bench status [--projects N] [--runs N] [--requests N]
     """
 
 func report(_ body: () async throws -> Int32) async -> Never {
@@ -71,6 +73,7 @@ case "atomic": await report { try await atomicBenchmark(parseOptions(arguments.d
 case "fanout": await report { try await fanoutBenchmark(parseOptions(arguments.dropFirst(2))) }
 case "fanout1000": await report { try await fanout1000Benchmark(parseOptions(arguments.dropFirst(2))) }
 case "probe": await report { try await probeBenchmark(parseOptions(arguments.dropFirst(2))) }
+case "status": await report { try await statusBenchmark(parseOptions(arguments.dropFirst(2))) }
 default:
     print(usage)
     exit(2)

@@ -24,7 +24,7 @@ extension AgentAPI {
     /// leaves no series behind and a restart loses none.
     func metricsText() async -> String {
         let projects = await scheduler.projectStates()
-        let site = await self.site?.status()
+        let site = await self.site?.status(states: projects)
         return metrics.render() + AlertMetrics.render(projects: projects, site: site)
     }
 }

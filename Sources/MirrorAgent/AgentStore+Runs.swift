@@ -144,17 +144,38 @@ extension AgentStore {
         try firstRevisionTimes(after: [project: [revision]])[project]?[revision]
     }
 
-    /// `firstRevisionTime` for every project and revision in `wanted`, in one read: a site with a thousand projects
-    /// behind asks once, not a thousand times.
+    /// `firstRevisionTime` for every project and revision in `wanted`, in one read and a statement per 500 of them: a
+    /// site with a thousand projects behind asks once, not a thousand times.
+    ///
+    /// A project's revisions grow with its runs' ids (each success makes the next; a project's runs go when it does),
+    /// so the first revision after R is made by the first run, after the last one at R or before, that made one. Each
+    /// is found from the newest run backwards, through the runs since R alone: a copy a few revisions behind costs a
+    /// few rows, not the project's whole history (`MIN(endedAt) ... WHERE revision > R` read every run kept, 200 a
+    /// project, for every copy behind).
     public func firstRevisionTimes(after wanted: [String: Set<Int>]) throws(StoreError) -> [String: [Int: Date]] {
-        try read("read the revisions of \(wanted.count) projects") { db in
-            let statement = try db.cachedStatement(
-                sql: "SELECT MIN(endedAt) FROM run WHERE project = ? AND revision > ?")
+        let pairs = wanted.flatMap { project, revisions in revisions.map { (project, $0) } }
+        return try read("read the revisions of \(wanted.count) projects") { db in
             var out: [String: [Int: Date]] = [:]
-            for (project, revisions) in wanted {
-                for revision in revisions {
-                    let value = try DatabaseValue.fetchOne(statement, arguments: [project, revision]) ?? .null
-                    if let since = Self.date(value) { out[project, default: [:]][revision] = since }
+            var start = 0
+            while start < pairs.count {
+                let chunk = pairs[start..<min(pairs.count, start + 500)]
+                start = chunk.endIndex
+                let values = Array(repeating: "(?, ?)", count: chunk.count).joined(separator: ", ")
+                let sql = """
+                    WITH wanted(project, revision) AS (VALUES \(values))
+                    SELECT wanted.project, wanted.revision, (
+                        SELECT endedAt FROM run
+                        WHERE run.project = wanted.project AND run.revision > wanted.revision AND run.id > COALESCE((
+                            SELECT id FROM run AS before
+                            WHERE before.project = wanted.project AND before.revision <= wanted.revision
+                            ORDER BY before.id DESC LIMIT 1), 0)
+                        ORDER BY run.id LIMIT 1)
+                    FROM wanted
+                    """
+                var arguments = StatementArguments()
+                for (project, revision) in chunk { arguments += [project, revision] }
+                for row in try Row.fetchAll(db, sql: sql, arguments: arguments) {
+                    if let since = Self.date(row[2]) { out[row[0], default: [:]][row[1]] = since }
                 }
             }
             return out

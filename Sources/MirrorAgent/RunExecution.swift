@@ -80,8 +80,11 @@ struct RunExecution: Sendable {
                 metadata: [
                     "attempt": "\(attempts)", "retryIn": "\(Int(delay))s", "reason": "\(outcome.message)",
                 ])
-            await scheduler.attemptFailed(record, outcome: outcome, attempts: attempts)
-            do { try await clock.sleep(for: delay) } catch {
+            await scheduler.attemptFailed(record, outcome: outcome, attempts: attempts, retryIn: delay)
+            do {
+                try await clock.sleep(for: delay)
+                await scheduler.retryStarts(record)
+            } catch {
                 outcome = SyncOutcome(
                     result: .cancelled, reason: "cancelled",
                     message: "stopped while waiting to retry: \(outcome.message)")

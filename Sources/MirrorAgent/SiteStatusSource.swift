@@ -52,7 +52,9 @@ final class SiteStatusSource: Sendable {
         return answers
     }
 
-    func status() async -> SiteStatus {
+    /// The site's status; `states`, the scheduler's project states when the caller has just read them (`GET /metrics`
+    /// renders both), so that they are not gathered twice.
+    func status(states known: [String: ProjectState]? = nil) async -> SiteStatus {
         let (settings, _) = await scheduler.currentSettings()
         let slaves = settings?.slaves ?? [:]
         let tiers = settings?.tiers ?? [:]
@@ -60,7 +62,8 @@ final class SiteStatusSource: Sendable {
         let now = clock.now()
         scheduler.slaves.markSeen(answers.filter { $0.value == nil }.map(\.key))
         let (seen, reports) = scheduler.slaves.all()
-        let states = await scheduler.projectStates()
+        let states: [String: ProjectState]
+        if let known { states = known } else { states = await scheduler.projectStates() }
         // Where each slave stands on each project, and how long since the master made the first revision it lacks.
         var behindSince: [String: Set<Int>] = [:]
         for (name, state) in states {
@@ -94,7 +97,7 @@ final class SiteStatusSource: Sendable {
             projects[name] = SiteProject(
                 revision: state.status.revision, activity: state.status.activity, lastRun: state.status.lastRun,
                 lastSuccessAt: state.status.lastSuccessAt, nextRunAt: state.status.nextRunAt, slaves: copies,
-                sizeBytes: state.status.sizeBytes, stuck: state.status.stuck)
+                sizeBytes: state.status.sizeBytes, stuck: state.status.stuck, retry: state.status.retry)
         }
         return SiteStatus(
             name: name, generatedAt: now, rsyncd: await supervisor.status, slaves: health, projects: projects)

@@ -16,12 +16,20 @@ public struct SlaveRecords: Sendable {
     let logger: Logger
     /// When each slave was last seen, and when that was last written to the store.
     let sightings = Sightings()
+    /// Every slave's last report on every project, as the store holds them: read from it once, then kept in step by
+    /// `put`, the only writer of reports.
+    let reports = Reports()
 
     /// A slave's sighting is written to the store at most this often; `all()` reads the newer one from memory.
     static let writeEvery: TimeInterval = 10
 
     final class Sightings: Sendable {
         let times = Mutex<[String: (seen: Date, written: Date)]>([:])
+    }
+
+    /// The reports by slave and project; nil until first read.
+    final class Reports: Sendable {
+        let table = Mutex<[String: [String: (report: SlaveReport, at: Date)]]?>(nil)
     }
 
     init(store: AgentStore, clock: any AgentClock, logger: Logger) {
@@ -35,6 +43,8 @@ public struct SlaveRecords: Sendable {
         let now = clock.now()
         do { try store.putReport(report, at: now) } catch { throw SchedulerError(error) }
         sightings.times.withLock { $0[report.slave] = (now, now) }
+        // After the store: a first read that comes between the two finds the report there, and this sets it again.
+        reports.table.withLock { $0?[report.slave, default: [:]][report.project] = (report, now) }
     }
 
     /// Marks slaves as seen now: they answered the master. Each answer was a store transaction of its own, with its
@@ -66,12 +76,20 @@ public struct SlaveRecords: Sendable {
     }
 
     /// What the master knows of its slaves: when each last answered, and each one's last report on each project.
+    ///
+    /// The reports come from memory: each status read (every `GET /metrics`, `/v1/status` and page) decoded every
+    /// report's JSON from the store, 2,000 of them for a thousand projects on two slaves.
     public func all() -> (seen: [String: Date], reports: [String: [String: (report: SlaveReport, at: Date)]]) {
         var seen = (try? store.lastSeen()) ?? [:]
         for (slave, times) in sightings.times.withLock({ $0 }) where seen[slave].map({ $0 < times.seen }) ?? true {
             seen[slave] = times.seen
         }
-        return (seen, (try? store.reports()) ?? [:])
+        // Read under the lock, once: a report put meanwhile waits, and lands in what was read.
+        let kept = reports.table.withLock { table in
+            if table == nil, let read = try? store.reports() { table = read }
+            return table ?? [:]
+        }
+        return (seen, kept)
     }
 
     /// For each project and revision, when the master made the first revision after it: how long a slave at that

@@ -20,16 +20,18 @@ extension AgentAPI {
             let states = await api.scheduler.projectStates()
             // Without the token (publicStatus), the public's view: no message, stderr, hook or log (PublicView).
             let shown = api.credentials.authorisesOperator(request) ? status : PublicView.status(status)
-            return Self.htmlResponse(StatusPage.site(shown, states: states, now: site.clock.now()))
+            let title = await api.siteTitle()
+            return Self.htmlResponse(StatusPage.site(shown, states: states, title: title, now: site.clock.now()))
         }
         router.get("/projects/:name") { request, context in
             guard let site = api.site else { throw APIError.masterOnly("/projects/{name}") }
             let name = context.parameters.get("name") ?? ""
             // Only the named project's state is read; its runs come from the store (the one in progress as it is).
             guard (try? ObjectName.validate(name)) != nil, let state = await api.scheduler.projectStates()[name] else {
-                return Self.htmlResponse(StatusPage.notFound(name, siteName: api.name), status: .notFound)
+                return Self.htmlResponse(StatusPage.notFound(name, siteName: await api.siteTitle()), status: .notFound)
             }
             let status = await site.status()
+            let title = await api.siteTitle()
             let runs: [RunRecord]
             do throws(SchedulerError) { runs = try await api.scheduler.runs(name, limit: StatusPage.runsShown) } catch {
                 throw APIError(error)
@@ -38,7 +40,7 @@ extension AgentAPI {
                 // The public's page: each run's class, not its message, stderr, hook, log lines or a link to a log it may not read.
                 return Self.htmlResponse(
                     StatusPage.project(
-                        name, siteName: status.name, state: PublicView.state(state),
+                        name, siteName: title, master: status.name, state: PublicView.state(state),
                         site: PublicView.status(status).projects[name], slaves: status.slaves,
                         runs: runs.map { PublicView.run($0) }, showsLogs: false, now: site.clock.now()))
             }
@@ -57,9 +59,14 @@ extension AgentAPI {
             }.value
             return Self.htmlResponse(
                 StatusPage.project(
-                    name, siteName: status.name, state: state, site: status.projects[name],
+                    name, siteName: title, master: status.name, state: state, site: status.projects[name],
                     slaves: status.slaves, runs: runs, logTails: tails, now: site.clock.now()))
         }
+    }
+
+    /// The site's name for its pages: mirrors.d's `site:` as the master's settings carry it, else the agent's name.
+    func siteTitle() async -> String {
+        StatusPage.title(site: await scheduler.currentSettings().settings?.site, master: name)
     }
 
     /// The last `count` lines of a file, read from its end (at most 16 KiB); nil when it cannot be read.

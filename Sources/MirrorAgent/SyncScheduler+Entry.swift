@@ -56,6 +56,8 @@ extension SyncScheduler {
         var task: Task<Void, Never>
         /// On a slave, the master's revision this pull brings.
         var pulling: Int?
+        /// Between two attempts: when the next starts, and why the last failed.
+        var retry: RetryWait?
     }
 
     /// One project as the scheduler holds it: its spec, what it has done, and what runs or waits.

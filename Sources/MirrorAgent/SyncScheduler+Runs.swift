@@ -25,18 +25,30 @@ extension SyncScheduler {
 
     /// A failed attempt that will be retried: while the run waits, its record (`GET .../runs/{id}`) shows the attempts so
     /// far and the last one's exit code, reason, message and rsync's last lines, so that it says why it is not done yet.
-    func attemptFailed(_ record: RunRecord, outcome: SyncOutcome, attempts: Int) {
+    /// Until the next attempt starts (`retryIn` seconds from now) the project's activity is `retrying`.
+    func attemptFailed(_ record: RunRecord, outcome: SyncOutcome, attempts: Int, retryIn delay: TimeInterval) {
         guard var entry = entries[record.project], var running = entry.running, running.record.id == record.id else {
             return
         }
+        let now = clock.now()
         running.record.attempts = attempts
         running.record.exitCode = outcome.exitCode
         running.record.reason = outcome.reason
         running.record.message = outcome.message
         running.record.stderrTail = outcome.stderrTail
+        running.retry = RetryWait(
+            at: now.addingTimeInterval(delay), failedAt: now, attempts: attempts, reason: outcome.reason,
+            message: outcome.message)
         entry.running = running
         entries[record.project] = entry
         activities[record.id]?.note("attempt \(attempts) failed: \(outcome.message); it is tried again")
+    }
+
+    /// The wait is over: the next attempt starts, and the project is `running` again.
+    func retryStarts(_ record: RunRecord) {
+        guard entries[record.project]?.running?.record.id == record.id, entries[record.project]?.running?.retry != nil
+        else { return }
+        entries[record.project]?.running?.retry = nil
     }
 
     /// Records the end of a run; returns it as stored, with the project's spec and revision now, and the settings.

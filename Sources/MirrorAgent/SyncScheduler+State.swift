@@ -48,14 +48,14 @@ extension SyncScheduler {
     func projectState(_ name: String, _ entry: Entry) -> ProjectState {
         let activity: ProjectStatus.Activity =
             entry.running != nil
-            ? .running
+            ? (entry.running?.retry != nil ? .retrying : .running)
             : entry.queued != nil ? .queued : entry.spec.suspended ? .suspended : .idle
         let status = ProjectStatus(
             activity: activity, revision: entry.revision, lastRun: entry.lastRun,
             lastSuccessAt: entry.lastSuccessAt, nextRunAt: due(name, entry).flatMap { $0 == .distantPast ? nil : $0 },
             currentRunID: entry.running?.record.id ?? entry.queued?.id, lastStartedAt: entry.lastStartAt,
             lastEndedAt: entry.lastEndAt, sizeBytes: entry.syncedBytes, addedAt: entry.addedAt,
-            stuck: entry.failures.flatMap { $0.isStuck ? $0 : nil })
+            stuck: entry.failures.flatMap { $0.isStuck ? $0 : nil }, retry: entry.running?.retry)
         return ProjectState(spec: entry.spec, generation: entry.generation, status: status, managed: entry.managed)
     }
 

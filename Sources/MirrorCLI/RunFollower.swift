@@ -83,7 +83,7 @@ struct ProgressDisplay {
         drawn = false
     }
 
-    /// `run 7 of debian: running, pass 1: 12 files, 3.4M of 10.2M bytes (34%)`.
+    /// `run 7 of debian: running, pass 1: 12 files, 3.40 MiB of 10.2 MiB (34%)`.
     static func describe(_ run: RunRecord) -> String {
         var text = "run \(run.id) of \(run.project): \(run.state.rawValue)"
         if run.attempts > 1 || (run.attempts == 1 && run.reason != nil) {
@@ -93,12 +93,11 @@ struct ProgressDisplay {
         text +=
             ", pass \(progress.pass): \(progress.files) file\(progress.files == 1 ? "" : "s"), \(SizeText.human(progress.bytes))"
         if let total = progress.bytesTotal { text += " of \(SizeText.human(total))" }
-        text += " bytes"
         if let percent = progress.percent { text += " (\(percent)%)" }
         return text
     }
 
-    /// `[##########--------------------]  34%  3.4M of 10.2M bytes, 12 files`.
+    /// `[##########--------------------]  34%  pass 1: 3.40 MiB of 10.2 MiB, 12 files`.
     static func bar(_ run: RunRecord, width: Int) -> String {
         guard let progress = run.progress else { return "run \(run.id) of \(run.project): \(run.state.rawValue)" }
         let percent = min(100, max(0, progress.percent ?? 0))
@@ -106,6 +105,6 @@ struct ProgressDisplay {
         let total = progress.bytesTotal.map { " of " + SizeText.human($0) } ?? ""
         return "[" + String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled) + "] "
             + String(repeating: " ", count: 3 - String(percent).count) + "\(percent)%  pass \(progress.pass): "
-            + "\(SizeText.human(progress.bytes))\(total) bytes, \(progress.files) file\(progress.files == 1 ? "" : "s")"
+            + "\(SizeText.human(progress.bytes))\(total), \(progress.files) file\(progress.files == 1 ? "" : "s")"
     }
 }

@@ -27,6 +27,8 @@ struct StatusRow: Codable, Sendable {
     var stuck: FailureStreak?
     /// A slave in a tier: the hops it pulls through, the master first.
     var chain: [String]? = nil
+    /// While its run waits to retry (activity `retrying`): when the next attempt starts, and why the last failed.
+    var retry: RetryWait?
 }
 
 struct StatusReport: Codable, Sendable {
@@ -97,7 +99,7 @@ struct StatusCommand: AsyncParsableCommand {
                         lastSuccessAt: status.lastSuccessAt, age: age, nextRunAt: status.nextRunAt,
                         sizeBytes: status.sizeBytes, stale: stale,
                         failed: status.lastRun?.result == .failed, stuck: status.stuck,
-                        chain: agent.settings.chain.isEmpty ? nil : agent.settings.chain))
+                        chain: agent.settings.chain.isEmpty ? nil : agent.settings.chain, retry: status.retry))
             }
         }
         return StatusReport(rows: rows, unreachable: unreachable, sharedToken: shared)
@@ -126,7 +128,8 @@ struct StatusCommand: AsyncParsableCommand {
         var rows = [header]
         for row in report.rows {
             let next =
-                row.nextRunAt.map { "in " + span(Int($0.timeIntervalSince(now))) }
+                row.retry.map { "retry in " + span(Int($0.at.timeIntervalSince(now))) }
+                ?? row.nextRunAt.map { "in " + span(Int($0.timeIntervalSince(now))) }
                 ?? (row.activity == .idle ? "now" : "-")
             rows.append([
                 row.failed ? "!" : row.stale ? "~" : "",

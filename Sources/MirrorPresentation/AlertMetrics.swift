@@ -117,10 +117,22 @@ public enum AlertMetrics {
             }
         }
 
-        /// Label values as the format wants them: backslash, quote and newline escaped.
+        /// Label values as the format wants them: backslash, quote and newline escaped. Names (of projects, slaves)
+        /// have none, and are returned as they are: Foundation's `replacingOccurrences`, three per value, was most of
+        /// a scrape's time at 1,000 projects on two slaves.
         static func escape(_ value: String) -> String {
-            value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-                .replacingOccurrences(of: "\n", with: "\\n")
+            guard value.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == 10 })
+            else { return value }
+            var out = ""
+            for character in value.unicodeScalars {
+                switch character {
+                case "\\": out += "\\\\"
+                case "\"": out += "\\\""
+                case "\n": out += "\\n"
+                default: out.unicodeScalars.append(character)
+                }
+            }
+            return out
         }
 
         /// Whole numbers without a fraction or an exponent (a Unix time stays exact); others as Swift writes them.

@@ -4,7 +4,7 @@ import MirrorCore
 // The cells of the site's table and of a project's hosts, and the summary at the top of the site's page.
 
 extension HTMLWriter {
-    mutating func resultCell(_ run: RunRecord?, mark: ProjectMark) {
+    mutating func resultCell(_ run: RunRecord?, mark: ProjectMark, now: Date) {
         raw(mark.failed ? "<td class=\"bad\"" : "<td")
         if let message = run?.message, !message.isEmpty {
             raw(" title=\"")
@@ -32,12 +32,26 @@ extension HTMLWriter {
         }
         if mark.activity == .running { raw(" <span class=\"tag run\">syncing</span>") }
         if mark.activity == .queued { raw(" <span class=\"tag run\">queued</span>") }
+        if mark.activity == .retrying { retryTag(mark.retry, now: now) }
         raw("</td>")
+    }
+
+    /// A run waiting to retry: the tag, and why on hover.
+    mutating func retryTag(_ retry: RetryWait?, now: Date) {
+        raw(" <span class=\"tag warn\"")
+        if let retry {
+            raw(" title=\"")
+            text(StatusPage.retryText(retry, now: now) + (retry.message.map { ": " + $0 } ?? ""))
+            raw("\"")
+        }
+        raw(">retrying</span>")
     }
 
     mutating func nextRunCell(_ project: SiteProject, suspended: Bool, now: Date) {
         raw("<td>")
-        text(StatusPage.nextRunText(project.nextRunAt, activity: project.activity, suspended: suspended, now: now))
+        text(
+            StatusPage.nextRunText(
+                project.nextRunAt, activity: project.activity, retry: project.retry, suspended: suspended, now: now))
         raw("</td>")
     }
 

@@ -37,7 +37,7 @@ extension HTMLWriter {
             counts.append(
                 "\(files) file\(files == 1 ? "" : "s") transferred" + (run.filesTotal.map { " of \($0)" } ?? ""))
         }
-        if let bytes = run.bytesTransferred { counts.append(SizeText.human(bytes) + " bytes transferred") }
+        if let bytes = run.bytesTransferred { counts.append(SizeText.human(bytes) + " transferred") }
         if let deleted = run.filesDeleted, deleted > 0 { counts.append("\(deleted) deleted") }
         if let total = run.bytesTotal { counts.append("tree " + SizeText.human(total)) }
         if !counts.isEmpty {

@@ -64,10 +64,11 @@ struct RunStanding {
 
 /// mirrorz's `status` of a project: one main token, then auxiliary ones, each a letter and Unix seconds.
 ///
-/// Main: `P` suspended; `Y<start>` syncing; `F<end>` the last run that succeeded or failed failed; `S<end>` it
-/// succeeded; `D` a first run queued or not yet run; `U` nothing to tell (only stopped or interrupted runs).
-/// Auxiliary: `O<end of the last success>` after `Y` or `F`; `X<next run>` when one is scheduled; `N<added>` for a
-/// project that has never synced.
+/// Main: `P` suspended; `Y<start>` syncing; `F<end>` the last run that succeeded or failed failed, or the run waits to
+/// retry after a failed attempt (`F<that attempt's end>`, its retry's time in `X`); `S<end>` it succeeded; `D` pending:
+/// the project has never synced and its last run did not fail (none yet, one queued, or only stopped ones).
+/// Auxiliary: `O<end of the last success>` after `Y` or `F`; `X<next run>` when one is scheduled (the next attempt
+/// while waiting to retry); `N<added>` for a project that has never synced.
 public enum MirrorzStatus {
     public static func of(_ status: ProjectStatus) -> String {
         let standing = RunStanding(status: status)
@@ -78,19 +79,21 @@ public enum MirrorzStatus {
         switch status.activity {
         case .suspended: out = "P"
         case .running: out = token("Y", status.lastStartedAt)
+        case .retrying: out = token("F", status.retry?.failedAt ?? standing.lastEnded)
         case .idle, .queued:
             if standing.failedLast {
                 out = token("F", standing.lastEnded)
             } else if let success = status.lastSuccessAt {
                 out = token("S", success)
-            } else if status.activity == .queued || status.lastRun == nil {
-                out = "D"
             } else {
-                out = "U"
+                out = "D"
             }
         }
         if let success = status.lastSuccessAt, out.hasPrefix("Y") || out.hasPrefix("F") { out += token("O", success) }
-        if status.activity != .suspended, let next = status.nextRunAt { out += token("X", next) }
+        if let next = status.activity == .retrying ? status.retry?.at : status.nextRunAt, status.activity != .suspended
+        {
+            out += token("X", next)
+        }
         if status.lastSuccessAt == nil, let added = status.addedAt { out += token("N", added) }
         return out
     }
@@ -166,6 +169,8 @@ public struct MirrorzDocument: Codable, Sendable, Hashable {
         public var help: String?
         public var upstream: String?
         public var size: String?
+        /// True for a suspended project (mirrorz's `mirrors.disable`); absent otherwise.
+        public var disable: Bool?
     }
 
     /// The document of a site and the projects its master holds, by name.
@@ -177,7 +182,8 @@ public struct MirrorzDocument: Codable, Sendable, Hashable {
             return Mirror(
                 cname: project.spec.cname ?? name, desc: project.spec.desc, url: "/" + path,
                 status: MirrorzStatus.of(project.status), help: project.spec.help,
-                upstream: ShownUpstream.of(project.spec), size: project.status.sizeBytes.map(SizeText.human))
+                upstream: ShownUpstream.of(project.spec), size: project.status.sizeBytes.map(SizeText.human),
+                disable: project.spec.suspended ? true : nil)
         }
         return MirrorzDocument(version: formatVersion, site: Site(site), info: [], mirrors: mirrors)
     }
@@ -187,7 +193,9 @@ public struct MirrorzDocument: Codable, Sendable, Hashable {
 public struct TunasyncJob: Codable, Sendable, Hashable {
     public var name: String
     public var isMaster: Bool
-    /// `none`, `failed`, `success`, `syncing` or `paused` (tunasync's `pre-syncing` and `disabled` do not occur).
+    /// `none`, `failed`, `success`, `syncing` or `paused` (tunasync's `pre-syncing` and `disabled` do not occur). A run
+    /// waiting to retry is `failed`, as tunasync's own worker reports a job between its attempts, with the next
+    /// attempt's time in `next_schedule` and the failed attempt's end in `last_ended`.
     public var status: String
     /// The end of the last success.
     public var lastUpdate: String
@@ -217,6 +225,7 @@ public struct TunasyncJob: Codable, Sendable, Hashable {
         switch status.activity {
         case .suspended: return "paused"
         case .running: return "syncing"
+        case .retrying: return "failed"
         case .idle, .queued: return standing.failedLast ? "failed" : status.lastSuccessAt != nil ? "success" : "none"
         }
     }
@@ -228,14 +237,15 @@ public struct TunasyncJob: Codable, Sendable, Hashable {
         return projects.keys.sorted().map { name in
             let project = projects[name]!
             let status = project.status
-            let ended = RunStanding(status: status).lastEnded
+            let ended = status.retry?.failedAt ?? RunStanding(status: status).lastEnded
+            let next = status.retry?.at ?? status.nextRunAt
             return TunasyncJob(
                 name: name, isMaster: true, status: Self.status(status),
                 lastUpdate: text(status.lastSuccessAt), lastUpdateTs: FormatTime.tunasyncStamp(status.lastSuccessAt),
                 lastStarted: text(status.lastStartedAt), lastStartedTs: FormatTime.tunasyncStamp(status.lastStartedAt),
                 lastEnded: text(ended), lastEndedTs: FormatTime.tunasyncStamp(ended),
-                nextSchedule: text(status.nextRunAt), nextScheduleTs: FormatTime.tunasyncStamp(status.nextRunAt),
-                upstream: ShownUpstream.of(project.spec), size: status.sizeBytes.map(SizeText.human) ?? "unknown")
+                nextSchedule: text(next), nextScheduleTs: FormatTime.tunasyncStamp(next),
+                upstream: ShownUpstream.of(project.spec), size: status.sizeBytes.map(SizeText.rsync) ?? "unknown")
         }
     }
 }

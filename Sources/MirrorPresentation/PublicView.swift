@@ -49,10 +49,20 @@ public enum PublicView {
 
     public static func run(_ run: RunRecord?) -> RunRecord? { run.map { Self.run($0) } }
 
+    /// A wait to retry as the public sees it: when, and the failed attempt's class, not its message.
+    public static func retry(_ retry: RetryWait?) -> RetryWait? {
+        retry.map {
+            var shown = $0
+            shown.message = failureClass(reason: $0.reason, result: .failed)
+            return shown
+        }
+    }
+
     /// A project's state with its last run as the public sees it; its spec is the master's to show (`ShownUpstream`).
     public static func state(_ state: ProjectState) -> ProjectState {
         var shown = state
         shown.status.lastRun = run(state.status.lastRun)
+        shown.status.retry = retry(state.status.retry)
         return shown
     }
 
@@ -69,6 +79,7 @@ public enum PublicView {
         shown.projects = status.projects.mapValues { project in
             var project = project
             project.lastRun = run(project.lastRun)
+            project.retry = retry(project.retry)
             project.slaves = project.slaves.mapValues { copy in
                 var copy = copy
                 copy.message = failureClass(reason: copy.reason, result: copy.result)
@@ -91,7 +102,7 @@ public enum PublicView {
                     SiteProject(
                         revision: state.status.revision, activity: state.status.activity, lastRun: state.status.lastRun,
                         lastSuccessAt: state.status.lastSuccessAt, nextRunAt: state.status.nextRunAt, slaves: [:],
-                        sizeBytes: state.status.sizeBytes)
+                        sizeBytes: state.status.sizeBytes, retry: state.status.retry)
                 }))
     }
 }

@@ -11,6 +11,8 @@ struct ProjectMark {
     var activity: ProjectStatus.Activity
     /// Its runs keep failing with one cause.
     var stuck: FailureStreak?
+    /// Its run waits to retry after a failed attempt.
+    var retry: RetryWait?
     var bad: Bool { failed || stale }
 
     init(_ project: SiteProject?, state: ProjectState?, now: Date) {
@@ -20,6 +22,7 @@ struct ProjectMark {
         suspended = state?.spec.suspended ?? false
         activity = project?.activity ?? status?.activity ?? .idle
         stuck = project?.stuck ?? status?.stuck
+        retry = activity == .retrying ? project?.retry ?? status?.retry : nil
     }
 }
 

@@ -3,9 +3,10 @@ import MirrorCore
 
 extension StatusPage {
     /// `GET /projects/{name}`: the project's spec in brief, its copy on every host, and its last runs, newest first,
-    /// each with its message and the tail of its output.
+    /// each with its message and the tail of its output. `siteName` heads it (`StatusPage.title`); `master` names the
+    /// master's row of the hosts (`siteName` when nil).
     public static func project(
-        _ name: String, siteName: String, state: ProjectState, site project: SiteProject?,
+        _ name: String, siteName: String, master: String? = nil, state: ProjectState, site project: SiteProject?,
         slaves: [SlaveHealth], runs: [RunRecord], logTails: [Int64: [String]] = [:], showsLogs: Bool = true,
         now: Date
     ) -> String {
@@ -31,6 +32,7 @@ extension StatusPage {
             page.text(status.activity == .running ? "syncing" : "queued")
             page.raw("</span>")
         }
+        if status.activity == .retrying { page.retryTag(mark.retry, now: now) }
         page.raw("</h1></header>\n<dl>")
         func item(_ term: String, _ body: (inout HTMLWriter) -> Void) {
             page.raw("<dt>")
@@ -44,8 +46,17 @@ extension StatusPage {
         item("Interval") { $0.text(intervalText(spec.interval)) }
         item("Revision") { $0.text(String(status.revision)) }
         item("Last success") { $0.ago(status.lastSuccessAt, now: now) }
+        if let retry = mark.retry {
+            item("Retrying") {
+                $0.text(retryText(retry, now: now))
+                if let message = retry.message, !message.isEmpty { $0.text(": " + message) }
+            }
+        }
         item("Next run") {
-            $0.text(nextRunText(status.nextRunAt, activity: status.activity, suspended: spec.suspended, now: now))
+            $0.text(
+                nextRunText(
+                    status.nextRunAt, activity: status.activity, retry: status.retry, suspended: spec.suspended,
+                    now: now))
         }
         item("Size") { $0.text(status.sizeBytes.map(SizeText.human) ?? "–") }
         page.raw("</dl>\n")
@@ -56,12 +67,12 @@ extension StatusPage {
         page.raw("<th>Result</th><th>Reported</th><th>Message</th></tr></thead><tbody>\n")
         page.raw(mark.bad ? "<tr class=\"bad\">" : "<tr>")
         page.raw("<th scope=\"row\">")
-        page.text(siteName)
-        if siteName != "master" { page.raw(" <span class=\"muted\">master</span>") }
+        page.text(master ?? siteName)
+        if (master ?? siteName) != "master" { page.raw(" <span class=\"muted\">master</span>") }
         page.raw("</th><td class=\"n\">")
         page.text(String(status.revision))
         page.raw("</td><td>–</td>")
-        page.resultCell(status.lastRun, mark: mark)
+        page.resultCell(status.lastRun, mark: mark, now: now)
         page.agoCell(status.lastRun?.endedAt, now: now)
         page.raw("<td class=\"msg\">")
         page.text(status.lastRun?.message ?? "")

@@ -2,8 +2,11 @@ import Foundation
 import MirrorCore
 
 extension StatusPage {
-    /// `GET /`: the site's hosts, then one row per project with the master's copy and one column per slave.
-    public static func site(_ status: SiteStatus, states: [String: ProjectState], now: Date) -> String {
+    /// `GET /`: the site's hosts, then one row per project with the master's copy and one column per slave. Headed
+    /// `title` (`StatusPage.title`: the site's name), else the master's name.
+    public static func site(_ status: SiteStatus, states: [String: ProjectState], title: String? = nil, now: Date)
+        -> String
+    {
         let names = status.projects.keys.sorted()
         // A slave that a project names but the settings no longer list still gets its column.
         var columns = status.slaves.map(\.name)
@@ -33,7 +36,7 @@ extension StatusPage {
             rows.raw("<td class=\"n\">")
             rows.text(String(project.revision))
             rows.raw("</td>")
-            rows.resultCell(project.lastRun, mark: mark)
+            rows.resultCell(project.lastRun, mark: mark, now: now)
             rows.agoCell(project.lastRun?.endedAt, now: now)
             rows.agoCell(project.lastSuccessAt, now: now, bad: mark.stale)
             rows.nextRunCell(project, suspended: mark.suspended, now: now)
@@ -53,9 +56,9 @@ extension StatusPage {
         }
 
         var page = HTMLWriter(capacity: rows.out.utf8.count + 4096)
-        page.head(title: status.name, parent: "")
+        page.head(title: title ?? status.name, parent: "")
         page.raw("<header><h1>")
-        page.text(status.name)
+        page.text(title ?? status.name)
         page.raw("</h1><p class=\"muted\">")
         page.text("\(names.count) project\(names.count == 1 ? "" : "s") on \(status.slaves.count + 1) hosts · as of ")
         page.time(status.generatedAt)

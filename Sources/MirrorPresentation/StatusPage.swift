@@ -55,13 +55,32 @@ public enum StatusPage {
         "\(copy.behind) behind" + (copy.lagSeconds > 0 ? " · " + span(copy.lagSeconds) : "")
     }
 
-    static func nextRunText(_ next: Date?, activity: ProjectStatus.Activity, suspended: Bool, now: Date) -> String {
+    /// The site's name as its pages head it: mirrors.d's `site:` (its `name`, else its `abbr`), else the master's name.
+    public static func title(site: SiteSpec?, master: String) -> String { site.map { $0.name ?? $0.abbr } ?? master }
+
+    static func nextRunText(
+        _ next: Date?, activity: ProjectStatus.Activity, retry: RetryWait?, suspended: Bool, now: Date
+    )
+        -> String
+    {
         if suspended { return "suspended" }
         if activity == .running { return "syncing" }
         if activity == .queued { return "queued" }
+        if activity == .retrying, let at = retry?.at { return "retry " + dueText(at, now: now) }
         guard let next else { return "–" }
-        let seconds = next.timeIntervalSince(now)
+        return dueText(next, now: now)
+    }
+
+    /// `due`, or `in 3m`.
+    static func dueText(_ date: Date, now: Date) -> String {
+        let seconds = date.timeIntervalSince(now)
         return seconds <= 0 ? "due" : "in " + span(seconds)
+    }
+
+    /// Why a run waits, and until when: `attempt 1 failed (rsync-exit-10); the next in 45s`.
+    static func retryText(_ retry: RetryWait, now: Date) -> String {
+        "attempt \(retry.attempts) failed" + (retry.reason.map { " (\($0))" } ?? "") + "; the next "
+            + (retry.at > now ? "in " + span(retry.at.timeIntervalSince(now)) : "is due")
     }
 
     /// A length of time in its two largest units: `45s`, `12m`, `3h 20m`, `2d 4h`.

@@ -84,7 +84,7 @@ struct FormatsLiveTests {
         let bytes = try #require(status.sizeBytes)
         // rsync counts the hard link's file again and the symlink as its target's length ("pool/0").
         #expect(bytes == 41 * 4096 + 6)
-        #expect(SizeText.human(bytes) == (try Self.rsyncHumanSize(upstream)))
+        #expect(SizeText.rsync(bytes) == (try Self.rsyncHumanSize(upstream)))
         let publicMirrorz = try await agent.request("GET", "/mirrorz.json", token: .some(nil))
         #expect(publicMirrorz.status == 200)
         var mirrorz = try publicMirrorz.decode(Mirrorz.self)
@@ -100,7 +100,7 @@ struct FormatsLiveTests {
         #expect(mirror.status == "S\(success)X\(try #require(Self.unix(status.nextRunAt)))")
         #expect(mirror.status == MirrorzStatus.of(status))
         var job = try #require(try await agent.request("GET", "/jobs", token: .some(nil)).decode([Job].self).first)
-        #expect(job.name == "debian" && job.is_master && job.status == "success" && job.size == SizeText.human(bytes))
+        #expect(job.name == "debian" && job.is_master && job.status == "success" && job.size == SizeText.rsync(bytes))
         #expect(job.last_update_ts == success && job.last_ended_ts == success)
         #expect(
             job.last_started_ts == Self.unix(first.startedAt) && job.next_schedule_ts == Self.unix(status.nextRunAt))

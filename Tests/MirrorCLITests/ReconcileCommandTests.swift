@@ -203,6 +203,37 @@ struct StatusTableTests {
         #expect(table.contains("slave ftp2 (via ftp1)  linux"), "\(table)")
         #expect(!table.contains("slave ftp1 (via"), "\(table)")
     }
+
+    @Test("a run waiting to retry: its state retrying, its next run the retry's, its size as every surface writes it")
+    func retrying() throws {
+        let yaml = """
+            master: { api: "http://127.0.0.1:7070", tokenFile: /etc/token, root: /srv/mirror }
+            intervals: { hourly: { every: 1h } }
+            upstreams: { up: { url: "rsync://example.org/pub/" } }
+            projects: { linux: { upstream: up, interval: hourly } }
+            """
+        let desired = DesiredAgent.all(
+            from: try DesiredStateLoader().load(files: [("a.yaml", Array(yaml.utf8))], directory: "mirrors.d").state)
+        let now = Date(timeIntervalSince1970: floor(Date().timeIntervalSince1970))  // as the wire carries times
+        let retry = RetryWait(at: now.addingTimeInterval(90), failedAt: now, attempts: 1, reason: "rsync-exit-10")
+        let projects = desired[0].projects.mapValues { spec in
+            ProjectState(
+                spec: spec, generation: Generation.of(spec),
+                status: ProjectStatus(activity: .retrying, revision: 2, sizeBytes: 1_635_778, retry: retry),
+                managed: true)
+        }
+        // Through the wire, as the reconciler reads it: written running with retry, read back as retrying.
+        let state = try APICoding.decoder().decode(
+            AgentState.self,
+            from: try APICoding.encoder().encode(
+                AgentState(
+                    role: .master, name: "master", bootID: "b", version: "v", settings: desired[0].settings,
+                    settingsGeneration: nil, projects: projects)))
+        let report = StatusCommand.report(desired: desired, observed: ["master": .state(state)], now: now)
+        #expect(report.rows.map(\.activity) == [.retrying] && report.rows.first?.retry == retry)
+        let table = StatusCommand.table(report, now: now)
+        #expect(table.contains("  retrying  ") && table.contains("1.56 MiB  retry in 1m"), "\(table)")
+    }
 }
 
 /// `scratch/token`, holding `cli-token` with mode 0600: the token of the agents these tests run.

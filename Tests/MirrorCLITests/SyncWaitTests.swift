@@ -49,10 +49,10 @@ struct SyncWaitTests {
                 record(
                     .running,
                     RunProgress(bytes: 3_400_000, files: 12, percent: 34, filesTotal: 40, bytesTotal: 10_000_000)))
-                == "run 7 of linux: running, pass 1: 12 files, 3.40M of 10.00M bytes (34%)")
+                == "run 7 of linux: running, pass 1: 12 files, 3.24 MiB of 9.54 MiB (34%)")
         #expect(
             ProgressDisplay.bar(record(.running, RunProgress(bytes: 10, files: 1, percent: 50)), width: 10)
-                == "[#####-----]  50%  pass 1: 10 bytes, 1 file")
+                == "[#####-----]  50%  pass 1: 10 B, 1 file")
     }
 
     @Test(
@@ -101,7 +101,7 @@ struct SyncWaitTests {
         try Tree.generate(at: upstream, files: 30, bytes: 80_000, seed: 1)
         let slow = try await live(["sync", "linux", dir, "--wait"])
         #expect(slow.status == 0 && slow.stdout.contains(": success"), "\(slow.stdout)\(slow.stderr)")
-        #expect(slow.stderr.contains(": running, pass 1: ") && slow.stderr.contains(" bytes ("), "\(slow.stderr)")
+        #expect(slow.stderr.contains(": running, pass 1: ") && slow.stderr.contains("iB ("), "\(slow.stderr)")
         let shown = try await live(["logs", "linux", dir])
         #expect(
             shown.status == 0 && shown.stdout.contains(">f.st...... pool/")

@@ -1,6 +1,6 @@
 import Foundation
 import MirrorCore
-import MirrorPresentation
+@testable import MirrorPresentation
 import Testing
 
 @Suite("The alert metrics' text (pure)")
@@ -80,5 +80,12 @@ struct AlertMetricsTests {
         var disabled = status
         disabled.rsyncd = RsyncdStatus(state: .disabled)
         #expect(!AlertMetrics.render(projects: [:], site: disabled).contains("mirrorsync_rsyncd_up"))
+    }
+
+    @Test("label values: backslash, quote and newline escaped as the text format wants; names without them as they are")
+    func labelEscaping() {
+        #expect(AlertMetrics.Text.escape("debian-security") == "debian-security")
+        #expect(AlertMetrics.Text.escape("a\\b\"c\nd é") == "a\\\\b\\\"c\\nd é")
+        #expect(AlertMetrics.Text.escape("") == "")
     }
 }

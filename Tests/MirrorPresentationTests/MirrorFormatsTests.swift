@@ -19,6 +19,17 @@ struct MirrorFormatsTests {
             (1_500_000, "1.50M"), (999_994_999, "999.99M"), (1_234_567_890, "1.23G"), (1_500_000_000_000, "1.50T"),
         ] as [(Int64, String)])
     func sizes(_ bytes: Int64, _ text: String) {
+        #expect(SizeText.rsync(bytes) == text)
+    }
+
+    @Test(
+        "sizes as people read them, everywhere else: IEC units, three significant digits",
+        arguments: [
+            (0, "0 B"), (512, "512 B"), (1023, "1023 B"), (1024, "1.00 KiB"), (8602, "8.40 KiB"),
+            (10_235, "10.0 KiB"), (921_600, "900 KiB"), (1_048_100, "1.00 MiB"), (1_635_778, "1.56 MiB"),
+            (16_750_372_454, "15.6 GiB"), (1_500_000_000_000, "1.36 TiB"), (Int64.max, "8.00 EiB"),
+        ] as [(Int64, String)])
+    func humanSizes(_ bytes: Int64, _ text: String) {
         #expect(SizeText.human(bytes) == text)
     }
 
@@ -45,20 +56,26 @@ struct MirrorFormatsTests {
         #expect(FormatTime.tunasyncStamp(nil) == -62_135_596_800)
     }
 
-    /// A status at fixed times: started 1719240002, last success ended 1719150000, next run 1719243919, added 1719000000.
+    /// A status at fixed times: started 1719240002, last success ended 1719150000, next run 1719243919, added 1719000000;
+    /// `.retrying`: its attempt failed at 1719240100 and the next starts at 1719240160.
     static func status(
         _ activity: ProjectStatus.Activity, success: Bool = true, failedAfter: Bool = false, next: Bool = true,
         ran: Bool = true
     ) -> ProjectStatus {
         let successAt = success ? date(1_719_150_000) : nil
         let failedAt = failedAfter ? date(1_719_160_000) : nil
+        let retry =
+            activity == .retrying
+            ? RetryWait(
+                at: date(1_719_240_160), failedAt: date(1_719_240_100), attempts: 1, reason: "rsync-exit-10",
+                message: "rsync exited with 10 (error in socket IO)") : nil
         return ProjectStatus(
             activity: activity, revision: success ? 3 : 0,
             lastRun: ran
                 ? RunRecord(id: 9, project: "p", trigger: .schedule, state: .finished, queuedAt: date(0)) : nil,
             lastSuccessAt: successAt, nextRunAt: next ? date(1_719_243_919) : nil,
             lastStartedAt: date(1_719_240_002), lastEndedAt: failedAt ?? successAt,
-            sizeBytes: success ? 1_500_000_000_000 : nil, addedAt: date(1_719_000_000))
+            sizeBytes: success ? 1_500_000_000_000 : nil, addedAt: date(1_719_000_000), retry: retry)
     }
 
     @Test(
@@ -72,8 +89,13 @@ struct MirrorFormatsTests {
             (status(.idle, success: false, failedAfter: true), "F1719160000X1719243919N1719000000"),
             (status(.suspended), "P"),
             (status(.suspended, success: false), "PN1719000000"),
+            // Never synced, and not failed: pending, with its next run's time when one is scheduled.
             (status(.queued, success: false, next: false, ran: false), "DN1719000000"),
-            (status(.idle, success: false, next: false), "UN1719000000"),
+            (status(.idle, success: false, next: false), "DN1719000000"),
+            (status(.idle, success: false, ran: false), "DX1719243919N1719000000"),
+            // Waiting to retry: the failed attempt's end, the last success, and the next attempt's time.
+            (status(.retrying, next: false), "F1719240100O1719150000X1719240160"),
+            (status(.retrying, success: false), "F1719240100X1719240160N1719000000"),
         ] as [(ProjectStatus, String)])
     func mirrorzStatus(_ status: ProjectStatus, _ expected: String) throws {
         let token = MirrorzStatus.of(status)
@@ -93,6 +115,8 @@ struct MirrorFormatsTests {
             (status(.idle), "success"), (status(.queued), "success"), (status(.running), "syncing"),
             (status(.idle, failedAfter: true), "failed"), (status(.suspended), "paused"),
             (status(.queued, success: false, ran: false), "none"), (status(.idle, success: false), "none"),
+            // Between attempts, as tunasync's worker reports its own jobs between theirs.
+            (status(.retrying), "failed"), (status(.retrying, success: false), "failed"),
         ] as [(ProjectStatus, String)])
     func tunasyncStatus(_ status: ProjectStatus, _ expected: String) {
         #expect(TunasyncJob.status(status) == expected)
@@ -143,20 +167,21 @@ struct MirrorFormatsTests {
                       "cname" : "Debian",
                       "desc" : "The universal operating system",
                       "help" : "/help/debian/",
-                      "size" : "1.50T",
+                      "size" : "1.36 TiB",
                       "status" : "Y1719240002O1719150000",
                       "upstream" : "rsync://rsync.example.org:8873/pub/debian/",
                       "url" : "/debian"
                     },
                     {
                       "cname" : "gnu",
+                      "disable" : true,
                       "status" : "PN1719000000",
                       "upstream" : "rsync://ftp.gnu.org/gnu/",
                       "url" : "/gnu"
                     },
                     {
                       "cname" : "kernel",
-                      "size" : "1.50T",
+                      "size" : "1.36 TiB",
                       "status" : "F1719160000O1719150000X1719243919",
                       "upstream" : "/srv/upstream/kernel",
                       "url" : "/pub/linux"
@@ -285,6 +310,20 @@ struct MirrorFormatsTests {
         // mirror-web tells a last success from a last failure by last_ended_ts == last_update_ts.
         #expect(jobs.first { $0.name == "debian" }.map { $0.lastEndedTs == $0.lastUpdateTs } == true)
         #expect(jobs.first { $0.name == "kernel" }.map { $0.lastEndedTs != $0.lastUpdateTs } == true)
+    }
+
+    @Test("a run waiting to retry in /jobs: failed, ended when its attempt failed, next at its next attempt")
+    func tunasyncRetrying() throws {
+        let spec = AgentProjectSpec(
+            upstream: UpstreamSpec(url: .local(path: "/srv/upstream/kernel")), path: "pub/linux",
+            interval: .every(TimeSpan(seconds: 3600)))
+        let jobs = TunasyncJob.jobs(
+            ["kernel": ProjectState(spec: spec, generation: "g", status: Self.status(.retrying))],
+            timeZone: try #require(TimeZone(identifier: "UTC")))
+        let job = try #require(jobs.first)
+        #expect(job.status == "failed")
+        #expect(job.lastEndedTs == 1_719_240_100 && job.lastEnded == "2024-06-24 14:41:40 +0000")
+        #expect(job.nextScheduleTs == 1_719_240_160 && job.lastUpdateTs == 1_719_150_000)
     }
 
     @Test("the master's settings carry site: through the validator as PUT /v1/settings sends them")

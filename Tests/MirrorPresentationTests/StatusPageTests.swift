@@ -249,7 +249,7 @@ struct StatusPageTests {
             ))
         #expect(html.contains("<article class=\"run\" id=\"run-11\">"))
         #expect(html.range(of: "run-12")!.lowerBound < html.range(of: "run-11")!.lowerBound, "newest first")
-        #expect(html.contains("4 files transferred of 40 · 2.05K bytes transferred · tree 1.50M"))
+        #expect(html.contains("4 files transferred of 40 · 2.00 KiB transferred · tree 1.43 MiB"))
         #expect(
             html.contains("<tr class=\"warn\"><th scope=\"row\">b</th><td class=\"n\">2</td><td>1 behind · 10m</td>"))
         #expect(html.contains("<a href=\"../\">← master</a>"))

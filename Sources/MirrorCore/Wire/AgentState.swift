@@ -2,7 +2,8 @@ import Foundation
 
 /// What a project is doing now.
 public struct ProjectStatus: Codable, Sendable, Hashable {
-    public enum Activity: String, Codable, Sendable { case idle, queued, running, suspended }
+    /// `retrying`: a run between attempts (`retry` says until when); written `running` on the wire (`RetryWait`).
+    public enum Activity: String, Codable, Sendable { case idle, queued, running, retrying, suspended }
 
     public var activity: Activity
     /// Bumped after each successful sync.
@@ -22,11 +23,13 @@ public struct ProjectStatus: Codable, Sendable, Hashable {
     public var addedAt: Date?
     /// Its runs have failed with one cause `FailureStreak.stuckAfter` times or more in a row: retrying will not mend it.
     public var stuck: FailureStreak?
+    /// While the activity is `retrying`: when the next attempt starts, and why the last one failed.
+    public var retry: RetryWait?
 
     public init(
         activity: Activity, revision: Int, lastRun: RunRecord? = nil, lastSuccessAt: Date? = nil,
         nextRunAt: Date? = nil, currentRunID: Int64? = nil, lastStartedAt: Date? = nil, lastEndedAt: Date? = nil,
-        sizeBytes: Int64? = nil, addedAt: Date? = nil, stuck: FailureStreak? = nil
+        sizeBytes: Int64? = nil, addedAt: Date? = nil, stuck: FailureStreak? = nil, retry: RetryWait? = nil
     ) {
         self.activity = activity
         self.revision = revision
@@ -39,6 +42,27 @@ public struct ProjectStatus: Codable, Sendable, Hashable {
         self.sizeBytes = sizeBytes
         self.addedAt = addedAt
         self.stuck = stuck
+        self.retry = retry
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case activity, revision, lastRun, lastSuccessAt, nextRunAt, currentRunID, lastStartedAt, lastEndedAt, sizeBytes
+        case addedAt, stuck, retry
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        (activity, retry) = try Activity.read(c, activity: .activity, retry: .retry)
+        revision = try c.decode(Int.self, forKey: .revision)
+        lastRun = try c.decodeIfPresent(RunRecord.self, forKey: .lastRun)
+        lastSuccessAt = try c.decodeIfPresent(Date.self, forKey: .lastSuccessAt)
+        nextRunAt = try c.decodeIfPresent(Date.self, forKey: .nextRunAt)
+        currentRunID = try c.decodeIfPresent(Int64.self, forKey: .currentRunID)
+        lastStartedAt = try c.decodeIfPresent(Date.self, forKey: .lastStartedAt)
+        lastEndedAt = try c.decodeIfPresent(Date.self, forKey: .lastEndedAt)
+        sizeBytes = try c.decodeIfPresent(Int64.self, forKey: .sizeBytes)
+        addedAt = try c.decodeIfPresent(Date.self, forKey: .addedAt)
+        stuck = try c.decodeIfPresent(FailureStreak.self, forKey: .stuck)
     }
 }
 

@@ -202,10 +202,12 @@ public struct SiteProject: Codable, Sendable, Hashable {
     public var sizeBytes: Int64?
     /// The master's runs of it keep failing with one cause (`ProjectStatus.stuck`).
     public var stuck: FailureStreak?
+    /// While the activity is `retrying`: when the master's next attempt starts (`ProjectStatus.retry`).
+    public var retry: RetryWait?
 
     public init(
         revision: Int, activity: ProjectStatus.Activity, lastRun: RunRecord?, lastSuccessAt: Date?, nextRunAt: Date?,
-        slaves: [String: SlaveCopy], sizeBytes: Int64? = nil, stuck: FailureStreak? = nil
+        slaves: [String: SlaveCopy], sizeBytes: Int64? = nil, stuck: FailureStreak? = nil, retry: RetryWait? = nil
     ) {
         self.revision = revision
         self.activity = activity
@@ -215,6 +217,23 @@ public struct SiteProject: Codable, Sendable, Hashable {
         self.slaves = slaves
         self.sizeBytes = sizeBytes
         self.stuck = stuck
+        self.retry = retry
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case revision, activity, lastRun, lastSuccessAt, nextRunAt, slaves, sizeBytes, stuck, retry
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        revision = try c.decode(Int.self, forKey: .revision)
+        (activity, retry) = try ProjectStatus.Activity.read(c, activity: .activity, retry: .retry)
+        lastRun = try c.decodeIfPresent(RunRecord.self, forKey: .lastRun)
+        lastSuccessAt = try c.decodeIfPresent(Date.self, forKey: .lastSuccessAt)
+        nextRunAt = try c.decodeIfPresent(Date.self, forKey: .nextRunAt)
+        slaves = try c.decode([String: SlaveCopy].self, forKey: .slaves)
+        sizeBytes = try c.decodeIfPresent(Int64.self, forKey: .sizeBytes)
+        stuck = try c.decodeIfPresent(FailureStreak.self, forKey: .stuck)
     }
 }
 
