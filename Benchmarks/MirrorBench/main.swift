@@ -11,6 +11,7 @@
 //   swift run -c release mirrorsync-bench twostage [--files N] [--mib N] [--runs N] [--dir DIR] [--arguments 1]
 //   swift run -c release mirrorsync-bench atomic  [--files N] [--mib N] [--changed SHARE] [--runs N] [--dir DIR]
 //   swift run -c release mirrorsync-bench fanout  [--slaves N] [--files N] [--runs N] [--dir DIR]
+//   swift run -c release mirrorsync-bench incremental [--files N] [--changed SHARE] [--runs N] [--dir DIR]
 import Foundation
 #if canImport(Glibc)
     import Glibc
@@ -39,6 +40,7 @@ let usage = """
            mirrorsync-bench twostage [--files N] [--mib N] [--runs N] [--dir DIR] [--arguments 1]
            mirrorsync-bench atomic [--files N] [--mib N] [--changed SHARE] [--runs N] [--dir DIR]
            mirrorsync-bench fanout [--slaves N] [--files N] [--runs N] [--dir DIR]
+           mirrorsync-bench incremental [--files N] [--changed SHARE] [--runs N] [--dir DIR]
     """
 
 func report(_ body: () async throws -> Int32) async -> Never {
@@ -65,6 +67,7 @@ case "startup": await report { try await startupBenchmark(parseOptions(arguments
 case "twostage": await report { try await twoStageBenchmark(parseOptions(arguments.dropFirst(2))) }
 case "atomic": await report { try await atomicBenchmark(parseOptions(arguments.dropFirst(2))) }
 case "fanout": await report { try await fanoutBenchmark(parseOptions(arguments.dropFirst(2))) }
+case "incremental": await report { try await incrementalBenchmark(parseOptions(arguments.dropFirst(2))) }
 default:
     print(usage)
     exit(2)

@@ -25,6 +25,8 @@ public struct AgentAPI: Sendable {
     let site: SiteStatusSource?
     /// The master's staged pulls (`stage: site`), told of the slaves' first stages.
     let stages: StagedRollouts?
+    /// The master's change lists, read by its slaves' incremental pulls.
+    let changes: ChangeLog?
     /// The long polls and log follows held open now, and their cap (`--max-long-polls`).
     let longPolls: HeldCount
     /// Bodies larger than this are refused with 413: a spec is a few hundred bytes.
@@ -38,9 +40,10 @@ public struct AgentAPI: Sendable {
     init(
         role: AgentRole, name: String, bootID: String, version: String, scheduler: SyncScheduler, metrics: AgentMetrics,
         credentials: AgentCredentials,
-        bounds: PathBounds, site: SiteStatusSource? = nil, stages: StagedRollouts? = nil,
+        bounds: PathBounds, site: SiteStatusSource? = nil, stages: StagedRollouts? = nil, changes: ChangeLog? = nil,
         maxLongPolls: Int = ConnectionLimits().maxLongPolls
     ) {
+        self.changes = changes
         self.longPolls = HeldCount(limit: maxLongPolls)
         self.bounds = bounds
         self.site = site
@@ -243,6 +246,8 @@ public struct AgentAPI: Sendable {
         addStatusPage(to: router)
         // Run logs (AgentAPI+Runs.swift).
         api.addRunLogRoutes(to: router)
+        // The master's change lists, for the slaves' incremental pulls (AgentAPI+Changes.swift).
+        api.addChangeRoutes(to: router)
         return router
     }
 }

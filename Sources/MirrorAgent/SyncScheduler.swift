@@ -54,13 +54,14 @@ public actor SyncScheduler {
         store: AgentStore, role: AgentRole = .master, runner: any SyncRunner, observer: (any RunObserver)? = nil,
         hooks: HookRunner? = nil, clock: any AgentClock = SystemClock(), metrics: AgentMetrics = AgentMetrics(),
         policy: Policy = Policy(),
-        logs: RunLogs? = nil, logger: Logger
+        logs: RunLogs? = nil, changes: ChangeLog? = nil, logger: Logger
     ) throws(StoreError) {
         self.store = store
         self.logs = logs
         self.role = role
         self.execution = RunExecution(
-            runner: runner, observer: observer, hooks: hooks, clock: clock, policy: policy, logger: logger)
+            runner: runner, observer: observer, hooks: hooks, clock: clock, policy: policy, logger: logger,
+            changes: changes)
         self.slaves = SlaveRecords(store: store, clock: clock, logger: logger)
         self.clock = clock
         self.metrics = metrics
@@ -211,6 +212,10 @@ public actor SyncScheduler {
                 project: name, spec: entry.spec, root: settings.root, previousFiles: entry.syncedFiles,
                 masterAPI: settings.master)
             job.stage = stage(of: record, entry)
+            if role == .slave {
+                job.servedRevision = entry.revision
+                job.pullingRevision = entry.wantedRevision
+            }
             let activity = activities[record.id]
             activity?.touch()
             let task = Task { await self.execution.perform(record, job: job, activity: activity, for: self) }
