@@ -27,10 +27,13 @@ extension RsyncProvider {
             verifyEvery: job.verifyEvery, now: started)
         {
         case .full(let why): reason = why
+        case .listed where job.walkWhole: reason = "asked for by hand"
         case .listed(let from, let to, let verify) where verify && job.stage != .whole:
             reason = "verifyEvery has passed since the last full walk (revisions \(from) to \(to))"
         case .listed(let from, let to, let verify):
-            if let lists = await feed.lists(project: job.project, from: from, to: to, masterAPI: masterAPI) {
+            let fetched =
+                from == to ? [] : await feed.lists(project: job.project, from: from, to: to, masterAPI: masterAPI)
+            if let lists = fetched {
                 let union = ChangeUnion(lists)
                 if let tooLarge = PullPlan.after(union, treeEntries: job.previousFiles) {
                     reason = tooLarge
@@ -174,8 +177,10 @@ extension RsyncProvider {
             {
                 if ListedTree.remove(root, item.path), item.kind != .directory { deleted += 1 }
             }
-            // The directories again after the deletions, for their times; the two-stage files last.
-            let second = union.deletions.isEmpty && later.isEmpty ? [] : later + union.directories
+            // The directories again after the deletions, for their times; the two-stage files last, with every
+            // hard-linked file when one of them is (rsync links only among the files of one pass).
+            let linked = later.contains { $0.hardLinked } ? first.filter { $0.hardLinked } : []
+            let second = union.deletions.isEmpty && later.isEmpty ? [] : later + linked + union.directories
             if let failure = await run(second, delayUpdates: false) { return failure }
         }
         var outcome = summary(job, passes, deleted: deleted)

@@ -29,6 +29,8 @@ public struct SyncJob: Sendable, Hashable {
     /// With both, the pull may fetch the master's lists of the changes between them rather than walk the whole tree.
     public var servedRevision = 0
     public var pullingRevision: Int?
+    /// On a slave: the operator asked for this pull (`POST .../sync` without a revision): the whole tree is walked.
+    public var walkWhole = false
 
     public init(
         project: String, source: SyncSource, destination: String, exclude: [String] = [], twoStage: [String] = [],

@@ -215,6 +215,7 @@ public actor SyncScheduler {
             if role == .slave {
                 job.servedRevision = entry.revision
                 job.pullingRevision = entry.wantedRevision
+                job.walkWhole = record.trigger == .request
             }
             let activity = activities[record.id]
             activity?.touch()

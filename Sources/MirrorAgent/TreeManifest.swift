@@ -124,17 +124,26 @@ struct TreeManifest: Sendable, Equatable {
                 j += 1
             }
         }
-        // rsync keeps files hard-linked only among those one pass lists: a listed file's other names come with it.
+        // rsync keeps files hard-linked only among those one pass lists: a listed file's other names come with it, all
+        // marked, so that a pass that brings one of them brings them all.
         let files = touched.filter { $0.kind == .file }
         if !files.isEmpty {
             var groups: [UInt64: [Entry]] = [:]
             for entry in now where entry.kind == .file { groups[entry.inode, default: []].append(entry) }
+            var linked = Set<[UInt8]>()
             var seen = Set(touched.map(\.path))
             for file in files {
                 guard let group = groups[file.inode], group.count > 1 else { continue }
-                for other in group where seen.insert(other.path).inserted {
-                    listed.append(ChangeEntry(.changed, .file, other.path, twoStage: stage(other)))
+                for other in group {
+                    linked.insert(other.path)
+                    if seen.insert(other.path).inserted {
+                        listed.append(ChangeEntry(.changed, .file, other.path, twoStage: stage(other)))
+                    }
                 }
+            }
+            for index in listed.indices where listed[index].operation != .deleted && linked.contains(listed[index].path)
+            {
+                listed[index].hardLinked = true
             }
         }
         return ChangeList(revision: revision, entries: listed)

@@ -90,6 +90,11 @@ struct ListedPullTests {
         }
         #expect(lists[0].entries.first { $0.path == Array("dists/Release".utf8) }?.twoStage == true)
         #expect(lists[0].entries.first { $0.path == Array("same".utf8) }?.twoStage == false)
+        // Both names of the hard-linked file, marked, so that one pass brings them together.
+        #expect(
+            lists[0].entries.filter(\.hardLinked).map { String(decoding: $0.path, as: UTF8.self) }.sorted() == [
+                "hard", "same",
+            ])
         // Nothing changed: an empty list, which still continues the chain.
         await log.record(project: "p", revision: 3, tree: tree, twoStage: [])
         #expect(await log.lists(project: "p", from: 1, to: 3)?.last?.entries == [])

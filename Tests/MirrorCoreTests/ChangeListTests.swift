@@ -30,10 +30,12 @@ struct ChangeListTests {
                 ChangeEntry(.created, .file, Array("dists".utf8), twoStage: true),
                 ChangeEntry(.created, .symlink, Array("-x y".utf8) + [0x0A, 0xC3, 0x28]),
                 ChangeEntry(.changed, .file, Array("a/ b".utf8)),
+                ChangeEntry(.created, .file, Array("Release".utf8), twoStage: true, hardLinked: true),
             ])
         #expect(list.text.split(separator: "\n").first == "m d 1 .")
+        #expect(list.text.split(separator: "\n").last == "c f 2h Release")
         #expect(try ChangeList.parse(list.text, revision: 7) == list)
-        for bad in ["x f 1 a", "c q 1 a", "c f 3 a", "c f 1", "c f 1 bad\\name"] {
+        for bad in ["x f 1 a", "c q 1 a", "c f 3 a", "c f h1 a", "c f 1", "c f 1 bad\\name"] {
             #expect(throws: ValueError.self, "\(bad)") { try ChangeList.parse(bad + "\n", revision: 1) }
         }
         let response = ChangesResponse(project: "p", from: 6, to: 7, lists: [list])

@@ -6,6 +6,7 @@ public struct ChangeUnion: Sendable, Hashable {
         public var path: [UInt8]
         public var kind: ChangeEntry.Kind
         public var twoStage: Bool
+        public var hardLinked = false
     }
 
     /// Paths present at N that changed since M, with every parent directory of a listed path (created or deleted),
@@ -31,15 +32,19 @@ public struct ChangeUnion: Sendable, Hashable {
         var present: [[UInt8]: Item] = [:]
         var gone: [Item] = []
         for (path, entry) in last {
-            let item = Item(path: path, kind: entry.kind, twoStage: entry.twoStage)
+            let item = Item(path: path, kind: entry.kind, twoStage: entry.twoStage, hardLinked: entry.hardLinked)
             if entry.operation == .deleted { gone.append(item) } else { present[path] = item }
         }
-        // Every parent of a listed path: its time changes with what it holds, and rsync creates it if it is missing.
+        // Every parent of a listed path that is there at N: its time changes with what it holds, and rsync creates it
+        // if it is missing.
+        let deleted = Set(gone.map(\.path))
         for path in Array(present.keys) + gone.map(\.path) {
             var parent = path
             while let slash = parent.lastIndex(of: UInt8(ascii: "/")) {
                 parent = Array(parent[..<slash])
-                if present[parent] == nil { present[parent] = Item(path: parent, kind: .directory, twoStage: false) }
+                if present[parent] == nil, !deleted.contains(parent) {
+                    present[parent] = Item(path: parent, kind: .directory, twoStage: false)
+                }
             }
             if !path.isEmpty, present[[]] == nil { present[[]] = Item(path: [], kind: .directory, twoStage: false) }
         }
@@ -74,7 +79,8 @@ public enum PullPlan {
     ) -> Before {
         guard served > 0 else { return .full(reason: "the first pull") }
         guard let pulling else { return .full(reason: "no revision of the master's was named") }
-        guard pulling > served else { return .full(reason: "revision \(pulling) is not newer than \(served)") }
+        // The same revision again (a trigger that came after its catch-up, the interval): nothing to fetch.
+        guard pulling >= served else { return .full(reason: "revision \(pulling) is older than \(served)") }
         let every = TimeInterval((verifyEvery ?? TreeSpec.defaultVerifyEvery).seconds)
         let verify = lastFullWalk.map { now.timeIntervalSince($0) >= every } ?? true
         return .listed(from: served, to: pulling, verify: verify)

@@ -53,29 +53,38 @@ public struct ChangeEntry: Sendable, Hashable {
     public var path: [UInt8]
     /// Whether the path matches one of the project's `twoStage` patterns: it lands after every other.
     public var twoStage: Bool
+    /// A file with other names in the tree (hard links), each of them listed with it: rsync links only files that
+    /// one pass lists, so a pass that brings one brings them all.
+    public var hardLinked: Bool
 
-    public init(_ operation: Operation, _ kind: Kind, _ path: [UInt8], twoStage: Bool = false) {
+    public init(
+        _ operation: Operation, _ kind: Kind, _ path: [UInt8], twoStage: Bool = false, hardLinked: Bool = false
+    ) {
         self.operation = operation
         self.kind = kind
         self.path = path
         self.twoStage = twoStage
+        self.hardLinked = hardLinked
     }
 
     /// `OP TYPE STAGE PATH`: one letter each (`c`reated, `m` for changed, `d`eleted; `f`ile, `d`irectory,
-    /// `s`ymlink; `2` for a two-stage file, `1` otherwise), the path escaped (`PathEscaping`), `.` for the top.
+    /// `s`ymlink; `2` for a two-stage file, `1` otherwise, followed by `h` for a hard-linked file), the path escaped
+    /// (`PathEscaping`), `.` for the top.
     public var line: String {
-        "\(operation.letter) \(kind.letter) \(twoStage ? "2" : "1") \(path.isEmpty ? "." : PathEscaping.escape(path))"
+        "\(operation.letter) \(kind.letter) \(twoStage ? "2" : "1")\(hardLinked ? "h" : "") "
+            + (path.isEmpty ? "." : PathEscaping.escape(path))
     }
 
     public init(line: Substring) throws(ValueError) {
         let parts = line.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: false)
         guard parts.count == 4, let op = Operation.allCases.first(where: { String($0.letter) == parts[0] }),
-            let kind = Kind.allCases.first(where: { String($0.letter) == parts[1] }), parts[2] == "1" || parts[2] == "2"
+            let kind = Kind.allCases.first(where: { String($0.letter) == parts[1] }),
+            ["1", "2", "1h", "2h"].contains(parts[2])
         else {
             throw ValueError("'\(line.prefix(80))' is not OP TYPE STAGE PATH")
         }
         let path: [UInt8] = parts[3] == "." ? [] : try PathEscaping.unescape(parts[3])
-        self.init(op, kind, path, twoStage: parts[2] == "2")
+        self.init(op, kind, path, twoStage: parts[2].hasPrefix("2"), hardLinked: parts[2].hasSuffix("h"))
     }
 }
 
