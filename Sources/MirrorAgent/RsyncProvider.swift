@@ -54,7 +54,7 @@ public struct RsyncProvider: SyncProvider {
     }
 
     public func transfer(_ job: SyncJob, into mode: TransferMode, context: TransferContext) async -> SyncOutcome {
-        let (activity, logger) = (context.activity, context.logger)
+        let logger = context.logger
         // A spec stored before the policy narrowed (`--copy-links` was once allowed) is held to today's policy.
         for option in job.rsyncOptions {
             do throws(ValueError) { try RsyncPolicy.checkOption(option) } catch {

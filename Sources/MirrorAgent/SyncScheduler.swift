@@ -219,7 +219,8 @@ public actor SyncScheduler {
             }
             let activity = activities[record.id]
             activity?.touch()
-            let task = Task { await self.execution.perform(record, job: job, activity: activity, for: self) }
+            let started = job
+            let task = Task { await self.execution.perform(record, job: started, activity: activity, for: self) }
             entry.running = Running(
                 record: record, task: task, pulling: role == .slave ? entry.wantedRevision ?? entry.revision : nil)
             entry.queued = nil
