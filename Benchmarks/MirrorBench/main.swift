@@ -14,6 +14,7 @@
 //   swift run -c release mirrorsync-bench fanout1000 [--slaves N] [--files N] [--pool N] [--max-connections N] [--runs N] [--dir DIR]
 //   swift run -c release mirrorsync-bench probe   [--files N] [--mib N] [--runs N] [--dir DIR]
 //   swift run -c release mirrorsync-bench status  [--projects N] [--runs N] [--requests N]
+//   swift run -c release mirrorsync-bench incremental [--files N] [--changed SHARE] [--runs N] [--dir DIR]
 import Foundation
 #if canImport(Glibc)
     import Glibc
@@ -45,6 +46,7 @@ let usage = """
            mirrorsync-bench fanout1000 [--slaves N] [--files N] [--pool N] [--max-connections N] [--runs N] [--dir DIR]
            mirrorsync-bench probe  [--files N] [--mib N] [--runs N] [--dir DIR]
            mirrorsync-bench status [--projects N] [--runs N] [--requests N]
+           mirrorsync-bench incremental [--files N] [--changed SHARE] [--runs N] [--dir DIR]
     """
 
 func report(_ body: () async throws -> Int32) async -> Never {
@@ -74,6 +76,7 @@ case "fanout": await report { try await fanoutBenchmark(parseOptions(arguments.d
 case "fanout1000": await report { try await fanout1000Benchmark(parseOptions(arguments.dropFirst(2))) }
 case "probe": await report { try await probeBenchmark(parseOptions(arguments.dropFirst(2))) }
 case "status": await report { try await statusBenchmark(parseOptions(arguments.dropFirst(2))) }
+case "incremental": await report { try await incrementalBenchmark(parseOptions(arguments.dropFirst(2))) }
 default:
     print(usage)
     exit(2)

@@ -27,6 +27,8 @@ public struct AgentAPI: Sendable {
     let stages: StagedRollouts?
     /// On a slave, its part in a tier: the routes of the master's it serves to the slaves that pull from it.
     let hop: TierHop?
+    /// The master's change lists, read by its slaves' incremental pulls.
+    let changes: ChangeLog?
     /// The long polls and log follows held open now, and their cap (`--max-long-polls`).
     let longPolls: HeldCount
     /// Bodies larger than this are refused with 413: a spec is a few hundred bytes.
@@ -40,10 +42,11 @@ public struct AgentAPI: Sendable {
     init(
         role: AgentRole, name: String, bootID: String, version: String, scheduler: SyncScheduler, metrics: AgentMetrics,
         credentials: AgentCredentials,
-        bounds: PathBounds, site: SiteStatusSource? = nil, stages: StagedRollouts? = nil,
+        bounds: PathBounds, site: SiteStatusSource? = nil, stages: StagedRollouts? = nil, changes: ChangeLog? = nil,
         maxLongPolls: Int = ConnectionLimits().maxLongPolls, hop: TierHop? = nil
     ) {
         self.hop = hop
+        self.changes = changes
         self.longPolls = HeldCount(limit: maxLongPolls)
         self.bounds = bounds
         self.site = site
@@ -250,6 +253,8 @@ public struct AgentAPI: Sendable {
         addStatusPage(to: router)
         // Run logs (AgentAPI+Runs.swift).
         api.addRunLogRoutes(to: router)
+        // The master's change lists, for the slaves' incremental pulls (AgentAPI+Changes.swift).
+        api.addChangeRoutes(to: router)
         return router
     }
 }

@@ -71,8 +71,8 @@ enum Caller {
 extension CredentialRole {
     /// Whether this credential may make a call of `method` to `path` on an agent of `agent`'s role. The operator and
     /// a shared token may make every call; the master, on a slave, the trigger (`POST /v1/projects/{name}/sync`);
-    /// a slave, on the master (or on the slave it pulls from, in a tier), its report, its rsync credential and the
-    /// revisions (which report and which credential are the routes' to check).
+    /// a slave, on the master (or on the slave it pulls from, in a tier), its report, its rsync credential, the
+    /// revisions and a project's changes (which report, which credential and which project are the routes' to check).
     func may(_ method: String, _ path: String, on agent: AgentRole) -> Bool {
         switch (self, agent) {
         case (.operator, _), (.shared, _): return true
@@ -84,7 +84,14 @@ extension CredentialRole {
         case (.slave, .master), (.slave, .slave):
             return (method == "POST" && path == "/v1/reports")
                 || (method == "GET" && (path == "/v1/rsyncd/credential" || path == "/v1/revisions"))
+                || (method == "GET" && Self.isChanges(path))
         case (.master, .master): return false
         }
+    }
+
+    /// `/v1/projects/{name}/changes`.
+    static func isChanges(_ path: String) -> Bool {
+        let parts = path.split(separator: "/")
+        return parts.count == 4 && parts[0] == "v1" && parts[1] == "projects" && parts[3] == "changes"
     }
 }

@@ -94,7 +94,8 @@ public final class AgentDaemon: Sendable {
                     "\(ExecAllowlist.flag) \(given) is refused: \(overlap), where files arrive from upstream")
             }
         }
-        metrics = AgentMetrics()
+        let metrics = AgentMetrics()
+        self.metrics = metrics
         // The scheduler, once it is made, holds the settings that say how each peer is reached (its CA, or insecure).
         let made = SchedulerSlot()
         let transport: @Sendable (String) async -> AgentTransport = { api in
@@ -106,10 +107,17 @@ public final class AgentDaemon: Sendable {
             options.role == .slave
             ? MasterCredential(file: options.stateDirectory + "/master-rsync.secret", peers: peers, token: tokenText)
             : nil
+        // A slave pulls by the master's change lists where they pay (RsyncProvider+Listed.swift).
+        let changeFeed =
+            options.role == .slave
+            ? MasterChangeFeed(
+                peers: peers, directory: options.stateDirectory + "/pulls", metrics: metrics, clock: clock,
+                logger: logger)
+            : nil
         var treeRunner = TreeRunner.rsync(
             clock: clock, siteCredentials: siteCredentials,
             host: options.role == .master ? "master" : "slave \(options.name)", bounds: bounds,
-            traceHost: options.traceHost, creator: "mirrorsync \(options.version)")
+            traceHost: options.traceHost, creator: "mirrorsync \(options.version)", changeFeed: changeFeed)
         // The master also runs upstreams that are programs, each inside --allow-exec; a slave pulls by rsync alone.
         if options.role == .master {
             treeRunner.providers.append(
@@ -145,6 +153,8 @@ public final class AgentDaemon: Sendable {
                 }
                 unreachable.set(stages)
                 let notifyChanged = WakeSignal()
+                // What each revision changed, for the slaves' incremental pulls (ChangeLog.swift).
+                let changes = ChangeLog(directory: options.stateDirectory + "/changes", logger: logger)
                 scheduler = try SyncScheduler(
                     store: store, role: .master, runner: runner,
                     observer: NotifyingObserver(
@@ -152,7 +162,8 @@ public final class AgentDaemon: Sendable {
                     hooks: hooks,
                     prober: UpstreamProber(
                         rsync: RsyncProvider(), scratchDirectory: options.stateDirectory + "/probes", bounds: bounds),
-                    clock: clock, metrics: metrics, policy: options.policy, logs: logs, logger: logger)
+                    clock: clock, metrics: metrics, policy: options.policy, logs: logs, changes: changes, logger: logger
+                )
                 made.set(scheduler)
                 let supervisor = try RsyncDaemonSupervisor(
                     stateDirectory: options.stateDirectory, scheduler: scheduler,
@@ -177,7 +188,7 @@ public final class AgentDaemon: Sendable {
                 api = AgentAPI(
                     role: .master, name: options.name, bootID: bootID, version: options.version, scheduler: scheduler,
                     metrics: metrics, credentials: credentials, bounds: bounds, site: site, stages: stages,
-                    maxLongPolls: options.limits.maxLongPolls)
+                    changes: changes, maxLongPolls: options.limits.maxLongPolls)
             case .slave:
                 let reports = Courier<ReportDelivery>(clock: clock, retryBase: options.peerRetryBase, logger: logger) {
                     _, delivery throws(PeerError) in

@@ -51,6 +51,12 @@ public final class AgentMetrics: Sendable {
             Double(bytes))
     }
 
+    /// A full walk of a slave's tree found what its change lists had not said (`ChangeFeed.drift`).
+    public func recordDrift(of project: String) {
+        Counter(label: "mirrorsync_project_drift_total", dimensions: [("project", project)], factory: factory)
+            .increment()
+    }
+
     /// Runs in progress, and projects held.
     public func set(running: Int, projects: Int) {
         Gauge(label: "mirrorsync_runs_in_progress", factory: factory).record(running)

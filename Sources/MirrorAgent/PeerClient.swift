@@ -49,6 +49,15 @@ public struct PeerClient: Sendable {
         try decode(RevisionsResponse.self, try await call("GET", masterAPI, "/v1/revisions"), from: masterAPI)
     }
 
+    /// What revisions `from`+1 through `to` of `project` changed, as the master lists them.
+    public func changes(_ masterAPI: String, project: String, from: Int, to: Int) async throws(PeerError)
+        -> ChangesResponse
+    {
+        try decode(
+            ChangesResponse.self,
+            try await call("GET", masterAPI, "/v1/projects/\(project)/changes?from=\(from)&to=\(to)"), from: masterAPI)
+    }
+
     public func credential(_ masterAPI: String) async throws(PeerError) -> RsyncCredential {
         try decode(RsyncCredential.self, try await call("GET", masterAPI, "/v1/rsyncd/credential"), from: masterAPI)
     }

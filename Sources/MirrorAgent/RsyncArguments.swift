@@ -19,6 +19,10 @@ public enum RsyncArguments {
         /// Builds a new revision in an empty directory (`publish: atomic`): everything in one pass, the files
         /// unchanged since `linkDest` (the served revision) hard-linked from it rather than copied.
         case build(linkDest: String?)
+        /// A slave's incremental pull: only the paths in `filesFrom` (NUL-separated, relative to the source's top), each
+        /// read whole whatever its size and time (`--ignore-times`: a file rewritten with its old size and time is
+        /// still brought), directories without what they hold; with `delayUpdates`, all land together at the end.
+        case listed(filesFrom: String, delayUpdates: Bool)
     }
 
     /// What every pass uses: archive mode with hard links, never following links out of the tree, whole
@@ -51,6 +55,11 @@ public enum RsyncArguments {
         case .build(let linkDest):
             // Nothing reads the directory until it is published: no deletions (it starts empty), no delayed updates.
             if let linkDest { args.append("--link-dest=\(linkDest)") }
+        case .listed(let filesFrom, let delayUpdates):
+            // --files-from with --recursive would walk every directory listed: the list says what to bring.
+            args.removeAll { $0 == "--recursive" }
+            args += ["--files-from=\(filesFrom)", "--from0", "--ignore-times"]
+            if delayUpdates { args.append("--delay-updates") }
         }
         if job.source.isDaemon && !job.rsyncOptions.contains(where: { $0.hasPrefix("--contimeout=") }) {
             args.append("--contimeout=60")
@@ -80,6 +89,8 @@ public struct RsyncReport: Sendable, Hashable {
     public var directories: Int?
     public var filesTransferred: Int?
     public var filesDeleted: Int?
+    /// Entries of any type this side made ("Number of created files").
+    public var filesCreated: Int?
     public var bytesTransferred: Int64?
     /// The size of every file listed, in bytes ("Total file size"): the tree's size once the pass has succeeded.
     public var bytesTotal: Int64?
@@ -111,6 +122,8 @@ public struct RsyncReport: Sendable, Hashable {
             directories = rest.range(of: "dir: ").map { number(rest[$0.upperBound...]).map(Int.init) ?? 0 } ?? 0
         } else if line.hasPrefix("Number of regular files transferred: ") {
             filesTransferred = number(line.dropFirst("Number of regular files transferred: ".count)).map(Int.init)
+        } else if line.hasPrefix("Number of created files: ") {
+            filesCreated = number(line.dropFirst("Number of created files: ".count)).map(Int.init)
         } else if line.hasPrefix("Number of deleted files: ") {
             filesDeleted = number(line.dropFirst("Number of deleted files: ".count)).map(Int.init)
         } else if line.hasPrefix("Total file size: ") {

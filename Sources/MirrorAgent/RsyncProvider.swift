@@ -19,15 +19,18 @@ public struct RsyncProvider: SyncProvider {
     public var terminationGrace: Duration
     /// Where the site's credential comes from, for jobs whose source is the master's module (a slave's).
     public var siteCredentials: (any SiteCredentials)?
+    /// Where a slave's pulls get the master's change lists (RsyncProvider+Listed.swift); nil walks every time.
+    public var changeFeed: (any ChangeFeed)?
 
     public init(
         executable: String = "rsync", stderrTailLines: Int = 20, terminationGrace: Duration = .seconds(5),
-        siteCredentials: (any SiteCredentials)? = nil
+        siteCredentials: (any SiteCredentials)? = nil, changeFeed: (any ChangeFeed)? = nil
     ) {
         self.executable = executable
         self.stderrTailLines = stderrTailLines
         self.terminationGrace = terminationGrace
         self.siteCredentials = siteCredentials
+        self.changeFeed = changeFeed
     }
 
     /// One rsync process, as it ended.
@@ -51,7 +54,7 @@ public struct RsyncProvider: SyncProvider {
     }
 
     public func transfer(_ job: SyncJob, into mode: TransferMode, context: TransferContext) async -> SyncOutcome {
-        let (activity, logger) = (context.activity, context.logger)
+        let logger = context.logger
         // A spec stored before the policy narrowed (`--copy-links` was once allowed) is held to today's policy.
         for option in job.rsyncOptions {
             do throws(ValueError) { try RsyncPolicy.checkOption(option) } catch {
@@ -73,10 +76,10 @@ public struct RsyncProvider: SyncProvider {
             }
         }
         var outcome: SyncOutcome
-        switch mode {
-        case .inPlace: outcome = await passes(job, password: password, activity: activity, logger: logger)
-        case .build(let linkDest):
-            outcome = await build(job, linkDest: linkDest, password: password, activity: activity, logger: logger)
+        if case .masterModule(_, let masterAPI?) = job.source, let changeFeed {
+            outcome = await pull(job, into: mode, password: password, masterAPI: masterAPI, feed: changeFeed, context)
+        } else {
+            outcome = await walk(job, into: mode, password: password, context)
         }
         // The master's daemon refused the site's credential: say so, and ask the master again before the next pull.
         if case .masterModule = job.source, outcome.result == .failed,
@@ -91,6 +94,19 @@ public struct RsyncProvider: SyncProvider {
         }
         if let waited, waited.retries > 0 { outcome.message += "; " + waited.summary }
         return outcome
+    }
+
+    /// The whole tree: in place, rsync's passes; building, one pass against the served revision.
+    func walk(_ job: SyncJob, into mode: TransferMode, password: String?, _ context: TransferContext) async
+        -> SyncOutcome
+    {
+        switch mode {
+        case .inPlace:
+            return await passes(job, password: password, activity: context.activity, logger: context.logger)
+        case .build(let linkDest):
+            return await build(
+                job, linkDest: linkDest, password: password, activity: context.activity, logger: context.logger)
+        }
     }
 
     /// One pass into the new revision's empty directory, the unchanged files hard-linked from `linkDest`.
@@ -211,6 +227,7 @@ public struct RsyncProvider: SyncProvider {
             bytesTotal: bytesTotal, stderrTail: last.stderrTail)
         outcome.passSeconds = passes.map(\.seconds)
         outcome.bytesReceived = passes.compactMap(\.report.bytesReceived).reduce(0, +)
+        outcome.filesCreated = passes.compactMap(\.report.filesCreated).reduce(0, +)
         return outcome
     }
 

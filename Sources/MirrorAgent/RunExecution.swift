@@ -26,6 +26,8 @@ struct RunExecution: Sendable {
     let clock: any AgentClock
     let policy: SyncScheduler.Policy
     let logger: Logger
+    /// On the master: where each revision's change list is recorded, before the slaves are told of it.
+    var changes: ChangeLog? = nil
 
     /// Runs `record` of `scheduler`, over every attempt it is allowed.
     func perform(
@@ -90,6 +92,14 @@ struct RunExecution: Sendable {
                     message: "stopped while waiting to retry: \(outcome.message)")
                 break
             }
+        }
+        // On the master, the revision's list is kept before the revision is counted: a slave that learns of it (its
+        // trigger, its catch-up) finds the list there.
+        if let changes, outcome.result.isSuccess, record.trigger != .firstStage,
+            let target = await scheduler.listing(record.project)
+        {
+            await changes.record(
+                project: record.project, revision: target.revision, tree: target.tree, twoStage: target.twoStage)
         }
         let (run, project, settings) = await scheduler.finished(
             record, outcome: outcome, attempts: attempts, probed: probed)

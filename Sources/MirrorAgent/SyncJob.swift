@@ -33,6 +33,12 @@ public struct SyncJob: Sendable, Hashable {
     /// Whether the run first looks for the upstream's own `Archive-Update-in-Progress-*` and waits it out: set by the
     /// runner for a traced tree.
     public var upstreamBusy: UpstreamBusy?
+    /// On a slave: the master's revision it serves now (0: none yet), and the one this pull brings (nil: not named).
+    /// With both, the pull may fetch the master's lists of the changes between them rather than walk the whole tree.
+    public var servedRevision = 0
+    public var pullingRevision: Int?
+    /// On a slave: the operator asked for this pull (`POST .../sync` without a revision): the whole tree is walked.
+    public var walkWhole = false
 
     public init(
         project: String, source: SyncSource, destination: String, exclude: [String] = [], twoStage: [String] = [],
@@ -141,6 +147,9 @@ public struct SyncOutcome: Sendable, Hashable {
     public var retryable: Bool
     /// After a first stage: the most files its second stage may delete, as the first pass counted and the cap allows.
     public var deletionLimit: Int?
+    /// Entries rsync made, summed over the passes: with the files transferred and deleted, what a full walk that
+    /// checks an incremental pull counts as drift.
+    public var filesCreated: Int?
 
     public init(
         result: RunResult, exitCode: Int? = nil, reason: String? = nil, message: String, filesTransferred: Int? = nil,

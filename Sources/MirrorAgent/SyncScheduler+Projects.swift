@@ -60,6 +60,8 @@ extension SyncScheduler {
             await running.task.value
         }
         if let queued = entry.queued { activities.removeValue(forKey: queued.id)?.end() }
+        // The master's change lists go with the project: one put again under the name starts from revision 0.
+        await execution.changes?.forget(name)
         if purge, let root = settings?.root {
             // Out of the way at once (a rename, so that a project put again under the name starts afresh), then
             // deleted off the actor: a mirror's tree can take minutes to delete.

@@ -18,6 +18,13 @@ extension SyncScheduler {
     /// The master's revision of every project it holds.
     public func revisions() -> [String: Int] { entries.mapValues(\.revision) }
 
+    /// On the master, for a run of `name` that succeeded and is not yet recorded: the revision it becomes, its tree and
+    /// its two-stage patterns, for its change list.
+    func listing(_ name: String) -> (revision: Int, tree: String, twoStage: [String])? {
+        guard role == .master, let entry = entries[name], let root = settings?.root else { return nil }
+        return (entry.revision + 1, root + "/" + entry.spec.path, entry.spec.twoStage)
+    }
+
     public func run(_ id: Int64) throws(SchedulerError) -> RunRecord? {
         for entry in entries.values {
             if let running = entry.running, running.record.id == id {

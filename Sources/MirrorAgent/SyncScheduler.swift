@@ -65,14 +65,14 @@ public actor SyncScheduler {
         hooks: HookRunner? = nil, prober: (any UpstreamProbing)? = nil, clock: any AgentClock = SystemClock(),
         metrics: AgentMetrics = AgentMetrics(),
         policy: Policy = Policy(),
-        logs: RunLogs? = nil, logger: Logger
+        logs: RunLogs? = nil, changes: ChangeLog? = nil, logger: Logger
     ) throws(StoreError) {
         self.store = store
         self.logs = logs
         self.role = role
         self.execution = RunExecution(
             runner: runner, observer: observer, hooks: hooks, prober: prober, clock: clock, policy: policy,
-            logger: logger)
+            logger: logger, changes: changes)
         self.slaves = SlaveRecords(store: store, clock: clock, logger: logger)
         self.notifications = NotificationRecords(store: store)
         self.clock = clock
@@ -228,11 +228,17 @@ public actor SyncScheduler {
             job.stage = stage(of: record, entry)
             job.traceInfo = settings.trace
             job.trigger = record.trigger
+            if role == .slave {
+                job.servedRevision = entry.revision
+                job.pullingRevision = entry.wantedRevision
+                job.walkWhole = record.trigger == .request
+            }
             let probe = probePlan(entry, trigger: record.trigger, now: now)
             let activity = activities[record.id]
             activity?.touch()
+            let started = job
             let task = Task {
-                await self.execution.perform(record, job: job, probe: probe, activity: activity, for: self)
+                await self.execution.perform(record, job: started, probe: probe, activity: activity, for: self)
             }
             entry.running = Running(
                 record: record, task: task, pulling: role == .slave ? entry.wantedRevision ?? entry.revision : nil)

@@ -44,11 +44,11 @@ public struct TreeRunner: SyncRunner {
         executable: String = "rsync", clock: any AgentClock = SystemClock(), stderrTailLines: Int = 20,
         terminationGrace: Duration = .seconds(5), siteCredentials: (any SiteCredentials)? = nil,
         host: String = "this host", bounds: PathBounds? = nil, traceHost: String? = nil,
-        creator: String = "mirrorsync"
+        creator: String = "mirrorsync", changeFeed: (any ChangeFeed)? = nil
     ) -> TreeRunner {
         let rsync = RsyncProvider(
             executable: executable, stderrTailLines: stderrTailLines, terminationGrace: terminationGrace,
-            siteCredentials: siteCredentials)
+            siteCredentials: siteCredentials, changeFeed: changeFeed)
         return TreeRunner(
             providers: [rsync], clock: clock, host: host, bounds: bounds, traceHost: traceHost, creator: creator)
     }

@@ -74,6 +74,37 @@ struct ScopedAuthTests {
         await agent.stop()
     }
 
+    @Test("on the master: a project's change lists are read by the operator and by the slaves that serve it only")
+    func changes() async throws {
+        let scratch = Scratch("scoped-changes")
+        let file = try Self.acceptFile(
+            scratch,
+            [
+                (.operator, Self.operatorToken), (.master, Self.masterToken), (.slave("www"), Self.wwwToken),
+                (.slave("ftp"), "ftp-token"),
+            ])
+        let agent = try await AgentHarness(acceptFile: file)
+        let spec = try APICoding.encoder().encode(
+            AgentProjectSpec(
+                upstream: UpstreamSpec(url: try UpstreamLocation.parse(agent.scratch.path + "/up")),
+                interval: .every(TimeSpan(seconds: 3600)), tree: TreeSpec(path: "p"), slaves: ["www"]))
+        #expect(try await agent.request("PUT", "/v1/projects/p", body: spec, token: Self.operatorToken).status == 201)
+        let path = "/v1/projects/p/changes?from=1&to=2"
+        // Reached, and no list kept yet: 404 changes-unavailable, for the operator and the slave that serves it.
+        for token in [Self.operatorToken, Self.wwwToken] {
+            let reply = try await agent.request("GET", path, token: token)
+            #expect(reply.status == 404 && reply.error?.code == "changes-unavailable", "\(reply.text)")
+        }
+        for token in [Self.masterToken, "ftp-token"] {
+            let reply = try await agent.request("GET", path, token: token)
+            #expect(reply.status == 403 && reply.error?.code == "outside-role", "\(reply.text)")
+        }
+        #expect(try await agent.request("GET", path, token: .some(nil)).status == 401)
+        let bad = try await agent.request("GET", "/v1/projects/p/changes?from=x&to=2", token: Self.wwwToken)
+        #expect(bad.status == 400 && bad.error?.code == "invalid-revision", "\(bad.text)")
+        await agent.stop()
+    }
+
     @Test("on a slave: the master's credential triggers and does nothing else; another slave's does nothing")
     func slave() async throws {
         let scratch = Scratch("scoped-slave")

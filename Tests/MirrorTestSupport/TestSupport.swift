@@ -225,6 +225,9 @@ public final class RsyncDaemon: @unchecked Sendable {
 
     public var url: String { "rsync://127.0.0.1:\(port)/\(module)/" }
 
+    /// The daemon's process: the rsyncs it forks for each connection are its children, their CPU time its children's.
+    public var pid: Int32 { process.processIdentifier }
+
     public func url(user: String) -> String { "rsync://\(user)@127.0.0.1:\(port)/\(module)/" }
 
     public static func waitForListener(port: Int, seconds: Double = 2) -> Bool {

@@ -127,6 +127,52 @@ public struct TreeChanges {
         }
     }
 
+    /// A file rewritten twice, so that it ends with other contents but the size and time it had before the first
+    /// rewrite: what a slave that missed the revision in between must still fetch, though rsync's quick check (size
+    /// and time) would take it for unchanged. The upstream cannot make it in one step (the master's own quick check
+    /// would miss it too): `rewriteKeepingSize` makes the first step, `finish` the second, with a sync of the master
+    /// between them.
+    public struct SameSizeRewrite: Sendable {
+        public var path: RawPath
+        var size: Int
+        var time: timespec
+    }
+
+    /// The first step: the file's contents and time changed, its size kept; nil if no file has a size to keep.
+    public mutating func rewriteKeepingSize() throws -> SameSizeRewrite? {
+        let tree = try RawTree.read(root)
+        let files = tree.entries.compactMap { path, entry -> (RawPath, Int, timespec)? in
+            guard case .file(let size, _) = entry.kind, size > 0, entry.linkGroup == nil else { return nil }
+            return (path, size, entry.modified)
+        }.sorted { $0.0 < $1.0 }
+        guard let (path, size, time) = files.randomElement(using: &random) else { return nil }
+        try overwrite(path, size: size, salt: 1)
+        try setTime(path)
+        return SameSizeRewrite(path: path, size: size, time: time)
+    }
+
+    /// The second step: other contents again, of the first size, and the first time back.
+    public func finish(_ rewrite: SameSizeRewrite) throws -> String {
+        try overwrite(rewrite.path, size: rewrite.size, salt: 2)
+        let times = [rewrite.time, rewrite.time]
+        guard utimensat(AT_FDCWD, rewrite.path.cString(under: root), times, AT_SYMLINK_NOFOLLOW) == 0 else {
+            throw fail("set the time of \(rewrite.path)")
+        }
+        return "rewrote \(rewrite.path) twice, ending with its old size and time"
+    }
+
+    /// Writes `size` bytes over the file where it stands (its inode and directory untouched), unlike any it held.
+    func overwrite(_ path: RawPath, size: Int, salt: UInt8) throws {
+        let old = try RawTree.readFile(path.cString(under: root))
+        let contents = (0..<size).map { i in (i < old.count ? old[i] : 0) &+ salt &+ UInt8(truncatingIfNeeded: i) | 1 }
+        let fd = open(path.cString(under: root), O_WRONLY | O_TRUNC)
+        guard fd >= 0 else { throw fail("open \(path)") }
+        defer { close(fd) }
+        guard contents.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == size else {
+            throw fail("write \(path)")
+        }
+    }
+
     static func kindName(_ kind: RawTree.Kind) -> String {
         switch kind {
         case .file: "file"
