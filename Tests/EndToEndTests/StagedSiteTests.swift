@@ -103,7 +103,8 @@ struct StagedSiteTests {
             let second = try #require(runs.first)
             #expect(second.trigger == .secondStage && second.result == .success, "\(slave.name): \(second)")
             #expect(
-                first.result == .success && first.message?.hasPrefix("stage 1 of 2") == true, "\(slave.name): \(first)")
+                first.result == .success && first.message?.contains("stage 1 of 2: ") == true, "\(slave.name): \(first)"
+            )
             firstEnds.append(try #require(first.endedAt))
             secondStarts.append(try #require(second.startedAt))
             #expect(

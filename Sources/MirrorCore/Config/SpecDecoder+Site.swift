@@ -121,10 +121,11 @@ extension SpecDecoder {
         guard let f = fields(node, what: Subject("slave", name), known: Self.slaveKeys, at: mark) else {
             return (nil, nil)
         }
-        let errorsBefore = diagnostics.all.count
         let api = required(f, "api") { text, _ throws(ValueError) in try AgentURL.normalize(text) }
         let publicDir = required(f, "publicDir") { text, _ throws(ValueError) in try AbsolutePath.normalize(text) }
         let (tls, insecure, transportValid) = transport(f, api: api)
+        // Counted after the transport, whose `insecure: true` is a warning, not a fault of the slave.
+        let errorsBefore = diagnostics.all.count
         let trace = f["trace"].flatMap { traceSettings($0.value, what: Subject("trace of slave", name)) }
         // A tier: the slave pulls from another slave's rsync daemon, not the master's.
         let from = optional(f, "from") { text, _ throws(ValueError) in
