@@ -171,17 +171,21 @@ extension RsyncProvider {
                 staged.deletionLimit = limit
                 return staged
             }
+            // The two-stage files (the index) before anything goes that the old index names, as ftpsync deletes
+            // after its second stage, with every hard-linked file when one of them is (rsync links only among the
+            // files of one pass); without deletions, the directories' times with them.
+            let linked = later.contains { $0.hardLinked } ? first.filter { $0.hardLinked } : []
+            let index = later.isEmpty ? [] : later + linked + (union.deletions.isEmpty ? union.directories : [])
+            if let failure = await run(index, delayUpdates: false) { return failure }
             for item in union.deletions
             where !kept.matches(item.path, isDirectory: item.kind == .directory)
                 && ListedTree.kind(root, item.path) != nil
             {
                 if ListedTree.remove(root, item.path), item.kind != .directory { deleted += 1 }
             }
-            // The directories again after the deletions, for their times; the two-stage files last, with every
-            // hard-linked file when one of them is (rsync links only among the files of one pass).
-            let linked = later.contains { $0.hardLinked } ? first.filter { $0.hardLinked } : []
-            let second = union.deletions.isEmpty && later.isEmpty ? [] : later + linked + union.directories
-            if let failure = await run(second, delayUpdates: false) { return failure }
+            // The directories again after the deletions, for their times.
+            let directories = union.deletions.isEmpty ? [] : union.directories
+            if let failure = await run(directories, delayUpdates: false) { return failure }
         }
         var outcome = summary(job, passes, deleted: deleted)
         if case .second = job.stage { outcome.message = "stage 2 of 2: " + outcome.message }
