@@ -35,6 +35,22 @@ enum ListedTree {
         return rmdir(full) == 0
     }
 
+    /// The times of those of `paths` under `root` that are directories, for `restore`.
+    static func times(_ root: String, of paths: [[UInt8]]) -> [([UInt8], timespec, timespec)] {
+        var info = stat()
+        return paths.compactMap { path in
+            guard lstat(cPath(root, path), &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { return nil }
+            return (path, info.st_atim, info.st_mtim)
+        }
+    }
+
+    /// Sets the directories `times` names back to the times it holds, where they still are.
+    static func restore(_ root: String, _ times: [([UInt8], timespec, timespec)]) {
+        for (path, access, modification) in times {
+            _ = utimensat(AT_FDCWD, cPath(root, path), [access, modification], AT_SYMLINK_NOFOLLOW)
+        }
+    }
+
     static func names(in directory: [CChar]) -> [[UInt8]] {
         guard let handle = opendir(directory) else { return [] }
         defer { closedir(handle) }

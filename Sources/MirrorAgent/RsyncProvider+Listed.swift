@@ -10,8 +10,8 @@ import MirrorCore
 /// full walk follows the listed pull, and whatever it still finds to change is drift.
 ///
 /// In place: the changes of type first (a path whose type differs from the list's is removed), then every listed
-/// path but the two-stage files, then the deletions, then the two-stage files with every listed directory (their times,
-/// after the deletions). `stage: site` splits that after the first pass. Building a revision (`publish: atomic`): the
+/// path but the two-stage files, then the two-stage files with every listed directory, then the deletions (the
+/// directories they change get back the times they had before them). `stage: site` splits that after the first pass. Building a revision (`publish: atomic`): the
 /// served revision hard-linked into the new one without the listed paths, then one pass of them all. The deletion
 /// cap is counted from the lists before anything is touched: past it, nothing is copied or deleted.
 extension RsyncProvider {
@@ -173,19 +173,20 @@ extension RsyncProvider {
             }
             // The two-stage files (the index) before anything goes that the old index names, as ftpsync deletes
             // after its second stage, with every hard-linked file when one of them is (rsync links only among the
-            // files of one pass); without deletions, the directories' times with them.
+            // files of one pass), and the directories again for their times.
             let linked = later.contains { $0.hardLinked } ? first.filter { $0.hardLinked } : []
-            let index = later.isEmpty ? [] : later + linked + (union.deletions.isEmpty ? union.directories : [])
+            let index = later.isEmpty ? [] : later + linked + union.directories
             if let failure = await run(index, delayUpdates: false) { return failure }
+            // The directories now hold the master's times; a deletion changes its parent's, which is put back here
+            // rather than by one more connection to the master.
+            let times = ListedTree.times(root, of: union.deletionParents)
             for item in union.deletions
             where !kept.matches(item.path, isDirectory: item.kind == .directory)
                 && ListedTree.kind(root, item.path) != nil
             {
                 if ListedTree.remove(root, item.path), item.kind != .directory { deleted += 1 }
             }
-            // The directories again after the deletions, for their times.
-            let directories = union.deletions.isEmpty ? [] : union.directories
-            if let failure = await run(directories, delayUpdates: false) { return failure }
+            ListedTree.restore(root, times)
         }
         var outcome = summary(job, passes, deleted: deleted)
         if case .second = job.stage { outcome.message = "stage 2 of 2: " + outcome.message }

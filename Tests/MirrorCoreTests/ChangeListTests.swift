@@ -72,6 +72,18 @@ struct ChangeListTests {
         #expect(union.transfers.first { $0.path == path("dists/Release") }?.twoStage == true)
         #expect(union.deletions.map { String(decoding: $0.path, as: UTF8.self) } == ["gone/soon", "d/x"])
         #expect(union.deletedFiles == 2)
+        // The directories whose times the deletions change: "d" is a file at N (its time is not looked for).
+        #expect(union.deletionParents.map { String(decoding: $0, as: UTF8.self) } == ["d", "gone"])
+        let nested = ChangeUnion([
+            ChangeList(
+                revision: 6,
+                entries: [
+                    ChangeEntry(.deleted, .file, path("x/y/z")), ChangeEntry(.deleted, .directory, path("x/y")),
+                    ChangeEntry(.deleted, .directory, path("x")), ChangeEntry(.deleted, .file, path("k/l")),
+                ])
+        ])
+        // A deleted directory's parent, not the directory itself; the top among them.
+        #expect(nested.deletionParents.map { String(decoding: $0, as: UTF8.self) } == ["", "k"])
         // Created again after its deletion: fetched, not deleted.
         let back = ChangeUnion([
             ChangeList(revision: 4, entries: [ChangeEntry(.deleted, .file, path("f"))]),

@@ -21,6 +21,17 @@ public struct ChangeUnion: Sendable, Hashable {
     /// The transfers whose kind is directory.
     public var directories: [Item] { transfers.filter { $0.kind == .directory } }
 
+    /// The directories a deletion changes (the top among them) that are there at N, each once.
+    public var deletionParents: [[UInt8]] {
+        var parents = Set<[UInt8]>()
+        let gone = Set(deletions.map(\.path))
+        for item in deletions {
+            let parent = item.path.lastIndex(of: UInt8(ascii: "/")).map { Array(item.path[..<$0]) } ?? []
+            if !gone.contains(parent) { parents.insert(parent) }
+        }
+        return parents.sorted { $0.lexicographicallyPrecedes($1) }
+    }
+
     /// Folds `lists` (consecutive, oldest first): each path ends as its last entry says.
     public init(_ lists: [ChangeList]) {
         var last: [[UInt8]: ChangeEntry] = [:]
