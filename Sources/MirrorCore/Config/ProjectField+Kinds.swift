@@ -122,7 +122,7 @@ extension ProjectField {
         _ set: @escaping @Sendable (inout UpstreamSpec, T) -> Void, scope: FieldScope,
         hashing: FieldHashing = .always, agentOnly: Bool = false, value: @escaping @Sendable (T) -> FieldValue,
         text: @escaping @Sendable (T) -> String?,
-        carry: (@Sendable (inout AgentProjectSpec, AgentProjectSpec) -> Void)? = nil,
+        carry: (@Sendable (inout UpstreamSpec, AgentProjectSpec) -> Void)? = nil,
         decode: (@Sendable (inout SpecDecoder, SpecDecoder.Fields) -> T?)?
     ) -> ProjectField {
         var decoding = FieldDecoding.withObject
@@ -132,7 +132,7 @@ extension ProjectField {
             }
         }
         var carried = carry
-        if carried == nil && scope == .everyHost { carried = { pull, spec in set(&pull.upstream, get(spec.upstream)) } }
+        if carried == nil && scope == .everyHost { carried = { pull, spec in set(&pull, get(spec.upstream)) } }
         return ProjectField(
             "upstream." + subkey, { value(get($0.upstream)) }, text: { text(get($0.upstream)) }, scope: scope,
             hashing: hashing, agentOnly: agentOnly, decoding: decoding, carry: carried)

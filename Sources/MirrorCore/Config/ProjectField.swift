@@ -54,8 +54,8 @@ public struct ProjectField: Sendable {
     let decoding: FieldDecoding
     /// For a field of the tree: its JSON. The upstream, the interval and the slaves code themselves.
     let coding: TreeCoding?
-    /// For a field outside the tree that a slave's pull holds: what it gives the pull, from the master's spec.
-    let carry: (@Sendable (inout AgentProjectSpec, AgentProjectSpec) -> Void)?
+    /// For a field of the upstream that a slave's pull holds: what it gives the pull's upstream, from the master's spec.
+    let carry: (@Sendable (inout UpstreamSpec, AgentProjectSpec) -> Void)?
     /// For a field of the tree that a slave's pull does not hold: sets it back to its default in the pull's copy of
     /// the tree (which holds every other field of the tree as the master's does).
     let leave: (@Sendable (inout TreeSpec) -> Void)?
@@ -71,7 +71,7 @@ public struct ProjectField: Sendable {
         _ path: String, _ value: @escaping @Sendable (AgentProjectSpec) -> FieldValue,
         text: @escaping @Sendable (AgentProjectSpec) -> String?, scope: FieldScope, hashing: FieldHashing = .always,
         agentOnly: Bool = false, decoding: FieldDecoding, coding: TreeCoding? = nil,
-        carry: (@Sendable (inout AgentProjectSpec, AgentProjectSpec) -> Void)? = nil,
+        carry: (@Sendable (inout UpstreamSpec, AgentProjectSpec) -> Void)? = nil,
         leave: (@Sendable (inout TreeSpec) -> Void)? = nil,
         inherit: (@Sendable (inout TreeSpec, TreeSpec) -> Void)? = nil
     ) {

@@ -37,7 +37,7 @@ extension AgentProjectSpec {
         // A slave's pull from the master's module may take as long as the master's run of the project.
         .upstream(
             "timeout", { $0.timeout }, { $0.timeout = $1 }, scope: .everyHost, value: Canonical.span,
-            text: { $0.description }, carry: { pull, spec in pull.upstream.timeout = spec.runTimeout },
+            text: { $0.description }, carry: { pull, spec in pull.timeout = spec.runTimeout },
             decode: { d, f in d.optional(f, "timeout") { text, _ throws(ValueError) in try TimeSpan.parse(text) } }
         ).described(
             S.ref(
@@ -380,10 +380,9 @@ extension AgentProjectSpec {
     public func pull(from module: UpstreamLocation, every fallback: TimeSpan) -> AgentProjectSpec {
         var tree = self.tree
         for leave in Self.pullLeaves { leave(&tree) }
-        var pull = AgentProjectSpec(
-            upstream: UpstreamSpec(url: module, credential: .site), interval: .every(fallback), tree: tree)
-        for carry in Self.pullCarries { carry(&pull, self) }
-        return pull
+        var upstream = UpstreamSpec(url: module, credential: .site)
+        for carry in Self.pullCarries { carry(&upstream, self) }
+        return AgentProjectSpec(upstream: upstream, interval: .every(fallback), tree: tree)
     }
 
     static let pullLeaves = fields.compactMap(\.leave)

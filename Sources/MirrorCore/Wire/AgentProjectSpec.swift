@@ -3,19 +3,20 @@
 ///
 /// Its tree's fields read as its own (`spec.exclude`), and its JSON is one flat object, as mirrors.d writes a project.
 ///
-/// Its fields live in one shared box, copied on write: a large site's plan copies each of its 20,000 specs several
-/// times (into rows, tables, per-agent views), and a copy of the box is one retain where a copy of the fields is one
-/// per string and list they hold, some twenty-five.
+/// Its fields live in one shared box, made anew on a change: a large site's plan copies each of its 20,000 specs
+/// several times (into rows, tables, per-agent views), and a copy of the box is one retain where a copy of the fields
+/// is one per string and list they hold, some twenty-five.
 @dynamicMemberLookup
 public struct AgentProjectSpec: Codable, Sendable, Hashable, CustomReflectable {
-    /// The fields. `@unchecked Sendable`: a box is only ever written after `makeUnique()` has made it the one spec's own
-    /// (`isKnownUniquelyReferenced`, else a copy), so a box that two specs, and so two threads, can see is never
-    /// written.
-    private final class Fields: @unchecked Sendable {
-        var upstream: UpstreamSpec
-        var interval: IntervalSpec
-        var tree: TreeSpec
-        var slaves: [String]
+    /// The fields, never written: a change makes a new box. Read-only stored properties of a class can be lent to any
+    /// function as they are, where a `var` of a class is first copied whole (every string and list it holds retained,
+    /// and released after), lest the call write it meanwhile: the generation and the plan read one field at a time
+    /// through the field table's closures, which copied a whole tree of some forty fields for each.
+    private final class Fields: Sendable {
+        let upstream: UpstreamSpec
+        let interval: IntervalSpec
+        let tree: TreeSpec
+        let slaves: [String]
 
         init(upstream: UpstreamSpec, interval: IntervalSpec, tree: TreeSpec, slaves: [String]) {
             self.upstream = upstream
@@ -27,27 +28,21 @@ public struct AgentProjectSpec: Codable, Sendable, Hashable, CustomReflectable {
 
     private var box: Fields
 
-    /// Makes the box this spec's own before it is written. (A `_modify` on the box itself would not do: writing a
-    /// property of a class reads the reference, it does not modify it.)
-    private mutating func makeUnique() {
-        if !isKnownUniquelyReferenced(&box) {
-            box = Fields(upstream: box.upstream, interval: box.interval, tree: box.tree, slaves: box.slaves)
-        }
-    }
-
     public var upstream: UpstreamSpec {
         _read { yield box.upstream }
         _modify {
-            makeUnique()
-            yield &box.upstream
+            var upstream = box.upstream
+            defer { box = Fields(upstream: upstream, interval: box.interval, tree: box.tree, slaves: box.slaves) }
+            yield &upstream
         }
     }
 
     public var interval: IntervalSpec {
         _read { yield box.interval }
         _modify {
-            makeUnique()
-            yield &box.interval
+            var interval = box.interval
+            defer { box = Fields(upstream: box.upstream, interval: interval, tree: box.tree, slaves: box.slaves) }
+            yield &interval
         }
     }
 
@@ -55,8 +50,9 @@ public struct AgentProjectSpec: Codable, Sendable, Hashable, CustomReflectable {
     public var tree: TreeSpec {
         _read { yield box.tree }
         _modify {
-            makeUnique()
-            yield &box.tree
+            var tree = box.tree
+            defer { box = Fields(upstream: box.upstream, interval: box.interval, tree: tree, slaves: box.slaves) }
+            yield &tree
         }
     }
 
@@ -64,8 +60,9 @@ public struct AgentProjectSpec: Codable, Sendable, Hashable, CustomReflectable {
     public var slaves: [String] {
         _read { yield box.slaves }
         _modify {
-            makeUnique()
-            yield &box.slaves
+            var slaves = box.slaves
+            defer { box = Fields(upstream: box.upstream, interval: box.interval, tree: box.tree, slaves: slaves) }
+            yield &slaves
         }
     }
 
