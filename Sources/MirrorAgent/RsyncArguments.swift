@@ -29,10 +29,13 @@ public enum RsyncArguments {
     /// files renamed into place, the statistics mirrorsync reads, and the progress of the whole transfer
     /// (`--info=progress2`: a line per change, ended by a carriage return, that the runner reads and leaves out of the
     /// run's log). No list of files: a project that wants one in its logs asks for `--itemize-changes` or `--verbose`,
-    /// and the runner drains it whatever its size.
+    /// and the runner drains it whatever its size. The whole file list before the transfer (`--no-inc-recursive`, as
+    /// ftpsync has it): with rsync's incremental recursion and `--hard-links`, a pass that may not delete a directory
+    /// the upstream turned into a file hard-linked to one listed before it (a first pass) hangs until the run's
+    /// timeout (rsync 3.5.0; `TypeChangeTests`); a pass with `--delay-updates` implies it anyway.
     static let defaults = [
         "--recursive", "--links", "--perms", "--times", "--group", "--owner", "--devices", "--specials",
-        "--hard-links", "--safe-links", "--stats", "--no-motd", "--info=progress2",
+        "--hard-links", "--safe-links", "--stats", "--no-motd", "--info=progress2", "--no-inc-recursive",
     ]
 
     /// The second pass after a first pass that counted `pendingDeletions`: with deletions counted or a second stage to

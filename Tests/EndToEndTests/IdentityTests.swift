@@ -113,7 +113,11 @@ struct IdentityTests {
             }
             return true
         } catch {
-            Issue.record("\(context)\n\(error.localizedDescription.prefix(200))\n\(await Self.lastRuns(site))")
+            // The master's log's end says what its run was doing (the scratch directory goes with the test).
+            let log = (try? String(contentsOfFile: site.master.log, encoding: .utf8))?.suffix(4000) ?? ""
+            Issue.record(
+                "\(context)\n\(String(describing: error).prefix(300))\n\(await Self.lastRuns(site))\nthe master's log:\n\(log)"
+            )
             return false
         }
     }

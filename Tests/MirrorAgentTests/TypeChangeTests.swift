@@ -34,7 +34,7 @@ struct TypeChangeTests {
     func job(_ source: String, _ destination: String, _ mode: Mode, previous: Int? = nil) -> SyncJob {
         var job = SyncJob(
             project: "test", source: .test(source), destination: destination + "/", twoStage: mode.twoStage,
-            timeout: TimeSpan(seconds: 120), maxDelete: .files(1000), previousFiles: previous)
+            timeout: TimeSpan(seconds: 30), maxDelete: .files(1000), previousFiles: previous)
         job.publish = mode.publish
         return job
     }
@@ -55,7 +55,7 @@ struct TypeChangeTests {
         }
         for path in [
             "dirToFile/a", "dirToFile/sub/b", "dirToLink/a", "dists/main/Packages", "fileToDir", "fileToLink",
-            "Release",
+            "Release", "nested/dirToFile/a", "a/b",
         ] {
             try file(path)
         }
@@ -66,10 +66,17 @@ struct TypeChangeTests {
         let first = await runner.run(job(daemon.url, mirror, mode), logger: testLogger)
         #expect(first.result == .success, "\(first)")
 
-        for path in ["dirToFile", "dirToLink", "dists", "fileToDir", "fileToLink", "linkToDir", "linkToFile"] {
+        for path in [
+            "dirToFile", "dirToLink", "dists", "fileToDir", "fileToLink", "linkToDir", "linkToFile", "nested/dirToFile",
+        ] {
             try fm.removeItem(atPath: upstream + "/" + path)
         }
         try file("dirToFile", "now a file")
+        // A directory become a file that is a hard link of one listed before it: with rsync's incremental recursion,
+        // the first pass (which may not delete what the directory holds) waited for the link's other name until the
+        // run's timeout, its --timeout never firing.
+        try file("nested/dirToFile", "now a linked file")
+        try fm.linkItem(atPath: upstream + "/nested/dirToFile", toPath: upstream + "/a/link")
         try fm.createSymbolicLink(atPath: upstream + "/dirToLink", withDestinationPath: "pool/1")
         try fm.createSymbolicLink(atPath: upstream + "/dists", withDestinationPath: "pool")
         try file("fileToDir/inside")
@@ -82,8 +89,8 @@ struct TypeChangeTests {
         let served = URL(fileURLWithPath: mirror).resolvingSymlinksInPath().path
         let differences = try RawTree.read(upstream).differences(from: RawTree.read(served))
         #expect(differences == [], "\(differences)")
-        // dirToFile's a, sub and sub/b; dirToLink's a; dists' main and main/Packages.
-        if mode.publish == .inPlace { #expect(changed.filesDeleted == 6, "\(changed)") }
+        // dirToFile's a, sub and sub/b; dirToLink's a; dists' main and main/Packages; nested/dirToFile's a.
+        if mode.publish == .inPlace { #expect(changed.filesDeleted == 7, "\(changed)") }
     }
 
     @Test(
