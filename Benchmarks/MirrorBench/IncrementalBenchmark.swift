@@ -69,7 +69,7 @@ func incrementalBenchmark(_ options: [String: String]) async throws -> Int32 {
         }
     }
     let scratch = Scratch("mirrorsync-bench-incremental")
-    let daemon = try RsyncDaemon(tree: master, scratch: scratch, user: "mirror", password: "bench")
+    let daemon = try RsyncDaemon(tree: master, scratch: scratch, user: "mirror", password: "bench", noDelay: true)
     defer {
         daemon.stop()
         withExtendedLifetime(scratch) {}

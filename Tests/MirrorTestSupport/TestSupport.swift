@@ -169,14 +169,17 @@ public final class RsyncDaemon: @unchecked Sendable {
     public let tree: String
     private let process: Process
 
-    /// `user`/`password` turn on `auth users` with a secrets file of mode 0600.
-    public init(tree: String, scratch: Scratch, module: String = "pub", user: String? = nil, password: String? = nil)
-        throws
-    {
+    /// `user`/`password` turn on `auth users` with a secrets file of mode 0600. `noDelay`: the daemon sends without
+    /// Nagle's delay, as a master's daemon does (`RsyncdConfig`); a benchmark that stands for a master's daemon sets it.
+    public init(
+        tree: String, scratch: Scratch, module: String = "pub", user: String? = nil, password: String? = nil,
+        noDelay: Bool = false
+    ) throws {
         self.tree = tree
         self.module = module
         let dir = scratch.sub("rsyncd-\(module)")
-        var conf = """
+        var conf = noDelay ? "socket options = TCP_NODELAY\n" : ""
+        conf += """
             use chroot = no
             pid file = \(dir)/rsyncd.pid
             log file = \(dir)/rsyncd.log
