@@ -2,8 +2,9 @@ import Foundation
 import Hummingbird
 import MirrorCore
 
-// `GET /v1/projects/{name}/changes?from=M&to=N` on the master: what revisions M+1 through N changed, for a slave's
-// incremental pull (ChangeLog.swift). The operator and the slaves that serve the project may read it.
+// `GET /v1/projects/{name}/changes?from=M&to=N` on the master, or on a slave that others pull from (a tier): what
+// revisions M+1 through N changed, for a slave's incremental pull (ChangeLog.swift). The operator and the slaves that
+// pull the project from this agent may read it.
 
 extension AgentAPI {
     func addChangeRoutes(to router: Router<BasicRequestContext>) {
@@ -20,8 +21,9 @@ extension AgentAPI {
                 return value
             }
             let (from, to) = (try revision("from"), try revision("to"))
+            let holder = api.role == .master ? "the master" : "this slave"
             guard let spec = await api.scheduler.projectSpec(name) else {
-                throw APIError(.notFound, code: "not-found", message: "no project '\(name)' on the master")
+                throw APIError(.notFound, code: "not-found", message: "no project '\(name)' on \(holder)")
             }
             // A slave reads the changes of the projects it serves only.
             if case .slave(let caller) = Caller.role, !spec.slaves.contains(caller) {
@@ -32,7 +34,7 @@ extension AgentAPI {
                 throw APIError(
                     .notFound, code: "changes-unavailable",
                     message:
-                        "the master keeps no complete list of the changes of '\(name)' from revision \(from) to \(to)")
+                        "\(holder) keeps no complete list of the changes of '\(name)' from revision \(from) to \(to)")
             }
             return try APIResponse.json(ChangesResponse(project: name, from: from, to: to, lists: lists))
         }

@@ -200,12 +200,16 @@ public final class AgentDaemon: Sendable {
                 ) { _, trigger throws(PeerError) in
                     try await peers.trigger(trigger.api, project: trigger.project, revision: trigger.revision)
                 }
+                // What each revision changed, for the slaves below it, when it is a tier (kept for the projects it
+                // serves to others only: `SyncScheduler.listing`).
+                let changes = ChangeLog(directory: options.stateDirectory + "/changes", logger: logger)
                 scheduler = try SyncScheduler(
                     store: store, role: .slave, runner: runner,
                     observer: ReportAndTrigger(
                         report: ReportToMaster(slave: options.name, courier: reports),
                         trigger: TriggerDownstream(courier: triggers, logger: logger)),
-                    hooks: hooks, clock: clock, metrics: metrics, policy: options.policy, logs: logs, logger: logger)
+                    hooks: hooks, clock: clock, metrics: metrics, policy: options.policy, logs: logs,
+                    changes: changes, logger: logger)
                 made.set(scheduler)
                 // Its rsync daemon for them: disabled while its settings have no `rsyncd`, as on most slaves.
                 let supervisor = try RsyncDaemonSupervisor(
@@ -224,7 +228,7 @@ public final class AgentDaemon: Sendable {
                 }
                 api = AgentAPI(
                     role: .slave, name: options.name, bootID: bootID, version: options.version, scheduler: scheduler,
-                    metrics: metrics, credentials: credentials, bounds: bounds,
+                    metrics: metrics, credentials: credentials, bounds: bounds, changes: changes,
                     maxLongPolls: options.limits.maxLongPolls, hop: TierHop(supervisor: supervisor, reports: reports))
             }
         } catch let error as AgentStartError {

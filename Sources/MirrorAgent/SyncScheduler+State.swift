@@ -18,11 +18,19 @@ extension SyncScheduler {
     /// The master's revision of every project it holds.
     public func revisions() -> [String: Int] { entries.mapValues(\.revision) }
 
-    /// On the master, for a run of `name` that succeeded and is not yet recorded: the revision it becomes, its tree and
-    /// its two-stage patterns, for its change list.
+    /// For a run of `name` that succeeded and is not yet recorded: the revision it becomes, its tree and its two-stage
+    /// patterns, for its change list. On the master, the next revision; on a slave that others pull from (a tier),
+    /// the master's revision the run pulled, so that the slaves below it pull by lists too; nil on any other slave.
     func listing(_ name: String) -> (revision: Int, tree: String, twoStage: [String])? {
-        guard role == .master, let entry = entries[name], let root = settings?.root else { return nil }
-        return (entry.revision + 1, root + "/" + entry.spec.path, entry.spec.twoStage)
+        guard let entry = entries[name], let root = settings?.root else { return nil }
+        let revision: Int
+        switch role {
+        case .master: revision = entry.revision + 1
+        case .slave:
+            guard !entry.spec.slaves.isEmpty, let pulled = entry.running?.pulling else { return nil }
+            revision = pulled
+        }
+        return (revision, root + "/" + entry.spec.path, entry.spec.twoStage)
     }
 
     public func run(_ id: Int64) throws(SchedulerError) -> RunRecord? {

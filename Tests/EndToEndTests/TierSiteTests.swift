@@ -141,6 +141,14 @@ struct TierSiteTests {
         #expect(try await site.master.request("POST", "/v1/projects/linux/sync").status == 202)
         status = try await site.wait("served revision 2 at every hop", site.everywhere(2))
         #expect(try String(contentsOfFile: site.tree("c") + "/pool/1/file-1.deb", encoding: .utf8) == "second")
+        // Every hop pulled it by the lists of the hop above: a tier keeps them for the slaves below it; the last hop,
+        // which no one pulls from, keeps none.
+        for slave in [a, b, c] {
+            let message = try await slave.state().projects["linux"]?.status.lastRun?.message ?? ""
+            #expect(message.hasPrefix("incremental pull of revisions 1 to 2"), "\(slave.name): \(message)")
+        }
+        #expect(FileManager.default.fileExists(atPath: b.stateDirectory + "/changes/linux/2.list"))
+        #expect(!FileManager.default.fileExists(atPath: c.stateDirectory + "/changes/linux"))
 
         // Scoped per hop: c's credential reaches b's three calls and nothing else; the master does not know it.
         let cToken = c.token
