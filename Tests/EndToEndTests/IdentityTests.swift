@@ -5,7 +5,8 @@ import Testing
 
 /// The whole chain (an upstream rsync daemon, the master, two slaves: separate processes, real rsync) held to one
 /// rule: after every round of random upstream changes, the master's tree is the upstream's and each slave's is the
-/// master's, entry for entry (`RawTree`: contents, types, modes, times, link targets, hard-link groups).
+/// master's, entry for entry (`RawTree`: contents, types, modes, times, link targets, hard-link groups). In the
+/// `tier` mode b pulls from a rather than from the master.
 ///
 /// `make test` runs a few rounds with a fixed seed; `make identity ROUNDS=200 SEED=N` runs more
 /// (`MIRRORSYNC_IDENTITY_ROUNDS`, `MIRRORSYNC_IDENTITY_SEED`). A failure names the seed and the round.
@@ -21,6 +22,7 @@ struct IdentityTests {
         var name: String
         var fields: String
         var number: UInt64
+        var tier = false
         var testDescription: String { name }
     }
 
@@ -34,6 +36,8 @@ struct IdentityTests {
         Mode(name: "in place, two-stage", fields: ", twoStage: [dists/, Release*]", number: 1),
         Mode(name: "staged site", fields: ", twoStage: [dists/, Release*], stage: site", number: 2),
         Mode(name: "atomic", fields: ", publish: atomic", number: 3),
+        // b pulls from a (a tier), by the lists a keeps of what it pulled.
+        Mode(name: "tier", fields: "", number: 4, tier: true),
     ]
 
     @Test("every round of random changes arrives whole on the master and both slaves", arguments: modes)
@@ -41,7 +45,7 @@ struct IdentityTests {
         let seed = Self.seed &+ mode.number
         let replay =
             "seed \(seed), mode \(mode.name) (MIRRORSYNC_IDENTITY_SEED=\(Self.seed) MIRRORSYNC_IDENTITY_MODE='\(mode.name)' replays it)"
-        let site = try Site("identity")
+        let site = try Site("identity", tier: mode.tier)
         let upstream = site.upstream + "/linux"
         try FileManager.default.createDirectory(atPath: upstream + "/dists/stable", withIntermediateDirectories: true)
         for name in ["dists/stable/Release", "dists/stable/Packages.gz", "Release"] {

@@ -25,11 +25,13 @@ final class Site: @unchecked Sendable {
 
     /// `agentArguments`: extra flags for each agent, by its name; `agentEnvironment`: extra environment, by its name.
     /// `scoped`: each agent has a credential of its own and an accept file (`NAME.accepted`), and the tests' calls
-    /// carry the operator's token; else every agent and the reconciler share the master's token.
+    /// carry the operator's token; else every agent and the reconciler share the master's token. `tier`: b pulls from
+    /// a (`from: a`), which runs an rsync daemon for it; credentials scoped per hop.
     init(
-        _ label: String, scoped: Bool = false, agentArguments: (String) -> [String] = { _ in [] },
+        _ label: String, scoped: Bool = false, tier: Bool = false, agentArguments: (String) -> [String] = { _ in [] },
         agentEnvironment: (String, Scratch) throws -> [String: String] = { _, _ in [:] }
     ) throws {
+        let scoped = scoped || tier
         let scratch = Scratch(label)
         self.scratch = scratch
         func accepting(_ name: String) -> [String] {
@@ -62,14 +64,14 @@ final class Site: @unchecked Sendable {
         upstreams:
           up: { url: "\(daemon.url)" }
         slaves:
-          a: { api: "\(a.base)", publicDir: \(scratch.path)/a-public }
-          b: { api: "\(b.base)", publicDir: \(scratch.path)/b-public }
+          a: { api: "\(a.base)", publicDir: \(scratch.path)/a-public\(tier ? ", rsyncd: { address: 127.0.0.1, port: \(freePort()) }" : "") }
+          b: { api: "\(b.base)", publicDir: \(scratch.path)/b-public\(tier ? ", from: a" : "") }
         projects:
           linux: { upstream: up, source: linux, interval: hourly, slaves: all }
           tools: { upstream: up, source: tools, interval: hourly, slaves: [a] }
 
         """.write(toFile: directory + "/site.yaml", atomically: true, encoding: .utf8)
-        if scoped { try scopeCredentials() }
+        if scoped { try scopeCredentials(tier: tier) }
     }
 
     /// Edits the site's mirrors.d (the replaced text must be there), starts every agent and reconciles, until
@@ -85,8 +87,9 @@ final class Site: @unchecked Sendable {
     }
 
     /// The operator's token, its verifier in every accept file; the master's in each slave's, each slave's own in the
-    /// master's. The tests' calls carry the operator's token.
-    func scopeCredentials() throws {
+    /// master's; with `tier`, per hop: the master accepts a, a the master and b, b a as its master. The tests' calls
+    /// carry the operator's token.
+    func scopeCredentials(tier: Bool = false) throws {
         let operatorToken = "operator-\(UUID().uuidString)"
         try operatorToken.write(toFile: operatorTokenFile, atomically: true, encoding: .utf8)
         chmod(operatorTokenFile, 0o600)
@@ -94,10 +97,18 @@ final class Site: @unchecked Sendable {
             CredentialVerifier(role: role, token: agent.token).line
         }
         let op = CredentialVerifier(role: .operator, token: operatorToken).line
-        let accepted = [
-            "master": [op, verifier(.slave("a"), a), verifier(.slave("b"), b)], "a": [op, verifier(.master, master)],
-            "b": [op, verifier(.master, master)],
-        ]
+        let accepted =
+            tier
+            ? [
+                "master": [op, verifier(.slave("a"), a)],
+                "a": [op, verifier(.master, master), verifier(.slave("b"), b)],
+                "b": [op, verifier(.master, a)],
+            ]
+            : [
+                "master": [op, verifier(.slave("a"), a), verifier(.slave("b"), b)],
+                "a": [op, verifier(.master, master)],
+                "b": [op, verifier(.master, master)],
+            ]
         for (name, lines) in accepted {
             let file = scratch.path + "/\(name).accepted"
             try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
