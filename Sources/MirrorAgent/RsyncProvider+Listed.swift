@@ -11,9 +11,10 @@ import MirrorCore
 ///
 /// In place: the changes of type first (a path whose type differs from the list's is removed), then every listed
 /// path but the two-stage files, then the two-stage files with every listed directory, then the deletions (the
-/// directories they change get back the times they had before them). `stage: site` splits that after the first pass. Building a revision (`publish: atomic`): the
-/// served revision hard-linked into the new one without the listed paths, then one pass of them all. The deletion
-/// cap is counted from the lists before anything is touched: past it, nothing is copied or deleted.
+/// directories they change get back the times they had before them). `stage: site` splits that after the first
+/// pass. Building a revision (`publish: atomic`): the served revision hard-linked into the new one without the listed
+/// paths, then one pass of them all. The deletion cap is counted from the lists before anything is touched: past it,
+/// nothing is copied or deleted.
 extension RsyncProvider {
     func pull(
         _ job: SyncJob, into mode: TransferMode, password: String?, masterAPI: String, feed: any ChangeFeed,
