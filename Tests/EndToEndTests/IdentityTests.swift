@@ -2,6 +2,9 @@ import Foundation
 import MirrorCore
 import MirrorTestSupport
 import Testing
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The whole chain (an upstream rsync daemon, the master, two slaves: separate processes, real rsync) held to one
 /// rule: after every round of random upstream changes, the master's tree is the upstream's and each slave's is the
@@ -46,6 +49,9 @@ struct IdentityTests {
         let replay =
             "seed \(seed), mode \(mode.name) (MIRRORSYNC_IDENTITY_SEED=\(Self.seed) MIRRORSYNC_IDENTITY_MODE='\(mode.name)' replays it)"
         let site = try Site("identity", tier: mode.tier)
+        // A round that fails returns early: its agents stop here too, rather than outlive the test (an agent whose rsync
+        // hung once kept the test's process alive).
+        defer { for agent in [site.master, site.a, site.b] { agent.stopBlocking(SIGTERM) } }
         let upstream = site.upstream + "/linux"
         try FileManager.default.createDirectory(atPath: upstream + "/dists/stable", withIntermediateDirectories: true)
         for name in ["dists/stable/Release", "dists/stable/Packages.gz", "Release"] {
