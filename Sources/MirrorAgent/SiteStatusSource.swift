@@ -106,12 +106,7 @@ final class SiteStatusSource: Sendable {
     /// The hops above a slave in a tier, `top` first: `["master", "ftp1"]` for ftp3 that pulls from ftp1; nil for a
     /// slave that pulls from this agent itself.
     static func chain(of slave: String, tiers: [String: String], top: String) -> [String]? {
-        var hops: [String] = []
-        var current = slave
-        while let next = tiers[current], hops.count <= tiers.count {
-            hops.append(next)
-            current = next
-        }
+        let hops = TierChain(of: slave) { tiers[$0] }.hops
         return hops.isEmpty ? nil : [top] + hops.reversed()
     }
 }

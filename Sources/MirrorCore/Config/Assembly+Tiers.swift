@@ -13,22 +13,16 @@ extension Assembly {
                 continue
             }
             // Up the chain: a name seen twice is a cycle.
-            var chain = [name]
-            var next: String? = from
-            while let hop = next, slaves[hop] != nil {
-                if let loop = chain.firstIndex(of: hop) {
-                    if loop == 0 {
-                        decoder.diagnostics.error(
-                            mark, "tier-cycle",
-                            "slave '\(name)' pulls from itself through \((chain + [hop]).joined(separator: " <- ")); a chain of slaves must end at the master",
-                            field: "from")
-                    }
-                    break
-                }
-                chain.append(hop)
-                next = slaves[hop]!.from
+            let chain = TierChain(of: name, known: { slaves[$0] != nil }, from: { slaves[$0]?.from })
+            switch chain.end {
+            case .master: sound.insert(name)
+            case .loop(toStart: true):
+                decoder.diagnostics.error(
+                    mark, "tier-cycle",
+                    "slave '\(name)' pulls from itself through \(([name] + chain.hops + [name]).joined(separator: " <- ")); a chain of slaves must end at the master",
+                    field: "from")
+            case .loop, .unknown: break
             }
-            if next == nil { sound.insert(name) }
         }
         for name in projects.keys.sorted() {
             guard case .named(let names) = projects[name]!.slaves, let refs = projectRefs[name] else { continue }

@@ -6,13 +6,7 @@ extension DesiredState {
     /// The hops above a slave, the master first: `["master", "ftp1"]` for a slave that pulls from ftp1, which pulls
     /// from the master. A chain that does not end at the master (refused by the loader) stops where it turns.
     public func chain(of slave: String) -> [String] {
-        var hops: [String] = []
-        var next = slaves[slave]?.from
-        while let hop = next, slaves[hop] != nil, !hops.contains(hop), hop != slave {
-            hops.append(hop)
-            next = slaves[hop]!.from
-        }
-        return ["master"] + hops.reversed()
+        ["master"] + TierChain(of: slave, known: { slaves[$0] != nil }, from: { slaves[$0]?.from }).hops.reversed()
     }
 
     /// Every slave below `hop` (a slave's name, or nil for the master), with the one each pulls from (nil: the
